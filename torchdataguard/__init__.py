@@ -1,0 +1,40 @@
+"""torchdataguard: trust your fine-tuning data.
+
+Streaming dedup, quality filtering, PII scrubbing, augmentation and DP-SGD for PyTorch, with every
+example accounted for.
+
+Example:
+    >>> import torchdataguard as tdg
+    >>> guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup(threshold=0.8)], device="cpu", progress=False)
+    >>> guard.wrap(["same text here", "Same text here", "other"])
+    ['same text here', 'other']
+"""
+from .core.guard import Guard
+from .core.ledger import Ledger, QuarantineSink
+from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordStage, Rewriter, Stage, register_stage
+from .dedup.exact import ExactDedup
+from .dedup.near import NearDedup
+from .errors import ConfigError, GuardError, GuardInputError, StateError
+
+__version__ = "0.1.0"
+
+__all__ = sorted([
+    "BatchStage",
+    "ConfigError",
+    "Drop",
+    "ExactDedup",
+    "Example",
+    "Filter",
+    "Guard",
+    "GuardError",
+    "GuardInputError",
+    "IndexStage",
+    "Ledger",
+    "NearDedup",
+    "QuarantineSink",
+    "RecordStage",
+    "Rewriter",
+    "Stage",
+    "StateError",
+    "register_stage",
+])

@@ -1,0 +1,189 @@
+"""The ``torchdataguard`` command line: ``scan`` a corpus before training, or run the ``demo``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+__all__ = ["build_stages", "main", "scan"]
+
+
+def _parse_value(v: str) -> Any:
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
+                 options: Optional[Dict[str, Dict[str, Any]]] = None) -> List[Any]:
+    """Build stages by registry name with their defaults, ``threshold`` for ``near``, and per-stage options.
+
+    Example:
+        >>> [type(s).__name__ for s in build_stages(["exact", "near"], threshold=0.9)]
+        ['ExactDedup', 'NearDedup']
+    """
+    from .core.stage import STAGES
+    from .errors import ConfigError
+
+    options = options or {}
+    stages = []
+    unknown = [n for n in options if n not in names]
+    if unknown:
+        raise ConfigError(f"--set names stages {unknown} that are not in --stages {list(names)}")
+    for name in names:
+        cls = STAGES.get(name)
+        kw = dict(options.get(name, {}))
+        if name == "near" and threshold is not None:
+            kw.setdefault("threshold", threshold)
+        try:
+            stages.append(cls(**kw))
+        except TypeError as exc:
+            raise ConfigError(f"stage {name!r} does not take these options {kw}: {exc}") from None
+    return stages
+
+
+def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"), text_field: Optional[str] = "text",
+         id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
+         fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
+         strict: bool = False, progress: bool = True, limit: Optional[int] = None,
+         options: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
+
+    Returns the report. Memory is bounded by the dedup index: records stream in and out.
+
+    Example:
+        >>> import tempfile, os, json
+        >>> d = tempfile.mkdtemp(); p = os.path.join(d, "in.jsonl")
+        >>> _ = open(p, "w").write('{"text": "hello world"}\\n{"text": "Hello  world"}\\n')
+        >>> scan(p, os.path.join(d, "out"), device="cpu", progress=False)["dropped_by_reason"]
+        {'duplicate/exact': 1}
+    """
+    import itertools
+
+    from .core.guard import Guard
+    from .core.ledger import to_jsonable
+    from .io.readers import count_records, detect_format, read_records, resolve_input
+
+    input_path = resolve_input(input_path)
+    fmt = fmt or detect_format(input_path)
+    built = build_stages(list(stages), threshold=threshold, options=options)
+    os.makedirs(out_dir, exist_ok=True)
+    guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict, max_chars=max_chars,
+                  quarantine=os.path.join(out_dir, "dropped.jsonl"), chunk_size=chunk_size, progress=progress)
+    guard.ledger.remember = False  # one pass: no need to remember decisions for later epochs
+    total = count_records(input_path, fmt)
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    records = read_records(input_path, fmt, split=split)
+    if limit is not None:
+        records = itertools.islice(records, limit)
+    t0 = time.perf_counter()
+    kept_path = os.path.join(out_dir, "kept.jsonl")
+    with open(kept_path, "w", encoding="utf-8") as out:
+        for ex, drop, _ in guard.process(records, total=total, desc="scan"):
+            if drop is None:
+                out.write(json.dumps(to_jsonable(ex.record), ensure_ascii=False) + "\n")
+    wall = time.perf_counter() - t0
+    guard.close()
+    rep = guard.report()
+    rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
+    rep["throughput"] = {"wall_seconds": round(wall, 3),
+                         "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
+    rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
+                      "cpu_count": os.cpu_count(), "device": str(guard.device)}
+    rep["outputs"] = {"kept": kept_path, "dropped": os.path.join(out_dir, "dropped.jsonl"),
+                      "report": os.path.join(out_dir, "report.json")}
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as fh:
+        json.dump(rep, fh, indent=2)
+    try:
+        from .report.html import write_html_report
+
+        write_html_report(rep, os.path.join(out_dir, "report.html"))
+    except ImportError:
+        pass
+    return rep
+
+
+def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    from .errors import ConfigError
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set {item!r}: expected STAGE.OPTION=VALUE, e.g. --set near.ngram=3")
+        key, value = item.split("=", 1)
+        stage, opt = key.split(".", 1)
+        out.setdefault(stage, {})[opt] = _parse_value(value)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .core.stage import STAGES
+    from .errors import GuardError
+    from . import stages as _register  # noqa: F401  (registers every built-in stage)
+
+    parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json")
+    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or sample:spamassassin")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; from {STAGES.names()}")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default=None)
+    p.add_argument("--threshold", type=float, default=None, help="near-duplicate Jaccard threshold (default 0.8)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--format", default=None, choices=["jsonl", "json", "csv", "parquet", "datasets"])
+    p.add_argument("--split", default=None, help="split of a saved DatasetDict")
+    p.add_argument("--chunk-size", type=int, default=1024)
+    p.add_argument("--max-chars", type=int, default=2_000_000)
+    p.add_argument("--limit", type=int, default=None, help="stop after this many records")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of dropping it")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
+                   help="stage option, e.g. --set near.ngram=3 (repeatable)")
+    _add_extra_commands(sub)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "scan":
+            rep = scan(args.input, args.out, stages=[s.strip() for s in args.stages.split(",") if s.strip()],
+                       text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
+                       device=args.device, fmt=args.format, split=args.split, chunk_size=args.chunk_size,
+                       max_chars=args.max_chars, strict=args.strict, progress=not args.no_progress,
+                       limit=args.limit, options=_parse_sets(args.set))
+            print(_summary_line(rep))
+            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']}")
+            return 0
+        return _run_extra(args)
+    except GuardError as exc:
+        print(f"torchdataguard: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _summary_line(rep: Dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in rep["dropped_by_reason"].items()) or "none"
+    tp = rep.get("throughput", {}).get("examples_per_second")
+    return f"seen {rep['seen']}, kept {rep['kept']}, dropped {rep['dropped']} ({reasons}); {tp} examples/s"
+
+
+def _add_extra_commands(sub) -> None:
+    """Other subcommands (the demo) register here when their modules are present."""
+    try:
+        from .demo import add_cli
+    except ImportError:
+        return
+    add_cli(sub)
+
+
+def _run_extra(args) -> int:
+    from .demo import run_cli
+
+    return run_cli(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

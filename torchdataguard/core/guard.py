@@ -1,0 +1,373 @@
+"""The :class:`Guard`: an ordered list of stages that wraps data and accounts for every example."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..device import resolve_device
+from ..errors import ConfigError, StateError
+from .ledger import DROPPED, KEPT, Ledger, QuarantineSink, to_jsonable
+from .plan import Plan, Planner, take_keys
+from .stage import BatchStage, Drop, Example, IndexStage, RecordStage, Stage
+from .state import load_state, save_state
+
+__all__ = ["Guard", "Outcome"]
+
+#: (example, drop or None, replayed)
+Outcome = Tuple[Example, Optional[Drop], bool]
+
+
+def _is_main_process() -> bool:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank() == 0
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+
+
+class Guard:
+    """An ordered pipeline of stages that wraps your data and accounts for every example.
+
+    Args:
+        stages: record stages (filters, rewriters), index stages (dedup) and batch stages (augmentation),
+            in the order they apply.
+        text_field: the field holding the text of mapping records (a plain ``str`` record is its own text).
+        id_field: a field holding a stable id; by default the dataset index or the stream position.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where index stages
+            keep their tables and where batch stages run.
+        strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of
+            dropping it with an ``invalid/...`` reason.
+        max_chars: longer texts are dropped as ``invalid/too_long``.
+        quarantine: a path; dropped records are written there as JSON lines.
+        chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
+        progress: show progress bars for long work (main process only).
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup(threshold=0.8)], device="cpu", progress=False)
+        >>> kept = guard.wrap(["a cat sat on the mat", "A cat sat on the mat", "dogs bark"])
+        >>> kept
+        ['a cat sat on the mat', 'dogs bark']
+        >>> guard.report()["dropped_by_reason"]
+        {'duplicate/exact': 1}
+    """
+
+    def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
+                 device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
+                 quarantine: str | os.PathLike | None = None, chunk_size: int = 256, progress: bool = True) -> None:
+        problems = []
+        stages = list(stages) if stages is not None else []
+        for i, st in enumerate(stages):
+            if not isinstance(st, Stage):
+                problems.append(f"stages[{i}] is {st!r} ({type(st).__name__}); expected a torchdataguard Stage "
+                                f"such as tdg.ExactDedup()")
+        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+            problems.append(f"chunk_size={chunk_size!r}: expected a positive integer, e.g. 256")
+        if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
+            problems.append(f"max_chars={max_chars!r}: expected a positive integer")
+        names = [getattr(s, "name", None) for s in stages if isinstance(s, IndexStage)]
+        if len(names) != len(set(names)):
+            problems.append(f"index stages {names} repeat a name; each dedup stage may appear once")
+        if problems:
+            raise ConfigError.collect(problems, "Guard settings")
+        self.stages: List[Stage] = stages
+        self.text_field = text_field
+        self.id_field = id_field
+        self.device = resolve_device(device)
+        self.strict = bool(strict)
+        self.max_chars = max_chars
+        self.chunk_size = chunk_size
+        self.progress = bool(progress)
+        self.quarantine_path = os.fspath(quarantine) if quarantine is not None else None
+        sink = QuarantineSink(self.quarantine_path) if self.quarantine_path else None
+        self.ledger = Ledger(quarantine=sink)
+        self._lock = threading.RLock()
+        self._sources: Dict[str, int] = {}
+        self._service = None
+        for st in self.stages:
+            if isinstance(st, IndexStage):
+                st.to(self.device)
+
+    # -- structure -------------------------------------------------------------------------------------
+    @property
+    def record_stages(self) -> List[RecordStage]:
+        return [s for s in self.stages if isinstance(s, RecordStage)]
+
+    @property
+    def index_stages(self) -> List[IndexStage]:
+        return [s for s in self.stages if isinstance(s, IndexStage)]
+
+    @property
+    def batch_stages(self) -> List[BatchStage]:
+        return [s for s in self.stages if isinstance(s, BatchStage)]
+
+    def stage(self, name: str) -> Stage:
+        """The first stage called ``name`` (``"exact"``, ``"near"`` ...)."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise ConfigError(f"this guard has no stage {name!r}; it has {[s.name for s in self.stages]}")
+
+    def planner(self) -> Planner:
+        """The picklable phase-one half of the pipeline (record stages and keyers)."""
+        steps: List[Tuple[str, Any]] = []
+        for st in self.stages:
+            if isinstance(st, RecordStage):
+                steps.append(("record", st))
+            elif isinstance(st, IndexStage):
+                steps.append(("index", st.keyer()))
+            else:
+                steps.append(("batch", None))
+        needs_text = any(getattr(s, "needs_text", False) for s in self.stages if not isinstance(s, BatchStage))
+        return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
+                       max_chars=self.max_chars, needs_text=needs_text)
+
+    # -- phase two ---------------------------------------------------------------------------------------
+    def decide(self, plan: Plan, source: str = "") -> List[Outcome]:
+        """Run the index stages on a planned chunk (main process only) and account for every example."""
+        t0 = time.perf_counter()
+        with self._lock:
+            exs = plan.examples
+            m = len(exs)
+            ids = [self._qualify(e.id, source) for e in exs]
+            for e, q in zip(exs, ids):
+                e.id = q
+            replay = [self.ledger.replay(e.id) for e in exs]
+            final: List[Optional[Drop]] = [None] * m
+            index_steps = [(si, st) for si, st in enumerate(self.stages) if isinstance(st, IndexStage)]
+            for si, st in index_steps:
+                rows, keys = plan.keys.get(si, ([], None))
+                sel: List[int] = []
+                rows_sel: List[int] = []
+                for j, i in enumerate(rows):
+                    p = plan.pre_drop[i]
+                    if replay[i] or final[i] is not None or (p is not None and p[0] < si):
+                        continue
+                    sel.append(j)
+                    rows_sel.append(i)
+                if not rows_sel:
+                    continue
+                drops = st.decide([exs[i] for i in rows_sel], take_keys(keys, sel))
+                for i, d in zip(rows_sel, drops):
+                    if d is not None:
+                        final[i] = d
+            out: List[Outcome] = []
+            for i, ex in enumerate(exs):
+                if replay[i]:
+                    self.ledger.record_replay()
+                    out.append((ex, None if replay[i] == KEPT else Drop("replayed"), True))
+                    continue
+                d = final[i]
+                if d is None and plan.pre_drop[i] is not None:
+                    d = plan.pre_drop[i][1]
+                self.ledger.record(ex, d)
+                out.append((ex, d, False))
+            self.ledger.busy_seconds += time.perf_counter() - t0
+            return out
+
+    @staticmethod
+    def _qualify(id_: Any, source: str) -> Any:
+        return id_ if not source else f"{source}:{id_}"
+
+    def _new_source(self, source: Optional[str]) -> str:
+        if source is None:
+            source = "" if not self._sources else f"data{len(self._sources)}"
+        self._sources[source] = self._sources.get(source, 0) + 1
+        return source
+
+    # -- streaming ---------------------------------------------------------------------------------------
+    def process(self, records: Iterable[Any], *, ids: Optional[Iterable[Any]] = None, source: str = "",
+                total: Optional[int] = None, desc: str = "guard") -> Iterator[Outcome]:
+        """Stream ``records`` through every stage, chunk by chunk, yielding ``(example, drop, replayed)``.
+
+        ``drop`` is ``None`` for kept examples. Ids default to the position in the stream.
+        """
+        planner = self.planner()
+        bar = self._bar(total, desc)
+        id_iter = iter(ids) if ids is not None else None
+        buf: List[Any] = []
+        buf_ids: List[Any] = []
+        pos = 0
+        try:
+            for rec in records:
+                buf.append(rec)
+                buf_ids.append(next(id_iter) if id_iter is not None else pos)
+                pos += 1
+                if len(buf) >= self.chunk_size:
+                    t0 = time.perf_counter()
+                    plan = planner.plan(buf, buf_ids)
+                    self.ledger.busy_seconds += time.perf_counter() - t0
+                    yield from self.decide(plan, source)
+                    if bar is not None:
+                        bar.update(len(buf))
+                    buf, buf_ids = [], []
+            if buf:
+                t0 = time.perf_counter()
+                plan = planner.plan(buf, buf_ids)
+                self.ledger.busy_seconds += time.perf_counter() - t0
+                yield from self.decide(plan, source)
+                if bar is not None:
+                    bar.update(len(buf))
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.ledger.quarantine is not None:
+                self.ledger.quarantine.flush()
+
+    def filter(self, records: Iterable[Any], *, source: str = "") -> List[Any]:
+        """The kept records of ``records`` (rewritten by rewriting stages), as a list.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False).filter(["a", "a", "b"])
+            ['a', 'b']
+        """
+        return [ex.record for ex, drop, _ in self.process(records, source=source) if drop is None]
+
+    def _bar(self, total: Optional[int], desc: str):
+        if not self.progress or not _is_main_process():
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="ex", dynamic_ncols=True, mininterval=0.5)
+
+    # -- wrapping ----------------------------------------------------------------------------------------
+    def wrap(self, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
+        """Wrap ``data`` so that it yields only kept (and rewritten) examples; same kind out as in.
+
+        * ``torch.utils.data.Dataset`` (map-style): scanned once now (with a progress bar; ``num_workers``
+          parallelises the record stages), then a map-style dataset of the kept examples with the filtered
+          ``len``. Examples are fetched from the original dataset, unchanged unless a stage rewrites them.
+        * ``torch.utils.data.IterableDataset``: filtered as it streams; works in DataLoader workers (the
+          workers compute keys, the main process decides, so duplicates across workers are found).
+        * ``torch.utils.data.DataLoader``: the same loader settings around the wrapped dataset.
+        * ``datasets.Dataset`` / ``datasets.IterableDataset``: the same kind, filtered (``select``) or
+          streaming (``map``).
+        * ``list`` / ``tuple``: a list of the kept records.
+
+        ``source`` names the data in ids (``"test:12"``); the first wrapped dataset keeps plain ids, later
+        ones get ``data1``, ``data2`` ... so that duplicates across them (train/test leakage) are found.
+        """
+        from ..data import wrappers
+
+        return wrappers.wrap(self, data, source=self._new_source(source), num_workers=num_workers)
+
+    def collator(self, collate_fn: Optional[Callable] = None) -> Callable:
+        """A collate function that collates with ``collate_fn`` and then applies the batch stages."""
+        from ..data.wrappers import GuardCollator
+
+        return GuardCollator(self, collate_fn)
+
+    def apply_batch(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        """Apply the batch stages (augmentation) to a collated batch, on the batch's device."""
+        for st in self.batch_stages:
+            batch = st(batch)
+        return batch
+
+    # -- reports -----------------------------------------------------------------------------------------
+    def report(self) -> Dict[str, Any]:
+        """Counts by reason, per-stage settings and memory, score summaries and duplicate matches."""
+        with self._lock:
+            summary = self.ledger.summary()
+            stages = []
+            for st in self.stages:
+                entry: Dict[str, Any] = {"name": st.name, "kind": st.kind, "class": type(st).__name__,
+                                         "config": to_jsonable(st.config())}
+                if isinstance(st, IndexStage):
+                    nbytes = st.memory_bytes()
+                    entry["index_bytes"] = nbytes
+                    stored = getattr(getattr(st, "index", None), "n", None)
+                    if stored:
+                        entry["indexed_examples"] = stored
+                        entry["index_bytes_per_example"] = round(nbytes / stored, 1)
+                if isinstance(st, BatchStage):
+                    entry["counters"] = st.counters()
+                stages.append(entry)
+            for st in self.batch_stages:
+                for k, v in st.counters().items():
+                    summary["counts"][k] = summary["counts"].get(k, 0) + v
+            summary["stages"] = stages
+            summary["matches"] = [
+                {"id": m[0], "matched": m[1], "reason": m[2], "score": m[3]} for m in self.ledger.matches]
+            summary["matches_truncated"] = self.ledger.matches_truncated
+            summary["settings"] = {"text_field": self.text_field, "id_field": self.id_field,
+                                   "device": str(self.device), "strict": self.strict, "max_chars": self.max_chars,
+                                   "chunk_size": self.chunk_size}
+            return summary
+
+    def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
+        """Write ``report.json`` (and ``report.html`` when the report module is available) into ``directory``."""
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        rep = self.report()
+        if extra:
+            rep.update(extra)
+        path = os.path.join(directory, "report.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(rep, fh, indent=2)
+        return path
+
+    # -- state -------------------------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """Stage states, the ledger (counters and decisions) and the sources; tensors + JSON only."""
+        with self._lock:
+            tensors, meta = self.ledger.state()
+            return {
+                "format": "torchdataguard.guard/1",
+                "stages": [{"name": s.name, "class": type(s).__name__, "state": s.state_dict()} for s in self.stages],
+                "ledger": {"tensors": tensors, "meta": meta},
+                "sources": dict(self._sources),
+            }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the stages must be the same, in the same order."""
+        if state.get("format") != "torchdataguard.guard/1":
+            raise StateError(f"not a guard state (format={state.get('format')!r})")
+        saved = [(s["name"], s["class"]) for s in state["stages"]]
+        mine = [(s.name, type(s).__name__) for s in self.stages]
+        if saved != mine:
+            raise StateError(f"the saved guard had stages {saved}, this one has {mine}; build the guard with the "
+                             f"same stages in the same order to resume")
+        with self._lock:
+            for st, s in zip(self.stages, state["stages"]):
+                st.load_state_dict(s["state"])
+                if isinstance(st, IndexStage):
+                    st.to(self.device)
+            self.ledger.load(state["ledger"]["tensors"], state["ledger"]["meta"])
+            self._sources = {str(k): int(v) for k, v in state.get("sources", {}).items()}
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Save :meth:`state_dict` as ``guard_state.safetensors`` + ``guard_state.json`` (no pickle)."""
+        save_state(directory, self.state_dict())
+
+    def load(self, directory: str | os.PathLike) -> None:
+        """Load what :meth:`save` wrote."""
+        self.load_state_dict(load_state(directory))
+
+    def reset(self) -> None:
+        """Forget every decision and counter (a fresh run with the same settings)."""
+        with self._lock:
+            for st in self.stages:
+                st.reset()
+            sink = self.ledger.quarantine
+            self.ledger = Ledger(quarantine=sink)
+            self._sources = {}
+
+    def close(self) -> None:
+        """Flush and close the quarantine file and stop the worker decision service."""
+        if self.ledger.quarantine is not None:
+            self.ledger.quarantine.close()
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+    def __getstate__(self):
+        raise TypeError("a Guard holds the dedup index and lives in the main process; pass guard.planner() "
+                        "to other processes instead, or wrap your data with guard.wrap(...)")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(s) for s in self.stages)
+        return f"Guard([{inner}], device={str(self.device)!r})"

@@ -1,0 +1,328 @@
+"""The ledger: every example the pipeline has seen is kept, or dropped with a reason.
+
+Invariant: ``kept + dropped == seen`` at all times. An example met again (a later epoch, the same id)
+replays its first decision and is counted under ``replayed``, never twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any, Dict, IO, List, Optional
+
+import torch
+
+from ..errors import StateError
+from .stage import Drop, Example
+
+__all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "to_jsonable"]
+
+KEPT = 1
+DROPPED = 2
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", errors="replace")
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        try:
+            return obj.item()
+        except Exception:  # noqa: BLE001 - fall through to repr
+            pass
+    return repr(obj)
+
+
+class QuarantineSink:
+    """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``.
+
+    Example:
+        >>> import tempfile, os, json
+        >>> path = os.path.join(tempfile.mkdtemp(), "dropped.jsonl")
+        >>> sink = QuarantineSink(path)
+        >>> sink.write(Example(3, {"text": "x"}), Drop("duplicate/exact", matched=1))
+        >>> sink.close()
+        >>> json.loads(open(path).read())["matched"]
+        1
+    """
+
+    def __init__(self, path: str | os.PathLike, *, include_record: bool = True, append: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.include_record = include_record
+        d = os.path.dirname(self.path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        self._fh: Optional[IO[str]] = open(self.path, "a" if append else "w", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, ex: Example, drop: Drop) -> None:
+        row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
+        if drop.matched is not None:
+            row["matched"] = to_jsonable(drop.matched)
+        if drop.score is not None:
+            row["score"] = round(float(drop.score), 4)
+        if self.include_record:
+            row["record"] = to_jsonable(ex.record)
+        line = json.dumps(row, ensure_ascii=False)
+        with self._lock:
+            if self._fh is None:
+                raise StateError(f"quarantine sink {self.path} is closed")
+            self._fh.write(line + "\n")
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __getstate__(self):  # the sink lives in the main process only
+        raise TypeError("QuarantineSink cannot be pickled: it belongs to the main process")
+
+
+class DecisionMemo:
+    """Remembers the decision for every id seen: one byte per example for integer ids.
+
+    Integer ids (dataset indices, stream positions) live in a growable ``uint8`` tensor; any other
+    hashable id lives in a dict.
+    """
+
+    def __init__(self) -> None:
+        self._dense = torch.zeros(0, dtype=torch.uint8)
+        self._sparse: Dict[Any, int] = {}
+
+    def __len__(self) -> int:
+        return int((self._dense != 0).sum()) + len(self._sparse)
+
+    def get(self, id_: Any) -> int:
+        if isinstance(id_, int) and not isinstance(id_, bool) and id_ >= 0:
+            return int(self._dense[id_]) if id_ < self._dense.numel() else 0
+        return self._sparse.get(id_, 0)
+
+    def set(self, id_: Any, value: int) -> None:
+        if isinstance(id_, int) and not isinstance(id_, bool) and id_ >= 0:
+            if id_ >= self._dense.numel():
+                new = torch.zeros(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024), dtype=torch.uint8)
+                new[: self._dense.numel()] = self._dense
+                self._dense = new
+            self._dense[id_] = value
+        else:
+            self._sparse[id_] = value
+
+    def kept_ids_dense(self) -> torch.Tensor:
+        return torch.nonzero(self._dense == KEPT).flatten()
+
+    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+        sparse = [[k, v] for k, v in self._sparse.items()]
+        return {"memo_dense": self._dense.clone()}, {"memo_sparse": sparse}
+
+    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+        self._dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8)).to(torch.uint8).clone()
+        self._sparse = {}
+        for k, v in meta.get("memo_sparse", []):
+            self._sparse[tuple(k) if isinstance(k, list) else k] = int(v)
+
+
+class _Reservoir:
+    """A bounded, seeded sample of a score's values plus exact running min, max, mean and count."""
+
+    def __init__(self, cap: int = 5000, seed: int = 0) -> None:
+        self.cap = cap
+        self.values: List[float] = []
+        self.n = 0
+        self.total = 0.0
+        self.lo = math.inf
+        self.hi = -math.inf
+        self._rng = random.Random(seed)
+
+    def add(self, v: float) -> None:
+        if not math.isfinite(v):
+            return
+        self.n += 1
+        self.total += v
+        self.lo = min(self.lo, v)
+        self.hi = max(self.hi, v)
+        if len(self.values) < self.cap:
+            self.values.append(v)
+        else:
+            j = self._rng.randrange(self.n)
+            if j < self.cap:
+                self.values[j] = v
+
+    def summary(self) -> Dict[str, Any]:
+        if not self.n:
+            return {"count": 0}
+        vals = sorted(self.values)
+
+        def q(p: float) -> float:
+            return vals[min(len(vals) - 1, int(p * (len(vals) - 1) + 0.5))]
+
+        return {"count": self.n, "min": self.lo, "max": self.hi, "mean": self.total / self.n,
+                "p05": q(0.05), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p95": q(0.95)}
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"cap": self.cap, "values": self.values, "n": self.n, "total": self.total,
+                "lo": self.lo if self.n else None, "hi": self.hi if self.n else None}
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "_Reservoir":
+        r = cls(d.get("cap", 5000))
+        r.values = list(d.get("values", []))
+        r.n = int(d.get("n", 0))
+        r.total = float(d.get("total", 0.0))
+        r.lo = d["lo"] if d.get("lo") is not None else math.inf
+        r.hi = d["hi"] if d.get("hi") is not None else -math.inf
+        return r
+
+
+class Ledger:
+    """Counts and remembers what happened to every example.
+
+    Attributes:
+        seen / kept / dropped: examples met for the first time, and their fate.
+        replayed: examples met again (a later epoch) whose first decision was replayed.
+        by_reason: drops by reason (``duplicate/near``, ``invalid/empty`` ...).
+        counts: stage counters (``pii/email`` detections ...), never the detected values.
+        matches: ``(id, matched, reason, score)`` for duplicates, up to ``max_matches`` kept in memory.
+
+    Example:
+        >>> led = Ledger()
+        >>> led.record(Example(0, "a"), None); led.record(Example(1, "a"), Drop("duplicate/exact", matched=0))
+        >>> (led.seen, led.kept, led.dropped, dict(led.by_reason))
+        (2, 1, 1, {'duplicate/exact': 1})
+    """
+
+    def __init__(self, *, quarantine: QuarantineSink | None = None, remember: bool = True,
+                 max_matches: int = 100_000, score_sample: int = 5000) -> None:
+        self.quarantine = quarantine
+        self.remember = remember
+        self.max_matches = max_matches
+        self.score_sample = score_sample
+        self.reset()
+
+    def reset(self) -> None:
+        self.seen = 0
+        self.kept = 0
+        self.dropped = 0
+        self.replayed = 0
+        self.by_reason: Counter = Counter()
+        self.counts: Counter = Counter()
+        self.scores: Dict[str, _Reservoir] = {}
+        self.matches: List[List[Any]] = []
+        self.matches_truncated = 0
+        self.memo = DecisionMemo()
+        self.busy_seconds = 0.0
+        self.started_at = time.time()
+
+    # -- decisions ---------------------------------------------------------------------------------
+    def replay(self, id_: Any) -> int:
+        """0 when ``id_`` is new, else the remembered decision (1 kept, 2 dropped)."""
+        if not self.remember:
+            return 0
+        return self.memo.get(id_)
+
+    def record(self, ex: Example, drop: Optional[Drop]) -> None:
+        """Account for an example met for the first time."""
+        self.seen += 1
+        for k, v in ex.counts.items():
+            self.counts[k] += v
+        for k, v in ex.scores.items():
+            r = self.scores.get(k)
+            if r is None:
+                r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
+            r.add(float(v))
+        if drop is None:
+            self.kept += 1
+            if self.remember:
+                self.memo.set(ex.id, KEPT)
+            return
+        self.dropped += 1
+        self.by_reason[drop.reason] += 1
+        if self.remember:
+            self.memo.set(ex.id, DROPPED)
+        if drop.matched is not None:
+            if len(self.matches) < self.max_matches:
+                self.matches.append([to_jsonable(ex.id), to_jsonable(drop.matched), drop.reason,
+                                     None if drop.score is None else round(float(drop.score), 4)])
+            else:
+                self.matches_truncated += 1
+        if self.quarantine is not None:
+            self.quarantine.write(ex, drop)
+
+    def record_replay(self) -> None:
+        self.replayed += 1
+
+    def add_counts(self, counts: Dict[str, int]) -> None:
+        for k, v in counts.items():
+            self.counts[k] += v
+
+    # -- reporting ---------------------------------------------------------------------------------
+    def check(self) -> None:
+        if self.kept + self.dropped != self.seen:
+            raise StateError(f"ledger invariant broken: kept {self.kept} + dropped {self.dropped} != seen {self.seen}")
+
+    def summary(self) -> Dict[str, Any]:
+        self.check()
+        by_stage: Counter = Counter()
+        for reason, n in self.by_reason.items():
+            by_stage[reason.split("/", 1)[0]] += n
+        return {
+            "seen": self.seen,
+            "kept": self.kept,
+            "dropped": self.dropped,
+            "replayed": self.replayed,
+            "dropped_by_reason": dict(sorted(self.by_reason.items())),
+            "dropped_by_stage": dict(sorted(by_stage.items())),
+            "counts": dict(sorted(self.counts.items())),
+            "scores": {k: v.summary() for k, v in sorted(self.scores.items())},
+            "busy_seconds": round(self.busy_seconds, 4),
+            "examples_per_second": round(self.seen / self.busy_seconds, 1) if self.busy_seconds > 0 else None,
+        }
+
+    def score_values(self) -> Dict[str, List[float]]:
+        """The sampled values of every score (for plots)."""
+        return {k: list(v.values) for k, v in self.scores.items()}
+
+    # -- state -------------------------------------------------------------------------------------
+    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+        tensors, meta = self.memo.state()
+        meta.update({
+            "seen": self.seen, "kept": self.kept, "dropped": self.dropped, "replayed": self.replayed,
+            "by_reason": dict(self.by_reason), "counts": dict(self.counts),
+            "scores": {k: v.to_json() for k, v in self.scores.items()},
+            "matches": self.matches, "matches_truncated": self.matches_truncated,
+            "busy_seconds": self.busy_seconds,
+        })
+        return tensors, meta
+
+    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+        self.seen = int(meta["seen"])
+        self.kept = int(meta["kept"])
+        self.dropped = int(meta["dropped"])
+        self.replayed = int(meta.get("replayed", 0))
+        self.by_reason = Counter(meta.get("by_reason", {}))
+        self.counts = Counter(meta.get("counts", {}))
+        self.scores = {k: _Reservoir.from_json(v) for k, v in meta.get("scores", {}).items()}
+        self.matches = [list(m) for m in meta.get("matches", [])]
+        self.matches_truncated = int(meta.get("matches_truncated", 0))
+        self.busy_seconds = float(meta.get("busy_seconds", 0.0))
+        self.memo.load(tensors, meta)
+        self.check()

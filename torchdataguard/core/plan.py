@@ -1,0 +1,170 @@
+"""Phase one of the pipeline: validate records, run record stages, compute index keys.
+
+A :class:`Planner` holds only picklable, stateless things (record stages and keyers), so it runs in
+DataLoader workers, ``datasets`` map processes or the main process alike. Its output, a :class:`Plan`,
+goes to :meth:`torchdataguard.Guard.decide` in the main process, which runs the stateful index stages.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from ..errors import GuardInputError
+from .stage import Drop, Example, IndexStage, Keyer, RecordStage, Stage
+
+__all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
+
+
+class BadRecord:
+    """Stands for a record a reader could not parse; the guard drops it as ``invalid/<reason>``."""
+
+    def __init__(self, reason: str, where: str = "") -> None:
+        self.reason = reason
+        self.where = where
+
+    def __repr__(self) -> str:
+        return f"BadRecord({self.reason!r}, {self.where!r})"
+
+
+def take_keys(keys: Any, idx: Sequence[int]) -> Any:
+    """Select rows ``idx`` of a keyer's output (tensors, or objects whose tensor attributes are row-aligned)."""
+    if isinstance(keys, torch.Tensor):
+        return keys[torch.as_tensor(list(idx), dtype=torch.long)] if len(idx) else keys[:0]
+    if isinstance(keys, list):
+        return [keys[i] for i in idx]
+    out = copy.copy(keys)
+    t = torch.as_tensor(list(idx), dtype=torch.long)
+    for name, val in vars(keys).items():
+        if isinstance(val, torch.Tensor):
+            setattr(out, name, val[t.to(val.device)] if len(idx) else val[:0])
+    return out
+
+
+@dataclass
+class Plan:
+    """What phase one learned about a chunk of examples."""
+
+    examples: List[Example]
+    #: (step index, Drop) of the first record-stage or validation drop (-1 = validation), else None.
+    pre_drop: List[Optional[Tuple[int, Drop]]]
+    #: step index -> (rows alive at that step, keys for those rows)
+    keys: Dict[int, Tuple[List[int], Any]] = field(default_factory=dict)
+
+    def without_records(self) -> "Plan":
+        """A copy whose examples carry no record (to send decisions requests cheaply)."""
+        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores) for e in self.examples]
+        return Plan(exs, self.pre_drop, self.keys)
+
+
+class Planner:
+    """Validation, record stages and key computation; picklable."""
+
+    def __init__(self, steps: Sequence[Tuple[str, Any]], *, text_field: Optional[str], id_field: Optional[str],
+                 strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids") -> None:
+        self.steps = list(steps)
+        self.text_field = text_field
+        self.id_field = id_field
+        self.strict = strict
+        self.max_chars = max_chars
+        self.needs_text = needs_text
+        self.token_field = token_field
+
+    # -- validation -------------------------------------------------------------------------------
+    def _invalid(self, id_: Any, what: str, why: str) -> Drop:
+        if self.strict:
+            raise GuardInputError(
+                f"record {id_!r}: {what} is invalid: {why}. Fix or remove the record, or pass strict=False to drop such "
+                f"records with reason 'invalid/...' and a count in the report.")
+        return Drop("invalid/" + why.split(" ", 1)[0])
+
+    def make_example(self, record: Any, default_id: Any) -> Tuple[Example, Optional[Drop]]:
+        """Build an :class:`Example`, extracting and validating the text; bad input becomes a Drop."""
+        id_ = default_id
+        if self.id_field is not None and isinstance(record, Mapping) and self.id_field in record:
+            v = record[self.id_field]
+            id_ = v if isinstance(v, (int, str)) and not isinstance(v, bool) else str(v)
+        if record is None:
+            return Example(id_, None), self._invalid(id_, "the record", "none")
+        if isinstance(record, BadRecord):
+            return Example(id_, None), self._invalid(id_, f"the record at {record.where}", record.reason)
+        tf = self.text_field
+        value: Any
+        if isinstance(record, (str, bytes, bytearray)):
+            value, tf = record, None
+        elif isinstance(record, Mapping):
+            if tf is None or tf not in record:
+                if self.needs_text or (tf is not None and record.get(self.token_field) is None):
+                    return Example(id_, record, None, tf), self._invalid(id_, f"field {tf!r}", "missing_field")
+                return Example(id_, record, None, tf), None
+            value = record[tf]
+        else:
+            if self.needs_text:
+                return Example(id_, record), self._invalid(
+                    id_, f"record of type {type(record).__name__}", "no_text (expected a str or a mapping with a text field)")
+            return Example(id_, record), None
+        what = f"field {tf!r}" if tf is not None else "the text"
+        if value is None:
+            return Example(id_, record, None, tf), self._invalid(id_, what, "none")
+        if isinstance(value, (bytes, bytearray)):
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return Example(id_, record, None, tf), self._invalid(id_, what, "not_utf8")
+        if not isinstance(value, str):
+            return Example(id_, record, None, tf), self._invalid(id_, what, f"not_string (got {type(value).__name__})")
+        if len(value) > self.max_chars:
+            return Example(id_, record, None, tf), self._invalid(
+                id_, what, f"too_long ({len(value)} characters, max_chars={self.max_chars})")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return Example(id_, record, None, tf), self._invalid(id_, what, "not_utf8 (lone surrogates)")
+        if not value.strip():
+            return Example(id_, record, None, tf), self._invalid(id_, what, "empty")
+        if isinstance(record, (bytes, bytearray)):
+            record = value
+        return Example(id_, record, value, tf), None
+
+    # -- phase one --------------------------------------------------------------------------------
+    def plan(self, records: Sequence[Any], ids: Sequence[Any]) -> Plan:
+        exs: List[Example] = []
+        pre: List[Optional[Tuple[int, Drop]]] = []
+        for rec, i in zip(records, ids):
+            ex, drop = self.make_example(rec, i)
+            exs.append(ex)
+            pre.append((-1, drop) if drop is not None else None)
+        plan = Plan(exs, pre)
+        for si, (kind, obj) in enumerate(self.steps):
+            alive = [i for i, p in enumerate(pre) if p is None]
+            if kind == "record":
+                for i in alive:
+                    r = obj.process(exs[i])
+                    if isinstance(r, Drop):
+                        pre[i] = (si, r)
+                    else:
+                        exs[i] = r
+            elif kind == "index":
+                plan.keys[si] = (alive, obj([exs[i] for i in alive]))
+        return plan
+
+    def rewrite(self, record: Any, id_: Any) -> Any:
+        """Apply only the rewriting record stages to one record (map-style ``__getitem__``)."""
+        ex, drop = self.make_example(record, id_)
+        if drop is not None:
+            return record
+        for kind, obj in self.steps:
+            if kind == "record" and getattr(obj, "rewrites", False):
+                r = obj.process(ex)
+                if isinstance(r, Drop):
+                    return ex.record
+                ex = r
+        return ex.record
+
+    @property
+    def has_rewriters(self) -> bool:
+        return any(kind == "record" and getattr(obj, "rewrites", False) for kind, obj in self.steps)
+

@@ -1,0 +1,86 @@
+"""Hugging Face ``datasets`` wrappers: same kind out as in."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List
+
+from torch.utils.data import get_worker_info
+
+from .wrappers import _StreamFilter
+
+__all__ = ["wrap_hf_dataset", "wrap_hf_iterable"]
+
+
+class _Rows:
+    """Row access to a ``datasets.Dataset`` in slices (fast column reads), as plain dicts."""
+
+    def __init__(self, ds, block: int = 1024) -> None:
+        self.ds = ds.with_format(None)
+        self.block = block
+        self._cache_start = -1
+        self._cache: List[Dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> Dict[str, Any]:
+        if not (self._cache_start <= i < self._cache_start + len(self._cache)):
+            start = (i // self.block) * self.block
+            cols = self.ds[start : start + self.block]
+            n = len(next(iter(cols.values()))) if cols else 0
+            self._cache = [{k: v[j] for k, v in cols.items()} for j in range(n)]
+            self._cache_start = start
+        return self._cache[i - self._cache_start]
+
+
+class _Rewrite:
+    """Batched ``datasets.map`` function applying the rewriting record stages."""
+
+    def __init__(self, planner) -> None:
+        self.planner = planner
+
+    def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
+        cols = list(batch)
+        n = len(indices)
+        out: Dict[str, List[Any]] = {c: [] for c in cols}
+        for j in range(n):
+            rec = {c: batch[c][j] for c in cols}
+            new = self.planner.rewrite(rec, indices[j])
+            for c in cols:
+                out[c].append(new.get(c))
+        return out
+
+
+def wrap_hf_dataset(guard, ds, *, source: str, num_workers: int = 0):
+    """Scan a ``datasets.Dataset`` once and return ``ds.select(kept)`` (rewritten by rewriting stages)."""
+    from .wrappers import scan_indexed
+
+    kept = scan_indexed(guard, _Rows(ds), source=source, num_workers=num_workers)
+    out = ds.select(kept)
+    planner = guard.planner()
+    if planner.has_rewriters:
+        # indices passed to the map are positions in `out`; the rewrite stages do not depend on ids
+        out = out.map(_Rewrite(planner), batched=True, with_indices=True, desc="torchdataguard rewrite",
+                      load_from_cache_file=False)
+    return out
+
+
+class _HFStream:
+    """Batched ``IterableDataset.map`` function that keeps only the examples the guard keeps."""
+
+    def __init__(self, guard, source: str) -> None:
+        self.filter = _StreamFilter(guard, source)
+
+    def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
+        cols = list(batch)
+        n = len(indices)
+        info = get_worker_info()
+        w, k = (info.id, info.num_workers) if info is not None else (0, 1)
+        recs = [{c: batch[c][j] for c in cols} for j in range(n)]
+        ids = [i * k + w for i in indices]
+        kept = list(self.filter.run(iter(recs), iter(ids)))
+        return {c: [r.get(c) for r in kept] for c in cols}
+
+
+def wrap_hf_iterable(guard, ds, *, source: str):
+    """Return ``ds.map(...)``: a ``datasets.IterableDataset`` that yields only kept, rewritten examples."""
+    return ds.map(_HFStream(guard, source), batched=True, batch_size=guard.chunk_size, with_indices=True)

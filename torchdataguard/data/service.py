@@ -1,0 +1,87 @@
+"""The decision service: lets DataLoader workers ask the main process for index decisions.
+
+Workers run phase one (validation, record stages and the expensive key computation) and send the
+:class:`~torchdataguard.core.plan.Plan` of each chunk over a local socket; a thread in the main process
+runs the index stages and updates the ledger, so duplicates across workers are found and every example
+is counted once, in one place.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import threading
+from multiprocessing.connection import Client, Listener
+from typing import Any, List, Optional, Tuple
+
+__all__ = ["DecisionClient", "DecisionService"]
+
+
+class DecisionService:
+    """A listener thread in the main process serving ``decide`` requests for one guard."""
+
+    def __init__(self, guard) -> None:
+        self.guard = guard
+        self.authkey = secrets.token_bytes(16)
+        self._dir = tempfile.mkdtemp(prefix="tdg-")
+        self.address = os.path.join(self._dir, "decide.sock")
+        self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="torchdataguard-decisions", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn = self._listener.accept()
+            except (OSError, EOFError):
+                if self._closed:
+                    return
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn) -> None:
+        with conn:
+            while True:
+                try:
+                    source, plan = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    outcomes = self.guard.decide(plan, source)
+                    conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
+                except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
+                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    def client(self) -> "DecisionClient":
+        return DecisionClient(self.address, self.authkey)
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            # wake the accept() call
+            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+        except OSError:
+            pass
+        self._listener.close()
+
+
+class DecisionClient:
+    """Picklable handle a worker uses to reach the :class:`DecisionService`."""
+
+    def __init__(self, address: str, authkey: bytes) -> None:
+        self.address = address
+        self.authkey = authkey
+        self._conn = None
+
+    def __getstate__(self):
+        return {"address": self.address, "authkey": self.authkey, "_conn": None}
+
+    def decide(self, plan, source: str) -> List[bool]:
+        if self._conn is None:
+            self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+        self._conn.send((source, plan))
+        status, payload = self._conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"torchdataguard decision service failed: {payload}")
+        return payload

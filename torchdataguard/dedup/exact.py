@@ -1,0 +1,143 @@
+"""Exact deduplication: a 128-bit hash of normalised content, keep-first."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
+from ..errors import StateError
+from .hashing import content_hash128, normalize_for_hash
+from .index import ExactIndex
+
+__all__ = ["ExactDedup", "canonical_bytes"]
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """A stable byte encoding of a record without text (tensors, arrays, numbers, nested containers).
+
+    Example:
+        >>> canonical_bytes({"b": 1, "a": [1.5, "x"]}) == canonical_bytes({"a": [1.5, "x"], "b": 1})
+        True
+    """
+    parts: List[bytes] = []
+
+    def walk(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            parts.append(f"T{t.dtype}{tuple(t.shape)}".encode())
+            parts.append(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(o, np.ndarray):
+            a = np.ascontiguousarray(o)
+            parts.append(f"A{a.dtype}{a.shape}".encode())
+            parts.append(a.tobytes())
+        elif isinstance(o, Mapping):
+            parts.append(b"{")
+            for k in sorted(o, key=str):
+                parts.append(str(k).encode("utf-8", "surrogatepass") + b":")
+                walk(o[k])
+            parts.append(b"}")
+        elif isinstance(o, (list, tuple)):
+            parts.append(b"[")
+            for v in o:
+                walk(v)
+                parts.append(b",")
+            parts.append(b"]")
+        elif isinstance(o, str):
+            parts.append(b"s" + o.encode("utf-8", "surrogatepass") + b"\x00")
+        elif isinstance(o, (bytes, bytearray)):
+            parts.append(b"b" + bytes(o) + b"\x00")
+        else:
+            parts.append(b"r" + repr(o).encode() + b"\x00")
+
+    walk(obj)
+    return b"".join(parts)
+
+
+class _ExactKeyer(Keyer):
+    def __init__(self, normalize: bool) -> None:
+        self.normalize = normalize
+
+    def __call__(self, exs: Sequence[Example]) -> torch.Tensor:
+        out = bytearray()
+        for ex in exs:
+            if ex.text is not None:
+                out += content_hash128(normalize_for_hash(ex.text) if self.normalize else ex.text)
+            else:
+                out += content_hash128(canonical_bytes(ex.record))
+        return torch.frombuffer(out, dtype=torch.int64).view(-1, 2).clone() if exs else torch.zeros(0, 2, dtype=torch.int64)
+
+
+@register_stage("exact")
+class ExactDedup(IndexStage):
+    """Drop exact duplicates: same 128-bit BLAKE2b hash of normalised text (keep the first).
+
+    Text is normalised with NFKC, lower case and collapsed whitespace (``normalize=False`` hashes it as
+    is). Records without text (image tensors, tuples) are hashed over a canonical byte encoding of the
+    whole record. The drop reason is ``duplicate/exact`` and ``matched`` is the id of the first copy.
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+        >>> [r["text"] for r in g.filter([{"text": "Hi  there"}, {"text": "hi there"}, {"text": "bye"}])]
+        ['Hi  there', 'bye']
+    """
+
+    def __init__(self, *, normalize: bool = True) -> None:
+        self.normalize = bool(normalize)
+        self.device = torch.device("cpu")
+        self.index = ExactIndex(self.device)
+
+    def config(self) -> Dict[str, Any]:
+        return {"normalize": self.normalize}
+
+    def keyer(self) -> Keyer:
+        return _ExactKeyer(self.normalize)
+
+    def to(self, device) -> "ExactDedup":
+        self.device = torch.device(device)
+        self.index.to(self.device)
+        return self
+
+    def decide(self, exs: Sequence[Example], keys: torch.Tensor) -> List[Optional[Drop]]:
+        m = len(exs)
+        out: List[Optional[Drop]] = [None] * m
+        if m == 0:
+            return out
+        d = keys.to(self.device)
+        found = self.index.lookup(d).tolist()
+        fresh = [i for i in range(m) if found[i] < 0]
+        first_in_batch: Dict[bytes, int] = {}
+        new_rows: List[int] = []
+        rows_cpu = keys.cpu().numpy()
+        for i in range(m):
+            if found[i] >= 0:
+                out[i] = Drop("duplicate/exact", matched=self.index.ids.get(found[i]), score=1.0)
+        for i in fresh:
+            k = rows_cpu[i].tobytes()
+            j = first_in_batch.get(k)
+            if j is None:
+                first_in_batch[k] = i
+                new_rows.append(i)
+            else:
+                out[i] = Drop("duplicate/exact", matched=exs[j].id, score=1.0)
+        if new_rows:
+            idx = torch.tensor(new_rows, dtype=torch.int64, device=self.device)
+            self.index.insert(d[idx], [exs[i].id for i in new_rows])
+        return out
+
+    def memory_bytes(self) -> int:
+        return self.index.nbytes()
+
+    def reset(self) -> None:
+        self.index = ExactIndex(self.device)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"config": self.config(), "index": self.index.state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if dict(state.get("config", {})) != self.config():
+            raise StateError(f"ExactDedup state was saved with {state.get('config')}, this stage has {self.config()}")
+        self.index = ExactIndex(self.device)
+        self.index.load(dict(state["index"]))

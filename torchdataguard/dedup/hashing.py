@@ -1,0 +1,306 @@
+"""Hashing primitives: content hashes, word/token shingles and one-permutation MinHash signatures.
+
+Text shingling is vectorised with NumPy over a whole chunk of documents (no per-shingle Python work);
+signatures are computed with torch on any device.
+
+Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case, and words are maximal runs
+of ASCII letters and digits or non-ASCII characters; everything else (punctuation, whitespace) separates
+words. A shingle is ``ngram`` consecutive words; a document shorter than ``ngram`` words is one shingle.
+"""
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+__all__ = [
+    "content_hash128",
+    "minhash_signatures",
+    "mix64",
+    "normalize_for_hash",
+    "text_shingle_hashes",
+    "token_shingle_hashes",
+]
+
+_U = np.uint64
+_WORD = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyz0123456789":
+    _WORD[_c] = True
+_WORD[128:] = True  # bytes of non-ASCII characters (already NFKC-normalised, lower-cased)
+
+_POLY = _U(0x100000001B3)  # FNV prime, an odd multiplier for the byte polynomial
+_SHINGLE_MUL = [_U(0x9E3779B97F4A7C15), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9), _U(0xD6E8FEB86659FD93),
+                _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53), _U(0x94D049BB133111EB), _U(0xBF58476D1CE4E5B9)]
+_pow_cache: np.ndarray = np.ones(1, dtype=_U)
+_inv_cache: np.ndarray = np.ones(1, dtype=_U)
+
+
+def normalize_for_hash(text: str) -> str:
+    """NFKC (when the text is not ASCII), lower case, whitespace runs collapsed, ends stripped.
+
+    Example:
+        >>> normalize_for_hash("  Hello\\t\\nWORLD ")
+        'hello world'
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.lower().split())
+
+
+def content_hash128(data: str | bytes) -> bytes:
+    """A 128-bit BLAKE2b digest (16 bytes).
+
+    Example:
+        >>> len(content_hash128("abc"))
+        16
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _np_mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> _U(30))
+        x = x * _U(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> _U(27))
+        x = x * _U(0x94D049BB133111EB)
+        x = x ^ (x >> _U(31))
+    return x
+
+
+def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``_POLY**i`` and its modular inverse powers for i < n (mod 2**64), cached and grown as needed."""
+    global _pow_cache, _inv_cache
+    if _pow_cache.size < n:
+        m = max(n, 2 * _pow_cache.size)
+        inv = _U(pow(int(_POLY), -1, 1 << 64))
+        with np.errstate(over="ignore"):
+            p = np.empty(m, dtype=_U)
+            p[0] = 1
+            p[1:] = _POLY
+            q = np.empty(m, dtype=_U)
+            q[0] = 1
+            q[1:] = inv
+            _pow_cache = np.cumprod(p, dtype=_U)
+            _inv_cache = np.cumprod(q, dtype=_U)
+    return _pow_cache[:n], _inv_cache[:n]
+
+
+def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the word ``ngram``-shingles of each text.
+
+    Returns ``(hashes, doc)``: ``hashes`` is uint64 of shape [S] and ``doc[s]`` is the index of the text
+    that shingle ``s`` belongs to. Every text gets at least one shingle (a text with no words is one
+    shingle of its normalised characters).
+
+    Example:
+        >>> h, d = text_shingle_hashes(["a b c d e f", "x"], ngram=5)
+        >>> d.tolist()
+        [0, 0, 1]
+    """
+    n_docs = len(texts)
+    if n_docs == 0:
+        return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
+    norm = [t.lower() if t.isascii() else unicodedata.normalize("NFKC", t).lower() for t in texts]
+    encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
+    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
+    raw = b"\x00".join(encoded)
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    L = buf.size
+    doc_start = np.zeros(n_docs, dtype=np.int64)
+    if n_docs > 1:
+        doc_start[1:] = np.cumsum(lens[:-1] + 1)
+    isw = _WORD[buf]
+    edge = np.empty(L + 1, dtype=np.int8)
+    edge[0] = isw[0] if L else 0
+    if L:
+        np.subtract(isw[1:], isw[:-1], out=edge[1:L], dtype=np.int8)
+        edge[L] = -np.int8(isw[-1])
+    starts = np.flatnonzero(edge == 1)
+    ends = np.flatnonzero(edge == -1)
+    # word hash = sum_j b_j * P^(j - start), via prefix sums of b_j * P^j and the inverse power of start
+    pw, inv = _powers(L + 1)
+    with np.errstate(over="ignore"):
+        pref = np.zeros(L + 1, dtype=_U)
+        np.cumsum(buf.astype(_U) * pw[:L], out=pref[1:])
+        wh = (pref[ends] - pref[starts]) * inv[starts] + (ends - starts).astype(_U) * _U(0x9E3779B97F4A7C15)
+    wh = _np_mix64(wh)
+    wdoc = np.searchsorted(doc_start, starts, side="right") - 1
+    n_words = np.bincount(wdoc, minlength=n_docs)
+    out_h: List[np.ndarray] = []
+    out_d: List[np.ndarray] = []
+    W = wh.size
+    if W >= ngram:
+        m = W - ngram + 1
+        with np.errstate(over="ignore"):
+            acc = wh[:m] * _SHINGLE_MUL[0]
+            for k in range(1, ngram):
+                acc = acc + wh[k : k + m] * _SHINGLE_MUL[k % len(_SHINGLE_MUL)] + _U(k)
+        valid = wdoc[:m] == wdoc[ngram - 1 :]
+        out_h.append(acc[valid])
+        out_d.append(wdoc[:m][valid])
+    short = np.flatnonzero(n_words < ngram)
+    if short.size:
+        word_off = np.concatenate([[0], np.cumsum(n_words)])
+        extra_h = np.empty(short.size, dtype=_U)
+        for i, d in enumerate(short.tolist()):
+            a, b = word_off[d], word_off[d + 1]
+            if b > a:
+                with np.errstate(over="ignore"):
+                    mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
+                    extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
+            else:  # no word characters at all: hash the normalised characters
+                extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
+        out_h.append(_np_mix64(extra_h))
+        out_d.append(short.astype(np.int64))
+    hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
+    doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
+    return hashes, doc.astype(np.int64, copy=False)
+
+
+_M1 = -0x40A7B892E31B1A47  # 0xBF58476D1CE4E5B9 as a signed int64
+_M2 = -0x6B2FB644ECCEEE15  # 0x94D049BB133111EB as a signed int64
+
+
+def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 tensors."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def mix64(x: torch.Tensor) -> torch.Tensor:
+    """SplitMix64 finaliser on int64 tensors (wrapping arithmetic, any device)."""
+    x = x ^ _srl(x, 30)
+    x = x * _M1
+    x = x ^ _srl(x, 27)
+    x = x * _M2
+    return x ^ _srl(x, 31)
+
+
+def token_shingle_hashes(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                         ngram: int = 5) -> Tuple[torch.Tensor, torch.Tensor]:
+    """64-bit hashes of token-id ``ngram``-shingles, on the tensors' device.
+
+    Padding (``attention_mask == 0``) is ignored; a sequence shorter than ``ngram`` tokens is one shingle.
+
+    Example:
+        >>> h, d = token_shingle_hashes(torch.tensor([[1, 2, 3, 4, 5, 6]]), ngram=5)
+        >>> d.tolist()
+        [0, 0]
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must have shape [batch, seq], got {tuple(input_ids.shape)}")
+    ids = input_ids.to(torch.int64)
+    n, T = ids.shape
+    dev = ids.device
+    if attention_mask is None:
+        mask = torch.ones_like(ids, dtype=torch.bool)
+    else:
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match input_ids "
+                             f"shape {tuple(input_ids.shape)}")
+        mask = attention_mask.to(torch.bool)
+    th = mix64(ids * 0x9E3779B97F4A7C1 + 0x632BE59BD9B4E019)
+    th = torch.where(mask, th, torch.zeros_like(th))
+    lengths = mask.sum(1)
+    muls = torch.from_numpy(np.array(_SHINGLE_MUL, dtype=_U).view(np.int64)).to(dev)
+    hs: List[torch.Tensor] = []
+    ds: List[torch.Tensor] = []
+    if T >= ngram:
+        win = th.unfold(1, ngram, 1)  # [n, T-ngram+1, ngram]
+        wm = mask.unfold(1, ngram, 1).all(-1)
+        k = torch.arange(ngram, device=dev)
+        acc = (win * muls[k % muls.numel()]).sum(-1) + k.sum()
+        hs.append(acc[wm])
+        ds.append(torch.nonzero(wm)[:, 0])
+    short = lengths < ngram
+    if bool(short.any()):
+        k = torch.arange(T, device=dev)
+        acc = (th[short] * muls[k % muls.numel()]).sum(-1) + lengths[short] * 0x632BE59BD9B4E019
+        hs.append(mix64(acc))
+        ds.append(torch.nonzero(short).flatten())
+    return torch.cat(hs), torch.cat(ds)
+
+
+EMPTY = 1 << 32
+
+
+def _probe_table(num_perm: int, seed: int, attempts: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed + 7919)
+    return torch.randint(0, num_perm, (num_perm, attempts), generator=g)
+
+
+_probe_cache: dict = {}
+
+
+def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
+                       seed: int = 1) -> torch.Tensor:
+    """One-permutation MinHash with optimal densification (Li et al. 2012; Shrivastava 2017).
+
+    Each shingle hash is mixed with ``seed``; its high 32 bits pick one of ``num_perm`` bins, its low 32
+    bits are the value, and each bin keeps the minimum. Empty bins borrow the value of a non-empty bin
+    chosen by a fixed pseudo-random probe sequence shared by all documents, which keeps the
+    probability that two documents agree on a bin equal to their Jaccard similarity. The work is
+    O(shingles + num_perm) per document instead of O(shingles * num_perm).
+
+    Args:
+        hashes: int64 (or uint64 NumPy) shingle hashes, shape [S].
+        doc: index of the document of each shingle, shape [S]; every document needs at least one.
+        n_docs: number of documents.
+    Returns:
+        int64 tensor [n_docs, num_perm] of values in [0, 2**32).
+
+    Example:
+        >>> h, d = text_shingle_hashes(["the quick brown fox jumps over the lazy dog"] * 2, ngram=3)
+        >>> s = minhash_signatures(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, 64)
+        >>> bool((s[0] == s[1]).all())
+        True
+    """
+    if isinstance(hashes, np.ndarray):
+        hashes = torch.from_numpy(hashes.view(np.int64))
+    if isinstance(doc, np.ndarray):
+        doc = torch.from_numpy(doc)
+    dev = hashes.device
+    doc = doc.to(dev)
+    x = mix64(hashes ^ (seed * 0x5851F42D4C957F2D + 0x14057B7EF767814F))
+    bins = (_srl(x, 32) % num_perm)
+    vals = x & 0xFFFFFFFF
+    flat = doc * num_perm + bins
+    sig = torch.full((n_docs * num_perm,), EMPTY, dtype=torch.int64, device=dev)
+    sig.scatter_reduce_(0, flat, vals, reduce="amin", include_self=True)
+    sig = sig.view(n_docs, num_perm)
+    empty = sig == EMPTY
+    if bool(empty.any()):
+        sig = _densify(sig, empty, num_perm, seed)
+    return sig
+
+
+def _densify(sig: torch.Tensor, empty: torch.Tensor, num_perm: int, seed: int) -> torch.Tensor:
+    attempts = 8 * num_perm
+    key = (num_perm, seed, str(sig.device))
+    probes = _probe_cache.get(key)
+    if probes is None:
+        probes = _probe_cache[key] = _probe_table(num_perm, seed, attempts).to(sig.device)
+    out = sig.clone()
+    d_idx, b_idx = torch.nonzero(empty, as_tuple=True)
+    has_any = (~empty).any(1)
+    # documents with no shingle at all keep EMPTY (callers guarantee one shingle per document)
+    keep = has_any[d_idx]
+    d_idx, b_idx = d_idx[keep], b_idx[keep]
+    for t in range(attempts):
+        if d_idx.numel() == 0:
+            break
+        src = probes[b_idx, t]
+        v = sig[d_idx, src]
+        ok = v != EMPTY
+        if bool(ok.any()):
+            out[d_idx[ok], b_idx[ok]] = v[ok]
+            d_idx, b_idx = d_idx[~ok], b_idx[~ok]
+    if d_idx.numel():  # astronomically rare: fall back to the first non-empty bin, still deterministic
+        first = torch.argmax((~empty).to(torch.int8), dim=1)
+        out[d_idx, b_idx] = sig[d_idx, first[d_idx]]
+    return out
