@@ -290,6 +290,7 @@ class Guard:
                 for k, v in st.counters().items():
                     summary["counts"][k] = summary["counts"].get(k, 0) + v
             summary["stages"] = stages
+            summary["score_values"] = {k: [round(x, 5) for x in v] for k, v in self.ledger.score_values().items()}
             summary["matches"] = [
                 {"id": m[0], "matched": m[1], "reason": m[2], "score": m[3]} for m in self.ledger.matches]
             summary["matches_truncated"] = self.ledger.matches_truncated

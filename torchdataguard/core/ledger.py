@@ -211,7 +211,7 @@ class Ledger:
     """
 
     def __init__(self, *, quarantine: QuarantineSink | None = None, remember: bool = True,
-                 max_matches: int = 100_000, score_sample: int = 5000) -> None:
+                 max_matches: int = 100_000, score_sample: int = 2000) -> None:
         self.quarantine = quarantine
         self.remember = remember
         self.max_matches = max_matches
