@@ -66,7 +66,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     import itertools
 
     from .core.guard import Guard
-    from .core.ledger import to_jsonable
+    from .core.ledger import json_line, to_jsonable
     from .io.readers import count_records, detect_format, read_records, resolve_input
 
     input_path = resolve_input(input_path)
@@ -87,7 +87,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     with open(kept_path, "w", encoding="utf-8") as out:
         for ex, drop, _ in guard.process(records, total=total, desc="scan"):
             if drop is None:
-                out.write(json.dumps(to_jsonable(ex.record), ensure_ascii=False) + "\n")
+                out.write(json_line(to_jsonable(ex.record)) + "\n")
     wall = time.perf_counter() - t0
     guard.close()
     rep = guard.report()

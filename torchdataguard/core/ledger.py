@@ -19,10 +19,20 @@ import torch
 from ..errors import StateError
 from .stage import Drop, Example
 
-__all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "to_jsonable"]
+__all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "json_line", "to_jsonable"]
 
 KEPT = 1
 DROPPED = 2
+
+
+def json_line(obj: Any) -> str:
+    """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True)
+    return line
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -79,7 +89,7 @@ class QuarantineSink:
             row["score"] = round(float(drop.score), 4)
         if self.include_record:
             row["record"] = to_jsonable(ex.record)
-        line = json.dumps(row, ensure_ascii=False)
+        line = json_line(row)
         with self._lock:
             if self._fh is None:
                 raise StateError(f"quarantine sink {self.path} is closed")

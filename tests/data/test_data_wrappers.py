@@ -1,0 +1,203 @@
+import json
+import random
+
+import datasets
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+import torchdataguard as tdg
+
+rng = random.Random(3)
+VOCAB = [f"v{i}" for i in range(3000)]
+
+
+def make_records(n=60, dup_every=4):
+    recs = []
+    for i in range(n):
+        if i % dup_every == dup_every - 1:
+            recs.append({"text": recs[i - 2]["text"].replace("v", "V", 1), "label": i % 2})  # exact dup after normalising
+        else:
+            recs.append({"text": " ".join(rng.choice(VOCAB) for _ in range(60)), "label": i % 2})
+    return recs
+
+
+RECS = make_records()
+
+
+class ListDS(Dataset):
+    def __init__(self, recs):
+        self.recs = recs
+        self.extra = "passthrough"
+
+    def __len__(self):
+        return len(self.recs)
+
+    def __getitem__(self, i):
+        return self.recs[i]
+
+
+class ShardedStream(IterableDataset):
+    def __init__(self, recs):
+        self.recs = recs
+
+    def __iter__(self):
+        info = get_worker_info()
+        w, n = (info.id, info.num_workers) if info else (0, 1)
+        for i in range(w, len(self.recs), n):
+            yield self.recs[i]
+
+
+def guard(**kw):
+    return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False, chunk_size=8, **kw)
+
+
+def expected_kept():
+    return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False).filter(RECS)
+
+
+def test_map_style_filtered_length_and_unchanged_examples():
+    g = guard()
+    ds = g.wrap(ListDS(RECS))
+    exp = expected_kept()
+    assert len(ds) == len(exp) < len(RECS)
+    assert [ds[i] for i in range(len(ds))] == exp
+    assert ds[0] is RECS[0]  # the very same object: wrapping does not change unfiltered examples
+    assert ds.extra == "passthrough"
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    rep = g.report()
+    assert rep["seen"] == len(RECS) and rep["kept"] == len(exp)
+
+
+def test_map_style_with_dataloader_workers_and_epochs():
+    g = guard()
+    ds = g.wrap(ListDS(RECS), num_workers=2)  # the scan itself runs its record stages in 2 workers
+    loader = DataLoader(ds, batch_size=5, num_workers=2, collate_fn=list)
+    for _ in range(2):
+        seen = [r for b in loader for r in b]
+        assert seen == expected_kept()
+    assert g.report()["seen"] == len(RECS)
+
+
+def test_iterable_filters_as_it_streams_and_replays_epochs():
+    g = guard()
+    ds = g.wrap(ShardedStream(RECS))
+    assert isinstance(ds, IterableDataset)
+    first = list(ds)
+    second = list(ds)
+    assert first == second == expected_kept()
+    rep = g.report()
+    assert rep["seen"] == len(RECS) and rep["replayed"] == len(RECS)
+    with pytest.raises(TypeError, match="length is unknown"):
+        len(ds)
+
+
+def test_iterable_with_workers_finds_duplicates_across_workers():
+    # every duplicate sits two positions after its original: with 2 workers, pairs cross workers
+    g = guard()
+    ds = g.wrap(ShardedStream(RECS))
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=list)
+    kept = [r for b in loader for r in b]
+    assert len(kept) == len(expected_kept())
+    texts = [" ".join(r["text"].lower().split()) for r in kept]
+    assert len(set(texts)) == len(texts)
+    rep = g.report()
+    assert rep["seen"] == len(RECS)
+    assert rep["kept"] + rep["dropped"] == rep["seen"]
+    assert rep["dropped_by_reason"].get("duplicate/exact", 0) == len(RECS) - len(expected_kept())
+
+
+def test_dataloader_in_dataloader_out():
+    g = guard()
+    loader = DataLoader(ListDS(RECS), batch_size=4, shuffle=True, collate_fn=list,
+                        generator=torch.Generator().manual_seed(0))
+    out = g.wrap(loader)
+    assert isinstance(out, DataLoader) and out.batch_size == 4
+    assert len(out.dataset) == len(expected_kept())
+    got = sorted(json.dumps(r, sort_keys=True) for b in out for r in b)
+    assert got == sorted(json.dumps(r, sort_keys=True) for r in expected_kept())
+
+
+def test_dataloader_with_index_sampler_is_refused():
+    from torch.utils.data import SubsetRandomSampler
+
+    g = guard()
+    loader = DataLoader(ListDS(RECS), sampler=SubsetRandomSampler([0, 1]))
+    with pytest.raises(tdg.ConfigError, match="sampler"):
+        g.wrap(loader)
+
+
+def test_hf_dataset_same_kind_out():
+    hf = datasets.Dataset.from_list(RECS)
+    g = guard()
+    out = g.wrap(hf)
+    assert isinstance(out, datasets.Dataset)
+    assert out.to_list() == expected_kept()
+
+
+def test_hf_iterable_same_kind_out():
+    hf = datasets.Dataset.from_list(RECS).to_iterable_dataset(num_shards=2)
+    g = guard()
+    out = g.wrap(hf)
+    assert isinstance(out, datasets.IterableDataset)
+    assert list(out) == expected_kept()
+
+
+BAD = [
+    ({"label": 1}, "invalid/missing_field"),
+    ({"text": None}, "invalid/none"),
+    ({"text": 42}, "invalid/not_string"),
+    ({"text": b"\xff\xfe broken"}, "invalid/not_utf8"),
+    ({"text": "   "}, "invalid/empty"),
+    ({"text": "x" * (50 * 1024 * 1024)}, "invalid/too_long"),
+    ({"text": "lone \udc80 surrogate"}, "invalid/not_utf8"),
+    (None, "invalid/none"),
+    (3.5, "invalid/no_text"),
+]
+
+
+def test_bad_input_is_dropped_with_its_reason(tmp_path):
+    q = tmp_path / "dropped.jsonl"
+    g = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup(shingles="words")], device="cpu", progress=False,
+                  quarantine=q)
+    recs = [{"text": "fine text here"}] + [r for r, _ in BAD]
+    out = list(g.process(recs))
+    assert out[0][1] is None
+    assert [d.reason for _, d, _ in out[1:]] == [reason for _, reason in BAD]
+    g.close()
+    rows = [json.loads(line) for line in q.read_text().splitlines()]
+    assert [r["reason"] for r in rows] == [reason for _, reason in BAD]
+    assert all("id" in r for r in rows)
+
+
+def test_strict_mode_names_record_and_field_not_content():
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, strict=True, id_field="uid")
+    with pytest.raises(tdg.GuardInputError) as err:
+        g.filter([{"uid": "rec-7", "text": 12345}])
+    msg = str(err.value)
+    assert "rec-7" in msg and "'text'" in msg and "12345" not in msg
+
+
+def test_guard_state_round_trip_uses_no_pickle(tmp_path):
+    g = guard()
+    g.filter(RECS[:30])
+    g.save(tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["guard_state.json", "guard_state.safetensors"]
+    h = guard()
+    h.load(tmp_path)
+    assert h.report()["seen"] == 30
+    rest = [ex for ex, d, _ in h.process(RECS[30:], ids=range(30, len(RECS))) if d is None]
+    full = guard()
+    exp = [ex.id for ex, d, _ in full.process(RECS) if d is None and ex.id >= 30]
+    assert [ex.id for ex in rest] == exp
+
+
+def test_bad_guard_settings():
+    with pytest.raises(tdg.ConfigError, match="stages\\[0\\]"):
+        tdg.Guard(["exact"])
+    with pytest.raises(tdg.ConfigError, match="device"):
+        tdg.Guard([], device="tpu")
+    with pytest.raises(tdg.ConfigError, match="chunk_size"):
+        tdg.Guard([], chunk_size=0)
