@@ -15,6 +15,8 @@ from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordSta
 from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .errors import ConfigError, GuardError, GuardInputError, StateError
+from .privacy.pii import PIIScrubber
+from .integrations.trainer import GuardCallback
 
 __version__ = "0.1.0"
 
@@ -26,11 +28,13 @@ __all__ = sorted([
     "Example",
     "Filter",
     "Guard",
+    "GuardCallback",
     "GuardError",
     "GuardInputError",
     "IndexStage",
     "Ledger",
     "NearDedup",
+    "PIIScrubber",
     "QuarantineSink",
     "RecordStage",
     "Rewriter",

@@ -1,0 +1,217 @@
+"""A ``transformers`` Trainer callback: counters in the Trainer's logs, guard state in every checkpoint."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from ..errors import ConfigError, StateError
+
+__all__ = ["GuardCallback", "STATE_DIR"]
+
+#: sub-folder of each checkpoint holding the guard's state (safetensors + JSON)
+STATE_DIR = "torchdataguard"
+_EVENTS = ("on_init_end", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_step_begin",
+           "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end", "on_step_end", "on_evaluate",
+           "on_predict", "on_save", "on_log", "on_prediction_step", "on_push_begin")
+
+
+class GuardCallback(TrainerCallback):
+    """Wire a :class:`~torchdataguard.Guard` into an unmodified ``transformers.Trainer``.
+
+    What it does:
+
+    * every logging step, adds the guard's counters to the Trainer's logs (``tdg/seen``, ``tdg/kept``,
+      ``tdg/dropped``, ``tdg/dropped/<reason>``, ``tdg/<counter>`` such as PII detections and augmentation
+      counts, ``tdg/examples_per_second``), so they reach every ``report_to`` integration;
+    * applies the guard's batch stages (augmentation) to the model's inputs on the training device, in
+      training mode only, through a forward pre-hook (evaluation batches are never augmented);
+    * saves the guard's state into every checkpoint (``checkpoint-N/torchdataguard/``) and restores it when
+      training resumes from a checkpoint, so decisions and counters continue and nothing is counted twice;
+    * writes the final report (``report.json`` and ``report.html``) into ``output_dir`` at the end of training;
+    * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon.
+
+    Args:
+        guard: the guard whose wrapped data the Trainer trains on.
+        privacy: a ``DPConfig`` to train with DP-SGD, or ``None``.
+        resume_from: checkpoint folder to restore the guard from when it is not
+            ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
+        report_dir: where to write the final report (default: ``args.output_dir``).
+        apply_batch_stages: apply the guard's batch stages on the device during training.
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+        >>> cb = tdg.GuardCallback(guard)
+        >>> # trainer = Trainer(model=..., args=..., train_dataset=guard.wrap(train), callbacks=[cb])
+    """
+
+    def __init__(self, guard, *, privacy: Any = None, resume_from: Optional[str] = None,
+                 report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg") -> None:
+        from ..core.guard import Guard
+
+        if not isinstance(guard, Guard):
+            raise ConfigError(f"GuardCallback needs a torchdataguard.Guard, got {type(guard).__name__}")
+        self.guard = guard
+        self.privacy = privacy
+        self.resume_from = resume_from
+        self.report_dir = report_dir
+        self.apply_batch_stages = apply_batch_stages
+        self.prefix = log_prefix
+        self._hook = None
+        self._t0: Optional[float] = None
+        self._train_info: Dict[str, Any] = {}
+        self.dp = None
+        if privacy is not None:
+            try:
+                from .dp_trainer import DPCallback
+            except ImportError as exc:  # pragma: no cover - depends on the DP module being present
+                raise ConfigError(f"privacy= needs torchdataguard's DP-SGD support, which failed to import: {exc}") from exc
+            self.dp = DPCallback(privacy, guard=guard) if "guard" in inspect.signature(DPCallback).parameters else DPCallback(privacy)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def _forward(self, event: str, args, state, control, **kwargs):
+        if self.dp is not None:
+            fn = getattr(self.dp, event, None)
+            if fn is not None:
+                out = fn(args, state, control, **kwargs)
+                if out is not None:
+                    control = out
+        return control
+
+    def _move_first(self) -> None:
+        """Put this callback ahead of the reporting integrations so the counters it adds to ``logs`` reach them."""
+        frame = inspect.currentframe()
+        try:
+            f = frame.f_back
+            while f is not None and "callbacks" not in getattr(f.f_locals.get("self"), "__dict__", {}):
+                f = f.f_back
+            handler = f.f_locals.get("self") if f is not None else None
+            cbs = getattr(handler, "callbacks", None)
+            if isinstance(cbs, list) and self in cbs and cbs[0] is not self:
+                handler.callbacks = [self] + [c for c in cbs if c is not self]  # new list: safe during iteration
+        finally:
+            del frame
+
+    # -- events -----------------------------------------------------------------------------------------
+    def on_init_end(self, args, state, control, **kwargs):
+        self._move_first()
+        return self._forward("on_init_end", args, state, control, **kwargs)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._move_first()
+        self._t0 = time.time()
+        if state.global_step > 0:
+            self._restore(args, state)
+        if model is not None and self.apply_batch_stages and self.guard.batch_stages and self._hook is None:
+            self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        return self._forward("on_train_begin", args, state, control, model=model, **kwargs)
+
+    def _pre_forward(self, module, args, kwargs):
+        if not module.training or not kwargs:
+            return None
+        tensors = {k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}
+        new = self.guard.apply_batch(dict(tensors))
+        out = dict(kwargs)
+        out.update(new)
+        return args, out
+
+    def _restore(self, args, state) -> None:
+        candidates = [self.resume_from] if self.resume_from else []
+        candidates.append(os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"))
+        for ckpt in candidates:
+            path = os.path.join(ckpt, STATE_DIR)
+            if os.path.isdir(path):
+                self.guard.load(path)
+                return
+        raise StateError(
+            f"training resumes at step {state.global_step} but no guard state was found in {candidates} "
+            f"(expected a '{STATE_DIR}' folder saved by GuardCallback); pass GuardCallback(resume_from=<checkpoint "
+            f"folder>) or start from a checkpoint saved with the callback")
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            self.guard.save(os.path.join(ckpt, STATE_DIR))
+        return self._forward("on_save", args, state, control, **kwargs)
+
+    def counters(self) -> Dict[str, float]:
+        """The numbers logged every logging step."""
+        rep = self.guard.ledger
+        out: Dict[str, float] = {f"{self.prefix}/seen": rep.seen, f"{self.prefix}/kept": rep.kept,
+                                 f"{self.prefix}/dropped": rep.dropped}
+        for reason, n in sorted(rep.by_reason.items()):
+            out[f"{self.prefix}/dropped/{reason}"] = n
+        counts = dict(rep.counts)
+        for st in self.guard.batch_stages:
+            for k, v in st.counters().items():
+                counts[k] = counts.get(k, 0) + v
+        for k, v in sorted(counts.items()):
+            out[f"{self.prefix}/{k}"] = v
+        if rep.busy_seconds > 0:
+            out[f"{self.prefix}/examples_per_second"] = round(rep.seen / rep.busy_seconds, 1)
+        return out
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is not None:
+            counters = self.counters()
+            logs.update(counters)
+            hist = state.log_history
+            if hist and hist[-1].get("step") == state.global_step:
+                hist[-1].update(counters)  # the Trainer copied logs into its history before calling back
+        return self._forward("on_log", args, state, control, logs=logs, **kwargs)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        control = self._forward("on_train_end", args, state, control, model=model, **kwargs)
+        if state.is_world_process_zero:
+            self._train_info = {"global_step": state.global_step, "epoch": state.epoch,
+                                "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
+            self.save_report(self.report_dir or args.output_dir)
+        return control
+
+    def report(self) -> Dict[str, Any]:
+        """The guard's report plus the training and (under DP) privacy sections."""
+        rep = self.guard.report()
+        if self._train_info:
+            rep["training"] = dict(self._train_info)
+        if self.dp is not None and hasattr(self.dp, "report"):
+            rep["privacy"] = self.dp.report()
+        return rep
+
+    def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
+        """Write ``report.json`` (and ``report.html``) into ``directory``; returns the JSON path."""
+        os.makedirs(directory, exist_ok=True)
+        rep = self.report()
+        if extra:
+            rep.update(extra)
+        path = os.path.join(directory, "report.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(rep, fh, indent=2, default=str)
+        try:
+            from ..report.html import write_html_report
+        except ImportError:
+            return path
+        write_html_report(rep, os.path.join(directory, "report.html"))
+        return path
+
+
+def _make_forwarder(event: str):
+    def method(self, args, state, control, **kwargs):
+        return self._forward(event, args, state, control, **kwargs)
+
+    method.__name__ = event
+    return method
+
+
+for _ev in _EVENTS:
+    if _ev not in GuardCallback.__dict__:
+        setattr(GuardCallback, _ev, _make_forwarder(_ev))
