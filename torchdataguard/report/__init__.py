@@ -1,1 +1,11 @@
-"""report."""
+"""Reports a person wants to read: ``report.json`` and a self-contained ``report.html``.
+
+Example:
+    >>> import tempfile
+    >>> from torchdataguard.report import save_report
+    >>> sorted(save_report({"seen": 1, "kept": 1, "dropped": 0}, tempfile.mkdtemp()))
+    ['html', 'json']
+"""
+from .html import HtmlReportOptions, render_html, save_report, write_html_report
+
+__all__ = ["HtmlReportOptions", "render_html", "save_report", "write_html_report"]
