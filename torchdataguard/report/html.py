@@ -310,6 +310,14 @@ class _Ctx:
         return f'<figure>{svg.strip()}</figure>'
 
 
+def _count_axis(axis) -> None:
+    """Whole-number ticks with thousands separators on an axis that counts examples."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+
+
 def _style_axes(ax) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -333,6 +341,7 @@ def _barh(ctx: _Ctx, label: str, names: Sequence[str], values: Sequence[float], 
         for y, v in zip(ys, values):
             ax.text(v + top * 0.01, y, _fmt(v), va="center", fontsize=8, color="#333333")
         ax.set_xlim(0, top * 1.12 if top > 0 else 1)
+        _count_axis(ax.xaxis)
         _style_axes(ax)
 
     return ctx.plot(label, draw, width=6.5, height=max(1.2, 0.26 * len(names) + 0.7))
@@ -497,6 +506,7 @@ def _section_scores(ctx: _Ctx, rep: Mapping[str, Any]) -> _Html:
             ax.set_xlim(lo - pad, hi + pad)
             ax.set_title(_mpl_text(key, 60), loc="left")
             ax.set_ylabel("examples")
+            _count_axis(ax.yaxis)
             _style_axes(ax)
 
         svg = ctx.plot(f"distribution of {key}", draw, width=4.6, height=2.4)
@@ -626,6 +636,7 @@ def _section_duplicates(ctx: _Ctx, rep: Mapping[str, Any]) -> _Html:
             ax.set_title("similarity of matched pairs", loc="left")
             ax.set_xlabel("estimated Jaccard similarity")
             ax.set_ylabel("pairs")
+            _count_axis(ax.yaxis)
             _style_axes(ax)
 
         figs.append(ctx.plot("similarity of matched duplicate pairs", draw_scores, width=4.6, height=2.4))
@@ -637,6 +648,7 @@ def _section_duplicates(ctx: _Ctx, rep: Mapping[str, Any]) -> _Html:
         ax.set_title("cluster sizes", loc="left")
         ax.set_xlabel("examples in the cluster")
         ax.set_ylabel("clusters")
+        _count_axis(ax.yaxis)
         _style_axes(ax)
 
     figs.append(ctx.plot("duplicate cluster sizes", draw_sizes, width=4.6, height=2.4))
