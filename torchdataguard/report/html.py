@@ -249,7 +249,7 @@ class _Ctx:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.notes.append(f"report field {key!r} is a {type(value).__name__}, expected an object; skipped")
+            self.notes.append(f"report field {key!r} has type {type(value).__name__}, expected an object; skipped")
             return {}
         return value
 
@@ -258,7 +258,7 @@ class _Ctx:
         if value is None:
             return []
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            self.notes.append(f"report field {key!r} is a {type(value).__name__}, expected a list; skipped")
+            self.notes.append(f"report field {key!r} has type {type(value).__name__}, expected a list; skipped")
             return []
         return value
 
@@ -821,7 +821,8 @@ def _section_leakage(ctx: _Ctx, rep: Mapping[str, Any]) -> Optional[_Html]:
     elif isinstance(leak, (list, tuple)):
         pairs = leak
     else:
-        ctx.notes.append(f"report field 'leakage' is a {type(leak).__name__}, expected an object or a list; skipped")
+        ctx.notes.append(f"report field 'leakage' has type {type(leak).__name__}, expected an object or a list; "
+                         f"skipped")
         return None
     parts.append(f"<p>{len(pairs):,} near-duplicate pairs straddle the train/test split: the test set partly "
                  f"measures memorisation.</p>" if pairs else
