@@ -8,10 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from html.parser import HTMLParser
 from typing import Any, Dict, List, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import torchdataguard as tdg
 import torchdataguard.report.html as report_html
@@ -246,6 +249,33 @@ def test_hostile_strings_are_escaped():
     # inside the SVG text too (matplotlib escapes its text nodes)
     svg_text = "".join(re.findall(r"<svg.*?</svg>", page, re.S))
     assert "&lt;script&gt;" in svg_text and "<script" not in svg_text
+
+
+def test_any_text_in_ids_and_labels_is_safe(tmp_path):
+    odd = "quality/\u65e5\u672c\u8a9e \U0001F600 \x00\x07 \u202e \ud800 tail"
+    rep = {"seen": 3, "kept": 1, "dropped": 2, "dropped_by_reason": {odd: 1, "x/$": 1},
+           "score_values": {odd: [1.0, 2.0, 3.0]}, "matches": [{"id": odd, "matched": 0, "reason": odd}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no glyph or encoding warnings leak out
+        path = write_html_report(rep, tmp_path / "odd.html", options=STRICT)
+    page = open(path, encoding="utf-8").read()
+    assert "\x00" not in page and "\x07" not in page and "\u65e5\u672c\u8a9e" in page and "\ufffd" in page
+    assert page.count("<svg") == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(ids=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=6),
+       reason=st.text(max_size=30), key=st.text(max_size=30))
+def test_property_arbitrary_strings_never_become_markup(ids, reason, key):
+    rep = {"seen": len(ids) + 1, "kept": 1, "dropped": len(ids), "dropped_by_reason": {reason: len(ids)},
+           "counts": {f"pii/{key}": 1, key: 2}, "scores": {key: {"count": 1, "min": 0.0}},
+           "matches": [{"id": i, "matched": key, "reason": reason, "score": 0.9} for i in ids],
+           "leakage": [[i, key] for i in ids], "settings": {key: reason}, key: ids}
+    page = render_html(rep, options=HtmlReportOptions(plots=False, strict=True))
+    parsed = _parse(page)
+    assert set(parsed.tags) <= ALLOWED_TAGS
+    assert parsed.tags.count("section") == len([h for h in parsed.h2 if h])
+    assert all(not (name or "").lower().startswith("on") for name, _ in parsed.attrs)
 
 
 def test_without_matplotlib_tables_still_render(monkeypatch):

@@ -99,8 +99,13 @@ class _Html(str):
     """A string of trusted markup (built here from escaped parts); anything else gets escaped."""
 
 
+#: C0 controls (but tab, newline, carriage return), DEL and lone surrogates: not text a page should carry.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _e(value: Any) -> str:
-    return _html.escape(str(value), quote=True)
+    """HTML-escape ``value`` (quotes too) and replace characters a page cannot carry with U+FFFD."""
+    return _html.escape(_UNPRINTABLE.sub("\ufffd", str(value)), quote=True)
 
 
 def _num(value: Any) -> Optional[float]:
@@ -213,7 +218,7 @@ def _note(text: str) -> _Html:
 
 def _mpl_text(text: Any, limit: int = 48) -> str:
     """Text safe for a matplotlib label: clipped, and ``$`` escaped so mathtext never parses it."""
-    return _clip(str(text), limit).replace("$", r"\$")
+    return _UNPRINTABLE.sub("\ufffd", _clip(str(text), limit)).replace("$", r"\$")
 
 
 # -- plots ---------------------------------------------------------------------------------------------
@@ -279,7 +284,10 @@ class _Ctx:
             draw(fig)
             buf = io.StringIO()
             with self.mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "torchdataguard",
-                                      "font.size": 9.0, "axes.titlesize": 10.0}):
+                                      "font.size": 9.0, "axes.titlesize": 10.0}), warnings.catch_warnings():
+                # text stays text in the SVG (the browser picks the font), so matplotlib's missing-glyph
+                # warnings for ids in other scripts are noise
+                warnings.filterwarnings("ignore", message=r"Glyph .* missing from font", category=UserWarning)
                 fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None, "Format": None,
                                                           "Type": None})
         except Exception as exc:  # noqa: BLE001 - a plot must never cost the report
@@ -1028,7 +1036,7 @@ def _atomic_write(path: str, text: str) -> None:
     os.makedirs(d, exist_ok=True)
     tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8", errors="replace") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
