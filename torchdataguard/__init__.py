@@ -9,6 +9,7 @@ Example:
     >>> guard.wrap(["same text here", "Same text here", "other"])
     ['same text here', 'other']
 """
+from .augment import CutMix, ImageAugment, MixUp, Multiplicity, TextAugment, TokenAugment
 from .core.guard import Guard
 from .core.ledger import Ledger, QuarantineSink
 from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordStage, Rewriter, Stage, register_stage
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = sorted([
     "BatchStage",
     "ConfigError",
+    "CutMix",
     "Drop",
     "ExactDedup",
     "Example",
@@ -31,8 +33,11 @@ __all__ = sorted([
     "GuardCallback",
     "GuardError",
     "GuardInputError",
+    "ImageAugment",
     "IndexStage",
     "Ledger",
+    "MixUp",
+    "Multiplicity",
     "NearDedup",
     "PIIScrubber",
     "QuarantineSink",
@@ -40,5 +45,7 @@ __all__ = sorted([
     "Rewriter",
     "Stage",
     "StateError",
+    "TextAugment",
+    "TokenAugment",
     "register_stage",
 ])

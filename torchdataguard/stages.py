@@ -1,5 +1,6 @@
 """Importing this module registers every built-in stage (used by the command line)."""
 from __future__ import annotations
 
+from .augment.text import TextAugment  # noqa: F401
 from .dedup.exact import ExactDedup  # noqa: F401
 from .dedup.near import NearDedup  # noqa: F401
