@@ -1,6 +1,7 @@
 """The HTML report: minimal, full and hostile reports render; the page is self-contained; a real browser opens it."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -333,11 +334,18 @@ def test_save_report_writes_json_and_html(tmp_path):
 
 
 # -- a real browser ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _browser() -> Optional[str]:
+    """The first Chromium/Chrome that starts (``--version`` exits 0); a snap stub without its snap does not."""
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
-        if path:
-            return path
+        if not path:
+            continue
+        try:
+            if subprocess.run([path, "--version"], capture_output=True, timeout=60).returncode == 0:
+                return path
+        except (OSError, subprocess.TimeoutExpired):
+            continue
     return None
 
 
