@@ -17,6 +17,8 @@ from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .errors import ConfigError, GuardError, GuardInputError, StateError
 from .privacy.pii import PIIScrubber
+from .quality.filter import QualityFilter
+from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback
 
 __version__ = "0.1.0"
@@ -39,7 +41,9 @@ __all__ = sorted([
     "MixUp",
     "Multiplicity",
     "NearDedup",
+    "Normalize",
     "PIIScrubber",
+    "QualityFilter",
     "QuarantineSink",
     "RecordStage",
     "Rewriter",

@@ -1,0 +1,315 @@
+"""The ``normalize`` stage: repair mis-decoded text, remove control characters, Unicode form, whitespace.
+
+Text that cannot be repaired is dropped with a reason (``normalize/replacement_chars``,
+``normalize/mojibake``), never passed on half-mangled. Optional schema checks fill or drop the fields of
+tabular records.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+from ..core.stage import Drop, Example, Rewriter, register_stage
+from ..errors import ConfigError
+
+__all__ = ["FieldSpec", "Normalize", "NormalizeConfig"]
+
+_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+_WHITESPACE_MODES = ("collapse", "lines")
+_TYPES: Dict[str, Any] = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (list, tuple),
+                          "dict": Mapping, "any": object}
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING", "__reduce__": lambda self: "_MISSING"})()
+
+# ANSI terminal escape sequences (colour codes in logs), removed whole.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+# C0 and C1 controls except tab, line feed, vertical tab, form feed and carriage return; DEL; soft hyphen;
+# zero-width space; word joiner; byte order mark; bidirectional embeddings, overrides and isolates;
+# interlinear annotation marks. Zero-width joiners (emoji, Indic scripts) are kept.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]")
+_NEWLINES = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+_HS = "[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+_HS_NOT_SPACE = "[\t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+_TRAILING = re.compile(_HS + "+$", re.M)
+_INNER_RUN = re.compile(r"(?<=\S)(?:" + _HS + "{2,}|" + _HS_NOT_SPACE + r")(?=\S)")
+_REPLACEMENT = "\ufffd"
+
+
+def _ftfy_config():
+    import ftfy
+
+    # only encoding repairs here; Unicode form, whitespace and control characters are this stage's own steps
+    return ftfy.TextFixerConfig(unescape_html=False, remove_terminal_escapes=False, fix_encoding=True,
+                                restore_byte_a0=True, replace_lossy_sequences=True, decode_inconsistent_utf8=True,
+                                fix_c1_controls=True, fix_latin_ligatures=False, fix_character_width=False,
+                                uncurl_quotes=False, fix_line_breaks=False, fix_surrogates=True,
+                                remove_control_chars=False, normalization=None, explain=False)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One declared field of a tabular record.
+
+    Attributes:
+        type: ``"str"``, ``"int"``, ``"float"`` (ints accepted), ``"bool"``, ``"list"``, ``"dict"`` or ``"any"``.
+        required: a record without the field (or with ``None``) and no ``default`` is dropped as
+            ``normalize/missing/<field>``.
+        default: filled in when the field is missing or ``None`` (counted as ``normalize/filled/<field>``).
+
+    Example:
+        >>> FieldSpec("int", default=0).default
+        0
+    """
+
+    type: str = "any"
+    required: bool = False
+    default: Any = _MISSING
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise ConfigError.bad("FieldSpec.type", self.type, f"one of {sorted(_TYPES)}")
+        if not isinstance(self.required, bool):
+            raise ConfigError.bad("FieldSpec.required", self.required, "True or False")
+        if self.default is not _MISSING and self.default is not None and not self.accepts(self.default):
+            raise ConfigError(f"FieldSpec default {self.default!r} is not of type {self.type!r}; give a default of "
+                              f"that type or change the type")
+
+    def accepts(self, value: Any) -> bool:
+        if self.type in ("int", "float") and isinstance(value, bool):
+            return False
+        return isinstance(value, _TYPES[self.type])
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"type": self.type, "required": self.required}
+        if self.default is not _MISSING:
+            out["default"] = self.default
+        return out
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> "FieldSpec":
+        if isinstance(spec, FieldSpec):
+            return spec
+        if isinstance(spec, str):
+            return cls(type=spec)
+        if isinstance(spec, Mapping):
+            unknown = sorted(set(spec) - {"type", "required", "default"})
+            if unknown:
+                raise ConfigError(f"schema field {name!r} has unknown keys {unknown}; allowed: type, required, default")
+            return cls(**dict(spec))
+        raise ConfigError(f"schema field {name!r} is {spec!r}; expected a FieldSpec, a type name such as 'int', or a "
+                          f"dict like {{'type': 'int', 'required': True}}")
+
+
+@dataclass
+class NormalizeConfig:
+    """Settings of :class:`Normalize` (validated when built); see the stage for their meaning."""
+
+    form: Optional[str] = "NFKC"
+    fix_mojibake: bool = True
+    control_chars: bool = True
+    whitespace: Optional[str] = "collapse"
+    max_blank_lines: int = 1
+    max_replacement_ratio: float = 0.0
+    drop_unrepaired: bool = True
+    schema: Optional[Dict[str, FieldSpec]] = field(default=None)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.form is not None and self.form not in _FORMS:
+            problems.append(f"form={self.form!r}: expected one of {list(_FORMS)} or None (no Unicode normalisation)")
+        for name in ("fix_mojibake", "control_chars", "drop_unrepaired"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name}={getattr(self, name)!r}: expected True or False")
+        if self.whitespace is not None and self.whitespace not in _WHITESPACE_MODES:
+            problems.append(f"whitespace={self.whitespace!r}: expected 'collapse' (runs of spaces inside lines become "
+                            f"one), 'lines' (only line ends and blank lines) or None")
+        mbl = self.max_blank_lines
+        if isinstance(mbl, bool) or not isinstance(mbl, int) or mbl < 0:
+            problems.append(f"max_blank_lines={mbl!r}: expected an integer >= 0")
+        r = self.max_replacement_ratio
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
+            problems.append(f"max_replacement_ratio={r!r}: expected a float in [0, 1] (0 drops any text with U+FFFD)")
+        if self.schema is not None:
+            if not isinstance(self.schema, Mapping) or not self.schema:
+                problems.append(f"schema={self.schema!r}: expected a non-empty dict of field name -> FieldSpec")
+            else:
+                parsed = {}
+                for k, v in self.schema.items():
+                    try:
+                        parsed[str(k)] = FieldSpec.parse(str(k), v)
+                    except ConfigError as exc:
+                        problems.append(str(exc))
+                self.schema = parsed
+        if problems:
+            raise ConfigError.collect(problems, "Normalize settings")
+
+
+@register_stage("normalize")
+class Normalize(Rewriter):
+    """Repair and tidy text; drop what cannot be repaired; optionally fill or check tabular fields.
+
+    Steps, in order, each counted per record that it changed:
+
+    1. ``fix_mojibake``: repair text decoded with the wrong codec (``"donâ€™t"`` -> ``"don’t"``) with
+       ``ftfy``; counted as ``normalize/mojibake_fixed``. Pure ASCII text is skipped (it cannot hold mojibake).
+    2. ``control_chars``: remove C0/C1 control characters (tab and line breaks kept), ANSI colour escapes,
+       zero-width spaces, byte order marks, soft hyphens and bidirectional overrides
+       (``normalize/control_chars``).
+    3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip.
+    4. ``whitespace``: line breaks unified to ``\\n``, trailing spaces removed, at most
+       ``max_blank_lines`` blank lines in a row, and with ``"collapse"`` (default) runs of spaces and tabs
+       inside a line become one space (indentation is kept) and the text is stripped
+       (``normalize/whitespace``); ``"lines"`` leaves spaces inside lines alone; ``None`` skips the step.
+
+    Drops: ``normalize/replacement_chars`` when the share of U+FFFD characters left after repair is above
+    ``max_replacement_ratio`` (0 by default: any), ``normalize/mojibake`` when ftfy still detects mojibake
+    after repair (``drop_unrepaired``), ``normalize/empty`` when nothing is left.
+
+    ``schema`` declares fields of mapping records (``{"label": {"type": "int", "required": True},
+    "lang": {"type": "str", "default": "en"}}``): a missing or ``None`` field is filled with its default
+    (``normalize/filled/<field>``), or the record is dropped (``normalize/missing/<field>`` when required,
+    ``normalize/bad_type/<field>`` when a value has the wrong type, ``normalize/not_a_mapping``).
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> g = tdg.Guard([tdg.Normalize()], device="cpu", progress=False)
+        >>> g.wrap(["The Mona Lisa doesnâ€™t have eyebrows.", "tabs\\tand   spaces  \\n\\n\\n\\nend\\x00"])
+        ['The Mona Lisa doesn’t have eyebrows.', 'tabs and spaces\\n\\nend']
+        >>> sorted(g.report()["counts"].items())
+        [('normalize/control_chars', 1), ('normalize/mojibake_fixed', 1), ('normalize/whitespace', 1)]
+        >>> tdg.Normalize().process(tdg.Example(0, "broken \\ufffd text", "broken \\ufffd text")).reason
+        'normalize/replacement_chars'
+    """
+
+    needs_text = True
+
+    def __init__(self, *, form: Optional[str] = "NFKC", fix_mojibake: bool = True, control_chars: bool = True,
+                 whitespace: Optional[str] = "collapse", max_blank_lines: int = 1, max_replacement_ratio: float = 0.0,
+                 drop_unrepaired: bool = True, schema: Optional[Mapping[str, Any]] = None) -> None:
+        self.cfg = NormalizeConfig(form=form, fix_mojibake=fix_mojibake, control_chars=control_chars,
+                                   whitespace=whitespace, max_blank_lines=max_blank_lines,
+                                   max_replacement_ratio=float(max_replacement_ratio)
+                                   if isinstance(max_replacement_ratio, (int, float))
+                                   and not isinstance(max_replacement_ratio, bool) else max_replacement_ratio,
+                                   drop_unrepaired=drop_unrepaired, schema=dict(schema) if schema is not None else None)
+        self._ftfy = None
+        if self.cfg.fix_mojibake or self.cfg.drop_unrepaired:
+            try:
+                self._ftfy = _ftfy_config()
+            except ImportError:
+                raise ConfigError("Normalize(fix_mojibake=True) needs ftfy: pip install ftfy (or pass "
+                                  "fix_mojibake=False, drop_unrepaired=False)") from None
+        self._blank_run = re.compile("\n{%d,}" % (self.cfg.max_blank_lines + 2))
+        self._blank_keep = "\n" * (self.cfg.max_blank_lines + 1)
+
+    def config(self) -> Dict[str, Any]:
+        c = self.cfg
+        return {"form": c.form, "fix_mojibake": c.fix_mojibake, "control_chars": c.control_chars,
+                "whitespace": c.whitespace, "max_blank_lines": c.max_blank_lines,
+                "max_replacement_ratio": c.max_replacement_ratio, "drop_unrepaired": c.drop_unrepaired,
+                "schema": None if c.schema is None else {k: v.to_json() for k, v in c.schema.items()}}
+
+    # -- text ------------------------------------------------------------------------------------------
+    def normalize_text(self, text: str) -> tuple[str, list[str]]:
+        """The normalised text and the kinds of change made (no drop decisions).
+
+        Example:
+            >>> Normalize().normalize_text("ﬁne  day ")
+            ('fine day', ['nfkc', 'whitespace'])
+        """
+        c = self.cfg
+        changes = []
+        t = text
+        if c.fix_mojibake and not t.isascii():
+            import ftfy
+
+            fixed = ftfy.fix_text(t, config=self._ftfy)
+            if fixed != t:
+                changes.append("mojibake_fixed")
+                t = fixed
+        if c.control_chars:
+            fixed = _ANSI.sub("", t) if "\x1b" in t else t
+            fixed = _CONTROL.sub("", fixed)
+            if fixed != t:
+                changes.append("control_chars")
+                t = fixed
+        if c.form is not None and not unicodedata.is_normalized(c.form, t):
+            changes.append(c.form.lower())
+            t = unicodedata.normalize(c.form, t)
+        if c.whitespace is not None:
+            fixed = _NEWLINES.sub("\n", t)
+            fixed = _TRAILING.sub("", fixed)
+            if c.whitespace == "collapse":
+                fixed = _INNER_RUN.sub(" ", fixed)
+            fixed = self._blank_run.sub(self._blank_keep, fixed)
+            fixed = fixed.strip() if c.whitespace == "collapse" else fixed.strip("\n")
+            if fixed != t:
+                changes.append("whitespace")
+                t = fixed
+        return t, changes
+
+    def _unrepaired(self, t: str) -> Optional[str]:
+        c = self.cfg
+        n_bad = t.count(_REPLACEMENT)
+        if n_bad and n_bad / len(t) > c.max_replacement_ratio:
+            return "replacement_chars"
+        if c.drop_unrepaired and not t.isascii():
+            from ftfy.badness import is_bad
+
+            if is_bad(t):
+                return "mojibake"
+        return None
+
+    # -- records ---------------------------------------------------------------------------------------
+    def _apply_schema(self, record: Any) -> tuple[Any, list[str]] | Drop:
+        schema = self.cfg.schema
+        assert schema is not None
+        if not isinstance(record, Mapping):
+            return Drop("normalize/not_a_mapping")
+        filled = []
+        out = None
+        for name, spec in schema.items():
+            value = record.get(name)
+            if value is None:
+                if spec.default is not _MISSING:
+                    if out is None:
+                        out = dict(record)
+                    out[name] = copy.deepcopy(spec.default)
+                    filled.append(name)
+                elif spec.required:
+                    return Drop(f"normalize/missing/{name}")
+                continue
+            if not spec.accepts(value):
+                return Drop(f"normalize/bad_type/{name}")
+        return (record if out is None else out), filled
+
+    def rewrite(self, ex: Example) -> Example | Drop:
+        new = ex
+        filled: list[str] = []
+        if self.cfg.schema is not None:
+            res = self._apply_schema(ex.record)
+            if isinstance(res, Drop):
+                return res
+            rec, filled = res
+            if filled:
+                new = ex.with_record(rec)
+        text = new.text
+        if not isinstance(text, str):
+            return Drop("normalize/no_text")
+        t, changes = self.normalize_text(text)
+        if not t.strip():
+            return Drop("normalize/empty")
+        why = self._unrepaired(t)
+        if why is not None:
+            return Drop(f"normalize/{why}")
+        if changes:
+            new = new.with_text(t)
+        elif new is ex:
+            return ex
+        for name in filled:
+            new.count(f"normalize/filled/{name}")
+        for kind in changes:
+            new.count(f"normalize/{kind}")
+        return new
