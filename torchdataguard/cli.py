@@ -156,7 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        max_chars=args.max_chars, strict=args.strict, progress=not args.no_progress,
                        limit=args.limit, options=_parse_sets(args.set))
             print(_summary_line(rep))
-            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']}")
+            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
+                  f"and report.html")
             return 0
         return _run_extra(args)
     except GuardError as exc:

@@ -308,7 +308,12 @@ class Guard:
             rep.update(extra)
         path = os.path.join(directory, "report.json")
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(rep, fh, indent=2)
+            json.dump(rep, fh, indent=2, default=str)
+        try:
+            from ..report.html import write_html_report
+        except ImportError:  # pragma: no cover - matplotlib missing: JSON only
+            return path
+        write_html_report(rep, os.path.join(directory, "report.html"))
         return path
 
     # -- state -------------------------------------------------------------------------------------------
