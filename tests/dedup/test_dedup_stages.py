@@ -102,7 +102,7 @@ def test_exact_normalises_and_reports_match():
 
 def test_exact_on_tensor_records():
     x = torch.arange(12.0).view(3, 4)
-    recs = [(x, 1), (x.clone(), 1), (x + 1, 1), (x, 2)]
+    recs = [(x, torch.tensor(1)), (x.clone(), torch.tensor(1)), (x + 1, torch.tensor(1)), (x, torch.tensor(2))]
     g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, text_field=None)
     assert [d and d.matched for _, d, _ in g.process(recs)] == [None, 0, None, None]
 

@@ -27,7 +27,7 @@ def canonical_bytes(obj: Any) -> bytes:
         if isinstance(o, torch.Tensor):
             t = o.detach().cpu().contiguous()
             parts.append(f"T{t.dtype}{tuple(t.shape)}".encode())
-            parts.append(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            parts.append(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(o, np.ndarray):
             a = np.ascontiguousarray(o)
             parts.append(f"A{a.dtype}{a.shape}".encode())
