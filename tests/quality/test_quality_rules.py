@@ -119,6 +119,7 @@ def test_alpha_words_ratio():
 def test_stop_words():
     st = only("quality/gopher_quality/stop_words")
     assert verdict(st, "apple banana The cherry") == "quality/gopher_quality/stop_words"
+    assert verdict(st, "the apple, the banana, THE cherry") == "quality/gopher_quality/stop_words"  # one distinct
     assert verdict(st, "apple, banana; The cherry, and (of) plum") == "kept"
     custom = only("quality/gopher_quality/stop_words", stop_words=["apple", "plum"])
     assert verdict(custom, "apple banana plum") == "kept"

@@ -25,7 +25,7 @@ Example:
     >>> from torchdataguard.quality.rules import score_text, RULE_SETS
     >>> s = score_text("The cat sat on the mat. " * 3, ["gopher_quality"])
     >>> s["quality/gopher_quality/word_count"], s["quality/gopher_quality/stop_words"]
-    (18.0, 6.0)
+    (18.0, 1.0)
     >>> RULE_SETS.names()
     ['c4', 'fineweb', 'gopher_quality', 'gopher_repetition']
 """
@@ -58,7 +58,7 @@ __all__ = [
 
 # -- word lists and character classes (written for this project) ------------------------------------------
 
-#: The stop words of Gopher's stop-word rule (Rae et al. 2021, A.1.1): a document needs at least two.
+#: The stop words of Gopher's stop-word rule (Rae et al. 2021, A.1.1): a document needs at least two of them.
 GOPHER_STOP_WORDS: FrozenSet[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
 #: Characters stripped from both ends of a token to get its word form.
@@ -446,7 +446,7 @@ def _gopher_quality(st: TextStats, opts: ScoreOptions) -> List[float]:
     bullets = _ratio(sum(1 for s in lines if s.startswith(BULLETS)), n_lines)
     ell_lines = _ratio(sum(1 for s in lines if s.endswith(ELLIPSES)), n_lines)
     alpha = _ratio(st.tokens_with_letter(), n_tokens)
-    stop = sum(map(opts.stop_words.__contains__, words))
+    stop = len(opts.stop_words.intersection(words))  # how many of the stop words occur (distinct)
     return [float(n_words), mean_len, hashes, ellipses, bullets, ell_lines, alpha, float(stop)]
 
 
@@ -525,7 +525,7 @@ _register("gopher_quality", [
     ("bullet_lines_ratio", Threshold(max=0.9), "share of lines that start with a bullet point"),
     ("ellipsis_lines_ratio", Threshold(max=0.3), "share of lines that end with an ellipsis"),
     ("alpha_words_ratio", Threshold(min=0.8), "share of tokens holding at least one letter"),
-    ("stop_words", Threshold(min=2), "occurrences of the stop words the, be, to, of, and, that, have, with"),
+    ("stop_words", Threshold(min=2), "how many of the stop words the, be, to, of, and, that, have, with occur"),
 ], _gopher_quality, "Rae et al. 2021, appendix A.1.1 (quality filters)")
 
 _register("gopher_repetition", [
