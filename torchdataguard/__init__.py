@@ -20,6 +20,8 @@ from .privacy.pii import PIIScrubber
 from .quality.filter import QualityFilter
 from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback
+from .integrations.dp_trainer import DPCallback
+from .privacy.dp import DPConfig, make_private
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,8 @@ __all__ = sorted([
     "BatchStage",
     "ConfigError",
     "CutMix",
+    "DPCallback",
+    "DPConfig",
     "Drop",
     "ExactDedup",
     "Example",
@@ -51,5 +55,6 @@ __all__ = sorted([
     "StateError",
     "TextAugment",
     "TokenAugment",
+    "make_private",
     "register_stage",
 ])

@@ -72,7 +72,6 @@ def test_rotation_by_quarter_turn_is_rot90_and_matches_kornia():
 
 
 def test_crop_resize_stays_in_the_image_and_resizes():
-    x = imgs(16, h=16, w=16)
     aug = only(crop=1.0, crop_scale=(0.25, 0.5), crop_ratio=(1.0, 1.0))
     p = aug.draw(16, 16, 16)
     assert ((p["crop_w"] * p["crop_h"] >= 0.25 - 1e-6) & (p["crop_w"] * p["crop_h"] <= 0.5 + 1e-6)).all()

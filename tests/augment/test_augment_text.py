@@ -107,11 +107,9 @@ def test_bad_settings(kw, word):
 
 
 def test_wordnet_without_nltk_data_says_how_to_fix():
-    try:
-        import nltk  # noqa: F401
+    import importlib.util
 
+    if importlib.util.find_spec("nltk") is not None:
         pytest.skip("nltk is installed here")
-    except ImportError:
-        pass
     with pytest.raises(ConfigError, match="NLTK"):
         TextAugment(synonyms="wordnet")

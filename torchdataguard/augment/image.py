@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -204,7 +204,33 @@ def _restore(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 # RGB <-> YIQ: a hue change is a rotation of (I, Q) about the grey axis (Y, the luma, is kept).
 _YIQ = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
-_YIQ_INV = tuple(tuple(r) for r in torch.linalg.inv(torch.tensor(_YIQ, dtype=torch.float64)).tolist())
+
+
+def _hue_basis() -> Tuple[Tuple[Tuple[float, ...], ...], ...]:
+    """P0, Pc, Ps (float64) with hue_matrix(angle) = P0 + cos(angle) Pc + sin(angle) Ps, i.e. YIQ^-1 R YIQ."""
+    yiq = torch.tensor(_YIQ, dtype=torch.float64)
+    inv = torch.linalg.inv(yiq)
+    p0 = torch.outer(inv[:, 0], yiq[0])
+    pc = torch.eye(3, dtype=torch.float64) - p0  # = outer(inv1, y1) + outer(inv2, y2), exact at angle 0
+    ps = torch.outer(inv[:, 2], yiq[1]) - torch.outer(inv[:, 1], yiq[2])
+    return tuple(tuple(tuple(r) for r in m.tolist()) for m in (p0, pc, ps))
+
+
+_HUE_BASIS = _hue_basis()
+_CONSTANTS: Dict[Tuple[str, torch.dtype], Dict[str, torch.Tensor]] = {}
+
+
+def _constants(dtype: torch.dtype, device: torch.device) -> Dict[str, torch.Tensor]:
+    """Small constant tensors of the colour maths, made once per (device, dtype)."""
+    key = (str(device), dtype)
+    c = _CONSTANTS.get(key)
+    if c is None:
+        p0, pc, ps = (torch.tensor(m, dtype=dtype, device=device) for m in _HUE_BASIS)
+        w = torch.tensor(_GRAY, dtype=dtype, device=device)
+        c = {"p0": p0, "pc": pc, "ps": ps, "gray": w, "eye": torch.eye(3, dtype=dtype, device=device),
+             "to_gray": torch.ones(3, 1, dtype=dtype, device=device) @ w.view(1, 3)}
+        _CONSTANTS[key] = c
+    return c
 
 
 def colour_matrix(brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor, hue: torch.Tensor,
@@ -213,31 +239,23 @@ def colour_matrix(brightness: torch.Tensor, contrast: torch.Tensor, saturation: 
 
     Brightness scales, contrast pulls towards the image's mean grey level ``mean_gray``, saturation pulls
     each pixel towards its own grey level, and hue rotates the chroma about the grey axis by ``hue`` of a
-    turn (luma kept). Composed without intermediate clamping, so the four make one 3x3 matrix and one
-    offset per sample (one batched matmul, one clamp) instead of dozens of full-image passes.
-    All arguments have shape ``(N,)``; returns ``A`` (N, 3, 3) and ``b`` (N, 3).
+    turn (YIQ rotation: luma kept). Composed without intermediate clamping, so the four make one 3x3
+    matrix and one offset per sample (one batched matmul, one clamp) instead of dozens of full-image
+    passes. All arguments have shape ``(N,)``; returns ``A`` (N, 3, 3) and ``b`` (N, 3).
 
     Example:
         >>> one = torch.ones(1)
         >>> A, b = colour_matrix(one, one, one, torch.zeros(1), torch.zeros(1))
-        >>> torch.allclose(A, torch.eye(3)), b.abs().max().item() == 0.0
+        >>> torch.allclose(A, torch.eye(3), atol=1e-6), b.abs().max().item() == 0.0
         (True, True)
     """
-    dt, dev = brightness.dtype, brightness.device
     n = brightness.shape[0]
-    w = torch.tensor(_GRAY, dtype=dt, device=dev)
-    eye = torch.eye(3, dtype=dt, device=dev).expand(n, 3, 3)
+    c = _constants(brightness.dtype, brightness.device)
     s = saturation.view(-1, 1, 1)
-    sat = s * eye + (1 - s) * torch.ones(3, 1, dtype=dt, device=dev) @ w.view(1, 3)
-    yiq = torch.tensor(_YIQ, dtype=dt, device=dev)
-    ang = 2 * math.pi * hue
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    rot = torch.zeros(n, 3, 3, dtype=dt, device=dev)
-    rot[:, 0, 0] = 1
-    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    hue_m = torch.tensor(_YIQ_INV, dtype=dt, device=dev) @ rot @ yiq
-    scale = (contrast * brightness).view(-1, 1, 1)
-    A = scale * (hue_m @ sat)
+    sat = s * c["eye"] + (1 - s) * c["to_gray"]
+    ang = (2 * math.pi) * hue.view(-1, 1, 1)
+    hue_m = c["p0"] + torch.cos(ang) * c["pc"] + torch.sin(ang) * c["ps"]
+    A = (contrast * brightness).view(-1, 1, 1) * (hue_m @ sat)
     b = ((1 - contrast) * brightness * mean_gray).view(-1, 1).expand(n, 3)
     return A, b
 
@@ -384,7 +402,14 @@ class ImageAugment(AugmentStage):
     # -- apply -------------------------------------------------------------------------------------------
     def _bounds(self, c: int, dtype: torch.dtype, device: torch.device, is_uint8: bool):
         """Per-channel (low, scale) so that value = low + scale * v01, v01 in [0, 1], and whether that is
-        the identity (decided on the host: no device sync)."""
+        the identity (decided on the host: no device sync). Cached per (channels, dtype, device)."""
+        ck = ("bounds", c, dtype, str(device), is_uint8)
+        hit = self._cache.get(ck)
+        if hit is None:
+            hit = self._cache[ck] = self._make_bounds(c, dtype, device, is_uint8)
+        return hit
+
+    def _make_bounds(self, c: int, dtype: torch.dtype, device: torch.device, is_uint8: bool):
         s = self.settings
         if is_uint8:
             lo, sc = [0.0] * c, [255.0] * c
@@ -411,7 +436,7 @@ class ImageAugment(AugmentStage):
         bright = params["brightness"].to(x.dtype) if s.brightness > 0 else one
         contr = params["contrast"].to(x.dtype) if s.contrast > 0 else one
         if c == 3:
-            mean_gray = torch.einsum("c,nc->n", torch.tensor(_GRAY, dtype=x.dtype, device=x.device), y.mean(dim=(-2, -1)))
+            mean_gray = y.mean(dim=(-2, -1)) @ _constants(x.dtype, x.device)["gray"]
             sat = params["saturation"].to(x.dtype) if s.saturation > 0 else one
             hue = params["hue"].to(x.dtype) if s.hue > 0 else torch.zeros_like(one)
             A, b = colour_matrix(bright, contr, sat, hue, mean_gray)

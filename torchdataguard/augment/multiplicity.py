@@ -15,7 +15,7 @@ The contract with the DP layer (:mod:`torchdataguard.privacy`) is the batch key 
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -68,7 +68,7 @@ class Multiplicity(AugmentStage):
         unit_key: a batch key holding per-example unit ids (user-level DP).
 
     Example:
-        >>> mult = Multiplicity(2, seed=0)
+        >>> mult = Multiplicity(2)
         >>> out = mult({"input_ids": torch.tensor([[5, 6], [7, 8]]), "labels": torch.tensor([1, 0])})
         >>> out["input_ids"].tolist(), out["labels"].tolist(), out["tdg_unit_ids"].tolist()
         ([[5, 6], [5, 6], [7, 8], [7, 8]], [1, 1, 0, 0], [0, 0, 1, 1])
@@ -77,8 +77,7 @@ class Multiplicity(AugmentStage):
     counter_names: ClassVar[Tuple[str, ...]] = ()
     stage_name: ClassVar[str] = "multiplicity"
 
-    def __init__(self, k: int, *, key: Optional[str] = None, unit_key: Optional[str] = None,
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, k: int, *, key: Optional[str] = None, unit_key: Optional[str] = None) -> None:
         problems = []
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1024:
             problems.append(f"k={k!r}: expected an integer in [1, 1024] (views per example)")
@@ -87,7 +86,7 @@ class Multiplicity(AugmentStage):
                 problems.append(f"{nm}={v!r}: expected a non-empty string or None")
         if problems:
             raise ConfigError.collect(problems, "Multiplicity settings")
-        super().__init__(seed=0 if seed is None else seed)
+        super().__init__(seed=0)  # no randomness: the stream's offset numbers the units
         self.k = k
         self.key = key
         self.unit_key = unit_key

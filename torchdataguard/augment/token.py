@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..core.stage import BatchStage
@@ -65,6 +66,18 @@ def _fmix(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 15)
 
 
+_M32_NP = np.uint64(_M32)
+
+
+def _fmix_np(x: np.ndarray) -> np.ndarray:
+    """The same 32-bit hash on numpy uint64 arrays (values in [0, 2**32))."""
+    x = x ^ (x >> np.uint64(16))
+    x = (x * np.uint64(_A)) & _M32_NP
+    x = x ^ (x >> np.uint64(15))
+    x = (x * np.uint64(_B)) & _M32_NP
+    return x ^ (x >> np.uint64(15))
+
+
 def _to_unit(h: torch.Tensor) -> torch.Tensor:
     """32-bit hashes to float32 uniforms in [0, 1) (24 bits, exact in float32)."""
     return (h >> 8).to(torch.float32) * _TWO_M24
@@ -95,12 +108,17 @@ class AugmentStream:
         return _fmix_int(_fmix_int(_fmix_int(lo ^ 0x5BD1E995) ^ hi) ^ _fmix_int(tag + 0x27D4EB2F))
 
     def keys(self, n: int, draws: int, device: torch.device | str, tag: int = 0) -> torch.Tensor:
-        """int64 keys of shape ``(n, draws)`` for examples ``offset .. offset + n - 1``."""
-        s = torch.arange(self.offset, self.offset + n, device=device, dtype=torch.int64)
-        k = _fmix(self.base(tag) ^ (s & _M32))
-        k = _fmix(k ^ (s >> 32))
-        d = torch.arange(1, draws + 1, device=device, dtype=torch.int64) * 0x3C6EF372
-        return _fmix(k[:, None] ^ (d & _M32)[None, :])
+        """int64 keys of shape ``(n, draws)`` for examples ``offset .. offset + n - 1``.
+
+        Computed on the host (numpy, a few microseconds) and sent to ``device`` in one copy, instead of
+        some forty tiny kernels on the device.
+        """
+        s = np.arange(self.offset, self.offset + n, dtype=np.uint64)
+        k = _fmix_np(np.uint64(self.base(tag)) ^ (s & _M32_NP))
+        k = _fmix_np(k ^ (s >> np.uint64(32)))
+        d = (np.arange(1, draws + 1, dtype=np.uint64) * np.uint64(0x3C6EF372)) & _M32_NP
+        out = torch.from_numpy(_fmix_np(k[:, None] ^ d[None, :]).astype(np.int64))
+        return out if torch.device(device).type == "cpu" else out.to(device)
 
     def advance(self, n: int) -> None:
         self.offset += int(n)
@@ -116,14 +134,6 @@ class AugmentStream:
     def uniform(cls, key: torch.Tensor, pos: Optional[torch.Tensor] = None) -> torch.Tensor:
         """float32 uniforms in [0, 1)."""
         return _to_unit(cls.bits(key, pos))
-
-    @classmethod
-    def normal(cls, key: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """float32 standard normals (Box-Muller on two 16-bit halves of one hash; |z| < 4.8)."""
-        h = cls.bits(key, pos)
-        u1 = ((h >> 16).to(torch.float32) + 0.5) * (1.0 / 65536)
-        u2 = (h & 0xFFFF).to(torch.float32) * (1.0 / 65536)
-        return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
 
     @classmethod
     def normal_pairs(cls, key: torch.Tensor, count: int) -> torch.Tensor:
@@ -544,8 +554,8 @@ class TokenAugment(AugmentStage):
                 raise GuardInputError(f"TokenAugment: batch['attention_mask'] has dtype {am.dtype}; expected an "
                                       f"integer or bool 2-D mask of 0/1 (a 4-D float mask is not supported)")
         elif s.pad_token_id is None:
-            raise GuardInputError(f"TokenAugment: the batch has no 'attention_mask' and pad_token_id is not set, so "
-                                  f"padding cannot be told apart from text; pass pad_token_id= or keep the mask")
+            raise GuardInputError("TokenAugment: the batch has no 'attention_mask' and pad_token_id is not set, so "
+                                  "padding cannot be told apart from text; pass pad_token_id= or keep the mask")
         for k in ("special_tokens_mask", "token_type_ids"):
             t = batch.get(k)
             if t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(ids.shape)):
@@ -597,8 +607,11 @@ class TokenAugment(AugmentStage):
         false = torch.zeros_like(elig)
         delete = mask = replace = span = false
         d, m, r = s.delete_rate, s.mask_rate, s.replace_rate
+        # one fused hash for every per-token draw: (N, 4, L) -> op choice, random id, span start, span length
+        bits = AugmentStream.bits(keys[:, 1:5, None], pos[:, None, :])
+        units = _to_unit(bits)
         if d + m + r > 0:
-            u = AugmentStream.uniform(keys[:, 1:2], pos)
+            u = units[:, 0]
             if d > 0:
                 delete = elig & (u < d)
             if m > 0:
@@ -606,11 +619,11 @@ class TokenAugment(AugmentStage):
             if r > 0:
                 replace = elig & (u >= d + m) & (u < d + m + r)
         if self._span_start > 0:
-            starts = elig & (AugmentStream.uniform(keys[:, 3:4], pos) < self._span_start)
+            starts = elig & (units[:, 2] < self._span_start)
             cdf = self._tensor_on("span_cdf", dev, lambda: torch.tensor(self._span_cdf, dtype=torch.float32))
-            lens = torch.searchsorted(cdf, AugmentStream.uniform(keys[:, 4:5], pos), right=True).clamp_(max=s.span_max - 1) + 1
+            lens = torch.searchsorted(cdf, units[:, 3].contiguous(), right=True).clamp_(max=s.span_max - 1) + 1
             idx = torch.arange(length, device=dev, dtype=torch.int64).expand(n, length)
-            ends = torch.where(starts, idx + lens, torch.zeros_like(idx))
+            ends = torch.where(starts, idx + lens, 0)
             covered = torch.cummax(ends, dim=1).values > idx
             span = covered & elig & ~(delete | mask | replace)
         if d > 0:
@@ -623,13 +636,12 @@ class TokenAugment(AugmentStage):
         use_random_mask = s.mask_with == "random"
         if r > 0 or ((m > 0 or self._span_start > 0) and use_random_mask):
             allowed = self._allowed_ids(dev)
-            h = AugmentStream.bits(keys[:, 2:3], pos)
-            rand_ids = allowed[h % allowed.numel()].to(ids.dtype)
+            rand_ids = allowed[bits[:, 1] % allowed.numel()].to(ids.dtype)
             new_ids = torch.where(replace, rand_ids, new_ids)
             if use_random_mask:
                 new_ids = torch.where(mask | span, rand_ids, new_ids)
         if not use_random_mask and (m > 0 or self._span_start > 0):
-            new_ids = torch.where(mask | span, torch.full_like(ids, int(s.mask_token_id)), new_ids)
+            new_ids = torch.where(mask | span, int(s.mask_token_id), new_ids)
 
         out: Dict[str, Any] = dict(batch.items())
         out[s.input_key] = new_ids
@@ -663,5 +675,5 @@ class TokenAugment(AugmentStage):
             g = torch.gather(src, 1, o)
             mv = moved.view(n, length, *([1] * (src.dim() - 2)))
             fill = defaults.get(k, 0)
-            out[k] = torch.where(mv, torch.full_like(g, fill), g)
+            out[k] = torch.where(mv, torch.full_like(g, fill), g) if g.dtype == torch.bool else g.masked_fill(mv, fill)
         return out

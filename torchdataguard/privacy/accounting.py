@@ -1,0 +1,384 @@
+"""Privacy accounting for DP-SGD: the (noise, sampling rate, steps) history, PRV and RDP side by side.
+
+The history is the whole truth of a DP-SGD run: every optimizer step released one Poisson-subsampled
+Gaussian mechanism with a noise multiplier ``sigma`` and a sampling rate ``q``. :class:`PrivacyLedger`
+keeps that history as JSON (runs of identical steps are merged), so that it can be written into every
+checkpoint and a resumed run continues its epsilon instead of restarting from zero.
+
+Two accountants read the same history:
+
+* **PRV** (Gopi et al. 2021, Opacus's default): numerical composition of privacy loss random variables;
+  the epsilon reported is Opacus's upper bound (``eps_error=0.01``).
+* **RDP** (Mironov 2017): Renyi DP of the sampled Gaussian mechanism from Opacus's ``compute_rdp``,
+  converted to ``(epsilon, delta)`` with the *classic* conversion
+  ``epsilon = min_alpha RDP(alpha) - log(delta) / (alpha - 1)``. This is the conversion behind the published
+  tables (Opacus's MNIST README, TF-Privacy's tutorials), so the figures can be checked against them; it is
+  slightly looser than the conversion Opacus's own ``RDPAccountant`` uses today.
+
+Example:
+    >>> ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
+    >>> ledger.step(noise_multiplier=1.1, sample_rate=256 / 60000, n=14062)
+    >>> round(ledger.epsilon_rdp(), 2)   # TF-Privacy tutorial: N=60000, batch 256, sigma 1.1, 60 epochs
+    3.01
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, GuardError, StateError
+
+__all__ = [
+    "DEFAULT_ORDERS",
+    "LEDGER_FILE",
+    "PrivacyBudgetExhausted",
+    "PrivacyLedger",
+    "classic_rdp_to_dp",
+    "epsilon_prv",
+    "epsilon_rdp",
+    "noise_for_target",
+]
+
+#: RDP orders searched by the classic conversion (Opacus's default orders plus a few large ones).
+DEFAULT_ORDERS: Tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+                                          + [80, 96, 128, 256, 512])
+#: file name of the ledger inside a checkpoint directory.
+LEDGER_FILE = "tdg_privacy_ledger.json"
+LEDGER_FORMAT = "torchdataguard.privacy_ledger/1"
+
+Accountant = Literal["prv", "rdp"]
+History = List[Tuple[float, float, int]]
+
+
+class PrivacyBudgetExhausted(GuardError, RuntimeError):
+    """Another optimizer step would spend more than the target epsilon."""
+
+
+@lru_cache(maxsize=256)
+def _rdp_per_step(noise_multiplier: float, sample_rate: float, orders: Tuple[float, ...]) -> np.ndarray:
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    return np.asarray(compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(orders)),
+                      dtype=np.float64)
+
+
+def classic_rdp_to_dp(orders: Sequence[float], rdp: Sequence[float], delta: float) -> Tuple[float, float]:
+    """The classic RDP -> (epsilon, delta) conversion: ``min_a rdp(a) - log(delta) / (a - 1)``.
+
+    Returns ``(epsilon, best_order)``.
+
+    Example:
+        >>> classic_rdp_to_dp([2.0, 4.0], [0.5, 1.0], 1e-5)[0] > 0
+        True
+    """
+    o = np.asarray(orders, dtype=np.float64)
+    r = np.asarray(rdp, dtype=np.float64)
+    eps = r - math.log(delta) / (o - 1)
+    if np.all(np.isnan(eps)):
+        return math.inf, float("nan")
+    i = int(np.nanargmin(eps))
+    return float(max(eps[i], 0.0)), float(o[i])
+
+
+def _check_history(history: Sequence[Sequence[Any]]) -> History:
+    out: History = []
+    for i, item in enumerate(history):
+        if not isinstance(item, (list, tuple)) or len(item) != 3:
+            raise StateError(f"privacy history entry {i} is {item!r}; expected [noise_multiplier, sample_rate, steps]")
+        s, q, n = item
+        if not (isinstance(n, int) and n >= 0) or not (float(q) > 0 and float(q) <= 1) or not float(s) >= 0:
+            raise StateError(f"privacy history entry {i} is {item!r}: expected noise >= 0, 0 < rate <= 1, steps >= 0")
+        out.append((float(s), float(q), int(n)))
+    return out
+
+
+def epsilon_rdp(history: Sequence[Sequence[Any]], delta: float, orders: Sequence[float] = DEFAULT_ORDERS) -> float:
+    """Epsilon of ``history`` (``[(noise, rate, steps), ...]``) by RDP with the classic conversion.
+
+    Example:
+        >>> round(epsilon_rdp([(1.3, 0.004, 3750)], 1e-5), 2)   # Opacus MNIST README, sigma 1.3, 15 epochs
+        1.16
+    """
+    hist = _check_history(history)
+    if not hist or all(n == 0 for _, _, n in hist):
+        return 0.0
+    orders_t = tuple(float(o) for o in orders)
+    total = np.zeros(len(orders_t))
+    for s, q, n in hist:
+        if n:
+            if s == 0:
+                return math.inf
+            total = total + _rdp_per_step(s, q, orders_t) * n
+    return classic_rdp_to_dp(orders_t, total, delta)[0]
+
+
+def epsilon_prv(history: Sequence[Sequence[Any]], delta: float, *, eps_error: float = 0.01) -> float:
+    """Epsilon of ``history`` with Opacus's PRV accountant (its upper bound, ``eps_error`` accuracy).
+
+    Example:
+        >>> 0 < epsilon_prv([(1.1, 0.004, 100)], 1e-5) < epsilon_rdp([(1.1, 0.004, 100)], 1e-5)
+        True
+    """
+    from opacus.accountants import PRVAccountant
+
+    hist = [h for h in _check_history(history) if h[2] > 0]
+    if not hist:
+        return 0.0
+    if any(s == 0 for s, _, _ in hist):
+        return math.inf
+    acc = PRVAccountant()
+    acc.history = [tuple(h) for h in hist]
+    return float(acc.get_epsilon(delta, eps_error=eps_error))
+
+
+def noise_for_target(*, target_epsilon: float, delta: float, sample_rate: float, steps: int,
+                     accountant: Accountant = "prv", tolerance: float = 0.01) -> float:
+    """The noise multiplier that spends ``target_epsilon`` in ``steps`` steps at ``sample_rate`` (Opacus's search).
+
+    The search uses the same accountant that enforces the budget, so the planned number of steps fits.
+
+    Example:
+        >>> s = noise_for_target(target_epsilon=3.0, delta=1e-5, sample_rate=0.004, steps=1000, accountant="rdp")
+        >>> epsilon_rdp([(s, 0.004, 1000)], 1e-5) <= 3.0
+        True
+    """
+    if steps < 1:
+        raise ConfigError.bad("steps", steps, "at least 1 planned optimizer step to calibrate the noise")
+    if accountant == "rdp":
+        lo, hi = 0.0, 10.0
+        while epsilon_rdp([(hi, sample_rate, steps)], delta) > target_epsilon:
+            hi *= 2
+            if hi > 1e6:
+                raise ConfigError(f"target_epsilon={target_epsilon} cannot be reached in {steps} steps at sample "
+                                  f"rate {sample_rate:.4g}: raise the budget or take fewer/smaller steps")
+        while hi - lo > 1e-4 and target_epsilon - epsilon_rdp([(hi, sample_rate, steps)], delta) > tolerance:
+            mid = (lo + hi) / 2
+            if epsilon_rdp([(mid, sample_rate, steps)], delta) < target_epsilon:
+                hi = mid
+            else:
+                lo = mid
+        return float(hi)
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,
+                                          steps=int(steps), accountant=accountant, epsilon_tolerance=tolerance))
+    except ValueError as e:
+        raise ConfigError(f"target_epsilon={target_epsilon} cannot be reached in {steps} steps at sample rate "
+                          f"{sample_rate:.4g} ({e}); raise the budget or take fewer steps") from None
+
+
+class PrivacyLedger:
+    """The DP-SGD history ``[(noise_multiplier, sample_rate, steps), ...]`` with PRV and RDP epsilons.
+
+    Args:
+        delta: the delta of the guarantee.
+        accountant: which accountant states the guarantee and enforces the budget (``"prv"`` or ``"rdp"``);
+            both epsilons are always reported.
+        unit: what one privacy unit is (``"example"``, ``"user"`` ...), written into the report.
+        target_epsilon: the budget; :meth:`can_step` answers ``False`` once another step would exceed it.
+
+    Example:
+        >>> led = PrivacyLedger(delta=1e-5, accountant="rdp", target_epsilon=1.0)
+        >>> led.step(noise_multiplier=1.3, sample_rate=0.004, n=100)
+        >>> led.steps, led.history
+        (100, [[1.3, 0.004, 100]])
+        >>> led.epsilon() < 1.0 and led.can_step(1.3, 0.004)
+        True
+        >>> PrivacyLedger.from_json(led.to_json()).history == led.history
+        True
+    """
+
+    def __init__(self, *, delta: float, accountant: Accountant = "prv", unit: str = "example",
+                 target_epsilon: Optional[float] = None) -> None:
+        if accountant not in ("prv", "rdp"):
+            raise ConfigError.bad("accountant", accountant, "'prv' or 'rdp'")
+        if not (isinstance(delta, (int, float)) and 0 < delta < 1):
+            raise ConfigError.bad("delta", delta, "a float in (0, 1)", "Use delta well below 1/N, e.g. 1e-5.")
+        self.delta = float(delta)
+        self.accountant = accountant
+        self.unit = unit
+        self.target_epsilon = None if target_epsilon is None else float(target_epsilon)
+        self._history: History = []
+        self.points: List[Dict[str, Any]] = []
+        self._limit_cache: Dict[Any, int] = {}
+        #: the planned total number of steps (bounds the budget search); set by the DP engine.
+        self.horizon: Optional[int] = None
+
+    # -- history ---------------------------------------------------------------------------------------------
+    @property
+    def history(self) -> List[List[Any]]:
+        """The history as JSON-able ``[[noise, rate, steps], ...]``."""
+        return [[s, q, n] for s, q, n in self._history]
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps accounted so far."""
+        return sum(n for _, _, n in self._history)
+
+    def step(self, *, noise_multiplier: float, sample_rate: float, n: int = 1) -> None:
+        """Account ``n`` steps with this noise multiplier and sampling rate (merged with the last run)."""
+        s, q = float(noise_multiplier), float(sample_rate)
+        if not (0 < q <= 1) or s < 0 or n < 0:
+            raise ConfigError(f"cannot account a step with noise_multiplier={s}, sample_rate={q}, n={n}")
+        if self._history and self._history[-1][0] == s and self._history[-1][1] == q:
+            self._history[-1] = (s, q, self._history[-1][2] + int(n))
+        else:
+            self._history.append((s, q, int(n)))
+
+    # -- epsilons --------------------------------------------------------------------------------------------
+    def epsilon_rdp(self, history: Optional[Sequence[Sequence[Any]]] = None) -> float:
+        """Epsilon so far by RDP (classic conversion)."""
+        return epsilon_rdp(self._history if history is None else history, self.delta)
+
+    def epsilon_prv(self, history: Optional[Sequence[Sequence[Any]]] = None) -> float:
+        """Epsilon so far by PRV (Opacus, upper bound)."""
+        return epsilon_prv(self._history if history is None else history, self.delta)
+
+    def epsilon(self, history: Optional[Sequence[Sequence[Any]]] = None) -> float:
+        """Epsilon of the guarantee's accountant (:attr:`accountant`)."""
+        return self.epsilon_prv(history) if self.accountant == "prv" else self.epsilon_rdp(history)
+
+    def record_point(self, step: Optional[int] = None) -> Dict[str, Any]:
+        """Compute both epsilons now, remember them for the report's history, and return the point."""
+        pt = {"step": int(self.steps if step is None else step), "epsilon_prv": _r(self.epsilon_prv()),
+              "epsilon_rdp": _r(self.epsilon_rdp())}
+        if self.points and self.points[-1]["step"] == pt["step"]:
+            self.points[-1] = pt
+        else:
+            self.points.append(pt)
+        return pt
+
+    # -- budget ----------------------------------------------------------------------------------------------
+    def max_steps(self, noise_multiplier: float, sample_rate: float, *, horizon: Optional[int] = None
+                  ) -> Optional[int]:
+        """The largest total step count whose epsilon stays within the target, continuing with (noise, rate).
+
+        ``None`` when there is no target. The search looks no further than ``horizon`` total steps (default:
+        :attr:`horizon`, the planned length of training, or 1000 steps ahead), so its cost stays that of
+        evaluating the accountant on the planned run; a result equal to the horizon means "at least".
+        Epsilon grows with the number of steps, so bisection finds the limit exactly.
+        """
+        if self.target_epsilon is None:
+            return None
+        s, q = float(noise_multiplier), float(sample_rate)
+        prefix = list(self._history)
+        while prefix and prefix[-1][0] == s and prefix[-1][1] == q:
+            prefix.pop()
+        done = sum(n for _, _, n in prefix)
+        hz = int(horizon if horizon is not None else (self.horizon or self.steps + 1024))
+        hz = max(hz, self.steps)
+        key = (tuple(prefix), s, q, hz)
+        if key in self._limit_cache:
+            return self._limit_cache[key]
+
+        def within(total: int) -> bool:
+            h = prefix + ([(s, q, total - done)] if total > done else [])
+            return self.epsilon(h) <= self.target_epsilon
+
+        if not within(self.steps):
+            limit = self.steps  # already at or over the budget: no further step
+        elif within(hz):
+            limit = hz
+        else:
+            lo, hi = self.steps, hz  # within(lo), not within(hi)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if within(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            limit = lo
+        self._limit_cache[key] = limit
+        return limit
+
+    def allows(self, noise_multiplier: float, sample_rate: float, total_steps: int) -> bool:
+        """Whether a run of ``total_steps`` steps (continuing with noise, rate) stays within the target."""
+        if self.target_epsilon is None:
+            return True
+        hz = max(int(self.horizon or 1024), 1)
+        while hz < total_steps:  # grow geometrically so that the cached limit is reused step after step
+            hz *= 2
+        return total_steps <= self.max_steps(noise_multiplier, sample_rate, horizon=hz)
+
+    def can_step(self, noise_multiplier: float, sample_rate: float) -> bool:
+        """Whether one more step with (noise, rate) keeps epsilon within the target (always true without one)."""
+        return self.allows(noise_multiplier, sample_rate, self.steps + 1)
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """JSON-able state: format, settings, history and the epsilon points recorded so far."""
+        return {"format": LEDGER_FORMAT, "delta": self.delta, "accountant": self.accountant, "unit": self.unit,
+                "target_epsilon": self.target_epsilon, "history": self.history, "steps": self.steps,
+                "points": [dict(p) for p in self.points]}
+
+    def load_state_dict(self, state: Mapping[str, Any], *, expect_steps: Optional[int] = None) -> None:
+        """Restore :meth:`state_dict`; refuses a ledger made for another delta, accountant or unit.
+
+        ``expect_steps``: the optimizer steps the resumed run has taken; a ledger that accounted a different
+        number is refused (it belongs to another checkpoint).
+        """
+        if not isinstance(state, Mapping) or state.get("format") != LEDGER_FORMAT:
+            fmt = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+            raise StateError(f"not a torchdataguard privacy ledger (format={fmt!r}, expected {LEDGER_FORMAT!r})")
+        problems = []
+        if not math.isclose(float(state.get("delta", -1)), self.delta, rel_tol=1e-9):
+            problems.append(f"delta: saved {state.get('delta')!r}, configured {self.delta!r}")
+        if state.get("accountant") != self.accountant:
+            problems.append(f"accountant: saved {state.get('accountant')!r}, configured {self.accountant!r}")
+        if state.get("unit") != self.unit:
+            problems.append(f"privacy unit: saved {state.get('unit')!r}, configured {self.unit!r}")
+        hist = _check_history(state.get("history", []))
+        steps = sum(n for _, _, n in hist)
+        if int(state.get("steps", steps)) != steps:
+            problems.append(f"the ledger says {state.get('steps')} steps but its history sums to {steps}")
+        if expect_steps is not None and steps != int(expect_steps):
+            problems.append(f"the ledger accounts {steps} optimizer steps but the resumed run is at step "
+                            f"{expect_steps}")
+        if problems:
+            raise StateError("the privacy ledger does not match this run:\n" + "\n".join(f"  - {p}" for p in problems)
+                             + "\nResume from the checkpoint this run saved, with the same DPConfig.")
+        self._history = hist
+        self.points = [dict(p) for p in state.get("points", [])]
+        self._limit_cache.clear()
+
+    def to_json(self) -> str:
+        return json.dumps(self.state_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "PrivacyLedger":
+        state = json.loads(text)
+        led = cls(delta=state["delta"], accountant=state["accountant"], unit=state.get("unit", "example"),
+                  target_epsilon=state.get("target_epsilon"))
+        led.load_state_dict(state)
+        return led
+
+    def save(self, directory: str | os.PathLike) -> str:
+        """Write the ledger as JSON into ``directory`` (atomically); returns the file path."""
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, LEDGER_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.state_dict(), fh, indent=1)
+        os.replace(tmp, path)
+        return path
+
+    def load(self, directory: str | os.PathLike, *, expect_steps: Optional[int] = None) -> None:
+        """Load the ledger that :meth:`save` wrote into ``directory``; a missing file is an error."""
+        path = os.path.join(os.fspath(directory), LEDGER_FILE)
+        if not os.path.exists(path):
+            raise StateError(f"no privacy ledger in {os.fspath(directory)!r} (expected {LEDGER_FILE}); resuming DP "
+                             f"training without it would under-report epsilon. Resume from a checkpoint saved "
+                             f"with DP enabled, or start a fresh run.")
+        with open(path, encoding="utf-8") as fh:
+            self.load_state_dict(json.load(fh), expect_steps=expect_steps)
+
+
+def _r(x: float) -> float:
+    return float(x) if math.isinf(x) else round(float(x), 6)

@@ -1,0 +1,1093 @@
+"""DP-SGD through Opacus: the settings, the engine that wires it, and ``make_private`` for a plain loop.
+
+Opacus computes the per-sample gradients (hooks attached to the model without wrapping it, so Hugging Face
+models keep ``generate`` and ``save_pretrained``), clips them, adds the Gaussian noise and accounts for it.
+This module wires those pieces so that the epsilon reported is what happened:
+
+* **Sampling**: Poisson sampling by privacy unit (:mod:`~torchdataguard.privacy.sampling`); the sampling rate
+  accounted is the expected logical batch over the dataset size after filtering.
+* **Clipping per micro-batch**: each physical micro-batch's per-sample gradients are clipped as soon as its
+  backward pass ends and summed; noise is added once per logical step, so gradient accumulation neither
+  keeps every per-sample gradient in memory nor changes the guarantee.
+* **Loss scaling**: the per-sample gradients are rescaled so that the loop's own division of the loss (by the
+  accumulation steps, or by the number of label tokens) does not shrink them before clipping.
+* **Privacy units**: rows that share a unit id (the batch key ``"tdg_unit_ids"``, int64 ``[N]``, from the
+  augmentation stages; or per-row unit ids given to the sampler) have their per-sample gradients averaged
+  (augmentation views, ``unit_reduction="mean"``) or summed (several rows of one user, ``"sum"``) before
+  clipping; a negative unit id marks a row that must not count. The key is popped before the model's forward.
+* **Clipping modes**: ``"hooks"`` (per-sample gradients), ``"ghost"`` (ghost clipping: per-sample gradient norms
+  without the gradients, then a second backward pass of the re-weighted per-sample losses) and ``"auto"``:
+  ghost when the per-sample losses can be read from the model's output (``logits`` and ``labels``) and no unit
+  groups several rows, with per-layer fallback to per-sample gradients where ghost norms cost more (long
+  sequences) or cannot work (tied weights); otherwise hooks.
+* **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
+  ``optimizer.step()`` refuses.
+
+Example:
+    >>> import torch, torch.nn as nn
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> torch.manual_seed(0) and None
+    >>> data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> dp = make_private(model, opt, DataLoader(data, batch_size=16), DPConfig(noise_multiplier=1.0, delta=1e-3))
+    >>> model, opt, loader = dp
+    >>> for x, y in loader:
+    ...     opt.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); opt.step()
+    >>> dp.report()["steps"], dp.epsilon() > 0
+    (4, True)
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError, StateError
+from .accounting import PrivacyBudgetExhausted, PrivacyLedger, noise_for_target
+from .preflight import (BroadcastExpander, PreflightError, PreflightReport, UnsupportedModulesError, audit_modules,
+                        check_per_sample_gradients, padding_embeddings, tied_parameters)
+from .sampling import PoissonBatchSampler, loader_sampling_problems, poisson_loader
+
+__all__ = ["DPConfig", "DPEngine", "PrivateTraining", "UNIT_KEY", "make_private", "per_sample_loss"]
+
+#: batch key holding the privacy unit id of each row (int64 [N]); popped before the model's forward.
+UNIT_KEY = "tdg_unit_ids"
+
+# Opacus's full backward hooks fire on the first layer even though its inputs need no gradient; expected here.
+warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect to "
+                        "module outputs", category=UserWarning)
+
+Clipping = Literal["auto", "hooks", "ghost"]
+
+
+@dataclass(kw_only=True)
+class DPConfig:
+    """Settings of DP-SGD. Give a ``target_epsilon`` (noise calibrated to it, budget enforced), a
+    ``noise_multiplier`` (epsilon reported as it grows), or both (the target is then a hard cap).
+
+    Args:
+        target_epsilon: the privacy budget; training stops before a step would exceed it.
+        delta: the delta of the guarantee; must be below 1/N (N = privacy units). Default: ``min(1e-5, 0.1/N)``.
+        max_grad_norm: the clipping bound C of each unit's gradient.
+        noise_multiplier: sigma (noise std = sigma x C); calibrated from ``target_epsilon`` when omitted.
+        epochs / steps: the planned length of training, needed to calibrate the noise for a plain loop
+            (the Trainer knows its ``max_steps``).
+        accountant: the accountant that states the guarantee and enforces the budget (``"prv"``, Opacus's
+            default, or ``"rdp"``); both epsilons are always reported.
+        clipping: ``"auto"``, ``"hooks"`` (per-sample gradients) or ``"ghost"`` (ghost clipping).
+        unit: what one privacy unit is, in words, for the report (``"example"``, ``"user"`` ...).
+        unit_reduction: how rows of one unit combine before clipping: ``"mean"`` (augmented views of one
+            example) or ``"sum"`` (several rows of one user).
+        accept_approximate: keep a shuffling / ``drop_last`` / weighted sampler instead of refusing it; the
+            epsilon is then computed as if sampling were Poisson and the report says it is approximate.
+        enforce_budget: stop at ``target_epsilon`` (on by default).
+        preflight: audit the model on one batch before training (modules, broadcast inputs, per-sample
+            gradients summed == gradient) and refuse what would make the guarantee or the gradients wrong.
+        seed: seed of the Poisson sampler (default: drawn from torch's generator).
+        secure_mode: Opacus's floating-point-attack-resistant noise (needs ``torchcsprng``).
+
+    Example:
+        >>> DPConfig(target_epsilon=8.0, delta=1e-5).clipping
+        'auto'
+        >>> DPConfig(target_epsilon=0.0)
+        Traceback (most recent call last):
+        ...
+        torchdataguard.errors.ConfigError: 1 problem(s) with the DPConfig:
+          - target_epsilon=0.0: expected a finite epsilon > 0 (e.g. 8.0); epsilon <= 0 would mean no training at all
+    """
+
+    target_epsilon: Optional[float] = None
+    delta: Optional[float] = None
+    max_grad_norm: float = 1.0
+    noise_multiplier: Optional[float] = None
+    epochs: Optional[float] = None
+    steps: Optional[int] = None
+    accountant: Literal["prv", "rdp"] = "prv"
+    clipping: Clipping = "auto"
+    unit: str = "example"
+    unit_reduction: Literal["mean", "sum"] = "mean"
+    accept_approximate: bool = False
+    enforce_budget: bool = True
+    preflight: bool = True
+    seed: Optional[int] = None
+    secure_mode: bool = False
+
+    def __post_init__(self) -> None:
+        p: List[str] = []
+
+        def num(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        if self.target_epsilon is None and self.noise_multiplier is None:
+            p.append("neither target_epsilon nor noise_multiplier is set: give target_epsilon=8.0 (noise calibrated "
+                     "to it) or noise_multiplier=1.0 (epsilon reported as it grows)")
+        if self.target_epsilon is not None and not (num(self.target_epsilon) and self.target_epsilon > 0):
+            p.append(f"target_epsilon={self.target_epsilon!r}: expected a finite epsilon > 0 (e.g. 8.0); epsilon <= 0 "
+                     f"would mean no training at all")
+        if self.delta is not None and not (num(self.delta) and 0 < self.delta < 1):
+            p.append(f"delta={self.delta!r}: expected a float in (0, 1), well below 1/N (e.g. 1e-5)")
+        if not (num(self.max_grad_norm) and self.max_grad_norm > 0):
+            p.append(f"max_grad_norm={self.max_grad_norm!r}: expected a clipping bound > 0 (e.g. 1.0)")
+        if self.noise_multiplier is not None and not (num(self.noise_multiplier) and self.noise_multiplier > 0):
+            p.append(f"noise_multiplier={self.noise_multiplier!r}: expected a float > 0 (0 gives no privacy)")
+        if self.epochs is not None and not (num(self.epochs) and self.epochs > 0):
+            p.append(f"epochs={self.epochs!r}: expected a positive number of epochs")
+        if self.steps is not None and not (isinstance(self.steps, int) and not isinstance(self.steps, bool)
+                                           and self.steps >= 1):
+            p.append(f"steps={self.steps!r}: expected a positive integer number of optimizer steps")
+        if self.epochs is not None and self.steps is not None:
+            p.append("both epochs and steps are set: give one of them")
+        if self.accountant not in ("prv", "rdp"):
+            p.append(f"accountant={self.accountant!r}: expected 'prv' or 'rdp'")
+        if self.clipping not in ("auto", "hooks", "ghost"):
+            p.append(f"clipping={self.clipping!r}: expected 'auto', 'hooks' or 'ghost'")
+        if self.unit_reduction not in ("mean", "sum"):
+            p.append(f"unit_reduction={self.unit_reduction!r}: expected 'mean' (augmented views) or 'sum' (rows of "
+                     f"one user)")
+        if not isinstance(self.unit, str) or not self.unit.strip():
+            p.append(f"unit={self.unit!r}: expected a short description such as 'example' or 'user'")
+        if self.seed is not None and not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
+            p.append(f"seed={self.seed!r}: expected an integer or None")
+        if p:
+            raise ConfigError.collect(p, "DPConfig")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+# -- per-sample losses read from a model's output ---------------------------------------------------------------
+def _is_causal_lm(model: nn.Module) -> bool:
+    name = type(model).__name__
+    if "CausalLM" in name or name.endswith("LMHeadModel"):
+        return True
+    cfg = getattr(model, "config", None)
+    return bool(getattr(cfg, "is_decoder", False)) and not bool(getattr(cfg, "is_encoder_decoder", False))
+
+
+def _token_counts(model: nn.Module, logits: Any, labels: Any) -> Optional[torch.Tensor]:
+    """How many loss terms each row contributes (1 per row for sequence-level tasks), or ``None``."""
+    if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor) or logits.shape[0] != labels.shape[0]:
+        return None
+    n = logits.shape[0]
+    if logits.dim() == 2 and (labels.dim() == 1 or labels.shape == logits.shape):
+        return torch.ones(n, device=logits.device)
+    if logits.dim() == 3 and labels.dim() == 2 and not labels.is_floating_point():
+        lab = labels[:, 1:] if _is_causal_lm(model) else labels
+        return (lab != -100).sum(1).to(logits.device, torch.float32)
+    return None
+
+
+def per_sample_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
+                    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """Per-example losses ``[N]`` of a Hugging Face-style output, and the batch loss the model would report.
+
+    Handles single-label classification (cross-entropy), regression (MSE), multi-label (BCE) and token-level
+    losses (cross-entropy over tokens, shifted for causal LMs, ``-100`` ignored; one example's loss is the mean
+    over its tokens). Returns ``None`` for anything else.
+
+    Example:
+        >>> logits, labels = torch.randn(3, 4), torch.tensor([0, 1, 3])
+        >>> per, batch = per_sample_loss(nn.Identity(), logits, labels)
+        >>> per.shape, torch.allclose(batch, nn.functional.cross_entropy(logits, labels))
+        (torch.Size([3]), True)
+    """
+    if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor) or logits.shape[0] != labels.shape[0]:
+        return None
+    f = nn.functional
+    n = logits.shape[0]
+    cfg = getattr(model, "config", None)
+    problem = getattr(cfg, "problem_type", None)
+    if logits.dim() == 2 and labels.dim() == 1:
+        if logits.shape[1] == 1 and (labels.is_floating_point() or problem == "regression"):
+            per = f.mse_loss(logits.squeeze(-1).float(), labels.float(), reduction="none")
+            return per, per.mean()
+        if not labels.is_floating_point():
+            per = f.cross_entropy(logits.float(), labels, reduction="none")
+            return per, per.mean()
+        return None
+    if labels.shape == logits.shape and labels.is_floating_point() and logits.dim() == 2:
+        el = f.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
+        return el.mean(-1), el.mean()
+    if logits.dim() == 3 and labels.dim() == 2 and not labels.is_floating_point():
+        if _is_causal_lm(model):
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        tok = f.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100,
+                              reduction="none").view(n, -1)
+        valid = (labels != -100).sum(1)
+        per = tok.sum(1) / valid.clamp(min=1)
+        return per, tok.sum() / valid.sum().clamp(min=1)
+    return None
+
+
+# -- ghost clipping ------------------------------------------------------------------------------------------------
+def _ghost_hooks_class():
+    from opacus.grad_sample import GradSampleHooksFastGradientClipping
+
+    class _GhostHooks(GradSampleHooksFastGradientClipping):
+        """Opacus's ghost-clipping hooks with a per-layer fallback to per-sample gradients (``no_ghost``)."""
+
+        def __init__(self, m, *, no_ghost: set, **kw):
+            self._no_ghost = set(no_ghost)
+            super().__init__(m, **kw)
+
+        def _call(self, fn, module, *a, **k):
+            if id(module) in self._no_ghost and self.use_ghost_clipping:
+                self.use_ghost_clipping = False
+                try:
+                    return fn(module, *a, **k)
+                finally:
+                    self.use_ghost_clipping = True
+            return fn(module, *a, **k)
+
+        def capture_activations_hook(self, module, *a, **k):
+            return self._call(super().capture_activations_hook, module, *a, **k)
+
+        def capture_backprops_hook(self, module, *a, **k):
+            return self._call(super().capture_backprops_hook, module, *a, **k)
+
+    return _GhostHooks
+
+
+class _GhostLoss:
+    """Stands in for the model's loss under ghost clipping: ``backward()`` runs the two passes.
+
+    Scaling (``loss / k``, ``loss * k``) changes only the reported value: the gradient is always the clipped
+    per-example gradient, which is what the accountant assumes. Adding other terms is refused (their gradient
+    would not be clipped).
+    """
+
+    def __init__(self, engine: "DPEngine", per_sample: torch.Tensor, reported: torch.Tensor) -> None:
+        self.engine = engine
+        self.per_sample = per_sample
+        self.reported = reported
+
+    def _scaled(self, v: torch.Tensor) -> "_GhostLoss":
+        return _GhostLoss(self.engine, self.per_sample, v)
+
+    def __truediv__(self, k):
+        return self._scaled(self.reported / k)
+
+    def __mul__(self, k):
+        if isinstance(k, _GhostLoss):
+            return NotImplemented
+        return self._scaled(self.reported * k)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        raise TypeError("under ghost clipping the model's loss cannot be combined with other terms (their gradient "
+                        "would not be clipped); use DPConfig(clipping='hooks') for composite losses")
+
+    __radd__ = __sub__ = __rsub__ = __add__
+
+    def detach(self) -> torch.Tensor:
+        return self.reported.detach()
+
+    def item(self) -> float:
+        return float(self.reported.detach().item())
+
+    def mean(self) -> "_GhostLoss":
+        return self
+
+    @property
+    def shape(self):
+        return self.reported.shape
+
+    @property
+    def device(self):
+        return self.reported.device
+
+    @property
+    def dtype(self):
+        return self.reported.dtype
+
+    def backward(self, *args, **kwargs) -> None:
+        self.engine._ghost_backward(self.per_sample)
+
+    def __repr__(self) -> str:
+        return f"GhostClippedLoss({self.item():.4f})"
+
+
+@dataclass
+class _Micro:
+    rows: int
+    unit_ids: Optional[torch.Tensor]
+    plan: Any
+    num_items: Any
+    labels: Any
+    weights: Optional[torch.Tensor] = None
+
+
+def _batch_rows(args: tuple, kwargs: dict) -> Optional[int]:
+    for key in ("input_ids", "inputs_embeds", "pixel_values", "input_values", "input_features", "attention_mask",
+                "labels"):
+        v = kwargs.get(key)
+        if isinstance(v, torch.Tensor) and v.dim() >= 1:
+            return int(v.shape[0])
+    for v in list(args) + list(kwargs.values()):
+        if isinstance(v, torch.Tensor) and v.dim() >= 1:
+            return int(v.shape[0])
+    return None
+
+
+def _to_device(batch: Any, device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return type(batch)({k: _to_device(v, device) for k, v in batch.items()}) if type(batch) is dict else \
+            {k: _to_device(v, device) for k, v in batch.items()}
+    if hasattr(batch, "items") and hasattr(batch, "keys"):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _default_forward(model: nn.Module, batch: Any) -> Any:
+    if hasattr(batch, "keys"):
+        return model(**dict(batch))
+    if isinstance(batch, (list, tuple)):
+        return model(batch[0])
+    return model(batch)
+
+
+def _surrogate_loss(out: Any) -> torch.Tensor:
+    """A row-separable scalar of a model's output (for the preflight when no loss is given)."""
+    if isinstance(out, torch.Tensor):
+        return out.float().pow(2).mean()
+    logits = getattr(out, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits.float().pow(2).mean()
+    if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
+        return out[0].float().pow(2).mean()
+    raise PreflightError("the preflight could not find a tensor in the model's output to check per-sample "
+                         "gradients; pass loss_fn= to make_private or set DPConfig(preflight=False)")
+
+
+class DPEngine:
+    """Wires Opacus into a model and its optimizer: hooks, per-micro-batch clipping, noise, accounting, budget.
+
+    Built by :func:`make_private` (plain loop) and by :class:`~torchdataguard.integrations.dp_trainer.DPCallback`
+    (Trainer); use those. The engine attaches to the *user's* optimizer through a step pre-hook: before every
+    ``optimizer.step()`` it clips the pending micro-batch, adds the noise, writes the private gradient into
+    ``p.grad`` and accounts the step.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, config: DPConfig, *, num_units: int,
+                 sample_rate: float, sampler: Optional[PoissonBatchSampler] = None,
+                 planned_steps: Optional[int] = None, preflight_batch: Any = None,
+                 forward: Callable[[nn.Module, Any], Any] = _default_forward,
+                 loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None, trainer: bool = False,
+                 resuming: bool = False, approximate_reason: Optional[str] = None,
+                 default_accumulation: int = 1, unit_ids_given: bool = False) -> None:
+        self.config = config
+        self.model = model
+        self.trainer = trainer
+        self.sampler = sampler
+        self.num_units = int(num_units)
+        self.sample_rate = float(sample_rate)
+        self.expected_batch = self.sample_rate * self.num_units
+        self.approximate_reason = approximate_reason
+        self.default_accumulation = int(default_accumulation)
+        self.unit_ids_given = unit_ids_given
+        self.notes: List[str] = []
+        self._handles: List[Any] = []
+        self.hooks = None
+        self.budget_stopped = False
+        problems = []
+        if not trainer and not model.training:
+            problems.append("the model is in eval mode: Opacus records activations only in training mode; call "
+                            "model.train() before make_private")
+        if not (0 < self.sample_rate <= 1):
+            problems.append(f"the sampling rate is {self.sample_rate:.4g} (expected logical batch "
+                            f"{self.expected_batch:.4g} over {self.num_units} units): it must be in (0, 1]; use a "
+                            f"smaller batch or more data")
+        delta = config.delta if config.delta is not None else min(1e-5, 0.1 / max(self.num_units, 1))
+        if delta >= 1.0 / self.num_units:
+            problems.append(f"delta={delta!r} >= 1/N = {1.0 / self.num_units:.3g} (N = {self.num_units} privacy units): "
+                            f"such a guarantee allows revealing a whole unit; choose delta < 1/N, e.g. "
+                            f"{10 ** math.floor(math.log10(0.1 / self.num_units)):.0e}")
+        problems.extend(self._optimizer_problems(model, optimizer, resuming))
+        if problems:
+            raise ConfigError.collect(problems, "DP-SGD setup")
+        self.delta = float(delta)
+        self.optimizer = optimizer
+        self.params: List[nn.Parameter] = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+        names = {id(p): n for n, p in model.named_parameters()}
+        self.param_names = [names.get(id(p), "?") for p in self.params]
+        # noise
+        if config.noise_multiplier is not None:
+            self.noise_multiplier = float(config.noise_multiplier)
+        else:
+            steps = self._planned_steps(planned_steps, sampler)
+            if steps is None:
+                raise ConfigError("the DPConfig has target_epsilon but no sampling plan to calibrate the noise: give "
+                                  "epochs= or steps= (the planned length of training), or noise_multiplier=")
+            self.noise_multiplier = noise_for_target(target_epsilon=config.target_epsilon, delta=self.delta,
+                                                     sample_rate=self.sample_rate, steps=int(steps),
+                                                     accountant=config.accountant)
+            self.notes.append(f"noise multiplier calibrated to epsilon {config.target_epsilon} over {steps} steps")
+        self.ledger = PrivacyLedger(delta=self.delta, accountant=config.accountant, unit=config.unit,
+                                    target_epsilon=config.target_epsilon if config.enforce_budget else None)
+        self.ledger.horizon = self._planned_steps(planned_steps, sampler)
+        # preflight and mode
+        self._cur: Optional[_Micro] = None
+        self._preflight_active = False
+        self._gen = -1
+        self._m = 0
+        self._skip_offset: Optional[int] = None
+        self._keep_grads = True
+        self._loss_rule: Optional[str] = None
+        self._rule_ambiguous = False
+        self._rule_checks = 0
+        self.report_preflight = PreflightReport()
+        self._pads = {id(w): idx for w, idx in padding_embeddings(model).values()}
+        # registered last, so that batch stages applied by earlier forward pre-hooks (augmentation views and their
+        # unit ids) are seen before the unit ids are popped
+        self._pre = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        self._handles.append(self._pre)
+        self.expander = BroadcastExpander(model, lambda: self._cur.rows if self._cur is not None else None)
+        self.mode = self._choose_mode(preflight_batch, forward, loss_fn)
+        self._attach()
+
+    def _planned_steps(self, planned_steps: Optional[int], sampler: Optional[PoissonBatchSampler]) -> Optional[int]:
+        cfg = self.config
+        if cfg.steps is not None:
+            return int(cfg.steps)
+        if cfg.epochs is not None:
+            per_epoch = len(sampler.groups) if sampler is not None else int(math.ceil(1.0 / self.sample_rate))
+            return int(math.ceil(cfg.epochs * per_epoch))
+        return int(planned_steps) if planned_steps else None
+
+    # -- checks ----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _optimizer_problems(model: nn.Module, optimizer: Any, resuming: bool) -> List[str]:
+        from opacus.optimizers import DPOptimizer
+
+        if isinstance(optimizer, DPOptimizer):
+            return ["the optimizer is already an Opacus DPOptimizer: pass the plain torch optimizer"]
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            return [f"optimizer is {type(optimizer).__name__}; expected a torch.optim.Optimizer"]
+        model_params = {id(p) for p in model.parameters()}
+        foreign = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in model_params]
+        out = []
+        if foreign:
+            out.append(f"the optimizer holds {len(foreign)} parameter tensor(s) that are not in the model: it was "
+                       f"created before the model was changed (fix_model, a LoRA wrapper, a module swap); create the "
+                       f"optimizer from the final model, then call make_private")
+        if not resuming and any(len(s) for s in optimizer.state.values()):
+            out.append("the optimizer has already taken steps (its state holds statistics of non-private "
+                       "gradients): create a fresh optimizer before make_private and take every step under DP")
+        return out
+
+    # -- mode --------------------------------------------------------------------------------------------------------
+    def _choose_mode(self, batch: Any, forward: Callable, loss_fn: Optional[Callable]) -> str:
+        cfg = self.config
+        rep = self.report_preflight
+        rep.tied = tied_parameters(self.model)
+        per_sample_ok = False
+        seq_len = None
+        has_units = self.unit_ids_given
+        if batch is not None and cfg.preflight:
+            rep.unsupported = audit_modules(self.model)
+            if rep.unsupported:
+                raise UnsupportedModulesError(rep.unsupported)
+            if hasattr(batch, "keys") and UNIT_KEY in batch:
+                has_units = True
+            was_training = self.model.training
+            self.model.train()
+            rows = None
+            captured: Dict[str, Any] = {}
+
+            def run_loss():
+                nonlocal rows
+                out = forward(self.model, batch)
+                rows = self._cur.rows if self._cur is not None else None
+                if loss_fn is not None:
+                    return loss_fn(out, batch)
+                loss = getattr(out, "loss", None)
+                if isinstance(loss, torch.Tensor) and loss.dim() == 0:
+                    logits = getattr(out, "logits", None)
+                    labels = captured.get("labels")
+                    got = per_sample_loss(self.model, logits, labels) if labels is not None else None
+                    if got is not None:
+                        per, batch_loss = got
+                        if torch.allclose(batch_loss.detach().float(), loss.detach().float(), rtol=1e-4, atol=1e-5):
+                            captured["per_sample_ok"] = True
+                    if isinstance(logits, torch.Tensor) and logits.dim() == 3:
+                        captured["seq_len"] = int(logits.shape[1])
+                    return loss
+                rep.notes.append("no loss in the model's output: the per-sample gradient check used the mean "
+                                 "square of the output")
+                return _surrogate_loss(out)
+
+            self._preflight_active = True
+            self._capture = captured
+            try:
+                check_per_sample_gradients(self.model, run_loss, batch_rows=lambda: rows or self._preflight_rows(batch),
+                                           report=rep)
+            finally:
+                self._preflight_active = False
+                self._capture = None
+                self._cur = None
+                self.model.train(was_training)
+            rep.broadcast_inputs = list(self.expander.seen)
+            if rep.mismatched:
+                lines = "\n".join(f"  - {k}: {v}" for k, v in rep.mismatched.items())
+                raise PreflightError(
+                    f"per-sample gradients do not add up to the gradient for {len(rep.mismatched)} parameter(s):\n"
+                    f"{lines}\nCommon causes: a custom layer Opacus has no grad sampler for (register one with "
+                    f"opacus.grad_sample.register_grad_sampler), a layer that mixes rows (BatchNorm, attention "
+                    f"over the batch), or an input shared by the whole batch. Freeze the layer, replace it, or set "
+                    f"DPConfig(preflight=False) if you have checked it yourself.")
+            per_sample_ok = bool(captured.get("per_sample_ok"))
+            has_units = has_units or bool(captured.get("units_seen"))
+            seq_len = captured.get("seq_len")
+        elif batch is None and cfg.preflight:
+            rep.unsupported = audit_modules(self.model)
+            if rep.unsupported:
+                raise UnsupportedModulesError(rep.unsupported)
+            rep.notes.append("no batch was available: only the modules were audited")
+        self._seq_len = seq_len
+        if cfg.clipping == "hooks":
+            rep.clipping = "hooks (selected)"
+            return "hooks"
+        if cfg.clipping == "ghost":
+            if self.unit_ids_given:
+                raise ConfigError("clipping='ghost' cannot combine several rows into one privacy unit (ghost "
+                                  "clipping never forms per-sample gradients); use clipping='hooks' or 'auto'")
+            if batch is not None and cfg.preflight and not per_sample_ok and loss_fn is None:
+                raise ConfigError("clipping='ghost' needs per-example losses: the model's output must carry "
+                                  "'logits' and the batch 'labels' (classification, regression or token-level "
+                                  "cross-entropy); use clipping='hooks' or 'auto'")
+            rep.clipping = "ghost (selected)"
+            return "ghost"
+        if has_units:
+            rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
+            return "hooks"
+        if not per_sample_ok:
+            rep.clipping = "hooks (auto: per-example losses cannot be read from the model's output)"
+            return "hooks"
+        rep.clipping = "ghost (auto)"
+        return "ghost"
+
+    @staticmethod
+    def _preflight_rows(batch: Any) -> int:
+        n = _batch_rows((batch,) if isinstance(batch, torch.Tensor) else tuple(batch) if isinstance(batch, (list, tuple))
+                        else (), dict(batch) if hasattr(batch, "keys") else {})
+        if n is None:
+            raise PreflightError("the preflight batch holds no tensor with a batch dimension")
+        return n
+
+    def _attach(self) -> None:
+        cfg = self.config
+        if self.mode == "hooks":
+            from opacus.grad_sample import GradSampleHooks
+
+            self.hooks = GradSampleHooks(self.model, batch_first=True, loss_reduction="mean", strict=False)
+        else:
+            no_ghost = set()
+            tied_modules = {m for mods in self.report_preflight.tied.values() for m in mods}
+            named = dict(self.model.named_modules())
+            for mname in tied_modules:
+                no_ghost.add(id(named[mname]))
+            if tied_modules:
+                self.report_preflight.notes.append(f"tied weights: {sorted(tied_modules)} use per-sample gradients "
+                                                   f"instead of ghost norms")
+            t = self._seq_len
+            if t is not None and cfg.clipping == "auto":
+                slow = []
+                for mname, m in named.items():
+                    if isinstance(m, nn.Linear) and m.weight.requires_grad and 2 * t * t > m.in_features * m.out_features:
+                        no_ghost.add(id(m))
+                        slow.append(mname)
+                if slow:
+                    self.report_preflight.notes.append(f"{len(slow)} linear layer(s) use per-sample gradients: at "
+                                                       f"sequence length {t} their ghost norms cost more")
+            cls = _ghost_hooks_class()
+            self.hooks = cls(self.model, no_ghost=no_ghost, batch_first=True, loss_reduction="mean", strict=False,
+                             max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True)
+        self._handles.append(self.model.register_forward_hook(self._post_forward, with_kwargs=True))
+        self._clipper = self._make_clipper()
+        for p in self.params:
+            self._handles.append(p.register_post_accumulate_grad_hook(self._drop_grad))
+        self._keep_grads = False
+        self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
+
+    def _make_clipper(self):
+        from opacus.optimizers import DPOptimizer
+
+        class _Clipper(DPOptimizer):
+            def _get_flat_grad_sample(self, p):
+                return p._tdg_gs
+
+        gen = None
+        if self.config.secure_mode:
+            try:
+                import torchcsprng as csprng  # type: ignore
+            except ImportError:
+                raise ConfigError("secure_mode=True needs torchcsprng (pip install torchcsprng)") from None
+            gen = csprng.create_random_device_generator("/dev/urandom")
+        return _Clipper(self.optimizer, noise_multiplier=self.noise_multiplier, max_grad_norm=self.config.max_grad_norm,
+                        expected_batch_size=max(1, int(round(self.expected_batch))), loss_reduction="mean",
+                        generator=gen, secure_mode=self.config.secure_mode)
+
+    # -- hooks on the model ------------------------------------------------------------------------------------------
+    def _drop_grad(self, p: torch.Tensor) -> None:
+        if not self._keep_grads:
+            p.grad = None
+
+    def _pre_forward(self, module: nn.Module, args: tuple, kwargs: dict):
+        units = kwargs.pop(UNIT_KEY, None) if UNIT_KEY in kwargs else None
+        if not (module.training and torch.is_grad_enabled()):
+            return args, kwargs
+        if self._capture is not None:
+            if "labels" in kwargs:
+                self._capture["labels"] = kwargs["labels"]
+            if units is not None:
+                self._capture["units_seen"] = True
+        plan = None
+        if self.sampler is not None and not self._preflight_active:
+            g = self.sampler.generation
+            if g != self._gen:
+                self._gen = g
+                self._m = self._skip_offset or 0
+                self._skip_offset = None
+            plan = self.sampler.plans.get(self._m)
+            if plan is None:
+                raise StateError(f"micro-batch {self._m} of this epoch was not drawn by the DP Poisson sampler: the "
+                                 f"training loop reads batches from another loader, or runs more forward passes in "
+                                 f"training mode than batches; DP accounting cannot vouch for it")
+            self._m += 1
+        rows = _batch_rows(args, kwargs)
+        if rows is None:
+            raise ConfigError("the DP engine found no tensor with a batch dimension in the model's inputs")
+        if plan is not None and units is None and plan.rows != rows:
+            raise StateError(f"the micro-batch has {rows} rows but the DP sampler drew {plan.rows}: the loader and the "
+                             f"training loop are out of step")
+        if units is not None:
+            units = torch.as_tensor(units).to(torch.long).flatten()
+            if units.numel() != rows:
+                raise ConfigError(f"batch[{UNIT_KEY!r}] has {units.numel()} entries for {rows} rows: one unit id per "
+                                  f"row (int64 [N])")
+        self._cur = _Micro(rows, units, plan, kwargs.get("num_items_in_batch"), kwargs.get("labels"))
+        return args, kwargs
+
+    _capture: Optional[Dict[str, Any]] = None
+
+    def _post_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: Any):
+        """Read per-example losses from the output: learn how the model reduces its loss (so per-sample
+        gradients can be rescaled to per-example gradients) and, under ghost clipping, swap the loss."""
+        if not (module.training and torch.is_grad_enabled()) or self._preflight_active or self._cur is None:
+            return None
+        micro = self._cur
+        loss = None if isinstance(output, torch.Tensor) else getattr(output, "loss", None)
+        logits = None if isinstance(output, torch.Tensor) else getattr(output, "logits", None)
+        labels = micro.labels
+        counts = _token_counts(module, logits, labels) if isinstance(loss, torch.Tensor) else None
+        if counts is None:
+            if self.mode == "ghost":
+                raise ConfigError("ghost clipping needs the model's 'loss' and 'logits' and the batch's 'labels' to "
+                                  "form per-example losses; use DPConfig(clipping='hooks') or pass labels")
+            return None
+        ni = micro.num_items
+        ni = None if ni is None else float(ni.sum().item() if isinstance(ni, torch.Tensor) else ni)
+        per = None
+        if self.mode == "ghost" or self._loss_rule is None or self._rule_ambiguous:
+            got = per_sample_loss(module, logits, labels)
+            if got is None:
+                if self.mode == "ghost":
+                    raise ConfigError("ghost clipping could not form per-example losses for this output (logits "
+                                      f"{tuple(logits.shape)}, labels {tuple(labels.shape)}); use clipping='hooks'")
+                return None
+            per = got[0]
+            if self._loss_rule is None or self._rule_ambiguous:
+                self._identify_loss_rule(per.detach(), counts, loss.detach(), ni)
+        micro.weights = self._rule_weights(counts, ni)
+        if self.mode == "ghost":
+            output["loss"] = _GhostLoss(self, per, loss.detach())
+            return output
+        return None
+
+    def _rule_weights(self, counts: torch.Tensor, ni: Optional[float]) -> Optional[torch.Tensor]:
+        n = counts.shape[0]
+        rule = self._loss_rule
+        if rule == "row_mean":
+            return torch.full_like(counts, 1.0 / n)
+        if rule == "token_mean":
+            return counts / counts.sum().clamp(min=1)
+        if rule == "sum_over_items" and ni:
+            return counts / ni
+        return None
+
+    def _identify_loss_rule(self, per: torch.Tensor, counts: torch.Tensor, loss: torch.Tensor,
+                            ni: Optional[float]) -> None:
+        n = counts.shape[0]
+        cands = []
+        if ni:
+            cands.append(("sum_over_items", counts / ni))
+        cands += [("row_mean", torch.full_like(counts, 1.0 / n)), ("token_mean", counts / counts.sum().clamp(min=1))]
+        target = float(loss.float().item())
+        hits = [name for name, w in cands
+                if abs(float((w.to(per.device) * per.float()).sum().item()) - target) <= 1e-4 * max(1.0, abs(target))]
+        if not hits:
+            self._loss_rule = "unknown"
+            self._rule_ambiguous = False
+            self.notes.append("the model's loss is not a weighted sum of per-example losses that the engine "
+                              "recognises; per-sample gradients are taken as those of a mean over rows")
+            return
+        if self._loss_rule in hits:  # an earlier batch could not tell the rules apart; keep the one still valid
+            hits.remove(self._loss_rule)
+            hits.insert(0, self._loss_rule)
+        self._loss_rule = hits[0]
+        self._rule_checks += 1
+        # several rules give the same weights on this batch (equal lengths): look again on later batches
+        self._rule_ambiguous = len(hits) > 1 and self._rule_checks < 20
+
+    # -- clipping ----------------------------------------------------------------------------------------------------
+    def _groups(self, micro: _Micro) -> Tuple[Optional[torch.Tensor], int, Optional[torch.Tensor]]:
+        """(group index per row or -1, number of groups, rows per group) for the micro-batch's units."""
+        ids = micro.unit_ids
+        if ids is None and micro.plan is not None and micro.plan.units is not None:
+            ids = torch.tensor(micro.plan.units, dtype=torch.long)
+        if ids is None:
+            return None, micro.rows, None
+        valid = ids >= 0
+        uniq, inv = torch.unique(ids[valid], return_inverse=True)
+        idx = torch.full_like(ids, -1)
+        idx[valid] = inv
+        counts = torch.bincount(inv, minlength=len(uniq))
+        return idx, int(len(uniq)), counts
+
+    def _scale(self, micro: _Micro) -> Any:
+        """Per-row factor turning Opacus's per-sample gradients into per-example-loss gradients.
+
+        Opacus (``loss_reduction="mean"``) multiplies by the rows ``n``; the loop's loss is
+        ``sum_i w_i l_i / d`` (``w`` learnt from the model's output, ``d`` the Trainer's division by the
+        accumulation steps when it does not pass ``num_items_in_batch``). The factor is ``d / (n w_i)``.
+        """
+        d = 1.0
+        if self.trainer and micro.num_items is None:
+            d = float(micro.plan.step_len) if micro.plan is not None else float(self.default_accumulation)
+        w = micro.weights
+        if w is None:
+            if self.trainer and micro.num_items is not None and self._loss_rule == "unknown":
+                ni = micro.num_items
+                ni = float(ni.sum().item() if isinstance(ni, torch.Tensor) else ni)
+                return ni / max(micro.rows, 1)
+            return d
+        w = w.float()
+        return torch.where(w > 0, d / (micro.rows * w.clamp(min=1e-30)), torch.zeros_like(w))
+
+    def after_backward(self) -> None:
+        """Clip the pending micro-batch's per-sample gradients into the step's sum (hooks mode)."""
+        micro, self._cur = self._cur, None
+        if self.mode == "ghost" or micro is None:
+            return
+        drop = micro.plan is not None and micro.plan.pad
+        idx, n_groups, counts = (None, micro.rows, None) if drop else self._groups(micro)
+        scale = self._scale(micro)
+        try:
+            if not drop:
+                for p, name in zip(self.params, self.param_names):
+                    gs = p.grad_sample if hasattr(p, "grad_sample") else None
+                    if isinstance(gs, list):
+                        gs = torch.cat(gs, 0)
+                    if gs is None:
+                        gs = torch.zeros((micro.rows,) + tuple(p.shape), device=p.device, dtype=p.dtype)
+                    if gs.shape[0] != micro.rows:
+                        raise StateError(f"the per-sample gradient of {name} has {gs.shape[0]} rows for a micro-batch "
+                                         f"of {micro.rows}: an input is broadcast over the batch (see the preflight)")
+                    if id(p) in self._pads:
+                        gs[:, self._pads[id(p)]] = 0
+                    if isinstance(scale, torch.Tensor):
+                        gs = gs * scale.to(gs.device, gs.dtype).view(-1, *([1] * (gs.dim() - 1)))
+                    elif scale != 1.0:
+                        gs = gs * scale
+                    if idx is not None:
+                        keep = idx >= 0
+                        out = torch.zeros((n_groups,) + tuple(gs.shape[1:]), device=gs.device, dtype=gs.dtype)
+                        out.index_add_(0, idx[keep].to(gs.device), gs[keep.to(gs.device)])
+                        if self.config.unit_reduction == "mean":
+                            out = out / counts.to(gs.device, gs.dtype).view(-1, *([1] * (gs.dim() - 1)))
+                        gs = out
+                    p._tdg_gs = gs
+                self._clipper.clip_and_accumulate()
+        finally:
+            for p in self.params:
+                p.grad_sample = None
+                if hasattr(p, "_tdg_gs"):
+                    del p._tdg_gs
+
+    def _ghost_backward(self, per: torch.Tensor) -> None:
+        micro, self._cur = self._cur, None
+        if micro is None:
+            raise StateError("a ghost-clipped loss was back-propagated twice, or after the optimizer step")
+        n = per.shape[0]
+        pad = micro.plan is not None and micro.plan.pad
+        idx, n_groups, _ = (None, n, None) if pad else self._groups(micro)
+        if idx is not None and n_groups != int((idx >= 0).sum()):
+            raise ConfigError("ghost clipping cannot combine several rows into one privacy unit; use "
+                              "DPConfig(clipping='hooks')")
+        self._keep_grads = False
+        self.hooks.enable_hooks()
+        per.mean().backward(retain_graph=not pad)
+        norms = []
+        for p in self.params:
+            ns = getattr(p, "_norm_sample", None)
+            if ns is not None:
+                norms.append(ns.reshape(-1).to(per.device).float())
+                del p._norm_sample
+            p.grad_sample = None
+        if pad:
+            return
+        norm = torch.stack(norms, 0).norm(2, dim=0) if norms else torch.zeros(n, device=per.device)
+        coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+        if idx is not None:
+            coef = coef * (idx.to(coef.device) >= 0).to(coef.dtype)
+        self.hooks.disable_hooks()
+        self._keep_grads = True
+        try:
+            (coef.detach().to(per.dtype) * per).sum().backward()
+        finally:
+            self.hooks.enable_hooks()
+            self._keep_grads = False
+        for p in self.params:
+            if p.grad is not None:
+                p.summed_grad = p.grad if getattr(p, "summed_grad", None) is None else p.summed_grad + p.grad
+                p.grad = None
+
+    # -- the step ----------------------------------------------------------------------------------------------------
+    def can_step(self) -> bool:
+        """Whether one more step stays within the budget (always true without a target)."""
+        return self.ledger.can_step(self.noise_multiplier, self.sample_rate)
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Clip what is pending, add the noise, average and account one step (writes ``p.grad``)."""
+        self.after_backward()
+        if self.config.enforce_budget and not self.can_step():
+            for p in self.params:
+                p.summed_grad = None
+                p.grad = None
+            self.budget_stopped = True
+            raise PrivacyBudgetExhausted(
+                f"one more step would spend more than target_epsilon={self.config.target_epsilon} "
+                f"(epsilon so far {self.ledger.epsilon():.4g} after {self.ledger.steps} steps); stop training here")
+        for p in self.params:
+            if getattr(p, "summed_grad", None) is None:
+                p.summed_grad = torch.zeros_like(p)
+        self._clipper.add_noise()
+        for p in self.params:
+            p.grad = p.grad / self.expected_batch
+            p.summed_grad = None
+        self.ledger.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
+
+    def expect_skip(self, micro_batches: int) -> None:
+        """The next pass over the loader starts ``micro_batches`` in (the Trainer skips batches on resume)."""
+        self._skip_offset = int(micro_batches)
+
+    # -- reporting and state -----------------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        return self.ledger.epsilon()
+
+    def unit_description(self) -> str:
+        u = self.config.unit
+        if self.unit_ids_given or self.config.unit_reduction == "sum":
+            return f"{u} (all rows sharing a unit id; their gradients are summed before clipping)"
+        return f"{u} (rows sharing a '{UNIT_KEY}' value, such as augmented views, are averaged before clipping)"
+
+    def report(self) -> Dict[str, Any]:
+        """The JSON-able privacy section (see :meth:`PrivateTraining.report`)."""
+        led = self.ledger
+        if not led.points or led.points[-1]["step"] != led.steps:
+            led.record_point()
+        last = led.points[-1]
+        return {
+            "unit": self.unit_description(),
+            "delta": self.delta,
+            "accountant": self.config.accountant,
+            "rdp_conversion": "classic: min over orders of RDP(a) - log(delta)/(a-1)",
+            "noise_multiplier": self.noise_multiplier,
+            "max_grad_norm": self.config.max_grad_norm,
+            "sample_rate": self.sample_rate,
+            "expected_batch_units": self.expected_batch,
+            "dataset_units": self.num_units,
+            "steps": led.steps,
+            "epsilon_prv": last["epsilon_prv"],
+            "epsilon_rdp": last["epsilon_rdp"],
+            "epsilon": last["epsilon_prv"] if self.config.accountant == "prv" else last["epsilon_rdp"],
+            "target_epsilon": self.config.target_epsilon,
+            "budget_stopped": self.budget_stopped,
+            "approximate": self.approximate_reason is not None,
+            "approximate_reason": self.approximate_reason,
+            "clipping": self.mode,
+            "sampling": "poisson" if self.sampler is not None else "the loader's own (approximate)",
+            "history": [dict(p) for p in led.points],
+            "history_ledger": led.history,
+            "preflight": self.report_preflight.to_dict(),
+            "notes": list(self.notes),
+        }
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"ledger": self.ledger.state_dict(),
+                "sampler": self.sampler.state_dict() if self.sampler is not None else None}
+
+    def load_state_dict(self, state: Dict[str, Any], *, expect_steps: Optional[int] = None) -> None:
+        if "ledger" not in state:
+            raise StateError("no privacy ledger in this state: a DP run cannot resume without it")
+        self.ledger.load_state_dict(state["ledger"], expect_steps=expect_steps)
+        if state.get("sampler") is not None and self.sampler is not None:
+            self.sampler.load_state_dict(state["sampler"])
+
+    def detach(self) -> None:
+        """Remove every hook and Opacus attribute; the model and optimizer are plain again."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.expander.remove()
+        if self.hooks is not None:
+            self.hooks.cleanup()
+            self.hooks = None
+        for p in self.params:
+            for attr in ("summed_grad", "_tdg_gs"):
+                if hasattr(p, attr):
+                    delattr(p, attr)
+        for m in self.model.modules():
+            for attr in ("activations", "max_batch_len"):
+                if hasattr(m, attr):
+                    delattr(m, attr)
+
+
+class PrivateTraining:
+    """What :func:`make_private` returns: unpacks to ``(model, optimizer, loader)`` and also carries the
+    accounting (:meth:`epsilon`, :meth:`report`, :meth:`save` / :meth:`load`). Use it as a context manager to
+    remove the hooks afterwards.
+
+    The model and the optimizer are the objects you passed in (hooks attached, not wrapped); the loader is a
+    new one over the same dataset, batched by Poisson sampling, that stops when the budget is spent.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+                 engine: DPEngine) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loader = loader
+        self.engine = engine
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.model, self.optimizer, self.loader))
+
+    def __enter__(self) -> "PrivateTraining":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def epsilon(self) -> float:
+        """Epsilon spent so far, by the configured accountant."""
+        return self.engine.epsilon()
+
+    def report(self) -> Dict[str, Any]:
+        """The privacy section: unit, delta, accountant, noise, sampling rate, steps, PRV and RDP epsilons,
+        whether the guarantee is approximate (and why), the preflight, and the epsilon history."""
+        return self.engine.report()
+
+    def state_dict(self) -> Dict[str, Any]:
+        return self.engine.state_dict()
+
+    def load_state_dict(self, state: Dict[str, Any], *, expect_steps: Optional[int] = None) -> None:
+        self.engine.load_state_dict(state, expect_steps=expect_steps)
+
+    def save(self, directory) -> str:
+        """Write the privacy ledger (JSON) into ``directory``, next to your model checkpoint."""
+        return self.engine.ledger.save(directory)
+
+    def load(self, directory, *, expect_steps: Optional[int] = None) -> None:
+        """Restore the ledger saved in ``directory``; missing or mismatched (``expect_steps``) is an error."""
+        self.engine.ledger.load(directory, expect_steps=expect_steps)
+
+    def close(self) -> None:
+        """Detach the hooks from the model and the optimizer."""
+        self.engine.detach()
+
+
+def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, privacy: DPConfig, *,
+                 unit_ids: Optional[Sequence[int]] = None,
+                 forward: Callable[[nn.Module, Any], Any] = _default_forward,
+                 loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None) -> PrivateTraining:
+    """Make a plain training loop differentially private (DP-SGD through Opacus).
+
+    Args:
+        model: the model, in training mode; hooks are attached to it (it is not wrapped).
+        optimizer: a fresh optimizer over the model's parameters; the private gradient is written into
+            ``p.grad`` right before each of its steps.
+        loader: your DataLoader, unshuffled (``shuffle=False``), without ``drop_last`` or a weighted sampler;
+            its ``batch_size`` is the expected logical batch. It is replaced by a Poisson-sampled loader.
+        privacy: the :class:`DPConfig`.
+        unit_ids: the privacy unit of each dataset row (rows of one user share an id); each row is a unit by
+            default.
+        forward: how the preflight calls the model on a batch (default: ``model(**batch)`` for mappings,
+            ``model(batch[0])`` for tuples).
+        loss_fn: ``loss_fn(output, batch)`` for the preflight when the output carries no ``loss``.
+
+    Returns:
+        A :class:`PrivateTraining` that unpacks to ``(model, optimizer, loader)``.
+    """
+    if not isinstance(privacy, DPConfig):
+        raise ConfigError.bad("privacy", type(privacy).__name__, "a tdg.DPConfig")
+    if not isinstance(loader, DataLoader):
+        raise ConfigError.bad("loader", type(loader).__name__, "a torch.utils.data.DataLoader")
+    problems = loader_sampling_problems(loader)
+    approx = None
+    if problems and not privacy.accept_approximate:
+        raise ConfigError.collect(problems + ["or set DPConfig(accept_approximate=True) to keep this loader; the "
+                                              "report then marks the guarantee approximate"], "loader under DP-SGD")
+    dataset = loader.dataset
+    try:
+        num_rows = len(dataset)
+    except TypeError:
+        raise ConfigError("DP-SGD needs the dataset size to set the sampling rate: use a map-style dataset with "
+                          "__len__") from None
+    batch_size = loader.batch_size or getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
+    if not batch_size:
+        raise ConfigError("DP-SGD needs the loader's batch_size (the expected logical batch) to set the sampling "
+                          "rate; build the DataLoader with batch_size=")
+    if unit_ids is not None and len(unit_ids) != num_rows:
+        raise ConfigError(f"unit_ids has {len(unit_ids)} entries for {num_rows} rows: give one unit id per row")
+    num_units = len(set(int(u) for u in unit_ids)) if unit_ids is not None else num_rows
+    if num_units < 1:
+        raise ConfigError("the dataset is empty: nothing to train on")
+    q = batch_size / num_units
+    if problems:
+        approx = "; ".join(problems)
+        sampler = None
+        new_loader = loader
+    else:
+        steps_per_epoch = max(1, int(math.ceil(num_units / batch_size)))
+        sampler = PoissonBatchSampler(num_rows, sample_rate=min(q, 1.0), micro_batches_per_epoch=steps_per_epoch,
+                                      unit_ids=unit_ids, seed=privacy.seed)
+        new_loader = poisson_loader(loader, sampler)
+    preflight_batch = None
+    if privacy.preflight and num_rows > 0:
+        k = min(num_rows, max(2, min(8, batch_size)))
+        preflight_batch = loader.collate_fn([dataset[i] for i in range(k)])
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+        preflight_batch = _to_device(preflight_batch, dev)
+    engine = DPEngine(model, optimizer, privacy, num_units=num_units, sample_rate=q, sampler=sampler,
+                      preflight_batch=preflight_batch, forward=forward, loss_fn=loss_fn, approximate_reason=approx,
+                      unit_ids_given=unit_ids is not None)
+    if sampler is not None and privacy.target_epsilon is not None and privacy.enforce_budget:
+        start = engine.ledger.steps
+        sampler.step_allowed = lambda n: engine.ledger.allows(engine.noise_multiplier, engine.sample_rate, start + n)
+    if approx:
+        warnings.warn(f"DP-SGD with an approximate guarantee: {approx}", stacklevel=2)
+    return PrivateTraining(model, optimizer, new_loader, engine)
