@@ -1,7 +1,6 @@
 """The :class:`Guard`: an ordered list of stages that wraps data and accounts for every example."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -197,25 +196,24 @@ class Guard:
                 buf_ids.append(next(id_iter) if id_iter is not None else pos)
                 pos += 1
                 if len(buf) >= self.chunk_size:
-                    t0 = time.perf_counter()
-                    plan = planner.plan(buf, buf_ids)
-                    self.ledger.busy_seconds += time.perf_counter() - t0
-                    yield from self.decide(plan, source)
-                    if bar is not None:
-                        bar.update(len(buf))
+                    yield from self._run_chunk(planner, buf, buf_ids, source, bar)
                     buf, buf_ids = [], []
             if buf:
-                t0 = time.perf_counter()
-                plan = planner.plan(buf, buf_ids)
-                self.ledger.busy_seconds += time.perf_counter() - t0
-                yield from self.decide(plan, source)
-                if bar is not None:
-                    bar.update(len(buf))
+                yield from self._run_chunk(planner, buf, buf_ids, source, bar)
         finally:
             if bar is not None:
                 bar.close()
             if self.ledger.quarantine is not None:
                 self.ledger.quarantine.flush()
+
+    def _run_chunk(self, planner: Planner, buf: List[Any], buf_ids: List[Any], source: str, bar) -> List[Outcome]:
+        t0 = time.perf_counter()
+        plan = planner.plan(buf, buf_ids)
+        self.ledger.busy_seconds += time.perf_counter() - t0
+        out = self.decide(plan, source)
+        if bar is not None:
+            bar.update(len(buf))
+        return out
 
     def filter(self, records: Iterable[Any], *, source: str = "") -> List[Any]:
         """The kept records of ``records`` (rewritten by rewriting stages), as a list.
@@ -300,21 +298,13 @@ class Guard:
             return summary
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
-        """Write ``report.json`` (and ``report.html`` when the report module is available) into ``directory``."""
-        directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
+        """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
+        from ..report.html import save_report
+
         rep = self.report()
         if extra:
             rep.update(extra)
-        path = os.path.join(directory, "report.json")
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(rep, fh, indent=2, default=str)
-        try:
-            from ..report.html import write_html_report
-        except ImportError:  # pragma: no cover - matplotlib missing: JSON only
-            return path
-        write_html_report(rep, os.path.join(directory, "report.html"))
-        return path
+        return save_report(rep, directory)["json"]
 
     # -- state -------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

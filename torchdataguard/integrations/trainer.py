@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import time
 from typing import Any, Dict, List, Optional
@@ -188,20 +187,13 @@ class GuardCallback(TrainerCallback):
         return rep
 
     def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
-        """Write ``report.json`` (and ``report.html``) into ``directory``; returns the JSON path."""
-        os.makedirs(directory, exist_ok=True)
+        """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
+        from ..report.html import save_report
+
         rep = self.report()
         if extra:
             rep.update(extra)
-        path = os.path.join(directory, "report.json")
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(rep, fh, indent=2, default=str)
-        try:
-            from ..report.html import write_html_report
-        except ImportError:
-            return path
-        write_html_report(rep, os.path.join(directory, "report.html"))
-        return path
+        return save_report(rep, directory)["json"]
 
 
 def _make_forwarder(event: str):
