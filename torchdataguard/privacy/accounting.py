@@ -124,16 +124,26 @@ def epsilon_prv(history: Sequence[Sequence[Any]], delta: float, *, eps_error: fl
         >>> 0 < epsilon_prv([(1.1, 0.004, 100)], 1e-5) < epsilon_rdp([(1.1, 0.004, 100)], 1e-5)
         True
     """
-    from opacus.accountants import PRVAccountant
-
     hist = [h for h in _check_history(history) if h[2] > 0]
     if not hist:
         return 0.0
+    return _epsilon_prv_cached(tuple(hist), float(delta), float(eps_error))
+
+
+@lru_cache(maxsize=512)
+def _epsilon_prv_cached(hist: Tuple[Tuple[float, float, int], ...], delta: float, eps_error: float) -> float:
+    from opacus.accountants import PRVAccountant
+
     if any(s == 0 for s, _, _ in hist):
         return math.inf
     acc = PRVAccountant()
     acc.history = [tuple(h) for h in hist]
-    return float(acc.get_epsilon(delta, eps_error=eps_error))
+    try:
+        with np.errstate(all="ignore"):
+            return float(acc.get_epsilon(delta, eps_error=eps_error))
+    except (ValueError, OverflowError, MemoryError, FloatingPointError):
+        # PRV's discretisation fails when the privacy loss is unbounded in practice (tiny noise): no guarantee
+        return math.inf
 
 
 def noise_for_target(*, target_epsilon: float, delta: float, sample_rate: float, steps: int,
@@ -380,5 +390,6 @@ class PrivacyLedger:
             self.load_state_dict(json.load(fh), expect_steps=expect_steps)
 
 
-def _r(x: float) -> float:
-    return float(x) if math.isinf(x) else round(float(x), 6)
+def _r(x: float) -> Optional[float]:
+    """Rounded for the report; ``None`` stands for an unbounded epsilon (JSON has no infinity)."""
+    return None if not math.isfinite(x) else round(float(x), 6)

@@ -349,6 +349,15 @@ def _to_device(batch: Any, device) -> Any:
     return batch
 
 
+def _out(output: Any, key: str) -> Any:
+    """``output.key`` or ``output[key]`` (Hugging Face ModelOutput, dict, or anything else)."""
+    if isinstance(output, torch.Tensor):
+        return None
+    if isinstance(output, dict):
+        return output.get(key)
+    return getattr(output, key, None)
+
+
 def _default_forward(model: nn.Module, batch: Any) -> Any:
     if hasattr(batch, "keys"):
         return model(**dict(batch))
@@ -361,7 +370,7 @@ def _surrogate_loss(out: Any) -> torch.Tensor:
     """A row-separable scalar of a model's output (for the preflight when no loss is given)."""
     if isinstance(out, torch.Tensor):
         return out.float().pow(2).mean()
-    logits = getattr(out, "logits", None)
+    logits = _out(out, "logits")
     if isinstance(logits, torch.Tensor):
         return logits.float().pow(2).mean()
     if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
@@ -399,6 +408,8 @@ class DPEngine:
         self.notes: List[str] = []
         self._handles: List[Any] = []
         self.hooks = None
+        self.params: List[nn.Parameter] = []
+        self.expander: Optional[BroadcastExpander] = None
         self.budget_stopped = False
         problems = []
         if not trainer and not model.training:
@@ -452,9 +463,16 @@ class DPEngine:
         # unit ids) are seen before the unit ids are popped
         self._pre = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
         self._handles.append(self._pre)
-        self.expander = BroadcastExpander(model, lambda: self._cur.rows if self._cur is not None else None)
-        self.mode = self._choose_mode(preflight_batch, forward, loss_fn)
-        self._attach()
+        self.expander = BroadcastExpander(model, self._current_rows)
+        try:
+            self.mode = self._choose_mode(preflight_batch, forward, loss_fn)
+            self._attach()
+        except BaseException:
+            self.detach()  # leave the user's model and optimizer as they were
+            raise
+
+    def _current_rows(self) -> Optional[int]:
+        return self._cur.rows if self._cur is not None else None
 
     def _planned_steps(self, planned_steps: Optional[int], sampler: Optional[PoissonBatchSampler]) -> Optional[int]:
         cfg = self.config
@@ -511,9 +529,9 @@ class DPEngine:
                 rows = self._cur.rows if self._cur is not None else None
                 if loss_fn is not None:
                     return loss_fn(out, batch)
-                loss = getattr(out, "loss", None)
+                loss = _out(out, "loss")
                 if isinstance(loss, torch.Tensor) and loss.dim() == 0:
-                    logits = getattr(out, "logits", None)
+                    logits = _out(out, "logits")
                     labels = captured.get("labels")
                     got = per_sample_loss(self.model, logits, labels) if labels is not None else None
                     if got is not None:
@@ -687,8 +705,8 @@ class DPEngine:
         if not (module.training and torch.is_grad_enabled()) or self._preflight_active or self._cur is None:
             return None
         micro = self._cur
-        loss = None if isinstance(output, torch.Tensor) else getattr(output, "loss", None)
-        logits = None if isinstance(output, torch.Tensor) else getattr(output, "logits", None)
+        loss = _out(output, "loss")
+        logits = _out(output, "logits")
         labels = micro.labels
         counts = _token_counts(module, logits, labels) if isinstance(loss, torch.Tensor) else None
         if counts is None:
@@ -925,6 +943,7 @@ class DPEngine:
             "epsilon_prv": last["epsilon_prv"],
             "epsilon_rdp": last["epsilon_rdp"],
             "epsilon": last["epsilon_prv"] if self.config.accountant == "prv" else last["epsilon_rdp"],
+            "epsilon_unbounded": last["epsilon_prv"] is None or last["epsilon_rdp"] is None,
             "target_epsilon": self.config.target_epsilon,
             "budget_stopped": self.budget_stopped,
             "approximate": self.approximate_reason is not None,
@@ -953,7 +972,8 @@ class DPEngine:
         for h in self._handles:
             h.remove()
         self._handles = []
-        self.expander.remove()
+        if self.expander is not None:
+            self.expander.remove()
         if self.hooks is not None:
             self.hooks.cleanup()
             self.hooks = None

@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -263,7 +264,9 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
     hooks = GradSampleHooks(model, batch_first=True, loss_reduction="mean", strict=False)
     try:
         loss = run_loss()
-        loss.backward()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            loss.backward()
         batch_rows = int(batch_rows() if callable(batch_rows) else batch_rows)
         rep.batch_rows = batch_rows
         worst = 0.0
