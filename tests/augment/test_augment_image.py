@@ -253,3 +253,16 @@ def test_mix_needs_num_classes_for_class_ids():
         CutMix(num_classes=2, seed=0)({"pixel_values": torch.rand(2, 3), "labels": torch.tensor([0, 1])})
     with pytest.raises(ConfigError, match="alpha=0"):
         MixUp(alpha=0)
+
+
+@pytest.mark.parametrize("method", ["generator", "hash"])
+def test_noise_fields_are_standard_normal_and_keyed_per_sample(method):
+    from torchdataguard.augment.image import _noise_field
+
+    keys = torch.tensor([11, 12, 13, 2**31 + 5], dtype=torch.int64)
+    z = _noise_field(keys, (3, 40, 40), method)
+    assert z.shape == (4, 3, 40, 40) and z.dtype == torch.float32
+    assert abs(float(z.mean())) < 0.03 and abs(float(z.std()) - 1.0) < 0.03
+    assert abs(float((z[0] * z[1]).mean())) < 0.05  # samples are independent
+    alone = torch.cat([_noise_field(keys[i:i + 1], (3, 40, 40), method) for i in range(4)])
+    assert torch.equal(alone, z)  # each sample's field depends on its key only

@@ -281,7 +281,7 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> tor
     return y.view(n, c, h, w)
 
 
-def _noise_field(keys: torch.Tensor, shape: Tuple[int, int, int]) -> torch.Tensor:
+def _noise_field(keys: torch.Tensor, shape: Tuple[int, int, int], method: str = "auto") -> torch.Tensor:
     """Standard normal noise ``(N, *shape)``, sample ``i`` a function of ``keys[i]`` only.
 
     On the CPU one seeded ``torch.Generator`` per sample (torch's vectorised ``randn``; integer hashing is
@@ -289,13 +289,13 @@ def _noise_field(keys: torch.Tensor, shape: Tuple[int, int, int]) -> torch.Tenso
     host sync. The two give different (equally distributed) noise for the same key.
     """
     n = keys.shape[0]
-    if keys.device.type == "cpu":
+    if method == "generator" or (method == "auto" and keys.device.type == "cpu"):
         gen = torch.Generator(device="cpu")
         out = torch.empty((n, *shape), dtype=torch.float32)
         for i, k in enumerate(keys.tolist()):
             gen.manual_seed(int(k))
             out[i] = torch.randn(shape, generator=gen)
-        return out
+        return out.to(keys.device)
     return AugmentStream.normal_pairs(keys.view(n, 1), math.prod(shape)).view(n, *shape)
 
 

@@ -629,14 +629,15 @@ class TokenAugment(AugmentStage):
         if d > 0:
             # never delete every eligible token of a row: keep its first eligible token
             gone = ~(elig & ~delete).any(1) & elig.any(1)
-            first = torch.nn.functional.one_hot(elig.to(torch.int8).argmax(1), length).bool()
+            first = elig & (elig.to(torch.int32).cumsum(1) == 1)
             delete = delete & ~(first & gone[:, None])
 
         new_ids = ids
         use_random_mask = s.mask_with == "random"
         if r > 0 or ((m > 0 or self._span_start > 0) and use_random_mask):
             allowed = self._allowed_ids(dev)
-            rand_ids = allowed[bits[:, 1] % allowed.numel()].to(ids.dtype)
+            # uniform index into the allowed ids: (32-bit hash * count) >> 32, no division
+            rand_ids = torch.take(allowed, (bits[:, 1] * allowed.numel()) >> 32).to(ids.dtype)
             new_ids = torch.where(replace, rand_ids, new_ids)
             if use_random_mask:
                 new_ids = torch.where(mask | span, rand_ids, new_ids)

@@ -1,0 +1,338 @@
+"""Dedup indexes partitioned across ranks, deciding a global chunk with collectives.
+
+Every rank sees the keys of the whole global chunk (gathered by
+:class:`~torchdataguard.distributed.DistributedGuard`), in the same order, and stores only its own part of
+the index, so memory per rank falls with the world size:
+
+* **exact**: a digest is owned by rank ``digest mod world``. The owner looks the chunk's digests it owns
+  up in its :class:`~torchdataguard.dedup.index.ExactIndex`; hits and the matched ids travel in one
+  ``all_reduce``. Duplicates inside the chunk are then found identically on every rank (keep-first), and
+  each owner inserts the first copies it owns.
+* **near**: the kept documents are numbered in global insertion order (``seq``, identical on every rank)
+  and document ``seq`` is stored by rank ``seq mod world`` in its
+  :class:`~torchdataguard.dedup.index.LSHIndex`. Each rank queries its partition with the whole chunk
+  (candidates, then verification on the stored signatures); the best match per row is combined with one
+  ``all_reduce(MAX)`` over ``(matching values, -seq)``, which picks the most similar document and, on a
+  tie, the earliest one, exactly as the single-process index does. The "waves" of
+  :meth:`~torchdataguard.dedup.near.NearDedup.decide` (rows sharing a band key with an earlier undecided
+  row wait for its decision) are computed identically on every rank from the chunk's band keys.
+
+Decisions therefore equal the single-process decisions on the interleaved stream, whatever the world size.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from ..core.stage import Drop, IndexStage
+from ..dedup.exact import ExactDedup
+from ..dedup.index import LSHIndex
+from ..dedup.near import NearDedup, NearKeys
+from ..errors import ConfigError, StateError
+from ..registry import Registry
+from .comm import Comm
+
+__all__ = ["GlobalIds", "SHARDED", "ShardedExact", "ShardedNear", "ShardedStage", "sharded_for"]
+
+_MASK63 = 0x7FFFFFFFFFFFFFFF
+_SEQ_BITS = 40
+_SEQ_MAX = (1 << _SEQ_BITS) - 1
+
+#: sharded implementations by the class name of the index stage they distribute
+SHARDED: Registry[type] = Registry("sharded index stage")
+
+
+class GlobalIds:
+    """The ids of a global chunk's rows: an int64 tensor when every id is an integer, else a list."""
+
+    def __init__(self, ints: Optional[torch.Tensor] = None, objs: Optional[List[Any]] = None) -> None:
+        self.ints = ints
+        self.objs = objs
+
+    def __len__(self) -> int:
+        return int(self.ints.numel()) if self.ints is not None else len(self.objs or [])
+
+    @property
+    def is_int(self) -> bool:
+        return self.ints is not None
+
+    def take(self, idx: torch.Tensor) -> "GlobalIds":
+        if self.ints is not None:
+            return GlobalIds(ints=self.ints[idx.to(self.ints.device)])
+        return GlobalIds(objs=[self.objs[i] for i in idx.tolist()])  # type: ignore[index]
+
+    def tolist(self) -> List[Any]:
+        return self.ints.tolist() if self.ints is not None else list(self.objs or [])
+
+    def get(self, j: int) -> Any:
+        return int(self.ints[j]) if self.ints is not None else self.objs[j]  # type: ignore[index]
+
+
+class ShardedStage(abc.ABC):
+    """One index stage, partitioned across the ranks of a :class:`Comm`.
+
+    Subclasses say how the stage's keys travel (``width`` int64 words per row) and decide a global chunk.
+    ``decide`` is collective: every rank calls it with the same arguments, in the same order.
+    """
+
+    stage_class: ClassVar[type] = IndexStage
+
+    def __init__(self, stage: IndexStage, comm: Comm) -> None:
+        self.stage = stage
+        self.comm = comm
+
+    @property
+    @abc.abstractmethod
+    def width(self) -> int:
+        """int64 words per row of encoded keys."""
+
+    @abc.abstractmethod
+    def encode(self, keys: Any, n: int) -> torch.Tensor:
+        """The keyer's output for ``n`` rows as an int64 tensor ``[n, width]`` on the CPU."""
+
+    @abc.abstractmethod
+    def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
+        """Decisions for the rows of a global chunk (in global order) and per-row counters ``(row, name)``."""
+
+    def stored(self) -> int:
+        """Documents stored in this rank's partition."""
+        return int(getattr(getattr(self.stage, "index", None), "n", 0) or 0)
+
+    def check_empty(self) -> None:
+        if self.stored():
+            raise ConfigError(
+                f"stage {self.stage.name!r} already holds {self.stored()} documents from a single-process run; a "
+                f"DistributedGuard partitions the index across ranks, so start from a fresh guard (guard.reset()) "
+                f"or restore a distributed checkpoint with DistributedGuard.load(directory)")
+
+    def memory_bytes(self) -> int:
+        return self.stage.memory_bytes()
+
+    def reset(self) -> None:
+        """Forget the partition's extra state (the stage itself is reset by the guard)."""
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        return None
+
+    # -- matched ids ---------------------------------------------------------------------------------
+    def _exchange_ids(self, mine: List[Tuple[int, Any]], n: int, is_int: bool) -> List[Any]:
+        """Combine ``(row, id)`` pairs that each rank knows into the list of ids of ``n`` rows (collective)."""
+        if is_int:
+            t = torch.zeros(n, dtype=torch.int64)
+            if mine:
+                rows = torch.tensor([j for j, _ in mine], dtype=torch.int64)
+                t[rows] = torch.tensor([int(v) for _, v in mine], dtype=torch.int64)
+            return self.comm.all_reduce(t, "sum").tolist()
+        out: List[Any] = [None] * n
+        for part in self.comm.all_gather_json([[j, v] for j, v in mine]):
+            for j, v in part:
+                out[int(j)] = v
+        return out
+
+
+def sharded_for(stage: IndexStage, comm: Comm) -> ShardedStage:
+    """The sharded implementation of ``stage`` (raises a clear error for stages without one)."""
+    name = type(stage).__name__
+    if name not in SHARDED:
+        raise ConfigError(f"index stage {stage.name!r} ({name}) has no distributed implementation; the ones that do "
+                          f"are {SHARDED.names()}. Run it per rank with a plain Guard, or remove it from the guard")
+    return SHARDED.get(name)(stage, comm)
+
+
+@SHARDED.register("ExactDedup")
+class ShardedExact(ShardedStage):
+    """:class:`~torchdataguard.ExactDedup` with digests partitioned by ``digest mod world``."""
+
+    stage_class = ExactDedup
+
+    @property
+    def width(self) -> int:
+        return 2
+
+    def encode(self, keys: torch.Tensor, n: int) -> torch.Tensor:
+        return keys.to("cpu", torch.int64).reshape(n, 2)
+
+    def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
+        G = words.shape[0]
+        out: List[Optional[Drop]] = [None] * G
+        if G == 0:
+            return out, []
+        index = self.stage.index
+        dev = index.device
+        d = words.to(dev)
+        owner = (d[:, 0] & _MASK63) % self.comm.world
+        mine = torch.nonzero(owner == self.comm.rank).flatten()
+        hits: List[Tuple[int, Any]] = []
+        if mine.numel():
+            found = index.lookup(d[mine])
+            ok = found >= 0
+            hits = [(j, index.ids.get(s)) for j, s in zip(mine[ok].tolist(), found[ok].tolist())]
+        # one collective: hit flags and matched ids of every row (ids of non-hits stay 0 / None)
+        if ids.is_int:
+            t = torch.zeros(G, 2, dtype=torch.int64)
+            if hits:
+                rows = torch.tensor([j for j, _ in hits], dtype=torch.int64)
+                t[rows, 0] = 1
+                t[rows, 1] = torch.tensor([int(v) for _, v in hits], dtype=torch.int64)
+            t = self.comm.all_reduce(t, "sum").cpu()
+            hit_rows = torch.nonzero(t[:, 0] > 0).flatten().tolist()
+            matched = {j: int(t[j, 1]) for j in hit_rows}
+        else:
+            matched = {}
+            for part in self.comm.all_gather_json([[j, v] for j, v in hits]):
+                for j, v in part:
+                    matched[int(j)] = v
+        hit = torch.zeros(G, dtype=torch.bool)
+        for j, v in matched.items():
+            hit[j] = True
+            out[j] = Drop("duplicate/exact", matched=v, score=1.0)
+        rest = torch.nonzero(~hit).flatten().to(dev)
+        if rest.numel():
+            _, inv = torch.unique(d[rest], dim=0, return_inverse=True)
+            pos = torch.arange(rest.numel(), device=dev)
+            first = torch.full((int(inv.max()) + 1,), rest.numel(), dtype=torch.int64, device=dev)
+            first.scatter_reduce_(0, inv, pos, reduce="amin", include_self=True)
+            first_of = first[inv]
+            is_first = first_of == pos
+            for j, f in zip(rest[~is_first].tolist(), rest[first_of[~is_first]].tolist()):
+                out[j] = Drop("duplicate/exact", matched=ids.get(f), score=1.0)
+            new = rest[is_first]
+            new = new[owner[new] == self.comm.rank]
+            if new.numel():
+                index.insert(d[new], ids.take(new).tolist())
+        return out, []
+
+
+@SHARDED.register("NearDedup")
+class ShardedNear(ShardedStage):
+    """:class:`~torchdataguard.NearDedup` with kept documents stored round-robin by global insertion order."""
+
+    stage_class = NearDedup
+
+    def __init__(self, stage: NearDedup, comm: Comm) -> None:
+        super().__init__(stage, comm)
+        self.num_perm = int(stage.cfg.num_perm)
+        self.next_seq = 0
+        self._seq = torch.zeros(1024, dtype=torch.int64, device=stage.index.device)
+        self._nseq = 0
+
+    @property
+    def seq(self) -> torch.Tensor:
+        """Global insertion numbers of this rank's stored documents, in local slot order (increasing)."""
+        return self._seq[: self._nseq]
+
+    def _append_seq(self, seqs: torch.Tensor) -> None:
+        dev = self.stage.index.device
+        if self._seq.device != dev:
+            self._seq = self._seq.to(dev)
+        need = self._nseq + seqs.numel()
+        if need > self._seq.numel():
+            new = torch.zeros(max(need, 2 * self._seq.numel()), dtype=torch.int64, device=dev)
+            new[: self._nseq] = self._seq[: self._nseq]
+            self._seq = new
+        self._seq[self._nseq : need] = seqs.to(dev)
+        self._nseq = need
+
+    @property
+    def width(self) -> int:
+        return (self.num_perm // 2 + 7) // 8 + 1
+
+    def encode(self, keys: NearKeys, n: int) -> torch.Tensor:
+        packed = LSHIndex.pack(keys.nib.to("cpu"))
+        nbytes = (self.width - 1) * 8
+        buf = torch.zeros(n, nbytes, dtype=torch.uint8)
+        buf[:, : packed.shape[1]] = packed
+        words = torch.empty(n, self.width, dtype=torch.int64)
+        words[:, :-1] = buf.view(torch.int64)
+        words[:, -1] = keys.valid.to("cpu", torch.int64)
+        return words
+
+    def _decode(self, words: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        body = words[:, :-1].contiguous().view(torch.uint8)[:, : self.num_perm // 2]
+        return LSHIndex.unpack(body), words[:, -1] != 0
+
+    def memory_bytes(self) -> int:
+        return self.stage.memory_bytes() + self._seq.numel() * 8
+
+    def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
+        st: NearDedup = self.stage  # type: ignore[assignment]
+        index = st.index
+        G = words.shape[0]
+        out: List[Optional[Drop]] = [None] * G
+        if G == 0:
+            return out, []
+        dev = index.device
+        nib, valid = self._decode(words.to(dev))
+        counts = [(j, "near/no_content") for j in torch.nonzero(~valid).flatten().tolist()]
+        thr = st.threshold - 1e-9
+        P = self.num_perm
+        W, me = self.comm.world, self.comm.rank
+        R = torch.nonzero(valid).flatten()
+        while R.numel():
+            sub = nib[R]
+            best = torch.zeros(R.numel(), dtype=torch.int64, device=dev)
+            if index.n:
+                q, s = index.candidates(sub)
+                if q.numel():
+                    sim = index.similarity(sub, q, s)
+                    ok = sim >= thr
+                    q, s = q[ok], s[ok]
+                    if q.numel():
+                        agree = (index.unpack(index.packed[s]) == sub[q]).sum(1).to(torch.int64)
+                        seq = self.seq.to(dev)[s]
+                        key = (agree << _SEQ_BITS) | (_SEQ_MAX - seq)
+                        best.scatter_reduce_(0, q, key, reduce="amax", include_self=True)
+            best = self.comm.all_reduce(best, "max").to(dev)
+            hit = torch.nonzero(best > 0).flatten()
+            if hit.numel():
+                key = best[hit]
+                agree = key >> _SEQ_BITS
+                wseq = _SEQ_MAX - (key & _SEQ_MAX)
+                score = ((agree.float() / P - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0).tolist()
+                owned = torch.nonzero(wseq % W == me).flatten()
+                mine: List[Tuple[int, Any]] = []
+                if owned.numel():
+                    local = torch.searchsorted(self.seq.to(dev), wseq[owned])
+                    mine = [(j, index.ids.get(s)) for j, s in zip(owned.tolist(), local.tolist())]
+                matched = self._exchange_ids(mine, hit.numel(), ids.is_int)
+                rows = R[hit].tolist()
+                for k, j in enumerate(rows):
+                    out[j] = Drop("duplicate/near", matched=matched[k], score=score[k])
+                keep = torch.ones(R.numel(), dtype=torch.bool, device=dev)
+                keep[hit] = False
+                R = R[keep]
+            if not R.numel():
+                break
+            blocked = st._blocked_by_earlier(nib[R])
+            safe = R[~blocked]
+            seqs = torch.arange(self.next_seq, self.next_seq + safe.numel(), dtype=torch.int64, device=dev)
+            self.next_seq += int(safe.numel())
+            own = (seqs % W) == me
+            if bool(own.any()):
+                rows_own = safe[own]
+                index.insert(nib[rows_own], ids.take(rows_own).tolist())
+                self._append_seq(seqs[own])
+            R = R[blocked]
+        return out, counts
+
+    def reset(self) -> None:
+        self.next_seq = 0
+        self._nseq = 0
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"seq": self.seq.cpu().clone(), "next_seq": int(self.next_seq)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        seq = state["seq"].to(torch.int64).cpu()
+        if seq.numel() != self.stored():
+            raise StateError(f"near-dedup partition holds {self.stored()} documents but its state lists {seq.numel()} "
+                             f"sequence numbers; the files of different checkpoints were mixed")
+        self._seq = torch.zeros(max(1024, seq.numel()), dtype=torch.int64, device=self.stage.index.device)
+        self._nseq = 0
+        self._append_seq(seq)
+        self.next_seq = int(state["next_seq"])
