@@ -1,0 +1,134 @@
+"""Sharded checkpoints and failure handling under torch.distributed (gloo, 2 processes on the CPU)."""
+import json
+import os
+import shutil
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import torchdataguard as tdg
+from torchdataguard.distributed import DistributedGuard
+
+N = 240
+K = 48  # records per rank before the checkpoint (3 chunks of 16)
+
+
+def records():
+    base = [" ".join(f"t{(i * 7 + j) % 97}" for j in range(30)) for i in range(60)]
+    out = []
+    for i in range(N):
+        b = base[(i * 13) % 60]
+        out.append({"text": b if i % 3 else b.replace("t1 ", "t2 ", 1)})
+    return out
+
+
+def guard(**kw):
+    kw.setdefault("chunk_size", 16)
+    return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup(threshold=0.8)], device="cpu", progress=False, **kw)
+
+
+def rows(outcomes):
+    return [[ex.id, None if d is None else d.reason, None if d is None else d.matched, rep] for ex, d, rep in outcomes]
+
+
+def _expect_error(fn, exc_types):
+    try:
+        fn()
+    except exc_types as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _worker(rank, world, port, out_dir):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    res = {}
+    try:
+        shard = records()[rank::world]
+        full = DistributedGuard(guard())
+        res["full"] = rows(full.process(shard))
+        res["full_report"] = {k: full.guard.report()[k] for k in ("seen", "kept", "dropped")}
+
+        first = DistributedGuard(guard())
+        list(first.process(shard[:K]))
+        ckpt = os.path.join(out_dir, "ckpt")
+        first.save(ckpt)
+
+        resumed = DistributedGuard(guard())
+        resumed.load(ckpt)
+        res["resumed"] = rows(resumed.process(shard))  # the first K replay, the rest are decided anew
+        rep = resumed.guard.report()
+        res["resumed_report"] = {k: rep[k] for k in ("seen", "kept", "dropped", "replayed")}
+
+        # a checkpoint with one rank's file missing: every rank refuses, none hangs
+        broken = os.path.join(out_dir, f"broken{rank}")
+        shutil.copytree(ckpt, broken)
+        if rank == 1:
+            os.remove(os.path.join(broken, "guard_state.rank1.json"))
+        res["broken"] = _expect_error(lambda: DistributedGuard(guard()).load(broken), tdg.StateError)
+
+        # guards built differently on different ranks are refused on every rank
+        res["mismatch"] = _expect_error(lambda: DistributedGuard(guard(chunk_size=16 + rank)), tdg.ConfigError)
+
+        # a bad record with strict=True on rank 1 only: rank 1 raises its error, rank 0 a RuntimeError
+        bad = [{"text": "fine text here"}] * 3 + ([{"text": None}] if rank == 1 else [])
+        res["strict"] = _expect_error(lambda: list(DistributedGuard(guard(strict=True)).process(bad)),
+                                      (tdg.GuardInputError, RuntimeError))
+    finally:
+        dist.destroy_process_group()
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
+        json.dump(res, fh)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("state")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_worker, args=(2, port, str(out)), nprocs=2, join=True, start_method="fork")
+    return out, [json.load(open(out / f"rank{r}.json")) for r in range(2)]
+
+
+def test_resume_with_the_same_world_size_continues_the_same_decisions(run):
+    out, ranks = run
+    assert sorted(os.listdir(out / "ckpt")) == ["guard_state.distributed.json", "guard_state.rank0.json",
+                                               "guard_state.rank0.safetensors", "guard_state.rank1.json",
+                                               "guard_state.rank1.safetensors"]
+    for res in ranks:
+        full, resumed = res["full"], res["resumed"]
+        assert len(full) == len(resumed) == N // 2
+        assert all(r[3] for r in resumed[:K]) and not any(r[3] for r in resumed[K:])
+        assert resumed[K:] == full[K:]  # same decisions, same matched ids
+        assert any(r[1] is not None for r in full[K:])
+        rep = res["resumed_report"]
+        assert {k: rep[k] for k in ("seen", "kept", "dropped")} == res["full_report"]
+        assert rep["replayed"] == K
+
+
+def test_other_world_size_is_refused_with_an_explanation(run):
+    out, _ = run
+    dg = DistributedGuard(guard())  # no process group here: a world of one
+    with pytest.raises(tdg.StateError, match=r"world of 2 processes.*resume with 2 processes"):
+        dg.load(out / "ckpt")
+    with pytest.raises(tdg.StateError, match="guard_state.distributed.json is missing"):
+        dg.load(out)
+
+
+def test_failures_are_raised_on_every_rank(run):
+    _, ranks = run
+    assert all(res["broken"] and res["broken"].startswith("StateError") for res in ranks)
+    assert "No such file" in ranks[1]["broken"] and "another rank" in ranks[0]["broken"]
+    assert all(res["mismatch"] and "chunk_size" in res["mismatch"] for res in ranks)
+    assert ranks[1]["strict"].startswith("GuardInputError") and "record" in ranks[1]["strict"]
+    assert ranks[0]["strict"].startswith("RuntimeError") and "rank(s) [1]" in ranks[0]["strict"]
+
+
+def test_single_process_index_is_refused():
+    g = guard()
+    g.filter([{"text": "one two three four five"}])
+    with pytest.raises(tdg.ConfigError, match="already holds 1 documents"):
+        DistributedGuard(g)
