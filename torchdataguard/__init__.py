@@ -15,6 +15,7 @@ from .core.ledger import Ledger, QuarantineSink
 from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordStage, Rewriter, Stage, register_stage
 from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
+from .distributed import DistributedGuard
 from .errors import ConfigError, GuardError, GuardInputError, StateError
 from .privacy.pii import PIIScrubber
 from .quality.filter import QualityFilter
@@ -31,6 +32,7 @@ __all__ = sorted([
     "CutMix",
     "DPCallback",
     "DPConfig",
+    "DistributedGuard",
     "Drop",
     "ExactDedup",
     "Example",
