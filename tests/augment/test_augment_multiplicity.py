@@ -102,3 +102,46 @@ def test_bad_settings():
         Multiplicity(0)
     with pytest.raises(ConfigError, match="unit_key=''"):
         Multiplicity(2, unit_key="")
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")  # Opacus' hooks on an embedding-first model
+def test_multiplicity_views_feed_the_dp_engine():
+    """End to end with the DP layer: K augmented views per example, the engine takes tdg_unit_ids off the
+    batch before the forward and averages each unit's views before clipping."""
+    from torch.utils.data import DataLoader, default_collate
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb = torch.nn.Embedding(60, 8)
+            self.head = torch.nn.Linear(8, 2)
+
+        def forward(self, input_ids, attention_mask=None, labels=None):
+            from transformers.modeling_outputs import SequenceClassifierOutput
+
+            logits = self.head(self.emb(input_ids).mean(1))
+            return SequenceClassifierOutput(loss=torch.nn.functional.cross_entropy(logits, labels), logits=logits)
+
+    g = torch.Generator().manual_seed(0)
+    rows = [{"input_ids": torch.randint(5, 60, (6,), generator=g), "attention_mask": torch.ones(6, dtype=torch.long),
+             "labels": torch.tensor(i % 2)} for i in range(24)]
+    guard = tdg.Guard([Multiplicity(3), TokenAugment(mask_rate=0.3, mask_token_id=3, pad_token_id=0, vocab_size=60,
+                                                     special_ids=[0, 1, 2, 3], seed=0)], device="cpu", progress=False)
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    dp = tdg.make_private(model, opt, DataLoader(rows, batch_size=4, collate_fn=guard.collator(default_collate)),
+                          tdg.DPConfig(noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3, seed=0))
+    try:
+        steps = 0
+        for batch in dp.loader:
+            assert batch[UNIT_IDS_KEY].shape[0] == batch["input_ids"].shape[0]
+            opt.zero_grad()
+            model(**batch).loss.backward()  # would raise if the unit ids reached forward()
+            opt.step()
+            steps += 1
+            if steps == 2:
+                break
+        assert steps == 2 and all(p.grad is not None for p in model.parameters())
+    finally:
+        dp.close()
