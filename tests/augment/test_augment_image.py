@@ -3,6 +3,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import torchdataguard as tdg
 from torchdataguard.augment import CutMix, ImageAugment, MixUp
@@ -266,3 +268,26 @@ def test_noise_fields_are_standard_normal_and_keyed_per_sample(method):
     assert abs(float((z[0] * z[1]).mean())) < 0.05  # samples are independent
     alone = torch.cat([_noise_field(keys[i:i + 1], (3, 40, 40), method) for i in range(4)])
     assert torch.equal(alone, z)  # each sample's field depends on its key only
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 4), c=st.sampled_from([1, 3]), h=st.integers(2, 17), w=st.integers(2, 17),
+       dtype=st.sampled_from([torch.float32, torch.float64, torch.uint8]), seed=st.integers(0, 2**40),
+       probs=st.lists(st.floats(0, 1), min_size=8, max_size=8))
+def test_image_properties(n, c, h, w, dtype, seed, probs):
+    names = ["hflip", "vflip", "crop", "rotate", "jitter", "blur", "noise", "erase"]
+    aug = ImageAugment(seed=seed, **dict(zip(names, probs)))
+    g = torch.Generator().manual_seed(seed % 2**31)
+    x = torch.rand(n, c, h, w, generator=g)
+    x = (x * 255).round().to(torch.uint8) if dtype == torch.uint8 else x.to(dtype)
+    state = aug.state_dict()
+    out = aug(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    top = 255 if dtype == torch.uint8 else 1.0
+    assert out.min() >= 0 and out.max() <= top and not torch.isnan(out.double()).any()
+    aug.load_state_dict(state)
+    alone = torch.cat([aug(x[i:i + 1]) for i in range(n)])
+    if dtype == torch.uint8:
+        assert (alone.int() - out.int()).abs().max() <= 1
+    else:
+        torch.testing.assert_close(alone, out)
