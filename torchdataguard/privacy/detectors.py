@@ -156,8 +156,10 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
 
 
 _VERSION_KEYWORD = re.compile(
-    r"(?:(?:^|[^\w])(?:versions?|releases?|revision|build|policy|upstream|standards?|firmware)\b[^\d\n]{0,32}"
-    r"|(?:^|[^\w])(?:ver|rel|rev|v)\.?\s*[:=#]?\s*)$", re.IGNORECASE)
+    r"(?:(?:^|[^\w])(?:versions?|releases?|revision|build|policy|upstream|standards?|firmware)\b"
+    r"(?:[\s:=()\-]*(?:to|is|was|of|from|now|update[ds]?|upgrade[ds]?|bump(?:ed|s)?|set|changed?|raised?|moved?|the)\b){0,3}"
+    r"[\s:=()#\-]*"
+    r"|(?:^|[^\w])(?:ver|rel|rev)\.?\s*[:=#]?\s*|(?:^|[^\w])v\.\s*)$", re.IGNORECASE)
 _VERSION_ATTACHED = re.compile(r"(?:^|[^\w./:])[A-Za-z][A-Za-z0-9+.]*(?:[-_/]|[=~<>!]=)$")
 _VERSION_RELATION = re.compile(r"\(\s*(?:<<|>>|<=|>=|=|<|>)\s*(?:\d+:)?$")
 _VERSION_DEB_LEFT = re.compile(r"^\s*[a-z0-9][a-z0-9+.\-]*\s\((?:\d+:)?$")
@@ -174,8 +176,9 @@ def is_version_context(text: str, start: int, end: int) -> bool:
     """True when the dotted quad ``text[start:end]`` reads as a version rather than an IPv4 address.
 
     A dotted quad is taken for a version when it follows the word version (or release, revision, build,
-    policy, upstream, standards, firmware) with no digit between them in at most 32 characters, or
-    directly follows v, ver, rev or rel; when it is attached to a package name (``foo-1.2.3.4``,
+    policy, upstream, standards, firmware), possibly through up to three linking words ("updated to",
+    "bumped to", "is now"), or
+    directly follows ver, rev, rel or "v."; when it is attached to a package name (``foo-1.2.3.4``,
     ``foo/1.2.3.4``, ``foo==1.2.3.4``), sits in a version relation (``(>= 1.2.3.4)``), carries a package
     revision (``1.2.3.4-1``, ``1.2.3.4~rc1``, ``1.2.3.4+dfsg``), or is the version of a Debian changelog
     header (``pkg (1:1.2.3.4-2) unstable; urgency=low``). An address in a URL, a host name or a mail header
@@ -252,7 +255,7 @@ def text_shape(text: str) -> str:
 
 
 _ASCII_DIGITS = frozenset("0123456789")
-_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.")
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
 _EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
                            r"(?![\w\-]|\.[A-Za-z0-9])")
 
@@ -335,14 +338,17 @@ def _find_email(text: str, shape: str) -> List[Tuple[int, int]]:
     while at >= 0:
         m = _EMAIL_DOMAIN.match(text, at + 1)
         if m is not None:
-            i = at
+            j = at
             lo = max(floor, at - 65)
-            while i > lo and text[i - 1] in _LOCAL_CHARS:
-                i -= 1
-            while i < at and text[i] == ".":
+            while j > lo and text[j - 1] in _LOCAL_CHARS:
+                j -= 1
+            i = j
+            while i < at and text[i] in ".='":  # quotes and dots before the address are not part of it
                 i += 1
+            # the run must start at a boundary: the text's start, a non-address character, or the end of
+            # the previous address (which a placeholder will replace)
             ok = (0 < at - i <= 64 and ".." not in text[i:at]
-                  and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in _LOCAL_CHARS)))
+                  and (j == 0 or (j == floor and floor > 0) or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)))
             if ok:
                 out.append((i, m.end()))
                 floor = m.end()
@@ -356,7 +362,7 @@ def _octet_ok(s: str) -> bool:
     return len(s) <= 3 and (s == "0" or s[0] != "0") and int(s) <= 255
 
 
-def _find_ipv4(text: str, shape: str) -> List[Tuple[int, int]]:
+def _find_ipv4(text: str, shape: str, versions: Optional[List[Tuple[int, int]]] = None) -> List[Tuple[int, int]]:
     out = []
     for m in _IPV4_TAIL.finditer(shape):
         dot = m.start()
@@ -369,8 +375,11 @@ def _find_ipv4(text: str, shape: str) -> List[Tuple[int, int]]:
             continue
         e = m.end()
         parts = text[i:e].split(".")
-        if all(_octet_ok(p) for p in parts) and not is_version_context(text, i, e):
-            out.append((i, e))
+        if all(_octet_ok(p) for p in parts):
+            if not is_version_context(text, i, e):
+                out.append((i, e))
+            elif versions is not None:
+                versions.append((i, e))
     return out
 
 
@@ -525,8 +534,10 @@ _FINDERS: Dict[str, Tuple[bool, Callable[[str, str], List[Tuple[int, int]]]]] = 
 }
 
 
-def resolve_overlaps(cands: Iterable[Detection]) -> List[Detection]:
+def resolve_overlaps(cands: Iterable[Detection], *, losers: Optional[List[Detection]] = None) -> List[Detection]:
     """Keep a set of non-overlapping detections: higher priority first, then longer, then earlier.
+
+    Candidates turned down for an overlap are appended to ``losers`` when it is given.
 
     Example:
         >>> resolve_overlaps([Detection(0, 10, "phone"), Detection(2, 8, "email")])
@@ -537,9 +548,9 @@ def resolve_overlaps(cands: Iterable[Detection]) -> List[Detection]:
     kept: List[Detection] = []
     for d in order:
         i = bisect.bisect_right(starts, d.start)
-        if i > 0 and kept[i - 1].end > d.start:
-            continue
-        if i < len(kept) and kept[i].start < d.end:
+        if (i > 0 and kept[i - 1].end > d.start) or (i < len(kept) and kept[i].start < d.end):
+            if losers is not None:
+                losers.append(d)
             continue
         starts.insert(i, d.start)
         kept.insert(i, d)
@@ -561,15 +572,98 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
         [('credit_card', '4111 1111 1111 1111')]
     """
     wanted = ENTITY_TYPES if entities is None else [e for e in ENTITY_TYPES if e in entities]
+    dets, clipped = _detect_once(text, wanted, extra)
+    # A candidate can be turned down because it touches another detection (a card right after an IPv6
+    # address, a phone glued to an e-mail) or overlaps one that wins. Once that neighbour is replaced by a
+    # placeholder, what is left of the candidate could be found in the output, so scrubbing would not be
+    # idempotent and part of a value would stay. Settle it here: mask the detections the way a placeholder
+    # would ("<...>") and look again, until nothing new appears. Only needed when a candidate lost an
+    # overlap, or a detection touches a character that a neighbouring match could include.
+    for _ in range(8):
+        if not clipped and not any(_touches(text, d) for d in dets):
+            break
+        masked = _mask(text, dets)
+        found, clipped = _detect_once(masked, wanted, ())
+        new = [d for d in found if not any(d.start < t.end and t.start < d.end for t in dets)]
+        if not new:
+            break
+        dets = sorted(dets + new)
+        text = masked
+    return dets
+
+
+# Characters that, next to a detection, cannot hide a neighbouring match: no detector includes them in a
+# match that could reach into the detection, and no look-around sees through them into it.
+_INERT_BOTH = " \t\n\r\f\v<>\"[]{};!?|$&*^`"
+_INERT_BEFORE = frozenset(_INERT_BOTH + "(=/#@'")
+_INERT_AFTER = frozenset(_INERT_BOTH + "),:#")
+
+
+def _touches(text: str, d: Detection) -> bool:
+    """True when a character next to ``d`` could belong to (or be looked at by) another match."""
+    if d.start > 0:
+        ch = text[d.start - 1]
+        if ch not in _INERT_BEFORE and not (ch == ":" and (d.start < 2 or text[d.start - 2] not in _HEX_COLON)):
+            return True
+    if d.end >= len(text):
+        return False
+    ch = text[d.end]
+    if ch == "/":  # "name/1.2.3.4" reads as a version: only a number after it matters
+        return any(c in _ASCII_DIGITS for c in text[d.end + 1:d.end + 3])
+    if ch in ".=":  # the end of a sentence is harmless; "==1.2.3.4" or "..local@part" after it is not
+        return d.end + 1 < len(text) and not text[d.end + 1].isspace()
+    return ch not in _INERT_AFTER
+
+
+def _mask(text: str, dets: Sequence[Detection]) -> str:
+    parts: List[str] = []
+    pos = 0
+    for d in dets:
+        parts += [text[pos:d.start], "<", "X" * (d.end - d.start - 2), ">"]
+        pos = d.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -> Tuple[List[Detection], bool]:
+    """(non-overlapping detections, whether to look again once they are masked).
+
+    Looking again is needed when a candidate lost an overlap while reaching outside the winners, or when
+    a dotted quad was read as a version with a detection in the 80 characters before it (its context).
+    """
     shape = text_shape(text)
     has_digit = "0" in shape
     cands: List[Detection] = list(extra)
+    versions: List[Tuple[int, int]] = []
     for name in wanted:
         needs_digit, finder = _FINDERS[name]
         if needs_digit and not has_digit:
             continue
-        for s, e in finder(text, shape):
+        found = _find_ipv4(text, shape, versions) if name == "ipv4" else finder(text, shape)
+        for s, e in found:
             cands.append(Detection(s, e, name))
-    if len(cands) < 2:
-        return cands
-    return resolve_overlaps(cands)
+    if not cands:
+        return cands, False
+    losers: List[Detection] = []
+    kept = resolve_overlaps(cands, losers=losers) if len(cands) > 1 else cands
+    for c in losers:
+        if _uncovered(c, kept):
+            return kept, True
+    for vs, _ in versions:
+        if any(d.start < vs and vs - d.end <= 80 for d in kept):
+            return kept, True
+    return kept, False
+
+
+def _uncovered(c: Detection, kept: Sequence[Detection]) -> bool:
+    """True when some character of ``c`` lies outside every detection of ``kept`` (sorted, disjoint)."""
+    i = max(0, bisect.bisect_right([d.start for d in kept], c.start) - 1)
+    pos = c.start
+    while i < len(kept) and kept[i].start < c.end:
+        d = kept[i]
+        if d.end > pos:
+            if d.start > pos:
+                return True
+            pos = d.end
+        i += 1
+    return pos < c.end
