@@ -291,3 +291,11 @@ def test_image_properties(n, c, h, w, dtype, seed, probs):
         assert (alone.int() - out.int()).abs().max() <= 1
     else:
         torch.testing.assert_close(alone, out)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0, 4.0])
+def test_beta_on_host_and_device_agree(alpha):
+    mix = MixUp(alpha=alpha, seed=0)
+    u = torch.rand(1000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(torch.from_numpy(mix._beta_np(u.numpy())).float(), mix.beta(u.float()), atol=2e-5,
+                               rtol=1e-4)

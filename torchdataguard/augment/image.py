@@ -17,12 +17,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, GuardInputError
 from .multiplicity import UNIT_IDS_KEY
-from .token import AugmentStage, AugmentStream, _rebuild, _shape
+from .token import AugmentStage, AugmentStream, _fmix_np, _rebuild, _shape, _ship, _unit_np
 
 __all__ = ["CutMix", "ImageAugment", "ImageAugmentSettings", "MixUp", "colour_matrix", "gaussian_blur"]
 
@@ -362,41 +363,45 @@ class ImageAugment(AugmentStage):
         erase_h, erase_w`` (pixels), and ``noise_key`` (int64, seeds the per-pixel noise).
         """
         s = self.settings
-        keys = self._keys(n, self._DRAWS, torch.device(device))
-        u = AugmentStream.uniform(keys)  # (n, 24)
+        keys = self._keys_np(n, self._DRAWS)
+        u = _unit_np(_fmix_np(keys))  # (n, 24) float64, computed on the host: no device kernels
 
-        def between(col: int, lo: float, hi: float) -> torch.Tensor:
+        def between(col: int, lo: float, hi: float) -> np.ndarray:
             return lo + (hi - lo) * u[:, col]
 
-        p: Dict[str, torch.Tensor] = {
-            "hflip": u[:, 0] < s.hflip, "vflip": u[:, 1] < s.vflip, "crop": u[:, 2] < s.crop,
-            "rotate": u[:, 7] < s.rotate, "jitter": u[:, 9] < s.jitter, "blur": u[:, 14] < s.blur,
-            "noise": u[:, 16] < s.noise, "erase": u[:, 19] < s.erase,
-        }
+        gates = {"hflip": u[:, 0] < s.hflip, "vflip": u[:, 1] < s.vflip, "crop": u[:, 2] < s.crop,
+                 "rotate": u[:, 7] < s.rotate, "jitter": u[:, 9] < s.jitter, "blur": u[:, 14] < s.blur,
+                 "noise": u[:, 16] < s.noise, "erase": u[:, 19] < s.erase}
         area = between(3, *s.crop_scale)
-        ratio = torch.exp(between(4, math.log(s.crop_ratio[0]), math.log(s.crop_ratio[1])))
-        cw = torch.sqrt(area * ratio * height / width).clamp(max=1.0)
-        ch = torch.sqrt(area / ratio * width / height).clamp(max=1.0)
-        one = torch.ones_like(cw)
-        p["crop_w"] = torch.where(p["crop"], cw, one)
-        p["crop_h"] = torch.where(p["crop"], ch, one)
-        p["crop_cx"] = torch.where(p["crop"], cw / 2 + u[:, 5] * (1 - cw), one / 2)
-        p["crop_cy"] = torch.where(p["crop"], ch / 2 + u[:, 6] * (1 - ch), one / 2)
-        p["angle"] = torch.where(p["rotate"], between(8, -s.degrees, s.degrees) * (math.pi / 180), torch.zeros_like(cw))
-        p["brightness"] = between(10, max(0.0, 1 - s.brightness), 1 + s.brightness)
-        p["contrast"] = between(11, max(0.0, 1 - s.contrast), 1 + s.contrast)
-        p["saturation"] = between(12, max(0.0, 1 - s.saturation), 1 + s.saturation)
-        p["hue"] = between(13, -s.hue, s.hue)
-        p["sigma"] = between(15, *s.blur_sigma)
-        p["noise_std"] = between(17, *s.noise_std)
-        p["noise_key"] = keys[:, 18]
+        ratio = np.exp(between(4, math.log(s.crop_ratio[0]), math.log(s.crop_ratio[1])))
+        cw = np.minimum(np.sqrt(area * ratio * height / width), 1.0)
+        ch = np.minimum(np.sqrt(area / ratio * width / height), 1.0)
+        crop = gates["crop"]
+        v: Dict[str, np.ndarray] = {
+            "crop_w": np.where(crop, cw, 1.0), "crop_h": np.where(crop, ch, 1.0),
+            "crop_cx": np.where(crop, cw / 2 + u[:, 5] * (1 - cw), 0.5),
+            "crop_cy": np.where(crop, ch / 2 + u[:, 6] * (1 - ch), 0.5),
+            "angle": np.where(gates["rotate"], between(8, -s.degrees, s.degrees) * (math.pi / 180), 0.0),
+            "brightness": between(10, max(0.0, 1 - s.brightness), 1 + s.brightness),
+            "contrast": between(11, max(0.0, 1 - s.contrast), 1 + s.contrast),
+            "saturation": between(12, max(0.0, 1 - s.saturation), 1 + s.saturation),
+            "hue": between(13, -s.hue, s.hue),
+            "sigma": between(15, *s.blur_sigma),
+            "noise_std": between(17, *s.noise_std),
+        }
         e_area = between(20, *s.erase_scale) * (height * width)
-        e_ratio = torch.exp(between(21, math.log(s.erase_ratio[0]), math.log(s.erase_ratio[1])))
-        eh = torch.sqrt(e_area * e_ratio).round().clamp(1, height)
-        ew = torch.sqrt(e_area / e_ratio).round().clamp(1, width)
-        p["erase_h"], p["erase_w"] = eh, ew
-        p["erase_top"] = torch.floor(u[:, 22] * (height - eh + 1)).clamp(max=height - eh)
-        p["erase_left"] = torch.floor(u[:, 23] * (width - ew + 1)).clamp(max=width - ew)
+        e_ratio = np.exp(between(21, math.log(s.erase_ratio[0]), math.log(s.erase_ratio[1])))
+        eh = np.clip(np.round(np.sqrt(e_area * e_ratio)), 1, height)
+        ew = np.clip(np.round(np.sqrt(e_area / e_ratio)), 1, width)
+        v["erase_h"], v["erase_w"] = eh, ew
+        v["erase_top"] = np.minimum(np.floor(u[:, 22] * (height - eh + 1)), height - eh)
+        v["erase_left"] = np.minimum(np.floor(u[:, 23] * (width - ew + 1)), width - ew)
+        # three host-to-device copies in all: the gates, the values, the noise keys
+        g = _ship(np.stack(list(gates.values()), 1), device)
+        f = _ship(np.stack(list(v.values()), 1).astype(np.float32), device)
+        p: Dict[str, torch.Tensor] = {k: g[:, i] for i, k in enumerate(gates)}
+        p.update({k: f[:, i] for i, k in enumerate(v)})
+        p["noise_key"] = _ship(keys[:, 18].astype(np.int64), device)
         return p
 
     # -- apply -------------------------------------------------------------------------------------------
@@ -562,6 +567,13 @@ class _MixBase(AugmentStage):
         t = self._cache[k]
         return t[0], t[1]
 
+    def _beta_np(self, u: np.ndarray) -> np.ndarray:
+        """:meth:`beta` on the host (numpy float64), used by ``draw``."""
+        low = u <= 0.5
+        q = np.where(low, u, 1.0 - u)
+        x = np.interp(q, np.asarray(self._cdf), np.asarray(self._s)) ** (1.0 / self.alpha)
+        return np.where(low, x, 1.0 - x)
+
     def beta(self, u: torch.Tensor) -> torch.Tensor:
         """Beta(alpha, alpha) quantiles of uniforms ``u`` (inverse CDF from a precomputed table)."""
         cdf, s = self._table(u.device)
@@ -660,10 +672,10 @@ class MixUp(_MixBase):
 
     def draw(self, n: int, device: torch.device | str = "cpu") -> Dict[str, torch.Tensor]:
         """Per-sample ``gate`` (bool) and ``lam`` (1.0 where the gate is off); advances the stream by ``n``."""
-        u = AugmentStream.uniform(self._keys(n, 2, torch.device(device)))
+        u = _unit_np(_fmix_np(self._keys_np(n, 2)))  # on the host: no device kernels
         gate = u[:, 0] < self.p
-        lam = torch.where(gate, self.beta(u[:, 1]), torch.ones_like(u[:, 1]))
-        return {"gate": gate, "lam": lam}
+        lam = np.where(gate, self._beta_np(u[:, 1]), 1.0)
+        return {"gate": _ship(gate, device), "lam": _ship(lam.astype(np.float32), device)}
 
     def forward(self, batch: Any) -> Any:
         x, soft, ignored, rebuild = self._inputs(batch, rank4=False)
@@ -712,21 +724,19 @@ class CutMix(_MixBase):
     def draw(self, n: int, height: int, width: int, device: torch.device | str = "cpu") -> Dict[str, torch.Tensor]:
         """Per-sample ``gate``, box ``top, left, bottom, right`` (pixels, end exclusive) and the label
         weight ``lam`` (share of the sample's own pixels kept); advances the stream by ``n``."""
-        u = AugmentStream.uniform(self._keys(n, 4, torch.device(device)))
+        u = _unit_np(_fmix_np(self._keys_np(n, 4)))  # on the host: no device kernels
         gate = u[:, 0] < self.p
-        lam = self.beta(u[:, 1])
-        r = torch.sqrt(1.0 - lam)
-        bh, bw = torch.floor(height * r), torch.floor(width * r)
-        cy, cx = torch.floor(u[:, 2] * height), torch.floor(u[:, 3] * width)
-        top = (cy - torch.floor(bh / 2)).clamp(0, height)
-        bottom = (cy + torch.ceil(bh / 2)).clamp(0, height)
-        left = (cx - torch.floor(bw / 2)).clamp(0, width)
-        right = (cx + torch.ceil(bw / 2)).clamp(0, width)
-        zero = torch.zeros_like(top)
-        top, bottom = torch.where(gate, top, zero), torch.where(gate, bottom, zero)
-        left, right = torch.where(gate, left, zero), torch.where(gate, right, zero)
+        r = np.sqrt(1.0 - self._beta_np(u[:, 1]))
+        bh, bw = np.floor(height * r), np.floor(width * r)
+        cy, cx = np.floor(u[:, 2] * height), np.floor(u[:, 3] * width)
+        top = np.where(gate, np.clip(cy - np.floor(bh / 2), 0, height), 0.0)
+        bottom = np.where(gate, np.clip(cy + np.ceil(bh / 2), 0, height), 0.0)
+        left = np.where(gate, np.clip(cx - np.floor(bw / 2), 0, width), 0.0)
+        right = np.where(gate, np.clip(cx + np.ceil(bw / 2), 0, width), 0.0)
         kept = 1.0 - (bottom - top) * (right - left) / float(height * width)
-        return {"gate": gate, "top": top, "bottom": bottom, "left": left, "right": right, "lam": kept}
+        f = _ship(np.stack([top, bottom, left, right, kept], 1).astype(np.float32), device)
+        return {"gate": _ship(gate, device), "top": f[:, 0], "bottom": f[:, 1], "left": f[:, 2], "right": f[:, 3],
+                "lam": f[:, 4]}
 
     def forward(self, batch: Any) -> Any:
         x, soft, ignored, rebuild = self._inputs(batch, rank4=True)

@@ -13,7 +13,8 @@ Why a counter-based stream rather than drawing from a ``torch.Generator``: a gen
 how the draws are split into kernel calls (on CUDA the Philox offset advances per launch), so drawing for
 a batch of 32 and for 32 batches of 1 gives different numbers, and a generator is tied to one device.
 Here every random number is a pure function of the seed, the example's number in the stream and its
-position, computed with integer hashing in torch on the batch's device: the same example gets the same
+position, computed with integer hashing (per-example parameters on the host with numpy, per-token and
+per-pixel draws in torch on the batch's device): the same example gets the same
 augmentation whether it comes alone or in a batch, on the CPU or on a GPU, and resuming needs two integers
 (the seed and the number of examples seen), saved as int64 tensors.
 """
@@ -78,6 +79,20 @@ def _fmix_np(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(15))
 
 
+def _unit_np(h: np.ndarray) -> np.ndarray:
+    """32-bit hashes to float64 uniforms in [0, 1) (the same 24-bit values as :func:`_to_unit`)."""
+    return (h >> np.uint64(8)).astype(np.float64) * _TWO_M24
+
+
+def _ship(a: np.ndarray, device: torch.device | str, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """A host array as a tensor on ``device`` (one copy; none on the CPU)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if dtype is not None:
+        t = t.to(dtype)
+    dev = torch.device(device)
+    return t if dev.type == "cpu" else t.to(dev)
+
+
 def _to_unit(h: torch.Tensor) -> torch.Tensor:
     """32-bit hashes to float32 uniforms in [0, 1) (24 bits, exact in float32)."""
     return (h >> 8).to(torch.float32) * _TWO_M24
@@ -107,18 +122,18 @@ class AugmentStream:
         lo, hi = self.seed & _M32, (self.seed >> 32) & _M32
         return _fmix_int(_fmix_int(_fmix_int(lo ^ 0x5BD1E995) ^ hi) ^ _fmix_int(tag + 0x27D4EB2F))
 
-    def keys(self, n: int, draws: int, device: torch.device | str, tag: int = 0) -> torch.Tensor:
-        """int64 keys of shape ``(n, draws)`` for examples ``offset .. offset + n - 1``.
-
-        Computed on the host (numpy, a few microseconds) and sent to ``device`` in one copy, instead of
-        some forty tiny kernels on the device.
-        """
+    def keys_np(self, n: int, draws: int, tag: int = 0) -> np.ndarray:
+        """uint64 keys (values below 2**32) of shape ``(n, draws)`` for examples ``offset .. offset + n - 1``,
+        computed on the host with numpy (microseconds, no device kernels)."""
         s = np.arange(self.offset, self.offset + n, dtype=np.uint64)
         k = _fmix_np(np.uint64(self.base(tag)) ^ (s & _M32_NP))
         k = _fmix_np(k ^ (s >> np.uint64(32)))
         d = (np.arange(1, draws + 1, dtype=np.uint64) * np.uint64(0x3C6EF372)) & _M32_NP
-        out = torch.from_numpy(_fmix_np(k[:, None] ^ d[None, :]).astype(np.int64))
-        return out if torch.device(device).type == "cpu" else out.to(device)
+        return _fmix_np(k[:, None] ^ d[None, :])
+
+    def keys(self, n: int, draws: int, device: torch.device | str, tag: int = 0) -> torch.Tensor:
+        """:meth:`keys_np` as an int64 tensor on ``device`` (one host-to-device copy)."""
+        return _ship(self.keys_np(n, draws, tag).astype(np.int64), device)
 
     def advance(self, n: int) -> None:
         self.offset += int(n)
@@ -202,8 +217,12 @@ class AugmentStage(BatchStage):
         return self._stream.seed
 
     def _keys(self, n: int, draws: int, device: torch.device) -> torch.Tensor:
-        """Keys ``(n, draws)`` for the next ``n`` examples; advances the stream by ``n``."""
-        k = self._stream.keys(n, draws, device, _worker_tag())
+        """Keys ``(n, draws)`` for the next ``n`` examples on ``device``; advances the stream by ``n``."""
+        return _ship(self._keys_np(n, draws).astype(np.int64), device)
+
+    def _keys_np(self, n: int, draws: int) -> np.ndarray:
+        """Host keys (uint64) for the next ``n`` examples; advances the stream by ``n``."""
+        k = self._stream.keys_np(n, draws, _worker_tag())
         self._stream.advance(n)
         return k
 
@@ -588,7 +607,8 @@ class TokenAugment(AugmentStage):
         ids, am, label_mode = self._validate(batch)
         n, length = ids.shape
         dev = ids.device
-        keys = self._keys(n, 5, dev)  # gate, op, random id, span start, span length
+        keys_np = self._keys_np(n, 5)  # gate, op, random id, span start, span length
+        keys = _ship(keys_np.astype(np.int64), dev)
         self._add_host("augment/token/examples", n)
 
         valid = am.bool() if am is not None else ids != s.pad_token_id
@@ -600,7 +620,7 @@ class TokenAugment(AugmentStage):
         if isinstance(stm, torch.Tensor):
             elig = elig & ~stm.bool()
         if s.p < 1.0:
-            gate = AugmentStream.uniform(keys[:, 0]) < s.p
+            gate = _ship(_unit_np(_fmix_np(keys_np[:, 0])) < s.p, dev)
             elig = elig & gate[:, None]
         pos = valid.to(torch.int64).cumsum(1) - 1  # rank among attended tokens: padding-side independent
 
