@@ -146,9 +146,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set near.ngram=3 (repeatable)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local (this process) or ray (record stages as Ray Data map_batches, the dedup index as "
+                        "sharded actors; needs the 'ray' extra)")
+    p.add_argument("--index-actors", type=int, default=2, help="--engine ray: actors holding the dedup index")
+    p.add_argument("--ray-address", default=None, help="--engine ray: cluster to join (default: start a local one)")
     _add_extra_commands(sub)
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "scan" and getattr(args, "engine", "local") == "ray":
+            from .distributed.ray_scan import scan_ray
+
+            rep = scan_ray(args.input, args.out, stages=[s.strip() for s in args.stages.split(",") if s.strip()],
+                           text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
+                           fmt=args.format, split=args.split, chunk_size=args.chunk_size, max_chars=args.max_chars,
+                           strict=args.strict, limit=args.limit, options=_parse_sets(args.set),
+                           index_actors=args.index_actors, address=args.ray_address, progress=not args.no_progress)
+            print(_summary_line(rep))
+            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
+                  f"and report.html")
+            return 0
         if args.cmd == "scan":
             rep = scan(args.input, args.out, stages=[s.strip() for s in args.stages.split(",") if s.strip()],
                        text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,

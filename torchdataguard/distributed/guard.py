@@ -45,7 +45,8 @@ from ..errors import ConfigError, StateError
 from .comm import Comm
 from .sharded import GlobalIds, ShardedStage, sharded_for
 
-__all__ = ["DistributedGuard", "DistributedGuardedDataset", "DistributedGuardedIterableDataset", "TAIL_REASON"]
+__all__ = ["DistributedGuard", "DistributedGuardedDataset", "DistributedGuardedIterableDataset", "EncodedKeys",
+           "TAIL_REASON"]
 
 #: drop reason of examples kept by every stage but never yielded because the other ranks ran out first
 TAIL_REASON = "balance/uneven_tail"
@@ -60,6 +61,13 @@ def _rank_files(rank: int) -> Tuple[str, str]:
 
 def _identity(x: Any) -> Any:
     return x
+
+
+class EncodedKeys:
+    """Keys already encoded as ``[n, width]`` int64 words (planned elsewhere, e.g. in a Ray Data task)."""
+
+    def __init__(self, words: torch.Tensor) -> None:
+        self.words = words
 
 
 class _Round:
@@ -175,7 +183,7 @@ class DistributedGuard:
                 if rows:
                     r = torch.tensor(rows, dtype=torch.int64) + 1
                     T[r, col] = 1
-                    T[r, col + 1 : col + 1 + w] = sh.encode(keys, len(rows))
+                    T[r, col + 1 : col + 1 + w] = keys.words if isinstance(keys, EncodedKeys) else sh.encode(keys, len(rows))
                 col += 1 + w
             A = self.comm.all_gather(T).cpu()  # [W, C+1, K]
             hdr = A[:, 0, :3]

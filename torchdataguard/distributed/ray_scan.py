@@ -1,0 +1,289 @@
+"""``torchdataguard scan --engine ray``: record stages as Ray Data ``map_batches``, the index as sharded actors.
+
+How a scan runs on Ray:
+
+1. the driver streams the input with the same readers as the local scan (so parsing and bad-line handling
+   are identical) in blocks of ``block_rows`` records;
+2. each block becomes a Ray Data dataset; ``map_batches`` runs phase one on the cluster: validation,
+   record stages (normalisation, quality, PII ...) and the dedup keys (hashes, MinHash signatures);
+3. ``index_actors`` Ray actors form a ``torch.distributed`` gloo group and each holds one partition of
+   the dedup indexes (a :class:`~torchdataguard.DistributedGuard` per actor); the driver hands them each
+   global chunk split by stride, so their decisions equal the single-process scan's on the same order;
+4. the driver writes ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` exactly as the local scan does.
+
+Ray is an optional extra: ``pip install "torchdataguard[ray]"``. Without ``ray`` installed, asking for this
+engine raises a :class:`~torchdataguard.errors.ConfigError` with the install hint.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import platform
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..core.ledger import QuarantineSink, json_line, to_jsonable
+from ..core.plan import BadRecord, Plan
+from ..core.stage import Drop, Example
+from ..errors import ConfigError
+
+__all__ = ["scan_ray"]
+
+_PIP_HINT = 'the Ray engine needs Ray Data: pip install "torchdataguard[ray]" (or pip install "ray[data]")'
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"{_PIP_HINT} ({exc})") from None
+    return ray
+
+
+def _build(spec: Dict[str, Any]):
+    """The guard described by ``spec``, with every built-in stage registered (runs in Ray workers)."""
+    from .. import stages as _register  # noqa: F401
+    from ..cli import build_stages
+    from ..core.guard import Guard
+
+    built = build_stages(spec["stages"], threshold=spec["threshold"], options=spec["options"])
+    g = Guard(built, text_field=spec["text_field"], id_field=spec["id_field"], device="cpu", strict=spec["strict"],
+              max_chars=spec["max_chars"], chunk_size=spec["chunk_size"], progress=False)
+    g.ledger.remember = False
+    return g
+
+
+_PLANNERS: Dict[str, "_PlanBatch"] = {}
+
+
+def _plan_batch(batch: Dict[str, np.ndarray], spec_json: str) -> Dict[str, Any]:
+    """The ``map_batches`` function (a task: Ray reuses worker processes, so each builds its planner once)."""
+    fn = _PLANNERS.get(spec_json)
+    if fn is None:
+        fn = _PLANNERS[spec_json] = _PlanBatch(json.loads(spec_json))
+    return fn(batch)
+
+
+class _PlanBatch:
+    """Phase one of a batch of records, as Arrow-friendly columns."""
+
+    def __init__(self, spec: Dict[str, Any]) -> None:
+        from .comm import Comm
+        from .sharded import sharded_for
+
+        g = _build(spec)
+        self.planner = g.planner()
+        comm = Comm(None, torch.device("cpu"))  # only encode() is used here: no collectives
+        self.encoders = [(si, sharded_for(st, comm)) for si, st in enumerate(g.stages) if st.kind == "index"]
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        recs: List[Any] = []
+        for r, bad, where in zip(batch["rec"], batch["bad"], batch["where"]):
+            recs.append(BadRecord(str(bad), str(where)) if bad else json.loads(r))
+        pos = [int(p) for p in batch["pos"]]
+        plan = self.planner.plan(recs, pos)
+        m = len(recs)
+        width = sum(1 + sh.width for _, sh in self.encoders) + 1  # + 1: never a zero-width column
+        keys = np.zeros((m, width), dtype=np.int64)
+        col = 0
+        for si, sh in self.encoders:
+            rows, k = plan.keys.get(si, ([], None))
+            if rows:
+                keys[rows, col] = 1
+                keys[rows, col + 1 : col + 1 + sh.width] = sh.encode(k, len(rows)).numpy()
+            col += 1 + sh.width
+        out: Dict[str, Any] = {"pos": np.asarray(pos, dtype=np.int64), "keys": keys}
+        out["id"] = [json.dumps(to_jsonable(e.id)) for e in plan.examples]
+        out["out"] = [json_line(to_jsonable(e.record)) for e in plan.examples]
+        out["pre"] = [json.dumps(None if p is None else [p[0], p[1].reason, to_jsonable(p[1].matched), p[1].score])
+                      for p in plan.pre_drop]
+        out["counts"] = [json.dumps(e.counts) for e in plan.examples]
+        out["scores"] = [json.dumps(e.scores) for e in plan.examples]
+        return out
+
+
+class _IndexShard:
+    """One partition of the dedup indexes: a DistributedGuard in a gloo group of Ray actors."""
+
+    def __init__(self, spec: Dict[str, Any]) -> None:
+        self.spec = spec
+        self.dg = None
+
+    def address(self) -> List[Any]:
+        import socket
+
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        return [ip, port]
+
+    def join(self, rank: int, world: int, ip: str, port: int) -> bool:
+        import torch.distributed as dist
+
+        from .guard import DistributedGuard
+
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", init_method=f"tcp://{ip}:{port}", rank=rank, world_size=world)
+        self.dg = DistributedGuard(_build(self.spec))
+        return True
+
+    def decide(self, part: Dict[str, Any]) -> List[Optional[List[Any]]]:
+        from .guard import EncodedKeys
+
+        g = self.dg.guard
+        m = len(part["id"])
+        exs: List[Example] = []
+        pre = []
+        for i in range(m):
+            ex = Example(json.loads(part["id"][i]), None, None, g.text_field)
+            ex.counts = json.loads(part["counts"][i])
+            ex.scores = json.loads(part["scores"][i])
+            exs.append(ex)
+            p = json.loads(part["pre"][i])
+            pre.append(None if p is None else (int(p[0]), Drop(p[1], matched=p[2], score=p[3])))
+        plan = Plan(exs, pre)
+        keys = torch.from_numpy(np.stack(part["keys"]).astype(np.int64)) if m else torch.zeros(0, 1, dtype=torch.int64)
+        col = 0
+        for si, sh in self.dg._sharded.items():
+            rows = torch.nonzero(keys[:, col] == 1).flatten() if m else torch.zeros(0, dtype=torch.int64)
+            if rows.numel():
+                plan.keys[si] = (rows.tolist(), EncodedKeys(keys[rows, col + 1 : col + 1 + sh.width]))
+            col += 1 + sh.width
+        rnd = self.dg._round(plan if m else None, m == 0, "")
+        return [None if d is None else [d.reason, to_jsonable(d.matched), d.score] for _, d, _ in rnd.outcomes]
+
+    def report(self) -> Dict[str, Any]:
+        return self.dg.report()
+
+    def close(self) -> bool:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        return True
+
+
+def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"),
+             text_field: Optional[str] = "text", id_field: Optional[str] = None, threshold: Optional[float] = None,
+             fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024,
+             max_chars: int = 2_000_000, strict: bool = False, limit: Optional[int] = None,
+             options: Optional[Dict[str, Dict[str, Any]]] = None, index_actors: int = 2,
+             block_rows: int = 65536, address: Optional[str] = None, progress: bool = False) -> Dict[str, Any]:
+    """Scan a corpus on Ray: same outputs and decisions as :func:`torchdataguard.cli.scan`.
+
+    Args:
+        index_actors: how many actors hold a partition of the dedup indexes (memory per actor falls with it).
+        block_rows: records handed to Ray Data at a time (bounds the driver's memory).
+        address: a Ray cluster to join (``"auto"``, ``"ray://host:10001"``); by default a local instance
+            is started (or the one already running in this process is used).
+        progress: show Ray Data's progress bars.
+    """
+    ray = _import_ray()
+    from ..io.readers import detect_format, read_records, resolve_input
+
+    problems = []
+    for name, v, lo in (("index_actors", index_actors, 1), ("block_rows", block_rows, 1), ("chunk_size", chunk_size, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            problems.append(f"{name}={v!r}: expected an integer >= {lo}")
+    if problems:
+        raise ConfigError.collect(problems, "Ray scan settings")
+    input_path = resolve_input(input_path)
+    fmt = fmt or detect_format(input_path)
+    spec = {"stages": list(stages), "threshold": threshold, "options": options or {}, "text_field": text_field,
+            "id_field": id_field, "strict": strict, "max_chars": max_chars, "chunk_size": chunk_size}
+    _build(spec)  # fail early, here, on bad stage names or options
+    spec_json = json.dumps(spec, sort_keys=True)
+    os.makedirs(out_dir, exist_ok=True)
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
+                     [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))] +
+                     ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}})
+        started = True
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = bool(progress)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    W = index_actors
+    Shard = ray.remote(num_cpus=0)(_IndexShard)
+    actors = [Shard.remote(spec) for _ in range(W)]
+    t0 = time.perf_counter()
+    ip, port = ray.get(actors[0].address.remote())
+    ray.get([a.join.remote(r, W, ip, port) for r, a in enumerate(actors)])
+    kept_path = os.path.join(out_dir, "kept.jsonl")
+    dropped_path = os.path.join(out_dir, "dropped.jsonl")
+    sink = QuarantineSink(dropped_path)
+    records = read_records(input_path, fmt, split=split)
+    if limit is not None:
+        records = itertools.islice(records, limit)
+    C = chunk_size
+    pos = 0
+    try:
+        with open(kept_path, "w", encoding="utf-8") as kept_fh:
+            while True:
+                block = list(itertools.islice(records, block_rows))
+                if not block:
+                    break
+                items = []
+                for i, r in enumerate(block):
+                    bad = isinstance(r, BadRecord)
+                    items.append({"pos": pos + i, "rec": "" if bad else json_line(to_jsonable(r)),
+                                  "bad": r.reason if bad else "", "where": r.where if bad else ""})
+                pos += len(block)
+                ds = ray.data.from_items(items).map_batches(_plan_batch, fn_kwargs={"spec_json": spec_json},
+                                                           batch_size=C, batch_format="numpy")
+                cols: Dict[str, List[Any]] = {"pos": [], "keys": [], "id": [], "out": [], "pre": [], "counts": [],
+                                              "scores": []}
+                for b in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                    for k in cols:
+                        cols[k].extend(list(b[k]))
+                order = np.argsort(np.asarray(cols["pos"], dtype=np.int64), kind="stable")
+                cols = {k: [v[i] for i in order] for k, v in cols.items()}
+                n = len(order)
+                for a in range(0, n, W * C):
+                    b = min(n, a + W * C)
+                    parts = [{k: v[a + r : b : W] for k, v in cols.items()} for r in range(W)]
+                    got = ray.get([act.decide.remote(p) for act, p in zip(actors, parts)])
+                    for j in range(b - a):
+                        r, o = j % W, j // W
+                        d = got[r][o]
+                        out = parts[r]["out"][o]
+                        if d is None:
+                            kept_fh.write(out + "\n")
+                        else:
+                            ex = Example(json.loads(parts[r]["id"][o]), json.loads(out))
+                            sink.write(ex, Drop(d[0], matched=d[1], score=d[2]))
+        wall = time.perf_counter() - t0
+        rep = ray.get([a.report.remote() for a in actors])[0]
+        ray.get([a.close.remote() for a in actors])
+    finally:
+        sink.close()
+        for a in actors:
+            ray.kill(a)
+        if started:
+            ray.shutdown()
+    rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
+    rep["throughput"] = {"wall_seconds": round(wall, 3),
+                         "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
+    rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
+                      "cpu_count": os.cpu_count(), "device": "cpu"}
+    rep["engine"] = {"name": "ray", "ray": ray.__version__, "index_actors": W, "block_rows": block_rows}
+    rep["outputs"] = {"kept": kept_path, "dropped": dropped_path, "report": os.path.join(out_dir, "report.json")}
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as fh:
+        json.dump(rep, fh, indent=2)
+    try:
+        from ..report.html import write_html_report
+
+        write_html_report(rep, os.path.join(out_dir, "report.html"))
+    except ImportError:
+        pass
+    return rep
