@@ -359,3 +359,18 @@ def test_properties(lens, seed, rates, left):
         assert all(t in it for t in lab)  # labels are the surviving originals, in order
         assert all(0 <= t < VOCAB and t != PAD for t in ids)
         assert (out["input_ids"][i][~am[i]] == PAD).all() and (out["labels"][i][~am[i]] == -100).all()
+
+
+def test_stream_hash_is_the_same_function_on_host_and_device():
+    import numpy as np
+
+    from torchdataguard.augment.token import AugmentStream, _fmix, _fmix_int, _fmix_np
+
+    x = np.random.default_rng(0).integers(0, 2**32, size=1000, dtype=np.uint64)
+    on_host = _fmix_np(x)
+    assert torch.equal(_fmix(torch.from_numpy(x.astype(np.int64))), torch.from_numpy(on_host.astype(np.int64)))
+    assert [_fmix_int(int(v)) for v in x[:20]] == on_host[:20].tolist()
+    assert int(on_host.max()) < 2**32 and len(set(on_host.tolist())) == 1000  # a bijection on 32 bits
+    s = AugmentStream(seed=3)
+    u = AugmentStream.uniform(s.keys(2000, 1, "cpu"))
+    assert abs(float(u.mean()) - 0.5) < 0.02 and float(u.min()) >= 0 and float(u.max()) < 1

@@ -3,13 +3,14 @@
 Every operation draws its parameters per sample (``draw``), then applies them to the whole batch at once
 (``apply``): flips, crop with resize and rotation fused into one affine warp (one ``grid_sample``), colour
 jitter (brightness, contrast, saturation, hue), Gaussian blur with a per-sample sigma (separable grouped
-convolution), Gaussian noise and random erasing. All of it is plain torch, so it runs wherever torch runs.
+convolution), Gaussian noise and random erasing. The per-sample draws are numpy on the host, the image
+work plain torch on the batch's device, so it runs wherever torch runs.
 
 Why not kornia at run time: kornia's augmentation classes draw their parameters from torch's global RNG,
 so a stage cannot checkpoint its own stream, and a batch of 32 is not augmented like 32 batches of one;
 the kernels this module needs are a handful of torch calls (``affine_grid``/``grid_sample``, grouped
-``conv2d``, the HSV arithmetic). kornia is used by the tests as an independent check of those kernels
-and by ``benchmarks/augment_overhead.py`` as the speed reference (``pip install torchdataguard[augment]``).
+``conv2d``, a 3x3 colour matrix per sample). kornia is used by the tests as an independent check of those
+kernels and by ``benchmarks/augment_overhead.py`` as the speed reference (``pip install torchdataguard[augment]``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ class ImageAugmentSettings:
             ``crop_ratio`` the aspect ratio range (the box is clamped to the image rather than re-drawn).
         rotate: probability of a rotation by an angle uniform in ``[-degrees, degrees]`` (zeros outside).
         jitter: probability of colour jitter; ``brightness``/``contrast``/``saturation`` ``b`` draw a factor
-            in ``[1 - b, 1 + b]``; ``hue`` ``h`` (at most 0.5) shifts the hue by up to ``h`` of a turn.
+            in ``[1 - b, 1 + b]``; ``hue`` ``h`` (at most 0.5) rotates the chroma about the grey axis (YIQ) by
+            up to ``h`` of a turn. The four are composed into one 3x3 colour matrix per sample and clamped
+            once (torchvision clamps after each, and shifts hue in HSV: results differ slightly).
             Saturation and hue need 3 channels (they are skipped on 1-channel images).
         blur: probability of a Gaussian blur with sigma uniform in ``blur_sigma`` (pixels).
         noise: probability of additive Gaussian noise, std uniform in ``noise_std`` (fraction of the range).

@@ -102,7 +102,7 @@ class AugmentStream:
     """Counter-based random numbers: every value is a hash of (seed, example number, draw, position).
 
     ``keys(n, draws, device)`` gives, for the next ``n`` examples of the stream, one 32-bit key per
-    draw; :meth:`uniform` / :meth:`integers` / :meth:`normal` expand a key over positions. Nothing is
+    draw; :meth:`bits` / :meth:`uniform` / :meth:`normal_pairs` expand a key over positions. Nothing is
     random across calls except through the example number, so batched and one-by-one draws agree.
 
     Example:
@@ -154,8 +154,8 @@ class AugmentStream:
     def normal_pairs(cls, key: torch.Tensor, count: int) -> torch.Tensor:
         """``(rows, count)`` standard normals for keys ``(rows, 1)``: positions ``0 .. count - 1``.
 
-        One hash gives two values (the cosine and sine halves of Box-Muller), so this costs about half
-        of :meth:`normal` per value; value ``j`` depends only on the key and ``j``.
+        One hash gives two values (the cosine and sine halves of Box-Muller, 16 bits each, so |z| < 4.8);
+        value ``j`` depends only on the key, ``j`` and ``count``.
         """
         half = (count + 1) // 2
         pos = torch.arange(half, device=key.device, dtype=torch.int64).view(1, half)
