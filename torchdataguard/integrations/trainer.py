@@ -119,6 +119,9 @@ class GuardCallback(TrainerCallback):
         new = self.guard.apply_batch(dict(tensors))
         out = dict(kwargs)
         out.update(new)
+        if self.dp is None:
+            # privacy-unit ids (Multiplicity) are for the DP engine only; models reject unknown kwargs
+            out.pop("tdg_unit_ids", None)
         return args, out
 
     def _restore(self, args, state) -> None:
