@@ -70,6 +70,20 @@ class Stream(IterableDataset):
         return iter(self.records)
 
 
+class WorkerStream(IterableDataset):
+    """A stream that splits itself across DataLoader workers (as datasets' streams do)."""
+
+    def __init__(self, records):
+        self.records = records
+
+    def __iter__(self):
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        k, n = (info.id, info.num_workers) if info is not None else (0, 1)
+        return iter(self.records[k::n])
+
+
 def outcome_rows(outcomes):
     return [[ex.id, None if d is None else d.reason, None if d is None else d.matched, rep] for ex, d, rep in outcomes]
 
@@ -107,6 +121,13 @@ def _worker(rank, world, port, out_dir, n_records):
                 again = [r["i"] for b in loader for r in b]
                 res["stream_epoch2"] = {"ids": again, "replayed": dg.guard.report()["replayed"],
                                         "seen": dg.guard.report()["seen"]}
+
+        # 2b. record stages and keys in 2 DataLoader workers per rank (exact dedup only: the kept set does
+        #     not depend on the order in which the workers' chunks arrive)
+        dg = DistributedGuard(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=CHUNK), drain=True)
+        got = [r["i"] for r in dg.wrap(WorkerStream(shard), num_workers=2)]
+        rep = dg.guard.report()
+        res["workers"] = {"ids": got, "seen": rep["seen"], "tail": rep["dropped_by_reason"].get(TAIL_REASON, 0)}
 
         # 3. map-style: every rank passes the full list and gets the same global kept list; then a second
         #    dataset (string ids "data1:<i>") finds leakage against the first
@@ -241,3 +262,21 @@ def test_map_style_and_leakage_with_string_ids(run):
         assert res["map_test"] == test
         assert res["map_matches"] == matches
     assert any(str(m[0]).startswith("data1:") and not str(m[1]).startswith("data1:") for m in matches)
+
+
+def test_planning_in_dataloader_workers(run):
+    world, n, ranks = run
+    records = make_records(n)
+    distinct = {}
+    for r in records:
+        t = " ".join(r["text"].lower().split())
+        if t.strip():
+            distinct.setdefault(t, r["i"])
+    got = [res["workers"] for res in ranks]
+    assert len({len(w["ids"]) for w in got}) == 1  # equal yields
+    assert sum(w["seen"] for w in got) == n  # drain=True: everything decided
+    yielded = [i for w in got for i in w["ids"]]
+    assert len(yielded) == len(set(yielded))
+    kept_texts = {" ".join(records[i]["text"].lower().split()) for i in yielded}
+    assert len(kept_texts) == len(yielded)  # no two yielded examples are exact duplicates
+    assert len(yielded) + sum(w["tail"] for w in got) == len(distinct)  # one copy of every distinct text kept

@@ -11,9 +11,9 @@ shard; decisions are made chunk-synchronously:
 4. every rank accounts for its own examples in its own ledger.
 
 The global order is the round-robin interleave of the shards. When rank ``r`` reads items
-``r, r + world, r + 2 * world, ...`` of one dataset (what ``DistributedSampler`` without shuffling and
-``datasets.distributed.split_dataset_by_node`` do), the interleave is the dataset's own order, so the
-kept set equals a single-process ``guard.wrap(dataset)`` on it.
+``r, r + world, r + 2 * world, ...`` of one dataset (a stride split, as ``DistributedSampler`` without
+shuffling makes), the interleave is the dataset's own order, so the kept set equals a single-process
+``guard.wrap(dataset)`` on it.
 
 Equal steps: because every rank learns every decision, every rank knows how many examples each rank has
 kept. A stream wrapped with :meth:`DistributedGuard.wrap` yields, after each chunk, as many examples on
@@ -400,7 +400,9 @@ class DistributedGuard:
           split with ``split_dataset_by_node``): each rank passes *its own shard*. Returns an iterable dataset
           that yields the same number of examples on every rank (see the module docs for the tail). Iterate
           it in the main process (``DataLoader(..., num_workers=0)``); ``num_workers`` here runs the record
-          stages and key computation in that many DataLoader workers instead.
+          stages and key computation in that many DataLoader workers instead (the stream must then split
+          itself across workers, as ``datasets`` streams do; ids are positions in the order the main process
+          receives the chunks).
         * map-style ``Dataset``, ``datasets.Dataset`` or ``list``: every rank passes *the same full dataset*;
           rank ``r`` decides items ``r, r + world, ...`` and every rank gets the same global filtered dataset
           (a ``datasets.Dataset`` via ``select``, a list of kept records, or a map-style dataset). Use a
