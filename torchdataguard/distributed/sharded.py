@@ -22,7 +22,7 @@ Decisions therefore equal the single-process decisions on the interleaved stream
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
