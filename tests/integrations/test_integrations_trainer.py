@@ -129,3 +129,23 @@ def test_resume_without_guard_state_is_an_error(tmp_path):
                  data_collator=default_data_collator, callbacks=[tdg.GuardCallback(g2)])
     with pytest.raises(tdg.StateError, match="no guard state"):
         t2.train(resume_from_checkpoint=True)
+
+
+def test_callback_with_distributed_guard_saves_and_resumes(tmp_path):
+    # without a process group DistributedGuard is a world of one: the callback must save its per-rank files
+    ref_guard = make_guard()
+    Trainer(model=tiny_model(), args=args(tmp_path / "ref"), train_dataset=ref_guard.wrap(Stream(records())),
+            data_collator=default_data_collator, callbacks=[tdg.GuardCallback(ref_guard)]).train()
+    d1 = tdg.DistributedGuard(make_guard())
+    t1 = Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=d1.wrap(Stream(records())),
+                 data_collator=default_data_collator, callbacks=[tdg.GuardCallback(d1), CrashAt(6)])
+    with pytest.raises(Crash):
+        t1.train()
+    files = sorted(p.name for p in (tmp_path / "run" / "checkpoint-4" / "torchdataguard").iterdir())
+    assert any(f.startswith("guard_state.rank0") for f in files)
+    d2 = tdg.DistributedGuard(make_guard())
+    Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=d2.wrap(Stream(records())),
+            data_collator=default_data_collator, callbacks=[tdg.GuardCallback(d2)]).train(resume_from_checkpoint=True)
+    got, ref = d2.report(), ref_guard.report()
+    assert (got["seen"], got["kept"]) == (ref["seen"], ref["kept"])
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["seen"] == ref["seen"]

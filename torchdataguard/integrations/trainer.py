@@ -37,7 +37,9 @@ class GuardCallback(TrainerCallback):
     * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon.
 
     Args:
-        guard: the guard whose wrapped data the Trainer trains on.
+        guard: the guard whose wrapped data the Trainer trains on, or a ``DistributedGuard`` (then every rank
+            saves its part of the index into the checkpoint and the final report sums all ranks; the counters in
+            the logs are the logging rank's own).
         privacy: a ``DPConfig`` to train with DP-SGD, or ``None``.
         resume_from: checkpoint folder to restore the guard from when it is not
             ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
@@ -54,10 +56,14 @@ class GuardCallback(TrainerCallback):
     def __init__(self, guard, *, privacy: Any = None, resume_from: Optional[str] = None,
                  report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg") -> None:
         from ..core.guard import Guard
+        from ..distributed import DistributedGuard
 
-        if not isinstance(guard, Guard):
-            raise ConfigError(f"GuardCallback needs a torchdataguard.Guard, got {type(guard).__name__}")
-        self.guard = guard
+        if not isinstance(guard, (Guard, DistributedGuard)):
+            raise ConfigError(f"GuardCallback needs a torchdataguard.Guard or DistributedGuard, got {type(guard).__name__}")
+        #: what saves, loads and reports: the guard, or the DistributedGuard around it (collectives on every rank)
+        self.holder = guard
+        self.distributed = isinstance(guard, DistributedGuard)
+        self.guard = guard.guard if self.distributed else guard
         self.privacy = privacy
         self.resume_from = resume_from
         self.report_dir = report_dir
@@ -130,7 +136,7 @@ class GuardCallback(TrainerCallback):
         for ckpt in candidates:
             path = os.path.join(ckpt, STATE_DIR)
             if os.path.isdir(path):
-                self.guard.load(path)
+                self.holder.load(path)
                 return
         raise StateError(
             f"training resumes at step {state.global_step} but no guard state was found in {candidates} "
@@ -138,9 +144,9 @@ class GuardCallback(TrainerCallback):
             f"folder>) or start from a checkpoint saved with the callback")
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
+        if state.is_world_process_zero or self.distributed:  # every rank saves its own part of a distributed index
             ckpt = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
-            self.guard.save(os.path.join(ckpt, STATE_DIR))
+            self.holder.save(os.path.join(ckpt, STATE_DIR))
         return self._forward("on_save", args, state, control, **kwargs)
 
     def counters(self) -> Dict[str, float]:
@@ -174,15 +180,18 @@ class GuardCallback(TrainerCallback):
             self._hook.remove()
             self._hook = None
         control = self._forward("on_train_end", args, state, control, model=model, **kwargs)
+        self._train_info = {"global_step": state.global_step, "epoch": state.epoch,
+                            "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
+        rep = self.report()  # a collective under DistributedGuard: every rank takes part
         if state.is_world_process_zero:
-            self._train_info = {"global_step": state.global_step, "epoch": state.epoch,
-                                "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
-            self.save_report(self.report_dir or args.output_dir)
+            from ..report.html import save_report
+
+            save_report(rep, self.report_dir or args.output_dir)
         return control
 
     def report(self) -> Dict[str, Any]:
-        """The guard's report plus the training and (under DP) privacy sections."""
-        rep = self.guard.report()
+        """The guard's report plus the training and (under DP) privacy sections (summed over ranks when distributed)."""
+        rep = self.holder.report()
         if self._train_info:
             rep["training"] = dict(self._train_info)
         if self.dp is not None and hasattr(self.dp, "report"):
