@@ -34,6 +34,15 @@ CARD_SCHEMES = {
     "jcb": (("3528", "3589"), 16),
     "diners": (("300", "305", "36"), 14),
 }
+#: country -> (letters at the start, letters at the end) of its BBAN (bank codes and account types that are
+#: letters in the SWIFT registry's formats); every other position is a digit
+_BBAN_LETTERS = {
+    "GB": (4, 0), "IE": (4, 0), "NL": (4, 0), "BG": (4, 0), "GI": (4, 0), "MT": (4, 0), "BH": (4, 0),
+    "KW": (4, 0), "LV": (4, 0), "PK": (4, 0), "PS": (4, 0), "QA": (4, 0), "RO": (4, 0), "JO": (4, 0),
+    "AZ": (4, 0), "DO": (4, 0), "VG": (4, 0), "IQ": (4, 0), "LC": (4, 0), "SV": (4, 0), "NI": (4, 0),
+    "YE": (4, 0), "GE": (2, 0), "FK": (2, 0), "IT": (1, 0), "SM": (1, 0), "MU": (4, 3), "SC": (4, 3),
+    "BR": (0, 2),
+}
 SECRET_KINDS = ("aws", "github", "github_pat", "gitlab", "slack", "stripe", "google", "huggingface", "npm",
                 "private_key")
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -91,8 +100,10 @@ def fake_iban(rng: random.Random, country: str = "DE", *, valid: bool = True, gr
     if n is None:
         raise ConfigError.bad("country", country, f"a country code with IBANs, e.g. one of {sorted(IBAN_LENGTHS)[:8]}")
     bban = _digits(rng, n - 4)
-    if country in ("GB", "IE", "NL", "BG", "GI", "MT", "BH"):  # bank code letters first, like the real ones
-        bban = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4)) + bban[4:]
+    lead, tail = _BBAN_LETTERS.get(country, (0, 0))  # letters where the country's BBAN format has them
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    bban = ("".join(rng.choice(letters) for _ in range(lead)) + bban[lead:len(bban) - tail]
+            + "".join(rng.choice(letters) for _ in range(tail)))
     moved = bban + country + "00"
     num = int("".join(ch if ch.isdigit() else str(ord(ch) - 55) for ch in moved))
     check = 98 - num % 97
