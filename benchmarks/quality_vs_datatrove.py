@@ -130,7 +130,9 @@ def machine() -> dict:
 
 def brown_doc(path: str) -> str:
     paras = []
-    for para in re.split(r"\n\s*\n", open(path, encoding="latin-1").read()):
+    with open(path, encoding="latin-1") as fh:
+        raw = fh.read()
+    for para in re.split(r"\n\s*\n", raw):
         words = [t.rsplit("/", 1)[0] for t in para.split()]
         s = " ".join(words).replace("``", '"').replace("''", '"')
         s = re.sub(r" ([.,;:?!)])", r"\1", s)

@@ -3,6 +3,7 @@ import copy
 import glob
 import json
 import os
+import pathlib
 import pickle
 import re
 
@@ -92,7 +93,7 @@ def test_prose_is_kept_with_every_score_recorded():
 
 def _license_texts():
     names = ["GPL-3", "GFDL-1.3", "GPL-2", "Artistic", "BSD", "MPL-2.0", "LGPL-2.1"]
-    return [(n, open(os.path.join(LICENSES, n), encoding="utf-8").read()) for n in names
+    return [(n, pathlib.Path(LICENSES, n).read_text(encoding="utf-8")) for n in names
             if os.path.isfile(os.path.join(LICENSES, n))]
 
 
@@ -108,7 +109,7 @@ def test_real_prose_licence_texts_are_kept():
 
 def _brown(path):
     paras = []
-    for para in re.split(r"\n\s*\n", open(path, encoding="latin-1").read()):
+    for para in re.split(r"\n\s*\n", pathlib.Path(path).read_text(encoding="latin-1")):
         words = [t.rsplit("/", 1)[0] for t in para.split()]
         s = " ".join(words).replace("``", '"').replace("''", '"')
         s = re.sub(r" ([.,;:?!)])", r"\1", s)

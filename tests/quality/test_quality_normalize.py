@@ -148,7 +148,7 @@ def test_real_email_keeps_its_words():
 
 
 @settings(max_examples=200, deadline=None)
-@given(hst.text(alphabet=hst.characters(blacklist_categories=("Cs",)), max_size=80))
+@given(hst.text(alphabet=hst.characters(exclude_categories=("Cs",)), max_size=80))
 def test_normalizing_is_idempotent_and_never_crashes(text):
     st = tdg.Normalize(max_replacement_ratio=1.0, drop_unrepaired=False)
     out = st.process(tdg.Example(0, text, text))

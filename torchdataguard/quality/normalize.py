@@ -215,28 +215,45 @@ class Normalize(Rewriter):
     def normalize_text(self, text: str) -> tuple[str, list[str]]:
         """The normalised text and the kinds of change made (no drop decisions).
 
+        The steps repeat until the text no longer changes (at most four rounds), because removing a control
+        character can join the halves of a mojibake sequence that the repair then recognises: the result is
+        a fixed point, so normalising twice gives what normalising once gave.
+
         Example:
             >>> Normalize().normalize_text("ﬁne  day ")
             ('fine day', ['nfkc', 'whitespace'])
         """
-        c = self.cfg
-        changes = []
+        changes: list[str] = []
         t = text
+        for _ in range(4):
+            before = t
+            t = self._one_round(t, changes)
+            if t == before:
+                break
+        return t, changes
+
+    def _one_round(self, t: str, changes: list[str]) -> str:
+        c = self.cfg
+
+        def note(kind: str) -> None:
+            if kind not in changes:
+                changes.append(kind)
+
         if c.fix_mojibake and not t.isascii():
             import ftfy
 
             fixed = ftfy.fix_text(t, config=self._ftfy)
             if fixed != t:
-                changes.append("mojibake_fixed")
+                note("mojibake_fixed")
                 t = fixed
         if c.control_chars:
             fixed = _ANSI.sub("", t) if "\x1b" in t else t
             fixed = _CONTROL.sub("", fixed)
             if fixed != t:
-                changes.append("control_chars")
+                note("control_chars")
                 t = fixed
         if c.form is not None and not unicodedata.is_normalized(c.form, t):
-            changes.append(c.form.lower())
+            note(c.form.lower())
             t = unicodedata.normalize(c.form, t)
         if c.whitespace is not None:
             fixed = _NEWLINES.sub("\n", t)
@@ -246,9 +263,9 @@ class Normalize(Rewriter):
             fixed = self._blank_run.sub(self._blank_keep, fixed)
             fixed = fixed.strip() if c.whitespace == "collapse" else fixed.strip("\n")
             if fixed != t:
-                changes.append("whitespace")
+                note("whitespace")
                 t = fixed
-        return t, changes
+        return t
 
     def _unrepaired(self, t: str) -> Optional[str]:
         c = self.cfg
