@@ -54,7 +54,8 @@ def _stages(augment: bool, pii_key: str, tokenizer: Any = None) -> List[Any]:
 
     stages: List[Any] = []
     if hasattr(tdg, "Normalize"):
-        stages.append(tdg.Normalize())
+        # some 2002 emails lost a few characters to U+FFFD before they reached us: keep those, drop worse ones
+        stages.append(tdg.Normalize(max_replacement_ratio=0.001))
     if hasattr(tdg, "QualityFilter"):
         stages.append(_quality_for_email(tdg))
     if hasattr(tdg, "PIIScrubber"):

@@ -30,6 +30,10 @@ _WORD = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyz0123456789":
     _WORD[_c] = True
 _WORD[128:] = True  # bytes of non-ASCII characters (already NFKC-normalised, lower-cased)
+# byte -> its lower-case form when it is part of a word, else 0
+_LOWER_WORD = np.where(_WORD, np.arange(256), 0).astype(np.uint8)
+for _c in range(ord("A"), ord("Z") + 1):
+    _LOWER_WORD[_c] = _c + 32
 
 _POLY = _U(0x100000001B3)  # FNV prime, an odd multiplier for the byte polynomial
 _SHINGLE_MUL = [_U(0x9E3779B97F4A7C15), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9), _U(0xD6E8FEB86659FD93),
@@ -106,32 +110,33 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
     n_docs = len(texts)
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
-    norm = [t.lower() if t.isascii() else unicodedata.normalize("NFKC", t).lower() for t in texts]
+    # ASCII texts are lower-cased by the byte table below; others are NFKC-normalised and lower-cased here
+    norm = [t if t.isascii() else unicodedata.normalize("NFKC", t).lower() for t in texts]
     encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
     lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
     raw = b"\x00".join(encoded)
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    L = buf.size
+    L = len(raw)
+    buf = _LOWER_WORD[np.frombuffer(raw, dtype=np.uint8)]  # lower-cased word bytes, 0 elsewhere
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
-    isw = _WORD[buf]
-    edge = np.empty(L + 1, dtype=np.int8)
-    edge[0] = isw[0] if L else 0
-    if L:
-        np.subtract(isw[1:], isw[:-1], out=edge[1:L], dtype=np.int8)
-        edge[L] = -np.int8(isw[-1])
-    starts = np.flatnonzero(edge == 1)
-    ends = np.flatnonzero(edge == -1)
+    isw = buf.astype(bool)
+    edge = np.diff(isw.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    nz = np.flatnonzero(edge)  # word starts and ends alternate
+    starts, ends = nz[0::2], nz[1::2]
     # word hash = sum_j b_j * P^(j - start), via prefix sums of b_j * P^j and the inverse power of start
     pw, inv = _powers(L + 1)
     with np.errstate(over="ignore"):
-        pref = np.zeros(L + 1, dtype=_U)
-        np.cumsum(buf.astype(_U) * pw[:L], out=pref[1:])
+        pref = np.empty(L + 1, dtype=_U)
+        pref[0] = 0
+        np.multiply(pw[:L], buf, out=pref[1:])
+        np.cumsum(pref[1:], out=pref[1:])
         wh = (pref[ends] - pref[starts]) * inv[starts] + (ends - starts).astype(_U) * _U(0x9E3779B97F4A7C15)
     wh = _np_mix64(wh)
-    wdoc = np.searchsorted(doc_start, starts, side="right") - 1
-    n_words = np.bincount(wdoc, minlength=n_docs)
+    first_word = np.searchsorted(starts, doc_start)
+    words_per_doc = np.diff(first_word, append=starts.size)
+    wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
+    n_words = words_per_doc
     out_h: List[np.ndarray] = []
     out_d: List[np.ndarray] = []
     W = wh.size
