@@ -82,3 +82,11 @@ def test_token_shingles_ignore_padding():
 def test_content_hash_and_normalisation():
     assert normalize_for_hash("  A\u00a0b\tC ") == "a b c"
     assert content_hash128("x") != content_hash128("y") and len(content_hash128(b"x")) == 16
+
+
+def test_non_ascii_text_is_folded_like_ascii():
+    h1, _ = text_shingle_hashes(["ÉCOLE Straße ＡＢＣ one two"], ngram=2)
+    h2, _ = text_shingle_hashes(["école straße abc one two"], ngram=2)
+    assert sorted(h1.tolist()) == sorted(h2.tolist())
+    h3, d3 = text_shingle_hashes(["Mixed CASE words here", "mixed case words here"], ngram=2)
+    assert sorted(h3[d3 == 0].tolist()) == sorted(h3[d3 == 1].tolist())
