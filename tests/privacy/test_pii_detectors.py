@@ -246,3 +246,26 @@ def test_entity_filter_and_empty_text():
     assert [d.entity for d in find_pii(text, ["ipv4"])] == ["ipv4"]
     assert find_pii("") == []
     assert set(ENTITY_TYPES) >= {"email", "phone", "ipv4", "ipv6", "credit_card", "iban", "us_ssn", "secret"}
+
+
+@pytest.mark.parametrize("text", [
+    "-----BEGIN RSA PRIVATE KEY-----!" * 6000,  # BEGIN lines with no END: no quadratic rescans
+    ":" * 200_000,
+    "ab:" * 70_000,
+    "1" * 200_000,
+    "a@" * 100_000,
+    "1.1." * 50_000,
+])
+def test_adversarial_inputs_stay_linear(text):
+    import time
+
+    t = time.perf_counter()
+    find_pii(text)
+    assert time.perf_counter() - t < 3.0  # about 0.03 s here; generous for a busy machine
+
+
+def test_key_blocks_nested_and_truncated():
+    block = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----"
+    assert found(f"x {block} y") == [("secret", block)]
+    assert found("k: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n\n") == [
+        ("secret", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE")]

@@ -267,6 +267,7 @@ _IPV6_ANCHOR = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV6 = re.compile(r"(?:[0-9A-Fa-f]{1,4}:|::?)(?:[0-9A-Fa-f]{0,4}:){1,7}"
                    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\w)")
 _HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+_HEX_COLON_RUN = re.compile(r"[0-9A-Fa-f:]*")
 
 # payment cards: 13-19 digits, or groups of 4-4-4-(1..7) or 4-6-(4..5) separated by one space or hyphen
 _CARD_PATTERNS = (
@@ -297,8 +298,6 @@ _PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,4}(?:[ .\-]0{2,4}
 # also need "aws" and an "s" just before the match (checked in code). Each pattern starts with a literal prefix (fast to
 # find); the boundary before it is checked by a look-behind placed after that prefix.
 _SECRET_PATTERNS: Tuple[Tuple[str, int], ...] = (
-    (r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
-     r"(?: BLOCK)?-----|[A-Za-z0-9+/=:,\-\s]*)", 0),
     (r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)(?<![A-Za-z0-9].{4})[A-Z0-9]{16}(?![A-Za-z0-9])", 0),
     (r"ecret[_\-. ]?(?:access|Access|ACCESS)?[_\-. ]?(?:key|Key|KEY)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})"
      r"(?![A-Za-z0-9/+])", 1),
@@ -317,6 +316,12 @@ _SECRET_PATTERNS: Tuple[Tuple[str, int], ...] = (
     (r"eyJ(?<![A-Za-z0-9_\-].{3})[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}", 0),
 )
 _SECRETS = tuple((re.compile(p), g, p.startswith(("ecret", "ECRET"))) for p, g in _SECRET_PATTERNS)
+# private key blocks: from the BEGIN line to the matching END line, or, when the END line is missing (a
+# truncated paste), to the end of the base64 body
+_KEY_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_BODY = re.compile(r"[A-Za-z0-9+/=:,\-\s]*")
+_KEY_MAX = 65536  # longest block looked for between BEGIN and END
 _AWS_BEFORE_SECRET = re.compile(r"(?<![A-Za-z0-9])aws[_\-. ]?s\Z", re.IGNORECASE)
 # One of these must occur before the secret patterns are tried. Anchored on "_", "-" and "A" (rare
 # characters), with the rest of each prefix checked by a look-behind, so the scan stays fast.
@@ -394,6 +399,10 @@ def _find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
         lo = max(0, s - 40)
         while s > lo and text[s - 1] in _HEX_COLON:
             s -= 1
+        if s == lo and s > 0 and text[s - 1] in _HEX_COLON:
+            # a run of hex digits and colons longer than any address: skip all of it
+            pos = max(a.end(), _HEX_COLON_RUN.match(text, a.start()).end())
+            continue
         if s > 0 and (text[s - 1].isalnum() or text[s - 1] in "_."):
             pos = a.end()
             continue
@@ -511,6 +520,22 @@ def _find_secret(text: str, shape: str) -> List[Tuple[int, int]]:
     if _SECRET_GATE.search(text) is None and not any(lit in text for lit in _SECRET_LITERALS):
         return []
     out = []
+    if "-----BEGIN" in text:
+        ends = [m.span() for m in _KEY_END.finditer(text)]
+        end_starts = [a for a, _ in ends]
+        covered = 0
+        for m in _KEY_BEGIN.finditer(text):
+            if m.start() < covered:
+                continue  # a BEGIN line inside a block already taken
+            i = bisect.bisect_left(end_starts, m.end())
+            if i < len(ends) and ends[i][0] - m.end() <= _KEY_MAX:
+                e = ends[i][1]
+            else:
+                e = _KEY_BODY.match(text, m.end()).end()
+                while e > m.end() and text[e - 1].isspace():  # the line break after the body is not the key's
+                    e -= 1
+            out.append((m.start(), e))
+            covered = e
     for rx, g, aws in _SECRETS:
         for m in rx.finditer(text):
             if aws and _AWS_BEFORE_SECRET.search(text, max(0, m.start() - 6), m.start()) is None:
