@@ -64,3 +64,17 @@ def test_pickles_without_the_loaded_model(ner_scrubber):
     clone = pickle.loads(blob)
     assert clone._analyzer is None
     assert clone.scrub("Angela Merkel") == ner_scrubber.scrub("Angela Merkel")
+
+
+@needs_presidio
+def test_a_failing_ner_backend_drops_the_record_instead_of_stopping(ner_scrubber, monkeypatch):
+    clone = pickle.loads(pickle.dumps(ner_scrubber))
+
+    class Broken:
+        def analyze(self, **kwargs):
+            raise RuntimeError("spaCy fell over")
+
+    clone._analyzer = Broken()
+    g = tdg.Guard([clone], device="cpu", progress=False)
+    assert g.wrap(["Angela Merkel", "Barack Obama"]) == []
+    assert g.report()["dropped_by_reason"] == {"pii/ner_error": 2}

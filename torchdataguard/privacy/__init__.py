@@ -1,10 +1,12 @@
-"""Privacy of the data: PII scrubbing (:mod:`.pii`, :mod:`.detectors`) and tabular anonymity metrics (:mod:`.anonymity`).
+"""Privacy: of the data (PII scrubbing in :mod:`.pii` and :mod:`.detectors`, synthetic test values in
+:mod:`.synthetic`, tabular anonymity metrics in :mod:`.anonymity`) and of the model (DP-SGD: :mod:`.dp`,
+:mod:`.accounting`, :mod:`.sampling`, :mod:`.preflight`).
 
-``torchdataguard.privacy.anonymity`` is imported on first use (it needs pandas).
+Submodules named in ``_LAZY`` are imported on first attribute access (``tdg.privacy.anonymity`` needs pandas).
 """
 import importlib as _importlib
 
-_LAZY = ("anonymity", "detectors", "pii")
+_LAZY = ("anonymity", "detectors", "pii", "synthetic")
 
 
 def __getattr__(name):

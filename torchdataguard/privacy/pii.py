@@ -351,11 +351,23 @@ class PIIScrubber(Rewriter):
         actions = {e: ("redact" if a == "drop" else a) for e, a in self._actions.items()}
         return self._apply(text, dets, actions)[0]
 
+    def _detect_or_none(self, text: str) -> Optional[List[Detection]]:
+        """:meth:`detect`, or ``None`` when the NER backend fails on this text (the record is then dropped
+        as ``pii/ner_error`` rather than let through unscrubbed or allowed to stop the run)."""
+        if not self._ner_entities:
+            return self.detect(text)
+        try:
+            return self.detect(text)
+        except Exception:  # noqa: BLE001 - any failure inside spaCy/Presidio on one text
+            return None
+
     def rewrite(self, ex: Example) -> Example | Drop:
         text = ex.text
         if not isinstance(text, str):
             return Drop("invalid/no_text")
-        dets = self.detect(text)
+        dets = self._detect_or_none(text)
+        if dets is None:
+            return Drop("pii/ner_error")
         new_text, counts, drop = self._apply(text, dets, self._actions) if dets else (text, {}, None)
         if drop is not None:
             return Drop(f"pii/{drop}")
@@ -365,7 +377,9 @@ class PIIScrubber(Rewriter):
                 v = ex.record.get(f)
                 if f == ex.text_field or not isinstance(v, str):
                     continue
-                fd = self.detect(v)
+                fd = self._detect_or_none(v)
+                if fd is None:
+                    return Drop("pii/ner_error")
                 if not fd:
                     continue
                 nv, c2, drop = self._apply(v, fd, self._actions)
