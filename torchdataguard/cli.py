@@ -50,7 +50,7 @@ def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
 def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"), text_field: Optional[str] = "text",
          id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
          fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
-         strict: bool = False, progress: bool = True, limit: Optional[int] = None,
+         strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
          options: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
 
@@ -74,7 +74,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     built = build_stages(list(stages), threshold=threshold, options=options)
     os.makedirs(out_dir, exist_ok=True)
     guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict, max_chars=max_chars,
-                  quarantine=os.path.join(out_dir, "dropped.jsonl"), chunk_size=chunk_size, progress=progress)
+                  quarantine=os.path.join(out_dir, "dropped.jsonl"), quarantine_pii=dropped_pii, chunk_size=chunk_size,
+                  progress=progress)
     guard.ledger.remember = False  # one pass: no need to remember decisions for later epochs
     total = count_records(input_path, fmt)
     if limit is not None:
@@ -144,6 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of dropping it")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dropped-pii", action="store_true",
+                   help="also write records dropped for personal data (pii/...) into dropped.jsonl (withheld by default)")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set near.ngram=3 (repeatable)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -171,7 +174,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
                        device=args.device, fmt=args.format, split=args.split, chunk_size=args.chunk_size,
                        max_chars=args.max_chars, strict=args.strict, progress=not args.no_progress,
-                       limit=args.limit, options=_parse_sets(args.set))
+                       limit=args.limit, options=_parse_sets(args.set), dropped_pii=args.dropped_pii)
             print(_summary_line(rep))
             print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
                   f"and report.html")

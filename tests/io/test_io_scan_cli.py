@@ -84,3 +84,18 @@ def test_scan_python_api_and_bad_arguments(tmp_path, capsys):
 def test_scan_shipped_sample(tmp_path):
     rep = scan("sample:spamassassin", str(tmp_path / "s"), device="cpu", progress=False, limit=400)
     assert rep["seen"] == 400 and rep["kept"] + rep["dropped"] == 400
+
+
+def test_records_dropped_for_pii_are_withheld_from_dropped_jsonl(tmp_path):
+    p = tmp_path / "in.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "k", "text": "plain text without anything personal in it at all"},
+        {"id": "p", "text": "mail me at jane.doe@example.org about the thing"}]))
+    rep = scan(str(p), str(tmp_path / "o"), id_field="id", device="cpu", progress=False, stages=["pii"],
+               options={"pii": {"actions": {"default": "keep", "email": "drop"}}})
+    assert rep["dropped_by_reason"] == {"pii/email": 1}
+    dropped = (tmp_path / "o" / "dropped.jsonl").read_text()
+    assert "jane.doe@example.org" not in dropped and json.loads(dropped)["withheld"]
+    scan(str(p), str(tmp_path / "o2"), id_field="id", device="cpu", progress=False, stages=["pii"],
+         options={"pii": {"actions": {"default": "keep", "email": "drop"}}}, dropped_pii=True)
+    assert "jane.doe@example.org" in (tmp_path / "o2" / "dropped.jsonl").read_text()

@@ -40,7 +40,8 @@ class Guard:
         strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of
             dropping it with an ``invalid/...`` reason.
         max_chars: longer texts are dropped as ``invalid/too_long``.
-        quarantine: a path; dropped records are written there as JSON lines.
+        quarantine: a path; dropped records are written there as JSON lines (records dropped for personal
+            data, reason ``pii/...``, are withheld unless ``quarantine_pii=True``).
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
         progress: show progress bars for long work (main process only).
 
@@ -56,7 +57,8 @@ class Guard:
 
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
-                 quarantine: str | os.PathLike | None = None, chunk_size: int = 256, progress: bool = True) -> None:
+                 quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 256,
+                 progress: bool = True) -> None:
         problems = []
         stages = list(stages) if stages is not None else []
         for i, st in enumerate(stages):
@@ -81,7 +83,7 @@ class Guard:
         self.chunk_size = chunk_size
         self.progress = bool(progress)
         self.quarantine_path = os.fspath(quarantine) if quarantine is not None else None
-        sink = QuarantineSink(self.quarantine_path) if self.quarantine_path else None
+        sink = QuarantineSink(self.quarantine_path, include_pii=quarantine_pii) if self.quarantine_path else None
         self.ledger = Ledger(quarantine=sink)
         self._lock = threading.RLock()
         self._sources: Dict[str, int] = {}

@@ -72,9 +72,12 @@ class QuarantineSink:
         1
     """
 
-    def __init__(self, path: str | os.PathLike, *, include_record: bool = True, append: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, include_record: bool = True, include_pii: bool = False,
+                 append: bool = False) -> None:
         self.path = os.fspath(path)
         self.include_record = include_record
+        #: records dropped *because* they hold personal data (reason ``pii/...``) are withheld unless asked for
+        self.include_pii = include_pii
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
@@ -88,7 +91,11 @@ class QuarantineSink:
         if drop.score is not None:
             row["score"] = round(float(drop.score), 4)
         if self.include_record:
-            row["record"] = to_jsonable(ex.record)
+            if drop.reason.startswith("pii/") and not self.include_pii:
+                row["record"] = None
+                row["withheld"] = "dropped for personal data; not written (include_pii=True writes it)"
+            else:
+                row["record"] = to_jsonable(ex.record)
         line = json_line(row)
         with self._lock:
             if self._fh is None:
