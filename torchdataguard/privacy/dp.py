@@ -794,6 +794,8 @@ class DPEngine:
         if self.trainer and micro.num_items is None:
             d = float(micro.plan.step_len) if micro.plan is not None else float(self.default_accumulation)
         w = micro.weights
+        if self._loss_rule == "row_mean":
+            return d  # n w_i = 1 for every row
         if w is None:
             if self.trainer and micro.num_items is not None and self._loss_rule == "unknown":
                 ni = micro.num_items
@@ -824,10 +826,11 @@ class DPEngine:
                                          f"of {micro.rows}: an input is broadcast over the batch (see the preflight)")
                     if id(p) in self._pads:
                         gs[:, self._pads[id(p)]] = 0
+                    # in place: Opacus's per-sample gradient tensor is discarded after this step anyway
                     if isinstance(scale, torch.Tensor):
-                        gs = gs * scale.to(gs.device, gs.dtype).view(-1, *([1] * (gs.dim() - 1)))
+                        gs.mul_(scale.to(gs.device, gs.dtype).view(-1, *([1] * (gs.dim() - 1))))
                     elif scale != 1.0:
-                        gs = gs * scale
+                        gs.mul_(scale)
                     if idx is not None:
                         keep = idx >= 0
                         out = torch.zeros((n_groups,) + tuple(gs.shape[1:]), device=gs.device, dtype=gs.dtype)
