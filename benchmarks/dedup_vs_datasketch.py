@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import sys
@@ -34,30 +33,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torchdataguard as tdg  # noqa: E402
 from torchdataguard.assets import load_spamassassin  # noqa: E402
 from torchdataguard.core.stage import Example  # noqa: E402
 from torchdataguard.dedup.hashing import normalize_for_hash  # noqa: E402
+from _machine import machine  # noqa: E402
 
 WORD = re.compile(r"[a-z0-9\x80-\U0010ffff]+")
 NGRAM = 5
 NUM_PERM = 128
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def words(text: str) -> list:
@@ -96,7 +82,6 @@ def build_corpus(n_planted: int, seed: int = 0):
             toks[rng.randrange(len(toks))] = rng.choice(vocab) + "q"
         planted.append((len(docs), src, frac))
         docs.append(" ".join(toks))
-    order = list(range(len(docs)))
     # planted variants come after their sources (keep-first keeps the original)
     return docs, planted
 
@@ -216,7 +201,7 @@ def main() -> int:
     q_ours = quality(docs, planted, dec_ours, sets)
     q_ds = quality(docs, planted, dec_ds, sets)
     res = {
-        "machine": machine(), "documents": len(docs), "planted": len(planted), "num_perm": NUM_PERM,
+        "machine": machine(args.device), "documents": len(docs), "planted": len(planted), "num_perm": NUM_PERM,
         "threshold": args.threshold, "device": args.device,
         "signatures_per_second": {"torchdataguard": round(sig_ours, 1), "datasketch": round(sig_ds, 1),
                                   "ratio": round(sig_ours / sig_ds, 2)},

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -33,6 +32,9 @@ import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _machine import machine  # noqa: E402
 
 from torchdataguard.assets import load_spamassassin  # noqa: E402
 from torchdataguard.privacy.detectors import IBAN_LENGTHS  # noqa: E402
@@ -43,22 +45,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "pii_vs_presidio.json")
 TYPE_MAP = {"CREDIT_CARD": "credit_card", "IBAN_CODE": "iban", "EMAIL_ADDRESS": "email", "IP_ADDRESS": "ip",
             "PHONE_NUMBER": "phone", "US_SSN": "us_ssn"}
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import torch
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": 1}
 
 
 def build_presidio(only_phone: bool = False):

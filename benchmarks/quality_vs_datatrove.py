@@ -37,7 +37,6 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -47,10 +46,11 @@ import time  # noqa: E402
 from typing import Dict, List  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
 
 import torchdataguard as tdg  # noqa: E402
+from _machine import machine  # noqa: E402
 from torchdataguard.assets import load_spamassassin  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,20 +112,6 @@ except Exception:
     pass
 json.dump(out, open(sys.argv[2], "w"))
 '''
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "threads": 1, "load_average_start": list(os.getloadavg())}
 
 
 def brown_doc(path: str) -> str:
@@ -214,7 +200,7 @@ def main() -> int:
     corpora = load_docs(args.stride, args.brown_stride)
     docs = [t for ts in corpora.values() for t in ts]
     sizes = [len(t) for t in docs]
-    info = machine()
+    info = machine(threads=1)
     rounds_dt, rounds_us = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "docs.jsonl")
