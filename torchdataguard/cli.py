@@ -42,8 +42,8 @@ def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
             kw.setdefault("threshold", threshold)
         try:
             stages.append(cls(**kw))
-        except TypeError as exc:
-            raise ConfigError(f"stage {name!r} does not take these options {kw}: {exc}") from None
+        except TypeError as exc:  # name the options, never their values (a key may be among them)
+            raise ConfigError(f"stage {name!r} does not take the options {sorted(kw)}: {exc}") from None
     return stages
 
 

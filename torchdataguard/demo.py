@@ -133,8 +133,10 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
     say(f"train/test leakage: {len(leaks)} test emails duplicate a training email")
 
     use_cuda = torch.cuda.is_available() and device != "cpu"
-    # pseudonyms need a secret key: TDG_PII_KEY when set (stable across runs), else a random one for this run
-    pii_key = os.environ.get("TDG_PII_KEY") or secrets.token_hex(32)
+    # pseudonyms need a secret key: TORCHDATAGUARD_PII_KEY when set (stable across runs), else a random one
+    from .privacy.pii import KEY_ENV
+
+    pii_key = os.environ.get(KEY_ENV) or secrets.token_hex(32)
     model_dir = _model_dir()
     tok = AutoTokenizer.from_pretrained(model_dir)
     guard = tdg.Guard(_stages(augment, pii_key=pii_key, tokenizer=tok), id_field="id",

@@ -40,8 +40,9 @@ class Guard:
         strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of
             dropping it with an ``invalid/...`` reason.
         max_chars: longer texts are dropped as ``invalid/too_long``.
-        quarantine: a path; dropped records are written there as JSON lines (records dropped for personal
-            data, reason ``pii/...``, are withheld unless ``quarantine_pii=True``).
+        quarantine: a path; dropped records are written there as JSON lines. When the guard has a PII stage,
+            records dropped before it scrubbed them (or by it, reason ``pii/...``) are written without their
+            content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
         progress: show progress bars for long work (main process only).
 
@@ -87,7 +88,9 @@ class Guard:
         self.ledger = Ledger(quarantine=sink)
         self._lock = threading.RLock()
         self._sources: Dict[str, int] = {}
+        self._wraps = 0
         self._service = None
+        self._pii_pos = next((i for i, st in enumerate(self.stages) if st.name == "pii"), None)
         for st in self.stages:
             if isinstance(st, IndexStage):
                 st.to(self.device)
@@ -137,7 +140,19 @@ class Guard:
             for e, q in zip(exs, ids):
                 e.id = q
             replay = [self.ledger.replay(e.id) for e in exs]
+            first_at: Dict[Any, int] = {}
+            dup_of: Dict[int, int] = {}  # a repeated id inside this chunk replays its first occurrence
+            for i, e in enumerate(exs):
+                if not replay[i]:
+                    try:
+                        j = first_at.setdefault(e.id, i)
+                    except TypeError:  # an unhashable id cannot repeat-match
+                        continue
+                    if j != i:
+                        dup_of[i] = j
+                        replay[i] = -1
             final: List[Optional[Drop]] = [None] * m
+            final_step: List[int] = [-1] * m
             index_steps = [(si, st) for si, st in enumerate(self.stages) if isinstance(st, IndexStage)]
             for si, st in index_steps:
                 rows, keys = plan.keys.get(si, ([], None))
@@ -155,16 +170,25 @@ class Guard:
                 for i, d in zip(rows_sel, drops):
                     if d is not None:
                         final[i] = d
+                        final_step[i] = si
             out: List[Outcome] = []
             for i, ex in enumerate(exs):
+                if replay[i] == -1:  # same id as an earlier example of this chunk: its fate, counted once
+                    self.ledger.record_replay()
+                    first = out[dup_of[i]][1]
+                    out.append((ex, None if first is None else Drop("replayed"), True))
+                    continue
                 if replay[i]:
                     self.ledger.record_replay()
                     out.append((ex, None if replay[i] == KEPT else Drop("replayed"), True))
                     continue
                 d = final[i]
+                step = final_step[i]
                 if d is None and plan.pre_drop[i] is not None:
-                    d = plan.pre_drop[i][1]
-                self.ledger.record(ex, d)
+                    step, d = plan.pre_drop[i]
+                # a record dropped before the PII stage scrubbed it is not written to the quarantine file
+                withhold = d is not None and self._pii_pos is not None and step <= self._pii_pos
+                self.ledger.record(ex, d, withhold=withhold)
                 out.append((ex, d, False))
             self.ledger.busy_seconds += time.perf_counter() - t0
             return out
@@ -174,8 +198,11 @@ class Guard:
         return id_ if not source else f"{source}:{id_}"
 
     def _new_source(self, source: Optional[str]) -> str:
+        # default names follow the wraps of *this* process, not a loaded state: a resumed run that wraps its
+        # training data first must get the same plain ids as the run that saved the state
         if source is None:
-            source = "" if not self._sources else f"data{len(self._sources)}"
+            source = "" if self._wraps == 0 else f"data{self._wraps}"
+        self._wraps += 1
         self._sources[source] = self._sources.get(source, 0) + 1
         return source
 

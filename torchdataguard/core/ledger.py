@@ -84,16 +84,17 @@ class QuarantineSink:
         self._fh: Optional[IO[str]] = open(self.path, "a" if append else "w", encoding="utf-8")
         self._lock = threading.Lock()
 
-    def write(self, ex: Example, drop: Drop) -> None:
+    def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
         row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
         if drop.matched is not None:
             row["matched"] = to_jsonable(drop.matched)
         if drop.score is not None:
             row["score"] = round(float(drop.score), 4)
         if self.include_record:
-            if drop.reason.startswith("pii/") and not self.include_pii:
+            if (withhold or drop.reason.startswith("pii/")) and not self.include_pii:
                 row["record"] = None
-                row["withheld"] = "dropped for personal data; not written (include_pii=True writes it)"
+                row["withheld"] = ("may hold personal data (dropped before or by the PII stage); not written "
+                                   "(include_pii=True / --dropped-pii writes it)")
             else:
                 row["record"] = to_jsonable(ex.record)
         line = json_line(row)
@@ -129,13 +130,21 @@ class DecisionMemo:
     def __len__(self) -> int:
         return int((self._dense != 0).sum()) + len(self._sparse)
 
+    def _dense_ok(self, id_: Any) -> bool:
+        """Small non-negative integers (positions, indices) go to the byte array; large ones (timestamps,
+        snowflake ids) to the dict, so memory follows the number of examples, not the largest id."""
+        return (isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_
+                and id_ < 2 * (self._dense.numel() + len(self._sparse)) + (1 << 20))
+
     def get(self, id_: Any) -> int:
-        if isinstance(id_, int) and not isinstance(id_, bool) and id_ >= 0:
-            return int(self._dense[id_]) if id_ < self._dense.numel() else 0
+        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.numel():
+            v = int(self._dense[id_])
+            if v:
+                return v
         return self._sparse.get(id_, 0)
 
     def set(self, id_: Any, value: int) -> None:
-        if isinstance(id_, int) and not isinstance(id_, bool) and id_ >= 0:
+        if self._dense_ok(id_):
             if id_ >= self._dense.numel():
                 new = torch.zeros(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024), dtype=torch.uint8)
                 new[: self._dense.numel()] = self._dense
@@ -256,8 +265,8 @@ class Ledger:
             return 0
         return self.memo.get(id_)
 
-    def record(self, ex: Example, drop: Optional[Drop]) -> None:
-        """Account for an example met for the first time."""
+    def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False) -> None:
+        """Account for an example met for the first time (``withhold``: keep its content out of the quarantine)."""
         self.seen += 1
         for k, v in ex.counts.items():
             self.counts[k] += v
@@ -282,7 +291,7 @@ class Ledger:
             else:
                 self.matches_truncated += 1
         if self.quarantine is not None:
-            self.quarantine.write(ex, drop)
+            self.quarantine.write(ex, drop, withhold=withhold)
 
     def record_replay(self) -> None:
         self.replayed += 1

@@ -160,7 +160,11 @@ class Planner:
             if kind == "record" and getattr(obj, "rewrites", False):
                 r = obj.process(ex)
                 if isinstance(r, Drop):
-                    return ex.record
+                    # fail closed: never hand on a record that a rewriting stage (PII scrubbing) did not finish
+                    raise GuardInputError(
+                        f"record {id_!r}: stage {obj.name!r} dropped it when it was fetched ({r.reason}) although it "
+                        f"was kept when the data was scanned; the stage is not deterministic (e.g. a failing NER "
+                        f"backend). Fix the stage or re-wrap the data")
                 ex = r
         return ex.record
 

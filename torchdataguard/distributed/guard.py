@@ -237,6 +237,7 @@ class DistributedGuard:
                 if int(gr[j]) == me:
                     exs[int(go[j])].count(name)
             out: List[Outcome] = []
+            first_index_step = min((si for si, st in enumerate(g.stages) if isinstance(st, IndexStage)), default=-1)
             for j in mine:
                 k = int(go[j])
                 ex = exs[k]
@@ -246,9 +247,12 @@ class DistributedGuard:
                     out.append((ex, None if code == KEPT else Drop("replayed"), True))
                     continue
                 d = final[j]
+                step = first_index_step
                 if d is None and plan.pre_drop[k] is not None:
-                    d = plan.pre_drop[k][1]
-                g.ledger.record(ex, d)
+                    step, d = plan.pre_drop[k]
+                # as in Guard.decide: records dropped before the PII stage scrubbed them stay out of the quarantine
+                withhold = d is not None and g._pii_pos is not None and step <= g._pii_pos
+                g.ledger.record(ex, d, withhold=withhold)
                 out.append((ex, d, False))
             g.ledger.busy_seconds += time.perf_counter() - t0
             self.rounds += 1

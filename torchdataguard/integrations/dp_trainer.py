@@ -133,7 +133,9 @@ class DPCallback(TrainerCallback):
             approx = "; ".join(problems)
             self.sampler = None
         else:
-            seed = cfg.seed if cfg.seed is not None else int(args.seed) * 1_000_003 + int(state.global_step)
+            # a fresh stream at every (re)start: a resumed run must not replay the draws of its first steps
+            base = cfg.seed if cfg.seed is not None else int(args.seed)
+            seed = int(base) * 1_000_003 + int(state.global_step)
             self.sampler = PoissonBatchSampler(num_rows, sample_rate=q, micro_batches_per_epoch=micro_per_epoch,
                                                accumulation=ga, unit_ids=self.unit_ids, seed=seed)
             self.sampler.batch_size = per_device  # read by accelerate (expected micro-batch size)

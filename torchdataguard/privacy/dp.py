@@ -772,6 +772,13 @@ class DPEngine:
     def _groups(self, micro: _Micro) -> Tuple[Optional[torch.Tensor], int, Optional[torch.Tensor]]:
         """(group index per row or -1, number of groups, rows per group) for the micro-batch's units."""
         ids = micro.unit_ids
+        if ids is not None and micro.plan is not None and micro.plan.units is not None:
+            # the sampler's units (rows of one user) and the batch's units (views of one example) would each
+            # claim to be the privacy unit; grouping by the finer one would clip a user's rows separately
+            raise ConfigError(f"the batch carries {UNIT_KEY!r} (e.g. from Multiplicity) while the DP sampler groups "
+                              f"rows by user-level unit_ids: combining both is not supported, because clipping by "
+                              f"the batch's ids would bound each view, not each user. Use one kind of unit: drop "
+                              f"Multiplicity, or drop unit_ids=")
         if ids is None and micro.plan is not None and micro.plan.units is not None:
             ids = torch.tensor(micro.plan.units, dtype=torch.long)
         if ids is None:
@@ -860,10 +867,12 @@ class DPEngine:
         self.hooks.enable_hooks()
         per.mean().backward(retain_graph=not pad)
         norms = []
+        normed = set()
         for p in self.params:
             ns = getattr(p, "_norm_sample", None)
             if ns is not None:
                 norms.append(ns.reshape(-1).to(per.device).float())
+                normed.add(id(p))
                 del p._norm_sample
             p.grad_sample = None
         if pad:
@@ -879,6 +888,14 @@ class DPEngine:
         finally:
             self.hooks.enable_hooks()
             self._keep_grads = False
+        unclipped = [name for p, name in zip(self.params, self.param_names) if p.grad is not None and id(p) not in normed]
+        if unclipped:
+            for p in self.params:
+                p.grad = None
+            raise ConfigError(f"ghost clipping saw no per-sample norm for parameters {unclipped[:5]}"
+                              f"{' ...' if len(unclipped) > 5 else ''} (used outside the modules Opacus hooks), so "
+                              f"their gradient would not be clipped; use DPConfig(clipping='hooks') or keep "
+                              f"preflight=True, which finds such parameters before training")
         for p in self.params:
             if p.grad is not None:
                 p.summed_grad = p.grad if getattr(p, "summed_grad", None) is None else p.summed_grad + p.grad
