@@ -256,8 +256,9 @@ def text_shape(text: str) -> str:
 
 _ASCII_DIGITS = frozenset("0123456789")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
-_EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-                           r"(?![\w\-]|\.[A-Za-z0-9])")
+# labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters
+_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,24}"
+                           r"(?![\w\-]|\.[^\W_])")
 
 # IPv4: anchored on the first dot, the first octet is read backwards
 _IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
@@ -345,8 +346,8 @@ def _find_email(text: str, shape: str) -> List[Tuple[int, int]]:
         if m is not None:
             j = at
             lo = max(floor, at - 65)
-            while j > lo and text[j - 1] in _LOCAL_CHARS:
-                j -= 1
+            while j > lo and (text[j - 1] in _LOCAL_CHARS or (text[j - 1].isalnum() and not text[j - 1].isascii())):
+                j -= 1  # ASCII address characters, and letters or digits of any script (müller@, josé@)
             i = j
             while i < at and text[i] in ".='":  # quotes and dots before the address are not part of it
                 i += 1

@@ -75,3 +75,11 @@ def test_batch_unit_ids_cannot_override_user_level_units():
             b = Multiplicity(1)(b)
             model(**b)["loss"].backward()
             o.step()
+
+
+@pytest.mark.parametrize("text", ["schreib müller@firma.de bitte", "josé.garcía@empresa.es", "info@bücher.de."])
+def test_email_addresses_in_any_script_are_found(text):
+    from torchdataguard.core.stage import Example
+
+    out = tdg.PIIScrubber().process(Example(0, text, text))
+    assert "<EMAIL>" in out.text and "@" not in out.text
