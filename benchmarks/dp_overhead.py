@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -29,18 +28,10 @@ import warnings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import machine  # noqa: E402
+
 MODES = ["nonprivate", "tdg_hooks", "tdg_ghost", "tdg_auto", "opacus_hooks", "opacus_ghost"]
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _bert(device):
@@ -284,9 +275,7 @@ def main() -> None:
             e = util[k]
             extra = f"  epsilon PRV {e['epsilon_prv']} / RDP {e['epsilon_rdp']} (delta {e['delta']})" if "steps" in e else ""
             print(f"  {k:<11} test accuracy {e['test_accuracy']:.4f}  ({e['train_seconds']} s){extra}")
-    out = {"machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-                       "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                       "python": platform.python_version()},
+    out = {"machine": machine("cuda" if torch.cuda.is_available() else "cpu"),
            "settings": {"steps": a.steps, "batch": a.batch, "seq": a.seq, "model": "BertForSequenceClassification "
                         "4 layers, hidden 128, 4 heads, vocab 8000, from config", "noise_multiplier": 1.0,
                         "max_grad_norm": 1.0},
