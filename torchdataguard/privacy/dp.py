@@ -1003,7 +1003,7 @@ class DPEngine:
                     delattr(p, attr)
         for m in self.model.modules():
             for attr in ("activations", "max_batch_len"):
-                if hasattr(m, attr):
+                if attr in m.__dict__:  # wrappers (peft's ModulesToSaveWrapper) forward getattr to what they wrap
                     delattr(m, attr)
 
 

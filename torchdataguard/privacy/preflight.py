@@ -305,6 +305,6 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
             p.grad = g
         for m in model.modules():
             for attr in ("activations", "max_batch_len"):
-                if hasattr(m, attr):
+                if attr in m.__dict__:  # wrappers (peft) forward getattr to the module they wrap
                     delattr(m, attr)
     return rep
