@@ -122,7 +122,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
     isw = buf.astype(bool)
     edge = np.diff(isw.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    nz = np.flatnonzero(edge)  # word starts and ends alternate
+    nz = np.flatnonzero(edge.view(bool))  # word starts and ends alternate (a bool scan is the fast path)
     starts, ends = nz[0::2], nz[1::2]
     # word hash = sum_j b_j * P^(j - start), via prefix sums of b_j * P^j and the inverse power of start
     pw, inv = _powers(L + 1)
@@ -131,7 +131,10 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
         pref[0] = 0
         np.multiply(pw[:L], buf, out=pref[1:])
         np.cumsum(pref[1:], out=pref[1:])
-        wh = (pref[ends] - pref[starts]) * inv[starts] + (ends - starts).astype(_U) * _U(0x9E3779B97F4A7C15)
+        # every byte of a word is non-zero, so words of different lengths differ without a length term
+        wh = pref[ends]
+        wh -= pref[starts]
+        wh *= inv[starts]
     wh = _np_mix64(wh)
     first_word = np.searchsorted(starts, doc_start)
     words_per_doc = np.diff(first_word, append=starts.size)
