@@ -34,6 +34,7 @@ _WORD[128:] = True  # bytes of non-ASCII characters (already NFKC-normalised, lo
 _LOWER_WORD = np.where(_WORD, np.arange(256), 0).astype(np.uint8)
 for _c in range(ord("A"), ord("Z") + 1):
     _LOWER_WORD[_c] = _c + 32
+_LOWER_WORD_TABLE = _LOWER_WORD.tobytes()  # for bytes.translate, faster than a NumPy gather
 
 _POLY = _U(0x100000001B3)  # FNV prime, an odd multiplier for the byte polynomial
 _SHINGLE_MUL = [_U(0x9E3779B97F4A7C15), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9), _U(0xD6E8FEB86659FD93),
@@ -111,12 +112,13 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
     # ASCII texts are lower-cased by the byte table below; others are NFKC-normalised and lower-cased here
-    norm = [t if t.isascii() else unicodedata.normalize("NFKC", t).lower() for t in texts]
-    encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
-    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-    raw = b"\x00".join(encoded)
+    ascii_ = [t.isascii() for t in texts]
+    norm = [t if a else unicodedata.normalize("NFKC", t).lower() for t, a in zip(texts, ascii_)]
+    raw = "\x00".join(norm).encode("utf-8", "surrogatepass")  # one encode for the whole chunk
+    lens = np.fromiter((len(t) if a else len(t.encode("utf-8", "surrogatepass")) for t, a in zip(norm, ascii_)),
+                       dtype=np.int64, count=n_docs)
     L = len(raw)
-    buf = _LOWER_WORD[np.frombuffer(raw, dtype=np.uint8)]  # lower-cased word bytes, 0 elsewhere
+    buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)  # lower-cased word bytes, 0 elsewhere
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
@@ -135,7 +137,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
         wh = pref[ends]
         wh -= pref[starts]
         wh *= inv[starts]
-    wh = _np_mix64(wh)
+    # no per-word mixing: shingles are odd-weighted sums of word hashes, mixed by minhash_signatures
     first_word = np.searchsorted(starts, doc_start)
     words_per_doc = np.diff(first_word, append=starts.size)
     wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
@@ -148,7 +150,8 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
         with np.errstate(over="ignore"):
             acc = wh[:m] * _SHINGLE_MUL[0]
             for k in range(1, ngram):
-                acc = acc + wh[k : k + m] * _SHINGLE_MUL[k % len(_SHINGLE_MUL)] + _U(k)
+                acc += wh[k : k + m] * _SHINGLE_MUL[k % len(_SHINGLE_MUL)]
+            acc += _U(ngram * (ngram - 1) // 2)
         valid = wdoc[:m] == wdoc[ngram - 1 :]
         out_h.append(acc[valid])
         out_d.append(wdoc[:m][valid])
@@ -163,7 +166,8 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
                     mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
-                extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
+                a0 = int(doc_start[d])
+                extra_h[i] = np.frombuffer(content_hash128(raw[a0 : a0 + int(lens[d])])[:8], dtype=_U)[0]
         out_h.append(_np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
