@@ -123,19 +123,17 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
     isw = buf.astype(bool)
-    edge = np.diff(isw.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    nz = np.flatnonzero(edge.view(bool))  # word starts and ends alternate (a bool scan is the fast path)
-    starts, ends = nz[0::2], nz[1::2]
-    # word hash = sum_j b_j * P^(j - start), via prefix sums of b_j * P^j and the inverse power of start
+    st = np.empty(L, dtype=bool)
+    if L:
+        st[0] = isw[0]
+        np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a non-word byte
+    starts = np.flatnonzero(st)
+    # word hash = sum_j b_j * P^(j - start): non-word bytes are 0 in buf, so the sum from one word's start to the
+    # next word's start is exactly the word's sum (one reduceat pass, no prefix sums or word ends needed)
     pw, inv = _powers(L + 1)
     with np.errstate(over="ignore"):
-        pref = np.empty(L + 1, dtype=_U)
-        pref[0] = 0
-        np.multiply(pw[:L], buf, out=pref[1:])
-        np.cumsum(pref[1:], out=pref[1:])
-        # every byte of a word is non-zero, so words of different lengths differ without a length term
-        wh = pref[ends]
-        wh -= pref[starts]
+        contrib = np.multiply(pw[:L], buf)
+        wh = np.add.reduceat(contrib, starts) if starts.size else np.zeros(0, dtype=_U)
         wh *= inv[starts]
     # no per-word mixing: shingles are odd-weighted sums of word hashes, mixed by minhash_signatures
     first_word = np.searchsorted(starts, doc_start)
