@@ -10,6 +10,7 @@ words. A shingle is ``ngram`` consecutive words; a document shorter than ``ngram
 from __future__ import annotations
 
 import hashlib
+import threading
 import unicodedata
 from typing import List, Sequence, Tuple
 
@@ -96,6 +97,18 @@ def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
     return _pow_cache[:n], _inv_cache[:n]
 
 
+_local = threading.local()
+
+
+def _scratch(n: int) -> np.ndarray:
+    """A reused uint64 work array of length ``n``, one per thread (allocating ~30 MB per chunk, with its page
+    faults, costs more than the arithmetic done in it)."""
+    buf = getattr(_local, "scratch", None)
+    if buf is None or buf.size < n:
+        buf = _local.scratch = np.empty(max(n, 2 * (0 if buf is None else buf.size)), dtype=_U)
+    return buf[:n]
+
+
 def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the word ``ngram``-shingles of each text.
 
@@ -114,9 +127,9 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
     # ASCII texts are lower-cased by the byte table below; others are NFKC-normalised and lower-cased here
     ascii_ = [t.isascii() for t in texts]
     norm = [t if a else unicodedata.normalize("NFKC", t).lower() for t, a in zip(texts, ascii_)]
-    raw = "\x00".join(norm).encode("utf-8", "surrogatepass")  # one encode for the whole chunk
-    lens = np.fromiter((len(t) if a else len(t.encode("utf-8", "surrogatepass")) for t, a in zip(norm, ascii_)),
-                       dtype=np.int64, count=n_docs)
+    encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
+    raw = b"\x00".join(encoded)
+    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)  # lower-cased word bytes, 0 elsewhere
     doc_start = np.zeros(n_docs, dtype=np.int64)
@@ -132,7 +145,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
     # next word's start is exactly the word's sum (one reduceat pass, no prefix sums or word ends needed)
     pw, inv = _powers(L + 1)
     with np.errstate(over="ignore"):
-        contrib = np.multiply(pw[:L], buf)
+        contrib = np.multiply(pw[:L], buf, out=_scratch(L))
         wh = np.add.reduceat(contrib, starts) if starts.size else np.zeros(0, dtype=_U)
         wh *= inv[starts]
     # no per-word mixing: shingles are odd-weighted sums of word hashes, mixed by minhash_signatures
@@ -164,8 +177,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarra
                     mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
-                a0 = int(doc_start[d])
-                extra_h[i] = np.frombuffer(content_hash128(raw[a0 : a0 + int(lens[d])])[:8], dtype=_U)[0]
+                extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
         out_h.append(_np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
