@@ -32,3 +32,14 @@ def machine(device: Optional[torch.device | str] = None, **extra: Any) -> Dict[s
     }
     info.update(extra)
     return info
+
+
+def write_result(path: str, result: Dict[str, Any], *, indent: int = 2) -> str:
+    """Write a benchmark's JSON result (creating its folder), say so, and return the path."""
+    import json
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=indent)
+    print(f"wrote {path}")
+    return path

@@ -13,7 +13,6 @@ Writes benchmarks/results/dedup_gpu_<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,10 +21,12 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from torchdataguard.dedup.hashing import minhash_signatures, token_shingle_hashes  # noqa: E402
 from torchdataguard.dedup.near import NearDedup, NearKeys  # noqa: E402
 from torchdataguard.core.stage import Example  # noqa: E402
+from _machine import write_result  # noqa: E402
 
 
 def make_batch(n, T, vocab, gen, device, dup_frac=0.1):
@@ -103,10 +104,7 @@ def main() -> int:
               "index_bytes_per_document"):
         print(f"{k:40s} {res[k]:>14}")
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"dedup_gpu_{device.type}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(res, fh, indent=2)
-    print(f"wrote {out}")
+    write_result(out, res)
     return 0
 
 

@@ -23,7 +23,6 @@ Writes benchmarks/results/pii_vs_presidio.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -34,7 +33,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _machine import machine  # noqa: E402
+from _machine import machine, write_result  # noqa: E402
 
 from torchdataguard.assets import load_spamassassin  # noqa: E402
 from torchdataguard.privacy.detectors import IBAN_LENGTHS  # noqa: E402
@@ -201,10 +200,7 @@ def main(argv=None) -> int:
         "detections": counts, "planted": {"documents": args.planted, "seed": args.seed, "results": recall},
         "command": "python benchmarks/pii_vs_presidio.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as fh:
-        json.dump(result, fh, indent=2)
-    print(f"\nwrote {OUT}")
+    write_result(OUT, result)
     return 0
 
 

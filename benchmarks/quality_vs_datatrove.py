@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 import torchdataguard as tdg  # noqa: E402
-from _machine import machine  # noqa: E402
+from _machine import machine, write_result  # noqa: E402
 from torchdataguard.assets import load_spamassassin  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -294,10 +294,7 @@ def main() -> int:
                                "FineWebQualityFilter": {"char_duplicates_ratio": 0.1, "new_line_ratio": 1e9},
                                "GopherQualityFilter": "defaults", "GopherRepetitionFilter": "defaults"},
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as fh:
-        json.dump(result, fh, indent=2)
-    print(f"\nwrote {OUT}")
+    write_result(OUT, result)
     return 0
 
 
