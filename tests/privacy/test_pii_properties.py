@@ -93,8 +93,11 @@ def test_planted_values_never_survive(pairs):
 
 
 # -- fast detectors against plain reference patterns -----------------------------------------------------
-_REF_EMAIL = re.compile(r"(?<![\w.%+\-='])[.=']*(?P<addr>[A-Za-z0-9_%+\-](?:[A-Za-z0-9_%+\-=']|\.(?!\.)){0,63}"
-                        r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![\w\-]|\.[A-Za-z0-9])")
+# local parts and domain labels take letters and digits of any script (müller@bücher.de), as the detector does;
+# [^\W\x00-\x7f] is "a non-ASCII letter or digit"
+_REF_EMAIL = re.compile(r"(?<![\w.%+\-='])[.=']*(?P<addr>(?:[A-Za-z0-9_%+\-]|[^\W\x00-\x7f])"
+                        r"(?:[A-Za-z0-9_%+\-=']|[^\W\x00-\x7f]|\.(?!\.)){0,63}"
+                        r"@(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,24})(?![\w\-]|\.[^\W_])")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _REF_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?!\w|\.[0-9])")
 _REF_CARD = re.compile(r"(?<![\w\-.,])(?:[0-9]{13,19}|[0-9]{4}([ \-])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}"
