@@ -114,7 +114,7 @@ def test_plain_loop_gradient_is_clip_sum_over_expected_batch():
     assert not hasattr(next(model.parameters()), "grad_sample")
 
 
-@pytest.mark.parametrize("mode", ["hooks", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "ghost", "bk"])
 def test_hf_style_model_hooks_and_ghost_give_the_clipped_gradient(mode):
     model = TinyClassifier()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
@@ -137,12 +137,34 @@ def test_hf_style_model_hooks_and_ghost_give_the_clipped_gradient(mode):
     dp.close()
 
 
-def test_auto_mode_picks_ghost_when_losses_are_readable_else_hooks():
+class TiedClassifier(TinyClassifier):
+    """Output layer tied to the embedding (as in language models): book-keeping refuses shared parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(8, 20, bias=False)
+        self.head.weight = self.emb.weight
+
+
+def test_auto_mode_picks_bk_then_ghost_when_losses_are_readable_else_hooks():
     model = TinyClassifier()
     dp = tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TokenData(), batch_size=6),
                           tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
-    assert dp.report()["clipping"] == "ghost"
+    assert dp.report()["clipping"] == "bk"
+    assert "matched Opacus" in dp.report()["preflight"]["clipping"]
     dp.close()
+    assert "forward" not in model.head.__dict__  # the layers' own forward is back
+    model = TiedClassifier()
+    dp = tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                          DataLoader(TokenData(), batch_size=6), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+    rep = dp.report()
+    assert rep["clipping"] == "ghost", rep["preflight"]
+    assert any("book-keeping clipping not used" in n and "tied" in n for n in rep["preflight"]["notes"])
+    dp.close()
+    model = TiedClassifier()
+    with pytest.raises(ConfigError, match="clipping='bk' cannot clip this model"):
+        tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TokenData(), batch_size=6),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping="bk"))
     model = mlp()
     dp = tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data(), batch_size=8),
                           tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))

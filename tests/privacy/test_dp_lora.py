@@ -23,7 +23,7 @@ class DS(Dataset):
         return {"input_ids": self.x[i], "attention_mask": torch.ones(16, dtype=torch.long), "labels": self.y[i]}
 
 
-@pytest.mark.parametrize("clipping", ["auto", "hooks"])
+@pytest.mark.parametrize("clipping", ["auto", "hooks", "ghost", "bk"])
 def test_dp_trains_only_lora_adapters(clipping):
     warnings.simplefilter("ignore")
     from transformers import BertConfig, BertForSequenceClassification
@@ -50,4 +50,5 @@ def test_dp_trains_only_lora_adapters(clipping):
     assert any(not torch.equal(trainable[n], named[n]) for n in trainable)
     rep = dp.report()
     assert rep["preflight"]["ok"] and rep["steps"] == 8 and rep["epsilon_prv"] > 0
+    assert rep["clipping"] == ("bk" if clipping == "auto" else clipping)
     assert rep["preflight"]["checked_parameters"] == len(trainable)

@@ -143,7 +143,7 @@ class DPCallback(TrainerCallback):
             _install_batch_sampler(loader, self.sampler)
         batch = None
         if cfg.preflight and num_rows:
-            k = min(num_rows, max(2, min(8, per_device)))
+            k = min(num_rows, 2)  # two rows: enough to see rows mixed or inputs broadcast; memory rows x params
             batch = _to_device(loader.collate_fn([dataset[i] for i in range(k)]), args.device)
         self.engine = DPEngine(model, inner_opt, cfg, num_units=num_units, sample_rate=q, sampler=self.sampler,
                                planned_steps=int(state.max_steps) if state.max_steps else None,

@@ -1,7 +1,9 @@
 """DP-SGD through Opacus: the settings, the engine that wires it, and ``make_private`` for a plain loop.
 
 Opacus computes the per-sample gradients (hooks attached to the model without wrapping it, so Hugging Face
-models keep ``generate`` and ``save_pretrained``), clips them, adds the Gaussian noise and accounts for it.
+models keep ``generate`` and ``save_pretrained``) and accounts for the noise; the default clipping mode,
+book-keeping (:mod:`~torchdataguard.privacy.bk`), gets the same clipped sum with one backward pass and is
+checked against Opacus's per-sample gradients on the preflight batch before it is used.
 This module wires those pieces so that the epsilon reported is what happened:
 
 * **Sampling**: Poisson sampling by privacy unit (:mod:`~torchdataguard.privacy.sampling`); the sampling rate
@@ -16,10 +18,14 @@ This module wires those pieces so that the epsilon reported is what happened:
   (augmentation views, ``unit_reduction="mean"``) or summed (several rows of one user, ``"sum"``) before
   clipping; a negative unit id marks a row that must not count. The key is popped before the model's forward.
 * **Clipping modes**: ``"hooks"`` (per-sample gradients), ``"ghost"`` (ghost clipping: per-sample gradient norms
-  without the gradients, then a second backward pass of the re-weighted per-sample losses) and ``"auto"``:
-  ghost when the per-sample losses can be read from the model's output (``logits`` and ``labels``) and no unit
-  groups several rows, with per-layer fallback to per-sample gradients where ghost norms cost more (long
-  sequences) or cannot work (tied weights); otherwise hooks.
+  without the gradients, then a second backward pass of the re-weighted per-sample losses), ``"bk"``
+  (book-keeping: norms and clipped sum from one backward pass) and ``"auto"``: when the per-sample losses can be
+  read from the model's output (``logits`` and ``labels``) and no unit groups several rows, book-keeping if every
+  trained layer supports it and its clipped gradient matches Opacus's on the preflight batch, else ghost (with
+  per-layer fallback to per-sample gradients where ghost norms cost more or cannot work, e.g. tied weights);
+  otherwise hooks.
+* **Noise**: ``N(0, (sigma C)^2)`` per coordinate, drawn straight into the gradient buffer (Opacus's own
+  ``_generate_noise`` under ``secure_mode``).
 * **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
   ``optimizer.step()`` refuses.
 
@@ -49,6 +55,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from ..errors import ConfigError, StateError
+from .bk import BookKeeper
 from .accounting import PrivacyBudgetExhausted, PrivacyLedger, noise_for_target
 from .preflight import (BroadcastExpander, PreflightError, PreflightReport, UnsupportedModulesError, audit_modules,
                         check_per_sample_gradients, padding_embeddings, tied_parameters)
@@ -63,7 +70,7 @@ UNIT_KEY = "tdg_unit_ids"
 warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect to "
                         "module outputs", category=UserWarning)
 
-Clipping = Literal["auto", "hooks", "ghost"]
+Clipping = Literal["auto", "hooks", "ghost", "bk"]
 
 
 @dataclass(kw_only=True)
@@ -80,7 +87,8 @@ class DPConfig:
             (the Trainer knows its ``max_steps``).
         accountant: the accountant that states the guarantee and enforces the budget (``"prv"``, Opacus's
             default, or ``"rdp"``); both epsilons are always reported.
-        clipping: ``"auto"``, ``"hooks"`` (per-sample gradients) or ``"ghost"`` (ghost clipping).
+        clipping: ``"auto"``, ``"hooks"`` (per-sample gradients), ``"ghost"`` (ghost clipping, two backward
+            passes) or ``"bk"`` (book-keeping: one backward pass; see :mod:`~torchdataguard.privacy.bk`).
         unit: what one privacy unit is, in words, for the report (``"example"``, ``"user"`` ...).
         unit_reduction: how rows of one unit combine before clipping: ``"mean"`` (augmented views of one
             example) or ``"sum"`` (several rows of one user).
@@ -145,8 +153,8 @@ class DPConfig:
             p.append("both epochs and steps are set: give one of them")
         if self.accountant not in ("prv", "rdp"):
             p.append(f"accountant={self.accountant!r}: expected 'prv' or 'rdp'")
-        if self.clipping not in ("auto", "hooks", "ghost"):
-            p.append(f"clipping={self.clipping!r}: expected 'auto', 'hooks' or 'ghost'")
+        if self.clipping not in ("auto", "hooks", "ghost", "bk"):
+            p.append(f"clipping={self.clipping!r}: expected 'auto', 'hooks', 'ghost' or 'bk'")
         if self.unit_reduction not in ("mean", "sum"):
             p.append(f"unit_reduction={self.unit_reduction!r}: expected 'mean' (augmented views) or 'sum' (rows of "
                      f"one user)")
@@ -408,6 +416,7 @@ class DPEngine:
         self.notes: List[str] = []
         self._handles: List[Any] = []
         self.hooks = None
+        self.bk: Optional[BookKeeper] = None
         self.params: List[nn.Parameter] = []
         self.expander: Optional[BroadcastExpander] = None
         self.budget_stopped = False
@@ -576,24 +585,101 @@ class DPEngine:
         if cfg.clipping == "hooks":
             rep.clipping = "hooks (selected)"
             return "hooks"
-        if cfg.clipping == "ghost":
+        if cfg.clipping in ("ghost", "bk"):
+            name = cfg.clipping
             if self.unit_ids_given:
-                raise ConfigError("clipping='ghost' cannot combine several rows into one privacy unit (ghost "
-                                  "clipping never forms per-sample gradients); use clipping='hooks' or 'auto'")
+                raise ConfigError(f"clipping={name!r} cannot combine several rows into one privacy unit (it never "
+                                  f"forms per-sample gradients); use clipping='hooks' or 'auto'")
             if batch is not None and cfg.preflight and not per_sample_ok and loss_fn is None:
-                raise ConfigError("clipping='ghost' needs per-example losses: the model's output must carry "
-                                  "'logits' and the batch 'labels' (classification, regression or token-level "
-                                  "cross-entropy); use clipping='hooks' or 'auto'")
-            rep.clipping = "ghost (selected)"
-            return "ghost"
+                raise ConfigError(f"clipping={name!r} needs per-example losses: the model's output must carry "
+                                  f"'logits' and the batch 'labels' (classification, regression or token-level "
+                                  f"cross-entropy); use clipping='hooks' or 'auto'")
+            if name == "bk":
+                probs = BookKeeper(self.model, self.params, padding=self._pads).problems()
+                if probs:
+                    raise ConfigError("clipping='bk' cannot clip this model exactly: " + "; ".join(probs)
+                                      + ". Use clipping='ghost', 'hooks' or 'auto'")
+            rep.clipping = f"{name} (selected)"
+            return name
         if has_units:
             rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
             return "hooks"
         if not per_sample_ok:
             rep.clipping = "hooks (auto: per-example losses cannot be read from the model's output)"
             return "hooks"
+        why = self._bk_unusable(batch, forward)
+        if why is None:
+            rep.clipping = "bk (auto: one backward pass; matched Opacus's per-sample gradients on the preflight batch)"
+            return "bk"
+        rep.notes.append(f"book-keeping clipping not used: {why}")
         rep.clipping = "ghost (auto)"
         return "ghost"
+
+    def _bk_unusable(self, batch: Any, forward: Callable) -> Optional[str]:
+        """Why book-keeping must not be chosen automatically (``None``: it may).
+
+        On the preflight batch, the clipped sum with no clipping (all factors 1) must equal the ordinary gradient of
+        the summed per-example losses (same dropout draws), and autograd must have computed no parameter gradient
+        of its own (a parameter used outside its layer would escape clipping).
+        """
+        bk = BookKeeper(self.model, self.params, padding=self._pads)
+        probs = bk.problems()
+        if probs:
+            return "; ".join(probs)
+        if batch is None or not self.config.preflight:
+            return "no preflight batch to check it on"
+        captured: Dict[str, Any] = {}
+        dev = next((p.device for p in self.params), torch.device("cpu"))
+        devices = [dev] if dev.type == "cuda" else []
+        was_training = self.model.training
+
+        def per_example() -> Tuple[torch.Tensor, int]:
+            out = forward(self.model, batch)
+            rows = self._cur.rows if self._cur is not None else self._preflight_rows(batch)
+            got = per_sample_loss(self.model, _out(out, "logits"), captured.get("labels"))
+            if got is None:
+                raise ConfigError("no per-example losses")
+            return got[0], rows
+
+        self._preflight_active = True
+        self._capture = captured
+        try:
+            self.model.train()
+            for p in self.params:
+                p.grad = None
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(0)
+                per, rows = per_example()
+                want = torch.autograd.grad(per.sum(), self.params, allow_unused=True)
+            bk.attach()
+            bk.active = lambda: True
+            bk.begin(rows)
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(0)
+                per, _ = per_example()
+                bk.backward(per)
+            leaked = [n for p, n in zip(self.params, self.param_names) if p.grad is not None]
+            if leaked:
+                return f"autograd computed gradients of {leaked[:3]} outside their layers (used directly?)"
+            got = bk.clipped_sum(torch.ones(rows, device=per.device))
+            for p, n, w in zip(self.params, self.param_names, want):
+                g = got.get(p)
+                w = torch.zeros_like(p) if w is None else w
+                g = torch.zeros_like(p) if g is None else g
+                tol = 1e-3 * float(w.abs().max()) + 1e-6
+                if float((g.float() - w.float()).abs().max()) > tol:
+                    return f"its gradient of {n} differs from autograd's on the preflight batch"
+            return None
+        except (ConfigError, StateError, RuntimeError) as exc:
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+        finally:
+            bk.detach()
+            for p in self.params:
+                p.grad = None
+            self._preflight_active = False
+            self._capture = None
+            self._cur = None
+            self.model.train(was_training)
 
     @staticmethod
     def _preflight_rows(batch: Any) -> int:
@@ -609,6 +695,10 @@ class DPEngine:
             from opacus.grad_sample import GradSampleHooks
 
             self.hooks = GradSampleHooks(self.model, batch_first=True, loss_reduction="mean", strict=False)
+        elif self.mode == "bk":
+            self.bk = BookKeeper(self.model, self.params, padding=self._pads,
+                                 active=lambda: self._cur is not None and not self._preflight_active)
+            self.bk.attach()
         else:
             no_ghost = set()
             tied_modules = {m for mods in self.report_preflight.tied.values() for m in mods}
@@ -695,6 +785,8 @@ class DPEngine:
                 raise ConfigError(f"batch[{UNIT_KEY!r}] has {units.numel()} entries for {rows} rows: one unit id per "
                                   f"row (int64 [N])")
         self._cur = _Micro(rows, units, plan, kwargs.get("num_items_in_batch"), kwargs.get("labels"))
+        if self.bk is not None and not self._preflight_active:
+            self.bk.begin(rows)
         return args, kwargs
 
     _capture: Optional[Dict[str, Any]] = None
@@ -710,25 +802,26 @@ class DPEngine:
         labels = micro.labels
         counts = _token_counts(module, logits, labels) if isinstance(loss, torch.Tensor) else None
         if counts is None:
-            if self.mode == "ghost":
-                raise ConfigError("ghost clipping needs the model's 'loss' and 'logits' and the batch's 'labels' to "
-                                  "form per-example losses; use DPConfig(clipping='hooks') or pass labels")
+            if self.mode in ("ghost", "bk"):
+                raise ConfigError(f"{self.mode} clipping needs the model's 'loss' and 'logits' and the batch's "
+                                  f"'labels' to form per-example losses; use DPConfig(clipping='hooks') or pass labels")
             return None
         ni = micro.num_items
         ni = None if ni is None else float(ni.sum().item() if isinstance(ni, torch.Tensor) else ni)
         per = None
-        if self.mode == "ghost" or self._loss_rule is None or self._rule_ambiguous:
+        if self.mode in ("ghost", "bk") or self._loss_rule is None or self._rule_ambiguous:
             got = per_sample_loss(module, logits, labels)
             if got is None:
-                if self.mode == "ghost":
-                    raise ConfigError("ghost clipping could not form per-example losses for this output (logits "
-                                      f"{tuple(logits.shape)}, labels {tuple(labels.shape)}); use clipping='hooks'")
+                if self.mode in ("ghost", "bk"):
+                    raise ConfigError(f"{self.mode} clipping could not form per-example losses for this output "
+                                      f"(logits {tuple(logits.shape)}, labels {tuple(labels.shape)}); use "
+                                      f"clipping='hooks'")
                 return None
             per = got[0]
             if self._loss_rule is None or self._rule_ambiguous:
                 self._identify_loss_rule(per.detach(), counts, loss.detach(), ni)
         micro.weights = self._rule_weights(counts, ni)
-        if self.mode == "ghost":
+        if self.mode in ("ghost", "bk"):
             output["loss"] = _GhostLoss(self, per, loss.detach())
             return output
         return None
@@ -815,7 +908,7 @@ class DPEngine:
     def after_backward(self) -> None:
         """Clip the pending micro-batch's per-sample gradients into the step's sum (hooks mode)."""
         micro, self._cur = self._cur, None
-        if self.mode == "ghost" or micro is None:
+        if self.mode in ("ghost", "bk") or micro is None:
             return
         drop = micro.plan is not None and micro.plan.pad
         idx, n_groups, counts = (None, micro.rows, None) if drop else self._groups(micro)
@@ -861,8 +954,11 @@ class DPEngine:
         pad = micro.plan is not None and micro.plan.pad
         idx, n_groups, _ = (None, n, None) if pad else self._groups(micro)
         if idx is not None and n_groups != int((idx >= 0).sum()):
-            raise ConfigError("ghost clipping cannot combine several rows into one privacy unit; use "
-                              "DPConfig(clipping='hooks')")
+            raise ConfigError(f"{self.mode} clipping cannot combine several rows into one privacy unit; use "
+                              f"DPConfig(clipping='hooks')")
+        if self.mode == "bk":
+            self._bk_backward(per, idx, pad)
+            return
         self._keep_grads = False
         self.hooks.enable_hooks()
         per.mean().backward(retain_graph=not pad)
@@ -901,6 +997,31 @@ class DPEngine:
                 p.summed_grad = p.grad if getattr(p, "summed_grad", None) is None else p.summed_grad + p.grad
                 p.grad = None
 
+    def _bk_backward(self, per: torch.Tensor, idx: Optional[torch.Tensor], pad: bool) -> None:
+        """Book-keeping: one backward pass gives the norms; the clipped sum is added to ``summed_grad``."""
+        bk = self.bk
+        if pad:  # a padding micro-batch of the sampler: no gradient at all
+            bk.end()
+            return
+        self._keep_grads = True
+        try:
+            norm = bk.backward(per)
+        finally:
+            self._keep_grads = False
+        leaked = [name for p, name in zip(self.params, self.param_names) if p.grad is not None]
+        if leaked:
+            for p in self.params:
+                p.grad = None
+            bk.end()
+            raise ConfigError(f"book-keeping clipping: autograd computed gradients of {leaked[:5]} outside their "
+                              f"layers (a parameter used directly in a forward), so they would not be clipped; use "
+                              f"DPConfig(clipping='ghost') or 'hooks'")
+        coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+        if idx is not None:
+            coef = coef * (idx.to(coef.device) >= 0).to(coef.dtype)
+        for p, g in bk.clipped_sum(coef).items():
+            p.summed_grad = g if getattr(p, "summed_grad", None) is None else p.summed_grad + g
+
     # -- the step ----------------------------------------------------------------------------------------------------
     def can_step(self) -> bool:
         """Whether one more step stays within the budget (always true without a target)."""
@@ -923,10 +1044,23 @@ class DPEngine:
         for p in self.params:
             if getattr(p, "summed_grad", None) is None:
                 p.summed_grad = torch.zeros_like(p)
-        self._clipper.add_noise()
-        for p in self.params:
-            p.grad = p.grad / self.expected_batch
-            p.summed_grad = None
+        if self.config.secure_mode:
+            self._clipper.add_noise()
+            for p in self.params:
+                p.grad = p.grad / self.expected_batch
+                p.summed_grad = None
+        else:
+            # Opacus's Gaussian mechanism (std = noise_multiplier x max_grad_norm per coordinate), drawn straight
+            # into the gradient buffer: one pass fewer over every parameter than zeros + normal + add
+            std = self.noise_multiplier * self.config.max_grad_norm
+            for p in self.params:
+                g = torch.empty_like(p.summed_grad)
+                if std > 0:
+                    g.normal_(0.0, std, generator=self._clipper.generator)
+                else:
+                    g.zero_()
+                p.grad = g.add_(p.summed_grad).div_(self.expected_batch).view_as(p)
+                p.summed_grad = None
         self.ledger.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
 
     def expect_skip(self, micro_batches: int) -> None:
@@ -997,6 +1131,9 @@ class DPEngine:
         if self.hooks is not None:
             self.hooks.cleanup()
             self.hooks = None
+        if self.bk is not None:
+            self.bk.detach()
+            self.bk = None
         for p in self.params:
             for attr in ("summed_grad", "_tdg_gs"):
                 if hasattr(p, attr):
@@ -1118,7 +1255,9 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         new_loader = poisson_loader(loader, sampler)
     preflight_batch = None
     if privacy.preflight and num_rows > 0:
-        k = min(num_rows, max(2, min(8, batch_size)))
+        # two rows show what a preflight needs (a layer that mixes rows, an input broadcast over the batch) at a
+        # quarter of the memory of eight: Opacus's per-sample gradients of the check cost rows x parameters
+        k = min(num_rows, 2)
         preflight_batch = loader.collate_fn([dataset[i] for i in range(k)])
         dev = next((p.device for p in model.parameters()), torch.device("cpu"))
         preflight_batch = _to_device(preflight_batch, dev)

@@ -1,0 +1,165 @@
+"""Book-keeping clipping (one backward pass) against an oracle: each example's gradient by its own backward."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from torchdataguard.errors import ConfigError
+from torchdataguard.privacy.bk import BookKeeper
+
+
+def oracle(model, params, loss_of_row, rows, clip):
+    """sum_i min(1, C/||g_i||) g_i and the norms, from one ordinary backward per example."""
+    total = [torch.zeros_like(p) for p in params]
+    norms = []
+    for i in range(rows):
+        model.zero_grad(set_to_none=True)
+        loss_of_row(i).backward()
+        g = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+        n = torch.sqrt(sum(x.pow(2).sum() for x in g))
+        norms.append(n)
+        c = min(1.0, clip / (float(n) + 1e-6))
+        for t, x in zip(total, g):
+            t += c * x
+    model.zero_grad(set_to_none=True)
+    return total, torch.stack(norms)
+
+
+def run_bk(model, params, per_example_fn, rows, clip, padding=None):
+    bk = BookKeeper(model, params, padding=padding)
+    assert bk.problems() == []
+    bk.attach()
+    try:
+        bk.begin(rows)
+        per = per_example_fn()
+        norms = bk.backward(per)
+        grads = bk.clipped_sum((clip / (norms + 1e-6)).clamp(max=1.0))
+        assert all(p.grad is None for p in params), "autograd must not compute parameter gradients"
+    finally:
+        bk.detach()
+    return grads, norms
+
+
+class Mixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8, padding_idx=0)
+        self.conv = nn.Conv1d(8, 8, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 16)
+        self.act = nn.ReLU(inplace=True)  # in place on a tapped output
+        self.out = nn.Linear(16, 3)
+
+    def forward(self, ids):
+        h = self.emb(ids)                                   # B T 8
+        h = self.conv(h.transpose(1, 2)).transpose(1, 2)   # Opacus's conv sampler
+        h = self.norm(h)
+        h = self.act(self.fc(h))
+        return self.out(h.mean(1))
+
+
+@pytest.mark.parametrize("clip", [1e6, 0.05])
+def test_mixed_layers_match_per_example_backward(clip):
+    torch.manual_seed(0)
+    model = Mixed().train()
+    ids = torch.randint(0, 20, (5, 7))
+    ids[:, -2:] = 0  # padding tokens: their embedding row gets no gradient
+    y = torch.randint(0, 3, (5,))
+    params = list(model.parameters())
+    crit = nn.CrossEntropyLoss(reduction="none")
+    want, want_norms = oracle(model, params, lambda i: crit(model(ids[i:i + 1]), y[i:i + 1]).sum(), 5, clip)
+    got, norms = run_bk(model, params, lambda: crit(model(ids), y), 5, clip)
+    torch.testing.assert_close(norms, want_norms, rtol=1e-4, atol=1e-6)
+    for p, w in zip(params, want):
+        torch.testing.assert_close(got[p], w, rtol=1e-4, atol=1e-6)
+    assert got[model.emb.weight][0].abs().sum() == 0  # the padding row
+
+
+def test_bert_matches_per_example_backward():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=16, num_labels=2, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+    model = BertForSequenceClassification(cfg).train()
+    ids = torch.randint(1, 50, (4, 9))
+    pos = torch.arange(9).expand(4, 9).contiguous()
+    y = torch.tensor([0, 1, 1, 0])
+    params = [p for p in model.parameters() if p.requires_grad]
+    crit = nn.CrossEntropyLoss(reduction="none")
+
+    def per(i=None):
+        sl = slice(None) if i is None else slice(i, i + 1)
+        return crit(model(input_ids=ids[sl], position_ids=pos[sl]).logits, y[sl])
+
+    want, want_norms = oracle(model, params, lambda i: per(i).sum(), 4, 0.5)
+    got, norms = run_bk(model, params, per, 4, 0.5)
+    torch.testing.assert_close(norms, want_norms, rtol=1e-4, atol=1e-6)
+    for p, w in zip(params, want):
+        torch.testing.assert_close(got[p], w, rtol=1e-3, atol=1e-6)
+
+
+def test_gram_and_materialised_norms_agree():
+    torch.manual_seed(1)
+    a = torch.randn(3, 40, 6)
+    g = torch.randn(3, 40, 5)
+    want = torch.stack([(g[i].t() @ a[i]).pow(2).sum() for i in range(3)])
+    torch.testing.assert_close(BookKeeper._linear_sq(a, g), want, rtol=1e-4, atol=1e-5)      # materialised
+    a2, g2 = torch.randn(3, 2, 30), torch.randn(3, 2, 30)
+    want2 = torch.stack([(g2[i].t() @ a2[i]).pow(2).sum() for i in range(3)])
+    torch.testing.assert_close(BookKeeper._linear_sq(a2, g2), want2, rtol=1e-4, atol=1e-5)  # Gram
+
+
+def test_refuses_tied_weights_and_shared_layers():
+    emb = nn.Embedding(10, 4)
+    head = nn.Linear(4, 10, bias=False)
+    head.weight = emb.weight
+    tied = nn.ModuleDict({"emb": emb, "head": head})
+    probs = BookKeeper(tied, list(tied.parameters())).problems()
+    assert probs and "tied" in probs[0]
+    with pytest.raises(ConfigError, match="tied"):
+        BookKeeper(tied, list(tied.parameters())).attach()
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(self.fc(x))
+
+    m = Twice()
+    bk = BookKeeper(m, list(m.parameters()))
+    bk.attach()
+    bk.begin(2)
+    with pytest.raises(ConfigError, match="called 2 times"):
+        m(torch.randn(2, 4))
+    bk.detach()
+
+
+def test_unsupported_and_uncovered_parameters_are_named():
+    class Raw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x) * self.scale
+
+    m = Raw()
+    probs = BookKeeper(m, list(m.parameters())).problems()
+    assert any("Raw" in p for p in probs)
+
+
+def test_inactive_forward_is_the_ordinary_one():
+    torch.manual_seed(0)
+    m = nn.Linear(3, 2)
+    bk = BookKeeper(m, list(m.parameters()))
+    bk.attach()
+    m(torch.randn(4, 3)).sum().backward()  # no begin(): ordinary autograd, gradients as usual
+    assert m.weight.grad is not None
+    bk.detach()
+    assert "forward" not in m.__dict__

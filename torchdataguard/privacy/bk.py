@@ -1,0 +1,388 @@
+"""Book-keeping clipping: per-example clipping with a single backward pass.
+
+Ghost clipping (Li et al. 2022, Opacus's ``grad_sample_mode="ghost"``) runs two backward passes: one to find
+each example's gradient norm, one for the clipped gradient. Book-keeping (Bu et al., ICML 2023) needs one:
+
+1. Every trainable layer runs with its parameters detached, so autograd computes activation gradients only
+   and never the (unclipped) parameter gradients.
+2. A tensor hook on each layer's output receives its output gradient ``G`` during that one backward pass;
+   with the layer's input ``A`` kept from the forward pass, it adds the layer's share of each example's squared
+   gradient norm (the ghost norm ``<A_i A_i^T, G_i G_i^T>`` or the norm of the materialised ``G_i^T A_i``,
+   whichever costs fewer operations at this shape).
+3. After the pass, every example's clipping factor ``c_i = min(1, C / ||g_i||)`` is known and each layer's
+   clipped gradient is one matrix product, ``(c * G)^T A``, which replaces the weight gradient autograd skipped.
+
+So the extra work over non-private training is the norms; no second backward pass, no per-sample gradient of
+a large layer is ever stored. The engine checks the result against Opacus's per-sample gradients on the
+preflight batch before it is chosen automatically (see :meth:`BookKeeper.verify`).
+
+Layers: ``nn.Linear``, ``nn.Embedding`` and ``nn.LayerNorm`` have their own fast paths; other layer types for
+which Opacus has a per-sample gradient function (convolutions, GroupNorm, RMSNorm ...) use Opacus's function
+on ``(A, G)``. A parameter shared by two layers (tied weights) or a layer called twice in one forward pass is
+refused (its norm is not the sum of its parts); the automatic choice then uses ghost clipping.
+
+Example:
+    >>> import torch, torch.nn as nn
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> bk = BookKeeper(net, list(net.parameters()))
+    >>> bk.problems()
+    []
+    >>> bk.attach(); bk.begin(rows=3)
+    >>> out = net(torch.randn(3, 4))
+    >>> per_example = out.pow(2).sum(1)                          # one loss per example
+    >>> norms = bk.backward(per_example)                           # one backward pass
+    >>> grads = bk.clipped_sum(torch.clamp(1.0 / norms, max=1.0))  # C = 1
+    >>> sorted(g.shape for g in grads.values())[-1]
+    torch.Size([8, 4])
+    >>> bk.detach()
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError, StateError
+
+__all__ = ["BookKeeper"]
+
+# materialising per-sample weight gradients is done in slices of at most this many elements
+_MAX_SLICE = 1 << 25
+
+
+def _opacus_samplers() -> Dict[type, Callable]:
+    try:
+        from opacus.grad_sample import GradSampleModule
+    except ImportError:  # pragma: no cover - opacus is a core dependency
+        return {}
+    return dict(GradSampleModule.GRAD_SAMPLERS)
+
+
+@dataclass
+class _Rec:
+    module: nn.Module
+    kind: str
+    a: torch.Tensor
+    g: Optional[torch.Tensor] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class BookKeeper:
+    """Single-backward per-example clipping for the trainable layers of ``model`` (see the module docstring).
+
+    Args:
+        model: the model; its trainable layers get a forward that detaches their parameters while active.
+        params: the parameters that are trained (the optimizer's); only these are clipped.
+        padding: ``{id(embedding weight): padding_idx}``; padding rows get no gradient, as in autograd.
+        active: called at each layer call; book-keeping applies only when it returns True (training steps).
+    """
+
+    FAST = (nn.Linear, nn.Embedding, nn.LayerNorm)
+
+    def __init__(self, model: nn.Module, params: List[nn.Parameter], *, padding: Optional[Dict[int, int]] = None,
+                 active: Optional[Callable[[], bool]] = None) -> None:
+        self.model = model
+        self.params = list(params)
+        self._pid = {id(p) for p in self.params}
+        self.padding = dict(padding or {})
+        self.active = active or (lambda: True)
+        self._samplers = _opacus_samplers()
+        self.modules: List[Tuple[str, nn.Module]] = []
+        self._uncovered: List[str] = []
+        self._unsupported: List[str] = []
+        self._shared: List[str] = []
+        owner: Dict[int, str] = {}
+        names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+        for mname, m in model.named_modules(remove_duplicate=False):
+            own = [p for p in m.parameters(recurse=False) if id(p) in self._pid]
+            if not own:
+                continue
+            if not (isinstance(m, self.FAST) or type(m) in self._samplers):
+                self._unsupported.append(f"{mname} ({type(m).__name__})")
+                continue
+            if isinstance(m, nn.Embedding) and (m.sparse or m.max_norm is not None):
+                self._unsupported.append(f"{mname} (Embedding with sparse=True or max_norm)")
+                continue
+            for p in own:
+                if id(p) in owner and owner[id(p)] != mname:
+                    self._shared.append(f"{names.get(id(p), '?')} ({owner[id(p)]} and {mname})")
+                owner[id(p)] = mname
+            if all(m is not x for _, x in self.modules):
+                self.modules.append((mname, m))
+        for p in self.params:
+            if id(p) not in owner:
+                self._uncovered.append(names.get(id(p), "?"))
+        self._recs: List[_Rec] = []
+        self._rows: Optional[int] = None
+        self._sq: Optional[torch.Tensor] = None
+        self._anchor: Optional[torch.Tensor] = None
+        self._attached = False
+        self._calls: Dict[int, int] = {}
+
+    # -- set-up ------------------------------------------------------------------------------------------------------
+    def problems(self) -> List[str]:
+        """Why book-keeping cannot clip this model exactly (empty when it can)."""
+        out = []
+        if self._unsupported:
+            out.append(f"layers without a per-sample gradient rule: {self._unsupported[:5]}")
+        if self._uncovered:
+            out.append(f"trainable parameters outside any supported layer: {self._uncovered[:5]}")
+        if self._shared:
+            out.append(f"parameters shared by several layers (tied weights): {self._shared[:5]}")
+        return out
+
+    def attach(self) -> None:
+        """Give each trainable layer the book-keeping forward (an instance attribute; removed by :meth:`detach`)."""
+        if self._attached:
+            return
+        probs = self.problems()
+        if probs:
+            raise ConfigError("book-keeping clipping cannot clip this model exactly: " + "; ".join(probs)
+                              + ". Use DPConfig(clipping='ghost') or 'hooks'")
+        for _, m in self.modules:
+            m.forward = self._make_forward(m)
+        self._attached = True
+
+    def detach(self) -> None:
+        for _, m in self.modules:
+            if "forward" in m.__dict__:
+                del m.forward
+        self._attached = False
+        self._recs = []
+
+    def _make_forward(self, m: nn.Module) -> Callable:
+        orig = type(m).forward
+        me = self
+
+        if isinstance(m, nn.Linear):
+            def forward(x, *a, **k):
+                if a or k or not me._on():
+                    return orig(m, x, *a, **k)
+                out = F.linear(x, m.weight.detach(), None if m.bias is None else m.bias.detach())
+                return me._record(m, "linear", x, out)
+        elif isinstance(m, nn.Embedding):
+            def forward(x, *a, **k):
+                if a or k or not me._on():
+                    return orig(m, x, *a, **k)
+                out = F.embedding(x, m.weight.detach(), m.padding_idx, m.max_norm, m.norm_type,
+                                  m.scale_grad_by_freq, m.sparse)
+                return me._record(m, "embedding", x, out)
+        elif isinstance(m, nn.LayerNorm):
+            def forward(x, *a, **k):
+                if a or k or not me._on():
+                    return orig(m, x, *a, **k)
+                w = None if m.weight is None else m.weight.detach()
+                b = None if m.bias is None else m.bias.detach()
+                out = F.layer_norm(x, m.normalized_shape, w, b, m.eps)
+                return me._record(m, "layernorm", x, out)
+        else:
+            def forward(x, *a, **k):
+                if a or k or not me._on():
+                    return orig(m, x, *a, **k)
+                saved = {n: p for n, p in m._parameters.items() if p is not None}
+                try:
+                    for n, p in saved.items():
+                        m._parameters[n] = p.detach()
+                    out = orig(m, x)
+                finally:
+                    for n, p in saved.items():
+                        m._parameters[n] = p
+                if not isinstance(out, torch.Tensor):
+                    raise ConfigError(f"book-keeping clipping needs {type(m).__name__} to return one tensor")
+                return me._record(m, "opacus", x, out)
+        return forward
+
+    def _on(self) -> bool:
+        return self._attached and self._rows is not None and torch.is_grad_enabled() and self.active()
+
+    # -- one micro-batch ---------------------------------------------------------------------------------------------
+    def begin(self, rows: int) -> None:
+        """A forward pass of ``rows`` examples starts (records of an earlier forward without backward are dropped)."""
+        self.end()
+        self._rows = int(rows)
+        self._sq = None
+        self._calls = {}
+
+    def end(self) -> None:
+        # the hooks' closures outlive this step with the graph (the caller's loss keeps it): empty the records so
+        # that they no longer hold activations and output gradients
+        for rec in self._recs:
+            rec.a = rec.g = None
+            rec.extra.clear()
+        self._recs = []
+        self._rows = None
+        self._sq = None
+
+    def _record(self, m: nn.Module, kind: str, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != self._rows:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise StateError(f"book-keeping clipping: the input of {type(m).__name__} has shape {shape} for a "
+                             f"micro-batch of {self._rows} rows (an input shared by the batch?); use "
+                             f"DPConfig(clipping='hooks')")
+        n = self._calls.get(id(m), 0) + 1
+        self._calls[id(m)] = n
+        if n > 1:
+            raise ConfigError(f"book-keeping clipping: {type(m).__name__} is called {n} times in one forward pass "
+                              f"(a shared layer); its per-example gradient norm is not the sum of its calls' norms. "
+                              f"Use DPConfig(clipping='ghost') or 'hooks'")
+        if not out.requires_grad:
+            # the first layers see inputs that need no gradient: a zero anchor makes their output differentiable
+            if self._anchor is None or self._anchor.device != out.device:
+                self._anchor = torch.zeros((), device=out.device, requires_grad=True)
+            out = out + self._anchor.to(out.dtype)
+        rec = _Rec(m, kind, x.detach())
+        self._recs.append(rec)
+        target = out
+        if out._is_view():
+            # a hook on a view is lost when the view is modified in place (nn.ReLU(inplace=True) after a Linear
+            # with bias): hook the whole-tensor base instead, or work on a copy
+            base = out._base
+            if (base is not None and base.numel() == out.numel() and out.is_contiguous() and base.is_contiguous()
+                    and base.data_ptr() == out.data_ptr()):
+                target = base
+            else:
+                out = target = out.clone()
+        shape = out.shape
+        target.register_hook(lambda g, rec=rec: self._on_grad(rec, g.reshape(shape)))
+        return out
+
+    def backward(self, per_example: torch.Tensor) -> torch.Tensor:
+        """Back-propagate the sum of the per-example losses once; return each example's gradient norm."""
+        if self._rows is None:
+            raise StateError("book-keeping clipping: backward() without a recorded forward pass")
+        if per_example.shape[0] != self._rows:
+            raise StateError(f"{per_example.shape[0]} per-example losses for a micro-batch of {self._rows} rows")
+        self._sq = torch.zeros(self._rows, dtype=torch.float32, device=per_example.device)
+        per_example.sum().backward()
+        if self._anchor is not None:
+            self._anchor.grad = None
+        return self._sq.sqrt()
+
+    # -- norms, during the backward pass -----------------------------------------------------------------------------
+    def _add(self, v: torch.Tensor) -> None:
+        self._sq += v.to(self._sq.device, torch.float32)
+
+    def _on_grad(self, rec: _Rec, g: torch.Tensor) -> None:
+        m = rec.module
+        b = self._rows
+        if rec.kind == "linear":
+            a = rec.a.reshape(b, -1, rec.a.shape[-1])
+            g3 = g.reshape(b, -1, g.shape[-1])
+            dt = torch.promote_types(a.dtype, g3.dtype)
+            a, g3 = a.to(dt), g3.to(dt)
+            if m.weight.requires_grad and id(m.weight) in self._pid:
+                self._add(self._linear_sq(a, g3))
+            if m.bias is not None and m.bias.requires_grad and id(m.bias) in self._pid:
+                gb = g3.sum(1)
+                self._add(gb.float().square().sum(1))
+                rec.extra["gb"] = gb
+            rec.a, rec.g = a, g3
+        elif rec.kind == "embedding":
+            ids = rec.a.reshape(b, -1)
+            g3 = g.reshape(b, ids.shape[1], -1)
+            pad = self.padding.get(id(m.weight), m.padding_idx)
+            if pad is not None:
+                keep = ids != pad
+                g3 = g3 * keep.unsqueeze(-1).to(g3.dtype)
+            v = m.num_embeddings
+            key = (torch.arange(b, device=ids.device).view(-1, 1) * v + ids).reshape(-1)
+            uniq, inv = torch.unique(key, return_inverse=True)
+            agg = torch.zeros(len(uniq), g3.shape[-1], device=g3.device, dtype=torch.float32)
+            agg.index_add_(0, inv, g3.reshape(-1, g3.shape[-1]).float())
+            sq = torch.zeros(b, device=g3.device, dtype=torch.float32)
+            sq.index_add_(0, torch.div(uniq, v, rounding_mode="floor"), agg.square().sum(1))
+            self._add(sq)
+            rec.a, rec.g = ids, g3
+        elif rec.kind == "layernorm":
+            shape = tuple(m.normalized_shape)
+            k = len(shape)
+            x = rec.a.float()
+            g32 = g.float()
+            dims = tuple(range(1, x.dim() - k))
+            grads = {}
+            if m.weight is not None and m.weight.requires_grad and id(m.weight) in self._pid:
+                xhat = F.layer_norm(x, shape, None, None, m.eps)
+                grads[m.weight] = (g32 * xhat).sum(dims) if dims else g32 * xhat
+            if m.bias is not None and m.bias.requires_grad and id(m.bias) in self._pid:
+                grads[m.bias] = g32.sum(dims) if dims else g32
+            for gs in grads.values():
+                self._add(gs.reshape(b, -1).square().sum(1))
+            rec.extra["gs"] = grads
+            rec.a = rec.g = None
+        else:  # Opacus's per-sample gradient function for this layer type
+            fn = self._samplers[type(m)]
+            got = fn(m, [rec.a], g)
+            grads = {p: gs for p, gs in got.items() if p.requires_grad and id(p) in self._pid}
+            for gs in grads.values():
+                self._add(gs.reshape(b, -1).float().square().sum(1))
+            rec.extra["gs"] = grads
+            rec.a = rec.g = None
+        rec.extra["done"] = True
+
+    @staticmethod
+    def _linear_sq(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Squared Frobenius norm of each ``g_i^T a_i``: ghost (Gram) or materialised, whichever is cheaper."""
+        b, t, din = a.shape
+        dout = g.shape[2]
+        if t == 1:
+            return (a.float().square().sum((1, 2)) * g.float().square().sum((1, 2)))
+        out = torch.empty(b, dtype=torch.float32, device=a.device)
+        if t * (din + dout) < din * dout:
+            step = max(1, _MAX_SLICE // (t * t))
+            for s in range(0, b, step):
+                aa = torch.bmm(a[s:s + step], a[s:s + step].transpose(1, 2))
+                gg = torch.bmm(g[s:s + step], g[s:s + step].transpose(1, 2))
+                out[s:s + step] = (aa * gg).sum((1, 2)).float()
+        else:
+            step = max(1, _MAX_SLICE // (din * dout))
+            for s in range(0, b, step):
+                w = torch.bmm(g[s:s + step].transpose(1, 2), a[s:s + step])
+                out[s:s + step] = torch.linalg.vector_norm(w, dim=(1, 2)).float().square()
+        return out
+
+    # -- the clipped sum ---------------------------------------------------------------------------------------------
+    def clipped_sum(self, coef: torch.Tensor) -> Dict[nn.Parameter, torch.Tensor]:
+        """``sum_i coef_i * grad_i`` for every trained parameter (float32 for float32 parameters)."""
+        out: Dict[nn.Parameter, torch.Tensor] = {}
+
+        def put(p: nn.Parameter, v: torch.Tensor) -> None:
+            v = v.to(p.dtype).reshape(p.shape)
+            out[p] = v if p not in out else out[p] + v
+
+        for rec in self._recs:
+            if not rec.extra.get("done"):
+                continue  # the layer's output did not reach the loss: its gradient is zero
+            m = rec.module
+            c = coef.to(self._dev(rec), torch.float32)
+            if rec.kind == "linear":
+                a, g = rec.a, rec.g
+                if m.weight.requires_grad and id(m.weight) in self._pid:
+                    cc = c.to(a.dtype).view(-1, 1, 1)
+                    if a.shape[2] < g.shape[2]:
+                        w = g.reshape(-1, g.shape[2]).t() @ (a * cc).reshape(-1, a.shape[2])
+                    else:
+                        w = (g * cc).reshape(-1, g.shape[2]).t() @ a.reshape(-1, a.shape[2])
+                    put(m.weight, w)
+                if "gb" in rec.extra:
+                    put(m.bias, c.to(rec.extra["gb"].dtype) @ rec.extra["gb"])
+            elif rec.kind == "embedding":
+                ids, g = rec.a, rec.g
+                w = torch.zeros(m.weight.shape, device=g.device, dtype=torch.promote_types(g.dtype, m.weight.dtype))
+                w.index_add_(0, ids.reshape(-1), (g * c.to(g.dtype).view(-1, 1, 1)).reshape(-1, g.shape[-1]).to(w.dtype))
+                put(m.weight, w)
+            else:
+                for p, gs in rec.extra["gs"].items():
+                    put(p, torch.tensordot(c.to(gs.dtype), gs, dims=1))
+        self.end()
+        return out
+
+    def _dev(self, rec: _Rec) -> torch.device:
+        if rec.g is not None:
+            return rec.g.device
+        gs = rec.extra.get("gs") or {}
+        for v in gs.values():
+            return v.device
+        return rec.module.weight.device
