@@ -234,6 +234,8 @@ class BookKeeper:
                 self._anchor = torch.zeros((), device=out.device, requires_grad=True)
             out = out + self._anchor.to(out.dtype)
         rec = _Rec(m, kind, x.detach())
+        if kind == "linear":  # layers fed the same tensor (query, key, value) share its Gram matrix
+            rec.extra["key"] = (x.data_ptr(), tuple(x.shape), tuple(x.stride()), x.dtype, x.device)
         self._recs.append(rec)
         target = out
         if out._is_view():
@@ -259,7 +261,16 @@ class BookKeeper:
         per_example.sum().backward()
         if self._anchor is not None:
             self._anchor.grad = None
+        for group in self._linear_groups().values():
+            self._add(self._group_sq(group))
         return self._sq.sqrt()
+
+    def _linear_groups(self) -> Dict[Any, List[_Rec]]:
+        groups: Dict[Any, List[_Rec]] = {}
+        for rec in self._recs:
+            if rec.kind == "linear" and rec.extra.get("w"):
+                groups.setdefault(rec.extra["key"], []).append(rec)
+        return groups
 
     # -- norms, during the backward pass -----------------------------------------------------------------------------
     def _add(self, v: torch.Tensor) -> None:
@@ -273,8 +284,8 @@ class BookKeeper:
             g3 = g.reshape(b, -1, g.shape[-1])
             dt = torch.promote_types(a.dtype, g3.dtype)
             a, g3 = a.to(dt), g3.to(dt)
-            if m.weight.requires_grad and id(m.weight) in self._pid:
-                self._add(self._linear_sq(a, g3))
+            # the weight's norm is taken after the pass, with the other layers fed the same input
+            rec.extra["w"] = m.weight.requires_grad and id(m.weight) in self._pid
             if m.bias is not None and m.bias.requires_grad and id(m.bias) in self._pid:
                 gb = g3.sum(1)
                 self._add(gb.float().square().sum(1))
@@ -322,6 +333,29 @@ class BookKeeper:
             rec.a = rec.g = None
         rec.extra["done"] = True
 
+    @classmethod
+    def _group_sq(cls, group: List[_Rec]) -> torch.Tensor:
+        """Summed squared weight-gradient norms of linear layers fed one input ``A``.
+
+        The Gram form shares ``A A^T`` across the group: ``sum_l <A A^T, G_l G_l^T> = <A A^T, sum_l G_l G_l^T>``.
+        """
+        a = group[0].a
+        b, t, din = a.shape
+        douts = sum(r.g.shape[2] for r in group)
+        if len(group) == 1 or t == 1 or not t * (din + douts) < din * douts:
+            return sum(cls._linear_sq(a, r.g.to(a.dtype)) for r in group)
+        out = torch.empty(b, dtype=torch.float32, device=a.device)
+        step = max(1, _MAX_SLICE // (t * t))
+        for s in range(0, b, step):
+            sl = slice(s, s + step)
+            aa = torch.bmm(a[sl], a[sl].transpose(1, 2))
+            gg = None
+            for r in group:
+                g = r.g[sl].to(a.dtype)
+                gg = torch.bmm(g, g.transpose(1, 2)) if gg is None else gg.baddbmm_(g, g.transpose(1, 2))
+            out[sl] = (aa * gg).sum((1, 2)).float()
+        return out
+
     @staticmethod
     def _linear_sq(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Squared Frobenius norm of each ``g_i^T a_i``: ghost (Gram) or materialised, whichever is cheaper."""
@@ -352,6 +386,8 @@ class BookKeeper:
             v = v.to(p.dtype).reshape(p.shape)
             out[p] = v if p not in out else out[p] + v
 
+        sizes = {k: len(v) for k, v in self._linear_groups().items()}
+        scaled_inputs: Dict[Any, torch.Tensor] = {}
         for rec in self._recs:
             if not rec.extra.get("done"):
                 continue  # the layer's output did not reach the loss: its gradient is zero
@@ -359,10 +395,14 @@ class BookKeeper:
             c = coef.to(self._dev(rec), torch.float32)
             if rec.kind == "linear":
                 a, g = rec.a, rec.g
-                if m.weight.requires_grad and id(m.weight) in self._pid:
+                if rec.extra.get("w"):
                     cc = c.to(a.dtype).view(-1, 1, 1)
-                    if a.shape[2] < g.shape[2]:
-                        w = g.reshape(-1, g.shape[2]).t() @ (a * cc).reshape(-1, a.shape[2])
+                    key = rec.extra["key"]
+                    if a.shape[2] <= g.shape[2] * sizes.get(key, 1):  # scale the input once for its whole group
+                        ac = scaled_inputs.get(key)
+                        if ac is None:
+                            ac = scaled_inputs[key] = (a * cc).reshape(-1, a.shape[2])
+                        w = g.reshape(-1, g.shape[2]).t() @ ac
                     else:
                         w = (g * cc).reshape(-1, g.shape[2]).t() @ a.reshape(-1, a.shape[2])
                     put(m.weight, w)
