@@ -163,3 +163,144 @@ def test_inactive_forward_is_the_ordinary_one():
     assert m.weight.grad is not None
     bk.detach()
     assert "forward" not in m.__dict__
+
+
+# -- through the engine ---------------------------------------------------------------------------------------------
+class TokenLM(nn.Module):
+    """Token-level loss (mean over the batch's label tokens, -100 ignored), rows of different lengths."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(30, 8)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 30)
+
+    def forward(self, input_ids, labels=None):
+        from transformers.modeling_outputs import TokenClassifierOutput
+
+        logits = self.head(self.norm(self.emb(input_ids)))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.reshape(-1, 30), labels.reshape(-1), ignore_index=-100)
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+
+class TokenRows(torch.utils.data.Dataset):
+    def __init__(self, n=24):
+        g = torch.Generator().manual_seed(4)
+        self.ids = torch.randint(0, 30, (n, 6), generator=g)
+        self.labels = self.ids.clone()
+        for i in range(n):
+            self.labels[i, 1 + i % 5:] = -100  # 1 to 5 label tokens per row
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "labels": self.labels[i]}
+
+
+def _private_grads(mode, seed=7):
+    import torchdataguard as tdg
+    from torch.utils.data import DataLoader
+
+    model = TokenLM()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    dp = tdg.make_private(model, opt, DataLoader(TokenRows(), batch_size=6),
+                          tdg.DPConfig(noise_multiplier=1e-9, max_grad_norm=0.05, delta=1e-3, clipping=mode, seed=seed))
+    out = []
+    for batch in dp.loader:
+        opt.zero_grad()
+        model(**batch).loss.backward()
+        opt.step()
+        out.append([p.grad.detach().clone() for p in model.parameters()])
+    rep = dp.report()
+    dp.close()
+    return out, rep
+
+
+def test_engine_bk_equals_hooks_on_a_token_level_loss():
+    """Rows weigh by their label-token counts in the model's loss; both modes must clip each row's own loss."""
+    want, rep_h = _private_grads("hooks")
+    got, rep_b = _private_grads("bk")
+    assert rep_b["clipping"] == "bk" and rep_h["clipping"] == "hooks" and len(got) == len(want) == 4
+    for gs, ws in zip(got, want):
+        for g, w in zip(gs, ws):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-7)
+    auto, rep_a = _private_grads("auto")
+    assert rep_a["clipping"] == "bk"
+
+
+def test_engine_bk_refuses_a_parameter_used_outside_its_layer():
+    import torchdataguard as tdg
+    from torch.utils.data import DataLoader
+
+    class Leaky(TokenLM):
+        def forward(self, input_ids, labels=None):
+            out = super().forward(input_ids, labels)
+            out.loss = out.loss + 0.01 * self.head.weight.pow(2).sum()  # a penalty autograd differentiates directly
+            return out
+
+    model = Leaky()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    dp = tdg.make_private(model, opt, DataLoader(TokenRows(), batch_size=6),
+                          tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping="bk", preflight=False, seed=0))
+    batch = next(iter(dp.loader))
+    model(**batch).loss.backward()
+    with pytest.raises(ConfigError, match="outside their layers"):
+        opt.step()
+    dp.close()
+
+
+@pytest.mark.parametrize("mode", ["hooks", "ghost", "bk"])
+def test_plain_loop_accumulation_clips_every_micro_batch(mode):
+    """make_private(accumulation=2): two micro-batches per step give the clipped sum over both, in every mode."""
+    import torchdataguard as tdg
+    from torch.utils.data import DataLoader
+
+    model = TokenLM()
+    ref = TokenLM()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    dp = tdg.make_private(model, opt, DataLoader(TokenRows(), batch_size=6),
+                          tdg.DPConfig(noise_multiplier=1e-9, max_grad_norm=0.05, delta=1e-3, clipping=mode, seed=1),
+                          accumulation=2)
+    params = list(ref.parameters())
+    crit = nn.CrossEntropyLoss(ignore_index=-100)
+    pending, steps = [], 0
+    for batch in dp.loader:
+        model(**batch).loss.backward()
+        pending.append(batch)
+        if len(pending) == 2:
+            opt.step()
+            rows = [(b, i) for b in pending for i in range(len(b["labels"]))]
+            want, _ = oracle(ref, params, lambda k: crit(ref(rows[k][0]["input_ids"][rows[k][1]:rows[k][1] + 1]).logits
+                                                         .reshape(-1, 30),
+                                                         rows[k][0]["labels"][rows[k][1]:rows[k][1] + 1].reshape(-1)),
+                             len(rows), 0.05)
+            for p, w in zip(model.parameters(), want):
+                torch.testing.assert_close(p.grad, w / 6, rtol=1e-4, atol=1e-7)
+            opt.zero_grad()
+            pending, steps = [], steps + 1
+    assert steps == dp.report()["steps"] == 4
+    dp.close()
+
+
+@pytest.mark.parametrize("mode", ["hooks", "bk"])
+def test_plain_loop_refuses_a_step_over_two_logical_batches(mode):
+    import torchdataguard as tdg
+    from torch.utils.data import DataLoader
+
+    from torchdataguard.errors import StateError
+
+    model = TokenLM()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    dp = tdg.make_private(model, opt, DataLoader(TokenRows(), batch_size=6),
+                          tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping=mode, seed=1))
+    it = iter(dp.loader)
+    for _ in range(2):  # accumulating two logical batches by hand: the accountant would count one draw
+        model(**next(it)).loss.backward()
+    with pytest.raises(StateError, match="merges several Poisson draws"):
+        opt.step()
+    assert dp.report()["steps"] == 0
+    dp.close()

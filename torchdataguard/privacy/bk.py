@@ -100,11 +100,12 @@ class BookKeeper:
             own = [p for p in m.parameters(recurse=False) if id(p) in self._pid]
             if not own:
                 continue
-            if not (isinstance(m, self.FAST) or type(m) in self._samplers):
+            kind = self._kind(m)
+            if kind is None:
                 self._unsupported.append(f"{mname} ({type(m).__name__})")
                 continue
-            if isinstance(m, nn.Embedding) and (m.sparse or m.max_norm is not None):
-                self._unsupported.append(f"{mname} (Embedding with sparse=True or max_norm)")
+            if kind == "embedding" and (m.sparse or m.max_norm is not None or m.scale_grad_by_freq):
+                self._unsupported.append(f"{mname} (Embedding with sparse=True, max_norm or scale_grad_by_freq)")
                 continue
             for p in own:
                 if id(p) in owner and owner[id(p)] != mname:
@@ -121,6 +122,23 @@ class BookKeeper:
         self._anchor: Optional[torch.Tensor] = None
         self._attached = False
         self._calls: Dict[int, int] = {}
+        self._saved_forward: Dict[int, Any] = {}
+
+    _FAST_FORWARDS = {nn.Linear: "linear", nn.Embedding: "embedding", nn.LayerNorm: "layernorm"}
+
+    def _kind(self, m: nn.Module) -> Optional[str]:
+        """How a layer's per-example gradients are formed: a fast path, Opacus's function, or None (unsupported).
+
+        The fast paths compute the layer's output themselves, so they apply only where the class keeps the base
+        class's forward and parameters (a subclass with its own forward or extra parameters is another layer).
+        """
+        for base, kind in self._FAST_FORWARDS.items():
+            if (isinstance(m, base) and type(m).forward is base.forward
+                    and set(m._parameters) <= {"weight", "bias"}):
+                return kind
+        if type(m) in self._samplers:
+            return "opacus"
+        return None
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def problems(self) -> List[str]:
@@ -135,7 +153,8 @@ class BookKeeper:
         return out
 
     def attach(self) -> None:
-        """Give each trainable layer the book-keeping forward (an instance attribute; removed by :meth:`detach`)."""
+        """Give each trainable layer the book-keeping forward (an instance attribute; :meth:`detach` restores what
+        was there before, e.g. an accelerate hook's forward)."""
         if self._attached:
             return
         probs = self.problems()
@@ -143,56 +162,61 @@ class BookKeeper:
             raise ConfigError("book-keeping clipping cannot clip this model exactly: " + "; ".join(probs)
                               + ". Use DPConfig(clipping='ghost') or 'hooks'")
         for _, m in self.modules:
+            self._saved_forward[id(m)] = m.__dict__.get("forward")
             m.forward = self._make_forward(m)
         self._attached = True
 
     def detach(self) -> None:
         for _, m in self.modules:
-            if "forward" in m.__dict__:
+            if id(m) not in self._saved_forward:
+                continue
+            prev = self._saved_forward.pop(id(m))
+            if prev is not None:
+                m.forward = prev
+            elif "forward" in m.__dict__:
                 del m.forward
         self._attached = False
-        self._recs = []
+        self.end()
 
     def _make_forward(self, m: nn.Module) -> Callable:
-        orig = type(m).forward
-        me = self
+        kind = self._kind(m)
+        inst = self._saved_forward.get(id(m))
+        cls_forward = type(m).forward
 
-        if isinstance(m, nn.Linear):
-            def forward(x, *a, **k):
-                if a or k or not me._on():
-                    return orig(m, x, *a, **k)
-                out = F.linear(x, m.weight.detach(), None if m.bias is None else m.bias.detach())
-                return me._record(m, "linear", x, out)
-        elif isinstance(m, nn.Embedding):
-            def forward(x, *a, **k):
-                if a or k or not me._on():
-                    return orig(m, x, *a, **k)
-                out = F.embedding(x, m.weight.detach(), m.padding_idx, m.max_norm, m.norm_type,
-                                  m.scale_grad_by_freq, m.sparse)
-                return me._record(m, "embedding", x, out)
-        elif isinstance(m, nn.LayerNorm):
-            def forward(x, *a, **k):
-                if a or k or not me._on():
-                    return orig(m, x, *a, **k)
-                w = None if m.weight is None else m.weight.detach()
-                b = None if m.bias is None else m.bias.detach()
-                out = F.layer_norm(x, m.normalized_shape, w, b, m.eps)
-                return me._record(m, "layernorm", x, out)
-        else:
-            def forward(x, *a, **k):
-                if a or k or not me._on():
-                    return orig(m, x, *a, **k)
-                saved = {n: p for n, p in m._parameters.items() if p is not None}
-                try:
-                    for n, p in saved.items():
-                        m._parameters[n] = p.detach()
-                    out = orig(m, x)
-                finally:
-                    for n, p in saved.items():
-                        m._parameters[n] = p
-                if not isinstance(out, torch.Tensor):
-                    raise ConfigError(f"book-keeping clipping needs {type(m).__name__} to return one tensor")
-                return me._record(m, "opacus", x, out)
+        def orig(*a, **k):
+            return inst(*a, **k) if inst is not None else cls_forward(m, *a, **k)
+
+        def detached_call(x):
+            """The layer's own forward (or the wrapper that was installed on it) with detached parameters."""
+            saved = {n: p for n, p in m._parameters.items() if p is not None}
+            try:
+                for n, p in saved.items():
+                    m._parameters[n] = p.detach()
+                return orig(x)
+            finally:
+                for n, p in saved.items():
+                    m._parameters[n] = p
+
+        def compute(x):
+            if inst is not None or kind == "opacus":
+                return detached_call(x)
+            if kind == "linear":
+                return F.linear(x, m.weight.detach(), None if m.bias is None else m.bias.detach())
+            if kind == "embedding":
+                return F.embedding(x, m.weight.detach(), m.padding_idx, m.max_norm, m.norm_type,
+                                   m.scale_grad_by_freq, m.sparse)
+            w = None if m.weight is None else m.weight.detach()
+            b = None if m.bias is None else m.bias.detach()
+            return F.layer_norm(x, m.normalized_shape, w, b, m.eps)
+
+        def forward(x, *a, **k):
+            if a or k or not (m.training and self._on()):
+                return orig(x, *a, **k)
+            out = compute(x)
+            if not isinstance(out, torch.Tensor):
+                raise ConfigError(f"book-keeping clipping needs {type(m).__name__} to return one tensor")
+            return self._record(m, kind, x, out)
+
         return forward
 
     def _on(self) -> bool:
@@ -257,81 +281,111 @@ class BookKeeper:
             raise StateError("book-keeping clipping: backward() without a recorded forward pass")
         if per_example.shape[0] != self._rows:
             raise StateError(f"{per_example.shape[0]} per-example losses for a micro-batch of {self._rows} rows")
-        self._sq = torch.zeros(self._rows, dtype=torch.float32, device=per_example.device)
         per_example.sum().backward()
+        norms = self.finish()
+        return norms if norms is not None else torch.zeros(self._rows, device=per_example.device)
+
+    def finish(self) -> Optional[torch.Tensor]:
+        """After the backward pass of any loss: each row's gradient norm (``None`` if no layer got a gradient).
+
+        A row's gradient here is that of the loss as back-propagated (a mean over rows scales it by 1/rows).
+        """
         if self._anchor is not None:
             self._anchor.grad = None
-        for group in self._linear_groups().values():
-            self._add(self._group_sq(group))
-        return self._sq.sqrt()
+        self._sq = None
+        self._norms()
+        return None if self._sq is None else self._sq.sqrt()
+
+    def pending(self) -> bool:
+        """Whether a backward pass has reached the recorded layers and their gradients are not yet clipped."""
+        return any(rec.extra.get("done") for rec in self._recs)
 
     def _linear_groups(self) -> Dict[Any, List[_Rec]]:
         groups: Dict[Any, List[_Rec]] = {}
         for rec in self._recs:
-            if rec.kind == "linear" and rec.extra.get("w"):
+            if rec.kind == "linear" and rec.extra.get("done") and rec.extra.get("w"):
                 groups.setdefault(rec.extra["key"], []).append(rec)
         return groups
 
     # -- norms, during the backward pass -----------------------------------------------------------------------------
     def _add(self, v: torch.Tensor) -> None:
+        if self._sq is None:
+            self._sq = torch.zeros(self._rows, dtype=torch.float32, device=v.device)
         self._sq += v.to(self._sq.device, torch.float32)
 
+    def _trains(self, p: Optional[torch.Tensor]) -> bool:
+        return p is not None and p.requires_grad and id(p) in self._pid
+
     def _on_grad(self, rec: _Rec, g: torch.Tensor) -> None:
+        """Keep the layer's output gradient (summed over several backward passes of one forward pass)."""
         m = rec.module
         b = self._rows
         if rec.kind == "linear":
             a = rec.a.reshape(b, -1, rec.a.shape[-1])
             g3 = g.reshape(b, -1, g.shape[-1])
             dt = torch.promote_types(a.dtype, g3.dtype)
-            a, g3 = a.to(dt), g3.to(dt)
-            # the weight's norm is taken after the pass, with the other layers fed the same input
-            rec.extra["w"] = m.weight.requires_grad and id(m.weight) in self._pid
-            if m.bias is not None and m.bias.requires_grad and id(m.bias) in self._pid:
-                gb = g3.sum(1)
-                self._add(gb.float().square().sum(1))
-                rec.extra["gb"] = gb
-            rec.a, rec.g = a, g3
+            rec.a, g3 = a.to(dt), g3.to(dt)
+            rec.extra["w"] = self._trains(m.weight)
+            rec.extra["b"] = self._trains(m.bias)
         elif rec.kind == "embedding":
             ids = rec.a.reshape(b, -1)
             g3 = g.reshape(b, ids.shape[1], -1)
             pad = self.padding.get(id(m.weight), m.padding_idx)
             if pad is not None:
-                keep = ids != pad
-                g3 = g3 * keep.unsqueeze(-1).to(g3.dtype)
-            v = m.num_embeddings
-            key = (torch.arange(b, device=ids.device).view(-1, 1) * v + ids).reshape(-1)
-            uniq, inv = torch.unique(key, return_inverse=True)
-            agg = torch.zeros(len(uniq), g3.shape[-1], device=g3.device, dtype=torch.float32)
-            agg.index_add_(0, inv, g3.reshape(-1, g3.shape[-1]).float())
-            sq = torch.zeros(b, device=g3.device, dtype=torch.float32)
-            sq.index_add_(0, torch.div(uniq, v, rounding_mode="floor"), agg.square().sum(1))
-            self._add(sq)
-            rec.a, rec.g = ids, g3
+                g3 = g3 * (ids != pad).unsqueeze(-1).to(g3.dtype)
+            rec.a = ids
         elif rec.kind == "layernorm":
             shape = tuple(m.normalized_shape)
-            k = len(shape)
             x = rec.a.float()
             g32 = g.float()
-            dims = tuple(range(1, x.dim() - k))
+            dims = tuple(range(1, x.dim() - len(shape)))
             grads = {}
-            if m.weight is not None and m.weight.requires_grad and id(m.weight) in self._pid:
+            if self._trains(m.weight):
                 xhat = F.layer_norm(x, shape, None, None, m.eps)
                 grads[m.weight] = (g32 * xhat).sum(dims) if dims else g32 * xhat
-            if m.bias is not None and m.bias.requires_grad and id(m.bias) in self._pid:
+            if self._trains(m.bias):
                 grads[m.bias] = g32.sum(dims) if dims else g32
-            for gs in grads.values():
-                self._add(gs.reshape(b, -1).square().sum(1))
-            rec.extra["gs"] = grads
-            rec.a = rec.g = None
+            self._add_gs(rec, grads)
+            return
         else:  # Opacus's per-sample gradient function for this layer type
-            fn = self._samplers[type(m)]
-            got = fn(m, [rec.a], g)
-            grads = {p: gs for p, gs in got.items() if p.requires_grad and id(p) in self._pid}
-            for gs in grads.values():
-                self._add(gs.reshape(b, -1).float().square().sum(1))
-            rec.extra["gs"] = grads
-            rec.a = rec.g = None
+            got = self._samplers[type(m)](m, [rec.a], g)
+            self._add_gs(rec, {p: gs for p, gs in got.items() if self._trains(p)})
+            return
+        rec.g = g3 if rec.g is None else rec.g + g3
         rec.extra["done"] = True
+
+    @staticmethod
+    def _add_gs(rec: _Rec, grads: Dict[nn.Parameter, torch.Tensor]) -> None:
+        old = rec.extra.get("gs")
+        rec.extra["gs"] = grads if old is None else {p: old[p] + v for p, v in grads.items()}
+        rec.extra["done"] = True
+
+    def _norms(self) -> None:
+        """Each record's share of the squared per-row norms (after the backward passes)."""
+        b = self._rows
+        for rec in self._recs:
+            if not rec.extra.get("done"):
+                continue
+            if rec.kind == "linear":
+                if rec.extra["b"]:
+                    gb = rec.g.sum(1)
+                    rec.extra["gb"] = gb
+                    self._add(gb.float().square().sum(1))
+            elif rec.kind == "embedding":
+                ids, g3 = rec.a, rec.g
+                v = rec.module.num_embeddings
+                key = (torch.arange(b, device=ids.device).view(-1, 1) * v + ids).reshape(-1)
+                uniq, inv = torch.unique(key, return_inverse=True)
+                agg = torch.zeros(len(uniq), g3.shape[-1], device=g3.device, dtype=torch.float32)
+                agg.index_add_(0, inv, g3.reshape(-1, g3.shape[-1]).float())
+                sq = torch.zeros(b, device=g3.device, dtype=torch.float32)
+                sq.index_add_(0, torch.div(uniq, v, rounding_mode="floor"), agg.square().sum(1))
+                self._add(sq)
+            else:
+                for gs in rec.extra["gs"].values():
+                    self._add(gs.reshape(b, -1).float().square().sum(1))
+        for group in self._linear_groups().values():
+            self._add(self._group_sq(group))
 
     @classmethod
     def _group_sq(cls, group: List[_Rec]) -> torch.Tensor:

@@ -417,6 +417,8 @@ class DPEngine:
         self._handles: List[Any] = []
         self.hooks = None
         self.bk: Optional[BookKeeper] = None
+        self._bk_leaked: List[str] = []
+        self._since_step: List[Any] = []  # the sampler's plans of the micro-batches since the last optimizer step
         self.params: List[nn.Parameter] = []
         self.expander: Optional[BroadcastExpander] = None
         self.budget_stopped = False
@@ -441,6 +443,7 @@ class DPEngine:
         self.params: List[nn.Parameter] = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
         names = {id(p): n for n, p in model.named_parameters()}
         self.param_names = [names.get(id(p), "?") for p in self.params]
+        self._param_index = {id(p): i for i, p in enumerate(self.params)}
         # noise
         if config.noise_multiplier is not None:
             self.noise_multiplier = float(config.noise_multiplier)
@@ -585,42 +588,46 @@ class DPEngine:
         if cfg.clipping == "hooks":
             rep.clipping = "hooks (selected)"
             return "hooks"
-        if cfg.clipping in ("ghost", "bk"):
-            name = cfg.clipping
+        if cfg.clipping == "bk":
             if self.unit_ids_given:
-                raise ConfigError(f"clipping={name!r} cannot combine several rows into one privacy unit (it never "
-                                  f"forms per-sample gradients); use clipping='hooks' or 'auto'")
+                raise ConfigError("clipping='bk' cannot combine several rows into one privacy unit (it never forms "
+                                  "per-sample gradients); use clipping='hooks' or 'auto'")
+            probs = BookKeeper(self.model, self.params, padding=self._pads).problems()
+            if probs:
+                raise ConfigError("clipping='bk' cannot clip this model exactly: " + "; ".join(probs)
+                                  + ". Use clipping='ghost', 'hooks' or 'auto'")
+            rep.clipping = "bk (selected)"
+            return "bk"
+        if cfg.clipping == "ghost":
+            if self.unit_ids_given:
+                raise ConfigError("clipping='ghost' cannot combine several rows into one privacy unit (ghost "
+                                  "clipping never forms per-sample gradients); use clipping='hooks' or 'auto'")
             if batch is not None and cfg.preflight and not per_sample_ok and loss_fn is None:
-                raise ConfigError(f"clipping={name!r} needs per-example losses: the model's output must carry "
-                                  f"'logits' and the batch 'labels' (classification, regression or token-level "
-                                  f"cross-entropy); use clipping='hooks' or 'auto'")
-            if name == "bk":
-                probs = BookKeeper(self.model, self.params, padding=self._pads).problems()
-                if probs:
-                    raise ConfigError("clipping='bk' cannot clip this model exactly: " + "; ".join(probs)
-                                      + ". Use clipping='ghost', 'hooks' or 'auto'")
-            rep.clipping = f"{name} (selected)"
-            return name
+                raise ConfigError("clipping='ghost' needs per-example losses: the model's output must carry "
+                                  "'logits' and the batch 'labels' (classification, regression or token-level "
+                                  "cross-entropy); use clipping='hooks' or 'auto'")
+            rep.clipping = "ghost (selected)"
+            return "ghost"
         if has_units:
             rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
             return "hooks"
+        why = self._bk_unusable(batch, forward, loss_fn)
+        if why is None:
+            rep.clipping = "bk (auto: one backward pass; matched autograd's gradient on the preflight batch)"
+            return "bk"
+        rep.notes.append(f"book-keeping clipping not used: {why}")
         if not per_sample_ok:
             rep.clipping = "hooks (auto: per-example losses cannot be read from the model's output)"
             return "hooks"
-        why = self._bk_unusable(batch, forward)
-        if why is None:
-            rep.clipping = "bk (auto: one backward pass; matched Opacus's per-sample gradients on the preflight batch)"
-            return "bk"
-        rep.notes.append(f"book-keeping clipping not used: {why}")
         rep.clipping = "ghost (auto)"
         return "ghost"
 
-    def _bk_unusable(self, batch: Any, forward: Callable) -> Optional[str]:
+    def _bk_unusable(self, batch: Any, forward: Callable, loss_fn: Optional[Callable] = None) -> Optional[str]:
         """Why book-keeping must not be chosen automatically (``None``: it may).
 
-        On the preflight batch, the clipped sum with no clipping (all factors 1) must equal the ordinary gradient of
-        the summed per-example losses (same dropout draws), and autograd must have computed no parameter gradient
-        of its own (a parameter used outside its layer would escape clipping).
+        On the preflight batch, the sum of the per-row gradients it forms (no clipping) must equal the ordinary
+        gradient of the loop's loss (same dropout draws), and autograd must have computed no parameter gradient of
+        its own (a parameter used outside its layer would escape clipping).
         """
         bk = BookKeeper(self.model, self.params, padding=self._pads)
         probs = bk.problems()
@@ -633,13 +640,15 @@ class DPEngine:
         devices = [dev] if dev.type == "cuda" else []
         was_training = self.model.training
 
-        def per_example() -> Tuple[torch.Tensor, int]:
+        def run_loss() -> Tuple[torch.Tensor, int]:
             out = forward(self.model, batch)
             rows = self._cur.rows if self._cur is not None else self._preflight_rows(batch)
-            got = per_sample_loss(self.model, _out(out, "logits"), captured.get("labels"))
-            if got is None:
-                raise ConfigError("no per-example losses")
-            return got[0], rows
+            if loss_fn is not None:
+                return loss_fn(out, batch), rows
+            loss = _out(out, "loss")
+            if isinstance(loss, torch.Tensor) and loss.dim() == 0:
+                return loss, rows
+            return _surrogate_loss(out), rows
 
         self._preflight_active = True
         self._capture = captured
@@ -649,19 +658,21 @@ class DPEngine:
                 p.grad = None
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(0)
-                per, rows = per_example()
-                want = torch.autograd.grad(per.sum(), self.params, allow_unused=True)
+                loss, rows = run_loss()
+                want = torch.autograd.grad(loss, self.params, allow_unused=True)
             bk.attach()
             bk.active = lambda: True
             bk.begin(rows)
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(0)
-                per, _ = per_example()
-                bk.backward(per)
+                loss, _ = run_loss()
+                loss.backward()
             leaked = [n for p, n in zip(self.params, self.param_names) if p.grad is not None]
             if leaked:
                 return f"autograd computed gradients of {leaked[:3]} outside their layers (used directly?)"
-            got = bk.clipped_sum(torch.ones(rows, device=per.device))
+            if bk.finish() is None:
+                return "no trainable layer took part in the loss"
+            got = bk.clipped_sum(torch.ones(rows, device=loss.device))
             for p, n, w in zip(self.params, self.param_names, want):
                 g = got.get(p)
                 w = torch.zeros_like(p) if w is None else w
@@ -749,12 +760,19 @@ class DPEngine:
     # -- hooks on the model ------------------------------------------------------------------------------------------
     def _drop_grad(self, p: torch.Tensor) -> None:
         if not self._keep_grads:
+            if self.mode == "bk" and self._cur is not None and not self._preflight_active:
+                # under book-keeping autograd computes no parameter gradient: this one escaped the layers
+                self._bk_leaked.append(self.param_names[self._param_index.get(id(p), 0)])
             p.grad = None
 
     def _pre_forward(self, module: nn.Module, args: tuple, kwargs: dict):
         units = kwargs.pop(UNIT_KEY, None) if UNIT_KEY in kwargs else None
         if not (module.training and torch.is_grad_enabled()):
             return args, kwargs
+        if self._cur is not None and not self._preflight_active and self._pending():
+            # several micro-batches before one optimizer step (gradient accumulation in a plain loop): clip the
+            # previous one now, before its records make way for this one
+            self.after_backward()
         if self._capture is not None:
             if "labels" in kwargs:
                 self._capture["labels"] = kwargs["labels"]
@@ -773,6 +791,7 @@ class DPEngine:
                                  f"training loop reads batches from another loader, or runs more forward passes in "
                                  f"training mode than batches; DP accounting cannot vouch for it")
             self._m += 1
+            self._since_step.append(plan)
         rows = _batch_rows(args, kwargs)
         if rows is None:
             raise ConfigError("the DP engine found no tensor with a batch dimension in the model's inputs")
@@ -802,26 +821,25 @@ class DPEngine:
         labels = micro.labels
         counts = _token_counts(module, logits, labels) if isinstance(loss, torch.Tensor) else None
         if counts is None:
-            if self.mode in ("ghost", "bk"):
-                raise ConfigError(f"{self.mode} clipping needs the model's 'loss' and 'logits' and the batch's "
-                                  f"'labels' to form per-example losses; use DPConfig(clipping='hooks') or pass labels")
+            if self.mode == "ghost":
+                raise ConfigError("ghost clipping needs the model's 'loss' and 'logits' and the batch's 'labels' to "
+                                  "form per-example losses; use DPConfig(clipping='hooks') or pass labels")
             return None
         ni = micro.num_items
         ni = None if ni is None else float(ni.sum().item() if isinstance(ni, torch.Tensor) else ni)
         per = None
-        if self.mode in ("ghost", "bk") or self._loss_rule is None or self._rule_ambiguous:
+        if self.mode == "ghost" or self._loss_rule is None or self._rule_ambiguous:
             got = per_sample_loss(module, logits, labels)
             if got is None:
-                if self.mode in ("ghost", "bk"):
-                    raise ConfigError(f"{self.mode} clipping could not form per-example losses for this output "
-                                      f"(logits {tuple(logits.shape)}, labels {tuple(labels.shape)}); use "
-                                      f"clipping='hooks'")
+                if self.mode == "ghost":
+                    raise ConfigError("ghost clipping could not form per-example losses for this output (logits "
+                                      f"{tuple(logits.shape)}, labels {tuple(labels.shape)}); use clipping='hooks'")
                 return None
             per = got[0]
             if self._loss_rule is None or self._rule_ambiguous:
                 self._identify_loss_rule(per.detach(), counts, loss.detach(), ni)
         micro.weights = self._rule_weights(counts, ni)
-        if self.mode in ("ghost", "bk"):
+        if self.mode == "ghost":
             output["loss"] = _GhostLoss(self, per, loss.detach())
             return output
         return None
@@ -908,6 +926,9 @@ class DPEngine:
     def after_backward(self) -> None:
         """Clip the pending micro-batch's per-sample gradients into the step's sum (hooks mode)."""
         micro, self._cur = self._cur, None
+        if self.mode == "bk" and micro is not None:
+            self._bk_after(micro)
+            return
         if self.mode in ("ghost", "bk") or micro is None:
             return
         drop = micro.plan is not None and micro.plan.pad
@@ -954,11 +975,8 @@ class DPEngine:
         pad = micro.plan is not None and micro.plan.pad
         idx, n_groups, _ = (None, n, None) if pad else self._groups(micro)
         if idx is not None and n_groups != int((idx >= 0).sum()):
-            raise ConfigError(f"{self.mode} clipping cannot combine several rows into one privacy unit; use "
-                              f"DPConfig(clipping='hooks')")
-        if self.mode == "bk":
-            self._bk_backward(per, idx, pad)
-            return
+            raise ConfigError("ghost clipping cannot combine several rows into one privacy unit; use "
+                              "DPConfig(clipping='hooks')")
         self._keep_grads = False
         self.hooks.enable_hooks()
         per.mean().backward(retain_graph=not pad)
@@ -997,26 +1015,36 @@ class DPEngine:
                 p.summed_grad = p.grad if getattr(p, "summed_grad", None) is None else p.summed_grad + p.grad
                 p.grad = None
 
-    def _bk_backward(self, per: torch.Tensor, idx: Optional[torch.Tensor], pad: bool) -> None:
-        """Book-keeping: one backward pass gives the norms; the clipped sum is added to ``summed_grad``."""
+    def _bk_after(self, micro: _Micro) -> None:
+        """Book-keeping: the backward pass of the loop's own loss gave each row's output gradients; clip and sum.
+
+        The loop's loss is ``sum_i w_i l_i / d`` (see :meth:`_scale`), so row ``i``'s gradient of its own loss is
+        ``d / w_i`` times what the pass recorded: norms and the clipped sum are scaled by that factor.
+        """
         bk = self.bk
-        if pad:  # a padding micro-batch of the sampler: no gradient at all
+        leaked, self._bk_leaked = self._bk_leaked, []
+        if leaked:
+            bk.end()
+            raise ConfigError(f"book-keeping clipping: autograd computed gradients of {sorted(set(leaked))[:5]} "
+                              f"outside their layers (a parameter used directly in a forward pass), so they would not "
+                              f"be clipped; use DPConfig(clipping='hooks')")
+        if micro.plan is not None and micro.plan.pad:  # a padding micro-batch of the sampler: no gradient at all
             bk.end()
             return
-        self._keep_grads = True
-        try:
-            norm = bk.backward(per)
-        finally:
-            self._keep_grads = False
-        leaked = [name for p, name in zip(self.params, self.param_names) if p.grad is not None]
-        if leaked:
-            for p in self.params:
-                p.grad = None
+        idx, n_groups, _ = self._groups(micro)
+        if idx is not None and n_groups != int((idx >= 0).sum()):
             bk.end()
-            raise ConfigError(f"book-keeping clipping: autograd computed gradients of {leaked[:5]} outside their "
-                              f"layers (a parameter used directly in a forward), so they would not be clipped; use "
-                              f"DPConfig(clipping='ghost') or 'hooks'")
-        coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+            raise ConfigError("book-keeping clipping cannot combine several rows into one privacy unit; use "
+                              "DPConfig(clipping='hooks') (auto picks it when the batch carries unit ids)")
+        raw = bk.finish()
+        if raw is None:  # no trainable layer took part (a forward without backward)
+            bk.end()
+            return
+        scale = self._scale(micro)
+        factor = (scale.to(raw.device, torch.float32) if isinstance(scale, torch.Tensor)
+                  else torch.full_like(raw, float(scale))) * micro.rows
+        norm = raw * factor.abs()
+        coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0) * factor
         if idx is not None:
             coef = coef * (idx.to(coef.device) >= 0).to(coef.dtype)
         for p, g in bk.clipped_sum(coef).items():
@@ -1030,9 +1058,34 @@ class DPEngine:
     def _before_step(self, optimizer, args, kwargs) -> None:
         self.release()
 
+    def _pending(self) -> bool:
+        """Whether the current micro-batch was back-propagated and its gradients wait to be clipped."""
+        if self.mode == "bk":
+            return self.bk is not None and self.bk.pending()
+        if self.mode == "hooks":
+            return any(getattr(p, "grad_sample", None) is not None for p in self.params)
+        return False
+
+    def _check_one_logical_step(self) -> None:
+        """A plain loop must step once per logical batch the Poisson sampler drew (or its ``accumulation``
+        micro-batches): an update built from two draws is a different mechanism from the one accounted."""
+        plans, self._since_step = self._since_step, []
+        if self.trainer or self.sampler is None or not plans:
+            return
+        steps = {(self.sampler.generation, p.step) for p in plans}
+        if len(steps) > 1 or len(plans) > plans[0].step_len:
+            for p in self.params:
+                p.summed_grad = None
+            raise StateError(
+                f"optimizer.step() after {len(plans)} micro-batches from {len(steps)} logical batches of the DP "
+                f"sampler (each logical batch is {plans[0].step_len} micro-batch(es)): an update that merges "
+                f"several Poisson draws is not what the accountant counts. Step once per batch of the private "
+                f"loader, or give make_private(..., accumulation=k) and step every k batches")
+
     def release(self) -> None:
         """Clip what is pending, add the noise, average and account one step (writes ``p.grad``)."""
         self.after_backward()
+        self._check_one_logical_step()
         if self.config.enforce_budget and not self.can_step():
             for p in self.params:
                 p.summed_grad = None
@@ -1200,7 +1253,8 @@ class PrivateTraining:
 def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, privacy: DPConfig, *,
                  unit_ids: Optional[Sequence[int]] = None,
                  forward: Callable[[nn.Module, Any], Any] = _default_forward,
-                 loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None) -> PrivateTraining:
+                 loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None,
+                 accumulation: int = 1) -> PrivateTraining:
     """Make a plain training loop differentially private (DP-SGD through Opacus).
 
     Args:
@@ -1215,6 +1269,10 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         forward: how the preflight calls the model on a batch (default: ``model(**batch)`` for mappings,
             ``model(batch[0])`` for tuples).
         loss_fn: ``loss_fn(output, batch)`` for the preflight when the output carries no ``loss``.
+        accumulation: micro-batches per optimizer step: each Poisson-drawn logical batch (expected size
+            ``batch_size``) is split into this many micro-batches, and the loop calls ``optimizer.step()`` after
+            every ``accumulation`` batches of the private loader. Back-propagate each micro-batch's loss as it
+            is (not divided by ``accumulation``): each example's gradient is clipped on its own.
 
     Returns:
         A :class:`PrivateTraining` that unpacks to ``(model, optimizer, loader)``.
@@ -1223,6 +1281,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         raise ConfigError.bad("privacy", type(privacy).__name__, "a tdg.DPConfig")
     if not isinstance(loader, DataLoader):
         raise ConfigError.bad("loader", type(loader).__name__, "a torch.utils.data.DataLoader")
+    if not isinstance(accumulation, int) or isinstance(accumulation, bool) or accumulation < 1:
+        raise ConfigError.bad("accumulation", accumulation, "a positive integer (micro-batches per optimizer step)")
     problems = loader_sampling_problems(loader)
     approx = None
     if problems and not privacy.accept_approximate:
@@ -1250,8 +1310,9 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         new_loader = loader
     else:
         steps_per_epoch = max(1, int(math.ceil(num_units / batch_size)))
-        sampler = PoissonBatchSampler(num_rows, sample_rate=min(q, 1.0), micro_batches_per_epoch=steps_per_epoch,
-                                      unit_ids=unit_ids, seed=privacy.seed)
+        sampler = PoissonBatchSampler(num_rows, sample_rate=min(q, 1.0),
+                                      micro_batches_per_epoch=steps_per_epoch * accumulation,
+                                      accumulation=accumulation, unit_ids=unit_ids, seed=privacy.seed)
         new_loader = poisson_loader(loader, sampler)
     preflight_batch = None
     if privacy.preflight and num_rows > 0:
