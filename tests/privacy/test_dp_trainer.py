@@ -121,3 +121,15 @@ def test_trainer_refusals(tmp_path):
         Trainer(model=bert(), args=args, train_dataset=Rows(), callbacks=[tdg.DPCallback(cfg())]).train()
     with pytest.raises(ConfigError, match="delta=0.5 >= 1/N"):
         train(tmp_path, tdg.DPCallback(cfg(delta=0.5)), steps=1, save=False)
+
+
+def test_fp16_loss_scaling_is_refused():
+    """A GradScaler would scale each example's gradient before clipping and skip steps on overflow."""
+    from types import SimpleNamespace
+
+    cb = tdg.DPCallback(cfg())
+    args = SimpleNamespace(fp16=True, world_size=1, n_gpu=1, max_grad_norm=1.0)
+    model = bert()
+    with pytest.raises(ConfigError, match="refuses fp16=True.*bf16=True"):
+        cb.on_train_begin(args, SimpleNamespace(global_step=0, max_steps=4), SimpleNamespace(), model=model,
+                          optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_dataloader=object())

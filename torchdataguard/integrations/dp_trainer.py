@@ -103,6 +103,11 @@ class DPCallback(TrainerCallback):
         if getattr(args, "n_gpu", 1) and getattr(args, "n_gpu", 1) > 1:
             raise ConfigError(f"DPCallback does not support DataParallel over {args.n_gpu} GPUs; use one device "
                               f"(CUDA_VISIBLE_DEVICES=0)")
+        if getattr(args, "fp16", False):
+            raise ConfigError("DPCallback refuses fp16=True: its loss scaler multiplies every example's gradient before "
+                              "clipping (so clipping bounds the scaled gradient) and skips optimizer steps on overflow "
+                              "(so one update would merge two Poisson draws the accountant counts as one). Use "
+                              "bf16=True, which needs no loss scaling, or fp32")
         if args.max_grad_norm and args.max_grad_norm > 0:
             self._saved_max_grad_norm = float(args.max_grad_norm)
             args.max_grad_norm = 0.0  # DP clips each example; the Trainer's clipping of the sum is turned off
