@@ -422,6 +422,7 @@ class DPEngine:
         self.params: List[nn.Parameter] = []
         self.expander: Optional[BroadcastExpander] = None
         self.budget_stopped = False
+        self.steps_before_sampler = 0
         problems = []
         if not trainer and not model.training:
             problems.append("the model is in eval mode: Opacus records activations only in training mode; call "
@@ -1236,6 +1237,12 @@ class PrivateTraining:
 
     def load_state_dict(self, state: Dict[str, Any], *, expect_steps: Optional[int] = None) -> None:
         self.engine.load_state_dict(state, expect_steps=expect_steps)
+        self._rebase()
+
+    def _rebase(self) -> None:
+        s = self.engine.sampler
+        if s is not None:
+            self.engine.steps_before_sampler = self.engine.ledger.steps - s.logical_steps_drawn
 
     def save(self, directory) -> str:
         """Write the privacy ledger (JSON) into ``directory``, next to your model checkpoint."""
@@ -1244,6 +1251,7 @@ class PrivateTraining:
     def load(self, directory, *, expect_steps: Optional[int] = None) -> None:
         """Restore the ledger saved in ``directory``; missing or mismatched (``expect_steps``) is an error."""
         self.engine.ledger.load(directory, expect_steps=expect_steps)
+        self._rebase()
 
     def close(self) -> None:
         """Detach the hooks from the model and the optimizer."""
@@ -1326,8 +1334,11 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
                       preflight_batch=preflight_batch, forward=forward, loss_fn=loss_fn, approximate_reason=approx,
                       unit_ids_given=unit_ids is not None)
     if sampler is not None and privacy.target_epsilon is not None and privacy.enforce_budget:
-        start = engine.ledger.steps
-        sampler.step_allowed = lambda n: engine.ledger.allows(engine.noise_multiplier, engine.sample_rate, start + n)
+        # steps accounted before this sampler's draws (a loaded ledger moves it): the loader stops before a step
+        # that would exceed the budget instead of handing out a batch the optimizer must refuse
+        engine.steps_before_sampler = engine.ledger.steps
+        sampler.step_allowed = lambda n: engine.ledger.allows(engine.noise_multiplier, engine.sample_rate,
+                                                              engine.steps_before_sampler + n)
     if approx:
         warnings.warn(f"DP-SGD with an approximate guarantee: {approx}", stacklevel=2)
     return PrivateTraining(model, optimizer, new_loader, engine)
