@@ -52,6 +52,16 @@ def _worker(rank, world, port, out_dir):
         res["full"] = rows(full.process(shard))
         res["full_report"] = {k: full.guard.report()[k] for k in ("seen", "kept", "dropped")}
 
+        # the Trainer logs on every rank: GuardCallback's counters are the sum over ranks (a collective)
+        from types import SimpleNamespace
+
+        cb = tdg.GuardCallback(full)
+        logs = {"loss": 1.0}
+        state = SimpleNamespace(log_history=[{"loss": 1.0, "step": 3}], global_step=3)
+        cb.on_log(SimpleNamespace(), state, SimpleNamespace(), logs=logs)
+        res["logged"] = {k: v for k, v in logs.items() if k.startswith("tdg/")}
+        res["history"] = {k: v for k, v in state.log_history[-1].items() if k.startswith("tdg/")}
+
         first = DistributedGuard(guard())
         list(first.process(shard[:K]))
         ckpt = os.path.join(out_dir, "ckpt")
@@ -107,6 +117,17 @@ def test_resume_with_the_same_world_size_continues_the_same_decisions(run):
         rep = res["resumed_report"]
         assert {k: rep[k] for k in ("seen", "kept", "dropped")} == res["full_report"]
         assert rep["replayed"] == K
+
+
+def test_logged_counters_sum_every_rank(run):
+    _, ranks = run
+    want = {k: sum(r["full_report"][k] for r in ranks) for k in ("seen", "kept", "dropped")}
+    assert want["dropped"] > 0
+    for res in ranks:  # every rank logs the same global figures
+        assert {k: res["logged"][f"tdg/{k}"] for k in want} == want
+        assert res["history"] == res["logged"]
+    dup = [k for k in ranks[0]["logged"] if k.startswith("tdg/dropped/")]
+    assert dup and sum(ranks[0]["logged"][k] for k in dup) == want["dropped"]
 
 
 def test_other_world_size_is_refused_with_an_explanation(run):

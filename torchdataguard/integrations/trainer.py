@@ -38,8 +38,9 @@ class GuardCallback(TrainerCallback):
 
     Args:
         guard: the guard whose wrapped data the Trainer trains on, or a ``DistributedGuard`` (then every rank
-            saves its part of the index into the checkpoint and the final report sums all ranks; the counters in
-            the logs are the logging rank's own).
+            saves its part of the index into the checkpoint; the final report and the logged counters sum all
+            ranks: every rank takes part in the collective at each logging step, as the Trainer logs on every
+            rank).
         privacy: a ``DPConfig`` to train with DP-SGD, or ``None``.
         resume_from: checkpoint folder to restore the guard from when it is not
             ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
@@ -150,7 +151,20 @@ class GuardCallback(TrainerCallback):
         return self._forward("on_save", args, state, control, **kwargs)
 
     def counters(self) -> Dict[str, float]:
-        """The numbers logged every logging step."""
+        """The numbers logged every logging step (summed over ranks under a ``DistributedGuard``: a collective)."""
+        local = self._local_counters()
+        if not self.distributed:
+            return local
+        total: Dict[str, float] = {}
+        for part in self.holder.comm.all_gather_json(local):
+            for k, v in part.items():
+                total[k] = total.get(k, 0) + v
+        rate = f"{self.prefix}/examples_per_second"
+        if rate in total:  # ranks work at once: their rates add up
+            total[rate] = round(total[rate], 1)
+        return total
+
+    def _local_counters(self) -> Dict[str, float]:
         rep = self.guard.ledger
         out: Dict[str, float] = {f"{self.prefix}/seen": rep.seen, f"{self.prefix}/kept": rep.kept,
                                  f"{self.prefix}/dropped": rep.dropped}
