@@ -13,13 +13,20 @@ each example's gradient norm, one for the clipped gradient. Book-keeping (Bu et 
    clipped gradient is one matrix product, ``(c * G)^T A``, which replaces the weight gradient autograd skipped.
 
 So the extra work over non-private training is the norms; no second backward pass, no per-sample gradient of
-a large layer is ever stored. The engine checks the result against Opacus's per-sample gradients on the
-preflight batch before it is chosen automatically (see :meth:`BookKeeper.verify`).
+a large layer is ever stored. The backward pass can be that of any loss that sums per-row terms (the engine
+rescales each row by the weight the loop's loss gives it); several backward passes of one forward pass add up.
+Before the DP engine picks it automatically, it checks on the preflight batch that the per-row gradients it
+forms add up to autograd's gradient of the loop's loss (:meth:`~torchdataguard.privacy.dp.DPEngine`).
+
+A layer keeps its own forward outside training steps (eval mode, ``torch.no_grad``, no :meth:`begin`); a
+forward already installed on the instance (an accelerate hook) is called with detached parameters and put back
+by :meth:`detach`.
 
 Layers: ``nn.Linear``, ``nn.Embedding`` and ``nn.LayerNorm`` have their own fast paths; other layer types for
 which Opacus has a per-sample gradient function (convolutions, GroupNorm, RMSNorm ...) use Opacus's function
-on ``(A, G)``. A parameter shared by two layers (tied weights) or a layer called twice in one forward pass is
-refused (its norm is not the sum of its parts); the automatic choice then uses ghost clipping.
+on ``(A, G)``; subclasses with their own forward or extra parameters are other layers (Opacus's path for its
+exact types, else refused). A parameter shared by two layers (tied weights) or a layer called twice in one
+forward pass is refused (its norm is not the sum of its parts); the automatic choice then uses ghost clipping.
 
 Example:
     >>> import torch, torch.nn as nn
