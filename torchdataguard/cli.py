@@ -99,14 +99,9 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
                       "cpu_count": os.cpu_count(), "device": str(guard.device)}
     rep["outputs"] = {"kept": kept_path, "dropped": os.path.join(out_dir, "dropped.jsonl"),
                       "report": os.path.join(out_dir, "report.json")}
-    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as fh:
-        json.dump(rep, fh, indent=2)
-    try:
-        from .report.html import write_html_report
+    from .report.html import save_report
 
-        write_html_report(rep, os.path.join(out_dir, "report.html"))
-    except ImportError:
-        pass
+    save_report(rep, out_dir)  # report.json and report.html, written atomically
     return rep
 
 
@@ -164,7 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
                            fmt=args.format, split=args.split, chunk_size=args.chunk_size, max_chars=args.max_chars,
                            strict=args.strict, limit=args.limit, options=_parse_sets(args.set),
-                           index_actors=args.index_actors, address=args.ray_address, progress=not args.no_progress)
+                           index_actors=args.index_actors, address=args.ray_address, progress=not args.no_progress,
+                           dropped_pii=args.dropped_pii)
             print(_summary_line(rep))
             print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
                   f"and report.html")

@@ -29,7 +29,7 @@ import torch
 
 from ..core.ledger import QuarantineSink, json_line, to_jsonable
 from ..core.plan import BadRecord, Plan
-from ..core.stage import Drop, Example
+from ..core.stage import Drop, Example, IndexStage
 from ..errors import ConfigError
 
 __all__ = ["scan_ray"]
@@ -159,7 +159,17 @@ class _IndexShard:
                 plan.keys[si] = (rows.tolist(), EncodedKeys(keys[rows, col + 1 : col + 1 + sh.width]))
             col += 1 + sh.width
         rnd = self.dg._round(plan if m else None, m == 0, "")
-        return [None if d is None else [d.reason, to_jsonable(d.matched), d.score] for _, d, _ in rnd.outcomes]
+        # as in Guard.decide: a record dropped before the PII stage scrubbed it is withheld from dropped.jsonl
+        first_index_step = min((si for si, st in enumerate(g.stages) if isinstance(st, IndexStage)), default=-1)
+        out = []
+        for i, (_, d, _) in enumerate(rnd.outcomes):
+            if d is None:
+                out.append(None)
+                continue
+            step = pre[i][0] if pre[i] is not None else first_index_step
+            withhold = g._pii_pos is not None and step <= g._pii_pos
+            out.append([d.reason, to_jsonable(d.matched), d.score, withhold])
+        return out
 
     def report(self) -> Dict[str, Any]:
         return self.dg.report()
@@ -177,7 +187,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
              fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024,
              max_chars: int = 2_000_000, strict: bool = False, limit: Optional[int] = None,
              options: Optional[Dict[str, Dict[str, Any]]] = None, index_actors: int = 2,
-             block_rows: int = 65536, address: Optional[str] = None, progress: bool = False) -> Dict[str, Any]:
+             block_rows: int = 65536, address: Optional[str] = None, progress: bool = False,
+             dropped_pii: bool = False) -> Dict[str, Any]:
     """Scan a corpus on Ray: same outputs and decisions as :func:`torchdataguard.cli.scan`.
 
     Args:
@@ -186,6 +197,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
         address: a Ray cluster to join (``"auto"``, ``"ray://host:10001"``); by default a local instance
             is started (or the one already running in this process is used).
         progress: show Ray Data's progress bars.
+        dropped_pii: also write records dropped before or by the PII stage into ``dropped.jsonl`` (withheld by
+            default, as in the local scan).
     """
     ray = _import_ray()
     from ..io.readers import detect_format, read_records, resolve_input
@@ -221,7 +234,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     ray.get([a.join.remote(r, W, ip, port) for r, a in enumerate(actors)])
     kept_path = os.path.join(out_dir, "kept.jsonl")
     dropped_path = os.path.join(out_dir, "dropped.jsonl")
-    sink = QuarantineSink(dropped_path)
+    sink = QuarantineSink(dropped_path, include_pii=dropped_pii)
     records = read_records(input_path, fmt, split=split)
     if limit is not None:
         records = itertools.islice(records, limit)
@@ -261,7 +274,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                             kept_fh.write(out + "\n")
                         else:
                             ex = Example(json.loads(parts[r]["id"][o]), json.loads(out))
-                            sink.write(ex, Drop(d[0], matched=d[1], score=d[2]))
+                            sink.write(ex, Drop(d[0], matched=d[1], score=d[2]), withhold=bool(d[3]))
         wall = time.perf_counter() - t0
         rep = ray.get([a.report.remote() for a in actors])[0]
         ray.get([a.close.remote() for a in actors])
@@ -278,12 +291,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                       "cpu_count": os.cpu_count(), "device": "cpu"}
     rep["engine"] = {"name": "ray", "ray": ray.__version__, "index_actors": W, "block_rows": block_rows}
     rep["outputs"] = {"kept": kept_path, "dropped": dropped_path, "report": os.path.join(out_dir, "report.json")}
-    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as fh:
-        json.dump(rep, fh, indent=2)
-    try:
-        from ..report.html import write_html_report
+    from ..report.html import save_report
 
-        write_html_report(rep, os.path.join(out_dir, "report.html"))
-    except ImportError:
-        pass
+    save_report(rep, out_dir)  # report.json and report.html, written atomically
     return rep
