@@ -1,6 +1,8 @@
 """DP-SGD overhead and utility: torchdataguard's wiring (hooks / ghost / bk / auto) vs bare Opacus vs non-private.
 
-Part 1 (overhead): one small BERT built from a config (no download), the same batches, a plain training loop.
+Part 1 (overhead): one small BERT built from a config (no download), the same batches, a plain training loop;
+the ``*_views`` modes train on two augmented views of each example as one privacy unit (half the examples per
+step, the same rows).
 Each configuration runs in its own subprocess so that peak memory is measured from a clean process:
 CPU peak = growth of the resident set (``ru_maxrss``) from after the imports (the same libraries are imported in
 every mode) through model set-up and the steps; CUDA peak =
@@ -33,7 +35,8 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import machine  # noqa: E402
 
-MODES = ["nonprivate", "tdg_hooks", "tdg_ghost", "tdg_bk", "tdg_auto", "opacus_hooks", "opacus_ghost"]
+MODES = ["nonprivate", "tdg_hooks", "tdg_ghost", "tdg_bk", "tdg_auto", "opacus_hooks", "opacus_ghost",
+         "tdg_hooks_views", "tdg_auto_views"]
 
 
 def _bert(device):
@@ -85,8 +88,20 @@ def setup(mode: str, steps: int, batch: int, seq: int, device):
     elif mode.startswith("tdg_"):
         import torchdataguard as tdg
 
-        clipping = mode.split("_", 1)[1]
-        dp = tdg.make_private(model, opt, DataLoader(DictRows(), batch_size=batch),
+        clipping = mode.split("_")[1]
+        if mode.endswith("_views"):
+            # augmentation multiplicity: two views of each example (ids shifted), one privacy unit; half the
+            # examples per step, so the rows per step match the other modes
+            def views(rs):
+                x = torch.stack([r["input_ids"] for r in rs])
+                u = torch.arange(len(rs))
+                return {"input_ids": torch.cat([x, (x % 7999) + 1]),
+                        "labels": torch.stack([r["labels"] for r in rs]).repeat(2), "tdg_unit_ids": torch.cat([u, u])}
+
+            base = DataLoader(DictRows(), batch_size=batch // 2, collate_fn=views)
+        else:
+            base = DataLoader(DictRows(), batch_size=batch)
+        dp = tdg.make_private(model, opt, base,
                               tdg.DPConfig(noise_multiplier=1.0, delta=1e-5, max_grad_norm=1.0, clipping=clipping,
                                            seed=0))
         loader = dp.loader

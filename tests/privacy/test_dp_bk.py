@@ -304,3 +304,39 @@ def test_plain_loop_refuses_a_step_over_two_logical_batches(mode):
         opt.step()
     assert dp.report()["steps"] == 0
     dp.close()
+
+
+def _views(rows):
+    """Two views of each example (the second with shifted ids), one privacy unit, as Multiplicity does."""
+    ids = torch.stack([r["input_ids"] for r in rows])
+    labels = torch.stack([r["labels"] for r in rows])
+    units = torch.arange(len(rows))
+    return {"input_ids": torch.cat([ids, (ids + 3) % 30]), "labels": torch.cat([labels, labels]),
+            "tdg_unit_ids": torch.cat([units, units])}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_engine_bk_equals_hooks_with_units_of_several_rows(reduction):
+    """Embedding, LayerNorm and Linear with bias; a token-level loss; rows grouped into units before clipping."""
+    import torchdataguard as tdg
+    from torch.utils.data import DataLoader
+
+    grads = {}
+    for mode in ("hooks", "bk"):
+        model = TokenLM()
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        dp = tdg.make_private(model, opt, DataLoader(TokenRows(), batch_size=6, collate_fn=_views),
+                              tdg.DPConfig(noise_multiplier=1e-9, max_grad_norm=0.05, delta=1e-3, clipping=mode,
+                                           unit_reduction=reduction, seed=3))
+        assert dp.report()["clipping"] == mode
+        grads[mode] = []
+        for batch in dp.loader:
+            opt.zero_grad()
+            model(**batch).loss.backward()
+            opt.step()
+            grads[mode].append([p.grad.detach().clone() for p in model.parameters()])
+        dp.close()
+    assert len(grads["bk"]) == len(grads["hooks"]) == 4
+    for gs, ws in zip(grads["bk"], grads["hooks"]):
+        for g, w in zip(gs, ws):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-7)

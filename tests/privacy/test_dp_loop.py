@@ -191,13 +191,16 @@ def _views_collate(rows):
             "tdg_unit_ids": torch.arange(len(rows)).repeat_interleave(2)}
 
 
+@pytest.mark.parametrize("mode", ["auto", "hooks", "bk"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_unit_ids_combine_rows_before_clipping(reduction):
+def test_unit_ids_combine_rows_before_clipping(reduction, mode):
     model = TinyClassifier()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    cfg = tdg.DPConfig(noise_multiplier=1e-9, max_grad_norm=C, delta=1e-3, unit_reduction=reduction, seed=7)
+    cfg = tdg.DPConfig(noise_multiplier=1e-9, max_grad_norm=C, delta=1e-3, unit_reduction=reduction, seed=7,
+                       clipping=mode)
     dp = tdg.make_private(model, opt, DataLoader(TokenData(), batch_size=6, collate_fn=_views_collate), cfg)
-    assert dp.report()["clipping"] == "hooks"  # a unit holds several rows: no ghost clipping
+    # a unit holds several rows: no ghost clipping; book-keeping sums each unit's rows before the norm
+    assert dp.report()["clipping"] == ("bk" if mode == "auto" else mode)
     ref = clean_copy(model, TinyClassifier)
     for batch in dp.loader:
         units = batch["tdg_unit_ids"].tolist()

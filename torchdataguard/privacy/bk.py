@@ -303,6 +303,58 @@ class BookKeeper:
         self._norms()
         return None if self._sq is None else self._sq.sqrt()
 
+    def finish_units(self, weights: torch.Tensor, units: torch.Tensor, n_units: int) -> Optional[torch.Tensor]:
+        """After the backward pass: the gradient norm of each privacy unit whose rows share an id.
+
+        A unit's gradient is ``sum_{i in unit} weights_i g_i`` (``g_i`` the row's recorded gradient; a weight of 0, or
+        a unit id < 0, leaves a row out). Per-row weight gradients are formed in slices and summed by unit, so memory
+        stays at ``units x layer`` per layer. Returns ``None`` if no layer got a gradient. :meth:`clipped_sum` then
+        takes, for each row, ``c_unit(i) x weights_i``.
+        """
+        if self._anchor is not None:
+            self._anchor.grad = None
+        done = [rec for rec in self._recs if rec.extra.get("done")]
+        if not done:
+            return None
+        dev = next((r.g.device for r in done if r.g is not None), weights.device)
+        keep = units >= 0
+        w = torch.where(keep, weights.float(), torch.zeros_like(weights, dtype=torch.float32)).to(dev)
+        u = torch.where(keep, units, torch.zeros_like(units)).to(dev)
+        sq = torch.zeros(n_units, dtype=torch.float32, device=dev)
+
+        def by_unit(per_row: torch.Tensor) -> None:  # per_row: [rows, ...] already weighted
+            acc = torch.zeros((n_units,) + tuple(per_row.shape[1:]), dtype=torch.float32, device=dev)
+            acc.index_add_(0, u, per_row.float())
+            sq.add_(acc.reshape(n_units, -1).square().sum(1))
+
+        b = self._rows
+        for rec in done:
+            if rec.kind == "linear":
+                a, g = rec.a, rec.g
+                wa = w.to(g.dtype).view(-1, 1, 1)
+                if rec.extra["w"]:
+                    acc = torch.zeros(n_units, g.shape[2], a.shape[2], dtype=torch.float32, device=dev)
+                    step = max(1, _MAX_SLICE // (a.shape[2] * g.shape[2]))
+                    for s0 in range(0, b, step):
+                        sl = slice(s0, s0 + step)
+                        acc.index_add_(0, u[sl], torch.bmm((g[sl] * wa[sl]).transpose(1, 2), a[sl]).float())
+                    sq.add_(acc.reshape(n_units, -1).square().sum(1))
+                if rec.extra["b"]:
+                    rec.extra["gb"] = rec.g.sum(1)
+                    by_unit(rec.extra["gb"] * wa.view(-1, 1))
+            elif rec.kind == "embedding":
+                ids, g3 = rec.a, rec.g
+                v = rec.module.num_embeddings
+                key = (u.view(-1, 1) * v + ids).reshape(-1)
+                uniq, inv = torch.unique(key, return_inverse=True)
+                agg = torch.zeros(len(uniq), g3.shape[-1], device=g3.device, dtype=torch.float32)
+                agg.index_add_(0, inv, (g3.float() * w.view(-1, 1, 1)).reshape(-1, g3.shape[-1]))
+                sq.index_add_(0, torch.div(uniq, v, rounding_mode="floor"), agg.square().sum(1))
+            else:
+                for gs in rec.extra["gs"].values():
+                    by_unit(gs.reshape(b, -1).float() * w.view(-1, 1))
+        return sq.sqrt()
+
     def pending(self) -> bool:
         """Whether a backward pass has reached the recorded layers and their gradients are not yet clipped."""
         return any(rec.extra.get("done") for rec in self._recs)

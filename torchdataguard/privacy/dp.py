@@ -19,11 +19,11 @@ This module wires those pieces so that the epsilon reported is what happened:
   clipping; a negative unit id marks a row that must not count. The key is popped before the model's forward.
 * **Clipping modes**: ``"hooks"`` (per-sample gradients), ``"ghost"`` (ghost clipping: per-sample gradient norms
   without the gradients, then a second backward pass of the re-weighted per-sample losses), ``"bk"``
-  (book-keeping: norms and clipped sum from one backward pass) and ``"auto"``: when the per-sample losses can be
-  read from the model's output (``logits`` and ``labels``) and no unit groups several rows, book-keeping if every
-  trained layer supports it and its clipped gradient matches Opacus's on the preflight batch, else ghost (with
-  per-layer fallback to per-sample gradients where ghost norms cost more or cannot work, e.g. tied weights);
-  otherwise hooks.
+  (book-keeping: norms and clipped sum from one backward pass, units of several rows included) and ``"auto"``:
+  book-keeping if every trained layer supports it and its per-row gradients add up to autograd's gradient on the
+  preflight batch; else ghost when the per-sample losses can be read from the model's output (``logits`` and
+  ``labels``) and no unit groups several rows (with per-layer fallback to per-sample gradients where ghost norms
+  cost more or cannot work, e.g. tied weights); otherwise hooks.
 * **Noise**: ``N(0, (sigma C)^2)`` per coordinate, drawn straight into the gradient buffer (Opacus's own
   ``_generate_noise`` under ``secure_mode``).
 * **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
@@ -590,9 +590,6 @@ class DPEngine:
             rep.clipping = "hooks (selected)"
             return "hooks"
         if cfg.clipping == "bk":
-            if self.unit_ids_given:
-                raise ConfigError("clipping='bk' cannot combine several rows into one privacy unit (it never forms "
-                                  "per-sample gradients); use clipping='hooks' or 'auto'")
             probs = BookKeeper(self.model, self.params, padding=self._pads).problems()
             if probs:
                 raise ConfigError("clipping='bk' cannot clip this model exactly: " + "; ".join(probs)
@@ -609,14 +606,14 @@ class DPEngine:
                                   "cross-entropy); use clipping='hooks' or 'auto'")
             rep.clipping = "ghost (selected)"
             return "ghost"
-        if has_units:
-            rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
-            return "hooks"
         why = self._bk_unusable(batch, forward, loss_fn)
         if why is None:
             rep.clipping = "bk (auto: one backward pass; matched autograd's gradient on the preflight batch)"
             return "bk"
         rep.notes.append(f"book-keeping clipping not used: {why}")
+        if has_units:
+            rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
+            return "hooks"
         if not per_sample_ok:
             rep.clipping = "hooks (auto: per-example losses cannot be read from the model's output)"
             return "hooks"
@@ -1032,22 +1029,33 @@ class DPEngine:
         if micro.plan is not None and micro.plan.pad:  # a padding micro-batch of the sampler: no gradient at all
             bk.end()
             return
-        idx, n_groups, _ = self._groups(micro)
-        if idx is not None and n_groups != int((idx >= 0).sum()):
-            bk.end()
-            raise ConfigError("book-keeping clipping cannot combine several rows into one privacy unit; use "
-                              "DPConfig(clipping='hooks') (auto picks it when the batch carries unit ids)")
-        raw = bk.finish()
-        if raw is None:  # no trainable layer took part (a forward without backward)
-            bk.end()
-            return
+        idx, n_groups, counts = self._groups(micro)
         scale = self._scale(micro)
-        factor = (scale.to(raw.device, torch.float32) if isinstance(scale, torch.Tensor)
-                  else torch.full_like(raw, float(scale))) * micro.rows
-        norm = raw * factor.abs()
-        coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0) * factor
-        if idx is not None:
-            coef = coef * (idx.to(coef.device) >= 0).to(coef.dtype)
+        factor = (scale.float() if isinstance(scale, torch.Tensor)
+                  else torch.full((micro.rows,), float(scale))) * micro.rows
+        if idx is not None and n_groups != int((idx >= 0).sum()):
+            # rows that share a unit: the unit's gradient is the sum (user rows) or mean (views) of its rows'
+            keep = idx >= 0
+            w = factor.to(idx.device).clone()
+            if self.config.unit_reduction == "mean":
+                w = w / counts.to(w.device, w.dtype)[idx.clamp(min=0)]
+            w = w * keep.to(w.dtype)
+            unit_norm = bk.finish_units(w, idx, n_groups)
+            if unit_norm is None:
+                bk.end()
+                return
+            c_unit = (self.config.max_grad_norm / (unit_norm + 1e-6)).clamp(max=1.0)
+            coef = c_unit[idx.clamp(min=0).to(c_unit.device)] * w.to(c_unit.device)
+        else:
+            raw = bk.finish()
+            if raw is None:  # no trainable layer took part (a forward without backward)
+                bk.end()
+                return
+            factor = factor.to(raw.device)
+            norm = raw * factor.abs()
+            coef = (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0) * factor
+            if idx is not None:
+                coef = coef * (idx.to(coef.device) >= 0).to(coef.dtype)
         for p, g in bk.clipped_sum(coef).items():
             p.summed_grad = g if getattr(p, "summed_grad", None) is None else p.summed_grad + g
 
