@@ -1,5 +1,6 @@
 import json
 import random
+import re
 
 import datasets
 import pytest
@@ -184,7 +185,10 @@ def test_guard_state_round_trip_uses_no_pickle(tmp_path):
     g.filter(RECS[:30])
     g.save(tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["guard_state.json", "guard_state.safetensors"]
+    # the JSON commit record names the tensor file (a content-hash name) and nothing else is written
+    record = json.loads((tmp_path / "guard_state.json").read_text())
+    assert files == sorted(["guard_state.json", record["tensors"]["file"]])
+    assert re.fullmatch(r"guard_state\.[0-9a-f]{16}\.safetensors", record["tensors"]["file"])
     h = guard()
     h.load(tmp_path)
     assert h.report()["seen"] == 30

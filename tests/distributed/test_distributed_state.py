@@ -1,6 +1,7 @@
 """Sharded checkpoints and failure handling under torch.distributed (gloo, 2 processes on the CPU)."""
 import json
 import os
+import re
 import shutil
 import socket
 
@@ -42,6 +43,18 @@ def _expect_error(fn, exc_types):
     return None
 
 
+def _rank_json(directory, rank):
+    with open(os.path.join(directory, "guard_state.distributed.json")) as fh:
+        manifest = json.load(fh)
+    return manifest["ranks"][rank]["json"] if "ranks" in manifest else f"guard_state.rank{rank}.json"  # old layout
+
+
+def _rank_tensors(directory, rank):
+    with open(os.path.join(directory, _rank_json(directory, rank))) as fh:
+        record = json.load(fh)
+    return record["tensors"]["file"] if "tensors" in record else f"guard_state.rank{rank}.safetensors"
+
+
 def _worker(rank, world, port, out_dir):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
@@ -77,8 +90,34 @@ def _worker(rank, world, port, out_dir):
         broken = os.path.join(out_dir, f"broken{rank}")
         shutil.copytree(ckpt, broken)
         if rank == 1:
-            os.remove(os.path.join(broken, "guard_state.rank1.json"))
+            os.remove(os.path.join(broken, _rank_json(broken, 1)))
         res["broken"] = _expect_error(lambda: DistributedGuard(guard()).load(broken), tdg.StateError)
+
+        # one bit flipped in rank 1's tensor file: every rank refuses (item 4 of issue 12)
+        flipped = os.path.join(out_dir, f"flipped{rank}")
+        shutil.copytree(ckpt, flipped)
+        if rank == 1:
+            tpath = os.path.join(flipped, _rank_tensors(flipped, 1))
+            with open(tpath, "r+b") as fh:
+                fh.seek(os.path.getsize(tpath) - 3)
+                b = fh.read(1)
+                fh.seek(-1, 1)
+                fh.write(bytes([b[0] ^ 0x10]))
+        res["flipped"] = _expect_error(lambda: DistributedGuard(guard()).load(flipped), tdg.StateError)
+
+        # the parts of a later save whose manifest was never written (a crash before the commit) are ignored:
+        # the folder still loads as the earlier checkpoint, whole
+        later = DistributedGuard(guard())
+        list(later.process(shard[: 2 * K]))
+        later.save(os.path.join(out_dir, "later"))
+        orphan = os.path.join(out_dir, f"orphan{rank}")
+        shutil.copytree(ckpt, orphan)
+        for name in os.listdir(os.path.join(out_dir, "later")):
+            if name.startswith("guard_state.rank"):
+                shutil.copy(os.path.join(out_dir, "later", name), orphan)
+        again = DistributedGuard(guard())
+        again.load(orphan)
+        res["orphan_seen"] = again.guard.report()["seen"]
 
         # guards built differently on different ranks are refused on every rank
         res["mismatch"] = _expect_error(lambda: DistributedGuard(guard(chunk_size=16 + rank)), tdg.ConfigError)
@@ -105,9 +144,13 @@ def run(tmp_path_factory):
 
 def test_resume_with_the_same_world_size_continues_the_same_decisions(run):
     out, ranks = run
-    assert sorted(os.listdir(out / "ckpt")) == ["guard_state.distributed.json", "guard_state.rank0.json",
-                                               "guard_state.rank0.safetensors", "guard_state.rank1.json",
-                                               "guard_state.rank1.safetensors"]
+    files = sorted(os.listdir(out / "ckpt"))
+    manifest = json.loads((out / "ckpt" / "guard_state.distributed.json").read_text())
+    parts = [e["json"] for e in manifest["ranks"]]
+    parts += [json.loads((out / "ckpt" / p).read_text())["tensors"]["file"] for p in parts]
+    assert files == sorted(["guard_state.distributed.json"] + parts)  # one JSON + one tensor file per rank
+    assert all(re.fullmatch(rf"guard_state\.rank{r}\.[0-9a-f]{{16}}\.(json|safetensors)", p)
+               for r, p in [(0, parts[0]), (1, parts[1]), (0, parts[2]), (1, parts[3])])
     for res in ranks:
         full, resumed = res["full"], res["resumed"]
         assert len(full) == len(resumed) == N // 2
@@ -143,6 +186,13 @@ def test_failures_are_raised_on_every_rank(run):
     _, ranks = run
     assert all(res["broken"] and res["broken"].startswith("StateError") for res in ranks)
     assert "No such file" in ranks[1]["broken"] and "another rank" in ranks[0]["broken"]
+    assert all(res["flipped"] and res["flipped"].startswith("StateError") for res in ranks)
+    assert "SHA-256" in ranks[1]["flipped"] and "rank1" in ranks[1]["flipped"] and "another rank" in ranks[0]["flipped"]
+
+
+def test_parts_of_an_uncommitted_save_are_ignored(run):
+    _, ranks = run
+    assert [res["orphan_seen"] for res in ranks] == [K, K]
     assert all(res["mismatch"] and "chunk_size" in res["mismatch"] for res in ranks)
     assert ranks[1]["strict"].startswith("GuardInputError") and "record" in ranks[1]["strict"]
     assert ranks[0]["strict"].startswith("RuntimeError") and "rank(s) [1]" in ranks[0]["strict"]
@@ -153,3 +203,39 @@ def test_single_process_index_is_refused():
     g.filter([{"text": "one two three four five"}])
     with pytest.raises(tdg.ConfigError, match="already holds 1 documents"):
         DistributedGuard(g)
+
+
+def _saved_world_of_one(tmp_path):
+    dg = DistributedGuard(guard())  # no process group: a world of one
+    list(dg.process(records()[:K]))
+    dg.save(tmp_path)
+    return dg
+
+
+def test_corrupt_manifest_is_a_state_error_naming_it(tmp_path):
+    _saved_world_of_one(tmp_path)
+    manifest = tmp_path / "guard_state.distributed.json"
+    text = manifest.read_text()
+    for bad, why in [("[]", "JSON list"), (text[: len(text) // 2], "truncated or corrupt")]:
+        manifest.write_text(bad)
+        with pytest.raises(tdg.StateError, match=why) as err:
+            DistributedGuard(guard()).load(tmp_path)
+        assert str(manifest) in str(err.value)
+
+
+def test_rank_state_is_checked_like_a_guard_state(tmp_path):
+    dg = _saved_world_of_one(tmp_path)
+    state = dg.state_dict()
+    state["guard"]["ledger"]["meta"]["seen"] += 1000
+    state["guard"]["ledger"]["meta"]["kept"] += 1000
+    fresh = DistributedGuard(guard())
+    with pytest.raises(tdg.StateError, match="per-example decisions"):
+        fresh.load_state_dict(state)
+    assert fresh.guard.report()["seen"] == 0
+    with pytest.raises(tdg.StateError, match="id_field") as err:
+        DistributedGuard(guard(id_field="id")).load(tmp_path)
+    assert "guard_state.rank0." in str(err.value)  # names the rank's file
+    state = dg.state_dict()
+    state["sharded"]["1"]["next_seq"] = 3  # the near partition lists documents numbered beyond it
+    with pytest.raises(tdg.StateError, match="sequence numbers"):
+        DistributedGuard(guard()).load_state_dict(state)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -260,6 +260,10 @@ class AugmentStage(BatchStage):
         self._stream.offset = 0
 
     # -- state -----------------------------------------------------------------------------------------
+    def decision_settings(self) -> Dict[str, Any]:
+        """:meth:`config` without the seed, which a saved state restores along with the stream position."""
+        return {k: v for k, v in self.config().items() if k != "seed"}
+
     def state_dict(self) -> Dict[str, Any]:
         """``{"seed", "offset"}`` as int64 tensors and the counters as JSON integers (no pickle)."""
         return {"seed": torch.tensor([self._stream.seed], dtype=torch.int64),
@@ -520,6 +524,10 @@ class TokenAugment(AugmentStage):
                 "mask_with": s.mask_with, "label_mode": s.label_mode, "input_key": s.input_key,
                 "padding_side": s.padding_side,
                 "n_special_ids": len(s.special_ids), "seed": self.seed}
+
+    def decision_settings(self) -> Dict[str, Any]:
+        """Every setting (token ids and pad values included), without the seed (restored by the state)."""
+        return asdict(self.settings)
 
     def counters(self) -> Dict[str, int]:
         out = super().counters()

@@ -13,7 +13,8 @@ from ..errors import ConfigError, StateError
 from .ledger import DROPPED, KEPT, Ledger, QuarantineSink, to_jsonable
 from .plan import Plan, Planner, take_keys
 from .stage import BatchStage, Drop, Example, IndexStage, RecordStage, Stage
-from .state import load_state, save_state
+from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
+from .state import JSON_FILE, load_state, save_state
 
 __all__ = ["Guard", "Outcome"]
 
@@ -337,40 +338,30 @@ class Guard:
 
     # -- state -------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """Stage states, the ledger (counters and decisions) and the sources; tensors + JSON only."""
+        """Settings, stage states, the ledger (counters and decisions) and the sources; tensors + JSON only."""
         with self._lock:
-            tensors, meta = self.ledger.state()
-            return {
-                "format": "torchdataguard.guard/1",
-                "stages": [{"name": s.name, "class": type(s).__name__, "state": s.state_dict()} for s in self.stages],
-                "ledger": {"tensors": tensors, "meta": meta},
-                "sources": dict(self._sources),
-            }
+            return guard_state_dict(self)
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the stages must be the same, in the same order."""
-        if state.get("format") != "torchdataguard.guard/1":
-            raise StateError(f"not a guard state (format={state.get('format')!r})")
-        saved = [(s["name"], s["class"]) for s in state["stages"]]
-        mine = [(s.name, type(s).__name__) for s in self.stages]
-        if saved != mine:
-            raise StateError(f"the saved guard had stages {saved}, this one has {mine}; build the guard with the "
-                             f"same stages in the same order to resume")
+        """Restore :meth:`state_dict`. Refused with a :class:`StateError` listing every problem, before
+        anything changes, when the state is malformed or inconsistent or the guard differs in stages or in
+        a setting that changes decisions (see :mod:`torchdataguard.core.guard_state`)."""
         with self._lock:
-            for st, s in zip(self.stages, state["stages"]):
-                st.load_state_dict(s["state"])
-                if isinstance(st, IndexStage):
-                    st.to(self.device)
-            self.ledger.load(state["ledger"]["tensors"], state["ledger"]["meta"])
-            self._sources = {str(k): int(v) for k, v in state.get("sources", {}).items()}
+            check_guard_state(self, state)
+            apply_guard_state(self, state)
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Save :meth:`state_dict` as ``guard_state.safetensors`` + ``guard_state.json`` (no pickle)."""
+        """Save :meth:`state_dict` into ``directory`` atomically: ``guard_state.json`` (commit record) names
+        ``guard_state.<sha256 prefix>.safetensors`` and holds its SHA-256 (no pickle)."""
         save_state(directory, self.state_dict())
 
     def load(self, directory: str | os.PathLike) -> None:
-        """Load what :meth:`save` wrote."""
-        self.load_state_dict(load_state(directory))
+        """Load what :meth:`save` wrote, verified; any problem is a :class:`StateError` naming the file."""
+        state = load_state(directory)
+        try:
+            self.load_state_dict(state)
+        except StateError as exc:
+            raise StateError(f"{os.path.join(os.fspath(directory), JSON_FILE)}: {exc}") from None
 
     def reset(self) -> None:
         """Forget every decision and counter (a fresh run with the same settings)."""

@@ -132,6 +132,16 @@ class Stage(abc.ABC):
         """JSON-able settings, written into reports."""
         return {}
 
+    def decision_settings(self) -> Dict[str, Any]:
+        """The settings that change what this stage decides or produces.
+
+        A saved guard state records them, and loading it into a guard whose stage has other ones is refused
+        (:class:`~torchdataguard.errors.StateError`). By default :meth:`config`; a stage leaves out settings
+        its state restores (an augmentation seed, thresholds changed during the run) or that cannot change
+        a decision (a cache size), and adds what :meth:`config` only summarises.
+        """
+        return self.config()
+
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to make the same decisions after a restart.
 

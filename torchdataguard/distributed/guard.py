@@ -25,7 +25,6 @@ together; the examples other ranks kept but could not yield are counted as dropp
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -39,9 +38,10 @@ from ..core.guard import Guard, Outcome
 from ..core.ledger import DROPPED, KEPT, to_jsonable
 from ..core.plan import Plan, Planner
 from ..core.stage import Drop, Example, IndexStage
-from ..core.state import flatten_state, unflatten_state
 from ..data.wrappers import GuardedDataset
-from ..errors import ConfigError, StateError
+from ..errors import ConfigError
+from .checkpoint import MANIFEST  # noqa: F401 (the manifest's name, importable from here as before)
+from .checkpoint import FORMAT, apply_state, check_state, load_checkpoint, save_checkpoint
 from .comm import Comm
 from .sharded import GlobalIds, ShardedStage, sharded_for
 
@@ -50,13 +50,7 @@ __all__ = ["DistributedGuard", "DistributedGuardedDataset", "DistributedGuardedI
 
 #: drop reason of examples kept by every stage but never yielded because the other ranks ran out first
 TAIL_REASON = "balance/uneven_tail"
-FORMAT = "torchdataguard.distributed/1"
-MANIFEST = "guard_state.distributed.json"
 _NO_PRE = -2  # "no record-stage drop" in the gathered pre-drop column
-
-
-def _rank_files(rank: int) -> Tuple[str, str]:
-    return f"guard_state.rank{rank}.safetensors", f"guard_state.rank{rank}.json"
 
 
 def _identity(x: Any) -> Any:
@@ -515,14 +509,10 @@ class DistributedGuard:
                 "sharded": {str(si): sh.state_dict() for si, sh in self._sharded.items()}}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (same world size and rank; raises :class:`StateError` otherwise)."""
-        if state.get("format") != FORMAT:
-            raise StateError(f"not a distributed guard state (format={state.get('format')!r}, expected {FORMAT!r})")
-        if int(state["world_size"]) != self.comm.world or int(state["rank"]) != self.comm.rank:
-            raise StateError(self._world_message(int(state["world_size"]), int(state["rank"])))
-        self.guard.load_state_dict(state["guard"])
-        for si, sh in self._sharded.items():
-            sh.load_state_dict(state["sharded"].get(str(si), {}))
+        """Restore :meth:`state_dict` on this rank (not collective). Refused with a :class:`StateError`, before
+        anything changes, for another world size or rank, other settings, or a malformed or inconsistent state."""
+        check_state(self, state)
+        apply_state(self, state)
 
     def _world_message(self, saved_world: int, saved_rank: int) -> str:
         return (f"this checkpoint was saved by rank {saved_rank} of a world of {saved_world} processes, and is being "
@@ -532,54 +522,15 @@ class DistributedGuard:
                 f"a fresh guard")
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write ``guard_state.rank<k>.safetensors`` + ``.json`` per rank and a manifest (collective)."""
-        from safetensors.torch import save_file
-
-        directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
-        tensors, tree = flatten_state(self.state_dict())
-        tname, jname = _rank_files(self.comm.rank)
-        save_file(tensors, os.path.join(directory, tname + ".tmp"))
-        with open(os.path.join(directory, jname + ".tmp"), "w", encoding="utf-8") as fh:
-            json.dump(tree, fh)
-        os.replace(os.path.join(directory, tname + ".tmp"), os.path.join(directory, tname))
-        os.replace(os.path.join(directory, jname + ".tmp"), os.path.join(directory, jname))
-        self.comm.barrier()
-        if self.comm.rank == 0:
-            with open(os.path.join(directory, MANIFEST), "w", encoding="utf-8") as fh:
-                json.dump({"format": FORMAT, "world_size": self.comm.world,
-                           "files": [list(_rank_files(r)) for r in range(self.comm.world)]}, fh, indent=1)
-        self.comm.barrier()
+        """Write this rank's part (``guard_state.rank<k>.<h>.safetensors`` + ``.json``) and, on rank 0, the
+        manifest ``guard_state.distributed.json`` that commits all parts at once (collective; see
+        :mod:`torchdataguard.distributed.checkpoint`)."""
+        save_checkpoint(self, directory)
 
     def load(self, directory: str | os.PathLike) -> None:
-        """Restore what :meth:`save` wrote, on the same world size (collective: all ranks fail together)."""
-        from safetensors.torch import load_file
-
-        directory = os.fspath(directory)
-        problem = ""
-        state = None
-        try:
-            mpath = os.path.join(directory, MANIFEST)
-            if not os.path.exists(mpath):
-                raise StateError(f"no distributed guard state in {directory!r}: {MANIFEST} is missing (a single-process "
-                                 f"guard.save() checkpoint loads with guard.load() in a single process)")
-            with open(mpath, encoding="utf-8") as fh:
-                manifest = json.load(fh)
-            if manifest.get("format") != FORMAT:
-                raise StateError(f"{mpath} has format {manifest.get('format')!r}, expected {FORMAT!r}")
-            if int(manifest["world_size"]) != self.comm.world:
-                raise StateError(self._world_message(int(manifest["world_size"]), self.comm.rank))
-            tname, jname = _rank_files(self.comm.rank)
-            with open(os.path.join(directory, jname), encoding="utf-8") as fh:
-                tree = json.load(fh)
-            state = unflatten_state(load_file(os.path.join(directory, tname)), tree)
-        except (OSError, ValueError, KeyError, StateError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        bad = self.comm.all_reduce(torch.tensor([int(bool(problem))]), "max")
-        if int(bad.item()):
-            raise StateError(problem or "another rank could not read its part of the checkpoint (see its error); "
-                                        "no rank loaded anything")
-        self.load_state_dict(state)  # type: ignore[arg-type]
+        """Restore what :meth:`save` wrote, verified, on the same world size (collective: all ranks load, or
+        all raise the same :class:`StateError`)."""
+        load_checkpoint(self, directory)
 
     def reset(self) -> None:
         """Forget every decision and counter on this rank (call on every rank)."""

@@ -116,6 +116,11 @@ class ShardedStage(abc.ABC):
     def state_dict(self) -> Dict[str, Any]:
         return {}
 
+    def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
+        """Problems with this rank's saved partition: ``stage_state`` is the index stage's saved state and
+        ``state`` what :meth:`state_dict` saved (nothing is changed)."""
+        return [] if state in (None, {}) else [f"unexpected partition state with keys {sorted(state)}"]
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         return None
 
@@ -206,6 +211,19 @@ class ShardedExact(ShardedStage):
             if new.numel():
                 index.insert(d[new], ids.take(new).tolist())
         return out, []
+
+
+    def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
+        problems = super().check_state(stage_state, state)
+        d = stage_state.get("index", {}).get("digests") if isinstance(stage_state.get("index"), Mapping) else None
+        if not isinstance(d, torch.Tensor) or d.dim() != 2 or d.shape[1] != 2:
+            return problems + ["the saved exact index has no [n, 2] digests tensor"]
+        owner = (d.to(torch.int64)[:, 0] & _MASK63) % self.comm.world
+        stray = int((owner != self.comm.rank).sum())
+        if stray:
+            problems.append(f"{stray} stored digests belong to other ranks (digest mod {self.comm.world}): this part was "
+                            f"saved by another rank or is corrupt")
+        return problems
 
 
 @SHARDED.register("NearDedup")
@@ -326,6 +344,28 @@ class ShardedNear(ShardedStage):
 
     def state_dict(self) -> Dict[str, Any]:
         return {"seq": self.seq.cpu().clone(), "next_seq": int(self.next_seq)}
+
+    def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
+        if not isinstance(state, Mapping) or not isinstance(state.get("seq"), torch.Tensor):
+            return ["the saved partition lacks its 'seq' tensor (global insertion numbers)"]
+        nxt = state.get("next_seq")
+        if isinstance(nxt, bool) or not isinstance(nxt, int) or nxt < 0:
+            return [f"the saved partition's next_seq={nxt!r} is not a non-negative integer"]
+        index = stage_state.get("index") if isinstance(stage_state, Mapping) else None
+        sig = index.get("signatures") if isinstance(index, Mapping) else None
+        stored = int(sig.shape[0]) if isinstance(sig, torch.Tensor) and sig.dim() == 2 else -1
+        seq = state["seq"].to(torch.int64).flatten()
+        problems = []
+        if seq.numel() != stored:
+            problems.append(f"the partition holds {stored} documents but lists {seq.numel()} sequence numbers; the files "
+                            f"of different checkpoints were mixed")
+        if seq.numel():
+            if bool((seq[1:] <= seq[:-1]).any()) or int(seq[0]) < 0 or int(seq[-1]) >= nxt:
+                problems.append(f"the sequence numbers are not increasing within [0, next_seq={nxt})")
+            elif bool(((seq % self.comm.world) != self.comm.rank).any()):
+                problems.append(f"some sequence numbers belong to other ranks (seq mod {self.comm.world} != "
+                                f"{self.comm.rank}): this part was saved by another rank or is corrupt")
+        return problems
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         seq = state["seq"].to(torch.int64).cpu()

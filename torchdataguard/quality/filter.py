@@ -311,6 +311,15 @@ class QualityFilter(Filter):
         return first
 
     # -- state and pickling ----------------------------------------------------------------------------
+    def decision_settings(self) -> Dict[str, Any]:
+        """The rule sets, C4 line filters, stop words and a digest of the bad words; the thresholds are
+        restored from a saved state (they may change during a run) and the cache size decides nothing."""
+        cfg = {k: v for k, v in self.config().items() if k not in ("thresholds", "disabled", "cache_size")}
+        if self.cfg.bad_words is not None:
+            words = "\n".join(sorted(self.cfg.bad_words)).encode("utf-8", "surrogatepass")
+            cfg["bad_words"] = "sha256:" + hashlib.sha256(words).hexdigest()
+        return cfg
+
     def state_dict(self) -> Dict[str, Any]:
         """The thresholds in force (they may have been changed during the run); JSON only."""
         return {"sets": list(self.cfg.sets), "thresholds": self.thresholds}
@@ -321,8 +330,23 @@ class QualityFilter(Filter):
         if list(state.get("sets", [])) != list(self.cfg.sets):
             raise StateError(f"QualityFilter state was saved with sets={state.get('sets')}, this stage has "
                              f"sets={list(self.cfg.sets)}; build the stage with the same sets to resume")
-        for key, spec in dict(state.get("thresholds", {})).items():
-            self.set_threshold(key, spec)
+        saved = state.get("thresholds", {})
+        if not isinstance(saved, Mapping):
+            raise StateError(f"QualityFilter state holds thresholds={saved!r}; expected a mapping of rule -> spec")
+        parsed: Dict[str, Optional[Threshold]] = {}
+        for key, spec in saved.items():  # every threshold is checked before any is changed
+            full = _full_key(str(key))
+            if full not in self._thr:
+                raise StateError(f"QualityFilter state sets a threshold for {key!r}, which is not a rule of "
+                                 f"sets={list(self.cfg.sets)}")
+            try:
+                parsed[full] = None if spec is None else Threshold.parse(full, spec)
+            except ConfigError as exc:
+                raise StateError(f"QualityFilter state holds a bad threshold for {key!r}: {exc}") from None
+        for key, new in parsed.items():
+            self._thr[key] = new
+            self.cfg.thresholds[key] = None if new is None else new.to_json()
+        self._refresh_checks()
 
     def reset(self) -> None:
         self._cache = {}

@@ -1,0 +1,269 @@
+"""A :class:`~torchdataguard.Guard`'s state: what it holds, and the checks a state passes before it is loaded.
+
+A state is loaded only when it is well formed, internally consistent and saved by a guard whose settings
+would make the same decisions. Every problem found is listed in one :class:`StateError`; nothing is
+changed in the guard before all checks pass.
+
+Settings that must match (:func:`guard_settings` and each stage's
+:meth:`~torchdataguard.core.stage.Stage.decision_settings`): the stages, in order, by name and class, and
+every setting of each stage that changes what it decides or produces (dedup thresholds, permutations,
+bands, shingling, seeds, normalisation; the quality rule sets and word lists; PII actions and key id;
+normalisation steps; augmentation rates); the guard's ``text_field``, ``id_field`` and ``max_chars``,
+and whether the ledger remembers decisions. Not compared: ``device``, ``chunk_size`` (decisions do not
+depend on either), ``strict`` (it turns a drop into an error, never one decision into another),
+``quarantine`` and ``progress``.
+
+Consistency of the ledger: ``kept + dropped == seen``; the drops by reason add up to ``dropped``; when
+decisions are remembered, the per-example decisions (the ``memo_dense`` tensor and the sparse list)
+count exactly ``kept`` kept and ``dropped`` dropped examples; and, in a single process, every document
+an index stage stores is an example the ledger has decided.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+import torch
+
+from ..errors import StateError
+from .ledger import DROPPED, KEPT, to_jsonable
+from .stage import IndexStage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .guard import Guard
+
+__all__ = ["FORMAT", "apply_guard_state", "check_guard_state", "check_ledger_state", "guard_settings",
+           "guard_state_dict", "stage_settings"]
+
+FORMAT = "torchdataguard.guard/2"
+
+
+def _json(obj: Any) -> Any:
+    """``obj`` as it reads back from a JSON file (tuples become lists, non-finite floats strings)."""
+    return json.loads(json.dumps(to_jsonable(obj), allow_nan=True))
+
+
+def guard_settings(guard: "Guard") -> Dict[str, Any]:
+    """The guard-level settings that change decisions (compared when a state is loaded)."""
+    return _json({"text_field": guard.text_field, "id_field": guard.id_field, "max_chars": guard.max_chars,
+                  "remember": guard.ledger.remember})
+
+
+def stage_settings(stage: Any) -> Dict[str, Any]:
+    """A stage's :meth:`decision_settings` as JSON."""
+    return _json(stage.decision_settings())
+
+
+def guard_state_dict(guard: "Guard") -> Dict[str, Any]:
+    """The state of ``guard``: settings, stage states, the ledger (counters and decisions), the sources."""
+    tensors, meta = guard.ledger.state()
+    return {
+        "format": FORMAT,
+        "settings": guard_settings(guard),
+        "stages": [{"name": s.name, "class": type(s).__name__, "settings": stage_settings(s),
+                    "state": s.state_dict()} for s in guard.stages],
+        "ledger": {"tensors": tensors, "meta": meta},
+        "sources": dict(guard._sources),
+    }
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _diff(saved: Mapping[str, Any], mine: Mapping[str, Any]) -> List[str]:
+    keys = list(mine) + [k for k in saved if k not in mine]
+    return [f"{k}={saved.get(k, '<absent>')!r} saved, {mine.get(k, '<absent>')!r} here"
+            for k in keys if saved.get(k, "<absent>") != mine.get(k, "<absent>")]
+
+
+def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
+    dense = tensors.get("memo_dense")
+    counts: Counter = Counter()
+    if dense is not None:
+        if not isinstance(dense, torch.Tensor) or dense.dim() != 1 or dense.dtype != torch.uint8:
+            problems.append(f"ledger tensor memo_dense is {getattr(dense, 'dtype', type(dense).__name__)} of shape "
+                            f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor")
+            return None
+        values = torch.bincount(dense.to(torch.int64), minlength=3) if dense.numel() else torch.zeros(3, dtype=torch.int64)
+        if values.numel() > 3:
+            problems.append(f"ledger tensor memo_dense holds decision codes up to {values.numel() - 1}; only 0 (unseen), "
+                            f"{KEPT} (kept) and {DROPPED} (dropped) exist")
+            return None
+        counts[KEPT] += int(values[KEPT])
+        counts[DROPPED] += int(values[DROPPED])
+    sparse = meta.get("memo_sparse", [])
+    if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) == 2 for p in sparse):
+        problems.append("ledger memo_sparse is not a list of [id, decision] pairs")
+        return None
+    seen_keys = {}
+    for k, v in sparse:
+        if v not in (KEPT, DROPPED) or isinstance(v, bool):
+            problems.append(f"ledger memo_sparse gives id {k!r} the decision code {v!r}; only {KEPT} and {DROPPED} exist")
+            return None
+        try:
+            seen_keys[tuple(k) if isinstance(k, list) else k] = v
+        except TypeError:
+            problems.append(f"ledger memo_sparse holds an id that cannot be looked up: {k!r}")
+            return None
+    counts.update(seen_keys.values())
+    return counts
+
+
+def check_ledger_state(tensors: Any, meta: Any, *, remember: bool) -> List[str]:
+    """Problems with a saved ledger (types, ``kept + dropped == seen``, reasons, decisions vs counters)."""
+    problems: List[str] = []
+    if not isinstance(tensors, Mapping) or not isinstance(meta, Mapping):
+        return ["ledger must hold 'tensors' and 'meta' objects"]
+    bad = [k for k in ("seen", "kept", "dropped", "replayed") if not _is_count(meta.get(k))]
+    if bad:
+        return [f"ledger counters {bad} are missing or not non-negative integers"]
+    seen, kept, dropped = meta["seen"], meta["kept"], meta["dropped"]
+    if kept + dropped != seen:
+        problems.append(f"ledger counters disagree: kept {kept} + dropped {dropped} != seen {seen}")
+    by_reason = meta.get("by_reason", {})
+    if not isinstance(by_reason, Mapping) or not all(_is_count(v) for v in by_reason.values()):
+        problems.append("ledger by_reason is not a mapping of reasons to counts")
+    elif sum(by_reason.values()) != dropped:
+        problems.append(f"ledger drops by reason add up to {sum(by_reason.values())}, but dropped is {dropped}")
+    for key in ("counts", "scores"):
+        if not isinstance(meta.get(key, {}), Mapping):
+            problems.append(f"ledger {key} is not a mapping")
+    if not isinstance(meta.get("matches", []), list):
+        problems.append("ledger matches is not a list")
+    if remember:
+        memo = _memo_counts(tensors, meta, problems)
+        if memo is not None and (memo[KEPT], memo[DROPPED]) != (kept, dropped):
+            problems.append(f"the per-example decisions record {memo[KEPT]} kept and {memo[DROPPED]} dropped examples, "
+                            f"but the counters say kept {kept} and dropped {dropped}")
+    return problems
+
+
+def _index_ids(stage_state: Any) -> Any:
+    """The ids stored by a dedup index's saved state (a tensor or a list), or None for other formats."""
+    index = stage_state.get("index") if isinstance(stage_state, Mapping) else None
+    if not isinstance(index, Mapping):
+        return None
+    if isinstance(index.get("ids"), torch.Tensor):
+        return index["ids"]
+    if isinstance(index.get("id_list"), list):
+        return index["id_list"]
+    return None
+
+
+def _undecided_ids(ids: Any, tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> int:
+    """How many of ``ids`` have no decision in the saved ledger."""
+    dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8))
+    sparse = {}
+    for k, v in meta.get("memo_sparse", []):
+        sparse[tuple(k) if isinstance(k, list) else k] = v
+    if isinstance(ids, torch.Tensor):
+        ids = ids.to(torch.int64).flatten()
+        inside = (ids >= 0) & (ids < dense.numel())
+        known = torch.zeros_like(inside)
+        known[inside] = dense[ids[inside]] != 0
+        rest = ids[~known].tolist()
+    else:
+        rest = ids
+    missing = 0
+    for i in rest:
+        try:
+            key = tuple(i) if isinstance(i, list) else i
+            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < dense.numel() and int(dense[key]):
+                continue
+            missing += key not in sparse
+        except TypeError:
+            continue
+    return missing
+
+
+def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = True) -> None:
+    """Raise :class:`StateError` listing every reason ``state`` cannot be loaded into ``guard``.
+
+    ``index_vs_ledger=False`` skips the check that stored documents are decided examples (a rank of a
+    :class:`~torchdataguard.DistributedGuard` stores documents of every rank).
+    """
+    if not isinstance(state, Mapping):
+        raise StateError(f"a guard state is a dict, got {type(state).__name__}")
+    if state.get("format") != FORMAT:
+        hint = (" (written by a torchdataguard before states carried checksums and settings: it cannot be verified; "
+                "start from a fresh guard)" if state.get("format") == "torchdataguard.guard/1" else "")
+        raise StateError(f"not a guard state of this version (format={state.get('format')!r}, expected {FORMAT!r}){hint}")
+    missing = [k for k in ("settings", "stages", "ledger", "sources") if k not in state]
+    if missing:
+        raise StateError(f"the guard state lacks {missing}")
+    problems: List[str] = []
+    settings, stages, ledger = state["settings"], state["stages"], state["ledger"]
+    if not isinstance(settings, Mapping):
+        problems.append("settings is not an object")
+    else:
+        diff = _diff(settings, guard_settings(guard))
+        if diff:
+            problems.append("the guard was saved with other settings (" + "; ".join(diff) + "); build the guard with "
+                            "the saved settings to resume")
+    if not isinstance(stages, list) or not all(
+            isinstance(s, Mapping) and isinstance(s.get("name"), str) and isinstance(s.get("class"), str)
+            and isinstance(s.get("settings"), Mapping) and isinstance(s.get("state"), Mapping) for s in stages):
+        problems.append("stages is not a list of {name, class, settings, state} objects")
+    else:
+        saved = [(s["name"], s["class"]) for s in stages]
+        mine = [(s.name, type(s).__name__) for s in guard.stages]
+        if saved != mine:
+            problems.append(f"the saved guard had stages {saved}, this one has {mine}; build the guard with the same "
+                            f"stages in the same order to resume")
+        else:
+            for i, (st, entry) in enumerate(zip(guard.stages, stages)):
+                diff = _diff(entry["settings"], stage_settings(st))
+                if diff:
+                    problems.append(f"stage {i} {st.name!r} ({type(st).__name__}) was saved with other settings ("
+                                    + "; ".join(diff) + "); build the stage with the saved settings to resume")
+    sources = state["sources"]
+    if not isinstance(sources, Mapping) or not all(_is_count(v) for v in sources.values()):
+        problems.append("sources is not a mapping of source names to counts")
+    remember = bool(guard.ledger.remember)
+    if not isinstance(ledger, Mapping):
+        problems.append("ledger is not an object")
+    else:
+        ledger_problems = check_ledger_state(ledger.get("tensors"), ledger.get("meta"), remember=remember)
+        problems += ledger_problems
+        if index_vs_ledger and not ledger_problems and not problems and isinstance(stages, list):
+            meta, tensors = ledger["meta"], ledger["tensors"]
+            for i, (st, entry) in enumerate(zip(guard.stages, stages)):
+                ids = _index_ids(entry["state"]) if isinstance(st, IndexStage) else None
+                if ids is None:
+                    continue
+                n = int(ids.numel()) if isinstance(ids, torch.Tensor) else len(ids)
+                if n > meta["seen"]:
+                    problems.append(f"stage {i} {st.name!r} stores {n} documents, but the ledger has seen only "
+                                    f"{meta['seen']} examples: the index and the ledger come from different saves")
+                elif remember:
+                    lost = _undecided_ids(ids, tensors, meta)
+                    if lost:
+                        problems.append(f"stage {i} {st.name!r} stores {lost} documents whose ids the ledger has no "
+                                        f"decision for: the index and the ledger come from different saves")
+    if problems:
+        raise StateError(f"{len(problems)} problem(s) with the saved guard state:\n"
+                         + "\n".join(f"  - {p}" for p in problems))
+
+
+def apply_guard_state(guard: "Guard", state: Mapping[str, Any]) -> None:
+    """Load a state that passed :func:`check_guard_state`. If a stage still refuses its part, the guard is
+    reset (never left half loaded) and a :class:`StateError` says which stage and why."""
+    try:
+        for i, (st, entry) in enumerate(zip(guard.stages, state["stages"])):
+            try:
+                st.load_state_dict(entry["state"])
+            except Exception as exc:  # noqa: BLE001 - re-raised as a StateError naming the stage
+                raise StateError(f"stage {i} {st.name!r} ({type(st).__name__}) refused its saved state: {exc}") from exc
+            if isinstance(st, IndexStage):
+                st.to(guard.device)
+        try:
+            guard.ledger.load(state["ledger"]["tensors"], state["ledger"]["meta"])
+        except Exception as exc:  # noqa: BLE001
+            raise StateError(f"the saved ledger could not be loaded: {exc}") from exc
+        guard._sources = {str(k): int(v) for k, v in state["sources"].items()}
+    except StateError as exc:
+        guard.reset()
+        raise StateError(f"{exc} (nothing was loaded: the guard was reset to empty)") from exc
