@@ -87,13 +87,12 @@ def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: 
             problems.append(f"ledger tensor memo_dense is {getattr(dense, 'dtype', type(dense).__name__)} of shape "
                             f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor")
             return None
-        values = torch.bincount(dense.to(torch.int64), minlength=3) if dense.numel() else torch.zeros(3, dtype=torch.int64)
-        if values.numel() > 3:
-            problems.append(f"ledger tensor memo_dense holds decision codes up to {values.numel() - 1}; only 0 (unseen), "
+        if bool((dense > DROPPED).any()):
+            problems.append(f"ledger tensor memo_dense holds decision codes up to {int(dense.max())}; only 0 (unseen), "
                             f"{KEPT} (kept) and {DROPPED} (dropped) exist")
             return None
-        counts[KEPT] += int(values[KEPT])
-        counts[DROPPED] += int(values[DROPPED])
+        counts[KEPT] += int((dense == KEPT).sum())
+        counts[DROPPED] += int((dense == DROPPED).sum())
     sparse = meta.get("memo_sparse", [])
     if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) == 2 for p in sparse):
         problems.append("ledger memo_sparse is not a list of [id, decision] pairs")
@@ -101,12 +100,12 @@ def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: 
     seen_keys = {}
     for k, v in sparse:
         if v not in (KEPT, DROPPED) or isinstance(v, bool):
-            problems.append(f"ledger memo_sparse gives id {k!r} the decision code {v!r}; only {KEPT} and {DROPPED} exist")
+            problems.append(f"ledger memo_sparse holds the decision code {v!r}; only {KEPT} and {DROPPED} exist")
             return None
         try:
             seen_keys[tuple(k) if isinstance(k, list) else k] = v
         except TypeError:
-            problems.append(f"ledger memo_sparse holds an id that cannot be looked up: {k!r}")
+            problems.append(f"ledger memo_sparse holds an id of type {type(k).__name__}, which cannot be looked up")
             return None
     counts.update(seen_keys.values())
     return counts
@@ -122,12 +121,14 @@ def check_ledger_state(tensors: Any, meta: Any, *, remember: bool) -> List[str]:
         return [f"ledger counters {bad} are missing or not non-negative integers"]
     seen, kept, dropped = meta["seen"], meta["kept"], meta["dropped"]
     if kept + dropped != seen:
-        problems.append(f"ledger counters disagree: kept {kept} + dropped {dropped} != seen {seen}")
+        problems.append(f"ledger counters disagree: kept {kept} + dropped {dropped} != seen {seen} (the state was "
+                        f"edited or is corrupt)")
     by_reason = meta.get("by_reason", {})
     if not isinstance(by_reason, Mapping) or not all(_is_count(v) for v in by_reason.values()):
         problems.append("ledger by_reason is not a mapping of reasons to counts")
     elif sum(by_reason.values()) != dropped:
-        problems.append(f"ledger drops by reason add up to {sum(by_reason.values())}, but dropped is {dropped}")
+        problems.append(f"ledger drops by reason add up to {sum(by_reason.values())}, but dropped is {dropped} (the "
+                        f"state was edited or is corrupt)")
     for key in ("counts", "scores"):
         if not isinstance(meta.get(key, {}), Mapping):
             problems.append(f"ledger {key} is not a mapping")
@@ -137,7 +138,8 @@ def check_ledger_state(tensors: Any, meta: Any, *, remember: bool) -> List[str]:
         memo = _memo_counts(tensors, meta, problems)
         if memo is not None and (memo[KEPT], memo[DROPPED]) != (kept, dropped):
             problems.append(f"the per-example decisions record {memo[KEPT]} kept and {memo[DROPPED]} dropped examples, "
-                            f"but the counters say kept {kept} and dropped {dropped}")
+                            f"but the counters say kept {kept} and dropped {dropped} (the state was edited, is "
+                            f"corrupt, or mixes parts of different saves)")
     return problems
 
 
@@ -190,10 +192,12 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
     if state.get("format") != FORMAT:
         hint = (" (written by a torchdataguard before states carried checksums and settings: it cannot be verified; "
                 "start from a fresh guard)" if state.get("format") == "torchdataguard.guard/1" else "")
-        raise StateError(f"not a guard state of this version (format={state.get('format')!r}, expected {FORMAT!r}){hint}")
+        raise StateError(f"not a guard state of this version (format={state.get('format')!r}, expected "
+                         f"{FORMAT!r}){hint}")
     missing = [k for k in ("settings", "stages", "ledger", "sources") if k not in state]
     if missing:
-        raise StateError(f"the guard state lacks {missing}")
+        raise StateError(f"the guard state lacks {missing}: it is not a complete guard state (guard.state_dict() and "
+                         f"guard.save() write every part)")
     problems: List[str] = []
     settings, stages, ledger = state["settings"], state["stages"], state["ledger"]
     if not isinstance(settings, Mapping):
@@ -244,7 +248,7 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                         problems.append(f"stage {i} {st.name!r} stores {lost} documents whose ids the ledger has no "
                                         f"decision for: the index and the ledger come from different saves")
     if problems:
-        raise StateError(f"{len(problems)} problem(s) with the saved guard state:\n"
+        raise StateError(f"{len(problems)} problem(s) with the saved guard state (nothing was loaded):\n"
                          + "\n".join(f"  - {p}" for p in problems))
 
 

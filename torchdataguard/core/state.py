@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import StateError
 
-__all__ = ["JSON_FILE", "canonical_sha256", "flatten_state", "fsync_dir", "load_state", "read_state_file",
+__all__ = ["JSON_FILE", "canonical_sha256", "flatten_state", "fsync_dir", "load_state", "make_dir", "read_state_file",
            "remove_stale", "save_state", "sha256_file", "unflatten_state", "write_bytes_atomic", "write_state_files"]
 
 STEM = "guard_state"
@@ -143,6 +143,15 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
+def make_dir(directory: str | os.PathLike) -> str:
+    """Create ``directory`` if needed (its name made durable in its parent); returns it as a string."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, exist_ok=True)
+        fsync_dir(os.path.dirname(os.path.abspath(directory)))
+    return directory
+
+
 def write_state_files(directory: str, state: Dict[str, Any], prefix: str,
                       json_name: Optional[str] = None) -> Tuple[str, str, str]:
     """Write ``state`` as ``<prefix>.<h>.safetensors`` and its JSON record.
@@ -190,8 +199,7 @@ def remove_stale(directory: str, pattern: str, keep: set, *, tmp_tag: Optional[s
 
 def save_state(directory: str | os.PathLike, state: Dict[str, Any]) -> None:
     """Write ``state`` into ``directory`` (``guard_state.json`` + ``guard_state.<h>.safetensors``), atomically."""
-    directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    directory = make_dir(directory)
     _, t_name, _ = write_state_files(directory, state, STEM, json_name=JSON_FILE)
     # files of earlier saves (and of the layout before checksums), now unreferenced
     remove_stale(directory, rf"{STEM}\.({_HEX16}\.)?safetensors(\.tmp)?|{STEM}\.json\.tmp", {t_name, JSON_FILE},

@@ -21,7 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 from ..core.guard_state import apply_guard_state, check_guard_state
-from ..core.state import fsync_dir, read_state_file, remove_stale, write_bytes_atomic, write_state_files
+from ..core.state import fsync_dir, make_dir, read_state_file, remove_stale, write_bytes_atomic, write_state_files
 from ..errors import StateError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +60,7 @@ def save_checkpoint(dg: "DistributedGuard", directory: str | os.PathLike) -> Non
     rank, world = dg.comm.rank, dg.comm.world
     problem, entry, t_name = "", None, ""
     try:
-        os.makedirs(directory, exist_ok=True)
+        make_dir(directory)
         j_name, t_name, j_sha = write_state_files(directory, dg.state_dict(), _prefix(rank))
         entry = {"json": j_name, "sha256": j_sha}
     except (OSError, StateError, ValueError) as exc:
@@ -109,7 +109,8 @@ def _read_manifest(dg: "DistributedGuard", directory: str) -> Dict[str, Any]:
     if not (isinstance(ranks, list) and len(ranks) == world and all(
             isinstance(e, dict) and isinstance(e.get("json"), str) and isinstance(e.get("sha256"), str)
             and os.path.basename(e["json"]) == e["json"] and e["json"] not in ("", ".", "..") for e in ranks)):
-        raise StateError(f"{mpath}: 'ranks' is not a list of {world} {{json, sha256}} entries naming files of the folder")
+        raise StateError(f"{mpath}: 'ranks' is not a list of {world} {{json, sha256}} entries naming files of the "
+                         f"folder")
     return manifest
 
 
@@ -131,7 +132,8 @@ def check_state(dg: "DistributedGuard", state: Any) -> None:
     problems: List[str] = []
     stages = state["guard"]["stages"]
     for si, sh in dg._sharded.items():
-        problems += [f"stage {si} {sh.stage.name!r}: {p}" for p in sh.check_state(stages[si]["state"], sharded.get(str(si)))]
+        found = sh.check_state(stages[si]["state"], sharded.get(str(si)))
+        problems += [f"stage {si} {sh.stage.name!r}: {p}" for p in found]
     if problems:
         raise StateError(f"{len(problems)} problem(s) with this rank's part of the index:\n"
                          + "\n".join(f"  - {p}" for p in problems))

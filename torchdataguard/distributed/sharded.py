@@ -221,8 +221,8 @@ class ShardedExact(ShardedStage):
         owner = (d.to(torch.int64)[:, 0] & _MASK63) % self.comm.world
         stray = int((owner != self.comm.rank).sum())
         if stray:
-            problems.append(f"{stray} stored digests belong to other ranks (digest mod {self.comm.world}): this part was "
-                            f"saved by another rank or is corrupt")
+            problems.append(f"{stray} stored digests belong to other ranks (digest mod {self.comm.world}): this part "
+                            f"was saved by another rank or is corrupt")
         return problems
 
 
@@ -357,8 +357,8 @@ class ShardedNear(ShardedStage):
         seq = state["seq"].to(torch.int64).flatten()
         problems = []
         if seq.numel() != stored:
-            problems.append(f"the partition holds {stored} documents but lists {seq.numel()} sequence numbers; the files "
-                            f"of different checkpoints were mixed")
+            problems.append(f"the partition holds {stored} documents but lists {seq.numel()} sequence numbers; the "
+                            f"files of different checkpoints were mixed")
         if seq.numel():
             if bool((seq[1:] <= seq[:-1]).any()) or int(seq[0]) < 0 or int(seq[-1]) >= nxt:
                 problems.append(f"the sequence numbers are not increasing within [0, next_seq={nxt})")
