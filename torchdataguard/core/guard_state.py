@@ -39,9 +39,27 @@ __all__ = ["FORMAT", "apply_guard_state", "check_guard_state", "check_ledger_sta
 FORMAT = "torchdataguard.guard/2"
 
 
+def _leaf(obj: Any) -> Any:
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): _leaf(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_leaf(v) for v in obj]
+    if isinstance(obj, torch.Tensor) or hasattr(obj, "tolist"):
+        return to_jsonable(obj)
+    # a function or another object: its type, not a repr that may hold a memory address
+    return f"<{type(obj).__module__}.{type(obj).__qualname__}>"
+
+
 def _json(obj: Any) -> Any:
-    """``obj`` as it reads back from a JSON file (tuples become lists, non-finite floats strings)."""
-    return json.loads(json.dumps(to_jsonable(obj), allow_nan=True))
+    """``obj`` as it reads back from a JSON file (tuples become lists; objects their type's name)."""
+    return json.loads(json.dumps(_leaf(obj), allow_nan=True))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (so that NaN equals NaN and 1 equals 1.0 only where JSON says so)."""
+    return json.dumps(a, sort_keys=True, allow_nan=True) == json.dumps(b, sort_keys=True, allow_nan=True)
 
 
 def guard_settings(guard: "Guard") -> Dict[str, Any]:
@@ -76,7 +94,7 @@ def _is_count(v: Any) -> bool:
 def _diff(saved: Mapping[str, Any], mine: Mapping[str, Any]) -> List[str]:
     keys = list(mine) + [k for k in saved if k not in mine]
     return [f"{k}={saved.get(k, '<absent>')!r} saved, {mine.get(k, '<absent>')!r} here"
-            for k in keys if saved.get(k, "<absent>") != mine.get(k, "<absent>")]
+            for k in keys if not _same(saved.get(k, "<absent>"), mine.get(k, "<absent>"))]
 
 
 def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:

@@ -284,5 +284,8 @@ def load_state(directory: str | os.PathLike) -> Dict[str, Any]:
     directory = os.fspath(directory)
     jpath = os.path.join(directory, JSON_FILE)
     if not os.path.exists(jpath):
-        raise StateError(f"no guard state in {directory!r}: {JSON_FILE} is missing (guard.save(directory) writes it)")
+        distributed = os.path.exists(os.path.join(directory, "guard_state.distributed.json"))
+        hint = ("; this folder holds a DistributedGuard checkpoint: load it with DistributedGuard(guard).load("
+                "directory) on the same number of processes" if distributed else " (guard.save(directory) writes it)")
+        raise StateError(f"no guard state in {directory!r}: {JSON_FILE} is missing{hint}")
     return read_state_file(jpath)
