@@ -139,6 +139,11 @@ class Stage(abc.ABC):
         (:class:`~torchdataguard.errors.StateError`). By default :meth:`config`; a stage leaves out settings
         its state restores (an augmentation seed, thresholds changed during the run) or that cannot change
         a decision (a cache size), and adds what :meth:`config` only summarises.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> tdg.ExactDedup(normalize=False).decision_settings()
+            {'normalize': False}
         """
         return self.config()
 
