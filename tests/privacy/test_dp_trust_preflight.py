@@ -153,6 +153,49 @@ def test_rows_mixed_without_parameters_are_refused(mode, tuple_output):
     assert "forward" not in model.a.__dict__ and not model._forward_pre_hooks  # the model is left as it was
 
 
+class Pixels(Dataset):
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return {"pixel_values": torch.rand(3, 4, 4, generator=g), "labels": torch.tensor(i % 3)}
+
+
+class PixelHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(48, 3)
+
+    def forward(self, pixel_values, labels=None):
+        logits = self.fc(pixel_values.flatten(1))
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+@pytest.mark.parametrize("mode", ["auto", "hooks"])
+def test_mixup_before_the_model_is_refused(mode):
+    """MixUp blends each row with its neighbour: one example shapes two rows' gradients (as GuardCallback applies
+    batch stages in a forward pre-hook registered before the DP engine's)."""
+    from torchdataguard.augment import MixUp
+
+    guard = tdg.Guard([MixUp(alpha=0.4, num_classes=3, seed=0)], device="cpu", progress=False)
+    model = PixelHead()  # without guard=, the passes draw other weights: the check says it could not decide
+    model.register_forward_pre_hook(lambda m, a, kw: (a, {**kw, **guard.apply_batch(dict(kw))}), with_kwargs=True)
+    dp = tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(Pixels(), batch_size=4),
+                          tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping=mode))
+    pre = dp.report()["preflight"]
+    assert pre["rows_independent"] is None and any("guard=guard" in n for n in pre["notes"])
+    dp.close()
+    model = PixelHead()
+    model.register_forward_pre_hook(lambda m, a, kw: (a, {**kw, **guard.apply_batch(dict(kw))}), with_kwargs=True)
+    guard.stage("mixup").reset()
+    with pytest.raises(PreflightError, match="influence each other.*MixUp"):
+        tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(Pixels(), batch_size=4),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping=mode), guard=guard)
+    assert guard.stage("mixup").state_dict()["offset"].item() == 0  # the preflight left the stream untouched
+
+
 def test_independent_rows_pass_with_dropout_on():
     """A real model with dropout: all preflight passes draw the same masks, so dropout is not taken for mixing."""
     from transformers import BertConfig, BertForSequenceClassification

@@ -59,6 +59,7 @@ from .bk import BookKeeper
 from .accounting import LEDGER_FILE, PrivacyBudgetExhausted, PrivacyLedger, noise_for_target
 from .preflight import (BroadcastExpander, PreflightError, PreflightReport, UnsupportedModulesError, audit_modules,
                         check_per_sample_gradients, padding_embeddings, tied_parameters)
+from .opacus_hooks import GhostLoss, ghost_hooks_class, hooks_class
 from .rowcheck import check_row_independence
 from .sampling import PoissonBatchSampler, loader_sampling_problems, poisson_loader
 from .stepchecks import (inplace_off, ledger_next_to_model, optimizer_steps_taken, same_draws,
@@ -236,121 +237,6 @@ def per_sample_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
     return None
 
 
-# -- Opacus's hooks ------------------------------------------------------------------------------------------------
-def _hooks_class():
-    from opacus.grad_sample import GradSampleHooks
-
-    class _Hooks(GradSampleHooks):
-        """Opacus's per-sample gradient hooks, quiet on a backward pass of an eval-mode forward (which recorded no
-        activations; the engine refuses the step that follows with the fix instead of Opacus's IndexError)."""
-
-        def capture_backprops_hook(self, module, *a, **k):
-            if not module.__dict__.get("activations") and not module.training:
-                return None
-            return super().capture_backprops_hook(module, *a, **k)
-
-    return _Hooks
-
-
-# -- ghost clipping ------------------------------------------------------------------------------------------------
-def _ghost_hooks_class():
-    from opacus.grad_sample import GradSampleHooksFastGradientClipping
-
-    class _GhostHooks(GradSampleHooksFastGradientClipping):
-        """Opacus's ghost-clipping hooks with a per-layer fallback to per-sample gradients (``no_ghost``)."""
-
-        def __init__(self, m, *, no_ghost: set, **kw):
-            self._no_ghost = set(no_ghost)
-            super().__init__(m, **kw)
-
-        def _call(self, fn, module, *a, **k):
-            if id(module) in self._no_ghost and self.use_ghost_clipping:
-                self.use_ghost_clipping = False
-                try:
-                    return fn(module, *a, **k)
-                finally:
-                    self.use_ghost_clipping = True
-            return fn(module, *a, **k)
-
-        def capture_activations_hook(self, module, *a, **k):
-            return self._call(super().capture_activations_hook, module, *a, **k)
-
-        def capture_backprops_hook(self, module, grad_input, grad_output, *a, **k):
-            if not module.__dict__.get("activations") and not module.training:
-                return None  # an eval-mode forward recorded nothing; the engine refuses the step that follows
-            pad = module.padding_idx if isinstance(module, nn.Embedding) else None
-            acts = module.__dict__.get("activations")
-            if pad is not None and self.hooks_enabled and acts and isinstance(grad_output[0], torch.Tensor):
-                # autograd gives the padding row no gradient; Opacus's embedding norm (and per-sample gradient)
-                # would count the output gradient at padding positions: mask it so the norm is autograd's
-                ids = acts[-1][0]
-                g = grad_output[0]
-                if ids.shape == g.shape[:-1]:
-                    grad_output = (g * (ids != pad).unsqueeze(-1).to(g.dtype),) + tuple(grad_output[1:])
-            return self._call(super().capture_backprops_hook, module, grad_input, grad_output, *a, **k)
-
-    return _GhostHooks
-
-
-class _GhostLoss:
-    """Stands in for the model's loss under ghost clipping: ``backward()`` runs the two passes.
-
-    Scaling (``loss / k``, ``loss * k``) changes only the reported value: the gradient is always the clipped
-    per-example gradient, which is what the accountant assumes. Adding other terms is refused (their gradient
-    would not be clipped).
-    """
-
-    def __init__(self, engine: "DPEngine", per_sample: torch.Tensor, reported: torch.Tensor) -> None:
-        self.engine = engine
-        self.per_sample = per_sample
-        self.reported = reported
-
-    def _scaled(self, v: torch.Tensor) -> "_GhostLoss":
-        return _GhostLoss(self.engine, self.per_sample, v)
-
-    def __truediv__(self, k):
-        return self._scaled(self.reported / k)
-
-    def __mul__(self, k):
-        if isinstance(k, _GhostLoss):
-            return NotImplemented
-        return self._scaled(self.reported * k)
-
-    __rmul__ = __mul__
-
-    def __add__(self, other):
-        raise TypeError("under ghost clipping the model's loss cannot be combined with other terms (their gradient "
-                        "would not be clipped); use DPConfig(clipping='hooks') for composite losses")
-
-    __radd__ = __sub__ = __rsub__ = __add__
-
-    def detach(self) -> torch.Tensor:
-        return self.reported.detach()
-
-    def item(self) -> float:
-        return float(self.reported.detach().item())
-
-    def mean(self) -> "_GhostLoss":
-        return self
-
-    @property
-    def shape(self):
-        return self.reported.shape
-
-    @property
-    def device(self):
-        return self.reported.device
-
-    @property
-    def dtype(self):
-        return self.reported.dtype
-
-    def backward(self, *args, **kwargs) -> None:
-        self.engine._ghost_backward(self.per_sample)
-
-    def __repr__(self) -> str:
-        return f"GhostClippedLoss({self.item():.4f})"
-
 
 @dataclass
 class _Micro:
@@ -470,7 +356,6 @@ class DPEngine:
         self.budget_stopped = False
         self.steps_before_sampler = 0
         self.batch_stages = list(batch_stages)
-        self._row_perturb: Optional[Callable] = None
         self._eval_backward = False  # a gradient arrived while the model was in eval mode since the last step
         self._out_of_step_gen: Optional[int] = None  # the sampler pass in which an eval-mode step was refused
         self._restore_inplace: Optional[Callable[[], None]] = None
@@ -724,20 +609,19 @@ class DPEngine:
         the layers that run several times in one forward pass."""
         rep = self.report_preflight
 
-        def run_forward(perturb):
-            self._row_perturb = perturb
+        def run_forward(b):
             try:
                 with self._same_draws(), torch.enable_grad():
-                    return forward(self.model, batch)
+                    return forward(self.model, b)
             finally:
-                self._row_perturb = None
                 self._cur = None
 
         was_training = self.model.training
         self._preflight_active = True
         self.model.train()
         try:
-            rc = check_row_independence(self.model, run_forward)
+            rc = check_row_independence(self.model, batch, run_forward, batch_rows=self._preflight_rows(batch),
+                                        model_rows=self._current_rows, skip=(UNIT_KEY,))
         finally:
             self._preflight_active = False
             self.model.train(was_training)
@@ -755,7 +639,8 @@ class DPEngine:
                 f"clipping it does not bound one example's influence and the epsilon would not hold. Common causes: "
                 f"statistics over the batch dimension (x - x.mean(0), x / x.std(0), a BatchNorm-like custom layer), "
                 f"attention or pooling across rows, in-batch negatives (contrastive losses), routing by batch capacity "
-                f"(mixture of experts). Compute such statistics per example (over features or tokens, e.g. "
+                f"(mixture of experts), an augmentation that blends examples (MixUp, CutMix: one example then shapes "
+                f"two rows). Compute such statistics per example (over features or tokens, e.g. "
                 f"LayerNorm), or remove the cross-row term. Only if the flagged tensors' first dimension is not the "
                 f"batch (a sequence-first layout), set DPConfig(preflight=False) after checking it yourself.")
         rep.rows_independent = None if rc.skipped else True
@@ -837,7 +722,7 @@ class DPEngine:
     def _attach(self) -> None:
         cfg = self.config
         if self.mode == "hooks":
-            self.hooks = _hooks_class()(self.model, batch_first=True, loss_reduction="mean", strict=False)
+            self.hooks = hooks_class()(self.model, batch_first=True, loss_reduction="mean", strict=False)
         elif self.mode == "bk":
             self.bk = BookKeeper(self.model, self.params, padding=self._pads,
                                  active=lambda: self._cur is not None and not self._preflight_active)
@@ -867,7 +752,7 @@ class DPEngine:
                 if slow:
                     self.report_preflight.notes.append(f"{len(slow)} linear layer(s) use per-sample gradients: at "
                                                        f"sequence length {t} their ghost norms cost more")
-            cls = _ghost_hooks_class()
+            cls = ghost_hooks_class()
             self.hooks = cls(self.model, no_ghost=no_ghost, batch_first=True, loss_reduction="mean", strict=False,
                              max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True)
         if self.mode in ("hooks", "ghost"):
@@ -996,8 +881,6 @@ class DPEngine:
             if units.numel() != rows:
                 raise ConfigError(f"batch[{UNIT_KEY!r}] has {units.numel()} entries for {rows} rows: one unit id per "
                                   f"row (int64 [N])")
-        if self._row_perturb is not None:
-            args, kwargs = self._row_perturb(args, kwargs, rows)
         self._cur = _Micro(rows, units, plan, kwargs.get("num_items_in_batch"), kwargs.get("labels"))
         if self.bk is not None and not self._preflight_active:
             self.bk.begin(rows)
@@ -1035,7 +918,7 @@ class DPEngine:
                 self._identify_loss_rule(per.detach(), counts, loss.detach(), ni)
         micro.weights = self._rule_weights(counts, ni)
         if self.mode == "ghost":
-            output["loss"] = _GhostLoss(self, per, loss.detach())
+            output["loss"] = GhostLoss(self, per, loss.detach())
             return output
         return None
 
@@ -1550,7 +1433,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
                  unit_ids: Optional[Sequence[int]] = None,
                  forward: Callable[[nn.Module, Any], Any] = _default_forward,
                  loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None,
-                 accumulation: int = 1) -> PrivateTraining:
+                 accumulation: int = 1, guard: Any = None) -> PrivateTraining:
     """Make a plain training loop differentially private (DP-SGD through Opacus).
 
     Args:
@@ -1569,6 +1452,10 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
             ``batch_size``) is split into this many micro-batches, and the loop calls ``optimizer.step()`` after
             every ``accumulation`` batches of the private loader. Back-propagate each micro-batch's loss as it
             is (not divided by ``accumulation``): each example's gradient is clipped on its own.
+        guard: the :class:`~torchdataguard.Guard` whose batch stages run on the batch inside the model's forward
+            (a forward pre-hook registered before ``make_private``): their random streams are put back after
+            each preflight pass, so the passes see the same augmentation draws and training's stream is untouched.
+            Not needed when the stages run in the collate function (``guard.collator()``).
 
     Returns:
         A :class:`PrivateTraining` that unpacks to ``(model, optimizer, loader)``.
@@ -1620,7 +1507,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         preflight_batch = _to_device(preflight_batch, dev)
     engine = DPEngine(model, optimizer, privacy, num_units=num_units, sample_rate=q, sampler=sampler,
                       preflight_batch=preflight_batch, forward=forward, loss_fn=loss_fn, approximate_reason=approx,
-                      unit_ids_given=unit_ids is not None)
+                      unit_ids_given=unit_ids is not None,
+                      batch_stages=guard.batch_stages if guard is not None else ())
     if sampler is not None and privacy.target_epsilon is not None and privacy.enforce_budget:
         # steps accounted before this sampler's draws (a loaded ledger moves it): the loader stops before a step
         # that would exceed the budget instead of handing out a batch the optimizer must refuse

@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from .stepchecks import inplace_off
 
 __all__ = [
     "BroadcastExpander",
@@ -270,6 +271,9 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
     for p in params:
         p.grad = None
     hooks = GradSampleHooks(model, batch_first=True, loss_reduction="mean", strict=False)
+    # an in-place module (nn.ReLU(inplace=True)) on a hooked layer's output is an autograd error under Opacus's
+    # full backward hooks: such modules compute out of place during the check (the same values)
+    restore_inplace = inplace_off(model)
     try:
         loss = run_loss()
         with warnings.catch_warnings():
@@ -308,6 +312,7 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
                 rep.mismatched[name] = f"summed per-sample gradient differs from the gradient by {rel:.2e} (relative)"
         rep.max_relative_error = float(worst)
     finally:
+        restore_inplace()
         hooks.cleanup()
         for p, g in zip(params, saved):
             p.grad = g

@@ -8,7 +8,8 @@ see it). This check looks at the model directly, on the preflight batch:
 
 1. pass A: the batch as it is;
 2. pass A': the same again (how much two identical passes differ: the noise floor);
-3. pass B: the same batch with its last row replaced by a copy of its first.
+3. pass B: the same batch with its last row replaced by a copy of its first (in the batch itself, so stages that
+   rewrite the batch before the model, such as MixUp, are checked with it).
 
 All three passes draw the same random numbers (the caller restores one random state before each, so dropout
 masks and augmentation draws repeat). If rows are independent, row 0 of every per-row tensor (the input of
@@ -25,10 +26,10 @@ Example:
     ...     def forward(self, x):
     ...         h = self.a(x); return self.b(h - h.mean(0, keepdim=True))
     >>> model, x = Centre(), torch.randn(2, 3)
-    >>> check_row_independence(model, lambda perturb: model(perturb((x,), {}, 2)[0][0])).changed
+    >>> check_row_independence(model, x, model, batch_rows=2, model_rows=lambda: 2).changed
     ['input of b', 'output']
     >>> plain = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
-    >>> check_row_independence(plain, lambda perturb: plain(perturb((x,), {}, 2)[0][0])).changed
+    >>> check_row_independence(plain, x, plain, batch_rows=2, model_rows=lambda: 2).changed
     []
 """
 from __future__ import annotations
@@ -39,11 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-__all__ = ["Perturb", "RowCheck", "check_row_independence", "row_tensors"]
-
-#: ``perturb(args, kwargs, rows) -> (args, kwargs)``: applied by the caller to the model's inputs in each pass.
-Perturb = Callable[[tuple, dict, int], Tuple[tuple, dict]]
-
+__all__ = ["RowCheck", "check_row_independence", "copy_first_row", "row_tensors"]
 
 @dataclass
 class RowCheck:
@@ -81,29 +78,46 @@ def row_tensors(obj: Any, rows: int, prefix: str = "output", depth: int = 0) -> 
     return out
 
 
-def _copy_first_row(args: tuple, kwargs: dict, rows: int) -> Tuple[tuple, dict, bool]:
-    """The inputs with row ``rows - 1`` of every per-row tensor replaced by row 0; and whether anything changed."""
+def copy_first_row(batch: Any, rows: int, *, skip: Tuple[str, ...] = ()) -> Tuple[Any, bool]:
+    """``batch`` (tensor, tuple/list, mapping) with row ``rows - 1`` of every per-row tensor replaced by row 0,
+    and whether that changed anything. Keys in ``skip`` are left as they are.
+
+    Example:
+        >>> copy_first_row({"x": torch.tensor([[1], [2]]), "y": torch.tensor([0, 1])}, 2)
+        ({'x': tensor([[1],
+                [1]]), 'y': tensor([0, 0])}, True)
+    """
     changed = False
 
     def fix(v: Any) -> Any:
         nonlocal changed
-        if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows:
-            if not torch.equal(v[rows - 1], v[0]):
-                changed = True
-            v = v.clone()
-            v[rows - 1] = v[0]
+        if isinstance(v, torch.Tensor):
+            if v.dim() >= 1 and v.shape[0] == rows:
+                if not torch.equal(v[rows - 1], v[0]):
+                    changed = True
+                v = v.clone()
+                v[rows - 1] = v[0]
+            return v
+        if hasattr(v, "items") and hasattr(v, "keys"):
+            return {k: (x if k in skip else fix(x)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(fix(x) for x in v) if type(v) in (list, tuple) else v
         return v
 
-    return tuple(fix(a) for a in args), {k: fix(v) for k, v in kwargs.items()}, changed
+    return fix(batch), changed
 
 
-def check_row_independence(model: nn.Module, run_forward: Callable[[Perturb], Any], *, rtol: float = 1e-4,
-                           atol: float = 1e-6) -> RowCheck:
-    """Whether row 0 of the model's per-row tensors moves when only another row of the batch changes.
+def check_row_independence(model: nn.Module, batch: Any, run_forward: Callable[[Any], Any], *, batch_rows: int,
+                           model_rows: Callable[[], Optional[int]], skip: Tuple[str, ...] = (),
+                           rtol: float = 1e-4, atol: float = 1e-6) -> RowCheck:
+    """Whether row 0 of the model's per-row tensors moves when only the last row of the batch changes.
 
-    ``run_forward(perturb)`` runs one forward pass of the preflight batch, in training mode and with the same
-    random state at every call, applying ``perturb(args, kwargs, rows)`` to the model's inputs (after any
-    stage that rewrites the batch) and returns the model's output. See the module docstring.
+    ``run_forward(batch)`` runs one forward pass of ``batch`` in training mode, from the same random state at every
+    call (dropout masks and augmentation draws repeat), and returns the model's output. ``batch_rows``: the rows of
+    ``batch``; ``model_rows()``: the rows of the model's input during the forward pass (more than ``batch_rows``
+    when a stage before the model makes several views of each example; view 0 of example 0 comes first). The row
+    is changed in the batch itself, so stages that run on the batch before the model (augmentation) are checked
+    too. See the module docstring.
     """
     res = RowCheck()
     names = {id(m): (n or "<root>") for n, m in model.named_modules()}
@@ -115,54 +129,59 @@ def check_row_independence(model: nn.Module, run_forward: Callable[[Perturb], An
         if calls is None:
             return
         n = calls[id(module)] = calls.get(id(module), 0) + 1
-        rows = state["rows"]
+        rows = state["rows"] = model_rows() or state["rows"]
         if rows and args and isinstance(args[0], torch.Tensor):
             x = args[0]
             if x.dim() >= 1 and x.shape[0] == rows and x.is_floating_point():
                 key = f"input of {names.get(id(module), '?')}" + (f" (call {n})" if n > 1 else "")
                 state["captures"][key] = x[0].detach().clone()
 
-    handles = [m.register_forward_pre_hook(capture) for m in trainable]
-
-    def one_pass(copy_row: bool) -> Tuple[Dict[str, torch.Tensor], Dict[int, int], bool]:
+    def one_pass(b: Any) -> Tuple[Dict[str, torch.Tensor], Dict[int, int]]:
         state["captures"], state["calls"], state["rows"] = {}, {}, None
-        effective = [False]
-
-        def perturb(args: tuple, kwargs: dict, rows: int) -> Tuple[tuple, dict]:
-            state["rows"] = rows
-            if copy_row and rows >= 2:
-                args, kwargs, effective[0] = _copy_first_row(args, kwargs, rows)
-            return args, kwargs
-
-        out = run_forward(perturb)
+        out = run_forward(b)
         caps = state["captures"]
         if state["rows"]:
             caps.update({k: v[0].detach().clone() for k, v in row_tensors(out, state["rows"]).items()})
         calls = state["calls"]
         state["captures"] = state["calls"] = None
-        return caps, calls, effective[0]
+        return caps, calls
 
+    handles = [m.register_forward_pre_hook(capture) for m in trainable]
     try:
-        first, calls, _ = one_pass(False)
-        res.rows = int(state["rows"] or 0)
+        first, calls = one_pass(batch)
+        res.rows = int(state["rows"] or batch_rows)
         res.called_twice = sorted(names.get(k, "?") for k, n in calls.items() if n > 1)
-        if res.rows < 2:
+        if batch_rows < 2:
             res.skipped = "the preflight batch has fewer than two rows"
             return res
-        again, _, _ = one_pass(False)
-        moved, _, effective = one_pass(True)
+        moved_batch, effective = copy_first_row(batch, batch_rows, skip=skip)
+        if not effective:
+            res.skipped = "the preflight rows are identical, so changing one row is not possible"
+            return res
+        again, _ = one_pass(batch)
+        try:
+            moved, _ = one_pass(moved_batch)
+        except Exception as exc:  # noqa: BLE001 - a model that rejects the changed batch: say so, do not crash
+            res.skipped = f"the model could not run the batch with one row changed ({type(exc).__name__}: {exc})"[:300]
+            return res
     finally:
         for h in handles:
             h.remove()
-    if not effective:
-        res.skipped = "the preflight rows are identical, so changing one row is not possible"
-        return res
     floor = 0.0
+    unrepeatable = []
     for k, a in first.items():
         b = again.get(k)
-        if b is not None and b.shape == a.shape:
-            floor = max(floor, float((a.float() - b.float()).abs().max()) if a.numel() else 0.0)
+        if b is not None and b.shape == a.shape and a.numel():
+            d = float((a.float() - b.float()).abs().max())
+            floor = max(floor, d)
+            if d > atol + rtol * float(a.float().abs().max()):
+                unrepeatable.append(k)
     res.noise_floor = floor
+    if unrepeatable:
+        res.skipped = (f"two identical passes differ at {unrepeatable[:3]}: randomness the preflight cannot repeat "
+                       f"(an augmentation stage it was not given: make_private(..., guard=guard); random numbers "
+                       f"from numpy or Python)")
+        return res
     for k, a in first.items():
         b = moved.get(k)
         if b is None or b.shape != a.shape or a.numel() == 0:
@@ -170,8 +189,7 @@ def check_row_independence(model: nn.Module, run_forward: Callable[[Perturb], An
         res.points += 1
         diff = float((a.float() - b.float()).abs().max())
         scale = float(a.float().abs().max())
-        rel = diff / max(scale, 1e-12)
         if diff > atol + rtol * scale + 10 * floor:
             res.changed.append(k)
-            res.worst_change = max(res.worst_change, rel)
+            res.worst_change = max(res.worst_change, diff / max(scale, 1e-12))
     return res
