@@ -28,6 +28,13 @@ This module wires those pieces so that the epsilon reported is what happened:
   ``_generate_noise`` under ``secure_mode``).
 * **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
   ``optimizer.step()`` refuses.
+* **Every step is the one accounted, or it is refused** (``StateError``, nothing applied): a parameter that
+  requires a gradient but is not clipped by the engine (unfrozen after set-up without :meth:`DPEngine.reattach`,
+  or held by another optimizer), a backward pass of an eval-mode forward, micro-batches of two Poisson draws, and
+  the first step of a run whose optimizer state or model folder shows DP training its ledger does not account.
+* **Preflight** (:mod:`~torchdataguard.privacy.preflight`, :mod:`~torchdataguard.privacy.rowcheck`): modules,
+  summed per-sample gradients, rows that influence each other, layers called twice; every pass draws the same
+  random numbers (:func:`~torchdataguard.privacy.stepchecks.same_draws`).
 
 Example:
     >>> import torch, torch.nn as nn
