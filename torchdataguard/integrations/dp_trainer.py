@@ -70,19 +70,23 @@ class DPCallback(TrainerCallback):
         unit_ids: the privacy unit of each training row (rows of one user share an id; sampled together and
             summed or averaged per ``privacy.unit_reduction``); each row is a unit by default.
         resume_from: the checkpoint directory holding the ledger when resuming from somewhere other than
-            ``output_dir/checkpoint-<step>``.
+            ``output_dir/checkpoint-<step>``; on a run that starts at step 0 (a model loaded from a DP checkpoint,
+            trained further on the same data), the ledger there is continued.
+        new_ledger: the model was loaded from a folder holding a privacy ledger, but this run trains on other data
+            and its guarantee is a separate one (without this, or ``resume_from``, the first step is refused).
         guard: the :class:`~torchdataguard.Guard` (passed by ``GuardCallback``; its batch stages run in a forward
             pre-hook registered before this callback's, so their ``"tdg_unit_ids"`` reach the DP engine).
     """
 
     def __init__(self, privacy: DPConfig, *, unit_ids: Optional[Sequence[int]] = None,
-                 resume_from: Optional[str] = None, guard: Any = None) -> None:
+                 resume_from: Optional[str] = None, guard: Any = None, new_ledger: bool = False) -> None:
         if not isinstance(privacy, DPConfig):
             raise ConfigError.bad("privacy", type(privacy).__name__, "a tdg.DPConfig")
         self.privacy = privacy
         self.unit_ids = list(unit_ids) if unit_ids is not None else None
         self.resume_from = resume_from
         self.guard = guard
+        self.new_ledger = bool(new_ledger)
         self.engine: Optional[DPEngine] = None
         self.sampler: Optional[PoissonBatchSampler] = None
         self._saved_max_grad_norm: Optional[float] = None
@@ -90,8 +94,10 @@ class DPCallback(TrainerCallback):
 
     # -- setup -------------------------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, optimizer=None, train_dataloader=None, **kwargs):
-        if self.engine is not None:  # a second trainer.train() call
+        previous = None
+        if self.engine is not None:  # a second trainer.train() call: its steps add to the same guarantee
             self.engine.detach()
+            previous = self.engine.ledger
             self.engine = None
         cfg = self.privacy
         if model is None or optimizer is None or train_dataloader is None:
@@ -133,6 +139,7 @@ class DPCallback(TrainerCallback):
                               f"gradient_accumulation_steps")
         micro_per_epoch = len(loader)
         resuming = int(state.global_step) > 0
+        prior_steps = previous.steps if previous is not None and not resuming else 0
         approx = None
         if problems:
             approx = "; ".join(problems)
@@ -140,7 +147,8 @@ class DPCallback(TrainerCallback):
         else:
             # a fresh stream at every (re)start: a resumed run must not replay the draws of its first steps
             base = cfg.seed if cfg.seed is not None else int(args.seed)
-            seed = int(base) * 1_000_003 + int(state.global_step)
+            # (a second train() call continues the ledger: its draws must be new ones too)
+            seed = int(base) * 1_000_003 + int(state.global_step) + prior_steps
             self.sampler = PoissonBatchSampler(num_rows, sample_rate=q, micro_batches_per_epoch=micro_per_epoch,
                                                accumulation=ga, unit_ids=self.unit_ids, seed=seed)
             self.sampler.batch_size = per_device  # read by accelerate (expected micro-batch size)
@@ -152,8 +160,13 @@ class DPCallback(TrainerCallback):
             batch = _to_device(loader.collate_fn([dataset[i] for i in range(k)]), args.device)
         self.engine = DPEngine(model, inner_opt, cfg, num_units=num_units, sample_rate=q, sampler=self.sampler,
                                planned_steps=int(state.max_steps) if state.max_steps else None,
-                               preflight_batch=batch, trainer=True, resuming=resuming, approximate_reason=approx,
-                               default_accumulation=ga, unit_ids_given=self.unit_ids is not None)
+                               preflight_batch=batch, trainer=True, resuming=resuming or prior_steps > 0,
+                               approximate_reason=approx, default_accumulation=ga,
+                               unit_ids_given=self.unit_ids is not None,
+                               batch_stages=self.guard.batch_stages if self.guard is not None else ())
+        self.engine.new_ledger_declared = self.new_ledger
+        if prior_steps:
+            self.engine.continue_ledger(previous)
         if self._saved_max_grad_norm is not None:
             self.engine.notes.append(f"the Trainer's max_grad_norm={self._saved_max_grad_norm} was turned off: DP-SGD "
                                      f"clips each example at {cfg.max_grad_norm}")
@@ -162,6 +175,13 @@ class DPCallback(TrainerCallback):
             if self.sampler is not None and not getattr(args, "ignore_data_skip", False):
                 updates_per_epoch = micro_per_epoch // ga + int(micro_per_epoch % ga > 0)
                 self.engine.expect_skip((int(state.global_step) % updates_per_epoch) * ga)
+        elif self.resume_from and not prior_steps:
+            if not os.path.exists(os.path.join(self.resume_from, LEDGER_FILE)):
+                raise StateError(f"DPCallback(resume_from={self.resume_from!r}) but that folder holds no privacy ledger "
+                                 f"({LEDGER_FILE}); give the checkpoint folder saved with DPCallback")
+            self.engine.load_ledger(self.resume_from)
+            self.engine.notes.append(f"continued the privacy ledger of {self.resume_from} "
+                                     f"({self.engine.ledger.steps} steps)")
         if approx:
             self.engine.notes.append("approximate guarantee accepted by the user")
         return control
@@ -174,7 +194,7 @@ class DPCallback(TrainerCallback):
         candidates = [d for d in (self.resume_from, self._checkpoint_dir(args, step)) if d]
         for d in candidates:
             if os.path.exists(os.path.join(d, LEDGER_FILE)):
-                self.engine.ledger.load(d, expect_steps=step)
+                self.engine.load_ledger(d, expect_steps=step)
                 self.engine.notes.append(f"resumed the privacy ledger at step {step}")
                 return
         raise StateError(f"the Trainer resumed at step {step} but no privacy ledger ({LEDGER_FILE}) was found in "
@@ -229,6 +249,13 @@ class DPCallback(TrainerCallback):
             args.max_grad_norm = self._saved_max_grad_norm
             self._saved_max_grad_norm = None
         return control
+
+    def reattach(self) -> None:
+        """Clip the parameters the Trainer's optimizer holds now (after unfreezing layers and adding them to it with
+        ``optimizer.add_param_group``); call it from a callback's ``on_step_end``. See ``DPEngine.reattach``."""
+        if self.engine is None:
+            raise StateError("DPCallback.reattach() before training started: unfreeze the layers before train()")
+        self.engine.reattach()
 
     # -- report ------------------------------------------------------------------------------------------------------
     def epsilon(self) -> float:

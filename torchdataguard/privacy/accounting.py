@@ -23,6 +23,7 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -49,7 +50,9 @@ DEFAULT_ORDERS: Tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] 
                                           + [80, 96, 128, 256, 512])
 #: file name of the ledger inside a checkpoint directory.
 LEDGER_FILE = "tdg_privacy_ledger.json"
-LEDGER_FORMAT = "torchdataguard.privacy_ledger/1"
+LEDGER_FORMAT = "torchdataguard.privacy_ledger/2"
+#: the format before the checksum was added (still loaded; it carries no checksum to verify)
+_LEGACY_FORMATS = ("torchdataguard.privacy_ledger/1",)
 
 Accountant = Literal["prv", "rdp"]
 History = List[Tuple[float, float, int]]
@@ -322,20 +325,30 @@ class PrivacyLedger:
 
     # -- state -----------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """JSON-able state: format, settings, history and the epsilon points recorded so far."""
-        return {"format": LEDGER_FORMAT, "delta": self.delta, "accountant": self.accountant, "unit": self.unit,
-                "target_epsilon": self.target_epsilon, "history": self.history, "steps": self.steps,
-                "points": [dict(p) for p in self.points]}
+        """JSON-able state: format, settings, history, the epsilon points recorded so far and a checksum of all
+        of it (SHA-256 of the canonical JSON), verified by :meth:`load_state_dict`."""
+        state = {"format": LEDGER_FORMAT, "delta": self.delta, "accountant": self.accountant, "unit": self.unit,
+                 "target_epsilon": self.target_epsilon, "history": self.history, "steps": self.steps,
+                 "points": [dict(p) for p in self.points]}
+        state["checksum"] = _checksum(state)
+        return state
 
-    def load_state_dict(self, state: Mapping[str, Any], *, expect_steps: Optional[int] = None) -> None:
-        """Restore :meth:`state_dict`; refuses a ledger made for another delta, accountant or unit.
+    def load_state_dict(self, state: Mapping[str, Any], *, expect_steps: Optional[int] = None,
+                        expect_noise: Optional[float] = None, expect_rate: Optional[float] = None) -> None:
+        """Restore :meth:`state_dict`; refuses a ledger made for another delta, accountant or unit, or one whose
+        checksum does not match its content (edited or damaged).
 
         ``expect_steps``: the optimizer steps the resumed run has taken; a ledger that accounted a different
-        number is refused (it belongs to another checkpoint).
+        number is refused (it belongs to another checkpoint). ``expect_noise`` / ``expect_rate``: the noise
+        multiplier and sampling rate of the run that loads it; a ledger with a step of other settings is refused.
         """
-        if not isinstance(state, Mapping) or state.get("format") != LEDGER_FORMAT:
-            fmt = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+        fmt = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+        if not isinstance(state, Mapping) or fmt not in (LEDGER_FORMAT,) + _LEGACY_FORMATS:
             raise StateError(f"not a torchdataguard privacy ledger (format={fmt!r}, expected {LEDGER_FORMAT!r})")
+        if fmt == LEDGER_FORMAT and state.get("checksum") != _checksum(state):
+            raise StateError("the privacy ledger's checksum does not match its content: it was edited or damaged "
+                             "after it was saved, so the steps it accounts cannot be trusted. Resume from an intact "
+                             "checkpoint, or start a fresh run")
         problems = []
         if not math.isclose(float(state.get("delta", -1)), self.delta, rel_tol=1e-9):
             problems.append(f"delta: saved {state.get('delta')!r}, configured {self.delta!r}")
@@ -350,9 +363,17 @@ class PrivacyLedger:
         if expect_steps is not None and steps != int(expect_steps):
             problems.append(f"the ledger accounts {steps} optimizer steps but the resumed run is at step "
                             f"{expect_steps}")
+        for i, (s, q, n) in enumerate(hist):
+            if expect_noise is not None and not math.isclose(s, float(expect_noise), rel_tol=1e-9):
+                problems.append(f"history entry {i} ({n} steps): noise multiplier {s!r}, but this run's is "
+                                f"{float(expect_noise)!r}")
+            if expect_rate is not None and not math.isclose(q, float(expect_rate), rel_tol=1e-9):
+                problems.append(f"history entry {i} ({n} steps): sampling rate {q!r}, but this run's is "
+                                f"{float(expect_rate)!r} (batch size, accumulation or dataset size changed)")
         if problems:
             raise StateError("the privacy ledger does not match this run:\n" + "\n".join(f"  - {p}" for p in problems)
-                             + "\nResume from the checkpoint this run saved, with the same DPConfig.")
+                             + "\nResume from the checkpoint this run saved, with the same DPConfig, batch size, "
+                               "accumulation and dataset.")
         self._history = hist
         self.points = [dict(p) for p in state.get("points", [])]
         self._limit_cache.clear()
@@ -379,15 +400,28 @@ class PrivacyLedger:
         os.replace(tmp, path)
         return path
 
-    def load(self, directory: str | os.PathLike, *, expect_steps: Optional[int] = None) -> None:
-        """Load the ledger that :meth:`save` wrote into ``directory``; a missing file is an error."""
+    def load(self, directory: str | os.PathLike, *, expect_steps: Optional[int] = None,
+             expect_noise: Optional[float] = None, expect_rate: Optional[float] = None) -> None:
+        """Load the ledger that :meth:`save` wrote into ``directory``; a missing file is an error (see
+        :meth:`load_state_dict` for what else is refused)."""
         path = os.path.join(os.fspath(directory), LEDGER_FILE)
         if not os.path.exists(path):
             raise StateError(f"no privacy ledger in {os.fspath(directory)!r} (expected {LEDGER_FILE}); resuming DP "
                              f"training without it would under-report epsilon. Resume from a checkpoint saved "
                              f"with DP enabled, or start a fresh run.")
-        with open(path, encoding="utf-8") as fh:
-            self.load_state_dict(json.load(fh), expect_steps=expect_steps)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                state = json.load(fh)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"the privacy ledger {path!r} cannot be read ({type(exc).__name__}: {exc}); resume from "
+                             f"an intact checkpoint") from None
+        self.load_state_dict(state, expect_steps=expect_steps, expect_noise=expect_noise, expect_rate=expect_rate)
+
+
+def _checksum(state: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _r(x: float) -> Optional[float]:

@@ -28,6 +28,13 @@ This module wires those pieces so that the epsilon reported is what happened:
   ``_generate_noise`` under ``secure_mode``).
 * **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
   ``optimizer.step()`` refuses.
+* **Every step is the one accounted, or it is refused** (``StateError``, nothing applied): a parameter that
+  requires a gradient but is not clipped by the engine (unfrozen after set-up without :meth:`DPEngine.reattach`,
+  or held by another optimizer), a backward pass of an eval-mode forward, micro-batches of two Poisson draws, and
+  the first step of a run whose optimizer state or model folder shows DP training its ledger does not account.
+* **Preflight** (:mod:`~torchdataguard.privacy.preflight`, :mod:`~torchdataguard.privacy.rowcheck`): modules,
+  summed per-sample gradients, rows that influence each other, layers called twice; every pass draws the same
+  random numbers (:func:`~torchdataguard.privacy.stepchecks.same_draws`).
 
 Example:
     >>> import torch, torch.nn as nn
@@ -56,10 +63,14 @@ from torch.utils.data import DataLoader
 
 from ..errors import ConfigError, StateError
 from .bk import BookKeeper
-from .accounting import PrivacyBudgetExhausted, PrivacyLedger, noise_for_target
+from .accounting import LEDGER_FILE, PrivacyBudgetExhausted, PrivacyLedger, noise_for_target
 from .preflight import (BroadcastExpander, PreflightError, PreflightReport, UnsupportedModulesError, audit_modules,
                         check_per_sample_gradients, padding_embeddings, tied_parameters)
+from .opacus_hooks import GhostLoss, ghost_hooks_class, hooks_class
+from .rowcheck import check_row_independence
 from .sampling import PoissonBatchSampler, loader_sampling_problems, poisson_loader
+from .stepchecks import (inplace_off, ledger_next_to_model, optimizer_steps_taken, same_draws,
+                         untracked_trainables)
 
 __all__ = ["DPConfig", "DPEngine", "PrivateTraining", "UNIT_KEY", "make_private", "per_sample_loss"]
 
@@ -233,94 +244,6 @@ def per_sample_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
     return None
 
 
-# -- ghost clipping ------------------------------------------------------------------------------------------------
-def _ghost_hooks_class():
-    from opacus.grad_sample import GradSampleHooksFastGradientClipping
-
-    class _GhostHooks(GradSampleHooksFastGradientClipping):
-        """Opacus's ghost-clipping hooks with a per-layer fallback to per-sample gradients (``no_ghost``)."""
-
-        def __init__(self, m, *, no_ghost: set, **kw):
-            self._no_ghost = set(no_ghost)
-            super().__init__(m, **kw)
-
-        def _call(self, fn, module, *a, **k):
-            if id(module) in self._no_ghost and self.use_ghost_clipping:
-                self.use_ghost_clipping = False
-                try:
-                    return fn(module, *a, **k)
-                finally:
-                    self.use_ghost_clipping = True
-            return fn(module, *a, **k)
-
-        def capture_activations_hook(self, module, *a, **k):
-            return self._call(super().capture_activations_hook, module, *a, **k)
-
-        def capture_backprops_hook(self, module, *a, **k):
-            return self._call(super().capture_backprops_hook, module, *a, **k)
-
-    return _GhostHooks
-
-
-class _GhostLoss:
-    """Stands in for the model's loss under ghost clipping: ``backward()`` runs the two passes.
-
-    Scaling (``loss / k``, ``loss * k``) changes only the reported value: the gradient is always the clipped
-    per-example gradient, which is what the accountant assumes. Adding other terms is refused (their gradient
-    would not be clipped).
-    """
-
-    def __init__(self, engine: "DPEngine", per_sample: torch.Tensor, reported: torch.Tensor) -> None:
-        self.engine = engine
-        self.per_sample = per_sample
-        self.reported = reported
-
-    def _scaled(self, v: torch.Tensor) -> "_GhostLoss":
-        return _GhostLoss(self.engine, self.per_sample, v)
-
-    def __truediv__(self, k):
-        return self._scaled(self.reported / k)
-
-    def __mul__(self, k):
-        if isinstance(k, _GhostLoss):
-            return NotImplemented
-        return self._scaled(self.reported * k)
-
-    __rmul__ = __mul__
-
-    def __add__(self, other):
-        raise TypeError("under ghost clipping the model's loss cannot be combined with other terms (their gradient "
-                        "would not be clipped); use DPConfig(clipping='hooks') for composite losses")
-
-    __radd__ = __sub__ = __rsub__ = __add__
-
-    def detach(self) -> torch.Tensor:
-        return self.reported.detach()
-
-    def item(self) -> float:
-        return float(self.reported.detach().item())
-
-    def mean(self) -> "_GhostLoss":
-        return self
-
-    @property
-    def shape(self):
-        return self.reported.shape
-
-    @property
-    def device(self):
-        return self.reported.device
-
-    @property
-    def dtype(self):
-        return self.reported.dtype
-
-    def backward(self, *args, **kwargs) -> None:
-        self.engine._ghost_backward(self.per_sample)
-
-    def __repr__(self) -> str:
-        return f"GhostClippedLoss({self.item():.4f})"
-
 
 @dataclass
 class _Micro:
@@ -387,6 +310,20 @@ def _surrogate_loss(out: Any) -> torch.Tensor:
                          "gradients; pass loss_fn= to make_private or set DPConfig(preflight=False)")
 
 
+def _untracked_message(names: List[str], *, at_setup: bool) -> str:
+    shown = f"{names[:5]}{' ...' if len(names) > 5 else ''}"
+    if at_setup:
+        return (f"{len(names)} parameter(s) require a gradient but are not in the optimizer given to DP-SGD: {shown}. "
+                f"They would get the raw gradient of the batch (another optimizer would train them without clipping "
+                f"or noise while epsilon is reported). Give every trainable parameter to this one optimizer (param "
+                f"groups may have their own learning rates), or freeze the others with requires_grad_(False)")
+    return (f"{len(names)} parameter(s) require a gradient but are not clipped by the DP engine: {shown}. They were "
+            f"unfrozen after make_private (or the DPCallback started), or are held by another optimizer, so they would "
+            f"train on the raw gradient without clipping or noise. Unfreeze every layer you will train before "
+            f"make_private; or, at a step boundary, add them to the DP optimizer (optimizer.add_param_group) and call "
+            f"dp.reattach() (Trainer: DPCallback.reattach()); or freeze them again")
+
+
 class DPEngine:
     """Wires Opacus into a model and its optimizer: hooks, per-micro-batch clipping, noise, accounting, budget.
 
@@ -402,7 +339,8 @@ class DPEngine:
                  forward: Callable[[nn.Module, Any], Any] = _default_forward,
                  loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None, trainer: bool = False,
                  resuming: bool = False, approximate_reason: Optional[str] = None,
-                 default_accumulation: int = 1, unit_ids_given: bool = False) -> None:
+                 default_accumulation: int = 1, unit_ids_given: bool = False,
+                 batch_stages: Sequence[Any] = ()) -> None:
         self.config = config
         self.model = model
         self.trainer = trainer
@@ -415,6 +353,7 @@ class DPEngine:
         self.unit_ids_given = unit_ids_given
         self.notes: List[str] = []
         self._handles: List[Any] = []
+        self._attached_handles: List[Any] = []
         self.hooks = None
         self.bk: Optional[BookKeeper] = None
         self._bk_leaked: List[str] = []
@@ -423,6 +362,14 @@ class DPEngine:
         self.expander: Optional[BroadcastExpander] = None
         self.budget_stopped = False
         self.steps_before_sampler = 0
+        self.batch_stages = list(batch_stages)
+        self._eval_backward = False  # a gradient arrived while the model was in eval mode since the last step
+        self._out_of_step_gen: Optional[int] = None  # the sampler pass in which an eval-mode step was refused
+        self._restore_inplace: Optional[Callable[[], None]] = None
+        self._first_step_checked = False
+        self.new_ledger_declared = False
+        self.ledger_source = ledger_next_to_model(model)
+        self._preflight_args = (preflight_batch, forward, loss_fn)
         problems = []
         if not trainer and not model.training:
             problems.append("the model is in eval mode: Opacus records activations only in training mode; call "
@@ -441,10 +388,7 @@ class DPEngine:
             raise ConfigError.collect(problems, "DP-SGD setup")
         self.delta = float(delta)
         self.optimizer = optimizer
-        self.params: List[nn.Parameter] = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
-        names = {id(p): n for n, p in model.named_parameters()}
-        self.param_names = [names.get(id(p), "?") for p in self.params]
-        self._param_index = {id(p): i for i, p in enumerate(self.params)}
+        self._read_params()
         # noise
         if config.noise_multiplier is not None:
             self.noise_multiplier = float(config.noise_multiplier)
@@ -463,6 +407,7 @@ class DPEngine:
         # preflight and mode
         self._cur: Optional[_Micro] = None
         self._preflight_active = False
+        self._opacus_check_failed = False
         self._gen = -1
         self._m = 0
         self._skip_offset: Optional[int] = None
@@ -471,7 +416,6 @@ class DPEngine:
         self._rule_ambiguous = False
         self._rule_checks = 0
         self.report_preflight = PreflightReport()
-        self._pads = {id(w): idx for w, idx in padding_embeddings(model).values()}
         # registered last, so that batch stages applied by earlier forward pre-hooks (augmentation views and their
         # unit ids) are seen before the unit ids are popped
         self._pre = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
@@ -483,6 +427,21 @@ class DPEngine:
         except BaseException:
             self.detach()  # leave the user's model and optimizer as they were
             raise
+
+    def _read_params(self) -> None:
+        """The parameters the engine clips: the optimizer's, those that require a gradient."""
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"] if p.requires_grad]
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        self.param_names = [names.get(id(p), "?") for p in self.params]
+        self._param_index = {id(p): i for i, p in enumerate(self.params)}
+        self._param_ids = frozenset(self._param_index)
+        self._pads = {id(w): idx for w, idx in padding_embeddings(self.model).values()}
+
+    def _same_draws(self):
+        """A context in which a preflight pass draws the same random numbers as every other preflight pass
+        (torch's generators and the augmentation stages' streams, restored afterwards)."""
+        dev = next((p.device for p in self.params), torch.device("cpu"))
+        return same_draws([dev] if dev.type == "cuda" else [], self.batch_stages)
 
     def _current_rows(self) -> Optional[int]:
         return self._cur.rows if self._cur is not None else None
@@ -512,6 +471,9 @@ class DPEngine:
             out.append(f"the optimizer holds {len(foreign)} parameter tensor(s) that are not in the model: it was "
                        f"created before the model was changed (fix_model, a LoRA wrapper, a module swap); create the "
                        f"optimizer from the final model, then call make_private")
+        untracked = untracked_trainables(model, [p for g in optimizer.param_groups for p in g["params"]])
+        if untracked:
+            out.append(_untracked_message(untracked, at_setup=True))
         if not resuming and any(len(s) for s in optimizer.state.values()):
             out.append("the optimizer has already taken steps (its state holds statistics of non-private "
                        "gradients): create a fresh optimizer before make_private and take every step under DP")
@@ -560,10 +522,27 @@ class DPEngine:
 
             self._preflight_active = True
             self._capture = captured
+            # Opacus's full backward hooks cannot see an in-place op on a hooked layer's output: compute out of place
+            restore_inplace = inplace_off(self.model)
             try:
-                check_per_sample_gradients(self.model, run_loss, batch_rows=lambda: rows or self._preflight_rows(batch),
-                                           report=rep)
+                with self._same_draws():
+                    check_per_sample_gradients(self.model, run_loss,
+                                               batch_rows=lambda: rows or self._preflight_rows(batch), report=rep)
+            except RuntimeError as exc:
+                if "inplace" not in str(exc).replace("in-place", "inplace"):
+                    raise
+                if cfg.clipping in ("hooks", "ghost"):
+                    raise ConfigError(
+                        f"clipping={cfg.clipping!r} cannot train this model: an in-place operation modifies the output "
+                        f"of a trainable layer (a functional in-place op such as x.relu_() or F.relu(x, inplace=True); "
+                        f"modules with inplace=True are handled), and Opacus's hooks cannot follow it (autograd: "
+                        f"{str(exc)[:120]}...). Write the operation out of place, or use clipping='bk' or 'auto'"
+                    ) from None
+                self._opacus_check_failed = True
+                rep.notes.append("Opacus's per-sample gradient check could not run (an in-place operation on a "
+                                 "layer's output); book-keeping's own check on this batch decides instead")
             finally:
+                restore_inplace()
                 self._preflight_active = False
                 self._capture = None
                 self._cur = None
@@ -577,6 +556,7 @@ class DPEngine:
                     f"opacus.grad_sample.register_grad_sampler), a layer that mixes rows (BatchNorm, attention "
                     f"over the batch), or an input shared by the whole batch. Freeze the layer, replace it, or set "
                     f"DPConfig(preflight=False) if you have checked it yourself.")
+            self._check_rows(batch, forward)
             per_sample_ok = bool(captured.get("per_sample_ok"))
             has_units = has_units or bool(captured.get("units_seen"))
             seq_len = captured.get("seq_len")
@@ -591,6 +571,9 @@ class DPEngine:
             return "hooks"
         if cfg.clipping == "bk":
             probs = BookKeeper(self.model, self.params, padding=self._pads).problems()
+            if not probs and self._opacus_check_failed:
+                why = self._bk_unusable(batch, forward, loss_fn)
+                probs = [why] if why else []
             if probs:
                 raise ConfigError("clipping='bk' cannot clip this model exactly: " + "; ".join(probs)
                                   + ". Use clipping='ghost', 'hooks' or 'auto'")
@@ -611,14 +594,63 @@ class DPEngine:
             rep.clipping = "bk (auto: one backward pass; matched autograd's gradient on the preflight batch)"
             return "bk"
         rep.notes.append(f"book-keeping clipping not used: {why}")
+        if self._opacus_check_failed:
+            raise ConfigError(f"this model modifies a trainable layer's output in place (x.relu_(), F.relu(x, "
+                              f"inplace=True)), which Opacus's hooks (ghost and hooks clipping) cannot follow, and "
+                              f"book-keeping clipping cannot be used either ({why}). Write the operation out of place")
         if has_units:
             rep.clipping = "hooks (auto: a privacy unit may hold several rows)"
             return "hooks"
         if not per_sample_ok:
             rep.clipping = "hooks (auto: per-example losses cannot be read from the model's output)"
             return "hooks"
+        if rep.called_twice:
+            rep.clipping = (f"hooks (auto: {rep.called_twice[:3]} run several times in one forward pass; ghost "
+                            f"clipping cannot add up their norms)")
+            return "hooks"
         rep.clipping = "ghost (auto)"
         return "ghost"
+
+    def _check_rows(self, batch: Any, forward: Callable) -> None:
+        """Refuse a model whose rows influence each other (see :mod:`~torchdataguard.privacy.rowcheck`); record
+        the layers that run several times in one forward pass."""
+        rep = self.report_preflight
+
+        def run_forward(b):
+            try:
+                with self._same_draws(), torch.enable_grad():
+                    return forward(self.model, b)
+            finally:
+                self._cur = None
+
+        was_training = self.model.training
+        self._preflight_active = True
+        self.model.train()
+        try:
+            rc = check_row_independence(self.model, batch, run_forward, batch_rows=self._preflight_rows(batch),
+                                        model_rows=self._current_rows, skip=(UNIT_KEY,))
+        finally:
+            self._preflight_active = False
+            self.model.train(was_training)
+        rep.called_twice = rc.called_twice
+        rep.rows_checked = rc.points
+        if rc.skipped:
+            rep.notes.append(f"rows were not checked for independence: {rc.skipped}")
+        if rc.changed:
+            rep.rows_independent = False
+            shown = f"{rc.changed[:4]}{' ...' if len(rc.changed) > 4 else ''}"
+            raise PreflightError(
+                f"the rows of a batch influence each other: on the preflight batch, changing only its last row changed "
+                f"row 0 at {shown} (by up to {rc.worst_change:.2e} relative; identical passes differ by "
+                f"{rc.noise_floor:.2e}). Each example's gradient then depends on the other examples of its batch, so "
+                f"clipping it does not bound one example's influence and the epsilon would not hold. Common causes: "
+                f"statistics over the batch dimension (x - x.mean(0), x / x.std(0), a BatchNorm-like custom layer), "
+                f"attention or pooling across rows, in-batch negatives (contrastive losses), routing by batch capacity "
+                f"(mixture of experts), an augmentation that blends examples (MixUp, CutMix: one example then shapes "
+                f"two rows). Compute such statistics per example (over features or tokens, e.g. "
+                f"LayerNorm), or remove the cross-row term. Only if the flagged tensors' first dimension is not the "
+                f"batch (a sequence-first layout), set DPConfig(preflight=False) after checking it yourself.")
+        rep.rows_independent = None if rc.skipped else True
 
     def _bk_unusable(self, batch: Any, forward: Callable, loss_fn: Optional[Callable] = None) -> Optional[str]:
         """Why book-keeping must not be chosen automatically (``None``: it may).
@@ -634,8 +666,6 @@ class DPEngine:
         if batch is None or not self.config.preflight:
             return "no preflight batch to check it on"
         captured: Dict[str, Any] = {}
-        dev = next((p.device for p in self.params), torch.device("cpu"))
-        devices = [dev] if dev.type == "cuda" else []
         was_training = self.model.training
 
         def run_loss() -> Tuple[torch.Tensor, int]:
@@ -654,15 +684,13 @@ class DPEngine:
             self.model.train()
             for p in self.params:
                 p.grad = None
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(0)
+            with self._same_draws():  # both passes draw the same dropout masks and augmentations
                 loss, rows = run_loss()
                 want = torch.autograd.grad(loss, self.params, allow_unused=True)
             bk.attach()
             bk.active = lambda: True
             bk.begin(rows)
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(0)
+            with self._same_draws():
                 loss, _ = run_loss()
                 loss.backward()
             leaked = [n for p, n in zip(self.params, self.param_names) if p.grad is not None]
@@ -701,9 +729,7 @@ class DPEngine:
     def _attach(self) -> None:
         cfg = self.config
         if self.mode == "hooks":
-            from opacus.grad_sample import GradSampleHooks
-
-            self.hooks = GradSampleHooks(self.model, batch_first=True, loss_reduction="mean", strict=False)
+            self.hooks = hooks_class()(self.model, batch_first=True, loss_reduction="mean", strict=False)
         elif self.mode == "bk":
             self.bk = BookKeeper(self.model, self.params, padding=self._pads,
                                  active=lambda: self._cur is not None and not self._preflight_active)
@@ -717,6 +743,12 @@ class DPEngine:
             if tied_modules:
                 self.report_preflight.notes.append(f"tied weights: {sorted(tied_modules)} use per-sample gradients "
                                                    f"instead of ghost norms")
+            twice = [n for n in self.report_preflight.called_twice if n in named or n == "<root>"]
+            for mname in twice:
+                no_ghost.add(id(named.get(mname, self.model) if mname != "<root>" else self.model))
+            if twice:
+                self.report_preflight.notes.append(f"{twice[:5]} run several times in one forward pass: they use "
+                                                   f"per-sample gradients instead of ghost norms")
             t = self._seq_len
             if t is not None and cfg.clipping == "auto":
                 slow = []
@@ -727,15 +759,61 @@ class DPEngine:
                 if slow:
                     self.report_preflight.notes.append(f"{len(slow)} linear layer(s) use per-sample gradients: at "
                                                        f"sequence length {t} their ghost norms cost more")
-            cls = _ghost_hooks_class()
+            cls = ghost_hooks_class()
             self.hooks = cls(self.model, no_ghost=no_ghost, batch_first=True, loss_reduction="mean", strict=False,
                              max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True)
-        self._handles.append(self.model.register_forward_hook(self._post_forward, with_kwargs=True))
+        if self.mode in ("hooks", "ghost"):
+            # Opacus's full backward hooks cannot follow an in-place op on a hooked layer's output (nn.ReLU(inplace=
+            # True) after a Linear): such modules compute out of place while attached (same values)
+            self._restore_inplace = inplace_off(self.model)
+        self._attached_handles.append(self.model.register_forward_hook(self._post_forward, with_kwargs=True))
         self._clipper = self._make_clipper()
         for p in self.params:
-            self._handles.append(p.register_post_accumulate_grad_hook(self._drop_grad))
+            self._attached_handles.append(p.register_post_accumulate_grad_hook(self._drop_grad))
         self._keep_grads = False
-        self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
+        self._attached_handles.append(self.optimizer.register_step_pre_hook(self._before_step))
+
+    def _unattach(self) -> None:
+        """Remove what :meth:`_attach` added (the clipping hooks); the forward pre-hook and the ledger stay."""
+        for h in self._attached_handles:
+            h.remove()
+        self._attached_handles = []
+        if self.hooks is not None:
+            self.hooks.cleanup()
+            self.hooks = None
+        if self.bk is not None:
+            self.bk.detach()
+            self.bk = None
+        if self._restore_inplace is not None:
+            self._restore_inplace()
+            self._restore_inplace = None
+        self._keep_grads = True
+
+    def reattach(self) -> None:
+        """Clip the parameters the optimizer holds now: after unfreezing layers (and adding them to the optimizer
+        with ``optimizer.add_param_group``), call this between two optimizer steps. The preflight runs again on
+        its batch and the clipping mode is chosen again; the ledger goes on."""
+        pending = (self._cur is not None or self._since_step or self._pending()
+                   or any(getattr(p, "summed_grad", None) is not None for p in self.params))
+        if pending:
+            raise StateError("reattach() was called with micro-batches waiting for an optimizer step: call it right "
+                             "after optimizer.step() (or before the first forward pass)")
+        names = untracked_trainables(self.model, [p for g in self.optimizer.param_groups for p in g["params"]])
+        if names:
+            raise ConfigError(_untracked_message(names, at_setup=True))
+        old = self.mode
+        self._unattach()
+        if self.expander is not None:
+            self.expander.remove()
+        self._read_params()
+        self.expander = BroadcastExpander(self.model, self._current_rows)
+        self.report_preflight = PreflightReport()
+        self._opacus_check_failed = False
+        batch, forward, loss_fn = self._preflight_args
+        self.mode = self._choose_mode(batch, forward, loss_fn)
+        self._attach()
+        self.notes.append(f"re-attached at step {self.ledger.steps} to {len(self.params)} trainable parameter "
+                          f"tensor(s) (clipping {old} -> {self.mode})")
 
     def _make_clipper(self):
         from opacus.optimizers import DPOptimizer
@@ -758,6 +836,9 @@ class DPEngine:
     # -- hooks on the model ------------------------------------------------------------------------------------------
     def _drop_grad(self, p: torch.Tensor) -> None:
         if not self._keep_grads:
+            if not self.model.training and not self._preflight_active:
+                # the engine records micro-batches only in training mode: this gradient belongs to none of them
+                self._eval_backward = True
             if self.mode == "bk" and self._cur is not None and not self._preflight_active:
                 # under book-keeping autograd computes no parameter gradient: this one escaped the layers
                 self._bk_leaked.append(self.param_names[self._param_index.get(id(p), 0)])
@@ -779,6 +860,10 @@ class DPEngine:
         plan = None
         if self.sampler is not None and not self._preflight_active:
             g = self.sampler.generation
+            if g == self._out_of_step_gen:
+                raise StateError("the training loop and the DP sampler are out of step since a step was refused "
+                                 "(a forward pass in eval mode is not counted): start a new pass over the private "
+                                 "loader (for batch in dp.loader) before training on")
             if g != self._gen:
                 self._gen = g
                 self._m = self._skip_offset or 0
@@ -790,6 +875,8 @@ class DPEngine:
                                  f"training mode than batches; DP accounting cannot vouch for it")
             self._m += 1
             self._since_step.append(plan)
+        if not self._preflight_active:
+            self._refuse_untracked()  # after the plan is counted: the loop may go on with the next batch
         rows = _batch_rows(args, kwargs)
         if rows is None:
             raise ConfigError("the DP engine found no tensor with a batch dimension in the model's inputs")
@@ -838,7 +925,7 @@ class DPEngine:
                 self._identify_loss_rule(per.detach(), counts, loss.detach(), ni)
         micro.weights = self._rule_weights(counts, ni)
         if self.mode == "ghost":
-            output["loss"] = _GhostLoss(self, per, loss.detach())
+            output["loss"] = GhostLoss(self, per, loss.detach())
             return output
         return None
 
@@ -1091,8 +1178,64 @@ class DPEngine:
                 f"several Poisson draws is not what the accountant counts. Step once per batch of the private "
                 f"loader, or give make_private(..., accumulation=k) and step every k batches")
 
+    def _discard_step(self) -> None:
+        """Forget everything gathered for the step being refused (no gradient is left for the optimizer)."""
+        self._cur = None
+        self._since_step = []
+        if self.bk is not None:
+            self.bk.end()
+        for p in self.model.parameters():
+            if getattr(p, "summed_grad", None) is not None:
+                p.summed_grad = None
+            if p.requires_grad:
+                p.grad = None
+
+    def _refuse_untracked(self) -> None:
+        names = untracked_trainables(self.model, self._param_ids)
+        if names:
+            self._discard_step()
+            raise StateError(_untracked_message(names, at_setup=False))
+
+    def _check_before_step(self) -> None:
+        """Refuse a step the accountant would not describe: one whose gradients came from an eval-mode forward,
+        one that would train parameters the engine does not clip, one of a resumed run whose ledger was not
+        loaded."""
+        if self._eval_backward:
+            self._eval_backward = False
+            self._discard_step()
+            if self.sampler is not None:
+                self._out_of_step_gen = self.sampler.generation
+            raise StateError("a backward pass ran with the model in eval mode since the last optimizer step: the DP "
+                             "engine records micro-batches only in training mode, so this step would train on noise "
+                             "alone and the Poisson sampler's micro-batches would fall out of step with the loop "
+                             "(padding rows that were never drawn would then be trained on). Call model.train() "
+                             "before the forward pass of every training step (e.g. after evaluating)")
+        self._refuse_untracked()
+        if self._first_step_checked:
+            return
+        self._first_step_checked = True
+        led = self.ledger.steps
+        taken, any_state = optimizer_steps_taken(self.optimizer)
+        if taken > led or (led == 0 and any_state):
+            self._discard_step()
+            raise StateError(
+                f"the optimizer's state shows {taken if taken else 'earlier'} step(s) but the privacy ledger accounts "
+                f"{led}: this run continues a training run without its ledger, so the epsilon reported would leave "
+                f"out the steps already taken. Load the ledger saved with the checkpoint right after make_private "
+                f"(dp.load(checkpoint_dir); it is written by dp.save), or, with the Trainer, resume through "
+                f"trainer.train(resume_from_checkpoint=...) with the DPCallback; or start from a fresh optimizer")
+        if self.ledger_source is not None and led == 0 and not self.new_ledger_declared:
+            self._discard_step()
+            raise StateError(
+                f"the model was loaded from {self.ledger_source!r}, which holds a privacy ledger ({LEDGER_FILE}) "
+                f"from DP training, but this run starts a new ledger at 0 steps. To continue that run's epsilon, load "
+                f"it: dp.load({self.ledger_source!r}) (Trainer: DPCallback(resume_from=...)). If this run trains on "
+                f"other data and its guarantee is a separate one, say so: dp.start_new_ledger() (Trainer: "
+                f"DPCallback(new_ledger=True))")
+
     def release(self) -> None:
         """Clip what is pending, add the noise, average and account one step (writes ``p.grad``)."""
+        self._check_before_step()
         self.after_backward()
         self._check_one_logical_step()
         if self.config.enforce_budget and not self.can_step():
@@ -1103,19 +1246,22 @@ class DPEngine:
             raise PrivacyBudgetExhausted(
                 f"one more step would spend more than target_epsilon={self.config.target_epsilon} "
                 f"(epsilon so far {self.ledger.epsilon():.4g} after {self.ledger.steps} steps); stop training here")
+        params = [p for p in self.params if p.requires_grad]
         for p in self.params:
-            if getattr(p, "summed_grad", None) is None:
+            if not p.requires_grad:  # frozen since make_private: not trained, nothing released for it
+                p.summed_grad = p.grad = None
+            elif getattr(p, "summed_grad", None) is None:
                 p.summed_grad = torch.zeros_like(p)
         if self.config.secure_mode:
             self._clipper.add_noise()
-            for p in self.params:
+            for p in params:
                 p.grad = p.grad / self.expected_batch
                 p.summed_grad = None
         else:
             # Opacus's Gaussian mechanism (std = noise_multiplier x max_grad_norm per coordinate), drawn straight
             # into the gradient buffer: one pass fewer over every parameter than zeros + normal + add
             std = self.noise_multiplier * self.config.max_grad_norm
-            for p in self.params:
+            for p in params:
                 g = torch.empty_like(p.summed_grad)
                 if std > 0:
                     g.normal_(0.0, std, generator=self._clipper.generator)
@@ -1179,9 +1325,26 @@ class DPEngine:
     def load_state_dict(self, state: Dict[str, Any], *, expect_steps: Optional[int] = None) -> None:
         if "ledger" not in state:
             raise StateError("no privacy ledger in this state: a DP run cannot resume without it")
-        self.ledger.load_state_dict(state["ledger"], expect_steps=expect_steps)
+        self.ledger.load_state_dict(state["ledger"], expect_steps=expect_steps, expect_noise=self.noise_multiplier,
+                                    expect_rate=self.sample_rate)
+        self._first_step_checked = False
         if state.get("sampler") is not None and self.sampler is not None:
             self.sampler.load_state_dict(state["sampler"])
+
+    def load_ledger(self, directory, *, expect_steps: Optional[int] = None) -> None:
+        """Continue the ledger saved in ``directory``: its delta, accountant, unit, noise multiplier and sampling
+        rate must be this run's, and its checksum must match (see :meth:`PrivacyLedger.load_state_dict`)."""
+        self.ledger.load(directory, expect_steps=expect_steps, expect_noise=self.noise_multiplier,
+                         expect_rate=self.sample_rate)
+        self._first_step_checked = False
+
+    def continue_ledger(self, previous: PrivacyLedger) -> None:
+        """Go on from the ledger of an earlier run in this process (a second ``trainer.train()`` call): its steps
+        stay accounted, whatever noise and sampling rate they had."""
+        state = previous.state_dict()
+        self.ledger.load_state_dict(state)
+        self.notes.append(f"continued the privacy ledger of the previous run in this process ({previous.steps} "
+                          f"steps)")
 
     def detach(self) -> None:
         """Remove every hook and Opacus attribute; the model and optimizer are plain again."""
@@ -1190,12 +1353,7 @@ class DPEngine:
         self._handles = []
         if self.expander is not None:
             self.expander.remove()
-        if self.hooks is not None:
-            self.hooks.cleanup()
-            self.hooks = None
-        if self.bk is not None:
-            self.bk.detach()
-            self.bk = None
+        self._unattach()
         for p in self.params:
             for attr in ("summed_grad", "_tdg_gs"):
                 if hasattr(p, attr):
@@ -1257,9 +1415,21 @@ class PrivateTraining:
         return self.engine.ledger.save(directory)
 
     def load(self, directory, *, expect_steps: Optional[int] = None) -> None:
-        """Restore the ledger saved in ``directory``; missing or mismatched (``expect_steps``) is an error."""
-        self.engine.ledger.load(directory, expect_steps=expect_steps)
+        """Restore the ledger saved in ``directory`` (call it right after :func:`make_private`, before the first
+        step); missing, edited, or made with another delta, accountant, unit, noise multiplier or sampling rate
+        (or another step count than ``expect_steps``) is an error."""
+        self.engine.load_ledger(directory, expect_steps=expect_steps)
         self._rebase()
+
+    def start_new_ledger(self) -> None:
+        """Declare that this run's guarantee is a new one although the model was loaded from a folder holding a
+        privacy ledger (it trains on other data). Without this (or :meth:`load`) the first step is refused."""
+        self.engine.new_ledger_declared = True
+
+    def reattach(self) -> None:
+        """Clip the parameters the optimizer holds now (after unfreezing layers and adding them with
+        ``optimizer.add_param_group``); call it between two optimizer steps. See :meth:`DPEngine.reattach`."""
+        self.engine.reattach()
 
     def close(self) -> None:
         """Detach the hooks from the model and the optimizer."""
@@ -1270,7 +1440,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
                  unit_ids: Optional[Sequence[int]] = None,
                  forward: Callable[[nn.Module, Any], Any] = _default_forward,
                  loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None,
-                 accumulation: int = 1) -> PrivateTraining:
+                 accumulation: int = 1, guard: Any = None) -> PrivateTraining:
     """Make a plain training loop differentially private (DP-SGD through Opacus).
 
     Args:
@@ -1289,6 +1459,10 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
             ``batch_size``) is split into this many micro-batches, and the loop calls ``optimizer.step()`` after
             every ``accumulation`` batches of the private loader. Back-propagate each micro-batch's loss as it
             is (not divided by ``accumulation``): each example's gradient is clipped on its own.
+        guard: the :class:`~torchdataguard.Guard` whose batch stages run on the batch inside the model's forward
+            (a forward pre-hook registered before ``make_private``): their random streams are put back after
+            each preflight pass, so the passes see the same augmentation draws and training's stream is untouched.
+            Not needed when the stages run in the collate function (``guard.collator()``).
 
     Returns:
         A :class:`PrivateTraining` that unpacks to ``(model, optimizer, loader)``.
@@ -1340,7 +1514,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         preflight_batch = _to_device(preflight_batch, dev)
     engine = DPEngine(model, optimizer, privacy, num_units=num_units, sample_rate=q, sampler=sampler,
                       preflight_batch=preflight_batch, forward=forward, loss_fn=loss_fn, approximate_reason=approx,
-                      unit_ids_given=unit_ids is not None)
+                      unit_ids_given=unit_ids is not None,
+                      batch_stages=guard.batch_stages if guard is not None else ())
     if sampler is not None and privacy.target_epsilon is not None and privacy.enforce_budget:
         # steps accounted before this sampler's draws (a loaded ledger moves it): the loader stops before a step
         # that would exceed the budget instead of handing out a batch the optimizer must refuse

@@ -15,6 +15,9 @@ error that lists every problem and its fix (as Opacus's ``ModuleValidator`` does
   Opacus's embedding grad sampler does; the DP engine zeroes that row of every per-sample gradient.
 * **Per-sample gradients summed == ordinary gradient** on the batch, parameter by parameter (this catches
   custom layers, wrappers such as LoRA, and anything the above missed).
+* **Rows independent** (:mod:`~torchdataguard.privacy.rowcheck`, run by the DP engine): changing one row of
+  the batch must leave the other rows' layer inputs and outputs as they were (a model that mixes rows without
+  parameters, such as ``h - h.mean(0)``, passes the summed-gradient check but not this one).
 * **Tied weights** (one parameter in several modules, e.g. GPT-2's embedding and LM head): ghost clipping
   cannot compute their norms, so those layers fall back to per-sample gradients.
 
@@ -34,6 +37,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from .stepchecks import inplace_off
 
 __all__ = [
     "BroadcastExpander",
@@ -220,12 +224,17 @@ class PreflightReport:
     checked_parameters: int = 0
     max_relative_error: float = 0.0
     mismatched: Dict[str, str] = field(default_factory=dict)
+    #: rows checked not to influence each other (True), found to (False), or not checked (None)
+    rows_independent: Optional[bool] = None
+    rows_checked: int = 0
+    #: trainable layers that run several times in one forward pass
+    called_twice: List[str] = field(default_factory=list)
     clipping: str = ""
     notes: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.unsupported and not self.mismatched
+        return not self.unsupported and not self.mismatched and self.rows_independent is not False
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -262,6 +271,9 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
     for p in params:
         p.grad = None
     hooks = GradSampleHooks(model, batch_first=True, loss_reduction="mean", strict=False)
+    # an in-place module (nn.ReLU(inplace=True)) on a hooked layer's output is an autograd error under Opacus's
+    # full backward hooks: such modules compute out of place during the check (the same values)
+    restore_inplace = inplace_off(model)
     try:
         loss = run_loss()
         with warnings.catch_warnings():
@@ -300,6 +312,7 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
                 rep.mismatched[name] = f"summed per-sample gradient differs from the gradient by {rel:.2e} (relative)"
         rep.max_relative_error = float(worst)
     finally:
+        restore_inplace()
         hooks.cleanup()
         for p, g in zip(params, saved):
             p.grad = g
