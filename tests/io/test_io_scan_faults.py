@@ -65,17 +65,19 @@ def lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def check_partial(res, out, code=3):
+def check_partial(res, out, code=3, all_read_decided=True):
     """Exit code, a readable message, partial files that agree with a report marked incomplete."""
     assert res.returncode == code, res.stderr[-3000:]
-    assert "Traceback" not in res.stderr and "torchdataguard: error:" in res.stderr
+    assert "Traceback" not in res.stderr and res.stderr.startswith("torchdataguard: ")
     names = sorted(os.listdir(out))
     assert names == ["dropped.partial.jsonl", "kept.partial.jsonl", "report.html", "report.json"], names
     rep = json.loads((out / "report.json").read_text())
     assert rep["complete"] is False and rep["exit_code"] == code and rep["error"]
-    assert rep["records_read"] == rep["seen"] == rep["kept"] + rep["dropped"]
+    assert rep["seen"] == rep["kept"] + rep["dropped"]
+    assert rep["records_read"] == rep["seen"] or not all_read_decided
     assert len(lines(out / "kept.partial.jsonl")) == rep["kept"]
     assert rep["outputs"]["kept"].endswith("kept.partial.jsonl")
+    assert "Incomplete: the scan stopped early" in (out / "report.html").read_text()
     return rep
 
 
@@ -226,3 +228,28 @@ def test_exit_codes_are_documented_in_help(capsys):
     for code in ("0 ", "2 ", "3 ", "4 "):
         assert f"\n  {code}" in out
     assert "kept.partial.jsonl" in out
+
+
+def test_strict_mode_and_interruption_also_leave_partial_reports(tmp_path, scan_main, monkeypatch):
+    p = tmp_path / "in.jsonl"
+    p.write_bytes(jsonl_bytes(rows(30)) + b"{broken\n" + jsonl_bytes(rows(5, start=30)))
+    res = scan_main(p, tmp_path / "strict", "--strict", "--chunk-size", "8")
+    rep = check_partial(res, tmp_path / "strict", all_read_decided=False)
+    # the chunks before the one holding the bad record were decided; that chunk (records 24-31) was not
+    assert rep["status"] == "input_error" and "line 31" in rep["error"]
+    assert rep["seen"] == 24 and rep["records_read"] >= 31
+
+    import torchdataguard.io.readers as readers
+
+    real = readers.read_records
+
+    def interrupted(*a, **kw):
+        for i, rec in enumerate(real(*a, **kw)):
+            if i == 12:
+                raise KeyboardInterrupt
+            yield rec
+
+    monkeypatch.setattr(readers, "read_records", interrupted)
+    res = scan_main(p, tmp_path / "int", "--chunk-size", "5")
+    rep = check_partial(res, tmp_path / "int", code=130, all_read_decided=False)
+    assert rep["status"] == "interrupted" and rep["seen"] == 10 and rep["records_read"] == 12
