@@ -54,7 +54,12 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
          options: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
 
-    Returns the report. Memory is bounded by the dedup index: records stream in and out.
+    Returns the report. Memory is bounded by the dedup index: records stream in and out. The files are
+    moved into ``out_dir`` when the scan ends (see :mod:`torchdataguard.io.outputs`). The report's
+    ``status`` is ``"complete"``, or ``"no_valid_records"`` when the input held no record or only invalid
+    ones. A damaged input raises :class:`~torchdataguard.errors.GuardInputError` and a text field that no
+    record has raises :class:`~torchdataguard.errors.ConfigError`, after writing ``kept.partial.jsonl``,
+    ``dropped.partial.jsonl`` and a report with ``"complete": false``.
 
     Example:
         >>> import tempfile, os, json
@@ -67,28 +72,35 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
 
     from .core.guard import Guard
     from .core.ledger import json_line, to_jsonable
+    from .io.outputs import ReadCounter, ScanRun
     from .io.readers import count_records, detect_format, read_records, resolve_input
 
     input_path = resolve_input(input_path)
     fmt = fmt or detect_format(input_path)
     built = build_stages(list(stages), threshold=threshold, options=options)
-    os.makedirs(out_dir, exist_ok=True)
-    guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict, max_chars=max_chars,
-                  quarantine=os.path.join(out_dir, "dropped.jsonl"), quarantine_pii=dropped_pii, chunk_size=chunk_size,
-                  progress=progress)
+    run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
+    try:
+        guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict,
+                      max_chars=max_chars, quarantine=run.staged("dropped.jsonl"), quarantine_pii=dropped_pii,
+                      chunk_size=chunk_size, progress=progress)
+    except BaseException:
+        run.discard()
+        raise
     guard.ledger.remember = False  # one pass: no need to remember decisions for later epochs
     total = count_records(input_path, fmt)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
-    records = read_records(input_path, fmt, split=split)
-    if limit is not None:
-        records = itertools.islice(records, limit)
+    reader = ReadCounter(read_records(input_path, fmt, split=split, max_chars=max_chars))
+    records = reader if limit is None else itertools.islice(reader, limit)
     t0 = time.perf_counter()
-    kept_path = os.path.join(out_dir, "kept.jsonl")
-    with open(kept_path, "w", encoding="utf-8") as out:
-        for ex, drop, _ in guard.process(records, total=total, desc="scan"):
-            if drop is None:
-                out.write(json_line(to_jsonable(ex.record)) + "\n")
+    kept_path = run.staged("kept.jsonl")
+    try:
+        with open(kept_path, "w", encoding="utf-8") as out:
+            for ex, drop, _ in guard.process(records, total=total, desc="scan"):
+                if drop is None:
+                    out.write(json_line(to_jsonable(ex.record)) + "\n")
+    except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
+        run.fail(exc)
     wall = time.perf_counter() - t0
     guard.close()
     rep = guard.report()
@@ -97,12 +109,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
                          "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
     rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
                       "cpu_count": os.cpu_count(), "device": str(guard.device)}
-    rep["outputs"] = {"kept": kept_path, "dropped": os.path.join(out_dir, "dropped.jsonl"),
-                      "report": os.path.join(out_dir, "report.json")}
-    from .report.html import save_report
-
-    save_report(rep, out_dir)  # report.json and report.html, written atomically
-    return rep
+    # report.json and report.html, then the files moved into place; a fault is raised again from here
+    return run.finish(rep, records_read=reader.n, reader_fault=reader.fault)
 
 
 def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
@@ -120,12 +128,13 @@ def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .core.stage import STAGES
-    from .errors import GuardError
+    from .errors import GuardError, GuardInputError
     from . import stages as _register  # noqa: F401  (registers every built-in stage)
 
     parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json")
+    p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
+                       epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or sample:spamassassin")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; from {STAGES.names()}")
@@ -152,33 +161,52 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_extra_commands(sub)
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "scan" and getattr(args, "engine", "local") == "ray":
-            from .distributed.ray_scan import scan_ray
-
-            rep = scan_ray(args.input, args.out, stages=[s.strip() for s in args.stages.split(",") if s.strip()],
-                           text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
-                           fmt=args.format, split=args.split, chunk_size=args.chunk_size, max_chars=args.max_chars,
-                           strict=args.strict, limit=args.limit, options=_parse_sets(args.set),
-                           index_actors=args.index_actors, address=args.ray_address, progress=not args.no_progress,
-                           dropped_pii=args.dropped_pii)
-            print(_summary_line(rep))
-            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
-                  f"and report.html")
-            return 0
         if args.cmd == "scan":
-            rep = scan(args.input, args.out, stages=[s.strip() for s in args.stages.split(",") if s.strip()],
-                       text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
-                       device=args.device, fmt=args.format, split=args.split, chunk_size=args.chunk_size,
-                       max_chars=args.max_chars, strict=args.strict, progress=not args.no_progress,
-                       limit=args.limit, options=_parse_sets(args.set), dropped_pii=args.dropped_pii)
-            print(_summary_line(rep))
-            print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
-                  f"and report.html")
-            return 0
+            return _run_scan(args)
         return _run_extra(args)
     except GuardError as exc:
         print(f"torchdataguard: error: {exc}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(exc, GuardInputError) else 2
+
+
+def _run_scan(args) -> int:
+    """Run ``scan`` and return its exit code (see ``torchdataguard scan --help``)."""
+    from .io.outputs import exit_code
+
+    kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
+              id_field=args.id_field, threshold=args.threshold, fmt=args.format, split=args.split,
+              chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
+              options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
+    try:
+        if args.engine == "ray":
+            from .distributed.ray_scan import scan_ray
+
+            rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
+        else:
+            rep = scan(args.input, args.out, device=args.device, **kw)
+    except KeyboardInterrupt:
+        print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
+              file=sys.stderr)
+        return exit_code("interrupted")
+    print(_summary_line(rep))
+    print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
+          f"and report.html")
+    code = exit_code(rep.get("status", "complete"))
+    if code:
+        print(f"torchdataguard: error: {rep['error']} (exit code {code})", file=sys.stderr)
+    return code
+
+
+_SCAN_EPILOG = """exit codes:
+  0    complete: every record read, kept or dropped with a reason (report.json: "complete": true)
+  2    usage or configuration error: a bad option, a missing input, or a --text-field that none of the
+       records has (nothing is written if no record was read)
+  3    input fault: the input is truncated or corrupt (or --strict met a bad record); the records before
+       the fault are in kept.partial.jsonl / dropped.partial.jsonl and report.json says "complete": false,
+       the error and records_read
+  4    complete, but no valid record: the input is empty or every record was dropped as invalid/...
+  130  interrupted (partial files, as for 3)
+"""
 
 
 def _summary_line(rep: Dict[str, Any]) -> str:

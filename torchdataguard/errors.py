@@ -10,7 +10,30 @@ __all__ = ["ConfigError", "GuardError", "GuardInputError", "StateError"]
 
 
 class GuardError(Exception):
-    """Base class of all torchdataguard errors."""
+    """Base class of all torchdataguard errors.
+
+    When one is raised in a DataLoader worker, PyTorch re-raises it in the main process as
+    ``type(exc)("Caught X in DataLoader worker process N. Original Traceback ...")``: the error then keeps only
+    its own message (and says which worker raised it), so the reason and the fix stay readable.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_from_worker(type(self), args[0]),)
+        super().__init__(*args)
+
+
+def _from_worker(cls: type, msg: str) -> str:
+    """The original message of an error re-raised from a DataLoader worker; other messages pass unchanged."""
+    head, sep, rest = msg.partition(".\nOriginal Traceback")
+    if not sep or not head.startswith(f"Caught {cls.__name__} ") or "DataLoader worker" not in head:
+        return msg
+    marker = f"\n{cls.__module__}.{cls.__qualname__}: "
+    at = rest.rfind(marker)
+    if at < 0:
+        return msg
+    where = head[len(f"Caught {cls.__name__} "):]
+    return f"{rest[at + len(marker):].rstrip()} (raised {where})"
 
 
 class ConfigError(GuardError, ValueError):

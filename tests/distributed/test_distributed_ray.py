@@ -64,3 +64,27 @@ def test_ray_scan_equals_local_scan(tmp_path, capsys):
     assert {"duplicate/exact", "duplicate/near", "invalid/json"} <= set(rep["dropped_by_reason"])
     assert rep["counts"].get("pii/email", 0) > 0
     assert rep["engine"]["name"] == "ray" and rep["distributed"]["world_size"] == 2
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="ray is an optional extra (pip install 'torchdataguard[ray]')")
+def test_ray_scan_reports_damaged_input_and_missing_text_field_like_the_local_scan(tmp_path):
+    import gzip
+    import os
+
+    src = corpus(tmp_path / "in.jsonl", n=120)
+    gz = gzip.compress(src.read_bytes())
+    bad = tmp_path / "in.jsonl.gz"
+    bad.write_bytes(gz[: len(gz) // 2])
+    out = tmp_path / "ray"
+    (out).mkdir()
+    (out / "report.json").write_text("{}")  # a previous run's report must not survive beside partial files
+    rc = main(["scan", str(bad), "--out", str(out), "--engine", "ray", "--index-actors", "1", "--no-progress"])
+    assert rc == 3
+    assert sorted(os.listdir(out)) == ["dropped.partial.jsonl", "kept.partial.jsonl", "report.html", "report.json"]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["complete"] is False and rep["status"] == "input_error" and 0 < rep["seen"] == rep["records_read"]
+    assert len((out / "kept.partial.jsonl").read_text().splitlines()) == rep["kept"]
+    rc = main(["scan", str(src), "--out", str(tmp_path / "ray2"), "--engine", "ray", "--index-actors", "1",
+               "--no-progress", "--text-field", "body"])
+    assert rc == 2
+    assert json.loads((tmp_path / "ray2" / "report.json").read_text())["status"] == "config_error"

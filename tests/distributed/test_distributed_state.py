@@ -126,6 +126,13 @@ def _worker(rank, world, port, out_dir):
         bad = [{"text": "fine text here"}] * 3 + ([{"text": None}] if rank == 1 else [])
         res["strict"] = _expect_error(lambda: list(DistributedGuard(guard(strict=True)).process(bad)),
                                       (tdg.GuardInputError, RuntimeError))
+
+        # a text field that no record has: refused with ConfigError on every rank (stream and map-style)
+        wrong = [{"sentence": f"sentence {i}", "label": i % 2} for i in range(40)]
+        res["text_field"] = _expect_error(lambda: list(DistributedGuard(guard()).process(wrong[rank::world])),
+                                          (tdg.ConfigError, RuntimeError))
+        res["text_field_map"] = _expect_error(lambda: DistributedGuard(guard()).wrap(wrong),
+                                              (tdg.ConfigError, RuntimeError))
     finally:
         dist.destroy_process_group()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
@@ -196,6 +203,14 @@ def test_parts_of_an_uncommitted_save_are_ignored(run):
     assert all(res["mismatch"] and "chunk_size" in res["mismatch"] for res in ranks)
     assert ranks[1]["strict"].startswith("GuardInputError") and "record" in ranks[1]["strict"]
     assert ranks[0]["strict"].startswith("RuntimeError") and "rank(s) [1]" in ranks[0]["strict"]
+
+
+def test_wrong_text_field_is_refused_on_every_rank(run):
+    _, ranks = run
+    for res in ranks:
+        for key in ("text_field", "text_field_map"):
+            assert res[key] and res[key].startswith("ConfigError: text_field='text' is missing"), res[key]
+            assert "['label', 'sentence']" in res[key]
 
 
 def test_single_process_index_is_refused():

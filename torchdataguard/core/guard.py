@@ -15,6 +15,7 @@ from .plan import Plan, Planner, take_keys
 from .stage import BatchStage, Drop, Example, IndexStage, RecordStage, Stage
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .state import JSON_FILE, load_state, save_state
+from .textcheck import TextFieldCheck
 
 __all__ = ["Guard", "Outcome"]
 
@@ -91,6 +92,7 @@ class Guard:
         self._sources: Dict[str, int] = {}
         self._wraps = 0
         self._service = None
+        self._text_checks: Dict[str, TextFieldCheck] = {}
         self._pii_pos = next((i for i, st in enumerate(self.stages) if st.name == "pii"), None)
         for st in self.stages:
             if isinstance(st, IndexStage):
@@ -135,6 +137,7 @@ class Guard:
         """Run the index stages on a planned chunk (main process only) and account for every example."""
         t0 = time.perf_counter()
         with self._lock:
+            self._check_text_field(plan, source)
             exs = plan.examples
             m = len(exs)
             ids = [self._qualify(e.id, source) for e in exs]
@@ -194,6 +197,11 @@ class Guard:
             self.ledger.busy_seconds += time.perf_counter() - t0
             return out
 
+    def _check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
+        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (see core/textcheck.py)."""
+        with self._lock:
+            self._text_checks.setdefault(source, TextFieldCheck(self.text_field, source=source)).check(plan, end=end)
+
     @staticmethod
     def _qualify(id_: Any, source: str) -> Any:
         return id_ if not source else f"{source}:{id_}"
@@ -230,6 +238,7 @@ class Guard:
                     buf, buf_ids = [], []
             if buf:
                 yield from self._run_chunk(planner, buf, buf_ids, source, bar)
+            self._check_text_field(None, source, end=True)
         finally:
             if bar is not None:
                 bar.close()
@@ -371,6 +380,7 @@ class Guard:
             sink = self.ledger.quarantine
             self.ledger = Ledger(quarantine=sink)
             self._sources = {}
+            self._text_checks = {}
 
     def close(self) -> None:
         """Flush and close the quarantine file and stop the worker decision service."""

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import GuardInputError
 from .stage import Drop, Example, IndexStage, Keyer, RecordStage, Stage
+from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
 
@@ -52,11 +53,15 @@ class Plan:
     pre_drop: List[Optional[Tuple[int, Drop]]]
     #: step index -> (rows alive at that step, keys for those rows)
     keys: Dict[int, Tuple[List[int], Any]] = field(default_factory=dict)
+    #: per example: does it have the text field (see :mod:`~torchdataguard.core.textcheck`); empty = not marked
+    text_flags: List[int] = field(default_factory=list)
+    #: field names of the records that lacked the text field (name -> held a string)
+    missing_fields: Dict[str, bool] = field(default_factory=dict)
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
         exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores) for e in self.examples]
-        return Plan(exs, self.pre_drop, self.keys)
+        return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields)
 
 
 class Planner:
@@ -97,7 +102,10 @@ class Planner:
         elif isinstance(record, Mapping):
             if tf is None or tf not in record:
                 if self.needs_text or (tf is not None and record.get(self.token_field) is None):
-                    return Example(id_, record, None, tf), self._invalid(id_, f"field {tf!r}", "missing_field")
+                    what = f"field {tf!r}"
+                    if self.strict:
+                        what += f" (the record has the fields {sorted(str(k) for k in list(record)[:30])})"
+                    return Example(id_, record, None, tf), self._invalid(id_, what, "missing_field")
                 return Example(id_, record, None, tf), None
             value = record[tf]
         else:
@@ -133,11 +141,14 @@ class Planner:
     def plan(self, records: Sequence[Any], ids: Sequence[Any]) -> Plan:
         exs: List[Example] = []
         pre: List[Optional[Tuple[int, Drop]]] = []
+        flags: List[int] = []
+        missing: Dict[str, bool] = {}
         for rec, i in zip(records, ids):
             ex, drop = self.make_example(rec, i)
             exs.append(ex)
             pre.append((-1, drop) if drop is not None else None)
-        plan = Plan(exs, pre)
+            flags.append(self._text_flag(rec, drop, missing))
+        plan = Plan(exs, pre, text_flags=flags, missing_fields=missing)
         for si, (kind, obj) in enumerate(self.steps):
             alive = [i for i, p in enumerate(pre) if p is None]
             if kind == "record":
@@ -150,6 +161,19 @@ class Planner:
             elif kind == "index":
                 plan.keys[si] = (alive, obj([exs[i] for i in alive]))
         return plan
+
+    def _text_flag(self, record: Any, drop: Optional[Drop], missing: Dict[str, bool]) -> int:
+        """Whether ``record`` has the text field (for :class:`~torchdataguard.core.textcheck.TextFieldCheck`)."""
+        if isinstance(record, (str, bytes, bytearray)):
+            return PRESENT
+        if not isinstance(record, Mapping):
+            return NOT_PROBED
+        if self.text_field is not None and self.text_field in record:
+            return PRESENT
+        if drop is not None and drop.reason == "invalid/missing_field":
+            merge_fields(missing, record)
+            return MISSING
+        return NOT_PROBED
 
     def rewrite(self, record: Any, id_: Any) -> Any:
         """Apply only the rewriting record stages to one record (map-style ``__getitem__``)."""

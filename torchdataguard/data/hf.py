@@ -77,7 +77,8 @@ class _HFStream:
         w, k = (info.id, info.num_workers) if info is not None else (0, 1)
         recs = [{c: batch[c][j] for c in cols} for j in range(n)]
         ids = [i * k + w for i in indices]
-        kept = list(self.filter.run(iter(recs), iter(ids)))
+        # a short batch is the last one of this shard: the text-field check may conclude there
+        kept = list(self.filter.run(iter(recs), iter(ids), end=n < self.filter.chunk))
         return {c: [r.get(c) for r in kept] for c in cols}
 
 

@@ -14,6 +14,8 @@ import threading
 from multiprocessing.connection import Client, Listener
 from typing import Any, List, Optional, Tuple
 
+from ..errors import ConfigError, GuardInputError, StateError
+
 __all__ = ["DecisionClient", "DecisionService"]
 
 
@@ -48,10 +50,14 @@ class DecisionService:
                 except (EOFError, OSError):
                     return
                 try:
+                    if plan is None:  # the worker's stream ended
+                        self.guard._check_text_field(None, source, end=True)
+                        conn.send(("ok", []))
+                        continue
                     outcomes = self.guard.decide(plan, source)
                     conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
-                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                    conn.send(("error", (type(exc).__name__, str(exc))))
 
     def client(self) -> "DecisionClient":
         return DecisionClient(self.address, self.authkey)
@@ -78,10 +84,23 @@ class DecisionClient:
         return {"address": self.address, "authkey": self.authkey, "_conn": None}
 
     def decide(self, plan, source: str) -> List[bool]:
+        """Whether each example of ``plan`` is kept (decided by the main process)."""
+        return self._ask(source, plan)
+
+    def end(self, source: str) -> None:
+        """Tell the main process that this worker's stream of ``source`` ended."""
+        self._ask(source, None)
+
+    def _ask(self, source: str, plan) -> List[bool]:
         if self._conn is None:
             self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
         self._conn.send((source, plan))
         status, payload = self._conn.recv()
         if status != "ok":
-            raise RuntimeError(f"torchdataguard decision service failed: {payload}")
+            name, msg = payload
+            # the guard's own errors keep their type and message (a wrong text_field is a ConfigError)
+            cls = {c.__name__: c for c in (ConfigError, GuardInputError, StateError)}.get(name)
+            if cls is not None:
+                raise cls(msg) from None
+            raise RuntimeError(f"torchdataguard decision service failed: {name}: {msg}")
         return payload

@@ -91,6 +91,7 @@ def scan_indexed(guard, dataset: Any, *, source: str, num_workers: int = 0, desc
                     kept.append(c * guard.chunk_size + off)
             if bar is not None:
                 bar.update(len(plan.examples))
+        guard._check_text_field(None, source, end=True)
     finally:
         if bar is not None:
             bar.close()
@@ -168,7 +169,15 @@ class _StreamFilter:
             return [d is None for _, d, _ in self._guard.decide(plan, self.source)]
         return self._client.decide(plan.without_records(), self.source)
 
-    def run(self, records: Iterator[Any], ids: Iterator[Any]) -> Iterator[Any]:
+    def _end(self) -> None:
+        """The stream ended: refuse a text field that none of its records had (checked by the main process)."""
+        if get_worker_info() is None and self._guard is not None:
+            self._guard._check_text_field(None, self.source, end=True)
+        else:
+            self._client.end(self.source)
+
+    def run(self, records: Iterator[Any], ids: Iterator[Any], *, end: bool = True) -> Iterator[Any]:
+        """Filter ``records``; ``end=False`` when more of the same stream follows in a later call."""
         buf: List[Any] = []
         buf_ids: List[Any] = []
         for rec, i in zip(records, ids):
@@ -179,6 +188,8 @@ class _StreamFilter:
                 buf, buf_ids = [], []
         if buf:
             yield from self._flush(buf, buf_ids)
+        if end:
+            self._end()
 
     def _flush(self, buf: List[Any], buf_ids: List[Any]) -> Iterator[Any]:
         plan = self.planner.plan(buf, buf_ids)

@@ -317,8 +317,13 @@ class DistributedGuard:
             if not ended:
                 try:
                     plan = next(plans)
+                    self.guard._check_text_field(plan, source)  # a text field no record has: refused
                 except StopIteration:
                     ended = True
+                    try:
+                        self.guard._check_text_field(None, source, end=True)
+                    except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _round
+                        err = exc
                 except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _round
                     err = exc
             rnd = self._round(plan, ended, source, err)
@@ -385,7 +390,13 @@ class DistributedGuard:
         kept: List[int] = []
         for c in range(rounds):
             plan = next(it, None) if c * C < local else None
-            rnd = self._round(plan, plan is None, source)
+            err = None
+            if plan is not None:
+                try:  # a text field no record has is refused (on every rank, by _round)
+                    self.guard._check_text_field(plan, source, end=(c + 1) * C >= local)
+                except Exception as exc:  # noqa: BLE001
+                    err = exc
+            rnd = self._round(plan, plan is None, source, err)
             kept.extend((c * C + o) * W + r for r, o in rnd.kept_rows)
         if self.guard.ledger.quarantine is not None:
             self.guard.ledger.quarantine.flush()

@@ -9,7 +9,9 @@ How a scan runs on Ray:
 3. ``index_actors`` Ray actors form a ``torch.distributed`` gloo group and each holds one partition of
    the dedup indexes (a :class:`~torchdataguard.DistributedGuard` per actor); the driver hands them each
    global chunk split by stride, so their decisions equal the single-process scan's on the same order;
-4. the driver writes ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` exactly as the local scan does.
+4. the driver writes ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` exactly as the local scan does
+   (staged and moved into place at the end; a damaged input or a text field that no record has ends the
+   scan with partial files and a report that says ``"complete": false``, as in the local scan).
 
 Ray is an optional extra: ``pip install "torchdataguard[ray]"``. Without ``ray`` installed, asking for this
 engine raises a :class:`~torchdataguard.errors.ConfigError` with the install hint.
@@ -105,6 +107,9 @@ class _PlanBatch:
                       for p in plan.pre_drop]
         out["counts"] = [json.dumps(e.counts) for e in plan.examples]
         out["scores"] = [json.dumps(e.scores) for e in plan.examples]
+        # for the driver's text-field check (core/textcheck.py): per-row marks, the batch's field names once
+        out["probe"] = np.asarray(plan.text_flags or [0] * m, dtype=np.int64)
+        out["pfields"] = [json.dumps(plan.missing_fields) if i == 0 else "" for i in range(m)]
         return out
 
 
@@ -201,6 +206,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
             default, as in the local scan).
     """
     ray = _import_ray()
+    from ..core.textcheck import TextFieldCheck
+    from ..io.outputs import ReadCounter, ScanRun
     from ..io.readers import detect_format, read_records, resolve_input
 
     problems = []
@@ -215,7 +222,6 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
             "id_field": id_field, "strict": strict, "max_chars": max_chars, "chunk_size": chunk_size}
     _build(spec)  # fail early, here, on bad stage names or options
     spec_json = json.dumps(spec, sort_keys=True)
-    os.makedirs(out_dir, exist_ok=True)
     started = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
@@ -232,12 +238,12 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     t0 = time.perf_counter()
     ip, port = ray.get(actors[0].address.remote())
     ray.get([a.join.remote(r, W, ip, port) for r, a in enumerate(actors)])
-    kept_path = os.path.join(out_dir, "kept.jsonl")
-    dropped_path = os.path.join(out_dir, "dropped.jsonl")
-    sink = QuarantineSink(dropped_path, include_pii=dropped_pii)
-    records = read_records(input_path, fmt, split=split)
-    if limit is not None:
-        records = itertools.islice(records, limit)
+    run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
+    kept_path = run.staged("kept.jsonl")
+    sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
+    reader = ReadCounter(read_records(input_path, fmt, split=split, max_chars=max_chars))
+    records = reader if limit is None else itertools.islice(reader, limit)
+    check = TextFieldCheck(text_field)
     C = chunk_size
     pos = 0
     try:
@@ -255,12 +261,13 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                 ds = ray.data.from_items(items).map_batches(_plan_batch, fn_kwargs={"spec_json": spec_json},
                                                            batch_size=C, batch_format="numpy")
                 cols: Dict[str, List[Any]] = {"pos": [], "keys": [], "id": [], "out": [], "pre": [], "counts": [],
-                                              "scores": []}
+                                              "scores": [], "probe": [], "pfields": []}
                 for b in ds.iter_batches(batch_size=None, batch_format="numpy"):
                     for k in cols:
                         cols[k].extend(list(b[k]))
                 order = np.argsort(np.asarray(cols["pos"], dtype=np.int64), kind="stable")
                 cols = {k: [v[i] for i in order] for k, v in cols.items()}
+                check.observe([int(x) for x in cols["probe"]], _merged_fields(cols["pfields"]))  # before deciding
                 n = len(order)
                 for a in range(0, n, W * C):
                     b = min(n, a + W * C)
@@ -275,9 +282,16 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                         else:
                             ex = Example(json.loads(parts[r]["id"][o]), json.loads(out))
                             sink.write(ex, Drop(d[0], matched=d[1], score=d[2]), withhold=bool(d[3]))
+        check.finish()
+    except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
+        run.fail(exc)
+    try:
         wall = time.perf_counter() - t0
         rep = ray.get([a.report.remote() for a in actors])[0]
         ray.get([a.close.remote() for a in actors])
+    except BaseException:
+        run.discard()  # no report could be made: the folder is left as it was
+        raise
     finally:
         sink.close()
         for a in actors:
@@ -290,8 +304,14 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
                       "cpu_count": os.cpu_count(), "device": "cpu"}
     rep["engine"] = {"name": "ray", "ray": ray.__version__, "index_actors": W, "block_rows": block_rows}
-    rep["outputs"] = {"kept": kept_path, "dropped": dropped_path, "report": os.path.join(out_dir, "report.json")}
-    from ..report.html import save_report
+    # report.json and report.html, then the files moved into place; a fault is raised again from here
+    return run.finish(rep, records_read=reader.n, reader_fault=reader.fault)
 
-    save_report(rep, out_dir)  # report.json and report.html, written atomically
-    return rep
+
+def _merged_fields(cells: List[str]) -> Dict[str, bool]:
+    """The field names the batches reported for records without the text field (JSON cells, '' for none)."""
+    out: Dict[str, bool] = {}
+    for cell in cells:
+        for k, v in (json.loads(cell) if cell else {}).items():
+            out[k] = out.get(k, False) or bool(v)
+    return out

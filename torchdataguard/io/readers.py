@@ -1,8 +1,19 @@
 """Streaming readers for ``torchdataguard scan``: JSONL, JSON, CSV, Parquet and saved ``datasets`` folders.
 
-Readers yield records one at a time, so memory is bounded by the index, not by the corpus. A line that is
-not valid UTF-8 or not valid JSON becomes a :class:`~torchdataguard.core.plan.BadRecord`, which the guard
-drops with reason ``invalid/not_utf8`` or ``invalid/json`` instead of stopping the scan.
+Readers yield records one at a time, so memory is bounded by the index, not by the corpus (a ``.json`` array
+is streamed element by element too). A bad *record* becomes a :class:`~torchdataguard.core.plan.BadRecord`,
+which the guard drops, counted, instead of stopping the scan:
+
+* ``invalid/not_utf8``, ``invalid/json``: a JSONL line that is not UTF-8 or not JSON;
+* ``invalid/not_a_record``: a JSONL line or JSON array element that is an array, a number or a boolean
+  (records are objects; a string is a text record);
+* ``invalid/ragged_row``: a CSV row with more or fewer cells than the header (its cells cannot be matched
+  to the columns, so no column of it can be trusted).
+
+A bad *file* (a truncated or corrupt ``.gz``/``.xz``, a failed checksum, JSON that breaks off, a CSV cell over
+the field limit, an unreadable Parquet file or saved ``datasets`` folder) raises
+:class:`~torchdataguard.errors.GuardInputError` saying what broke and after how many records: the records
+before the fault have been yielded, so a scan can report them and mark itself incomplete.
 """
 from __future__ import annotations
 
@@ -12,12 +23,16 @@ import io
 import json
 import lzma
 import os
-from typing import Any, Iterator, Optional, Tuple
+import zlib
+from typing import Any, Iterator, List, Optional
 
 from ..core.plan import BadRecord
-from ..errors import ConfigError
+from ..errors import ConfigError, GuardError, GuardInputError
 
-__all__ = ["count_records", "detect_format", "read_records", "resolve_input"]
+__all__ = ["count_records", "csv_field_limit", "detect_format", "read_records", "resolve_input"]
+
+#: errors that mean the file itself is damaged (not one record): the reader stops with GuardInputError
+_FILE_FAULTS = (OSError, EOFError, lzma.LZMAError, zlib.error, csv.Error, UnicodeError)
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "datasets")
 
@@ -80,69 +95,149 @@ def count_records(path: str, fmt: Optional[str] = None) -> Optional[int]:
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(path).metadata.num_rows
-    except OSError:
+    except Exception:  # noqa: BLE001 - only a progress hint; a damaged file is reported by the scan itself
         return None
     return None
 
 
-def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] = None) -> Iterator[Any]:
+def csv_field_limit(max_chars: int) -> int:
+    """The largest CSV cell read: four times ``max_chars`` and never below the csv module's default (131,072).
+
+    A text cell up to ``max_chars`` is read and judged (one over it is dropped as ``invalid/too_long``);
+    a cell over this limit is a file fault. The bound keeps one row's memory finite.
+    """
+    return max(131072, 4 * int(max_chars))
+
+
+def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] = None,
+                 max_chars: int = 2_000_000) -> Iterator[Any]:
     """Yield the records of ``path`` one by one.
+
+    ``max_chars`` (the guard's limit on a text) bounds what one record may hold: see :func:`csv_field_limit`;
+    a ``.json`` element may be up to ``8 * max_chars + 1 MiB`` characters of JSON. A damaged file raises
+    :class:`~torchdataguard.errors.GuardInputError` after the records before the fault.
 
     Example:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "x.jsonl")
-        >>> _ = open(p, "w").write('{"text": "a"}\\n{"text": "b"}\\n')
-        >>> [r["text"] for r in read_records(p)]
-        ['a', 'b']
+        >>> _ = open(p, "w").write('{"text": "a"}\\n{"text": "b"}\\n[1, 2]\\n')
+        >>> [r["text"] if isinstance(r, dict) else r.reason for r in read_records(p)]
+        ['a', 'b', 'not_a_record']
     """
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError.bad("format", fmt, f"one of {FORMATS}")
     if fmt == "jsonl":
-        yield from _read_jsonl(path)
+        inner = _read_jsonl(path)
     elif fmt == "json":
-        with _open_binary(path) as fh:
-            try:
-                data = json.loads(fh.read().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"{path!r} is not a valid UTF-8 JSON file ({exc}); for one record per line use .jsonl") from None
-        if isinstance(data, dict):
-            lists = [v for v in data.values() if isinstance(v, list)]
-            if len(lists) != 1:
-                raise ConfigError(f"{path!r} holds a JSON object; expected a list of records or an object with exactly "
-                                  f"one list of records (found {len(lists)} lists)")
-            data = lists[0]
-        if not isinstance(data, list):
-            raise ConfigError(f"{path!r} holds a JSON {type(data).__name__}; expected a list of records")
-        yield from data
+        inner = _read_json(path, max_chars)
     elif fmt == "csv":
+        inner = _read_csv(path, max_chars)
+    elif fmt == "parquet":
+        inner = _read_parquet(path)
+    else:
+        inner = _read_datasets(path, split)
+    n = 0
+    try:
+        for rec in inner:
+            yield rec
+            n += 1
+    except GuardError:
+        raise
+    except _FILE_FAULTS as exc:
+        raise GuardInputError(f"cannot read {path} to the end: {_describe(exc)} (after {n:,} records); the file is "
+                              f"truncated or corrupt: re-create or re-download it") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    msg = str(exc) or "no details"
+    return f"{type(exc).__name__}: {msg}"
+
+
+def _read_json(path: str, max_chars: int) -> Iterator[Any]:
+    from .jsonstream import iter_json_records
+
+    def open_text():
+        return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="strict")
+
+    for i, rec in enumerate(iter_json_records(open_text, name=path, max_item_chars=8 * max_chars + (1 << 20))):
+        yield rec if _is_record(rec) else BadRecord("not_a_record", f"element {i}")
+
+
+def _is_record(v: Any) -> bool:
+    """Objects are records and strings are text records; ``null`` is judged by the guard (``invalid/none``)."""
+    return v is None or isinstance(v, (dict, str))
+
+
+def _read_csv(path: str, max_chars: int) -> Iterator[Any]:
+    limit = csv_field_limit(max_chars)
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, limit))  # process-wide: raised while this reader runs, then restored
+    try:
         with _open_binary(path) as fh:
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
-            for row in csv.DictReader(text):
-                yield {k: (_fix(v) if isinstance(v, str) else v) for k, v in row.items()}
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq
+            rows = csv.reader(text)
+            try:
+                header: Optional[List[str]] = next(rows, None)
+                if header is None:
+                    return
+                dup = sorted({h for h in header if header.count(h) > 1})
+                if dup:
+                    raise GuardInputError(f"{path}: the CSV header repeats the column names {dup}; each column needs "
+                                          f"its own name")
+                width = len(header)
+                for row in rows:
+                    if not row:
+                        continue  # a blank line
+                    if len(row) != width:
+                        yield BadRecord("ragged_row", f"line {rows.line_num} ({len(row)} cells, the header has {width})")
+                        continue
+                    yield {k: _fix(v) for k, v in zip(header, row)}
+            except csv.Error as exc:
+                raise csv.Error(f"{exc} at line {rows.line_num} (cells are read up to csv_field_limit("
+                                f"max_chars={max_chars:,}) = {limit:,} characters; raise --max-chars)"
+                                if "field limit" in str(exc) else f"{exc} at line {rows.line_num}") from None
+    finally:
+        csv.field_size_limit(old)
 
+
+def _read_parquet(path: str) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
         pf = pq.ParquetFile(path)
         for batch in pf.iter_batches(batch_size=4096):
             yield from batch.to_pylist()
-    else:
-        import datasets
+    except pa.ArrowException as exc:
+        raise GuardInputError(f"cannot read the Parquet file {path}: {_describe(exc)}") from exc
 
+
+def _read_datasets(path: str, split: Optional[str]) -> Iterator[Any]:
+    import datasets
+
+    try:
         obj = datasets.load_from_disk(path)
-        if isinstance(obj, datasets.DatasetDict):
-            if split is None:
-                if len(obj) != 1:
-                    raise ConfigError(f"{path!r} holds splits {list(obj)}; pass --split NAME")
-                split = next(iter(obj))
-            if split not in obj:
-                raise ConfigError.bad("split", split, f"one of {list(obj)}")
-            obj = obj[split]
-        for start in range(0, len(obj), 4096):
+    except Exception as exc:  # noqa: BLE001 - any failure of the library to load the folder is a damaged input
+        raise GuardInputError(f"cannot load the saved datasets folder {path}: {_describe(exc)}; its state.json, "
+                              f"dataset_info.json or data files are damaged: save the dataset again") from exc
+    if isinstance(obj, datasets.DatasetDict):
+        if split is None:
+            if len(obj) != 1:
+                raise ConfigError(f"{path!r} holds splits {list(obj)}; pass --split NAME")
+            split = next(iter(obj))
+        if split not in obj:
+            raise ConfigError.bad("split", split, f"one of {list(obj)}")
+        obj = obj[split]
+    for start in range(0, len(obj), 4096):
+        try:
             cols = obj[start : start + 4096]
-            n = len(next(iter(cols.values()))) if cols else 0
-            for j in range(n):
-                yield {k: v[j] for k, v in cols.items()}
+        except Exception as exc:  # noqa: BLE001 - as above: the data files do not read
+            raise GuardInputError(f"cannot read rows {start:,}+ of the saved datasets folder {path}: "
+                                  f"{_describe(exc)}") from exc
+        n = len(next(iter(cols.values()))) if cols else 0
+        for j in range(n):
+            yield {k: v[j] for k, v in cols.items()}
 
 
 def _fix(v: str) -> Any:
@@ -165,6 +260,8 @@ def _read_jsonl(path: str) -> Iterator[Any]:
                 yield BadRecord("not_utf8", f"line {lineno}")
                 continue
             try:
-                yield json.loads(line)
+                rec = json.loads(line)
             except json.JSONDecodeError:
                 yield BadRecord("json", f"line {lineno}")
+                continue
+            yield rec if _is_record(rec) else BadRecord("not_a_record", f"line {lineno}")

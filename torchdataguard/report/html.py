@@ -1017,6 +1017,11 @@ def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportOption
            f"<header><h1>{_e(opts.title)}</h1><p>{_e(_subtitle(ctx, report))}</p></header>"]
     out.append("<nav>" + " ".join(f'<a href="#{a}">{_e(h)}</a>' for a, h, _ in rendered if a != "summary") + "</nav>")
     out.append("<main>")
+    if report.get("complete") is False or report.get("status") == "no_valid_records":  # a scan that did not succeed
+        head = "Incomplete: the scan stopped early" if report.get("complete") is False else "No valid record"
+        out.append(f'<section class="notes" id="status"><h2>{_e(head)}</h2><p>{_e(str(report.get("error")))}</p>'
+                   f'<p>status {_e(str(report.get("status")))}, records read {_e(str(report.get("records_read")))}'
+                   f'</p></section>')
     notes = list(ctx.notes)
     if ctx.plots_missing:
         notes.append("plots are left out because matplotlib is not installed: pip install matplotlib")

@@ -1,0 +1,171 @@
+"""The files of a scan, and how it ends: complete, incomplete (a fault), or complete but with nothing valid.
+
+A scan writes into a hidden staging folder inside ``--out`` and moves its files into place only at the end,
+so a folder never holds one run's ``report.json`` beside another run's ``kept.jsonl``:
+
+* a complete scan replaces ``kept.jsonl``, ``dropped.jsonl``, ``report.json`` and ``report.html`` (the old
+  report is removed first and the new one is moved last: a reader never pairs a report with other files);
+* a scan stopped by a wrong setting before it read a record leaves the folder as it was;
+* a scan stopped by a fault (a damaged input, a wrong setting found in the data, ``--strict`` on a bad
+  record, an interruption) removes the previous run's files and leaves ``kept.partial.jsonl``,
+  ``dropped.partial.jsonl`` and a report with ``"complete": false``, the ``status``, the ``error`` and the
+  records read before it; the error is then raised again.
+
+Exit codes of ``torchdataguard scan`` (:data:`EXIT_CODES`): 0 complete; 2 usage or configuration error
+(nothing read, or the text field is in none of the records); 3 input fault (partial report); 4 complete but
+no valid record (an empty input, or every record dropped as ``invalid/...``); 130 interrupted.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, Iterator, Optional
+
+from ..errors import ConfigError, GuardInputError
+
+__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "exit_code"]
+
+#: status of a scan -> exit code of ``torchdataguard scan``
+EXIT_CODES = {"complete": 0, "config_error": 2, "input_error": 3, "no_valid_records": 4, "interrupted": 130,
+              "error": 1}
+_FINAL = ("kept.jsonl", "dropped.jsonl")
+_PARTIAL = {"kept.jsonl": "kept.partial.jsonl", "dropped.jsonl": "dropped.partial.jsonl"}
+_REPORT = ("report.html", "report.json")  # json last: its presence means the set is whole
+
+
+def exit_code(status: str) -> int:
+    """The exit code for a scan's ``status`` (see :data:`EXIT_CODES`)."""
+    return EXIT_CODES.get(status, 1)
+
+
+class ReadCounter:
+    """Counts the records a reader yields and keeps its fault instead of raising it in the middle of a chunk.
+
+    The records read before a damaged part of a file are then decided and written like any others; the
+    scan raises the fault when the stream is done (:meth:`ScanRun.finish`).
+    """
+
+    def __init__(self, records: Iterator[Any]) -> None:
+        self._it = iter(records)
+        self.n = 0
+        self.fault: Optional[GuardInputError] = None
+
+    def __iter__(self) -> "ReadCounter":
+        return self
+
+    def __next__(self) -> Any:
+        if self.fault is not None:
+            raise StopIteration
+        try:
+            rec = next(self._it)
+        except GuardInputError as exc:
+            self.fault = exc
+            raise StopIteration from None
+        self.n += 1
+        return rec
+
+
+class ScanRun:
+    """The output folder of one scan: stage files, then :meth:`finish` moves them into place.
+
+    Example:
+        >>> import tempfile, os
+        >>> run = ScanRun(tempfile.mkdtemp())
+        >>> _ = open(run.staged("kept.jsonl"), "w").write("{}\\n")
+        >>> open(run.staged("dropped.jsonl"), "w").close()
+        >>> rep = run.finish({"seen": 1, "kept": 1, "dropped": 0, "dropped_by_reason": {}}, records_read=1)
+        >>> rep["status"], sorted(os.listdir(run.out_dir))
+        ('complete', ['dropped.jsonl', 'kept.jsonl', 'report.html', 'report.json'])
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = os.fspath(out_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.stage_dir = tempfile.mkdtemp(prefix=".tdg-scan-", dir=self.out_dir)
+        self.error: Optional[BaseException] = None
+
+    def staged(self, name: str) -> str:
+        """Where to write ``name`` during the scan."""
+        return os.path.join(self.stage_dir, name)
+
+    def fail(self, exc: BaseException) -> None:
+        """Remember what stopped the scan (the first fault wins)."""
+        if self.error is None:
+            self.error = exc
+
+    def status(self, rep: Dict[str, Any]) -> str:
+        err = self.error
+        if err is None:
+            reasons = rep.get("dropped_by_reason", {})
+            if rep.get("kept", 0) == 0 and sum(n for r, n in reasons.items() if r.startswith("invalid/")) == rep.get("seen", 0):
+                return "no_valid_records"
+            return "complete"
+        if isinstance(err, GuardInputError):
+            return "input_error"
+        if isinstance(err, ConfigError):
+            return "config_error"
+        if isinstance(err, KeyboardInterrupt):
+            return "interrupted"
+        return "error"
+
+    def finish(self, rep: Dict[str, Any], *, records_read: int, reader_fault: Optional[BaseException] = None) -> Dict[str, Any]:
+        """Write the report, move the files into place, and re-raise the fault, if any (message extended)."""
+        from ..report.html import save_report
+
+        if reader_fault is not None:
+            first = self.error
+            self.error = reader_fault  # the damaged input came first; a later error is a consequence
+            if first is not None and not isinstance(first, GuardInputError):
+                rep["later_error"] = f"{type(first).__name__}: {first}"
+        if isinstance(self.error, ConfigError) and not records_read and not rep.get("seen"):
+            self.discard()  # a wrong setting found before any record was read: the folder is left as it was
+            raise self.error
+        status = self.status(rep)
+        complete = self.error is None
+        names = {n: (n if complete else _PARTIAL[n]) for n in _FINAL}
+        rep["complete"] = complete
+        rep["status"] = status
+        rep["exit_code"] = exit_code(status)
+        rep["records_read"] = records_read
+        rep["error"] = None if complete else f"{type(self.error).__name__}: {self.error}"
+        if status == "no_valid_records":
+            rep["error"] = _no_valid_message(rep)
+        rep["outputs"] = {"kept": os.path.join(self.out_dir, names["kept.jsonl"]),
+                          "dropped": os.path.join(self.out_dir, names["dropped.jsonl"]),
+                          "report": os.path.join(self.out_dir, "report.json")}
+        try:
+            save_report(rep, self.stage_dir)
+            for n in _REPORT + _FINAL + tuple(_PARTIAL.values()):  # the report first: never a stale pairing
+                p = os.path.join(self.out_dir, n)
+                if os.path.lexists(p):
+                    os.remove(p)
+            for n in _FINAL:
+                if os.path.exists(self.staged(n)):
+                    os.replace(self.staged(n), os.path.join(self.out_dir, names[n]))
+            for n in _REPORT:
+                os.replace(self.staged(n), os.path.join(self.out_dir, n))
+        finally:
+            shutil.rmtree(self.stage_dir, ignore_errors=True)
+        if self.error is not None:
+            self._reraise(rep)
+        return rep
+
+    def _reraise(self, rep: Dict[str, Any]) -> None:
+        err = self.error
+        where = (f". Records decided before it: {rep['seen']:,}; partial results in {rep['outputs']['kept']} and a "
+                 f"report with \"complete\": false in {rep['outputs']['report']}")
+        if isinstance(err, (GuardInputError, ConfigError)):
+            raise type(err)(f"{err}{where}") from err
+        raise err
+
+    def discard(self) -> None:
+        """Remove the staging folder (the scan did not start)."""
+        shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+
+def _no_valid_message(rep: Dict[str, Any]) -> str:
+    if not rep.get("seen"):
+        return "the input holds no records"
+    reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(rep.get("dropped_by_reason", {}).items()))
+    return f"no valid record: all {rep['seen']:,} records were dropped as invalid ({reasons})"
