@@ -364,12 +364,12 @@ def test_properties(lens, seed, rates, left):
 def test_stream_hash_is_the_same_function_on_host_and_device():
     import numpy as np
 
-    from torchdataguard.augment.token import AugmentStream, _fmix, _fmix_int, _fmix_np
+    from torchdataguard.augment.streams import AugmentStream, fmix, fmix_int, fmix_np
 
     x = np.random.default_rng(0).integers(0, 2**32, size=1000, dtype=np.uint64)
-    on_host = _fmix_np(x)
-    assert torch.equal(_fmix(torch.from_numpy(x.astype(np.int64))), torch.from_numpy(on_host.astype(np.int64)))
-    assert [_fmix_int(int(v)) for v in x[:20]] == on_host[:20].tolist()
+    on_host = fmix_np(x)
+    assert torch.equal(fmix(torch.from_numpy(x.astype(np.int64))), torch.from_numpy(on_host.astype(np.int64)))
+    assert [fmix_int(int(v)) for v in x[:20]] == on_host[:20].tolist()
     assert int(on_host.max()) < 2**32 and len(set(on_host.tolist())) == 1000  # a bijection on 32 bits
     s = AugmentStream(seed=3)
     u = AugmentStream.uniform(s.keys(2000, 1, "cpu"))
