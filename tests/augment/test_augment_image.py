@@ -299,3 +299,19 @@ def test_beta_on_host_and_device_agree(alpha):
     u = torch.rand(1000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     torch.testing.assert_close(torch.from_numpy(mix.beta_np(u.numpy())).float(), mix.beta(u.float()), atol=2e-5,
                                rtol=1e-4)
+
+
+def test_operations_are_registered_by_name_and_a_subclass_picks_its_own():
+    from torchdataguard.augment.image import IMAGE_OPS
+
+    assert set(ImageAugment.ops) == set(IMAGE_OPS.names())
+    assert ImageAugment.counter_names == tuple(f"augment/image/{g}" for g in
+                                               ("hflip", "vflip", "crop", "rotate", "jitter", "blur", "noise", "erase"))
+
+    class FlipsOnly(ImageAugment):
+        ops = ("hflip", "vflip")
+
+    x = torch.rand(3, 3, 5, 6)
+    aug = FlipsOnly(hflip=1.0, noise=1.0, erase=1.0, seed=0)  # noise and erase are not among its ops
+    assert torch.equal(aug(x), x.flip(-1))
+    assert aug.counters() == {"augment/image/hflip": 3, "augment/image/vflip": 0, "augment/image/examples": 3}

@@ -374,3 +374,14 @@ def test_stream_hash_is_the_same_function_on_host_and_device():
     s = AugmentStream(seed=3)
     u = AugmentStream.uniform(s.keys(2000, 1, "cpu"))
     assert abs(float(u.mean()) - 0.5) < 0.02 and float(u.min()) >= 0 and float(u.max()) < 1
+
+
+def test_label_modes_and_padding_sides_are_registered_for_every_allowed_setting():
+    import typing
+
+    from torchdataguard.augment.config import TokenAugmentConfig
+    from torchdataguard.augment.token import LABEL_MODES, PADDING_SIDES
+
+    hints = typing.get_type_hints(TokenAugmentConfig)
+    assert LABEL_MODES.names() == sorted(typing.get_args(hints["label_mode"]))
+    assert PADDING_SIDES.names() == sorted(typing.get_args(hints["padding_side"]))

@@ -214,6 +214,10 @@ IMAGE_OPS.register("erase")(ImageOp((("erase", 19),), _erase_values, _erase))
 _DEFAULT_OPS = ("hflip", "vflip", "warp", "jitter", "blur", "noise", "erase")
 
 
+def _gate_counters(ops: Tuple[str, ...]) -> Tuple[str, ...]:
+    return tuple(f"augment/image/{g}" for name in ops for g, _ in IMAGE_OPS.get(name).gates)
+
+
 class ImageAugment(AugmentStage):
     """Per-sample image augmentation of a batch ``(N, C, H, W)`` on its device.
 
@@ -236,13 +240,16 @@ class ImageAugment(AugmentStage):
         [[2.0, 1.0, 0.0], [5.0, 4.0, 3.0]]
     """
 
-    #: the operations of :data:`IMAGE_OPS` the stage runs, in this order
+    #: the operations of :data:`IMAGE_OPS` the stage runs, in this order (a subclass may set its own)
     ops: ClassVar[Tuple[str, ...]] = _DEFAULT_OPS
-    counter_names: ClassVar[Tuple[str, ...]] = tuple(
-        f"augment/image/{g}" for name in _DEFAULT_OPS for g, _ in IMAGE_OPS.get(name).gates)
+    counter_names: ClassVar[Tuple[str, ...]] = _gate_counters(_DEFAULT_OPS)  # one per gate, in ``ops`` order
     stage_name: ClassVar[str] = "image_augment"
     #: number of per-sample draws (columns of the key matrix)
     _DRAWS: ClassVar[int] = 24
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.counter_names = _gate_counters(cls.ops)
 
     def __init__(self, *, seed: Optional[int] = None, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(ImageAugmentConfig.__dataclass_fields__))
