@@ -249,8 +249,8 @@ class CutMix(_MixBase):
         right = np.where(gate, np.clip(cx + np.ceil(bw / 2), 0, width), 0.0)
         kept = 1.0 - (bottom - top) * (right - left) / float(height * width)
         f = host_to_device(np.stack([top, bottom, left, right, kept], 1).astype(np.float32), device)
-        return {"gate": host_to_device(gate, device), "top": f[:, 0], "bottom": f[:, 1], "left": f[:, 2], "right": f[:, 3],
-                "lam": f[:, 4]}
+        return {"gate": host_to_device(gate, device), "top": f[:, 0], "bottom": f[:, 1], "left": f[:, 2],
+                "right": f[:, 3], "lam": f[:, 4]}
 
     def _draw_for(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         n, _, h, w = x.shape

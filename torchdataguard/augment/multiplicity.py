@@ -112,7 +112,8 @@ class Multiplicity(AugmentStage):
                     raise GuardInputError(f"Multiplicity: batch[{name!r}] has shape {tuple(v.shape)}: the batch is empty")
                 return name, int(v.shape[0])
             if self.key is not None:
-                raise GuardInputError(f"Multiplicity: batch[{name!r}] is {shape_of(v) if name in batch else 'missing'}; "
+                got = shape_of(v) if name in batch else "missing"
+                raise GuardInputError(f"Multiplicity: batch[{name!r}] is {got}; "
                                       f"expected a tensor whose first dimension is the batch size")
         raise GuardInputError(f"Multiplicity: found no tensor with a batch dimension among the keys "
                               f"{sorted(map(str, batch))}; set key= to the entry that holds the examples")
