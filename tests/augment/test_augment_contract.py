@@ -145,8 +145,8 @@ def test_pickle_and_state_round_trip_resume_the_stream(device, i, tmp_path):
     expected = stage(batch)
     assert_same(twin(batch), expected)  # the pickled copy continues the same stream
     fresh = factory()
-    if hasattr(fresh, "_stream"):
-        fresh._stream.seed += 12345  # a different seed: the loaded state must override it
+    if hasattr(fresh, "stream"):
+        fresh.stream.seed += 12345  # a different seed: the loaded state must override it
     g2 = tdg.Guard([fresh], device="cpu", progress=False)
     g2.load(tmp_path)
     assert_same(fresh(batch), expected)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import torchdataguard as tdg
 from torchdataguard.augment import CutMix, ImageAugment, MixUp
-from torchdataguard.augment.image import colour_matrix, gaussian_blur
+from torchdataguard.augment.kernels import colour_matrix, gaussian_blur
 from torchdataguard.errors import ConfigError, GuardInputError
 
 OFF = dict(hflip=0.0, vflip=0.0, crop=0.0, rotate=0.0, jitter=0.0, blur=0.0, noise=0.0, erase=0.0)
@@ -259,14 +259,14 @@ def test_mix_needs_num_classes_for_class_ids():
 
 @pytest.mark.parametrize("method", ["generator", "hash"])
 def test_noise_fields_are_standard_normal_and_keyed_per_sample(method):
-    from torchdataguard.augment.image import _noise_field
+    from torchdataguard.augment.kernels import noise_field
 
     keys = torch.tensor([11, 12, 13, 2**31 + 5], dtype=torch.int64)
-    z = _noise_field(keys, (3, 40, 40), method)
+    z = noise_field(keys, (3, 40, 40), method)
     assert z.shape == (4, 3, 40, 40) and z.dtype == torch.float32
     assert abs(float(z.mean())) < 0.03 and abs(float(z.std()) - 1.0) < 0.03
     assert abs(float((z[0] * z[1]).mean())) < 0.05  # samples are independent
-    alone = torch.cat([_noise_field(keys[i:i + 1], (3, 40, 40), method) for i in range(4)])
+    alone = torch.cat([noise_field(keys[i:i + 1], (3, 40, 40), method) for i in range(4)])
     assert torch.equal(alone, z)  # each sample's field depends on its key only
 
 
@@ -297,5 +297,21 @@ def test_image_properties(n, c, h, w, dtype, seed, probs):
 def test_beta_on_host_and_device_agree(alpha):
     mix = MixUp(alpha=alpha, seed=0)
     u = torch.rand(1000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    torch.testing.assert_close(torch.from_numpy(mix._beta_np(u.numpy())).float(), mix.beta(u.float()), atol=2e-5,
+    torch.testing.assert_close(torch.from_numpy(mix.beta_np(u.numpy())).float(), mix.beta(u.float()), atol=2e-5,
                                rtol=1e-4)
+
+
+def test_operations_are_registered_by_name_and_a_subclass_picks_its_own():
+    from torchdataguard.augment.image import IMAGE_OPS
+
+    assert set(ImageAugment.ops) == set(IMAGE_OPS.names())
+    assert ImageAugment.counter_names == tuple(f"augment/image/{g}" for g in
+                                               ("hflip", "vflip", "crop", "rotate", "jitter", "blur", "noise", "erase"))
+
+    class FlipsOnly(ImageAugment):
+        ops = ("hflip", "vflip")
+
+    x = torch.rand(3, 3, 5, 6)
+    aug = FlipsOnly(hflip=1.0, noise=1.0, erase=1.0, seed=0)  # noise and erase are not among its ops
+    assert torch.equal(aug(x), x.flip(-1))
+    assert aug.counters() == {"augment/image/hflip": 3, "augment/image/vflip": 0, "augment/image/examples": 3}

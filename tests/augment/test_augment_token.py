@@ -364,13 +364,24 @@ def test_properties(lens, seed, rates, left):
 def test_stream_hash_is_the_same_function_on_host_and_device():
     import numpy as np
 
-    from torchdataguard.augment.token import AugmentStream, _fmix, _fmix_int, _fmix_np
+    from torchdataguard.augment.streams import AugmentStream, fmix, fmix_int, fmix_np
 
     x = np.random.default_rng(0).integers(0, 2**32, size=1000, dtype=np.uint64)
-    on_host = _fmix_np(x)
-    assert torch.equal(_fmix(torch.from_numpy(x.astype(np.int64))), torch.from_numpy(on_host.astype(np.int64)))
-    assert [_fmix_int(int(v)) for v in x[:20]] == on_host[:20].tolist()
+    on_host = fmix_np(x)
+    assert torch.equal(fmix(torch.from_numpy(x.astype(np.int64))), torch.from_numpy(on_host.astype(np.int64)))
+    assert [fmix_int(int(v)) for v in x[:20]] == on_host[:20].tolist()
     assert int(on_host.max()) < 2**32 and len(set(on_host.tolist())) == 1000  # a bijection on 32 bits
     s = AugmentStream(seed=3)
     u = AugmentStream.uniform(s.keys(2000, 1, "cpu"))
     assert abs(float(u.mean()) - 0.5) < 0.02 and float(u.min()) >= 0 and float(u.max()) < 1
+
+
+def test_label_modes_and_padding_sides_are_registered_for_every_allowed_setting():
+    import typing
+
+    from torchdataguard.augment.config import TokenAugmentConfig
+    from torchdataguard.augment.token import LABEL_MODES, PADDING_SIDES
+
+    hints = typing.get_type_hints(TokenAugmentConfig)
+    assert LABEL_MODES.names() == sorted(typing.get_args(hints["label_mode"]))
+    assert PADDING_SIDES.names() == sorted(typing.get_args(hints["padding_side"]))

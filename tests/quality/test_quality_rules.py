@@ -11,7 +11,7 @@ from hypothesis import strategies as hst
 
 import torchdataguard as tdg
 from torchdataguard.errors import ConfigError
-from torchdataguard.quality.rules import (RULE_SETS, C4Lines, ScoreOptions, TextStats, Threshold, all_rules,
+from torchdataguard.quality.rules import (RULE_SETS, C4Lines, ScoreConfig, TextStats, Threshold, all_rules,
                                           score_text)
 
 
@@ -325,8 +325,25 @@ def test_text_stats_and_empty_text():
 
 def test_score_options_validation():
     with pytest.raises(ConfigError, match="stop_words"):
-        ScoreOptions(stop_words="the")
+        ScoreConfig(stop_words="the")
     with pytest.raises(ConfigError, match="bad_words"):
-        ScoreOptions(bad_words="word")
+        ScoreConfig(bad_words="word")
     with pytest.raises(ConfigError, match="min_words"):
         C4Lines(min_words=-1)
+
+
+# -- rule sets ---------------------------------------------------------------------------------------------
+
+def test_a_rule_set_scorer_returns_one_score_per_rule_name():
+    from torchdataguard.quality.rules import Rule, RuleSet
+
+    rules = (Rule("demo", "chars", Threshold(min=1), "characters"), Rule("demo", "lines", Threshold(min=1), "lines"))
+    good = RuleSet("demo", rules, lambda st, cfg: {"lines": float(len(st.lines())), "chars": float(len(st.text))},
+                   "a test")
+    assert good.score(TextStats("ab\ncd"), ScoreConfig()) == {"chars": 5.0, "lines": 2.0}  # matched by name
+    with pytest.raises(ConfigError, match=r"returned \['chars', 'line'\].*\['chars', 'lines'\]"):
+        RuleSet("demo", rules, lambda st, cfg: {"chars": 1.0, "line": 1.0}, "a test")  # misspelled: refused when built
+    with pytest.raises(ConfigError, match="returned list"):
+        RuleSet("demo", rules, lambda st, cfg: [1.0, 1.0], "a test")  # positional lists are refused
+    with pytest.raises(ConfigError, match="other sets"):
+        RuleSet("demo", (Rule("c4", "chars", Threshold(min=1), "characters"),), lambda st, cfg: {"chars": 1.0}, "x")

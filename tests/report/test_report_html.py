@@ -22,9 +22,9 @@ import torchdataguard.report.html as report_html
 from torchdataguard.cli import scan
 from torchdataguard.core.stage import Example, Filter
 from torchdataguard.errors import ConfigError
-from torchdataguard.report import HtmlReportOptions, render_html, save_report, write_html_report
+from torchdataguard.report import HtmlReportConfig, render_html, save_report, write_html_report
 
-STRICT = HtmlReportOptions(strict=True)
+STRICT = HtmlReportConfig(strict=True)
 EMAILS = ["alice.smith@example.org", "bob.jones@example.net", "carol+news@example.com"]
 
 #: Every tag the page may contain: its own layout tags and what matplotlib's SVG backend writes.
@@ -242,7 +242,7 @@ def test_hostile_strings_are_escaped():
         "privacy": {"unit": evil, "history": [{"step": 1, "epsilon_prv": 0.1}]},
         evil: {"x": img},
     }
-    page = render_html(rep, options=HtmlReportOptions(strict=True, title=f"run {evil}"))
+    page = render_html(rep, options=HtmlReportConfig(strict=True, title=f"run {evil}"))
     _assert_self_contained(page)
     assert set(_parse(page).tags) <= ALLOWED_TAGS
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
@@ -272,7 +272,7 @@ def test_property_arbitrary_strings_never_become_markup(ids, reason, key):
            "counts": {f"pii/{key}": 1, key: 2}, "scores": {key: {"count": 1, "min": 0.0}},
            "matches": [{"id": i, "matched": key, "reason": reason, "score": 0.9} for i in ids],
            "leakage": [[i, key] for i in ids], "settings": {key: reason}, key: ids}
-    page = render_html(rep, options=HtmlReportOptions(plots=False, strict=True))
+    page = render_html(rep, options=HtmlReportConfig(plots=False, strict=True))
     parsed = _parse(page)
     assert set(parsed.tags) <= ALLOWED_TAGS
     assert parsed.tags.count("section") == len([h for h in parsed.h2 if h])
@@ -285,7 +285,7 @@ def test_without_matplotlib_tables_still_render(monkeypatch):
     page = render_html(rep, options=STRICT)
     assert "<svg" not in page and "matplotlib is not installed" in page
     assert "<code>duplicate/exact</code>" in page and "<h2>Differential privacy</h2>" in page
-    plain = render_html(rep, options=HtmlReportOptions(plots=False, strict=True))
+    plain = render_html(rep, options=HtmlReportConfig(plots=False, strict=True))
     assert "<svg" not in plain and "matplotlib is not installed" not in plain
 
 
@@ -293,7 +293,7 @@ def test_caps_limit_long_lists():
     matches = [{"id": 1000 + i, "matched": i % 30, "reason": "duplicate/near", "score": 0.9} for i in range(300)]
     rep = {"seen": 330, "kept": 30, "dropped": 300, "dropped_by_reason": {"duplicate/near": 300},
            "matches": matches, "matches_truncated": 7}
-    page = render_html(rep, options=HtmlReportOptions(max_clusters=3, max_ids_per_cluster=4, strict=True,
+    page = render_html(rep, options=HtmlReportConfig(max_clusters=3, max_ids_per_cluster=4, strict=True,
                                                       plots=False))
     assert "27 smaller clusters not listed" in page and "\u2026 and 6 more" in page
     assert "7 further pairs were counted" in page
@@ -307,29 +307,29 @@ def test_a_failing_section_becomes_a_note(monkeypatch):
     sections = tuple((a, h, boom if a == "pii" else f) for a, h, f in report_html._SECTIONS)
     monkeypatch.setattr(report_html, "_SECTIONS", sections)
     with pytest.warns(RuntimeWarning, match="Personal data"):
-        page = render_html({"seen": 1, "kept": 1, "dropped": 0}, options=HtmlReportOptions(plots=False))
+        page = render_html({"seen": 1, "kept": 1, "dropped": 0}, options=HtmlReportConfig(plots=False))
     assert "could not be rendered (KeyError)" in page and "secret value" not in page
     with pytest.raises(KeyError):
-        render_html({"seen": 1}, options=HtmlReportOptions(strict=True, plots=False))
+        render_html({"seen": 1}, options=HtmlReportConfig(strict=True, plots=False))
 
 
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ConfigError, match=r"report='list' is invalid"):
         render_html([1, 2])
     with pytest.raises(ConfigError) as err:
-        HtmlReportOptions(max_clusters=0, plots="yes", title="")
+        HtmlReportConfig(max_clusters=0, plots="yes", title="")
     msg = str(err.value)
     assert "3 problem(s)" in msg and "max_clusters=0" in msg and "plots='yes'" in msg
 
 
 def test_save_report_writes_json_and_html(tmp_path):
     rep = {"seen": 2, "kept": 1, "dropped": 1, "scores": {"q": {"count": 1, "mean": float("nan")}}}
-    paths = save_report(rep, tmp_path / "nested", options=HtmlReportOptions(plots=False))
+    paths = save_report(rep, tmp_path / "nested", options=HtmlReportConfig(plots=False))
     assert sorted(os.listdir(tmp_path / "nested")) == ["report.html", "report.json"]
     data = json.loads(open(paths["json"], encoding="utf-8").read())  # strict JSON: NaN became text
     assert data["scores"]["q"]["mean"] == "nan" and data["dropped"] == 1
     assert open(paths["html"], encoding="utf-8").read().startswith("<!DOCTYPE html>")
-    out = write_html_report(rep, tmp_path / "x.html", options=HtmlReportOptions(plots=False))
+    out = write_html_report(rep, tmp_path / "x.html", options=HtmlReportConfig(plots=False))
     assert out == str(tmp_path / "x.html")
 
 

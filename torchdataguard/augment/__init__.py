@@ -6,24 +6,33 @@ callback's hook on the GPU; ``guard.collator(...)`` in DataLoader workers on the
 :class:`TextAugment` rewrites one text at a time. ``"tdg_unit_ids"`` (:data:`UNIT_IDS_KEY`) is the batch
 key through which :class:`Multiplicity` hands privacy units to the DP layer; remove it before the model's
 forward with :func:`pop_unit_ids`.
+
+Where things are: ``streams`` (the seeded per-sample random streams), ``base`` (:class:`AugmentStage` and
+the batch helpers every stage shares), ``config`` (the settings of the token and image stages), ``token``,
+``image`` (its operations registered by name) with ``kernels``, ``mix`` (MixUp, CutMix), ``multiplicity``
+and ``text``.
 """
-from .image import CutMix, ImageAugment, ImageAugmentSettings, MixUp
+from .base import AugmentStage
+from .config import ImageAugmentConfig, TokenAugmentConfig
+from .image import ImageAugment
+from .mix import CutMix, MixUp
 from .multiplicity import UNIT_IDS_KEY, Multiplicity, pop_unit_ids
-from .text import TextAugment, TextAugmentSettings
-from .token import AugmentStage, AugmentStream, TokenAugment, TokenAugmentSettings
+from .streams import AugmentStream
+from .text import TextAugment, TextAugmentConfig
+from .token import TokenAugment
 
 __all__ = [
     "AugmentStage",
     "AugmentStream",
     "CutMix",
     "ImageAugment",
-    "ImageAugmentSettings",
+    "ImageAugmentConfig",
     "MixUp",
     "Multiplicity",
     "TextAugment",
-    "TextAugmentSettings",
+    "TextAugmentConfig",
     "TokenAugment",
-    "TokenAugmentSettings",
+    "TokenAugmentConfig",
     "UNIT_IDS_KEY",
     "pop_unit_ids",
 ]

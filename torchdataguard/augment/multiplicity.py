@@ -1,6 +1,6 @@
 """Augmentation multiplicity (De et al. 2022): K augmented views of each example, one privacy unit.
 
-The contract with the DP layer (:mod:`torchdataguard.privacy`) is the batch key ``"tdg_unit_ids"``
+The contract with the DP layer (DP-SGD with per-unit clipping) is the batch key ``"tdg_unit_ids"``
 (:data:`UNIT_IDS_KEY`):
 
 * an ``int64`` tensor of shape ``[N * K]`` on the batch's device, one id per row of the batch;
@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 import torch
 
 from ..errors import ConfigError, GuardInputError
-from .token import AugmentStage, _rebuild, _shape, _worker_tag
+from .base import AugmentStage, rebuild_mapping, shape_of
+from .streams import worker_tag
 
 __all__ = ["Multiplicity", "UNIT_IDS_KEY", "pop_unit_ids"]
 
@@ -44,7 +45,7 @@ def pop_unit_ids(batch: Any) -> Tuple[Any, Optional[torch.Tensor]]:
     if not isinstance(batch, Mapping) or UNIT_IDS_KEY not in batch:
         return batch, None
     out = {k: v for k, v in batch.items() if k != UNIT_IDS_KEY}
-    return _rebuild(batch, out), batch[UNIT_IDS_KEY]
+    return rebuild_mapping(batch, out), batch[UNIT_IDS_KEY]
 
 
 class Multiplicity(AugmentStage):
@@ -111,7 +112,8 @@ class Multiplicity(AugmentStage):
                     raise GuardInputError(f"Multiplicity: batch[{name!r}] has shape {tuple(v.shape)}: the batch is empty")
                 return name, int(v.shape[0])
             if self.key is not None:
-                raise GuardInputError(f"Multiplicity: batch[{name!r}] is {_shape(v) if name in batch else 'missing'}; "
+                got = shape_of(v) if name in batch else "missing"
+                raise GuardInputError(f"Multiplicity: batch[{name!r}] is {got}; "
                                       f"expected a tensor whose first dimension is the batch size")
         raise GuardInputError(f"Multiplicity: found no tensor with a batch dimension among the keys "
                               f"{sorted(map(str, batch))}; set key= to the entry that holds the examples")
@@ -122,11 +124,11 @@ class Multiplicity(AugmentStage):
             ids = batch.get(src_key)
             if (not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.shape[0] != n
                     or ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool):
-                raise GuardInputError(f"Multiplicity: batch[{src_key!r}] is {_shape(ids) if src_key in batch else 'missing'}"
+                raise GuardInputError(f"Multiplicity: batch[{src_key!r}] is {shape_of(ids) if src_key in batch else 'missing'}"
                                       f"{'' if not isinstance(ids, torch.Tensor) else f' ({ids.dtype})'}; expected an "
                                       f"integer tensor of shape ({n},), one unit id per example of batch[{name!r}]")
             return ids.to(device=device, dtype=torch.int64)
-        start = (_worker_tag() << 40) + self._stream.offset
+        start = (worker_tag() << 40) + self.stream.offset
         return torch.arange(start, start + n, device=device, dtype=torch.int64)
 
     def forward(self, batch: Dict[str, Any]) -> Dict[str, Any]:
@@ -148,7 +150,7 @@ class Multiplicity(AugmentStage):
             else:
                 out[key] = v
         out[UNIT_IDS_KEY] = ids.repeat_interleave(k) if k > 1 else ids
-        self._stream.advance(n)
-        self._add_host("augment/multiplicity/examples", n)
-        self._add_host("augment/multiplicity/views", n * k)
-        return _rebuild(batch, out)
+        self.stream.advance(n)
+        self.add_count("augment/multiplicity/examples", n)
+        self.add_count("augment/multiplicity/views", n * k)
+        return rebuild_mapping(batch, out)

@@ -22,12 +22,18 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Seque
 
 from ..core.stage import Drop, Example, Rewriter, register_stage
 from ..errors import ConfigError
+from ..registry import Registry
 
-__all__ = ["TextAugment", "TextAugmentSettings", "wordnet_synonyms"]
+__all__ = ["TEXT_OPS", "TextAugment", "TextAugmentConfig", "wordnet_synonyms"]
 
-_OPS = ("synonym", "insert", "swap", "delete")
+_OPS = ("synonym", "insert", "swap", "delete")  # the built-in operations, in the order of the default ``ops``
 _WORD = re.compile(r"\S+")
 _PUNCT = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
+
+#: Word-level operations by name: ``(stage, words, n, rng) -> (new words, how many words changed)``, where
+#: ``n`` is the number of words to change (``rate`` of the word count, at least 1).
+TEXT_OPS: Registry[Callable[["TextAugment", List[str], int, random.Random], Tuple[List[str], int]]] = Registry(
+    "TextAugment op")
 
 SynonymSource = Union[Mapping[str, Sequence[str]], Callable[[str], Sequence[str]]]
 
@@ -61,7 +67,7 @@ def wordnet_synonyms() -> Callable[[str], List[str]]:
 
 
 @dataclass
-class TextAugmentSettings:
+class TextAugmentConfig:
     """Settings of :class:`TextAugment`.
 
     Attributes:
@@ -94,9 +100,10 @@ class TextAugmentSettings:
             self.ops = _OPS if syn is not None else tuple(o for o in _OPS if o != "synonym")
         else:
             ops = (self.ops,) if isinstance(self.ops, str) else tuple(self.ops)
-            bad = [o for o in ops if o not in _OPS]
+            bad = [o for o in ops if o not in TEXT_OPS]
             if bad or not ops:
-                problems.append(f"ops={self.ops!r}: expected a non-empty subset of {list(_OPS)}")
+                known = [*_OPS, *(o for o in TEXT_OPS if o not in _OPS)]
+                problems.append(f"ops={self.ops!r}: expected a non-empty subset of {known}")
             elif "synonym" in ops and syn is None:
                 problems.append("ops includes 'synonym' but no synonym source is set: pass synonyms= (a dict, a "
                                 "function or 'wordnet'), or leave 'synonym' out")
@@ -131,7 +138,7 @@ class TextAugment(Rewriter):
 
     def __init__(self, *, rate: float = 0.1, p: float = 1.0, ops: Optional[Sequence[str]] = None,
                  synonyms: Any = None, seed: int = 0) -> None:
-        self.settings = TextAugmentSettings(rate=rate, p=p, ops=tuple(ops) if ops is not None and not isinstance(ops, str)
+        self.settings = TextAugmentConfig(rate=rate, p=p, ops=tuple(ops) if ops is not None and not isinstance(ops, str)
                                             else ops, synonyms=synonyms, seed=seed)
         self.epoch = 0
         self._lookup: Optional[Callable[[str], Sequence[str]]] = None
@@ -174,7 +181,14 @@ class TextAugment(Rewriter):
                             digest_size=8).digest()
         return random.Random(int.from_bytes(h, "little"))
 
-    def _synonyms_of(self, word: str) -> List[str]:
+    def synonyms_of(self, word: str) -> List[str]:
+        """Synonyms of ``word`` from the synonym source, with its punctuation kept and its capital restored
+        (empty without a source).
+
+        Example:
+            >>> TextAugment(synonyms={"quick": ["fast"]}).synonyms_of("Quick,")
+            ['Fast,']
+        """
         syn = self.settings.synonyms
         m = _PUNCT.match(word)
         pre, core, post = (m.group(1), m.group(2), m.group(3)) if m else ("", word, "")
@@ -213,7 +227,7 @@ class TextAugment(Rewriter):
         seps = [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
         op = rng.choice(list(s.ops or ()))
         n = max(1, int(round(s.rate * len(words))))
-        new, changed = getattr(self, f"_op_{op}")(words, n, rng)
+        new, changed = TEXT_OPS.get(op)(self, words, n, rng)
         if not changed:
             return ex
         body = new[0] + "".join((seps[i] if i < len(seps) else " ") + w for i, w in enumerate(new[1:]))
@@ -222,43 +236,54 @@ class TextAugment(Rewriter):
         out.count(f"augment/text/{op}", changed)
         return out
 
-    def _op_synonym(self, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
-        order = list(range(len(words)))
-        rng.shuffle(order)
-        out, done = list(words), 0
-        for i in order:
-            if done >= n:
-                break
-            cands = self._synonyms_of(words[i])
-            if cands:
-                out[i] = rng.choice(cands)
-                done += 1
-        return out, done
 
-    def _op_insert(self, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
-        out = list(words)
-        use_syn = self.settings.synonyms is not None
-        for _ in range(n):
-            src = words[rng.randrange(len(words))]
-            cands = self._synonyms_of(src) if use_syn else []
-            new = rng.choice(cands) if cands else src
-            out.insert(rng.randrange(len(out) + 1), new)
-        return out, n
+# -- the operations ------------------------------------------------------------------------------------
 
-    def _op_swap(self, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
-        if len(words) < 2:
-            return words, 0
-        out = list(words)
-        for _ in range(n):
-            i, j = rng.sample(range(len(out)), 2)
-            out[i], out[j] = out[j], out[i]
-        return out, n
 
-    def _op_delete(self, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
-        if len(words) < 2:
-            return words, 0
-        rate = self.settings.rate
-        keep = [w for w in words if rng.random() >= rate]
-        if not keep:
-            keep = [words[rng.randrange(len(words))]]
-        return keep, len(words) - len(keep)
+@TEXT_OPS.register("synonym")
+def _synonym(aug: TextAugment, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
+    order = list(range(len(words)))
+    rng.shuffle(order)
+    out, done = list(words), 0
+    for i in order:
+        if done >= n:
+            break
+        cands = aug.synonyms_of(words[i])
+        if cands:
+            out[i] = rng.choice(cands)
+            done += 1
+    return out, done
+
+
+@TEXT_OPS.register("insert")
+def _insert(aug: TextAugment, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
+    out = list(words)
+    use_syn = aug.settings.synonyms is not None
+    for _ in range(n):
+        src = words[rng.randrange(len(words))]
+        cands = aug.synonyms_of(src) if use_syn else []
+        new = rng.choice(cands) if cands else src
+        out.insert(rng.randrange(len(out) + 1), new)
+    return out, n
+
+
+@TEXT_OPS.register("swap")
+def _swap(aug: TextAugment, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
+    if len(words) < 2:
+        return words, 0
+    out = list(words)
+    for _ in range(n):
+        i, j = rng.sample(range(len(out)), 2)
+        out[i], out[j] = out[j], out[i]
+    return out, n
+
+
+@TEXT_OPS.register("delete")
+def _delete(aug: TextAugment, words: List[str], n: int, rng: random.Random) -> Tuple[List[str], int]:
+    if len(words) < 2:
+        return words, 0
+    rate = aug.settings.rate
+    keep = [w for w in words if rng.random() >= rate]
+    if not keep:
+        keep = [words[rng.randrange(len(words))]]
+    return keep, len(words) - len(keep)

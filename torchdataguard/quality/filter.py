@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, Filter, register_stage
 from ..errors import ConfigError, StateError
-from .rules import RULE_SETS, C4Lines, GOPHER_STOP_WORDS, Rule, RuleSet, ScoreOptions, TextStats, Threshold, all_rules
+from .rules import GOPHER_STOP_WORDS, RULE_SETS, C4Lines, Rule, RuleSet, ScoreConfig, TextStats, Threshold, all_rules
 
 __all__ = ["DEFAULT_SETS", "QualityConfig", "QualityFilter"]
 
@@ -80,8 +80,8 @@ class QualityConfig:
             self.thresholds = {}
         if problems:
             raise ConfigError.collect(problems, "QualityFilter settings")
-        # validated by ScoreOptions (clear errors for bad word lists)
-        self.options = ScoreOptions(stop_words=frozenset(self.stop_words), c4_lines=self.c4_lines,
+        # validated by ScoreConfig (clear errors for bad word lists)
+        self.options = ScoreConfig(stop_words=frozenset(self.stop_words), c4_lines=self.c4_lines,
                                     bad_words=None if self.bad_words is None else tuple(self.bad_words))
         self.stop_words = tuple(sorted(self.options.stop_words))
         self.bad_words = self.options.bad_words
@@ -275,7 +275,8 @@ class QualityFilter(Filter):
         opts = self.cfg.options
         vals: List[float] = []
         for rs in self._sets:
-            vals.extend(rs.score(st, opts))
+            scores = rs.score(st, opts)
+            vals.extend(scores[name] for name in rs.names)  # in the order of self._rules
         out = tuple(vals)
         if size:
             if len(self._cache) >= size:

@@ -6,6 +6,6 @@ Example:
     >>> sorted(save_report({"seen": 1, "kept": 1, "dropped": 0}, tempfile.mkdtemp()))
     ['html', 'json']
 """
-from .html import HtmlReportOptions, render_html, save_report, write_html_report
+from .html import HtmlReportConfig, render_html, save_report, write_html_report
 
-__all__ = ["HtmlReportOptions", "render_html", "save_report", "write_html_report"]
+__all__ = ["HtmlReportConfig", "render_html", "save_report", "write_html_report"]

@@ -13,7 +13,7 @@ Example:
     >>> from torchdataguard.report.html import render_html
     >>> page = render_html({"seen": 3, "kept": 2, "dropped": 1, "dropped_by_reason": {"duplicate/exact": 1},
     ...                     "matches": [{"id": 2, "matched": 0, "reason": "duplicate/exact", "score": None}]},
-    ...                    options=HtmlReportOptions(plots=False))
+    ...                    options=HtmlReportConfig(plots=False))
     >>> page.startswith("<!DOCTYPE html>") and "Duplicate clusters</h2>" in page
     True
 """
@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ..errors import ConfigError
 
-__all__ = ["HtmlReportOptions", "render_html", "save_report", "write_html_report"]
+__all__ = ["HtmlReportConfig", "render_html", "save_report", "write_html_report"]
 
 #: Top-level report keys this page knows how to show; any other key lands in "Other report fields".
 KNOWN_KEYS = frozenset({
@@ -48,7 +48,7 @@ _DROP_COLOR = "#b8434d"
 
 
 @dataclass(frozen=True)
-class HtmlReportOptions:
+class HtmlReportConfig:
     """How the HTML report is drawn (checked in ``__post_init__``).
 
     Attributes:
@@ -61,12 +61,12 @@ class HtmlReportOptions:
         strict: re-raise when a section fails to render instead of replacing it by a note (for tests).
 
     Example:
-        >>> HtmlReportOptions(max_clusters=5).max_clusters
+        >>> HtmlReportConfig(max_clusters=5).max_clusters
         5
-        >>> HtmlReportOptions(max_rows=0)
+        >>> HtmlReportConfig(max_rows=0)
         Traceback (most recent call last):
         ...
-        torchdataguard.errors.ConfigError: 1 problem(s) with the HtmlReportOptions:
+        torchdataguard.errors.ConfigError: 1 problem(s) with the HtmlReportConfig:
           - max_rows=0: expected an integer in [1, 100000], e.g. 200
     """
 
@@ -91,7 +91,7 @@ class HtmlReportOptions:
             if isinstance(v, bool) or not isinstance(v, int) or not (1 <= v <= 100_000):
                 problems.append(f"{name}={v!r}: expected an integer in [1, 100000], e.g. {default}")
         if problems:
-            raise ConfigError.collect(problems, "HtmlReportOptions")
+            raise ConfigError.collect(problems, "HtmlReportConfig")
 
 
 # -- small helpers -------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ _URL_REF = re.compile(r"(url\(#)([^)]*)(\))")
 class _Ctx:
     """What the section renderers share: options, the plot switch, notes about the report's shape."""
 
-    def __init__(self, options: HtmlReportOptions) -> None:
+    def __init__(self, options: HtmlReportConfig) -> None:
         self.options = options
         self.mpl = _load_matplotlib() if options.plots else None
         self.plots_missing = options.plots and self.mpl is None
@@ -970,13 +970,13 @@ def _subtitle(ctx: _Ctx, rep: Mapping[str, Any]) -> str:
     return " \u00b7 ".join(bits)
 
 
-def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportOptions] = None) -> str:
+def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportConfig] = None) -> str:
     """Render ``report`` (what :meth:`Guard.report` returns, plus optional sections) as one HTML page.
 
     Args:
         report: the report dict. Absent or empty sections are left out or say "none"; a field of the wrong
             type is skipped with a note on the page.
-        options: :class:`HtmlReportOptions` (caps, plots on/off, strict mode).
+        options: :class:`HtmlReportConfig` (caps, plots on/off, strict mode).
 
     Returns:
         The page as a string: inline CSS and SVG, no scripts, no external references.
@@ -985,7 +985,7 @@ def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportOption
         ConfigError: ``report`` is not a mapping.
 
     Example:
-        >>> page = render_html({"seen": 2, "kept": 2, "dropped": 0}, options=HtmlReportOptions(plots=False))
+        >>> page = render_html({"seen": 2, "kept": 2, "dropped": 0}, options=HtmlReportConfig(plots=False))
         >>> "<h2>Summary</h2>" in page and "No example was dropped." in page
         True
     """
@@ -994,9 +994,9 @@ def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportOption
     if not isinstance(report, Mapping):
         raise ConfigError.bad("report", type(report).__name__, "a mapping such as guard.report() returns",
                               "Pass the dict from Guard.report() or json.load(open('report.json')).")
-    opts = options if options is not None else HtmlReportOptions()
-    if not isinstance(opts, HtmlReportOptions):
-        raise ConfigError.bad("options", type(opts).__name__, "an HtmlReportOptions or None")
+    opts = options if options is not None else HtmlReportConfig()
+    if not isinstance(opts, HtmlReportConfig):
+        raise ConfigError.bad("options", type(opts).__name__, "an HtmlReportConfig or None")
     ctx = _Ctx(opts)
     rendered: List[Tuple[str, str, str]] = []
     for anchor, heading, fn in _SECTIONS:
@@ -1051,13 +1051,13 @@ def _atomic_write(path: str, text: str) -> None:
 
 
 def write_html_report(report: Mapping[str, Any], path: str | os.PathLike, *,
-                      options: Optional[HtmlReportOptions] = None) -> str:
+                      options: Optional[HtmlReportConfig] = None) -> str:
     """Render ``report`` with :func:`render_html` and write it to ``path`` (atomically); returns the path.
 
     Example:
         >>> import tempfile, os
         >>> p = write_html_report({"seen": 1, "kept": 1, "dropped": 0}, os.path.join(tempfile.mkdtemp(), "r.html"),
-        ...                       options=HtmlReportOptions(plots=False))
+        ...                       options=HtmlReportConfig(plots=False))
         >>> open(p, encoding="utf-8").read().startswith("<!DOCTYPE html>")
         True
     """
@@ -1067,7 +1067,7 @@ def write_html_report(report: Mapping[str, Any], path: str | os.PathLike, *,
 
 
 def save_report(report: Mapping[str, Any], out_dir: str | os.PathLike, *,
-                options: Optional[HtmlReportOptions] = None) -> Dict[str, str]:
+                options: Optional[HtmlReportConfig] = None) -> Dict[str, str]:
     """Write ``report.json`` and ``report.html`` into ``out_dir``; returns ``{"json": path, "html": path}``.
 
     The JSON is strict (non-finite floats become strings, tensors become lists); both files are written
@@ -1076,7 +1076,7 @@ def save_report(report: Mapping[str, Any], out_dir: str | os.PathLike, *,
     Example:
         >>> import tempfile, json
         >>> paths = save_report({"seen": 2, "kept": 1, "dropped": 1}, tempfile.mkdtemp(),
-        ...                     options=HtmlReportOptions(plots=False))
+        ...                     options=HtmlReportConfig(plots=False))
         >>> json.load(open(paths["json"]))["dropped"], sorted(paths)
         (1, ['html', 'json'])
     """

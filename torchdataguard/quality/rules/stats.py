@@ -1,0 +1,206 @@
+"""The text a rule looks at: :class:`TextStats` (lines, tokens, words, duplicates, n-gram shares of one
+text, each computed on first use and shared by every rule set) and the character classes the rules use.
+
+Words are whitespace-separated tokens (no tokenizer model, no download). For the Gopher word rules a
+token's leading and trailing punctuation is stripped and tokens made only of punctuation are not words.
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["BULLETS", "ELLIPSES", "PUNCTUATION", "TERMINAL", "TextStats", "duplicates", "ratio"]
+
+#: Characters stripped from both ends of a token to get its word form.
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" + "\u00a1\u00ab\u00b7\u00bb\u00bf\u2010\u2011\u2012\u2013\u2014\u2015" \
+    "\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026\u2039\u203a\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f"
+
+#: Line starts that count as a bullet point (Gopher's bullet rule).
+BULLETS: Tuple[str, ...] = ("\u2022", "\u25cf", "\u25cb", "\u25e6", "\u25aa", "\u25ab", "\u25a0", "\u25a1", "\u2023",
+                            "\u2043", "\u2219", "\u27a2", "\u27a4", "\u25ba", "\u2713", "\u2714", "-", "*", "+",
+                            "\u2013", "\u2014", "\u00b7")
+
+#: Line ends that count as terminal punctuation (C4: period, exclamation or question mark, end quote).
+TERMINAL: Tuple[str, ...] = (".", "!", "?", "\"", "\u201d", "'", "\u2019", "\u3002", "\uff01", "\uff1f", "\u00bb")
+
+#: Ellipsis forms (Gopher's ellipsis rules; C4 does not count a line ending in an ellipsis as terminated).
+ELLIPSES: Tuple[str, ...] = ("...", "\u2026")
+
+_HASHED_MUL = np.uint64(0x9E3779B97F4A7C15)
+_ONES = np.ones(16, dtype=np.int8)
+
+
+class TextStats:
+    """Intermediate values of one text, computed on first use and shared by every rule set.
+
+    Example:
+        >>> st = TextStats("Hello, world!\\n\\nSecond line here.")
+        >>> st.lines()
+        ['Hello, world!', 'Second line here.']
+        >>> st.words()
+        ['hello', 'world', 'second', 'line', 'here']
+    """
+
+    __slots__ = ("text", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lower: Optional[str] = None
+        self._lines: Optional[List[str]] = None
+        self._tokens: Optional[List[str]] = None
+        self._words: Optional[List[str]] = None
+        self._line_dups: Optional[Tuple[int, int, int]] = None
+        self._ngrams: Optional[Tuple[List[float], List[float]]] = None
+
+    def lower(self) -> str:
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    def lines(self) -> List[str]:
+        """Non-empty lines, stripped of surrounding whitespace."""
+        if self._lines is None:
+            self._lines = [s for s in map(str.strip, self.text.split("\n")) if s]
+        return self._lines
+
+    def tokens(self) -> List[str]:
+        """Lower-cased whitespace tokens."""
+        if self._tokens is None:
+            self._tokens = self.lower().split()
+        return self._tokens
+
+    def words(self) -> List[str]:
+        """Tokens with leading and trailing punctuation stripped; tokens of punctuation only left out."""
+        if self._words is None:
+            toks = self.tokens()
+            self._words = list(filter(None, map(str.strip, toks, itertools.repeat(PUNCTUATION, len(toks)))))
+        return self._words
+
+    def tokens_with_letter(self) -> int:
+        """How many tokens hold at least one letter."""
+        toks = self.tokens()
+        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
+        # only the others (numbers, symbols, scripts without case) need a character-by-character look
+        flags = list(map(str.islower, toks))
+        n = sum(flags)
+        if n < len(toks):
+            rest = itertools.compress(toks, map(operator.not_, flags))
+            n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
+        return n
+
+    def line_dups(self) -> Tuple[int, int, int]:
+        """(duplicate lines, characters in duplicate lines, characters in all lines); first copies are not
+        duplicates."""
+        if self._line_dups is None:
+            self._line_dups = duplicates(self.lines())
+        return self._line_dups
+
+    def ngrams(self) -> Tuple[List[float], List[float]]:
+        """Character shares of the top 2/3/4-gram and of duplicated 5..10-grams (over lower-case tokens)."""
+        if self._ngrams is None:
+            self._ngrams = _ngram_shares(self.tokens())
+        return self._ngrams
+
+
+def duplicates(items: Sequence[str]) -> Tuple[int, int, int]:
+    """(duplicate items, characters in duplicate items, characters in all items); first copies are not
+    duplicates.
+
+    Example:
+        >>> duplicates(["ab", "c", "ab", "ab"])
+        (2, 4, 7)
+    """
+    # every copy after the first is a duplicate, so the duplicates hold all characters but those of the
+    # distinct items
+    distinct = set(items)
+    total = sum(map(len, items))
+    return len(items) - len(distinct), total - sum(map(len, distinct)), total
+
+
+def _covered_chars(starts: np.ndarray, n: int, lens: np.ndarray) -> int:
+    """Characters of the tokens covered by the n-grams starting at ``starts`` (overlaps counted once)."""
+    m = lens.shape[0]
+    cover = np.bincount(starts, minlength=m + 1)[: m + 1] - np.bincount(starts + n, minlength=m + 1)[: m + 1]
+    return int(lens[np.cumsum(cover[:m]) > 0].sum())
+
+
+def _covered_by_mask(rep: np.ndarray, n: int, lens: np.ndarray) -> int:
+    """Characters of the tokens covered by the n-grams whose start is flagged in ``rep`` (length m - n + 1)."""
+    cover = np.convolve(rep.view(np.int8), _ONES[:n])  # length m: how many flagged n-grams cover each token
+    return int(lens[cover > 0].sum())
+
+
+def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
+    """Gopher's n-gram repetition shares over ``tokens``.
+
+    Tokens are identified by their 64-bit string hash and n-grams by a 64-bit polynomial of those (a
+    collision is about as likely as 2**-64 per pair). An n-gram can only repeat where the two (n-1)-grams
+    inside it repeat, so each step looks only at those positions, and stops when nothing repeats.
+    Ties for the most frequent n-gram go to the one with more characters, then to the earliest.
+    """
+    top = [0.0, 0.0, 0.0]  # n = 2, 3, 4
+    dup = [0.0] * 6  # n = 5 .. 10
+    m = len(tokens)
+    if m < 2:
+        return top, dup
+    h = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
+    lens = np.fromiter(map(len, tokens), dtype=np.int64, count=m)
+    total = int(lens.sum())
+    if total == 0:
+        return top, dup
+    cum = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(lens, out=cum[1:])
+    key = h
+    rep: Optional[np.ndarray] = None
+    for n in range(2, 11):
+        if m < n:
+            break
+        key = key[:-1] * _HASHED_MUL + h[n - 1:]
+        if rep is None:
+            pos_all: Optional[np.ndarray] = None
+            sub = key
+        else:
+            pos_all = np.flatnonzero(rep[:-1] & rep[1:])
+            if pos_all.size < 2:
+                break
+            sub = key[pos_all]
+        order = np.argsort(sub, kind="stable")
+        s = sub[order]
+        eq = s[1:] == s[:-1]
+        if not eq.any():
+            break
+        pos = order if pos_all is None else pos_all[order]  # ascending within equal keys (stable sort)
+        flag = np.zeros(s.shape[0], dtype=bool)
+        flag[1:] = eq
+        flag[:-1] |= eq
+        rep = np.zeros(m - n + 1, dtype=bool)
+        rep[pos[flag]] = True
+        if n <= 4:
+            starts = np.flatnonzero(np.concatenate(([True], ~eq)))
+            sizes = np.diff(np.append(starts, s.shape[0]))
+            best = sizes.max()
+            groups = np.flatnonzero(sizes == best)
+            first = pos[starts[groups]]
+            chars = cum[first + n] - cum[first]
+            g = int(groups[np.argmax(chars * (m + 1) - first)])
+            members = pos[starts[g]: starts[g] + best]
+            if int(np.diff(members).min()) >= n:  # occurrences do not overlap (members are ascending)
+                top[n - 2] = int(best) * int(cum[members[0] + n] - cum[members[0]]) / total
+            else:
+                top[n - 2] = _covered_chars(members, n, lens) / total
+        else:
+            dup[n - 5] = _covered_by_mask(rep, n, lens) / total
+    return top, dup
+
+
+def ratio(a: float, b: float) -> float:
+    """``a / b``, or 0 when ``b`` is 0 (an empty text has no bad lines).
+
+    Example:
+        >>> ratio(1, 4), ratio(3, 0)
+        (0.25, 0.0)
+    """
+    return a / b if b else 0.0
