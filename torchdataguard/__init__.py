@@ -17,7 +17,7 @@ from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .distributed import DistributedGuard
 from .errors import ConfigError, GuardError, GuardInputError, StateError
-from .privacy.pii import PIIScrubber
+from .pii.scrubber import PIIScrubber
 from .quality.filter import QualityFilter
 from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback

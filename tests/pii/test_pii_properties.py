@@ -6,9 +6,10 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchdataguard.privacy import detectors as D
-from torchdataguard.privacy.pii import PIIScrubber
-from torchdataguard.privacy.synthetic import (
+from torchdataguard.pii import PIIScrubber
+from torchdataguard.pii import detectors as D
+from torchdataguard.pii.detectors import finders as F
+from torchdataguard.pii.synthetic import (
     CARD_SCHEMES, SECRET_KINDS, fake_card, fake_email, fake_iban, fake_ipv4, fake_ipv6, fake_phone, fake_secret,
     fake_ssn)
 
@@ -117,15 +118,15 @@ def _ref(text):
 
 def _fast(text):
     shape = D.text_shape(text)
-    return ({("ipv4", s) for s in D._find_ipv4(text, shape)} | {("credit_card", s) for s in D._find_card(text, shape)}
-            | {("us_ssn", s) for s in D._find_ssn(text, shape)})
+    return ({("ipv4", s) for s in F.find_ipv4(text, shape)} | {("credit_card", s) for s in F.find_card(text, shape)}
+            | {("us_ssn", s) for s in F.find_ssn(text, shape)})
 
 
 @SETTINGS
 @given(texts)
 def test_fast_finders_agree_with_reference_patterns(text):
     assert _fast(text) == _ref(text)
-    assert D._find_email(text, D.text_shape(text)) == _ref_emails(text)
+    assert F.find_email(text, D.text_shape(text)) == _ref_emails(text)
 
 
 def _ref_emails(text):

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from torchdataguard import anonymity as an
 from torchdataguard.errors import ConfigError
-from torchdataguard.privacy import anonymity as an
 
 
 @pytest.fixture

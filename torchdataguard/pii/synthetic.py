@@ -7,7 +7,7 @@ random digits.
 
 Example:
     >>> import random
-    >>> from torchdataguard.privacy.detectors import luhn_valid, iban_valid
+    >>> from torchdataguard.pii.detectors import luhn_valid, iban_valid
     >>> rng = random.Random(0)
     >>> luhn_valid(fake_card(rng, fmt="plain")), luhn_valid(fake_card(rng, valid=False, fmt="plain"))
     (True, False)

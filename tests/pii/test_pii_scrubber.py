@@ -12,8 +12,8 @@ import torchdataguard as tdg
 from torchdataguard.cli import main as cli_main
 from torchdataguard.core.stage import Drop, Example
 from torchdataguard.errors import ConfigError, StateError
-from torchdataguard.privacy.pii import KEY_ENV, PIIScrubber, SecretKey
-from torchdataguard.privacy.synthetic import fake_card, fake_email, fake_iban, fake_secret, fake_ssn
+from torchdataguard.pii import KEY_ENV, PIIScrubber, SecretKey
+from torchdataguard.pii.synthetic import fake_card, fake_email, fake_iban, fake_secret, fake_ssn
 
 KEY = "test-key-0123456789abcdef-not-a-real-secret"
 OTHER_KEY = "another-test-key-fedcba9876543210"
@@ -50,6 +50,12 @@ def test_characters_around_replacements_are_kept_exactly():
         pos = d.end
     expected.append(text[pos:])
     assert out == "".join(expected) == "\t<<EMAIL>>\u00a0<EMAIL>,\n(<IPV4>)…"
+
+
+@pytest.mark.parametrize("text", ["schreib müller@firma.de bitte", "josé.garcía@empresa.es", "info@bücher.de."])
+def test_email_addresses_in_any_script_are_found(text):
+    out = tdg.PIIScrubber().process(Example(0, text, text))
+    assert "<EMAIL>" in out.text and "@" not in out.text
 
 
 def test_no_detection_returns_the_same_example():

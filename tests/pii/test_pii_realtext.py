@@ -13,7 +13,7 @@ import pytest
 
 import torchdataguard as tdg
 from torchdataguard.assets import load_spamassassin
-from torchdataguard.privacy.pii import PIIScrubber
+from torchdataguard.pii import PIIScrubber
 
 CHANGELOGS = sorted(glob.glob("/usr/share/doc/*/changelog.Debian.gz"))[:200]
 COPYRIGHTS = sorted(glob.glob("/usr/share/doc/*/copyright"))[:200]

