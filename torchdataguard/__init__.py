@@ -22,7 +22,8 @@ from .quality.filter import QualityFilter
 from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback
 from .integrations.dp_trainer import DPCallback
-from .privacy.dp import DPConfig, make_private
+from .dp.config import DPConfig
+from .dp.loop import make_private
 
 __version__ = "0.1.0"
 

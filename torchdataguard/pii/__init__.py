@@ -16,5 +16,5 @@ from .keys import KEY_ENV, SecretKey
 from .ner import NER_ENTITY_TYPES
 from .scrubber import ACTIONS, PIIConfig, PIIScrubber
 
-__all__ = ["ACTIONS", "ENTITY_TYPES", "KEY_ENV", "NER_ENTITY_TYPES", "Detection", "PIIConfig", "PIIScrubber", "SecretKey",
-           "find_pii"]
+__all__ = ["ACTIONS", "ENTITY_TYPES", "KEY_ENV", "NER_ENTITY_TYPES", "Detection", "PIIConfig", "PIIScrubber",
+           "SecretKey", "find_pii"]

@@ -1,6 +1,6 @@
-"""Regressions (issue 12, items 10, 14, 15, 16; issue 19, item 4): the preflight refuses models whose rows mix,
-auto never picks a mode that crashes, ghost clips padding rows as autograd does, in-place ops do not break the
-preflight, and the dry run sees the same augmentation draws in its passes."""
+"""The preflight and the clipping modes it leaves: models whose rows mix are refused, auto never picks a mode that
+crashes, ghost clips padding rows as autograd does, in-place ops do not break the preflight, and the dry run sees
+the same augmentation draws in its passes."""
 import warnings
 
 import pytest
@@ -9,7 +9,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 import torchdataguard as tdg
-from torchdataguard.privacy.preflight import PreflightError
+from torchdataguard.dp.preflight import PreflightError
 
 C = 0.05  # every per-example gradient is clipped
 MODES = ["auto", "bk", "ghost", "hooks"]

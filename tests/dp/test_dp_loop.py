@@ -8,9 +8,10 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 import torchdataguard as tdg
+from torchdataguard.dp.accounting import PrivacyBudgetExhausted
+from torchdataguard.dp.epsilon import epsilon_rdp
+from torchdataguard.dp.preflight import fix_model
 from torchdataguard.errors import ConfigError, StateError
-from torchdataguard.privacy.accounting import PrivacyBudgetExhausted, epsilon_rdp
-from torchdataguard.privacy.preflight import fix_model
 
 C = 0.05  # small clipping bound: every per-example gradient is clipped
 

@@ -10,8 +10,9 @@ pytest.importorskip("accelerate")
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
 
 import torchdataguard as tdg  # noqa: E402
+from torchdataguard.dp.accounting import LEDGER_FILE  # noqa: E402
+from torchdataguard.dp.epsilon import epsilon_rdp  # noqa: E402
 from torchdataguard.errors import ConfigError, StateError  # noqa: E402
-from torchdataguard.privacy.accounting import LEDGER_FILE, epsilon_rdp  # noqa: E402
 
 N = 40
 

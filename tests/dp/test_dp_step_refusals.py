@@ -1,5 +1,6 @@
-"""Regressions (issue 12, items 11, 12, 13): every trained parameter is clipped and noised or the step refuses,
-epsilon never restarts silently, and a step taken in eval mode is refused."""
+"""Every step is the one accounted, or it is refused: every trained parameter is clipped and noised (ghost clipping
+refuses parameters it cannot clip), epsilon never restarts silently, a step taken in eval mode is refused, and
+batch-level unit ids cannot override user-level units."""
 import json
 import os
 import warnings
@@ -10,9 +11,12 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
+from torchdataguard.augment.multiplicity import Multiplicity
+from torchdataguard.dp import DPConfig, make_private
+from torchdataguard.dp.accounting import LEDGER_FILE, PrivacyLedger
+from torchdataguard.dp.epsilon import epsilon_rdp
 from torchdataguard.errors import ConfigError, StateError
-from torchdataguard.privacy.accounting import LEDGER_FILE, PrivacyLedger, epsilon_rdp
-from test_dp_trust_preflight import MODES, Vectors, brute_force, hf_output  # noqa: E402 (sibling test module)
+from test_dp_preflight_modes import MODES, Vectors, brute_force, hf_output  # noqa: E402 (sibling test module)
 
 C = 0.05
 
@@ -146,7 +150,7 @@ def test_a_model_loaded_next_to_a_ledger_must_load_it_or_declare_a_new_one(tmp_p
     led = PrivacyLedger(delta=1e-3)
     led.step(noise_multiplier=1.0, sample_rate=0.25, n=3)
     led.save(tmp_path)
-    from test_dp_trust_preflight import Tokens
+    from test_dp_preflight_modes import Tokens
 
     def run(fix=None):
         model = BertForSequenceClassification.from_pretrained(tmp_path).train()
@@ -230,3 +234,69 @@ def test_trainer_on_a_model_loaded_next_to_a_ledger_continues_it_or_refuses(tmp_
     assert rep["steps"] == 5
     assert rep["epsilon_rdp"] == pytest.approx(epsilon_rdp([(1.0, 4 / N, 5)], 1e-3), rel=1e-5)
     assert run(tdg.DPCallback(cfg(), new_ledger=True), BertForSequenceClassification.from_pretrained(ckpt))["steps"] == 2
+
+
+# -- parameters ghost clipping cannot clip, and two kinds of privacy unit at once -----------------------------------
+class Functional(nn.Module):
+    """``emb.weight`` is also used through F.linear, where Opacus' hooks cannot see it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self.emb = nn.Linear(4, 2)
+
+    def forward(self, input_ids=None, labels=None):
+        logits = self.lin(input_ids * 1e-4) + nn.functional.linear(input_ids, self.emb.weight)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, input_ids=None, labels=None):
+        logits = self.lin(input_ids)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class DS(torch.utils.data.Dataset):
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(64, 4, generator=g) * 1000
+        self.y = torch.randint(0, 2, (64,), generator=g)
+
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        return {"input_ids": self.x[i], "labels": self.y[i]}
+
+
+def test_ghost_without_preflight_refuses_parameters_it_cannot_clip():
+    torch.manual_seed(0)
+    m = Functional().train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.0)
+    model, o, loader = make_private(m, opt, DataLoader(DS(), batch_size=8),
+                                    DPConfig(noise_multiplier=1e-6, max_grad_norm=1.0, clipping="ghost",
+                                             preflight=False, delta=1e-3, seed=0))
+    b = next(iter(loader))
+    with pytest.raises(tdg.ConfigError, match="no per-sample norm"):
+        model(**b)["loss"].backward()
+        o.step()
+
+
+def test_batch_unit_ids_cannot_override_user_level_units():
+    warnings.simplefilter("ignore")
+    torch.manual_seed(0)
+    m = Plain().train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.0)
+    units = [0] * 32 + [1] * 32
+    model, o, loader = make_private(m, opt, DataLoader(DS(), batch_size=1),
+                                    DPConfig(noise_multiplier=1e-6, max_grad_norm=1.0, clipping="hooks",
+                                             unit_reduction="sum", delta=1e-3, seed=3), unit_ids=units)
+    with pytest.raises(tdg.ConfigError, match="one kind of unit"):
+        for b in loader:
+            b = Multiplicity(1)(b)
+            model(**b)["loss"].backward()
+            o.step()

@@ -15,7 +15,7 @@ error that lists every problem and its fix (as Opacus's ``ModuleValidator`` does
   Opacus's embedding grad sampler does; the DP engine zeroes that row of every per-sample gradient.
 * **Per-sample gradients summed == ordinary gradient** on the batch, parameter by parameter (this catches
   custom layers, wrappers such as LoRA, and anything the above missed).
-* **Rows independent** (:mod:`~torchdataguard.privacy.rowcheck`, run by the DP engine): changing one row of
+* **Rows independent** (:mod:`~torchdataguard.dp.rowcheck`, run by the DP engine): changing one row of
   the batch must leave the other rows' layer inputs and outputs as they were (a model that mixes rows without
   parameters, such as ``h - h.mean(0)``, passes the summed-gradient check but not this one).
 * **Tied weights** (one parameter in several modules, e.g. GPT-2's embedding and LM head): ghost clipping
@@ -73,7 +73,8 @@ class UnsupportedModulesError(ConfigError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p.line()}" for p in self.problems)
         super().__init__(f"{len(self.problems)} module(s) cannot be trained with DP-SGD as they are:\n{lines}\n"
-                         f"tdg.privacy.preflight.fix_model(model) applies the fixes (build the optimizer afterwards).")
+                         f"torchdataguard.dp.preflight.fix_model(model) applies the fixes (build the optimizer "
+                         f"afterwards).")
 
 
 class PreflightError(ConfigError):

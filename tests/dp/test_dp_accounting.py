@@ -3,10 +3,12 @@ import json
 import math
 
 import pytest
+import torch
 
+import torchdataguard as tdg
+from torchdataguard.dp.accounting import LEDGER_FILE, PrivacyLedger
+from torchdataguard.dp.epsilon import epsilon_prv, epsilon_rdp, noise_for_target
 from torchdataguard.errors import ConfigError, StateError
-from torchdataguard.privacy.accounting import (LEDGER_FILE, PrivacyLedger, epsilon_prv, epsilon_rdp,
-                                               noise_for_target)
 
 # Opacus examples/mnist_README.md: -sr=0.004 (q = 240/60000), so 250 steps per epoch, delta 1e-5.
 OPACUS_MNIST = [  # (sigma, epochs, published epsilon)
@@ -36,7 +38,7 @@ def test_cross_check_with_dp_accounting():
     from dp_accounting.pld import pld_privacy_accountant
     from dp_accounting.rdp import rdp_privacy_accountant
 
-    from torchdataguard.privacy.accounting import DEFAULT_ORDERS
+    from torchdataguard.dp.epsilon import DEFAULT_ORDERS
 
     q, sigma, steps = 0.004, 1.3, 3750
     event = dpa.SelfComposedDpEvent(dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(sigma)), steps)
@@ -132,3 +134,41 @@ def test_ledger_refuses_bad_settings():
         PrivacyLedger(delta=1.5)
     with pytest.raises(ConfigError, match="accountant"):
         PrivacyLedger(delta=1e-5, accountant="gdp")
+
+
+def test_loaded_ledger_stops_the_loader_at_the_budget(tmp_path):
+    """After dp.load(...), the Poisson loader itself stops before a step that would exceed the budget (it used
+    to hand out a batch whose optimizer step then raised PrivacyBudgetExhausted)."""
+    import torch.nn as nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+
+    def private():
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        dp = tdg.make_private(model, opt, DataLoader(data, batch_size=16),
+                              tdg.DPConfig(target_epsilon=3.0, noise_multiplier=1.0, delta=1e-3, seed=0))
+        return model, opt, dp
+
+    model, opt, dp = private()
+    first = 0
+    for x, y in dp.loader:
+        opt.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); opt.step()
+        first += 1
+        if first == 4:
+            break
+    dp.save(tmp_path)
+    dp.close()
+    model, opt, dp = private()
+    dp.load(tmp_path)
+    more = 0
+    for _ in range(20):  # epochs: the loader must run dry by itself, never raising
+        for x, y in dp.loader:
+            opt.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); opt.step()
+            more += 1
+    rep = dp.report()
+    assert rep["steps"] == 4 + more and rep["epsilon_prv"] <= 3.0
+    assert not dp.engine.can_step()  # it stopped because the next step would not fit
+    dp.close()

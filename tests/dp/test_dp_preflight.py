@@ -5,8 +5,8 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 import torchdataguard as tdg
-from torchdataguard.privacy.preflight import (PreflightError, UnsupportedModulesError, audit_modules,
-                                              check_per_sample_gradients, fix_model, tied_parameters)
+from torchdataguard.dp.preflight import (PreflightError, UnsupportedModulesError, audit_modules,
+                                         check_per_sample_gradients, fix_model, tied_parameters)
 
 
 class PosModel(nn.Module):

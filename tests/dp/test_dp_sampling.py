@@ -2,7 +2,7 @@
 import torch
 from torch.utils.data import DataLoader
 
-from torchdataguard.privacy.sampling import PoissonBatchSampler, loader_sampling_problems
+from torchdataguard.dp.sampling import PoissonBatchSampler, loader_sampling_problems
 
 
 def test_rate_is_the_accounted_rate():

@@ -1,1 +1,0 @@
-"""Privacy of the model: DP-SGD (:mod:`.dp`, :mod:`.accounting`, :mod:`.sampling`, :mod:`.preflight`)."""
