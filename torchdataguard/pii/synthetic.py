@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import random
-from typing import Literal, Optional
+from typing import Callable, Dict, Literal, Optional
 
 from ..errors import ConfigError
 from .detectors import IBAN_LENGTHS
@@ -166,30 +166,30 @@ def fake_ipv6(rng: random.Random, *, compressed: bool = True) -> str:
     return ":".join(groups)
 
 
+#: kind -> how its token is shaped, from ``rand(n, alphabet)`` (random characters) and ``digits(n)``
+_SECRET_SHAPES: Dict[str, Callable[[Callable[..., str], Callable[[int], str]], str]] = {
+    "aws": lambda rand, digits: "AKIA" + rand(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+    "github": lambda rand, digits: "ghp_" + rand(36),
+    "github_pat": lambda rand, digits: "github_pat_" + rand(22) + "_" + rand(59),
+    "gitlab": lambda rand, digits: "glpat-" + rand(20),
+    "slack": lambda rand, digits: "xoxb-" + digits(12) + "-" + digits(12) + "-" + rand(24),
+    "stripe": lambda rand, digits: "sk_" + "live_" + rand(24),
+    "google": lambda rand, digits: "AIza" + rand(35),
+    "huggingface": lambda rand, digits: "hf_" + rand(34, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+    "npm": lambda rand, digits: "npm_" + rand(36),
+    "private_key": lambda rand, digits: ("-----BEGIN RSA PRIVATE KEY-----\n"
+                                         + "\n".join(rand(64, _ALNUM + "+/") for _ in range(4))
+                                         + "\n-----END RSA PRIVATE KEY-----"),
+}
+
+
 def fake_secret(rng: random.Random, kind: str = "github") -> str:
     """A token shaped like ``kind`` (one of :data:`SECRET_KINDS`); random, so it opens nothing."""
+    shape = _SECRET_SHAPES.get(kind)
+    if shape is None:
+        raise ConfigError.bad("kind", kind, f"one of {list(SECRET_KINDS)}")
+
     def rand(n: int, alphabet: str = _ALNUM) -> str:
         return "".join(rng.choice(alphabet) for _ in range(n))
 
-    if kind == "aws":
-        return "AKIA" + rand(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    if kind == "github":
-        return "ghp_" + rand(36)
-    if kind == "github_pat":
-        return "github_pat_" + rand(22) + "_" + rand(59)
-    if kind == "gitlab":
-        return "glpat-" + rand(20)
-    if kind == "slack":
-        return "xoxb-" + _digits(rng, 12) + "-" + _digits(rng, 12) + "-" + rand(24)
-    if kind == "stripe":
-        return "sk_" + "live_" + rand(24)
-    if kind == "google":
-        return "AIza" + rand(35)
-    if kind == "huggingface":
-        return "hf_" + rand(34, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-    if kind == "npm":
-        return "npm_" + rand(36)
-    if kind == "private_key":
-        body = "\n".join(rand(64, _ALNUM + "+/") for _ in range(4))
-        return f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"
-    raise ConfigError.bad("kind", kind, f"one of {list(SECRET_KINDS)}")
+    return shape(rand, lambda n: _digits(rng, n))
