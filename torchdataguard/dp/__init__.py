@@ -28,10 +28,11 @@ This module wires those pieces so that the epsilon reported is what happened:
   ``_generate_noise`` under ``secure_mode``).
 * **Budget**: with a ``target_epsilon``, no step is taken that would exceed it: the Poisson loader stops, and
   ``optimizer.step()`` refuses.
-* **Every step is the one accounted, or it is refused** (``StateError``, nothing applied): a parameter that
-  requires a gradient but is not clipped by the engine (unfrozen after set-up without :meth:`~torchdataguard.dp.engine.DPEngine.reattach`,
-  or held by another optimizer), a backward pass of an eval-mode forward, micro-batches of two Poisson draws, and
-  the first step of a run whose optimizer state or model folder shows DP training its ledger does not account.
+* **Every step is the one accounted, or it is refused** (``StateError``, nothing applied; :mod:`.stepguard`): a
+  parameter that requires a gradient but is not clipped by the engine (unfrozen after set-up without
+  :meth:`~torchdataguard.dp.engine.DPEngine.reattach`, or held by another optimizer), a backward pass of an eval-mode
+  forward, micro-batches of two Poisson draws, and the first step of a run whose optimizer state or model folder
+  shows DP training its ledger does not account.
 * **Preflight** (:mod:`~torchdataguard.dp.preflight`, :mod:`~torchdataguard.dp.rowcheck`): modules,
   summed per-sample gradients, rows that influence each other, layers called twice; every pass draws the same
   random numbers (:func:`~torchdataguard.dp.stepchecks.same_draws`).

@@ -87,7 +87,7 @@ class DPEngine:
         self.steps_before_sampler = 0
         self.batch_stages = list(batch_stages)
         self.cursor = SamplerCursor(sampler)
-        self.steps = StepGuard(self)
+        self.step_guard = StepGuard(self)
         self.new_ledger_declared = False
         self.ledger_source = ledger_next_to_model(model)
         self._preflight_args = (preflight_batch, forward, loss_fn)
@@ -232,7 +232,7 @@ class DPEngine:
         if not self.keep_grads:
             if not self.model.training and not self.preflight.active:
                 # the engine records micro-batches only in training mode: this gradient belongs to none of them
-                self.steps.eval_backward = True
+                self.step_guard.eval_backward = True
             if self.current is not None and not self.preflight.active:
                 self.clipper.on_param_grad(self.param_names[self._param_index.get(id(p), 0)])
             p.grad = None
@@ -254,7 +254,8 @@ class DPEngine:
                 capture["units_seen"] = True
         plan = None if preflight else self.cursor.next_plan()
         if not preflight:
-            self.steps.refuse_untracked()  # after the plan is counted: the loop may go on with the next batch
+            # after the plan is counted: the loop may go on with the next batch
+            self.step_guard.refuse_untracked()
         rows = batch_rows(args, kwargs)
         if rows is None:
             raise ConfigError("the DP engine found no tensor with a batch dimension in the model's inputs")
@@ -317,9 +318,9 @@ class DPEngine:
 
     def release(self) -> None:
         """Clip what is pending, add the noise, average and account one step (writes ``p.grad``)."""
-        self.steps.check_before_step()
+        self.step_guard.check_before_step()
         self.after_backward()
-        self.steps.check_one_logical_step()
+        self.step_guard.check_one_logical_step()
         if self.config.enforce_budget and not self.can_step():
             for p in self.params:
                 p.summed_grad = None
@@ -354,7 +355,7 @@ class DPEngine:
             raise StateError("no privacy ledger in this state: a DP run cannot resume without it")
         self.ledger.load_state_dict(state["ledger"], expect_steps=expect_steps, expect_noise=self.noise_multiplier,
                                     expect_rate=self.sample_rate)
-        self.steps.first_step_checked = False
+        self.step_guard.first_step_checked = False
         if state.get("sampler") is not None and self.sampler is not None:
             self.sampler.load_state_dict(state["sampler"])
 
@@ -363,7 +364,7 @@ class DPEngine:
         rate must be this run's, and its checksum must match (see :meth:`PrivacyLedger.load_state_dict`)."""
         self.ledger.load(directory, expect_steps=expect_steps, expect_noise=self.noise_multiplier,
                          expect_rate=self.sample_rate)
-        self.steps.first_step_checked = False
+        self.step_guard.first_step_checked = False
 
     def continue_ledger(self, previous: PrivacyLedger) -> None:
         """Go on from the ledger of an earlier run in this process (a second ``trainer.train()`` call): its steps

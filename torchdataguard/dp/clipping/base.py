@@ -18,15 +18,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 
 from ...registry import Registry
-
-if TYPE_CHECKING:  # the engine builds the clippers; imported for type hints only
-    from ..engine import DPEngine
-    from ..micro import MicroBatch
+from ..micro import MicroBatch
 
 __all__ = ["CLIPPERS", "Clipper", "PreflightFacts"]
 
@@ -60,8 +57,9 @@ class PreflightFacts:
 class Clipper:
     """Clips each privacy unit's gradient of the micro-batches one DP engine records (see the module docstring).
 
-    Subclasses set :attr:`name` (their registry name) and override what their mode needs; the defaults do
-    nothing.
+    ``engine`` is the :class:`~torchdataguard.dp.engine.DPEngine` that built the clipper (the model, the clipped
+    parameters, the current micro-batch, the loss scale). Subclasses set :attr:`name` (their registry name) and
+    override what their mode needs; the defaults do nothing.
     """
 
     #: the registry name (``DPConfig.clipping``)
@@ -69,11 +67,11 @@ class Clipper:
     #: whether the mode runs on Opacus's full backward hooks (which cannot follow an in-place op on a layer output)
     uses_opacus_hooks = False
 
-    def __init__(self, engine: "DPEngine") -> None:
+    def __init__(self, engine: Any) -> None:
         self.engine = engine
 
     @classmethod
-    def check_selected(cls, engine: "DPEngine", facts: PreflightFacts) -> None:
+    def check_selected(cls, engine: Any, facts: PreflightFacts) -> None:
         """Refuse (``ConfigError``) when the user named this mode and it cannot train the model exactly."""
 
     def attach(self) -> None:
@@ -88,8 +86,8 @@ class Clipper:
     def on_param_grad(self, name: str) -> None:
         """Autograd wrote a gradient of parameter ``name`` during a recorded micro-batch."""
 
-    def missing_losses(self, shapes: Optional[str]) -> None:
-        """The per-example losses of the output cannot be formed (``shapes``: the logits and labels shapes, or
+    def missing_losses(self, shapes: Optional[Tuple[tuple, tuple]]) -> None:
+        """The per-example losses of the output cannot be formed (``shapes``: the logits' and labels' shapes, or
         ``None`` when the output has no loss, logits or labels). Modes that need them refuse here."""
 
     @property
@@ -101,7 +99,7 @@ class Clipper:
         """What the model's forward returns instead of ``output`` (``None``: the output as it is)."""
         return None
 
-    def clip(self, micro: Optional["MicroBatch"]) -> None:
+    def clip(self, micro: Optional[MicroBatch]) -> None:
         """Clip the micro-batch whose backward pass is over and add it to ``p.summed_grad``."""
 
     def pending(self) -> bool:
