@@ -81,7 +81,7 @@ def setup(mode: str, steps: int, batch: int, seq: int, device):
     if mode == "nonprivate":
         # the batches torchdataguard's Poisson sampler draws with the same seed: both runs see the same rows per
         # step, so neither time nor memory differs by batch size (Poisson batches vary around the expected size)
-        from torchdataguard.privacy.sampling import PoissonBatchSampler
+        from torchdataguard.dp.sampling import PoissonBatchSampler
 
         draws = PoissonBatchSampler(n, sample_rate=batch / n, micro_batches_per_epoch=max(1, -(-n // batch)), seed=0)
         loader = DataLoader(DictRows(), batch_sampler=draws)

@@ -36,9 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import machine, write_result  # noqa: E402
 
 from torchdataguard.assets import load_spamassassin  # noqa: E402
-from torchdataguard.privacy.detectors import IBAN_LENGTHS  # noqa: E402
-from torchdataguard.privacy.pii import PIIScrubber  # noqa: E402
-from torchdataguard.privacy.synthetic import CARD_SCHEMES, fake_card, fake_iban  # noqa: E402
+from torchdataguard.pii.detectors import IBAN_LENGTHS  # noqa: E402
+from torchdataguard.pii import PIIScrubber  # noqa: E402
+from torchdataguard.pii.synthetic import CARD_SCHEMES, fake_card, fake_iban  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "pii_vs_presidio.json")

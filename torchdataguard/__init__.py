@@ -17,12 +17,13 @@ from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .distributed import DistributedGuard
 from .errors import ConfigError, GuardError, GuardInputError, StateError
-from .privacy.pii import PIIScrubber
+from .pii.scrubber import PIIScrubber
 from .quality.filter import QualityFilter
 from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback
 from .integrations.dp_trainer import DPCallback
-from .privacy.dp import DPConfig, make_private
+from .dp.config import DPConfig
+from .dp.loop import make_private
 
 __version__ = "0.1.0"
 

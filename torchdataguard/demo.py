@@ -148,7 +148,7 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
 
     use_cuda = torch.cuda.is_available() and device != "cpu"
     # pseudonyms need a secret key: TORCHDATAGUARD_PII_KEY when set (stable across runs), else a random one
-    from .privacy.pii import KEY_ENV
+    from .pii.keys import KEY_ENV
 
     pii_key = os.environ.get(KEY_ENV) or secrets.token_hex(32)
     model_dir = _model_dir()

@@ -6,4 +6,4 @@ from .dedup.exact import ExactDedup  # noqa: F401
 from .dedup.near import NearDedup  # noqa: F401
 from .quality.filter import QualityFilter  # noqa: F401
 from .quality.normalize import Normalize  # noqa: F401
-from .privacy.pii import PIIScrubber  # noqa: F401
+from .pii.scrubber import PIIScrubber  # noqa: F401

@@ -4,7 +4,7 @@ Nothing else changes in the user's script (no Trainer subclass). At ``on_train_b
 
 1. refuses what would make the guarantee wrong (several processes, a weighted / length-grouped / custom
    sampler, ``dataloader_drop_last``), unless ``DPConfig(accept_approximate=True)``;
-2. swaps the Trainer's random sampler for a :class:`~torchdataguard.privacy.sampling.PoissonBatchSampler`
+2. swaps the Trainer's random sampler for a :class:`~torchdataguard.dp.sampling.PoissonBatchSampler`
    *in place* (the DataLoader object the Trainer iterates is kept): Poisson sampling of the logical batch
    at rate ``q = per-device batch x accumulation steps x world size / dataset size``, split into the
    Trainer's gradient-accumulation micro-batches;
@@ -29,16 +29,17 @@ Example:
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 
 from ..errors import ConfigError, StateError
-from ..privacy.accounting import LEDGER_FILE, PrivacyLedger
-from ..privacy.dp import DPConfig, DPEngine, _to_device
-from ..privacy.sampling import PoissonBatchSampler, loader_sampling_problems
+from ..dp.accounting import LEDGER_FILE
+from ..dp.batch import to_device
+from ..dp.config import DPConfig
+from ..dp.engine import DPEngine
+from ..dp.sampling import PoissonBatchSampler, loader_sampling_problems
 
 try:  # transformers is a dependency, but keep the name importable without it
     from transformers import TrainerCallback
@@ -66,7 +67,7 @@ class DPCallback(TrainerCallback):
     """A ``TrainerCallback`` that trains with DP-SGD (Opacus) and accounts for it (see the module docstring).
 
     Args:
-        privacy: the :class:`~torchdataguard.privacy.dp.DPConfig`.
+        privacy: the :class:`~torchdataguard.dp.config.DPConfig`.
         unit_ids: the privacy unit of each training row (rows of one user share an id; sampled together and
             summed or averaged per ``privacy.unit_reduction``); each row is a unit by default.
         resume_from: the checkpoint directory holding the ledger when resuming from somewhere other than
@@ -157,7 +158,7 @@ class DPCallback(TrainerCallback):
         batch = None
         if cfg.preflight and num_rows:
             k = min(num_rows, 2)  # two rows: enough to see rows mixed or inputs broadcast; memory rows x params
-            batch = _to_device(loader.collate_fn([dataset[i] for i in range(k)]), args.device)
+            batch = to_device(loader.collate_fn([dataset[i] for i in range(k)]), args.device)
         self.engine = DPEngine(model, inner_opt, cfg, num_units=num_units, sample_rate=q, sampler=self.sampler,
                                planned_steps=int(state.max_steps) if state.max_steps else None,
                                preflight_batch=batch, trainer=True, resuming=resuming or prior_steps > 0,

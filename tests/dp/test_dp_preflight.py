@@ -1,0 +1,131 @@
+"""Preflight audit: broadcast position ids, padding_idx, unsupported modules, tied weights, row-mixing layers."""
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+import torchdataguard as tdg
+from torchdataguard.dp.preflight import (PreflightError, UnsupportedModulesError, audit_modules,
+                                         check_per_sample_gradients, fix_model, tied_parameters)
+
+
+class PosModel(nn.Module):
+    """Adds position embeddings from a [1, T] buffer, broadcast over the batch (as Hugging Face encoders do)."""
+
+    def __init__(self, padding_idx=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.tok = nn.Embedding(12, 4, padding_idx=padding_idx)
+        self.pos = nn.Embedding(6, 4)
+        self.register_buffer("position_ids", torch.arange(6)[None], persistent=False)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, input_ids, labels=None):
+        t = input_ids.shape[1]
+        h = self.tok(input_ids) + self.pos(self.position_ids[:, :t])
+        logits = self.head(h.mean(1))
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class Rows(Dataset):
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        ids = torch.randint(0, 12, (5,), generator=g)
+        ids[-1] = 0  # a padding token
+        return {"input_ids": ids, "labels": torch.tensor(i % 2)}
+
+
+def batch():
+    return torch.utils.data.default_collate([Rows()[i] for i in range(4)])
+
+
+def test_broadcast_position_ids_are_caught_then_fixed():
+    m = PosModel()
+    b = batch()
+    rep = check_per_sample_gradients(m, lambda: m(**b)["loss"], batch_rows=4)
+    assert "pos.weight" in rep.mismatched and "1 rows for a batch of 4" in rep.mismatched["pos.weight"]
+    dp = tdg.make_private(m, torch.optim.SGD(m.parameters(), lr=0.1), DataLoader(Rows(), batch_size=4),
+                          tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping="hooks"))
+    pre = dp.report()["preflight"]
+    assert pre["ok"] and pre["broadcast_inputs"] == ["pos"]
+    for b in dp.loader:  # trains with per-sample position gradients
+        m(**b)["loss"].backward()
+        dp.optimizer.step()
+        dp.optimizer.zero_grad()
+    assert dp.report()["steps"] == 4
+    dp.close()
+
+
+def test_padding_idx_embedding_is_flagged_and_fixed():
+    m = PosModel(padding_idx=0)
+    m.pos.weight.requires_grad_(False)  # isolate the padding row
+    b = batch()
+    raw = check_per_sample_gradients(m, lambda: m(**b)["loss"], batch_rows=4, fix_padding=False)
+    assert "tok.weight" in raw.mismatched
+    fixed = check_per_sample_gradients(m, lambda: m(**b)["loss"], batch_rows=4)
+    assert fixed.ok and fixed.padding_idx == ["tok"]
+
+
+def test_unsupported_modules_listed_all_at_once_with_the_fix():
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.LSTM(4, 4), nn.MultiheadAttention(4, 2))
+    problems = audit_modules(model)
+    assert [p.kind for p in problems] == ["BatchNorm1d", "LSTM", "MultiheadAttention"]
+    msg = str(UnsupportedModulesError(problems))
+    assert "3 module(s)" in msg and "GroupNorm" in msg and "DPLSTM" in msg and "DPMultiheadAttention" in msg
+    bn = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    with pytest.raises(UnsupportedModulesError, match="batch statistics"):
+        tdg.make_private(bn, torch.optim.SGD(bn.parameters(), lr=0.1),
+                         DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4)), batch_size=4),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+    assert audit_modules(fix_model(bn)) == []
+
+
+class MixRows(nn.Module):
+    """A custom layer that mixes the rows of the batch: no per-example gradient exists."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return ((x - x.mean(0, keepdim=True)) * self.w).sum(1, keepdim=True)
+
+
+def test_row_mixing_layer_fails_the_gradient_check():
+    m = MixRows()
+    with pytest.raises(PreflightError, match="do not add up"):
+        tdg.make_private(m, torch.optim.SGD(m.parameters(), lr=0.1),
+                         DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4)), batch_size=4),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(12, 4)
+        self.head = nn.Linear(4, 12, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, input_ids, labels=None):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        logits = self.head(self.emb(input_ids).mean(1))
+        return SequenceClassifierOutput(loss=nn.functional.cross_entropy(logits, labels), logits=logits)
+
+
+def test_tied_weights_fall_back_under_ghost_clipping():
+    m = Tied()
+    assert tied_parameters(m) == {"emb.weight": ["emb", "head"]}
+    dp = tdg.make_private(m, torch.optim.SGD(m.parameters(), lr=0.1), DataLoader(Rows(), batch_size=4),
+                          tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, clipping="ghost"))
+    assert any("tied weights" in n for n in dp.report()["preflight"]["notes"])
+    for b in dp.loader:
+        m(**b).loss.backward()
+        dp.optimizer.step()
+        dp.optimizer.zero_grad()
+    assert dp.report()["steps"] == 4 and torch.isfinite(m.emb.weight).all()
+    dp.close()

@@ -1,0 +1,136 @@
+"""DPCallback with the Hugging Face Trainer on a tiny random BERT (built from a config, offline)."""
+import os
+import shutil
+import warnings
+
+import pytest
+import torch
+
+pytest.importorskip("accelerate")
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+
+import torchdataguard as tdg  # noqa: E402
+from torchdataguard.dp.accounting import LEDGER_FILE  # noqa: E402
+from torchdataguard.dp.epsilon import epsilon_rdp  # noqa: E402
+from torchdataguard.errors import ConfigError, StateError  # noqa: E402
+
+N = 40
+
+
+class Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return N
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return {"input_ids": torch.randint(1, 50, (8,), generator=g), "labels": torch.tensor(i % 2)}
+
+
+def bert():
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                     max_position_embeddings=16, num_labels=2, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+    return BertForSequenceClassification(cfg)
+
+
+def train(tmp, cb, *, batch=4, accum=2, steps=4, resume=None, save=True, optim="adamw_torch", lr=5e-5, model=None):
+    args = TrainingArguments(output_dir=str(tmp), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
+                             max_steps=steps, logging_steps=2, save_strategy="steps" if save else "no", save_steps=2,
+                             report_to=[], use_cpu=True, disable_tqdm=True, seed=0, optim=optim, learning_rate=lr)
+    model = model or bert()
+    trainer = Trainer(model=model, args=args, train_dataset=Rows(), callbacks=[cb])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train(resume_from_checkpoint=resume)
+    return trainer, model
+
+
+def cfg(**kw):
+    base = dict(noise_multiplier=1.0, delta=1e-3, accountant="rdp", seed=11)
+    base.update(kw)
+    return tdg.DPConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def four_steps(tmp_path_factory):
+    """One 4-step DP run with checkpoints at steps 2 and 4 (shared by the tests below)."""
+    tmp = tmp_path_factory.mktemp("dp_trainer")
+    cb = tdg.DPCallback(cfg())
+    trainer, model = train(tmp, cb)
+    return tmp, cb, trainer, model
+
+
+def test_trainer_logs_epsilon_hides_grad_norm_and_checkpoints_the_ledger(four_steps):
+    tmp_path, cb, trainer, model = four_steps
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert logs and all("dp/epsilon_rdp" in h and "dp/epsilon_prv" in h for h in logs)
+    assert not any("grad_norm" in h for h in trainer.state.log_history)
+    q = 4 * 2 / N
+    rep = cb.report()
+    assert rep["steps"] == 4 and rep["sample_rate"] == pytest.approx(q)
+    assert rep["epsilon_rdp"] == pytest.approx(epsilon_rdp([(1.0, q, 4)], 1e-3), rel=1e-5)
+    assert [p["step"] for p in rep["history"]] == [2, 4]
+    assert rep["approximate"] is False and rep["sampling"] == "poisson"
+    assert os.path.exists(tmp_path / "checkpoint-2" / LEDGER_FILE)
+    assert os.path.exists(tmp_path / "checkpoint-4" / LEDGER_FILE)
+    assert trainer.args.max_grad_norm == 1.0  # restored after training
+    assert not hasattr(next(model.parameters()), "grad_sample")  # hooks removed: the model is plain again
+
+
+def test_resume_continues_epsilon_and_refuses_a_missing_ledger(four_steps, tmp_path):
+    shutil.copytree(four_steps[0] / "checkpoint-4", tmp_path / "checkpoint-4")
+    cb = tdg.DPCallback(cfg())
+    train(tmp_path, cb, steps=6, resume=str(tmp_path / "checkpoint-4"), save=False)
+    q = 8 / N
+    assert cb.report()["steps"] == 6
+    assert cb.report()["epsilon_rdp"] == pytest.approx(epsilon_rdp([(1.0, q, 6)], 1e-3), rel=1e-5)
+    shutil.copytree(tmp_path / "checkpoint-4", tmp_path / "copy" / "checkpoint-4")
+    os.remove(tmp_path / "copy" / "checkpoint-4" / LEDGER_FILE)
+    with pytest.raises(StateError, match="no privacy ledger"):
+        train(tmp_path / "copy", tdg.DPCallback(cfg()), steps=6, resume=str(tmp_path / "copy" / "checkpoint-4"))
+
+
+def test_budget_stops_training(tmp_path):
+    cb = tdg.DPCallback(cfg(target_epsilon=3.5))
+    trainer, _ = train(tmp_path, cb, steps=30, save=False)
+    rep = cb.report()
+    assert rep["budget_stopped"] and 0 < trainer.state.global_step == rep["steps"] < 30
+    assert rep["epsilon_rdp"] <= 3.5 < epsilon_rdp([(1.0, 8 / N, rep["steps"] + 1)], 1e-3)
+
+
+def test_accumulation_and_clipping_modes_give_the_same_update(tmp_path):
+    """Same Poisson draws (seeded), same noise: B=4 x 2 accumulation (hooks, ghost, bk) == B=8 (hooks, bk)."""
+    results = []
+    runs = [(4, 2, "hooks"), (8, 1, "hooks"), (4, 2, "ghost"), (4, 2, "bk"), (8, 1, "bk")]
+    for i, (batch, accum, mode) in enumerate(runs):
+        torch.manual_seed(123)
+        cb = tdg.DPCallback(cfg(max_grad_norm=0.1, clipping=mode))
+        _, model = train(tmp_path / str(i), cb, batch=batch, accum=accum, steps=2, save=False, optim="sgd", lr=1.0)
+        assert cb.report()["clipping"] == mode
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    start = torch.cat([p.detach().flatten() for p in bert().parameters()])
+    assert (results[0] - start).abs().max() > 1e-3  # it trained
+    for other in results[1:]:
+        torch.testing.assert_close(results[0], other, atol=2e-5, rtol=1e-4)
+
+
+def test_trainer_refusals(tmp_path):
+    with pytest.raises(ConfigError, match="drop_last"):
+        args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                                 use_cpu=True, disable_tqdm=True, dataloader_drop_last=True, save_strategy="no")
+        Trainer(model=bert(), args=args, train_dataset=Rows(), callbacks=[tdg.DPCallback(cfg())]).train()
+    with pytest.raises(ConfigError, match="delta=0.5 >= 1/N"):
+        train(tmp_path, tdg.DPCallback(cfg(delta=0.5)), steps=1, save=False)
+
+
+def test_fp16_loss_scaling_is_refused():
+    """A GradScaler would scale each example's gradient before clipping and skip steps on overflow."""
+    from types import SimpleNamespace
+
+    cb = tdg.DPCallback(cfg())
+    args = SimpleNamespace(fp16=True, world_size=1, n_gpu=1, max_grad_norm=1.0)
+    model = bert()
+    with pytest.raises(ConfigError, match="refuses fp16=True.*bf16=True"):
+        cb.on_train_begin(args, SimpleNamespace(global_step=0, max_steps=4), SimpleNamespace(), model=model,
+                          optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_dataloader=object())

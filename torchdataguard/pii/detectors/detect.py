@@ -1,0 +1,81 @@
+"""Find personal data and secrets in a text: every finder, overlaps resolved, until nothing new appears.
+
+Example:
+    >>> text = "Mail jane.doe@example.org from 10.0.0.7, not version 1.2.3.4."
+    >>> [(d.entity, text[d.start:d.end]) for d in find_pii(text)]
+    [('email', 'jane.doe@example.org'), ('ipv4', '10.0.0.7')]
+"""
+from __future__ import annotations
+
+from typing import FrozenSet, List, Optional, Sequence, Tuple
+
+from .finders import FINDERS, find_ipv4
+from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
+from .shape import text_shape
+
+__all__ = ["find_pii"]
+
+
+def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = None,
+             extra: Sequence[Detection] = ()) -> List[Detection]:
+    """All non-overlapping detections in ``text``, sorted by position.
+
+    Args:
+        text: the text to scan.
+        entities: entity types to look for (default: all of :data:`ENTITY_TYPES`).
+        extra: detections from another source (an NER backend) to merge, at lower priority.
+
+    Example:
+        >>> t = "card 4111 1111 1111 1111, bad 4111 1111 1111 1112"
+        >>> [(d.entity, t[d.start:d.end]) for d in find_pii(t)]
+        [('credit_card', '4111 1111 1111 1111')]
+    """
+    wanted = ENTITY_TYPES if entities is None else [e for e in ENTITY_TYPES if e in entities]
+    dets, clipped = _detect_once(text, wanted, extra)
+    # A candidate can be turned down because it touches another detection (a card right after an IPv6
+    # address, a phone glued to an e-mail) or overlaps one that wins. Once that neighbour is replaced by a
+    # placeholder, what is left of the candidate could be found in the output, so scrubbing would not be
+    # idempotent and part of a value would stay. Settle it here: mask the detections the way a placeholder
+    # would ("<...>") and look again, until nothing new appears. Only needed when a candidate lost an
+    # overlap, or a detection touches a character that a neighbouring match could include.
+    for _ in range(8):
+        if not clipped and not any(touches_neighbour(text, d) for d in dets):
+            break
+        masked = mask_detections(text, dets)
+        found, clipped = _detect_once(masked, wanted, ())
+        new = [d for d in found if not any(d.start < t.end and t.start < d.end for t in dets)]
+        if not new:
+            break
+        dets = sorted(dets + new)
+        text = masked
+    return dets
+
+
+def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -> Tuple[List[Detection], bool]:
+    """(non-overlapping detections, whether to look again once they are masked).
+
+    Looking again is needed when a candidate lost an overlap while reaching outside the winners, or when
+    a dotted quad was read as a version with a detection in the 80 characters before it (its context).
+    """
+    shape = text_shape(text)
+    has_digit = "0" in shape
+    cands: List[Detection] = list(extra)
+    versions: List[Tuple[int, int]] = []
+    for name in wanted:
+        needs_digit, finder = FINDERS[name]
+        if needs_digit and not has_digit:
+            continue
+        found = find_ipv4(text, shape, versions) if name == "ipv4" else finder(text, shape)
+        for s, e in found:
+            cands.append(Detection(s, e, name))
+    if not cands:
+        return cands, False
+    losers: List[Detection] = []
+    kept = resolve_overlaps(cands, losers=losers) if len(cands) > 1 else cands
+    for c in losers:
+        if uncovered(c, kept):
+            return kept, True
+    for vs, _ in versions:
+        if any(d.start < vs and vs - d.end <= 80 for d in kept):
+            return kept, True
+    return kept, False

@@ -1,0 +1,334 @@
+"""Per-entity finders: compiled patterns that propose candidates, and the validators that keep the real ones.
+
+Each finder takes ``(text, shape)`` (:func:`~torchdataguard.pii.detectors.shape.text_shape`) and returns the
+``(start, end)`` spans it found, overlaps included; :mod:`.overlap` then keeps one detection per character.
+A text is scanned only by the finders whose cheap pre-check (a digit, a character or prefix that must appear)
+holds. Everything here is module-level and stateless, so it pickles for DataLoader workers at no cost.
+
+Example:
+    >>> from torchdataguard.pii.detectors.shape import text_shape
+    >>> t = "card 4111 1111 1111 1111 or 4111 1111 1111 1112"
+    >>> find_card(t, text_shape(t))
+    [(5, 24)]
+"""
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
+from .context import is_version_context
+
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "find_card", "find_email", "find_iban", "find_ipv4", "find_ipv6",
+           "find_phone", "find_secret", "find_ssn"]
+
+# ---------------------------------------------------------------------------------------------------
+# patterns (most are matched on the shape of the text: see .shape)
+# ---------------------------------------------------------------------------------------------------
+ASCII_DIGITS = frozenset("0123456789")
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
+# labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters
+_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,24}"
+                           r"(?![\w\-]|\.[^\W_])")
+
+# IPv4: anchored on the first dot, the first octet is read backwards
+_IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
+
+# IPv6: anchored on "::" or on three colon-separated groups (every IPv6 address has one of the two)
+_IPV6_ANCHOR = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+_IPV6 = re.compile(r"(?:[0-9A-Fa-f]{1,4}:|::?)(?:[0-9A-Fa-f]{0,4}:){1,7}"
+                   r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\w)")
+HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+_HEX_COLON_RUN = re.compile(r"[0-9A-Fa-f:]*")
+
+# payment cards: 13-19 digits, or groups of 4-4-4-(1..7) or 4-6-(4..5) separated by one space or hyphen
+_CARD_PATTERNS = (
+    re.compile(r"0000000000000(?<![\w.,\-].{13})0{0,6}(?![\w\-]|[.,]0)"),
+    re.compile(r"0000([ \-])0000\1(?<![\w.,\-].{10})0000\1(?:0{1,7})(?![\w\-]|[.,]0)"),
+    re.compile(r"0000([ \-])000000\1(?<![\w.,\-].{12})00000?(?![\w\-]|[.,]0)"),
+)
+
+# IBAN: two upper-case letters, two check digits, then upper-case letters and digits in optional groups
+_IBAN_SHAPE = re.compile(r"AA00(?<!\w.{4})(?: ?[A0]){11,31}(?!\w)")
+
+# US SSN: 3-2-4 digits with hyphens or single spaces
+_SSN_PATTERNS = (
+    re.compile(r"000-00-0000(?<![\w.\-].{11})(?![\w\-]|\.0)"),
+    re.compile(r"000 00 0000(?<![\w.\-].{11})(?![\w\-]|\.0)"),
+)
+
+# phones: "+CC ..." international numbers; North American numbers; national numbers with a trunk 0
+# after a phone word ("tel.", "phone:", "fax" ...)
+_PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
+_PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
+_PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
+_PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
+    r"tel(?:ephone|efon)?", r"ph(?:one)?", r"fax", r"mob(?:ile)?", r"cell", r"call"))
+_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,4}(?:[ .\-]0{2,4}){1,3}(?![\w\-]|[.,]0)")
+
+# Secrets: (pattern, group holding the secret value). The two "ecret" patterns (AWS secret access keys)
+# also need "aws" and an "s" just before the match (checked in code). Each pattern starts with a literal prefix (fast to
+# find); the boundary before it is checked by a look-behind placed after that prefix.
+_SECRET_PATTERNS: Tuple[Tuple[str, int], ...] = (
+    (r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)(?<![A-Za-z0-9].{4})[A-Z0-9]{16}(?![A-Za-z0-9])", 0),
+    (r"ecret[_\-. ]?(?:access|Access|ACCESS)?[_\-. ]?(?:key|Key|KEY)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})"
+     r"(?![A-Za-z0-9/+])", 1),
+    (r"ECRET[_\-. ]?(?:ACCESS)?[_\-. ]?KEY[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", 1),
+    (r"gh(?<![A-Za-z0-9_].{2})[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])", 0),
+    (r"github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])", 0),
+    (r"glpat-(?<![A-Za-z0-9_].{6})[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])", 0),
+    (r"xox(?<![A-Za-z0-9_].{3})[abposr]-[A-Za-z0-9\-]{10,}(?![A-Za-z0-9\-])", 0),
+    (r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}", 0),
+    (r"[srp]k_(?:live|test)_(?<![A-Za-z0-9_].{8})[A-Za-z0-9]{16,}(?![A-Za-z0-9])", 0),
+    (r"AIza(?<![A-Za-z0-9_\-].{4})[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])", 0),
+    (r"sk-(?<![A-Za-z0-9_\-].{3})(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])", 0),
+    (r"hf_(?<![A-Za-z0-9_].{3})[A-Za-z0-9]{34,}(?![A-Za-z0-9_])", 0),
+    (r"npm_(?<![A-Za-z0-9_].{4})[A-Za-z0-9]{36}(?![A-Za-z0-9_])", 0),
+    (r"pypi-AgEIcHlwaS5vcmc(?<![A-Za-z0-9_\-].{19})[A-Za-z0-9_\-]{50,}", 0),
+    (r"eyJ(?<![A-Za-z0-9_\-].{3})[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}", 0),
+)
+_SECRETS = tuple((re.compile(p), g, p.startswith(("ecret", "ECRET"))) for p, g in _SECRET_PATTERNS)
+# private key blocks: from the BEGIN line to the matching END line, or, when the END line is missing (a
+# truncated paste), to the end of the base64 body
+_KEY_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_BODY = re.compile(r"[A-Za-z0-9+/=:,\-\s]*")
+_KEY_MAX = 65536  # longest block looked for between BEGIN and END
+_AWS_BEFORE_SECRET = re.compile(r"(?<![A-Za-z0-9])aws[_\-. ]?s\Z", re.IGNORECASE)
+# One of these must occur before the secret patterns are tried. Anchored on "_", "-" and "A" (rare
+# characters), with the rest of each prefix checked by a look-behind, so the scan stays fast.
+_SECRET_GATE = re.compile(
+    r"_(?:(?<=gh[pousr]_)|(?<=hf_)|(?<=npm_)|(?<=_pat_)|(?<=k_live_)|(?<=k_test_))"
+    r"|-(?:(?<=sk-)|(?<=glpat-)|(?<=pypi-)|(?<=xox[abposr]-)|----BEGIN)"
+    r"|A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|Iza)")
+_SECRET_LITERALS = ("eyJ", "hooks.slack.com", "ecret", "ECRET")
+
+
+# ---------------------------------------------------------------------------------------------------
+# per-type finders: (text, shape) -> list of (start, end)
+# ---------------------------------------------------------------------------------------------------
+def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
+    # anchored on "@": the domain is matched forwards, the local part read backwards
+    out: List[Tuple[int, int]] = []
+    at = text.find("@")
+    floor = 0  # a local part may not reach into the previous address
+    while at >= 0:
+        m = _EMAIL_DOMAIN.match(text, at + 1)
+        if m is not None:
+            j = at
+            lo = max(floor, at - 65)
+            while j > lo and (text[j - 1] in _LOCAL_CHARS or (text[j - 1].isalnum() and not text[j - 1].isascii())):
+                j -= 1  # ASCII address characters, and letters or digits of any script (müller@, josé@)
+            i = j
+            while i < at and text[i] in ".='":  # quotes and dots before the address are not part of it
+                i += 1
+            # the run must start at a boundary: the text's start, a non-address character, or the end of
+            # the previous address (which a placeholder will replace)
+            ok = (0 < at - i <= 64 and ".." not in text[i:at]
+                  and (j == 0 or (j == floor and floor > 0) or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)))
+            if ok:
+                out.append((i, m.end()))
+                floor = m.end()
+                at = text.find("@", m.end())
+                continue
+        at = text.find("@", at + 1)
+    return out
+
+
+def _octet_ok(s: str) -> bool:
+    return len(s) <= 3 and (s == "0" or s[0] != "0") and int(s) <= 255
+
+
+def find_ipv4(text: str, shape: str, versions: Optional[List[Tuple[int, int]]] = None) -> List[Tuple[int, int]]:
+    out = []
+    for m in _IPV4_TAIL.finditer(shape):
+        dot = m.start()
+        i = dot
+        while i > 0 and shape[i - 1] == "0" and dot - i < 4:
+            i -= 1
+        if i == dot or dot - i > 3:
+            continue
+        if i > 0 and (shape[i - 1] == "." or shape[i - 1].isalnum() or shape[i - 1] == "_"):
+            continue
+        e = m.end()
+        parts = text[i:e].split(".")
+        if all(_octet_ok(p) for p in parts):
+            if not is_version_context(text, i, e):
+                out.append((i, e))
+            elif versions is not None:
+                versions.append((i, e))
+    return out
+
+
+def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
+    out: List[Tuple[int, int]] = []
+    pos = 0
+    while True:
+        a = _IPV6_ANCHOR.search(text, pos)
+        if a is None:
+            return out
+        s = a.start()
+        lo = max(0, s - 40)
+        while s > lo and text[s - 1] in HEX_COLON:
+            s -= 1
+        if s == lo and s > 0 and text[s - 1] in HEX_COLON:
+            # a run of hex digits and colons longer than any address: skip all of it
+            pos = max(a.end(), _HEX_COLON_RUN.match(text, a.start()).end())
+            continue
+        if s > 0 and (text[s - 1].isalnum() or text[s - 1] in "_."):
+            pos = a.end()
+            continue
+        m = _IPV6.match(text, s)
+        if m is None or m.end() <= a.start():
+            pos = a.end()
+            continue
+        pos = m.end()
+        cand = m.group()
+        if cand.count(":") < 2 or not any(ch in ASCII_DIGITS for ch in cand):
+            continue
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        head = cand.rsplit(":", 1)[0] if "." in cand else cand
+        hexdigits = sum(ch != ":" for ch in head)
+        groups = sum(1 for g in head.split(":") if g)
+        if hexdigits < 4 and groups < 8:
+            continue
+        out.append(m.span())
+
+
+def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
+    out = []
+    for rx in _CARD_PATTERNS:
+        for m in rx.finditer(shape):
+            s, e = m.span()
+            digits = text[s:e].replace(" ", "").replace("-", "")
+            if card_issuer_ok(digits) and luhn_valid(digits):
+                out.append((s, e))
+    return out
+
+
+def find_iban(text: str, shape: str) -> List[Tuple[int, int]]:
+    out = []
+    pos = 0
+    while True:
+        m = _IBAN_SHAPE.search(shape, pos)
+        if m is None:
+            return out
+        s = m.start()
+        pos = m.end()
+        want = IBAN_LENGTHS.get(text[s:s + 2])
+        if want is None:
+            continue
+        # take exactly the country's length of characters (single spaces allowed between groups), so a
+        # second IBAN or an upper-case word after this one is not swallowed into it
+        n = 0
+        end = s
+        for i in range(s, m.end()):
+            if text[i] != " ":
+                n += 1
+                if n == want:
+                    end = i + 1
+                    break
+        if n != want or (end < len(text) and (text[end].isalnum() or text[end] == "_")):
+            continue
+        if iban_valid(text[s:end].replace(" ", "")):
+            out.append((s, end))
+            pos = end
+
+
+def find_ssn(text: str, shape: str) -> List[Tuple[int, int]]:
+    out = []
+    for rx in _SSN_PATTERNS:
+        for m in rx.finditer(shape):
+            s, e = m.span()
+            if ssn_valid(text[s:s + 3], text[s + 4:s + 6], text[s + 7:e]):
+                out.append((s, e))
+    return out
+
+
+def _phone_left_ok(shape: str, s: int) -> bool:
+    if s == 0:
+        return True
+    ch = shape[s - 1]
+    return not (ch.isalnum() or ch in "_+-.")
+
+
+def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
+    out = []
+    for m in _PHONE_INTL.finditer(shape):
+        s, e = m.span()
+        nd = sum(ch == "0" for ch in m.group())
+        if 8 <= nd <= 15 and _phone_left_ok(shape, s):
+            out.append((s, e))
+    for m in _PHONE_NANP_TAIL.finditer(shape):
+        p, e = m.span()
+        h = _PHONE_NANP_HEAD.search(shape, max(0, p - 8), p)
+        if h is None:
+            continue
+        s = h.start()
+        if h.group("cc") is not None and text[s] != "1":
+            s = h.start("area")
+        a = h.start("area") + (1 if shape[h.start("area")] == "(" else 0)
+        if text[a] in "01" or text[p] in "01" or not _phone_left_ok(shape, s):
+            continue
+        out.append((s, e))
+    lower = text.lower()
+    for rx in _PHONE_WORDS:
+        for w in rx.finditer(lower):
+            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_"):
+                continue
+            m = _PHONE_TRUNK.match(shape, w.end())
+            if m is None:
+                continue
+            nd = sum(ch == "0" for ch in m.group())
+            if 9 <= nd <= 12 and text[m.start() + (1 if text[m.start()] == "(" else 0)] == "0":
+                out.append(m.span())
+    return out
+
+
+def find_secret(text: str, shape: str) -> List[Tuple[int, int]]:
+    if _SECRET_GATE.search(text) is None and not any(lit in text for lit in _SECRET_LITERALS):
+        return []
+    out = []
+    if "-----BEGIN" in text:
+        ends = [m.span() for m in _KEY_END.finditer(text)]
+        end_starts = [a for a, _ in ends]
+        covered = 0
+        for m in _KEY_BEGIN.finditer(text):
+            if m.start() < covered:
+                continue  # a BEGIN line inside a block already taken
+            i = bisect.bisect_left(end_starts, m.end())
+            if i < len(ends) and ends[i][0] - m.end() <= _KEY_MAX:
+                e = ends[i][1]
+            else:
+                e = _KEY_BODY.match(text, m.end()).end()
+                while e > m.end() and text[e - 1].isspace():  # the line break after the body is not the key's
+                    e -= 1
+            out.append((m.start(), e))
+            covered = e
+    for rx, g, aws in _SECRETS:
+        for m in rx.finditer(text):
+            if aws and _AWS_BEFORE_SECRET.search(text, max(0, m.start() - 6), m.start()) is None:
+                continue
+            s, e = m.span(g)
+            if e > s:
+                out.append((s, e))
+    return out
+
+
+#: entity type -> (needs a digit, finder)
+FINDERS: Dict[str, Tuple[bool, Callable[[str, str], List[Tuple[int, int]]]]] = {
+    "secret": (False, find_secret),
+    "email": (False, find_email),
+    "iban": (True, find_iban),
+    "credit_card": (True, find_card),
+    "us_ssn": (True, find_ssn),
+    "ipv6": (False, find_ipv6),
+    "ipv4": (True, find_ipv4),
+    "phone": (True, find_phone),
+}
+
