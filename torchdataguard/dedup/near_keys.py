@@ -72,10 +72,13 @@ def keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cfg: "Ne
     x, sig = minhash_bins(hashes, doc, n, cfg.num_perm, cfg.seed)
     filled = (sig != EMPTY).sum(1)
     size, sets, off = shingle_sets(x, doc, filled < K3, K3)
-    nib = torch.zeros(n, cfg.num_perm, dtype=torch.uint8, device=sig.device)
     lsh = torch.nonzero(size >= K).flatten()
-    if lsh.numel():
-        nib[lsh] = (densify(sig[lsh], cfg.num_perm, cfg.seed) & 15).to(torch.uint8)
+    if lsh.numel() == n:  # the usual case for documents of more than a few sentences
+        nib = (densify(sig, cfg.num_perm, cfg.seed) & 15).to(torch.uint8)
+    else:
+        nib = torch.zeros(n, cfg.num_perm, dtype=torch.uint8, device=sig.device)
+        if lsh.numel():
+            nib[lsh] = (densify(sig[lsh], cfg.num_perm, cfg.seed) & 15).to(torch.uint8)
     return NearKeys(nib, size > 0, size, sets, off)
 
 
