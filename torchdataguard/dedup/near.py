@@ -127,8 +127,8 @@ class WaveBest:
     """
 
     def __init__(self, r: int, device: torch.device) -> None:
-        z = lambda: torch.zeros(r, dtype=torch.int64, device=device)  # noqa: E731
-        self.lkey, self.lslot, self.ekey, self.eslot, self.inter, self.union = z(), z(), z(), z(), z(), z()
+        self.lkey, self.lslot, self.ekey, self.eslot, self.inter, self.union = torch.zeros(
+            6, r, dtype=torch.int64, device=device).unbind(0)
 
 
 @register_stage("near")
@@ -205,20 +205,25 @@ class NearDedup(IndexStage):
         K, _, K3 = self.cfg.limits
         r = R.numel()
         out = WaveBest(r, self.device)
-        size = keys.size[R]
-        lpos = torch.nonzero(size >= K).flatten()
-        if self.index.n and lpos.numel():
-            sub = keys.nib[R[lpos]]
+        lpos: Optional[torch.Tensor] = None  # rows of R that ask the LSH index (None: all of them)
+        spos: Optional[torch.Tensor] = None  # rows of R that bring their set (None: none)
+        if not keys.all_large(K3):  # the usual case for documents of more than a few sentences skips this
+            size = keys.size[R]
+            lpos = torch.nonzero(size >= K).flatten()
+            spos = torch.nonzero(size < K3).flatten()
+        if self.index.n and (lpos is None or lpos.numel()):
+            sub = keys.nib[R if lpos is None else R[lpos]]
             q, s = self.index.candidates(sub)
             if q.numel():
                 agree = (self.index.unpack(self.index.packed[s]) == sub[q]).sum(1).to(torch.int64)
                 sim = ((agree.float() / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
                 ok = sim >= self.threshold - 1e-9
-                q, s, agree = lpos[q[ok]], s[ok], agree[ok]
+                q, s, agree = q[ok], s[ok], agree[ok]
+                if lpos is not None:
+                    q = lpos[q]
                 order = s if lsh_order is None else lsh_order[s]
                 _best_into(out.lkey, out.lslot, q, (agree << SEQ_BITS) | (SEQ_MAX - order), s)
-        spos = torch.nonzero(size < K3).flatten()
-        if self.small.n and spos.numel():
+        if self.small.n and spos is not None and spos.numel():
             q, s, inter, union = self.small.matches(keys.sets, keys.off, keys.size, R[spos])
             if q.numel():
                 q = spos[q]
@@ -239,12 +244,16 @@ class NearDedup(IndexStage):
         a shared band key between rows that ask the LSH index, or a shared prefix token between rows with sets."""
         K, _, K3 = self.cfg.limits
         r = R.numel()
+        bands = int(self.cfg.bands)
+        if keys.all_large(K3):
+            bk = self.index.band_keys(keys.nib[R]).flatten()
+            return shares_key_with_earlier(bk, torch.arange(r, device=R.device).repeat_interleave(bands), r)
         size = keys.size[R]
         blocked = torch.zeros(r, dtype=torch.bool, device=R.device)
         lpos = torch.nonzero(size >= K).flatten()
         if lpos.numel() > 1:
             bk = self.index.band_keys(keys.nib[R[lpos]]).flatten()
-            blocked |= shares_key_with_earlier(bk, lpos.repeat_interleave(int(self.cfg.bands)), r)
+            blocked |= shares_key_with_earlier(bk, lpos.repeat_interleave(bands), r)
         spos = torch.nonzero(size < K3).flatten()
         if spos.numel() > 1:
             tok, own = prefix_tokens(keys.sets, keys.off, keys.size, R[spos], self.threshold)
@@ -254,7 +263,12 @@ class NearDedup(IndexStage):
     def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Insert ``rows`` (in order) into the index each belongs to (sets under ``K2`` shingles, else LSH);
         returns the positions of ``rows`` that went to the LSH index and to the exact-set index."""
-        _, K2, _ = self.cfg.limits
+        _, K2, K3 = self.cfg.limits
+        if keys.all_large(K3):
+            every = torch.arange(rows.numel(), device=rows.device)
+            if rows.numel():
+                self.index.insert(keys.nib[rows], list(ids))
+            return every, every[:0]
         size = keys.size[rows]
         to_lsh = torch.nonzero(size >= K2).flatten()
         to_small = torch.nonzero(size < K2).flatten()
@@ -275,14 +289,17 @@ class NearDedup(IndexStage):
         R = torch.nonzero(keys.valid).flatten()
         while R.numel():
             b = self.wave_best(keys, R)
-            hit = (b.lkey > 0) | (b.ekey > 0)
-            for j in torch.nonzero(hit).flatten().tolist():
-                ls = self.score_of(int(b.lkey[j])) if int(b.lkey[j]) else -1.0
-                es = int(b.inter[j]) / int(b.union[j]) if int(b.ekey[j]) else -1.0
-                if es >= ls:
-                    out[int(R[j])] = Drop("duplicate/near", matched=self.small.ids.get(int(b.eslot[j])), score=es)
-                else:
-                    out[int(R[j])] = Drop("duplicate/near", matched=self.index.ids.get(int(b.lslot[j])), score=ls)
+            hit = (b.lkey > 0) if keys.all_large(self.cfg.limits[2]) else (b.lkey > 0) | (b.ekey > 0)
+            h = torch.nonzero(hit).flatten()
+            if h.numel():
+                cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])
+                for j, lk, ls_, ek, es_, inter, union in zip(*(c.tolist() for c in cols)):
+                    ls = self.score_of(lk) if lk else -1.0
+                    es = inter / union if ek else -1.0
+                    if es >= ls:
+                        out[j] = Drop("duplicate/near", matched=self.small.ids.get(es_), score=es)
+                    else:
+                        out[j] = Drop("duplicate/near", matched=self.index.ids.get(ls_), score=ls)
             R = R[~hit]
             if not R.numel():
                 break

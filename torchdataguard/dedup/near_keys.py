@@ -1,7 +1,7 @@
 """Keys of near-duplicate detection: 4-bit MinHash signatures, and exact shingle sets of small documents."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping, Sequence
+from typing import TYPE_CHECKING, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,8 +36,17 @@ class NearKeys:
         self.size = size
         self.sets = sets
         self.off = off
+        self._all_large: Optional[bool] = None
+
+    def all_large(self, limit: int) -> bool:
+        """True when no row with content has fewer than ``limit`` (``K3``) shingles (cached)."""
+        if self._all_large is None:
+            self._all_large = not bool(((self.size < limit) & self.valid).any())
+        return self._all_large
 
     def to(self, device) -> "NearKeys":
+        if self.nib.device == torch.device(device):
+            return self
         return NearKeys(*(t.to(device) for t in (self.nib, self.valid, self.size, self.sets, self.off)))
 
     def take(self, idx: Sequence[int]) -> "NearKeys":
@@ -104,6 +113,8 @@ class NearKeyer(Keyer):
         ds: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         if text_rows:
             h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram)
+            if len(text_rows) == m:  # every row has text: shingle i's document is already its row
+                return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
             hs.append(torch.from_numpy(h.view("int64")).to(dev))
             ds.append(torch.tensor(text_rows, dtype=torch.int64, device=dev)[torch.from_numpy(d).to(dev)])
         if tok_rows:

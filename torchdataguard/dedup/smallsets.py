@@ -145,18 +145,17 @@ def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, row
 
 
 def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int) -> torch.Tensor:
-    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row."""
+    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing)."""
     blocked = torch.zeros(r, dtype=torch.bool, device=keys.device)
     if keys.numel() < 2:
         return blocked
-    order = torch.argsort(keys, stable=True)
+    order = torch.argsort(keys, stable=True)  # stable: within one key value, owners stay in increasing order
     ks, ow = keys[order], owner[order]
     start = torch.ones_like(ks, dtype=torch.bool)
     start[1:] = ks[1:] != ks[:-1]
     seg = torch.cumsum(start.to(torch.int64), 0) - 1
-    first_owner = torch.full((int(seg[-1]) + 1,), r, dtype=torch.int64, device=keys.device)
-    first_owner.scatter_reduce_(0, seg, ow, reduce="amin", include_self=True)
-    blocked[ow[first_owner[seg] < ow]] = True
+    first_owner = ow[start][seg]
+    blocked[ow[first_owner < ow]] = True
     return blocked
 
 

@@ -329,18 +329,18 @@ class ShardedNear(ShardedStage):
                     iu = self.comm.all_reduce(iu, "sum").to(dev)
                 mine: List[Tuple[int, Any]] = []
                 scores: List[float] = []
-                for k, j in enumerate(hit.tolist()):
-                    lk, ek = int(lkey[j]), int(ekey[j])
+                cols = (lkey[hit], ekey[hit], iu[:, 0], iu[:, 1], b.lkey[hit], b.lslot[hit], b.ekey[hit], b.eslot[hit])
+                for k, (lk, ek, inter, union, my_lk, lslot, my_ek, eslot) in enumerate(zip(*(c.tolist() for c in cols))):
                     ls = st.score_of(lk) if lk else -1.0
-                    es = int(iu[k, 0]) / int(iu[k, 1]) if ek else -1.0
+                    es = inter / union if ek else -1.0
                     if es >= ls:
                         scores.append(es)
-                        if int(b.ekey[j]) == ek:
-                            mine.append((k, st.small.ids.get(int(b.eslot[j]))))
+                        if my_ek == ek:  # this rank holds the winning document
+                            mine.append((k, st.small.ids.get(eslot)))
                     else:
                         scores.append(ls)
-                        if int(b.lkey[j]) == lk:
-                            mine.append((k, st.index.ids.get(int(b.lslot[j]))))
+                        if my_lk == lk:
+                            mine.append((k, st.index.ids.get(lslot)))
                 matched = self._exchange_ids(mine, nh, ids.is_int)
                 for k, j in enumerate(R[hit].tolist()):
                     out[j] = Drop("duplicate/near", matched=matched[k], score=scores[k])
