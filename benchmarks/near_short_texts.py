@@ -144,10 +144,12 @@ def run_rates(max_k: int, structures: int) -> Dict[str, List[Dict[str, float]]]:
         rows = []
         for k in range(1, max_k + 1):
             parts = _partitions(k)
+            done = set()
             for jt in (0.0, 0.2, 0.4, 0.6):
-                o = int(math.floor(2 * k * jt / (1 + jt) + 1e-9))
-                if jt > 0 and o == 0:
+                o = int(math.floor(2 * k * jt / (1 + jt) + 1e-9))  # the largest overlap with J <= jt
+                if o in done:
                     continue
+                done.add(o)
                 p = float(np.mean([pass_probability(k, o, thr, rng, first, parts) for _ in range(structures)]))
                 rows.append({"shingles": k, "jaccard": round(o / (2 * k - o), 3), "pass_probability": p})
                 print(f"threshold {thr}  k={k:2d}  J={o / (2 * k - o):.2f}  P(pass)={p:.2e}", flush=True)

@@ -101,3 +101,30 @@ def test_distributed_resume_mid_stream_equals_uninterrupted(run):
         assert all(r[3] for r in res["resumed"][:CKPT]) and not any(r[3] for r in res["resumed"][CKPT:])
         assert res["resumed"][CKPT:] == res["full"][CKPT:]
         assert any(r[1] is not None for r in res["full"][CKPT:])
+
+
+def test_ray_scan_phases_decide_short_texts_as_the_local_guard():
+    """The Ray engine's two phases (``map_batches`` planning into Arrow-friendly columns, then an index actor),
+    run here in-process with one actor: the keys survive the column encoding, decisions equal a local guard."""
+    import numpy as np
+
+    from torchdataguard.distributed import ray_scan as rs
+
+    texts = make_texts()
+    spec = {"stages": ["near"], "threshold": 0.8, "options": {}, "text_field": "text", "id_field": None,
+            "strict": False, "max_chars": 2_000_000, "chunk_size": CHUNK}
+    spec_json = json.dumps(spec, sort_keys=True)
+    shard = rs._IndexShard(spec)
+    shard.dg = DistributedGuard(rs._build(spec))  # a world of one: no process group
+    got = []
+    for a in range(0, len(texts), CHUNK):
+        part = texts[a : a + CHUNK]
+        batch = {"pos": np.arange(a, a + len(part)), "rec": np.array([json.dumps({"text": t}) for t in part]),
+                 "bad": np.array([""] * len(part)), "where": np.array([""] * len(part))}
+        cols = rs._plan_batch(batch, spec_json)
+        cols = {k: list(v) for k, v in cols.items()}
+        got += [None if d is None else [d[0], d[1]] for d in shard.decide(cols)]
+    g = guard()
+    want = [None if d is None else [d.reason, d.matched] for _, d, _ in g.process([{"text": t} for t in texts])]
+    assert got == want
+    assert sum(w is not None for w in want) > 150

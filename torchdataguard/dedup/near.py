@@ -90,7 +90,9 @@ class NearDedupConfig:
                                 f"use one of {divs} or bands=None")
         if isinstance(self.ngram, bool) or not isinstance(self.ngram, int) or self.ngram < 1:
             problems.append(f"ngram={self.ngram!r}: expected a positive integer, e.g. 5")
-        if self.exact_below is not None and not problems:
+        threshold_ok = not (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))
+                            or not (0 < self.threshold <= 1))
+        if self.exact_below is not None and threshold_ok:
             least = default_exact_below(self.threshold)
             if isinstance(self.exact_below, bool) or not isinstance(self.exact_below, int) or not (
                     least <= self.exact_below <= 4096):
