@@ -119,7 +119,7 @@ def test_medium_short_texts_false_drops():
             if min(len(sh[i]), len(sh[d[0]])) < K:
                 assert J >= 0.8 and abs(d[1] - J) < 1e-12  # decided exactly
             else:
-                assert J >= 0.7  # estimated: only near the threshold can the estimate err
+                assert J >= 0.6  # estimated: only near the threshold can the estimate err
     # a text under K shingles is dropped exactly when an earlier kept text reaches the threshold
     post = {}
     for i in range(len(texts)):
