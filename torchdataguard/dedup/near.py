@@ -1,4 +1,5 @@
-"""Near-duplicate filtering: one-permutation MinHash over shingles, a banded LSH index, verification."""
+"""Near-duplicate filtering: one-permutation MinHash over shingles, a banded LSH index, verification; exact
+shingle sets for texts with few shingles (:mod:`torchdataguard.dedup.smallsets`)."""
 from __future__ import annotations
 
 import math

@@ -52,7 +52,7 @@ class NearKeys:
     def take(self, idx: Sequence[int]) -> "NearKeys":
         """The keys of rows ``idx``, in that order."""
         t = torch.as_tensor(list(idx), dtype=torch.long, device=self.nib.device)
-        vals, owner = gather_sets(self.sets, self.off, t)
+        vals, _ = gather_sets(self.sets, self.off, t)
         off = torch.zeros(t.numel() + 1, dtype=torch.int64, device=t.device)
         if t.numel():
             off[1:] = torch.cumsum(self.off[t + 1] - self.off[t], 0)
