@@ -23,8 +23,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from torchdataguard.dedup.hashing import minhash_signatures, token_shingle_hashes  # noqa: E402
-from torchdataguard.dedup.near import NearDedup, NearKeys  # noqa: E402
+from torchdataguard.dedup.near import NearDedup, signatures_from_batch  # noqa: E402
 from torchdataguard.core.stage import Example  # noqa: E402
 from _machine import write_result  # noqa: E402
 
@@ -63,8 +62,7 @@ def main() -> int:
     cfg = stage.cfg
     # warm-up
     ids, mask, _ = make_batch(min(batch, 1024), args.tokens, 50_000, gen, device)
-    h, d = token_shingle_hashes(ids, mask, cfg.ngram)
-    minhash_signatures(h, d, ids.shape[0], cfg.num_perm, cfg.seed)
+    signatures_from_batch({"input_ids": ids, "attention_mask": mask}, cfg)
     sync(device)
     t_sig = 0.0
     t_all = 0.0
@@ -75,11 +73,9 @@ def main() -> int:
         ids, mask, n_dup = make_batch(n, args.tokens, 50_000, gen, device)
         sync(device)
         t0 = time.perf_counter()
-        h, d = token_shingle_hashes(ids, mask, cfg.ngram)
-        sig = minhash_signatures(h, d, n, cfg.num_perm, cfg.seed)
+        keys = signatures_from_batch({"input_ids": ids, "attention_mask": mask}, cfg)
         sync(device)
         t1 = time.perf_counter()
-        keys = NearKeys((sig & 15).to(torch.uint8), torch.ones(n, dtype=torch.bool, device=device))
         exs = [Example(done + i, None) for i in range(n)]
         drops = stage.decide(exs, keys)
         sync(device)

@@ -24,6 +24,10 @@ TEXTS = [
     "Random words: apple banana cherry.",
     "The committee met on Tuesday to discuss the budget for the coming year and agreed on most points today.",
     "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20",
+    "What time is it?",  # short texts: near-dedup decides them on exact shingle sets (state included)
+    "Paris is in France.",
+    "paris is in france",
+    "Paris is in France and Lyon is too.",
 ] * 3
 
 

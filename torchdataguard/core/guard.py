@@ -316,7 +316,8 @@ class Guard:
                 if isinstance(st, IndexStage):
                     nbytes = st.memory_bytes()
                     entry["index_bytes"] = nbytes
-                    stored = getattr(getattr(st, "index", None), "n", None)
+                    counter = getattr(st, "indexed_count", None)
+                    stored = counter() if callable(counter) else getattr(getattr(st, "index", None), "n", None)
                     if stored:
                         entry["indexed_examples"] = stored
                         entry["index_bytes_per_example"] = round(nbytes / stored, 1)

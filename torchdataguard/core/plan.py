@@ -31,7 +31,10 @@ class BadRecord:
 
 
 def take_keys(keys: Any, idx: Sequence[int]) -> Any:
-    """Select rows ``idx`` of a keyer's output (tensors, or objects whose tensor attributes are row-aligned)."""
+    """Select rows ``idx`` of a keyer's output: tensors, objects with a ``take(idx)`` method, or objects whose
+    tensor attributes are row-aligned."""
+    if hasattr(keys, "take") and not isinstance(keys, (torch.Tensor, list)):
+        return keys.take(list(idx))
     if isinstance(keys, torch.Tensor):
         return keys[torch.as_tensor(list(idx), dtype=torch.long)] if len(idx) else keys[:0]
     if isinstance(keys, list):

@@ -19,6 +19,8 @@ import torch
 
 __all__ = [
     "content_hash128",
+    "densify",
+    "minhash_bins",
     "minhash_signatures",
     "mix64",
     "normalize_for_hash",
@@ -282,6 +284,25 @@ def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num
         >>> bool((s[0] == s[1]).all())
         True
     """
+    _, sig = minhash_bins(hashes, doc, n_docs, num_perm, seed)
+    return densify(sig, num_perm, seed)
+
+
+def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
+                 seed: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The two halves of :func:`minhash_signatures` before densification.
+
+    Returns ``(x, sig)``: ``x`` [S] is each shingle hash mixed with ``seed`` (a bijection of the 64-bit
+    hashes, so sets of ``x`` are the shingle sets exactly) and ``sig`` [n_docs, num_perm] holds the minimum
+    per bin, :data:`EMPTY` where a document has no shingle in a bin (its count of filled bins is a lower
+    bound of its count of distinct shingles). ``densify(sig, num_perm, seed)`` completes the signature.
+
+    Example:
+        >>> h, d = text_shingle_hashes(["one two"], ngram=5)
+        >>> x, sig = minhash_bins(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 1, 64)
+        >>> int((sig != EMPTY).sum())
+        1
+    """
     if isinstance(hashes, np.ndarray):
         hashes = torch.from_numpy(hashes.view(np.int64))
     if isinstance(doc, np.ndarray):
@@ -294,10 +315,14 @@ def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num
     flat = doc * num_perm + bins
     sig = torch.full((n_docs * num_perm,), EMPTY, dtype=torch.int64, device=dev)
     sig.scatter_reduce_(0, flat, vals, reduce="amin", include_self=True)
-    sig = sig.view(n_docs, num_perm)
+    return x, sig.view(n_docs, num_perm)
+
+
+def densify(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
+    """Fill the empty bins of ``sig`` (from :func:`minhash_bins`) as :func:`minhash_signatures` does."""
     empty = sig == EMPTY
     if bool(empty.any()):
-        sig = _densify(sig, empty, num_perm, seed)
+        return _densify(sig, empty, num_perm, seed)
     return sig
 
 

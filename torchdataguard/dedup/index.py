@@ -18,7 +18,7 @@ import torch
 from ..errors import StateError
 from .hashing import mix64
 
-__all__ = ["ExactIndex", "IdStore", "LSHIndex"]
+__all__ = ["ExactIndex", "IdStore", "LSHIndex", "capacity_for", "linear_probe_insert"]
 
 MAX_LOAD = 0.75
 GROWTH = 1.5
@@ -72,11 +72,11 @@ class IdStore:
             self._ints = torch.zeros(0, dtype=torch.int64)
 
 
-def _capacity_for(n_entries: int) -> int:
+def capacity_for(n_entries: int) -> int:
     return max(1024, int(n_entries / (MAX_LOAD * 0.99)) + 1)
 
 
-def _place(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
     """Insert ``values`` at their home positions ``pos`` with linear probing (deterministic, in place)."""
     T = table.numel()
     order = torch.arange(pos.numel(), device=pos.device)
@@ -147,14 +147,14 @@ class ExactIndex:
         slots = torch.arange(self.n, self.n + m, device=self.device, dtype=torch.int64)
         self.n += m
         if self.n > MAX_LOAD * self.table.numel():
-            self._rebuild(_capacity_for(int(self.n * GROWTH)))
+            self._rebuild(capacity_for(int(self.n * GROWTH)))
         else:
-            _place(self.table, self._home(d), slots.to(torch.int32))
+            linear_probe_insert(self.table, self._home(d), slots.to(torch.int32))
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         d = self.digests[: self.n]
-        _place(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32))
+        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32))
 
     def to(self, device) -> "ExactIndex":
         self.device = torch.device(device)
@@ -176,7 +176,7 @@ class ExactIndex:
         self.n = d.shape[0]
         self.digests = torch.zeros(max(1024, self.n), 2, dtype=torch.int64, device=self.device)
         self.digests[: self.n] = d.to(self.device)
-        self._rebuild(_capacity_for(int(self.n * GROWTH)))
+        self._rebuild(capacity_for(int(self.n * GROWTH)))
 
 
 class LSHIndex:
@@ -198,7 +198,7 @@ class LSHIndex:
         self.ids = IdStore()
         self.n = 0
         self.packed = torch.zeros(1024, num_perm // 2, dtype=torch.uint8, device=self.device)
-        self.table = torch.full((_capacity_for(1024 * bands // 4),), -1, dtype=torch.int32, device=self.device)
+        self.table = torch.full((capacity_for(1024 * bands // 4),), -1, dtype=torch.int32, device=self.device)
         g = torch.Generator().manual_seed(12345)
         self._row_mul = (torch.randint(1, 2**62, (self.rows,), generator=g) * 2 + 1).to(self.device)
         self._band_add = torch.randint(1, 2**62, (bands,), generator=g).to(self.device)
@@ -285,11 +285,11 @@ class LSHIndex:
         first = self.n
         self.n += m
         if self.n * self.bands > MAX_LOAD * self.table.numel():
-            self._rebuild(_capacity_for(int(self.n * self.bands * GROWTH)))
+            self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
         else:
             keys = self.band_keys(nib)
             slots = torch.arange(first, first + m, device=self.device, dtype=torch.int32).repeat_interleave(self.bands)
-            _place(self.table, self._home(keys).flatten(), slots)
+            linear_probe_insert(self.table, self._home(keys).flatten(), slots)
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
@@ -298,7 +298,7 @@ class LSHIndex:
             b = min(self.n, a + step)
             keys = self.band_keys(self.unpack(self.packed[a:b]))
             slots = torch.arange(a, b, device=self.device, dtype=torch.int32).repeat_interleave(self.bands)
-            _place(self.table, self._home(keys).flatten(), slots)
+            linear_probe_insert(self.table, self._home(keys).flatten(), slots)
 
     def to(self, device) -> "LSHIndex":
         self.device = torch.device(device)
@@ -323,4 +323,4 @@ class LSHIndex:
         self.n = p.shape[0]
         self.packed = torch.zeros(max(1024, self.n), self.num_perm // 2, dtype=torch.uint8, device=self.device)
         self.packed[: self.n] = p.to(self.device)
-        self._rebuild(_capacity_for(int(self.n * self.bands * GROWTH)))
+        self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))

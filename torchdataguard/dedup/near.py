@@ -1,4 +1,5 @@
-"""Near-duplicate filtering: one-permutation MinHash over shingles, a banded LSH index, verification."""
+"""Near-duplicate filtering: one-permutation MinHash over shingles, a banded LSH index, verification; exact
+shingle sets for texts with few shingles (:mod:`torchdataguard.dedup.smallsets`)."""
 from __future__ import annotations
 
 import math
@@ -9,10 +10,15 @@ import torch
 
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
-from .hashing import minhash_signatures, text_shingle_hashes, token_shingle_hashes
 from .index import LSHIndex
+from .near_keys import NearKeyer, NearKeys, keys_from_shingles, signatures_from_batch
+from .smallsets import SmallSetIndex, exact_key, exact_limits, prefix_tokens, shares_key_with_earlier
 
-__all__ = ["NearDedup", "NearDedupConfig", "candidate_probability", "choose_bands"]
+__all__ = ["NearDedup", "NearDedupConfig", "NearKeys", "WaveBest", "candidate_probability",
+           "choose_bands", "default_exact_below", "keys_from_shingles", "signatures_from_batch"]
+
+SEQ_BITS = 40
+SEQ_MAX = (1 << SEQ_BITS) - 1
 
 
 def candidate_probability(jaccard: float, bands: int, rows: int, bits: int = 4) -> float:
@@ -42,6 +48,21 @@ def choose_bands(num_perm: int, threshold: float, target_recall: float = 0.9) ->
     return max(divisors, key=lambda b: candidate_probability(threshold, b, num_perm // b))
 
 
+def default_exact_below(threshold: float) -> int:
+    """``ceil(9 / threshold)``: the fewest distinct shingles from which the 4-bit estimate is trusted.
+
+    Measured (benchmarks/near_short_texts.py, exact enumeration over the 4-bit values for 1-8 shingles): a
+    pair of unrelated documents with ``k`` shingles each passes verification with probability about
+    ``10 ** (-2 * threshold * k)`` or less (k = 1: 1/16 at any threshold; k = 8 at 0.8: 2e-14), so from
+    ``9 / threshold`` shingles on it is below 1e-18 per pair.
+
+    Example:
+        >>> default_exact_below(0.8), default_exact_below(0.5)
+        (12, 18)
+    """
+    return max(2, math.ceil(9.0 / float(threshold) - 1e-9))
+
+
 @dataclass
 class NearDedupConfig:
     """Settings of :class:`NearDedup` (checked in ``__post_init__``)."""
@@ -53,6 +74,7 @@ class NearDedupConfig:
     shingles: Literal["auto", "words", "tokens"] = "auto"
     token_field: str = "input_ids"
     seed: int = 1
+    exact_below: Optional[int] = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,94 +91,68 @@ class NearDedupConfig:
                                 f"use one of {divs} or bands=None")
         if isinstance(self.ngram, bool) or not isinstance(self.ngram, int) or self.ngram < 1:
             problems.append(f"ngram={self.ngram!r}: expected a positive integer, e.g. 5")
+        threshold_ok = not (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))
+                            or not (0 < self.threshold <= 1))
+        if self.exact_below is not None and threshold_ok:
+            least = default_exact_below(self.threshold)
+            if isinstance(self.exact_below, bool) or not isinstance(self.exact_below, int) or not (
+                    least <= self.exact_below <= 4096):
+                problems.append(f"exact_below={self.exact_below!r}: expected None (= {least} at threshold "
+                                f"{self.threshold}) or an integer in [{least}, 4096]; with fewer shingles the 4-bit "
+                                f"estimate lets unrelated texts pass as duplicates (about 10**(-2 * threshold * k) "
+                                f"per pair of k-shingle texts)")
         if self.shingles not in ("auto", "words", "tokens"):
             problems.append(f"shingles={self.shingles!r}: expected 'auto', 'words' or 'tokens'")
         if problems:
             raise ConfigError.collect(problems, "NearDedup settings")
         if self.bands is None:
             self.bands = choose_bands(self.num_perm, float(self.threshold))
+        if self.exact_below is None:
+            self.exact_below = default_exact_below(float(self.threshold))
 
     @property
     def rows(self) -> int:
         return self.num_perm // int(self.bands)
 
-
-class NearKeys:
-    """Keys of a chunk: 4-bit signatures ``nib`` [m, num_perm] and which rows had content."""
-
-    def __init__(self, nib: torch.Tensor, valid: torch.Tensor) -> None:
-        self.nib = nib
-        self.valid = valid
+    @property
+    def limits(self) -> Tuple[int, int, int]:
+        """``(exact_below, K2, K3)``: see :func:`~torchdataguard.dedup.smallsets.exact_limits`."""
+        return exact_limits(float(self.threshold), int(self.exact_below))
 
 
-class _NearKeyer(Keyer):
-    def __init__(self, cfg: NearDedupConfig, device: str = "cpu") -> None:
-        self.cfg = cfg
-        self.device = device
+class WaveBest:
+    """The best earlier match of each row of one wave, found in this process's indexes.
 
-    def __call__(self, exs: Sequence[Example]) -> NearKeys:
-        cfg = self.cfg
-        m = len(exs)
-        dev = torch.device(self.device)
-        nib = torch.zeros(m, cfg.num_perm, dtype=torch.uint8)
-        valid = torch.zeros(m, dtype=torch.bool)
-        text_rows: List[int] = []
-        tok_rows: List[int] = []
-        for i, ex in enumerate(exs):
-            if cfg.shingles != "tokens" and ex.text is not None:
-                text_rows.append(i)
-            elif cfg.shingles != "words" and isinstance(ex.record, Mapping) and ex.record.get(cfg.token_field) is not None:
-                tok_rows.append(i)
-        if text_rows:
-            h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram)
-            hh = torch.from_numpy(h.view("int64")).to(dev)
-            sig = minhash_signatures(hh, torch.from_numpy(d).to(dev), len(text_rows), cfg.num_perm, cfg.seed)
-            nib[torch.tensor(text_rows)] = (sig & 15).to(torch.uint8).cpu()
-            valid[torch.tensor(text_rows)] = True
-        if tok_rows:
-            seqs = [torch.as_tensor(exs[i].record[cfg.token_field]).flatten().to(torch.int64) for i in tok_rows]
-            T = max(1, max(s.numel() for s in seqs))
-            ids = torch.zeros(len(seqs), T, dtype=torch.int64)
-            mask = torch.zeros(len(seqs), T, dtype=torch.bool)
-            for j, s in enumerate(seqs):
-                ids[j, : s.numel()] = s
-                mask[j, : s.numel()] = True
-            nonempty = mask.any(1)
-            if bool(nonempty.any()):
-                rows = torch.tensor(tok_rows)[nonempty]
-                h, d = token_shingle_hashes(ids[nonempty].to(dev), mask[nonempty].to(dev), cfg.ngram)
-                sig = minhash_signatures(h, d, int(nonempty.sum()), cfg.num_perm, cfg.seed)
-                nib[rows] = (sig & 15).to(torch.uint8).cpu()
-                valid[rows] = True
-        return NearKeys(nib, valid)
+    ``lkey``/``ekey`` rank the LSH and the exact match (0: none): ``(agreeing values or exact similarity
+    rank) << 40 | (2**40 - 1 - insertion order)``, so the largest key is the most similar and, on a tie, the
+    earliest document; ``lslot``/``eslot`` are the local slots of those matches and ``inter``/``union`` the
+    set sizes of the exact one. The same keys are compared across ranks by the sharded decider.
+    """
 
-
-def signatures_from_batch(batch: Mapping[str, torch.Tensor], cfg: NearDedupConfig) -> NearKeys:
-    """Keys straight from a collated batch holding ``input_ids`` (and ``attention_mask``), on its device."""
-    ids = batch[cfg.token_field]
-    mask = batch.get("attention_mask")
-    h, d = token_shingle_hashes(ids, mask, cfg.ngram)
-    valid = (mask.to(torch.bool).any(1) if mask is not None else torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device))
-    sig = minhash_signatures(h, d, ids.shape[0], cfg.num_perm, cfg.seed)
-    return NearKeys((sig & 15).to(torch.uint8), valid)
+    def __init__(self, r: int, device: torch.device) -> None:
+        self.lkey, self.lslot, self.ekey, self.eslot, self.inter, self.union = torch.zeros(
+            6, r, dtype=torch.int64, device=device).unbind(0)
 
 
 @register_stage("near")
 class NearDedup(IndexStage):
-    """Drop near-duplicates: estimated Jaccard similarity of shingle sets at or above ``threshold``.
+    """Drop near-duplicates: Jaccard similarity of shingle sets at or above ``threshold``.
 
-    How it decides, keep-first and query-then-insert: each example gets a 128-value one-permutation
-    MinHash signature of its shingles (normalised word ``ngram``-grams of the text, or token-id n-grams
-    when the record holds ``input_ids`` and no text). The low 4 bits of each value are kept. Examples that
-    share a band (``rows`` consecutive values) with an earlier kept example are candidates; a candidate is
-    dropped only when the similarity estimated on the full signature is ``>= threshold``. Duplicates
+    How it decides, keep-first and query-then-insert. Shingles are normalised word ``ngram``-grams of the
+    text (a text of fewer than ``ngram`` words is one shingle), or token-id n-grams when the record holds
+    ``input_ids`` and no text. A pair in which either example has fewer than ``exact_below`` distinct
+    shingles (``None``: ``ceil(9 / threshold)``, 12 at 0.8, so texts of up to 15 words at ``ngram=5``) is
+    decided on the exact shingle sets (see :mod:`torchdataguard.dedup.smallsets`): candidates from a prefix
+    filter that misses no pair at or above the threshold, then exact Jaccard. Other pairs are estimated: each example gets a 128-value one-permutation MinHash signature of which the low 4 bits are
+    kept; examples that share a band (``rows`` consecutive values) with an earlier kept example are
+    candidates, dropped when the similarity estimated on the full signature is ``>= threshold``. Duplicates
     inside one chunk are found the same way, so decisions do not depend on how the stream is chunked.
 
     ``bands=None`` picks the fewest bands whose candidate probability at the threshold is at least 0.9
     (16 bands of 8 rows at 0.8: 0.966 at J = 0.8, against 0.40 for datasketch's optimiser's 9 x 13).
 
     Drop reason ``duplicate/near``; ``matched`` is the id of the most similar earlier example and ``score``
-    the estimated Jaccard.
+    the Jaccard (exact, or estimated).
 
     Example:
         >>> import torchdataguard as tdg
@@ -164,14 +160,17 @@ class NearDedup(IndexStage):
         >>> g = tdg.Guard([tdg.NearDedup(threshold=0.8)], device="cpu", progress=False)
         >>> len(g.filter([{"text": a}, {"text": a + " extra"}, {"text": "something else entirely"}]))
         2
+        >>> len(g.filter(["What time is it?", "Paris is in France.", "what time is it"]))
+        2
     """
 
     def __init__(self, threshold: float = 0.8, *, num_perm: int = 128, bands: Optional[int] = None, ngram: int = 5,
                  shingles: Literal["auto", "words", "tokens"] = "auto", token_field: str = "input_ids",
-                 seed: int = 1) -> None:
-        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed)
+                 seed: int = 1, exact_below: Optional[int] = None) -> None:
+        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below)
         self.device = torch.device("cpu")
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
+        self.small = SmallSetIndex(self.threshold, self.device)
 
     @property
     def needs_text(self) -> bool:  # type: ignore[override]
@@ -184,81 +183,144 @@ class NearDedup(IndexStage):
     def config(self) -> Dict[str, Any]:
         d = asdict(self.cfg)
         d["rows"] = self.cfg.rows
+        d["exact_sets_below"] = self.cfg.limits[1]
+        d["exact_queries_below"] = self.cfg.limits[2]
         d["candidate_probability_at_threshold"] = round(candidate_probability(self.threshold, int(self.cfg.bands), self.cfg.rows), 4)
         return d
 
     def keyer(self) -> Keyer:
-        return _NearKeyer(self.cfg)
+        return NearKeyer(self.cfg)
 
     def to(self, device) -> "NearDedup":
         self.device = torch.device(device)
         self.index.to(self.device)
+        self.small.to(self.device)
         return self
+
+    def indexed_count(self) -> int:
+        """Kept documents held by the two indexes (each is in one)."""
+        return int(self.index.n) + int(self.small.n)
+
+    # -- deciding ----------------------------------------------------------------------------------
+    def wave_best(self, keys: NearKeys, R: torch.Tensor, lsh_order: Optional[torch.Tensor] = None,
+                  small_order: Optional[torch.Tensor] = None) -> WaveBest:
+        """Best match of each row ``R`` in this process's indexes (orders: insertion rank of each slot)."""
+        K, _, K3 = self.cfg.limits
+        r = R.numel()
+        out = WaveBest(r, self.device)
+        lpos: Optional[torch.Tensor] = None  # rows of R that ask the LSH index (None: all of them)
+        spos: Optional[torch.Tensor] = None  # rows of R that bring their set (None: none)
+        if not keys.all_large(K3):  # the usual case for documents of more than a few sentences skips this
+            size = keys.size[R]
+            lpos = torch.nonzero(size >= K).flatten()
+            spos = torch.nonzero(size < K3).flatten()
+        if self.index.n and (lpos is None or lpos.numel()):
+            sub = keys.nib[R if lpos is None else R[lpos]]
+            q, s = self.index.candidates(sub)
+            if q.numel():
+                agree = (self.index.unpack(self.index.packed[s]) == sub[q]).sum(1).to(torch.int64)
+                sim = ((agree.float() / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
+                ok = sim >= self.threshold - 1e-9
+                q, s, agree = q[ok], s[ok], agree[ok]
+                if lpos is not None:
+                    q = lpos[q]
+                order = s if lsh_order is None else lsh_order[s]
+                _best_into(out.lkey, out.lslot, q, (agree << SEQ_BITS) | (SEQ_MAX - order), s)
+        if self.small.n and spos is not None and spos.numel():
+            q, s, inter, union = self.small.matches(keys.sets, keys.off, keys.size, R[spos])
+            if q.numel():
+                q = spos[q]
+                order = s if small_order is None else small_order[s]
+                key = (exact_key(inter, union) << SEQ_BITS) | (SEQ_MAX - order)
+                won = _best_into(out.ekey, out.eslot, q, key, s)
+                out.inter[q[won]] = inter[won]
+                out.union[q[won]] = union[won]
+        return out
+
+    def score_of(self, lkey: int) -> float:
+        """The estimated similarity ranked by an LSH key."""
+        agree = lkey >> SEQ_BITS
+        return float(min(1.0, max(0.0, (agree / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16))))
+
+    def blocked_by_earlier(self, keys: NearKeys, R: torch.Tensor) -> torch.Tensor:
+        """True for rows ``R`` that could match an earlier row of ``R`` (they wait for that row's decision):
+        a shared band key between rows that ask the LSH index, or a shared prefix token between rows with sets."""
+        K, _, K3 = self.cfg.limits
+        r = R.numel()
+        bands = int(self.cfg.bands)
+        if keys.all_large(K3):
+            bk = self.index.band_keys(keys.nib[R]).flatten()
+            return shares_key_with_earlier(bk, torch.arange(r, device=R.device).repeat_interleave(bands), r)
+        size = keys.size[R]
+        blocked = torch.zeros(r, dtype=torch.bool, device=R.device)
+        lpos = torch.nonzero(size >= K).flatten()
+        if lpos.numel() > 1:
+            bk = self.index.band_keys(keys.nib[R[lpos]]).flatten()
+            blocked |= shares_key_with_earlier(bk, lpos.repeat_interleave(bands), r)
+        spos = torch.nonzero(size < K3).flatten()
+        if spos.numel() > 1:
+            tok, own = prefix_tokens(keys.sets, keys.off, keys.size, R[spos], self.threshold)
+            blocked |= shares_key_with_earlier(tok, spos[own], r)
+        return blocked
+
+    def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Insert ``rows`` (in order) into the index each belongs to (sets under ``K2`` shingles, else LSH);
+        returns the positions of ``rows`` that went to the LSH index and to the exact-set index."""
+        _, K2, K3 = self.cfg.limits
+        if keys.all_large(K3):
+            every = torch.arange(rows.numel(), device=rows.device)
+            if rows.numel():
+                self.index.insert(keys.nib[rows], list(ids))
+            return every, every[:0]
+        size = keys.size[rows]
+        to_lsh = torch.nonzero(size >= K2).flatten()
+        to_small = torch.nonzero(size < K2).flatten()
+        if to_lsh.numel():
+            self.index.insert(keys.nib[rows[to_lsh]], [ids[i] for i in to_lsh.tolist()])
+        if to_small.numel():
+            self.small.insert(keys.sets, keys.off, rows[to_small], [ids[i] for i in to_small.tolist()])
+        return to_lsh, to_small
 
     def decide(self, exs: Sequence[Example], keys: NearKeys) -> List[Optional[Drop]]:
         m = len(exs)
         out: List[Optional[Drop]] = [None] * m
         if m == 0:
             return out
-        nib = keys.nib.to(self.device)
-        valid = keys.valid.to(self.device)
-        for i in torch.nonzero(~valid).flatten().tolist():
+        keys = keys.to(self.device)
+        for i in torch.nonzero(~keys.valid).flatten().tolist():
             exs[i].count("near/no_content")
-        R = torch.nonzero(valid).flatten()
-        thr = self.threshold - 1e-9
+        R = torch.nonzero(keys.valid).flatten()
         while R.numel():
-            sub = nib[R]
-            q, s = self.index.candidates(sub)
-            dropped = torch.zeros(R.numel(), dtype=torch.bool, device=self.device)
-            if q.numel():
-                sim = self.index.similarity(sub, q, s)
-                hit = sim >= thr
-                if bool(hit.any()):
-                    q, s, sim = q[hit], s[hit], sim[hit]
-                    # best match per query: highest similarity, then the earliest slot
-                    order = torch.argsort(s, stable=True)
-                    q, s, sim = q[order], s[order], sim[order]
-                    order = torch.argsort(sim, descending=True, stable=True)
-                    q, s, sim = q[order], s[order], sim[order]
-                    order = torch.argsort(q, stable=True)
-                    q, s, sim = q[order], s[order], sim[order]
-                    first = torch.ones_like(q, dtype=torch.bool)
-                    first[1:] = q[1:] != q[:-1]
-                    for qi, si, js in zip(q[first].tolist(), s[first].tolist(), sim[first].tolist()):
-                        out[int(R[qi])] = Drop("duplicate/near", matched=self.index.ids.get(si), score=js)
-                    dropped[q[first]] = True
-            R = R[~dropped]
+            b = self.wave_best(keys, R)
+            hit = (b.lkey > 0) if keys.all_large(self.cfg.limits[2]) else (b.lkey > 0) | (b.ekey > 0)
+            h = torch.nonzero(hit).flatten()
+            if h.numel():
+                cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])
+                for j, lk, ls_, ek, es_, inter, union in zip(*(c.tolist() for c in cols)):
+                    ls = self.score_of(lk) if lk else -1.0
+                    es = inter / union if ek else -1.0
+                    if es >= ls:
+                        out[j] = Drop("duplicate/near", matched=self.small.ids.get(es_), score=es)
+                    else:
+                        out[j] = Drop("duplicate/near", matched=self.index.ids.get(ls_), score=ls)
+            R = R[~hit]
             if not R.numel():
                 break
-            blocked = self._blocked_by_earlier(nib[R])
+            blocked = self.blocked_by_earlier(keys, R)
             safe = R[~blocked]
-            self.index.insert(nib[safe], [exs[i].id for i in safe.tolist()])
+            self.store(keys, safe, [exs[i].id for i in safe.tolist()])
             R = R[blocked]
         return out
 
-    def _blocked_by_earlier(self, nib: torch.Tensor) -> torch.Tensor:
-        """True for rows sharing a band key with an earlier row (they wait for that row's decision)."""
-        r = nib.shape[0]
-        keys = self.index.band_keys(nib).flatten()
-        owner = torch.arange(r, device=nib.device).repeat_interleave(int(self.cfg.bands))
-        order = torch.argsort(keys, stable=True)
-        ks, ow = keys[order], owner[order]
-        start = torch.ones_like(ks, dtype=torch.bool)
-        start[1:] = ks[1:] != ks[:-1]
-        seg = torch.cumsum(start.to(torch.int64), 0) - 1
-        first_owner = ow[start][seg]
-        blocked = torch.zeros(r, dtype=torch.bool, device=nib.device)
-        blocked[ow[first_owner < ow]] = True
-        return blocked
-
     def memory_bytes(self) -> int:
-        return self.index.nbytes()
+        return self.index.nbytes() + (self.small.nbytes() if self.small.n else 0)
 
     def reset(self) -> None:
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
+        self.small = SmallSetIndex(self.threshold, self.device)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state()}
+        return {"config": self.config(), "index": self.index.state(), "small": self.small.state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         saved = dict(state.get("config", {}))
@@ -266,6 +328,21 @@ class NearDedup(IndexStage):
         diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
         if diff:
             raise StateError("NearDedup state was saved with other settings (saved, now): "
-                             + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items()))
+                             + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items())
+                             + ("; a state saved before exact short-text decisions (exact_below) cannot be resumed: "
+                                "its short texts were indexed by estimate, start a fresh index"
+                                if "exact_below" not in saved else ""))
+        if "small" not in state:
+            raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
         self.reset()
         self.index.load(dict(state["index"]))
+        self.small.load(dict(state["small"]))
+
+
+def _best_into(best: torch.Tensor, slot: torch.Tensor, q: torch.Tensor, key: torch.Tensor,
+               s: torch.Tensor) -> torch.Tensor:
+    """Max ``key`` per query ``q`` into ``best`` and its slot into ``slot``; returns the winning pairs' mask."""
+    best.scatter_reduce_(0, q, key, reduce="amax", include_self=True)
+    won = key == best[q]
+    slot[q[won]] = s[won]
+    return won

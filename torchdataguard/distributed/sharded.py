@@ -10,12 +10,15 @@ the index, so memory per rank falls with the world size:
   each owner inserts the first copies it owns.
 * **near**: the kept documents are numbered in global insertion order (``seq``, identical on every rank)
   and document ``seq`` is stored by rank ``seq mod world`` in its
-  :class:`~torchdataguard.dedup.index.LSHIndex`. Each rank queries its partition with the whole chunk
-  (candidates, then verification on the stored signatures); the best match per row is combined with one
-  ``all_reduce(MAX)`` over ``(matching values, -seq)``, which picks the most similar document and, on a
-  tie, the earliest one, exactly as the single-process index does. The "waves" of
-  :meth:`~torchdataguard.dedup.near.NearDedup.decide` (rows sharing a band key with an earlier undecided
-  row wait for its decision) are computed identically on every rank from the chunk's band keys.
+  :class:`~torchdataguard.dedup.index.LSHIndex` or, when it has few shingles, its
+  :class:`~torchdataguard.dedup.smallsets.SmallSetIndex` (exact sets). Each rank queries its partitions with
+  the whole chunk (candidates, then verification: on the stored signatures, or exact Jaccard on the sets);
+  the best match per row of each kind is combined with one ``all_reduce(MAX)`` over ``(similarity rank,
+  -seq)``, which picks the most similar document and, on a tie, the earliest one, exactly as the
+  single-process stage does. The "waves" of :meth:`~torchdataguard.dedup.near.NearDedup.decide` (rows that
+  share a band key or a prefix token with an earlier undecided row wait for its decision) are computed
+  identically on every rank from the chunk's keys; the keys travel with the set of every row that has
+  fewer than ``K3`` shingles (:func:`~torchdataguard.dedup.smallsets.exact_limits`).
 
 Decisions therefore equal the single-process decisions on the interleaved stream, whatever the world size.
 """
@@ -30,6 +33,7 @@ from ..core.stage import Drop, IndexStage
 from ..dedup.exact import ExactDedup
 from ..dedup.index import LSHIndex
 from ..dedup.near import NearDedup, NearKeys
+from ..dedup.smallsets import segment_owner
 from ..errors import ConfigError, StateError
 from ..registry import Registry
 from .comm import Comm
@@ -37,8 +41,6 @@ from .comm import Comm
 __all__ = ["GlobalIds", "SHARDED", "ShardedExact", "ShardedNear", "ShardedStage", "sharded_for"]
 
 _MASK63 = 0x7FFFFFFFFFFFFFFF
-_SEQ_BITS = 40
-_SEQ_MAX = (1 << _SEQ_BITS) - 1
 
 #: sharded implementations by the class name of the index stage they distribute
 SHARDED: Registry[type] = Registry("sharded index stage")
@@ -228,122 +230,163 @@ class ShardedExact(ShardedStage):
 
 @SHARDED.register("NearDedup")
 class ShardedNear(ShardedStage):
-    """:class:`~torchdataguard.NearDedup` with kept documents stored round-robin by global insertion order."""
+    """:class:`~torchdataguard.NearDedup` with kept documents stored round-robin by global insertion order.
+
+    Both of the stage's indexes are partitioned: a kept document goes to the LSH index or to the exact-set
+    index (few shingles) of rank ``seq mod world``. Each rank finds the best match of every row in its
+    partitions (:meth:`~torchdataguard.NearDedup.wave_best`, ranked by keys holding the global ``seq``); one
+    ``all_reduce(MAX)`` picks the global best of each kind, the owner of an exact winner sends its set
+    sizes, and the choice between the two kinds is made identically on every rank, as the local stage does.
+    """
 
     stage_class = NearDedup
 
     def __init__(self, stage: NearDedup, comm: Comm) -> None:
         super().__init__(stage, comm)
         self.num_perm = int(stage.cfg.num_perm)
+        self.limits = stage.cfg.limits
         self.next_seq = 0
-        self._seq = torch.zeros(1024, dtype=torch.int64, device=stage.index.device)
+        dev = stage.index.device
+        self._seq = torch.zeros(1024, dtype=torch.int64, device=dev)
         self._nseq = 0
+        self._sseq = torch.zeros(1024, dtype=torch.int64, device=dev)
+        self._nsseq = 0
 
     @property
     def seq(self) -> torch.Tensor:
-        """Global insertion numbers of this rank's stored documents, in local slot order (increasing)."""
+        """Global insertion numbers of this rank's documents in the LSH index, in local slot order."""
         return self._seq[: self._nseq]
 
-    def _append_seq(self, seqs: torch.Tensor) -> None:
+    @property
+    def sseq(self) -> torch.Tensor:
+        """Global insertion numbers of this rank's documents in the exact-set index, in local slot order."""
+        return self._sseq[: self._nsseq]
+
+    def _append(self, which: str, seqs: torch.Tensor) -> None:
         dev = self.stage.index.device
-        if self._seq.device != dev:
-            self._seq = self._seq.to(dev)
-        need = self._nseq + seqs.numel()
-        if need > self._seq.numel():
-            new = torch.zeros(max(need, 2 * self._seq.numel()), dtype=torch.int64, device=dev)
-            new[: self._nseq] = self._seq[: self._nseq]
-            self._seq = new
-        self._seq[self._nseq : need] = seqs.to(dev)
-        self._nseq = need
+        buf, n = (self._seq, self._nseq) if which == "lsh" else (self._sseq, self._nsseq)
+        if buf.device != dev:
+            buf = buf.to(dev)
+        need = n + seqs.numel()
+        if need > buf.numel():
+            new = torch.zeros(max(need, 2 * buf.numel()), dtype=torch.int64, device=dev)
+            new[:n] = buf[:n]
+            buf = new
+        buf[n:need] = seqs.to(dev)
+        if which == "lsh":
+            self._seq, self._nseq = buf, need
+        else:
+            self._sseq, self._nsseq = buf, need
+
+    def stored(self) -> int:
+        return self.stage.indexed_count()  # type: ignore[attr-defined]
+
+    @property
+    def _nib_words(self) -> int:
+        return (self.num_perm // 2 + 7) // 8
 
     @property
     def width(self) -> int:
-        return (self.num_perm // 2 + 7) // 8 + 1
+        # signature words, valid, size, and the set of a row with fewer than K3 shingles
+        return self._nib_words + 2 + (self.limits[2] - 1)
 
     def encode(self, keys: NearKeys, n: int) -> torch.Tensor:
-        packed = LSHIndex.pack(keys.nib.to("cpu"))
-        nbytes = (self.width - 1) * 8
-        buf = torch.zeros(n, nbytes, dtype=torch.uint8)
+        keys = keys.to("cpu")
+        packed = LSHIndex.pack(keys.nib)
+        nw = self._nib_words
+        buf = torch.zeros(n, nw * 8, dtype=torch.uint8)
         buf[:, : packed.shape[1]] = packed
-        words = torch.empty(n, self.width, dtype=torch.int64)
-        words[:, :-1] = buf.view(torch.int64)
-        words[:, -1] = keys.valid.to("cpu", torch.int64)
+        words = torch.zeros(n, self.width, dtype=torch.int64)
+        words[:, :nw] = buf.view(torch.int64)
+        words[:, nw] = keys.valid.to(torch.int64)
+        words[:, nw + 1] = keys.size
+        lens = keys.off[1:] - keys.off[:-1]
+        if keys.sets.numel():
+            row = segment_owner(lens)
+            col = torch.arange(keys.sets.numel()) - keys.off[row]
+            words[row, nw + 2 + col] = keys.sets
         return words
 
-    def _decode(self, words: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        body = words[:, :-1].contiguous().view(torch.uint8)[:, : self.num_perm // 2]
-        return LSHIndex.unpack(body), words[:, -1] != 0
+    def _decode(self, words: torch.Tensor) -> NearKeys:
+        nw = self._nib_words
+        body = words[:, :nw].contiguous().view(torch.uint8)[:, : self.num_perm // 2]
+        size = words[:, nw + 1].clone()
+        block = words[:, nw + 2 :]
+        has = size < self.limits[2]
+        lens = torch.where(has, size, torch.zeros_like(size))
+        inside = torch.arange(block.shape[1], device=words.device).unsqueeze(0) < lens.unsqueeze(1)
+        off = torch.zeros(words.shape[0] + 1, dtype=torch.int64, device=words.device)
+        off[1:] = torch.cumsum(lens, 0)
+        return NearKeys(LSHIndex.unpack(body), words[:, nw] != 0, size, block[inside], off)
 
     def memory_bytes(self) -> int:
-        return self.stage.memory_bytes() + self._seq.numel() * 8
+        return self.stage.memory_bytes() + (self._seq.numel() + self._sseq.numel()) * 8
 
     def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
         st: NearDedup = self.stage  # type: ignore[assignment]
-        index = st.index
         G = words.shape[0]
         out: List[Optional[Drop]] = [None] * G
         if G == 0:
             return out, []
-        dev = index.device
-        nib, valid = self._decode(words.to(dev))
-        counts = [(j, "near/no_content") for j in torch.nonzero(~valid).flatten().tolist()]
-        thr = st.threshold - 1e-9
-        P = self.num_perm
+        dev = st.index.device
+        keys = self._decode(words.to(dev))
+        counts = [(j, "near/no_content") for j in torch.nonzero(~keys.valid).flatten().tolist()]
         W, me = self.comm.world, self.comm.rank
-        R = torch.nonzero(valid).flatten()
+        R = torch.nonzero(keys.valid).flatten()
         while R.numel():
-            sub = nib[R]
-            best = torch.zeros(R.numel(), dtype=torch.int64, device=dev)
-            if index.n:
-                q, s = index.candidates(sub)
-                if q.numel():
-                    sim = index.similarity(sub, q, s)
-                    ok = sim >= thr
-                    q, s = q[ok], s[ok]
-                    if q.numel():
-                        agree = (index.unpack(index.packed[s]) == sub[q]).sum(1).to(torch.int64)
-                        seq = self.seq.to(dev)[s]
-                        key = (agree << _SEQ_BITS) | (_SEQ_MAX - seq)
-                        best.scatter_reduce_(0, q, key, reduce="amax", include_self=True)
-            best = self.comm.all_reduce(best, "max").to(dev)
-            hit = torch.nonzero(best > 0).flatten()
+            b = st.wave_best(keys, R, lsh_order=self.seq.to(dev), small_order=self.sseq.to(dev))
+            best = self.comm.all_reduce(torch.stack([b.lkey, b.ekey], 1), "max").to(dev)
+            lkey, ekey = best[:, 0], best[:, 1]
+            hit = torch.nonzero((lkey > 0) | (ekey > 0)).flatten()
             if hit.numel():
-                key = best[hit]
-                agree = key >> _SEQ_BITS
-                wseq = _SEQ_MAX - (key & _SEQ_MAX)
-                score = ((agree.float() / P - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0).tolist()
-                owned = torch.nonzero(wseq % W == me).flatten()
+                nh = hit.numel()
+                iu = torch.zeros(nh, 2, dtype=torch.int64, device=dev)
+                if bool((ekey[hit] > 0).any()):  # every rank knows this: the keys were reduced
+                    mine_e = (b.ekey[hit] == ekey[hit]) & (ekey[hit] > 0)
+                    iu[mine_e] = torch.stack([b.inter[hit][mine_e], b.union[hit][mine_e]], 1)
+                    iu = self.comm.all_reduce(iu, "sum").to(dev)
                 mine: List[Tuple[int, Any]] = []
-                if owned.numel():
-                    local = torch.searchsorted(self.seq.to(dev), wseq[owned])
-                    mine = [(j, index.ids.get(s)) for j, s in zip(owned.tolist(), local.tolist())]
-                matched = self._exchange_ids(mine, hit.numel(), ids.is_int)
-                rows = R[hit].tolist()
-                for k, j in enumerate(rows):
-                    out[j] = Drop("duplicate/near", matched=matched[k], score=score[k])
+                scores: List[float] = []
+                cols = (lkey[hit], ekey[hit], iu[:, 0], iu[:, 1], b.lkey[hit], b.lslot[hit], b.ekey[hit], b.eslot[hit])
+                for k, (lk, ek, inter, union, my_lk, lslot, my_ek, eslot) in enumerate(zip(*(c.tolist() for c in cols))):
+                    ls = st.score_of(lk) if lk else -1.0
+                    es = inter / union if ek else -1.0
+                    if es >= ls:
+                        scores.append(es)
+                        if my_ek == ek:  # this rank holds the winning document
+                            mine.append((k, st.small.ids.get(eslot)))
+                    else:
+                        scores.append(ls)
+                        if my_lk == lk:
+                            mine.append((k, st.index.ids.get(lslot)))
+                matched = self._exchange_ids(mine, nh, ids.is_int)
+                for k, j in enumerate(R[hit].tolist()):
+                    out[j] = Drop("duplicate/near", matched=matched[k], score=scores[k])
                 keep = torch.ones(R.numel(), dtype=torch.bool, device=dev)
                 keep[hit] = False
                 R = R[keep]
             if not R.numel():
                 break
-            blocked = st._blocked_by_earlier(nib[R])
+            blocked = st.blocked_by_earlier(keys, R)
             safe = R[~blocked]
             seqs = torch.arange(self.next_seq, self.next_seq + safe.numel(), dtype=torch.int64, device=dev)
             self.next_seq += int(safe.numel())
             own = (seqs % W) == me
             if bool(own.any()):
                 rows_own = safe[own]
-                index.insert(nib[rows_own], ids.take(rows_own).tolist())
-                self._append_seq(seqs[own])
+                to_lsh, to_small = st.store(keys, rows_own, ids.take(rows_own).tolist())
+                self._append("lsh", seqs[own][to_lsh])
+                self._append("small", seqs[own][to_small])
             R = R[blocked]
         return out, counts
 
     def reset(self) -> None:
         self.next_seq = 0
         self._nseq = 0
+        self._nsseq = 0
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"seq": self.seq.cpu().clone(), "next_seq": int(self.next_seq)}
+        return {"seq": self.seq.cpu().clone(), "sseq": self.sseq.cpu().clone(), "next_seq": int(self.next_seq)}
 
     def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
         if not isinstance(state, Mapping) or not isinstance(state.get("seq"), torch.Tensor):
@@ -368,11 +411,17 @@ class ShardedNear(ShardedStage):
         return problems
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        st: NearDedup = self.stage  # type: ignore[assignment]
+        if "sseq" not in state:
+            raise StateError("near-dedup partition state lacks 'sseq' (the exact-set index's sequence numbers); it was "
+                             "written by another version")
         seq = state["seq"].to(torch.int64).cpu()
-        if seq.numel() != self.stored():
-            raise StateError(f"near-dedup partition holds {self.stored()} documents but its state lists {seq.numel()} "
-                             f"sequence numbers; the files of different checkpoints were mixed")
-        self._seq = torch.zeros(max(1024, seq.numel()), dtype=torch.int64, device=self.stage.index.device)
-        self._nseq = 0
-        self._append_seq(seq)
+        sseq = state["sseq"].to(torch.int64).cpu()
+        for name, got, held in (("LSH", seq.numel(), st.index.n), ("exact-set", sseq.numel(), st.small.n)):
+            if got != held:
+                raise StateError(f"near-dedup partition holds {held} documents in its {name} index but its state lists "
+                                 f"{got} sequence numbers; the files of different checkpoints were mixed")
+        self._nseq = self._nsseq = 0
+        self._append("lsh", seq)
+        self._append("small", sseq)
         self.next_seq = int(state["next_seq"])
