@@ -1,239 +1,284 @@
-"""NearDedup vs datasketch on real documents, in one run.
+"""Exact + near dedup as users run it, against datasketch doing the same work in the same run, by document length.
 
-Corpus: the bodies of the SpamAssassin emails shipped with torchdataguard (6,046 real emails), plus planted
-near-duplicates (each a copy of a body with a known fraction of its words replaced), so that the true
-Jaccard similarity of every planted pair is known.
+Rows are real-text buckets (benchmarks/_corpora.py): 5-30 words, 30-130, 130-400, 400-2,000, over 2,000 (a CJK
+row is added through ``_corpora.register_bucket``), each base document cut from a real one, plus 30% planted
+near-duplicates whose exact Jaccard with their source is computed. For each row, alternating the two sides:
 
-Measures, on the same documents and the same machine:
-  1. signatures per second from text (normalise, shingle, hash, MinHash; 128 permutations):
-     NearDedup's keyer vs datasketch ``MinHash.bulk`` (with the same word 5-gram shingling in Python);
-  2. end-to-end exact + near dedup (keep-first, query-then-insert): a Guard([ExactDedup, NearDedup]) vs a
-     datasketch pipeline (BLAKE2b exact set + MinHash.bulk + MinHashLSH at the same threshold);
-  3. recall on planted pairs with true Jaccard >= 0.9 and near the threshold, and the share of documents
-     dropped although their true Jaccard with the matched document is below 0.5;
-  4. index bytes per document (ours: tensor bytes; datasketch: tracemalloc of building MinHashLSH).
+* **scan**: ``torchdataguard scan INPUT --out DIR --stages exact,near --text-field text --id-field id`` as a
+  subprocess (reading JSONL, writing kept/dropped/report, ledger on, default settings) against
+  ``benchmarks/_datasketch_pipeline.py INPUT DIR`` as a subprocess (json reading and writing, an exact
+  BLAKE2b set, word 5-gram shingles, ``MinHash.bulk`` per 1,024 records, keep-first ``MinHashLSH(0.8, 128)``).
+  Documents per second of wall time, start-up included (``scan_inner``: the seconds each process reports
+  for its own work, imports excluded);
+* **wrap**: ``tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()]).wrap(records)`` over a list of dicts against the
+  same datasketch pipeline over the same list, in process;
+* **signatures**: NearDedup's keyer (text -> keys) against shingling + ``MinHash.bulk``, blocks of 1,024;
+* **index bytes per kept document**: the scan report's near index (``index_bytes_per_example``) against
+  tracemalloc of datasketch's ``MinHashLSH`` while it is built (a separate, untimed run);
+* **quality**, from the scans' ``dropped.jsonl``: recall of planted pairs with exact J >= 0.9 and in [0.8, 0.9),
+  drops of planted pairs in [0.7, 0.8); false drops (a near drop whose exact J with its match, for datasketch
+  the best of its candidates, is below threshold - 0.1), and short texts (under 16 words) dropped below the
+  threshold.
+
+Corpora other than SpamAssassin are cached outside the repository; ``python benchmarks/_corpora.py --fetch``
+fetches them (see that module). Timings on a shared machine are noisy: each figure is the best of
+``--repeat`` alternating runs and the ratio is taken within this run.
 
 Usage:
-    python benchmarks/dedup_vs_datasketch.py [--planted 3000] [--repeat 3] [--device cpu]
+    python benchmarks/dedup_vs_datasketch.py [--rows 5-30,30-130] [--scale 1.0] [--repeat 2] [--quick]
 Writes benchmarks/results/dedup_vs_datasketch.json.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import random
-import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
-import torch
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _corpora as C  # noqa: E402
+import _datasketch_pipeline as DS  # noqa: E402
+from _machine import machine, write_result  # noqa: E402
 
-import torchdataguard as tdg  # noqa: E402
-from torchdataguard.assets import load_spamassassin  # noqa: E402
-from torchdataguard.core.stage import Example  # noqa: E402
-from torchdataguard.dedup.hashing import normalize_for_hash  # noqa: E402
-from _machine import machine  # noqa: E402
-
-WORD = re.compile(r"[a-z0-9\x80-\U0010ffff]+")
-NGRAM = 5
-NUM_PERM = 128
+#: base documents per row (planted variants add 30%)
+SIZES = {"5-30": 20000, "30-130": 12000, "130-400": 6000, "400-2000": 3000, ">2000": 500, "cjk": 6000}
+THRESHOLD = 0.8
 
 
-def words(text: str) -> list:
-    import unicodedata
-
-    t = text if text.isascii() else unicodedata.normalize("NFKC", text)
-    return WORD.findall(t.lower())
-
-
-def shingle_set(text: str) -> set:
-    ws = words(text)
-    if len(ws) < NGRAM:
-        return {" ".join(ws)}
-    return {" ".join(ws[i:i + NGRAM]) for i in range(len(ws) - NGRAM + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if (a or b) else 1.0
+def corpus(row: str, n: int, seed: int = 0) -> Tuple[List[str], List[Tuple[int, int]]]:
+    """Documents and planted pairs of a row, cached under the corpus cache."""
+    path = os.path.join(C.CACHE, "buckets", f"{row.replace('>', 'gt')}-{n}-{seed}.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            d = json.load(fh)
+        return d["docs"], [tuple(p) for p in d["pairs"]]
+    docs, pairs = C.with_planted(C.base_documents(row, n, seed), 0.3, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"docs": docs, "pairs": pairs}, fh)
+    return docs, pairs
 
 
-def build_corpus(n_planted: int, seed: int = 0):
-    rng = random.Random(seed)
-    bodies = []
-    for r in load_spamassassin():
-        body = r["text"].split("\n\n", 1)[-1]
-        if len(words(body)) >= 30:
-            bodies.append(body)
-    docs = list(bodies)
-    planted = []  # (variant index, source index, replaced fraction)
-    vocab = [w for b in bodies[:200] for w in words(b)]
-    for k in range(n_planted):
-        src = rng.randrange(len(bodies))
-        frac = rng.choice([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.4])
-        toks = bodies[src].split()
-        for _ in range(int(round(len(toks) * frac))):
-            toks[rng.randrange(len(toks))] = rng.choice(vocab) + "q"
-        planted.append((len(docs), src, frac))
-        docs.append(" ".join(toks))
-    # planted variants come after their sources (keep-first keeps the original)
-    return docs, planted
+def scan_command(inp: str, out: str) -> List[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "torchdataguard")
+    head = [exe] if os.path.exists(exe) else [sys.executable, "-c", "import sys; from torchdataguard.cli import main; "
+                                                                    "sys.argv[0] = 'torchdataguard'; sys.exit(main())"]
+    return head + ["scan", inp, "--out", out, "--stages", "exact,near", "--text-field", "text", "--id-field", "id"]
 
 
-def bench_signatures(docs, repeat, device):
+def timed(cmd: Sequence[str], env: Dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return dt
+
+
+def read_drops(path: str) -> Dict[int, Tuple[str, Any]]:
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            out[int(r["id"])] = (r["reason"], r.get("matched"))
+    return out
+
+
+def quality(docs: Sequence[str], pairs, drops: Dict[int, Tuple[str, Any]]) -> Dict[str, Any]:
+    """Recall by exact Jaccard of planted pairs; false drops against the exact Jaccard with the match."""
+    cache: Dict[int, frozenset] = {}
+
+    def s(i: int) -> frozenset:
+        if i not in cache:
+            cache[i] = C.shingle_set(docs[i])
+        return cache[i]
+
+    bins = {">=0.9": [], "0.8-0.9": [], "0.7-0.8": [], "<0.5": []}
+    for v, src in pairs:
+        j = C.jaccard(s(v), s(src))
+        key = ">=0.9" if j >= 0.9 else "0.8-0.9" if j >= 0.8 else "0.7-0.8" if j >= 0.7 else "<0.5" if j < 0.5 else None
+        if key:
+            bins[key].append(v in drops)
+    false = short_false = near = 0
+    for i, (reason, m) in drops.items():
+        if reason != "duplicate/near":
+            continue
+        near += 1
+        cands = m if isinstance(m, list) else [m]
+        j = max(C.jaccard(s(i), s(int(c))) for c in cands)
+        false += j < THRESHOLD - 0.1
+        short_false += (len(C.words(docs[i])) < 16) and j < THRESHOLD - 1e-9
+    return {"recall": {k: [round(sum(v) / len(v), 4) if v else None, len(v)] for k, v in bins.items()},
+            "dropped": len(drops), "near_drops": near, "false_drops": false,
+            "false_drop_rate": round(false / len(docs), 6), "short_false_drops": short_false}
+
+
+def wrap_ours(records: List[Dict[str, Any]]) -> Tuple[float, int]:
+    import torchdataguard as tdg
+
+    t0 = time.perf_counter()
+    guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()])
+    kept = guard.wrap(records)
+    return time.perf_counter() - t0, len(kept)
+
+
+def wrap_datasketch(records: List[Dict[str, Any]]) -> Tuple[float, int]:
+    t0 = time.perf_counter()
+    kept = [rec for _, rec, reason, _ in DS.dedup(records, text_of=lambda r: r["text"], id_of=lambda i, r: i,
+                                                  threshold=THRESHOLD) if reason is None]
+    return time.perf_counter() - t0, len(kept)
+
+
+def signatures(docs: Sequence[str], repeat: int) -> Tuple[float, float]:
+    import torchdataguard as tdg
     from datasketch import MinHash
+    from torchdataguard.core.stage import Example
 
-    stage = tdg.NearDedup(threshold=0.8, num_perm=NUM_PERM)
-    keyer = stage.keyer()
-    keyer.device = device
+    keyer = tdg.NearDedup().keyer()
     exs = [Example(i, d, d) for i, d in enumerate(docs)]
     ours, theirs = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         for a in range(0, len(exs), 1024):
             keyer(exs[a:a + 1024])
-        if device != "cpu":
-            torch.cuda.synchronize()
         ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for a in range(0, len(docs), 1024):
-            toks = []
-            for d in docs[a:a + 1024]:
-                ws = words(d)
-                sh = [" ".join(ws[i:i + NGRAM]).encode() for i in range(max(1, len(ws) - NGRAM + 1))]
-                toks.append(sh)
-            MinHash.bulk(toks, num_perm=NUM_PERM)
+            MinHash.bulk([DS.shingles(d) for d in docs[a:a + 1024]], num_perm=DS.NUM_PERM)
         theirs.append(time.perf_counter() - t0)
     return len(docs) / min(ours), len(docs) / min(theirs)
 
 
-def run_ours(docs, device, threshold):
-    g = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup(threshold=threshold, num_perm=NUM_PERM)], device=device,
-                  chunk_size=1024, progress=False)
-    g.ledger.remember = False
-    t0 = time.perf_counter()
-    decisions = {}
-    for ex, d, _ in g.process(docs):
-        if d is not None:
-            decisions[ex.id] = (d.reason, d.matched)
-    dt = time.perf_counter() - t0
-    rep = g.report()
-    near = [s for s in rep["stages"] if s["name"] == "near"][0]
-    return dt, decisions, near["index_bytes_per_example"], near
-
-
-def run_datasketch(docs, threshold):
+def datasketch_index_bytes(docs: Sequence[str]) -> float:
+    """tracemalloc bytes of building datasketch's MinHashLSH, per inserted document (untimed)."""
     from datasketch import MinHash, MinHashLSH
 
-    t0 = time.perf_counter()
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=DS.NUM_PERM)
+    mhs = MinHash.bulk([DS.shingles(d) for d in docs], num_perm=DS.NUM_PERM)
     tracemalloc.start()
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    snap0 = tracemalloc.get_traced_memory()[0]
-    exact = {}
-    decisions = {}
-    inserted = 0
-    lsh_bytes = 0
-    for a in range(0, len(docs), 1024):
-        block = docs[a:a + 1024]
-        toks = []
-        for d in block:
-            ws = words(d)
-            toks.append([" ".join(ws[i:i + NGRAM]).encode() for i in range(max(1, len(ws) - NGRAM + 1))])
-        mhs = MinHash.bulk(toks, num_perm=NUM_PERM)
-        for j, (d, mh) in enumerate(zip(block, mhs)):
-            i = a + j
-            h = hashlib.blake2b(normalize_for_hash(d).encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            if h in exact:
-                decisions[i] = ("duplicate/exact", exact[h])
-                continue
-            exact[h] = i
-            cands = lsh.query(mh)
-            if cands:
-                decisions[i] = ("duplicate/near", min(cands))
-                continue
-            lsh.insert(i, mh)
-            inserted += 1
-    lsh_bytes = tracemalloc.get_traced_memory()[0] - snap0
+    base = tracemalloc.get_traced_memory()[0]
+    n = 0
+    for i, m in enumerate(mhs):
+        if not lsh.query(m):
+            lsh.insert(i, m)
+            n += 1
+    used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    dt = time.perf_counter() - t0
-    return dt, decisions, lsh_bytes / max(1, inserted), lsh.b, lsh.r
+    return used / max(1, n)
 
 
-def quality(docs, planted, decisions, sets):
-    """Recall on planted pairs by true Jaccard band, and false drops (true J with the matched doc < 0.5)."""
-    bands = {">=0.9": [], "0.8-0.9": [], "0.7-0.8": [], "<0.5": []}
-    for v, src, _ in planted:
-        j = jaccard(sets[v], sets[src])
-        key = ">=0.9" if j >= 0.9 else "0.8-0.9" if j >= 0.8 else "0.7-0.8" if j >= 0.7 else "<0.5" if j < 0.5 else None
-        if key:
-            bands[key].append(v in decisions)
-    false = 0
-    for i, (reason, m) in decisions.items():
-        if reason == "duplicate/near" and jaccard(sets[i], sets[m]) < 0.5:
-            false += 1
-    return ({k: (round(float(np.mean(v)), 4) if v else None, len(v)) for k, v in bands.items()},
-            false, round(false / len(docs), 5))
+def run_row(row: str, n: int, repeat: int, tmp: str, env: Dict[str, str]) -> Dict[str, Any]:
+    docs, pairs = corpus(row, n)
+    inp = os.path.join(tmp, "input.jsonl")
+    with open(inp, "w", encoding="utf-8") as fh:
+        for i, d in enumerate(docs):
+            fh.write(json.dumps({"id": i, "text": d}, ensure_ascii=False) + "\n")
+    nw = sorted(len(C.words(d)) for d in docs)
+    print(f"[{row}] {len(docs)} documents ({len(pairs)} planted), median {nw[len(nw) // 2]} words", flush=True)
+    ours_out, ds_out = os.path.join(tmp, "ours"), os.path.join(tmp, "ds")
+    ds_cmd = [sys.executable, os.path.join(HERE, "_datasketch_pipeline.py"), inp, ds_out, "--threshold", str(THRESHOLD)]
+    scan_t, scan_inner, ds_t, ds_inner = [], [], [], []
+    for _ in range(repeat):
+        shutil.rmtree(ours_out, ignore_errors=True)
+        scan_t.append(timed(scan_command(inp, ours_out), env))
+        with open(os.path.join(ours_out, "report.json")) as fh:
+            rep = json.load(fh)
+        scan_inner.append(rep["throughput"]["wall_seconds"])
+        shutil.rmtree(ds_out, ignore_errors=True)
+        t0 = time.perf_counter()
+        p = subprocess.run(ds_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+        ds_t.append(time.perf_counter() - t0)
+        ds_inner.append(json.loads(p.stdout.strip().splitlines()[-1])["seconds"])
+    near = next(s for s in rep["stages"] if s["name"] == "near")
+    q_ours = quality(docs, pairs, read_drops(os.path.join(ours_out, "dropped.jsonl")))
+    q_ds = quality(docs, pairs, read_drops(os.path.join(ds_out, "dropped.jsonl")))
+    records = [{"id": i, "text": d} for i, d in enumerate(docs)]
+    w_ours, w_ds = [], []
+    for _ in range(repeat):
+        w_ours.append(wrap_ours(records))
+        w_ds.append(wrap_datasketch(records))
+    kept_wrap = w_ours[0][1]
+    sig_ours, sig_ds = signatures(docs, repeat)
+    N = len(docs)
+    res = {
+        "row": row, "documents": N, "planted": len(pairs), "median_words": nw[len(nw) // 2],
+        "mean_words": round(sum(nw) / N, 1),
+        "scan_docs_per_s": {"torchdataguard": round(N / min(scan_t), 1), "datasketch": round(N / min(ds_t), 1),
+                            "ratio": round(min(ds_t) / min(scan_t), 2)},
+        "scan_inner_docs_per_s": {"torchdataguard": round(N / min(scan_inner), 1),
+                                  "datasketch": round(N / min(ds_inner), 1),
+                                  "ratio": round(min(ds_inner) / min(scan_inner), 2)},
+        "wrap_docs_per_s": {"torchdataguard": round(N / min(t for t, _ in w_ours), 1),
+                            "datasketch": round(N / min(t for t, _ in w_ds), 1),
+                            "ratio": round(min(t for t, _ in w_ds) / min(t for t, _ in w_ours), 2)},
+        "signatures_per_s": {"torchdataguard": round(sig_ours, 1), "datasketch": round(sig_ds, 1),
+                             "ratio": round(sig_ours / sig_ds, 2)},
+        "index_bytes_per_kept_document": {"torchdataguard": near.get("index_bytes_per_example"),
+                                          "datasketch": round(datasketch_index_bytes(docs), 1)},
+        "kept": {"scan": rep["kept"], "wrap": kept_wrap, "datasketch": q_ds and N - q_ds["dropped"]},
+        "quality": {"torchdataguard": q_ours, "datasketch": q_ds},
+        "commands": {"scan": "torchdataguard scan INPUT --out DIR --stages exact,near --text-field text --id-field id",
+                     "datasketch": "python benchmarks/_datasketch_pipeline.py INPUT DIR",
+                     "wrap": "tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()]).wrap(records)"},
+    }
+    print_row(res)
+    return res
+
+
+HEAD = (f"{'row':>9s} {'docs':>6s} {'words':>5s} | {'scan/s':>7s} {'ds/s':>6s} {'x':>5s} | {'wrap/s':>7s} {'ds/s':>6s} "
+        f"{'x':>5s} | {'sig x':>5s} | {'B/doc':>5s} {'ds B':>6s} | {'R>=.9':>11s} {'R.8-.9':>11s} | {'false':>7s} {'short':>5s}")
+
+
+def print_row(r: Dict[str, Any], head: bool = True) -> None:
+    qo, qd = r["quality"]["torchdataguard"], r["quality"]["datasketch"]
+
+    def rr(q, k):
+        v = q["recall"][k][0]
+        return "-" if v is None else f"{v:.3f}"
+    if head:
+        print(HEAD)
+    print(f"{r['row']:>9s} {r['documents']:6d} {r['median_words']:5d} | {r['scan_docs_per_s']['torchdataguard']:7.0f} "
+          f"{r['scan_docs_per_s']['datasketch']:6.0f} {r['scan_docs_per_s']['ratio']:5.2f} | "
+          f"{r['wrap_docs_per_s']['torchdataguard']:7.0f} {r['wrap_docs_per_s']['datasketch']:6.0f} "
+          f"{r['wrap_docs_per_s']['ratio']:5.2f} | {r['signatures_per_s']['ratio']:5.2f} | "
+          f"{r['index_bytes_per_kept_document']['torchdataguard'] or 0:5.0f} "
+          f"{r['index_bytes_per_kept_document']['datasketch']:6.0f} | {rr(qo, '>=0.9')}/{rr(qd, '>=0.9')} "
+          f"{rr(qo, '0.8-0.9')}/{rr(qd, '0.8-0.9')} | {qo['false_drops']:3d}/{qd['false_drops']:<3d} "
+          f"{qo['short_false_drops']}/{qd['short_false_drops']}", flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--planted", type=int, default=3000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threshold", type=float, default=0.8)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "dedup_vs_datasketch.json"))
-    args = ap.parse_args()
-    docs, planted = build_corpus(args.planted)
-    print(f"corpus: {len(docs)} documents ({len(docs) - len(planted)} SpamAssassin bodies + {len(planted)} planted), "
-          f"mean {np.mean([len(d) for d in docs]):.0f} characters")
-    sig_ours, sig_ds = bench_signatures(docs, args.repeat, args.device)
-    t_ours, dec_ours, bpd_ours, near_cfg = min((run_ours(docs, args.device, args.threshold) for _ in range(args.repeat)),
-                                               key=lambda r: r[0])
-    t_ds, dec_ds, bpd_ds, b, r = min((run_datasketch(docs, args.threshold) for _ in range(max(1, args.repeat - 1))),
-                                     key=lambda r: r[0])
-    sets = [shingle_set(d) for d in docs]
-    q_ours = quality(docs, planted, dec_ours, sets)
-    q_ds = quality(docs, planted, dec_ds, sets)
-    res = {
-        "machine": machine(args.device), "documents": len(docs), "planted": len(planted), "num_perm": NUM_PERM,
-        "threshold": args.threshold, "device": args.device,
-        "signatures_per_second": {"torchdataguard": round(sig_ours, 1), "datasketch": round(sig_ds, 1),
-                                  "ratio": round(sig_ours / sig_ds, 2)},
-        "end_to_end_docs_per_second": {"torchdataguard": round(len(docs) / t_ours, 1),
-                                       "datasketch": round(len(docs) / t_ds, 1), "ratio": round(t_ds / t_ours, 2)},
-        "dropped": {"torchdataguard": len(dec_ours), "datasketch": len(dec_ds)},
-        "recall_by_true_jaccard": {"torchdataguard": q_ours[0], "datasketch": q_ds[0]},
-        "false_drops_below_0.5": {"torchdataguard": {"count": q_ours[1], "rate": q_ours[2]},
-                                  "datasketch": {"count": q_ds[1], "rate": q_ds[2]}},
-        "index_bytes_per_document": {"torchdataguard": bpd_ours, "datasketch": round(bpd_ds, 1)},
-        "bands_rows": {"torchdataguard": [near_cfg["config"]["bands"], near_cfg["config"]["rows"]], "datasketch": [b, r]},
-    }
-    rows = [
-        ("signatures/s (from text)", res["signatures_per_second"]["torchdataguard"], res["signatures_per_second"]["datasketch"],
-         res["signatures_per_second"]["ratio"]),
-        ("end-to-end exact+near docs/s", res["end_to_end_docs_per_second"]["torchdataguard"],
-         res["end_to_end_docs_per_second"]["datasketch"], res["end_to_end_docs_per_second"]["ratio"]),
-        ("recall, true J >= 0.9", q_ours[0][">=0.9"][0], q_ds[0][">=0.9"][0], None),
-        ("recall, true J in [0.8, 0.9)", q_ours[0]["0.8-0.9"][0], q_ds[0]["0.8-0.9"][0], None),
-        ("dropped, true J in [0.7, 0.8)", q_ours[0]["0.7-0.8"][0], q_ds[0]["0.7-0.8"][0], None),
-        ("false-drop rate (J with match < 0.5)", q_ours[2], q_ds[2], None),
-        ("index bytes per document", bpd_ours, round(bpd_ds, 1), None),
-        ("bands x rows", "x".join(map(str, res["bands_rows"]["torchdataguard"])), "x".join(map(str, (b, r))), None),
-    ]
-    print(f"machine: {res['machine']['cpu']} ({res['machine']['cores']} cores), torch {torch.__version__}, device {args.device}")
-    print(f"{'measure':40s} {'torchdataguard':>15s} {'datasketch':>12s} {'ratio':>7s}")
-    for name, a, b_, ratio in rows:
-        print(f"{name:40s} {str(a):>15s} {str(b_):>12s} {'' if ratio is None else f'{ratio:.2f}x':>7s}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(res, fh, indent=2)
-    print(f"wrote {args.out}")
+    ap.add_argument("--rows", default=",".join([b[0] for b in C.BUCKETS] + list(C.EXTRA)))
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every row's document count")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="a tenth of the documents, one repeat (a smoke run)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "dedup_vs_datasketch.json"))
+    a = ap.parse_args()
+    if a.quick:
+        a.scale, a.repeat = a.scale * 0.1, 1
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in [r for r in a.rows.split(",") if r]:
+            rows.append(run_row(row, max(50, int(SIZES.get(row, 5000) * a.scale)), a.repeat, tmp, env))
+    print("\nall rows:")
+    print(HEAD)
+    for r in rows:
+        print_row(r, head=False)
+    res = {"machine": machine("cpu"), "threshold": THRESHOLD, "num_perm": DS.NUM_PERM, "repeat": a.repeat,
+           "rows": rows}
+    write_result(a.out, res)
     return 0
 
 

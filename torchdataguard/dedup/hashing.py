@@ -20,10 +20,13 @@ import torch
 __all__ = [
     "content_hash128",
     "densify",
+    "densify_numpy",
+    "densify_torch",
     "minhash_bins",
     "minhash_signatures",
     "mix64",
     "normalize_for_hash",
+    "probe_table",
     "text_shingle_hashes",
     "token_shingle_hashes",
 ]
@@ -319,35 +322,125 @@ def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm:
 
 
 def densify(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
-    """Fill the empty bins of ``sig`` (from :func:`minhash_bins`) as :func:`minhash_signatures` does."""
+    """Fill the empty bins of ``sig`` (from :func:`minhash_bins`) as :func:`minhash_signatures` does.
+
+    Each empty bin ``b`` of a document takes the value of the first non-empty bin of ``b``'s probe sequence
+    (``8 * num_perm`` bins drawn once from ``seed``, shared by every document; Shrivastava 2017's optimal
+    densification). A document without any shingle keeps :data:`EMPTY`; in the astronomically rare case
+    that no probe of a bin hits, the document's first non-empty bin is used.
+
+    Example:
+        >>> sig = torch.full((1, 8), EMPTY); sig[0, 3] = 42
+        >>> densify(sig, 8).tolist()
+        [[42, 42, 42, 42, 42, 42, 42, 42]]
+    """
     empty = sig == EMPTY
-    if bool(empty.any()):
-        return _densify(sig, empty, num_perm, seed)
-    return sig
+    if not bool(empty.any()):
+        return sig
+    if sig.device.type == "cpu":
+        return torch.from_numpy(densify_numpy(sig.numpy(), num_perm, seed))
+    return densify_torch(sig, num_perm, seed)
 
 
-def _densify(sig: torch.Tensor, empty: torch.Tensor, num_perm: int, seed: int) -> torch.Tensor:
-    attempts = 8 * num_perm
-    key = (num_perm, seed, str(sig.device))
+def probe_table(num_perm: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """int64 [num_perm, 8 * num_perm]: the probe sequence of each bin (cached)."""
+    key = (num_perm, seed, str(device))
     probes = _probe_cache.get(key)
     if probes is None:
-        probes = _probe_cache[key] = _probe_table(num_perm, seed, attempts).to(sig.device)
+        probes = _probe_cache[key] = _probe_table(num_perm, seed, 8 * num_perm).to(device)
+    return probes
+
+
+#: probes read at once for every empty bin of a document with many empty bins (the bin of the first hit is
+#: found from a 16-bit mask); documents with few empty bins, and the misses, walk blocks of 8, 32, 128 ...
+_BLOCK = 16
+_FIRST_BIT = np.zeros(1 << _BLOCK, dtype=np.int64)
+_FIRST_BIT[1:] = np.log2(np.arange(1, 1 << _BLOCK) & -np.arange(1, 1 << _BLOCK)).round().astype(np.int64)
+
+
+def densify_numpy(sig: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
+    """:func:`densify` on a NumPy array [n, num_perm] (CPU): the same values."""
+    probes = probe_table(num_perm, seed).numpy()
+    n = sig.shape[0]
+    empty = sig == EMPTY
+    filled = ~empty
+    n_empty = empty.sum(1)
+    out = sig.copy()
+    many = np.flatnonzero((n_empty > num_perm // 4) & (n_empty < num_perm))
+    rest = empty & filled.any(1)[:, None]
+    if many.size:
+        p0 = np.ascontiguousarray(probes[:, :_BLOCK]).reshape(-1)
+        ok = np.take(filled[many], p0, axis=1).reshape(many.size, num_perm, _BLOCK)
+        bits = np.packbits(ok, axis=-1, bitorder="little").view("<u2")[..., 0]
+        first = _FIRST_BIT[bits]
+        src = p0[np.arange(num_perm) * _BLOCK + first]  # [rows, num_perm] bin probed first with a hit
+        e = empty[many]
+        hit = e & (bits != 0)
+        out[many] = np.where(hit, np.take_along_axis(sig[many], src, axis=1), sig[many])
+        rest[many] = e & ~hit
+    d, b = np.nonzero(rest)
+    if d.size:
+        # rows of `many` start after the dense block, the others from probe 0
+        t0 = np.where(n_empty[d] > num_perm // 4, _BLOCK, 0)
+        for t_start in np.unique(t0).tolist():
+            sel = t0 == t_start
+            _densify_sparse(sig, filled, out, d[sel], b[sel], probes, t_start, num_perm)
+    return out
+
+
+def _densify_sparse(sig: np.ndarray, filled: np.ndarray, out: np.ndarray, d: np.ndarray, b: np.ndarray,
+                    probes: np.ndarray, t: int, num_perm: int) -> None:
+    attempts = probes.shape[1]
+    ff, fs, fo = filled.reshape(-1), sig.reshape(-1), out.reshape(-1)
+    base = d * num_perm
+    width = 8
+    while base.size and t < attempts:
+        w = min(width, attempts - t)
+        src = base[:, None] + probes[b, t : t + w]
+        ok = ff[src]
+        first = ok.argmax(1)
+        r = np.arange(src.shape[0])
+        hit = ok[r, first]
+        fo[base[hit] + b[hit]] = fs[src[r[hit], first[hit]]]
+        miss = ~hit
+        base, b = base[miss], b[miss]
+        t += w
+        width *= 4
+    if base.size:  # astronomically rare: the document's first non-empty bin, still deterministic
+        dd = base // num_perm
+        fo[base + b] = sig[dd, filled[dd].argmax(1)]
+
+
+def densify_torch(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
+    """:func:`densify` with torch operations on any device: the same values.
+
+    The probe sequences are read in blocks of growing width (8, 32, 128 ... probes), one gather per block
+    for every still-empty bin, so the number of passes is logarithmic in ``8 * num_perm``.
+    """
+    probes = probe_table(num_perm, seed, sig.device)
+    attempts = probes.shape[1]
+    empty = sig == EMPTY
     out = sig.clone()
-    d_idx, b_idx = torch.nonzero(empty, as_tuple=True)
-    has_any = (~empty).any(1)
-    # documents with no shingle at all keep EMPTY (callers guarantee one shingle per document)
-    keep = has_any[d_idx]
-    d_idx, b_idx = d_idx[keep], b_idx[keep]
-    for t in range(attempts):
-        if d_idx.numel() == 0:
-            break
-        src = probes[b_idx, t]
-        v = sig[d_idx, src]
-        ok = v != EMPTY
-        if bool(ok.any()):
-            out[d_idx[ok], b_idx[ok]] = v[ok]
-            d_idx, b_idx = d_idx[~ok], b_idx[~ok]
-    if d_idx.numel():  # astronomically rare: fall back to the first non-empty bin, still deterministic
+    filled = (~empty).flatten()
+    flat_sig = sig.flatten()
+    d_idx, b_idx = torch.nonzero(empty & (~empty).any(1, keepdim=True), as_tuple=True)
+    base = d_idx * num_perm
+    flat_out = out.view(-1)
+    t, width = 0, 8
+    while base.numel() and t < attempts:
+        w = min(width, attempts - t)
+        src = base.unsqueeze(1) + probes[b_idx, t : t + w]  # [E, w] flat positions probed
+        ok = filled[src]
+        hit = ok.any(1)
+        first = ok.to(torch.uint8).argmax(1)  # the first filled probe (argmax returns the first maximum)
+        h = torch.nonzero(hit).flatten()
+        flat_out[base[h] + b_idx[h]] = flat_sig[src[h, first[h]]]
+        miss = ~hit
+        base, b_idx = base[miss], b_idx[miss]
+        t += w
+        width *= 4
+    if base.numel():  # astronomically rare: the document's first non-empty bin, still deterministic
+        d = base // num_perm
         first = torch.argmax((~empty).to(torch.int8), dim=1)
-        out[d_idx, b_idx] = sig[d_idx, first[d_idx]]
+        flat_out[base + b_idx] = sig[d, first[d]]
     return out

@@ -3,7 +3,8 @@
 :class:`ExactIndex` is an open-addressing hash set of 128-bit digests. :class:`LSHIndex` is a banded
 LSH multimap over 4-bit MinHash signatures: every kept document stores its signature packed two values
 per byte (``num_perm / 2`` bytes) and ``bands`` int32 table entries; band keys are recomputed from the
-stored signature, so keys themselves are never stored. Both grow by 1.5x when the table is 3/4 full.
+stored signature, so keys themselves are never stored. Both grow by 1.5x when the table is 3/4 full; the
+tables are open addressing with linear probing (:mod:`torchdataguard.dedup.probing`).
 
 Memory per kept document at the defaults (128 permutations, 16 bands): 64 bytes of signature, 8 bytes of
 id, and 16 table entries of 4 bytes at a load factor between 0.5 and 0.75 (85 to 128 bytes), so 157 to
@@ -17,11 +18,9 @@ import torch
 
 from ..errors import StateError
 from .hashing import mix64
+from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
 
-__all__ = ["ExactIndex", "IdStore", "LSHIndex", "capacity_for", "linear_probe_insert"]
-
-MAX_LOAD = 0.75
-GROWTH = 1.5
+__all__ = ["ExactIndex", "IdStore", "LSHIndex"]
 
 
 class IdStore:
@@ -72,33 +71,6 @@ class IdStore:
             self._ints = torch.zeros(0, dtype=torch.int64)
 
 
-def capacity_for(n_entries: int) -> int:
-    return max(1024, int(n_entries / (MAX_LOAD * 0.99)) + 1)
-
-
-def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
-    """Insert ``values`` at their home positions ``pos`` with linear probing (deterministic, in place)."""
-    T = table.numel()
-    order = torch.arange(pos.numel(), device=pos.device)
-    while pos.numel():
-        occupied = table[pos] >= 0
-        free_idx = (~occupied).nonzero().flatten()
-        placed = torch.zeros_like(occupied)
-        if free_idx.numel():
-            fp = pos[free_idx]
-            uniq, inv = torch.unique(fp, return_inverse=True)
-            claim = torch.full((uniq.numel(),), 2**62, dtype=torch.int64, device=pos.device)
-            claim.scatter_reduce_(0, inv, order[free_idx], reduce="amin", include_self=True)
-            win = claim[inv] == order[free_idx]
-            w = free_idx[win]
-            table[pos[w]] = values[w]
-            placed[w] = True
-        keep = ~placed
-        pos = (pos[keep] + 1) % T
-        values = values[keep]
-        order = order[keep]
-
-
 class ExactIndex:
     """An open-addressing set of 128-bit digests (two int64 halves), keep-first, with ids of the firsts.
 
@@ -118,19 +90,12 @@ class ExactIndex:
     def lookup(self, d: torch.Tensor) -> torch.Tensor:
         """Slot of each digest in the index, or -1."""
         out = torch.full((d.shape[0],), -1, dtype=torch.int64, device=self.device)
-        pos = self._home(d)
-        active = torch.arange(d.shape[0], device=self.device)
-        T = self.table.numel()
-        while active.numel():
-            e = self.table[pos].to(torch.int64)
-            filled = e >= 0
-            active, pos, e = active[filled], pos[filled], e[filled]
-            if not active.numel():
-                break
-            eq = (self.digests[e] == d[active]).all(1)
-            out[active[eq]] = e[eq]
-            keep = ~eq
-            active, pos = active[keep], (pos[keep] + 1) % T
+        if self.n == 0 or d.shape[0] == 0:
+            return out
+        q, e = chain_matches(self.table, self._home(d), self.digests.view(-1), 2,
+                             torch.zeros(d.shape[0], dtype=torch.int64, device=self.device), d[:, 0].contiguous())
+        ok = self.digests[e, 1] == d[q, 1]
+        out[q[ok]] = e[ok]
         return out
 
     def insert(self, d: torch.Tensor, ids: Sequence[Any]) -> None:
@@ -182,11 +147,19 @@ class ExactIndex:
 class LSHIndex:
     """A banded LSH multimap over 4-bit MinHash signatures (keep-first, query-then-insert).
 
+    A band is ``rows`` consecutive 4-bit values. Its *word* is the integer its packed bytes make when a band
+    is 1, 2, 4 or 8 whole bytes (rows of 2, 4, 8 or 16 values; read in place from the stored signature, so
+    nothing more is stored), else a 31-bit hash of its values (then stored: 4 more bytes per band). The
+    table holds one int32 slot per (document, band) at the home position of the band's key; a lookup
+    compares words, one gather per probed slot.
+
     Args:
         num_perm: signature length (even).
         bands: number of bands; ``num_perm % bands == 0`` and rows = num_perm // bands.
         device: where the tables live.
     """
+
+    _VIEWS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
     def __init__(self, num_perm: int, bands: int, device: torch.device | str = "cpu") -> None:
         if num_perm % 2 or num_perm % bands:
@@ -202,6 +175,10 @@ class LSHIndex:
         g = torch.Generator().manual_seed(12345)
         self._row_mul = (torch.randint(1, 2**62, (self.rows,), generator=g) * 2 + 1).to(self.device)
         self._band_add = torch.randint(1, 2**62, (bands,), generator=g).to(self.device)
+        #: dtype whose items are exactly one band of a packed signature, or None (words hashed and stored)
+        self._view = self._VIEWS.get(self.rows // 2) if self.rows % 2 == 0 else None
+        self._words = None if self._view is not None else torch.zeros(1024, bands, dtype=torch.int32,
+                                                                        device=self.device)
 
     # -- signature packing ---------------------------------------------------------------------------
     @staticmethod
@@ -216,58 +193,56 @@ class LSHIndex:
         out[:, 1::2] = packed >> 4
         return out
 
+    def band_words(self, packed: torch.Tensor) -> torch.Tensor:
+        """int64 [m, bands]: the word of each band of packed signatures [m, num_perm / 2]."""
+        if self._view is not None:
+            return packed.contiguous().view(self._view).to(torch.int64)
+        x = self.unpack(packed).to(torch.int64).view(packed.shape[0], self.bands, self.rows)
+        return mix64((x * self._row_mul).sum(-1)) & 0x7FFFFFFF
+
     def band_keys(self, nib: torch.Tensor) -> torch.Tensor:
-        """int64 [m, bands] keys of 4-bit signatures [m, num_perm]."""
-        x = nib.to(torch.int64).view(nib.shape[0], self.bands, self.rows)
-        k = (x * self._row_mul).sum(-1) + self._band_add
-        return mix64(k)
+        """int64 [m, bands] keys of 4-bit signatures [m, num_perm]: equal exactly when the band and its values
+        are (up to 64-bit hash collisions)."""
+        return self._keys(self.band_words(self.pack(nib)))
+
+    def _keys(self, words: torch.Tensor) -> torch.Tensor:
+        return mix64(words + self._band_add)
 
     def _home(self, keys: torch.Tensor) -> torch.Tensor:
         return (keys & 0x7FFFFFFFFFFFFFFF) % self.table.numel()
 
+    def _stored_words(self) -> torch.Tensor:
+        """The word of every stored (document, band), flat (``bands`` per document)."""
+        if self._view is not None:
+            return self.packed.view(self._view).view(-1)
+        return self._words.view(-1)
+
     # -- queries -------------------------------------------------------------------------------------
-    def candidates(self, nib: torch.Tensor, keys: torch.Tensor | None = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def candidates(self, nib: torch.Tensor, packed: torch.Tensor | None = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """All (query row, slot) pairs that share at least one band with a stored document."""
         m = nib.shape[0]
         if m == 0 or self.n == 0:
             e = torch.zeros(0, dtype=torch.int64, device=self.device)
             return e, e
-        if keys is None:
-            keys = self.band_keys(nib)
-        T = self.table.numel()
-        pos = self._home(keys).flatten()
-        q = torch.arange(m, device=self.device).repeat_interleave(self.bands)
-        b = torch.arange(self.bands, device=self.device).repeat(m)
-        cols = torch.arange(self.rows, device=self.device)
-        out_q: List[torch.Tensor] = []
-        out_s: List[torch.Tensor] = []
-        while pos.numel():
-            e = self.table[pos].to(torch.int64)
-            filled = e >= 0
-            q, b, pos, e = q[filled], b[filled], pos[filled], e[filled]
-            if not q.numel():
-                break
-            bc = (b * self.rows).unsqueeze(1) + cols  # [k, rows] signature columns of each band
-            stored = self._nibbles_at(e, bc)
-            eq = (stored == nib[q.unsqueeze(1), bc]).all(1)
-            out_q.append(q[eq])
-            out_s.append(e[eq])
-            pos = (pos + 1) % T
-        qs = torch.cat(out_q) if out_q else torch.zeros(0, dtype=torch.int64, device=self.device)
-        ss = torch.cat(out_s) if out_s else torch.zeros(0, dtype=torch.int64, device=self.device)
-        if qs.numel():
-            pair = torch.unique(qs * (self.n + 1) + ss)
-            qs, ss = pair // (self.n + 1), pair % (self.n + 1)
-        return qs, ss
+        if packed is None:
+            packed = self.pack(nib)
+        words = self.band_words(packed)
+        band = torch.arange(self.bands, device=self.device).repeat(m)
+        i, slots = chain_matches(self.table, self._home(self._keys(words)).view(-1), self._stored_words(), self.bands,
+                                 band, words.view(-1))
+        if not i.numel():
+            return i, slots
+        pair = torch.unique((i // self.bands) * (self.n + 1) + slots)
+        return pair // (self.n + 1), pair % (self.n + 1)
 
-    def _nibbles_at(self, slots: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        byte = self.packed[slots.unsqueeze(1), cols // 2]
-        return torch.where(cols % 2 == 0, byte & 15, byte >> 4)
+    def agreement(self, packed: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """int64: how many of the ``num_perm`` 4-bit values of each packed query row equal the stored ``slots``'."""
+        x = packed ^ self.packed[slots]
+        return ((x & 15) == 0).sum(1) + ((x >> 4) == 0).sum(1)
 
     def similarity(self, nib: torch.Tensor, q: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         """Estimated Jaccard between query rows ``q`` and stored ``slots`` (4-bit collision corrected)."""
-        stored = self.unpack(self.packed[slots])
-        frac = (stored == nib[q]).float().mean(1)
+        frac = self.agreement(self.pack(nib[q]), slots).float() / self.num_perm
         return ((frac - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
 
     # -- insertion -----------------------------------------------------------------------------------
@@ -276,38 +251,44 @@ class LSHIndex:
         if m == 0:
             return
         if self.n + m > self.packed.shape[0]:
-            new = torch.zeros(max(self.n + m, int(self.packed.shape[0] * 1.25)), self.num_perm // 2,
-                              dtype=torch.uint8, device=self.device)
-            new[: self.n] = self.packed[: self.n]
-            self.packed = new
-        self.packed[self.n : self.n + m] = self.pack(nib)
+            cap = max(self.n + m, int(self.packed.shape[0] * 1.25))
+            self.packed = _grown(self.packed, cap, self.n)
+            if self._words is not None:
+                self._words = _grown(self._words, cap, self.n)
+        packed = self.pack(nib)
+        self.packed[self.n : self.n + m] = packed
+        if self._words is not None:
+            self._words[self.n : self.n + m] = self.band_words(packed).to(torch.int32)
         self.ids.extend(ids)
         first = self.n
         self.n += m
         if self.n * self.bands > MAX_LOAD * self.table.numel():
             self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
         else:
-            keys = self.band_keys(nib)
-            slots = torch.arange(first, first + m, device=self.device, dtype=torch.int32).repeat_interleave(self.bands)
-            linear_probe_insert(self.table, self._home(keys).flatten(), slots)
+            self._place(packed, first)
+
+    def _place(self, packed: torch.Tensor, first: int) -> None:
+        keys = self._keys(self.band_words(packed))
+        slots = torch.arange(first, first + packed.shape[0], device=self.device, dtype=torch.int32)
+        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands))
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         step = 65536
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
-            keys = self.band_keys(self.unpack(self.packed[a:b]))
-            slots = torch.arange(a, b, device=self.device, dtype=torch.int32).repeat_interleave(self.bands)
-            linear_probe_insert(self.table, self._home(keys).flatten(), slots)
+            self._place(self.packed[a:b], a)
 
     def to(self, device) -> "LSHIndex":
         self.device = torch.device(device)
-        for name in ("packed", "table", "_row_mul", "_band_add"):
-            setattr(self, name, getattr(self, name).to(self.device))
+        for name in ("packed", "table", "_row_mul", "_band_add", "_words"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).to(self.device))
         return self
 
     def nbytes(self) -> int:
-        return self.n * (self.num_perm // 2) + self.table.numel() * 4 + self.ids.nbytes()
+        words = 0 if self._words is None else self.n * self.bands * 4
+        return self.n * (self.num_perm // 2) + words + self.table.numel() * 4 + self.ids.nbytes()
 
     def state(self) -> Dict[str, Any]:
         return {"signatures": self.packed[: self.n].cpu().clone(), **self.ids.state()}
@@ -323,4 +304,14 @@ class LSHIndex:
         self.n = p.shape[0]
         self.packed = torch.zeros(max(1024, self.n), self.num_perm // 2, dtype=torch.uint8, device=self.device)
         self.packed[: self.n] = p.to(self.device)
+        if self._words is not None:
+            self._words = torch.zeros(max(1024, self.n), self.bands, dtype=torch.int32, device=self.device)
+            self._words[: self.n] = self.band_words(self.packed[: self.n]).to(torch.int32)
         self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
+
+
+def _grown(t: torch.Tensor, rows: int, used: int) -> torch.Tensor:
+    """``t`` with room for ``rows`` rows, the first ``used`` copied."""
+    new = torch.zeros((rows,) + tuple(t.shape[1:]), dtype=t.dtype, device=t.device)
+    new[:used] = t[:used]
+    return new

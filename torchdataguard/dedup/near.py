@@ -216,9 +216,10 @@ class NearDedup(IndexStage):
             spos = torch.nonzero(size < K3).flatten()
         if self.index.n and (lpos is None or lpos.numel()):
             sub = keys.nib[R if lpos is None else R[lpos]]
-            q, s = self.index.candidates(sub)
+            packed = self.index.pack(sub)
+            q, s = self.index.candidates(sub, packed)
             if q.numel():
-                agree = (self.index.unpack(self.index.packed[s]) == sub[q]).sum(1).to(torch.int64)
+                agree = self.index.agreement(packed[q], s)
                 sim = ((agree.float() / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
                 ok = sim >= self.threshold - 1e-9
                 q, s, agree = q[ok], s[ok], agree[ok]

@@ -29,7 +29,8 @@ import torch
 
 from ..errors import StateError
 from .hashing import mix64
-from .index import GROWTH, MAX_LOAD, IdStore, capacity_for, linear_probe_insert
+from .index import IdStore
+from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
 
 __all__ = ["SmallSetIndex", "exact_key", "exact_limits", "gather_sets", "intersections", "prefix_tokens",
            "segment_owner", "shares_key_with_earlier", "shingle_sets"]
@@ -273,23 +274,11 @@ class SmallSetIndex:
         if self.n == 0 or rows.numel() == 0:
             return e0, e0
         tok, q = prefix_tokens(sets, off, size, rows, self.threshold)
-        T = self.table.numel()
-        pos = self._home(tok)
-        out_q, out_e = [], []
-        while pos.numel():
-            e = self.table[pos]
-            filled = e >= 0
-            q, tok, pos, e = q[filled], tok[filled], pos[filled], e[filled]
-            if not q.numel():
-                break
-            eq = self.pool[e] == tok
-            out_q.append(q[eq])
-            out_e.append(e[eq])
-            pos = (pos + 1) % T
-        qs = torch.cat(out_q) if out_q else e0
-        if not qs.numel():
+        i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
+        if not i.numel():
             return e0, e0
-        slots = torch.searchsorted(self.off[1 : self.n + 1], torch.cat(out_e), right=True)
+        qs = q[i]
+        slots = torch.searchsorted(self.off[1 : self.n + 1], e, right=True)
         pair = torch.unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 

@@ -1,0 +1,178 @@
+"""Open addressing with linear probing over tensors, vectorised over a whole batch of keys.
+
+The tables of :mod:`torchdataguard.dedup.index` and :mod:`torchdataguard.dedup.smallsets` hold one integer
+per slot (``< 0``: empty); a key's entries live in the chain of slots that starts at its home position and
+ends at the first empty slot. Both operations read chains :data:`WINDOW` slots at a time (one gather of
+``[k, WINDOW]`` slots per step; at a load of 0.75 nearly every chain ends inside its first two windows), so
+the number of passes over a batch is small and does not grow with the batch.
+
+On the CPU the same steps run in NumPy on the tensors' memory (its gathers are several times faster than
+torch's indexing there); on other devices in torch. Both give tables that answer every lookup the same way.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import numpy as np
+import torch
+
+__all__ = ["GROWTH", "MAX_LOAD", "WINDOW", "capacity_for", "chain_matches", "linear_probe_insert"]
+
+MAX_LOAD = 0.75
+GROWTH = 1.5
+#: slots read per step when walking or filling a chain
+WINDOW = 8
+
+
+def capacity_for(n_entries: int) -> int:
+    """A table size that holds ``n_entries`` below :data:`MAX_LOAD` (at least 1,024)."""
+    return max(1024, int(n_entries / (MAX_LOAD * 0.99)) + 1)
+
+
+def chain_matches(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, stride: int, col: torch.Tensor,
+                  want: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Every ``(i, e)`` with ``e`` an entry of the chain that starts at ``pos[i]`` and
+    ``stored[e * stride + col[i]] == want[i]``.
+
+    Args:
+        table: the slots (int32 or int64; ``< 0`` empty).
+        pos: int64 [k] home positions, each in ``[0, table.numel())``.
+        stored: a flat tensor of what each entry holds (``stride`` values per entry).
+        col, want: int64 [k]: which of an entry's values to compare, and the value a match has.
+    Returns:
+        int64 tensors ``(i, e)`` of equal length.
+
+    Example:
+        >>> t = torch.full((1024,), -1, dtype=torch.int32)
+        >>> linear_probe_insert(t, torch.tensor([5, 5]), torch.tensor([0, 1], dtype=torch.int32))
+        >>> chain_matches(t, torch.tensor([5]), torch.tensor([70, 71]), 1, torch.tensor([0]), torch.tensor([71]))
+        (tensor([0]), tensor([1]))
+    """
+    if pos.device.type == "cpu":
+        i, e = _matches_numpy(table.numpy(), pos.numpy(), stored.numpy(), stride, col.numpy(), want.numpy())
+        return torch.from_numpy(i), torch.from_numpy(e)
+    return _matches_torch(table, pos, stored, stride, col, want)
+
+
+def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+    """Insert ``values`` (non-negative) at their home positions ``pos`` with linear probing, in
+    place.
+
+    Each value goes to the first free slot of its chain. When several claim one slot in the same step, each
+    writes a distinct negative marker there and the one whose marker stays wins; the others go on from the
+    slot after it. So every slot between a value's home and its place is filled, which is what
+    :func:`chain_matches` relies on; which of its chain's slots a value lands in does not change what a
+    lookup finds.
+    """
+    if pos.numel() == 0:
+        return
+    if pos.device.type == "cpu":
+        _insert_numpy(table.numpy(), pos.numpy().astype(np.int64, copy=False),
+                      values.numpy().astype(table.numpy().dtype, copy=False))
+    else:
+        _insert_torch(table, pos.to(torch.int64), values.to(table.dtype))
+
+
+# -- NumPy (CPU) ------------------------------------------------------------------------------------------
+def _window_np(pos: np.ndarray, T: int) -> np.ndarray:
+    idx = pos[:, None] + np.arange(WINDOW)
+    np.subtract(idx, T, out=idx, where=idx >= T)  # positions are < T, so one subtraction wraps
+    return idx
+
+
+def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, stride: int, col: np.ndarray,
+                   want: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    T = table.size
+    q = np.arange(pos.size)
+    out_q: List[np.ndarray] = []
+    out_e: List[np.ndarray] = []
+    while q.size:
+        e = table[_window_np(pos, T)].astype(np.int64)
+        live = np.minimum.accumulate(e >= 0, axis=1)  # the chain so far: filled and before any gap
+        np.maximum(e, 0, out=e)
+        hit = live & (stored[e * stride + col[:, None]] == want[:, None])
+        r, c = np.nonzero(hit)
+        if r.size:
+            out_q.append(q[r])
+            out_e.append(e[r, c])
+        more = np.flatnonzero(live[:, -1])
+        q, col, want = q[more], col[more], want[more]
+        pos = pos[more] + WINDOW
+        np.subtract(pos, T, out=pos, where=pos >= T)
+    if not out_q:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z.copy()
+    return np.concatenate(out_q), np.concatenate(out_e)
+
+
+def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> None:
+    T = table.size
+    mark = (-2 - np.arange(pos.size)).astype(table.dtype)  # distinct and negative: never a value
+    while pos.size:
+        idx = _window_np(pos, T)
+        free = table[idx] < 0
+        first = free.argmax(1)  # the first free slot of the window (argmax returns the first maximum)
+        r = np.arange(pos.size)
+        has = free[r, first]
+        target = idx[r, first]
+        h = np.flatnonzero(has)
+        tg, mh = target[h], mark[h]
+        table[tg] = mh
+        w = h[table[tg] == mh]
+        table[target[w]] = values[w]
+        keep = np.ones(pos.size, dtype=bool)
+        keep[w] = False
+        nxt = np.where(has, target + 1, pos + WINDOW)
+        np.subtract(nxt, T, out=nxt, where=nxt >= T)
+        pos, values, mark = nxt[keep], values[keep], mark[keep]
+
+
+# -- torch (any device) -----------------------------------------------------------------------------------
+def _window_torch(pos: torch.Tensor, T: int) -> torch.Tensor:
+    idx = pos.unsqueeze(1) + torch.arange(WINDOW, device=pos.device)
+    return torch.where(idx >= T, idx - T, idx)
+
+
+def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, stride: int, col: torch.Tensor,
+                   want: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    T = table.numel()
+    q = torch.arange(pos.numel(), device=pos.device)
+    out_q: List[torch.Tensor] = []
+    out_e: List[torch.Tensor] = []
+    while q.numel():
+        e = table.take(_window_torch(pos, T)).to(torch.int64)
+        live = (e >= 0).cummin(1).values
+        e = e.clamp(min=0)
+        hit = live & (stored.take(e * stride + col.unsqueeze(1)) == want.unsqueeze(1))
+        r, c = torch.nonzero(hit, as_tuple=True)
+        out_q.append(q[r])
+        out_e.append(e[r, c])
+        more = torch.nonzero(live[:, -1]).flatten()
+        q, col, want = q[more], col[more], want[more]
+        pos = pos[more] + WINDOW
+        pos = torch.where(pos >= T, pos - T, pos)
+    if not out_q:
+        z = torch.zeros(0, dtype=torch.int64, device=pos.device)
+        return z, z.clone()
+    return torch.cat(out_q), torch.cat(out_e)
+
+
+def _insert_torch(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+    T = table.numel()
+    mark = (-2 - torch.arange(pos.numel(), device=pos.device)).to(table.dtype)
+    while pos.numel():
+        idx = _window_torch(pos, T)
+        free = table.take(idx) < 0
+        has = free.any(1)
+        first = free.to(torch.uint8).argmax(1)
+        target = idx.gather(1, first.unsqueeze(1)).squeeze(1)
+        h = torch.nonzero(has).flatten()
+        tg, mh = target[h], mark[h]
+        table[tg] = mh
+        w = h[table.take(tg) == mh]
+        table[target[w]] = values[w]
+        keep = torch.ones_like(has)
+        keep[w] = False
+        nxt = torch.where(has, target + 1, pos + WINDOW)
+        nxt = torch.where(nxt >= T, nxt - T, nxt)
+        pos, values, mark = nxt[keep], values[keep], mark[keep]
