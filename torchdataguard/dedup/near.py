@@ -12,7 +12,8 @@ from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from .index import LSHIndex
 from .near_keys import NearKeyer, NearKeys, keys_from_shingles, signatures_from_batch
-from .smallsets import SmallSetIndex, exact_key, exact_limits, prefix_tokens, shares_key_with_earlier
+from .setops import shares_key_with_earlier
+from .smallsets import SmallSetIndex, exact_key, exact_limits
 
 __all__ = ["NearDedup", "NearDedupConfig", "NearKeys", "WaveBest", "candidate_probability",
            "choose_bands", "default_exact_below", "keys_from_shingles", "signatures_from_batch"]
@@ -245,7 +246,8 @@ class NearDedup(IndexStage):
 
     def blocked_by_earlier(self, keys: NearKeys, R: torch.Tensor) -> torch.Tensor:
         """True for rows ``R`` that could match an earlier row of ``R`` (they wait for that row's decision):
-        a shared band key between rows that ask the LSH index, or a shared prefix token between rows with sets."""
+        a shared band key between rows that ask the LSH index, or an exact Jaccard at or above the threshold
+        between rows with sets (the same answer on every rank of a sharded decider)."""
         K, _, K3 = self.cfg.limits
         r = R.numel()
         bands = int(self.cfg.bands)
@@ -260,8 +262,7 @@ class NearDedup(IndexStage):
             blocked |= shares_key_with_earlier(bk, lpos.repeat_interleave(bands), r)
         spos = torch.nonzero(size < K3).flatten()
         if spos.numel() > 1:
-            tok, own = prefix_tokens(keys.sets, keys.off, keys.size, R[spos], self.threshold)
-            blocked |= shares_key_with_earlier(tok, spos[own], r)
+            blocked[spos] |= self.small.blocked_within(keys.sets, keys.off, keys.size, R[spos])
         return blocked
 
     def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:

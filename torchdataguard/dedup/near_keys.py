@@ -8,7 +8,7 @@ import torch
 
 from ..core.stage import Example, Keyer
 from .hashing import EMPTY, densify, minhash_bins, text_shingle_hashes, token_shingle_hashes
-from .smallsets import gather_sets, shingle_sets
+from .setops import gather_sets, shingle_sets
 
 if TYPE_CHECKING:  # pragma: no cover
     from .near import NearDedupConfig

@@ -23,7 +23,7 @@ So the only pairs decided by estimate are a kept document of ``K2`` or more shin
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -31,9 +31,9 @@ from ..errors import StateError
 from .hashing import mix64
 from .index import IdStore
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
+from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions, prefix_tokens
 
-__all__ = ["SmallSetIndex", "exact_key", "exact_limits", "gather_sets", "intersections", "prefix_tokens",
-           "segment_owner", "shares_key_with_earlier", "shingle_sets"]
+__all__ = ["SmallSetIndex", "exact_key", "exact_limits"]
 
 _MASK63 = 0x7FFFFFFFFFFFFFFF
 _SALT = 0x2545F4914F6CDD1D
@@ -65,134 +65,25 @@ def exact_limits(threshold: float, exact_below: int) -> Tuple[int, int, int]:
     return k, k2, max(k2, _least_above(k2 - 1, threshold))
 
 
-def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
-    """``n - ceil(t * n) + 1`` for each set size ``n`` (at least 1, at most ``n``)."""
-    need = torch.ceil(size.to(torch.float64) * threshold - 1e-6).to(torch.int64).clamp(min=1)
-    return (size - need + 1).clamp(min=1).minimum(size.clamp(min=1))
-
-
-def shingle_sets(x: torch.Tensor, doc: torch.Tensor, cand: torch.Tensor,
-                 limit: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Distinct shingle sets of the documents flagged in ``cand`` that have fewer than ``limit`` of them.
-
-    Args:
-        x: int64 [S] shingle hashes (mixed); ``doc`` [S] the document of each.
-        cand: bool [n] documents to look at (others are taken to have ``limit`` or more).
-    Returns:
-        ``(size, sets, off)``: ``size`` [n] is the distinct count where it is under ``limit``, else ``limit``
-        (0 for a candidate without shingles); the set of row ``i`` is ``sets[off[i]:off[i + 1]]``, sorted
-        ascending (as int64), and empty where ``size == limit``.
-
-    Example:
-        >>> size, sets, off = shingle_sets(torch.tensor([5, 3, 5, 9]), torch.tensor([0, 0, 0, 1]),
-        ...                                torch.tensor([True, True]), 8)
-        >>> size.tolist(), sets.tolist(), off.tolist()
-        ([2, 1], [3, 5, 9], [0, 2, 3])
-    """
-    dev = x.device
-    n = cand.numel()
-    size = torch.full((n,), int(limit), dtype=torch.int64, device=dev)
-    off = torch.zeros(n + 1, dtype=torch.int64, device=dev)
-    if not bool(cand.any()):
-        return size, torch.zeros(0, dtype=torch.int64, device=dev), off
-    doc = doc.to(dev)
-    sel = cand[doc]
-    xs, ds = x[sel], doc[sel]
-    o = torch.argsort(xs, stable=True)
-    xs, ds = xs[o], ds[o]
-    o = torch.argsort(ds, stable=True)
-    xs, ds = xs[o], ds[o]
-    new = torch.ones_like(xs, dtype=torch.bool)
-    if xs.numel() > 1:
-        new[1:] = (xs[1:] != xs[:-1]) | (ds[1:] != ds[:-1])
-    xs, ds = xs[new], ds[new]
-    cnt = torch.bincount(ds, minlength=n)
-    small = cand & (cnt < limit)
-    size[small] = cnt[small]
-    keep = small[ds]
-    off[1:] = torch.cumsum(torch.where(small, cnt, torch.zeros_like(cnt)), 0)
-    return size, xs[keep], off
-
-
-def segment_owner(lens: torch.Tensor) -> torch.Tensor:
-    """``repeat_interleave(arange(len(lens)), lens)``: the segment of each position of the concatenation."""
-    ends = torch.cumsum(lens, 0)
-    return torch.searchsorted(ends, torch.arange(int(ends[-1]) if ends.numel() else 0, device=lens.device), right=True)
-
-
-def gather_sets(sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The sets of ``rows`` as ``(flat values, owner position in rows)``."""
-    lens = off[rows + 1] - off[rows]
-    return _segments(sets, off[rows], lens)
-
-
-def _segments(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    total = int(lens.sum()) if lens.numel() else 0
-    dev = vals.device
-    if total == 0:
-        return torch.zeros(0, dtype=vals.dtype, device=dev), torch.zeros(0, dtype=torch.int64, device=dev)
-    ends = torch.cumsum(lens, 0)
-    pos = torch.arange(total, device=dev)
-    owner = torch.searchsorted(ends, pos, right=True)  # (repeat_interleave with tensor counts is slow on CPU)
-    idx = starts[owner] + pos - (ends - lens)[owner]
-    return vals[idx], owner
-
-
-def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
-                  threshold: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Prefix-filter tokens of ``rows`` (the smallest ``n - ceil(t n) + 1`` of each set) and their owner
-    (position in ``rows``)."""
-    return _segments(sets, off[rows], prefix_lengths(size[rows], threshold))
-
-
-def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int) -> torch.Tensor:
-    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing)."""
-    blocked = torch.zeros(r, dtype=torch.bool, device=keys.device)
-    if keys.numel() < 2:
-        return blocked
-    order = torch.argsort(keys, stable=True)  # stable: within one key value, owners stay in increasing order
-    ks, ow = keys[order], owner[order]
-    start = torch.ones_like(ks, dtype=torch.bool)
-    start[1:] = ks[1:] != ks[:-1]
-    seg = torch.cumsum(start.to(torch.int64), 0) - 1
-    first_owner = ow[start][seg]
-    blocked[ow[first_owner < ow]] = True
-    return blocked
-
-
-def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor,
-                  b_vals: torch.Tensor, b_off: torch.Tensor, b_idx: torch.Tensor) -> torch.Tensor:
-    """``|A_p & B_p|`` for each pair ``p`` of set ``a_idx[p]`` of ``a`` and set ``b_idx[p]`` of ``b`` (each set
-    without repeats), exactly: both sets are tagged with the pair and sorted, and equal neighbours counted.
-
-    Example:
-        >>> intersections(torch.tensor([1, 2, 3]), torch.tensor([0, 3]), torch.tensor([0]),
-        ...               torch.tensor([2, 3, 4, 7]), torch.tensor([0, 3, 4]), torch.tensor([0])).tolist()
-        [2]
-    """
-    P = a_idx.numel()
-    dev = a_vals.device
-    if P == 0:
-        return torch.zeros(0, dtype=torch.int64, device=dev)
-    va, pa = _segments(a_vals, a_off[a_idx], a_off[a_idx + 1] - a_off[a_idx])
-    vb, pb = _segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
-    v = torch.cat([va, vb])
-    p = torch.cat([pa, pb])
-    o = torch.argsort(v, stable=True)
-    v, p = v[o], p[o]
-    o = torch.argsort(p, stable=True)
-    v, p = v[o], p[o]
-    same = (v[1:] == v[:-1]) & (p[1:] == p[:-1])
-    return torch.bincount(p[1:][same], minlength=P)
-
-
 def exact_key(inter: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
     """``floor(inter / union * 2**EXACT_BITS)`` in integer arithmetic (the rank of an exact similarity)."""
     return torch.div(inter << EXACT_BITS, union.clamp(min=1), rounding_mode="floor")
 
 
+#: a prefix token found in more than this many stored prefixes by one query is demoted (see SmallSetIndex)
+DEMOTE_AT = 32
+
+
 class SmallSetIndex:
     """Exact shingle sets of kept documents with few shingles, and a prefix-filter table over them.
+
+    Frequent shingles (a template's words shared by many short texts) would make every prefix that holds one
+    a candidate of every other, at a cost quadratic in their count. So a token that a query finds in more
+    than :data:`DEMOTE_AT` stored prefixes is *demoted*: the global order of the prefix filter puts demoted
+    tokens after all others, the stored sets that had it in their prefix are re-indexed under the new order
+    (their entry for it is marked dead, the next token of their set takes its place) and later queries cut
+    their prefixes the same way. Any such order keeps the filter exact, so answers do not change; dead entries
+    are dropped when the table is rebuilt (when it grows, or when a quarter of its entries are dead).
 
     Memory per document: 8 bytes per distinct shingle, 8 of offset, 8 of id (up to 12 with the growth
     slack), and 8 bytes per prefix token in a table kept between 50% and 75% full (measured: 45 bytes per
@@ -213,6 +104,8 @@ class SmallSetIndex:
         self.off = torch.zeros(1025, dtype=torch.int64, device=self.device)
         self.entries = 0
         self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int64, device=self.device)
+        self.demoted = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted token values
+        self.dead = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted pool positions
 
     @property
     def sizes(self) -> torch.Tensor:
@@ -247,24 +140,49 @@ class SmallSetIndex:
         self.ids.extend(list(ids))
         self._index(torch.arange(first, self.n, device=self.device))
 
+    def _prefix(self, slots: torch.Tensor) -> torch.Tensor:
+        """Pool positions of the prefixes of stored ``slots`` under the current order."""
+        return prefix_positions(self.pool, self.off[slots], self.sizes[slots], self.threshold, self.demoted)[0]
+
     def _index(self, slots: torch.Tensor) -> None:
         """Add the prefix tokens of stored ``slots`` to the table (rebuilding it when it gets full)."""
-        lens = prefix_lengths(self.sizes[slots], self.threshold)
-        pos, _ = _segments(torch.arange(self.npool, device=self.device), self.off[slots], lens)
+        self._add(self._prefix(slots))
+
+    def _add(self, pos: torch.Tensor) -> None:
         self.entries += pos.numel()
-        if self.entries > MAX_LOAD * self.table.numel():
-            self._rebuild(capacity_for(int(self.entries * GROWTH)))
+        if self.entries > MAX_LOAD * self.table.numel() or 4 * self.dead.numel() > self.entries:
+            self._rebuild(capacity_for(int((self.entries - self.dead.numel()) * GROWTH)))
         elif pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
-        all_slots = torch.arange(self.n, device=self.device)
-        lens = prefix_lengths(self.sizes, self.threshold)
-        pos, _ = _segments(torch.arange(self.npool, device=self.device), self.off[all_slots], lens)
+        pos = self._prefix(torch.arange(self.n, device=self.device))
         self.entries = pos.numel()
+        self.dead = self.dead[:0]
         if pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
+
+    def _lookup(self, tok: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
+        i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
+        if self.dead.numel() and i.numel():
+            live = ~torch.isin(e, self.dead)
+            i, e = i[live], e[live]
+        return i, e
+
+    def _demote(self, tokens: torch.Tensor, found: Optional[torch.Tensor] = None) -> None:
+        """Put ``tokens`` last in the order; ``found``: pool positions of the live entries holding them."""
+        if found is None:
+            found = self._lookup(tokens)[1] if self.n else tokens[:0]
+        slots = torch.unique(torch.searchsorted(self.off[1 : self.n + 1], found, right=True))
+        old = self._prefix(slots)
+        self.demoted = torch.unique(torch.cat([self.demoted, tokens]))
+        new = self._prefix(slots)
+        fresh = new[~torch.isin(new, old)]
+        dead = torch.unique(torch.cat([self.dead, old[~torch.isin(old, new)]]))
+        self.dead = dead[~torch.isin(dead, fresh)]  # a position can come back (all of its set demoted)
+        self._add(fresh)
 
     def candidates(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
                    rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -273,14 +191,39 @@ class SmallSetIndex:
         e0 = torch.zeros(0, dtype=torch.int64, device=self.device)
         if self.n == 0 or rows.numel() == 0:
             return e0, e0
-        tok, q = prefix_tokens(sets, off, size, rows, self.threshold)
-        i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
+        tok, q = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+        i, e = self._lookup(tok)
         if not i.numel():
             return e0, e0
+        hot = torch.bincount(i, minlength=tok.numel()) > DEMOTE_AT
+        if bool(hot.any()):
+            self._demote(torch.unique(tok[hot]), e[hot[i]])
         qs = q[i]
         slots = torch.searchsorted(self.off[1 : self.n + 1], e, right=True)
         pair = torch.unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
+
+    def blocked_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
+                       rows: torch.Tensor) -> torch.Tensor:
+        """bool [len(rows)]: rows whose set reaches the threshold with the set of an earlier row of ``rows``
+        (exact Jaccard; candidates from shared prefix tokens, a token held by more than :data:`DEMOTE_AT`
+        rows being demoted first). The answer does not depend on this index's order or content."""
+        r = rows.numel()
+        blocked = torch.zeros(r, dtype=torch.bool, device=rows.device)
+        if r < 2:
+            return blocked
+        tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+        uniq, counts = torch.unique(tok, return_counts=True)
+        if bool((counts > DEMOTE_AT).any()):
+            self._demote(uniq[counts > DEMOTE_AT])
+            tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+        a, b = pairs_sharing_key(tok, own, r)
+        if a.numel():
+            inter = intersections(sets, off, rows[a], sets, off, rows[b])
+            union = size[rows[a]] + size[rows[b]] - inter
+            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
+            blocked[b[ok]] = True
+        return blocked
 
     def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -297,13 +240,14 @@ class SmallSetIndex:
 
     def to(self, device) -> "SmallSetIndex":
         self.device = torch.device(device)
-        for name in ("pool", "off", "table"):
+        for name in ("pool", "off", "table", "demoted", "dead"):
             setattr(self, name, getattr(self, name).to(self.device))
         return self
 
     def nbytes(self) -> int:
         """Bytes of the stored sets, offsets, table and ids."""
-        return (self.npool + self.n + 1) * 8 + self.table.numel() * 8 + (self.ids.nbytes() if self.n else 0)
+        return ((self.npool + self.n + 1 + self.demoted.numel() + self.dead.numel()) * 8 + self.table.numel() * 8
+                + (self.ids.nbytes() if self.n else 0))
 
     def state(self) -> Dict[str, Any]:
         return {"sets": self.pool[: self.npool].cpu().clone(), "sizes": self.sizes.cpu().clone(), **self.ids.state()}
@@ -322,4 +266,5 @@ class SmallSetIndex:
         self.pool[: self.npool] = pool.to(self.device)
         self.off = torch.zeros(max(1025, self.n + 1), dtype=torch.int64, device=self.device)
         self.off[1 : self.n + 1] = torch.cumsum(sizes, 0).to(self.device)
+        self.demoted = self.demoted[:0]  # frequent tokens are found again by the queries that meet them
         self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)))

@@ -33,7 +33,7 @@ from ..core.stage import Drop, IndexStage
 from ..dedup.exact import ExactDedup
 from ..dedup.index import LSHIndex
 from ..dedup.near import NearDedup, NearKeys
-from ..dedup.smallsets import segment_owner
+from ..dedup.setops import segment_owner
 from ..errors import ConfigError, StateError
 from ..registry import Registry
 from .comm import Comm

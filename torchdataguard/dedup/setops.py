@@ -1,0 +1,193 @@
+"""Vectorised operations on shingle sets held flat: the set of row ``i`` is ``vals[off[i]:off[i + 1]]``.
+
+Used by the exact short-text path of near-duplicate detection (:mod:`torchdataguard.dedup.smallsets`):
+distinct sets, prefixes for the prefix filter, exact intersections of many pairs at once.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+__all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions", "prefix_tokens", "segment_owner",
+           "segment_positions", "segments", "shares_key_with_earlier", "shingle_sets"]
+
+
+def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``n - ceil(t * n) + 1`` for each set size ``n`` (at least 1, at most ``n``)."""
+    need = torch.ceil(size.to(torch.float64) * threshold - 1e-6).to(torch.int64).clamp(min=1)
+    return (size - need + 1).clamp(min=1).minimum(size.clamp(min=1))
+
+
+def shingle_sets(x: torch.Tensor, doc: torch.Tensor, cand: torch.Tensor,
+                 limit: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct shingle sets of the documents flagged in ``cand`` that have fewer than ``limit`` of them.
+
+    Args:
+        x: int64 [S] shingle hashes (mixed); ``doc`` [S] the document of each.
+        cand: bool [n] documents to look at (others are taken to have ``limit`` or more).
+    Returns:
+        ``(size, sets, off)``: ``size`` [n] is the distinct count where it is under ``limit``, else ``limit``
+        (0 for a candidate without shingles); the set of row ``i`` is ``sets[off[i]:off[i + 1]]``, sorted
+        ascending (as int64), and empty where ``size == limit``.
+
+    Example:
+        >>> size, sets, off = shingle_sets(torch.tensor([5, 3, 5, 9]), torch.tensor([0, 0, 0, 1]),
+        ...                                torch.tensor([True, True]), 8)
+        >>> size.tolist(), sets.tolist(), off.tolist()
+        ([2, 1], [3, 5, 9], [0, 2, 3])
+    """
+    dev = x.device
+    n = cand.numel()
+    size = torch.full((n,), int(limit), dtype=torch.int64, device=dev)
+    off = torch.zeros(n + 1, dtype=torch.int64, device=dev)
+    if not bool(cand.any()):
+        return size, torch.zeros(0, dtype=torch.int64, device=dev), off
+    doc = doc.to(dev)
+    sel = cand[doc]
+    xs, ds = x[sel], doc[sel]
+    o = torch.argsort(xs, stable=True)
+    xs, ds = xs[o], ds[o]
+    o = torch.argsort(ds, stable=True)
+    xs, ds = xs[o], ds[o]
+    new = torch.ones_like(xs, dtype=torch.bool)
+    if xs.numel() > 1:
+        new[1:] = (xs[1:] != xs[:-1]) | (ds[1:] != ds[:-1])
+    xs, ds = xs[new], ds[new]
+    cnt = torch.bincount(ds, minlength=n)
+    small = cand & (cnt < limit)
+    size[small] = cnt[small]
+    keep = small[ds]
+    off[1:] = torch.cumsum(torch.where(small, cnt, torch.zeros_like(cnt)), 0)
+    return size, xs[keep], off
+
+
+def segment_owner(lens: torch.Tensor) -> torch.Tensor:
+    """``repeat_interleave(arange(len(lens)), lens)``: the segment of each position of the concatenation."""
+    ends = torch.cumsum(lens, 0)
+    return torch.searchsorted(ends, torch.arange(int(ends[-1]) if ends.numel() else 0, device=lens.device), right=True)
+
+
+def gather_sets(sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The sets of ``rows`` as ``(flat values, owner position in rows)``."""
+    lens = off[rows + 1] - off[rows]
+    return segments(sets, off[rows], lens)
+
+
+def segment_positions(starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positions ``starts[k] .. starts[k] + lens[k] - 1`` of every segment ``k``, concatenated, and the
+    segment of each."""
+    total = int(lens.sum()) if lens.numel() else 0
+    dev = starts.device
+    if total == 0:
+        z = torch.zeros(0, dtype=torch.int64, device=dev)
+        return z, z.clone()
+    ends = torch.cumsum(lens, 0)
+    pos = torch.arange(total, device=dev)
+    owner = torch.searchsorted(ends, pos, right=True)  # (repeat_interleave with tensor counts is slow on CPU)
+    return starts[owner] + pos - (ends - lens)[owner], owner
+
+
+def segments(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The values of the segments ``vals[starts[k] : starts[k] + lens[k]]``, concatenated, and the owner
+    ``k`` of each."""
+    idx, owner = segment_positions(starts, lens)
+    return vals[idx], owner
+
+
+def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, threshold: float,
+                     demoted: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positions in ``vals`` of the prefix of each set ``vals[starts[k] : starts[k] + lens[k]]`` (sorted
+    ascending), and the owner ``k`` of each.
+
+    The prefix is the first ``n - ceil(t n) + 1`` elements in the global order *values in ``demoted`` last,
+    then ascending value*: two sets with Jaccard ``>= t`` share an element of their prefixes whenever both are
+    cut in one such order (the prefix filter), whatever ``demoted`` holds.
+    """
+    plen = prefix_lengths(lens, threshold)
+    if demoted is None or demoted.numel() == 0:
+        return segment_positions(starts, plen)
+    pos, owner = segment_positions(starts, lens)
+    late = torch.isin(vals[pos], demoted)
+    if not bool(late.any()):
+        return segment_positions(starts, plen)
+    o = torch.argsort(owner * 2 + late.to(torch.int64), stable=True)
+    pos, owner = pos[o], owner[o]
+    rank = torch.arange(pos.numel(), device=pos.device) - (torch.cumsum(lens, 0) - lens)[owner]
+    keep = rank < plen[owner]
+    return pos[keep], owner[keep]
+
+
+def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
+                  threshold: float, demoted: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Prefix-filter tokens of ``rows`` (see :func:`prefix_positions`) and their owner (position in ``rows``)."""
+    pos, owner = prefix_positions(sets, off[rows], size[rows], threshold, demoted)
+    return sets[pos], owner
+
+
+def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int) -> torch.Tensor:
+    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing)."""
+    blocked = torch.zeros(r, dtype=torch.bool, device=keys.device)
+    if keys.numel() < 2:
+        return blocked
+    order = torch.argsort(keys, stable=True)  # stable: within one key value, owners stay in increasing order
+    ks, ow = keys[order], owner[order]
+    start = torch.ones_like(ks, dtype=torch.bool)
+    start[1:] = ks[1:] != ks[:-1]
+    seg = torch.cumsum(start.to(torch.int64), 0) - 1
+    first_owner = ow[start][seg]
+    blocked[ow[first_owner < ow]] = True
+    return blocked
+
+
+def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Unique pairs ``(a, b)``, ``a < b``, of owners (rows 0..r-1) that hold a common key value.
+
+    Example:
+        >>> pairs_sharing_key(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]), 3)
+        (tensor([0, 0, 1]), tensor([1, 2, 2]))
+    """
+    dev = keys.device
+    if keys.numel() < 2:
+        z = torch.zeros(0, dtype=torch.int64, device=dev)
+        return z, z.clone()
+    order = torch.argsort(keys, stable=True)
+    ks, ow = keys[order], owner[order]
+    start = torch.ones_like(ks, dtype=torch.bool)
+    start[1:] = ks[1:] != ks[:-1]
+    first = torch.nonzero(start).flatten()
+    seg = torch.cumsum(start.to(torch.int64), 0) - 1
+    rank = torch.arange(ks.numel(), device=dev) - first[seg]
+    earlier, k = segment_positions(first[seg], rank)  # for element k, every earlier element of its key value
+    a, b = ow[earlier], ow[k]
+    keep = a != b
+    pair = torch.unique(a[keep] * r + b[keep])
+    return pair // r, pair % r
+
+
+def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor,
+                  b_vals: torch.Tensor, b_off: torch.Tensor, b_idx: torch.Tensor) -> torch.Tensor:
+    """``|A_p & B_p|`` for each pair ``p`` of set ``a_idx[p]`` of ``a`` and set ``b_idx[p]`` of ``b`` (each set
+    without repeats), exactly: both sets are tagged with the pair and sorted, and equal neighbours counted.
+
+    Example:
+        >>> intersections(torch.tensor([1, 2, 3]), torch.tensor([0, 3]), torch.tensor([0]),
+        ...               torch.tensor([2, 3, 4, 7]), torch.tensor([0, 3, 4]), torch.tensor([0])).tolist()
+        [2]
+    """
+    P = a_idx.numel()
+    dev = a_vals.device
+    if P == 0:
+        return torch.zeros(0, dtype=torch.int64, device=dev)
+    va, pa = segments(a_vals, a_off[a_idx], a_off[a_idx + 1] - a_off[a_idx])
+    vb, pb = segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
+    v = torch.cat([va, vb])
+    p = torch.cat([pa, pb])
+    o = torch.argsort(v, stable=True)
+    v, p = v[o], p[o]
+    o = torch.argsort(p, stable=True)
+    v, p = v[o], p[o]
+    same = (v[1:] == v[:-1]) & (p[1:] == p[:-1])
+    return torch.bincount(p[1:][same], minlength=P)
+
+
