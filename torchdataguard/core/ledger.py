@@ -126,6 +126,8 @@ class DecisionMemo:
     def __init__(self) -> None:
         self._dense = torch.zeros(0, dtype=torch.uint8)
         self._sparse: Dict[Any, int] = {}
+        self._view: Any = None
+        self._view_of: Any = None
 
     def __len__(self) -> int:
         return int((self._dense != 0).sum()) + len(self._sparse)
@@ -136,9 +138,15 @@ class DecisionMemo:
         return (isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_
                 and id_ < 2 * (self._dense.numel() + len(self._sparse)) + (1 << 20))
 
+    def _array(self) -> Any:
+        """A NumPy view of the byte array (item access on a tensor costs microseconds per call)."""
+        if self._view_of is not self._dense:
+            self._view, self._view_of = self._dense.numpy(), self._dense
+        return self._view
+
     def get(self, id_: Any) -> int:
         if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.numel():
-            v = int(self._dense[id_])
+            v = int(self._array()[id_])
             if v:
                 return v
         return self._sparse.get(id_, 0)
@@ -149,7 +157,7 @@ class DecisionMemo:
                 new = torch.zeros(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024), dtype=torch.uint8)
                 new[: self._dense.numel()] = self._dense
                 self._dense = new
-            self._dense[id_] = value
+            self._array()[id_] = value
         else:
             self._sparse[id_] = value
 

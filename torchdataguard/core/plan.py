@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping  # isinstance against typing.Mapping costs about 1 us more per call
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 

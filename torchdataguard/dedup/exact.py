@@ -106,25 +106,20 @@ class ExactDedup(IndexStage):
         if m == 0:
             return out
         d = keys.to(self.device)
-        found = self.index.lookup(d).tolist()
-        fresh = [i for i in range(m) if found[i] < 0]
-        first_in_batch: Dict[bytes, int] = {}
-        new_rows: List[int] = []
-        rows_cpu = keys.cpu().numpy()
-        for i in range(m):
-            if found[i] >= 0:
-                out[i] = Drop("duplicate/exact", matched=self.index.ids.get(found[i]), score=1.0)
-        for i in fresh:
-            k = rows_cpu[i].tobytes()
-            j = first_in_batch.get(k)
-            if j is None:
-                first_in_batch[k] = i
-                new_rows.append(i)
-            else:
-                out[i] = Drop("duplicate/exact", matched=exs[j].id, score=1.0)
-        if new_rows:
-            idx = torch.tensor(new_rows, dtype=torch.int64, device=self.device)
-            self.index.insert(d[idx], [exs[i].id for i in new_rows])
+        found = self.index.lookup(d).cpu().numpy()
+        # the first row of each digest in this chunk (rows are 16 bytes: one np.void value each)
+        rows = np.ascontiguousarray(keys.cpu().numpy()).view(np.dtype((np.void, 16))).ravel()
+        _, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+        first_of = first[inv.ravel()]
+        get = self.index.ids.get
+        for i in np.flatnonzero(found >= 0).tolist():
+            out[i] = Drop("duplicate/exact", matched=get(int(found[i])), score=1.0)
+        new_rows = np.flatnonzero((found < 0) & (first_of == np.arange(m)))
+        for i in np.flatnonzero((found < 0) & (first_of != np.arange(m))).tolist():
+            out[i] = Drop("duplicate/exact", matched=exs[int(first_of[i])].id, score=1.0)
+        if new_rows.size:
+            idx = torch.from_numpy(new_rows).to(self.device)
+            self.index.insert(d[idx], [exs[i].id for i in new_rows.tolist()])
         return out
 
     def memory_bytes(self) -> int:
