@@ -9,6 +9,7 @@ import torch
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import StateError
 from .hashing import content_hash128, normalize_for_hash
+from .cpu import one_thread
 from .index import ExactIndex
 
 __all__ = ["ExactDedup", "canonical_bytes"]
@@ -59,6 +60,7 @@ class _ExactKeyer(Keyer):
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
 
+    @one_thread
     def __call__(self, exs: Sequence[Example]) -> torch.Tensor:
         out = bytearray()
         for ex in exs:
@@ -100,6 +102,7 @@ class ExactDedup(IndexStage):
         self.index.to(self.device)
         return self
 
+    @one_thread
     def decide(self, exs: Sequence[Example], keys: torch.Tensor) -> List[Optional[Drop]]:
         m = len(exs)
         out: List[Optional[Drop]] = [None] * m

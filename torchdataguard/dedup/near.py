@@ -11,6 +11,7 @@ import torch
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from .index import LSHIndex
+from .cpu import one_thread
 from .near_keys import NearKeyer, NearKeys, keys_from_shingles, signatures_from_batch
 from .setops import shares_key_with_earlier
 from .smallsets import SmallSetIndex, exact_key, exact_limits
@@ -283,6 +284,7 @@ class NearDedup(IndexStage):
             self.small.insert(keys.sets, keys.off, rows[to_small], [ids[i] for i in to_small.tolist()])
         return to_lsh, to_small
 
+    @one_thread
     def decide(self, exs: Sequence[Example], keys: NearKeys) -> List[Optional[Drop]]:
         m = len(exs)
         out: List[Optional[Drop]] = [None] * m

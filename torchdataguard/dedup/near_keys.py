@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..core.stage import Example, Keyer
+from .cpu import one_thread
 from .hashing import EMPTY, densify, minhash_bins, text_shingle_hashes, token_shingle_hashes
 from .setops import gather_sets, shingle_sets
 
@@ -49,6 +50,7 @@ class NearKeys:
             return self
         return NearKeys(*(t.to(device) for t in (self.nib, self.valid, self.size, self.sets, self.off)))
 
+    @one_thread
     def take(self, idx: Sequence[int]) -> "NearKeys":
         """The keys of rows ``idx``, in that order."""
         t = torch.as_tensor(list(idx), dtype=torch.long, device=self.nib.device)
@@ -98,6 +100,7 @@ class NearKeyer(Keyer):
         self.cfg = cfg
         self.device = device
 
+    @one_thread
     def __call__(self, exs: Sequence[Example]) -> NearKeys:
         cfg = self.cfg
         m = len(exs)
