@@ -354,8 +354,8 @@ def probe_table(num_perm: int, seed: int, device: torch.device | str = "cpu") ->
 #: probes read at once for every empty bin of a document with many empty bins (the bin of the first hit is
 #: found from a 16-bit mask); documents with few empty bins, and the misses, walk blocks of 8, 32, 128 ...
 _BLOCK = 16
-_FIRST_BIT = np.zeros(1 << _BLOCK, dtype=np.int64)
-_FIRST_BIT[1:] = np.log2(np.arange(1, 1 << _BLOCK) & -np.arange(1, 1 << _BLOCK)).round().astype(np.int64)
+_FIRST_BIT = np.zeros(1 << _BLOCK, dtype=np.int8)  # index of the lowest set bit of a 16-bit mask
+_FIRST_BIT[1:] = np.log2(np.arange(1, 1 << _BLOCK) & -np.arange(1, 1 << _BLOCK)).round().astype(np.int8)
 
 
 def densify_numpy(sig: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
@@ -370,8 +370,11 @@ def densify_numpy(sig: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
     rest = empty & filled.any(1)[:, None]
     if many.size:
         p0 = np.ascontiguousarray(probes[:, :_BLOCK]).reshape(-1)
-        ok = np.take(filled[many], p0, axis=1).reshape(many.size, num_perm, _BLOCK)
-        bits = np.packbits(ok, axis=-1, bitorder="little").view("<u2")[..., 0]
+        ok = np.take(filled[many], p0, axis=1)  # [rows, num_perm * _BLOCK] bools, 8 per uint64 word
+        w = ok.view("<u8").reshape(many.size, num_perm, _BLOCK // 8)
+        with np.errstate(over="ignore"):  # bytes that are 0 or 1 -> one bit each (byte i -> bit i)
+            w = (w * np.uint64(0x0102040810204080)) >> np.uint64(56)
+        bits = (w[..., 0] | (w[..., 1] << np.uint64(8))).astype(np.int64)
         first = _FIRST_BIT[bits]
         src = p0[np.arange(num_perm) * _BLOCK + first]  # [rows, num_perm] bin probed first with a hit
         e = empty[many]
