@@ -216,6 +216,21 @@ def base_documents(bucket: str, n: int, seed: int = 0) -> List[str]:
     return out
 
 
+def cached_base(bucket: str, n: int, seed: int = 0) -> List[str]:
+    """:func:`base_documents`, cached as JSON under the cache folder."""
+    import json
+
+    path = os.path.join(CACHE, "buckets", f"base-{bucket.replace('>', 'gt')}-{n}-{seed}.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    docs = base_documents(bucket, n, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(docs, fh)
+    return docs
+
+
 # -- planted near-duplicates ------------------------------------------------------------------------------
 def _edit(text: str, rng: random.Random, vocab: Sequence[str]) -> str:
     toks = text.split()

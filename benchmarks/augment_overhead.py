@@ -271,6 +271,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads for the main process (0: torch's default); the per-sample "
                          "worker path always uses one")
+    ap.add_argument("--out", default=OUT, help="result file (default benchmarks/results/augment_overhead.json)")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -296,19 +297,20 @@ def main() -> None:
           f"{images['per_sample_cpu_over_device']}x the batched {device.type} time"
           + (f"; ours / kornia = {images['ours_over_kornia']}" if "ours_over_kornia" in images else ""))
 
+    out_path = a.out
     results = {}
-    if os.path.exists(OUT):
+    if os.path.exists(out_path):
         try:
-            with open(OUT) as fh:
+            with open(out_path) as fh:
                 results = json.load(fh)
         except (OSError, ValueError):
             results = {}
     results[device.type] = {"machine": info, "args": vars(a), "text": text, "images": images,
                             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as fh:
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path, "w") as fh:
         json.dump(results, fh, indent=2)
-    print(f"\nwrote {os.path.relpath(OUT)}")
+    print(f"\nwrote {os.path.relpath(out_path)}")
 
 
 if __name__ == "__main__":

@@ -321,6 +321,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--skip-utility", action="store_true")
+    ap.add_argument("--out", default=None, help="result file (default benchmarks/results/dp_overhead.json)")
     a = ap.parse_args()
     if a.one:
         print(json.dumps(memory_one(a.one, 10, a.batch, a.seq, a.device)))
@@ -376,8 +377,8 @@ def main() -> None:
                         "4 layers, hidden 128, 4 heads, vocab 8000, from config", "noise_multiplier": 1.0,
                         "max_grad_norm": 1.0},
            "overhead": rows, "utility": util}
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "dp_overhead.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = a.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "dp_overhead.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as fh:
         json.dump(out, fh, indent=2)
     print(f"\nwrote {path}")

@@ -14,7 +14,8 @@ import torch
 import torchdataguard as tdg
 from torchdataguard.augment import CutMix, ImageAugment, MixUp, Multiplicity, TokenAugment
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device")])]
 PAD, CLS, SEP, MASK, VOCAB = 0, 1, 2, 3, 50
 
 

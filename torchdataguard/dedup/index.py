@@ -3,12 +3,12 @@
 :class:`ExactIndex` is an open-addressing hash set of 128-bit digests. :class:`LSHIndex` is a banded
 LSH multimap over 4-bit MinHash signatures: every kept document stores its signature packed two values
 per byte (``num_perm / 2`` bytes) and ``bands`` int32 table entries; band keys are recomputed from the
-stored signature, so keys themselves are never stored. Both grow by 1.5x when the table is 3/4 full; the
-tables are open addressing with linear probing (:mod:`torchdataguard.dedup.probing`).
+stored signature, so keys themselves are never stored. Both tables are open addressing with linear probing
+(:mod:`torchdataguard.dedup.probing`), grown by 1.45x when 80% full.
 
-Memory per kept document at the defaults (128 permutations, 16 bands): 64 bytes of signature, 8 bytes of
-id, and 16 table entries of 4 bytes at a load factor between 0.5 and 0.75 (85 to 128 bytes), so 157 to
-200 bytes.
+Memory per kept document at the defaults (128 permutations, 16 bands), counting allocated capacity: 64 to 72
+bytes of signature (rows grow by 1/8), 8 to 11.6 bytes of id, and 16 table entries of 4 bytes at a load
+between 0.55 and 0.8 (80 to 116 bytes): 152 to 200 bytes.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class IdStore:
 class ExactIndex:
     """An open-addressing set of 128-bit digests (two int64 halves), keep-first, with ids of the firsts.
 
-    Memory: 16 bytes of digest and 8 of id per kept document, 4 bytes per table slot at load 0.5-0.75.
+    Memory: 16 bytes of digest and 8 of id per kept document, 4 bytes per table slot at a load of 0.55-0.8.
     """
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
@@ -251,7 +251,7 @@ class LSHIndex:
         if m == 0:
             return
         if self.n + m > self.packed.shape[0]:
-            cap = max(self.n + m, int(self.packed.shape[0] * 1.25))
+            cap = max(self.n + m, int(self.packed.shape[0] * 1.125))  # 8 bytes of slack per document at most
             self.packed = _grown(self.packed, cap, self.n)
             if self._words is not None:
                 self._words = _grown(self._words, cap, self.n)
@@ -287,8 +287,9 @@ class LSHIndex:
         return self
 
     def nbytes(self) -> int:
-        words = 0 if self._words is None else self.n * self.bands * 4
-        return self.n * (self.num_perm // 2) + words + self.table.numel() * 4 + self.ids.nbytes()
+        """Bytes held: signatures (allocated rows), stored words if any, the table and the ids."""
+        words = 0 if self._words is None else self._words.numel() * 4
+        return self.packed.numel() + words + self.table.numel() * 4 + self.ids.nbytes()
 
     def state(self) -> Dict[str, Any]:
         return {"signatures": self.packed[: self.n].cpu().clone(), **self.ids.state()}
