@@ -119,7 +119,8 @@ def brown_documents() -> List[str]:
 def fortunes() -> List[str]:
     """The Debian fortunes (one text each)."""
     root = os.path.join(CACHE, "fortunes-x", "usr", "share", "games", "fortunes")
-    files = sorted(f for f in glob.glob(os.path.join(root, "*")) if "." not in os.path.basename(f) and os.path.isfile(f))
+    files = sorted(f for f in glob.glob(os.path.join(root, "*"))
+                   if "." not in os.path.basename(f) and os.path.isfile(f))
     if not files:
         _missing("fortunes")
         return []
@@ -203,7 +204,8 @@ def base_documents(bucket: str, n: int, seed: int = 0) -> List[str]:
         by_genre: Dict[str, List[str]] = {}
         for i, d in enumerate(brown):
             by_genre.setdefault(str(i // 40), []).append(d)
-        pool = [t for t in spam if lo <= len(words(t)) < hi] + _cuts(["\n".join(v) for v in by_genre.values()], lo, hi, rng)
+        pool = [t for t in spam if lo <= len(words(t)) < hi]
+        pool += _cuts(["\n".join(v) for v in by_genre.values()], lo, hi, rng)
     seen, out = set(), []
     rng.shuffle(pool)
     for t in pool:

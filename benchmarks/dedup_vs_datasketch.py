@@ -236,7 +236,8 @@ def run_row(row: str, n: int, repeat: int, tmp: str, env: Dict[str, str]) -> Dic
 
 
 HEAD = (f"{'row':>9s} {'docs':>6s} {'words':>5s} | {'scan/s':>7s} {'ds/s':>6s} {'x':>5s} | {'wrap/s':>7s} {'ds/s':>6s} "
-        f"{'x':>5s} | {'sig x':>5s} | {'B/doc':>5s} {'ds B':>6s} | {'R>=.9':>11s} {'R.8-.9':>11s} | {'false':>7s} {'short':>5s}")
+        f"{'x':>5s} | {'sig x':>5s} | {'B/doc':>5s} {'ds B':>6s} | {'R>=.9':>11s} {'R.8-.9':>11s} | "
+        f"{'false':>7s} {'short':>5s}")
 
 
 def print_row(r: Dict[str, Any], head: bool = True) -> None:

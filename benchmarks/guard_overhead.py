@@ -65,7 +65,8 @@ def collate(rows: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
     ids = torch.zeros(len(rows), SEQ, dtype=torch.long)
     mask = torch.zeros(len(rows), SEQ, dtype=torch.long)
     for i, r in enumerate(rows):
-        toks = [101] + [1000 + zlib.crc32(w.lower().encode()) % (VOCAB - 1000) for w in r["text"].split()[: SEQ - 2]] + [102]
+        words = r["text"].split()[: SEQ - 2]
+        toks = [101] + [1000 + zlib.crc32(w.lower().encode()) % (VOCAB - 1000) for w in words] + [102]
         ids[i, : len(toks)] = torch.tensor(toks)
         mask[i, : len(toks)] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([r["label"] for r in rows]),

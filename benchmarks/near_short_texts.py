@@ -76,9 +76,9 @@ def sentences(lo: int, hi: int, limit: int) -> List[str]:
 # rates
 # ---------------------------------------------------------------------------------------------------------
 def _probe_firstpos(P: int, seed: int) -> np.ndarray:
-    from torchdataguard.dedup import hashing
+    from torchdataguard.dedup import minhash
 
-    probes = hashing._probe_table(P, seed, 8 * P).numpy()  # the package's densification sequences
+    probes = minhash.probe_table(P, seed).numpy()  # the package's densification sequences
     first = np.full((P, P), probes.shape[1], dtype=np.int64)
     for b in range(P):
         for t in range(probes.shape[1] - 1, -1, -1):

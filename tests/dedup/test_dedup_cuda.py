@@ -6,7 +6,7 @@ import torch
 
 import torchdataguard as tdg
 from torchdataguard.dedup import probing
-from torchdataguard.dedup.hashing import densify, densify_numpy, minhash_bins
+from torchdataguard.dedup.minhash import densify, densify_numpy, minhash_bins
 
 from short_texts import sentences
 
@@ -67,5 +67,6 @@ def test_probe_tables_on_cuda_find_every_value():
     values = torch.arange(3000, dtype=torch.int32, device="cuda")
     probing.linear_probe_insert(table, homes, values)
     assert sorted(table[table >= 0].tolist()) == list(range(3000))
-    q, e = probing.chain_matches(table, homes, values.to(torch.int64), 1, torch.zeros_like(homes), values.to(torch.int64))
+    v = values.to(torch.int64)
+    q, e = probing.chain_matches(table, homes, v, 1, torch.zeros_like(homes), v)
     assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(3000)]

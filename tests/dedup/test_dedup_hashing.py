@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchdataguard.dedup.hashing import (content_hash128, minhash_signatures, normalize_for_hash,
-                                          text_shingle_hashes, token_shingle_hashes)
+from torchdataguard.dedup.hashing import content_hash128, normalize_for_hash, text_shingle_hashes, token_shingle_hashes
+from torchdataguard.dedup.minhash import minhash_signatures
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
          "upsilon phi chi psi omega red green blue cyan magenta yellow black white").split()

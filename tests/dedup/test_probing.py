@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from torchdataguard.dedup import hashing, probing
-from torchdataguard.dedup.hashing import EMPTY, densify, densify_numpy, densify_torch, minhash_bins
+from torchdataguard.dedup import minhash, probing
+from torchdataguard.dedup.minhash import EMPTY, densify, densify_numpy, densify_torch, minhash_bins
 
 
 def _reference_densify(sig: torch.Tensor, num_perm: int, seed: int) -> torch.Tensor:
     """One probe at a time, as the densification is defined."""
-    probes = hashing.probe_table(num_perm, seed)
+    probes = minhash.probe_table(num_perm, seed)
     out = sig.clone()
     for d in range(sig.shape[0]):
         filled = [b for b in range(num_perm) if int(sig[d, b]) != EMPTY]

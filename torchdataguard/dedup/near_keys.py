@@ -8,7 +8,8 @@ import torch
 
 from ..core.stage import Example, Keyer
 from .cpu import one_thread
-from .hashing import EMPTY, densify, minhash_bins, text_shingle_hashes, token_shingle_hashes
+from .hashing import text_shingle_hashes, token_shingle_hashes
+from .minhash import EMPTY, densify, minhash_bins
 from .setops import gather_sets, shingle_sets
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -5,11 +5,12 @@ distinct sets, prefixes for the prefix filter, exact intersections of many pairs
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
-__all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions", "prefix_tokens", "segment_owner",
+__all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
+           "prefix_tokens", "segment_owner",
            "segment_positions", "segments", "shares_key_with_earlier", "shingle_sets"]
 
 
@@ -96,32 +97,34 @@ def segments(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor) -> Tu
 
 
 def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, threshold: float,
-                     demoted: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                     late: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Positions in ``vals`` of the prefix of each set ``vals[starts[k] : starts[k] + lens[k]]`` (sorted
     ascending), and the owner ``k`` of each.
 
-    The prefix is the first ``n - ceil(t n) + 1`` elements in the global order *values in ``demoted`` last,
-    then ascending value*: two sets with Jaccard ``>= t`` share an element of their prefixes whenever both are
-    cut in one such order (the prefix filter), whatever ``demoted`` holds.
+    The prefix is the first ``n - ceil(t n) + 1`` elements in the global order *values for which ``late``
+    (bool of each value) holds come last, then ascending value*: two sets with Jaccard ``>= t`` share an
+    element of their prefixes whenever both are cut in one such order (the prefix filter), whatever ``late``
+    marks.
     """
     plen = prefix_lengths(lens, threshold)
-    if demoted is None or demoted.numel() == 0:
+    if late is None:
         return segment_positions(starts, plen)
     pos, owner = segment_positions(starts, lens)
-    late = torch.isin(vals[pos], demoted)
-    if not bool(late.any()):
+    is_late = late(vals[pos])
+    if not bool(is_late.any()):
         return segment_positions(starts, plen)
-    o = torch.argsort(owner * 2 + late.to(torch.int64), stable=True)
+    o = torch.argsort(owner * 2 + is_late.to(torch.int64), stable=True)
     pos, owner = pos[o], owner[o]
     rank = torch.arange(pos.numel(), device=pos.device) - (torch.cumsum(lens, 0) - lens)[owner]
     keep = rank < plen[owner]
     return pos[keep], owner[keep]
 
 
-def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
-                  threshold: float, demoted: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor, threshold: float,
+                  late: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Prefix-filter tokens of ``rows`` (see :func:`prefix_positions`) and their owner (position in ``rows``)."""
-    pos, owner = prefix_positions(sets, off[rows], size[rows], threshold, demoted)
+    pos, owner = prefix_positions(sets, off[rows], size[rows], threshold, late)
     return sets[pos], owner
 
 

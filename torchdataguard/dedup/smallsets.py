@@ -31,9 +31,10 @@ from ..errors import StateError
 from .hashing import mix64
 from .index import IdStore
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions, prefix_tokens
+from .setops import (gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions,
+                     prefix_tokens)
 
-__all__ = ["SmallSetIndex", "exact_key", "exact_limits"]
+__all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 
 _MASK63 = 0x7FFFFFFFFFFFFFFF
 _SALT = 0x2545F4914F6CDD1D
@@ -70,6 +71,62 @@ def exact_key(inter: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
     return torch.div(inter << EXACT_BITS, union.clamp(min=1), rounding_mode="floor")
 
 
+class TokenSet:
+    """A growing set of int64 values with a vectorised membership test (a linear-probing table; the cost of a
+    test follows the values tested, not the set).
+
+    Example:
+        >>> s = TokenSet(); s.add(torch.tensor([5, 9, 5]))
+        >>> s.contains(torch.tensor([9, 4, 5])).tolist(), len(s)
+        ([True, False, True], 2)
+    """
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.vals = torch.zeros(1024, dtype=torch.int64, device=self.device)
+        self.n = 0
+        self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int64, device=self.device)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _home(self, v: torch.Tensor) -> torch.Tensor:
+        return (mix64(v ^ _SALT) & _MASK63) % self.table.numel()
+
+    def contains(self, values: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(values.shape, dtype=torch.bool, device=values.device)
+        if self.n and values.numel():
+            i, _ = chain_matches(self.table, self._home(values), self.vals, 1, torch.zeros_like(values), values)
+            out[i] = True
+        return out
+
+    def add(self, values: torch.Tensor) -> None:
+        v = torch.unique(values)
+        v = v[~self.contains(v)]
+        if not v.numel():
+            return
+        if self.n + v.numel() > self.vals.numel():
+            new = torch.zeros(max(self.n + v.numel(), int(self.vals.numel() * GROWTH)), dtype=torch.int64,
+                              device=self.device)
+            new[: self.n] = self.vals[: self.n]
+            self.vals = new
+        self.vals[self.n : self.n + v.numel()] = v
+        pos = torch.arange(self.n, self.n + v.numel(), device=self.device)
+        self.n += v.numel()
+        if self.n > MAX_LOAD * self.table.numel():
+            self.table = torch.full((capacity_for(int(self.n * GROWTH)),), -1, dtype=torch.int64, device=self.device)
+            pos = torch.arange(self.n, device=self.device)
+        linear_probe_insert(self.table, self._home(self.vals[pos]), pos)
+
+    def to(self, device) -> "TokenSet":
+        self.device = torch.device(device)
+        self.vals, self.table = self.vals.to(self.device), self.table.to(self.device)
+        return self
+
+    def nbytes(self) -> int:
+        return (self.vals.numel() + self.table.numel()) * 8
+
+
 #: a prefix token found in more than this many stored prefixes by one query is demoted (see SmallSetIndex)
 DEMOTE_AT = 32
 
@@ -104,8 +161,9 @@ class SmallSetIndex:
         self.off = torch.zeros(1025, dtype=torch.int64, device=self.device)
         self.entries = 0
         self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int64, device=self.device)
-        self.demoted = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted token values
-        self.dead = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted pool positions
+        self.demoted = TokenSet(self.device)
+        self.dead = torch.zeros(4096, dtype=torch.bool, device=self.device)  # per pool position: entry is dead
+        self.ndead = 0
 
     @property
     def sizes(self) -> torch.Tensor:
@@ -127,8 +185,12 @@ class SmallSetIndex:
             new = torch.zeros(max(need, int(self.pool.numel() * GROWTH)), dtype=torch.int64, device=self.device)
             new[: self.npool] = self.pool[: self.npool]
             self.pool = new
+            dead = torch.zeros(new.numel(), dtype=torch.bool, device=self.device)
+            dead[: self.npool] = self.dead[: self.npool]
+            self.dead = dead
         if self.n + m + 1 > self.off.numel():
-            new = torch.zeros(max(self.n + m + 1, int(self.off.numel() * GROWTH)), dtype=torch.int64, device=self.device)
+            new = torch.zeros(max(self.n + m + 1, int(self.off.numel() * GROWTH)), dtype=torch.int64,
+                              device=self.device)
             new[: self.n + 1] = self.off[: self.n + 1]
             self.off = new
         start = self.npool
@@ -142,7 +204,11 @@ class SmallSetIndex:
 
     def _prefix(self, slots: torch.Tensor) -> torch.Tensor:
         """Pool positions of the prefixes of stored ``slots`` under the current order."""
-        return prefix_positions(self.pool, self.off[slots], self.sizes[slots], self.threshold, self.demoted)[0]
+        return prefix_positions(self.pool, self.off[slots], self.sizes[slots], self.threshold, self._late())[0]
+
+    def _late(self):
+        """The demoted-token test for prefix cutting (None while no token is demoted)."""
+        return self.demoted.contains if len(self.demoted) else None
 
     def _index(self, slots: torch.Tensor) -> None:
         """Add the prefix tokens of stored ``slots`` to the table (rebuilding it when it gets full)."""
@@ -150,8 +216,8 @@ class SmallSetIndex:
 
     def _add(self, pos: torch.Tensor) -> None:
         self.entries += pos.numel()
-        if self.entries > MAX_LOAD * self.table.numel() or 4 * self.dead.numel() > self.entries:
-            self._rebuild(capacity_for(int((self.entries - self.dead.numel()) * GROWTH)))
+        if self.entries > MAX_LOAD * self.table.numel() or 4 * self.ndead > self.entries:
+            self._rebuild(capacity_for(int((self.entries - self.ndead) * GROWTH)))
         elif pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
@@ -159,15 +225,16 @@ class SmallSetIndex:
         self.table = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
         pos = self._prefix(torch.arange(self.n, device=self.device))
         self.entries = pos.numel()
-        self.dead = self.dead[:0]
+        self.dead.zero_()
+        self.ndead = 0
         if pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
     def _lookup(self, tok: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
         i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
-        if self.dead.numel() and i.numel():
-            live = ~torch.isin(e, self.dead)
+        if self.ndead and i.numel():
+            live = ~self.dead[e]
             i, e = i[live], e[live]
         return i, e
 
@@ -177,11 +244,14 @@ class SmallSetIndex:
             found = self._lookup(tokens)[1] if self.n else tokens[:0]
         slots = torch.unique(torch.searchsorted(self.off[1 : self.n + 1], found, right=True))
         old = self._prefix(slots)
-        self.demoted = torch.unique(torch.cat([self.demoted, tokens]))
+        self.demoted.add(tokens)
         new = self._prefix(slots)
         fresh = new[~torch.isin(new, old)]
-        dead = torch.unique(torch.cat([self.dead, old[~torch.isin(old, new)]]))
-        self.dead = dead[~torch.isin(dead, fresh)]  # a position can come back (all of its set demoted)
+        gone = old[~torch.isin(old, new)]
+        self.ndead -= int(self.dead[fresh].sum())  # a position can come back (all of its set demoted)
+        self.dead[fresh] = False
+        self.ndead += int((~self.dead[gone]).sum())
+        self.dead[gone] = True
         self._add(fresh)
 
     def candidates(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
@@ -191,7 +261,7 @@ class SmallSetIndex:
         e0 = torch.zeros(0, dtype=torch.int64, device=self.device)
         if self.n == 0 or rows.numel() == 0:
             return e0, e0
-        tok, q = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+        tok, q = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
         i, e = self._lookup(tok)
         if not i.numel():
             return e0, e0
@@ -212,11 +282,11 @@ class SmallSetIndex:
         blocked = torch.zeros(r, dtype=torch.bool, device=rows.device)
         if r < 2:
             return blocked
-        tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+        tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
         uniq, counts = torch.unique(tok, return_counts=True)
         if bool((counts > DEMOTE_AT).any()):
             self._demote(uniq[counts > DEMOTE_AT])
-            tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self.demoted)
+            tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
         a, b = pairs_sharing_key(tok, own, r)
         if a.numel():
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
@@ -240,13 +310,14 @@ class SmallSetIndex:
 
     def to(self, device) -> "SmallSetIndex":
         self.device = torch.device(device)
-        for name in ("pool", "off", "table", "demoted", "dead"):
+        for name in ("pool", "off", "table", "dead"):
             setattr(self, name, getattr(self, name).to(self.device))
+        self.demoted.to(self.device)
         return self
 
     def nbytes(self) -> int:
         """Bytes of the stored sets, offsets, table and ids."""
-        return ((self.npool + self.n + 1 + self.demoted.numel() + self.dead.numel()) * 8 + self.table.numel() * 8
+        return ((self.npool + self.n + 1) * 8 + self.dead.numel() + self.demoted.nbytes() + self.table.numel() * 8
                 + (self.ids.nbytes() if self.n else 0))
 
     def state(self) -> Dict[str, Any]:
@@ -266,5 +337,7 @@ class SmallSetIndex:
         self.pool[: self.npool] = pool.to(self.device)
         self.off = torch.zeros(max(1025, self.n + 1), dtype=torch.int64, device=self.device)
         self.off[1 : self.n + 1] = torch.cumsum(sizes, 0).to(self.device)
-        self.demoted = self.demoted[:0]  # frequent tokens are found again by the queries that meet them
+        self.demoted = TokenSet(self.device)  # frequent tokens are found again by the queries that meet them
+        self.dead = torch.zeros(self.pool.numel(), dtype=torch.bool, device=self.device)
+        self.ndead = 0
         self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)))
