@@ -2,9 +2,10 @@
 
 The tables of :mod:`torchdataguard.dedup.index` and :mod:`torchdataguard.dedup.smallsets` hold one integer
 per slot (``< 0``: empty); a key's entries live in the chain of slots that starts at its home position and
-ends at the first empty slot. Both operations read chains :data:`WINDOW` slots at a time (one gather of
-``[k, WINDOW]`` slots per step; at a load of 0.8 nearly every chain ends inside its first two windows), so
-the number of passes over a batch is small and does not grow with the batch.
+ends at the first empty slot. Both operations read chains a window at a time (one gather of ``[k, w]``
+slots per step, ``w`` = :data:`WINDOW` at first and doubling at each further step: at a load of 0.8 nearly
+every chain ends inside its first two windows, and the few keys of a batch that meet a long cluster finish
+in a few more steps), so the number of passes over a batch is small and does not grow with the batch.
 
 On the CPU the same steps run in NumPy on the tensors' memory (its gathers are several times faster than
 torch's indexing there); on other devices in torch. Both give tables that answer every lookup the same way.
@@ -22,8 +23,10 @@ __all__ = ["GROWTH", "MAX_LOAD", "WINDOW", "capacity_for", "chain_matches", "lin
 #: document, an LSH table costs 80 to 116 bytes per kept document
 MAX_LOAD = 0.8
 GROWTH = 1.45
-#: slots read per step when walking or filling a chain
+#: slots read per step when walking or filling a chain; the window doubles at every further step (up to
+#: MAX_WINDOW), so the few keys of a batch that meet a long cluster finish in a few more steps
 WINDOW = 8
+MAX_WINDOW = 256
 
 
 def capacity_for(n_entries: int) -> int:
@@ -76,8 +79,12 @@ def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Te
 
 
 # -- NumPy (CPU) ------------------------------------------------------------------------------------------
-def _window_np(pos: np.ndarray, T: int) -> np.ndarray:
-    idx = pos[:, None] + np.arange(WINDOW)
+def _width(step: int, T: int) -> int:
+    return min(WINDOW << min(step, 5), MAX_WINDOW, T)
+
+
+def _window_np(pos: np.ndarray, T: int, w: int) -> np.ndarray:
+    idx = pos[:, None] + np.arange(w)
     np.subtract(idx, T, out=idx, where=idx >= T)  # positions are < T, so one subtraction wraps
     return idx
 
@@ -88,8 +95,11 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
     q = np.arange(pos.size)
     out_q: List[np.ndarray] = []
     out_e: List[np.ndarray] = []
+    step = 0
     while q.size:
-        e = table[_window_np(pos, T)].astype(np.int64)
+        w = _width(step, T)
+        step += 1
+        e = table[_window_np(pos, T, w)].astype(np.int64)
         live = np.minimum.accumulate(e >= 0, axis=1)  # the chain so far: filled and before any gap
         np.maximum(e, 0, out=e)
         hit = live & (stored[e * stride + col[:, None]] == want[:, None])
@@ -99,7 +109,7 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
             out_e.append(e[r, c])
         more = np.flatnonzero(live[:, -1])
         q, col, want = q[more], col[more], want[more]
-        pos = pos[more] + WINDOW
+        pos = pos[more] + w
         np.subtract(pos, T, out=pos, where=pos >= T)
     if not out_q:
         z = np.zeros(0, dtype=np.int64)
@@ -110,8 +120,11 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
 def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> None:
     T = table.size
     mark = (-2 - np.arange(pos.size)).astype(table.dtype)  # distinct and negative: never a value
+    step = 0
     while pos.size:
-        idx = _window_np(pos, T)
+        w = _width(step, T)
+        step += 1
+        idx = _window_np(pos, T, w)
         free = table[idx] < 0
         first = free.argmax(1)  # the first free slot of the window (argmax returns the first maximum)
         r = np.arange(pos.size)
@@ -120,18 +133,18 @@ def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> Non
         h = np.flatnonzero(has)
         tg, mh = target[h], mark[h]
         table[tg] = mh
-        w = h[table[tg] == mh]
-        table[target[w]] = values[w]
+        won = h[table[tg] == mh]
+        table[target[won]] = values[won]
         keep = np.ones(pos.size, dtype=bool)
-        keep[w] = False
-        nxt = np.where(has, target + 1, pos + WINDOW)
+        keep[won] = False
+        nxt = np.where(has, target + 1, pos + w)
         np.subtract(nxt, T, out=nxt, where=nxt >= T)
         pos, values, mark = nxt[keep], values[keep], mark[keep]
 
 
 # -- torch (any device) -----------------------------------------------------------------------------------
-def _window_torch(pos: torch.Tensor, T: int) -> torch.Tensor:
-    idx = pos.unsqueeze(1) + torch.arange(WINDOW, device=pos.device)
+def _window_torch(pos: torch.Tensor, T: int, w: int) -> torch.Tensor:
+    idx = pos.unsqueeze(1) + torch.arange(w, device=pos.device)
     return torch.where(idx >= T, idx - T, idx)
 
 
@@ -141,8 +154,11 @@ def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor,
     q = torch.arange(pos.numel(), device=pos.device)
     out_q: List[torch.Tensor] = []
     out_e: List[torch.Tensor] = []
+    step = 0
     while q.numel():
-        e = table.take(_window_torch(pos, T)).to(torch.int64)
+        w = _width(step, T)
+        step += 1
+        e = table.take(_window_torch(pos, T, w)).to(torch.int64)
         live = (e >= 0).to(torch.uint8).cummin(1).values.bool()
         e = e.clamp(min=0)
         hit = live & (stored.take(e * stride + col.unsqueeze(1)) == want.unsqueeze(1))
@@ -151,7 +167,7 @@ def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor,
         out_e.append(e[r, c])
         more = torch.nonzero(live[:, -1]).flatten()
         q, col, want = q[more], col[more], want[more]
-        pos = pos[more] + WINDOW
+        pos = pos[more] + w
         pos = torch.where(pos >= T, pos - T, pos)
     if not out_q:
         z = torch.zeros(0, dtype=torch.int64, device=pos.device)
@@ -162,8 +178,11 @@ def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor,
 def _insert_torch(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
     T = table.numel()
     mark = (-2 - torch.arange(pos.numel(), device=pos.device)).to(table.dtype)
+    step = 0
     while pos.numel():
-        idx = _window_torch(pos, T)
+        w = _width(step, T)
+        step += 1
+        idx = _window_torch(pos, T, w)
         free = table.take(idx) < 0
         has = free.any(1)
         first = free.to(torch.uint8).argmax(1)
@@ -171,10 +190,10 @@ def _insert_torch(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) 
         h = torch.nonzero(has).flatten()
         tg, mh = target[h], mark[h]
         table[tg] = mh
-        w = h[table.take(tg) == mh]
-        table[target[w]] = values[w]
+        won = h[table.take(tg) == mh]
+        table[target[won]] = values[won]
         keep = torch.ones_like(has)
-        keep[w] = False
-        nxt = torch.where(has, target + 1, pos + WINDOW)
+        keep[won] = False
+        nxt = torch.where(has, target + 1, pos + w)
         nxt = torch.where(nxt >= T, nxt - T, nxt)
         pos, values, mark = nxt[keep], values[keep], mark[keep]
