@@ -99,7 +99,7 @@ def _repeated_gram_share(text: str, n: int = _GRAM) -> float:
     ("dup_para_ratio", Threshold(max=0.3), "share of paragraphs that repeat an earlier paragraph"),
     ("dup_line_char_ratio", Threshold(max=0.2), "share of line characters in repeated lines"),
     ("dup_para_char_ratio", Threshold(max=0.2), "share of paragraph characters in repeated paragraphs"),
-    ("dup_char_10gram_ratio", Threshold(max=0.5), "share of characters inside character 10-grams that repeat"),
+    ("dup_char_10gram_ratio", Threshold(max=0.7), "share of characters inside character 10-grams that repeat"),
 ])
 def script_neutral(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     """Scores of one text that need no words.
