@@ -16,9 +16,11 @@ import glob
 import gzip
 import os
 import re
+import zlib
 from typing import Dict, Iterator, List, Optional, Tuple
 
-__all__ = ["LANG_DIRS", "fortunes", "man_pages", "read_man", "roff_sections"]
+__all__ = ["LANG_DIRS", "chinese_passages", "fortunes", "held_out", "man_pages", "prose_paragraph", "read_man",
+           "roff_sections"]
 
 #: man-page directory under /usr/share/man -> language code ("" is English).
 LANG_DIRS: Dict[str, str] = {"": "en", "cs": "cs", "da": "da", "de": "de", "el": "el", "es": "es", "fi": "fi",
@@ -133,3 +135,44 @@ def fortunes(path: str) -> Iterator[Tuple[List[str], str]]:
         if cur:
             paras.append("".join(cur))
         yield paras, who
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[^\W\d_]")
+_ENDS = ("。", "！", "？", "”", "」", "』", "；", "…")
+#: manpages-zh pages under a licence other than the package's GFDL-1.2+
+NON_GFDL_PAGES = {"kill.1", "intro.6", "epoll.7"}
+
+
+def prose_paragraph(p: str) -> bool:
+    """A complete paragraph of Chinese prose: two full stops or more, at least 60% of its letters Han, not an
+    option entry (``-``, ``+``, ``*`` first), ending in sentence punctuation, 40 to 600 characters."""
+    letters = len(_LETTER.findall(p))
+    return (40 <= len(p) <= 600 and p.count("。") >= 2 and letters > 0 and len(_HAN.findall(p)) >= 0.6 * letters
+            and not p.lstrip().startswith(("-", "+", "*")) and p.rstrip().endswith(_ENDS))
+
+
+def held_out(page: str) -> bool:
+    """The half of the man pages the Chinese quality thresholds were not tuned on."""
+    return zlib.crc32(page.encode()) % 2 == 1
+
+
+def chinese_passages(root: str, lang_dir: str, *, half: Optional[bool] = True, skip: frozenset = frozenset(),
+                     max_chars: int = 450, min_chars: int = 150) -> List[Dict[str, str]]:
+    """One passage per man page of ``root``'s manpages-zh (``lang_dir`` ``zh_CN`` or ``zh_TW``): the prose
+    paragraphs of its first section that has some, joined by line breaks up to ``max_chars``. ``half``: the
+    held-out pages (True), the tuning pages (False) or all (None)."""
+    out = []
+    for page, path in man_pages(root, lang_dir).items():
+        if page in NON_GFDL_PAGES or page in skip or (half is not None and held_out(page) != half):
+            continue
+        for title, paras in roff_sections(read_man(path) or "")[2:]:
+            text = ""
+            for p in filter(prose_paragraph, paras):
+                if len(text) + len(p) > max_chars:
+                    break
+                text = f"{text}\n{p}" if text else p
+            if len(text) >= min_chars:
+                out.append({"source": f"manpages-zh {lang_dir} {page} ({title})", "page": page, "text": text})
+                break
+    return out

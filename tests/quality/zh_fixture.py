@@ -48,9 +48,9 @@ def phrase_stuffing(rng):
     return "".join(sents)
 
 
-def mojibake(text, codec):
+def mojibake(text, codec, errors="replace"):
     """``text``'s UTF-8 bytes decoded with ``codec`` ("gbk", "latin-1" or "cp1252")."""
-    return text.encode("utf-8").decode(codec, errors="replace")
+    return text.encode("utf-8").decode(codec, errors=errors)
 
 
 def digit_table(rng):
@@ -69,7 +69,7 @@ def planted_junk(words, n=30, seed=14):
         "nav_chrome": [nav_chrome(rng, "Hans" if i % 2 else "Hant") for i in range(n)],
         "keyword_stuffing": [keyword_stuffing(rng, words) for _ in range(n)],
         "phrase_stuffing": [phrase_stuffing(rng) for _ in range(n)],
-        "mojibake_gbk": [mojibake(texts[i % len(texts)], "gbk") for i in range(n)],
+        "mojibake_gbk": [mojibake(texts[i % len(texts)], "gbk", ("replace", "ignore")[i % 2]) for i in range(n)],
         "mojibake_latin1": [mojibake(texts[i % len(texts)], "latin-1") for i in range(n)],
         "mojibake_cp1252": [mojibake(texts[i % len(texts)], "cp1252") for i in range(n)],
         "digit_table": [digit_table(rng) for _ in range(n)],

