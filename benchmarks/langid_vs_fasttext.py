@@ -199,7 +199,8 @@ def main() -> int:
     res_peer = score(rows, peer_preds, 0.65)
     speed = {"torchdataguard_texts_per_s": round(len(texts) / ours["seconds"], 1),
              "fasttext_texts_per_s": round(len(texts) / peer["seconds"], 1)}
-    speed["torchdataguard_over_fasttext"] = round(speed["torchdataguard_texts_per_s"] / speed["fasttext_texts_per_s"], 3)
+    speed["torchdataguard_over_fasttext"] = round(speed["torchdataguard_texts_per_s"]
+                                                  / speed["fasttext_texts_per_s"], 3)
     print(f"\n{'':22}{'LanguageID (py3langid)':>26}{'fastText lid.176.ftz':>24}")
     for kind in ("paragraph", "short", "all"):
         a, b = res_ours[kind], res_peer[kind]

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
 from .languages import LANGUAGE_PROFILES
-from .rules import GOPHER_STOP_WORDS, RULE_SETS, C4Lines, RuleSet, ScoreConfig, Threshold, all_rules
+from .rules import GOPHER_STOP_WORDS, RULE_SETS, C4Lines, ScoreConfig, Threshold, all_rules
 
 __all__ = ["DEFAULT_SETS", "QualityConfig", "full_key", "unknown_rule_message"]
 
@@ -99,10 +99,6 @@ class QualityConfig:
     def all_sets(self) -> List[str]:
         """Every rule set some profile uses, each once (``sets`` first)."""
         return list(dict.fromkeys(s for sets in self.profile_sets().values() for s in sets))
-
-    def rule_sets(self) -> List[RuleSet]:
-        """The ``en`` profile's rule sets."""
-        return [RULE_SETS.get(s) for s in self.sets]
 
     def resolve_thresholds(self) -> Dict[str, Optional[Threshold]]:
         """Every rule of every profile's sets -> its threshold (``None`` = off), overrides applied."""

@@ -18,7 +18,6 @@ from .segment import SEGMENTERS
 __all__ = ["DEFAULT_SETS", "QualityConfig", "QualityFilter"]
 
 _UNSET: Any = object()
-_WARNED: set = set()
 
 
 @dataclass
@@ -101,7 +100,7 @@ class QualityFilter(Filter):
         >>> q = tdg.QualityFilter(sets="c4", thresholds={"c4/sentences": {"min": 10}})
         >>> q.process(tdg.Example(0, prose, prose)).reason
         'quality/c4/sentences'
-        >>> menu = "\n".join(["首页", "新闻", "体育", "财经", "登录", "注册"] * 3)
+        >>> menu = "\\n".join(["首页", "新闻", "体育", "财经", "登录", "注册"] * 3)
         >>> q = tdg.QualityFilter()
         >>> q.profile_for(tdg.Example(0, menu, menu)), isinstance(q.process(tdg.Example(0, menu, menu)), tdg.Drop)
         ('zh', True)
@@ -135,6 +134,7 @@ class QualityFilter(Filter):
         self._thr: Dict[str, Optional[Threshold]] = self.cfg.resolve_thresholds()
         #: profiles whose segmenter is not installed -> the install hint (their texts get the fallback profile)
         self.unavailable: Dict[str, str] = {}
+        self._warned: set = set()
         self._profiles: Dict[str, _Profile] = {}
         for name, sets in self.cfg.profile_sets().items():
             prof = LANGUAGE_PROFILES.get(name)
@@ -277,8 +277,8 @@ class QualityFilter(Filter):
         name = self._router.route(language_of(ex.scores) if ex.scores else None, text)
         if name in self.unavailable:
             ex.count(f"quality/fallback/{name}")
-            if name not in _WARNED:
-                _WARNED.add(name)
+            if name not in self._warned:  # once per copy of the stage
+                self._warned.add(name)
                 warnings.warn(f"QualityFilter: {name!r} text is judged by the {FALLBACK!r} rules because its word "
                               f"segmenter is not installed ({self.unavailable[name]}); counted as "
                               f"quality/fallback/{name}", RuntimeWarning, stacklevel=2)

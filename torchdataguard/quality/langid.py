@@ -95,7 +95,8 @@ class LanguageID(Filter):
         >>> ex = tdg.Example(0, "这是一个关于数据清洗的简短段落。", "这是一个关于数据清洗的简短段落。")
         >>> lid.process(ex) is ex, [k for k in ex.scores], ex.counts
         (True, ['langid/zh'], {'langid/zh': 1})
-        >>> lid.process(tdg.Example(1, "Ceci est un petit paragraphe en français.", "Ceci est un petit paragraphe en français.")).reason
+        >>> fr = "Ceci est un petit paragraphe en français."
+        >>> lid.process(tdg.Example(1, fr, fr)).reason
         'langid/fr'
     """
 
