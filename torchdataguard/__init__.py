@@ -19,6 +19,7 @@ from .distributed import DistributedGuard
 from .errors import ConfigError, GuardError, GuardInputError, StateError
 from .pii.scrubber import PIIScrubber
 from .quality.filter import QualityFilter
+from .quality.langid import LanguageID
 from .quality.normalize import Normalize
 from .integrations.trainer import GuardCallback
 from .integrations.dp_trainer import DPCallback
@@ -44,6 +45,7 @@ __all__ = sorted([
     "GuardInputError",
     "ImageAugment",
     "IndexStage",
+    "LanguageID",
     "Ledger",
     "MixUp",
     "Multiplicity",

@@ -731,10 +731,30 @@ def _section_augmentation(ctx: _Ctx, rep: Mapping[str, Any]) -> _Html:
     return _Html("".join(parts))
 
 
+def _section_languages(ctx: _Ctx, rep: Mapping[str, Any]) -> Optional[_Html]:
+    """Examples by language (the ``langid/<lang>`` counters of the ``langid`` stage); left out when it did not run."""
+    found, _ = _prefixed_counts(ctx, rep, "langid/")
+    if not found:
+        return None
+    drops = ctx.mapping(rep, "dropped_by_reason")
+    scores = ctx.mapping(rep, "scores")
+    total = sum(found.values())
+    rows = []
+    for lang in sorted(found, key=lambda t: (-found[t], t))[: ctx.options.max_rows]:
+        summary = scores.get(f"langid/{lang}")
+        mean = _num(summary.get("mean")) if isinstance(summary, Mapping) else None
+        rows.append((_code(f"langid/{lang}"), found[lang], _pct(found[lang], total),
+                     _num(drops.get(f"langid/{lang}")) or 0, "\u2014" if mean is None else f"{mean:.3f}"))
+    return _Html(_note("Examples by the language the langid stage found (und: undetermined, below its min_score "
+                       "or without letters), how many it dropped, and the mean probability of that language.")
+                 + _table(("language", "examples", "share", "dropped by langid", "mean score"), rows,
+                          numeric=(1, 2, 3, 4)))
+
+
 def _section_counters(ctx: _Ctx, rep: Mapping[str, Any]) -> Optional[_Html]:
     counts = ctx.mapping(rep, "counts")
     rest = sorted((str(k), v) for k, v in counts.items()
-                  if not str(k).startswith(("pii/", "augment/")))
+                  if not str(k).startswith(("pii/", "augment/", "langid/")))
     if not rest:
         return None
     return _table(("counter", "count"), [(_code(k), v) for k, v in rest[: ctx.options.max_rows]], numeric=(1,))
@@ -891,6 +911,7 @@ _SECTIONS: Tuple[Tuple[str, str, Callable[[_Ctx, Mapping[str, Any]], Optional[st
     ("summary", "Summary", _section_summary),
     ("training", "Training", _section_training),
     ("drops", "Dropped examples", _section_drops),
+    ("languages", "Languages", _section_languages),
     ("scores", "Score distributions", _section_scores),
     ("duplicates", "Duplicate clusters", _section_duplicates),
     ("pii", "Personal data (PII)", _section_pii),
