@@ -51,10 +51,13 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
          id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
          fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
          strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
-         options: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+         options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False) -> Dict[str, Any]:
     """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
 
-    Returns the report. Memory is bounded by the dedup index: records stream in and out.
+    Returns the report. Memory is bounded by the dedup index: records stream in and out. A scan is one
+    pass: every record is its own example (ids name records in the outputs, they never replay a decision),
+    so ``kept.jsonl`` and ``dropped.jsonl`` hold exactly ``kept`` and ``dropped`` lines. ``hash_ids`` (with
+    ``id_field``): ids are hashed in every output, including the id field of the written records.
 
     Example:
         >>> import tempfile, os, json
@@ -66,7 +69,9 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     import itertools
 
     from .core.guard import Guard
+    from .core.ids import id_record_hook
     from .core.ledger import json_line, to_jsonable
+    from .errors import StateError
     from .io.readers import count_records, detect_format, read_records, resolve_input
 
     input_path = resolve_input(input_path)
@@ -75,8 +80,9 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     os.makedirs(out_dir, exist_ok=True)
     guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict, max_chars=max_chars,
                   quarantine=os.path.join(out_dir, "dropped.jsonl"), quarantine_pii=dropped_pii, chunk_size=chunk_size,
-                  progress=progress)
-    guard.ledger.remember = False  # one pass: no need to remember decisions for later epochs
+                  progress=progress, hash_ids=hash_ids)
+    guard.ledger.remember = False  # one pass: every record is its own example, no decision is replayed
+    hook = id_record_hook(id_field, guard._id_hasher)
     total = count_records(input_path, fmt)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
@@ -85,13 +91,17 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
         records = itertools.islice(records, limit)
     t0 = time.perf_counter()
     kept_path = os.path.join(out_dir, "kept.jsonl")
+    written = 0
     with open(kept_path, "w", encoding="utf-8") as out:
-        for ex, drop, _ in guard.process(records, total=total, desc="scan"):
-            if drop is None:
-                out.write(json_line(to_jsonable(ex.record)) + "\n")
+        for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
+            if drop is None and not replayed:
+                out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
+                written += 1
     wall = time.perf_counter() - t0
     guard.close()
     rep = guard.report()
+    if written != rep["kept"]:  # never a kept.jsonl the report does not account for
+        raise StateError(f"internal error: wrote {written} kept records but the report counts {rep['kept']}")
     rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
     rep["throughput"] = {"wall_seconds": round(wall, 3),
                          "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
@@ -119,8 +129,9 @@ def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .core.ids import key_from_env
     from .core.stage import STAGES
-    from .errors import GuardError
+    from .errors import ConfigError, GuardError
     from . import stages as _register  # noqa: F401  (registers every built-in stage)
 
     parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
@@ -140,6 +151,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of dropping it")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--hash-ids", action="store_true",
+                   help="with --id-field: replace ids by a plain BLAKE2b hash in every output (kept.jsonl, dropped.jsonl, "
+                        "reports); a guessable id can be confirmed by hashing the guess: prefer --hash-ids-key-env")
+    p.add_argument("--hash-ids-key-env", default=None, metavar="VAR",
+                   help="with --id-field: hash ids with the secret key held in environment variable VAR (keyed "
+                        "BLAKE2b, at least 16 bytes; the key is never written anywhere)")
     p.add_argument("--dropped-pii", action="store_true",
                    help="also write records dropped for personal data (pii/...) into dropped.jsonl (withheld by default)")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
@@ -152,6 +169,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_extra_commands(sub)
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "scan" and (args.hash_ids or args.hash_ids_key_env) and args.engine == "ray":
+            raise ConfigError("--hash-ids / --hash-ids-key-env are not supported with --engine ray yet; use the local "
+                              "engine")
         if args.cmd == "scan" and getattr(args, "engine", "local") == "ray":
             from .distributed.ray_scan import scan_ray
 
@@ -170,7 +190,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        text_field=args.text_field, id_field=args.id_field, threshold=args.threshold,
                        device=args.device, fmt=args.format, split=args.split, chunk_size=args.chunk_size,
                        max_chars=args.max_chars, strict=args.strict, progress=not args.no_progress,
-                       limit=args.limit, options=_parse_sets(args.set), dropped_pii=args.dropped_pii)
+                       limit=args.limit, options=_parse_sets(args.set), dropped_pii=args.dropped_pii,
+                       hash_ids=(key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids))
             print(_summary_line(rep))
             print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
                   f"and report.html")
