@@ -31,7 +31,7 @@ class Guard:
         stages: record stages (filters, rewriters), index stages (dedup) and batch stages (augmentation),
             in the order they apply.
         text_field: the field holding the text of mapping records (a plain ``str`` record is its own text).
-        id_field: a field holding a stable id; by default the dataset index or the stream position.
+        id_field: a field holding a stable ``str`` or ``int`` id; by default the dataset index or stream position.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where index stages
             keep their tables and where batch stages run.
         strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of

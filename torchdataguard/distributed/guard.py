@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..core.guard import Guard, Outcome
-from ..core.ids import check_split
+from ..core.ids import check_split, ids_state
 from ..core.ledger import DROPPED, KEPT, to_jsonable
 from ..core.plan import Plan, Planner
 from ..core.stage import Drop, Example, IndexStage
@@ -141,6 +141,7 @@ class DistributedGuard:
         return to_jsonable({
             "chunk_size": g.chunk_size, "text_field": g.text_field, "id_field": g.id_field, "strict": g.strict,
             "max_chars": g.max_chars, "remember": g.ledger.remember, "drain": self.drain,
+            "ids": ids_state({}, g._id_hasher),
             "stages": [[s.name, type(s).__name__, s.config()] for s in g.stages],
         })
 

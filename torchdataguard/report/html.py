@@ -3,7 +3,8 @@
 The input is the dict that :meth:`torchdataguard.Guard.report` returns, plus the optional sections the
 command line, the demo and the Trainer callback add (``input``, ``throughput``, ``machine``, ``privacy``,
 ``leakage``, ``training`` ...). Every section copes with being absent or empty, and every string taken from
-the report is HTML-escaped, so ids holding arbitrary text cannot inject markup. The page carries a
+the report is HTML-escaped, so ids holding arbitrary text cannot inject markup (bidirectional and C1
+control characters are shown as visible ``\\u202e`` escapes, so they cannot reorder the text). The page carries a
 Content-Security-Policy that forbids scripts and every network request: it opens offline, from a file.
 
 Plots are drawn with matplotlib's SVG backend on a private :class:`matplotlib.figure.Figure` (pyplot and
