@@ -69,7 +69,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     import itertools
 
     from .core.guard import Guard
-    from .core.ids import id_record_hook
+    from .core.ids import IdHasher, id_record_hook
     from .core.ledger import json_line, to_jsonable
     from .errors import StateError
     from .io.readers import count_records, detect_format, read_records, resolve_input
@@ -78,11 +78,12 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     fmt = fmt or detect_format(input_path)
     built = build_stages(list(stages), threshold=threshold, options=options)
     os.makedirs(out_dir, exist_ok=True)
+    hasher = IdHasher.from_option(hash_ids, id_field=id_field)
     guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict, max_chars=max_chars,
                   quarantine=os.path.join(out_dir, "dropped.jsonl"), quarantine_pii=dropped_pii, chunk_size=chunk_size,
-                  progress=progress, hash_ids=hash_ids)
+                  progress=progress, hash_ids=hasher or False)
     guard.ledger.remember = False  # one pass: every record is its own example, no decision is replayed
-    hook = id_record_hook(id_field, guard._id_hasher)
+    hook = id_record_hook(id_field, hasher)
     total = count_records(input_path, fmt)
     if limit is not None:
         total = min(total, limit) if total is not None else limit

@@ -1,12 +1,15 @@
 """Bidirectional and C1 control characters never reach report.html raw: they would reorder the text around them."""
 from __future__ import annotations
 
+import pytest
+
 import torchdataguard as tdg
 from torchdataguard.report import HtmlReportOptions, render_html
 
 CONTROLS = "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x85\x9b"
 
 
+@pytest.mark.filterwarnings("ignore:constrained_layout not applied")  # long hostile labels squeeze the axes
 def test_bidi_controls_in_every_rendered_string_are_neutralised():
     evil = f"txt.exe{CONTROLS}gpj"
     rep = {

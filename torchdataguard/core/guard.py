@@ -59,7 +59,7 @@ class Guard:
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
                  quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 256,
-                 progress: bool = True, hash_ids: bool | str | bytes = False) -> None:
+                 progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False) -> None:
         problems = []
         stages = list(stages) if stages is not None else []
         for i, st in enumerate(stages):
