@@ -367,7 +367,10 @@ def test_settings_that_do_not_change_decisions_may_differ(pair, tmp_path):
     pair[0].save(tmp_path)
     g = guard(chunk_size=7, strict=True, quarantine=tmp_path / "q.jsonl")
     g.load(tmp_path)
-    assert same_state(g.state_dict(), pair[0].state_dict())
+    mine = g.state_dict()
+    # the quarantine file's position is saved with a quarantine (for its resume), never compared as a setting
+    assert mine["ledger"]["meta"].pop("quarantine") == {"lines": 0, "bytes": 0}
+    assert same_state(mine, pair[0].state_dict())
     # thresholds and the augmentation seed are restored from the state, not compared
     q = tdg.QualityFilter(sets=["gopher_quality"])
     q.set_threshold("gopher_quality/word_count", min=3)

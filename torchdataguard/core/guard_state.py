@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 import torch
 
 from ..errors import StateError
+from .ids import check_saved_ids, ids_state
 from .ledger import DROPPED, KEPT, to_jsonable
 from .stage import IndexStage
 
@@ -83,6 +84,7 @@ def guard_state_dict(guard: "Guard") -> Dict[str, Any]:
                     "state": s.state_dict()} for s in guard.stages],
         "ledger": {"tensors": tensors, "meta": meta},
         "sources": dict(guard._sources),
+        "ids": ids_state(guard._splits, guard._id_hasher),
     }
 
 
@@ -112,11 +114,11 @@ def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: 
         counts[KEPT] += int((dense == KEPT).sum())
         counts[DROPPED] += int((dense == DROPPED).sum())
     sparse = meta.get("memo_sparse", [])
-    if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) == 2 for p in sparse):
-        problems.append("ledger memo_sparse is not a list of [id, decision] pairs")
+    if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) in (2, 3) for p in sparse):
+        problems.append("ledger memo_sparse is not a list of [id, decision, fingerprint] rows")
         return None
     seen_keys = {}
-    for k, v in sparse:
+    for k, v, *_ in sparse:
         if v not in (KEPT, DROPPED) or isinstance(v, bool):
             problems.append(f"ledger memo_sparse holds the decision code {v!r}; only {KEPT} and {DROPPED} exist")
             return None
@@ -126,6 +128,7 @@ def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: 
             problems.append(f"ledger memo_sparse holds an id of type {type(k).__name__}, which cannot be looked up")
             return None
     counts.update(seen_keys.values())
+    counts.update(row[2] for row in meta.get("memo_other", []) if isinstance(row, list) and len(row) == 3)
     return counts
 
 
@@ -177,7 +180,7 @@ def _undecided_ids(ids: Any, tensors: Mapping[str, Any], meta: Mapping[str, Any]
     """How many of ``ids`` have no decision in the saved ledger."""
     dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8))
     sparse = {}
-    for k, v in meta.get("memo_sparse", []):
+    for k, v, *_ in meta.get("memo_sparse", []):
         sparse[tuple(k) if isinstance(k, list) else k] = v
     if isinstance(ids, torch.Tensor):
         ids = ids.to(torch.int64).flatten()
@@ -241,6 +244,10 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                 if diff:
                     problems.append(f"stage {i} {st.name!r} ({type(st).__name__}) was saved with other settings ("
                                     + "; ".join(diff) + "); build the stage with the saved settings to resume")
+    try:
+        check_saved_ids(state.get("ids"), guard._id_hasher)
+    except StateError as exc:
+        problems.append(str(exc))
     sources = state["sources"]
     if not isinstance(sources, Mapping) or not all(_is_count(v) for v in sources.values()):
         problems.append("sources is not a mapping of source names to counts")
@@ -286,6 +293,7 @@ def apply_guard_state(guard: "Guard", state: Mapping[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001
             raise StateError(f"the saved ledger could not be loaded: {exc}") from exc
         guard._sources = {str(k): int(v) for k, v in state["sources"].items()}
+        guard._splits = {str(k): int(v) for k, v in (state.get("ids") or {}).get("splits", {}).items()}
     except StateError as exc:
         guard.reset()
         raise StateError(f"{exc} (nothing was loaded: the guard was reset to empty)") from exc

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..core.guard import Guard, Outcome
+from ..core.ids import check_split, ids_state
 from ..core.ledger import DROPPED, KEPT, to_jsonable
 from ..core.plan import Plan, Planner
 from ..core.stage import Drop, Example, IndexStage
@@ -134,6 +135,7 @@ class DistributedGuard:
         return to_jsonable({
             "chunk_size": g.chunk_size, "text_field": g.text_field, "id_field": g.id_field, "strict": g.strict,
             "max_chars": g.max_chars, "remember": g.ledger.remember, "drain": self.drain,
+            "ids": ids_state({}, g._id_hasher),
             "stages": [[s.name, type(s).__name__, s.config()] for s in g.stages],
         })
 
@@ -159,9 +161,9 @@ class DistributedGuard:
                 raise ConfigError(f"a chunk of {m} examples is larger than chunk_size={C}")
             for e in exs:
                 e.id = g._qualify(e.id, source)
-            replay = [g.ledger.replay(e.id) for e in exs]
+            replay = [g.ledger.lookup(e.id, e.fingerprint) for e in exs]
             widths = [(si, sh, sh.width) for si, sh in self._sharded.items()]
-            K = 3 + sum(1 + w for _, _, w in widths)
+            K = 4 + sum(1 + w for _, _, w in widths)  # id, flags, pre-drop step, content fingerprint, keys
             T = torch.zeros(C + 1, K, dtype=torch.int64)
             T[0, 0] = m
             T[0, 1] = int(bool(ended))
@@ -171,7 +173,8 @@ class DistributedGuard:
                 T[1 : m + 1, 0] = torch.tensor([e.id if ok else 0 for e, ok in zip(exs, ints)], dtype=torch.int64)
                 T[1 : m + 1, 1] = torch.tensor([int(ok) | (r << 1) for ok, r in zip(ints, replay)], dtype=torch.int64)
                 T[1 : m + 1, 2] = torch.tensor([_NO_PRE if p is None else p[0] for p in plan.pre_drop], dtype=torch.int64)
-            col = 3
+                T[1 : m + 1, 3] = torch.tensor([e.fingerprint for e in exs], dtype=torch.int64)
+            col = 4
             for si, sh, w in widths:
                 rows, keys = plan.keys.get(si, ([], None)) if m else ([], None)
                 if rows:
@@ -203,14 +206,15 @@ class DistributedGuard:
                 ids = GlobalIds(objs=[lists[r][k] for r, k in zip(gr.tolist(), go.tolist())])
             rep = (flags >> 1) & 3
             if g.id_field is not None and g.ledger.remember and G:
-                # ids from a field may move between ranks across epochs: ask every rank's memory
-                known = torch.tensor([g.ledger.replay(i) for i in ids.tolist()], dtype=torch.int64)
+                # ids from a field may move between ranks across epochs: ask every rank's memory (same id and content)
+                fps = rowsT[:, 3].tolist()
+                known = torch.tensor([g.ledger.lookup(i, f) for i, f in zip(ids.tolist(), fps)], dtype=torch.int64)
                 rep = torch.maximum(rep, self.comm.all_reduce(known, "max").cpu())
             pre = rowsT[:, 2]
             final: List[Optional[Drop]] = [None] * G
             dropped = torch.zeros(G, dtype=torch.bool)
             counts: List[Tuple[int, str]] = []
-            col = 3
+            col = 4
             for si, sh, w in widths:
                 present = (rowsT[:, col] == 1) & (rep == 0) & ~dropped & ~((pre != _NO_PRE) & (pre < si))
                 idx = torch.nonzero(present).flatten()
@@ -222,7 +226,8 @@ class DistributedGuard:
                         dropped[j] = True
                 counts.extend((idx_l[j], name) for j, name in cnt)
                 col += 1 + w
-            keep = (rep == KEPT) | ((rep == 0) & ~dropped & (pre == _NO_PRE))
+            # a replayed keep is kept only if no record stage dropped it this time (fail closed)
+            keep = ((rep == KEPT) | ((rep == 0) & ~dropped)) & (pre == _NO_PRE)
             kept_per_rank = torch.bincount(gr[keep], minlength=W).tolist()
             kept_rows = list(zip(gr[keep].tolist(), go[keep].tolist()))
             # account for this rank's own examples
@@ -238,7 +243,8 @@ class DistributedGuard:
                 code = int(rep[j])
                 if code:
                     g.ledger.record_replay()
-                    out.append((ex, None if code == KEPT else Drop("replayed"), True))
+                    failed = code == KEPT and plan.pre_drop[k] is not None
+                    out.append((ex, plan.pre_drop[k][1] if failed else None if code == KEPT else Drop("replayed"), True))
                     continue
                 d = final[j]
                 step = first_index_step
@@ -266,12 +272,18 @@ class DistributedGuard:
                 led.dropped += 1
                 led.by_reason[TAIL_REASON] += 1
                 if led.remember:
-                    led.memo.set(ex.id, DROPPED)
+                    led.memo.set(ex.id, DROPPED, ex.fingerprint)
                 if led.quarantine is not None:
                     led.quarantine.write(ex, Drop(TAIL_REASON))
         return n
 
     # -- planning --------------------------------------------------------------------------------
+    def _check_split(self, source: str, ids: Optional[Iterable[Any]], num_workers: int) -> None:
+        """Positional ids follow the order the planning workers deliver chunks in: the same workers every time."""
+        g = self.guard
+        if ids is None and g.id_field is None and g.ledger.remember:
+            check_split(g._splits, source, max(1, num_workers))
+
     def _plans(self, records: Iterable[Any], ids: Optional[Iterable[Any]], num_workers: int) -> Iterator[Plan]:
         """Chunk plans of this rank's stream; positional ids ``position * world + rank`` unless ``ids``."""
         planner = self.guard.planner()
@@ -339,6 +351,7 @@ class DistributedGuard:
         Collective: every rank calls it with its own shard. Rounds continue until every rank's records
         are exhausted (no balancing: every outcome is yielded). Ids default to ``position * world + rank``.
         """
+        self._check_split(source, ids, num_workers)
         plans = self._plans(records, ids, num_workers)
         try:
             for rnd in self._rounds(plans, source):
@@ -352,6 +365,7 @@ class DistributedGuard:
         buf: Deque[Tuple[Example, bool]] = deque()
         sizes = [0] * W
         closed = False
+        self._check_split(source, None, num_workers)
         plans = self._plans(records, None, num_workers)
         try:
             for rnd in self._rounds(plans, source):
