@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import tempfile
 import threading
 import weakref
@@ -74,8 +75,12 @@ class DecisionService:
             return
         self._closed = True
         try:
-            # wake the accept() call
-            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+            # wake the accept() call with a bare connection that closes at once: its handshake fails there and
+            # the thread sees _closed. (A full Client would wait for the handshake forever if the thread had
+            # already seen _closed and left: close() hung when a worker had connected just before.)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(self.address)
         except OSError:
             pass
         self._cleanup()
