@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -162,16 +163,20 @@ def write_state_files(directory: str, state: Dict[str, Any], prefix: str,
     tensor file is fsynced and renamed into place, and the folder fsynced, before the record is written.
     """
     tensors, tree = flatten_state(state)
-    tmp = _tmp_path(directory, prefix, ".safetensors")
+    # safetensors writes through a temporary file of its own (".tmpXXXXXX" beside its target): written inside
+    # a private folder, a kill during that write leaves nothing in `directory` but our tagged folder, which the
+    # next save removes
+    tmp_dir = _tmp_path(directory, prefix, ".d")
+    tmp = os.path.join(tmp_dir, "tensors.safetensors")
     try:
+        os.mkdir(tmp_dir)
         save_file(tensors, tmp)
         _fsync_file(tmp)
         t_sha, t_bytes = sha256_file(tmp)
         t_name = f"{prefix}.{t_sha[:16]}.safetensors"
         os.replace(tmp, os.path.join(directory, t_name))
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     record = {"container": CONTAINER, "tensors": {"file": t_name, "sha256": t_sha, "bytes": t_bytes},
               "state_sha256": canonical_sha256(tree), "state": tree}
     data = json.dumps(record, ensure_ascii=True, allow_nan=True).encode("ascii")
@@ -194,7 +199,11 @@ def remove_stale(directory: str, pattern: str, keep: set, *, tmp_tag: Optional[s
             continue
         m = rx.fullmatch(name)
         if (m and (only is None or only(m))) or (tmp is not None and name.startswith(tmp)):
-            _remove_quietly(os.path.join(directory, name))
+            path = os.path.join(directory, name)
+            if tmp is not None and name.startswith(tmp) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)  # the private folder of a tensor write (see above)
+            else:
+                _remove_quietly(path)
 
 
 def save_state(directory: str | os.PathLike, state: Dict[str, Any]) -> None:
