@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError, StateError
 
-__all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_saved_ids", "check_split", "hash_id_field",
+__all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_split", "hash_id_field",
            "id_record_hook", "ids_state", "key_from_env", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
@@ -240,18 +240,6 @@ def ids_state(splits: Dict[str, int], hasher: Optional[IdHasher]) -> Dict[str, A
     out: Dict[str, Any] = {"splits": dict(splits)}
     out.update({"hash_ids": None, "key_id": None} if hasher is None else hasher.describe())
     return out
-
-
-def check_saved_ids(saved: Optional[Mapping[str, Any]], hasher: Optional[IdHasher]) -> Mapping[str, Any]:
-    """Refuse a state whose ids were hashed differently (its decisions would not find their examples)."""
-    mine = ids_state({}, hasher)
-    saved = saved if saved is not None else {"hash_ids": None, "key_id": None}  # saved before ids were hashed
-    got = {k: saved.get(k) for k in ("hash_ids", "key_id")}
-    want = {k: mine[k] for k in ("hash_ids", "key_id")}
-    if got != want:
-        raise StateError(f"the saved guard named its examples with ids {got}, this one with {want}: build the guard "
-                         f"with the same hash_ids setting (and key) so that the saved decisions find their examples")
-    return saved
 
 
 def key_from_env(var: str) -> bytes:

@@ -129,21 +129,35 @@ class QuarantineSink:
         lines (their examples are decided again), then append. Raises :class:`StateError` when the file does
         not start with what the saved run wrote."""
         with self._lock:
-            if self._fh is None:
-                raise StateError(f"quarantine sink {self.path} is closed")
-            self._fh.flush()
-            size = os.path.getsize(self.path)
-            fix = (f"resume with the quarantine file the saved run wrote (quarantine={self.path!r} is appended to), "
-                   f"or with quarantine=None")
-            if size < nbytes:
-                raise StateError(f"quarantine file {self.path} holds {size} bytes, but the saved state had written "
-                                 f"{nbytes} bytes ({nlines} dropped records) to its quarantine file; {fix}")
-            if _count_lines(self.path, nbytes) != nlines:
-                raise StateError(f"quarantine file {self.path} does not start with the {nlines} lines the saved state "
-                                 f"wrote to its quarantine file (it is another file); {fix}")
+            problem = self._resume_problem(nbytes, nlines)
+            if problem:
+                raise StateError(problem)
             os.truncate(self.path, nbytes)
             self._fresh = False
             self.bytes, self.lines = nbytes, nlines
+
+    def check_resume(self, nbytes: int, nlines: int) -> Optional[str]:
+        """Why :meth:`resume` would refuse ``(nbytes, nlines)`` (``None`` when it would not); reads, never changes."""
+        with self._lock:
+            return self._resume_problem(nbytes, nlines)
+
+    def _resume_problem(self, nbytes: int, nlines: int) -> Optional[str]:
+        if self._fh is None:
+            return f"quarantine sink {self.path} is closed"
+        self._fh.flush()
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:  # removed since it was opened
+            size = 0
+        fix = (f"resume with the quarantine file the saved run wrote (quarantine={self.path!r} is appended to), "
+               f"or with quarantine=None")
+        if size < nbytes:
+            return (f"quarantine file {self.path} holds {size} bytes, but the saved state had written {nbytes} "
+                    f"bytes ({nlines} dropped records) to its quarantine file; {fix}")
+        if _count_lines(self.path, nbytes) != nlines:
+            return (f"quarantine file {self.path} does not start with the {nlines} lines the saved state wrote to "
+                    f"its quarantine file (it is another file); {fix}")
+        return None
 
     def restart(self) -> None:
         """Empty the file before the next line (a fresh run with the same guard)."""

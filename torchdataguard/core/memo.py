@@ -1,14 +1,16 @@
 """The decision memory of the ledger: for every id, its decision and the fingerprint of its content."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from collections import Counter
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["DecisionMemo", "resolve_replays"]
+__all__ = ["DecisionMemo", "check_memo_state", "resolve_replays"]
 
 KEPT = 1
 DROPPED = 2
+_FP_LIMIT = 1 << 63  # fingerprints are 63-bit: 0 (unknown) <= fp < 2**63
 
 
 class DecisionMemo:
@@ -121,6 +123,101 @@ class DecisionMemo:
 
 def _key(k: Any) -> Any:
     return tuple(_key(x) for x in k) if isinstance(k, list) else k
+
+
+def _is_fp(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < _FP_LIMIT
+
+
+def _is_code(v: Any) -> bool:
+    return v in (KEPT, DROPPED) and not isinstance(v, bool)
+
+
+def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
+    """Check what :meth:`DecisionMemo.state` wrote; returns the number of examples per decision, or ``None``
+    after appending the problems found to ``problems``.
+
+    The decisions (``memo_dense``: 1-D uint8 of codes 0/1/2) and their fingerprints (``memo_dense_fp``: 1-D
+    int64 of the same length, 63-bit, 0 where no example was decided; absent in states saved before
+    fingerprints), ``memo_sparse`` rows ``[id, decision, fingerprint]`` and ``memo_other`` rows ``[id,
+    fingerprint, decision]``: an id reused with other content must belong to an example met first under that
+    id, with another fingerprint, and be listed once.
+    """
+    n0 = len(problems)
+    counts: Counter = Counter()
+    first: Dict[Any, int] = {}  # id -> fingerprint of the first example met under it (sparse ids)
+    dense = tensors.get("memo_dense")
+    dense_fp = tensors.get("memo_dense_fp")
+    if dense is not None:
+        if not isinstance(dense, torch.Tensor) or dense.dim() != 1 or dense.dtype != torch.uint8:
+            problems.append(f"ledger tensor memo_dense is {getattr(dense, 'dtype', type(dense).__name__)} of shape "
+                            f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor")
+            return None
+        if bool((dense > DROPPED).any()):
+            problems.append(f"ledger tensor memo_dense holds decision codes up to {int(dense.max())}; only 0 (unseen), "
+                            f"{KEPT} (kept) and {DROPPED} (dropped) exist")
+            return None
+        counts[KEPT] += int((dense == KEPT).sum())
+        counts[DROPPED] += int((dense == DROPPED).sum())
+    if dense_fp is not None:
+        n = 0 if dense is None else int(dense.numel())
+        if not isinstance(dense_fp, torch.Tensor) or dense_fp.dtype != torch.int64 or tuple(dense_fp.shape) != (n,):
+            problems.append(f"ledger tensor memo_dense_fp is {getattr(dense_fp, 'dtype', type(dense_fp).__name__)} of "
+                            f"shape {tuple(getattr(dense_fp, 'shape', ()))}; expected 1-D int64 with one content "
+                            f"fingerprint per entry of memo_dense ({n})")
+            return None
+        if n and bool((dense_fp < 0).any()):
+            problems.append("ledger tensor memo_dense_fp holds negative content fingerprints (they are 63-bit)")
+        elif n and bool(((dense == 0) & (dense_fp != 0)).any()):
+            problems.append("ledger tensor memo_dense_fp holds content fingerprints for ids that have no decision")
+    elif dense is not None and meta.get("memo_other"):
+        problems.append("the ledger lists ids reused with other content (memo_other) but has no content fingerprints "
+                        "(memo_dense_fp) for the examples first met under those ids")
+    sparse = meta.get("memo_sparse", [])
+    if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) in (2, 3) for p in sparse):
+        problems.append("ledger memo_sparse is not a list of [id, decision, fingerprint] rows")
+        return None
+    for row in sparse:
+        k, v, fp = row[0], row[1], (row[2] if len(row) > 2 else 0)
+        if not _is_code(v) or not _is_fp(fp):
+            problems.append(f"ledger memo_sparse holds the row [<id>, {v!r}, {fp!r}]; decisions are {KEPT} or "
+                            f"{DROPPED}, fingerprints integers 0 <= fp < 2**63")
+            return None
+        try:
+            first[_key(k)] = fp
+        except TypeError:
+            problems.append(f"ledger memo_sparse holds an id of type {type(k).__name__}, which cannot be looked up")
+            return None
+        counts[v] += 1
+    if len(first) != len(sparse):
+        problems.append(f"ledger memo_sparse lists {len(sparse) - len(first)} id(s) twice")
+    other = meta.get("memo_other", [])
+    if not isinstance(other, list) or not all(isinstance(r, list) and len(r) == 3 for r in other):
+        problems.append("ledger memo_other is not a list of [id, fingerprint, decision] rows")
+        return None
+    pairs = set()
+    for k, fp, v in other:
+        if not _is_code(v) or not _is_fp(fp) or fp == 0:
+            problems.append(f"ledger memo_other holds the row [<id>, {fp!r}, {v!r}]; fingerprints are integers "
+                            f"0 < fp < 2**63, decisions {KEPT} or {DROPPED}")
+            return None
+        try:
+            key = _key(k)
+            owner = first.get(key)
+        except TypeError:
+            problems.append(f"ledger memo_other holds an id of type {type(k).__name__}, which cannot be looked up")
+            return None
+        if owner is None and isinstance(key, int) and not isinstance(key, bool) and dense is not None \
+                and 0 <= key < dense.numel() and int(dense[key]):
+            owner = int(dense_fp[key]) if dense_fp is not None else 0
+        if owner is None or owner == fp or (key, fp) in pairs:
+            problems.append("ledger memo_other lists an example under a reused id that no other example was first met "
+                            "under, or with the first example's own fingerprint, or twice (the state was edited or is "
+                            "corrupt)")
+            return None
+        pairs.add((key, fp))
+        counts[v] += 1
+    return counts if len(problems) == n0 else None
 
 
 def resolve_replays(ledger: Any, exs: Sequence[Any]) -> Tuple[List[int], Dict[int, int]]:
