@@ -10,7 +10,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, StateError
-from .ids import IdHasher, check_split, id_record_hook
+from .ids import IdHasher, check_positions, check_split, id_record_hook
 from .ledger import DROPPED, KEPT, Ledger, QuarantineSink, to_jsonable
 from .memo import resolve_replays
 from .plan import Plan, Planner, take_keys
@@ -150,6 +150,8 @@ class Guard:
             for e in exs:
                 e.id = self._qualify(e.id, source)
             replay, dup_of = resolve_replays(self.ledger, exs)
+            if split is not None and self.id_field is None and self.ledger.remember:
+                check_positions(self.ledger, exs, replay, source)  # a reshuffled stream: refused, not re-decided
             final: List[Optional[Drop]] = [None] * m
             final_step: List[int] = [-1] * m
             index_steps = [(si, st) for si, st in enumerate(self.stages) if isinstance(st, IndexStage)]

@@ -17,14 +17,14 @@ import os
 import struct
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, StateError
 
-__all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_split", "hash_id_field",
+__all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
            "id_record_hook", "ids_state", "key_from_env", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
@@ -233,6 +233,28 @@ def check_split(splits: Dict[str, int], source: str, split: int) -> None:
             f"with {split}: its ids are positions numbered across the workers, so they would name other examples. "
             f"Use num_workers={first} in every epoch and resumed run, or give the records an id and set it with "
             f"Guard(..., id_field=...) so that ids do not depend on how the stream is split")
+
+
+def check_positions(ledger: Any, exs: Sequence[Any], replay: Sequence[int], source: str) -> None:
+    """Refuse a positional stream whose records at known positions changed since an earlier pass.
+
+    Without ``id_field`` a stream's ids are positions. A position met again with other content (``replay`` 0
+    although the ledger holds a decision for the id) means the stream does not replay itself: it reshuffles
+    (a shuffle buffer with ``set_epoch``) or changes records before the guard. Decided as new examples, a
+    reshuffled epoch would be dropped, most of it, as duplicates of the previous epoch, so any such record is
+    refused, before anything of its chunk is counted. Within one pass positions never repeat, so a first pass
+    (and a stream with ``id_field``, whose reused ids are examples of their own) is never refused here.
+    """
+    changed = [e.id for e, r in zip(exs, replay) if r == 0 and ledger.replay(e.id)]
+    if changed:
+        raise ConfigError(
+            f"the stream {source or '(the first wrapped data)'!s} has no id_field, so its ids are positions, and "
+            f"{len(changed)} record(s) of this chunk (the first at position {changed[0]!s}) differ from the records "
+            f"met at the same positions in an earlier pass (an earlier epoch or the run this one resumed): the stream "
+            f"reshuffles (a shuffle buffer, set_epoch) or changes records before the guard. Taken as new examples, a "
+            f"reshuffled epoch would be dropped, most of it, as duplicates of the previous one. Set "
+            f"Guard(..., id_field=...) to a field that names each record stably (add one if the records have none), "
+            f"or make the stream yield the same records in the same order in every pass")
 
 
 def ids_state(splits: Dict[str, int], hasher: Optional[IdHasher]) -> Dict[str, Any]:

@@ -222,9 +222,10 @@ class GuardedIterableDataset(IterableDataset):
 
     Ids are stream positions (interleaved across DataLoader workers) unless the guard has ``id_field``;
     an example met again in a later epoch (same id, same content) replays its first decision instead of being
-    counted again. Positional ids depend on the number of DataLoader workers: reading the stream again with
-    another number raises :class:`~torchdataguard.errors.ConfigError`. If your stream reshuffles between
-    epochs or you change ``num_workers``, set ``id_field`` so ids stay attached to examples.
+    counted again. Positional ids depend on the number of DataLoader workers and on the order of the stream:
+    reading the stream again with another number of workers, or meeting another record at a position in a
+    later pass (a reshuffling stream), raises :class:`~torchdataguard.errors.ConfigError`. If your stream
+    reshuffles between epochs or you change ``num_workers``, set ``id_field`` so ids stay attached to examples.
     """
 
     def __init__(self, dataset: IterableDataset, guard, *, source: str = "") -> None:

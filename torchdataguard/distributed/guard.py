@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..core.guard import Guard, Outcome
-from ..core.ids import check_split, ids_state
+from ..core.ids import check_positions, check_split, ids_state
 from ..core.ledger import DROPPED, KEPT, to_jsonable
 from ..core.plan import Plan, Planner
 from ..core.stage import Drop, Example, IndexStage
@@ -149,7 +149,8 @@ class DistributedGuard:
                               f"the same guard (stages, options, chunk_size) on every rank")
 
     # -- one chunk-synchronous round -------------------------------------------------------------
-    def _round(self, plan: Optional[Plan], ended: bool, source: str, error: Optional[BaseException] = None) -> _Round:
+    def _round(self, plan: Optional[Plan], ended: bool, source: str, error: Optional[BaseException] = None,
+               positional: bool = False) -> _Round:
         g = self.guard
         C = g.chunk_size
         W, me = self.comm.world, self.comm.rank
@@ -162,6 +163,11 @@ class DistributedGuard:
             for e in exs:
                 e.id = g._qualify(e.id, source)
             replay = [g.ledger.lookup(e.id, e.fingerprint) for e in exs]
+            if positional and m:
+                try:  # a positional stream that changed since an earlier pass: refused on every rank
+                    check_positions(g.ledger, exs, replay, source)
+                except ConfigError as exc:
+                    error, exs, replay, m = exc, [], [], 0
             widths = [(si, sh, sh.width) for si, sh in self._sharded.items()]
             K = 4 + sum(1 + w for _, _, w in widths)  # id, flags, pre-drop step, content fingerprint, keys
             T = torch.zeros(C + 1, K, dtype=torch.int64)
@@ -320,8 +326,9 @@ class DistributedGuard:
             if len(buf) < C:
                 return
 
-    def _rounds(self, plans: Iterator[Plan], source: str) -> Iterator[_Round]:
-        """Collective rounds until every rank's plans are exhausted."""
+    def _rounds(self, plans: Iterator[Plan], source: str, *, positional: bool = False) -> Iterator[_Round]:
+        """Collective rounds until every rank's plans are exhausted (``positional``: a wrapped stream whose ids
+        are positions, refused when its records change between passes)."""
         ended = False
         while True:
             plan: Optional[Plan] = None
@@ -338,7 +345,7 @@ class DistributedGuard:
                         err = exc
                 except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _round
                     err = exc
-            rnd = self._round(plan, ended, source, err)
+            rnd = self._round(plan, ended, source, err, positional)
             yield rnd
             if all(rnd.ended):
                 return
@@ -367,8 +374,9 @@ class DistributedGuard:
         closed = False
         self._check_split(source, None, num_workers)
         plans = self._plans(records, None, num_workers)
+        positional = self.guard.id_field is None and self.guard.ledger.remember
         try:
-            for rnd in self._rounds(plans, source):
+            for rnd in self._rounds(plans, source, positional=positional):
                 kept = [(ex, rep) for ex, d, rep in rnd.outcomes if d is None]
                 if closed:
                     self._tail(kept)
@@ -617,7 +625,9 @@ class DistributedGuardedIterableDataset(IterableDataset):
     """This rank's shard, globally deduplicated, yielding the same number of examples on every rank.
 
     Iterate it in the main process (``DataLoader(ds, batch_size=..., num_workers=0)``); every rank must
-    iterate it, in step. Iterating again (a new epoch) replays the first decisions.
+    iterate it, in step. Iterating again (a new epoch) replays the first decisions; without ``id_field`` the
+    ids are positions, and a later pass that meets another record at a position (a reshuffling stream) raises
+    :class:`~torchdataguard.errors.ConfigError` on every rank: set ``id_field``.
     """
 
     def __init__(self, dataset: Iterable[Any], dguard: DistributedGuard, *, source: str = "", num_workers: int = 0) -> None:
