@@ -133,3 +133,20 @@ def test_guard_process_may_still_meet_positions_again_with_other_records():
     again = g.filter(texts(40)[20:] + texts(60)[40:])
     assert len(first) == 40 and len(again) == 20
     assert g.report()["counts"]["ids/reused"] == 40
+
+
+def test_a_reshuffled_datasets_stream_is_refused():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_list(texts()).to_iterable_dataset(num_shards=1).shuffle(seed=0, buffer_size=64)
+    g = guard()
+    wrapped = g.wrap(ds)
+    assert len(list(wrapped)) == N
+    wrapped.set_epoch(1)  # the shuffle buffer draws another order
+    with pytest.raises(tdg.ConfigError, match="id_field"):
+        list(wrapped)
+    assert g.report()["seen"] == N
+    keyed = guard(id_field="id")
+    wrapped = keyed.wrap(ds)
+    assert len(list(wrapped)) == N
+    wrapped.set_epoch(2)
+    assert len(list(wrapped)) == N and keyed.report()["replayed"] == N
