@@ -163,13 +163,12 @@ def write_state_files(directory: str, state: Dict[str, Any], prefix: str,
     tensor file is fsynced and renamed into place, and the folder fsynced, before the record is written.
     """
     tensors, tree = flatten_state(state)
-    # safetensors writes through a temporary file of its own (".tmpXXXXXX" beside its target): written inside
-    # a private folder, a kill during that write leaves nothing in `directory` but our tagged folder, which the
-    # next save removes
+    # safetensors may stage its own temporary file beside the target (".tmpXXXXXX"); a private folder keeps
+    # whatever an interrupted save leaves under our prefix, where the next save removes it
     tmp_dir = _tmp_path(directory, prefix, ".d")
-    tmp = os.path.join(tmp_dir, "tensors.safetensors")
+    os.mkdir(tmp_dir)
+    tmp = os.path.join(tmp_dir, "state.safetensors")
     try:
-        os.mkdir(tmp_dir)
         save_file(tensors, tmp)
         _fsync_file(tmp)
         t_sha, t_bytes = sha256_file(tmp)
@@ -200,8 +199,8 @@ def remove_stale(directory: str, pattern: str, keep: set, *, tmp_tag: Optional[s
         m = rx.fullmatch(name)
         if (m and (only is None or only(m))) or (tmp is not None and name.startswith(tmp)):
             path = os.path.join(directory, name)
-            if tmp is not None and name.startswith(tmp) and os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)  # the private folder of a tensor write (see above)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
             else:
                 _remove_quietly(path)
 
