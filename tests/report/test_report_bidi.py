@@ -4,7 +4,11 @@ from __future__ import annotations
 import pytest
 
 import torchdataguard as tdg
-from torchdataguard.report import HtmlReportOptions, render_html
+from torchdataguard import report as _report
+from torchdataguard.report import render_html
+
+# main renamed HtmlReportOptions to HtmlReportConfig (c7233d1) while fix-ids was open: either name works here
+Options = getattr(_report, "HtmlReportConfig", None) or getattr(_report, "HtmlReportOptions")
 
 CONTROLS = "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x85\x9b"
 
@@ -27,7 +31,7 @@ def test_bidi_controls_in_every_rendered_string_are_neutralised():
         evil: {"x": evil},
     }
     for plots in (True, False):
-        page = render_html(rep, options=HtmlReportOptions(strict=True, plots=plots, title=f"run {evil}"))
+        page = render_html(rep, options=Options(strict=True, plots=plots, title=f"run {evil}"))
         assert not any(c in page for c in CONTROLS), sorted({hex(ord(c)) for c in page if c in CONTROLS})
         assert "txt.exe\\u202e\\u202d" in page  # shown as visible escapes, in order
 
