@@ -51,11 +51,14 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
          id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
          fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
          strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
-         options: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+         options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False) -> Dict[str, Any]:
     """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
 
-    Returns the report. Memory is bounded by the dedup index: records stream in and out. The files are
-    moved into ``out_dir`` when the scan ends (see :mod:`torchdataguard.io.outputs`). The report's
+    Returns the report. Memory is bounded by the dedup index: records stream in and out. A scan is one
+    pass: every record is its own example (ids name records in the outputs, they never replay a decision),
+    so ``kept.jsonl`` and ``dropped.jsonl`` hold exactly ``kept`` and ``dropped`` lines. ``hash_ids`` (with
+    ``id_field``): ids are hashed in every output, including the id field of the written records. The files
+    are moved into ``out_dir`` when the scan ends (see :mod:`torchdataguard.io.outputs`). The report's
     ``status`` is ``"complete"``, or ``"no_valid_records"`` when the input held no record or only invalid
     ones. A damaged input raises :class:`~torchdataguard.errors.GuardInputError` and a text field that no
     record has raises :class:`~torchdataguard.errors.ConfigError`, after writing ``kept.partial.jsonl``,
@@ -71,22 +74,26 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     import itertools
 
     from .core.guard import Guard
+    from .core.ids import IdHasher, id_record_hook
     from .core.ledger import json_line, to_jsonable
+    from .errors import StateError
     from .io.outputs import ReadCounter, ScanRun
     from .io.readers import count_records, detect_format, read_records, resolve_input
 
     input_path = resolve_input(input_path)
     fmt = fmt or detect_format(input_path)
     built = build_stages(list(stages), threshold=threshold, options=options)
+    hasher = IdHasher.from_option(hash_ids, id_field=id_field)
     run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
     try:
         guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict,
                       max_chars=max_chars, quarantine=run.staged("dropped.jsonl"), quarantine_pii=dropped_pii,
-                      chunk_size=chunk_size, progress=progress)
+                      chunk_size=chunk_size, progress=progress, hash_ids=hasher or False)
     except BaseException:
         run.discard()
         raise
-    guard.ledger.remember = False  # one pass: no need to remember decisions for later epochs
+    guard.ledger.remember = False  # one pass: every record is its own example, no decision is replayed
+    hook = id_record_hook(id_field, hasher)
     total = count_records(input_path, fmt)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
@@ -94,16 +101,20 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     records = reader if limit is None else itertools.islice(reader, limit)
     t0 = time.perf_counter()
     kept_path = run.staged("kept.jsonl")
+    written = 0
     try:
         with open(kept_path, "w", encoding="utf-8") as out:
-            for ex, drop, _ in guard.process(records, total=total, desc="scan"):
-                if drop is None:
-                    out.write(json_line(to_jsonable(ex.record)) + "\n")
+            for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
+                if drop is None and not replayed:
+                    out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
+                    written += 1
     except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
         run.fail(exc)
     wall = time.perf_counter() - t0
     guard.close()
     rep = guard.report()
+    if run.error is None and written != rep["kept"]:  # never a kept.jsonl the report does not account for
+        run.fail(StateError(f"internal error: wrote {written} kept records but the report counts {rep['kept']}"))
     rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
     rep["throughput"] = {"wall_seconds": round(wall, 3),
                          "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
@@ -128,7 +139,7 @@ def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .core.stage import STAGES
-    from .errors import GuardError, GuardInputError
+    from .errors import ConfigError, GuardError, GuardInputError
     from . import stages as _register  # noqa: F401  (registers every built-in stage)
 
     parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
@@ -149,6 +160,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of dropping it")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--hash-ids", action="store_true",
+                   help="with --id-field: replace ids by a plain BLAKE2b hash in every output (kept.jsonl, dropped.jsonl, "
+                        "reports); a guessable id can be confirmed by hashing the guess: prefer --hash-ids-key-env")
+    p.add_argument("--hash-ids-key-env", default=None, metavar="VAR",
+                   help="with --id-field: hash ids with the secret key held in environment variable VAR (keyed "
+                        "BLAKE2b, at least 16 bytes; the key is never written anywhere)")
     p.add_argument("--dropped-pii", action="store_true",
                    help="also write records dropped for personal data (pii/...) into dropped.jsonl (withheld by default)")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
@@ -161,6 +178,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_extra_commands(sub)
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "scan" and (args.hash_ids or args.hash_ids_key_env) and args.engine == "ray":
+            raise ConfigError("--hash-ids / --hash-ids-key-env are not supported with --engine ray yet; use the local "
+                              "engine")
         if args.cmd == "scan":
             return _run_scan(args)
         return _run_extra(args)
@@ -171,6 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run_scan(args) -> int:
     """Run ``scan`` and return its exit code (see ``torchdataguard scan --help``)."""
+    from .core.ids import key_from_env
     from .io.outputs import exit_code
 
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
@@ -183,7 +204,8 @@ def _run_scan(args) -> int:
 
             rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
         else:
-            rep = scan(args.input, args.out, device=args.device, **kw)
+            hash_ids = key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids
+            rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, **kw)
     except KeyboardInterrupt:
         print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
               file=sys.stderr)

@@ -10,8 +10,11 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, StateError
+from .ids import IdHasher, check_positions, check_split, id_record_hook
 from .ledger import DROPPED, KEPT, Ledger, QuarantineSink, to_jsonable
+from .memo import resolve_replays
 from .plan import Plan, Planner, take_keys
+from .progress import progress_bar
 from .stage import BatchStage, Drop, Example, IndexStage, RecordStage, Stage
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .state import JSON_FILE, load_state, save_state
@@ -23,12 +26,6 @@ __all__ = ["Guard", "Outcome"]
 Outcome = Tuple[Example, Optional[Drop], bool]
 
 
-def _is_main_process() -> bool:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank() == 0
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
-
-
 class Guard:
     """An ordered pipeline of stages that wraps your data and accounts for every example.
 
@@ -36,7 +33,7 @@ class Guard:
         stages: record stages (filters, rewriters), index stages (dedup) and batch stages (augmentation),
             in the order they apply.
         text_field: the field holding the text of mapping records (a plain ``str`` record is its own text).
-        id_field: a field holding a stable id; by default the dataset index or the stream position.
+        id_field: a field holding a stable ``str`` or ``int`` id; by default the dataset index or stream position.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where index stages
             keep their tables and where batch stages run.
         strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of
@@ -47,6 +44,9 @@ class Guard:
             content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
         progress: show progress bars for long work (main process only).
+        hash_ids: ``True`` replaces ids from ``id_field`` by a plain hash, a secret key (str or bytes, at least
+            16 bytes) by a keyed hash, before the ledger, reports, the quarantine file or the saved state see
+            them (:class:`~torchdataguard.core.ids.IdHasher`). Records handed to training are unchanged.
 
     Example:
         >>> import torchdataguard as tdg
@@ -61,7 +61,7 @@ class Guard:
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
                  quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 256,
-                 progress: bool = True) -> None:
+                 progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False) -> None:
         problems = []
         stages = list(stages) if stages is not None else []
         for i, st in enumerate(stages):
@@ -75,6 +75,7 @@ class Guard:
         names = [getattr(s, "name", None) for s in stages if isinstance(s, IndexStage)]
         if len(names) != len(set(names)):
             problems.append(f"index stages {names} repeat a name; each dedup stage may appear once")
+        self._id_hasher = IdHasher.from_option(hash_ids, id_field=id_field, problems=problems)
         if problems:
             raise ConfigError.collect(problems, "Guard settings")
         self.stages: List[Stage] = stages
@@ -86,10 +87,12 @@ class Guard:
         self.chunk_size = chunk_size
         self.progress = bool(progress)
         self.quarantine_path = os.fspath(quarantine) if quarantine is not None else None
-        sink = QuarantineSink(self.quarantine_path, include_pii=quarantine_pii) if self.quarantine_path else None
+        sink = (QuarantineSink(self.quarantine_path, include_pii=quarantine_pii,
+                               record_hook=id_record_hook(id_field, self._id_hasher)) if self.quarantine_path else None)
         self.ledger = Ledger(quarantine=sink)
         self._lock = threading.RLock()
         self._sources: Dict[str, int] = {}
+        self._splits: Dict[str, int] = {}  # source -> DataLoader workers its positional stream ids assume
         self._wraps = 0
         self._service = None
         self._text_checks: Dict[str, TextFieldCheck] = {}
@@ -130,31 +133,25 @@ class Guard:
                 steps.append(("batch", None))
         needs_text = any(getattr(s, "needs_text", False) for s in self.stages if not isinstance(s, BatchStage))
         return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
-                       max_chars=self.max_chars, needs_text=needs_text)
+                       max_chars=self.max_chars, needs_text=needs_text, fingerprints=self.ledger.remember,
+                       id_hasher=self._id_hasher)
 
     # -- phase two ---------------------------------------------------------------------------------------
-    def decide(self, plan: Plan, source: str = "") -> List[Outcome]:
-        """Run the index stages on a planned chunk (main process only) and account for every example."""
+    def decide(self, plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
+        """Run the index stages on a planned chunk (main process only) and account for every example
+        (``split``: how many DataLoader workers numbered the chunk's positional stream ids)."""
         t0 = time.perf_counter()
         with self._lock:
             self._check_text_field(plan, source)
+            if split is not None and self.id_field is None and self.ledger.remember:
+                check_split(self._splits, source, split)  # positional ids: the same split in every epoch
             exs = plan.examples
             m = len(exs)
-            ids = [self._qualify(e.id, source) for e in exs]
-            for e, q in zip(exs, ids):
-                e.id = q
-            replay = [self.ledger.replay(e.id) for e in exs]
-            first_at: Dict[Any, int] = {}
-            dup_of: Dict[int, int] = {}  # a repeated id inside this chunk replays its first occurrence
-            for i, e in enumerate(exs):
-                if not replay[i]:
-                    try:
-                        j = first_at.setdefault(e.id, i)
-                    except TypeError:  # an unhashable id cannot repeat-match
-                        continue
-                    if j != i:
-                        dup_of[i] = j
-                        replay[i] = -1
+            for e in exs:
+                e.id = self._qualify(e.id, source)
+            replay, dup_of = resolve_replays(self.ledger, exs)
+            if split is not None and self.id_field is None and self.ledger.remember:
+                check_positions(self.ledger, exs, replay, source)  # a reshuffled stream: refused, not re-decided
             final: List[Optional[Drop]] = [None] * m
             final_step: List[int] = [-1] * m
             index_steps = [(si, st) for si, st in enumerate(self.stages) if isinstance(st, IndexStage)]
@@ -177,14 +174,16 @@ class Guard:
                         final_step[i] = si
             out: List[Outcome] = []
             for i, ex in enumerate(exs):
-                if replay[i] == -1:  # same id as an earlier example of this chunk: its fate, counted once
+                code = replay[i]
+                if code == -1:  # the same example (id and content) as an earlier row of this chunk
+                    code = KEPT if out[dup_of[i]][1] is None else DROPPED
+                if code:
                     self.ledger.record_replay()
-                    first = out[dup_of[i]][1]
-                    out.append((ex, None if first is None else Drop("replayed"), True))
-                    continue
-                if replay[i]:
-                    self.ledger.record_replay()
-                    out.append((ex, None if replay[i] == KEPT else Drop("replayed"), True))
+                    pre = plan.pre_drop[i]
+                    if code == KEPT and pre is not None:  # fail closed: a record stage dropped it this time
+                        out.append((ex, pre[1], True))
+                    else:
+                        out.append((ex, None if code == KEPT else Drop("replayed"), True))
                     continue
                 d = final[i]
                 step = final_step[i]
@@ -204,7 +203,7 @@ class Guard:
 
     @staticmethod
     def _qualify(id_: Any, source: str) -> Any:
-        return id_ if not source else f"{source}:{id_}"
+        return id_ if not source or id_ is None else f"{source}:{id_}"
 
     def _new_source(self, source: Optional[str]) -> str:
         # default names follow the wraps of *this* process, not a loaded state: a resumed run that wraps its
@@ -265,11 +264,7 @@ class Guard:
         return [ex.record for ex, drop, _ in self.process(records, source=source) if drop is None]
 
     def _bar(self, total: Optional[int], desc: str):
-        if not self.progress or not _is_main_process():
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="ex", dynamic_ncols=True, mininterval=0.5)
+        return progress_bar(total, desc) if self.progress else None
 
     # -- wrapping ----------------------------------------------------------------------------------------
     def wrap(self, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
@@ -379,9 +374,12 @@ class Guard:
             for st in self.stages:
                 st.reset()
             sink = self.ledger.quarantine
+            if sink is not None:
+                sink.restart()
             self.ledger = Ledger(quarantine=sink)
             self._sources = {}
             self._text_checks = {}
+            self._splits = {}
 
     def close(self) -> None:
         """Flush and close the quarantine file and stop the worker decision service."""

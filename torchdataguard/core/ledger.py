@@ -1,7 +1,8 @@
 """The ledger: every example the pipeline has seen is kept, or dropped with a reason.
 
-Invariant: ``kept + dropped == seen`` at all times. An example met again (a later epoch, the same id)
-replays its first decision and is counted under ``replayed``, never twice.
+Invariant: ``kept + dropped == seen`` at all times. An example met again (a later epoch: the same id and
+the same content fingerprint) replays its first decision and is counted under ``replayed``, never twice; a
+record that reuses an id with other content is another example (counted under ``ids/reused``).
 """
 from __future__ import annotations
 
@@ -12,17 +13,18 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Dict, IO, List, Optional
+from typing import Any, Callable, Dict, IO, List, Optional
 
 import torch
 
 from ..errors import StateError
+from .memo import DROPPED, KEPT, DecisionMemo
 from .stage import Drop, Example
 
 __all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "json_line", "to_jsonable"]
 
-KEPT = 1
-DROPPED = 2
+#: counter of examples that reused the id of an earlier example with other content (each is its own example)
+REUSED_ID = "ids/reused"
 
 
 def json_line(obj: Any) -> str:
@@ -62,6 +64,10 @@ def to_jsonable(obj: Any) -> Any:
 class QuarantineSink:
     """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``.
 
+    The file is opened for appending and emptied only when the first line is written (or it is closed), so
+    that a guard resumed from a saved state can first keep the lines of the run that saved it
+    (:meth:`resume`). ``lines`` and ``bytes`` count what the file holds.
+
     Example:
         >>> import tempfile, os, json
         >>> path = os.path.join(tempfile.mkdtemp(), "dropped.jsonl")
@@ -73,16 +79,27 @@ class QuarantineSink:
     """
 
     def __init__(self, path: str | os.PathLike, *, include_record: bool = True, include_pii: bool = False,
-                 append: bool = False) -> None:
+                 append: bool = False, record_hook: Optional[Callable[[Any], Any]] = None) -> None:
         self.path = os.fspath(path)
         self.include_record = include_record
         #: records dropped *because* they hold personal data (reason ``pii/...``) are withheld unless asked for
         self.include_pii = include_pii
+        #: applied to a record before it is written (``hash_ids``: the id field holds the hashed id)
+        self.record_hook = record_hook
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
-        self._fh: Optional[IO[str]] = open(self.path, "a" if append else "w", encoding="utf-8")
+        self._fh: Optional[IO[str]] = open(self.path, "a", encoding="utf-8", newline="")
+        self._fresh = not append  # empty the file before the first line (unless resumed or appending)
+        self.bytes = 0 if self._fresh else os.path.getsize(self.path)
+        self.lines = 0 if self._fresh else _count_lines(self.path, self.bytes)
         self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        if self._fresh and self._fh is not None:
+            self._fh.flush()
+            os.truncate(self.path, 0)
+            self._fresh = False
 
     def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
         row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
@@ -96,75 +113,87 @@ class QuarantineSink:
                 row["withheld"] = ("may hold personal data (dropped before or by the PII stage); not written "
                                    "(include_pii=True / --dropped-pii writes it)")
             else:
-                row["record"] = to_jsonable(ex.record)
-        line = json_line(row)
+                rec = ex.record if self.record_hook is None else self.record_hook(ex.record)
+                row["record"] = to_jsonable(rec)
+        line = json_line(row) + "\n"
         with self._lock:
             if self._fh is None:
                 raise StateError(f"quarantine sink {self.path} is closed")
-            self._fh.write(line + "\n")
+            self._start()
+            self._fh.write(line)
+            self.lines += 1
+            self.bytes += len(line.encode("utf-8", "surrogatepass"))
+
+    def resume(self, nbytes: int, nlines: int) -> None:
+        """Continue the file a saved run wrote: keep its first ``nbytes`` (``nlines`` lines), drop any later
+        lines (their examples are decided again), then append. Raises :class:`StateError` when the file does
+        not start with what the saved run wrote."""
+        with self._lock:
+            problem = self._resume_problem(nbytes, nlines)
+            if problem:
+                raise StateError(problem)
+            os.truncate(self.path, nbytes)
+            self._fresh = False
+            self.bytes, self.lines = nbytes, nlines
+
+    def check_resume(self, nbytes: int, nlines: int) -> Optional[str]:
+        """Why :meth:`resume` would refuse ``(nbytes, nlines)`` (``None`` when it would not); reads, never changes."""
+        with self._lock:
+            return self._resume_problem(nbytes, nlines)
+
+    def _resume_problem(self, nbytes: int, nlines: int) -> Optional[str]:
+        if self._fh is None:
+            return f"quarantine sink {self.path} is closed"
+        self._fh.flush()
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:  # removed since it was opened
+            size = 0
+        fix = (f"resume with the quarantine file the saved run wrote (quarantine={self.path!r} is appended to), "
+               f"or with quarantine=None")
+        if size < nbytes:
+            return (f"quarantine file {self.path} holds {size} bytes, but the saved state had written {nbytes} "
+                    f"bytes ({nlines} dropped records) to its quarantine file; {fix}")
+        if _count_lines(self.path, nbytes) != nlines:
+            return (f"quarantine file {self.path} does not start with the {nlines} lines the saved state wrote to "
+                    f"its quarantine file (it is another file); {fix}")
+        return None
+
+    def restart(self) -> None:
+        """Empty the file before the next line (a fresh run with the same guard)."""
+        with self._lock:
+            self._fresh = True
+            self.bytes = self.lines = 0
 
     def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
+        with self._lock:
+            if self._fh is not None:
+                self._start()
+                self._fh.flush()
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._lock:
+            if self._fh is not None:
+                self._start()
+                self._fh.close()
+                self._fh = None
 
     def __getstate__(self):  # the sink lives in the main process only
         raise TypeError("QuarantineSink cannot be pickled: it belongs to the main process")
 
 
-class DecisionMemo:
-    """Remembers the decision for every id seen: one byte per example for integer ids.
-
-    Integer ids (dataset indices, stream positions) live in a growable ``uint8`` tensor; any other
-    hashable id lives in a dict.
-    """
-
-    def __init__(self) -> None:
-        self._dense = torch.zeros(0, dtype=torch.uint8)
-        self._sparse: Dict[Any, int] = {}
-
-    def __len__(self) -> int:
-        return int((self._dense != 0).sum()) + len(self._sparse)
-
-    def _dense_ok(self, id_: Any) -> bool:
-        """Small non-negative integers (positions, indices) go to the byte array; large ones (timestamps,
-        snowflake ids) to the dict, so memory follows the number of examples, not the largest id."""
-        return (isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_
-                and id_ < 2 * (self._dense.numel() + len(self._sparse)) + (1 << 20))
-
-    def get(self, id_: Any) -> int:
-        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.numel():
-            v = int(self._dense[id_])
-            if v:
-                return v
-        return self._sparse.get(id_, 0)
-
-    def set(self, id_: Any, value: int) -> None:
-        if self._dense_ok(id_):
-            if id_ >= self._dense.numel():
-                new = torch.zeros(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024), dtype=torch.uint8)
-                new[: self._dense.numel()] = self._dense
-                self._dense = new
-            self._dense[id_] = value
-        else:
-            self._sparse[id_] = value
-
-    def kept_ids_dense(self) -> torch.Tensor:
-        return torch.nonzero(self._dense == KEPT).flatten()
-
-    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-        sparse = [[k, v] for k, v in self._sparse.items()]
-        return {"memo_dense": self._dense.clone()}, {"memo_sparse": sparse}
-
-    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
-        self._dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8)).to(torch.uint8).clone()
-        self._sparse = {}
-        for k, v in meta.get("memo_sparse", []):
-            self._sparse[tuple(k) if isinstance(k, list) else k] = int(v)
+def _count_lines(path: str, nbytes: int) -> int:
+    """Newlines among the first ``nbytes`` bytes of ``path``."""
+    n = 0
+    with open(path, "rb") as fh:
+        left = nbytes
+        while left > 0:
+            block = fh.read(min(left, 1 << 20))
+            if not block:
+                break
+            n += block.count(b"\n")
+            left -= len(block)
+    return n
 
 
 class _Reservoir:
@@ -260,10 +289,20 @@ class Ledger:
 
     # -- decisions ---------------------------------------------------------------------------------
     def replay(self, id_: Any) -> int:
-        """0 when ``id_`` is new, else the remembered decision (1 kept, 2 dropped)."""
+        """The decision remembered for the first example met under ``id_`` (0 when new), whatever its content."""
         if not self.remember:
             return 0
         return self.memo.get(id_)
+
+    def lookup(self, id_: Any, fingerprint: int) -> int:
+        """0 when the example ``(id_, fingerprint)`` is new, else its remembered decision (1 kept, 2 dropped).
+
+        An id met again with another fingerprint (other content) is a new example: it is never given the
+        decision of the example that first used the id.
+        """
+        if not self.remember:
+            return 0
+        return self.memo.lookup(id_, fingerprint)
 
     def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False) -> None:
         """Account for an example met for the first time (``withhold``: keep its content out of the quarantine)."""
@@ -275,15 +314,13 @@ class Ledger:
             if r is None:
                 r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
             r.add(float(v))
+        if self.remember and self.memo.set(ex.id, KEPT if drop is None else DROPPED, ex.fingerprint):
+            self.counts[REUSED_ID] += 1
         if drop is None:
             self.kept += 1
-            if self.remember:
-                self.memo.set(ex.id, KEPT)
             return
         self.dropped += 1
         self.by_reason[drop.reason] += 1
-        if self.remember:
-            self.memo.set(ex.id, DROPPED)
         if drop.matched is not None:
             if len(self.matches) < self.max_matches:
                 self.matches.append([to_jsonable(ex.id), to_jsonable(drop.matched), drop.reason,
@@ -337,9 +374,16 @@ class Ledger:
             "matches": self.matches, "matches_truncated": self.matches_truncated,
             "busy_seconds": self.busy_seconds,
         })
+        q = self.quarantine
+        if q is not None:
+            q.flush()
+            meta["quarantine"] = {"lines": q.lines, "bytes": q.bytes}
         return tensors, meta
 
     def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+        saved_q = meta.get("quarantine")
+        if self.quarantine is not None and saved_q:  # the quarantine file goes on where the saved run was
+            self.quarantine.resume(int(saved_q["bytes"]), int(saved_q["lines"]))
         self.seen = int(meta["seen"])
         self.kept = int(meta["kept"])
         self.dropped = int(meta["dropped"])

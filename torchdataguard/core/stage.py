@@ -64,6 +64,8 @@ class Example:
         text_field: the field the text came from (``None`` when the record is itself a string).
         counts: per-example counters added by stages (``"pii/email": 2``); merged into the ledger.
         scores: per-example scores (``"quality/gopher_quality/mean_word_length": 4.7``).
+        fingerprint: a hash of the record as it was read (0 = unknown), set by the planner; the ledger
+            replays a remembered decision only to an example with the same id *and* fingerprint.
     """
 
     id: Any
@@ -72,6 +74,7 @@ class Example:
     text_field: Optional[str] = None
     counts: Dict[str, int] = field(default_factory=dict)
     scores: Dict[str, float] = field(default_factory=dict)
+    fingerprint: int = 0
 
     def with_text(self, new_text: str) -> "Example":
         """Return a copy whose text (and the record's text field) is ``new_text``; ``self`` is not mutated."""
@@ -82,7 +85,7 @@ class Example:
         elif isinstance(rec, Mapping):
             rec = dict(rec)
             rec[self.text_field] = new_text
-        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores))
+        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
 
     def with_record(self, record: Any) -> "Example":
         """Return a copy with another record (the text view is kept in sync when possible)."""
@@ -91,7 +94,7 @@ class Example:
             text = record[self.text_field]
         elif self.text_field is None and isinstance(record, str):
             text = record
-        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores))
+        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to the per-example counter ``key``."""

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List
 
-from torch.utils.data import get_worker_info
-
-from .wrappers import _StreamFilter
+from .wrappers import _StreamFilter, worker_split
 
 __all__ = ["wrap_hf_dataset", "wrap_hf_iterable"]
 
@@ -73,12 +71,11 @@ class _HFStream:
     def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
         cols = list(batch)
         n = len(indices)
-        info = get_worker_info()
-        w, k = (info.id, info.num_workers) if info is not None else (0, 1)
+        w, k = worker_split()
         recs = [{c: batch[c][j] for c in cols} for j in range(n)]
         ids = [i * k + w for i in indices]
         # a short batch is the last one of this shard: the text-field check may conclude there
-        kept = list(self.filter.run(iter(recs), iter(ids), end=n < self.filter.chunk))
+        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=n < self.filter.chunk))
         return {c: [r.get(c) for r in kept] for c in cols}
 
 

@@ -164,10 +164,10 @@ class _StreamFilter:
         d["_guard"] = None  # workers never hold the index; they ask the main process
         return d
 
-    def _decide(self, plan) -> List[bool]:
+    def _decide(self, plan, split: Optional[int]) -> List[bool]:
         if get_worker_info() is None and self._guard is not None:
-            return [d is None for _, d, _ in self._guard.decide(plan, self.source)]
-        return self._client.decide(plan.without_records(), self.source)
+            return [d is None for _, d, _ in self._guard.decide(plan, self.source, split=split)]
+        return self._client.decide(plan.without_records(), self.source, split=split)
 
     def _end(self) -> None:
         """The stream ended: refuse a text field that none of its records had (checked by the main process)."""
@@ -176,33 +176,41 @@ class _StreamFilter:
         else:
             self._client.end(self.source)
 
-    def run(self, records: Iterator[Any], ids: Iterator[Any], *, end: bool = True) -> Iterator[Any]:
-        """Filter ``records``; ``end=False`` when more of the same stream follows in a later call."""
+    def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
+            end: bool = True) -> Iterator[Any]:
+        """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
+        ``end=False`` when more of the same stream follows in a later call."""
         buf: List[Any] = []
         buf_ids: List[Any] = []
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)
             if len(buf) >= self.chunk:
-                yield from self._flush(buf, buf_ids)
+                yield from self._flush(buf, buf_ids, split)
                 buf, buf_ids = [], []
         if buf:
-            yield from self._flush(buf, buf_ids)
+            yield from self._flush(buf, buf_ids, split)
         if end:
             self._end()
 
-    def _flush(self, buf: List[Any], buf_ids: List[Any]) -> Iterator[Any]:
+    def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int]) -> Iterator[Any]:
         plan = self.planner.plan(buf, buf_ids)
-        keep = self._decide(plan)
+        keep = self._decide(plan, split)
         for ex, k in zip(plan.examples, keep):
             if k:
                 yield ex.record
 
 
-def _stream_ids() -> Iterator[int]:
-    """Stream positions, interleaved across DataLoader workers so ids stay unique and stable."""
+def worker_split() -> tuple[int, int]:
+    """``(worker id, number of workers)`` of this DataLoader worker; ``(0, 1)`` in the main process."""
     info = get_worker_info()
-    w, n = (info.id, info.num_workers) if info is not None else (0, 1)
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def _stream_ids() -> Iterator[int]:
+    """Stream positions, interleaved across DataLoader workers so ids stay unique (and stable while the
+    number of workers stays the same: the guard refuses another number for the same stream)."""
+    w, n = worker_split()
     i = 0
     while True:
         yield i * n + w
@@ -213,8 +221,11 @@ class GuardedIterableDataset(IterableDataset):
     """An iterable dataset that filters ``dataset`` as it streams.
 
     Ids are stream positions (interleaved across DataLoader workers) unless the guard has ``id_field``;
-    an example met again in a later epoch replays its first decision instead of being counted again. If
-    your stream reshuffles between epochs, set ``id_field`` so ids stay attached to examples.
+    an example met again in a later epoch (same id, same content) replays its first decision instead of being
+    counted again. Positional ids depend on the number of DataLoader workers and on the order of the stream:
+    reading the stream again with another number of workers, or meeting another record at a position in a
+    later pass (a reshuffling stream), raises :class:`~torchdataguard.errors.ConfigError`. If your stream
+    reshuffles between epochs or you change ``num_workers``, set ``id_field`` so ids stay attached to examples.
     """
 
     def __init__(self, dataset: IterableDataset, guard, *, source: str = "") -> None:
@@ -223,7 +234,7 @@ class GuardedIterableDataset(IterableDataset):
         self._filter = _StreamFilter(guard, source)
 
     def __iter__(self) -> Iterator[Any]:
-        return self._filter.run(iter(self.dataset), _stream_ids())
+        return self._filter.run(iter(self.dataset), _stream_ids(), split=worker_split()[1])
 
     def __len__(self) -> int:
         raise TypeError("a guarded IterableDataset filters as it streams, so its length is unknown until the "

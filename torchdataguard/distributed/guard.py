@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..core.guard import Guard, Outcome
+from ..core.ids import check_positions, check_split, ids_state
 from ..core.ledger import DROPPED, KEPT, to_jsonable
 from ..core.plan import Plan, Planner
 from ..core.stage import Drop, Example, IndexStage
@@ -134,6 +135,7 @@ class DistributedGuard:
         return to_jsonable({
             "chunk_size": g.chunk_size, "text_field": g.text_field, "id_field": g.id_field, "strict": g.strict,
             "max_chars": g.max_chars, "remember": g.ledger.remember, "drain": self.drain,
+            "ids": ids_state({}, g._id_hasher),
             "stages": [[s.name, type(s).__name__, s.config()] for s in g.stages],
         })
 
@@ -147,7 +149,8 @@ class DistributedGuard:
                               f"the same guard (stages, options, chunk_size) on every rank")
 
     # -- one chunk-synchronous round -------------------------------------------------------------
-    def _round(self, plan: Optional[Plan], ended: bool, source: str, error: Optional[BaseException] = None) -> _Round:
+    def _round(self, plan: Optional[Plan], ended: bool, source: str, error: Optional[BaseException] = None,
+               positional: bool = False) -> _Round:
         g = self.guard
         C = g.chunk_size
         W, me = self.comm.world, self.comm.rank
@@ -159,9 +162,14 @@ class DistributedGuard:
                 raise ConfigError(f"a chunk of {m} examples is larger than chunk_size={C}")
             for e in exs:
                 e.id = g._qualify(e.id, source)
-            replay = [g.ledger.replay(e.id) for e in exs]
+            replay = [g.ledger.lookup(e.id, e.fingerprint) for e in exs]
+            if positional and m:
+                try:  # a positional stream that changed since an earlier pass: refused on every rank
+                    check_positions(g.ledger, exs, replay, source)
+                except ConfigError as exc:
+                    error, exs, replay, m = exc, [], [], 0
             widths = [(si, sh, sh.width) for si, sh in self._sharded.items()]
-            K = 3 + sum(1 + w for _, _, w in widths)
+            K = 4 + sum(1 + w for _, _, w in widths)  # id, flags, pre-drop step, content fingerprint, keys
             T = torch.zeros(C + 1, K, dtype=torch.int64)
             T[0, 0] = m
             T[0, 1] = int(bool(ended))
@@ -171,7 +179,8 @@ class DistributedGuard:
                 T[1 : m + 1, 0] = torch.tensor([e.id if ok else 0 for e, ok in zip(exs, ints)], dtype=torch.int64)
                 T[1 : m + 1, 1] = torch.tensor([int(ok) | (r << 1) for ok, r in zip(ints, replay)], dtype=torch.int64)
                 T[1 : m + 1, 2] = torch.tensor([_NO_PRE if p is None else p[0] for p in plan.pre_drop], dtype=torch.int64)
-            col = 3
+                T[1 : m + 1, 3] = torch.tensor([e.fingerprint for e in exs], dtype=torch.int64)
+            col = 4
             for si, sh, w in widths:
                 rows, keys = plan.keys.get(si, ([], None)) if m else ([], None)
                 if rows:
@@ -203,14 +212,15 @@ class DistributedGuard:
                 ids = GlobalIds(objs=[lists[r][k] for r, k in zip(gr.tolist(), go.tolist())])
             rep = (flags >> 1) & 3
             if g.id_field is not None and g.ledger.remember and G:
-                # ids from a field may move between ranks across epochs: ask every rank's memory
-                known = torch.tensor([g.ledger.replay(i) for i in ids.tolist()], dtype=torch.int64)
+                # ids from a field may move between ranks across epochs: ask every rank's memory (same id and content)
+                fps = rowsT[:, 3].tolist()
+                known = torch.tensor([g.ledger.lookup(i, f) for i, f in zip(ids.tolist(), fps)], dtype=torch.int64)
                 rep = torch.maximum(rep, self.comm.all_reduce(known, "max").cpu())
             pre = rowsT[:, 2]
             final: List[Optional[Drop]] = [None] * G
             dropped = torch.zeros(G, dtype=torch.bool)
             counts: List[Tuple[int, str]] = []
-            col = 3
+            col = 4
             for si, sh, w in widths:
                 present = (rowsT[:, col] == 1) & (rep == 0) & ~dropped & ~((pre != _NO_PRE) & (pre < si))
                 idx = torch.nonzero(present).flatten()
@@ -222,7 +232,8 @@ class DistributedGuard:
                         dropped[j] = True
                 counts.extend((idx_l[j], name) for j, name in cnt)
                 col += 1 + w
-            keep = (rep == KEPT) | ((rep == 0) & ~dropped & (pre == _NO_PRE))
+            # a replayed keep is kept only if no record stage dropped it this time (fail closed)
+            keep = ((rep == KEPT) | ((rep == 0) & ~dropped)) & (pre == _NO_PRE)
             kept_per_rank = torch.bincount(gr[keep], minlength=W).tolist()
             kept_rows = list(zip(gr[keep].tolist(), go[keep].tolist()))
             # account for this rank's own examples
@@ -238,7 +249,8 @@ class DistributedGuard:
                 code = int(rep[j])
                 if code:
                     g.ledger.record_replay()
-                    out.append((ex, None if code == KEPT else Drop("replayed"), True))
+                    failed = code == KEPT and plan.pre_drop[k] is not None
+                    out.append((ex, plan.pre_drop[k][1] if failed else None if code == KEPT else Drop("replayed"), True))
                     continue
                 d = final[j]
                 step = first_index_step
@@ -266,12 +278,18 @@ class DistributedGuard:
                 led.dropped += 1
                 led.by_reason[TAIL_REASON] += 1
                 if led.remember:
-                    led.memo.set(ex.id, DROPPED)
+                    led.memo.set(ex.id, DROPPED, ex.fingerprint)
                 if led.quarantine is not None:
                     led.quarantine.write(ex, Drop(TAIL_REASON))
         return n
 
     # -- planning --------------------------------------------------------------------------------
+    def _check_split(self, source: str, ids: Optional[Iterable[Any]], num_workers: int) -> None:
+        """Positional ids follow the order the planning workers deliver chunks in: the same workers every time."""
+        g = self.guard
+        if ids is None and g.id_field is None and g.ledger.remember:
+            check_split(g._splits, source, max(1, num_workers))
+
     def _plans(self, records: Iterable[Any], ids: Optional[Iterable[Any]], num_workers: int) -> Iterator[Plan]:
         """Chunk plans of this rank's stream; positional ids ``position * world + rank`` unless ``ids``."""
         planner = self.guard.planner()
@@ -308,8 +326,9 @@ class DistributedGuard:
             if len(buf) < C:
                 return
 
-    def _rounds(self, plans: Iterator[Plan], source: str) -> Iterator[_Round]:
-        """Collective rounds until every rank's plans are exhausted."""
+    def _rounds(self, plans: Iterator[Plan], source: str, *, positional: bool = False) -> Iterator[_Round]:
+        """Collective rounds until every rank's plans are exhausted (``positional``: a wrapped stream whose ids
+        are positions, refused when its records change between passes)."""
         ended = False
         while True:
             plan: Optional[Plan] = None
@@ -326,7 +345,7 @@ class DistributedGuard:
                         err = exc
                 except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _round
                     err = exc
-            rnd = self._round(plan, ended, source, err)
+            rnd = self._round(plan, ended, source, err, positional)
             yield rnd
             if all(rnd.ended):
                 return
@@ -339,6 +358,7 @@ class DistributedGuard:
         Collective: every rank calls it with its own shard. Rounds continue until every rank's records
         are exhausted (no balancing: every outcome is yielded). Ids default to ``position * world + rank``.
         """
+        self._check_split(source, ids, num_workers)
         plans = self._plans(records, ids, num_workers)
         try:
             for rnd in self._rounds(plans, source):
@@ -352,9 +372,11 @@ class DistributedGuard:
         buf: Deque[Tuple[Example, bool]] = deque()
         sizes = [0] * W
         closed = False
+        self._check_split(source, None, num_workers)
         plans = self._plans(records, None, num_workers)
+        positional = self.guard.id_field is None and self.guard.ledger.remember
         try:
-            for rnd in self._rounds(plans, source):
+            for rnd in self._rounds(plans, source, positional=positional):
                 kept = [(ex, rep) for ex, d, rep in rnd.outcomes if d is None]
                 if closed:
                     self._tail(kept)
@@ -603,7 +625,9 @@ class DistributedGuardedIterableDataset(IterableDataset):
     """This rank's shard, globally deduplicated, yielding the same number of examples on every rank.
 
     Iterate it in the main process (``DataLoader(ds, batch_size=..., num_workers=0)``); every rank must
-    iterate it, in step. Iterating again (a new epoch) replays the first decisions.
+    iterate it, in step. Iterating again (a new epoch) replays the first decisions; without ``id_field`` the
+    ids are positions, and a later pass that meets another record at a position (a reshuffling stream) raises
+    :class:`~torchdataguard.errors.ConfigError` on every rank: set ``id_field``.
     """
 
     def __init__(self, dataset: Iterable[Any], dguard: DistributedGuard, *, source: str = "", num_workers: int = 0) -> None:

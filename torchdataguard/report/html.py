@@ -3,7 +3,8 @@
 The input is the dict that :meth:`torchdataguard.Guard.report` returns, plus the optional sections the
 command line, the demo and the Trainer callback add (``input``, ``throughput``, ``machine``, ``privacy``,
 ``leakage``, ``training`` ...). Every section copes with being absent or empty, and every string taken from
-the report is HTML-escaped, so ids holding arbitrary text cannot inject markup. The page carries a
+the report is HTML-escaped, so ids holding arbitrary text cannot inject markup (bidirectional and C1
+control characters are shown as visible ``\\u202e`` escapes, so they cannot reorder the text). The page carries a
 Content-Security-Policy that forbids scripts and every network request: it opens offline, from a file.
 
 Plots are drawn with matplotlib's SVG backend on a private :class:`matplotlib.figure.Figure` (pyplot and
@@ -101,11 +102,19 @@ class _Html(str):
 
 #: C0 controls (but tab, newline, carriage return), DEL and lone surrogates: not text a page should carry.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+#: bidirectional controls (embeddings, overrides, isolates, marks) and C1 controls: they would reorder or hide
+#: the text around them (an id holding U+202E shows its characters backwards); shown as visible escapes
+_INVISIBLE = re.compile("[\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    """``text`` with unprintable characters as U+FFFD and bidi/C1 controls as visible ``\\u202e`` escapes."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", _UNPRINTABLE.sub("\ufffd", text))
 
 
 def _e(value: Any) -> str:
-    """HTML-escape ``value`` (quotes too) and replace characters a page cannot carry with U+FFFD."""
-    return _html.escape(_UNPRINTABLE.sub("\ufffd", str(value)), quote=True)
+    """HTML-escape ``value`` (quotes too); unprintable and bidi control characters are neutralised first."""
+    return _html.escape(_visible(str(value)), quote=True)
 
 
 def _num(value: Any) -> Optional[float]:
@@ -218,7 +227,7 @@ def _note(text: str) -> _Html:
 
 def _mpl_text(text: Any, limit: int = 48) -> str:
     """Text safe for a matplotlib label: clipped, and ``$`` escaped so mathtext never parses it."""
-    return _UNPRINTABLE.sub("\ufffd", _clip(str(text), limit)).replace("$", r"\$")
+    return _visible(_clip(str(text), limit)).replace("$", r"\$")
 
 
 # -- plots ---------------------------------------------------------------------------------------------
