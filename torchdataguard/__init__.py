@@ -26,7 +26,7 @@ from .integrations.dp_trainer import DPCallback
 from .dp.config import DPConfig
 from .dp.loop import make_private
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = sorted([
     "BatchStage",

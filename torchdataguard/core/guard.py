@@ -334,7 +334,7 @@ class Guard:
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
-        from ..report.html import save_report
+        from ..report.save import save_report
 
         rep = self.report()
         if extra:

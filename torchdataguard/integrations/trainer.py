@@ -198,7 +198,7 @@ class GuardCallback(TrainerCallback):
                             "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
         rep = self.report()  # a collective under DistributedGuard: every rank takes part
         if state.is_world_process_zero:
-            from ..report.html import save_report
+            from ..report.save import save_report
 
             save_report(rep, self.report_dir or args.output_dir)
         return control
@@ -214,7 +214,7 @@ class GuardCallback(TrainerCallback):
 
     def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
-        from ..report.html import save_report
+        from ..report.save import save_report
 
         rep = self.report()
         if extra:

@@ -111,7 +111,7 @@ class ScanRun:
 
     def finish(self, rep: Dict[str, Any], *, records_read: int, reader_fault: Optional[BaseException] = None) -> Dict[str, Any]:
         """Write the report, move the files into place, and re-raise the fault, if any (message extended)."""
-        from ..report.html import save_report
+        from ..report.save import save_report
 
         if reader_fault is not None:
             first = self.error
