@@ -62,12 +62,13 @@ def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -
     cands: List[Detection] = list(extra)
     versions: List[Tuple[int, int]] = []
     for name in wanted:
-        needs_digit, finder = FINDERS[name]
+        needs_digit, finders = FINDERS[name]
         if needs_digit and not has_digit:
             continue
-        found = find_ipv4(text, shape, versions) if name == "ipv4" else finder(text, shape)
-        for s, e in found:
-            cands.append(Detection(s, e, name))
+        for finder in finders:
+            found = find_ipv4(text, shape, versions) if finder is find_ipv4 else finder(text, shape)
+            for s, e in found:
+                cands.append(Detection(s, e, name))
     if not cands:
         return cands, False
     losers: List[Detection] = []
