@@ -269,3 +269,19 @@ def test_key_blocks_nested_and_truncated():
     assert found(f"x {block} y") == [("secret", block)]
     assert found("k: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n\n") == [
         ("secret", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE")]
+
+
+# -- issue 19 item 3: e-mail addresses glued to separator lines -----------------------------------------------
+@pytest.mark.parametrize("text,address", [
+    ("walter@profits2you.com-----------------------------------------------------CashPO", "walter@profits2you.com"),
+    ("name@post.com______________________", "name@post.com"), ("name@post.com====", "name@post.com"),
+    ("name@post.com....", "name@post.com"), ("write to name@post.com.", "name@post.com"),
+    ("name@post.co.uk--\nnext", "name@post.co.uk"), ("a@b.xn--p1ai____", "a@b.xn--p1ai"),
+])
+def test_email_before_a_separator_run(text, address):
+    assert found(text) == [("email", address)]
+
+
+def test_email_domain_labels_with_hyphens_still_whole():
+    assert found("x a@my--host.example.com y") == [("email", "a@my--host.example.com")]
+    assert found("a@xn--bcher-kva.de") == [("email", "a@xn--bcher-kva.de")]

@@ -28,7 +28,7 @@ _VERSION_WORDS = ("version", "release", "revision", "build", "policy", "upstream
 _VERSION_SUFFIX = re.compile(r"-(?!\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\d|[~+][A-Za-z0-9]")
 # Chinese (Simplified and Traditional): a version word just before (版本 1.2.3.4, 升级到版本1.2.3.4, 固件
 # 2.0.1.3, 内核4.19.0.1), or 版 right after it (1.2.3.4版)
-_VERSION_ZH_LEFT = re.compile(r"(?:版本号?|版本號|发行版|發行版|发布版?|發佈版?|修订版?|修訂版?|固件|韌體|内核|核心)"
+_VERSION_ZH_LEFT = re.compile(r"(?:版本号?|版本號|发行版|發行版|发布版?|發佈版?|修订版?|修訂版?|固件|韌體|内核|內核|核心)"
                               r"\s*(?:[:：=]|为|為|是|升级到|升級到|更新到|到)?\s*[vV]?\s*$")
 _VERSION_ZH_RIGHT = re.compile(r"版")
 
