@@ -116,7 +116,8 @@ _N = f"[^\\W\\x00-\\x7f{CJK_RANGES}]"
 # one kind (CJK or not) or an IDNA label; a run of "--" or "__" after it is a separator line, not the domain's
 _SEP_AFTER = r"(?=--|__)"
 _DOMAIN = (r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
-           rf"(?:(?:[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*|(?:(?!{_CJK})[^\W\d_]){{2,24}})(?:{_SEP_AFTER}|(?!{_W}|-|\.[^\W_]))"
+           rf"(?:(?:[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*|(?:(?!{_CJK})[^\W\d_]){{2,24}})"
+           rf"(?:{_SEP_AFTER}|(?!{_W}|-|\.[^\W_]))"
            rf"|(?:(?={_CJK})[^\W\d_]){{2,24}}(?:{_SEP_AFTER}|(?![\w\-]|\.[^\W_])))")
 # local parts: ASCII address characters and non-CJK letters of any script (müller@), starting after a
 # non-address character, or after a CJK character when the part has an ASCII character (邮箱jane@); or,

@@ -24,9 +24,9 @@ from ..errors import ConfigError
 from .detectors import IBAN_LENGTHS
 from .detectors.checksums import CN_PROVINCES, cn_id_check_char, hk_id_check_char, tw_id_valid
 
-__all__ = ["CARD_SCHEMES", "SECRET_KINDS", "fake_card", "fake_cn_id", "fake_cn_landline", "fake_cn_mobile", "fake_email",
-           "fake_hk_id", "fake_iban", "fake_ipv4", "fake_ipv6", "fake_passport", "fake_phone", "fake_secret", "fake_ssn",
-           "fake_tw_id", "fake_unionpay", "luhn_check_digit"]
+__all__ = ["CARD_SCHEMES", "SECRET_KINDS", "fake_card", "fake_cn_id", "fake_cn_landline", "fake_cn_mobile",
+           "fake_email", "fake_hk_id", "fake_iban", "fake_ipv4", "fake_ipv6", "fake_passport", "fake_phone",
+           "fake_secret", "fake_ssn", "fake_tw_id", "fake_unionpay", "luhn_check_digit"]
 
 #: scheme -> (prefixes, length)
 CARD_SCHEMES = {

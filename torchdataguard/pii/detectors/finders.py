@@ -20,12 +20,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
 from .context import is_version_context
-from .finders_zh import (find_cn_card_after_word, find_cn_id, find_cn_landline, find_cn_mobile, find_hk_id,
-                         find_passport, find_tw_id, match_cn_landline)
+from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn_mobile_grouped
 from .shape import CJK_RANGES, is_cjk
 
-__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "find_card", "find_email", "find_iban", "find_ipv4", "find_ipv6",
-           "find_phone", "find_secret", "find_ssn"]
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MULTI_FINDERS", "find_card", "find_email", "find_iban",
+           "find_ipv4", "find_ipv6", "find_phone", "find_secret", "find_ssn"]
 
 # ---------------------------------------------------------------------------------------------------
 # patterns (most are matched on the shape of the text: see .shape)
@@ -38,10 +37,14 @@ _WORD_NOT_CJK = f"[^\\W{CJK_RANGES}]"
 # labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters,
 # of one kind: CJK (例子.中国) or not (.com, .рф), or an IDNA label (xn--p1ai). A run of two or more "-" or "_"
 # after it is a separator line, not part of the address (walter@profits2you.com-----)
+_EMAIL_LABELS = r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
+_EMAIL_IDNA_TLD = r"[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _EMAIL_END = rf"(?:(?=--|__)|(?!{_WORD_NOT_CJK}|-|\.[^\W_]))"
-_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
-                           rf"(?:[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*{_EMAIL_END}|[^\W\d_{CJK_RANGES}]{{2,24}}{_EMAIL_END}"
+_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{CJK_RANGES}]{{2,24}}{_EMAIL_END}"
                            rf"|(?:(?=[{CJK_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
+# the same for a text of ASCII characters only (no CJK to tell apart: a smaller, faster pattern)
+_EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]{{2,24}})"
+                                 r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
 
 # IPv4: anchored on the first dot, the first octet is read backwards
 _IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
@@ -125,11 +128,21 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
     # anchored on "@": the domain is matched forwards, the local part read backwards
     out: List[Tuple[int, int]] = []
     at = text.find("@")
+    if at < 0:
+        return out
+    ascii_text = text.isascii()
+    domain = _EMAIL_DOMAIN_ASCII if ascii_text else _EMAIL_DOMAIN
     floor = 0  # a local part may not reach into the previous address
     while at >= 0:
-        m = _EMAIL_DOMAIN.match(text, at + 1)
+        m = domain.match(text, at + 1)
         if m is not None:
-            j = _local_start(text, at, max(floor, at - 65))
+            lo = max(floor, at - 65)
+            j = at
+            if ascii_text or text[lo:at].isascii():
+                while j > lo and text[j - 1] in _LOCAL_CHARS:
+                    j -= 1
+            else:
+                j = _local_start(text, at, lo)
             i = j
             while i < at and text[i] in ".='":  # quotes and dots before the address are not part of it
                 i += 1
@@ -137,8 +150,9 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
             # a CJK script and ASCII (邮箱jane@, a张三@), or the end of the previous address (which a
             # placeholder will replace)
             ok = (0 < at - i <= 64 and ".." not in text[i:at]
-                  and (j == 0 or (j == floor and floor > 0) or _script_change(text[j - 1], text[j:at])
-                       or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)))
+                  and (j == 0 or (j == floor and floor > 0)
+                       or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)
+                       or (not ascii_text and _script_change(text[j - 1], text[j:at]))))
             if ok:
                 out.append((i, m.end()))
                 floor = m.end()
@@ -243,8 +257,12 @@ def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
 
 def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
-    for rx in _CARD_PATTERNS:
+    spaced = False  # whether 4-4-4-(1..7) matched: a 4-4-4-4-(1..3) number with spaces is one of those
+    for k, rx in enumerate(_CARD_PATTERNS):
+        if k == 2 and not spaced and "0000-0000-0000-0000-0" not in shape:
+            continue
         for m in rx.finditer(shape):
+            spaced = spaced or k == 1
             s, e = m.span()
             digits = text[s:e].replace(" ", "").replace("-", "")
             if card_issuer_ok(digits) and luhn_valid(digits):
@@ -307,6 +325,9 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
             out.append((s, e))
     for m in _PHONE_NANP_TAIL.finditer(shape):
         p, e = m.span()
+        cn = match_cn_mobile_grouped(text, shape, p)  # 138 1234 5678, 138-1234-5678
+        if cn is not None:
+            out.append(cn)
         h = _PHONE_NANP_HEAD.search(shape, max(0, p - 8), p)
         if h is None:
             continue
@@ -371,12 +392,18 @@ FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
     "secret": (False, (find_secret,)),
     "email": (False, (find_email,)),
     "iban": (True, (find_iban,)),
-    "national_id": (True, (find_cn_id, find_hk_id, find_tw_id)),
-    "credit_card": (True, (find_card, find_cn_card_after_word)),
+    "national_id": (True, ()),  # find_chinese
+    "credit_card": (True, (find_card,)),
     "us_ssn": (True, (find_ssn,)),
-    "passport": (True, (find_passport,)),
+    "passport": (True, ()),  # find_chinese
     "ipv6": (False, (find_ipv6,)),
     "ipv4": (True, (find_ipv4,)),
-    "phone": (True, (find_phone, find_cn_mobile, find_cn_landline)),
+    "phone": (True, (find_phone,)),
 }
+
+#: finders that serve several entity types in one pass: (the types, needs a digit, finder returning
+#: ``(start, end, entity)``)
+MULTI_FINDERS: Tuple[Tuple[frozenset, bool, Callable[[str, str], List[Tuple[int, int, str]]]], ...] = (
+    (CHINESE_TYPES, True, find_chinese),
+)
 

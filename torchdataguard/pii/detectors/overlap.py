@@ -1,8 +1,9 @@
 """Resolution of overlapping detections: every character belongs to at most one detection.
 
 Overlapping candidates are resolved by a fixed priority (secrets, then email, IBAN, national identity number,
-card, SSN, passport, IPv6, IPv4, phone, then names and places from an optional NER backend), then by length, then by position. A candidate
-that lost an overlap may leave a part outside the winners, and a detection may touch a character a
+card, SSN, passport, IPv6, IPv4, phone, then names and places from an optional NER backend), then by length,
+then by position. A candidate that lost an overlap may leave a part outside the winners, and a detection may
+touch a character a
 neighbouring match could include: :func:`uncovered` and :func:`touches_neighbour` tell
 :func:`~torchdataguard.pii.detectors.detect.find_pii` when to mask the winners (:func:`mask_detections`) and
 look again.

@@ -72,4 +72,3 @@ def text_shape(text: str) -> str:
         'Aaaa 000-0000, Aaa!'
     """
     return text.encode("ascii", "torchdataguard.shape").translate(_SHAPE_BYTES).decode("ascii")
-
