@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import torchdataguard as tdg
 import torchdataguard.report.html as report_html
-from torchdataguard.cli import scan
+from torchdataguard.scan import scan
 from torchdataguard.core.stage import Example, Filter
 from torchdataguard.errors import ConfigError
 from torchdataguard.report import HtmlReportConfig, render_html, save_report, write_html_report

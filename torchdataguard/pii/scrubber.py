@@ -146,6 +146,8 @@ class PIIScrubber(Rewriter):
     """
 
     needs_text = True
+    #: records dropped at or before this stage are quarantined without their content (see Stage)
+    scrubs_personal_data = True
 
     def __init__(self, *, actions: str | Mapping[str, str] = "redact", entities: Optional[Sequence[str]] = None,
                  key: str | bytes | SecretKey | None = None, pseudonym_length: int = 16, ner: bool = False,

@@ -1019,7 +1019,7 @@ def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportConfig
         >>> "<h2>Summary</h2>" in page and "No example was dropped." in page
         True
     """
-    from .. import __version__
+    from ..version import __version__
 
     if not isinstance(report, Mapping):
         raise ConfigError.bad("report", type(report).__name__, "a mapping such as guard.report() returns",
