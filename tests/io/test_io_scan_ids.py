@@ -11,7 +11,8 @@ import sys
 import pytest
 from scan_agreement import assert_scan_agrees
 
-from torchdataguard.cli import main, scan
+from torchdataguard.cli import main
+from torchdataguard.scan import scan
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"

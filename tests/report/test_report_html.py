@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torchdataguard as tdg
-from torchdataguard.cli import scan
+from torchdataguard.scan import scan
 from torchdataguard.core.stage import Example, Filter
 from torchdataguard.errors import ConfigError
 from torchdataguard.report import HtmlReportConfig, render_html, save_report, write_html_report

@@ -28,8 +28,7 @@ changes (the file is then cut back to them and appended to).
 from __future__ import annotations
 
 import json
-from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 import torch
 
@@ -78,7 +77,7 @@ def guard_settings(guard: "Guard") -> Dict[str, Any]:
     the key): hashed ids name other examples than raw ones, and ids hashed with another key other examples
     again, so the saved decisions would not find their examples.
     """
-    ids = ids_state({}, guard._id_hasher)
+    ids = ids_state({}, guard.id_hasher)
     return _json({"text_field": guard.text_field, "id_field": guard.id_field, "max_chars": guard.max_chars,
                   "remember": guard.ledger.remember, "hash_ids": ids["hash_ids"], "key_id": ids["key_id"]})
 
@@ -94,15 +93,14 @@ def stage_settings(stage: Any) -> Dict[str, Any]:
 
 def guard_state_dict(guard: "Guard") -> Dict[str, Any]:
     """The state of ``guard``: settings, stage states, the ledger (counters and decisions), the sources."""
-    tensors, meta = guard.ledger.state()
     return {
         "format": FORMAT,
         "settings": guard_settings(guard),
         "stages": [{"name": s.name, "class": type(s).__name__, "settings": stage_settings(s),
                     "state": s.state_dict()} for s in guard.stages],
-        "ledger": {"tensors": tensors, "meta": meta},
-        "sources": dict(guard._sources),
-        "ids": {"splits": dict(guard._splits)},
+        "ledger": guard.ledger.state_dict(),
+        "sources": dict(guard.sources),
+        "ids": {"splits": dict(guard.splits)},
     }
 
 
@@ -304,11 +302,11 @@ def apply_guard_state(guard: "Guard", state: Mapping[str, Any]) -> None:
             if isinstance(st, IndexStage):
                 st.to(guard.device)
         try:
-            guard.ledger.load(state["ledger"]["tensors"], state["ledger"]["meta"])
+            guard.ledger.load_state_dict(state["ledger"])
         except Exception as exc:  # noqa: BLE001
             raise StateError(f"the saved ledger could not be loaded: {exc}") from exc
-        guard._sources = {str(k): int(v) for k, v in state["sources"].items()}
-        guard._splits = {str(k): int(v) for k, v in (state.get("ids") or {}).get("splits", {}).items()}
+        guard.sources = {str(k): int(v) for k, v in state["sources"].items()}
+        guard.splits = {str(k): int(v) for k, v in (state.get("ids") or {}).get("splits", {}).items()}
     except StateError as exc:
         guard.reset()
         raise StateError(f"{exc} (nothing was loaded: the guard was reset to empty)") from exc

@@ -25,7 +25,7 @@ import torch
 from ..errors import ConfigError, StateError
 
 __all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
-           "id_record_hook", "ids_state", "key_from_env", "record_fingerprint"]
+           "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
 ID_KEY_ENV = "TORCHDATAGUARD_ID_KEY"
@@ -218,6 +218,17 @@ def id_record_hook(id_field: Optional[str], hasher: Optional[IdHasher]) -> Optio
     if hasher is None or id_field is None:
         return None
     return partial(hash_id_field, id_field=id_field, hasher=hasher)
+
+
+def qualify_id(id_: Any, source: str) -> Any:
+    """The id of an example of wrapped data ``source`` in the ledger: ``"source:id"`` (plain ids for the first
+    wrapped data, whose source is ``""``).
+
+    Example:
+        >>> qualify_id(12, "test"), qualify_id(12, "")
+        ('test:12', 12)
+    """
+    return id_ if not source or id_ is None else f"{source}:{id_}"
 
 
 def check_split(splits: Dict[str, int], source: str, split: int) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Dict, IO, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -21,7 +19,13 @@ from ..errors import StateError
 from .memo import DROPPED, KEPT, DecisionMemo
 from .stage import Drop, Example
 
-__all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "json_line", "to_jsonable"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .quarantine import QuarantineSink
+
+__all__ = ["DecisionMemo", "Ledger", "Outcome", "json_line", "to_jsonable"]
+
+#: what happened to one example: (example, drop or None when kept, replayed)
+Outcome = Tuple[Example, Optional[Drop], bool]
 
 #: counter of examples that reused the id of an earlier example with other content (each is its own example)
 REUSED_ID = "ids/reused"
@@ -59,141 +63,6 @@ def to_jsonable(obj: Any) -> Any:
         except Exception:  # noqa: BLE001 - fall through to repr
             pass
     return repr(obj)
-
-
-class QuarantineSink:
-    """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``.
-
-    The file is opened for appending and emptied only when the first line is written (or it is closed), so
-    that a guard resumed from a saved state can first keep the lines of the run that saved it
-    (:meth:`resume`). ``lines`` and ``bytes`` count what the file holds.
-
-    Example:
-        >>> import tempfile, os, json
-        >>> path = os.path.join(tempfile.mkdtemp(), "dropped.jsonl")
-        >>> sink = QuarantineSink(path)
-        >>> sink.write(Example(3, {"text": "x"}), Drop("duplicate/exact", matched=1))
-        >>> sink.close()
-        >>> json.loads(open(path).read())["matched"]
-        1
-    """
-
-    def __init__(self, path: str | os.PathLike, *, include_record: bool = True, include_pii: bool = False,
-                 append: bool = False, record_hook: Optional[Callable[[Any], Any]] = None) -> None:
-        self.path = os.fspath(path)
-        self.include_record = include_record
-        #: records dropped *because* they hold personal data (reason ``pii/...``) are withheld unless asked for
-        self.include_pii = include_pii
-        #: applied to a record before it is written (``hash_ids``: the id field holds the hashed id)
-        self.record_hook = record_hook
-        d = os.path.dirname(self.path)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        self._fh: Optional[IO[str]] = open(self.path, "a", encoding="utf-8", newline="")
-        self._fresh = not append  # empty the file before the first line (unless resumed or appending)
-        self.bytes = 0 if self._fresh else os.path.getsize(self.path)
-        self.lines = 0 if self._fresh else _count_lines(self.path, self.bytes)
-        self._lock = threading.Lock()
-
-    def _start(self) -> None:
-        if self._fresh and self._fh is not None:
-            self._fh.flush()
-            os.truncate(self.path, 0)
-            self._fresh = False
-
-    def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
-        row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
-        if drop.matched is not None:
-            row["matched"] = to_jsonable(drop.matched)
-        if drop.score is not None:
-            row["score"] = round(float(drop.score), 4)
-        if self.include_record:
-            if (withhold or drop.reason.startswith("pii/")) and not self.include_pii:
-                row["record"] = None
-                row["withheld"] = ("may hold personal data (dropped before or by the PII stage); not written "
-                                   "(include_pii=True / --dropped-pii writes it)")
-            else:
-                rec = ex.record if self.record_hook is None else self.record_hook(ex.record)
-                row["record"] = to_jsonable(rec)
-        line = json_line(row) + "\n"
-        with self._lock:
-            if self._fh is None:
-                raise StateError(f"quarantine sink {self.path} is closed")
-            self._start()
-            self._fh.write(line)
-            self.lines += 1
-            self.bytes += len(line.encode("utf-8", "surrogatepass"))
-
-    def resume(self, nbytes: int, nlines: int) -> None:
-        """Continue the file a saved run wrote: keep its first ``nbytes`` (``nlines`` lines), drop any later
-        lines (their examples are decided again), then append. Raises :class:`StateError` when the file does
-        not start with what the saved run wrote."""
-        with self._lock:
-            problem = self._resume_problem(nbytes, nlines)
-            if problem:
-                raise StateError(problem)
-            os.truncate(self.path, nbytes)
-            self._fresh = False
-            self.bytes, self.lines = nbytes, nlines
-
-    def check_resume(self, nbytes: int, nlines: int) -> Optional[str]:
-        """Why :meth:`resume` would refuse ``(nbytes, nlines)`` (``None`` when it would not); reads, never changes."""
-        with self._lock:
-            return self._resume_problem(nbytes, nlines)
-
-    def _resume_problem(self, nbytes: int, nlines: int) -> Optional[str]:
-        if self._fh is None:
-            return f"quarantine sink {self.path} is closed"
-        self._fh.flush()
-        try:
-            size = os.path.getsize(self.path)
-        except OSError:  # removed since it was opened
-            size = 0
-        fix = (f"resume with the quarantine file the saved run wrote (quarantine={self.path!r} is appended to), "
-               f"or with quarantine=None")
-        if size < nbytes:
-            return (f"quarantine file {self.path} holds {size} bytes, but the saved state had written {nbytes} "
-                    f"bytes ({nlines} dropped records) to its quarantine file; {fix}")
-        if _count_lines(self.path, nbytes) != nlines:
-            return (f"quarantine file {self.path} does not start with the {nlines} lines the saved state wrote to "
-                    f"its quarantine file (it is another file); {fix}")
-        return None
-
-    def restart(self) -> None:
-        """Empty the file before the next line (a fresh run with the same guard)."""
-        with self._lock:
-            self._fresh = True
-            self.bytes = self.lines = 0
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._fh is not None:
-                self._start()
-                self._fh.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fh is not None:
-                self._start()
-                self._fh.close()
-                self._fh = None
-
-    def __getstate__(self):  # the sink lives in the main process only
-        raise TypeError("QuarantineSink cannot be pickled: it belongs to the main process")
-
-
-def _count_lines(path: str, nbytes: int) -> int:
-    """Newlines among the first ``nbytes`` bytes of ``path``."""
-    n = 0
-    with open(path, "rb") as fh:
-        left = nbytes
-        while left > 0:
-            block = fh.read(min(left, 1 << 20))
-            if not block:
-                break
-            n += block.count(b"\n")
-            left -= len(block)
-    return n
 
 
 class _Reservoir:
@@ -330,12 +199,61 @@ class Ledger:
         if self.quarantine is not None:
             self.quarantine.write(ex, drop, withhold=withhold)
 
-    def record_replay(self) -> None:
-        self.replayed += 1
+    def record_chunk(self, exs: Sequence[Example], pre_drop: Sequence[Optional[Tuple[int, Drop]]],
+                     replay: Sequence[int], drops: Sequence[Optional[Drop]], steps: Sequence[int], *,
+                     dup_of: Optional[Mapping[int, int]] = None, scrub_step: Optional[int] = None) -> List[Outcome]:
+        """Account for a decided chunk and return its outcomes; every way of deciding ends here.
 
-    def add_counts(self, counts: Dict[str, int]) -> None:
-        for k, v in counts.items():
-            self.counts[k] += v
+        Per example ``i``: ``replay[i]`` is 0 (met for the first time), the remembered decision (``KEPT`` or
+        ``DROPPED``: a replay, counted under ``replayed``) or -1 (the same example as row ``dup_of[i]`` of this
+        chunk); ``drops[i]`` and ``steps[i]`` are what the index stages decided and at which stage position;
+        ``pre_drop[i]`` is the record stage (or validation, step -1) that dropped it in phase one. A replayed
+        keep is kept only if no record stage dropped it this time (fail closed).
+
+        The withhold rule: when the guard scrubs personal data at stage position ``scrub_step``, a record
+        dropped at or before that position was not scrubbed (or was dropped for what it holds), so the
+        quarantine file gets its id and reason without its content.
+
+        Example:
+            >>> led = Ledger()
+            >>> out = led.record_chunk([Example(0, "a"), Example(1, "a")], [None, None], [0, 0],
+            ...                        [None, Drop("duplicate/exact", matched=0)], [-1, 0])
+            >>> [(ex.id, d and d.reason, replayed) for ex, d, replayed in out], led.kept, led.dropped
+            ([(0, None, False), (1, 'duplicate/exact', False)], 1, 1)
+        """
+        out: List[Outcome] = []
+        for i, ex in enumerate(exs):
+            code = replay[i]
+            if code == -1:  # the same example (id and content) as an earlier row of this chunk
+                code = KEPT if out[dup_of[i]][1] is None else DROPPED  # type: ignore[index]
+            pre = pre_drop[i]
+            if code:
+                self.replayed += 1
+                if code == KEPT and pre is not None:  # fail closed: a record stage dropped it this time
+                    out.append((ex, pre[1], True))
+                else:
+                    out.append((ex, None if code == KEPT else Drop("replayed"), True))
+                continue
+            drop, step = drops[i], steps[i]
+            if drop is None and pre is not None:
+                step, drop = pre
+            withhold = drop is not None and scrub_step is not None and step <= scrub_step
+            self.record(ex, drop, withhold=withhold)
+            out.append((ex, drop, False))
+        return out
+
+    def revoke(self, ex: Example, drop: Drop) -> None:
+        """Turn an example recorded as kept into a dropped one (it was decided kept but will never be used).
+
+        Its content is written to the quarantine file: a kept example passed every stage, PII scrubbing too.
+        """
+        self.kept -= 1
+        self.dropped += 1
+        self.by_reason[drop.reason] += 1
+        if self.remember:
+            self.memo.set(ex.id, DROPPED, ex.fingerprint)
+        if self.quarantine is not None:
+            self.quarantine.write(ex, drop)
 
     # -- reporting ---------------------------------------------------------------------------------
     def check(self) -> None:
@@ -365,8 +283,11 @@ class Ledger:
         return {k: list(v.values) for k, v in self.scores.items()}
 
     # -- state -------------------------------------------------------------------------------------
-    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-        tensors, meta = self.memo.state()
+    def state_dict(self) -> Dict[str, Any]:
+        """``{"tensors": ..., "meta": ...}``: the decisions as tensors, the counters as JSON (and the quarantine
+        position, after flushing the file)."""
+        memo = self.memo.state_dict()
+        tensors, meta = memo["tensors"], memo["meta"]
         meta.update({
             "seen": self.seen, "kept": self.kept, "dropped": self.dropped, "replayed": self.replayed,
             "by_reason": dict(self.by_reason), "counts": dict(self.counts),
@@ -378,9 +299,12 @@ class Ledger:
         if q is not None:
             q.flush()
             meta["quarantine"] = {"lines": q.lines, "bytes": q.bytes}
-        return tensors, meta
+        return {"tensors": tensors, "meta": meta}
 
-    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (checked first by :func:`~torchdataguard.core.guard_state.check_ledger_state`);
+        a quarantine file goes on where the saved run left it."""
+        tensors, meta = state["tensors"], state["meta"]
         saved_q = meta.get("quarantine")
         if self.quarantine is not None and saved_q:  # the quarantine file goes on where the saved run was
             self.quarantine.resume(int(saved_q["bytes"]), int(saved_q["lines"]))
@@ -394,5 +318,5 @@ class Ledger:
         self.matches = [list(m) for m in meta.get("matches", [])]
         self.matches_truncated = int(meta.get("matches_truncated", 0))
         self.busy_seconds = float(meta.get("busy_seconds", 0.0))
-        self.memo.load(tensors, meta)
+        self.memo.load_state_dict({"tensors": tensors, "meta": meta})
         self.check()

@@ -99,16 +99,16 @@ class DecisionMemo:
         self._other[(id_, fp)] = value
         return True
 
-    def kept_ids_dense(self) -> torch.Tensor:
-        return torch.nonzero(self._dense == KEPT).flatten()
-
-    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    def state_dict(self) -> Dict[str, Any]:
+        """``{"tensors": {memo_dense, memo_dense_fp}, "meta": {memo_sparse, memo_other}}`` (see :func:`check_memo_state`)."""
         sparse = [[k, v & 3, v >> 2] for k, v in self._sparse.items()]
         other = [[k, fp, v] for (k, fp), v in self._other.items()]
-        return ({"memo_dense": self._dense.clone(), "memo_dense_fp": self._dense_fp.clone()},
-                {"memo_sparse": sparse, "memo_other": other})
+        return {"tensors": {"memo_dense": self._dense.clone(), "memo_dense_fp": self._dense_fp.clone()},
+                "meta": {"memo_sparse": sparse, "memo_other": other}}
 
-    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (a state saved before fingerprints existed gets unknown fingerprints, 0)."""
+        tensors, meta = state["tensors"], state["meta"]
         self._dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8)).to(torch.uint8).clone()
         fp = tensors.get("memo_dense_fp")
         if fp is None or fp.numel() != self._dense.numel():  # a state saved before fingerprints: unknown (0)
@@ -134,7 +134,7 @@ def _is_code(v: Any) -> bool:
 
 
 def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
-    """Check what :meth:`DecisionMemo.state` wrote; returns the number of examples per decision, or ``None``
+    """Check what :meth:`DecisionMemo.state_dict` wrote; returns the number of examples per decision, or ``None``
     after appending the problems found to ``problems``.
 
     The decisions (``memo_dense``: 1-D uint8 of codes 0/1/2) and their fingerprints (``memo_dense_fp``: 1-D

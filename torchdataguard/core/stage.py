@@ -17,7 +17,6 @@ scores to :attr:`Example.counts` / :attr:`Example.scores`, which the guard merge
 from __future__ import annotations
 
 import abc
-import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
@@ -126,6 +125,10 @@ class Stage(abc.ABC):
     kind: ClassVar[str] = "record"
     #: True when the stage reads ``Example.text`` (the guard validates the text field first).
     needs_text: ClassVar[bool] = False
+    #: True for a stage that removes personal data (:class:`~torchdataguard.PIIScrubber`): a record dropped
+    #: at or before the first such stage was never scrubbed, so the guard's quarantine file gets its id and
+    #: reason but not its content (unless ``quarantine_pii=True``).
+    scrubs_personal_data: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -277,7 +280,3 @@ class BatchStage(Stage):
         """Counts accumulated by this batch stage since the last call to :meth:`reset_counters`."""
         return {}
 
-
-def clone_stage(stage: Stage) -> Stage:
-    """A deep copy of a stage (used to give workers their own copy of record stages)."""
-    return copy.deepcopy(stage)

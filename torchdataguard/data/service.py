@@ -57,7 +57,7 @@ class DecisionService:
                     return
                 try:
                     if plan is None:  # the worker's stream ended
-                        self.guard._check_text_field(None, source, end=True)
+                        self.guard.check_text_field(None, source, end=True)
                         conn.send(("ok", []))
                         continue
                     outcomes = self.guard.decide(plan, source, split=split)
