@@ -13,7 +13,7 @@ Part 2 (utility), DP-SGD at epsilon 8 (delta 1e-5, noise calibrated by PRV) vs n
 scikit-learn's digits (1,797 8x8 images) with a small CNN trained from scratch; and all-MiniLM-L6-v2, a small
 pretrained model shipped on PyPI, with a new head on its frozen sentence embedding on SpamAssassin emails.
 
-Run:  python benchmarks/dp_overhead.py [--steps 20] [--batch 16] [--seq 64] [--device auto]
+Run:  python benchmarks/dp_overhead.py [--steps 20] [--batch 16] [--seq 64] [--device auto] [--modes nonprivate,tdg_auto]
 Writes benchmarks/results/dp_overhead.json and prints a table. Figures are ratios to the non-private run
 measured in the same invocation (the machine is shared and noisy).
 """
@@ -173,19 +173,19 @@ def memory_one(mode: str, steps: int, batch: int, seq: int, device_name: str) ->
     return {"mode": mode, "peak_bytes": int(peak), "memory_measure": kind, **info}
 
 
-def interleaved_times(steps: int, batch: int, seq: int, device_name: str) -> dict:
+def interleaved_times(steps: int, batch: int, seq: int, device_name: str, modes=MODES) -> dict:
     """Median step time of every configuration, steps interleaved round-robin (same load for all)."""
     import torch
 
     device = _device(device_name)
     runs = {}
-    for mode in MODES:
+    for mode in modes:
         torch.manual_seed(0)
         runs[mode] = setup(mode, steps, batch, seq, device)
-    times = {m: [] for m in MODES}
-    rows = {m: 0 for m in MODES}
+    times = {m: [] for m in modes}
+    rows = {m: 0 for m in modes}
     for r in range(steps + 3):
-        for mode in MODES:
+        for mode in modes:
             step, it, _ = runs[mode]
             b = next(it)
             t0 = time.perf_counter()
@@ -194,7 +194,7 @@ def interleaved_times(steps: int, batch: int, seq: int, device_name: str) -> dic
                 times[mode].append(time.perf_counter() - t0)
                 rows[mode] += n
     return {m: {"median_step_s": statistics.median(times[m]), "mean_rows_per_step": rows[m] / steps,
-                "device": str(device)} for m in MODES}
+                "device": str(device)} for m in modes}
 
 
 def _fit_and_score(model, xtr, ytr, xte, yte, *, private: bool, lr: float, batch: int, epochs: int,
@@ -322,14 +322,18 @@ def main() -> None:
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--skip-utility", action="store_true")
     ap.add_argument("--out", default=None, help="result file (default benchmarks/results/dp_overhead.json)")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of the modes (nonprivate first)")
     a = ap.parse_args()
+    modes = [m for m in a.modes.split(",") if m]
+    if not modes or modes[0] != "nonprivate" or any(m not in MODES for m in modes):
+        raise SystemExit(f"--modes {a.modes!r}: expected 'nonprivate' first, then any of {MODES}")
     if a.one:
         print(json.dumps(memory_one(a.one, 10, a.batch, a.seq, a.device)))
         return
     import torch
 
     rows = []
-    for mode in MODES:
+    for mode in modes:
         cmd = [sys.executable, os.path.abspath(__file__), "--one", mode, "--batch", str(a.batch), "--seq", str(a.seq),
                "--device", a.device]
         # large blocks straight from mmap and returned at once: the resident set follows the live tensors, so its
@@ -340,7 +344,7 @@ def main() -> None:
             rows.append({"mode": mode, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"})
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    timing = interleaved_times(a.steps, a.batch, a.seq, a.device)
+    timing = interleaved_times(a.steps, a.batch, a.seq, a.device, modes)
     for r in rows:
         r.update(timing.get(r["mode"], {}))
     base = next(r for r in rows if r["mode"] == "nonprivate")

@@ -71,7 +71,7 @@ if [ "$QUICK" = 1 ]; then
   step augment 120 "$PY" "$HERE/augment_overhead.py" --device "$DEVICE" --repeat 2 --text-batch 8 --image-batch 8 \
     --image-size 32 --out "$OUT/augment_overhead_$TAG.json"
   step dp 240 "$PY" "$HERE/dp_overhead.py" --device "$DEVICE" --steps 2 --batch 4 --seq 16 --skip-utility \
-    --out "$OUT/dp_overhead_$TAG.json"
+    --modes nonprivate,tdg_auto --out "$OUT/dp_overhead_$TAG.json"
   step guard 300 "$PY" "$HERE/guard_overhead.py" --device "$DEVICE" --quick --out "$OUT/guard_overhead_$TAG.json"
   step ddp 240 "$PY" "$HERE/distributed_scaling.py" --device cpu --worlds 2 --planted 300 --repeat 1 \
     --out "$OUT/distributed_scaling_$TAG.json"
@@ -80,7 +80,8 @@ else
   step dedup 60 "$PY" "$HERE/dedup_gpu.py" --device cuda --docs 2000000 --batch 65536 --out "$OUT/dedup_gpu_cuda.json"
   step text 60 "$PY" "$HERE/dedup_gpu.py" --text --device cuda --docs 60000 --out "$OUT/dedup_text_cuda.json"
   step augment 60 "$PY" "$HERE/augment_overhead.py" --device cuda --repeat 5 --out "$OUT/augment_overhead_cuda.json"
-  step dp 80 "$PY" "$HERE/dp_overhead.py" --device cuda --steps 10 --skip-utility --out "$OUT/dp_overhead_cuda.json"
+  step dp 80 "$PY" "$HERE/dp_overhead.py" --device cuda --steps 10 --skip-utility \
+    --modes nonprivate,tdg_auto,opacus_hooks --out "$OUT/dp_overhead_cuda.json"
   step guard 60 "$PY" "$HERE/guard_overhead.py" --device cuda --steps 20 --repeat 1 --out "$OUT/guard_overhead_cuda.json"
   step ddp 60 "$PY" "$HERE/distributed_scaling.py" --device cuda --planted 6000 --repeat 1 \
     --out "$OUT/distributed_scaling_cuda.json"

@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 import torchdataguard as tdg
-import torchdataguard.stages  # noqa: F401  registers every built-in stage
+import torchdataguard.scan.stages  # noqa: F401  registers every built-in stage
 from torchdataguard.core.plan import Planner
 from torchdataguard.core.stage import STAGES, Example, IndexStage, RecordStage
 from torchdataguard.core.state import load_state, save_state

@@ -9,23 +9,46 @@ Example:
     >>> guard.wrap(["same text here", "Same text here", "other"])
     ['same text here', 'other']
 """
+from typing import Any, List
+
+from . import data, report  # noqa: F401  (register the guard's wrap, collator and report hooks)
 from .augment import CutMix, ImageAugment, MixUp, Multiplicity, TextAugment, TokenAugment
 from .core.guard import Guard
-from .core.ledger import Ledger, QuarantineSink
+from .core.hooks import HOOKS
+from .core.ledger import Ledger
+from .core.quarantine import QuarantineSink
 from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordStage, Rewriter, Stage, register_stage
 from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .distributed import DistributedGuard
+from .dp.config import DPConfig
+from .dp.loop import make_private
 from .errors import ConfigError, GuardError, GuardInputError, StateError
 from .pii.scrubber import PIIScrubber
 from .quality.filter import QualityFilter
+from .quality.langid import LanguageID
 from .quality.normalize import Normalize
-from .integrations.trainer import GuardCallback
-from .integrations.dp_trainer import DPCallback
-from .dp.config import DPConfig
-from .dp.loop import make_private
+from .version import __version__
 
-__version__ = "0.1.0"
+HOOKS.register("save_report")(report.save_report)
+
+#: names imported on first use: they import ``transformers`` (seconds), which ``import torchdataguard`` does not
+_LAZY = {"GuardCallback": "torchdataguard.integrations.trainer", "DPCallback": "torchdataguard.integrations.dp_trainer"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups do not come back here
+        return value
+    raise AttributeError(f"module 'torchdataguard' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = sorted([
     "BatchStage",
@@ -44,6 +67,7 @@ __all__ = sorted([
     "GuardInputError",
     "ImageAugment",
     "IndexStage",
+    "LanguageID",
     "Ledger",
     "MixUp",
     "Multiplicity",

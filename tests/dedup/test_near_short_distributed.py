@@ -108,7 +108,7 @@ def test_ray_scan_phases_decide_short_texts_as_the_local_guard():
     run here in-process with one actor: the keys survive the column encoding, decisions equal a local guard."""
     import numpy as np
 
-    from torchdataguard.distributed import ray_scan as rs
+    from torchdataguard.scan import ray as rs
 
     texts = make_texts()
     spec = {"stages": ["near"], "threshold": 0.8, "options": {}, "text_field": "text", "id_field": None,

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from torchdataguard.cli import main, scan
+from torchdataguard.cli import main
+from torchdataguard.scan import scan
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from torchdataguard.cli import main, scan
+from torchdataguard.cli import main
+from torchdataguard.scan import scan
 
 ROWS = [
     {"id": "a", "text": "The first message about the quarterly meeting schedule for the team."},

@@ -269,3 +269,34 @@ def test_key_blocks_nested_and_truncated():
     assert found(f"x {block} y") == [("secret", block)]
     assert found("k: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n\n") == [
         ("secret", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE")]
+
+
+# -- issue 19 item 3: e-mail addresses glued to separator lines -----------------------------------------------
+@pytest.mark.parametrize("text,address", [
+    ("walter@profits2you.com-----------------------------------------------------CashPO", "walter@profits2you.com"),
+    ("name@post.com______________________", "name@post.com"), ("name@post.com====", "name@post.com"),
+    ("name@post.com....", "name@post.com"), ("write to name@post.com.", "name@post.com"),
+    ("name@post.co.uk--\nnext", "name@post.co.uk"), ("a@b.xn--p1ai____", "a@b.xn--p1ai"),
+])
+def test_email_before_a_separator_run(text, address):
+    assert found(text) == [("email", address)]
+
+
+def test_email_domain_labels_with_hyphens_still_whole():
+    assert found("x a@my--host.example.com y") == [("email", "a@my--host.example.com")]
+    assert found("a@xn--bcher-kva.de") == [("email", "a@xn--bcher-kva.de")]
+
+
+@pytest.mark.parametrize("sep", [" ", "-"])
+def test_19_digit_cards_in_groups_of_four(sep):
+    rng = random.Random(19)
+    for prefix in ["4", "62", "6759"]:  # Visa, UnionPay, Maestro: 19 digits allowed
+        for _ in range(30):
+            body = prefix + "".join(rng.choice("0123456789") for _ in range(18 - len(prefix)))
+            num = body + luhn_check_digit(body)
+            grouped = sep.join(num[i:i + 4] for i in range(0, 19, 4))
+            assert found(f"card {grouped} end") == [("credit_card", grouped)]
+            bad = grouped[:-1] + str((int(grouped[-1]) + 1) % 10)
+            assert ("credit_card", bad) not in found(f"card {bad} end")
+    # a 16-digit card followed by another group of digits is still the 16-digit card
+    assert found("card 4111 1111 1111 1111 123 cvv") == [("credit_card", "4111 1111 1111 1111")]

@@ -1,5 +1,6 @@
 """Property tests: scrubbing leaves nothing detectable, redaction is idempotent, planted values never survive,
-and the fast (shape-anchored) detectors agree with plain reference regexes."""
+and the fast (shape-anchored) detectors agree with plain reference regexes, also next to Han characters (which
+are word characters to Python's ``re`` but boundaries to the detectors)."""
 import random
 import re
 
@@ -9,9 +10,10 @@ from hypothesis import strategies as st
 from torchdataguard.pii import PIIScrubber
 from torchdataguard.pii import detectors as D
 from torchdataguard.pii.detectors import finders as F
+from torchdataguard.pii.detectors.shape import CJK_RANGES
 from torchdataguard.pii.synthetic import (
-    CARD_SCHEMES, SECRET_KINDS, fake_card, fake_email, fake_iban, fake_ipv4, fake_ipv6, fake_phone, fake_secret,
-    fake_ssn)
+    CARD_SCHEMES, SECRET_KINDS, fake_card, fake_cn_id, fake_cn_landline, fake_cn_mobile, fake_email, fake_hk_id,
+    fake_iban, fake_ipv4, fake_ipv6, fake_passport, fake_phone, fake_secret, fake_ssn, fake_tw_id, fake_unionpay)
 
 KEY = "property-test-key-0123456789abcdef"
 REDACT = PIIScrubber()
@@ -21,7 +23,14 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 def _planted(seed: int) -> str:
     rng = random.Random(seed)
-    kind = rng.randrange(9)
+    kind = rng.randrange(10)
+    if kind == 9:  # Chinese values, with the word or Han text they come with
+        return rng.choice([
+            "手机" + fake_cn_mobile(rng, rng.choice(["plain", "spaces", "dashes", "+86", "0086", "(+86)"])),
+            "电话：" + fake_cn_landline(rng, rng.choice(["dash", "parens", "fullwidth", "space", "ext"])),
+            "身份证" + fake_cn_id(rng, legacy=rng.random() < 0.2), "证件" + fake_hk_id(rng, letters=rng.choice([1, 2])),
+            "身分證" + fake_tw_id(rng), "卡号" + fake_unionpay(rng, valid=rng.random() < 0.5),
+            "护照号码" + fake_passport(rng, rng.choice(["E", "EA", "G", "K"]))])
     if kind == 0:
         return fake_card(rng, rng.choice(sorted(CARD_SCHEMES)), fmt=rng.choice(["plain", "spaces", "dashes"]))
     if kind == 1:
@@ -42,7 +51,8 @@ def _planted(seed: int) -> str:
 
 
 planted = st.integers(0, 2**32).map(_planted)
-noise = st.text(alphabet=st.sampled_from(list("abcXYZ0123456789 .,-+@:()[]<>_/\n\t") + ["é", "…", "\u00a0"]),
+noise = st.text(alphabet=st.sampled_from(list("abcXYZ0123456789 .,-+@:()[]<>_/\n\t") + ["é", "…", "\u00a0", "张", "号",
+                                                                                        "。"]),
                 max_size=12)
 texts = st.lists(st.one_of(planted, noise), min_size=1, max_size=12).map("".join)
 _VERSION_WORDS = {"v", "ver", "rel", "rev", "build", "policy", "upstream", "standard", "standards", "firmware",
@@ -91,24 +101,47 @@ def test_planted_values_never_survive(pairs):
             assert v.strip() in out  # version strings are not addresses
         else:
             assert v not in out
+            if not v.isascii():  # a Chinese value: the word before it stays, the number does not
+                assert re.match(_CJK + "+", v).group() in out
 
 
 # -- fast detectors against plain reference patterns -----------------------------------------------------
-# local parts and domain labels take letters and digits of any script (müller@bücher.de), as the detector does;
-# [^\W\x00-\x7f] is "a non-ASCII letter or digit"
-_REF_EMAIL = re.compile(r"(?<![\w.%+\-='])[.=']*(?P<addr>(?:[A-Za-z0-9_%+\-]|[^\W\x00-\x7f])"
-                        r"(?:[A-Za-z0-9_%+\-=']|[^\W\x00-\x7f]|\.(?!\.)){0,63}"
-                        r"@(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,24})(?![\w\-]|\.[^\W_])")
+# W: a word character that is not Han, kana or Hangul (those are boundaries, as spaces are in English);
+# X: a non-ASCII letter or digit; N: the same but not CJK
+_CJK = f"[{CJK_RANGES}]"
+_W = f"[^\\W{CJK_RANGES}]"
+_X = r"[^\W\x00-\x7f]"
+_N = f"[^\\W\\x00-\\x7f{CJK_RANGES}]"
+# domain labels take letters and digits of any script (bücher.de, 例子.中国); the top-level label is letters of
+# one kind (CJK or not) or an IDNA label; a run of "--" or "__" after it is a separator line, not the domain's
+_SEP_AFTER = r"(?=--|__)"
+_DOMAIN = (r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
+           rf"(?:(?:[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*|(?:(?!{_CJK})[^\W\d_]){{2,24}})"
+           rf"(?:{_SEP_AFTER}|(?!{_W}|-|\.[^\W_]))"
+           rf"|(?:(?={_CJK})[^\W\d_]){{2,24}}(?:{_SEP_AFTER}|(?![\w\-]|\.[^\W_])))")
+# local parts: ASCII address characters and non-CJK letters of any script (müller@), starting after a
+# non-address character, or after a CJK character when the part has an ASCII character (邮箱jane@); or,
+# without any ASCII character, letters of any script with at least one CJK (张三@)
+_REF_EMAIL = re.compile(
+    rf"(?:(?<![\w.%+\-='])|(?<={_CJK})(?=[^@]*?[\x00-\x7f]))[.=']*(?P<addr>(?:[A-Za-z0-9_%+\-]|{_N})"
+    rf"(?:[A-Za-z0-9_%+\-=']|{_N}|\.(?!\.)){{0,63}}@{_DOMAIN})"
+    rf"|(?<!{_X})(?=[^@]*?{_CJK})(?P<addr2>{_X}{{1,64}}@{_DOMAIN})")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_REF_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?!\w|\.[0-9])")
-_REF_CARD = re.compile(r"(?<![\w\-.,])(?:[0-9]{13,19}|[0-9]{4}([ \-])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}"
-                       r"|[0-9]{4}([ \-])[0-9]{6}\2[0-9]{4,5})(?![\w\-]|[.,][0-9])")
-_REF_SSN = re.compile(r"(?<![\w\-.])([0-9]{3})([\- ])([0-9]{2})\2([0-9]{4})(?![\w\-]|\.[0-9])")
+_REF_IPV4 = re.compile(rf"(?<!{_W}|\.){_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?!{_W}|\.[0-9])")
+# each card form is looked for on its own (as the detector does: the forms overlap)
+_CARD_END = rf"(?!{_W}|-|[.,][0-9])"
+_REF_CARDS = (
+    re.compile(rf"(?<!{_W}|[\-.,])[0-9]{{13,19}}{_CARD_END}"),
+    re.compile(rf"(?<!{_W}|[\-.,])[0-9]{{4}}([ \-])[0-9]{{4}}\1[0-9]{{4}}\1[0-9]{{1,7}}{_CARD_END}"),
+    re.compile(rf"(?<!{_W}|[\-.,])[0-9]{{4}}([ \-])[0-9]{{4}}\1[0-9]{{4}}\1[0-9]{{4}}\1[0-9]{{1,3}}{_CARD_END}"),
+    re.compile(rf"(?<!{_W}|[\-.,])[0-9]{{4}}([ \-])[0-9]{{6}}\1[0-9]{{4,5}}{_CARD_END}"),
+)
+_REF_SSN = re.compile(rf"(?<!{_W}|[\-.])([0-9]{{3}})([\- ])([0-9]{{2}})\2([0-9]{{4}})(?!{_W}|-|\.[0-9])")
 
 
 def _ref(text):
     out = {("ipv4", m.span()) for m in _REF_IPV4.finditer(text) if not D.is_version_context(text, *m.span())}
-    for m in _REF_CARD.finditer(text):
+    for m in (m for rx in _REF_CARDS for m in rx.finditer(text)):
         digits = re.sub(r"[ \-]", "", m.group())
         if D.card_issuer_ok(digits) and D.luhn_valid(digits):
             out.add(("credit_card", m.span()))
@@ -137,7 +170,7 @@ def _ref_emails(text):
         m = _REF_EMAIL.search(text, pos)
         if m is None:
             return spans
-        s, e = m.span("addr")
+        s, e = m.span("addr") if m.group("addr") is not None else m.span("addr2")
         spans.append((s, e))
         text = text[:s] + "<" + "X" * (e - s - 2) + ">" + text[e:]
         pos = e

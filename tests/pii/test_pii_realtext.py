@@ -106,3 +106,19 @@ def test_spamassassin_through_the_guard_reports_counts_only(mails, tmp_path):
     assert "@" not in text  # no address of any kind made it into the report
     for k in kept[:50]:
         assert not SCRUB.detect(k["text"])
+
+
+def test_spamassassin_addresses_glued_to_separator_lines():
+    # issue 19: spam-2/00028 (a newsletter whose plain-text part lost its line breaks) holds 7 addresses
+    # followed by a run of "-" or "_" (walter@profits2you.com-----, ...@post.com____); each is found and ends
+    # where the separator starts
+    mail = next(r["text"] for r in load_spamassassin() if r["id"] == "spam-2/00028")
+    glued = list(re.finditer(r"[A-Za-z0-9.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}(?=--|__)", mail))
+    assert len(glued) == 7
+    ends = {d.end: d for d in SCRUB.detect(mail) if d.entity == "email"}
+    for m in glued:
+        d = ends.get(m.end())
+        assert d is not None, m.group()
+        assert m.group().endswith(mail[d.start:d.end])  # "CJcj5000@post.com": the glued "CJ" may belong to it
+    out = SCRUB.scrub(mail)
+    assert not any(m.group().split("@")[1] + "---" in out or m.group().split("@")[1] + "___" in out for m in glued)

@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torchdataguard as tdg
-import torchdataguard.report.html as report_html
-from torchdataguard.cli import scan
+from torchdataguard.scan import scan
 from torchdataguard.core.stage import Example, Filter
 from torchdataguard.errors import ConfigError
 from torchdataguard.report import HtmlReportConfig, render_html, save_report, write_html_report
+from torchdataguard.report.html.context import SECTIONS
 
 STRICT = HtmlReportConfig(strict=True)
 EMAILS = ["alice.smith@example.org", "bob.jones@example.net", "carol+news@example.com"]
@@ -304,8 +304,7 @@ def test_a_failing_section_becomes_a_note(monkeypatch):
     def boom(ctx, rep):
         raise KeyError("secret value")
 
-    sections = tuple((a, h, boom if a == "pii" else f) for a, h, f in report_html._SECTIONS)
-    monkeypatch.setattr(report_html, "_SECTIONS", sections)
+    monkeypatch.setattr(SECTIONS.get("pii"), "render", boom)
     with pytest.warns(RuntimeWarning, match="Personal data"):
         page = render_html({"seen": 1, "kept": 1, "dropped": 0}, options=HtmlReportConfig(plots=False))
     assert "could not be rendered (KeyError)" in page and "secret value" not in page

@@ -3,30 +3,25 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, StateError
-from .ledger import DROPPED, KEPT, Ledger, QuarantineSink, to_jsonable
-from .plan import Plan, Planner, take_keys
-from .stage import BatchStage, Drop, Example, IndexStage, RecordStage, Stage
+from .decider import Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
+from .hooks import hook
+from .ids import IdHasher, id_record_hook
+from .ledger import Ledger, Outcome, to_jsonable
+from .plan import Plan, Planner
+from .progress import progress_bar
+from .quarantine import QuarantineSink
+from .stage import BatchStage, IndexStage, RecordStage, Stage
 from .state import JSON_FILE, load_state, save_state
 from .textcheck import TextFieldCheck
 
 __all__ = ["Guard", "Outcome"]
-
-#: (example, drop or None, replayed)
-Outcome = Tuple[Example, Optional[Drop], bool]
-
-
-def _is_main_process() -> bool:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank() == 0
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
 
 
 class Guard:
@@ -36,7 +31,7 @@ class Guard:
         stages: record stages (filters, rewriters), index stages (dedup) and batch stages (augmentation),
             in the order they apply.
         text_field: the field holding the text of mapping records (a plain ``str`` record is its own text).
-        id_field: a field holding a stable id; by default the dataset index or the stream position.
+        id_field: a field holding a stable ``str`` or ``int`` id; by default the dataset index or stream position.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where index stages
             keep their tables and where batch stages run.
         strict: raise :class:`~torchdataguard.errors.GuardInputError` on a malformed record instead of
@@ -47,6 +42,9 @@ class Guard:
             content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
         progress: show progress bars for long work (main process only).
+        hash_ids: ``True`` replaces ids from ``id_field`` by a plain hash, a secret key (str or bytes, at least
+            16 bytes) by a keyed hash, before the ledger, reports, the quarantine file or the saved state see
+            them (:class:`~torchdataguard.core.ids.IdHasher`). Records handed to training are unchanged.
 
     Example:
         >>> import torchdataguard as tdg
@@ -61,7 +59,7 @@ class Guard:
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
                  quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 256,
-                 progress: bool = True) -> None:
+                 progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False) -> None:
         problems = []
         stages = list(stages) if stages is not None else []
         for i, st in enumerate(stages):
@@ -75,6 +73,8 @@ class Guard:
         names = [getattr(s, "name", None) for s in stages if isinstance(s, IndexStage)]
         if len(names) != len(set(names)):
             problems.append(f"index stages {names} repeat a name; each dedup stage may appear once")
+        #: replaces ids from ``id_field`` by their hash (``hash_ids``), or ``None``
+        self.id_hasher = IdHasher.from_option(hash_ids, id_field=id_field, problems=problems)
         if problems:
             raise ConfigError.collect(problems, "Guard settings")
         self.stages: List[Stage] = stages
@@ -86,14 +86,27 @@ class Guard:
         self.chunk_size = chunk_size
         self.progress = bool(progress)
         self.quarantine_path = os.fspath(quarantine) if quarantine is not None else None
-        sink = QuarantineSink(self.quarantine_path, include_pii=quarantine_pii) if self.quarantine_path else None
+        sink = (QuarantineSink(self.quarantine_path, include_pii=quarantine_pii,
+                               record_hook=id_record_hook(id_field, self.id_hasher)) if self.quarantine_path else None)
         self.ledger = Ledger(quarantine=sink)
-        self._lock = threading.RLock()
-        self._sources: Dict[str, int] = {}
+        #: held while a chunk is decided, a report made or the state read or changed (the worker decision
+        #: service decides from its own threads)
+        self.lock = threading.RLock()
+        #: source name -> how many times data under that name was wrapped (saved with the state)
+        self.sources: Dict[str, int] = {}
+        #: source -> the number of DataLoader workers its positional stream ids were numbered across
+        self.splits: Dict[str, int] = {}
+        #: where chunks are decided (:mod:`torchdataguard.core.decider`); a DistributedGuard sets a sharded one
+        self.decider: Decider = LocalDecider()
+        #: the worker decision service (:class:`~torchdataguard.data.service.DecisionService`), started by the
+        #: first wrapped stream and stopped by :meth:`close`
+        self.service: Any = None
+        #: position of the first stage that scrubs personal data (``scrubs_personal_data``), or ``None``: records
+        #: dropped at or before it are written to the quarantine file without their content
+        self.scrub_step: Optional[int] = next(
+            (i for i, st in enumerate(self.stages) if getattr(st, "scrubs_personal_data", False)), None)
         self._wraps = 0
-        self._service = None
         self._text_checks: Dict[str, TextFieldCheck] = {}
-        self._pii_pos = next((i for i, st in enumerate(self.stages) if st.name == "pii"), None)
         for st in self.stages:
             if isinstance(st, IndexStage):
                 st.to(self.device)
@@ -130,90 +143,35 @@ class Guard:
                 steps.append(("batch", None))
         needs_text = any(getattr(s, "needs_text", False) for s in self.stages if not isinstance(s, BatchStage))
         return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
-                       max_chars=self.max_chars, needs_text=needs_text)
+                       max_chars=self.max_chars, needs_text=needs_text, fingerprints=self.ledger.remember,
+                       id_hasher=self.id_hasher)
 
-    # -- phase two ---------------------------------------------------------------------------------------
-    def decide(self, plan: Plan, source: str = "") -> List[Outcome]:
-        """Run the index stages on a planned chunk (main process only) and account for every example."""
-        t0 = time.perf_counter()
-        with self._lock:
-            self._check_text_field(plan, source)
-            exs = plan.examples
-            m = len(exs)
-            ids = [self._qualify(e.id, source) for e in exs]
-            for e, q in zip(exs, ids):
-                e.id = q
-            replay = [self.ledger.replay(e.id) for e in exs]
-            first_at: Dict[Any, int] = {}
-            dup_of: Dict[int, int] = {}  # a repeated id inside this chunk replays its first occurrence
-            for i, e in enumerate(exs):
-                if not replay[i]:
-                    try:
-                        j = first_at.setdefault(e.id, i)
-                    except TypeError:  # an unhashable id cannot repeat-match
-                        continue
-                    if j != i:
-                        dup_of[i] = j
-                        replay[i] = -1
-            final: List[Optional[Drop]] = [None] * m
-            final_step: List[int] = [-1] * m
-            index_steps = [(si, st) for si, st in enumerate(self.stages) if isinstance(st, IndexStage)]
-            for si, st in index_steps:
-                rows, keys = plan.keys.get(si, ([], None))
-                sel: List[int] = []
-                rows_sel: List[int] = []
-                for j, i in enumerate(rows):
-                    p = plan.pre_drop[i]
-                    if replay[i] or final[i] is not None or (p is not None and p[0] < si):
-                        continue
-                    sel.append(j)
-                    rows_sel.append(i)
-                if not rows_sel:
-                    continue
-                drops = st.decide([exs[i] for i in rows_sel], take_keys(keys, sel))
-                for i, d in zip(rows_sel, drops):
-                    if d is not None:
-                        final[i] = d
-                        final_step[i] = si
-            out: List[Outcome] = []
-            for i, ex in enumerate(exs):
-                if replay[i] == -1:  # same id as an earlier example of this chunk: its fate, counted once
-                    self.ledger.record_replay()
-                    first = out[dup_of[i]][1]
-                    out.append((ex, None if first is None else Drop("replayed"), True))
-                    continue
-                if replay[i]:
-                    self.ledger.record_replay()
-                    out.append((ex, None if replay[i] == KEPT else Drop("replayed"), True))
-                    continue
-                d = final[i]
-                step = final_step[i]
-                if d is None and plan.pre_drop[i] is not None:
-                    step, d = plan.pre_drop[i]
-                # a record dropped before the PII stage scrubbed it is not written to the quarantine file
-                withhold = d is not None and self._pii_pos is not None and step <= self._pii_pos
-                self.ledger.record(ex, d, withhold=withhold)
-                out.append((ex, d, False))
-            self.ledger.busy_seconds += time.perf_counter() - t0
-            return out
+    # -- deciding --------------------------------------------------------------------------------------
+    def decide(self, plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
+        """Decide a planned chunk with the guard's decider and account for every example (``split``: how many
+        DataLoader workers numbered the chunk's positional stream ids). Main process only; collective under
+        a :class:`~torchdataguard.DistributedGuard`."""
+        return self.decider.decide(self, plan, source, split=split)
 
-    def _check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
-        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (see core/textcheck.py)."""
-        with self._lock:
+    def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
+        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (see core/textcheck.py);
+        ``end=True`` when the data ended."""
+        with self.lock:
             self._text_checks.setdefault(source, TextFieldCheck(self.text_field, source=source)).check(plan, end=end)
 
-    @staticmethod
-    def _qualify(id_: Any, source: str) -> Any:
-        return id_ if not source else f"{source}:{id_}"
-
-    def _new_source(self, source: Optional[str]) -> str:
-        # default names follow the wraps of *this* process, not a loaded state: a resumed run that wraps its
-        # training data first must get the same plain ids as the run that saved the state
+    def new_source(self, source: Optional[str]) -> str:
+        """The source name of the next wrapped data: ``source``, else ``""`` for the first and ``data1``,
+        ``data2`` ... for later ones (of this process, not of a loaded state: a resumed run that wraps its
+        training data first gets the same plain ids as the run that saved the state)."""
         if source is None:
             source = "" if self._wraps == 0 else f"data{self._wraps}"
         self._wraps += 1
-        self._sources[source] = self._sources.get(source, 0) + 1
+        self.sources[source] = self.sources.get(source, 0) + 1
         return source
+
+    def progress_bar(self, total: Optional[int], desc: str) -> Any:
+        """A progress bar counting examples when ``progress`` is on (main process only), else ``None``."""
+        return progress_bar(total, desc) if self.progress else None
 
     # -- streaming ---------------------------------------------------------------------------------------
     def process(self, records: Iterable[Any], *, ids: Optional[Iterable[Any]] = None, source: str = "",
@@ -222,37 +180,7 @@ class Guard:
 
         ``drop`` is ``None`` for kept examples. Ids default to the position in the stream.
         """
-        planner = self.planner()
-        bar = self._bar(total, desc)
-        id_iter = iter(ids) if ids is not None else None
-        buf: List[Any] = []
-        buf_ids: List[Any] = []
-        pos = 0
-        try:
-            for rec in records:
-                buf.append(rec)
-                buf_ids.append(next(id_iter) if id_iter is not None else pos)
-                pos += 1
-                if len(buf) >= self.chunk_size:
-                    yield from self._run_chunk(planner, buf, buf_ids, source, bar)
-                    buf, buf_ids = [], []
-            if buf:
-                yield from self._run_chunk(planner, buf, buf_ids, source, bar)
-            self._check_text_field(None, source, end=True)
-        finally:
-            if bar is not None:
-                bar.close()
-            if self.ledger.quarantine is not None:
-                self.ledger.quarantine.flush()
-
-    def _run_chunk(self, planner: Planner, buf: List[Any], buf_ids: List[Any], source: str, bar) -> List[Outcome]:
-        t0 = time.perf_counter()
-        plan = planner.plan(buf, buf_ids)
-        self.ledger.busy_seconds += time.perf_counter() - t0
-        out = self.decide(plan, source)
-        if bar is not None:
-            bar.update(len(buf))
-        return out
+        return self.decider.process(self, records, ids=ids, source=source, total=total, desc=desc)
 
     def filter(self, records: Iterable[Any], *, source: str = "") -> List[Any]:
         """The kept records of ``records`` (rewritten by rewriting stages), as a list.
@@ -263,13 +191,6 @@ class Guard:
             ['a', 'b']
         """
         return [ex.record for ex, drop, _ in self.process(records, source=source) if drop is None]
-
-    def _bar(self, total: Optional[int], desc: str):
-        if not self.progress or not _is_main_process():
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="ex", dynamic_ncols=True, mininterval=0.5)
 
     # -- wrapping ----------------------------------------------------------------------------------------
     def wrap(self, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
@@ -288,15 +209,11 @@ class Guard:
         ``source`` names the data in ids (``"test:12"``); the first wrapped dataset keeps plain ids, later
         ones get ``data1``, ``data2`` ... so that duplicates across them (train/test leakage) are found.
         """
-        from ..data import wrappers
-
-        return wrappers.wrap(self, data, source=self._new_source(source), num_workers=num_workers)
+        return hook("wrap")(self, data, source=source, num_workers=num_workers)
 
     def collator(self, collate_fn: Optional[Callable] = None) -> Callable:
         """A collate function that collates with ``collate_fn`` and then applies the batch stages."""
-        from ..data.wrappers import GuardCollator
-
-        return GuardCollator(self, collate_fn)
+        return hook("collator")(self, collate_fn)
 
     def apply_batch(self, batch: Dict[str, Any]) -> Dict[str, Any]:
         """Apply the batch stages (augmentation) to a collated batch, on the batch's device."""
@@ -307,7 +224,7 @@ class Guard:
     # -- reports -----------------------------------------------------------------------------------------
     def report(self) -> Dict[str, Any]:
         """Counts by reason, per-stage settings and memory, score summaries and duplicate matches."""
-        with self._lock:
+        with self.lock:
             summary = self.ledger.summary()
             stages = []
             for st in self.stages:
@@ -339,24 +256,22 @@ class Guard:
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
-        from ..report.html import save_report
-
         rep = self.report()
         if extra:
             rep.update(extra)
-        return save_report(rep, directory)["json"]
+        return hook("save_report")(rep, directory)["json"]
 
     # -- state -------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
         """Settings, stage states, the ledger (counters and decisions) and the sources; tensors + JSON only."""
-        with self._lock:
+        with self.lock:
             return guard_state_dict(self)
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore :meth:`state_dict`. Refused with a :class:`StateError` listing every problem, before
         anything changes, when the state is malformed or inconsistent or the guard differs in stages or in
         a setting that changes decisions (see :mod:`torchdataguard.core.guard_state`)."""
-        with self._lock:
+        with self.lock:
             check_guard_state(self, state)
             apply_guard_state(self, state)
 
@@ -375,21 +290,25 @@ class Guard:
 
     def reset(self) -> None:
         """Forget every decision and counter (a fresh run with the same settings)."""
-        with self._lock:
+        with self.lock:
             for st in self.stages:
                 st.reset()
             sink = self.ledger.quarantine
+            if sink is not None:
+                sink.restart()
             self.ledger = Ledger(quarantine=sink)
-            self._sources = {}
+            self.sources = {}
             self._text_checks = {}
+            self.splits = {}
+            self.decider.reset()
 
     def close(self) -> None:
         """Flush and close the quarantine file and stop the worker decision service."""
         if self.ledger.quarantine is not None:
             self.ledger.quarantine.close()
-        if self._service is not None:
-            self._service.close()
-            self._service = None
+        if self.service is not None:
+            self.service.close()
+            self.service = None
 
     def __getstate__(self):
         raise TypeError("a Guard holds the dedup index and lives in the main process; pass guard.planner() "

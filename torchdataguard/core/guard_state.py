@@ -9,25 +9,33 @@ Settings that must match (:func:`guard_settings` and each stage's
 every setting of each stage that changes what it decides or produces (dedup thresholds, permutations,
 bands, shingling, seeds, normalisation; the quality rule sets and word lists; PII actions and key id;
 normalisation steps; augmentation rates); the guard's ``text_field``, ``id_field`` and ``max_chars``,
-and whether the ledger remembers decisions. Not compared: ``device``, ``chunk_size`` (decisions do not
-depend on either), ``strict`` (it turns a drop into an error, never one decision into another),
-``quarantine`` and ``progress``.
+whether the ledger remembers decisions, and how ids are hashed (``hash_ids``: none, plain or keyed, and
+the key's one-way ``key_id``). Not compared: ``device``, ``chunk_size`` (decisions do not depend on
+either), ``strict`` (it turns a drop into an error, never one decision into another), ``quarantine``
+and ``progress``. Restored, not compared: the number of DataLoader workers each positional stream was
+first read with (``ids.splits``; a later read with another number is refused then).
 
 Consistency of the ledger: ``kept + dropped == seen``; the drops by reason add up to ``dropped``; when
-decisions are remembered, the per-example decisions (the ``memo_dense`` tensor and the sparse list)
-count exactly ``kept`` kept and ``dropped`` dropped examples; and, in a single process, every document
-an index stage stores is an example the ledger has decided.
+decisions are remembered, the per-example decisions (the ``memo_dense`` tensor, the sparse list and the
+examples under reused ids, ``memo_other``) count exactly ``kept`` kept and ``dropped`` dropped examples,
+their content fingerprints are well formed (``memo_dense_fp`` one per ``memo_dense`` entry; each reused
+id belongs to an example first met under it, with another fingerprint), and ``counts["ids/reused"]`` is
+the number of examples under reused ids; the quarantine position holds at most one line per drop; and,
+in a single process, every document an index stage stores is an example the ledger has decided. A guard
+with a quarantine file checks that the file starts with the lines the saved run wrote, before anything
+changes (the file is then cut back to them and appended to).
 """
 from __future__ import annotations
 
 import json
-from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 import torch
 
 from ..errors import StateError
-from .ledger import DROPPED, KEPT, to_jsonable
+from .ids import ids_state
+from .ledger import DROPPED, KEPT, REUSED_ID, to_jsonable
+from .memo import check_memo_state
 from .stage import IndexStage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,9 +71,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def guard_settings(guard: "Guard") -> Dict[str, Any]:
-    """The guard-level settings that change decisions (compared when a state is loaded)."""
+    """The guard-level settings that change decisions (compared when a state is loaded).
+
+    ``hash_ids`` (``None``, ``"plain"`` or ``"keyed"``) and ``key_id`` (a one-way fingerprint of the key, never
+    the key): hashed ids name other examples than raw ones, and ids hashed with another key other examples
+    again, so the saved decisions would not find their examples.
+    """
+    ids = ids_state({}, guard.id_hasher)
     return _json({"text_field": guard.text_field, "id_field": guard.id_field, "max_chars": guard.max_chars,
-                  "remember": guard.ledger.remember})
+                  "remember": guard.ledger.remember, "hash_ids": ids["hash_ids"], "key_id": ids["key_id"]})
+
+
+#: settings added after the first states of this format; a state without them was saved with these values
+_SETTING_DEFAULTS = {"hash_ids": None, "key_id": None}
 
 
 def stage_settings(stage: Any) -> Dict[str, Any]:
@@ -75,14 +93,14 @@ def stage_settings(stage: Any) -> Dict[str, Any]:
 
 def guard_state_dict(guard: "Guard") -> Dict[str, Any]:
     """The state of ``guard``: settings, stage states, the ledger (counters and decisions), the sources."""
-    tensors, meta = guard.ledger.state()
     return {
         "format": FORMAT,
         "settings": guard_settings(guard),
         "stages": [{"name": s.name, "class": type(s).__name__, "settings": stage_settings(s),
                     "state": s.state_dict()} for s in guard.stages],
-        "ledger": {"tensors": tensors, "meta": meta},
-        "sources": dict(guard._sources),
+        "ledger": guard.ledger.state_dict(),
+        "sources": dict(guard.sources),
+        "ids": {"splits": dict(guard.splits)},
     }
 
 
@@ -95,38 +113,6 @@ def _diff(saved: Mapping[str, Any], mine: Mapping[str, Any]) -> List[str]:
     keys = list(mine) + [k for k in saved if k not in mine]
     return [f"{k}={saved.get(k, '<absent>')!r} saved, {mine.get(k, '<absent>')!r} here"
             for k in keys if not _same(saved.get(k, "<absent>"), mine.get(k, "<absent>"))]
-
-
-def _memo_counts(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
-    dense = tensors.get("memo_dense")
-    counts: Counter = Counter()
-    if dense is not None:
-        if not isinstance(dense, torch.Tensor) or dense.dim() != 1 or dense.dtype != torch.uint8:
-            problems.append(f"ledger tensor memo_dense is {getattr(dense, 'dtype', type(dense).__name__)} of shape "
-                            f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor")
-            return None
-        if bool((dense > DROPPED).any()):
-            problems.append(f"ledger tensor memo_dense holds decision codes up to {int(dense.max())}; only 0 (unseen), "
-                            f"{KEPT} (kept) and {DROPPED} (dropped) exist")
-            return None
-        counts[KEPT] += int((dense == KEPT).sum())
-        counts[DROPPED] += int((dense == DROPPED).sum())
-    sparse = meta.get("memo_sparse", [])
-    if not isinstance(sparse, list) or not all(isinstance(p, list) and len(p) == 2 for p in sparse):
-        problems.append("ledger memo_sparse is not a list of [id, decision] pairs")
-        return None
-    seen_keys = {}
-    for k, v in sparse:
-        if v not in (KEPT, DROPPED) or isinstance(v, bool):
-            problems.append(f"ledger memo_sparse holds the decision code {v!r}; only {KEPT} and {DROPPED} exist")
-            return None
-        try:
-            seen_keys[tuple(k) if isinstance(k, list) else k] = v
-        except TypeError:
-            problems.append(f"ledger memo_sparse holds an id of type {type(k).__name__}, which cannot be looked up")
-            return None
-    counts.update(seen_keys.values())
-    return counts
 
 
 def check_ledger_state(tensors: Any, meta: Any, *, remember: bool) -> List[str]:
@@ -153,12 +139,43 @@ def check_ledger_state(tensors: Any, meta: Any, *, remember: bool) -> List[str]:
     if not isinstance(meta.get("matches", []), list):
         problems.append("ledger matches is not a list")
     if remember:
-        memo = _memo_counts(tensors, meta, problems)
+        memo = check_memo_state(tensors, meta, problems)
         if memo is not None and (memo[KEPT], memo[DROPPED]) != (kept, dropped):
             problems.append(f"the per-example decisions record {memo[KEPT]} kept and {memo[DROPPED]} dropped examples, "
                             f"but the counters say kept {kept} and dropped {dropped} (the state was edited, is "
                             f"corrupt, or mixes parts of different saves)")
+        counts = meta.get("counts", {})
+        reused = counts.get(REUSED_ID, 0) if isinstance(counts, Mapping) else 0
+        other = meta.get("memo_other", [])
+        if memo is not None and reused != len(other):
+            problems.append(f"the ledger counts {reused!r} examples under {REUSED_ID!r} but remembers {len(other)} "
+                            f"examples under reused ids (the state was edited or is corrupt)")
+    q = meta.get("quarantine")
+    if q is not None and not (isinstance(q, Mapping) and _is_count(q.get("lines")) and _is_count(q.get("bytes"))
+                              and q["lines"] <= q["bytes"] and q["lines"] <= dropped):
+        problems.append(f"ledger quarantine is {q!r}; expected {{lines, bytes}} counts with at most one line per "
+                        f"dropped example ({dropped})")
     return problems
+
+
+def _check_ids(ids: Any, problems: List[str]) -> None:
+    """The saved ids entry: ``splits`` maps each positional stream to the DataLoader workers it was read with."""
+    if ids is None:  # saved before stream splits were recorded
+        return
+    splits = ids.get("splits") if isinstance(ids, Mapping) else None
+    if not isinstance(splits, Mapping) or not all(_is_count(v) and v >= 1 for v in splits.values()):
+        problems.append(f"ids is {ids!r}; expected {{'splits': {{source: number of DataLoader workers (>= 1)}}}}")
+
+
+def _check_quarantine(guard: "Guard", ledger: Any, problems: List[str]) -> None:
+    """A guard with a quarantine file continues the saved run's file: check it starts with the saved lines."""
+    sink = guard.ledger.quarantine
+    q = ledger.get("meta", {}).get("quarantine") if isinstance(ledger, Mapping) else None
+    if sink is None or not isinstance(q, Mapping) or not q.get("bytes"):
+        return
+    problem = sink.check_resume(int(q["bytes"]), int(q["lines"]))
+    if problem:
+        problems.append(problem)
 
 
 def _index_ids(stage_state: Any) -> Any:
@@ -177,7 +194,7 @@ def _undecided_ids(ids: Any, tensors: Mapping[str, Any], meta: Mapping[str, Any]
     """How many of ``ids`` have no decision in the saved ledger."""
     dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8))
     sparse = {}
-    for k, v in meta.get("memo_sparse", []):
+    for k, v, *_ in meta.get("memo_sparse", []):
         sparse[tuple(k) if isinstance(k, list) else k] = v
     if isinstance(ids, torch.Tensor):
         ids = ids.to(torch.int64).flatten()
@@ -221,7 +238,7 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
     if not isinstance(settings, Mapping):
         problems.append("settings is not an object")
     else:
-        diff = _diff(settings, guard_settings(guard))
+        diff = _diff({**_SETTING_DEFAULTS, **settings}, guard_settings(guard))
         if diff:
             problems.append("the guard was saved with other settings (" + "; ".join(diff) + "); build the guard with "
                             "the saved settings to resume")
@@ -241,6 +258,7 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                 if diff:
                     problems.append(f"stage {i} {st.name!r} ({type(st).__name__}) was saved with other settings ("
                                     + "; ".join(diff) + "); build the stage with the saved settings to resume")
+    _check_ids(state.get("ids"), problems)
     sources = state["sources"]
     if not isinstance(sources, Mapping) or not all(_is_count(v) for v in sources.values()):
         problems.append("sources is not a mapping of source names to counts")
@@ -265,6 +283,8 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                     if lost:
                         problems.append(f"stage {i} {st.name!r} stores {lost} documents whose ids the ledger has no "
                                         f"decision for: the index and the ledger come from different saves")
+    if not problems:  # last: it reads the quarantine file
+        _check_quarantine(guard, ledger, problems)
     if problems:
         raise StateError(f"{len(problems)} problem(s) with the saved guard state (nothing was loaded):\n"
                          + "\n".join(f"  - {p}" for p in problems))
@@ -282,10 +302,11 @@ def apply_guard_state(guard: "Guard", state: Mapping[str, Any]) -> None:
             if isinstance(st, IndexStage):
                 st.to(guard.device)
         try:
-            guard.ledger.load(state["ledger"]["tensors"], state["ledger"]["meta"])
+            guard.ledger.load_state_dict(state["ledger"])
         except Exception as exc:  # noqa: BLE001
             raise StateError(f"the saved ledger could not be loaded: {exc}") from exc
-        guard._sources = {str(k): int(v) for k, v in state["sources"].items()}
+        guard.sources = {str(k): int(v) for k, v in state["sources"].items()}
+        guard.splits = {str(k): int(v) for k, v in (state.get("ids") or {}).get("splits", {}).items()}
     except StateError as exc:
         guard.reset()
         raise StateError(f"{exc} (nothing was loaded: the guard was reset to empty)") from exc

@@ -1,28 +1,34 @@
 """The ledger: every example the pipeline has seen is kept, or dropped with a reason.
 
-Invariant: ``kept + dropped == seen`` at all times. An example met again (a later epoch, the same id)
-replays its first decision and is counted under ``replayed``, never twice.
+Invariant: ``kept + dropped == seen`` at all times. An example met again (a later epoch: the same id and
+the same content fingerprint) replays its first decision and is counted under ``replayed``, never twice; a
+record that reuses an id with other content is another example (counted under ``ids/reused``).
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import threading
 import time
 from collections import Counter
-from typing import Any, Dict, IO, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from ..errors import StateError
+from .memo import DROPPED, KEPT, DecisionMemo
 from .stage import Drop, Example
 
-__all__ = ["DecisionMemo", "Ledger", "QuarantineSink", "json_line", "to_jsonable"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .quarantine import QuarantineSink
 
-KEPT = 1
-DROPPED = 2
+__all__ = ["DecisionMemo", "Ledger", "Outcome", "json_line", "to_jsonable"]
+
+#: what happened to one example: (example, drop or None when kept, replayed)
+Outcome = Tuple[Example, Optional[Drop], bool]
+
+#: counter of examples that reused the id of an earlier example with other content (each is its own example)
+REUSED_ID = "ids/reused"
 
 
 def json_line(obj: Any) -> str:
@@ -57,122 +63,6 @@ def to_jsonable(obj: Any) -> Any:
         except Exception:  # noqa: BLE001 - fall through to repr
             pass
     return repr(obj)
-
-
-class QuarantineSink:
-    """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``.
-
-    Example:
-        >>> import tempfile, os, json
-        >>> path = os.path.join(tempfile.mkdtemp(), "dropped.jsonl")
-        >>> sink = QuarantineSink(path)
-        >>> sink.write(Example(3, {"text": "x"}), Drop("duplicate/exact", matched=1))
-        >>> sink.close()
-        >>> json.loads(open(path).read())["matched"]
-        1
-    """
-
-    def __init__(self, path: str | os.PathLike, *, include_record: bool = True, include_pii: bool = False,
-                 append: bool = False) -> None:
-        self.path = os.fspath(path)
-        self.include_record = include_record
-        #: records dropped *because* they hold personal data (reason ``pii/...``) are withheld unless asked for
-        self.include_pii = include_pii
-        d = os.path.dirname(self.path)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        self._fh: Optional[IO[str]] = open(self.path, "a" if append else "w", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
-        row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
-        if drop.matched is not None:
-            row["matched"] = to_jsonable(drop.matched)
-        if drop.score is not None:
-            row["score"] = round(float(drop.score), 4)
-        if self.include_record:
-            if (withhold or drop.reason.startswith("pii/")) and not self.include_pii:
-                row["record"] = None
-                row["withheld"] = ("may hold personal data (dropped before or by the PII stage); not written "
-                                   "(include_pii=True / --dropped-pii writes it)")
-            else:
-                row["record"] = to_jsonable(ex.record)
-        line = json_line(row)
-        with self._lock:
-            if self._fh is None:
-                raise StateError(f"quarantine sink {self.path} is closed")
-            self._fh.write(line + "\n")
-
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def __getstate__(self):  # the sink lives in the main process only
-        raise TypeError("QuarantineSink cannot be pickled: it belongs to the main process")
-
-
-class DecisionMemo:
-    """Remembers the decision for every id seen: one byte per example for integer ids.
-
-    Integer ids (dataset indices, stream positions) live in a growable ``uint8`` tensor; any other
-    hashable id lives in a dict.
-    """
-
-    def __init__(self) -> None:
-        self._dense = torch.zeros(0, dtype=torch.uint8)
-        self._sparse: Dict[Any, int] = {}
-        self._view: Any = None
-        self._view_of: Any = None
-
-    def __len__(self) -> int:
-        return int((self._dense != 0).sum()) + len(self._sparse)
-
-    def _dense_ok(self, id_: Any) -> bool:
-        """Small non-negative integers (positions, indices) go to the byte array; large ones (timestamps,
-        snowflake ids) to the dict, so memory follows the number of examples, not the largest id."""
-        return (isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_
-                and id_ < 2 * (self._dense.numel() + len(self._sparse)) + (1 << 20))
-
-    def _array(self) -> Any:
-        """A NumPy view of the byte array (item access on a tensor costs microseconds per call)."""
-        if self._view_of is not self._dense:
-            self._view, self._view_of = self._dense.numpy(), self._dense
-        return self._view
-
-    def get(self, id_: Any) -> int:
-        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.numel():
-            v = int(self._array()[id_])
-            if v:
-                return v
-        return self._sparse.get(id_, 0)
-
-    def set(self, id_: Any, value: int) -> None:
-        if self._dense_ok(id_):
-            if id_ >= self._dense.numel():
-                new = torch.zeros(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024), dtype=torch.uint8)
-                new[: self._dense.numel()] = self._dense
-                self._dense = new
-            self._array()[id_] = value
-        else:
-            self._sparse[id_] = value
-
-    def kept_ids_dense(self) -> torch.Tensor:
-        return torch.nonzero(self._dense == KEPT).flatten()
-
-    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-        sparse = [[k, v] for k, v in self._sparse.items()]
-        return {"memo_dense": self._dense.clone()}, {"memo_sparse": sparse}
-
-    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
-        self._dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8)).to(torch.uint8).clone()
-        self._sparse = {}
-        for k, v in meta.get("memo_sparse", []):
-            self._sparse[tuple(k) if isinstance(k, list) else k] = int(v)
 
 
 class _Reservoir:
@@ -268,10 +158,20 @@ class Ledger:
 
     # -- decisions ---------------------------------------------------------------------------------
     def replay(self, id_: Any) -> int:
-        """0 when ``id_`` is new, else the remembered decision (1 kept, 2 dropped)."""
+        """The decision remembered for the first example met under ``id_`` (0 when new), whatever its content."""
         if not self.remember:
             return 0
         return self.memo.get(id_)
+
+    def lookup(self, id_: Any, fingerprint: int) -> int:
+        """0 when the example ``(id_, fingerprint)`` is new, else its remembered decision (1 kept, 2 dropped).
+
+        An id met again with another fingerprint (other content) is a new example: it is never given the
+        decision of the example that first used the id.
+        """
+        if not self.remember:
+            return 0
+        return self.memo.lookup(id_, fingerprint)
 
     def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False) -> None:
         """Account for an example met for the first time (``withhold``: keep its content out of the quarantine)."""
@@ -283,15 +183,13 @@ class Ledger:
             if r is None:
                 r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
             r.add(float(v))
+        if self.remember and self.memo.set(ex.id, KEPT if drop is None else DROPPED, ex.fingerprint):
+            self.counts[REUSED_ID] += 1
         if drop is None:
             self.kept += 1
-            if self.remember:
-                self.memo.set(ex.id, KEPT)
             return
         self.dropped += 1
         self.by_reason[drop.reason] += 1
-        if self.remember:
-            self.memo.set(ex.id, DROPPED)
         if drop.matched is not None:
             if len(self.matches) < self.max_matches:
                 self.matches.append([to_jsonable(ex.id), to_jsonable(drop.matched), drop.reason,
@@ -301,12 +199,61 @@ class Ledger:
         if self.quarantine is not None:
             self.quarantine.write(ex, drop, withhold=withhold)
 
-    def record_replay(self) -> None:
-        self.replayed += 1
+    def record_chunk(self, exs: Sequence[Example], pre_drop: Sequence[Optional[Tuple[int, Drop]]],
+                     replay: Sequence[int], drops: Sequence[Optional[Drop]], steps: Sequence[int], *,
+                     dup_of: Optional[Mapping[int, int]] = None, scrub_step: Optional[int] = None) -> List[Outcome]:
+        """Account for a decided chunk and return its outcomes; every way of deciding ends here.
 
-    def add_counts(self, counts: Dict[str, int]) -> None:
-        for k, v in counts.items():
-            self.counts[k] += v
+        Per example ``i``: ``replay[i]`` is 0 (met for the first time), the remembered decision (``KEPT`` or
+        ``DROPPED``: a replay, counted under ``replayed``) or -1 (the same example as row ``dup_of[i]`` of this
+        chunk); ``drops[i]`` and ``steps[i]`` are what the index stages decided and at which stage position;
+        ``pre_drop[i]`` is the record stage (or validation, step -1) that dropped it in phase one. A replayed
+        keep is kept only if no record stage dropped it this time (fail closed).
+
+        The withhold rule: when the guard scrubs personal data at stage position ``scrub_step``, a record
+        dropped at or before that position was not scrubbed (or was dropped for what it holds), so the
+        quarantine file gets its id and reason without its content.
+
+        Example:
+            >>> led = Ledger()
+            >>> out = led.record_chunk([Example(0, "a"), Example(1, "a")], [None, None], [0, 0],
+            ...                        [None, Drop("duplicate/exact", matched=0)], [-1, 0])
+            >>> [(ex.id, d and d.reason, replayed) for ex, d, replayed in out], led.kept, led.dropped
+            ([(0, None, False), (1, 'duplicate/exact', False)], 1, 1)
+        """
+        out: List[Outcome] = []
+        for i, ex in enumerate(exs):
+            code = replay[i]
+            if code == -1:  # the same example (id and content) as an earlier row of this chunk
+                code = KEPT if out[dup_of[i]][1] is None else DROPPED  # type: ignore[index]
+            pre = pre_drop[i]
+            if code:
+                self.replayed += 1
+                if code == KEPT and pre is not None:  # fail closed: a record stage dropped it this time
+                    out.append((ex, pre[1], True))
+                else:
+                    out.append((ex, None if code == KEPT else Drop("replayed"), True))
+                continue
+            drop, step = drops[i], steps[i]
+            if drop is None and pre is not None:
+                step, drop = pre
+            withhold = drop is not None and scrub_step is not None and step <= scrub_step
+            self.record(ex, drop, withhold=withhold)
+            out.append((ex, drop, False))
+        return out
+
+    def revoke(self, ex: Example, drop: Drop) -> None:
+        """Turn an example recorded as kept into a dropped one (it was decided kept but will never be used).
+
+        Its content is written to the quarantine file: a kept example passed every stage, PII scrubbing too.
+        """
+        self.kept -= 1
+        self.dropped += 1
+        self.by_reason[drop.reason] += 1
+        if self.remember:
+            self.memo.set(ex.id, DROPPED, ex.fingerprint)
+        if self.quarantine is not None:
+            self.quarantine.write(ex, drop)
 
     # -- reporting ---------------------------------------------------------------------------------
     def check(self) -> None:
@@ -336,8 +283,11 @@ class Ledger:
         return {k: list(v.values) for k, v in self.scores.items()}
 
     # -- state -------------------------------------------------------------------------------------
-    def state(self) -> tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-        tensors, meta = self.memo.state()
+    def state_dict(self) -> Dict[str, Any]:
+        """``{"tensors": ..., "meta": ...}``: the decisions as tensors, the counters as JSON (and the quarantine
+        position, after flushing the file)."""
+        memo = self.memo.state_dict()
+        tensors, meta = memo["tensors"], memo["meta"]
         meta.update({
             "seen": self.seen, "kept": self.kept, "dropped": self.dropped, "replayed": self.replayed,
             "by_reason": dict(self.by_reason), "counts": dict(self.counts),
@@ -345,9 +295,19 @@ class Ledger:
             "matches": self.matches, "matches_truncated": self.matches_truncated,
             "busy_seconds": self.busy_seconds,
         })
-        return tensors, meta
+        q = self.quarantine
+        if q is not None:
+            q.flush()
+            meta["quarantine"] = {"lines": q.lines, "bytes": q.bytes}
+        return {"tensors": tensors, "meta": meta}
 
-    def load(self, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (checked first by :func:`~torchdataguard.core.guard_state.check_ledger_state`);
+        a quarantine file goes on where the saved run left it."""
+        tensors, meta = state["tensors"], state["meta"]
+        saved_q = meta.get("quarantine")
+        if self.quarantine is not None and saved_q:  # the quarantine file goes on where the saved run was
+            self.quarantine.resume(int(saved_q["bytes"]), int(saved_q["lines"]))
         self.seen = int(meta["seen"])
         self.kept = int(meta["kept"])
         self.dropped = int(meta["dropped"])
@@ -358,5 +318,5 @@ class Ledger:
         self.matches = [list(m) for m in meta.get("matches", [])]
         self.matches_truncated = int(meta.get("matches_truncated", 0))
         self.busy_seconds = float(meta.get("busy_seconds", 0.0))
-        self.memo.load(tensors, meta)
+        self.memo.load_state_dict({"tensors": tensors, "meta": meta})
         self.check()

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import GuardInputError
+from .ids import IdHasher, bad_id_reason, record_fingerprint
 from .stage import Drop, Example, IndexStage, Keyer, RecordStage, Stage
 from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
 
@@ -64,7 +65,7 @@ class Plan:
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
-        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores) for e in self.examples]
+        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint) for e in self.examples]
         return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields)
 
 
@@ -72,10 +73,15 @@ class Planner:
     """Validation, record stages and key computation; picklable."""
 
     def __init__(self, steps: Sequence[Tuple[str, Any]], *, text_field: Optional[str], id_field: Optional[str],
-                 strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids") -> None:
+                 strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids",
+                 fingerprints: bool = True, id_hasher: Optional[IdHasher] = None) -> None:
         self.steps = list(steps)
         self.text_field = text_field
         self.id_field = id_field
+        #: compute a content fingerprint per example (needed when the ledger remembers decisions)
+        self.fingerprints = fingerprints
+        #: replaces ids from ``id_field`` by their hash (``Guard(hash_ids=...)``)
+        self.id_hasher = id_hasher
         self.strict = strict
         self.max_chars = max_chars
         self.needs_text = needs_text
@@ -92,13 +98,21 @@ class Planner:
     def make_example(self, record: Any, default_id: Any) -> Tuple[Example, Optional[Drop]]:
         """Build an :class:`Example`, extracting and validating the text; bad input becomes a Drop."""
         id_ = default_id
-        if self.id_field is not None and isinstance(record, Mapping) and self.id_field in record:
-            v = record[self.id_field]
-            id_ = v if isinstance(v, (int, str)) and not isinstance(v, bool) else str(v)
         if record is None:
             return Example(id_, None), self._invalid(id_, "the record", "none")
         if isinstance(record, BadRecord):
             return Example(id_, None), self._invalid(id_, f"the record at {record.where}", record.reason)
+        if self.id_field is not None and isinstance(record, Mapping):
+            v = record.get(self.id_field)
+            why = bad_id_reason(v) if self.id_field in record else f"missing_id (no field {self.id_field!r})"
+            if why is not None:  # never str(v): None and True would become ids "None"/"True" of other records
+                if self.strict:
+                    raise GuardInputError(
+                        f"record at position {default_id!r}: its id field {self.id_field!r} is invalid: {why}. Give "
+                        f"every record a str or int id, or pass strict=False to drop such records with reason "
+                        f"'invalid/{why.split(' ', 1)[0]}' and a count in the report.")
+                return Example(None, record), Drop("invalid/" + why.split(" ", 1)[0])
+            id_ = self.id_hasher(v) if self.id_hasher is not None else v
         tf = self.text_field
         value: Any
         if isinstance(record, (str, bytes, bytearray)):
@@ -152,6 +166,7 @@ class Planner:
             exs.append(ex)
             pre.append((-1, drop) if drop is not None else None)
             flags.append(self._text_flag(rec, drop, missing))
+        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints else None
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing)
         for si, (kind, obj) in enumerate(self.steps):
             alive = [i for i, p in enumerate(pre) if p is None]
@@ -164,6 +179,9 @@ class Planner:
                         exs[i] = r
             elif kind == "index":
                 plan.keys[si] = (alive, obj([exs[i] for i in alive]))
+        if fps is not None:  # of the records as read: stages may have returned new examples
+            for ex, fp in zip(exs, fps):
+                ex.fingerprint = fp
         return plan
 
     def _text_flag(self, record: Any, drop: Optional[Drop], missing: Dict[str, bool]) -> int:

@@ -17,7 +17,6 @@ scores to :attr:`Example.counts` / :attr:`Example.scores`, which the guard merge
 from __future__ import annotations
 
 import abc
-import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
@@ -64,6 +63,8 @@ class Example:
         text_field: the field the text came from (``None`` when the record is itself a string).
         counts: per-example counters added by stages (``"pii/email": 2``); merged into the ledger.
         scores: per-example scores (``"quality/gopher_quality/mean_word_length": 4.7``).
+        fingerprint: a hash of the record as it was read (0 = unknown), set by the planner; the ledger
+            replays a remembered decision only to an example with the same id *and* fingerprint.
     """
 
     id: Any
@@ -72,6 +73,7 @@ class Example:
     text_field: Optional[str] = None
     counts: Dict[str, int] = field(default_factory=dict)
     scores: Dict[str, float] = field(default_factory=dict)
+    fingerprint: int = 0
 
     def with_text(self, new_text: str) -> "Example":
         """Return a copy whose text (and the record's text field) is ``new_text``; ``self`` is not mutated."""
@@ -82,7 +84,7 @@ class Example:
         elif isinstance(rec, Mapping):
             rec = dict(rec)
             rec[self.text_field] = new_text
-        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores))
+        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
 
     def with_record(self, record: Any) -> "Example":
         """Return a copy with another record (the text view is kept in sync when possible)."""
@@ -91,7 +93,7 @@ class Example:
             text = record[self.text_field]
         elif self.text_field is None and isinstance(record, str):
             text = record
-        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores))
+        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to the per-example counter ``key``."""
@@ -123,6 +125,10 @@ class Stage(abc.ABC):
     kind: ClassVar[str] = "record"
     #: True when the stage reads ``Example.text`` (the guard validates the text field first).
     needs_text: ClassVar[bool] = False
+    #: True for a stage that removes personal data (:class:`~torchdataguard.PIIScrubber`): a record dropped
+    #: at or before the first such stage was never scrubbed, so the guard's quarantine file gets its id and
+    #: reason but not its content (unless ``quarantine_pii=True``).
+    scrubs_personal_data: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -274,7 +280,3 @@ class BatchStage(Stage):
         """Counts accumulated by this batch stage since the last call to :meth:`reset_counters`."""
         return {}
 
-
-def clone_stage(stage: Stage) -> Stage:
-    """A deep copy of a stage (used to give workers their own copy of record stages)."""
-    return copy.deepcopy(stage)

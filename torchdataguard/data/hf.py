@@ -1,16 +1,16 @@
-"""Hugging Face ``datasets`` wrappers: same kind out as in."""
+"""Hugging Face ``datasets`` wrappers: same kind out as in (``datasets`` is imported only by the data itself)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List, Optional
 
-from torch.utils.data import get_worker_info
+from ..errors import ConfigError
+from .dispatch import register
+from .stream import StreamFilter, worker_split
 
-from .wrappers import _StreamFilter
-
-__all__ = ["wrap_hf_dataset", "wrap_hf_iterable"]
+__all__ = ["HFRows", "wrap_hf_dataset", "wrap_hf_dict", "wrap_hf_iterable"]
 
 
-class _Rows:
+class HFRows:
     """Row access to a ``datasets.Dataset`` in slices (fast column reads), as plain dicts."""
 
     def __init__(self, ds, block: int = 1024) -> None:
@@ -50,11 +50,11 @@ class _Rewrite:
         return out
 
 
-def wrap_hf_dataset(guard, ds, *, source: str, num_workers: int = 0):
-    """Scan a ``datasets.Dataset`` once and return ``ds.select(kept)`` (rewritten by rewriting stages)."""
-    from .wrappers import scan_indexed
-
-    kept = scan_indexed(guard, _Rows(ds), source=source, num_workers=num_workers)
+@register("datasets:Dataset")
+def wrap_hf_dataset(guard: Any, ds: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """Decide a ``datasets.Dataset`` once and return ``ds.select(kept)`` (rewritten by rewriting stages)."""
+    src = guard.new_source(source)
+    kept = guard.decider.scan(guard, HFRows(ds), source=src, num_workers=num_workers)
     out = ds.select(kept)
     planner = guard.planner()
     if planner.has_rewriters:
@@ -67,21 +67,30 @@ def wrap_hf_dataset(guard, ds, *, source: str, num_workers: int = 0):
 class _HFStream:
     """Batched ``IterableDataset.map`` function that keeps only the examples the guard keeps."""
 
-    def __init__(self, guard, source: str) -> None:
-        self.filter = _StreamFilter(guard, source)
+    def __init__(self, guard: Any, source: str) -> None:
+        self.filter = StreamFilter(guard, source)
 
     def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
         cols = list(batch)
         n = len(indices)
-        info = get_worker_info()
-        w, k = (info.id, info.num_workers) if info is not None else (0, 1)
+        w, k = worker_split()
         recs = [{c: batch[c][j] for c in cols} for j in range(n)]
         ids = [i * k + w for i in indices]
         # a short batch is the last one of this shard: the text-field check may conclude there
-        kept = list(self.filter.run(iter(recs), iter(ids), end=n < self.filter.chunk))
+        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=n < self.filter.chunk))
         return {c: [r.get(c) for r in kept] for c in cols}
 
 
-def wrap_hf_iterable(guard, ds, *, source: str):
+@register("datasets:IterableDataset")
+def wrap_hf_iterable(guard: Any, ds: Any, *, source: Optional[str], num_workers: int) -> Any:
     """Return ``ds.map(...)``: a ``datasets.IterableDataset`` that yields only kept, rewritten examples."""
-    return ds.map(_HFStream(guard, source), batched=True, batch_size=guard.chunk_size, with_indices=True)
+    return ds.map(_HFStream(guard, guard.new_source(source)), batched=True, batch_size=guard.chunk_size,
+                  with_indices=True)
+
+
+@register("datasets:DatasetDict")
+@register("datasets:IterableDatasetDict")
+def wrap_hf_dict(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """Refused: one split at a time."""
+    raise ConfigError(f"got a {type(data).__name__} with splits {list(data)}; wrap one split at a time, "
+                      f"e.g. guard.wrap(ds['train'])")

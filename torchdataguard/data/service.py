@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import tempfile
 import threading
+import weakref
 from multiprocessing.connection import Client, Listener
 from typing import Any, List, Optional, Tuple
 
-from ..errors import ConfigError, GuardInputError, StateError
+from ..errors import ConfigError, GuardError, GuardInputError, StateError
 
 __all__ = ["DecisionClient", "DecisionService"]
+
+_ERRORS = {e.__name__: e for e in (ConfigError, GuardInputError, StateError)}
 
 
 class DecisionService:
@@ -28,6 +32,8 @@ class DecisionService:
         self._dir = tempfile.mkdtemp(prefix="tdg-")
         self.address = os.path.join(self._dir, "decide.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        # the socket and its folder go with close(), or at the latest when the interpreter exits
+        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir)
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="torchdataguard-decisions", daemon=True)
         self._thread.start()
@@ -46,30 +52,50 @@ class DecisionService:
         with conn:
             while True:
                 try:
-                    source, plan = conn.recv()
+                    source, plan, split = conn.recv()
                 except (EOFError, OSError):
                     return
                 try:
                     if plan is None:  # the worker's stream ended
-                        self.guard._check_text_field(None, source, end=True)
+                        self.guard.check_text_field(None, source, end=True)
                         conn.send(("ok", []))
                         continue
-                    outcomes = self.guard.decide(plan, source)
+                    outcomes = self.guard.decide(plan, source, split=split)
                     conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
-                    conn.send(("error", (type(exc).__name__, str(exc))))
+                    kind = type(exc).__name__ if isinstance(exc, GuardError) else ""
+                    conn.send(("error", (kind, type(exc).__name__, str(exc))))
 
     def client(self) -> "DecisionClient":
         return DecisionClient(self.address, self.authkey)
 
     def close(self) -> None:
+        """Stop accepting workers and remove the socket and its temporary folder."""
+        if self._closed:
+            return
         self._closed = True
         try:
-            # wake the accept() call
-            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+            # wake the accept() call with a bare connection that closes at once: its handshake fails there and
+            # the thread sees _closed. (A full Client would wait for the handshake forever if the thread had
+            # already seen _closed and left: close() hung when a worker had connected just before.)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(self.address)
         except OSError:
             pass
-        self._listener.close()
+        self._cleanup()
+
+
+def _shutdown(listener: Listener, path: str) -> None:
+    """Close the listener (which unlinks its socket file) and remove the temporary folder; never raises."""
+    try:
+        listener.close()
+    except OSError:
+        pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 class DecisionClient:
@@ -83,23 +109,24 @@ class DecisionClient:
     def __getstate__(self):
         return {"address": self.address, "authkey": self.authkey, "_conn": None}
 
-    def decide(self, plan, source: str) -> List[bool]:
-        """Whether each example of ``plan`` is kept (decided by the main process)."""
-        return self._ask(source, plan)
+    def decide(self, plan, source: str, *, split: Optional[int] = None) -> List[bool]:
+        """Whether each example of ``plan`` is kept (decided by the main process); ``split``: the number of
+        DataLoader workers the plan's positional stream ids are numbered across."""
+        return self._ask(source, plan, split)
 
     def end(self, source: str) -> None:
         """Tell the main process that this worker's stream of ``source`` ended."""
-        self._ask(source, None)
+        self._ask(source, None, None)
 
-    def _ask(self, source: str, plan) -> List[bool]:
+    def _ask(self, source: str, plan, split: Optional[int]) -> List[bool]:
         if self._conn is None:
             self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
-        self._conn.send((source, plan))
+        self._conn.send((source, plan, split))
         status, payload = self._conn.recv()
         if status != "ok":
-            name, msg = payload
+            kind, name, msg = payload
             # the guard's own errors keep their type and message (a wrong text_field is a ConfigError)
-            cls = {c.__name__: c for c in (ConfigError, GuardInputError, StateError)}.get(name)
+            cls = _ERRORS.get(kind)
             if cls is not None:
                 raise cls(msg) from None
             raise RuntimeError(f"torchdataguard decision service failed: {name}: {msg}")

@@ -1,12 +1,19 @@
-"""Past one machine: global dedup and equal step counts under ``torch.distributed``, corpus scans on Ray.
+"""Past one machine: global dedup and equal step counts under ``torch.distributed``.
 
-* :class:`DistributedGuard` wraps a :class:`~torchdataguard.Guard` on every rank of a process group
-  (NCCL or gloo): duplicates are dropped globally, every rank yields the same number of examples, and
-  each rank checkpoints its own part of the index.
+* :class:`DistributedGuard` gives a :class:`~torchdataguard.Guard` the sharded decider
+  (:mod:`.decider`) on every rank of a process group (NCCL or gloo): duplicates are dropped globally,
+  every rank yields the same number of examples, and each rank checkpoints its own part of the index.
+* Importing this package registers the sharded index stages (:mod:`.sharded_exact`, :mod:`.sharded_near`)
+  and the wrap handlers of a distributed guard (:mod:`.wrap`).
 """
+from . import sharded_exact, sharded_near, wrap  # noqa: F401  (register sharded stages and wrap handlers)
 from .comm import Comm
-from .guard import TAIL_REASON, DistributedGuard, DistributedGuardedDataset, DistributedGuardedIterableDataset
-from .sharded import SHARDED, ShardedExact, ShardedNear, ShardedStage
+from .decider import TAIL_REASON, EncodedKeys, ShardedDecider
+from .guard import DistributedGuard
+from .sharded import SHARDED, ShardedStage
+from .sharded_exact import ShardedExact
+from .sharded_near import ShardedNear
+from .wrap import DistributedGuardedIterableDataset
 
-__all__ = ["Comm", "DistributedGuard", "DistributedGuardedDataset", "DistributedGuardedIterableDataset", "SHARDED",
-           "ShardedExact", "ShardedNear", "ShardedStage", "TAIL_REASON"]
+__all__ = ["Comm", "DistributedGuard", "DistributedGuardedIterableDataset", "EncodedKeys", "SHARDED",
+           "ShardedDecider", "ShardedExact", "ShardedNear", "ShardedStage", "TAIL_REASON"]

@@ -27,7 +27,7 @@ from ..errors import StateError
 if TYPE_CHECKING:  # pragma: no cover
     from .guard import DistributedGuard
 
-__all__ = ["FORMAT", "MANIFEST", "apply_state", "check_state", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FORMAT", "MANIFEST", "apply_state", "check_state", "load_checkpoint", "save_checkpoint", "world_message"]
 
 FORMAT = "torchdataguard.distributed/2"
 MANIFEST = "guard_state.distributed.json"
@@ -48,6 +48,15 @@ def _agree(dg: "DistributedGuard", problem: str, what: str, extra: Any = None) -
         raise StateError(f"another rank (rank(s) {bad}) could not {what}: {parts[bad[0]]['problem']}; "
                          f"no rank {'loaded' if 'read' in what else 'committed'} anything")
     return [p["extra"] for p in parts]
+
+
+def world_message(dg: "DistributedGuard", saved_world: int, saved_rank: int) -> str:
+    """Why a part saved by rank ``saved_rank`` of ``saved_world`` processes cannot be loaded by this rank."""
+    return (f"this checkpoint was saved by rank {saved_rank} of a world of {saved_world} processes, and is being "
+            f"loaded by rank {dg.comm.rank} of {dg.comm.world}. Each rank stores its own part of the dedup "
+            f"index (documents are owned by rank = key mod world size) and its own ledger of positional ids, so "
+            f"the parts cannot be reused with another world size: resume with {saved_world} processes, or start "
+            f"a fresh guard")
 
 
 def _why(exc: BaseException) -> str:
@@ -104,7 +113,7 @@ def _read_manifest(dg: "DistributedGuard", directory: str) -> Dict[str, Any]:
     if isinstance(world, bool) or not isinstance(world, int):
         raise StateError(f"{mpath}: world_size={world!r} is not an integer")
     if world != dg.comm.world:
-        raise StateError(dg._world_message(world, dg.comm.rank))
+        raise StateError(world_message(dg, world, dg.comm.rank))
     ranks = manifest.get("ranks")
     if not (isinstance(ranks, list) and len(ranks) == world and all(
             isinstance(e, dict) and isinstance(e.get("json"), str) and isinstance(e.get("sha256"), str)
@@ -124,14 +133,14 @@ def check_state(dg: "DistributedGuard", state: Any) -> None:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (world, rank)):
         raise StateError(f"the state's world_size={world!r} and rank={rank!r} must be integers")
     if world != dg.comm.world or rank != dg.comm.rank:
-        raise StateError(dg._world_message(world, rank))
+        raise StateError(world_message(dg, world, rank))
     check_guard_state(dg.guard, state.get("guard"), index_vs_ledger=False)
     sharded = state.get("sharded")
     if not isinstance(sharded, Mapping):
         raise StateError("the state's 'sharded' entry is not an object")
     problems: List[str] = []
     stages = state["guard"]["stages"]
-    for si, sh in dg._sharded.items():
+    for si, sh in dg.decider.stages.items():
         found = sh.check_state(stages[si]["state"], sharded.get(str(si)))
         problems += [f"stage {si} {sh.stage.name!r}: {p}" for p in found]
     if problems:
@@ -143,7 +152,7 @@ def apply_state(dg: "DistributedGuard", state: Mapping[str, Any]) -> None:
     """Load a state that passed :func:`check_state` (on failure the rank's guard is reset, never half loaded)."""
     apply_guard_state(dg.guard, state["guard"])
     try:
-        for si, sh in dg._sharded.items():
+        for si, sh in dg.decider.stages.items():
             sh.load_state_dict(state["sharded"].get(str(si), {}))
     except Exception as exc:  # noqa: BLE001 - re-raised as a StateError
         dg.reset()
@@ -166,7 +175,7 @@ def load_checkpoint(dg: "DistributedGuard", directory: str | os.PathLike) -> Non
             check_state(dg, state)
         except StateError as exc:
             raise StateError(f"{jpath}: {exc}") from None
-        seqs = {str(si): state["sharded"].get(str(si), {}).get("next_seq") for si in sorted(dg._sharded)}
+        seqs = {str(si): state["sharded"].get(str(si), {}).get("next_seq") for si in sorted(dg.decider.stages)}
     except (OSError, ValueError, KeyError, TypeError, StateError) as exc:
         problem = _why(exc)
     all_seqs = _agree(dg, problem, "read its part of the checkpoint", seqs)

@@ -33,6 +33,7 @@ import os
 from typing import Any, Dict, Optional, Sequence
 
 import torch
+from transformers import TrainerCallback
 
 from ..errors import ConfigError, StateError
 from ..dp.accounting import LEDGER_FILE
@@ -40,12 +41,6 @@ from ..dp.batch import to_device
 from ..dp.config import DPConfig
 from ..dp.engine import DPEngine
 from ..dp.sampling import PoissonBatchSampler, loader_sampling_problems
-
-try:  # transformers is a dependency, but keep the name importable without it
-    from transformers import TrainerCallback
-except Exception:  # pragma: no cover - exercised only without transformers
-    class TrainerCallback:  # type: ignore[no-redef]
-        """Placeholder used when transformers is not importable."""
 
 __all__ = ["DPCallback"]
 

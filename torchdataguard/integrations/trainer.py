@@ -4,13 +4,17 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from ..core.guard import Guard
+from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
+from ..report import save_report
+from .dp_trainer import DPCallback
 
 __all__ = ["GuardCallback", "STATE_DIR"]
 
@@ -36,6 +40,11 @@ class GuardCallback(TrainerCallback):
     * writes the final report (``report.json`` and ``report.html``) into ``output_dir`` at the end of training;
     * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon.
 
+    The Trainer calls its own callbacks first (``report_to`` integrations such as TensorBoard or W&B), then
+    those passed as ``callbacks=[...]``. For the counters to reach those integrations (and, under DP, for
+    ``grad_norm`` to be removed before they see it), the callback moves itself first when training begins
+    (or call :meth:`first_in` after building the Trainer).
+
     Args:
         guard: the guard whose wrapped data the Trainer trains on, or a ``DistributedGuard`` (then every rank
             saves its part of the index into the checkpoint; the final report and the logged counters sum all
@@ -52,13 +61,11 @@ class GuardCallback(TrainerCallback):
         >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
         >>> cb = tdg.GuardCallback(guard)
         >>> # trainer = Trainer(model=..., args=..., train_dataset=guard.wrap(train), callbacks=[cb])
+        >>> # cb.first_in(trainer)   # with report_to integrations: they see the counters
     """
 
     def __init__(self, guard, *, privacy: Any = None, resume_from: Optional[str] = None,
                  report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg") -> None:
-        from ..core.guard import Guard
-        from ..distributed import DistributedGuard
-
         if not isinstance(guard, (Guard, DistributedGuard)):
             raise ConfigError(f"GuardCallback needs a torchdataguard.Guard or DistributedGuard, got {type(guard).__name__}")
         #: what saves, loads and reports: the guard, or the DistributedGuard around it (collectives on every rank)
@@ -73,13 +80,7 @@ class GuardCallback(TrainerCallback):
         self._hook = None
         self._t0: Optional[float] = None
         self._train_info: Dict[str, Any] = {}
-        self.dp = None
-        if privacy is not None:
-            try:
-                from .dp_trainer import DPCallback
-            except ImportError as exc:  # pragma: no cover - depends on the DP module being present
-                raise ConfigError(f"privacy= needs torchdataguard's DP-SGD support, which failed to import: {exc}") from exc
-            self.dp = DPCallback(privacy, guard=guard) if "guard" in inspect.signature(DPCallback).parameters else DPCallback(privacy)
+        self.dp = DPCallback(privacy, guard=guard) if privacy is not None else None
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _forward(self, event: str, args, state, control, **kwargs):
@@ -91,17 +92,34 @@ class GuardCallback(TrainerCallback):
                     control = out
         return control
 
+    def first_in(self, trainer: Any) -> "GuardCallback":
+        """Put this callback first among ``trainer``'s callbacks (adding it if it is not there), ahead of the
+        ``report_to`` integrations the Trainer registers before the ``callbacks=[...]`` it is given, so that the
+        counters this callback adds to each log reach them. Returns ``self``.
+
+        Example:
+            >>> # trainer = Trainer(..., callbacks=[cb]); cb.first_in(trainer)
+        """
+        handler = trainer.callback_handler
+        handler.callbacks = [self] + [c for c in handler.callbacks if c is not self]
+        return self
+
     def _move_first(self) -> None:
-        """Put this callback ahead of the reporting integrations so the counters it adds to ``logs`` reach them."""
+        """Put this callback first in the handler that is calling it, when :meth:`first_in` was not used.
+
+        ``transformers`` passes no handle on the Trainer to its callbacks, so the handler is found as the
+        ``self`` of the calling frame that holds a ``callbacks`` list (``CallbackHandler.call_event``); if
+        that is ever not found, nothing changes and :meth:`first_in` remains the explicit way.
+        """
         frame = inspect.currentframe()
         try:
-            f = frame.f_back
-            while f is not None and "callbacks" not in getattr(f.f_locals.get("self"), "__dict__", {}):
+            f = frame.f_back if frame is not None else None
+            while f is not None and not isinstance(getattr(f.f_locals.get("self"), "callbacks", None), list):
                 f = f.f_back
             handler = f.f_locals.get("self") if f is not None else None
             cbs = getattr(handler, "callbacks", None)
             if isinstance(cbs, list) and self in cbs and cbs[0] is not self:
-                handler.callbacks = [self] + [c for c in cbs if c is not self]  # new list: safe during iteration
+                handler.callbacks = [self] + [c for c in cbs if c is not self]  # a new list: safe during iteration
         finally:
             del frame
 
@@ -198,8 +216,6 @@ class GuardCallback(TrainerCallback):
                             "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
         rep = self.report()  # a collective under DistributedGuard: every rank takes part
         if state.is_world_process_zero:
-            from ..report.html import save_report
-
             save_report(rep, self.report_dir or args.output_dir)
         return control
 
@@ -214,8 +230,6 @@ class GuardCallback(TrainerCallback):
 
     def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
-        from ..report.html import save_report
-
         rep = self.report()
         if extra:
             rep.update(extra)

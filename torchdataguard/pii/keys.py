@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 
 from ..errors import ConfigError
 
@@ -24,6 +25,8 @@ __all__ = ["KEY_ENV", "MIN_KEY_BYTES", "SecretKey", "canonical_value", "key_from
 KEY_ENV = "TORCHDATAGUARD_PII_KEY"
 #: The shortest key accepted, in bytes.
 MIN_KEY_BYTES = 16
+# a mainland mobile number without its country code: 13812345678, 138 1234 5678, 138-1234-5678
+_CN_MOBILE = re.compile(r"1[3-9][0-9](?P<sep>[ \-]?)[0-9]{4}(?P=sep)[0-9]{4}")
 
 
 class SecretKey:
@@ -100,6 +103,8 @@ def canonical_value(entity: str, value: str) -> str:
     Example:
         >>> canonical_value("phone", "(212) 555-0100"), canonical_value("iban", "gb82 west 1234 5698 7654 32")
         ('12125550100', 'GB82WEST12345698765432')
+        >>> canonical_value("phone", "138-1234-5678") == canonical_value("phone", "+86 138 1234 5678")
+        True
     """
     if entity in ("credit_card", "us_ssn"):
         return "".join(ch for ch in value if ch.isdigit())
@@ -107,7 +112,15 @@ def canonical_value(entity: str, value: str) -> str:
         digits = "".join(ch for ch in value if ch.isdigit())
         if not value.lstrip("( ").startswith("+") and len(digits) == 10 and not digits.startswith("0"):
             digits = "1" + digits  # a North American number written without its country code
+        elif _CN_MOBILE.fullmatch(value):
+            digits = "86" + digits  # a mainland mobile number written without its country code
+        elif value.lstrip("(（ ").startswith("00"):
+            digits = digits[2:]  # 0086 138 ... is +86 138 ...
         return digits
+    if entity == "national_id":
+        return "".join(ch for ch in value if ch.isalnum()).upper()  # A123456(3) and A123456（3） alike
+    if entity == "passport":
+        return value.upper()
     if entity == "iban":
         return value.replace(" ", "").upper()
     if entity == "email":

@@ -105,10 +105,13 @@ class PIIScrubber(Rewriter):
     """Find personal data and secrets in text; redact, pseudonymise, drop the record, or keep.
 
     Detected entity types: ``email``, ``phone`` (international ``+CC`` formats, North American numbers,
-    national numbers after a phone word), ``ipv4`` (version strings left alone), ``ipv6``,
-    ``credit_card`` (Luhn and issuer prefix checked), ``iban`` (country length and mod-97 checked),
-    ``us_ssn`` (assignable ranges only), ``secret`` (cloud and API keys, GitHub/GitLab/Slack/Stripe/
-    Hugging Face tokens, JWTs, private key blocks); with ``ner=True`` also ``person`` and ``location``.
+    national numbers after a phone word, mainland Chinese mobiles and landlines), ``ipv4`` (version strings
+    left alone), ``ipv6``, ``credit_card`` (Luhn and issuer prefix checked; UnionPay numbers after a Chinese
+    card word), ``iban`` (country length and mod-97 checked), ``us_ssn`` (assignable ranges only),
+    ``national_id`` (mainland resident identity numbers, Hong Kong and Taiwan identity numbers, check
+    characters verified), ``passport`` (after a passport word), ``secret`` (cloud and API keys,
+    GitHub/GitLab/Slack/Stripe/Hugging Face tokens, JWTs, private key blocks); with ``ner=True`` also
+    ``person`` and ``location`` (English model; no Chinese model installs offline).
 
     Args:
         actions: one action for every entity type, or a mapping ``{entity: action}`` with an optional
@@ -143,6 +146,8 @@ class PIIScrubber(Rewriter):
     """
 
     needs_text = True
+    #: records dropped at or before this stage are quarantined without their content (see Stage)
+    scrubs_personal_data = True
 
     def __init__(self, *, actions: str | Mapping[str, str] = "redact", entities: Optional[Sequence[str]] = None,
                  key: str | bytes | SecretKey | None = None, pseudonym_length: int = 16, ner: bool = False,

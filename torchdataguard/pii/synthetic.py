@@ -3,7 +3,8 @@
 Every generator takes a :class:`random.Random`, so the values are reproducible. None of them is a real
 person's data: card numbers use test-style random digits, IBANs random bank codes, SSNs random
 assignable ranges, e-mail domains ``example.*`` names, phone numbers the 555-01xx fictional range or
-random digits.
+random digits; Chinese identity, phone, card and passport numbers are random digits with the right
+structure and check characters.
 
 Example:
     >>> import random
@@ -21,9 +22,11 @@ from typing import Callable, Dict, Literal, Optional
 
 from ..errors import ConfigError
 from .detectors import IBAN_LENGTHS
+from .detectors.checksums import CN_PROVINCES, cn_id_check_char, hk_id_check_char, tw_id_valid
 
-__all__ = ["CARD_SCHEMES", "SECRET_KINDS", "fake_card", "fake_email", "fake_iban", "fake_ipv4", "fake_ipv6",
-           "fake_phone", "fake_secret", "fake_ssn", "luhn_check_digit"]
+__all__ = ["CARD_SCHEMES", "SECRET_KINDS", "fake_card", "fake_cn_id", "fake_cn_landline", "fake_cn_mobile",
+           "fake_email", "fake_hk_id", "fake_iban", "fake_ipv4", "fake_ipv6", "fake_passport", "fake_phone",
+           "fake_secret", "fake_ssn", "fake_tw_id", "fake_unionpay", "luhn_check_digit"]
 
 #: scheme -> (prefixes, length)
 CARD_SCHEMES = {
@@ -193,3 +196,107 @@ def fake_secret(rng: random.Random, kind: str = "github") -> str:
         return "".join(rng.choice(alphabet) for _ in range(n))
 
     return shape(rand, lambda n: _digits(rng, n))
+
+
+# -- Chinese personal data ------------------------------------------------------------------------------------
+def _wrong(check: str, alphabet: str, rng: random.Random) -> str:
+    return rng.choice([c for c in alphabet if c != check])
+
+
+def fake_cn_mobile(rng: random.Random, fmt: Literal["plain", "spaces", "dashes", "+86", "0086", "(+86)"] = "plain",
+                   *, prefix: Optional[str] = None) -> str:
+    """A mainland mobile number (``1[3-9]`` and nine digits) in the format ``fmt``; ``prefix`` overrides the
+    first three digits (``"128"`` gives an impossible number, for decoys)."""
+    head = prefix if prefix is not None else "1" + rng.choice("3456789") + _digits(rng, 1)
+    num = head + _digits(rng, 8)
+    if fmt == "plain":
+        return num
+    if fmt in ("spaces", "dashes"):
+        sep = " " if fmt == "spaces" else "-"
+        return sep.join([num[:3], num[3:7], num[7:]])
+    if fmt == "+86":
+        return f"+86 {num[:3]} {num[3:7]} {num[7:]}"
+    if fmt == "0086":
+        return f"0086 {num}"
+    if fmt == "(+86)":
+        return f"(+86){num[:3]}-{num[3:7]}-{num[7:]}"
+    raise ConfigError.bad("fmt", fmt, "one of 'plain', 'spaces', 'dashes', '+86', '0086', '(+86)'")
+
+
+def fake_cn_landline(rng: random.Random, fmt: Literal["dash", "parens", "fullwidth", "space", "ext"] = "dash") -> str:
+    """A mainland landline with its area code: ``010-62345678``, ``(021)62345678``, ``（0755）2345678``,
+    ``0571 8765 4321``, ``020-87654321-801``."""
+    area = rng.choice(["010", "021", "020", "022", "023", "024", "025", "027", "028", "029", "0755", "0571", "0531",
+                       "0871", "0991"])
+    local = str(rng.randint(2, 9)) + _digits(rng, 7 if len(area) == 3 else rng.choice([6, 7]))
+    if fmt == "dash":
+        return f"{area}-{local}"
+    if fmt == "parens":
+        return f"({area}){local}"
+    if fmt == "fullwidth":
+        return f"（{area}）{local}"
+    if fmt == "space":
+        return f"{area} {local[:-4]} {local[-4:]}"
+    if fmt == "ext":
+        return f"{area}-{local}-{_digits(rng, 3)}"
+    raise ConfigError.bad("fmt", fmt, "one of 'dash', 'parens', 'fullwidth', 'space', 'ext'")
+
+
+def fake_cn_id(rng: random.Random, *, valid: bool = True, legacy: bool = False, check_x: Optional[bool] = None) -> str:
+    """A mainland resident identity number: 18 characters with a real birth date and the MOD 11-2 check
+    character (``check_x=True``: one whose check character is ``X``), or with ``legacy=True`` the 15-digit form.
+    ``valid=False`` breaks the check character (18) or the birth date (15)."""
+    region = (rng.choice(sorted(CN_PROVINCES - {"71", "81", "82", "83"}))
+              + f"{rng.randint(1, 20):02d}{rng.randint(1, 30):02d}")
+    year = rng.randint(1930, 2015)
+    month, day = rng.randint(1, 12), rng.randint(1, 28)
+    if legacy:
+        return region + f"{year % 100:02d}{month if valid else 13:02d}{day:02d}" + _digits(rng, 3)
+    seqs = list(range(1000))
+    rng.shuffle(seqs)
+    for seq in seqs:  # the sequence number reaches every check character (its last digit has weight 2)
+        body = f"{region}{year:04d}{month:02d}{day:02d}{seq:03d}"
+        check = cn_id_check_char(body)
+        if check_x is None or (check == "X") == check_x:
+            return body + (check if valid else _wrong(check, "0123456789X", rng))
+    raise AssertionError("unreachable: 1000 sequence numbers cover all 11 check characters")  # pragma: no cover
+
+
+def fake_hk_id(rng: random.Random, *, valid: bool = True, letters: int = 1, fullwidth: bool = False) -> str:
+    """A Hong Kong identity card number ``A123456(3)`` (``letters=2``: ``AB123456(7)``; ``fullwidth``: with
+    （ ）); ``valid=False`` gives a wrong check character."""
+    head = "".join(rng.choice("ABCDEFGHJKMNPRSTVWYZ") for _ in range(letters))
+    digits = _digits(rng, 6)
+    check = hk_id_check_char(head, digits)
+    if not valid:
+        check = _wrong(check, "0123456789A", rng)
+    return f"{head}{digits}（{check}）" if fullwidth else f"{head}{digits}({check})"
+
+
+def fake_tw_id(rng: random.Random, *, valid: bool = True) -> str:
+    """A Taiwan national identification number ``A123456789`` (``valid=False``: a wrong check digit)."""
+    body = rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + rng.choice("12") + _digits(rng, 7)
+    good = next(d for d in "0123456789" if tw_id_valid(body + d))
+    return body + (good if valid else _wrong(good, "0123456789", rng))
+
+
+def fake_unionpay(rng: random.Random, *, length: int = 19, valid: bool = True,
+                  fmt: Literal["plain", "spaces"] = "plain") -> str:
+    """A UnionPay number (``62``, ``length`` digits, 16 to 19) that passes Luhn (``valid=False``: fails it), plain
+    or in groups of four."""
+    body = "62" + rng.choice(["2202", "2848", "2700", "2588", "1700", "1483"]) + _digits(rng, length - 7)
+    check = luhn_check_digit(body)
+    num = body + (check if valid else _wrong(check, "0123456789", rng))
+    return num if fmt == "plain" else " ".join(num[i:i + 4] for i in range(0, length, 4))
+
+
+def fake_passport(rng: random.Random, kind: Literal["E", "EA", "G", "K", "9"] = "E") -> str:
+    """A passport number: mainland ``E12345678``, ``EA1234567`` (E and a letter since 2019), ``G12345678``, Hong Kong
+    ``K12345678``, or nine digits (``9``: Taiwan, the US ...)."""
+    if kind in ("E", "G", "K"):
+        return kind + _digits(rng, 8)
+    if kind == "EA":
+        return "E" + rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + _digits(rng, 7)
+    if kind == "9":
+        return str(rng.randint(1, 9)) + _digits(rng, 8)
+    raise ConfigError.bad("kind", kind, "one of 'E', 'EA', 'G', 'K', '9'")

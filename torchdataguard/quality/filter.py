@@ -1,128 +1,64 @@
-"""The ``quality`` stage: heuristic quality rules (Gopher, C4, FineWeb) with per-rule reasons and scores."""
+"""The ``quality`` stage: heuristic quality rules (Gopher, C4, FineWeb, and their per-language forms) with
+per-rule reasons and scores."""
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, Filter, register_stage
 from ..errors import ConfigError, StateError
-from .rules import GOPHER_STOP_WORDS, RULE_SETS, C4Lines, Rule, RuleSet, ScoreConfig, TextStats, Threshold, all_rules
+from .config import DEFAULT_SETS, QualityConfig, full_key, unknown_rule_message
+from .languages import FALLBACK, LANGUAGE_PROFILES, Router, language_of
+from .rules import RULE_SETS, C4Lines, Rule, ScoreConfig, TextStats, Threshold
+from .segment import SEGMENTERS
 
 __all__ = ["DEFAULT_SETS", "QualityConfig", "QualityFilter"]
-
-#: The default combination: FineWeb's recipe (Penedo et al. 2024) - Gopher quality and repetition, C4 without
-#: its terminal-punctuation line filter, and FineWeb's own three rules.
-DEFAULT_SETS: Tuple[str, ...] = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 
 _UNSET: Any = object()
 
 
-def _full_key(key: str) -> str:
-    return key if key.startswith("quality/") else f"quality/{key}"
-
-
 @dataclass
-class QualityConfig:
-    """Settings of :class:`QualityFilter` (validated when built).
+class _Profile:
+    """One language profile as this stage runs it: its rules, how to read a text, and the active checks."""
 
-    Attributes:
-        sets: rule sets to apply, in order (see ``torchdataguard.quality.rules.RULE_SETS``).
-        thresholds: overrides by rule, ``{"quality/<set>/<rule>": {"min": x} | {"max": y} | None}``; the
-            ``quality/`` prefix may be left out; ``None`` switches a rule off (its score is still recorded).
-        stop_words: the stop words of ``gopher_quality/stop_words``.
-        c4_lines: C4's line filters (which lines count when C4 counts sentences).
-        bad_words: words or phrases for ``c4/bad_words`` (the rule is off without them).
-        cache_size: texts whose scores are remembered (by a 128-bit content hash); 0 turns the cache off.
-    """
+    name: str
+    sets: Tuple[str, ...]
+    rules: List[Rule]
+    options: ScoreConfig
+    tokenize: Optional[Callable[[str], List[str]]]
+    punctuation: str
+    keys: List[str]
+    checks: List[Tuple[int, str, float, float, bool]]
 
-    sets: Tuple[str, ...] = DEFAULT_SETS
-    thresholds: Dict[str, Any] = field(default_factory=dict)
-    stop_words: Tuple[str, ...] = tuple(sorted(GOPHER_STOP_WORDS))
-    c4_lines: C4Lines = field(default_factory=lambda: C4Lines(terminal_punct=False))
-    bad_words: Optional[Tuple[str, ...]] = None
-    cache_size: int = 20_000
-
-    def __post_init__(self) -> None:
-        problems: List[str] = []
-        sets = self.sets
-        if isinstance(sets, str):
-            sets = tuple(s.strip() for s in sets.split(",") if s.strip())
-        try:
-            sets = tuple(sets)
-        except TypeError:
-            sets = ()
-            problems.append(f"sets={self.sets!r}: expected a list of rule set names from {RULE_SETS.names()}")
-        unknown = [s for s in sets if s not in RULE_SETS]
-        if unknown:
-            problems.append(f"sets names unknown rule sets {unknown}; valid rule sets are {RULE_SETS.names()}")
-        if not sets and not problems:
-            problems.append(f"sets is empty; pick at least one of {RULE_SETS.names()}")
-        if len(set(sets)) != len(sets):
-            problems.append(f"sets={list(sets)} repeats a rule set")
-        self.sets = sets
-        if isinstance(self.c4_lines, Mapping):
-            try:
-                self.c4_lines = C4Lines(**dict(self.c4_lines))
-            except TypeError:
-                problems.append(f"c4_lines={dict(self.c4_lines)!r}: allowed keys are min_words, terminal_punct, "
-                                f"javascript, policy")
-            except ConfigError as exc:
-                problems.append(str(exc))
-        elif not isinstance(self.c4_lines, C4Lines):
-            problems.append(f"c4_lines={self.c4_lines!r}: expected a C4Lines(...) or a dict of its fields")
-        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 0:
-            problems.append(f"cache_size={self.cache_size!r}: expected an integer >= 0 (0 turns the cache off)")
-        if not isinstance(self.thresholds, Mapping):
-            problems.append(f"thresholds={self.thresholds!r}: expected a dict such as "
-                            f"{{'quality/c4/sentences': {{'min': 2}}}}")
-            self.thresholds = {}
-        if problems:
-            raise ConfigError.collect(problems, "QualityFilter settings")
-        # validated by ScoreConfig (clear errors for bad word lists)
-        self.options = ScoreConfig(stop_words=frozenset(self.stop_words), c4_lines=self.c4_lines,
-                                    bad_words=None if self.bad_words is None else tuple(self.bad_words))
-        self.stop_words = tuple(sorted(self.options.stop_words))
-        self.bad_words = self.options.bad_words
-        self.thresholds = {_full_key(str(k)): v for k, v in self.thresholds.items()}
-        self.resolve_thresholds()  # raises on unknown rules or bad specs
-
-    def rule_sets(self) -> List[RuleSet]:
-        return [RULE_SETS.get(s) for s in self.sets]
-
-    def resolve_thresholds(self) -> Dict[str, Optional[Threshold]]:
-        """Every rule of the chosen sets -> its threshold (``None`` = off), overrides applied."""
-        out: Dict[str, Optional[Threshold]] = {}
-        for rs in self.rule_sets():
-            for r in rs.rules:
-                out[r.key] = r.default
-        problems = []
-        for key, spec in self.thresholds.items():
-            if key not in out:
-                problems.append(_unknown_rule_message(key, self.sets))
-                continue
-            try:
-                out[key] = None if spec is None else Threshold.parse(key, spec)
-            except ConfigError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ConfigError.collect(problems, "quality thresholds")
-        return out
+    def stats(self, text: str) -> TextStats:
+        return TextStats(text, tokenize=self.tokenize, strip=self.punctuation)
 
 
-def _unknown_rule_message(key: str, sets: Sequence[str]) -> str:
-    known = all_rules()
-    if key in known:
-        return (f"rule {key!r} belongs to rule set {known[key].set!r}, which is not among sets={list(sets)}; add "
-                f"{known[key].set!r} to sets to use it")
-    valid = [r.key for s in sets for r in RULE_SETS.get(s).rules]
-    return f"unknown quality rule {key!r}; valid rules for sets={list(sets)} are {valid}"
+@dataclass(frozen=True)
+class _WordsOnly:
+    """A segmenter's tokens without those made only of punctuation (picklable: holds the segmenter's name)."""
+
+    segmenter: str
+    punctuation: str
+
+    def __call__(self, text: str) -> List[str]:
+        return [t for t in SEGMENTERS.get(self.segmenter).split(text) if t.strip(self.punctuation)]
 
 
 @register_stage("quality")
 class QualityFilter(Filter):
-    """Drop low-quality text by the published heuristics of Gopher, C4 and FineWeb.
+    """Drop low-quality text by the published heuristics of Gopher, C4 and FineWeb, per language.
+
+    Each text is judged by the rule sets of its language profile (:mod:`~torchdataguard.quality.languages`):
+    English (and, when no language is known, Latin-script text) by ``sets``; Chinese by Gopher's and
+    FineWeb's rules on jieba words with Chinese thresholds and stop words; any other language or script by
+    rules that count no words (``script_neutral``) - never by an English word count. The language is the
+    one :class:`~torchdataguard.quality.langid.LanguageID` wrote into ``ex.scores`` when it ran earlier,
+    else the text's script. Chinese rules need jieba (``pip install "torchdataguard[zh]"``); without it
+    Chinese text gets the script-neutral rules and is counted as ``quality/fallback/zh``.
 
     Every score of every chosen rule is written to ``ex.scores["quality/<set>/<rule>"]`` (kept and
     dropped examples alike, so the report shows each score's whole distribution); the first rule whose
@@ -143,6 +79,10 @@ class QualityFilter(Filter):
             ``{"terminal_punct": True}`` gives the paper's C4.
         bad_words: words or phrases for ``c4/bad_words`` (nothing is shipped; the rule is off without them).
         cache_size: distinct texts whose scores are kept (about 0.5 KB each); 0 turns the cache off.
+        languages: rule sets of the other language profiles, e.g. ``{"zh": ["gopher_quality_zh"]}``; profiles
+            left out keep their defaults (``zh``: ``text_encoding, gopher_quality_zh, gopher_repetition_zh,
+            fineweb_zh``; ``neutral``: ``text_encoding, script_neutral``). ``stop_words``, ``c4_lines``
+            and ``bad_words`` apply to the English profile.
 
     Example:
         >>> import torchdataguard as tdg
@@ -160,14 +100,21 @@ class QualityFilter(Filter):
         >>> q = tdg.QualityFilter(sets="c4", thresholds={"c4/sentences": {"min": 10}})
         >>> q.process(tdg.Example(0, prose, prose)).reason
         'quality/c4/sentences'
+        >>> menu = "\\n".join(["首页", "新闻", "体育", "财经", "登录", "注册"] * 3)
+        >>> q = tdg.QualityFilter()
+        >>> q.profile_for(tdg.Example(0, menu, menu)), isinstance(q.process(tdg.Example(0, menu, menu)), tdg.Drop)
+        ('zh', True)
     """
 
     needs_text = True
 
     def __init__(self, *, sets: Sequence[str] | str | None = None, thresholds: Optional[Mapping[str, Any]] = None,
                  stop_words: Optional[Iterable[str]] = None, c4_lines: C4Lines | Mapping[str, Any] | None = None,
-                 bad_words: Optional[Iterable[str]] = None, cache_size: int = 20_000) -> None:
+                 bad_words: Optional[Iterable[str]] = None, cache_size: int = 20_000,
+                 languages: Optional[Mapping[str, Sequence[str] | str]] = None) -> None:
         kw: Dict[str, Any] = {"thresholds": dict(thresholds or {}), "cache_size": cache_size}
+        if languages is not None:
+            kw["languages"] = dict(languages) if isinstance(languages, Mapping) else languages
         if sets is not None:
             kw["sets"] = sets
         if stop_words is not None:
@@ -184,31 +131,53 @@ class QualityFilter(Filter):
         self._build()
 
     def _build(self) -> None:
-        self._sets = self.cfg.rule_sets()
-        self._rules: List[Rule] = [r for rs in self._sets for r in rs.rules]
         self._thr: Dict[str, Optional[Threshold]] = self.cfg.resolve_thresholds()
-        self._checks: List[Tuple[int, str, float, float, bool]] = []
+        #: profiles whose segmenter is not installed -> the install hint (their texts get the fallback profile)
+        self.unavailable: Dict[str, str] = {}
+        self._warned: set = set()
+        self._profiles: Dict[str, _Profile] = {}
+        for name, sets in self.cfg.profile_sets().items():
+            prof = LANGUAGE_PROFILES.get(name)
+            tokenize = None
+            if prof.segmenter is not None:
+                seg = SEGMENTERS.get(prof.segmenter)
+                if not seg.available():
+                    if name in self.cfg.explicit_languages:
+                        seg.require(f"QualityFilter(languages={{{name!r}: ...}})")
+                    self.unavailable[name] = seg.pip_hint
+                    continue
+                tokenize = _WordsOnly(prof.segmenter, prof.punctuation)
+            options = self.cfg.options if name == "en" else ScoreConfig(stop_words=prof.stop_words)
+            rules = [r for s in sets for r in RULE_SETS.get(s).rules]
+            self._profiles[name] = _Profile(name, sets, rules, options, tokenize, prof.punctuation, [], [])
+        self._router = Router(self.cfg.profile_sets())
         self._refresh_checks()
         self._cache: Dict[bytes, Tuple[float, ...]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
 
     def _refresh_checks(self) -> None:
-        # (index, key, low, high, exclusive) with infinite bounds where the threshold has none
-        self._keys = [r.key for r in self._rules]
-        self._checks = []
-        for i, r in enumerate(self._rules):
-            t = self._thr[r.key]
-            if t is not None:
-                lo = -math.inf if t.min is None else t.min
-                hi = math.inf if t.max is None else t.max
-                self._checks.append((i, r.key, lo, hi, t.exclusive))
+        # per profile: (index, key, low, high, exclusive) with infinite bounds where the threshold has none
+        for p in self._profiles.values():
+            p.keys = [r.key for r in p.rules]
+            p.checks = []
+            for i, r in enumerate(p.rules):
+                t = self._thr[r.key]
+                if t is not None:
+                    lo = -math.inf if t.min is None else t.min
+                    hi = math.inf if t.max is None else t.max
+                    p.checks.append((i, r.key, lo, hi, t.exclusive))
 
     # -- settings --------------------------------------------------------------------------------------
     @property
     def rules(self) -> List[str]:
-        """The keys of every rule in use, in the order they are judged."""
-        return [r.key for r in self._rules]
+        """The keys of the English profile's rules (``sets``), in the order they are judged."""
+        return list(self._profiles["en"].keys)
+
+    @property
+    def profile_rules(self) -> Dict[str, List[str]]:
+        """Every usable language profile -> the keys of its rules, in the order they are judged."""
+        return {name: list(p.keys) for name, p in self._profiles.items()}
 
     @property
     def thresholds(self) -> Dict[str, Optional[Dict[str, Any]]]:
@@ -231,9 +200,9 @@ class QualityFilter(Filter):
             >>> q.thresholds["quality/gopher_quality/stop_words"] is None
             True
         """
-        key = _full_key(str(rule))
+        key = full_key(str(rule))
         if key not in self._thr:
-            raise ConfigError(_unknown_rule_message(key, self.cfg.sets))
+            raise ConfigError(unknown_rule_message(key, self.cfg.all_sets()))
         if spec is _UNSET:
             if min is None and max is None:
                 raise ConfigError(f"set_threshold({rule!r}) needs a spec (a dict, a Threshold, or None to switch the "
@@ -254,29 +223,41 @@ class QualityFilter(Filter):
             "stop_words": list(self.cfg.stop_words),
             "bad_words": len(self.cfg.bad_words or ()),
             "cache_size": self.cfg.cache_size,
+            "languages": {name: list(sets) for name, sets in self.cfg.languages.items()},
+            "unavailable": sorted(self.unavailable),
         }
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def scores(self, text: str) -> Dict[str, float]:
-        """Every score of ``text`` by rule key (computed or taken from the cache); no thresholds applied."""
-        vals = self._score_values(text)
-        return {r.key: v for r, v in zip(self._rules, vals) if not math.isnan(v)}
+    def profile_for(self, ex: Example) -> str:
+        """The language profile that judges ``ex``: from the language ``langid`` wrote, else from its script
+        (the fallback profile when the chosen one's segmenter is not installed)."""
+        name = self._router.route(language_of(ex.scores) if ex.scores else None, ex.text or "")
+        return FALLBACK if name in self.unavailable else name
 
-    def _score_values(self, text: str) -> Tuple[float, ...]:
+    def scores(self, text: str, *, language: Optional[str] = None) -> Dict[str, float]:
+        """Every score of ``text`` (whose language is ``language``, or unknown) by rule key, computed or taken
+        from the cache; no thresholds applied."""
+        scores = {} if language is None else {f"langid/{language}": 1.0}
+        p = self._profiles[self.profile_for(Example(None, text, text, scores=scores))]
+        vals = self._score_values(text, p)
+        return {r.key: v for r, v in zip(p.rules, vals) if not math.isnan(v)}
+
+    def _score_values(self, text: str, p: _Profile) -> Tuple[float, ...]:
         size = self.cfg.cache_size
         if size:
-            h = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            h = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16,
+                                person=p.name.encode()[:16]).digest()
             hit = self._cache.get(h)
             if hit is not None:
                 self.cache_hits += 1
                 return hit
         self.cache_misses += 1
-        st = TextStats(text)
-        opts = self.cfg.options
+        st = p.stats(text)
         vals: List[float] = []
-        for rs in self._sets:
-            scores = rs.score(st, opts)
-            vals.extend(scores[name] for name in rs.names)  # in the order of self._rules
+        for name in p.sets:
+            rs = RULE_SETS.get(name)
+            scores = rs.score(st, p.options)
+            vals.extend(scores[n] for n in rs.names)  # in the order of p.rules
         out = tuple(vals)
         if size:
             if len(self._cache) >= size:
@@ -293,14 +274,24 @@ class QualityFilter(Filter):
         text = ex.text
         if not isinstance(text, str):
             return Drop("quality/no_text")
-        vals = self._score_values(text)
+        name = self._router.route(language_of(ex.scores) if ex.scores else None, text)
+        if name in self.unavailable:
+            ex.count(f"quality/fallback/{name}")
+            if name not in self._warned:  # once per copy of the stage
+                self._warned.add(name)
+                warnings.warn(f"QualityFilter: {name!r} text is judged by the {FALLBACK!r} rules because its word "
+                              f"segmenter is not installed ({self.unavailable[name]}); counted as "
+                              f"quality/fallback/{name}", RuntimeWarning, stacklevel=2)
+            name = FALLBACK
+        p = self._profiles[name]
+        vals = self._score_values(text, p)
         total = sum(vals)
         if total == total:  # no nan (not-applicable) score
-            ex.scores.update(zip(self._keys, vals))
+            ex.scores.update(zip(p.keys, vals))
         else:
-            ex.scores.update((k, v) for k, v in zip(self._keys, vals) if v == v)
+            ex.scores.update((k, v) for k, v in zip(p.keys, vals) if v == v)
         first: Optional[Drop] = None
-        for i, key, lo, hi, exclusive in self._checks:
+        for i, key, lo, hi, exclusive in p.checks:
             v = vals[i]
             if (lo < v < hi) if exclusive else (lo <= v <= hi):
                 continue
@@ -323,7 +314,7 @@ class QualityFilter(Filter):
 
     def state_dict(self) -> Dict[str, Any]:
         """The thresholds in force (they may have been changed during the run); JSON only."""
-        return {"sets": list(self.cfg.sets), "thresholds": self.thresholds}
+        return {"sets": list(self.cfg.sets), "languages": self.config()["languages"], "thresholds": self.thresholds}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if not state:
@@ -331,15 +322,19 @@ class QualityFilter(Filter):
         if list(state.get("sets", [])) != list(self.cfg.sets):
             raise StateError(f"QualityFilter state was saved with sets={state.get('sets')}, this stage has "
                              f"sets={list(self.cfg.sets)}; build the stage with the same sets to resume")
+        langs = self.config()["languages"]
+        if "languages" in state and state["languages"] != langs:
+            raise StateError(f"QualityFilter state was saved with languages={state['languages']}, this stage has "
+                             f"languages={langs}; build the stage with the same per-language rule sets to resume")
         saved = state.get("thresholds", {})
         if not isinstance(saved, Mapping):
             raise StateError(f"QualityFilter state holds thresholds={saved!r}; expected a mapping of rule -> spec")
         parsed: Dict[str, Optional[Threshold]] = {}
         for key, spec in saved.items():  # every threshold is checked before any is changed
-            full = _full_key(str(key))
+            full = full_key(str(key))
             if full not in self._thr:
                 raise StateError(f"QualityFilter state sets a threshold for {key!r}, which is not a rule of "
-                                 f"sets={list(self.cfg.sets)}")
+                                 f"sets={list(self.cfg.sets)} or languages={langs}")
             try:
                 parsed[full] = None if spec is None else Threshold.parse(full, spec)
             except ConfigError as exc:

@@ -26,6 +26,11 @@ _HOST_SUFFIX = re.compile(r"\.[A-Za-z]")
 _VERSION_WORDS = ("version", "release", "revision", "build", "policy", "upstream", "standard", "firmware", "ver",
                   "rel", "rev", "v")
 _VERSION_SUFFIX = re.compile(r"-(?!\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\d|[~+][A-Za-z0-9]")
+# Chinese (Simplified and Traditional): a version word just before (版本 1.2.3.4, 升级到版本1.2.3.4, 固件
+# 2.0.1.3, 内核4.19.0.1), or 版 right after it (1.2.3.4版)
+_VERSION_ZH_LEFT = re.compile(r"(?:版本号?|版本號|发行版|發行版|发布版?|發佈版?|修订版?|修訂版?|固件|韌體|内核|內核|核心)"
+                              r"\s*(?:[:：=]|为|為|是|升级到|升級到|更新到|到)?\s*[vV]?\s*$")
+_VERSION_ZH_RIGHT = re.compile(r"版")
 
 
 def is_version_context(text: str, start: int, end: int) -> bool:
@@ -37,8 +42,9 @@ def is_version_context(text: str, start: int, end: int) -> bool:
     directly follows ver, rev, rel or "v."; when it is attached to a package name (``foo-1.2.3.4``,
     ``foo/1.2.3.4``, ``foo==1.2.3.4``), sits in a version relation (``(>= 1.2.3.4)``), carries a package
     revision (``1.2.3.4-1``, ``1.2.3.4~rc1``, ``1.2.3.4+dfsg``), or is the version of a Debian changelog
-    header (``pkg (1:1.2.3.4-2) unstable; urgency=low``). An address in a URL, a host name or a mail header
-    stays an address.
+    header (``pkg (1:1.2.3.4-2) unstable; urgency=low``); in Chinese, when it follows 版本, 版本号, 发行版,
+    发布, 修订, 固件, 内核 (or their Traditional forms), or 版 follows it. An address in a URL, a host name or
+    a mail header stays an address.
 
     Example:
         >>> t = "dpkg (1.2.3.4) unstable; urgency=low"
@@ -52,7 +58,7 @@ def is_version_context(text: str, start: int, end: int) -> bool:
         return False  # an address inside a host name (dialup-10.1.2.3.example.net)
     if start > 0 and text[start - 1] == "[":
         return False  # [10.1.2.3]: how mail headers and URLs bracket addresses
-    if _VERSION_SUFFIX.match(text, end):
+    if _VERSION_SUFFIX.match(text, end) or _VERSION_ZH_RIGHT.match(text, end):
         return True
     lo = max(0, start - 80)
     nl = text.rfind("\n", lo, start)
@@ -63,6 +69,8 @@ def is_version_context(text: str, start: int, end: int) -> bool:
     if last in ("-", "_", "/", "=") and (_VERSION_ATTACHED.search(line_left) or _VERSION_RELATION.search(line_left)):
         return True
     if last in ("(", "<", ">", ":") and _VERSION_RELATION.search(line_left):
+        return True
+    if not tail.isascii() and _VERSION_ZH_LEFT.search(line_left):
         return True
     low = line_left.lower()
     if (last.isalpha() or last in (".", ":", "=", "#", "(")) and any(k in low for k in _VERSION_WORDS):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
-from .finders import FINDERS, find_ipv4
+from .finders import FINDERS, MULTI_FINDERS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
 
@@ -62,12 +62,18 @@ def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -
     cands: List[Detection] = list(extra)
     versions: List[Tuple[int, int]] = []
     for name in wanted:
-        needs_digit, finder = FINDERS[name]
+        needs_digit, finders = FINDERS[name]
         if needs_digit and not has_digit:
             continue
-        found = find_ipv4(text, shape, versions) if name == "ipv4" else finder(text, shape)
-        for s, e in found:
-            cands.append(Detection(s, e, name))
+        for finder in finders:
+            for s, e in (find_ipv4(text, shape, versions) if finder is find_ipv4 else finder(text, shape)):
+                cands.append(Detection(s, e, name))
+    for types, needs_digit, multi in MULTI_FINDERS:
+        if (needs_digit and not has_digit) or types.isdisjoint(wanted):
+            continue
+        for s, e, name in multi(text, shape):
+            if name in wanted:
+                cands.append(Detection(s, e, name))
     if not cands:
         return cands, False
     losers: List[Detection] = []

@@ -20,18 +20,31 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
 from .context import is_version_context
+from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn_mobile_grouped
+from .shape import CJK_RANGES, is_cjk
 
-__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "find_card", "find_email", "find_iban", "find_ipv4", "find_ipv6",
-           "find_phone", "find_secret", "find_ssn"]
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MULTI_FINDERS", "find_card", "find_email", "find_iban",
+           "find_ipv4", "find_ipv6", "find_phone", "find_secret", "find_ssn"]
 
 # ---------------------------------------------------------------------------------------------------
 # patterns (most are matched on the shape of the text: see .shape)
 # ---------------------------------------------------------------------------------------------------
 ASCII_DIGITS = frozenset("0123456789")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
-# labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters
-_EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,24}"
-                           r"(?![\w\-]|\.[^\W_])")
+# a word character that does not belong to a script written without spaces (Han, kana, Hangul): next to
+# those, a value ends (jane@example.com联系我, IP是10.0.0.1的)
+_WORD_NOT_CJK = f"[^\\W{CJK_RANGES}]"
+# labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters,
+# of one kind: CJK (例子.中国) or not (.com, .рф), or an IDNA label (xn--p1ai). A run of two or more "-" or "_"
+# after it is a separator line, not part of the address (walter@profits2you.com-----)
+_EMAIL_LABELS = r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
+_EMAIL_IDNA_TLD = r"[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+_EMAIL_END = rf"(?:(?=--|__)|(?!{_WORD_NOT_CJK}|-|\.[^\W_]))"
+_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{CJK_RANGES}]{{2,24}}{_EMAIL_END}"
+                           rf"|(?:(?=[{CJK_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
+# the same for a text of ASCII characters only (no CJK to tell apart: a smaller, faster pattern)
+_EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]{{2,24}})"
+                                 r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
 
 # IPv4: anchored on the first dot, the first octet is read backwards
 _IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
@@ -39,14 +52,16 @@ _IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
 # IPv6: anchored on "::" or on three colon-separated groups (every IPv6 address has one of the two)
 _IPV6_ANCHOR = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV6 = re.compile(r"(?:[0-9A-Fa-f]{1,4}:|::?)(?:[0-9A-Fa-f]{0,4}:){1,7}"
-                   r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\w)")
+                   rf"(?:(?:\d{{1,3}}\.){{3}}\d{{1,3}}|[0-9A-Fa-f]{{1,4}})?(?!{_WORD_NOT_CJK}|:|\.\w)")
 HEX_COLON = frozenset("0123456789abcdefABCDEF:")
 _HEX_COLON_RUN = re.compile(r"[0-9A-Fa-f:]*")
 
-# payment cards: 13-19 digits, or groups of 4-4-4-(1..7) or 4-6-(4..5) separated by one space or hyphen
+# payment cards: 13-19 digits, or groups of 4-4-4-(1..7), 4-4-4-4-(1..3) or 4-6-(4..5) separated by one space
+# or hyphen
 _CARD_PATTERNS = (
     re.compile(r"0000000000000(?<![\w.,\-].{13})0{0,6}(?![\w\-]|[.,]0)"),
     re.compile(r"0000([ \-])0000\1(?<![\w.,\-].{10})0000\1(?:0{1,7})(?![\w\-]|[.,]0)"),
+    re.compile(r"0000([ \-])0000\1(?<![\w.,\-].{10})0000\1(?:0000)\1(?:0{1,3})(?![\w\-]|[.,]0)"),
     re.compile(r"0000([ \-])000000\1(?<![\w.,\-].{12})00000?(?![\w\-]|[.,]0)"),
 )
 
@@ -113,21 +128,31 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
     # anchored on "@": the domain is matched forwards, the local part read backwards
     out: List[Tuple[int, int]] = []
     at = text.find("@")
+    if at < 0:
+        return out
+    ascii_text = text.isascii()
+    domain = _EMAIL_DOMAIN_ASCII if ascii_text else _EMAIL_DOMAIN
     floor = 0  # a local part may not reach into the previous address
     while at >= 0:
-        m = _EMAIL_DOMAIN.match(text, at + 1)
+        m = domain.match(text, at + 1)
         if m is not None:
-            j = at
             lo = max(floor, at - 65)
-            while j > lo and (text[j - 1] in _LOCAL_CHARS or (text[j - 1].isalnum() and not text[j - 1].isascii())):
-                j -= 1  # ASCII address characters, and letters or digits of any script (müller@, josé@)
+            j = at
+            if ascii_text or text[lo:at].isascii():
+                while j > lo and text[j - 1] in _LOCAL_CHARS:
+                    j -= 1
+            else:
+                j = _local_start(text, at, lo)
             i = j
             while i < at and text[i] in ".='":  # quotes and dots before the address are not part of it
                 i += 1
-            # the run must start at a boundary: the text's start, a non-address character, or the end of
-            # the previous address (which a placeholder will replace)
+            # the run must start at a boundary: the text's start, a non-address character, a change between
+            # a CJK script and ASCII (邮箱jane@, a张三@), or the end of the previous address (which a
+            # placeholder will replace)
             ok = (0 < at - i <= 64 and ".." not in text[i:at]
-                  and (j == 0 or (j == floor and floor > 0) or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)))
+                  and (j == 0 or (j == floor and floor > 0)
+                       or not (text[j - 1].isalnum() or text[j - 1] in _LOCAL_CHARS)
+                       or (not ascii_text and _script_change(text[j - 1], text[j:at]))))
             if ok:
                 out.append((i, m.end()))
                 floor = m.end()
@@ -135,6 +160,36 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
                 continue
         at = text.find("@", at + 1)
     return out
+
+
+def _local_start(text: str, at: int, lo: int) -> int:
+    """Where the local part before ``text[at] == "@"`` starts (no further left than ``lo``): ASCII address
+    characters and letters or digits of any script (müller@, josé@); CJK characters only in a local part
+    without ASCII characters (张三@例子.中国), so 邮箱jane@ starts at ``j``."""
+    j = at
+    has_ascii = has_cjk = False
+    while j > lo:
+        ch = text[j - 1]
+        if ch in _LOCAL_CHARS:
+            if has_cjk:
+                break
+            has_ascii = True
+        elif ch.isalnum() and not ch.isascii():
+            if is_cjk(ch):
+                if has_ascii:
+                    break
+                has_cjk = True
+        else:
+            break
+        j -= 1
+    return j
+
+
+def _script_change(before: str, local: str) -> bool:
+    """True when ``before`` (the character left of a local part) ends the part only by a change of script."""
+    if before in _LOCAL_CHARS:
+        return any(is_cjk(ch) for ch in local)
+    return is_cjk(before) and any(ch in _LOCAL_CHARS for ch in local)
 
 
 def _octet_ok(s: str) -> bool:
@@ -177,7 +232,7 @@ def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
             # a run of hex digits and colons longer than any address: skip all of it
             pos = max(a.end(), _HEX_COLON_RUN.match(text, a.start()).end())
             continue
-        if s > 0 and (text[s - 1].isalnum() or text[s - 1] in "_."):
+        if s > 0 and ((text[s - 1].isalnum() and not is_cjk(text[s - 1])) or text[s - 1] in "_."):
             pos = a.end()
             continue
         m = _IPV6.match(text, s)
@@ -202,8 +257,12 @@ def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
 
 def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
-    for rx in _CARD_PATTERNS:
+    spaced = False  # whether 4-4-4-(1..7) matched: a 4-4-4-4-(1..3) number with spaces is one of those
+    for k, rx in enumerate(_CARD_PATTERNS):
+        if k == 2 and not spaced and "0000-0000-0000-0000-0" not in shape:
+            continue
         for m in rx.finditer(shape):
+            spaced = spaced or k == 1
             s, e = m.span()
             digits = text[s:e].replace(" ", "").replace("-", "")
             if card_issuer_ok(digits) and luhn_valid(digits):
@@ -233,7 +292,7 @@ def find_iban(text: str, shape: str) -> List[Tuple[int, int]]:
                 if n == want:
                     end = i + 1
                     break
-        if n != want or (end < len(text) and (text[end].isalnum() or text[end] == "_")):
+        if n != want or (end < len(text) and ((text[end].isalnum() and not is_cjk(text[end])) or text[end] == "_")):
             continue
         if iban_valid(text[s:end].replace(" ", "")):
             out.append((s, end))
@@ -266,6 +325,9 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
             out.append((s, e))
     for m in _PHONE_NANP_TAIL.finditer(shape):
         p, e = m.span()
+        cn = match_cn_mobile_grouped(text, shape, p)  # 138 1234 5678, 138-1234-5678
+        if cn is not None:
+            out.append(cn)
         h = _PHONE_NANP_HEAD.search(shape, max(0, p - 8), p)
         if h is None:
             continue
@@ -283,6 +345,9 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
                 continue
             m = _PHONE_TRUNK.match(shape, w.end())
             if m is None:
+                span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
+                if span is not None:
+                    out.append(span)
                 continue
             nd = sum(ch == "0" for ch in m.group())
             if 9 <= nd <= 12 and text[m.start() + (1 if text[m.start()] == "(" else 0)] == "0":
@@ -320,15 +385,25 @@ def find_secret(text: str, shape: str) -> List[Tuple[int, int]]:
     return out
 
 
-#: entity type -> (needs a digit, finder)
-FINDERS: Dict[str, Tuple[bool, Callable[[str, str], List[Tuple[int, int]]]]] = {
-    "secret": (False, find_secret),
-    "email": (False, find_email),
-    "iban": (True, find_iban),
-    "credit_card": (True, find_card),
-    "us_ssn": (True, find_ssn),
-    "ipv6": (False, find_ipv6),
-    "ipv4": (True, find_ipv4),
-    "phone": (True, find_phone),
+Finder = Callable[[str, str], List[Tuple[int, int]]]
+
+#: entity type -> (needs a digit, its finders)
+FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
+    "secret": (False, (find_secret,)),
+    "email": (False, (find_email,)),
+    "iban": (True, (find_iban,)),
+    "national_id": (True, ()),  # find_chinese
+    "credit_card": (True, (find_card,)),
+    "us_ssn": (True, (find_ssn,)),
+    "passport": (True, ()),  # find_chinese
+    "ipv6": (False, (find_ipv6,)),
+    "ipv4": (True, (find_ipv4,)),
+    "phone": (True, (find_phone,)),
 }
+
+#: finders that serve several entity types in one pass: (the types, needs a digit, finder returning
+#: ``(start, end, entity)``)
+MULTI_FINDERS: Tuple[Tuple[frozenset, bool, Callable[[str, str], List[Tuple[int, int, str]]]], ...] = (
+    (CHINESE_TYPES, True, find_chinese),
+)
 

@@ -1,8 +1,9 @@
 """Resolution of overlapping detections: every character belongs to at most one detection.
 
-Overlapping candidates are resolved by a fixed priority (secrets, then email, IBAN, card, SSN, IPv6, IPv4,
-phone, then names and places from an optional NER backend), then by length, then by position. A candidate
-that lost an overlap may leave a part outside the winners, and a detection may touch a character a
+Overlapping candidates are resolved by a fixed priority (secrets, then email, IBAN, national identity number,
+card, SSN, passport, IPv6, IPv4, phone, then names and places from an optional NER backend), then by length,
+then by position. A candidate that lost an overlap may leave a part outside the winners, and a detection may
+touch a character a
 neighbouring match could include: :func:`uncovered` and :func:`touches_neighbour` tell
 :func:`~torchdataguard.pii.detectors.detect.find_pii` when to mask the winners (:func:`mask_detections`) and
 look again.
@@ -22,7 +23,8 @@ __all__ = ["ENTITY_TYPES", "PRIORITY", "Detection", "mask_detections", "resolve_
            "uncovered"]
 
 #: Entity types found by the built-in detectors, in priority order (earlier wins an overlap).
-ENTITY_TYPES: Tuple[str, ...] = ("secret", "email", "iban", "credit_card", "us_ssn", "ipv6", "ipv4", "phone")
+ENTITY_TYPES: Tuple[str, ...] = ("secret", "email", "iban", "national_id", "credit_card", "us_ssn", "passport", "ipv6",
+                                 "ipv4", "phone")
 
 #: Priority of every entity type, including those from the optional NER backend (lower wins).
 PRIORITY: Dict[str, int] = {name: i for i, name in enumerate(ENTITY_TYPES)}

@@ -16,7 +16,7 @@ from .base import Threshold, register_rule_set
 from .config import ScoreConfig
 from .stats import BULLETS, ELLIPSES, TextStats, duplicates, ratio
 
-__all__ = ["gopher_quality", "gopher_repetition"]
+__all__ = ["gopher_quality", "gopher_repetition", "line_repetition"]
 
 _PARAGRAPH_SPLIT = re.compile(r"\n[ \t\r\f\v]*\n")
 
@@ -58,6 +58,26 @@ def gopher_quality(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     }
 
 
+def line_repetition(st: TextStats) -> Dict[str, float]:
+    """Gopher's line and paragraph repetition scores (they need no words, so every script can use them).
+
+    Example:
+        >>> line_repetition(TextStats("x\\n\\nx"))["dup_para_ratio"]
+        0.5
+    """
+    n_dup_lines, dup_line_chars, line_chars = st.line_dups()
+    n_lines = len(st.lines())
+    text = st.text
+    if "\n" in text and _PARAGRAPH_SPLIT.search(text):
+        paras = [p for p in map(str.strip, _PARAGRAPH_SPLIT.split(text)) if p]
+    else:
+        s = text.strip()
+        paras = [s] if s else []
+    n_dup_p, dup_p_chars, p_chars = duplicates(paras)
+    return {"dup_line_ratio": ratio(n_dup_lines, n_lines), "dup_para_ratio": ratio(n_dup_p, len(paras)),
+            "dup_line_char_ratio": ratio(dup_line_chars, line_chars), "dup_para_char_ratio": ratio(dup_p_chars, p_chars)}
+
+
 @register_rule_set("gopher_repetition", source="Rae et al. 2021, appendix A.1.1 and table A1 (repetition removal)",
                    rules=[
     ("dup_line_ratio", Threshold(max=0.3), "share of lines that repeat an earlier line"),
@@ -81,18 +101,8 @@ def gopher_repetition(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         >>> gopher_repetition(TextStats("a line\\na line\\nanother"), ScoreConfig())["dup_line_ratio"]
         0.3333333333333333
     """
-    n_dup_lines, dup_line_chars, line_chars = st.line_dups()
-    n_lines = len(st.lines())
-    text = st.text
-    if "\n" in text and _PARAGRAPH_SPLIT.search(text):
-        paras = [p for p in map(str.strip, _PARAGRAPH_SPLIT.split(text)) if p]
-    else:
-        s = text.strip()
-        paras = [s] if s else []
-    n_dup_p, dup_p_chars, p_chars = duplicates(paras)
+    out = line_repetition(st)
     top, dup = st.ngrams()
-    out = {"dup_line_ratio": ratio(n_dup_lines, n_lines), "dup_para_ratio": ratio(n_dup_p, len(paras)),
-           "dup_line_char_ratio": ratio(dup_line_chars, line_chars), "dup_para_char_ratio": ratio(dup_p_chars, p_chars)}
     for n, v in zip((2, 3, 4), top):
         out[f"top_{n}gram_char_ratio"] = v
     for n, v in zip(range(5, 11), dup):

@@ -1,14 +1,15 @@
 """The text a rule looks at: :class:`TextStats` (lines, tokens, words, duplicates, n-gram shares of one
 text, each computed on first use and shared by every rule set) and the character classes the rules use.
 
-Words are whitespace-separated tokens (no tokenizer model, no download). For the Gopher word rules a
+Words are whitespace-separated tokens (no tokenizer model, no download), unless a language profile gives
+a segmenter (Chinese: jieba, see :mod:`~torchdataguard.quality.segment`). For the Gopher word rules a
 token's leading and trailing punctuation is stripped and tokens made only of punctuation are not words.
 """
 from __future__ import annotations
 
 import itertools
 import operator
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,18 +37,27 @@ _ONES = np.ones(16, dtype=np.int8)
 class TextStats:
     """Intermediate values of one text, computed on first use and shared by every rule set.
 
+    ``tokenize`` splits the lower-cased text into tokens (default: ``str.split``, whitespace); ``strip``
+    is the set of characters stripped from both ends of a token to get its word form (default
+    :data:`PUNCTUATION`).
+
     Example:
         >>> st = TextStats("Hello, world!\\n\\nSecond line here.")
         >>> st.lines()
         ['Hello, world!', 'Second line here.']
         >>> st.words()
         ['hello', 'world', 'second', 'line', 'here']
+        >>> TextStats("a-b c", tokenize=lambda s: s.replace("-", " ").split()).tokens()
+        ['a', 'b', 'c']
     """
 
-    __slots__ = ("text", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams")
+    __slots__ = ("text", "_tokenize", "_strip", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, tokenize: Optional[Callable[[str], List[str]]] = None,
+                 strip: str = PUNCTUATION) -> None:
         self.text = text
+        self._tokenize = tokenize
+        self._strip = strip
         self._lower: Optional[str] = None
         self._lines: Optional[List[str]] = None
         self._tokens: Optional[List[str]] = None
@@ -67,16 +77,16 @@ class TextStats:
         return self._lines
 
     def tokens(self) -> List[str]:
-        """Lower-cased whitespace tokens."""
+        """Lower-cased tokens (whitespace-separated unless a ``tokenize`` function was given)."""
         if self._tokens is None:
-            self._tokens = self.lower().split()
+            self._tokens = self.lower().split() if self._tokenize is None else self._tokenize(self.lower())
         return self._tokens
 
     def words(self) -> List[str]:
         """Tokens with leading and trailing punctuation stripped; tokens of punctuation only left out."""
         if self._words is None:
             toks = self.tokens()
-            self._words = list(filter(None, map(str.strip, toks, itertools.repeat(PUNCTUATION, len(toks)))))
+            self._words = list(filter(None, map(str.strip, toks, itertools.repeat(self._strip, len(toks)))))
         return self._words
 
     def tokens_with_letter(self) -> int:

@@ -23,6 +23,7 @@ import tempfile
 from typing import Any, Dict, Iterator, Optional
 
 from ..errors import ConfigError, GuardInputError
+from ..report import save_report
 
 __all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "exit_code"]
 
@@ -111,8 +112,6 @@ class ScanRun:
 
     def finish(self, rep: Dict[str, Any], *, records_read: int, reader_fault: Optional[BaseException] = None) -> Dict[str, Any]:
         """Write the report, move the files into place, and re-raise the fault, if any (message extended)."""
-        from ..report.html import save_report
-
         if reader_fault is not None:
             first = self.error
             self.error = reader_fault  # the damaged input came first; a later error is a consequence

@@ -29,10 +29,20 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..core.ledger import QuarantineSink, json_line, to_jsonable
+from ..core.guard import Guard
+from ..core.ledger import json_line, to_jsonable
 from ..core.plan import BadRecord, Plan
-from ..core.stage import Drop, Example, IndexStage
+from ..core.quarantine import QuarantineSink
+from ..core.stage import Drop, Example
+from ..core.textcheck import TextFieldCheck
+from ..distributed.comm import Comm
+from ..distributed.decider import EncodedKeys
+from ..distributed.guard import DistributedGuard
+from ..distributed.sharded import sharded_for
 from ..errors import ConfigError
+from ..io import readers  # looked up at call time (tests stand a reader in)
+from .outputs import ReadCounter, ScanRun
+from .stages import build_stages
 
 __all__ = ["scan_ray"]
 
@@ -49,11 +59,7 @@ def _import_ray():
 
 
 def _build(spec: Dict[str, Any]):
-    """The guard described by ``spec``, with every built-in stage registered (runs in Ray workers)."""
-    from .. import stages as _register  # noqa: F401
-    from ..cli import build_stages
-    from ..core.guard import Guard
-
+    """The guard described by ``spec`` (runs in Ray workers)."""
     built = build_stages(spec["stages"], threshold=spec["threshold"], options=spec["options"])
     g = Guard(built, text_field=spec["text_field"], id_field=spec["id_field"], device="cpu", strict=spec["strict"],
               max_chars=spec["max_chars"], chunk_size=spec["chunk_size"], progress=False)
@@ -76,9 +82,6 @@ class _PlanBatch:
     """Phase one of a batch of records, as Arrow-friendly columns."""
 
     def __init__(self, spec: Dict[str, Any]) -> None:
-        from .comm import Comm
-        from .sharded import sharded_for
-
         g = _build(spec)
         self.planner = g.planner()
         comm = Comm(None, torch.device("cpu"))  # only encode() is used here: no collectives
@@ -113,6 +116,23 @@ class _PlanBatch:
         return out
 
 
+class DropRows:
+    """Stands in for the quarantine file of an index actor's guard: keeps each drop the ledger would write
+    (the driver, which holds the records, writes ``dropped.jsonl``)."""
+
+    def __init__(self) -> None:
+        self.rows: List[List[Any]] = []
+
+    def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
+        self.rows.append([drop.reason, to_jsonable(drop.matched), drop.score, withhold])
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class _IndexShard:
     """One partition of the dedup indexes: a DistributedGuard in a gloo group of Ray actors."""
 
@@ -134,16 +154,14 @@ class _IndexShard:
     def join(self, rank: int, world: int, ip: str, port: int) -> bool:
         import torch.distributed as dist
 
-        from .guard import DistributedGuard
-
         torch.set_num_threads(1)
         dist.init_process_group("gloo", init_method=f"tcp://{ip}:{port}", rank=rank, world_size=world)
         self.dg = DistributedGuard(_build(self.spec))
         return True
 
     def decide(self, part: Dict[str, Any]) -> List[Optional[List[Any]]]:
-        from .guard import EncodedKeys
-
+        """Decide this actor's part of a global chunk: ``None`` per kept row, else ``[reason, matched, score,
+        withhold]`` (withhold: what the guard's ledger decided about writing the record's content)."""
         g = self.dg.guard
         m = len(part["id"])
         exs: List[Example] = []
@@ -158,23 +176,15 @@ class _IndexShard:
         plan = Plan(exs, pre)
         keys = torch.from_numpy(np.stack(part["keys"]).astype(np.int64)) if m else torch.zeros(0, 1, dtype=torch.int64)
         col = 0
-        for si, sh in self.dg._sharded.items():
+        for si, sh in self.dg.decider.stages.items():
             rows = torch.nonzero(keys[:, col] == 1).flatten() if m else torch.zeros(0, dtype=torch.int64)
             if rows.numel():
                 plan.keys[si] = (rows.tolist(), EncodedKeys(keys[rows, col + 1 : col + 1 + sh.width]))
             col += 1 + sh.width
-        rnd = self.dg._round(plan if m else None, m == 0, "")
-        # as in Guard.decide: a record dropped before the PII stage scrubbed it is withheld from dropped.jsonl
-        first_index_step = min((si for si, st in enumerate(g.stages) if isinstance(st, IndexStage)), default=-1)
-        out = []
-        for i, (_, d, _) in enumerate(rnd.outcomes):
-            if d is None:
-                out.append(None)
-                continue
-            step = pre[i][0] if pre[i] is not None else first_index_step
-            withhold = g._pii_pos is not None and step <= g._pii_pos
-            out.append([d.reason, to_jsonable(d.matched), d.score, withhold])
-        return out
+        sink = g.ledger.quarantine = DropRows()  # the ledger's drops, withhold rule applied, for the driver
+        rnd = self.dg.decider.round(g, plan if m else None, ended=m == 0, source="")
+        rows_out = iter(sink.rows)
+        return [None if d is None else next(rows_out) for _, d, _ in rnd.outcomes]
 
     def report(self) -> Dict[str, Any]:
         return self.dg.report()
@@ -194,7 +204,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
              options: Optional[Dict[str, Dict[str, Any]]] = None, index_actors: int = 2,
              block_rows: int = 65536, address: Optional[str] = None, progress: bool = False,
              dropped_pii: bool = False) -> Dict[str, Any]:
-    """Scan a corpus on Ray: same outputs and decisions as :func:`torchdataguard.cli.scan`.
+    """Scan a corpus on Ray: same outputs and decisions as :func:`torchdataguard.scan.scan`.
 
     Args:
         index_actors: how many actors hold a partition of the dedup indexes (memory per actor falls with it).
@@ -206,18 +216,14 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
             default, as in the local scan).
     """
     ray = _import_ray()
-    from ..core.textcheck import TextFieldCheck
-    from ..io.outputs import ReadCounter, ScanRun
-    from ..io.readers import detect_format, read_records, resolve_input
-
     problems = []
     for name, v, lo in (("index_actors", index_actors, 1), ("block_rows", block_rows, 1), ("chunk_size", chunk_size, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             problems.append(f"{name}={v!r}: expected an integer >= {lo}")
     if problems:
         raise ConfigError.collect(problems, "Ray scan settings")
-    input_path = resolve_input(input_path)
-    fmt = fmt or detect_format(input_path)
+    input_path = readers.resolve_input(input_path)
+    fmt = fmt or readers.detect_format(input_path)
     spec = {"stages": list(stages), "threshold": threshold, "options": options or {}, "text_field": text_field,
             "id_field": id_field, "strict": strict, "max_chars": max_chars, "chunk_size": chunk_size}
     _build(spec)  # fail early, here, on bad stage names or options
@@ -241,7 +247,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
     kept_path = run.staged("kept.jsonl")
     sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
-    reader = ReadCounter(read_records(input_path, fmt, split=split, max_chars=max_chars))
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
     records = reader if limit is None else itertools.islice(reader, limit)
     check = TextFieldCheck(text_field)
     C = chunk_size

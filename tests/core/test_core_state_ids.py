@@ -1,0 +1,274 @@
+"""Saved state and the ids of fix-ids: hashed ids are a setting, content fingerprints, reused ids and the
+quarantine position are checked before anything loads, stream splits survive a resume; DistributedGuard too."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+import torchdataguard as tdg
+from torchdataguard.core.guard_state import guard_settings
+from torchdataguard.distributed import DistributedGuard
+
+KEY = "0123456789abcdef-secret"
+
+
+def rows(n, start=0):
+    return [{"id": f"user{i}@example.org", "text": f"row {i % 9} of a corpus with exact copies and filler words"}
+            for i in range(start, n)]
+
+
+def reused_rows():
+    """Ten records, then five reusing ids 0-4 with other content (counted under ids/reused)."""
+    return rows(10) + [{"id": f"user{i}@example.org", "text": f"other content {i} under a reused id"} for i in range(5)]
+
+
+def guard(**kw):
+    kw.setdefault("device", "cpu")
+    kw.setdefault("progress", False)
+    kw.setdefault("id_field", "id")
+    return tdg.Guard([tdg.ExactDedup()], **kw)
+
+
+def filled(**kw):
+    g = guard(**kw)
+    g.filter(reused_rows())
+    assert g.report()["counts"]["ids/reused"] == 5
+    return g
+
+
+def positional_guard(**kw):
+    return tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=8, **kw)
+
+
+class Stream(IterableDataset):
+    def __init__(self, recs):
+        self.recs = recs
+
+    def __iter__(self):
+        return iter(self.recs)
+
+
+def epoch(ds, workers=0):
+    return [r for b in DataLoader(ds, batch_size=4, num_workers=workers, collate_fn=list) for r in b]
+
+
+def assert_refused_and_unchanged(g, state, match):
+    before = g.report()
+    with pytest.raises(tdg.StateError, match=match):
+        g.load_state_dict(state)
+    assert g.report() == before  # nothing was loaded, nothing was reset
+
+
+# -- hash_ids is a setting that changes decisions ---------------------------------------------------------
+def test_hash_ids_and_its_key_are_settings_that_must_match(tmp_path):
+    g = filled(hash_ids=KEY)
+    assert guard_settings(g)["hash_ids"] == "keyed" and len(guard_settings(g)["key_id"]) == 8
+    g.save(tmp_path)
+    assert KEY not in (tmp_path / "guard_state.json").read_text()  # never the key
+    for other in (dict(hash_ids=False), dict(hash_ids=True), dict(hash_ids=KEY[::-1])):
+        fresh = guard(**other, max_chars=1000)
+        with pytest.raises(tdg.StateError, match="other settings") as err:
+            fresh.load(tmp_path)
+        msg = str(err.value)
+        assert "hash_ids=" in msg or "key_id=" in msg, msg
+        assert "max_chars=" in msg  # listed with every other setting that differs, in one error
+    same = guard(hash_ids=KEY)
+    same.load(tmp_path)
+    assert same.filter(reused_rows()) == g.filter(reused_rows()) and same.report()["replayed"] == 15
+
+
+def test_a_state_saved_before_ids_could_be_hashed_loads_as_unhashed(tmp_path):
+    g = filled()
+    state = g.state_dict()
+    for k in ("hash_ids", "key_id"):
+        del state["settings"][k]
+    del state["ids"]
+    fresh = guard()
+    fresh.load_state_dict(state)
+    assert fresh.report()["seen"] == g.report()["seen"]
+    with pytest.raises(tdg.StateError, match="hash_ids="):
+        guard(hash_ids=True).load_state_dict(state)
+
+
+# -- the ledger's fingerprints and reused ids ------------------------------------------------------------
+def test_fingerprints_that_do_not_fit_the_decisions_are_refused():
+    g = positional_guard()
+    g.filter([f"text number {i}" for i in range(40)])
+    state = g.state_dict()
+    tensors = state["ledger"]["tensors"]
+    # one fingerprint short: loading used to reset every fingerprint to "unknown", so that the next record met
+    # under any of these ids was given the saved decision whatever its content
+    tensors["memo_dense_fp"] = tensors["memo_dense_fp"][:-1]
+    assert_refused_and_unchanged(positional_guard(), state, "memo_dense_fp")
+    for bad in (torch.zeros_like(g.state_dict()["ledger"]["tensors"]["memo_dense_fp"]).to(torch.int32),
+                -g.state_dict()["ledger"]["tensors"]["memo_dense_fp"].abs() - 1):
+        state = g.state_dict()
+        state["ledger"]["tensors"]["memo_dense_fp"] = bad
+        assert_refused_and_unchanged(positional_guard(), state, "memo_dense_fp")
+    state = g.state_dict()
+    fp = state["ledger"]["tensors"]["memo_dense_fp"]
+    fp[len(fp) - 1] = 12345  # a fingerprint where no example was decided
+    assert_refused_and_unchanged(positional_guard(), state, "no decision")
+
+
+@pytest.mark.parametrize("edit", ["orphan", "own_fingerprint", "twice", "count", "code", "sparse_fp"])
+def test_examples_under_reused_ids_are_checked(edit):
+    g = filled()
+    state = g.state_dict()
+    meta = state["ledger"]["meta"]
+    assert len(meta["memo_other"]) == 5 and meta["counts"]["ids/reused"] == 5
+    first = {row[0]: row[2] for row in meta["memo_sparse"]}
+    if edit == "orphan":  # an id no example was first met under
+        meta["memo_other"][0][0] = "nobody@example.org"
+    elif edit == "own_fingerprint":  # the first example's own content listed as "other"
+        meta["memo_other"][0][1] = first[meta["memo_other"][0][0]]
+    elif edit == "twice":
+        meta["memo_other"][1] = list(meta["memo_other"][0])
+    elif edit == "count":
+        meta["counts"]["ids/reused"] = 4
+    elif edit == "code":
+        meta["memo_other"][0][2] = 5
+    else:
+        meta["memo_sparse"][0][2] = -1
+    fresh = guard()
+    fresh.filter(rows(103, 100))
+    assert_refused_and_unchanged(fresh, state, "memo_other|memo_sparse|ids/reused|decisions")
+
+
+def test_a_reused_id_edited_in_the_file_is_refused_by_the_checksum(tmp_path):
+    filled().save(tmp_path)
+    path = tmp_path / "guard_state.json"
+    rec = json.loads(path.read_text())
+    rec["state"]["ledger"]["meta"]["memo_other"][0][2] = 3 - rec["state"]["ledger"]["meta"]["memo_other"][0][2]
+    path.write_text(json.dumps(rec))
+    with pytest.raises(tdg.StateError, match="checksum"):
+        guard().load(tmp_path)
+
+
+# -- the quarantine file --------------------------------------------------------------------------------
+def test_a_quarantine_file_that_does_not_match_is_refused_before_anything_changes(tmp_path):
+    g = filled(quarantine=tmp_path / "a.jsonl")
+    g.save(tmp_path / "state")
+    g.close()
+    h = guard(quarantine=tmp_path / "b.jsonl")
+    h.filter(rows(130, 100))
+    before = h.report()
+    with pytest.raises(tdg.StateError, match="quarantine"):
+        h.load(tmp_path / "state")
+    assert h.report() == before  # used to be reset to an empty guard
+    h.close()
+    assert len((tmp_path / "b.jsonl").read_text().splitlines()) == before["dropped"]  # its own file untouched
+
+
+def test_a_quarantine_position_past_the_drops_is_refused():
+    g = filled(quarantine=None)
+    state = g.state_dict()
+    state["ledger"]["meta"]["quarantine"] = {"lines": state["ledger"]["meta"]["dropped"] + 1, "bytes": 10 ** 6}
+    assert_refused_and_unchanged(guard(), state, "quarantine")
+
+
+def _in_child_killed_at(point, fn):
+    """Run ``fn`` in a forked child that is SIGKILLed before its ``point``-th file-system step of a save."""
+    import signal
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            calls = {"n": 0}
+
+            def wrap(f):
+                def inner(*a, **k):
+                    if calls["n"] == point:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    calls["n"] += 1
+                    return f(*a, **k)
+                return inner
+
+            for name in ("replace", "fsync", "remove"):
+                setattr(os, name, wrap(getattr(os, name)))
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFSIGNALED(status)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_the_quarantine_continues_from_whichever_save_a_kill_left(tmp_path):
+    for point in range(0, 12, 2):
+        d, q = tmp_path / f"p{point}", tmp_path / f"q{point}.jsonl"
+        g = guard(quarantine=q)
+        g.filter(rows(60))
+        g.save(d)
+
+        def more():
+            g.filter(rows(120, 60))
+            g.save(d)  # killed before one of its file-system steps: the old state or the new one stays
+            g.filter(rows(150, 120))  # lost with the process
+            g.ledger.quarantine.flush()
+
+        _in_child_killed_at(point, more)
+        h = guard(quarantine=q)
+        h.load(d)
+        assert h.report()["seen"] in (60, 120)
+        h.filter(rows(200, 60))
+        h.close()
+        lines = [json.loads(x) for x in q.read_text().splitlines()]
+        assert len(lines) == h.report()["dropped"] == 200 - 9
+        assert len({r["id"] for r in lines}) == len(lines)  # every drop once
+        g.close()
+
+
+# -- stream splits ---------------------------------------------------------------------------------------
+def test_stream_splits_survive_a_resume_and_bad_ones_are_refused(tmp_path):
+    g = positional_guard()
+    ds = g.wrap(Stream([f"record {i}" for i in range(20)]))
+    epoch(ds, 2)
+    assert g.state_dict()["ids"] == {"splits": {"": 2}}
+    g.save(tmp_path)
+    g.close()
+    h = positional_guard()
+    h.load(tmp_path)
+    with pytest.raises(tdg.ConfigError, match="num_workers=2"):
+        epoch(h.wrap(Stream([f"record {i}" for i in range(20)])), 0)
+    h.close()
+    for bad in ({"splits": {"": 0}}, {"splits": {"": "2"}}, {"splits": [2]}, [1]):
+        state = g.state_dict()
+        state["ids"] = bad
+        fresh = positional_guard()
+        fresh.filter(["a", "b"])
+        assert_refused_and_unchanged(fresh, state, "splits|ids")
+
+
+# -- DistributedGuard ------------------------------------------------------------------------------------
+def test_distributed_parts_check_hash_ids_fingerprints_and_the_quarantine(tmp_path):
+    dg = DistributedGuard(guard(hash_ids=True, quarantine=tmp_path / "q.jsonl"))  # a world of one
+    list(dg.process(reused_rows()))
+    dg.save(tmp_path / "ckpt")
+    state = dg.state_dict()
+    dg.guard.close()
+    assert state["guard"]["settings"]["hash_ids"] == "plain"
+    with pytest.raises(tdg.StateError, match="hash_ids="):
+        DistributedGuard(guard(quarantine=tmp_path / "q.jsonl")).load(tmp_path / "ckpt")
+    with pytest.raises(tdg.StateError, match="quarantine"):
+        DistributedGuard(guard(hash_ids=True, quarantine=tmp_path / "other.jsonl")).load(tmp_path / "ckpt")
+    bad = dg.state_dict()
+    bad["guard"]["ledger"]["meta"]["memo_other"][0][0] = "h:" + "0" * 32
+    fresh = DistributedGuard(guard(hash_ids=True))
+    with pytest.raises(tdg.StateError, match="memo_other"):
+        fresh.load_state_dict(bad)
+    assert fresh.guard.report()["seen"] == 0
+    resumed = DistributedGuard(guard(hash_ids=True, quarantine=tmp_path / "q.jsonl"))
+    resumed.load(tmp_path / "ckpt")
+    list(resumed.process(reused_rows() + rows(40, 10)))
+    resumed.guard.close()
+    rep = resumed.guard.report()
+    lines = (tmp_path / "q.jsonl").read_text().splitlines()
+    assert rep["replayed"] == 15 and len(lines) == rep["dropped"]
+    assert "@example.org" not in "".join(lines)  # hashed ids in the quarantine file too

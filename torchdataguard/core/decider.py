@@ -1,0 +1,206 @@
+"""Where a guard's index stages decide: the :class:`Decider` protocol and the :class:`LocalDecider`.
+
+A :class:`~torchdataguard.Guard` holds one decider (``guard.decider``). What comes before it is the same for
+every decider: phase one (validation, record stages, keys) is the guard's
+:class:`~torchdataguard.core.plan.Planner`; so is what comes after it: every decided chunk is accounted for by
+:meth:`~torchdataguard.core.ledger.Ledger.record_chunk`. The decider owns the part in between, and how chunks
+are fed to it:
+
+* :class:`LocalDecider` (the default) runs the index stages in this process;
+* :class:`~torchdataguard.distributed.decider.ShardedDecider` (set by
+  :class:`~torchdataguard.DistributedGuard`) decides with indexes partitioned over the ranks of a
+  ``torch.distributed`` process group, in collective rounds.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+from torch.utils.data import DataLoader, Dataset
+
+from .ids import check_positions, check_split, qualify_id
+from .ledger import Outcome
+from .memo import resolve_replays
+from .plan import Plan, Planner, take_keys
+from .stage import Drop, IndexStage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .guard import Guard
+
+__all__ = ["Decider", "LocalDecider", "identity"]
+
+
+def identity(x: Any) -> Any:
+    """``collate_fn`` of the DataLoaders that plan chunks in workers (a plan is already one item)."""
+    return x
+
+
+class Decider(Protocol):
+    """Decides the chunks of a :class:`~torchdataguard.Guard` (see the module docstring)."""
+
+    #: picks the wrap handlers registered for this decider (:mod:`torchdataguard.data.dispatch`)
+    name: str
+
+    def decide(self, guard: "Guard", plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
+        """Decide one planned chunk and account for it (``split``: the DataLoader workers that numbered its
+        positional stream ids)."""
+
+    def process(self, guard: "Guard", records: Iterable[Any], *, ids: Optional[Iterable[Any]] = None,
+                source: str = "", total: Optional[int] = None, desc: str = "guard") -> Iterator[Outcome]:
+        """Plan and decide a stream chunk by chunk, yielding every example's outcome."""
+
+    def scan(self, guard: "Guard", dataset: Any, *, source: str, num_workers: int = 0,
+             desc: str = "guard scan") -> List[int]:
+        """Decide a map-style dataset once (indices ``0 .. len - 1`` are its ids); its kept indices, in order."""
+
+    def reset(self) -> None:
+        """Forget what the decider holds besides the guard's stages and ledger (a fresh run)."""
+
+
+class _ChunkPlans(Dataset):
+    """Item ``c`` is the phase-one plan of chunk ``c`` of a map-style dataset (so workers can plan)."""
+
+    def __init__(self, dataset: Any, planner: Planner, chunk: int) -> None:
+        self.dataset = dataset
+        self.planner = planner
+        self.chunk = chunk
+        self.n = len(dataset)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.chunk)
+
+    def __getitem__(self, c: int) -> Plan:
+        a, b = c * self.chunk, min(self.n, (c + 1) * self.chunk)
+        return self.planner.plan([self.dataset[i] for i in range(a, b)], list(range(a, b)))
+
+
+class LocalDecider:
+    """Runs the index stages in this process (the main process: DataLoader workers ask it through
+    :class:`~torchdataguard.data.service.DecisionService`).
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+        >>> type(guard.decider).__name__, [d is None for _, d, _ in guard.process(["a", "b", "a"])]
+        ('LocalDecider', [True, True, False])
+    """
+
+    name = "local"
+
+    def decide(self, guard: "Guard", plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
+        t0 = time.perf_counter()
+        with guard.lock:
+            guard.check_text_field(plan, source)
+            positional = split is not None and guard.id_field is None and guard.ledger.remember
+            if positional:
+                check_split(guard.splits, source, split)  # positional ids: the same split in every epoch
+            exs = plan.examples
+            for e in exs:
+                e.id = qualify_id(e.id, source)
+            replay, dup_of = resolve_replays(guard.ledger, exs)
+            if positional:
+                check_positions(guard.ledger, exs, replay, source)  # a reshuffled stream: refused, not re-decided
+            drops, steps = _decide_index_stages(guard.stages, plan, replay)
+            out = guard.ledger.record_chunk(exs, plan.pre_drop, replay, drops, steps, dup_of=dup_of,
+                                            scrub_step=guard.scrub_step)
+            guard.ledger.busy_seconds += time.perf_counter() - t0
+            return out
+
+    def process(self, guard: "Guard", records: Iterable[Any], *, ids: Optional[Iterable[Any]] = None,
+                source: str = "", total: Optional[int] = None, desc: str = "guard") -> Iterator[Outcome]:
+        planner = guard.planner()
+        bar = guard.progress_bar(total, desc)
+        id_iter = iter(ids) if ids is not None else None
+        buf: List[Any] = []
+        buf_ids: List[Any] = []
+        pos = 0
+        try:
+            for rec in records:
+                buf.append(rec)
+                buf_ids.append(next(id_iter) if id_iter is not None else pos)
+                pos += 1
+                if len(buf) >= guard.chunk_size:
+                    yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
+                    buf, buf_ids = [], []
+            if buf:
+                yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
+            guard.check_text_field(None, source, end=True)
+        finally:
+            if bar is not None:
+                bar.close()
+            if guard.ledger.quarantine is not None:
+                guard.ledger.quarantine.flush()
+
+    def _chunk(self, guard: "Guard", planner: Planner, buf: List[Any], buf_ids: List[Any], source: str,
+               bar: Any) -> List[Outcome]:
+        t0 = time.perf_counter()
+        plan = planner.plan(buf, buf_ids)
+        guard.ledger.busy_seconds += time.perf_counter() - t0
+        out = self.decide(guard, plan, source)
+        if bar is not None:
+            bar.update(len(buf))
+        return out
+
+    def scan(self, guard: "Guard", dataset: Any, *, source: str, num_workers: int = 0,
+             desc: str = "guard scan") -> List[int]:
+        plans = _ChunkPlans(dataset, guard.planner(), guard.chunk_size)
+        kept: List[int] = []
+        bar = guard.progress_bar(len(dataset), desc)
+        if num_workers > 0:
+            it: Iterator[Plan] = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
+        else:
+            it = (plans[c] for c in range(len(plans)))
+        try:
+            for c, plan in enumerate(it):
+                for off, (_, drop, _) in enumerate(self.decide(guard, plan, source)):
+                    if drop is None:
+                        kept.append(c * guard.chunk_size + off)
+                if bar is not None:
+                    bar.update(len(plan.examples))
+            guard.check_text_field(None, source, end=True)
+        finally:
+            if bar is not None:
+                bar.close()
+            if guard.ledger.quarantine is not None:
+                guard.ledger.quarantine.flush()
+        return kept
+
+    def reset(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "LocalDecider()"
+
+
+def _decide_index_stages(stages: Sequence[Any], plan: Plan,
+                         replay: Sequence[int]) -> Tuple[List[Optional[Drop]], List[int]]:
+    """Run every index stage on the rows still undecided at its position (query-then-insert, in order).
+
+    A row is skipped by a stage when it replays a decision, an earlier index stage dropped it, or a record
+    stage before this one did. Returns each row's drop and the position of the stage that made it (-1: none).
+    """
+    exs = plan.examples
+    m = len(exs)
+    final: List[Optional[Drop]] = [None] * m
+    final_step: List[int] = [-1] * m
+    for si, st in enumerate(stages):
+        if not isinstance(st, IndexStage):
+            continue
+        rows, keys = plan.keys.get(si, ([], None))
+        sel: List[int] = []
+        rows_sel: List[int] = []
+        for j, i in enumerate(rows):
+            p = plan.pre_drop[i]
+            if replay[i] or final[i] is not None or (p is not None and p[0] < si):
+                continue
+            sel.append(j)
+            rows_sel.append(i)
+        if not rows_sel:
+            continue
+        drops = st.decide([exs[i] for i in rows_sel], take_keys(keys, sel))
+        for i, d in zip(rows_sel, drops):
+            if d is not None:
+                final[i] = d
+                final_step[i] = si
+    return final, final_step

@@ -1,0 +1,86 @@
+"""The one ``wrap`` dispatcher: what :meth:`Guard.wrap` (and :meth:`DistributedGuard.wrap`) does with each kind of data.
+
+Handlers are registered by data type (``register(DataLoader)``, or ``register("datasets:Dataset")`` for a type
+of an optional library, resolved only once that library is imported, so registering costs no import) and,
+optionally, for one decider (``decider="sharded"``: the handlers :mod:`torchdataguard.distributed` registers
+where a distributed guard behaves differently). The most specific registered type in the data's MRO wins; at
+each type, a handler registered for the guard's decider comes before one registered for every decider.
+
+A handler is ``handler(guard, data, *, source, num_workers)`` where ``source`` is the data's name as the
+user gave it (``None``: the default names); it calls :meth:`Guard.new_source` once it accepts the data, so a
+refused call never uses up a name. Modules that register handlers: :mod:`torchdataguard.data.torch`,
+:mod:`torchdataguard.data.hf`, :mod:`torchdataguard.distributed.wrap`.
+
+Example:
+    >>> import torchdataguard as tdg
+    >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    >>> find_handler(["a"], guard.decider.name).__name__
+    'wrap_sequence'
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from ..core.hooks import HOOKS
+from ..errors import ConfigError
+
+__all__ = ["Handler", "find_handler", "register", "wrap"]
+
+#: ``handler(guard, data, *, source, num_workers) -> wrapped data``
+Handler = Callable[..., Any]
+
+_HANDLERS: Dict[Tuple[Optional[str], Any], Handler] = {}  # (decider or None, type or "module:Name") -> handler
+
+
+def register(data_type: type | str, *, decider: Optional[str] = None) -> Callable[[Handler], Handler]:
+    """Decorator: handle data of ``data_type`` (a type, or ``"module:Name"`` resolved lazily) for ``decider``
+    (a :attr:`Decider.name <torchdataguard.core.decider.Decider.name>`; ``None``: every decider)."""
+    if isinstance(data_type, str) and ":" not in data_type:
+        raise ConfigError(f"data type {data_type!r}: expected a type or 'module:Name'")
+
+    def deco(fn: Handler) -> Handler:
+        key = (decider, data_type)
+        if key in _HANDLERS:
+            raise ConfigError(f"a wrap handler for {data_type!r} (decider {decider!r}) is already registered by "
+                              f"{_HANDLERS[key].__module__}.{_HANDLERS[key].__name__}")
+        _HANDLERS[key] = fn
+        return fn
+
+    return deco
+
+
+def _resolved() -> Dict[Tuple[Optional[str], type], Handler]:
+    """The handlers whose type is known in this process (a lazy ``module:Name`` once its module is imported)."""
+    out: Dict[Tuple[Optional[str], type], Handler] = {}
+    for (decider, key), fn in _HANDLERS.items():
+        if isinstance(key, str):
+            mod, _, name = key.partition(":")
+            if mod not in sys.modules:  # no object of this type can exist before its module is imported
+                continue
+            key = getattr(sys.modules[mod], name, None)
+            if key is None:
+                continue
+        out[(decider, key)] = fn
+    return out
+
+
+def find_handler(data: Any, decider: str) -> Handler:
+    """The handler for ``data`` under a guard whose decider is named ``decider``."""
+    table = _resolved()
+    for cls in type(data).__mro__:
+        for who in (decider, None):
+            fn = table.get((who, cls))
+            if fn is not None:
+                return fn
+    raise ConfigError(f"cannot wrap a {type(data).__name__}: no handler is registered for it")  # object has one
+
+
+def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
+    """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring)."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError.bad("num_workers", num_workers, "a non-negative integer")
+    return find_handler(data, guard.decider.name)(guard, data, source=source, num_workers=num_workers)
+
+
+HOOKS.register("wrap")(wrap)

@@ -1,0 +1,85 @@
+"""Filtering a stream chunk by chunk, in the main process or in DataLoader workers (which ask the main process)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional
+
+from torch.utils.data import get_worker_info
+
+from .service import DecisionService
+
+__all__ = ["StreamFilter", "stream_ids", "worker_split"]
+
+
+class StreamFilter:
+    """Chunked streaming through phase one and the guard's decisions.
+
+    In the main process the guard decides; in a DataLoader worker (where the filter arrives pickled, without
+    the guard) the worker plans each chunk and asks the guard's :class:`~torchdataguard.data.service.DecisionService`
+    in the main process, so duplicates across workers are found and every example is counted once.
+    """
+
+    def __init__(self, guard: Any, source: str) -> None:
+        self.planner = guard.planner()
+        self.chunk = guard.chunk_size
+        self.source = source
+        self.guard = guard
+        if guard.service is None:
+            guard.service = DecisionService(guard)
+        self.client = guard.service.client()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        d = dict(self.__dict__)
+        d["guard"] = None  # workers never hold the index; they ask the main process
+        return d
+
+    def _decide(self, plan: Any, split: Optional[int]) -> List[bool]:
+        if get_worker_info() is None and self.guard is not None:
+            return [d is None for _, d, _ in self.guard.decide(plan, self.source, split=split)]
+        return self.client.decide(plan.without_records(), self.source, split=split)
+
+    def _end(self) -> None:
+        """The stream ended: refuse a text field that none of its records had (checked by the main process)."""
+        if get_worker_info() is None and self.guard is not None:
+            self.guard.check_text_field(None, self.source, end=True)
+        else:
+            self.client.end(self.source)
+
+    def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
+            end: bool = True) -> Iterator[Any]:
+        """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
+        ``end=False`` when more of the same stream follows in a later call."""
+        buf: List[Any] = []
+        buf_ids: List[Any] = []
+        for rec, i in zip(records, ids):
+            buf.append(rec)
+            buf_ids.append(i)
+            if len(buf) >= self.chunk:
+                yield from self._flush(buf, buf_ids, split)
+                buf, buf_ids = [], []
+        if buf:
+            yield from self._flush(buf, buf_ids, split)
+        if end:
+            self._end()
+
+    def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int]) -> Iterator[Any]:
+        plan = self.planner.plan(buf, buf_ids)
+        keep = self._decide(plan, split)
+        for ex, k in zip(plan.examples, keep):
+            if k:
+                yield ex.record
+
+
+def worker_split() -> tuple[int, int]:
+    """``(worker id, number of workers)`` of this DataLoader worker; ``(0, 1)`` in the main process."""
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def stream_ids() -> Iterator[int]:
+    """Stream positions, interleaved across DataLoader workers so ids stay unique (and stable while the
+    number of workers stays the same: the guard refuses another number for the same stream)."""
+    w, n = worker_split()
+    i = 0
+    while True:
+        yield i * n + w
+        i += 1

@@ -1,0 +1,167 @@
+"""Wrappers for torch data: map-style datasets, iterable datasets, DataLoaders, lists (see :mod:`.dispatch`)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
+
+from ..core.plan import Planner
+from ..errors import ConfigError
+from .dispatch import register, wrap
+from .stream import StreamFilter, stream_ids, worker_split
+
+__all__ = ["GuardedDataset", "GuardedIterableDataset", "wrap_iterable", "wrap_loader", "wrap_map", "wrap_other",
+           "wrap_sequence"]
+
+
+class GuardedDataset(Dataset):
+    """A map-style dataset of the kept examples of ``dataset`` (``kept``: their indices, in order).
+
+    ``len()`` is the filtered length; ``ds[i]`` is ``dataset[kept[i]]``, unchanged unless a rewriting
+    stage (PII scrubbing, normalisation) changes it. Attributes of the wrapped dataset pass through.
+
+    Example:
+        >>> import torchdataguard as tdg
+        >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+        >>> ds = GuardedDataset(["a", "b", "a"], [0, 1], guard.planner())
+        >>> len(ds), ds[1], ds.kept_indices
+        (2, 'b', [0, 1])
+    """
+
+    def __init__(self, dataset: Any, kept: Sequence[int], planner: Planner, *, source: str = "") -> None:
+        self.dataset = dataset
+        self.source = source
+        self.kept = torch.tensor(list(kept), dtype=torch.int64)
+        self._planner: Optional[Planner] = planner if planner.has_rewriters else None
+
+    def __len__(self) -> int:
+        return int(self.kept.numel())
+
+    def __getitem__(self, i: int) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} is out of range for a guarded dataset of {len(self)} kept examples")
+        idx = int(self.kept[i])
+        rec = self.dataset[idx]
+        if self._planner is not None:
+            rec = self._planner.rewrite(rec, idx)
+        return rec
+
+    @property
+    def kept_indices(self) -> List[int]:
+        """Indices into the wrapped dataset of the kept examples."""
+        return self.kept.tolist()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("dataset", "kept", "_planner", "source"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+class GuardedIterableDataset(IterableDataset):
+    """An iterable dataset that filters ``dataset`` as it streams.
+
+    Ids are stream positions (interleaved across DataLoader workers) unless the guard has ``id_field``;
+    an example met again in a later epoch (same id, same content) replays its first decision instead of being
+    counted again. Positional ids depend on the number of DataLoader workers and on the order of the stream:
+    reading the stream again with another number of workers, or meeting another record at a position in a
+    later pass (a reshuffling stream), raises :class:`~torchdataguard.errors.ConfigError`. If your stream
+    reshuffles between epochs or you change ``num_workers``, set ``id_field`` so ids stay attached to examples.
+    """
+
+    def __init__(self, dataset: IterableDataset, guard: Any, *, source: str = "") -> None:
+        self.dataset = dataset
+        self.source = source
+        self._filter = StreamFilter(guard, source)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._filter.run(iter(self.dataset), stream_ids(), split=worker_split()[1])
+
+    def __len__(self) -> int:
+        raise TypeError("a guarded IterableDataset filters as it streams, so its length is unknown until the "
+                        "stream ends; see guard.report()['kept']")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("dataset", "_filter", "source"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+# --------------------------------------------------------------------------------------------------
+# handlers (every decider; a decider may register its own for a type, see dispatch.py)
+# --------------------------------------------------------------------------------------------------
+@register(Dataset)
+def wrap_map(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> GuardedDataset:
+    """A map-style dataset: decided once now (``num_workers`` plan in DataLoader workers), then served filtered."""
+    src = guard.new_source(source)
+    kept = guard.decider.scan(guard, data, source=src, num_workers=num_workers)
+    return GuardedDataset(data, kept, guard.planner(), source=src)
+
+
+@register(list)
+@register(tuple)
+def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int) -> List[Any]:
+    """A list or tuple: the list of kept records, as the stages rewrote them (``num_workers`` is not used)."""
+    return guard.filter(data, source=guard.new_source(source))
+
+
+@register(IterableDataset)
+def wrap_iterable(guard: Any, data: IterableDataset, *, source: Optional[str], num_workers: int) -> GuardedIterableDataset:
+    """A stream: filtered as it is read, in the main process or in DataLoader workers."""
+    return GuardedIterableDataset(data, guard, source=guard.new_source(source))
+
+
+@register(DataLoader)
+def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_workers: int) -> DataLoader:
+    """A DataLoader: the same loader settings around the wrapped dataset (a new sampler over the kept examples)."""
+    ds = wrap(guard, loader.dataset, source=source, num_workers=num_workers)
+    kwargs: Dict[str, Any] = {}
+    for name in _LOADER_ARGS:
+        if hasattr(loader, name):
+            kwargs[name] = getattr(loader, name)
+    if kwargs.get("num_workers", 0) == 0:
+        kwargs.pop("prefetch_factor", None)
+        kwargs.pop("persistent_workers", None)
+    collate = loader.collate_fn
+    if isinstance(ds, IterableDataset) or isinstance(loader.dataset, IterableDataset):
+        return DataLoader(ds, batch_size=loader.batch_size, drop_last=loader.drop_last, collate_fn=collate, **kwargs)
+    sampler = loader.sampler
+    bs = loader.batch_sampler
+    if bs is not None and type(bs).__name__ != "BatchSampler":
+        raise ConfigError(f"the DataLoader has a custom batch_sampler ({type(bs).__name__}) whose indices refer to the "
+                          f"unfiltered dataset; wrap the dataset first (guard.wrap(dataset)) and build the sampler on it")
+    if isinstance(sampler, RandomSampler):
+        new_sampler = RandomSampler(ds, replacement=sampler.replacement,
+                                    num_samples=None if sampler._num_samples is None else sampler._num_samples,
+                                    generator=sampler.generator)
+    elif isinstance(sampler, SequentialSampler):
+        new_sampler = SequentialSampler(ds)
+    elif type(sampler).__name__ == "DistributedSampler":
+        from torch.utils.data.distributed import DistributedSampler
+
+        new_sampler = DistributedSampler(ds, num_replicas=sampler.num_replicas, rank=sampler.rank,
+                                         shuffle=sampler.shuffle, seed=sampler.seed, drop_last=sampler.drop_last)
+    else:
+        raise ConfigError(f"the DataLoader's sampler ({type(sampler).__name__}) indexes the unfiltered dataset; wrap "
+                          f"the dataset first (guard.wrap(dataset)) and build the sampler on the wrapped dataset")
+    if loader.batch_size is None:
+        return DataLoader(ds, batch_size=None, sampler=new_sampler, collate_fn=collate, **kwargs)
+    return DataLoader(ds, batch_size=loader.batch_size, sampler=new_sampler, drop_last=loader.drop_last,
+                      collate_fn=collate, **kwargs)
+
+
+_LOADER_ARGS = ("num_workers", "pin_memory", "timeout", "worker_init_fn", "multiprocessing_context", "generator",
+                "prefetch_factor", "persistent_workers", "pin_memory_device", "in_order")
+
+
+@register(object)
+def wrap_other(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """Anything else: a map-style dataset by duck typing (``__getitem__`` and ``__len__``), else refused."""
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+        return wrap_map(guard, data, source=source, num_workers=num_workers)
+    raise ConfigError(f"cannot wrap a {type(data).__name__}: expected a torch Dataset, IterableDataset or "
+                      f"DataLoader, a datasets.Dataset or datasets.IterableDataset, or a list")

@@ -1,0 +1,159 @@
+"""Duplicate clusters: matched pairs joined into clusters, their similarity and sizes, the largest listed."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Dict, List, Mapping, Sequence
+
+from ..context import RenderContext, section
+from ..numbers import as_number, format_number
+from ..page import Markup, escape
+from ..plots import PALETTE, draw_histogram, people_ticks, style_axes
+from ..tables import id_list, note, table
+
+__all__ = ["clusters", "render_duplicates"]
+
+
+def id_key(value: Any) -> str:
+    """A hashable, canonical key for an id of any JSON type."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Union the matched pairs into clusters; members in order of first appearance, largest cluster first."""
+    parent: Dict[str, str] = {}
+    order: Dict[str, int] = {}
+    shown: Dict[str, Any] = {}
+    dropped: Dict[str, Mapping[str, Any]] = {}
+
+    def add(k: str, v: Any) -> None:
+        if k not in parent:
+            parent[k] = k
+            order[k] = len(order)
+            shown[k] = v
+
+    def find(k: str) -> str:
+        root = k
+        while parent[root] != root:
+            root = parent[root]
+        while parent[k] != root:
+            parent[k], k = root, parent[k]
+        return root
+
+    for m in matches:
+        a, b = id_key(m.get("id")), id_key(m.get("matched"))
+        add(b, m.get("matched"))  # the matched (kept) example first
+        add(a, m.get("id"))
+        dropped[a] = m
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if order[ra] < order[rb]:
+                ra, rb = rb, ra
+            parent[ra] = rb
+    groups: Dict[str, List[str]] = {}
+    for k in parent:
+        groups.setdefault(find(k), []).append(k)
+    out = []
+    for members in groups.values():
+        members.sort(key=order.__getitem__)
+        scores = [s for s in (as_number(dropped[k].get("score")) for k in members if k in dropped) if s is not None]
+        out.append({
+            "size": len(members),
+            "first": order[members[0]],
+            "kept": [shown[k] for k in members if k not in dropped],
+            "dropped": [(shown[k], str(dropped[k].get("reason", "")), as_number(dropped[k].get("score")))
+                        for k in members if k in dropped],
+            "reasons": Counter(str(dropped[k].get("reason", "")) for k in members if k in dropped),
+            "scores": scores,
+        })
+    out.sort(key=lambda c: (-c["size"], c["first"]))
+    return out
+
+
+def near_thresholds(ctx: RenderContext, rep: Mapping[str, Any]) -> List[tuple]:
+    """``[(threshold, stage name)]`` of the index stages that have a similarity threshold."""
+    out = []
+    for st in ctx.sequence(rep, "stages"):
+        if isinstance(st, Mapping) and st.get("kind") == "index" and isinstance(st.get("config"), Mapping):
+            t = as_number(st["config"].get("threshold"))
+            if t is not None:
+                out.append((t, str(st.get("name", "?"))))
+    return out
+
+
+def plots(ctx: RenderContext, scores: List[float], near_th: List[tuple], sizes: Counter) -> List[str]:
+    """The similarity histogram (when pairs have scores) and the cluster-size bars, as inline SVG."""
+    figs = []
+    if scores:
+        lines = [("", t, f"{name} threshold {format_number(t)}") for t, name in near_th]
+        lo = min(scores + [t for t, _ in near_th])
+
+        def draw_scores(fig) -> None:
+            draw_histogram(fig, scores, title="similarity of matched pairs", lines=lines, color=PALETTE[1],
+                           ylabel="pairs", xlabel="estimated Jaccard similarity", xlim=(lo - 0.01, 1.0))
+
+        figs.append(ctx.plot("similarity of matched duplicate pairs", draw_scores, width=4.6, height=2.5))
+
+    def draw_sizes(fig) -> None:
+        ax = fig.add_subplot()
+        xs = sorted(sizes)
+        ax.bar([str(x) for x in xs], [sizes[x] for x in xs], color=PALETTE[0])
+        ax.set_title("cluster sizes", loc="left")
+        ax.set_xlabel("examples in the cluster")
+        ax.set_ylabel("clusters")
+        people_ticks(ax.yaxis, integer=True)
+        style_axes(ax)
+
+    figs.append(ctx.plot("duplicate cluster sizes", draw_sizes, width=4.6, height=2.5))
+    return [f for f in figs if f]
+
+
+@section("duplicates", "Duplicate clusters", order=60, keys=("matches", "matches_truncated"))
+def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
+    """A sentence on pairs and clusters, two plots, and the largest ``max_clusters`` clusters."""
+    raw = ctx.sequence(rep, "matches")
+    matches = [m for m in raw if isinstance(m, Mapping) and "id" in m and "matched" in m]
+    truncated = as_number(rep.get("matches_truncated")) or 0
+    if len(matches) < len(raw):
+        ctx.notes.append(f"{len(raw) - len(matches)} entries of 'matches' lack an id or a matched id; skipped")
+    if not matches:
+        return note("No duplicate was found." if not truncated else
+                    f"{int(truncated):,} duplicate pairs were found but not kept in the report.")
+    found = clusters(matches)
+    parts = []
+    by_reason = Counter(str(m.get("reason", "")) for m in matches)
+    reasons = ", ".join(f"{r} {n:,}" for r, n in by_reason.most_common())
+    parts.append(f"<p>{len(matches):,} duplicate pairs ({escape(reasons)}) form {len(found):,} clusters; the "
+                 f"largest holds {found[0]['size']:,} examples. Each cluster keeps its first example and drops the "
+                 f"rest (keep-first).</p>")
+    if truncated:
+        parts.append(note(f"{int(truncated):,} further pairs were counted but not kept in memory "
+                          f"(the ledger's max_matches); clusters below come from the kept pairs."))
+    scores = [s for s in (as_number(m.get("score")) for m in matches) if s is not None]
+    figs = plots(ctx, scores, near_thresholds(ctx, rep), Counter(c["size"] for c in found))
+    if figs:
+        parts.append('<div class="grid">' + "".join(figs) + "</div>")
+    cap_c, cap_i = ctx.options.max_clusters, ctx.options.max_ids_per_cluster
+    rows = []
+    for i, c in enumerate(found[:cap_c], 1):
+        ids = [d[0] for d in c["dropped"]]
+        titles = [f"{d[1]}" + (f", similarity {format_number(d[2])}" if d[2] is not None else "")
+                  for d in c["dropped"]]
+        if not c["scores"]:
+            sim = "\u2014"
+        elif len(set(c["scores"])) > 1:
+            sim = f"{format_number(min(c['scores']))}\u2013{format_number(max(c['scores']))}"
+        else:
+            sim = format_number(c["scores"][0])
+        why = ", ".join(f"{r} {n}" for r, n in c["reasons"].most_common())
+        rows.append((i, c["size"], id_list(c["kept"], cap_i), id_list(ids, cap_i, titles), why, sim))
+    parts.append(f"<h3>Largest clusters (top {min(cap_c, len(found))} of {len(found):,})</h3>")
+    parts.append(table(("#", "size", "kept id", "dropped ids (hover for reason)", "reasons", "similarity"), rows,
+                       numeric=(0, 1), cls="clusters"))
+    if len(found) > cap_c:
+        parts.append(note(f"{len(found) - cap_c:,} smaller clusters not listed (max_clusters={cap_c}); "
+                          f"dropped.jsonl holds every pair."))
+    return Markup("".join(parts))

@@ -1,0 +1,35 @@
+"""``report.json``: the report as strict JSON (non-finite floats as strings, tensors as lists, no NaN tokens).
+
+Example:
+    >>> print(report_json({"seen": 1, "mean": float("nan")}))
+    {
+      "seen": 1,
+      "mean": "nan"
+    }
+    <BLANKLINE>
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Mapping
+
+from ..core.ledger import to_jsonable
+from ..errors import ConfigError
+
+__all__ = ["jsonable_report", "report_json"]
+
+
+def jsonable_report(report: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of ``report`` holding only JSON values (see :func:`torchdataguard.core.ledger.to_jsonable`).
+
+    Raises:
+        ConfigError: ``report`` is not a mapping.
+    """
+    if not isinstance(report, Mapping):
+        raise ConfigError.bad("report", type(report).__name__, "a mapping such as guard.report() returns")
+    return to_jsonable(dict(report))
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """``report`` as indented, strict JSON text with a final newline (non-ASCII kept as it is)."""
+    return json.dumps(jsonable_report(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

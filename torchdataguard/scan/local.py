@@ -1,0 +1,86 @@
+"""``torchdataguard scan`` in this process: stream a corpus through a Guard into kept/dropped files and a report."""
+from __future__ import annotations
+
+import itertools
+import os
+import platform
+import time
+from typing import Any, Dict, Optional, Sequence
+
+from ..core.guard import Guard
+from ..core.ids import IdHasher, id_record_hook
+from ..core.ledger import json_line, to_jsonable
+from ..errors import StateError
+from ..io import readers  # looked up at call time (tests stand a reader in)
+from .outputs import ReadCounter, ScanRun
+from .stages import build_stages
+
+__all__ = ["scan"]
+
+
+def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"), text_field: Optional[str] = "text",
+         id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
+         fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
+         strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
+         options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False) -> Dict[str, Any]:
+    """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
+
+    Returns the report. Memory is bounded by the dedup index: records stream in and out. A scan is one
+    pass: every record is its own example (ids name records in the outputs, they never replay a decision),
+    so ``kept.jsonl`` and ``dropped.jsonl`` hold exactly ``kept`` and ``dropped`` lines. ``hash_ids`` (with
+    ``id_field``): ids are hashed in every output, including the id field of the written records. The files
+    are moved into ``out_dir`` when the scan ends (see :mod:`torchdataguard.scan.outputs`). The report's
+    ``status`` is ``"complete"``, or ``"no_valid_records"`` when the input held no record or only invalid
+    ones. A damaged input raises :class:`~torchdataguard.errors.GuardInputError` and a text field that no
+    record has raises :class:`~torchdataguard.errors.ConfigError`, after writing ``kept.partial.jsonl``,
+    ``dropped.partial.jsonl`` and a report with ``"complete": false``.
+
+    Example:
+        >>> import tempfile, os, json
+        >>> d = tempfile.mkdtemp(); p = os.path.join(d, "in.jsonl")
+        >>> _ = open(p, "w").write('{"text": "hello world"}\\n{"text": "Hello  world"}\\n')
+        >>> scan(p, os.path.join(d, "out"), device="cpu", progress=False)["dropped_by_reason"]
+        {'duplicate/exact': 1}
+    """
+    input_path = readers.resolve_input(input_path)
+    fmt = fmt or readers.detect_format(input_path)
+    built = build_stages(list(stages), threshold=threshold, options=options)
+    hasher = IdHasher.from_option(hash_ids, id_field=id_field)
+    run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
+    try:
+        guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict,
+                      max_chars=max_chars, quarantine=run.staged("dropped.jsonl"), quarantine_pii=dropped_pii,
+                      chunk_size=chunk_size, progress=progress, hash_ids=hasher or False)
+    except BaseException:
+        run.discard()
+        raise
+    guard.ledger.remember = False  # one pass: every record is its own example, no decision is replayed
+    hook = id_record_hook(id_field, hasher)
+    total = readers.count_records(input_path, fmt)
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
+    records = reader if limit is None else itertools.islice(reader, limit)
+    t0 = time.perf_counter()
+    kept_path = run.staged("kept.jsonl")
+    written = 0
+    try:
+        with open(kept_path, "w", encoding="utf-8") as out:
+            for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
+                if drop is None and not replayed:
+                    out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
+                    written += 1
+    except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
+        run.fail(exc)
+    wall = time.perf_counter() - t0
+    guard.close()
+    rep = guard.report()
+    if run.error is None and written != rep["kept"]:  # never a kept.jsonl the report does not account for
+        run.fail(StateError(f"internal error: wrote {written} kept records but the report counts {rep['kept']}"))
+    rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
+    rep["throughput"] = {"wall_seconds": round(wall, 3),
+                         "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
+    rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
+                      "cpu_count": os.cpu_count(), "device": str(guard.device)}
+    # report.json and report.html, then the files moved into place; a fault is raised again from here
+    return run.finish(rep, records_read=reader.n, reader_fault=reader.fault)
