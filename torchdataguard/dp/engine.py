@@ -65,8 +65,11 @@ class DPEngine:
                  loss_fn: Optional[Callable[[Any, Any], torch.Tensor]] = None, trainer: bool = False,
                  resuming: bool = False, approximate_reason: Optional[str] = None,
                  default_accumulation: int = 1, unit_ids_given: bool = False,
-                 batch_stages: Sequence[Any] = ()) -> None:
+                 batch_stages: Sequence[Any] = (), release_at_step: bool = True) -> None:
         self.config = config
+        #: False: the caller calls :meth:`release` after the backward pass and before the update (Lightning's
+        #: ``on_before_optimizer_step``: its closure runs the backward inside ``optimizer.step()``)
+        self.release_at_step = bool(release_at_step)
         self.model = model
         self.trainer = trainer
         self.sampler = sampler
@@ -172,7 +175,7 @@ class DPEngine:
         """Per-row factor turning per-sample gradients into per-example-loss gradients (see
         :func:`~torchdataguard.dp.micro.loss_scale`)."""
         return loss_scale(micro, trainer=self.trainer, default_accumulation=self.default_accumulation,
-                          rule=self.loss_rule.name)
+                          rule=self.loss_rule.name, fixed_divisor=not self.release_at_step)
 
     # -- the clipper ---------------------------------------------------------------------------------------------
     def _select(self) -> None:
@@ -191,7 +194,8 @@ class DPEngine:
         for p in self.params:
             self._attached_handles.append(p.register_post_accumulate_grad_hook(self._drop_grad))
         self.keep_grads = False
-        self._attached_handles.append(self.optimizer.register_step_pre_hook(self._before_step))
+        if self.release_at_step:
+            self._attached_handles.append(self.optimizer.register_step_pre_hook(self._before_step))
 
     def _unattach(self) -> None:
         """Remove what :meth:`_attach` added (the clipping hooks); the forward pre-hook and the ledger stay."""

@@ -125,17 +125,20 @@ def unit_groups(micro: MicroBatch) -> Tuple[Optional[torch.Tensor], int, Optiona
     return idx, int(len(uniq)), counts
 
 
-def loss_scale(micro: MicroBatch, *, trainer: bool, default_accumulation: int, rule: Optional[str]) -> Any:
+def loss_scale(micro: MicroBatch, *, trainer: bool, default_accumulation: int, rule: Optional[str],
+               fixed_divisor: bool = False) -> Any:
     """Per-row factor turning Opacus's per-sample gradients into per-example-loss gradients.
 
     Opacus (``loss_reduction="mean"``) multiplies by the rows ``n``; the loop's loss is
     ``sum_i w_i l_i / d`` (``w`` learnt from the model's output by the loss ``rule``, ``d`` the Trainer's
     division by the accumulation steps when it does not pass ``num_items_in_batch``). The factor is
-    ``d / (n w_i)``: a float, or a tensor with one factor per row.
+    ``d / (n w_i)``: a float, or a tensor with one factor per row. ``fixed_divisor``: the loop divides by
+    ``default_accumulation`` even in a shorter last group (Lightning's ``accumulate_grad_batches``).
     """
     d = 1.0
     if trainer and micro.num_items is None:
-        d = float(micro.plan.step_len) if micro.plan is not None else float(default_accumulation)
+        d = (float(micro.plan.step_len) if micro.plan is not None and not fixed_divisor
+             else float(default_accumulation))
     w = micro.weights
     if rule == "row_mean":
         return d  # n w_i = 1 for every row

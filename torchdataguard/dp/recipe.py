@@ -1,0 +1,164 @@
+"""Settings of DP-SGD that learn: :func:`recommend` (also ``tdg.DPConfig.recommend``) and the :class:`DPRecipe` it
+returns.
+
+DP-SGD adds Gaussian noise of norm about ``sigma * C * sqrt(d) / B`` to a clipped mean gradient of norm at most
+``C`` (``d`` trained parameters, ``B`` the expected logical batch). What makes it learn, in the literature and in
+``benchmarks/dp_utility.py`` (see ``docs/private-fine-tuning.md``):
+
+* few trained parameters: a head on a frozen pretrained encoder, or LoRA adapters, not the whole model;
+* a large expected logical batch (Poisson sampling, split into micro-batches by gradient accumulation): at a fixed
+  epsilon and number of epochs the noise multiplier grows more slowly than the batch, so the noise on the mean
+  gradient shrinks (Li et al. 2022; De et al. 2022; Ponomareva et al. 2023);
+* more epochs than without DP, and a learning rate raised with the batch.
+
+The recipe's noise is calibrated by the accountant for exactly the sampling it plans (``sample_rate =
+logical_batch / num_examples`` for ``steps = epochs * ceil(num_examples / logical_batch)``), and the recipe's
+``epsilon`` is that accountant's figure for the plan: at most ``target_epsilon``.
+
+Example:
+    >>> r = recommend(1292, target_epsilon=8.0)
+    >>> r.logical_batch, r.epochs, r.epsilon <= 8.0, r.config.noise_multiplier == r.noise_multiplier
+    (256, 30, True, True)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..errors import ConfigError
+from .config import DPConfig
+from .epsilon import epsilon_prv, epsilon_rdp, noise_for_target
+
+__all__ = ["DPRecipe", "RECIPES", "recommend"]
+
+#: What worked per trained part, measured in benchmarks/dp_utility.py on the demo task (settings chosen on a
+#: validation split): the logical batch as a fraction of the training set, epochs, the optimizer and the
+#: learning-rate range that was best or within a point of it.
+RECIPES: Dict[str, Dict[str, Any]] = {
+    "head": {"batch_fraction": 1 / 4, "epochs": 30, "optimizer": "SGD momentum 0.9", "lr": (2.0, 8.0),
+             "micro_batch": 256},
+    "lora": {"batch_fraction": 1 / 4, "epochs": 3, "optimizer": "AdamW", "lr": (1e-3, 2e-3), "micro_batch": 16},
+    "full": {"batch_fraction": 1 / 4, "epochs": 3, "optimizer": "AdamW", "lr": (2e-4, 5e-4), "micro_batch": 16},
+}
+
+
+@dataclass
+class DPRecipe:
+    """What :func:`recommend` returns: a :class:`DPConfig` with the noise set, and the loop around it.
+
+    Attributes:
+        config: the DP settings (``noise_multiplier`` calibrated, ``target_epsilon`` a hard cap, ``epochs`` set).
+        logical_batch: the expected logical batch ``B`` (the DataLoader's ``batch_size`` for ``make_private``; for
+            the Trainer ``per_device_train_batch_size * gradient_accumulation_steps``).
+        micro_batch / accumulation: how the logical batch is split (``micro_batch * accumulation == logical_batch``).
+        epochs / steps: the planned training length; ``steps = epochs * ceil(num_examples / logical_batch)``.
+        sample_rate: ``logical_batch / num_examples`` (the Poisson rate the accountant uses).
+        noise_multiplier: sigma, calibrated by the accountant for this plan.
+        epsilon: the accountant's epsilon for the plan (at most ``target_epsilon``); ``epsilon_rdp`` the other one.
+        learning_rate: the range of learning rates that worked (low, high).
+        optimizer: the optimizer they worked with.
+        trainable: what was trained (``"head"``, ``"lora"`` or ``"full"``).
+        notes: why, in words.
+    """
+
+    config: DPConfig
+    logical_batch: int
+    micro_batch: int
+    accumulation: int
+    epochs: int
+    steps: int
+    sample_rate: float
+    noise_multiplier: float
+    epsilon: float
+    epsilon_rdp: float
+    learning_rate: Tuple[float, float]
+    optimizer: str
+    trainable: str
+    notes: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("logical_batch", "micro_batch", "accumulation", "epochs", "steps",
+                                             "sample_rate", "noise_multiplier", "epsilon", "epsilon_rdp",
+                                             "optimizer", "trainable", "notes")}
+        out["learning_rate"] = list(self.learning_rate)
+        out["config"] = self.config.to_dict()
+        return out
+
+
+def _power_of_two_at_most(x: float) -> int:
+    return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
+
+
+def recommend(num_examples: int, epochs: Optional[int] = None, target_epsilon: float = 8.0, *,
+              trainable: str = "head", delta: Optional[float] = None, max_grad_norm: float = 1.0,
+              logical_batch: Optional[int] = None, micro_batch: Optional[int] = None,
+              accountant: str = "prv", seed: Optional[int] = None) -> DPRecipe:
+    """Settings of DP-SGD that learn for ``num_examples`` privacy units at ``target_epsilon`` (see the module).
+
+    Args:
+        num_examples: privacy units in the training set (after filtering).
+        epochs: planned epochs (default: what worked for ``trainable``).
+        target_epsilon: the budget; the returned plan's epsilon is at most this.
+        trainable: ``"head"`` (a head on a frozen encoder), ``"lora"`` (adapters and head) or ``"full"``.
+        delta: default ``min(1e-5, 0.1 / num_examples)`` (as :class:`DPConfig`).
+        max_grad_norm: the clipping bound C (the learning rates assume 1.0).
+        logical_batch: override the expected logical batch (default: a quarter of the data, as a power of two).
+        micro_batch: rows per forward pass (default: what fits a CPU for ``trainable``); the logical batch is
+            rounded down to a multiple of it.
+        accountant: ``"prv"`` or ``"rdp"`` (calibrates the noise and enforces the budget).
+        seed: the Poisson sampler's seed.
+
+    Example:
+        >>> r = DPConfig.recommend(1000, 10, 3.0, trainable="lora")
+        >>> r.micro_batch * r.accumulation == r.logical_batch, r.epsilon <= 3.0
+        (True, True)
+    """
+    p: List[str] = []
+    if not (isinstance(num_examples, int) and not isinstance(num_examples, bool) and num_examples >= 2):
+        p.append(f"num_examples={num_examples!r}: expected the number of privacy units, an integer >= 2")
+    if trainable not in RECIPES:
+        p.append(f"trainable={trainable!r}: expected one of {', '.join(repr(k) for k in RECIPES)}")
+    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
+        p.append(f"epochs={epochs!r}: expected a positive integer")
+    for name, v in (("logical_batch", logical_batch), ("micro_batch", micro_batch)):
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            p.append(f"{name}={v!r}: expected a positive integer")
+    if p:
+        raise ConfigError.collect(p, "DPConfig.recommend")
+    base = RECIPES[trainable]
+    n = int(num_examples)
+    epochs = int(epochs if epochs is not None else base["epochs"])
+    batch = int(logical_batch) if logical_batch is not None else _power_of_two_at_most(base["batch_fraction"] * n)
+    if batch > n:
+        raise ConfigError(f"logical_batch={batch} is larger than the {n} examples: the sampling rate would exceed 1")
+    micro = min(int(micro_batch) if micro_batch is not None else int(base["micro_batch"]), batch)
+    accumulation = batch // micro
+    batch = micro * accumulation
+    steps = epochs * int(math.ceil(n / batch))
+    q = batch / n
+    # validate the rest (target, delta, C, accountant) before the search, with DPConfig's messages
+    probe = DPConfig(target_epsilon=target_epsilon, delta=delta, max_grad_norm=max_grad_norm, noise_multiplier=1.0,
+                     accountant=accountant, epochs=epochs, seed=seed)  # type: ignore[arg-type]
+    d = float(delta) if delta is not None else min(1e-5, 0.1 / n)
+    sigma = noise_for_target(target_epsilon=float(target_epsilon), delta=d, sample_rate=q, steps=steps,
+                             accountant=accountant)  # type: ignore[arg-type]
+    eps_prv = epsilon_prv([(sigma, q, steps)], d)
+    eps_rdp = epsilon_rdp([(sigma, q, steps)], d)
+    spent = eps_prv if accountant == "prv" else eps_rdp
+    if spent > target_epsilon:  # the search's tolerance: one notch more noise
+        sigma *= 1.01
+        eps_prv, eps_rdp = epsilon_prv([(sigma, q, steps)], d), epsilon_rdp([(sigma, q, steps)], d)
+        spent = eps_prv if accountant == "prv" else eps_rdp
+    config = replace(probe, delta=d, noise_multiplier=float(sigma))
+    notes = [f"train the {trainable}: " + {
+        "head": "a few hundred parameters, so the noise (norm ~ sigma C sqrt(d) / B) stays small; measured best on "
+                "the demo task at epsilon 1, 3 and 8",
+        "lora": "adapters and head: far fewer parameters than the model, so less noise than full fine-tuning",
+        "full": "every parameter: needs far more data than a few thousand examples to beat the noise under DP"}[trainable],
+        f"expected logical batch {batch} (sample rate {q:.4g}, Poisson), {accumulation} micro-batch(es) of {micro}",
+        f"{epochs} epochs = {steps} steps; noise multiplier {sigma:.4g} gives epsilon {spent:.4g} by {accountant}"]
+    return DPRecipe(config=config, logical_batch=batch, micro_batch=micro, accumulation=accumulation, epochs=epochs,
+                    steps=steps, sample_rate=q, noise_multiplier=float(sigma), epsilon=float(spent),
+                    epsilon_rdp=float(eps_rdp), learning_rate=tuple(base["lr"]), optimizer=str(base["optimizer"]),
+                    trainable=trainable, notes=notes)
