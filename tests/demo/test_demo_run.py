@@ -35,3 +35,14 @@ def test_demo_runs_end_to_end_on_a_few_emails(tmp_path):
     # PII is counted by type and never written into the report
     text = (tmp_path / "demo" / "report.json").read_text()
     assert "@spamassassin.taint.org" not in text and "@example.com" not in text
+
+
+def test_private_demo_trains_the_head_and_reports_the_accountants_epsilon(tmp_path):
+    res = run_demo(out=str(tmp_path / "priv"), train_size=48, test_size=16, max_length=32, private=True, epsilon=8.0,
+                   progress=False, verbose=False)
+    assert res["trained"] == "head" and res["trainable_parameters"] == 384 * 2 + 2
+    r = res["recipe"]
+    assert res["steps"] == r["steps"] and 0 < res["epsilon"] <= 8.0
+    rep = json.loads((tmp_path / "priv" / "report.json").read_text())
+    assert rep["privacy"]["steps"] == r["steps"] and rep["privacy"]["sample_rate"] == pytest.approx(r["sample_rate"])
+    assert rep["privacy"]["noise_multiplier"] == pytest.approx(r["noise_multiplier"])

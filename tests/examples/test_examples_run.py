@@ -36,3 +36,17 @@ def test_trainer_script(tmp_path):
     trainer = load("trainer_script").main(["--limit", "40", "--max-steps", "2", "--out", str(tmp_path / "t")])
     assert trainer.state.global_step == 2
     assert (tmp_path / "t" / "report.json").exists()
+
+
+def test_accelerate_private_plain_loop():
+    pytest.importorskip("accelerate")
+    acc, rep = load("accelerate_private").main(["--epochs", "2", "--epsilon", "3"])
+    assert rep["steps"] == 2 * 4 and 0 < rep["epsilon_prv"] <= 3.0  # 512 rows, expected batch 128
+    assert acc > 0.7  # learns through accelerate's wrapped optimizer and loader
+
+
+def test_lightning_example(tmp_path):
+    pytest.importorskip("lightning")
+    rep = load("lightning_guard").main(["--epochs", "1", "--rows", "200", "--out", str(tmp_path / "l")])
+    assert rep["seen"] == 200 and rep["kept"] == 180 and 0 < rep["privacy"]["epsilon_prv"] <= 8.0
+    assert (tmp_path / "l" / "report.json").exists()
