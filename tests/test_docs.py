@@ -1,7 +1,8 @@
 """The README and the documentation site say only what the package does.
 
 * every ``tdg.X`` / ``torchdataguard.X...`` name in the code of README.md and docs/*.md (fenced blocks and inline
-  code) resolves, and so does every name imported from the package in a Python block;
+  code) resolves, and so does every name imported from the package in a Python block and every API entry
+  (``::: torchdataguard.X``);
 * docs/api.md documents exactly ``tdg.__all__`` (a new public name needs an entry there);
 * the README's Python blocks that hold no ``...`` run as they are (the marker of a sketch is ``...``);
 * the flags in ``torchdataguard scan`` / ``demo`` command lines exist in that command's ``--help``;
@@ -137,6 +138,7 @@ def names_in(path: Path) -> Set[str]:
     for b in blocks(path):
         if b.lang in ("python", "py", "pycon"):
             found |= python_names(b.code)
+    found |= set(re.findall(r"^:::\s+([\w.]+)\s*$", prose(path), flags=re.MULTILINE))  # mkdocstrings entries
     return found
 
 
