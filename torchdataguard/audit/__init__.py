@@ -1,0 +1,1 @@
+"""Privacy audits: canaries, exposure, membership AUC and the one-run empirical lower bound on epsilon."""
