@@ -1,4 +1,7 @@
-"""Small non-private training runs that memorise their canaries: the audit sees it (CPU, random init, seconds)."""
+"""Small non-private training runs that memorise their canaries: the audit sees it (CPU, random init, seconds).
+The same with DP-SGD at epsilon 1 never shows a bound above 1."""
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -141,3 +144,32 @@ def test_a_custom_score_fn_and_its_mistakes():
         audit.run(None, score_fn=lambda m, recs: [0.0, 1.0, 2.0])
     with pytest.raises(ConfigError, match="non-finite"):
         audit.run(None, score_fn=lambda m, recs: [float("nan")] * len(recs))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dp_sgd_at_epsilon_1_never_shows_a_bound_above_1(seed):
+    """Soundness: the same memorising setup, trained with DP-SGD at epsilon 1, gives a lower bound of at most 1."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    audit = tdg.PrivacyAudit(num_canaries=100, seed=seed, delta=1e-5)
+    data = audit.wrap(blobs(seed=seed))
+    x = torch.stack([d[0] for d in data])
+    y = torch.tensor([int(d[1]) for d in data])
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(16, 256), nn.ReLU(), nn.Linear(256, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    cfg = tdg.DPConfig(target_epsilon=1.0, delta=1e-5, epochs=20, max_grad_norm=1.0, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dp = tdg.make_private(model, opt, DataLoader(TensorDataset(x, y), batch_size=64), cfg)
+        model, opt, loader = dp
+        for _ in range(20):
+            for xb, yb in loader:
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(xb), yb).backward()
+                opt.step()
+        eps = dp.epsilon()
+        dp.close()
+    res = audit.run(model)
+    assert eps <= 1.0 + 1e-6
+    assert res["epsilon_lower_bound"] <= 1.0
