@@ -152,11 +152,19 @@ def _position_weights(n: int) -> np.ndarray:
 class NgramHashes:
     """The n-gram hashes of a chunk of texts: ``hashes`` (int64) with ``offsets`` (text ``i`` owns
     ``hashes[offsets[i]:offsets[i + 1]]``, its n-grams in order: the one starting at word ``p`` is at
-    ``offsets[i] + p``). Picklable; :meth:`take` selects texts (the guard's key contract)."""
+    ``offsets[i] + p``), and each text's normalised UTF-8 bytes with words separated by NUL bytes
+    (``normalized``), so that a hit can be verified where the text itself is not at hand (DataLoader
+    workers send the main process keys, not records). Picklable; :meth:`take` selects texts (the guard's
+    key contract)."""
 
-    def __init__(self, hashes: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, hashes: np.ndarray, offsets: np.ndarray, normalized: Optional[List[bytes]] = None) -> None:
         self.hashes = hashes
         self.offsets = offsets
+        self.normalized = normalized if normalized is not None else [b""] * (int(offsets.size) - 1)
+
+    def words(self, i: int) -> List[bytes]:
+        """The normalised words of text ``i`` (UTF-8)."""
+        return [w for w in self.normalized[i].split(b"\x00") if w]
 
     def __len__(self) -> int:
         return int(self.offsets.size) - 1
@@ -164,13 +172,13 @@ class NgramHashes:
     def take(self, idx: Sequence[int]) -> "NgramHashes":
         idx = np.asarray(list(idx), dtype=np.int64)
         if idx.size == 0:
-            return NgramHashes(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
+            return NgramHashes(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), [])
         a, b = self.offsets[idx], self.offsets[idx + 1]
         lens = b - a
         out_off = np.zeros(idx.size + 1, dtype=np.int64)
         np.cumsum(lens, out=out_off[1:])
         pos = np.repeat(a - out_off[:-1], lens) + np.arange(int(out_off[-1]), dtype=np.int64)
-        return NgramHashes(self.hashes[pos], out_off)
+        return NgramHashes(self.hashes[pos], out_off, [self.normalized[i] for i in idx.tolist()])
 
 
 def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
@@ -216,7 +224,7 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
     np.cumsum(grams_per_doc, out=offsets[1:])
     W = wh.size
     if W < ngram or offsets[-1] == 0:
-        return NgramHashes(np.zeros(0, dtype=np.int64), offsets)
+        return NgramHashes(np.zeros(0, dtype=np.int64), offsets, encoded)
     m = W - ngram + 1
     weights = _position_weights(ngram)
     with np.errstate(over="ignore"):
@@ -226,4 +234,4 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
     # the n-gram starting at word w is valid when its last word is in the same text
     wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
     valid = wdoc[:m] == wdoc[ngram - 1 :]
-    return NgramHashes(_mix(acc[valid]).view(np.int64), offsets)
+    return NgramHashes(_mix(acc[valid]).view(np.int64), offsets, encoded)

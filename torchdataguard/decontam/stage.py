@@ -11,7 +11,7 @@ from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from .evalsets import EvalSet, read_eval_set
 from .index import EvalIndex
-from .ngrams import NgramHashes, ngram_hashes, normalized_words
+from .ngrams import NgramHashes, ngram_hashes
 
 __all__ = ["Decontaminate"]
 
@@ -151,17 +151,16 @@ class Decontaminate(IndexStage):
         bounds = np.flatnonzero(np.diff(doc)) + 1
         for seg in np.split(np.arange(rows.size), bounds):
             d = int(doc[seg[0]])
-            out[d] = self._judge(exs[d], pos[seg], grams[seg])
+            out[d] = self._judge(exs[d], keys.words(d), pos[seg], grams[seg])
         return out
 
-    def _judge(self, ex: Example, pos: np.ndarray, grams: np.ndarray) -> Optional[Drop]:
-        """Verify one document's hits, update the boilerplate counts and decide it."""
-        words = normalized_words(ex.text or "")
+    def _judge(self, ex: Example, words: List[bytes], pos: np.ndarray, grams: np.ndarray) -> Optional[Drop]:
+        """Verify one document's hits on its normalised ``words``, update the boilerplate counts, decide it."""
         n = self.ngram
         verified: Dict[int, bool] = {}
         for p, u in zip(pos.tolist(), grams.tolist()):
             if u not in verified:
-                verified[u] = " ".join(words[p : p + n]) == self.index.ngram_text(u)
+                verified[u] = b" ".join(words[p : p + n]) == self.index.ngram_text(u).encode("utf-8", "surrogatepass")
         rejected = sum(1 for ok in verified.values() if not ok)
         if rejected:
             ex.count("contamination/unverified_hash_hits", rejected)
