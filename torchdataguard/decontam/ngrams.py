@@ -21,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import re
 import string
 import threading
 import unicodedata
@@ -60,28 +61,33 @@ def is_unspaced(ch: str) -> bool:
     return any(lo <= c <= hi for lo, hi in _UNSPACED)
 
 
-class _UnicodeTable(dict):
-    """``str.translate`` table for non-ASCII text, filled on first use of each character: punctuation and
-    symbols deleted, whitespace to a space, characters of unspaced scripts surrounded by spaces."""
+def _translation(c: int) -> Optional[str]:
+    """What character ``c`` becomes: punctuation and symbols deleted, whitespace (and NUL) a space, a
+    character of an unspaced script surrounded by spaces, anything else itself."""
+    ch = chr(c)
+    if unicodedata.category(ch)[0] in "PS":
+        return None
+    if ch.isspace() or c == 0:
+        return " "
+    return f" {ch} " if is_unspaced(ch) else ch
+
+
+class _AstralTable(dict):
+    """``str.translate`` table for text with characters beyond the BMP, filled on first use of each."""
 
     def __missing__(self, c: int) -> Optional[str]:
-        ch = chr(c)
-        cat = unicodedata.category(ch)
-        if cat[0] in "PS":
-            out: Optional[str] = None
-        elif ch.isspace() or c == 0:
-            out = " "
-        elif is_unspaced(ch):
-            out = f" {ch} "
-        else:
-            out = ch
-        self[c] = out
+        out = self[c] = _translation(c)
         return out
+
+
+#: the BMP as a list (a list lookup is what makes ``str.translate`` fast); built on first use
+_BMP: List[Optional[str]] = []
 
 
 # NUL is whitespace here (it separates texts in the byte buffer of ngram_hashes)
 _ASCII_STR = str.maketrans(string.ascii_uppercase + "\x00", string.ascii_lowercase + " ", string.punctuation)
-_UNICODE = _UnicodeTable()
+_ASTRAL = _AstralTable()
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _UNICODE_LOCK = threading.Lock()
 # bytes: upper to lower case, the whitespace str.split() knows to 0 (a word boundary); punctuation deleted
 _WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
@@ -91,8 +97,24 @@ for _c in string.ascii_uppercase.encode():
 for _c in _WS:
     _BYTE_TABLE[_c] = 0
 _BYTE_TABLE = bytes(_BYTE_TABLE)
-_WS_ONLY = bytes(0 if i in _WS else i for i in range(256))
 _PUNCT = string.punctuation.encode()
+
+
+def _non_ascii_run(m: "re.Match[str]") -> str:
+    run = m.group()
+    if max(run) <= "\uffff":
+        return run.translate(_BMP)
+    with _UNICODE_LOCK:  # the table grows while it is used
+        return run.translate(_ASTRAL)
+
+
+def _unicode_part(text: str) -> str:
+    """NFKC, lower case, and the non-ASCII characters translated (ASCII ones are left to the caller)."""
+    if not _BMP:
+        with _UNICODE_LOCK:
+            if not _BMP:
+                _BMP.extend(_translation(c) for c in range(0x10000))
+    return _NON_ASCII.sub(_non_ascii_run, unicodedata.normalize("NFKC", text).lower())
 
 
 def normalize_text(text: str) -> str:
@@ -105,9 +127,7 @@ def normalize_text(text: str) -> str:
     """
     if text.isascii():
         return text.translate(_ASCII_STR)
-    text = unicodedata.normalize("NFKC", text).lower()
-    with _UNICODE_LOCK:  # the table grows while it is used
-        return text.translate(_UNICODE)
+    return _unicode_part(text).translate(_ASCII_STR)
 
 
 def normalized_words(text: str) -> List[str]:
@@ -197,7 +217,7 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
         elif t.isascii():
             encoded.append(t.encode("ascii").translate(_BYTE_TABLE, _PUNCT))
         else:
-            encoded.append(normalize_text(t).encode("utf-8", "surrogatepass").translate(_WS_ONLY))
+            encoded.append(_unicode_part(t).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT))
     n_docs = len(encoded)
     raw = b"\x00".join(encoded)
     L = len(raw)

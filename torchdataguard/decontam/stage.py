@@ -158,9 +158,15 @@ class Decontaminate(IndexStage):
         """Verify one document's hits on its normalised ``words``, update the boilerplate counts, decide it."""
         n = self.ngram
         verified: Dict[int, bool] = {}
+        item_words: Dict[int, List[bytes]] = {}  # a document holding a whole item hits it many times
+        ix = self.index
         for p, u in zip(pos.tolist(), grams.tolist()):
             if u not in verified:
-                verified[u] = b" ".join(words[p : p + n]) == self.index.ngram_text(u).encode("utf-8", "surrogatepass")
+                g = int(ix.rep_item[u])
+                if g not in item_words:
+                    item_words[g] = ix.words[g].encode("utf-8", "surrogatepass").split(b" ")
+                q = int(ix.rep_pos[u])
+                verified[u] = words[p : p + n] == item_words[g][q : q + n]
         rejected = sum(1 for ok in verified.values() if not ok)
         if rejected:
             ex.count("contamination/unverified_hash_hits", rejected)
