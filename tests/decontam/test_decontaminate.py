@@ -316,3 +316,27 @@ def test_cli_scan_with_eval_sets(tmp_path, capsys):
     assert main(["scan", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "o3"), "--stages", "exact,near",
                  "--no-progress", "--eval", f"g={tmp_path / 'ev.jsonl'}"]) == 2
     assert re.search("add it to --stages", capsys.readouterr().err)
+
+
+def test_trainer_callback_report_includes_contamination(tmp_path):
+    item = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    guard = tdg.Guard([tdg.Decontaminate({"s": [item]})], device="cpu", progress=False)
+    guard.wrap([item.title(), "something else entirely"])
+    callback = tdg.GuardCallback(guard)
+    assert callback.report()["contamination"]["s"]["dirty_item_ids"] == [0]
+    callback.save_report(str(tmp_path))
+    assert "Benchmark contamination" in (tmp_path / "report.html").read_text()
+
+
+def test_duplicate_clusters_leave_out_contamination_matches():
+    # the matched id of a contamination drop is an evaluation item's id, not a training id: clustering it with
+    # the training ids would join training example 0 to training example 5 through item 0
+    from torchdataguard.report import render_html
+
+    item = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    guard = tdg.Guard([tdg.Decontaminate({"s": [item]}), tdg.ExactDedup()], device="cpu", progress=False)
+    guard.filter(["first training text", "b", "c", "d", "e", item, "first training text"])
+    rep = guard.report()
+    assert [m["reason"] for m in rep["matches"]] == ["contamination/s", "duplicate/exact"]
+    html = render_html(rep)
+    assert "1 duplicate pairs (duplicate/exact 1)" in html
