@@ -19,6 +19,7 @@ from .core.hooks import HOOKS
 from .core.ledger import Ledger
 from .core.quarantine import QuarantineSink
 from .core.stage import BatchStage, Drop, Example, Filter, IndexStage, RecordStage, Rewriter, Stage, register_stage
+from .decontam import Decontaminate
 from .dedup.exact import ExactDedup
 from .dedup.near import NearDedup
 from .distributed import DistributedGuard
@@ -57,6 +58,7 @@ __all__ = sorted([
     "CutMix",
     "DPCallback",
     "DPConfig",
+    "Decontaminate",
     "DistributedGuard",
     "Drop",
     "ExactDedup",

@@ -280,10 +280,22 @@ class Guard:
             summary["matches"] = [
                 {"id": m[0], "matched": m[1], "reason": m[2], "score": m[3]} for m in self.ledger.matches]
             summary["matches_truncated"] = self.ledger.matches_truncated
+            for st in self.stages:
+                for key, value in st.report_entries().items():
+                    if key in summary:
+                        raise ConfigError(f"stage {st.name!r} adds the report entry {key!r}, which the report "
+                                          f"already has; rename it")
+                    summary[key] = to_jsonable(value)
             summary["settings"] = {"text_field": self.text_field, "id_field": self.id_field,
                                    "device": str(self.device), "strict": self.strict, "max_chars": self.max_chars,
                                    "chunk_size": self.chunk_size}
             return summary
+
+    def clean_eval_ids(self, name: str, *, include_unchecked: bool = False) -> List[Any]:
+        """Ids of the items of evaluation set ``name`` that no training document seen so far overlaps (the
+        ``decontaminate`` stage's :meth:`~torchdataguard.Decontaminate.clean_eval_ids`): score on these."""
+        with self.lock:
+            return self.stage("decontaminate").clean_eval_ids(name, include_unchecked=include_unchecked)
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""

@@ -159,6 +159,11 @@ class Stage(abc.ABC):
         """
         return self.config()
 
+    def report_entries(self) -> Dict[str, Any]:
+        """Top-level entries this stage adds to the guard's report (``{"contamination": {...}}``); none by
+        default. Keys must not clash with the report's own (``seen``, ``counts`` ...) or another stage's."""
+        return {}
+
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to make the same decisions after a restart.
 
