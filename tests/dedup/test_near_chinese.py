@@ -79,6 +79,19 @@ def test_vectorised_shingles_equal_the_reference_on_real_and_mixed_text():
         assert len(sets[i] & sets[j]) == len(refs[i] & refs[j]), (texts[i], texts[j])
 
 
+def test_the_fast_nfkc_equals_unicodedata():
+    import unicodedata
+
+    from torchdataguard.dedup.scripts import nfkc
+
+    rng = random.Random(2)
+    pool = ([chr(c) for c in range(0xFF01, 0xFF5F)] + list("\u3000\u0301\u0308\u3099\u309aｶﾞﾟｱﬁ①㈱豈가\u1100\u1161éeA中，。 ½ǅÅ\u212b")
+            + ["\u00a0", "\u2028"] + list(passages()[0][:50]))
+    for _ in range(20000):
+        t = "".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
+        assert nfkc(t) == unicodedata.normalize("NFKC", t), ascii(t)
+
+
 def test_ascii_and_space_separated_text_shingles_as_before():
     rng = random.Random(0)
     words = "alpha beta gamma delta café naïve Straße über écrit привет мир Ελλάδα".split()

@@ -188,8 +188,8 @@ def quality(docs: Sequence[str], pairs, drops: Dict[int, Optional[int]], thresho
             short_chars: int = 16) -> Dict[str, object]:
     """Recall of planted pairs by their reference Jaccard, and false drops: a near drop whose reference Jaccard
     with its match is below ``threshold - 0.1`` (as in the English benchmark), and short texts (under
-    ``short_chars`` characters) dropped below ``threshold``. ``drops``: position -> matched position (None for
-    exact drops)."""
+    ``short_chars`` characters) dropped below ``threshold``. ``drops``: position -> matched position, or a list of
+    candidates (the best one counts), or None for exact drops."""
     cache: Dict[int, FrozenSet] = {}
 
     def s(i: int) -> FrozenSet:
@@ -208,7 +208,7 @@ def quality(docs: Sequence[str], pairs, drops: Dict[int, Optional[int]], thresho
         if m is None:
             continue
         near += 1
-        j = jaccard(s(i), s(m))
+        j = max(jaccard(s(i), s(c)) for c in (m if isinstance(m, list) else [m]))
         false += j < threshold - 0.1
         short_false += len(docs[i]) < short_chars and j < threshold - 1e-9
     return {"recall": {k: [round(sum(v) / len(v), 4) if v else None, len(v)] for k, v in bins.items()},

@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import unicodedata
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from .scripts import CHAR, SEP, WORD, char_class, classes_of, unspaced_script
+from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
            "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
@@ -56,7 +55,7 @@ def normalize_for_hash(text: str) -> str:
         'hello world'
     """
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
     return " ".join(text.lower().split())
 
 
@@ -211,7 +210,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
     # ASCII texts are lower-cased by the byte table; others are NFKC-normalised and lower-cased here
-    norm = [t if t.isascii() else unicodedata.normalize("NFKC", t).lower() for t in texts]
+    norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
     encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
     raw = b"\x00".join(encoded)
     lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
@@ -285,7 +284,7 @@ def shingle_tokens(text: str, *, mode: str = "auto") -> List[str]:
     """
     if mode not in TEXT_SHINGLES:
         raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
-    t = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    t = text.lower() if text.isascii() else nfkc(text).lower()
     if mode == "words":
         return _LEGACY_WORD.findall(t)
     out: List[str] = []
@@ -324,7 +323,7 @@ def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM,
     """
     toks = shingle_tokens(text, mode=mode)
     if not toks:
-        return [text if text.isascii() else unicodedata.normalize("NFKC", text).lower()]
+        return [text if text.isascii() else nfkc(text).lower()]
     out: List[str] = []
     for i, tok in enumerate(toks):
         char = mode == "chars" or (mode == "auto" and len(tok) == 1 and char_class(tok) == CHAR)

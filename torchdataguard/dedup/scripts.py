@@ -18,13 +18,14 @@ Example:
 """
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["CHAR", "SEP", "UNSPACED", "WORD", "char_class", "classes_of", "unspaced_script"]
+__all__ = ["CHAR", "SEP", "UNSPACED", "WORD", "char_class", "classes_of", "nfkc", "unspaced_script"]
 
 SEP, WORD, CHAR = 0, 1, 2
 
@@ -112,3 +113,27 @@ def char_class(ch: str) -> int:
     if c is None:
         c = _char_cache[ch] = _classify(ord(ch))
     return c
+
+
+_WIDE = re.compile("[\uff01-\uff5e\u3000]")
+
+
+def _narrow(m: "re.Match[str]") -> str:
+    c = ord(m.group())
+    return " " if c == 0x3000 else chr(c - 0xFEE0)
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, faster on Chinese and Japanese text.
+
+    Full-width ASCII forms and the ideographic space (in most Chinese text: ``，：；（）！？``) are replaced by
+    their compatibility decompositions first (the ASCII characters and the space, which NFKC would give and
+    which compose with nothing); the text is then usually already normalised, which Python's quick check
+    confirms without the full normalisation (about 4x faster on the Chinese test passages).
+
+    Example:
+        >>> nfkc("Ｐｙｔｈｏｎ，版本３。") == unicodedata.normalize("NFKC", "Ｐｙｔｈｏｎ，版本３。") == "Python,版本3。"
+        True
+    """
+    text = _WIDE.sub(_narrow, text)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
