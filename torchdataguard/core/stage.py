@@ -164,6 +164,20 @@ class Stage(abc.ABC):
         default. Keys must not clash with the report's own (``seen``, ``counts`` ...) or another stage's."""
         return {}
 
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """The :meth:`decision_settings` a saved state was written with, as this version names them.
+
+        A stage that gained a setting since states were first saved fills in, for a state without it, the value
+        the older version acted on (so the state resumes in a stage built that way and is refused by others).
+        By default ``saved`` as it is.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> tdg.ExactDedup().saved_settings({"normalize": True})
+            {'normalize': True}
+        """
+        return dict(saved)
+
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to make the same decisions after a restart.
 

@@ -12,6 +12,7 @@ from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from .index import LSHIndex
 from .cpu import one_thread
+from .hashing import DEFAULT_CHAR_NGRAM, TEXT_SHINGLES
 from .near_keys import NearKeyer, NearKeys, keys_from_shingles, signatures_from_batch
 from .setops import shares_key_with_earlier
 from .smallsets import SmallSetIndex, exact_key, exact_limits
@@ -77,6 +78,8 @@ class NearDedupConfig:
     token_field: str = "input_ids"
     seed: int = 1
     exact_below: Optional[int] = None
+    text_shingles: Literal["auto", "words", "chars"] = "auto"
+    char_ngram: Optional[int] = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,12 +108,25 @@ class NearDedupConfig:
                                 f"per pair of k-shingle texts)")
         if self.shingles not in ("auto", "words", "tokens"):
             problems.append(f"shingles={self.shingles!r}: expected 'auto', 'words' or 'tokens'")
+        if self.text_shingles not in TEXT_SHINGLES:
+            problems.append(f"text_shingles={self.text_shingles!r}: expected 'auto' (characters for scripts written "
+                            f"without spaces, words elsewhere), 'words' (word n-grams only, as before script-aware "
+                            f"shingles) or 'chars' (character n-grams only)")
+        elif self.text_shingles == "words" and self.char_ngram is not None:
+            problems.append(f"char_ngram={self.char_ngram!r}: text_shingles='words' shingles no characters; leave "
+                            f"char_ngram=None or use text_shingles='auto' or 'chars'")
+        if self.char_ngram is not None and (isinstance(self.char_ngram, bool) or not isinstance(self.char_ngram, int)
+                                            or not 1 <= self.char_ngram <= 32):
+            problems.append(f"char_ngram={self.char_ngram!r}: expected None (= {DEFAULT_CHAR_NGRAM}) or an integer "
+                            f"in [1, 32]")
         if problems:
             raise ConfigError.collect(problems, "NearDedup settings")
         if self.bands is None:
             self.bands = choose_bands(self.num_perm, float(self.threshold))
         if self.exact_below is None:
             self.exact_below = default_exact_below(float(self.threshold))
+        if self.char_ngram is None and self.text_shingles != "words":
+            self.char_ngram = DEFAULT_CHAR_NGRAM
 
     @property
     def rows(self) -> int:
@@ -140,9 +156,14 @@ class WaveBest:
 class NearDedup(IndexStage):
     """Drop near-duplicates: Jaccard similarity of shingle sets at or above ``threshold``.
 
-    How it decides, keep-first and query-then-insert. Shingles are normalised word ``ngram``-grams of the
-    text (a text of fewer than ``ngram`` words is one shingle), or token-id n-grams when the record holds
-    ``input_ids`` and no text. A pair in which either example has fewer than ``exact_below`` distinct
+    How it decides, keep-first and query-then-insert. Shingles of text are script-aware
+    (``text_shingles="auto"``, :func:`~torchdataguard.dedup.hashing.shingles`): after NFKC, lower-casing and
+    folding punctuation away, a character of a script written without spaces (Han, kana, Thai, Lao, Khmer,
+    Myanmar ...) starts a character ``char_ngram``-gram (default 5) and a word of other scripts a word
+    ``ngram``-gram, so Chinese text gets character 5-grams, English text word 5-grams and mixed text both
+    (a text too short for one window is one shingle); ``"words"`` shingles words only, as versions before
+    script-aware shingles did (a run of Han characters is one word), ``"chars"`` characters only. Records
+    with ``input_ids`` and no text get token-id n-grams. A pair in which either example has fewer than ``exact_below`` distinct
     shingles (``None``: ``ceil(9 / threshold)``, 12 at 0.8, so texts of up to 15 words at ``ngram=5``) is
     decided on the exact shingle sets (see :mod:`torchdataguard.dedup.smallsets`): candidates from a prefix
     filter that misses no pair at or above the threshold, then exact Jaccard. Other pairs are estimated: each example gets a 128-value one-permutation MinHash signature of which the low 4 bits are
@@ -164,12 +185,17 @@ class NearDedup(IndexStage):
         2
         >>> len(g.filter(["What time is it?", "Paris is in France.", "what time is it"]))
         2
+        >>> zh = "近似去重把只改了标点或全角字符的副本当作重复文档丢弃，不同的短文本即使只有几个字也会保留。"
+        >>> len(g.filter([zh, zh.replace("，", ", ").replace("。", "!"), "今天天气很好", "今天天气不好"]))
+        3
     """
 
     def __init__(self, threshold: float = 0.8, *, num_perm: int = 128, bands: Optional[int] = None, ngram: int = 5,
                  shingles: Literal["auto", "words", "tokens"] = "auto", token_field: str = "input_ids",
-                 seed: int = 1, exact_below: Optional[int] = None) -> None:
-        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below)
+                 seed: int = 1, exact_below: Optional[int] = None,
+                 text_shingles: Literal["auto", "words", "chars"] = "auto", char_ngram: Optional[int] = None) -> None:
+        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below,
+                                   text_shingles=text_shingles, char_ngram=char_ngram)
         self.device = torch.device("cpu")
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
@@ -326,16 +352,31 @@ class NearDedup(IndexStage):
     def state_dict(self) -> Dict[str, Any]:
         return {"config": self.config(), "index": self.index.state(), "small": self.small.state()}
 
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """Settings of a state saved before script-aware shingles existed read as what they were: word shingles
+        (``text_shingles="words"``, no ``char_ngram``), so such a state resumes in ``NearDedup(text_shingles="words")``
+        and is refused by any other (never mixing two shinglings in one index)."""
+        out = dict(saved)
+        if saved and "text_shingles" not in saved:
+            out.update(text_shingles="words", char_ngram=None)
+        return out
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = dict(state.get("config", {}))
+        raw = dict(state.get("config", {}))
+        saved = self.saved_settings(raw)
         mine = self.config()
         diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
         if diff:
+            old_words = "text_shingles" not in raw and self.cfg.text_shingles != "words"
             raise StateError("NearDedup state was saved with other settings (saved, now): "
                              + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items())
                              + ("; a state saved before exact short-text decisions (exact_below) cannot be resumed: "
                                 "its short texts were indexed by estimate, start a fresh index"
-                                if "exact_below" not in saved else ""))
+                                if "exact_below" not in raw else "")
+                             + ("; the state was saved before script-aware shingles: its index holds word shingles "
+                                "(a run of Han, kana or Thai characters was one word), which cannot be compared with "
+                                f"text_shingles={self.cfg.text_shingles!r}; resume it with "
+                                "NearDedup(text_shingles='words', ...) or start a fresh index" if old_words else ""))
         if "small" not in state:
             raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
         self.reset()

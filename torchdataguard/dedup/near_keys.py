@@ -116,7 +116,8 @@ class NearKeyer(Keyer):
         hs: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         ds: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         if text_rows:
-            h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram)
+            h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram,
+                                       char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles)
             if len(text_rows) == m:  # every row has text: shingle i's document is already its row
                 return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
             hs.append(torch.from_numpy(h.view("int64")).to(dev))
