@@ -79,13 +79,15 @@ def test_the_report_is_updated_after_evaluate(tmp_path):
     ev = rep["training"]["evaluation"]
     assert ev["eval_loss"] == pytest.approx(metrics["eval_loss"]) and ev["step"] == 8
     assert rep["training"]["global_step"] == 8  # the training section is kept
+    assert not [k for k in ev if k.startswith(("tdg/", "dp/"))]  # metrics only, not the logged counters
     assert "eval_loss" in (tmp_path / "report.html").read_text()
 
 
 def test_an_evaluation_during_training_reaches_the_final_report_without_rewriting_it_early(tmp_path):
     run(tmp_path, eval_strategy="steps", eval_steps=4)
     rep = json.loads((tmp_path / "report.json").read_text())
-    assert rep["training"]["evaluation"]["step"] == 8 and "eval_loss" in rep["training"]["evaluation"]
+    ev = rep["training"]["evaluation"]
+    assert ev["step"] == 8 and "eval_loss" in ev and not [k for k in ev if k.startswith("tdg/")]
 
 
 def test_opacus_optimal_order_warning_is_not_shown_on_a_normal_run():

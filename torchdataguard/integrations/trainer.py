@@ -258,8 +258,9 @@ class GuardCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if metrics:
-            self._eval_info = {"step": state.global_step,
-                               **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}}
+            own = (f"{self.prefix}/", "dp/")  # the counters this callback logged into the same dict
+            self._eval_info = {"step": state.global_step, **{k: v for k, v in metrics.items()
+                                                             if isinstance(v, (int, float, str)) and not k.startswith(own)}}
         control = self._forward("on_evaluate", args, state, control, metrics=metrics, **kwargs)
         if not self._training:  # evaluate() after (or without) train(): the report gets its results now
             rep = self.report()  # a collective under DistributedGuard: every rank takes part
