@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any, Dict, Optional, Sequence
 
 from .core.ids import key_from_env
 from .core.stage import STAGES
 from .demo import add_cli, run_cli
 from .errors import ConfigError, GuardError, GuardInputError
+from .io import readers
 from .scan.local import scan
 from .scan.outputs import exit_code
 from .scan.ray import scan_ray
@@ -57,11 +59,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
                        epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or sample:spamassassin")
+    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or a "
+                                 "shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; from {STAGES.names()}")
     p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default=None)
+    p.add_argument("--id-field", default=None,
+                   help=f"field holding each record's id (default: the field {ID_FIELD!r} when the first record has "
+                        f"one, else the record's position; --id-field '' numbers records by position)")
     p.add_argument("--threshold", type=float, default=None, help="near-duplicate Jaccard threshold (default 0.8)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--format", default=None, choices=["jsonl", "json", "csv", "parquet", "datasets"])
@@ -110,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _run_scan(args) -> int:
     """Run ``scan`` and return its exit code (see ``torchdataguard scan --help``)."""
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
-              id_field=args.id_field, threshold=args.threshold, fmt=args.format, split=args.split,
+              id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
               chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
               options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
     try:
@@ -135,6 +140,28 @@ def _run_scan(args) -> int:
     if code:
         print(f"torchdataguard: error: {rep['error']} (exit code {code})", file=sys.stderr)
     return code
+
+
+#: the field used as the record id when the records have it and --id-field is not given
+ID_FIELD = "id"
+
+
+def _id_field(args) -> Optional[str]:
+    """``--id-field`` as given (``''``: positions), else ``id`` when the first record has that field (and say so).
+
+    Hashed ids (``--hash-ids``) are asked for by naming the field: they are never switched on by a guess.
+    """
+    if args.id_field is not None:
+        return args.id_field or None
+    if args.hash_ids or args.hash_ids_key_env:
+        return None
+    path = readers.resolve_input(args.input)
+    first = readers.first_record(path, args.format, split=args.split)
+    if isinstance(first, Mapping) and ID_FIELD in first:
+        print(f"torchdataguard: using the field {ID_FIELD!r} as the record id (ids in kept.jsonl, dropped.jsonl and "
+              f"the report); pass --id-field '' to number records by position instead", file=sys.stderr)
+        return ID_FIELD
+    return None
 
 
 _SCAN_EPILOG = """exit codes:

@@ -64,12 +64,15 @@ def four_steps(tmp_path_factory):
 def test_trainer_logs_epsilon_hides_grad_norm_and_checkpoints_the_ledger(four_steps):
     tmp_path, cb, trainer, model = four_steps
     logs = [h for h in trainer.state.log_history if "loss" in h]
-    assert logs and all("dp/epsilon_rdp" in h and "dp/epsilon_prv" in h for h in logs)
+    # issue 19: the accountant in force (rdp here) is dp/epsilon, the other a secondary key
+    assert logs and all("dp/epsilon" in h and "dp/secondary/epsilon_prv" in h for h in logs)
+    assert not any("dp/epsilon_rdp" in h or "dp/epsilon_prv" in h for h in trainer.state.log_history)
     assert not any("grad_norm" in h for h in trainer.state.log_history)
     q = 4 * 2 / N
     rep = cb.report()
     assert rep["steps"] == 4 and rep["sample_rate"] == pytest.approx(q)
     assert rep["epsilon_rdp"] == pytest.approx(epsilon_rdp([(1.0, q, 4)], 1e-3), rel=1e-5)
+    assert logs[-1]["dp/epsilon"] == rep["epsilon_rdp"] and logs[-1]["dp/secondary/epsilon_prv"] == rep["epsilon_prv"]
     assert [p["step"] for p in rep["history"]] == [2, 4]
     assert rep["approximate"] is False and rep["sampling"] == "poisson"
     assert os.path.exists(tmp_path / "checkpoint-2" / LEDGER_FILE)

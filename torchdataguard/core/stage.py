@@ -204,6 +204,10 @@ class RecordStage(Stage):
     kind: ClassVar[str] = "record"
     #: True when the stage changes examples (re-applied when a map-style example is fetched).
     rewrites: ClassVar[bool] = False
+    #: True when the stage may change the *text* of an example: on records that already hold ``input_ids``
+    #: the guard then refuses, or re-tokenises the rewritten text (``Guard(tokenizer=...)``, see
+    #: :mod:`torchdataguard.core.tokens`), so that stale tokens never reach training.
+    rewrites_text: ClassVar[bool] = False
 
     @abc.abstractmethod
     def process(self, ex: Example) -> Example | Drop:
@@ -240,9 +244,14 @@ class Filter(RecordStage):
 
 
 class Rewriter(RecordStage):
-    """A record stage that returns a rewritten example (see :meth:`Example.with_text`)."""
+    """A record stage that returns a rewritten example (see :meth:`Example.with_text`).
+
+    ``rewrites_text`` is True by default (fail closed: tokens made before the rewrite are never passed on);
+    a rewriter that changes only other fields sets it to False.
+    """
 
     rewrites: ClassVar[bool] = True
+    rewrites_text: ClassVar[bool] = True
 
     def process(self, ex: Example) -> Example | Drop:
         return self.rewrite(ex)
