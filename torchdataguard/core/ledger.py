@@ -6,7 +6,6 @@ record that reuses an id with other content is another example (counted under ``
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -16,53 +15,20 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 import torch
 
 from ..errors import StateError
+from .jsonable import to_jsonable
 from .memo import DROPPED, KEPT, DecisionMemo
 from .stage import Drop, Example
 
 if TYPE_CHECKING:  # pragma: no cover
     from .quarantine import QuarantineSink
 
-__all__ = ["DecisionMemo", "Ledger", "Outcome", "json_line", "to_jsonable"]
+__all__ = ["Ledger", "Outcome"]
 
 #: what happened to one example: (example, drop or None when kept, replayed)
 Outcome = Tuple[Example, Optional[Drop], bool]
 
 #: counter of examples that reused the id of an earlier example with other content (each is its own example)
 REUSED_ID = "ids/reused"
-
-
-def json_line(obj: Any) -> str:
-    """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(obj, ensure_ascii=True)
-    return line
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().tolist()
-    if isinstance(obj, (bytes, bytearray)):
-        return bytes(obj).decode("utf-8", errors="replace")
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        try:
-            return obj.item()
-        except Exception:  # noqa: BLE001 - fall through to repr
-            pass
-    return repr(obj)
 
 
 class _Reservoir:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping
 
-from ..core.ledger import to_jsonable
+from ..core.jsonable import to_jsonable
 from ..errors import ConfigError
 
 __all__ = ["jsonable_report", "report_json"]
