@@ -240,11 +240,6 @@ class LSHIndex:
         x = packed ^ self.packed[slots]
         return ((x & 15) == 0).sum(1) + ((x >> 4) == 0).sum(1)
 
-    def similarity(self, nib: torch.Tensor, q: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        """Estimated Jaccard between query rows ``q`` and stored ``slots`` (4-bit collision corrected)."""
-        frac = self.agreement(self.pack(nib[q]), slots).float() / self.num_perm
-        return ((frac - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
-
     # -- insertion -----------------------------------------------------------------------------------
     def insert(self, nib: torch.Tensor, ids: Sequence[Any]) -> None:
         m = nib.shape[0]
