@@ -68,19 +68,17 @@ class _Reservoir:
         return {"count": self.n, "min": self.lo, "max": self.hi, "mean": self.total / self.n,
                 "p05": q(0.05), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p95": q(0.95)}
 
-    def to_json(self) -> Dict[str, Any]:
+    def state_dict(self) -> Dict[str, Any]:
         return {"cap": self.cap, "values": self.values, "n": self.n, "total": self.total,
                 "lo": self.lo if self.n else None, "hi": self.hi if self.n else None}
 
-    @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "_Reservoir":
-        r = cls(d.get("cap", 5000))
-        r.values = list(d.get("values", []))
-        r.n = int(d.get("n", 0))
-        r.total = float(d.get("total", 0.0))
-        r.lo = d["lo"] if d.get("lo") is not None else math.inf
-        r.hi = d["hi"] if d.get("hi") is not None else -math.inf
-        return r
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        self.cap = d.get("cap", 5000)
+        self.values = list(d.get("values", []))
+        self.n = int(d.get("n", 0))
+        self.total = float(d.get("total", 0.0))
+        self.lo = d["lo"] if d.get("lo") is not None else math.inf
+        self.hi = d["hi"] if d.get("hi") is not None else -math.inf
 
 
 class Ledger:
@@ -257,7 +255,7 @@ class Ledger:
         meta.update({
             "seen": self.seen, "kept": self.kept, "dropped": self.dropped, "replayed": self.replayed,
             "by_reason": dict(self.by_reason), "counts": dict(self.counts),
-            "scores": {k: v.to_json() for k, v in self.scores.items()},
+            "scores": {k: v.state_dict() for k, v in self.scores.items()},
             "matches": self.matches, "matches_truncated": self.matches_truncated,
             "busy_seconds": self.busy_seconds,
         })
@@ -280,7 +278,10 @@ class Ledger:
         self.replayed = int(meta.get("replayed", 0))
         self.by_reason = Counter(meta.get("by_reason", {}))
         self.counts = Counter(meta.get("counts", {}))
-        self.scores = {k: _Reservoir.from_json(v) for k, v in meta.get("scores", {}).items()}
+        self.scores = {}
+        for k, v in meta.get("scores", {}).items():
+            self.scores[k] = _Reservoir(v.get("cap", 5000))
+            self.scores[k].load_state_dict(v)
         self.matches = [list(m) for m in meta.get("matches", [])]
         self.matches_truncated = int(meta.get("matches_truncated", 0))
         self.busy_seconds = float(meta.get("busy_seconds", 0.0))

@@ -224,7 +224,7 @@ class NearDedup(IndexStage):
         self.small = SmallSetIndex(self.threshold, self.device)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state(), "small": self.small.state()}
+        return {"config": self.config(), "index": self.index.state_dict(), "small": self.small.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         saved = dict(state.get("config", {}))
@@ -239,8 +239,8 @@ class NearDedup(IndexStage):
         if "small" not in state:
             raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
         self.reset()
-        self.index.load(dict(state["index"]))
-        self.small.load(dict(state["small"]))
+        self.index.load_state_dict(dict(state["index"]))
+        self.small.load_state_dict(dict(state["small"]))
 
 
 def _best_into(best: torch.Tensor, slot: torch.Tensor, q: torch.Tensor, key: torch.Tensor,

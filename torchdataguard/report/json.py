@@ -20,7 +20,7 @@ __all__ = ["jsonable_report", "report_json"]
 
 
 def jsonable_report(report: Mapping[str, Any]) -> Dict[str, Any]:
-    """A copy of ``report`` holding only JSON values (see :func:`torchdataguard.core.ledger.to_jsonable`).
+    """A copy of ``report`` holding only JSON values (see :func:`torchdataguard.core.jsonable.to_jsonable`).
 
     Raises:
         ConfigError: ``report`` is not a mapping.
