@@ -71,6 +71,13 @@ def test_each_public_name_resolves_to_the_object_of_its_module(name: str) -> Non
     assert namespace[name] is value
 
 
+def test_subpackages_are_reached_as_attributes_in_a_fresh_process() -> None:
+    code = ("import torchdataguard as tdg\nassert callable(tdg.augment.pop_unit_ids)\n"
+            "assert tdg.anonymity.k_anonymity and tdg.core.stage.STAGES is not None")
+    assert loaded_after(code, ["torchdataguard.augment", "torchdataguard.anonymity"]) == [
+        "torchdataguard.augment", "torchdataguard.anonymity"]
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Gaurd'"):
         getattr(tdg, "Gaurd")

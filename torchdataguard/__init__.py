@@ -54,12 +54,17 @@ _LAZY: Dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups do not come back here
         return value
+    if not name.startswith("_"):  # a subpackage or module, e.g. tdg.augment.pop_unit_ids, imported on first use
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'torchdataguard' has no attribute {name!r}")
 
 
