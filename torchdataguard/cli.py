@@ -36,6 +36,18 @@ def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def _parse_evals(items: Sequence[str]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--eval {item!r}: expected NAME=PATH, e.g. --eval gsm8k=gsm8k_test.jsonl")
+        if name in out:
+            raise ConfigError(f"--eval {item!r}: the name {name!r} is given twice; give each evaluation set one name")
+        out[name] = path
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -69,6 +81,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="also write records dropped for personal data (pii/...) into dropped.jsonl (withheld by default)")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set near.ngram=3 (repeatable)")
+    p.add_argument("--eval", action="append", default=[], metavar="NAME=PATH",
+                   help="decontaminate stage: an evaluation set (any input format; repeatable); training records that "
+                        "share an n-gram with one of its items are dropped as contamination/NAME")
+    p.add_argument("--eval-field", default=None, metavar="FIELD[,FIELD]",
+                   help="decontaminate: fields of an evaluation item joined into its text (default: every string field)")
+    p.add_argument("--eval-id-field", default=None, help="decontaminate: field holding item ids (default: position)")
+    p.add_argument("--ngram", type=int, default=None, help="decontaminate: words per n-gram (default 13)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="local (this process) or ray (record stages as Ray Data map_batches, the dedup index as "
                         "sharded actors; needs the 'ray' extra)")
@@ -109,10 +128,15 @@ def _run_scan(args) -> int:
               options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
     try:
         if args.engine == "ray":
+            if args.eval:
+                raise ConfigError("--eval (the decontaminate stage) is not supported with --engine ray yet; use the "
+                                  "local engine")
             rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
         else:
             hash_ids = key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids
-            rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, **kw)
+            fields = [f.strip() for f in args.eval_field.split(",") if f.strip()] if args.eval_field else None
+            rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, evals=_parse_evals(args.eval),
+                       eval_fields=fields, eval_id_field=args.eval_id_field, ngram=args.ngram, **kw)
     except KeyboardInterrupt:
         print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
               file=sys.stderr)

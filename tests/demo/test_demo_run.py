@@ -30,6 +30,9 @@ def test_demo_runs_end_to_end_on_a_few_emails(tmp_path):
     assert res["steps"] == 2
     rep = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert rep["training"]["test_emails"] == 16 and "leakage" in rep
+    # the test split is the decontamination stage's evaluation set
+    assert rep["contamination"]["test"]["items"] == 16
+    assert rep["training"]["contaminated_test_emails"] == rep["contamination"]["test"]["dirty_items"]
     assert (tmp_path / "demo" / "report.html").exists()
     assert (tmp_path / "demo" / "checkpoint-2" / "torchdataguard" / "guard_state.json").exists()
     # PII is counted by type and never written into the report

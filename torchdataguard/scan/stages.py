@@ -1,7 +1,8 @@
 """The built-in stage table: every stage the command line and the scans can name, built by name.
 
 Importing this module registers every built-in stage in :data:`~torchdataguard.core.stage.STAGES`
-(``exact``, ``near``, ``normalize``, ``quality``, ``langid``, ``pii``, ``text_augment``).
+(``exact``, ``near``, ``normalize``, ``quality``, ``langid``, ``pii``, ``text_augment``,
+``decontaminate``).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..augment.text import TextAugment  # noqa: F401  (registers the stage)
 from ..core.stage import STAGES, Stage
+from ..decontam.stage import Decontaminate  # noqa: F401
 from ..dedup.exact import ExactDedup  # noqa: F401
 from ..dedup.near import NearDedup  # noqa: F401
 from ..errors import ConfigError
