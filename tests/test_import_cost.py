@@ -51,7 +51,7 @@ def test_scan_help_lists_the_built_in_stages(capsys: pytest.CaptureFixture) -> N
     with pytest.raises(SystemExit):
         main(["scan", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "from ['exact', 'langid', 'near', 'normalize', 'pii', 'quality', 'text_augment']" in text
+    assert "from ['decontaminate', 'exact', 'langid', 'near', 'normalize', 'pii', 'quality', 'text_augment']" in text
 
 
 def test_dir_and_all_list_every_public_name() -> None:
