@@ -11,14 +11,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Dict, Optional, Sequence
 
-from .core.ids import key_from_env
-from .core.stage import STAGES
+# argparse only at import: the scans, and torch with them, are imported when a command runs, so that
+# ``torchdataguard --help`` answers at once (benchmarks/import_time.py)
 from .demo import add_cli, run_cli
 from .errors import ConfigError, GuardError, GuardInputError
-from .io import readers
-from .scan.local import scan
-from .scan.outputs import exit_code
-from .scan.ray import scan_ray
 
 __all__ = ["main"]
 
@@ -55,6 +51,7 @@ def _parse_evals(items: Sequence[str]) -> Dict[str, str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
@@ -62,7 +59,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or a "
                                  "shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; from {STAGES.names()}")
+    # the stage names are read from the stage table only for the scan command (it imports every stage, and torch)
+    names = f"from {stage_names()}" if argv[:1] == ["scan"] else "see torchdataguard scan --help"
+    p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; {names}")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default=None,
                    help=f"field holding each record's id (default: the field {ID_FIELD!r} when the first record has "
@@ -112,8 +111,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 3 if isinstance(exc, GuardInputError) else 2
 
 
+def stage_names() -> list[str]:
+    """The names of the built-in stages (importing :mod:`torchdataguard.scan.stages` registers them)."""
+    from .core.stage import STAGES
+    from .scan import stages  # noqa: F401  (registers the built-in stages)
+
+    return STAGES.names()
+
+
 def _run_scan(args) -> int:
     """Run ``scan`` and return its exit code (see ``torchdataguard scan --help``)."""
+    from .core.ids import key_from_env
+    from .scan.local import scan
+    from .scan.outputs import exit_code
+    from .scan.ray import scan_ray
+
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
               id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
               chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
@@ -155,6 +167,8 @@ def _id_field(args) -> Optional[str]:
         return args.id_field or None
     if args.hash_ids or args.hash_ids_key_env:
         return None
+    from .io import readers
+
     path = readers.resolve_input(args.input)
     first = readers.first_record(path, args.format, split=args.split)
     if isinstance(first, Mapping) and ID_FIELD in first:

@@ -54,18 +54,12 @@ def _model_dir() -> str:
 def _stages(augment: bool, pii_key: str, tokenizer: Any = None, test: Optional[List[Dict[str, Any]]] = None) -> List[Any]:
     import torchdataguard as tdg
 
-    stages: List[Any] = []
-    if hasattr(tdg, "Normalize"):
-        # some 2002 emails lost a few characters to U+FFFD before they reached us: keep those, drop worse ones
-        stages.append(tdg.Normalize(max_replacement_ratio=0.001))
-    if hasattr(tdg, "QualityFilter"):
-        stages.append(_quality_for_email(tdg))
+    # some 2002 emails lost a few characters to U+FFFD before they reached us: keep those, drop worse ones
+    stages: List[Any] = [tdg.Normalize(max_replacement_ratio=0.001), _quality_for_email(tdg)]
     if test:
         stages.append(_decontaminate(tdg, test))
-    if hasattr(tdg, "PIIScrubber"):
-        stages.append(_pii(tdg, pii_key))
-    stages += [tdg.ExactDedup(), tdg.NearDedup(threshold=0.8)]
-    if augment and hasattr(tdg, "TokenAugment") and tokenizer is not None:
+    stages += [_pii(tdg, pii_key), tdg.ExactDedup(), tdg.NearDedup(threshold=0.8)]
+    if augment and tokenizer is not None:
         stages.append(tdg.TokenAugment.from_tokenizer(tokenizer, mask_rate=0.05, p=0.5, seed=0))
     return stages
 
@@ -212,8 +206,6 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
                              disable_tqdm=not progress, dataloader_num_workers=0, remove_unused_columns=True)
     privacy = None
     if private:
-        if not hasattr(tdg, "DPConfig"):
-            raise SystemExit("--private needs torchdataguard's DP-SGD support (tdg.DPConfig), not available here")
         privacy = tdg.DPConfig(target_epsilon=epsilon, delta=1.0 / (10 * max(1, len(train_tok))), max_grad_norm=1.0)
     callback = tdg.GuardCallback(guard, privacy=privacy)
     trainer = Trainer(model=model, args=args, train_dataset=train_tok, eval_dataset=test_tok,

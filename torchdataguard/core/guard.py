@@ -13,7 +13,8 @@ from .decider import Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
 from .ids import IdHasher, id_record_hook
-from .ledger import Ledger, Outcome, to_jsonable
+from .jsonable import to_jsonable
+from .ledger import Ledger, Outcome
 from .plan import Plan, Planner
 from .progress import progress_bar
 from .quarantine import QuarantineSink

@@ -34,7 +34,9 @@ import torch
 
 from ..errors import StateError
 from .ids import ids_state
-from .ledger import DROPPED, KEPT, REUSED_ID, to_jsonable
+from .jsonable import to_jsonable
+from .ledger import REUSED_ID
+from .memo import DROPPED, KEPT
 from .memo import check_memo_state
 from .stage import IndexStage
 

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import GuardInputError
 from .ids import IdHasher, bad_id_reason, record_fingerprint
-from .stage import Drop, Example, IndexStage, Keyer, RecordStage, Stage
+from .stage import Drop, Example
 from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
 from .tokens import TokenSync, sync_tokens
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..core.guard import Guard
 from ..core.ids import IdHasher, id_record_hook
-from ..core.ledger import json_line, to_jsonable
+from ..core.jsonable import json_line, to_jsonable
 from ..errors import ConfigError, GuardError, StateError
 from ..io import readers  # looked up at call time (tests stand a reader in)
 from .outputs import ReadCounter, ScanRun
