@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["WHY", "train_private"]
 
@@ -28,9 +28,10 @@ WHY = {
 
 def train_private(*, kind: str, guard: Any, train: List[Dict[str, Any]], test: List[Dict[str, Any]], mdir: str,
                   tok: Any, epsilon: float, seed: int, max_length: int, out: str, progress: bool,
-                  say: Callable[..., None]) -> Dict[str, Any]:
+                  say: Callable[..., None], after_wrap: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
     """Train ``kind`` with DP-SGD at ``epsilon`` on the guard's kept ``train`` rows; test on ``test`` (already
-    rewritten). Returns the summary fields and the callback (``"callback"``) holding the report."""
+    rewritten); ``after_wrap`` is called once the guard has filtered ``train``. Returns the summary fields and the
+    callback (``"callback"``) holding the report."""
     import datasets
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, default_data_collator
@@ -39,6 +40,8 @@ def train_private(*, kind: str, guard: Any, train: List[Dict[str, Any]], test: L
     from .demo_models import build_classifier, embed_texts
 
     kept = guard.wrap(train, source="train")
+    if after_wrap is not None:
+        after_wrap()
     recipe = tdg.DPConfig.recommend(len(kept), target_epsilon=epsilon, trainable=kind, seed=seed)
     lr = recipe.learning_rate[0]
     say(f"private training of the {kind}: {WHY[kind]}")
