@@ -14,6 +14,7 @@ from typing import Any, List
 from . import data, report  # noqa: F401  (register the guard's wrap, collator and report hooks)
 from .augment import CutMix, ImageAugment, MixUp, Multiplicity, TextAugment, TokenAugment
 from .core.guard import Guard
+from .core.idtag import pop_example_ids
 from .core.hooks import HOOKS
 from .core.ledger import Ledger
 from .core.quarantine import QuarantineSink
@@ -23,6 +24,7 @@ from .dedup.near import NearDedup
 from .distributed import DistributedGuard
 from .dp.config import DPConfig
 from .dp.loop import make_private
+from .dynamics import TrainingDynamics
 from .errors import ConfigError, GuardError, GuardInputError, StateError
 from .pii.scrubber import PIIScrubber
 from .quality.filter import QualityFilter
@@ -79,9 +81,11 @@ __all__ = sorted([
     "RecordStage",
     "Rewriter",
     "Stage",
+    "TrainingDynamics",
     "StateError",
     "TextAugment",
     "TokenAugment",
     "make_private",
+    "pop_example_ids",
     "register_stage",
 ])

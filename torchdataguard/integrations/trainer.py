@@ -14,12 +14,16 @@ from ..core.guard import Guard
 from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
 from ..report import save_report
+from ..dynamics import TrainingDynamics
 from .dp_trainer import DPCallback
+from .dynamics_hooks import DynamicsHooks, keep_id_column
 
 __all__ = ["GuardCallback", "STATE_DIR"]
 
 #: sub-folder of each checkpoint holding the guard's state (safetensors + JSON)
 STATE_DIR = "torchdataguard"
+#: the checkpoint sub-folder of TrainingDynamics state
+DYNAMICS_DIR = "torchdataguard_dynamics"
 _EVENTS = ("on_init_end", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_step_begin",
            "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end", "on_step_end", "on_evaluate",
            "on_predict", "on_save", "on_log", "on_prediction_step", "on_push_begin")
@@ -55,6 +59,11 @@ class GuardCallback(TrainerCallback):
             ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
         report_dir: where to write the final report (default: ``args.output_dir``).
         apply_batch_stages: apply the guard's batch stages on the device during training.
+        log_prefix: the prefix of the logged counters.
+        dynamics: a :class:`~torchdataguard.TrainingDynamics` to record per-example training dynamics (the
+            wrapped data then carries each example's id, taken out of the model's inputs by a forward hook);
+            refused with ``privacy=`` unless ``allow_with_dp=True``. Its state is saved in every checkpoint
+            (``torchdataguard_dynamics``) and its section added to the report.
 
     Example:
         >>> import torchdataguard as tdg
@@ -65,7 +74,8 @@ class GuardCallback(TrainerCallback):
     """
 
     def __init__(self, guard, *, privacy: Any = None, resume_from: Optional[str] = None,
-                 report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg") -> None:
+                 report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg",
+                 dynamics: Any = None) -> None:
         if not isinstance(guard, (Guard, DistributedGuard)):
             raise ConfigError(f"GuardCallback needs a torchdataguard.Guard or DistributedGuard, got {type(guard).__name__}")
         #: what saves, loads and reports: the guard, or the DistributedGuard around it (collectives on every rank)
@@ -81,6 +91,26 @@ class GuardCallback(TrainerCallback):
         self._t0: Optional[float] = None
         self._train_info: Dict[str, Any] = {}
         self.dp = DPCallback(privacy, guard=guard) if privacy is not None else None
+        self.dynamics = self._check_dynamics(dynamics, privacy)
+        self._dyn_hooks = DynamicsHooks(self.dynamics) if self.dynamics is not None else None
+
+    def _check_dynamics(self, dynamics: Any, privacy: Any) -> Any:
+        if dynamics is None:
+            return None
+        if not isinstance(dynamics, TrainingDynamics):
+            raise ConfigError(f"dynamics= takes a tdg.TrainingDynamics, got {type(dynamics).__name__}")
+        if self.distributed:
+            raise ConfigError("dynamics= is not supported with a DistributedGuard yet: each rank would see only its "
+                              "own examples; run TrainingDynamics in a single process")
+        if privacy is not None:
+            if not dynamics.allow_with_dp:
+                raise ConfigError(
+                    "TrainingDynamics records per-example statistics of the private training data (losses, margins, "
+                    "flagged ids); they are not covered by the DP guarantee, and acting on them (drop/downweight) "
+                    "makes training depend on them. Pass TrainingDynamics(allow_with_dp=True) to accept that (the "
+                    "report will say so), or train without privacy= to use them")
+            dynamics.under_dp = True
+        return dynamics.attach(self.guard)
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _forward(self, event: str, args, state, control, **kwargs):
@@ -135,6 +165,9 @@ class GuardCallback(TrainerCallback):
             self._restore(args, state)
         if model is not None and self.apply_batch_stages and self.guard.batch_stages and self._hook is None:
             self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        if self._dyn_hooks is not None and model is not None and not self._dyn_hooks.handles:
+            keep_id_column(kwargs.get("train_dataloader"), self.dynamics.id_key)
+            self._dyn_hooks.install(model)
         return self._forward("on_train_begin", args, state, control, model=model, **kwargs)
 
     def _pre_forward(self, module, args, kwargs):
@@ -156,6 +189,8 @@ class GuardCallback(TrainerCallback):
             path = os.path.join(ckpt, STATE_DIR)
             if os.path.isdir(path):
                 self.holder.load(path)
+                if self.dynamics is not None:
+                    self.dynamics.load(os.path.join(ckpt, DYNAMICS_DIR))
                 return
         raise StateError(
             f"training resumes at step {state.global_step} but no guard state was found in {candidates} "
@@ -166,6 +201,8 @@ class GuardCallback(TrainerCallback):
         if state.is_world_process_zero or self.distributed:  # every rank saves its own part of a distributed index
             ckpt = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
             self.holder.save(os.path.join(ckpt, STATE_DIR))
+            if self.dynamics is not None:
+                self.dynamics.save(os.path.join(ckpt, DYNAMICS_DIR))
         return self._forward("on_save", args, state, control, **kwargs)
 
     def counters(self) -> Dict[str, float]:
@@ -196,7 +233,14 @@ class GuardCallback(TrainerCallback):
             out[f"{self.prefix}/{k}"] = v
         if rep.busy_seconds > 0:
             out[f"{self.prefix}/examples_per_second"] = round(rep.seen / rep.busy_seconds, 1)
+        if self.dynamics is not None:
+            out.update(self.dynamics.counters(self.prefix))
         return out
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.dynamics is not None:
+            self.dynamics.end_epoch()
+        return self._forward("on_epoch_end", args, state, control, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None:
@@ -211,6 +255,8 @@ class GuardCallback(TrainerCallback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+        if self._dyn_hooks is not None:
+            self._dyn_hooks.remove()
         control = self._forward("on_train_end", args, state, control, model=model, **kwargs)
         self._train_info = {"global_step": state.global_step, "epoch": state.epoch,
                             "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
@@ -226,6 +272,8 @@ class GuardCallback(TrainerCallback):
             rep["training"] = dict(self._train_info)
         if self.dp is not None and hasattr(self.dp, "report"):
             rep["privacy"] = self.dp.report()
+        if self.dynamics is not None:
+            rep["dynamics"] = self.dynamics.report()
         return rep
 
     def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
