@@ -42,9 +42,10 @@ class TrainingDynamics:
             replays the drop, and their loss weight is 0), or ``"downweight"`` (their loss is multiplied by
             ``downweight``). Actions need classification logits ``[batch, classes]``.
         from_epoch: the first epoch (counted from 0) the action applies to; flags come from the epochs before.
-        detector: ``"aum"`` (default: mean margin below ``threshold``, default 0) or ``"confidence"`` (mean
+        detector: ``"auto"`` (default: standardised margins over the epochs that separate most clearly, cut by
+            Otsu's method), ``"aum"`` (mean margin below ``threshold``, default 0) or ``"confidence"`` (mean
             probability of the given label below ``threshold``, default 0.2). See :mod:`.measures`.
-        threshold: the detector's threshold (``None``: its default).
+        threshold: the detector's threshold (``None``: its default; for ``"auto"``, Otsu's cut).
         downweight: the loss weight of flagged examples under ``action="downweight"`` (0 < w < 1).
         task: ``"auto"`` (2-D logits: classification; 3-D: causal LM, labels shifted by one), ``"classification"``,
             ``"causal_lm"`` or ``"token"`` (3-D logits, labels not shifted).
@@ -66,7 +67,7 @@ class TrainingDynamics:
         'easy'
     """
 
-    def __init__(self, *, action: str = "report", from_epoch: int = 1, detector: str = "aum",
+    def __init__(self, *, action: str = "report", from_epoch: int = 1, detector: str = "auto",
                  threshold: Optional[float] = None, downweight: float = 0.1, task: str = "auto",
                  allow_with_dp: bool = False, device: Optional[torch.device | str] = None,
                  id_key: str = ID_KEY) -> None:
@@ -103,6 +104,8 @@ class TrainingDynamics:
         #: set by the callback when DP-SGD runs (the report says the statistics are not private)
         self.under_dp = False
         self.guard: Any = None
+        #: what the detector decided last (e.g. the epochs it used and its cut)
+        self.last_detection: Dict[str, Any] = {}
 
     # -- wiring ---------------------------------------------------------------------------------------
     def attach(self, guard: Any) -> "TrainingDynamics":
@@ -192,10 +195,8 @@ class TrainingDynamics:
         ``suggested`` are ``None`` for token-level tasks)."""
         if not len(self.store):
             return []
-        m = self._measures()
-        det = DETECTORS.get(self.detector)
-        flag = det.flag(m, self.threshold if threshold is None else threshold)
-        score = det.score(m)
+        flag, score, self.last_detection = DETECTORS.get(self.detector).detect(
+            self.store.view(), self.threshold if threshold is None else threshold)
         idx = flag.nonzero().flatten().tolist()
         given = self.store.given.tolist() if self.store.prob_sum is not None else None
         pref = self.store.prob_sum.argmax(1).tolist() if self.store.prob_sum is not None else None
@@ -227,7 +228,8 @@ class TrainingDynamics:
         out: Dict[str, Any] = {"config": self.config(), "epochs": self.epochs, "tracked": len(self.store),
                                "flagged": len(issues), "acted_on": len(self.flagged), "dropped_in_ledger": self.revoked,
                                "flagged_ids": [i["id"] for i in issues[:max_ids]],
-                               "flagged_ids_truncated": max(0, len(issues) - max_ids)}
+                               "flagged_ids_truncated": max(0, len(issues) - max_ids),
+                               "detection": dict(self.last_detection)}
         if self.under_dp:
             out["dp_note"] = ("these per-example statistics come from the private training data and are NOT "
                               "covered by the DP guarantee (allowed with allow_with_dp=True)")

@@ -8,8 +8,10 @@ Regions: ``ambiguous`` when variability >= 0.2, else ``easy`` when confidence >=
 
 Detectors (registered by name; a flagged example's ``score`` grows with suspicion):
 
-* ``"aum"`` (default): flag ``aum < threshold`` (default 0: on average over training, the model scored
-  another class above the given one); score ``-aum``.
+* ``"auto"`` (default, :func:`auto_detect`): per-epoch standardised margins averaged over the epoch prefix that
+  separates most clearly, cut by Otsu's method; no threshold to tune. Chosen by ``benchmarks/label_issues.py``.
+* ``"aum"``: flag ``aum < threshold`` (default 0: on average over training, the model scored another class
+  above the given one); score ``-aum``.
 * ``"confidence"``: flag ``confidence < threshold`` (default 0.2); score ``1 - confidence``.
 
 Example:
@@ -18,20 +20,21 @@ Example:
     >>> m = data_map_measures(view)
     >>> m["aum"].tolist(), regions(m)
     ([2.0, -2.0], ['easy', 'hard'])
-    >>> DETECTORS.get("aum").flag(m, None).tolist()
+    >>> DETECTORS.get("aum").detect(view, None)[0].tolist()
     [False, True]
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
 from ..registry import Registry
 from .store import CORRECT, LOSS, MARGIN, PROB
 
-__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "data_map_measures", "regions"]
+__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "auto_detect", "data_map_measures", "margin_z", "otsu_split",
+           "regions"]
 
 #: variability at or above which an example is ``ambiguous``
 AMBIGUOUS_VARIABILITY = 0.2
@@ -60,25 +63,79 @@ def regions(m: Dict[str, torch.Tensor]) -> List[str]:
     return out
 
 
+def otsu_split(score: torch.Tensor) -> Tuple[float, float]:
+    """Otsu's threshold on ``score`` (the cut that maximises the between-group variance) and its effectiveness
+    (between-group over total variance, 0..1). ``(inf, 0)`` for fewer than two distinct finite values."""
+    v = score[torch.isfinite(score)].double().sort().values
+    n = v.numel()
+    if n < 2 or float(v[-1] - v[0]) == 0.0:
+        return float("inf"), 0.0
+    cs = v.cumsum(0)
+    i = torch.arange(1, n, dtype=torch.float64, device=v.device)
+    m0 = cs[:-1] / i
+    m1 = (cs[-1] - cs[:-1]) / (n - i)
+    between = (i / n) * (1 - i / n) * (m0 - m1) ** 2
+    k = int(between.argmax())
+    return float((v[k] + v[k + 1]) / 2), float(between[k] / v.var(unbiased=False).clamp(min=1e-300))
+
+
+def margin_z(view: torch.Tensor) -> torch.Tensor:
+    """Margins standardised per epoch (minus the epoch's median, over its interquartile range): the scale of
+    logits grows as training goes on, so raw margins of late epochs would outweigh early ones."""
+    m = view[:, :, MARGIN].double()
+    med = torch.nanquantile(m, 0.5, dim=0)
+    iqr = torch.nanquantile(m, 0.75, dim=0) - torch.nanquantile(m, 0.25, dim=0)
+    return (m - med) / iqr.clamp(min=1e-9)
+
+
+def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
+    """The default detector. Score: minus the per-epoch standardised margin (:func:`margin_z`), averaged over
+    the first ``e`` epochs; ``e`` is chosen as the prefix whose scores split most clearly in two (Otsu's
+    effectiveness), among prefixes after which the model got at least half the given labels right and that
+    flag at most half of the examples. Mislabelled examples are learnt late, if at all; later epochs, where
+    a large model has memorised them, therefore stop counting. Flag: score above Otsu's cut on that prefix
+    (or above ``threshold`` when given)."""
+    n, epochs = view.shape[0], view.shape[1]
+    neg = -margin_z(view)
+    correct = view[:, :, CORRECT].double()
+    best: Tuple[Tuple[bool, float], int, float, torch.Tensor] | None = None
+    for e in range(1, epochs + 1):
+        sc = torch.nanmean(neg[:, :e], dim=1)
+        cut, eta = otsu_split(sc)
+        cut = cut if threshold is None else float(threshold)
+        frac = float((sc > cut).double().mean()) if n else 0.0
+        ok = bool(torch.nanmean(correct[:, e - 1]) >= 0.5) and frac <= 0.5
+        key = (ok, eta)
+        if best is None or key > best[0]:
+            best = (key, e, cut, sc)
+    if best is None:
+        return torch.zeros(n, dtype=torch.bool), torch.zeros(n), {"epochs_used": 0}
+    _, e, cut, sc = best
+    flag = torch.nan_to_num(sc, nan=float("-inf")) > cut
+    return flag, sc.float(), {"epochs_used": e, "cut": round(cut, 4) if cut == cut and abs(cut) != float("inf") else None}
+
+
 @dataclass(frozen=True)
 class Detector:
-    """A one-run label-issue detector: its default threshold, the flag rule and the suspicion score."""
+    """A one-run label-issue detector: ``detect(view, threshold) -> (flag, score, info)``."""
 
     name: str
-    default_threshold: float
-    rule: Callable[[Dict[str, torch.Tensor], float], torch.Tensor]
-    scorer: Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+    detect: Callable[[torch.Tensor, Optional[float]], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]
 
-    def flag(self, m: Dict[str, torch.Tensor], threshold: Optional[float]) -> torch.Tensor:
-        t = self.default_threshold if threshold is None else float(threshold)
-        return self.rule(m, t) & (m["epochs_seen"] > 0)
 
-    def score(self, m: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.scorer(m)
+def _simple(measure: str, default: float, sign: float) -> Callable[..., Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
+    def detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
+        m = data_map_measures(view)
+        t = default if threshold is None else float(threshold)
+        value = m[measure]
+        flag = (torch.nan_to_num(value, nan=float("inf")) < t) & (m["epochs_seen"] > 0)
+        return flag, sign * value + (1.0 if measure == "confidence" else 0.0), {"threshold": t}
+
+    return detect
 
 
 #: label-issue detectors by name
 DETECTORS: "Registry[Detector]" = Registry("label-issue detector")
-DETECTORS.register("aum")(Detector("aum", 0.0, lambda m, t: m["aum"] < t, lambda m: -m["aum"]))
-DETECTORS.register("confidence")(Detector("confidence", 0.2, lambda m, t: m["confidence"] < t,
-                                          lambda m: 1.0 - m["confidence"]))
+DETECTORS.register("auto")(Detector("auto", auto_detect))
+DETECTORS.register("aum")(Detector("aum", _simple("aum", 0.0, -1.0)))
+DETECTORS.register("confidence")(Detector("confidence", _simple("confidence", 0.2, -1.0)))
