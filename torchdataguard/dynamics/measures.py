@@ -89,30 +89,42 @@ def margin_z(view: torch.Tensor) -> torch.Tensor:
 
 
 def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
-    """The default detector. Score: minus the per-epoch standardised margin (:func:`margin_z`), averaged over
-    the first ``e`` epochs; ``e`` is chosen as the prefix whose scores split most clearly in two (Otsu's
-    effectiveness), among prefixes after which the model got at least half the given labels right and that
-    flag at most half of the examples. Mislabelled examples are learnt late, if at all; later epochs, where
-    a large model has memorised them, therefore stop counting. Flag: score above Otsu's cut on that prefix
-    (or above ``threshold`` when given)."""
+    """The default detector.
+
+    Mislabelled examples are learnt late, if at all, and a large model memorises them in the end; so the
+    detector reads the epochs after the model has learnt the bulk of the data and before it memorises:
+
+    1. the first usable epoch is the first whose share of correct predictions reaches 90% of the best share
+       in the first half of training (the model has learnt what it learns early);
+    2. the score of an example is minus its margin standardised per epoch (:func:`margin_z`), averaged over
+       the epochs up to ``e``; ``e`` (from the first usable epoch on) is the one whose scores split most
+       clearly in two (Otsu's effectiveness), among those that flag at most half of the examples;
+    3. flagged: score above Otsu's cut (or above ``threshold`` when given) and a negative mean raw margin
+       over those epochs (the model preferred another class).
+    """
     n, epochs = view.shape[0], view.shape[1]
-    neg = -margin_z(view)
-    correct = view[:, :, CORRECT].double()
-    best: Tuple[Tuple[bool, float], int, float, torch.Tensor] | None = None
-    for e in range(1, epochs + 1):
-        sc = torch.nanmean(neg[:, :e], dim=1)
+    if n < 2 or epochs == 0:
+        return torch.zeros(n, dtype=torch.bool), torch.zeros(n), {"epochs_used": 0}
+    z = margin_z(view)
+    raw = view[:, :, MARGIN].double()
+    corr = torch.nanmean(view[:, :, CORRECT].double(), dim=0)
+    half = max(1, (epochs + 1) // 2)
+    target = 0.9 * float(torch.nan_to_num(corr[:half], nan=0.0).max())
+    first = int((torch.nan_to_num(corr, nan=0.0) >= target).nonzero()[0]) + 1
+    best: Optional[Tuple[Tuple[bool, float], int, float, torch.Tensor, torch.Tensor]] = None
+    for e in range(first, epochs + 1):
+        sc = -torch.nanmean(z[:, :e], dim=1)
         cut, eta = otsu_split(sc)
         cut = cut if threshold is None else float(threshold)
-        frac = float((sc > cut).double().mean()) if n else 0.0
-        ok = bool(torch.nanmean(correct[:, e - 1]) >= 0.5) and frac <= 0.5
-        key = (ok, eta)
+        flag = (torch.nan_to_num(sc, nan=float("-inf")) > cut) & (torch.nan_to_num(torch.nanmean(raw[:, :e], dim=1), nan=0.0) < 0)
+        key = (float(flag.double().mean()) <= 0.5, eta)
         if best is None or key > best[0]:
-            best = (key, e, cut, sc)
-    if best is None:
-        return torch.zeros(n, dtype=torch.bool), torch.zeros(n), {"epochs_used": 0}
-    _, e, cut, sc = best
-    flag = torch.nan_to_num(sc, nan=float("-inf")) > cut
-    return flag, sc.float(), {"epochs_used": e, "cut": round(cut, 4) if cut == cut and abs(cut) != float("inf") else None}
+            best = (key, e, cut, sc, flag)
+    assert best is not None
+    _, e, cut, sc, flag = best
+    finite = cut == cut and abs(cut) != float("inf")
+    return flag, torch.nan_to_num(sc, nan=0.0).float(), {"epochs_used": e, "first_usable_epoch": first,
+                                                         "cut": round(cut, 4) if finite else None}
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ class StatStore:
         self.given = torch.zeros(0, dtype=torch.int64)
         self.prob_sum: Optional[torch.Tensor] = None  # [rows, classes], classification only
         self.passes = torch.zeros(0, dtype=torch.int64)
+        self._lut = torch.zeros(0, dtype=torch.int64)  # small int id -> row (-1: none), on the CPU
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -134,6 +135,31 @@ class StatStore:
                 raise ConfigError(f"logits changed from {self.prob_sum.shape[1]} to {classes} classes between "
                                   f"updates; one TrainingDynamics tracks one classification head")
 
+    def rows_for_tensor(self, ids: torch.Tensor) -> Optional[torch.Tensor]:
+        """Row numbers of integer ids given as a tensor, through a lookup table (``None``: ids too large or
+        negative; use :meth:`rows_for`)."""
+        ids = ids.reshape(-1).to("cpu", torch.int64)
+        if not ids.numel():
+            return torch.zeros(0, dtype=torch.int64, device=self.device)
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= (1 << 24):
+            return None
+        if self._lut.numel() <= hi:
+            lut = torch.full((max(hi + 1, 2 * self._lut.numel()),), -1, dtype=torch.int64)
+            lut[: self._lut.numel()] = self._lut
+            self._lut = lut
+        rows = self._lut[ids]
+        if bool((rows < 0).any()):
+            for k in ids[rows < 0].tolist():  # new ids, in order of first appearance
+                if self._lut[k] < 0:
+                    r = self.rows.get(k)
+                    if r is None:
+                        r = self.rows[k] = len(self.ids)
+                        self.ids.append(k)
+                    self._lut[k] = r
+            rows = self._lut[ids]
+        return rows.to(self.device)
+
     def rows_for(self, ids: Sequence[Any]) -> torch.Tensor:
         """Row numbers of ``ids`` (new ids get new rows)."""
         out = []
@@ -148,9 +174,11 @@ class StatStore:
 
     def update(self, ids: Sequence[Any], logits: torch.Tensor, labels: torch.Tensor, *, shift: bool = False) -> int:
         """Add one forward pass; returns the number of rows with a label (ignored rows are skipped)."""
-        if isinstance(ids, torch.Tensor):
-            ids = ids.reshape(-1).tolist()
-        ids = list(ids)
+        tensor_ids = ids if isinstance(ids, torch.Tensor) and not ids.is_floating_point() and ids.dtype != torch.bool else None
+        if tensor_ids is None:
+            if isinstance(ids, torch.Tensor):
+                ids = ids.reshape(-1).tolist()
+            ids = list(ids)
         if len(ids) != logits.shape[0]:
             raise ConfigError(f"{len(ids)} ids for a batch of {logits.shape[0]} rows: the ids must be the batch's "
                               f"own (pop them from the batch the model got)")
@@ -159,9 +187,11 @@ class StatStore:
         valid = st["valid"]
         if not bool(valid.any()):
             return 0
-        keep = valid.nonzero().flatten().tolist()
-        rows = self.rows_for([ids[i] for i in keep])
-        sel = torch.tensor(keep, dtype=torch.int64, device=self.device)
+        sel = valid.nonzero().flatten()
+        rows = self.rows_for_tensor(tensor_ids.reshape(-1)[sel.cpu()]) if tensor_ids is not None else None
+        if rows is None:
+            listed = ids.reshape(-1).tolist() if isinstance(ids, torch.Tensor) else ids
+            rows = self.rows_for([listed[i] for i in sel.tolist()])
         probs = st.get("probs")
         self._grow(len(self.ids), None if probs is None else probs.shape[1])
         vals = torch.stack([st["prob"], st["correct"], st["margin"], st["loss"], torch.ones_like(st["prob"])], 1)
@@ -170,7 +200,7 @@ class StatStore:
         if probs is not None and self.prob_sum is not None:
             self.prob_sum.index_add_(0, rows, probs[sel])
             self.given[rows] = labels.to(self.device).long()[sel]
-        return len(keep)
+        return int(sel.numel())
 
     def end_epoch(self) -> None:
         """Close the epoch: its means become a column of :attr:`history`."""
@@ -223,6 +253,11 @@ class StatStore:
         d = self.device or torch.device("cpu")
         self.device = d
         self.ids, self.rows, self.epochs = ids, {k: i for i, k in enumerate(ids)}, epochs
+        self._lut = torch.zeros(0, dtype=torch.int64)
+        small = [k for k in ids if isinstance(k, int) and 0 <= k < (1 << 24)]
+        if small:
+            self._lut = torch.full((max(small) + 1,), -1, dtype=torch.int64)
+            self._lut[torch.tensor(small)] = torch.tensor([self.rows[k] for k in small])
         self._acc = acc.to(d, torch.float64).clone()
         self.history = tensors["history"].to(d).clone() if epochs else torch.zeros(n, 0, _FIELDS, device=d)
         self.given = tensors["given"].to(d).clone()

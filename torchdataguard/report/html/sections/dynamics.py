@@ -31,7 +31,7 @@ def _draw_map(fig: Any, points: Sequence[Sequence[float]]) -> None:
     fig.tight_layout()
 
 
-@section("dynamics", "Training dynamics", order=105, keys=("dynamics",))
+@section("dynamics", "Training dynamics", order=107, keys=("dynamics",))
 def render_dynamics(ctx: RenderContext, rep: Mapping[str, Any]) -> Optional[Markup]:
     """Settings, counts by data-map region, the data-map scatter and the flagged ids (most suspicious first)."""
     dyn = ctx.mapping(rep, "dynamics")
