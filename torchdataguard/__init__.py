@@ -12,6 +12,7 @@ Example:
 from typing import Any, List
 
 from . import data, report  # noqa: F401  (register the guard's wrap, collator and report hooks)
+from .audit import PrivacyAudit
 from .augment import CutMix, ImageAugment, MixUp, Multiplicity, TextAugment, TokenAugment
 from .core.guard import Guard
 from .core.idtag import pop_example_ids
@@ -76,6 +77,7 @@ __all__ = sorted([
     "NearDedup",
     "Normalize",
     "PIIScrubber",
+    "PrivacyAudit",
     "QualityFilter",
     "QuarantineSink",
     "RecordStage",

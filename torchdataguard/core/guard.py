@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -108,6 +108,8 @@ class Guard:
         #: dropped at or before it are written to the quarantine file without their content
         self.scrub_step: Optional[int] = next(
             (i for i, st in enumerate(self.stages) if getattr(st, "scrubs_personal_data", False)), None)
+        #: record fingerprint -> counter of records every stage passes untouched (:meth:`protect`)
+        self.protected: Dict[int, str] = {}
         self._wraps = 0
         self._text_checks: Dict[str, TextFieldCheck] = {}
         for st in self.stages:
@@ -147,7 +149,30 @@ class Guard:
         needs_text = any(getattr(s, "needs_text", False) for s in self.stages if not isinstance(s, BatchStage))
         return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
                        max_chars=self.max_chars, needs_text=needs_text, fingerprints=self.ledger.remember,
-                       id_hasher=self.id_hasher)
+                       id_hasher=self.id_hasher, protected=self.protected)
+
+    def protect(self, marks: Mapping[int, str]) -> None:
+        """Pass the records with these fingerprints (:func:`~torchdataguard.core.ids.record_fingerprint`) through
+        every stage untouched, counting each under its mark in the ledger (``{fingerprint: "audit/canary"}``).
+
+        A protected record is never dropped (not even as invalid), rewritten, scrubbed or put into a dedup index,
+        so a later copy of it is not a duplicate of it. Data that carries a ``tdg_protected`` mapping (what
+        :meth:`PrivacyAudit.wrap <torchdataguard.PrivacyAudit.wrap>` returns) is protected by :meth:`wrap`.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> from torchdataguard.core.ids import record_fingerprint
+            >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+            >>> guard.protect({record_fingerprint("x"): "audit/canary"})
+            >>> guard.wrap(["x", "x", "y", "y"]), guard.report()["counts"]
+            (['x', 'x', 'y'], {'audit/canary': 2})
+        """
+        problems = [f"{k!r}: {v!r}" for k, v in marks.items()
+                    if isinstance(k, bool) or not isinstance(k, int) or not isinstance(v, str) or not v]
+        if problems:
+            raise ConfigError(f"protect() takes {{record fingerprint (int): counter name (str)}}; got {problems[:3]}")
+        with self.lock:
+            self.protected.update(marks)
 
     # -- deciding --------------------------------------------------------------------------------------
     def decide(self, plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
@@ -211,7 +236,13 @@ class Guard:
 
         ``source`` names the data in ids (``"test:12"``); the first wrapped dataset keeps plain ids, later
         ones get ``data1``, ``data2`` ... so that duplicates across them (train/test leakage) are found.
+        Records named by a ``tdg_protected`` attribute of ``data`` (audit canaries) pass untouched (:meth:`protect`).
         """
+        for holder in (data, getattr(data, "dataset", None)):  # a DataLoader's dataset may carry them
+            marks = getattr(holder, "tdg_protected", None)
+            if isinstance(marks, Mapping) and marks:
+                self.protect(marks)
+                break
         return hook("wrap")(self, data, source=source, num_workers=num_workers)
 
     def collator(self, collate_fn: Optional[Callable] = None) -> Callable:

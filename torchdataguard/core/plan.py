@@ -65,7 +65,8 @@ class Plan:
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
-        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint) for e in self.examples]
+        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint, e.protected)
+               for e in self.examples]
         return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields)
 
 
@@ -74,7 +75,8 @@ class Planner:
 
     def __init__(self, steps: Sequence[Tuple[str, Any]], *, text_field: Optional[str], id_field: Optional[str],
                  strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids",
-                 fingerprints: bool = True, id_hasher: Optional[IdHasher] = None) -> None:
+                 fingerprints: bool = True, id_hasher: Optional[IdHasher] = None,
+                 protected: Optional[Mapping[int, str]] = None) -> None:
         self.steps = list(steps)
         self.text_field = text_field
         self.id_field = id_field
@@ -86,6 +88,8 @@ class Planner:
         self.max_chars = max_chars
         self.needs_text = needs_text
         self.token_field = token_field
+        #: record fingerprint -> counter of the records that pass untouched (``Guard.protect``)
+        self.protected: Dict[int, str] = dict(protected or {})
 
     # -- validation -------------------------------------------------------------------------------
     def _invalid(self, id_: Any, what: str, why: str) -> Drop:
@@ -161,15 +165,20 @@ class Planner:
         pre: List[Optional[Tuple[int, Drop]]] = []
         flags: List[int] = []
         missing: Dict[str, bool] = {}
-        for rec, i in zip(records, ids):
+        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints or self.protected else None
+        for j, (rec, i) in enumerate(zip(records, ids)):
             ex, drop = self.make_example(rec, i)
+            mark = self.protected.get(fps[j]) if self.protected and fps is not None else None
+            if mark is not None:  # passes untouched: never dropped (not even as invalid), counted under its mark
+                drop = None
+                ex.protected = mark
+                ex.count(mark)
             exs.append(ex)
             pre.append((-1, drop) if drop is not None else None)
             flags.append(self._text_flag(rec, drop, missing))
-        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints else None
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing)
         for si, (kind, obj) in enumerate(self.steps):
-            alive = [i for i, p in enumerate(pre) if p is None]
+            alive = [i for i, p in enumerate(pre) if p is None and exs[i].protected is None]
             if kind == "record":
                 for i in alive:
                     r = obj.process(exs[i])
@@ -198,7 +207,10 @@ class Planner:
         return NOT_PROBED
 
     def rewrite(self, record: Any, id_: Any) -> Any:
-        """Apply only the rewriting record stages to one record (map-style ``__getitem__``)."""
+        """Apply only the rewriting record stages to one record (map-style ``__getitem__``); a protected record
+        comes back as it is."""
+        if self.protected and record_fingerprint(record) in self.protected:
+            return record
         ex, drop = self.make_example(record, id_)
         if drop is not None:
             return record

@@ -65,6 +65,9 @@ class Example:
         scores: per-example scores (``"quality/gopher_quality/mean_word_length": 4.7``).
         fingerprint: a hash of the record as it was read (0 = unknown), set by the planner; the ledger
             replays a remembered decision only to an example with the same id *and* fingerprint.
+        protected: ``None``, or the counter (``"audit/canary"``) of a record the guard was told to pass through
+            untouched (:meth:`~torchdataguard.Guard.protect`): no stage sees it, it is never dropped, rewritten
+            or put into a dedup index, and the ledger counts it under that counter.
     """
 
     id: Any
@@ -74,6 +77,7 @@ class Example:
     counts: Dict[str, int] = field(default_factory=dict)
     scores: Dict[str, float] = field(default_factory=dict)
     fingerprint: int = 0
+    protected: Optional[str] = None
 
     def with_text(self, new_text: str) -> "Example":
         """Return a copy whose text (and the record's text field) is ``new_text``; ``self`` is not mutated."""
@@ -84,7 +88,8 @@ class Example:
         elif isinstance(rec, Mapping):
             rec = dict(rec)
             rec[self.text_field] = new_text
-        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
+        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint,
+                       self.protected)
 
     def with_record(self, record: Any) -> "Example":
         """Return a copy with another record (the text view is kept in sync when possible)."""
@@ -93,7 +98,8 @@ class Example:
             text = record[self.text_field]
         elif self.text_field is None and isinstance(record, str):
             text = record
-        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
+        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint,
+                       self.protected)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to the per-example counter ``key``."""

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import time
+import warnings
 from typing import Any, Dict, Optional
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from ..audit import PrivacyAudit
+from ..audit.compare import compare_with_accountant
+from ..audit.insert import CANARY_MARK
 from ..core.guard import Guard
 from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
@@ -19,6 +24,11 @@ from .dp_trainer import DPCallback
 from .dynamics_hooks import DynamicsHooks, keep_id_column
 
 __all__ = ["GuardCallback", "STATE_DIR"]
+
+logger = logging.getLogger(__name__)
+
+#: the audit figures added to the Trainer's logs (as ``audit/<name>``)
+AUDIT_LOGGED = ("epsilon_lower_bound", "auc", "exposure_mean", "exposure_max", "guesses", "correct")
 
 #: sub-folder of each checkpoint holding the guard's state (safetensors + JSON)
 STATE_DIR = "torchdataguard"
@@ -42,7 +52,11 @@ class GuardCallback(TrainerCallback):
     * saves the guard's state into every checkpoint (``checkpoint-N/torchdataguard/``) and restores it when
       training resumes from a checkpoint, so decisions and counters continue and nothing is counted twice;
     * writes the final report (``report.json`` and ``report.html``) into ``output_dir`` at the end of training;
-    * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon.
+    * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon;
+    * with ``audit=PrivacyAudit(...)`` (whose canaries are in the training data: ``guard.wrap(audit.wrap(train))``),
+      runs the audit after the last step, logs ``audit/epsilon_lower_bound``, ``audit/auc``, ``audit/exposure_*``,
+      and puts the result next to the accountant's epsilon in the report (``audit``), with a warning in the log
+      and the report when the lower bound is above the accountant's epsilon (a broken DP guarantee).
 
     The Trainer calls its own callbacks first (``report_to`` integrations such as TensorBoard or W&B), then
     those passed as ``callbacks=[...]``. For the counters to reach those integrations (and, under DP, for
@@ -55,6 +69,7 @@ class GuardCallback(TrainerCallback):
             ranks: every rank takes part in the collective at each logging step, as the Trainer logs on every
             rank).
         privacy: a ``DPConfig`` to train with DP-SGD, or ``None``.
+        audit: a :class:`~torchdataguard.PrivacyAudit` whose canaries are in the training data, or ``None``.
         resume_from: checkpoint folder to restore the guard from when it is not
             ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
         report_dir: where to write the final report (default: ``args.output_dir``).
@@ -73,7 +88,7 @@ class GuardCallback(TrainerCallback):
         >>> # cb.first_in(trainer)   # with report_to integrations: they see the counters
     """
 
-    def __init__(self, guard, *, privacy: Any = None, resume_from: Optional[str] = None,
+    def __init__(self, guard, *, privacy: Any = None, audit: Optional[PrivacyAudit] = None, resume_from: Optional[str] = None,
                  report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg",
                  dynamics: Any = None) -> None:
         if not isinstance(guard, (Guard, DistributedGuard)):
@@ -91,6 +106,12 @@ class GuardCallback(TrainerCallback):
         self._t0: Optional[float] = None
         self._train_info: Dict[str, Any] = {}
         self.dp = DPCallback(privacy, guard=guard) if privacy is not None else None
+        if audit is not None and not isinstance(audit, PrivacyAudit):
+            raise ConfigError(f"GuardCallback(audit=...) needs a torchdataguard.PrivacyAudit, got {type(audit).__name__}")
+        self.audit = audit
+        #: the audit's result next to the accountant's epsilon, once the audit has run
+        self.audit_result: Optional[Dict[str, Any]] = None
+        self._audit_logged = False
         self.dynamics = self._check_dynamics(dynamics, privacy)
         self._dyn_hooks = DynamicsHooks(self.dynamics) if self.dynamics is not None else None
 
@@ -245,11 +266,48 @@ class GuardCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None:
             counters = self.counters()
+            if self.audit_result is not None and not self._audit_logged:
+                counters.update(self.audit_logs())
+                self._audit_logged = True
             logs.update(counters)
             hist = state.log_history
             if hist and hist[-1].get("step") == state.global_step:
                 hist[-1].update(counters)  # the Trainer copied logs into its history before calling back
         return self._forward("on_log", args, state, control, logs=logs, **kwargs)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        control = self._forward("on_step_end", args, state, control, model=model, **kwargs)
+        if self.audit is not None and state.max_steps and state.global_step >= state.max_steps:
+            self.run_audit(model, **kwargs)  # after the last step, so the Trainer logs it with the last step
+            control.should_log = True
+        return control
+
+    def run_audit(self, model: Any, **kwargs: Any) -> Optional[Dict[str, Any]]:
+        """Run the audit on ``model`` once (next to the accountant's epsilon, under DP with its delta)."""
+        if self.audit is None or self.audit_result is not None or model is None:
+            return self.audit_result
+        if self.audit.tokenizer is None:
+            self.audit.tokenizer = kwargs.get("processing_class") or kwargs.get("tokenizer")
+        privacy = self.dp.report() if self.dp is not None and hasattr(self.dp, "report") else None
+        delta = privacy.get("delta") if isinstance(privacy, dict) else None
+        res = compare_with_accountant(self.audit.run(model, delta=delta), privacy)
+        seen = self.guard.ledger.counts.get(CANARY_MARK, 0)
+        if seen != self.audit.included:
+            res["note"] = (f"the guard counted {seen} canaries but the audit put {self.audit.included} into the data: "
+                           f"wrap the training data as guard.wrap(audit.wrap(train)) so every canary is trained on")
+        if res.get("warning"):
+            logger.warning(res["warning"])
+            warnings.warn(res["warning"], RuntimeWarning, stacklevel=2)
+        self.audit_result = res
+        return res
+
+    def audit_logs(self) -> Dict[str, float]:
+        """The audit's figures for the Trainer's logs (``audit/<name>``), once it has run."""
+        res = self.audit_result or {}
+        out = {f"audit/{k}": res[k] for k in AUDIT_LOGGED if isinstance(res.get(k), (int, float))}
+        if "exceeds_accountant" in res:
+            out["audit/exceeds_accountant"] = int(bool(res["exceeds_accountant"]))
+        return out
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         if self._hook is not None:
@@ -258,6 +316,11 @@ class GuardCallback(TrainerCallback):
         if self._dyn_hooks is not None:
             self._dyn_hooks.remove()
         control = self._forward("on_train_end", args, state, control, model=model, **kwargs)
+        if self.audit is not None and self.audit_result is None:  # training stopped before max_steps
+            self.run_audit(model, **kwargs)
+        if self.audit_result is not None and not self._audit_logged and state.is_world_process_zero:
+            state.log_history.append({**self.audit_logs(), "step": state.global_step})
+            self._audit_logged = True
         self._train_info = {"global_step": state.global_step, "epoch": state.epoch,
                             "train_seconds": round(time.time() - self._t0, 2) if self._t0 else None}
         rep = self.report()  # a collective under DistributedGuard: every rank takes part
@@ -274,6 +337,8 @@ class GuardCallback(TrainerCallback):
             rep["privacy"] = self.dp.report()
         if self.dynamics is not None:
             rep["dynamics"] = self.dynamics.report()
+        if self.audit_result is not None:
+            rep["audit"] = dict(self.audit_result)
         return rep
 
     def save_report(self, directory: str, extra: Optional[Dict[str, Any]] = None) -> str:
