@@ -159,6 +159,25 @@ class Stage(abc.ABC):
         """
         return self.config()
 
+    def report_entries(self) -> Dict[str, Any]:
+        """Top-level entries this stage adds to the guard's report (``{"contamination": {...}}``); none by
+        default. Keys must not clash with the report's own (``seen``, ``counts`` ...) or another stage's."""
+        return {}
+
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """The :meth:`decision_settings` a saved state was written with, as this version names them.
+
+        A stage that gained a setting since states were first saved fills in, for a state without it, the value
+        the older version acted on (so the state resumes in a stage built that way and is refused by others).
+        By default ``saved`` as it is.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> tdg.ExactDedup().saved_settings({"normalize": True})
+            {'normalize': True}
+        """
+        return dict(saved)
+
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to make the same decisions after a restart.
 
@@ -185,6 +204,10 @@ class RecordStage(Stage):
     kind: ClassVar[str] = "record"
     #: True when the stage changes examples (re-applied when a map-style example is fetched).
     rewrites: ClassVar[bool] = False
+    #: True when the stage may change the *text* of an example: on records that already hold ``input_ids``
+    #: the guard then refuses, or re-tokenises the rewritten text (``Guard(tokenizer=...)``, see
+    #: :mod:`torchdataguard.core.tokens`), so that stale tokens never reach training.
+    rewrites_text: ClassVar[bool] = False
 
     @abc.abstractmethod
     def process(self, ex: Example) -> Example | Drop:
@@ -221,9 +244,14 @@ class Filter(RecordStage):
 
 
 class Rewriter(RecordStage):
-    """A record stage that returns a rewritten example (see :meth:`Example.with_text`)."""
+    """A record stage that returns a rewritten example (see :meth:`Example.with_text`).
+
+    ``rewrites_text`` is True by default (fail closed: tokens made before the rewrite are never passed on);
+    a rewriter that changes only other fields sets it to False.
+    """
 
     rewrites: ClassVar[bool] = True
+    rewrites_text: ClassVar[bool] = True
 
     def process(self, ex: Example) -> Example | Drop:
         return self.rewrite(ex)

@@ -15,7 +15,7 @@ import torch
 from ..dynamics import TrainingDynamics
 from ..errors import ConfigError
 
-__all__ = ["DynamicsHooks", "keep_id_column"]
+__all__ = ["DynamicsHooks", "check_dynamics", "keep_id_column"]
 
 _FIX = ("with the Trainer, the ids travel as a column of the training data: wrap a torch Dataset / IterableDataset "
         "or a list with the guard (GuardCallback(guard, dynamics=...) turns the ids on before training), or for "
@@ -97,3 +97,24 @@ class DynamicsHooks:
             raise ConfigError(f"action={self.dynamics.action!r} replaces the model output's 'loss'; this model's "
                               f"output ({type(output).__name__}) cannot hold one") from exc
         return output
+
+
+def check_dynamics(dynamics: Any, *, guard: Any, privacy: Any, distributed: bool) -> Optional[TrainingDynamics]:
+    """``GuardCallback(dynamics=...)``: check it, refuse it under DP unless allowed, and attach it to ``guard``."""
+    if dynamics is None:
+        return None
+    if not isinstance(dynamics, TrainingDynamics):
+        raise ConfigError(f"dynamics= takes a tdg.TrainingDynamics, got {type(dynamics).__name__}")
+    if distributed:
+        raise ConfigError("dynamics= is not supported with a DistributedGuard yet: each rank would see only its "
+                          "own examples; run TrainingDynamics in a single process")
+    if privacy is not None:
+        if not dynamics.allow_with_dp:
+            raise ConfigError(
+                "TrainingDynamics records per-example statistics of the private training data (losses, margins, "
+                "flagged ids); they are not covered by the DP guarantee, and acting on them (drop/downweight) "
+                "makes training depend on them. Pass TrainingDynamics(allow_with_dp=True) to accept that (the "
+                "report will say so), or train without privacy= to use them")
+        dynamics.under_dp = True
+    return dynamics.attach(guard)
+

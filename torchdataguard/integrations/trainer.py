@@ -1,7 +1,6 @@
 """A ``transformers`` Trainer callback: counters in the Trainer's logs, guard state in every checkpoint."""
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -19,11 +18,18 @@ from ..core.guard import Guard
 from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
 from ..report import save_report
-from ..dynamics import TrainingDynamics
 from .dp_trainer import DPCallback
-from .dynamics_hooks import DynamicsHooks, keep_id_column
+from .dynamics_hooks import DynamicsHooks, check_dynamics, keep_id_column
+from .ordering import move_to_front
 
-__all__ = ["GuardCallback", "STATE_DIR"]
+__all__ = ["GuardCallback", "LOG_MODES", "STATE_DIR", "SUMMARY_COUNTERS"]
+
+#: ``GuardCallback(log=...)``: the summary set every line and the rest on change, or every counter every line
+LOG_MODES = ("summary", "all")
+#: counters logged in every log line with ``log="summary"``
+SUMMARY_COUNTERS = ("seen", "kept", "dropped")
+#: the guard's own scan speed (examples over the seconds spent inside the guard): not training speed
+SCAN_SPEED = "guard_examples_per_second"
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +50,20 @@ class GuardCallback(TrainerCallback):
 
     What it does:
 
-    * every logging step, adds the guard's counters to the Trainer's logs (``tdg/seen``, ``tdg/kept``,
-      ``tdg/dropped``, ``tdg/dropped/<reason>``, ``tdg/<counter>`` such as PII detections and augmentation
-      counts, ``tdg/examples_per_second``), so they reach every ``report_to`` integration;
+    * adds the guard's counters to the Trainer's logs, so they reach every ``report_to`` integration: with
+      ``log="summary"`` (the default) every log line gets ``tdg/seen``, ``tdg/kept`` and ``tdg/dropped`` (and,
+      under DP, ``dp/epsilon``), and the other counters (``tdg/dropped/<reason>``, ``tdg/<counter>`` such as
+      PII detections and augmentation counts) only in the first log line, when their value changed since
+      they were last logged, and all of them in the Trainer's final log line (the one with
+      ``train_runtime``); ``tdg/guard_examples_per_second`` (the guard's own scan speed, not training speed)
+      in the first and the final line. ``log="all"`` logs every counter every time;
     * applies the guard's batch stages (augmentation) to the model's inputs on the training device, in
       training mode only, through a forward pre-hook (evaluation batches are never augmented);
     * saves the guard's state into every checkpoint (``checkpoint-N/torchdataguard/``) and restores it when
       training resumes from a checkpoint, so decisions and counters continue and nothing is counted twice;
-    * writes the final report (``report.json`` and ``report.html``) into ``output_dir`` at the end of training;
+    * writes the report (``report.json`` and ``report.html``) into ``output_dir`` at the end of training, and
+      again after each ``evaluate()`` outside training, with the evaluation metrics under
+      ``training.evaluation`` (an evaluation during training is kept for the report written at its end);
     * with ``privacy=DPConfig(...)``, runs DP-SGD through :class:`~torchdataguard.DPCallback` and reports epsilon;
     * with ``audit=PrivacyAudit(...)`` (whose canaries are in the training data: ``guard.wrap(audit.wrap(train))``),
       runs the audit after the last step, logs ``audit/epsilon_lower_bound``, ``audit/auc``, ``audit/exposure_*``,
@@ -74,7 +86,9 @@ class GuardCallback(TrainerCallback):
             ``output_dir/checkpoint-<global_step>`` (where the Trainer resumes by default).
         report_dir: where to write the final report (default: ``args.output_dir``).
         apply_batch_stages: apply the guard's batch stages on the device during training.
-        log_prefix: the prefix of the logged counters.
+        log: ``"summary"`` (the few counters that matter every log line, the rest on change and at the end) or
+            ``"all"`` (every counter in every log line).
+        log_prefix: the prefix of the logged keys.
         dynamics: a :class:`~torchdataguard.TrainingDynamics` to record per-example training dynamics (the
             wrapped data then carries each example's id, taken out of the model's inputs by a forward hook);
             refused with ``privacy=`` unless ``allow_with_dp=True``. Its state is saved in every checkpoint
@@ -89,10 +103,13 @@ class GuardCallback(TrainerCallback):
     """
 
     def __init__(self, guard, *, privacy: Any = None, audit: Optional[PrivacyAudit] = None, resume_from: Optional[str] = None,
-                 report_dir: Optional[str] = None, apply_batch_stages: bool = True, log_prefix: str = "tdg",
-                 dynamics: Any = None) -> None:
+                 report_dir: Optional[str] = None, apply_batch_stages: bool = True, log: str = "summary",
+                 log_prefix: str = "tdg", dynamics: Any = None) -> None:
         if not isinstance(guard, (Guard, DistributedGuard)):
             raise ConfigError(f"GuardCallback needs a torchdataguard.Guard or DistributedGuard, got {type(guard).__name__}")
+        if log not in LOG_MODES:
+            raise ConfigError.bad("log", log, f"one of {LOG_MODES}", "('summary' logs seen/kept/dropped every line and "
+                                                                  "the other counters on change and at the end)")
         #: what saves, loads and reports: the guard, or the DistributedGuard around it (collectives on every rank)
         self.holder = guard
         self.distributed = isinstance(guard, DistributedGuard)
@@ -102,6 +119,11 @@ class GuardCallback(TrainerCallback):
         self.report_dir = report_dir
         self.apply_batch_stages = apply_batch_stages
         self.prefix = log_prefix
+        self.log = log
+        #: the value each counter had when it was last logged (``log="summary"`` logs the others on change)
+        self._logged: Dict[str, float] = {}
+        self._training = False
+        self._eval_info: Dict[str, Any] = {}
         self._hook = None
         self._t0: Optional[float] = None
         self._train_info: Dict[str, Any] = {}
@@ -112,26 +134,8 @@ class GuardCallback(TrainerCallback):
         #: the audit's result next to the accountant's epsilon, once the audit has run
         self.audit_result: Optional[Dict[str, Any]] = None
         self._audit_logged = False
-        self.dynamics = self._check_dynamics(dynamics, privacy)
+        self.dynamics = check_dynamics(dynamics, guard=self.guard, privacy=privacy, distributed=self.distributed)
         self._dyn_hooks = DynamicsHooks(self.dynamics) if self.dynamics is not None else None
-
-    def _check_dynamics(self, dynamics: Any, privacy: Any) -> Any:
-        if dynamics is None:
-            return None
-        if not isinstance(dynamics, TrainingDynamics):
-            raise ConfigError(f"dynamics= takes a tdg.TrainingDynamics, got {type(dynamics).__name__}")
-        if self.distributed:
-            raise ConfigError("dynamics= is not supported with a DistributedGuard yet: each rank would see only its "
-                              "own examples; run TrainingDynamics in a single process")
-        if privacy is not None:
-            if not dynamics.allow_with_dp:
-                raise ConfigError(
-                    "TrainingDynamics records per-example statistics of the private training data (losses, margins, "
-                    "flagged ids); they are not covered by the DP guarantee, and acting on them (drop/downweight) "
-                    "makes training depend on them. Pass TrainingDynamics(allow_with_dp=True) to accept that (the "
-                    "report will say so), or train without privacy= to use them")
-            dynamics.under_dp = True
-        return dynamics.attach(self.guard)
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _forward(self, event: str, args, state, control, **kwargs):
@@ -156,23 +160,7 @@ class GuardCallback(TrainerCallback):
         return self
 
     def _move_first(self) -> None:
-        """Put this callback first in the handler that is calling it, when :meth:`first_in` was not used.
-
-        ``transformers`` passes no handle on the Trainer to its callbacks, so the handler is found as the
-        ``self`` of the calling frame that holds a ``callbacks`` list (``CallbackHandler.call_event``); if
-        that is ever not found, nothing changes and :meth:`first_in` remains the explicit way.
-        """
-        frame = inspect.currentframe()
-        try:
-            f = frame.f_back if frame is not None else None
-            while f is not None and not isinstance(getattr(f.f_locals.get("self"), "callbacks", None), list):
-                f = f.f_back
-            handler = f.f_locals.get("self") if f is not None else None
-            cbs = getattr(handler, "callbacks", None)
-            if isinstance(cbs, list) and self in cbs and cbs[0] is not self:
-                handler.callbacks = [self] + [c for c in cbs if c is not self]  # a new list: safe during iteration
-        finally:
-            del frame
+        move_to_front(self)  # when first_in() was not used: see move_to_front
 
     # -- events -----------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
@@ -182,6 +170,7 @@ class GuardCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._move_first()
         self._t0 = time.time()
+        self._training = True
         if state.global_step > 0:
             self._restore(args, state)
         if model is not None and self.apply_batch_stages and self.guard.batch_stages and self._hook is None:
@@ -235,7 +224,7 @@ class GuardCallback(TrainerCallback):
         for part in self.holder.comm.all_gather_json(local):
             for k, v in part.items():
                 total[k] = total.get(k, 0) + v
-        rate = f"{self.prefix}/examples_per_second"
+        rate = f"{self.prefix}/{SCAN_SPEED}"
         if rate in total:  # ranks work at once: their rates add up
             total[rate] = round(total[rate], 1)
         return total
@@ -253,7 +242,7 @@ class GuardCallback(TrainerCallback):
         for k, v in sorted(counts.items()):
             out[f"{self.prefix}/{k}"] = v
         if rep.busy_seconds > 0:
-            out[f"{self.prefix}/examples_per_second"] = round(rep.seen / rep.busy_seconds, 1)
+            out[f"{self.prefix}/{SCAN_SPEED}"] = round(rep.seen / rep.busy_seconds, 1)
         if self.dynamics is not None:
             out.update(self.dynamics.counters(self.prefix))
         return out
@@ -265,7 +254,7 @@ class GuardCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None:
-            counters = self.counters()
+            counters = self.select(self.counters(), final="train_runtime" in logs)  # counters(): every rank
             if self.audit_result is not None and not self._audit_logged:
                 counters.update(self.audit_logs())
                 self._audit_logged = True
@@ -309,7 +298,43 @@ class GuardCallback(TrainerCallback):
             out["audit/exceeds_accountant"] = int(bool(res["exceeds_accountant"]))
         return out
 
+    def select(self, counters: Dict[str, float], *, final: bool = False) -> Dict[str, float]:
+        """The counters to put in this log line (see ``log``); remembers what was logged.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> cb = tdg.GuardCallback(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False))
+            >>> c = {"tdg/seen": 4, "tdg/kept": 3, "tdg/dropped": 1, "tdg/dropped/duplicate/exact": 1}
+            >>> sorted(cb.select(c)) == sorted(c)    # the first line: everything
+            True
+            >>> sorted(cb.select(dict(c, **{"tdg/seen": 5, "tdg/kept": 4})))   # later: the summary, and what changed
+            ['tdg/dropped', 'tdg/kept', 'tdg/seen']
+        """
+        first = not self._logged
+        if self.log == "all" or final or first:
+            out = dict(counters)
+        else:
+            summary = {f"{self.prefix}/{k}" for k in SUMMARY_COUNTERS}
+            speed = f"{self.prefix}/{SCAN_SPEED}"
+            out = {k: v for k, v in counters.items()
+                   if k in summary or (k != speed and self._logged.get(k) != v)}
+        self._logged.update(out)
+        return out
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            own = (f"{self.prefix}/", "dp/")  # the counters this callback logged into the same dict
+            self._eval_info = {"step": state.global_step, **{k: v for k, v in metrics.items()
+                                                             if isinstance(v, (int, float, str)) and not k.startswith(own)}}
+        control = self._forward("on_evaluate", args, state, control, metrics=metrics, **kwargs)
+        if not self._training:  # evaluate() after (or without) train(): the report gets its results now
+            rep = self.report()  # a collective under DistributedGuard: every rank takes part
+            if state.is_world_process_zero:
+                save_report(rep, self.report_dir or args.output_dir)
+        return control
+
     def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._training = False
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -331,8 +356,10 @@ class GuardCallback(TrainerCallback):
     def report(self) -> Dict[str, Any]:
         """The guard's report plus the training and (under DP) privacy sections (summed over ranks when distributed)."""
         rep = self.holder.report()
-        if self._train_info:
+        if self._train_info or self._eval_info:
             rep["training"] = dict(self._train_info)
+        if self._eval_info:
+            rep["training"]["evaluation"] = dict(self._eval_info)
         if self.dp is not None and hasattr(self.dp, "report"):
             rep["privacy"] = self.dp.report()
         if self.dynamics is not None:
