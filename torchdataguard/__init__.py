@@ -49,9 +49,11 @@ _LAZY: Dict[str, str] = {
     "Rewriter": "torchdataguard.core.stage",
     "Stage": "torchdataguard.core.stage",
     "StateError": "torchdataguard.errors",
+    "TrainingDynamics": "torchdataguard.dynamics",
     "TextAugment": "torchdataguard.augment",
     "TokenAugment": "torchdataguard.augment",
     "make_private": "torchdataguard.dp.loop",
+    "pop_example_ids": "torchdataguard.core.idtag",
     "register_stage": "torchdataguard.core.stage",
 }
 #: the name a lazy entry has in its module, where it differs from the root's
@@ -109,9 +111,11 @@ __all__ = sorted([
     "RecordStage",
     "Rewriter",
     "Stage",
+    "TrainingDynamics",
     "StateError",
     "TextAugment",
     "TokenAugment",
     "make_private",
+    "pop_example_ids",
     "register_stage",
 ])

@@ -4,7 +4,13 @@ import json
 import warnings
 
 import pytest
-from test_integrations_trainer import Spy, Stream, args, records, tiny_model
+from conftest import ListStream as Stream
+from conftest import make_tiny_bert
+from test_integrations_trainer import BERT, Spy, args, records
+
+
+def tiny_model():
+    return make_tiny_bert(**BERT)
 from transformers import Trainer, default_data_collator
 
 import torchdataguard as tdg

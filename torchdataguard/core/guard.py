@@ -13,6 +13,7 @@ from .decider import Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
 from .ids import IdHasher, id_record_hook
+from .idtag import IdTag
 from .jsonable import to_jsonable
 from .ledger import Ledger, Outcome
 from .plan import Plan, Planner
@@ -115,6 +116,8 @@ class Guard:
         #: the worker decision service (:class:`~torchdataguard.data.service.DecisionService`), started by the
         #: first wrapped stream and stopped by :meth:`close`
         self.service: Any = None
+        #: adds each served example's ledger id to its record while its key is set (training dynamics)
+        self.id_tag = IdTag()
         #: position of the first stage that scrubs personal data (``scrubs_personal_data``), or ``None``: records
         #: dropped at or before it are written to the quarantine file without their content
         self.scrub_step: Optional[int] = next(

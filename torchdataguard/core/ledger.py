@@ -219,6 +219,28 @@ class Ledger:
         if self.quarantine is not None:
             self.quarantine.write(ex, drop)
 
+    def revoke_id(self, id_: Any, drop: Drop) -> bool:
+        """Turn the kept example first met under ``id_`` into a dropped one, decided after it was served
+        (training dynamics flagging a label issue). Later epochs of a stream replay the drop. Returns False
+        (and changes nothing) when the id is unknown or already dropped. The quarantine file gets the id and
+        reason with ``record: null`` (the ledger holds ids, not records).
+
+        Example:
+            >>> led = Ledger(); led.record(Example(5, "a"), None)
+            >>> led.revoke_id(5, Drop("quality/label_issue")), led.kept, led.dropped, led.revoke_id(5, Drop("x"))
+            (True, 0, 1, False)
+        """
+        code, fp = self.memo.first(id_)
+        if code != KEPT:
+            return False
+        self.kept -= 1
+        self.dropped += 1
+        self.by_reason[drop.reason] += 1
+        self.memo.set(id_, DROPPED, fp)
+        if self.quarantine is not None:
+            self.quarantine.write(Example(id_, None), drop)
+        return True
+
     # -- reporting ---------------------------------------------------------------------------------
     def check(self) -> None:
         if self.kept + self.dropped != self.seen:

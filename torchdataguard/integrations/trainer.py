@@ -1,7 +1,6 @@
 """A ``transformers`` Trainer callback: counters in the Trainer's logs, guard state in every checkpoint."""
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -20,6 +19,8 @@ from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
 from ..report import save_report
 from .dp_trainer import DPCallback
+from .dynamics_hooks import DynamicsHooks, check_dynamics, keep_id_column
+from .ordering import move_to_front
 
 __all__ = ["GuardCallback", "LOG_MODES", "STATE_DIR", "SUMMARY_COUNTERS"]
 
@@ -37,6 +38,8 @@ AUDIT_LOGGED = ("epsilon_lower_bound", "auc", "exposure_mean", "exposure_max", "
 
 #: sub-folder of each checkpoint holding the guard's state (safetensors + JSON)
 STATE_DIR = "torchdataguard"
+#: the checkpoint sub-folder of TrainingDynamics state
+DYNAMICS_DIR = "torchdataguard_dynamics"
 _EVENTS = ("on_init_end", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_step_begin",
            "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end", "on_step_end", "on_evaluate",
            "on_predict", "on_save", "on_log", "on_prediction_step", "on_push_begin")
@@ -86,6 +89,10 @@ class GuardCallback(TrainerCallback):
         log: ``"summary"`` (the few counters that matter every log line, the rest on change and at the end) or
             ``"all"`` (every counter in every log line).
         log_prefix: the prefix of the logged keys.
+        dynamics: a :class:`~torchdataguard.TrainingDynamics` to record per-example training dynamics (the
+            wrapped data then carries each example's id, taken out of the model's inputs by a forward hook);
+            refused with ``privacy=`` unless ``allow_with_dp=True``. Its state is saved in every checkpoint
+            (``torchdataguard_dynamics``) and its section added to the report.
 
     Example:
         >>> import torchdataguard as tdg
@@ -97,7 +104,7 @@ class GuardCallback(TrainerCallback):
 
     def __init__(self, guard, *, privacy: Any = None, audit: Optional[PrivacyAudit] = None, resume_from: Optional[str] = None,
                  report_dir: Optional[str] = None, apply_batch_stages: bool = True, log: str = "summary",
-                 log_prefix: str = "tdg") -> None:
+                 log_prefix: str = "tdg", dynamics: Any = None) -> None:
         if not isinstance(guard, (Guard, DistributedGuard)):
             raise ConfigError(f"GuardCallback needs a torchdataguard.Guard or DistributedGuard, got {type(guard).__name__}")
         if log not in LOG_MODES:
@@ -127,6 +134,8 @@ class GuardCallback(TrainerCallback):
         #: the audit's result next to the accountant's epsilon, once the audit has run
         self.audit_result: Optional[Dict[str, Any]] = None
         self._audit_logged = False
+        self.dynamics = check_dynamics(dynamics, guard=self.guard, privacy=privacy, distributed=self.distributed)
+        self._dyn_hooks = DynamicsHooks(self.dynamics) if self.dynamics is not None else None
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _forward(self, event: str, args, state, control, **kwargs):
@@ -151,23 +160,7 @@ class GuardCallback(TrainerCallback):
         return self
 
     def _move_first(self) -> None:
-        """Put this callback first in the handler that is calling it, when :meth:`first_in` was not used.
-
-        ``transformers`` passes no handle on the Trainer to its callbacks, so the handler is found as the
-        ``self`` of the calling frame that holds a ``callbacks`` list (``CallbackHandler.call_event``); if
-        that is ever not found, nothing changes and :meth:`first_in` remains the explicit way.
-        """
-        frame = inspect.currentframe()
-        try:
-            f = frame.f_back if frame is not None else None
-            while f is not None and not isinstance(getattr(f.f_locals.get("self"), "callbacks", None), list):
-                f = f.f_back
-            handler = f.f_locals.get("self") if f is not None else None
-            cbs = getattr(handler, "callbacks", None)
-            if isinstance(cbs, list) and self in cbs and cbs[0] is not self:
-                handler.callbacks = [self] + [c for c in cbs if c is not self]  # a new list: safe during iteration
-        finally:
-            del frame
+        move_to_front(self)  # when first_in() was not used: see move_to_front
 
     # -- events -----------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
@@ -182,6 +175,9 @@ class GuardCallback(TrainerCallback):
             self._restore(args, state)
         if model is not None and self.apply_batch_stages and self.guard.batch_stages and self._hook is None:
             self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        if self._dyn_hooks is not None and model is not None and not self._dyn_hooks.handles:
+            keep_id_column(kwargs.get("train_dataloader"), self.dynamics.id_key)
+            self._dyn_hooks.install(model)
         return self._forward("on_train_begin", args, state, control, model=model, **kwargs)
 
     def _pre_forward(self, module, args, kwargs):
@@ -203,6 +199,8 @@ class GuardCallback(TrainerCallback):
             path = os.path.join(ckpt, STATE_DIR)
             if os.path.isdir(path):
                 self.holder.load(path)
+                if self.dynamics is not None:
+                    self.dynamics.load(os.path.join(ckpt, DYNAMICS_DIR))
                 return
         raise StateError(
             f"training resumes at step {state.global_step} but no guard state was found in {candidates} "
@@ -213,6 +211,8 @@ class GuardCallback(TrainerCallback):
         if state.is_world_process_zero or self.distributed:  # every rank saves its own part of a distributed index
             ckpt = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
             self.holder.save(os.path.join(ckpt, STATE_DIR))
+            if self.dynamics is not None:
+                self.dynamics.save(os.path.join(ckpt, DYNAMICS_DIR))
         return self._forward("on_save", args, state, control, **kwargs)
 
     def counters(self) -> Dict[str, float]:
@@ -243,7 +243,14 @@ class GuardCallback(TrainerCallback):
             out[f"{self.prefix}/{k}"] = v
         if rep.busy_seconds > 0:
             out[f"{self.prefix}/{SCAN_SPEED}"] = round(rep.seen / rep.busy_seconds, 1)
+        if self.dynamics is not None:
+            out.update(self.dynamics.counters(self.prefix))
         return out
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.dynamics is not None:
+            self.dynamics.end_epoch()
+        return self._forward("on_epoch_end", args, state, control, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is not None:
@@ -331,6 +338,8 @@ class GuardCallback(TrainerCallback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+        if self._dyn_hooks is not None:
+            self._dyn_hooks.remove()
         control = self._forward("on_train_end", args, state, control, model=model, **kwargs)
         if self.audit is not None and self.audit_result is None:  # training stopped before max_steps
             self.run_audit(model, **kwargs)
@@ -353,6 +362,8 @@ class GuardCallback(TrainerCallback):
             rep["training"]["evaluation"] = dict(self._eval_info)
         if self.dp is not None and hasattr(self.dp, "report"):
             rep["privacy"] = self.dp.report()
+        if self.dynamics is not None:
+            rep["dynamics"] = self.dynamics.report()
         if self.audit_result is not None:
             rep["audit"] = dict(self.audit_result)
         return rep
