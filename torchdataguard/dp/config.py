@@ -130,7 +130,7 @@ class DPConfig:
         """
         from .recipe import recommend
 
-        return recommend(num_examples, epochs, target_epsilon, **options)
+        return recommend(cls, num_examples, epochs, target_epsilon, **options)
 
 
 def planned_steps_of(config: DPConfig, *, sampler: Any, sample_rate: float, planned: Optional[int]) -> Optional[int]:

@@ -16,7 +16,8 @@ logical_batch / num_examples`` for ``steps = epochs * ceil(num_examples / logica
 ``epsilon`` is that accountant's figure for the plan: at most ``target_epsilon``.
 
 Example:
-    >>> r = recommend(1292, target_epsilon=8.0)
+    >>> from torchdataguard.dp.config import DPConfig
+    >>> r = recommend(DPConfig, 1292, target_epsilon=8.0)
     >>> r.logical_batch, r.epochs, r.epsilon <= 8.0, r.config.noise_multiplier == r.noise_multiplier
     (256, 30, True, True)
 """
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError
-from .config import DPConfig
+if TYPE_CHECKING:  # the owner's type, for annotations only: DPConfig.recommend passes the class in
+    from .config import DPConfig
 from .epsilon import epsilon_prv, epsilon_rdp, noise_for_target
 
 __all__ = ["DPRecipe", "RECIPES", "recommend"]
@@ -91,13 +93,15 @@ def _power_of_two_at_most(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
 
 
-def recommend(num_examples: int, epochs: Optional[int] = None, target_epsilon: float = 8.0, *,
+def recommend(config_class: "type[DPConfig]", num_examples: int, epochs: Optional[int] = None,
+              target_epsilon: float = 8.0, *,
               trainable: str = "head", delta: Optional[float] = None, max_grad_norm: float = 1.0,
               logical_batch: Optional[int] = None, micro_batch: Optional[int] = None,
               accountant: str = "prv", seed: Optional[int] = None) -> DPRecipe:
     """Settings of DP-SGD that learn for ``num_examples`` privacy units at ``target_epsilon`` (see the module).
 
     Args:
+        config_class: :class:`DPConfig` (``DPConfig.recommend`` passes it: this module does not import it).
         num_examples: privacy units in the training set (after filtering).
         epochs: planned epochs (default: what worked for ``trainable``).
         target_epsilon: the budget; the returned plan's epsilon is at most this.
@@ -111,6 +115,7 @@ def recommend(num_examples: int, epochs: Optional[int] = None, target_epsilon: f
         seed: the Poisson sampler's seed.
 
     Example:
+        >>> from torchdataguard.dp.config import DPConfig
         >>> r = DPConfig.recommend(1000, 10, 3.0, trainable="lora")
         >>> r.micro_batch * r.accumulation == r.logical_batch, r.epsilon <= 3.0
         (True, True)
@@ -139,7 +144,7 @@ def recommend(num_examples: int, epochs: Optional[int] = None, target_epsilon: f
     steps = epochs * int(math.ceil(n / batch))
     q = batch / n
     # validate the rest (target, delta, C, accountant) before the search, with DPConfig's messages
-    probe = DPConfig(target_epsilon=target_epsilon, delta=delta, max_grad_norm=max_grad_norm, noise_multiplier=1.0,
+    probe = config_class(target_epsilon=target_epsilon, delta=delta, max_grad_norm=max_grad_norm, noise_multiplier=1.0,
                      accountant=accountant, epochs=epochs, seed=seed)  # type: ignore[arg-type]
     d = float(delta) if delta is not None else min(1e-5, 0.1 / n)
     sigma = noise_for_target(target_epsilon=float(target_epsilon), delta=d, sample_rate=q, steps=steps,
