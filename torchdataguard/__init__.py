@@ -56,15 +56,13 @@ _LAZY: Dict[str, str] = {
     "pop_example_ids": "torchdataguard.core.idtag",
     "register_stage": "torchdataguard.core.stage",
 }
-#: the name a lazy entry has in its module, where it differs from the root's
-_LAZY_AS = {"LightningGuardCallback": "GuardCallback"}
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), _LAZY_AS.get(name, name))
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups do not come back here
         return value
     if not name.startswith("_"):  # a subpackage or module, e.g. tdg.augment.pop_unit_ids, imported on first use

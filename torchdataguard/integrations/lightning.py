@@ -35,7 +35,7 @@ from ..dp.sampling import PoissonBatchSampler, loader_sampling_problems
 from ..errors import ConfigError, StateError
 from ..report import save_report
 
-__all__ = ["CHECKPOINT_KEY", "GuardCallback"]
+__all__ = ["CHECKPOINT_KEY", "GuardCallback", "LightningGuardCallback"]
 
 #: the key of torchdataguard's state in a Lightning checkpoint
 CHECKPOINT_KEY = "torchdataguard"
@@ -56,7 +56,7 @@ def training_step_loss(output: Any, batch: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output["loss"]
 
 
-class GuardCallback(Callback):
+class LightningGuardCallback(Callback):
     """Wire a :class:`~torchdataguard.Guard` (and DP-SGD) into an unmodified ``lightning.Trainer``.
 
     * logs the guard's counters (``tdg/seen``, ``tdg/kept``, ``tdg/dropped``, ``tdg/dropped/<reason>``,
@@ -77,8 +77,9 @@ class GuardCallback(Callback):
         unit_ids: the privacy unit of each training row (rows of one user share an id).
         report_dir: where to write the final report.
         apply_batch_stages: apply the guard's batch stages during training.
-        preflight_forward / preflight_loss: how the DP preflight runs the module on a batch (default: its
-            ``training_step`` with logging silenced, and the loss it returns).
+        preflight_forward: how the DP preflight runs the module on a batch (default: its ``training_step`` with
+            logging silenced).
+        preflight_loss: how the preflight gets the loss from that output (default: the loss it returns).
     """
 
     def __init__(self, guard: Guard, *, privacy: Optional[DPConfig] = None, unit_ids: Optional[Sequence[int]] = None,
@@ -292,3 +293,7 @@ class GuardCallback(Callback):
         if extra:
             rep.update(extra)
         return save_report(rep, os.fspath(directory))["json"]
+
+
+#: the name inside this module (``from torchdataguard.integrations.lightning import GuardCallback``)
+GuardCallback = LightningGuardCallback
