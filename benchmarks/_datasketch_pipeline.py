@@ -46,8 +46,10 @@ def exact_key(text: str) -> bytes:
 
 
 def dedup(records: Iterable[Any], *, text_of: Callable[[Any], str], id_of: Callable[[int, Any], Any],
-          threshold: float = 0.8) -> Iterator[Tuple[Any, Any, Optional[str], Any]]:
-    """Yield ``(id, record, reason or None, matched)`` for every record, keep-first, in order."""
+          threshold: float = 0.8, shingles_of: Optional[Callable[[str], List[bytes]]] = None
+          ) -> Iterator[Tuple[Any, Any, Optional[str], Any]]:
+    """Yield ``(id, record, reason or None, matched)`` for every record, keep-first, in order (``shingles_of``:
+    another shingling, e.g. the script-aware one of ``benchmarks/dedup_zh.py``; default word 5-grams)."""
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
@@ -57,7 +59,7 @@ def dedup(records: Iterable[Any], *, text_of: Callable[[Any], str], id_of: Calla
 
     def flush(block: List[Any], start: int):
         texts = [text_of(r) for r in block]
-        mhs = MinHash.bulk([shingles(t) for t in texts], num_perm=NUM_PERM)
+        mhs = MinHash.bulk([(shingles_of or shingles)(t) for t in texts], num_perm=NUM_PERM)
         for j, (rec, text, mh) in enumerate(zip(block, texts, mhs)):
             key = id_of(start + j, rec)
             h = exact_key(text)

@@ -29,7 +29,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from torchdataguard.dedup.near import NearDedup, signatures_from_batch  # noqa: E402
+from torchdataguard.dedup.near import NearDedup  # noqa: E402
+from torchdataguard.dedup.near_keys import signatures_from_batch  # noqa: E402
 from torchdataguard.core.stage import Example  # noqa: E402
 from _machine import write_result  # noqa: E402
 

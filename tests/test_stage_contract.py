@@ -31,8 +31,16 @@ TEXTS = [
 ] * 3
 
 
+#: stages that cannot be built without arguments: the arguments their contract runs with
+ARGS = {
+    # boilerplate counting (max_train_count) gives the stage state that the resume check exercises
+    "decontaminate": lambda: dict(evals={"bench": ["They met on Tuesday to discuss the budget for the coming year.",
+                                                   "Count: 5 6 7 8 9 10 11"]}, ngram=5, max_train_count=2),
+}
+
+
 def _make(name):
-    return STAGES.get(name)()
+    return STAGES.get(name)(**ARGS.get(name, dict)())
 
 
 def _record_names():

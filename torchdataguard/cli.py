@@ -8,15 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any, Dict, Optional, Sequence
 
-from .core.ids import key_from_env
-from .core.stage import STAGES
+# argparse only at import: the scans, and torch with them, are imported when a command runs, so that
+# ``torchdataguard --help`` answers at once (benchmarks/import_time.py)
 from .demo import add_cli, run_cli
 from .errors import ConfigError, GuardError, GuardInputError
-from .scan.local import scan
-from .scan.outputs import exit_code
-from .scan.ray import scan_ray
 
 __all__ = ["main"]
 
@@ -39,17 +37,35 @@ def _parse_sets(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def _parse_evals(items: Sequence[str]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--eval {item!r}: expected NAME=PATH, e.g. --eval gsm8k=gsm8k_test.jsonl")
+        if name in out:
+            raise ConfigError(f"--eval {item!r}: the name {name!r} is given twice; give each evaluation set one name")
+        out[name] = path
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="torchdataguard", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
                        epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or sample:spamassassin")
+    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or a "
+                                 "shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; from {STAGES.names()}")
+    # the stage names are read from the stage table only for the scan command (it imports every stage, and torch)
+    names = f"from {stage_names()}" if argv[:1] == ["scan"] else "see torchdataguard scan --help"
+    p.add_argument("--stages", default="exact,near", help=f"comma-separated, in order; {names}")
     p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default=None)
+    p.add_argument("--id-field", default=None,
+                   help=f"field holding each record's id (default: the field {ID_FIELD!r} when the first record has "
+                        f"one, else the record's position; --id-field '' numbers records by position)")
     p.add_argument("--threshold", type=float, default=None, help="near-duplicate Jaccard threshold (default 0.8)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--format", default=None, choices=["jsonl", "json", "csv", "parquet", "datasets"])
@@ -69,6 +85,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="also write records dropped for personal data (pii/...) into dropped.jsonl (withheld by default)")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set near.ngram=3 (repeatable)")
+    p.add_argument("--eval", action="append", default=[], metavar="NAME=PATH",
+                   help="decontaminate stage: an evaluation set (any input format; repeatable); training records that "
+                        "share an n-gram with one of its items are dropped as contamination/NAME")
+    p.add_argument("--eval-field", default=None, metavar="FIELD[,FIELD]",
+                   help="decontaminate: fields of an evaluation item joined into its text (default: every string field)")
+    p.add_argument("--eval-id-field", default=None, help="decontaminate: field holding item ids (default: position)")
+    p.add_argument("--ngram", type=int, default=None, help="decontaminate: words per n-gram (default 13)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="local (this process) or ray (record stages as Ray Data map_batches, the dedup index as "
                         "sharded actors; needs the 'ray' extra)")
@@ -88,18 +111,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 3 if isinstance(exc, GuardInputError) else 2
 
 
+def stage_names() -> list[str]:
+    """The names of the built-in stages (importing :mod:`torchdataguard.scan.stages` registers them)."""
+    from .core.stage import STAGES
+    from .scan import stages  # noqa: F401  (registers the built-in stages)
+
+    return STAGES.names()
+
+
 def _run_scan(args) -> int:
     """Run ``scan`` and return its exit code (see ``torchdataguard scan --help``)."""
+    from .core.ids import key_from_env
+    from .scan.local import scan
+    from .scan.outputs import exit_code
+    from .scan.ray import scan_ray
+
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
-              id_field=args.id_field, threshold=args.threshold, fmt=args.format, split=args.split,
+              id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
               chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
               options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
     try:
         if args.engine == "ray":
+            if args.eval:
+                raise ConfigError("--eval (the decontaminate stage) is not supported with --engine ray yet; use the "
+                                  "local engine")
             rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
         else:
             hash_ids = key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids
-            rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, **kw)
+            fields = [f.strip() for f in args.eval_field.split(",") if f.strip()] if args.eval_field else None
+            rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, evals=_parse_evals(args.eval),
+                       eval_fields=fields, eval_id_field=args.eval_id_field, ngram=args.ngram, **kw)
     except KeyboardInterrupt:
         print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
               file=sys.stderr)
@@ -111,6 +152,30 @@ def _run_scan(args) -> int:
     if code:
         print(f"torchdataguard: error: {rep['error']} (exit code {code})", file=sys.stderr)
     return code
+
+
+#: the field used as the record id when the records have it and --id-field is not given
+ID_FIELD = "id"
+
+
+def _id_field(args) -> Optional[str]:
+    """``--id-field`` as given (``''``: positions), else ``id`` when the first record has that field (and say so).
+
+    Hashed ids (``--hash-ids``) are asked for by naming the field: they are never switched on by a guess.
+    """
+    if args.id_field is not None:
+        return args.id_field or None
+    if args.hash_ids or args.hash_ids_key_env:
+        return None
+    from .io import readers
+
+    path = readers.resolve_input(args.input)
+    first = readers.first_record(path, args.format, split=args.split)
+    if isinstance(first, Mapping) and ID_FIELD in first:
+        print(f"torchdataguard: using the field {ID_FIELD!r} as the record id (ids in kept.jsonl, dropped.jsonl and "
+              f"the report); pass --id-field '' to number records by position instead", file=sys.stderr)
+        return ID_FIELD
+    return None
 
 
 _SCAN_EPILOG = """exit codes:

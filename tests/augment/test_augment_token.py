@@ -265,13 +265,8 @@ def test_dataloader_workers_draw_different_streams(tokenizer):
     assert not torch.equal(a["input_ids"], b["input_ids"])  # two workers, same data, different draws
 
 
-def test_model_forward_pre_hook_kwargs():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32, num_labels=2)
-    model = BertForSequenceClassification(cfg)
+def test_model_forward_pre_hook_kwargs(tiny_bert):
+    model = tiny_bert(vocab_size=VOCAB, max_positions=32)
     guard = tdg.Guard([make(mask_rate=0.2, delete_rate=0.2)], device="cpu", progress=False)
     model.register_forward_pre_hook(lambda mod, args, kwargs: (args, guard.apply_batch(kwargs)), with_kwargs=True)
     batch = rows_batch([[CLS, 5, 6, 7, 8, SEP], [CLS, 9, 10, SEP]])

@@ -1,38 +1,13 @@
 """Augmentation through the Trainer: GuardCallback's forward pre-hook applies the batch stages on the
 device during training, counts reach the logs, and a resumed run continues the random stream."""
 import torch
-from torch.utils.data import Dataset
-from transformers import (BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments,
-                          default_data_collator)
+from conftest import ListDataset, make_tiny_bert, padded_sentences
+from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 import torchdataguard as tdg
 from torchdataguard.augment import TokenAugment
 
 T, VOCAB = 12, 60
-
-
-class Rows(Dataset):
-    def __init__(self, n=48):
-        g = torch.Generator().manual_seed(0)
-        self.rows = []
-        for i in range(n):
-            ln = int(torch.randint(4, T + 1, (1,), generator=g))
-            ids = [1] + torch.randint(5, VOCAB, (ln - 2,), generator=g).tolist() + [2]
-            self.rows.append({"input_ids": ids + [0] * (T - ln), "attention_mask": [1] * ln + [0] * (T - ln),
-                              "labels": i % 2})
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=T, num_labels=2)
-    return BertForSequenceClassification(cfg)
 
 
 def make_guard():
@@ -62,9 +37,10 @@ class CrashAt(TrainerCallback):
 
 
 def run(tmp, guard, *, crash=None, resume=None):
-    model = tiny_model()
+    model = make_tiny_bert(vocab_size=VOCAB, max_positions=T)
     seen = []
-    trainer = Trainer(model=model, args=args(tmp), train_dataset=Rows(), data_collator=default_data_collator,
+    trainer = Trainer(model=model, args=args(tmp), train_dataset=ListDataset(padded_sentences(48, T, VOCAB)),
+                      data_collator=default_data_collator,
                       callbacks=[CrashAt(crash)] if crash else [])
     trainer.add_callback(tdg.GuardCallback(guard))
     # registered after the callback's hook exists (on_train_begin), so it sees the augmented kwargs
@@ -90,7 +66,7 @@ def test_trainer_hook_augments_counts_and_resumes_the_stream(tmp_path):
     assert logs and logs[-1]["tdg/augment/token/examples"] == 6 * 4
     assert logs[-1]["tdg/augment/token/masked"] > 0
     assert len(ref_seen) == 6
-    data = torch.tensor([r["input_ids"] for r in Rows().rows])
+    data = torch.tensor([r["input_ids"] for r in padded_sentences(48, T, VOCAB)])
     assert not all(any(torch.equal(row, d) for d in data) for b in ref_seen for row in b)  # augmented
     ref_state = ref_guard.stage("token_augment").state_dict()
     assert int(ref_state["offset"]) == 24

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
 from torchdataguard.core.guard_state import guard_settings
@@ -42,14 +42,6 @@ def filled(**kw):
 
 def positional_guard(**kw):
     return tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=8, **kw)
-
-
-class Stream(IterableDataset):
-    def __init__(self, recs):
-        self.recs = recs
-
-    def __iter__(self):
-        return iter(self.recs)
 
 
 def epoch(ds, workers=0):
@@ -226,9 +218,9 @@ def test_the_quarantine_continues_from_whichever_save_a_kill_left(tmp_path):
 
 
 # -- stream splits ---------------------------------------------------------------------------------------
-def test_stream_splits_survive_a_resume_and_bad_ones_are_refused(tmp_path):
+def test_stream_splits_survive_a_resume_and_bad_ones_are_refused(tmp_path, list_stream):
     g = positional_guard()
-    ds = g.wrap(Stream([f"record {i}" for i in range(20)]))
+    ds = g.wrap(list_stream([f"record {i}" for i in range(20)]))
     epoch(ds, 2)
     assert g.state_dict()["ids"] == {"splits": {"": 2}}
     g.save(tmp_path)
@@ -236,7 +228,7 @@ def test_stream_splits_survive_a_resume_and_bad_ones_are_refused(tmp_path):
     h = positional_guard()
     h.load(tmp_path)
     with pytest.raises(tdg.ConfigError, match="num_workers=2"):
-        epoch(h.wrap(Stream([f"record {i}" for i in range(20)])), 0)
+        epoch(h.wrap(list_stream([f"record {i}" for i in range(20)])), 0)
     h.close()
     for bad in ({"splits": {"": 0}}, {"splits": {"": "2"}}, {"splits": [2]}, [1]):
         state = g.state_dict()

@@ -1,5 +1,6 @@
 """Example identity in training: a reused id never replays another record's decision, stream ids and worker
-counts, the quarantine file across a resume, typed ids, hashed ids, no temporary folder left behind."""
+counts, the quarantine file across a resume, typed ids, hashed ids, no temporary folder left behind; plain ids
+and decisions after a load, a repeated id within one chunk, huge integer ids."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import torchdataguard as tdg
 
+RECS = [{"text": f"record number {i} with some words to make it longer than a few tokens"} for i in range(20)]
 SECRETS = ("AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "4111 1111 1111 1111")
 
 
@@ -232,3 +234,30 @@ def test_close_leaves_no_temporary_folder(tmp_path, monkeypatch):
     assert os.listdir(scratch)  # the decision service's socket folder, while the guard is open
     g.close()
     assert os.listdir(scratch) == []
+
+
+def test_load_then_wrap_keeps_plain_ids_and_decisions(tmp_path):
+    g1 = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False)
+    assert len(g1.wrap(list(RECS))) == 20
+    g1.save(tmp_path)
+    g2 = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False)
+    g2.load(tmp_path)
+    assert len(g2.wrap(list(RECS))) == 20
+    rep = g2.report()
+    assert rep["seen"] == 20 and rep["replayed"] == 20 and rep["dropped"] == 0
+
+
+def test_repeated_id_in_one_chunk_is_one_example_in_every_epoch():
+    recs = [{"id": "a", "text": "same text"}, {"id": "a", "text": "same text"}, {"id": "b", "text": "other"}]
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, id_field="id")
+    first = [r["id"] for r in g.filter(recs)]
+    second = [r["id"] for r in g.filter(recs)]
+    assert first == second
+    assert g.report()["seen"] == 2
+
+
+def test_huge_integer_ids_do_not_allocate_by_value():
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, id_field="id")
+    g.filter([{"id": 1_700_000_000_000, "text": "x"}, {"id": 5, "text": "y"}])
+    assert g.ledger.memo._dense.numel() < 10_000_000
+    assert g.ledger.replay(1_700_000_000_000) == 1

@@ -2,7 +2,7 @@
 import datasets
 import pytest
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
 from torchdataguard.errors import ConfigError
@@ -22,25 +22,15 @@ def check_message(err, n="of the first 100"):
     assert "Traceback" not in msg and "sentence number" not in msg  # names fields, never their values
 
 
-class Stream(IterableDataset):
-    def __init__(self, recs):
-        self.recs = recs
-
-    def __iter__(self):
-        info = get_worker_info()
-        w, k = (info.id, info.num_workers) if info is not None else (0, 1)
-        return iter(self.recs[w::k])
-
-
 def _collate(x):
     return x
 
 
 @pytest.mark.parametrize("kind", ["list", "torch_map", "hf_dataset", "hf_iterable"])
-def test_wrong_text_field_is_refused_on_every_wrap(kind):
+def test_wrong_text_field_is_refused_on_every_wrap(kind, list_dataset):
     g = guard(near=True)
     data = {"list": lambda: list(SENT),
-            "torch_map": lambda: torch.utils.data.TensorDataset(torch.zeros(1)) and _MapDS(SENT),
+            "torch_map": lambda: torch.utils.data.TensorDataset(torch.zeros(1)) and list_dataset(SENT),
             "hf_dataset": lambda: datasets.Dataset.from_list(SENT),
             "hf_iterable": lambda: datasets.Dataset.from_list(SENT).to_iterable_dataset()}[kind]()
     with pytest.raises(ConfigError) as exc:
@@ -51,21 +41,11 @@ def test_wrong_text_field_is_refused_on_every_wrap(kind):
     assert rep["kept"] == 0 and rep["seen"] <= 800  # nothing slipped through before the refusal
 
 
-class _MapDS(torch.utils.data.Dataset):
-    def __init__(self, recs):
-        self.recs = recs
-
-    def __len__(self):
-        return len(self.recs)
-
-    def __getitem__(self, i):
-        return self.recs[i]
-
-
 @pytest.mark.parametrize("workers", [0, 1])
-def test_refusal_reaches_the_user_from_dataloader_workers(workers):
+def test_refusal_reaches_the_user_from_dataloader_workers(workers, list_stream):
     g = guard(chunk_size=32)
-    loader = DataLoader(g.wrap(Stream(SENT)), batch_size=None, num_workers=workers, collate_fn=_collate)
+    loader = DataLoader(g.wrap(list_stream(SENT, per_worker=True)), batch_size=None, num_workers=workers,
+                        collate_fn=_collate)
     with pytest.raises(ConfigError) as exc:
         list(loader)
     check_message(exc.value)
@@ -74,12 +54,13 @@ def test_refusal_reaches_the_user_from_dataloader_workers(workers):
             str(exc.value).endswith("(raised in DataLoader worker process 1)")
 
 
-def test_small_data_is_refused_when_the_stream_ends():
+def test_small_data_is_refused_when_the_stream_ends(list_stream):
     with pytest.raises(ConfigError) as exc:
         guard().wrap(SENT[:7])
     check_message(exc.value, n="all 7 records")
     g = guard(chunk_size=4)  # several chunks, all lacking the field: refused at the end of the stream
-    loader = DataLoader(g.wrap(Stream(SENT[:10])), batch_size=None, num_workers=2, collate_fn=_collate)
+    loader = DataLoader(g.wrap(list_stream(SENT[:10], per_worker=True)), batch_size=None, num_workers=2,
+                        collate_fn=_collate)
     with pytest.raises(ConfigError):
         list(loader)
 

@@ -5,9 +5,10 @@ import re
 import datasets
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset
 
 import torchdataguard as tdg
+from torchdataguard.core.stage import Drop, Rewriter
 
 rng = random.Random(3)
 VOCAB = [f"v{i}" for i in range(3000)]
@@ -26,29 +27,6 @@ def make_records(n=60, dup_every=4):
 RECS = make_records()
 
 
-class ListDS(Dataset):
-    def __init__(self, recs):
-        self.recs = recs
-        self.extra = "passthrough"
-
-    def __len__(self):
-        return len(self.recs)
-
-    def __getitem__(self, i):
-        return self.recs[i]
-
-
-class ShardedStream(IterableDataset):
-    def __init__(self, recs):
-        self.recs = recs
-
-    def __iter__(self):
-        info = get_worker_info()
-        w, n = (info.id, info.num_workers) if info else (0, 1)
-        for i in range(w, len(self.recs), n):
-            yield self.recs[i]
-
-
 def guard(**kw):
     return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False, chunk_size=8, **kw)
 
@@ -57,9 +35,11 @@ def expected_kept():
     return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False).filter(RECS)
 
 
-def test_map_style_filtered_length_and_unchanged_examples():
+def test_map_style_filtered_length_and_unchanged_examples(list_dataset):
     g = guard()
-    ds = g.wrap(ListDS(RECS))
+    source = list_dataset(RECS)
+    source.extra = "passthrough"  # an attribute of the wrapped dataset, reached through the wrapper
+    ds = g.wrap(source)
     exp = expected_kept()
     assert len(ds) == len(exp) < len(RECS)
     assert [ds[i] for i in range(len(ds))] == exp
@@ -71,9 +51,9 @@ def test_map_style_filtered_length_and_unchanged_examples():
     assert rep["seen"] == len(RECS) and rep["kept"] == len(exp)
 
 
-def test_map_style_with_dataloader_workers_and_epochs():
+def test_map_style_with_dataloader_workers_and_epochs(list_dataset):
     g = guard()
-    ds = g.wrap(ListDS(RECS), num_workers=2)  # the scan itself runs its record stages in 2 workers
+    ds = g.wrap(list_dataset(RECS), num_workers=2)  # the scan itself runs its record stages in 2 workers
     loader = DataLoader(ds, batch_size=5, num_workers=2, collate_fn=list)
     for _ in range(2):
         seen = [r for b in loader for r in b]
@@ -81,9 +61,9 @@ def test_map_style_with_dataloader_workers_and_epochs():
     assert g.report()["seen"] == len(RECS)
 
 
-def test_iterable_filters_as_it_streams_and_replays_epochs():
+def test_iterable_filters_as_it_streams_and_replays_epochs(list_stream):
     g = guard()
-    ds = g.wrap(ShardedStream(RECS))
+    ds = g.wrap(list_stream(RECS, per_worker=True))
     assert isinstance(ds, IterableDataset)
     first = list(ds)
     second = list(ds)
@@ -94,10 +74,10 @@ def test_iterable_filters_as_it_streams_and_replays_epochs():
         len(ds)
 
 
-def test_iterable_with_workers_finds_duplicates_across_workers():
+def test_iterable_with_workers_finds_duplicates_across_workers(list_stream):
     # every duplicate sits two positions after its original: with 2 workers, pairs cross workers
     g = guard()
-    ds = g.wrap(ShardedStream(RECS))
+    ds = g.wrap(list_stream(RECS, per_worker=True))
     loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=list)
     kept = [r for b in loader for r in b]
     assert len(kept) == len(expected_kept())
@@ -109,9 +89,9 @@ def test_iterable_with_workers_finds_duplicates_across_workers():
     assert rep["dropped_by_reason"].get("duplicate/exact", 0) == len(RECS) - len(expected_kept())
 
 
-def test_dataloader_in_dataloader_out():
+def test_dataloader_in_dataloader_out(list_dataset):
     g = guard()
-    loader = DataLoader(ListDS(RECS), batch_size=4, shuffle=True, collate_fn=list,
+    loader = DataLoader(list_dataset(RECS), batch_size=4, shuffle=True, collate_fn=list,
                         generator=torch.Generator().manual_seed(0))
     out = g.wrap(loader)
     assert isinstance(out, DataLoader) and out.batch_size == 4
@@ -120,11 +100,11 @@ def test_dataloader_in_dataloader_out():
     assert got == sorted(json.dumps(r, sort_keys=True) for r in expected_kept())
 
 
-def test_dataloader_with_index_sampler_is_refused():
+def test_dataloader_with_index_sampler_is_refused(list_dataset):
     from torch.utils.data import SubsetRandomSampler
 
     g = guard()
-    loader = DataLoader(ListDS(RECS), sampler=SubsetRandomSampler([0, 1]))
+    loader = DataLoader(list_dataset(RECS), sampler=SubsetRandomSampler([0, 1]))
     with pytest.raises(tdg.ConfigError, match="sampler"):
         g.wrap(loader)
 
@@ -205,3 +185,22 @@ def test_bad_guard_settings():
         tdg.Guard([], device="tpu")
     with pytest.raises(tdg.ConfigError, match="chunk_size"):
         tdg.Guard([], chunk_size=0)
+
+
+class Flaky(Rewriter):
+    stage_name = "flaky_test_stage"
+    needs_text = True
+
+    def __init__(self):
+        self.calls = 0
+
+    def rewrite(self, ex):
+        self.calls += 1
+        return Drop("flaky/failed") if self.calls > 1 else ex.with_text(ex.text.upper())
+
+
+def test_rewriting_fails_closed_at_fetch_time(list_dataset):
+    g = tdg.Guard([Flaky()], device="cpu", progress=False)
+    ds = g.wrap(list_dataset([{"text": "secret stuff"}]))
+    with pytest.raises(tdg.GuardInputError, match="not deterministic"):
+        ds[0]

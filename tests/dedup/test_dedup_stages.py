@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import torchdataguard as tdg
-from torchdataguard.dedup.near import candidate_probability, choose_bands
+from torchdataguard.dedup.near_config import candidate_probability, choose_bands
 
 rng = random.Random(7)
 VOCAB = [f"w{i}" for i in range(5000)]

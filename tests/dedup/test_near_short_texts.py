@@ -150,7 +150,7 @@ def test_token_ids_short_sequences():
 
 
 def test_token_path_from_a_collated_batch():
-    from torchdataguard.dedup.near import signatures_from_batch
+    from torchdataguard.dedup.near_keys import signatures_from_batch
 
     st = tdg.NearDedup(shingles="tokens")
     ids = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0], [5, 6, 7, 0, 0], [0, 0, 0, 0, 0]])
@@ -208,7 +208,7 @@ def test_memory_per_short_text():
 
 
 def test_exact_below_settings():
-    from torchdataguard.dedup.near import default_exact_below
+    from torchdataguard.dedup.near_config import default_exact_below
     from torchdataguard.dedup.smallsets import exact_limits
 
     assert default_exact_below(0.8) == 12 and exact_limits(0.8, 12) == (12, 14, 17)

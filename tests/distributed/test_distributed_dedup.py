@@ -13,7 +13,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch.utils.data import DataLoader, IterableDataset
+from conftest import ListStream
+from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
 from torchdataguard.distributed import TAIL_REASON, DistributedGuard
@@ -62,28 +63,6 @@ def make_guard(filter_first=True, **kw):
     return tdg.Guard(stages, device="cpu", progress=False, chunk_size=CHUNK, **kw)
 
 
-class Stream(IterableDataset):
-    def __init__(self, records):
-        self.records = records
-
-    def __iter__(self):
-        return iter(self.records)
-
-
-class WorkerStream(IterableDataset):
-    """A stream that splits itself across DataLoader workers (as datasets' streams do)."""
-
-    def __init__(self, records):
-        self.records = records
-
-    def __iter__(self):
-        from torch.utils.data import get_worker_info
-
-        info = get_worker_info()
-        k, n = (info.id, info.num_workers) if info is not None else (0, 1)
-        return iter(self.records[k::n])
-
-
 def outcome_rows(outcomes):
     return [[ex.id, None if d is None else d.reason, None if d is None else d.matched, rep] for ex, d, rep in outcomes]
 
@@ -111,7 +90,7 @@ def _worker(rank, world, port, out_dir, n_records):
         # 2. a stream through a DataLoader: equal steps, tail counted
         for drain in (False, True):
             dg = DistributedGuard(make_guard(), drain=drain)
-            loader = DataLoader(dg.wrap(Stream(shard)), batch_size=4, collate_fn=list)
+            loader = DataLoader(dg.wrap(ListStream(shard)), batch_size=4, collate_fn=list)
             batches = [[r["i"] for r in b] for b in loader]
             rep = dg.guard.report()
             res[f"stream_drain{drain}"] = {"batches": batches, "seen": rep["seen"], "kept": rep["kept"],
@@ -125,7 +104,7 @@ def _worker(rank, world, port, out_dir, n_records):
         # 2b. record stages and keys in 2 DataLoader workers per rank (exact dedup only: the kept set does
         #     not depend on the order in which the workers' chunks arrive)
         dg = DistributedGuard(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=CHUNK), drain=True)
-        got = [r["i"] for r in dg.wrap(WorkerStream(shard), num_workers=2)]
+        got = [r["i"] for r in dg.wrap(ListStream(shard, per_worker=True), num_workers=2)]
         rep = dg.guard.report()
         res["workers"] = {"ids": got, "seen": rep["seen"], "tail": rep["dropped_by_reason"].get(TAIL_REASON, 0)}
 

@@ -77,14 +77,9 @@ def test_mixed_layers_match_per_example_backward(clip):
     assert got[model.emb.weight][0].abs().sum() == 0  # the padding row
 
 
-def test_bert_matches_per_example_backward():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=16, num_labels=2, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
-    model = BertForSequenceClassification(cfg).train()
+def test_bert_matches_per_example_backward(tiny_bert):
+    model = tiny_bert(vocab_size=50, max_positions=16, layers=2, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0).train()
     ids = torch.randint(1, 50, (4, 9))
     pos = torch.arange(9).expand(4, 9).contiguous()
     y = torch.tensor([0, 1, 1, 0])

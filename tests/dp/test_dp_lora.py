@@ -24,14 +24,9 @@ class DS(Dataset):
 
 
 @pytest.mark.parametrize("clipping", ["auto", "hooks", "ghost", "bk"])
-def test_dp_trains_only_lora_adapters(clipping):
+def test_dp_trains_only_lora_adapters(clipping, tiny_bert):
     warnings.simplefilter("ignore")
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=16, num_labels=2)
-    model = peft.get_peft_model(BertForSequenceClassification(cfg),
+    model = peft.get_peft_model(tiny_bert(vocab_size=100, max_positions=16),
                                 peft.LoraConfig(r=4, target_modules=["query", "value"], modules_to_save=["classifier"]))
     model.train()
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}

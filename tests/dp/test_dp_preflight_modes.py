@@ -196,15 +196,10 @@ def test_mixup_before_the_model_is_refused(mode):
     assert guard.stage("mixup").state_dict()["offset"].item() == 0  # the preflight left the stream untouched
 
 
-def test_independent_rows_pass_with_dropout_on():
+def test_independent_rows_pass_with_dropout_on(tiny_bert):
     """A real model with dropout: all preflight passes draw the same masks, so dropout is not taken for mixing."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=16, num_labels=3, hidden_dropout_prob=0.3,
-                     attention_probs_dropout_prob=0.3)
-    model = BertForSequenceClassification(cfg).train()
+    model = tiny_bert(vocab_size=20, max_positions=16, num_labels=3, hidden_dropout_prob=0.3,
+                      attention_probs_dropout_prob=0.3).train()
     dp = tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(Tokens(), batch_size=6),
                           tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
     pre = dp.report()["preflight"]
@@ -254,39 +249,20 @@ def test_functional_inplace_op_uses_book_keeping_checked_on_its_own():
 
 
 # -- issue 19 item 4: TokenAugment through the Trainer -------------------------------------------------------------
-class Sentences(Dataset):
-    def __init__(self, n=48, t=12, vocab=60):
-        g = torch.Generator().manual_seed(0)
-        self.rows = []
-        for i in range(n):
-            ln = int(torch.randint(4, t + 1, (1,), generator=g))
-            ids = [1] + torch.randint(5, vocab, (ln - 2,), generator=g).tolist() + [2]
-            self.rows.append({"input_ids": ids + [0] * (t - ln), "attention_mask": [1] * ln + [0] * (t - ln),
-                              "labels": i % 2})
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-
-def test_token_augment_keeps_book_keeping_and_the_preflight_draws_nothing(tmp_path):
-    from transformers import (BertConfig, BertForSequenceClassification, Trainer, TrainingArguments,
-                              default_data_collator)
+def test_token_augment_keeps_book_keeping_and_the_preflight_draws_nothing(tmp_path, tiny_bert, list_dataset):
+    from conftest import padded_sentences
+    from transformers import Trainer, TrainingArguments, default_data_collator
 
     from torchdataguard.augment import TokenAugment
 
     guard = tdg.Guard([TokenAugment(mask_rate=0.15, delete_rate=0.1, mask_token_id=3, pad_token_id=0, vocab_size=60,
                                     special_ids=[0, 1, 2, 3], seed=7)], device="cpu", progress=False)
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1,
-                                                     num_attention_heads=2, intermediate_size=32,
-                                                     max_position_embeddings=12, num_labels=2))
+    model = tiny_bert(vocab_size=60, max_positions=12)
     cb = tdg.GuardCallback(guard, privacy=tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, seed=0))
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=3, report_to=[],
                              use_cpu=True, seed=0, disable_tqdm=True, save_strategy="no")
-    trainer = Trainer(model=model, args=args, train_dataset=Sentences(), data_collator=default_data_collator,
+    trainer = Trainer(model=model, args=args, train_dataset=list_dataset(padded_sentences()),
+                      data_collator=default_data_collator,
                       callbacks=[cb])
     rows_trained = []
     orig = trainer.callback_handler.on_train_begin

@@ -1,5 +1,4 @@
 """Poisson sampling by unit, split into accumulation micro-batches."""
-import torch
 from torch.utils.data import DataLoader
 
 from torchdataguard.dp.sampling import PoissonBatchSampler, loader_sampling_problems
@@ -45,14 +44,10 @@ def test_units_stay_whole_and_seeded_draws_repeat():
     assert list(c) == list(a)
 
 
-def test_loader_problems():
+def test_loader_problems(list_stream):
     ds = list(range(10))
     assert loader_sampling_problems(DataLoader(ds, batch_size=2)) == []
     assert loader_sampling_problems(DataLoader(ds, batch_size=2, shuffle=True), trainer_default_shuffle_ok=True) == []
     assert "drop_last" in loader_sampling_problems(DataLoader(ds, batch_size=2, drop_last=True))[0]
-    class Stream(torch.utils.data.IterableDataset):
-        def __iter__(self):
-            return iter(range(4))
-
-    it = Stream()
+    it = list_stream(list(range(4)))
     assert "IterableDataset" in loader_sampling_problems(DataLoader(it, batch_size=2))[0]

@@ -91,16 +91,16 @@ def test_reattach_after_unfreezing_clips_the_new_layer_exactly(mode):
 
 
 # -- item 12: epsilon never restarts silently ----------------------------------------------------------------------
-def test_a_second_train_call_continues_the_ledger(tmp_path):
+def test_a_second_train_call_continues_the_ledger(tmp_path, tiny_bert):
     from transformers import Trainer, TrainingArguments
 
-    from test_dp_trainer import N, Rows, bert, cfg
+    from test_dp_trainer import BERT, N, Rows, cfg
 
     cb = tdg.DPCallback(cfg())
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, gradient_accumulation_steps=2,
                              max_steps=3, report_to=[], use_cpu=True, disable_tqdm=True, seed=0, optim="sgd",
                              save_strategy="no")
-    trainer = Trainer(model=bert(), args=args, train_dataset=Rows(), callbacks=[cb])
+    trainer = Trainer(model=tiny_bert(**BERT), args=args, train_dataset=Rows(), callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.train()
@@ -140,13 +140,10 @@ def test_plain_loop_resume_without_its_ledger_is_refused(tmp_path):
     assert resumed.epsilon() == pytest.approx(epsilon_rdp([(1.0, 0.25, 5)], 1e-3))
 
 
-def test_a_model_loaded_next_to_a_ledger_must_load_it_or_declare_a_new_one(tmp_path):
-    from transformers import BertConfig, BertForSequenceClassification
+def test_a_model_loaded_next_to_a_ledger_must_load_it_or_declare_a_new_one(tmp_path, tiny_bert):
+    from transformers import BertForSequenceClassification
 
-    torch.manual_seed(0)
-    BertForSequenceClassification(BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                             intermediate_size=32, max_position_embeddings=16, num_labels=3)
-                                  ).save_pretrained(tmp_path)
+    tiny_bert(vocab_size=20, max_positions=16, num_labels=3).save_pretrained(tmp_path)
     led = PrivacyLedger(delta=1e-3)
     led.step(noise_multiplier=1.0, sample_rate=0.25, n=3)
     led.save(tmp_path)
@@ -210,10 +207,10 @@ def test_a_step_in_eval_mode_is_refused(mode):
     dp.close()
 
 
-def test_trainer_on_a_model_loaded_next_to_a_ledger_continues_it_or_refuses(tmp_path):
+def test_trainer_on_a_model_loaded_next_to_a_ledger_continues_it_or_refuses(tmp_path, tiny_bert):
     from transformers import BertForSequenceClassification, Trainer, TrainingArguments
 
-    from test_dp_trainer import N, Rows, bert, cfg
+    from test_dp_trainer import BERT, N, Rows, cfg
 
     def run(cb, model):
         args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, max_steps=2,
@@ -224,7 +221,7 @@ def test_trainer_on_a_model_loaded_next_to_a_ledger_continues_it_or_refuses(tmp_
         return cb.report()
 
     ckpt = tmp_path / "dp_model"
-    bert().save_pretrained(ckpt)
+    tiny_bert(**BERT).save_pretrained(ckpt)
     led = PrivacyLedger(delta=1e-3, accountant="rdp")
     led.step(noise_multiplier=1.0, sample_rate=4 / N, n=3)
     led.save(ckpt)

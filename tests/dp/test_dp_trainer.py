@@ -7,7 +7,8 @@ import pytest
 import torch
 
 pytest.importorskip("accelerate")
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+from conftest import make_tiny_bert  # noqa: E402
+from transformers import Trainer, TrainingArguments  # noqa: E402
 
 import torchdataguard as tdg  # noqa: E402
 from torchdataguard.dp.accounting import LEDGER_FILE  # noqa: E402
@@ -15,6 +16,8 @@ from torchdataguard.dp.epsilon import epsilon_rdp  # noqa: E402
 from torchdataguard.errors import ConfigError, StateError  # noqa: E402
 
 N = 40
+#: the tiny model of these tests (conftest.make_tiny_bert), dropout off
+BERT = dict(vocab_size=50, max_positions=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 class Rows(torch.utils.data.Dataset):
@@ -26,19 +29,11 @@ class Rows(torch.utils.data.Dataset):
         return {"input_ids": torch.randint(1, 50, (8,), generator=g), "labels": torch.tensor(i % 2)}
 
 
-def bert():
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=16, num_labels=2, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
-    return BertForSequenceClassification(cfg)
-
-
 def train(tmp, cb, *, batch=4, accum=2, steps=4, resume=None, save=True, optim="adamw_torch", lr=5e-5, model=None):
     args = TrainingArguments(output_dir=str(tmp), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
                              max_steps=steps, logging_steps=2, save_strategy="steps" if save else "no", save_steps=2,
                              report_to=[], use_cpu=True, disable_tqdm=True, seed=0, optim=optim, learning_rate=lr)
-    model = model or bert()
+    model = model or make_tiny_bert(**BERT)
     trainer = Trainer(model=model, args=args, train_dataset=Rows(), callbacks=[cb])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -64,12 +59,15 @@ def four_steps(tmp_path_factory):
 def test_trainer_logs_epsilon_hides_grad_norm_and_checkpoints_the_ledger(four_steps):
     tmp_path, cb, trainer, model = four_steps
     logs = [h for h in trainer.state.log_history if "loss" in h]
-    assert logs and all("dp/epsilon_rdp" in h and "dp/epsilon_prv" in h for h in logs)
+    # issue 19: the accountant in force (rdp here) is dp/epsilon, the other a secondary key
+    assert logs and all("dp/epsilon" in h and "dp/secondary/epsilon_prv" in h for h in logs)
+    assert not any("dp/epsilon_rdp" in h or "dp/epsilon_prv" in h for h in trainer.state.log_history)
     assert not any("grad_norm" in h for h in trainer.state.log_history)
     q = 4 * 2 / N
     rep = cb.report()
     assert rep["steps"] == 4 and rep["sample_rate"] == pytest.approx(q)
     assert rep["epsilon_rdp"] == pytest.approx(epsilon_rdp([(1.0, q, 4)], 1e-3), rel=1e-5)
+    assert logs[-1]["dp/epsilon"] == rep["epsilon_rdp"] and logs[-1]["dp/secondary/epsilon_prv"] == rep["epsilon_prv"]
     assert [p["step"] for p in rep["history"]] == [2, 4]
     assert rep["approximate"] is False and rep["sampling"] == "poisson"
     assert os.path.exists(tmp_path / "checkpoint-2" / LEDGER_FILE)
@@ -109,7 +107,7 @@ def test_accumulation_and_clipping_modes_give_the_same_update(tmp_path):
         _, model = train(tmp_path / str(i), cb, batch=batch, accum=accum, steps=2, save=False, optim="sgd", lr=1.0)
         assert cb.report()["clipping"] == mode
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    start = torch.cat([p.detach().flatten() for p in bert().parameters()])
+    start = torch.cat([p.detach().flatten() for p in make_tiny_bert(**BERT).parameters()])
     assert (results[0] - start).abs().max() > 1e-3  # it trained
     for other in results[1:]:
         torch.testing.assert_close(results[0], other, atol=2e-5, rtol=1e-4)
@@ -119,7 +117,8 @@ def test_trainer_refusals(tmp_path):
     with pytest.raises(ConfigError, match="drop_last"):
         args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
                                  use_cpu=True, disable_tqdm=True, dataloader_drop_last=True, save_strategy="no")
-        Trainer(model=bert(), args=args, train_dataset=Rows(), callbacks=[tdg.DPCallback(cfg())]).train()
+        Trainer(model=make_tiny_bert(**BERT), args=args, train_dataset=Rows(),
+                callbacks=[tdg.DPCallback(cfg())]).train()
     with pytest.raises(ConfigError, match="delta=0.5 >= 1/N"):
         train(tmp_path, tdg.DPCallback(cfg(delta=0.5)), steps=1, save=False)
 
@@ -130,7 +129,7 @@ def test_fp16_loss_scaling_is_refused():
 
     cb = tdg.DPCallback(cfg())
     args = SimpleNamespace(fp16=True, world_size=1, n_gpu=1, max_grad_norm=1.0)
-    model = bert()
+    model = make_tiny_bert(**BERT)
     with pytest.raises(ConfigError, match="refuses fp16=True.*bf16=True"):
         cb.on_train_begin(args, SimpleNamespace(global_step=0, max_steps=4), SimpleNamespace(), model=model,
                           optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_dataloader=object())

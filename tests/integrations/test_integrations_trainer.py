@@ -3,13 +3,12 @@ import os
 
 import pytest
 import torch
-from torch.utils.data import IterableDataset
-from transformers import (BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments,
-                          default_data_collator)
+from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 import torchdataguard as tdg
 
 T = 16
+BERT = dict(vocab_size=100, max_positions=T)  # the tiny model of these tests (conftest.make_tiny_bert)
 
 
 def records(n=120, seed=0):
@@ -23,21 +22,6 @@ def records(n=120, seed=0):
             rec = {"input_ids": ids, "attention_mask": [1] * T, "labels": int(ids[0] % 2)}
         out.append(rec)
     return out
-
-
-class Stream(IterableDataset):
-    def __init__(self, recs):
-        self.recs = recs
-
-    def __iter__(self):
-        return iter(self.recs)
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=T, num_labels=2)
-    return BertForSequenceClassification(cfg)
 
 
 def make_guard():
@@ -74,11 +58,11 @@ class CrashAt(TrainerCallback):
             raise Crash()
 
 
-def test_counters_reach_logs_and_integrations(tmp_path):
+def test_counters_reach_logs_and_integrations(tmp_path, tiny_bert, list_stream):
     guard = make_guard()
     spy = Spy()
-    trainer = Trainer(model=tiny_model(), args=args(tmp_path, gradient_accumulation_steps=2),
-                      train_dataset=guard.wrap(Stream(records())), data_collator=default_data_collator,
+    trainer = Trainer(model=tiny_bert(**BERT), args=args(tmp_path, gradient_accumulation_steps=2),
+                      train_dataset=guard.wrap(list_stream(records())), data_collator=default_data_collator,
                       eval_dataset=guard.wrap(records(20, seed=1), source="eval"),
                       callbacks=[spy])
     trainer.add_callback(tdg.GuardCallback(guard))
@@ -98,21 +82,21 @@ def test_counters_reach_logs_and_integrations(tmp_path):
     assert "eval_loss" in metrics
 
 
-def test_kill_and_resume_continues_counters_without_double_counting(tmp_path):
+def test_kill_and_resume_continues_counters_without_double_counting(tmp_path, tiny_bert, list_stream):
     # uninterrupted reference
     ref_guard = make_guard()
-    Trainer(model=tiny_model(), args=args(tmp_path / "ref"), train_dataset=ref_guard.wrap(Stream(records())),
+    Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "ref"), train_dataset=ref_guard.wrap(list_stream(records())),
             data_collator=default_data_collator, callbacks=[tdg.GuardCallback(ref_guard)]).train()
     ref = ref_guard.report()
     # killed after the checkpoint at step 4
     g1 = make_guard()
-    t1 = Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=g1.wrap(Stream(records())),
+    t1 = Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "run"), train_dataset=g1.wrap(list_stream(records())),
                  data_collator=default_data_collator, callbacks=[tdg.GuardCallback(g1), CrashAt(6)])
     with pytest.raises(Crash):
         t1.train()
     # a fresh process: new guard, new wrapped data, resume from the last checkpoint
     g2 = make_guard()
-    t2 = Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=g2.wrap(Stream(records())),
+    t2 = Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "run"), train_dataset=g2.wrap(list_stream(records())),
                  data_collator=default_data_collator, callbacks=[tdg.GuardCallback(g2)])
     t2.train(resume_from_checkpoint=True)
     got = g2.report()
@@ -121,31 +105,32 @@ def test_kill_and_resume_continues_counters_without_double_counting(tmp_path):
     assert got["replayed"] > 0  # the resumed run replayed the examples it had already decided
 
 
-def test_resume_without_guard_state_is_an_error(tmp_path):
+def test_resume_without_guard_state_is_an_error(tmp_path, tiny_bert, list_stream):
     g1 = make_guard()
-    Trainer(model=tiny_model(), args=args(tmp_path, max_steps=4), train_dataset=g1.wrap(Stream(records())),
+    Trainer(model=tiny_bert(**BERT), args=args(tmp_path, max_steps=4), train_dataset=g1.wrap(list_stream(records())),
             data_collator=default_data_collator).train()  # no callback: checkpoints lack the guard state
     g2 = make_guard()
-    t2 = Trainer(model=tiny_model(), args=args(tmp_path, max_steps=6), train_dataset=g2.wrap(Stream(records())),
-                 data_collator=default_data_collator, callbacks=[tdg.GuardCallback(g2)])
+    t2 = Trainer(model=tiny_bert(**BERT), args=args(tmp_path, max_steps=6),
+                 train_dataset=g2.wrap(list_stream(records())), data_collator=default_data_collator,
+                 callbacks=[tdg.GuardCallback(g2)])
     with pytest.raises(tdg.StateError, match="no guard state"):
         t2.train(resume_from_checkpoint=True)
 
 
-def test_callback_with_distributed_guard_saves_and_resumes(tmp_path):
+def test_callback_with_distributed_guard_saves_and_resumes(tmp_path, tiny_bert, list_stream):
     # without a process group DistributedGuard is a world of one: the callback must save its per-rank files
     ref_guard = make_guard()
-    Trainer(model=tiny_model(), args=args(tmp_path / "ref"), train_dataset=ref_guard.wrap(Stream(records())),
+    Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "ref"), train_dataset=ref_guard.wrap(list_stream(records())),
             data_collator=default_data_collator, callbacks=[tdg.GuardCallback(ref_guard)]).train()
     d1 = tdg.DistributedGuard(make_guard())
-    t1 = Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=d1.wrap(Stream(records())),
+    t1 = Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "run"), train_dataset=d1.wrap(list_stream(records())),
                  data_collator=default_data_collator, callbacks=[tdg.GuardCallback(d1), CrashAt(6)])
     with pytest.raises(Crash):
         t1.train()
     files = sorted(p.name for p in (tmp_path / "run" / "checkpoint-4" / "torchdataguard").iterdir())
     assert any(f.startswith("guard_state.rank0") for f in files)
     d2 = tdg.DistributedGuard(make_guard())
-    Trainer(model=tiny_model(), args=args(tmp_path / "run"), train_dataset=d2.wrap(Stream(records())),
+    Trainer(model=tiny_bert(**BERT), args=args(tmp_path / "run"), train_dataset=d2.wrap(list_stream(records())),
             data_collator=default_data_collator, callbacks=[tdg.GuardCallback(d2)]).train(resume_from_checkpoint=True)
     got, ref = d2.report(), ref_guard.report()
     assert (got["seen"], got["kept"]) == (ref["seen"], ref["kept"])

@@ -1,12 +1,12 @@
-"""PIIScrubber: actions, keyed pseudonyms, key secrecy, the guard, the CLI, workers and pickling."""
+"""PIIScrubber: actions, keyed pseudonyms, key secrecy, the guard, the CLI, workers and pickling; the quarantine
+withholds records dropped before scrubbing; CLI errors never print option values."""
 import json
 import os
 import pickle
 import random
 
 import pytest
-import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
 from torchdataguard.cli import main as cli_main
@@ -196,32 +196,11 @@ def _records(n=40, seed=0):
     return rows
 
 
-class _MapDS(Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-
-class _IterDS(IterableDataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        w, n = (info.id, info.num_workers) if info else (0, 1)
-        return iter(self.rows[w::n])
-
-
 def _expected(rows, scrubber):
     return [{"text": scrubber.scrub(r["text"]), "i": r["i"]} for r in rows]
 
 
-def test_guard_wrap_list_map_style_and_counts():
+def test_guard_wrap_list_map_style_and_counts(list_dataset):
     rows = _records()
     s = PIIScrubber(actions="pseudonymize", key=KEY)
     want = _expected(rows, s)
@@ -230,17 +209,17 @@ def test_guard_wrap_list_map_style_and_counts():
     rep = g.report()
     assert rep["counts"] == {"pii/credit_card": 8, "pii/email": 8, "pii/iban": 8, "pii/secret": 8, "pii/us_ssn": 8}
     g2 = tdg.Guard([PIIScrubber(actions="pseudonymize", key=KEY)], device="cpu", progress=False)
-    ds = g2.wrap(_MapDS(rows))
+    ds = g2.wrap(list_dataset(rows))
     assert [ds[i] for i in range(len(ds))] == want
     assert rows[0]["text"].startswith("mail ") and "@" in rows[0]["text"]  # the source is untouched
 
 
-def test_guard_wrap_iterable_with_dataloader_workers():
+def test_guard_wrap_iterable_with_dataloader_workers(list_stream):
     rows = _records(30, seed=1)
     s = PIIScrubber(actions="pseudonymize", key=KEY)
     want = sorted(_expected(rows, s), key=lambda r: r["i"])
     g = tdg.Guard([s], device="cpu", progress=False, chunk_size=4)
-    loader = DataLoader(g.wrap(_IterDS(rows)), batch_size=None, num_workers=2)
+    loader = DataLoader(g.wrap(list_stream(rows, per_worker=True)), batch_size=None, num_workers=2)
     got = sorted(loader, key=lambda r: int(r["i"]))
     assert got == want
     g.close()
@@ -288,3 +267,27 @@ def test_cli_refuses_pseudonymize_without_key(tmp_path, monkeypatch, capsys):
                    "--device", "cpu", "--set", 'pii.actions="pseudonymize"'])
     assert rc == 2
     assert KEY_ENV in capsys.readouterr().err
+
+
+def test_quarantine_withholds_records_dropped_before_the_pii_stage(tmp_path):
+    q = tmp_path / "q.jsonl"
+    g = tdg.Guard([tdg.ExactDedup(), tdg.PIIScrubber()], device="cpu", progress=False, quarantine=q)
+    g.filter([{"text": "write to jane.doe@example.org"}, {"text": "write to jane.doe@example.org"}])
+    g.close()
+    row = json.loads(q.read_text())
+    assert row["reason"] == "duplicate/exact" and row["record"] is None and "jane" not in q.read_text()
+    q2 = tmp_path / "q2.jsonl"
+    g2 = tdg.Guard([tdg.PIIScrubber(), tdg.ExactDedup()], device="cpu", progress=False, quarantine=q2)
+    g2.filter([{"text": "write to jane.doe@example.org"}, {"text": "write to jane.doe@example.org"}])
+    g2.close()
+    row2 = json.loads(q2.read_text())
+    assert row2["record"]["text"] == "write to <EMAIL>"  # dropped after scrubbing: safe to write
+
+
+def test_cli_errors_never_print_option_values(tmp_path, capsys):
+    p = tmp_path / "in.jsonl"
+    p.write_text(json.dumps({"text": "hello"}) + "\n")
+    code = cli_main(["scan", str(p), "--out", str(tmp_path / "o"), "--stages", "pii", "--device", "cpu",
+                 "--set", "pii.key=supersecretkey-1234567890", "--set", "pii.entity=email"])
+    assert code == 2
+    assert "supersecretkey" not in capsys.readouterr().err

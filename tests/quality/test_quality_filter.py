@@ -256,22 +256,10 @@ def test_bad_input_through_the_guard():
     assert tdg.QualityFilter().process(tdg.Example(0, {"x": 1})).reason == "quality/no_text"
 
 
-def test_runs_in_dataloader_workers():
-    from torch.utils.data import Dataset
-
-    class DS(Dataset):
-        def __init__(self, rows):
-            self.rows = rows
-
-        def __len__(self):
-            return len(self.rows)
-
-        def __getitem__(self, i):
-            return self.rows[i]
-
+def test_runs_in_dataloader_workers(list_dataset):
     rows = [{"text": PROSE}, {"text": LOG}, {"text": PROSE.replace("Tuesday", "Friday")}, {"text": NUMBERS}] * 3
     g = tdg.Guard([tdg.Normalize(), tdg.QualityFilter()], device="cpu", progress=False)
-    ds = g.wrap(DS(rows), num_workers=2)
+    ds = g.wrap(list_dataset(rows), num_workers=2)
     assert len(ds) == 6 and all("committee" in ds[i]["text"] for i in range(len(ds)))
     assert g.report()["dropped_by_stage"] == {"quality": 6}
 

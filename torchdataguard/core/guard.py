@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -13,13 +13,16 @@ from .decider import Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
 from .ids import IdHasher, id_record_hook
-from .ledger import Ledger, Outcome, to_jsonable
+from .idtag import IdTag
+from .jsonable import to_jsonable
+from .ledger import Ledger, Outcome
 from .plan import Plan, Planner
 from .progress import progress_bar
 from .quarantine import QuarantineSink
 from .stage import BatchStage, IndexStage, RecordStage, Stage
 from .state import JSON_FILE, load_state, save_state
 from .textcheck import TextFieldCheck
+from .tokens import TokenSync, text_rewriters
 
 __all__ = ["Guard", "Outcome"]
 
@@ -42,6 +45,12 @@ class Guard:
             content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device).
         progress: show progress bars for long work (main process only).
+        tokenizer: for records that are already tokenised (hold ``input_ids`` next to the text): a callable
+            ``text -> {"input_ids": ..., ...}`` (a Hugging Face tokenizer, or ``functools.partial(tok,
+            truncation=True, max_length=128)`` with the settings you tokenised with) that re-tokenises every
+            record whose text a stage rewrote (PII scrubbing, normalisation, text augmentation). Without it,
+            such records are refused with a ``ConfigError``: the tokens would still hold what the stage removed.
+            Better still, wrap the data before tokenising it (see :mod:`torchdataguard.core.tokens`).
         hash_ids: ``True`` replaces ids from ``id_field`` by a plain hash, a secret key (str or bytes, at least
             16 bytes) by a keyed hash, before the ledger, reports, the quarantine file or the saved state see
             them (:class:`~torchdataguard.core.ids.IdHasher`). Records handed to training are unchanged.
@@ -59,7 +68,8 @@ class Guard:
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
                  quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 256,
-                 progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False) -> None:
+                 progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False,
+                 tokenizer: Optional[Callable[[str], Any]] = None) -> None:
         problems = []
         stages = list(stages) if stages is not None else []
         for i, st in enumerate(stages):
@@ -70,6 +80,9 @@ class Guard:
             problems.append(f"chunk_size={chunk_size!r}: expected a positive integer, e.g. 256")
         if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
             problems.append(f"max_chars={max_chars!r}: expected a positive integer")
+        if tokenizer is not None and not callable(tokenizer):
+            problems.append(f"tokenizer={type(tokenizer).__name__}: expected a callable text -> mapping with "
+                            f"'input_ids', such as a Hugging Face tokenizer")
         names = [getattr(s, "name", None) for s in stages if isinstance(s, IndexStage)]
         if len(names) != len(set(names)):
             problems.append(f"index stages {names} repeat a name; each dedup stage may appear once")
@@ -85,6 +98,8 @@ class Guard:
         self.max_chars = max_chars
         self.chunk_size = chunk_size
         self.progress = bool(progress)
+        #: re-tokenises rewritten text of records that hold ``input_ids`` (``None``: such records are refused)
+        self.tokenizer = tokenizer
         self.quarantine_path = os.fspath(quarantine) if quarantine is not None else None
         sink = (QuarantineSink(self.quarantine_path, include_pii=quarantine_pii,
                                record_hook=id_record_hook(id_field, self.id_hasher)) if self.quarantine_path else None)
@@ -101,10 +116,14 @@ class Guard:
         #: the worker decision service (:class:`~torchdataguard.data.service.DecisionService`), started by the
         #: first wrapped stream and stopped by :meth:`close`
         self.service: Any = None
+        #: adds each served example's ledger id to its record while its key is set (training dynamics)
+        self.id_tag = IdTag()
         #: position of the first stage that scrubs personal data (``scrubs_personal_data``), or ``None``: records
         #: dropped at or before it are written to the quarantine file without their content
         self.scrub_step: Optional[int] = next(
             (i for i, st in enumerate(self.stages) if getattr(st, "scrubs_personal_data", False)), None)
+        #: record fingerprint -> counter of records every stage passes untouched (:meth:`protect`)
+        self.protected: Dict[int, str] = {}
         self._wraps = 0
         self._text_checks: Dict[str, TextFieldCheck] = {}
         for st in self.stages:
@@ -142,9 +161,35 @@ class Guard:
             else:
                 steps.append(("batch", None))
         needs_text = any(getattr(s, "needs_text", False) for s in self.stages if not isinstance(s, BatchStage))
+        rewriters = text_rewriters(self.stages)
+        tokens = (TokenSync(self.tokenizer, text_field=self.text_field, stages=rewriters, strict=self.strict)
+                  if rewriters else None)
         return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
                        max_chars=self.max_chars, needs_text=needs_text, fingerprints=self.ledger.remember,
-                       id_hasher=self.id_hasher)
+                       id_hasher=self.id_hasher, protected=self.protected, tokens=tokens)
+
+    def protect(self, marks: Mapping[int, str]) -> None:
+        """Pass the records with these fingerprints (:func:`~torchdataguard.core.ids.record_fingerprint`) through
+        every stage untouched, counting each under its mark in the ledger (``{fingerprint: "audit/canary"}``).
+
+        A protected record is never dropped (not even as invalid), rewritten, scrubbed or put into a dedup index,
+        so a later copy of it is not a duplicate of it. Data that carries a ``tdg_protected`` mapping (what
+        :meth:`PrivacyAudit.wrap <torchdataguard.PrivacyAudit.wrap>` returns) is protected by :meth:`wrap`.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> from torchdataguard.core.ids import record_fingerprint
+            >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+            >>> guard.protect({record_fingerprint("x"): "audit/canary"})
+            >>> guard.wrap(["x", "x", "y", "y"]), guard.report()["counts"]
+            (['x', 'x', 'y'], {'audit/canary': 2})
+        """
+        problems = [f"{k!r}: {v!r}" for k, v in marks.items()
+                    if isinstance(k, bool) or not isinstance(k, int) or not isinstance(v, str) or not v]
+        if problems:
+            raise ConfigError(f"protect() takes {{record fingerprint (int): counter name (str)}}; got {problems[:3]}")
+        with self.lock:
+            self.protected.update(marks)
 
     # -- deciding --------------------------------------------------------------------------------------
     def decide(self, plan: Plan, source: str = "", *, split: Optional[int] = None) -> List[Outcome]:
@@ -208,7 +253,13 @@ class Guard:
 
         ``source`` names the data in ids (``"test:12"``); the first wrapped dataset keeps plain ids, later
         ones get ``data1``, ``data2`` ... so that duplicates across them (train/test leakage) are found.
+        Records named by a ``tdg_protected`` attribute of ``data`` (audit canaries) pass untouched (:meth:`protect`).
         """
+        for holder in (data, getattr(data, "dataset", None)):  # a DataLoader's dataset may carry them
+            marks = getattr(holder, "tdg_protected", None)
+            if isinstance(marks, Mapping) and marks:
+                self.protect(marks)
+                break
         return hook("wrap")(self, data, source=source, num_workers=num_workers)
 
     def collator(self, collate_fn: Optional[Callable] = None) -> Callable:
@@ -249,10 +300,24 @@ class Guard:
             summary["matches"] = [
                 {"id": m[0], "matched": m[1], "reason": m[2], "score": m[3]} for m in self.ledger.matches]
             summary["matches_truncated"] = self.ledger.matches_truncated
+            for st in self.stages:
+                for key, value in st.report_entries().items():
+                    if key in summary:
+                        raise ConfigError(f"stage {st.name!r} adds the report entry {key!r}, which the report "
+                                          f"already has; rename it")
+                    summary[key] = to_jsonable(value)
             summary["settings"] = {"text_field": self.text_field, "id_field": self.id_field,
                                    "device": str(self.device), "strict": self.strict, "max_chars": self.max_chars,
                                    "chunk_size": self.chunk_size}
+            if self.tokenizer is not None:
+                summary["settings"]["tokenizer"] = type(getattr(self.tokenizer, "func", self.tokenizer)).__name__
             return summary
+
+    def clean_eval_ids(self, name: str, *, include_unchecked: bool = False) -> List[Any]:
+        """Ids of the items of evaluation set ``name`` that no training document seen so far overlaps (the
+        ``decontaminate`` stage's :meth:`~torchdataguard.Decontaminate.clean_eval_ids`): score on these."""
+        with self.lock:
+            return self.stage("decontaminate").clean_eval_ids(name, include_unchecked=include_unchecked)
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""

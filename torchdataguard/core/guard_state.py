@@ -34,7 +34,9 @@ import torch
 
 from ..errors import StateError
 from .ids import ids_state
-from .ledger import DROPPED, KEPT, REUSED_ID, to_jsonable
+from .jsonable import to_jsonable
+from .ledger import REUSED_ID
+from .memo import DROPPED, KEPT
 from .memo import check_memo_state
 from .stage import IndexStage
 
@@ -254,7 +256,7 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                             f"stages in the same order to resume")
         else:
             for i, (st, entry) in enumerate(zip(guard.stages, stages)):
-                diff = _diff(entry["settings"], stage_settings(st))
+                diff = _diff(_json(st.saved_settings(entry["settings"])), stage_settings(st))
                 if diff:
                     problems.append(f"stage {i} {st.name!r} ({type(st).__name__}) was saved with other settings ("
                                     + "; ".join(diff) + "); build the stage with the saved settings to resume")

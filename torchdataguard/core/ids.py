@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError, StateError
+from ..errors import ConfigError
 
 __all__ = ["ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
            "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]

@@ -6,7 +6,6 @@ record that reuses an id with other content is another example (counted under ``
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -16,53 +15,20 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 import torch
 
 from ..errors import StateError
+from .jsonable import to_jsonable
 from .memo import DROPPED, KEPT, DecisionMemo
 from .stage import Drop, Example
 
 if TYPE_CHECKING:  # pragma: no cover
     from .quarantine import QuarantineSink
 
-__all__ = ["DecisionMemo", "Ledger", "Outcome", "json_line", "to_jsonable"]
+__all__ = ["Ledger", "Outcome"]
 
 #: what happened to one example: (example, drop or None when kept, replayed)
 Outcome = Tuple[Example, Optional[Drop], bool]
 
 #: counter of examples that reused the id of an earlier example with other content (each is its own example)
 REUSED_ID = "ids/reused"
-
-
-def json_line(obj: Any) -> str:
-    """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(obj, ensure_ascii=True)
-    return line
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().tolist()
-    if isinstance(obj, (bytes, bytearray)):
-        return bytes(obj).decode("utf-8", errors="replace")
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        try:
-            return obj.item()
-        except Exception:  # noqa: BLE001 - fall through to repr
-            pass
-    return repr(obj)
 
 
 class _Reservoir:
@@ -102,19 +68,17 @@ class _Reservoir:
         return {"count": self.n, "min": self.lo, "max": self.hi, "mean": self.total / self.n,
                 "p05": q(0.05), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p95": q(0.95)}
 
-    def to_json(self) -> Dict[str, Any]:
+    def state_dict(self) -> Dict[str, Any]:
         return {"cap": self.cap, "values": self.values, "n": self.n, "total": self.total,
                 "lo": self.lo if self.n else None, "hi": self.hi if self.n else None}
 
-    @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "_Reservoir":
-        r = cls(d.get("cap", 5000))
-        r.values = list(d.get("values", []))
-        r.n = int(d.get("n", 0))
-        r.total = float(d.get("total", 0.0))
-        r.lo = d["lo"] if d.get("lo") is not None else math.inf
-        r.hi = d["hi"] if d.get("hi") is not None else -math.inf
-        return r
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        self.cap = d.get("cap", 5000)
+        self.values = list(d.get("values", []))
+        self.n = int(d.get("n", 0))
+        self.total = float(d.get("total", 0.0))
+        self.lo = d["lo"] if d.get("lo") is not None else math.inf
+        self.hi = d["hi"] if d.get("hi") is not None else -math.inf
 
 
 class Ledger:
@@ -255,6 +219,28 @@ class Ledger:
         if self.quarantine is not None:
             self.quarantine.write(ex, drop)
 
+    def revoke_id(self, id_: Any, drop: Drop) -> bool:
+        """Turn the kept example first met under ``id_`` into a dropped one, decided after it was served
+        (training dynamics flagging a label issue). Later epochs of a stream replay the drop. Returns False
+        (and changes nothing) when the id is unknown or already dropped. The quarantine file gets the id and
+        reason with ``record: null`` (the ledger holds ids, not records).
+
+        Example:
+            >>> led = Ledger(); led.record(Example(5, "a"), None)
+            >>> led.revoke_id(5, Drop("quality/label_issue")), led.kept, led.dropped, led.revoke_id(5, Drop("x"))
+            (True, 0, 1, False)
+        """
+        code, fp = self.memo.first(id_)
+        if code != KEPT:
+            return False
+        self.kept -= 1
+        self.dropped += 1
+        self.by_reason[drop.reason] += 1
+        self.memo.set(id_, DROPPED, fp)
+        if self.quarantine is not None:
+            self.quarantine.write(Example(id_, None), drop)
+        return True
+
     # -- reporting ---------------------------------------------------------------------------------
     def check(self) -> None:
         if self.kept + self.dropped != self.seen:
@@ -291,7 +277,7 @@ class Ledger:
         meta.update({
             "seen": self.seen, "kept": self.kept, "dropped": self.dropped, "replayed": self.replayed,
             "by_reason": dict(self.by_reason), "counts": dict(self.counts),
-            "scores": {k: v.to_json() for k, v in self.scores.items()},
+            "scores": {k: v.state_dict() for k, v in self.scores.items()},
             "matches": self.matches, "matches_truncated": self.matches_truncated,
             "busy_seconds": self.busy_seconds,
         })
@@ -314,7 +300,10 @@ class Ledger:
         self.replayed = int(meta.get("replayed", 0))
         self.by_reason = Counter(meta.get("by_reason", {}))
         self.counts = Counter(meta.get("counts", {}))
-        self.scores = {k: _Reservoir.from_json(v) for k, v in meta.get("scores", {}).items()}
+        self.scores = {}
+        for k, v in meta.get("scores", {}).items():
+            self.scores[k] = _Reservoir(v.get("cap", 5000))
+            self.scores[k].load_state_dict(v)
         self.matches = [list(m) for m in meta.get("matches", [])]
         self.matches_truncated = int(meta.get("matches_truncated", 0))
         self.busy_seconds = float(meta.get("busy_seconds", 0.0))

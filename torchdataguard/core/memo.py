@@ -94,6 +94,10 @@ class DecisionMemo:
         """The decision of the first example met under ``id_`` (0 when the id is new), whatever its content."""
         return self._first(id_)[0]
 
+    def first(self, id_: Any) -> Tuple[int, int]:
+        """``(decision, fingerprint)`` of the first example met under ``id_``; ``(0, 0)`` when the id is new."""
+        return self._first(id_)
+
     def lookup(self, id_: Any, fp: int) -> int:
         """The decision of the example with this id *and* this fingerprint, 0 when it was never met."""
         d, f = self._first(id_)

@@ -15,8 +15,9 @@ import torch
 
 from ..errors import GuardInputError
 from .ids import IdHasher, bad_id_reason, record_fingerprint
-from .stage import Drop, Example, IndexStage, Keyer, RecordStage, Stage
+from .stage import Drop, Example
 from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
+from .tokens import TokenSync, sync_tokens
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
 
@@ -65,7 +66,8 @@ class Plan:
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
-        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint) for e in self.examples]
+        exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint, e.protected)
+               for e in self.examples]
         return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields)
 
 
@@ -74,8 +76,12 @@ class Planner:
 
     def __init__(self, steps: Sequence[Tuple[str, Any]], *, text_field: Optional[str], id_field: Optional[str],
                  strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids",
-                 fingerprints: bool = True, id_hasher: Optional[IdHasher] = None) -> None:
+                 fingerprints: bool = True, id_hasher: Optional[IdHasher] = None,
+                 protected: Optional[Mapping[int, str]] = None, tokens: Optional[TokenSync] = None) -> None:
         self.steps = list(steps)
+        #: refuses records holding ``input_ids`` that a stage would rewrite, or re-tokenises them
+        #: (:mod:`~torchdataguard.core.tokens`); ``None`` when no stage rewrites text
+        self.tokens = tokens
         self.text_field = text_field
         self.id_field = id_field
         #: compute a content fingerprint per example (needed when the ledger remembers decisions)
@@ -86,6 +92,8 @@ class Planner:
         self.max_chars = max_chars
         self.needs_text = needs_text
         self.token_field = token_field
+        #: record fingerprint -> counter of the records that pass untouched (``Guard.protect``)
+        self.protected: Dict[int, str] = dict(protected or {})
 
     # -- validation -------------------------------------------------------------------------------
     def _invalid(self, id_: Any, what: str, why: str) -> Drop:
@@ -161,15 +169,24 @@ class Planner:
         pre: List[Optional[Tuple[int, Drop]]] = []
         flags: List[int] = []
         missing: Dict[str, bool] = {}
-        for rec, i in zip(records, ids):
+        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints or self.protected else None
+        old_texts: List[Optional[str]] = []
+        for j, (rec, i) in enumerate(zip(records, ids)):
             ex, drop = self.make_example(rec, i)
+            mark = self.protected.get(fps[j]) if self.protected and fps is not None else None
+            if mark is not None:  # passes untouched: never dropped (not even as invalid), counted under its mark
+                drop = None
+                ex.protected = mark
+                ex.count(mark)
+            elif drop is None and self.tokens is not None:
+                self.tokens.check(ex)  # tokens a stage would make stale: refused without a tokenizer
             exs.append(ex)
+            old_texts.append(ex.text)
             pre.append((-1, drop) if drop is not None else None)
             flags.append(self._text_flag(rec, drop, missing))
-        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints else None
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing)
         for si, (kind, obj) in enumerate(self.steps):
-            alive = [i for i, p in enumerate(pre) if p is None]
+            alive = [i for i, p in enumerate(pre) if p is None and exs[i].protected is None]
             if kind == "record":
                 for i in alive:
                     r = obj.process(exs[i])
@@ -179,6 +196,7 @@ class Planner:
                         exs[i] = r
             elif kind == "index":
                 plan.keys[si] = (alive, obj([exs[i] for i in alive]))
+        sync_tokens(self.tokens, old_texts, exs, pre)
         if fps is not None:  # of the records as read: stages may have returned new examples
             for ex, fp in zip(exs, fps):
                 ex.fingerprint = fp
@@ -198,10 +216,16 @@ class Planner:
         return NOT_PROBED
 
     def rewrite(self, record: Any, id_: Any) -> Any:
-        """Apply only the rewriting record stages to one record (map-style ``__getitem__``)."""
+        """Apply only the rewriting record stages to one record (map-style ``__getitem__``); a protected record
+        comes back as it is."""
+        if self.protected and record_fingerprint(record) in self.protected:
+            return record
         ex, drop = self.make_example(record, id_)
         if drop is not None:
             return record
+        if self.tokens is not None:
+            self.tokens.check(ex)
+        old_text = ex.text
         for kind, obj in self.steps:
             if kind == "record" and getattr(obj, "rewrites", False):
                 r = obj.process(ex)
@@ -212,6 +236,12 @@ class Planner:
                         f"was kept when the data was scanned; the stage is not deterministic (e.g. a failing NER "
                         f"backend). Fix the stage or re-wrap the data")
                 ex = r
+        if self.tokens is not None:
+            r = self.tokens.sync(old_text, ex)
+            if isinstance(r, Drop):  # kept when scanned, so its tokens were re-made then: not deterministic
+                raise GuardInputError(f"record {id_!r}: its tokens could not be re-made from its rewritten text "
+                                      f"when it was fetched ({r.reason}), although they were when it was scanned")
+            ex = r
         return ex.record
 
     @property

@@ -6,7 +6,7 @@ import threading
 from typing import IO, Any, Callable, Dict, Optional
 
 from ..errors import StateError
-from .ledger import json_line, to_jsonable
+from .jsonable import json_line, to_jsonable
 from .stage import Drop, Example
 
 __all__ = ["QuarantineSink"]

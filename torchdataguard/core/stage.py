@@ -65,6 +65,9 @@ class Example:
         scores: per-example scores (``"quality/gopher_quality/mean_word_length": 4.7``).
         fingerprint: a hash of the record as it was read (0 = unknown), set by the planner; the ledger
             replays a remembered decision only to an example with the same id *and* fingerprint.
+        protected: ``None``, or the counter (``"audit/canary"``) of a record the guard was told to pass through
+            untouched (:meth:`~torchdataguard.Guard.protect`): no stage sees it, it is never dropped, rewritten
+            or put into a dedup index, and the ledger counts it under that counter.
     """
 
     id: Any
@@ -74,6 +77,7 @@ class Example:
     counts: Dict[str, int] = field(default_factory=dict)
     scores: Dict[str, float] = field(default_factory=dict)
     fingerprint: int = 0
+    protected: Optional[str] = None
 
     def with_text(self, new_text: str) -> "Example":
         """Return a copy whose text (and the record's text field) is ``new_text``; ``self`` is not mutated."""
@@ -84,7 +88,8 @@ class Example:
         elif isinstance(rec, Mapping):
             rec = dict(rec)
             rec[self.text_field] = new_text
-        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
+        return Example(self.id, rec, new_text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint,
+                       self.protected)
 
     def with_record(self, record: Any) -> "Example":
         """Return a copy with another record (the text view is kept in sync when possible)."""
@@ -93,7 +98,8 @@ class Example:
             text = record[self.text_field]
         elif self.text_field is None and isinstance(record, str):
             text = record
-        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint)
+        return Example(self.id, record, text, self.text_field, dict(self.counts), dict(self.scores), self.fingerprint,
+                       self.protected)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to the per-example counter ``key``."""
@@ -153,6 +159,25 @@ class Stage(abc.ABC):
         """
         return self.config()
 
+    def report_entries(self) -> Dict[str, Any]:
+        """Top-level entries this stage adds to the guard's report (``{"contamination": {...}}``); none by
+        default. Keys must not clash with the report's own (``seen``, ``counts`` ...) or another stage's."""
+        return {}
+
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """The :meth:`decision_settings` a saved state was written with, as this version names them.
+
+        A stage that gained a setting since states were first saved fills in, for a state without it, the value
+        the older version acted on (so the state resumes in a stage built that way and is refused by others).
+        By default ``saved`` as it is.
+
+        Example:
+            >>> import torchdataguard as tdg
+            >>> tdg.ExactDedup().saved_settings({"normalize": True})
+            {'normalize': True}
+        """
+        return dict(saved)
+
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to make the same decisions after a restart.
 
@@ -179,6 +204,10 @@ class RecordStage(Stage):
     kind: ClassVar[str] = "record"
     #: True when the stage changes examples (re-applied when a map-style example is fetched).
     rewrites: ClassVar[bool] = False
+    #: True when the stage may change the *text* of an example: on records that already hold ``input_ids``
+    #: the guard then refuses, or re-tokenises the rewritten text (``Guard(tokenizer=...)``, see
+    #: :mod:`torchdataguard.core.tokens`), so that stale tokens never reach training.
+    rewrites_text: ClassVar[bool] = False
 
     @abc.abstractmethod
     def process(self, ex: Example) -> Example | Drop:
@@ -215,9 +244,14 @@ class Filter(RecordStage):
 
 
 class Rewriter(RecordStage):
-    """A record stage that returns a rewritten example (see :meth:`Example.with_text`)."""
+    """A record stage that returns a rewritten example (see :meth:`Example.with_text`).
+
+    ``rewrites_text`` is True by default (fail closed: tokens made before the rewrite are never passed on);
+    a rewriter that changes only other fields sets it to False.
+    """
 
     rewrites: ClassVar[bool] = True
+    rewrites_text: ClassVar[bool] = True
 
     def process(self, ex: Example) -> Example | Drop:
         return self.rewrite(ex)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..errors import ConfigError
+from ..core.ids import qualify_id
 from .dispatch import register
 from .stream import StreamFilter, worker_split
 
@@ -61,6 +62,12 @@ def wrap_hf_dataset(guard: Any, ds: Any, *, source: Optional[str], num_workers: 
         # indices passed to the map are positions in `out`; the rewrite stages do not depend on ids
         out = out.map(_Rewrite(planner), batched=True, with_indices=True, desc="torchdataguard rewrite",
                       load_from_cache_file=False)
+    key = guard.id_tag.key
+    if key is not None:  # training dynamics attached before wrapping: each row carries its ledger id
+        if key in out.column_names:
+            raise ConfigError(f"the dataset already has a column {key!r}, the key the example ids travel under; "
+                              f"rename it or give TrainingDynamics(id_key=...) another key")
+        out = out.add_column(key, [qualify_id(int(i), src) for i in kept])
     return out
 
 

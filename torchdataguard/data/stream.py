@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from torch.utils.data import get_worker_info
 
+from ..core.ids import qualify_id
 from .service import DecisionService
 
 __all__ = ["StreamFilter", "stream_ids", "worker_split"]
@@ -23,6 +24,8 @@ class StreamFilter:
         self.chunk = guard.chunk_size
         self.source = source
         self.guard = guard
+        #: shared with the guard (pickled into workers as it is when their iterator starts)
+        self.id_tag = guard.id_tag
         if guard.service is None:
             guard.service = DecisionService(guard)
         self.client = guard.service.client()
@@ -64,9 +67,10 @@ class StreamFilter:
     def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int]) -> Iterator[Any]:
         plan = self.planner.plan(buf, buf_ids)
         keep = self._decide(plan, split)
+        tag = self.id_tag
         for ex, k in zip(plan.examples, keep):
             if k:
-                yield ex.record
+                yield ex.record if tag.key is None else tag.attach(ex.record, qualify_id(ex.id, self.source))
 
 
 def worker_split() -> tuple[int, int]:

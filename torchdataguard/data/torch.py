@@ -6,6 +6,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
+from ..core.idtag import IdTag
+from ..core.ids import qualify_id
 from ..core.plan import Planner
 from ..errors import ConfigError
 from .dispatch import register, wrap
@@ -29,9 +31,12 @@ class GuardedDataset(Dataset):
         (2, 'b', [0, 1])
     """
 
-    def __init__(self, dataset: Any, kept: Sequence[int], planner: Planner, *, source: str = "") -> None:
+    def __init__(self, dataset: Any, kept: Sequence[int], planner: Planner, *, source: str = "",
+                 id_tag: Optional[IdTag] = None) -> None:
         self.dataset = dataset
         self.source = source
+        #: shared with the guard: while its key is set, each record carries its ledger id (training dynamics)
+        self.id_tag = id_tag if id_tag is not None else IdTag()
         self.kept = torch.tensor(list(kept), dtype=torch.int64)
         self._planner: Optional[Planner] = planner if planner.has_rewriters else None
 
@@ -49,6 +54,8 @@ class GuardedDataset(Dataset):
         rec = self.dataset[idx]
         if self._planner is not None:
             rec = self._planner.rewrite(rec, idx)
+        if self.id_tag.key is not None:
+            rec = self.id_tag.attach(rec, qualify_id(idx, self.source))
         return rec
 
     @property
@@ -57,7 +64,7 @@ class GuardedDataset(Dataset):
         return self.kept.tolist()
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("dataset", "kept", "_planner", "source"):
+        if name in ("dataset", "kept", "_planner", "source", "id_tag"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
@@ -99,14 +106,21 @@ def wrap_map(guard: Any, data: Any, *, source: Optional[str], num_workers: int) 
     """A map-style dataset: decided once now (``num_workers`` plan in DataLoader workers), then served filtered."""
     src = guard.new_source(source)
     kept = guard.decider.scan(guard, data, source=src, num_workers=num_workers)
-    return GuardedDataset(data, kept, guard.planner(), source=src)
+    return GuardedDataset(data, kept, guard.planner(), source=src, id_tag=guard.id_tag)
 
 
 @register(list)
 @register(tuple)
 def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int) -> List[Any]:
-    """A list or tuple: the list of kept records, as the stages rewrote them (``num_workers`` is not used)."""
-    return guard.filter(data, source=guard.new_source(source))
+    """A list or tuple: the list of kept records, as the stages rewrote them (``num_workers`` is not used).
+
+    While the guard's id tag is on (training dynamics), each kept record carries its ledger id."""
+    src = guard.new_source(source)
+    tag = guard.id_tag
+    if tag.key is None:
+        return guard.filter(data, source=src)
+    return [tag.attach(ex.record, ex.id) for ex, drop, _ in guard.process(data, source=src)  # ids qualified
+            if drop is None]
 
 
 @register(IterableDataset)

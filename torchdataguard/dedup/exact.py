@@ -132,10 +132,10 @@ class ExactDedup(IndexStage):
         self.index = ExactIndex(self.device)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state()}
+        return {"config": self.config(), "index": self.index.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if dict(state.get("config", {})) != self.config():
             raise StateError(f"ExactDedup state was saved with {state.get('config')}, this stage has {self.config()}")
         self.index = ExactIndex(self.device)
-        self.index.load(dict(state["index"]))
+        self.index.load_state_dict(dict(state["index"]))

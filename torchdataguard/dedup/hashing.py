@@ -1,22 +1,33 @@
-"""Hashing primitives: content hashes and word/token shingles (MinHash signatures: :mod:`.minhash`).
+"""Hashing primitives: content hashes and text/token shingles (MinHash signatures: :mod:`.minhash`).
 
 Text shingling is vectorised with NumPy over a whole chunk of documents (no per-shingle Python work).
 
-Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case, and words are maximal runs
-of ASCII letters and digits or non-ASCII characters; everything else (punctuation, whitespace) separates
-words. A shingle is ``ngram`` consecutive words; a document shorter than ``ngram`` words is one shingle.
+Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case; punctuation, spaces and control
+characters separate tokens (:mod:`.scripts`). Script-aware tokens (``mode="auto"``): each character of a
+script written without spaces (Han, kana, Thai ...) is a token, and so is each maximal run of other letters,
+digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a character token,
+or of ``ngram`` tokens starting at a word; a document without a complete window is one shingle.
+:func:`shingles` gives the same shingles as strings.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-import unicodedata
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
-__all__ = ["content_hash128", "mix64", "normalize_for_hash", "text_shingle_hashes", "token_shingle_hashes"]
+from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
+from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
+
+__all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
+           "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
+
+#: ``text_shingles`` / ``mode`` values: script-aware, words only (before script-aware shingles), characters only
+TEXT_SHINGLES = ("auto", "words", "chars")
+#: character n-gram size for scripts written without spaces (measured: benchmarks/dedup_zh.py --sweep)
+DEFAULT_CHAR_NGRAM = 5
 
 _U = np.uint64
 _WORD = np.zeros(256, dtype=bool)
@@ -30,8 +41,7 @@ for _c in range(ord("A"), ord("Z") + 1):
 _LOWER_WORD_TABLE = _LOWER_WORD.tobytes()  # for bytes.translate, faster than a NumPy gather
 
 _POLY = _U(0x100000001B3)  # FNV prime, an odd multiplier for the byte polynomial
-_SHINGLE_MUL = [_U(0x9E3779B97F4A7C15), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9), _U(0xD6E8FEB86659FD93),
-                _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53), _U(0x94D049BB133111EB), _U(0xBF58476D1CE4E5B9)]
+_SHINGLE_MUL = SHINGLE_MUL
 _pow_cache: np.ndarray = np.ones(1, dtype=_U)
 _inv_cache: np.ndarray = np.ones(1, dtype=_U)
 
@@ -44,7 +54,7 @@ def normalize_for_hash(text: str) -> str:
         'hello world'
     """
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
     return " ".join(text.lower().split())
 
 
@@ -101,6 +111,76 @@ def _scratch(n: int) -> np.ndarray:
     return buf[:n]
 
 
+def _decode(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Code points and UTF-8 lengths of the multi-byte characters whose lead bytes are at ``lead``."""
+    bp = np.frombuffer(raw + b"\x00\x00\x00", dtype=np.uint8)
+    b0 = bp[lead].astype(np.uint32)
+    b1, b2, b3 = ((bp[lead + k] & 0x3F).astype(np.uint32) for k in (1, 2, 3))
+    nb = 2 + (b0 >= 0xE0).astype(np.int64) + (b0 >= 0xF0)
+    cp = np.where(nb == 2, ((b0 & 0x1F) << 6) | b1,
+                  np.where(nb == 3, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                           ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return np.minimum(cp, 0x10FFFF), nb
+
+
+def _tokens(raw: bytes, mode: str) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
+    tokens start and, where some token is a character token, which ones are."""
+    L = len(raw)
+    buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
+    char_lead: Optional[np.ndarray] = None
+    char_end: Optional[np.ndarray] = None
+    b = np.frombuffer(raw, dtype=np.uint8)
+    if mode != "words":
+        lead = np.flatnonzero(b >= 0xC0)
+        if lead.size:
+            cp, nb = _decode(raw, lead)
+            cls = classes_of(cp)
+            sep = cls == SEP
+            if sep.any():  # punctuation and spaces outside ASCII fold away like ASCII ones
+                buf = buf.copy()
+                s, n = lead[sep], nb[sep]
+                buf[s] = 0
+                buf[s + 1] = 0
+                buf[s[n >= 3] + 2] = 0
+                buf[s[n == 4] + 3] = 0
+            ch = cls == CHAR
+            char_lead, char_end = lead[ch], lead[ch] + nb[ch]
+    isw = buf.astype(bool)
+    st = np.empty(L, dtype=bool)
+    if L:
+        st[0] = isw[0]
+        np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a non-word byte
+    is_char: Optional[np.ndarray] = None
+    if mode == "chars":  # every character with word bytes is a token (its lead byte, or an ASCII byte)
+        st = isw & ((b < 0x80) | (b >= 0xC0))
+        starts = np.flatnonzero(st)
+        return buf, starts, np.ones(starts.size, dtype=bool)
+    if char_lead is not None and char_lead.size:
+        st[char_lead] = True  # each character of an unspaced script is a token, and so is what follows it
+        after = char_end[char_end < L]
+        st[after] = isw[after]
+        marker = np.zeros(L, dtype=bool)
+        marker[char_lead] = True
+        starts = np.flatnonzero(st)
+        is_char = marker[starts]
+        return buf, starts, is_char
+    return buf, np.flatnonzero(st), None
+
+
+def _windows(wh: np.ndarray, wdoc: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Hashes of the ``n``-token windows starting at each token, and whether each lies inside one document."""
+    m = max(0, wh.size - n + 1)
+    if m == 0:
+        return np.zeros(0, dtype=_U), np.zeros(0, dtype=bool)
+    with np.errstate(over="ignore"):
+        acc = wh[:m] * _SHINGLE_MUL[0]
+        for k in range(1, n):
+            acc += wh[k : k + m] * _SHINGLE_MUL[k % len(_SHINGLE_MUL)]
+        acc += _U(n * (n - 1) // 2)
+    return acc, wdoc[:m] == wdoc[n - 1 :]
+
+
 #: characters of text hashed in one vectorised pass: a chunk's texts are cut into groups of whole texts of at most
 #: this many characters (a longer text is a group of its own), so the work arrays and the cached powers follow
 #: the group, not the chunk (1,024 texts of 20 KB would otherwise cost about 0.5 GB of arrays, and fresh memory
@@ -108,85 +188,86 @@ def _scratch(n: int) -> np.ndarray:
 GROUP_CHARS = 1 << 19
 
 
-def text_shingle_hashes(texts: Sequence[str], ngram: int = 5) -> Tuple[np.ndarray, np.ndarray]:
-    """64-bit hashes of the word ``ngram``-shingles of each text.
+def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int = DEFAULT_CHAR_NGRAM,
+                        mode: str = "auto") -> Tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the shingles of each text (see :func:`shingles` for what a shingle is).
+
+    ``mode``: ``"auto"`` (script-aware: a shingle starting on a character of a script written without spaces
+    is ``char_ngram`` consecutive tokens, one starting on a word ``ngram`` tokens), ``"chars"`` (every
+    letter or digit is a token, shingles are ``char_ngram`` of them) or ``"words"`` (word ``ngram``-grams
+    where a word is a run of ASCII letters and digits or of any non-ASCII characters: a run of Han
+    characters between punctuation is one word; the shingles of versions before script-aware shingling).
 
     Returns ``(hashes, doc)``: ``hashes`` is uint64 of shape [S] and ``doc[s]`` is the index of the text
-    that shingle ``s`` belongs to. Every text gets at least one shingle (a text with no words is one
-    shingle of its normalised characters). The texts of at least ``ngram`` words come first, in order, then
-    the shorter ones, in order, whatever the grouping (:data:`GROUP_CHARS`).
+    that shingle ``s`` belongs to. Every text gets at least one shingle (a text with no complete window is
+    one shingle of all its tokens; a text with no tokens one shingle of its normalised characters).
 
     Example:
         >>> h, d = text_shingle_hashes(["a b c d e f", "x"], ngram=5)
         >>> d.tolist()
         [0, 0, 1]
+        >>> h, d = text_shingle_hashes(["数据去重测试", "数据去重"], ngram=5)
+        >>> d.tolist()
+        [0, 0, 1]
     """
-    n_docs = len(texts)
-    if n_docs == 0:
-        return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
-    parts: List[Tuple[int, Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = []
+    if mode not in TEXT_SHINGLES:
+        raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
+    parts: List[Tuple[int, Sequence[str]]] = []
     a = size = 0
     for b, t in enumerate(texts):
         if size and size + len(t) > GROUP_CHARS:
-            parts.append((a, _shingle_group(texts[a:b], ngram)))
+            parts.append((a, texts[a:b]))
             a, size = b, 0
         size += len(t)
-    parts.append((a, _shingle_group(texts[a:], ngram)))
+    parts.append((a, texts[a:]))
     if len(parts) == 1:
-        lh, ld, sh, sd = parts[0][1]
-        return np.concatenate([lh, sh]), np.concatenate([ld, sd])
-    hashes = np.concatenate([p[0] for _, p in parts] + [p[2] for _, p in parts])
-    doc = np.concatenate([p[1] + a for a, p in parts] + [p[3] + a for a, p in parts])
-    return hashes, doc
+        return _shingle_group(texts, ngram, char_ngram, mode)
+    done = [(a, _shingle_group(group, ngram, char_ngram, mode)) for a, group in parts]
+    return np.concatenate([h for _, (h, _) in done]), np.concatenate([d + a for a, (_, d) in done])
 
 
-def _shingle_group(texts: Sequence[str], ngram: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Shingle hashes and text positions of ``texts`` in one pass: ``(hashes, doc)`` of the texts of at least
-    ``ngram`` words, then ``(hashes, doc)`` of the shorter ones (``texts`` is not empty)."""
+def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`text_shingle_hashes` of one group of texts, in one vectorised pass."""
     n_docs = len(texts)
-    # ASCII texts are lower-cased by the byte table below; others are NFKC-normalised and lower-cased here
-    ascii_ = [t.isascii() for t in texts]
-    norm = [t if a else unicodedata.normalize("NFKC", t).lower() for t, a in zip(texts, ascii_)]
+    if n_docs == 0:
+        return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
+    # ASCII texts are lower-cased by the byte table; others are NFKC-normalised and lower-cased here
+    norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
     encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
     raw = b"\x00".join(encoded)
     lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
     L = len(raw)
-    buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)  # lower-cased word bytes, 0 elsewhere
+    buf, starts, is_char = _tokens(raw, mode)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
-    isw = buf.astype(bool)
-    st = np.empty(L, dtype=bool)
-    if L:
-        st[0] = isw[0]
-        np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a non-word byte
-    starts = np.flatnonzero(st)
-    # word hash = sum_j b_j * P^(j - start): non-word bytes are 0 in buf, so the sum from one word's start to the
-    # next word's start is exactly the word's sum (one reduceat pass, no prefix sums or word ends needed)
+    # word hash = sum_j b_j * P^(j - start): non-word bytes are 0 in buf, so the sum from one token's start to the
+    # next token's start is exactly the token's sum (one reduceat pass, no prefix sums or token ends needed)
     pw, inv = _powers(L + 1)
     with np.errstate(over="ignore"):
         contrib = np.multiply(pw[:L], buf, out=_scratch(L))
         wh = np.add.reduceat(contrib, starts) if starts.size else np.zeros(0, dtype=_U)
         wh *= inv[starts]
-    # no per-word mixing: shingles are odd-weighted sums of word hashes, mixed by minhash_signatures
+    # no per-token mixing: shingles are odd-weighted sums of token hashes, mixed by minhash_signatures
     first_word = np.searchsorted(starts, doc_start)
-    words_per_doc = np.diff(first_word, append=starts.size)
-    wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
-    n_words = words_per_doc
-    out_h: List[np.ndarray] = [np.zeros(0, dtype=_U)]
-    out_d: List[np.ndarray] = [np.zeros(0, dtype=np.int64)]
-    W = wh.size
-    if W >= ngram:
-        m = W - ngram + 1
-        with np.errstate(over="ignore"):
-            acc = wh[:m] * _SHINGLE_MUL[0]
-            for k in range(1, ngram):
-                acc += wh[k : k + m] * _SHINGLE_MUL[k % len(_SHINGLE_MUL)]
-            acc += _U(ngram * (ngram - 1) // 2)
-        valid = wdoc[:m] == wdoc[ngram - 1 :]
+    n_words = np.diff(first_word, append=starts.size)
+    wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), n_words)
+    out_h: List[np.ndarray] = []
+    out_d: List[np.ndarray] = []
+    if is_char is None or mode == "chars" or ngram == char_ngram:
+        acc, valid = _windows(wh, wdoc, char_ngram if mode == "chars" else ngram)
         out_h.append(acc[valid])
-        out_d.append(wdoc[:m][valid])
-    short = np.flatnonzero(n_words < ngram)
+        out_d.append(wdoc[: acc.size][valid])
+    else:  # a window is as long as its first token asks: characters char_ngram, words ngram
+        for n, want in ((ngram, False), (char_ngram, True)):
+            acc, valid = _windows(wh, wdoc, n)
+            valid &= is_char[: acc.size] == want
+            out_h.append(acc[valid])
+            out_d.append(wdoc[: acc.size][valid])
+    has = np.zeros(n_docs, dtype=bool)
+    for d in out_d:
+        has[d] = True
+    short = np.flatnonzero(~has)
     if short.size:
         word_off = np.concatenate([[0], np.cumsum(n_words)])
         extra_h = np.empty(short.size, dtype=_U)
@@ -198,68 +279,77 @@ def _shingle_group(texts: Sequence[str], ngram: int) -> Tuple[np.ndarray, np.nda
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
                 extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
-        return out_h[-1], out_d[-1].astype(np.int64, copy=False), _np_mix64(extra_h), short.astype(np.int64)
-    return out_h[-1], out_d[-1].astype(np.int64, copy=False), np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
+        out_h.append(_np_mix64(extra_h))
+        out_d.append(short.astype(np.int64))
+    hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
+    doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
+    return hashes, doc.astype(np.int64, copy=False)
 
 
-_M1 = -0x40A7B892E31B1A47  # 0xBF58476D1CE4E5B9 as a signed int64
-_M2 = -0x6B2FB644ECCEEE15  # 0x94D049BB133111EB as a signed int64
+_LEGACY_WORD = re.compile(r"[a-z0-9\u0080-\U0010ffff]+")
 
 
-def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 tensors."""
-    return (x >> k) & ((1 << (64 - k)) - 1)
+def shingle_tokens(text: str, *, mode: str = "auto") -> List[str]:
+    """The tokens :func:`text_shingle_hashes` shingles, as strings (for tools that need the same shingles).
 
-
-def mix64(x: torch.Tensor) -> torch.Tensor:
-    """SplitMix64 finaliser on int64 tensors (wrapping arithmetic, any device)."""
-    x = x ^ _srl(x, 30)
-    x = x * _M1
-    x = x ^ _srl(x, 27)
-    x = x * _M2
-    return x ^ _srl(x, 31)
-
-
-def token_shingle_hashes(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                         ngram: int = 5) -> Tuple[torch.Tensor, torch.Tensor]:
-    """64-bit hashes of token-id ``ngram``-shingles, on the tensors' device.
-
-    Padding (``attention_mask == 0``) is ignored; a sequence shorter than ``ngram`` tokens is one shingle.
+    NFKC (non-ASCII text), lower case; then, for ``mode="auto"``, each letter, mark or digit of a script written
+    without spaces (Han, kana, Thai ...; :func:`~torchdataguard.dedup.scripts.unspaced_script`) is a token, runs
+    of other letters, digits and symbols are words, and punctuation and spaces (``。、「」“”`` as well as
+    ``.,"``) separate tokens and are left out. ``"chars"``: every letter, digit or symbol is a token.
+    ``"words"``: runs of ASCII letters and digits or of non-ASCII characters.
 
     Example:
-        >>> h, d = token_shingle_hashes(torch.tensor([[1, 2, 3, 4, 5, 6]]), ngram=5)
-        >>> d.tolist()
-        [0, 0]
+        >>> shingle_tokens("Ｐｙｔｈｏｎ是一种语言。")
+        ['python', '是', '一', '种', '语', '言']
+        >>> shingle_tokens("Ｐｙｔｈｏｎ是一种语言。", mode="words")
+        ['python是一种语言。']
     """
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must have shape [batch, seq], got {tuple(input_ids.shape)}")
-    ids = input_ids.to(torch.int64)
-    n, T = ids.shape
-    dev = ids.device
-    if attention_mask is None:
-        mask = torch.ones_like(ids, dtype=torch.bool)
-    else:
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match input_ids "
-                             f"shape {tuple(input_ids.shape)}")
-        mask = attention_mask.to(torch.bool)
-    th = mix64(ids * 0x9E3779B97F4A7C1 + 0x632BE59BD9B4E019)
-    th = torch.where(mask, th, torch.zeros_like(th))
-    lengths = mask.sum(1)
-    muls = torch.from_numpy(np.array(_SHINGLE_MUL, dtype=_U).view(np.int64)).to(dev)
-    hs: List[torch.Tensor] = []
-    ds: List[torch.Tensor] = []
-    if T >= ngram:
-        win = th.unfold(1, ngram, 1)  # [n, T-ngram+1, ngram]
-        wm = mask.unfold(1, ngram, 1).all(-1)
-        k = torch.arange(ngram, device=dev)
-        acc = (win * muls[k % muls.numel()]).sum(-1) + k.sum()
-        hs.append(acc[wm])
-        ds.append(torch.nonzero(wm)[:, 0])
-    short = lengths < ngram
-    if bool(short.any()):
-        k = torch.arange(T, device=dev)
-        acc = (th[short] * muls[k % muls.numel()]).sum(-1) + lengths[short] * 0x632BE59BD9B4E019
-        hs.append(mix64(acc))
-        ds.append(torch.nonzero(short).flatten())
-    return torch.cat(hs), torch.cat(ds)
+    if mode not in TEXT_SHINGLES:
+        raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
+    t = text.lower() if text.isascii() else nfkc(text).lower()
+    if mode == "words":
+        return _LEGACY_WORD.findall(t)
+    out: List[str] = []
+    cur: List[str] = []
+    for ch in t:
+        c = char_class(ch)
+        if c == WORD and mode == "auto":
+            cur.append(ch)
+            continue
+        if cur:
+            out.append("".join(cur))
+            cur = []
+        if c != SEP:
+            out.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM, mode: str = "auto") -> List[str]:
+    """The shingles of ``text`` as strings (tokens joined by a space), in order, repeats included.
+
+    A shingle is the window of tokens (:func:`shingle_tokens`) starting at each token: ``char_ngram`` tokens
+    when it starts on a character of a script written without spaces (or with ``mode="chars"``), ``ngram``
+    when it starts on a word, so Chinese text gets character n-grams, English text word n-grams, and mixed
+    text both. Windows that would run past the end are left out; a text with no complete window is one
+    shingle of all its tokens, and a text without tokens one shingle of its normalised characters. The
+    Jaccard similarity of two texts' shingle sets is what :class:`~torchdataguard.NearDedup` compares with
+    its threshold (these strings hash to the values of :func:`text_shingle_hashes`' sets one for one).
+
+    Example:
+        >>> shingles("数据去重测试", char_ngram=5)
+        ['数 据 去 重 测', '据 去 重 测 试']
+        >>> shingles("the quick brown fox", ngram=2)
+        ['the quick', 'quick brown', 'brown fox']
+    """
+    toks = shingle_tokens(text, mode=mode)
+    if not toks:
+        return [text if text.isascii() else nfkc(text).lower()]
+    out: List[str] = []
+    for i, tok in enumerate(toks):
+        char = mode == "chars" or (mode == "auto" and len(tok) == 1 and char_class(tok) == CHAR)
+        n = char_ngram if char else ngram
+        if i + n <= len(toks):
+            out.append(" ".join(toks[i : i + n]))
+    return out or [" ".join(toks)]

@@ -12,7 +12,7 @@ between 0.55 and 0.8 (80 to 116 bytes): 152 to 200 bytes.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import torch
 
@@ -53,12 +53,12 @@ class IdStore:
     def nbytes(self) -> int:
         return self._ints.numel() * 8 if self._objs is None else 8 * len(self._objs)
 
-    def state(self) -> Dict[str, Any]:
+    def state_dict(self) -> Dict[str, Any]:
         if self._objs is None:
             return {"ids": self._ints[: self.n].clone()}
         return {"id_list": list(self._objs)}
 
-    def load(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if "ids" in state:
             t = state["ids"].to(torch.int64)
             self._objs = None
@@ -130,12 +130,12 @@ class ExactIndex:
     def nbytes(self) -> int:
         return self.n * 16 + self.table.numel() * 4 + self.ids.nbytes()
 
-    def state(self) -> Dict[str, Any]:
-        return {"digests": self.digests[: self.n].cpu().clone(), **self.ids.state()}
+    def state_dict(self) -> Dict[str, Any]:
+        return {"digests": self.digests[: self.n].cpu().clone(), **self.ids.state_dict()}
 
-    def load(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         d = state["digests"].to(torch.int64)
-        self.ids.load(state)
+        self.ids.load_state_dict(state)
         if self.ids.n != d.shape[0]:
             raise StateError(f"exact index state has {d.shape[0]} digests but {self.ids.n} ids")
         self.n = d.shape[0]
@@ -240,11 +240,6 @@ class LSHIndex:
         x = packed ^ self.packed[slots]
         return ((x & 15) == 0).sum(1) + ((x >> 4) == 0).sum(1)
 
-    def similarity(self, nib: torch.Tensor, q: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        """Estimated Jaccard between query rows ``q`` and stored ``slots`` (4-bit collision corrected)."""
-        frac = self.agreement(self.pack(nib[q]), slots).float() / self.num_perm
-        return ((frac - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
-
     # -- insertion -----------------------------------------------------------------------------------
     def insert(self, nib: torch.Tensor, ids: Sequence[Any]) -> None:
         m = nib.shape[0]
@@ -291,15 +286,15 @@ class LSHIndex:
         words = 0 if self._words is None else self._words.numel() * 4
         return self.packed.numel() + words + self.table.numel() * 4 + self.ids.nbytes()
 
-    def state(self) -> Dict[str, Any]:
-        return {"signatures": self.packed[: self.n].cpu().clone(), **self.ids.state()}
+    def state_dict(self) -> Dict[str, Any]:
+        return {"signatures": self.packed[: self.n].cpu().clone(), **self.ids.state_dict()}
 
-    def load(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         p = state["signatures"].to(torch.uint8)
         if p.dim() != 2 or p.shape[1] != self.num_perm // 2:
             raise StateError(f"LSH state holds signatures of shape {tuple(p.shape)}, expected [n, {self.num_perm // 2}] "
                              f"for num_perm={self.num_perm}; build NearDedup with the settings it was saved with")
-        self.ids.load(state)
+        self.ids.load_state_dict(state)
         if self.ids.n != p.shape[0]:
             raise StateError(f"LSH state has {p.shape[0]} signatures but {self.ids.n} ids")
         self.n = p.shape[0]

@@ -2,124 +2,24 @@
 shingle sets for texts with few shingles (:mod:`torchdataguard.dedup.smallsets`)."""
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
-from ..errors import ConfigError, StateError
+from ..errors import StateError
 from .index import LSHIndex
 from .cpu import one_thread
-from .near_keys import NearKeyer, NearKeys, keys_from_shingles, signatures_from_batch
+from .near_config import NearDedupConfig, candidate_probability
+from .near_keys import NearKeyer, NearKeys
 from .setops import shares_key_with_earlier
-from .smallsets import SmallSetIndex, exact_key, exact_limits
+from .smallsets import SmallSetIndex, exact_key
 
-__all__ = ["NearDedup", "NearDedupConfig", "NearKeys", "WaveBest", "candidate_probability",
-           "choose_bands", "default_exact_below", "keys_from_shingles", "signatures_from_batch"]
+__all__ = ["NearDedup", "WaveBest"]
 
 SEQ_BITS = 40
 SEQ_MAX = (1 << SEQ_BITS) - 1
-
-
-def candidate_probability(jaccard: float, bands: int, rows: int, bits: int = 4) -> float:
-    """Probability that two documents with Jaccard ``jaccard`` share at least one band of b-bit values.
-
-    Example:
-        >>> round(candidate_probability(0.8, 16, 8), 3)
-        0.966
-    """
-    p = jaccard + (1 - jaccard) / (2**bits)
-    return 1.0 - (1.0 - p**rows) ** bands
-
-
-def choose_bands(num_perm: int, threshold: float, target_recall: float = 0.9) -> int:
-    """The fewest bands (least memory) whose candidate probability at ``threshold`` reaches ``target_recall``.
-
-    Only divisors of ``num_perm`` are considered; if none reaches the target, the best one is returned.
-
-    Example:
-        >>> choose_bands(128, 0.8)
-        16
-    """
-    divisors = [b for b in range(1, num_perm + 1) if num_perm % b == 0]
-    for b in divisors:
-        if candidate_probability(threshold, b, num_perm // b) >= target_recall:
-            return b
-    return max(divisors, key=lambda b: candidate_probability(threshold, b, num_perm // b))
-
-
-def default_exact_below(threshold: float) -> int:
-    """``ceil(9 / threshold)``: the fewest distinct shingles from which the 4-bit estimate is trusted.
-
-    Measured (benchmarks/near_short_texts.py, exact enumeration over the 4-bit values for 1-8 shingles): a
-    pair of unrelated documents with ``k`` shingles each passes verification with probability about
-    ``10 ** (-2 * threshold * k)`` or less (k = 1: 1/16 at any threshold; k = 8 at 0.8: 2e-14), so from
-    ``9 / threshold`` shingles on it is below 1e-18 per pair.
-
-    Example:
-        >>> default_exact_below(0.8), default_exact_below(0.5)
-        (12, 18)
-    """
-    return max(2, math.ceil(9.0 / float(threshold) - 1e-9))
-
-
-@dataclass
-class NearDedupConfig:
-    """Settings of :class:`NearDedup` (checked in ``__post_init__``)."""
-
-    threshold: float = 0.8
-    num_perm: int = 128
-    bands: Optional[int] = None
-    ngram: int = 5
-    shingles: Literal["auto", "words", "tokens"] = "auto"
-    token_field: str = "input_ids"
-    seed: int = 1
-    exact_below: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not (0 < self.threshold <= 1):
-            problems.append(f"threshold={self.threshold!r}: expected a float in (0, 1], e.g. 0.8")
-        if isinstance(self.num_perm, bool) or not isinstance(self.num_perm, int) or self.num_perm < 8 or self.num_perm % 2:
-            problems.append(f"num_perm={self.num_perm!r}: expected an even integer >= 8, e.g. 128")
-        if self.bands is not None:
-            if isinstance(self.bands, bool) or not isinstance(self.bands, int) or self.bands < 1:
-                problems.append(f"bands={self.bands!r}: expected a positive integer or None (chosen for recall)")
-            elif isinstance(self.num_perm, int) and self.num_perm % self.bands:
-                divs = [b for b in range(1, self.num_perm + 1) if self.num_perm % b == 0] if self.num_perm > 0 else []
-                problems.append(f"bands={self.bands}: num_perm={self.num_perm} is not divisible by it; "
-                                f"use one of {divs} or bands=None")
-        if isinstance(self.ngram, bool) or not isinstance(self.ngram, int) or self.ngram < 1:
-            problems.append(f"ngram={self.ngram!r}: expected a positive integer, e.g. 5")
-        threshold_ok = not (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))
-                            or not (0 < self.threshold <= 1))
-        if self.exact_below is not None and threshold_ok:
-            least = default_exact_below(self.threshold)
-            if isinstance(self.exact_below, bool) or not isinstance(self.exact_below, int) or not (
-                    least <= self.exact_below <= 4096):
-                problems.append(f"exact_below={self.exact_below!r}: expected None (= {least} at threshold "
-                                f"{self.threshold}) or an integer in [{least}, 4096]; with fewer shingles the 4-bit "
-                                f"estimate lets unrelated texts pass as duplicates (about 10**(-2 * threshold * k) "
-                                f"per pair of k-shingle texts)")
-        if self.shingles not in ("auto", "words", "tokens"):
-            problems.append(f"shingles={self.shingles!r}: expected 'auto', 'words' or 'tokens'")
-        if problems:
-            raise ConfigError.collect(problems, "NearDedup settings")
-        if self.bands is None:
-            self.bands = choose_bands(self.num_perm, float(self.threshold))
-        if self.exact_below is None:
-            self.exact_below = default_exact_below(float(self.threshold))
-
-    @property
-    def rows(self) -> int:
-        return self.num_perm // int(self.bands)
-
-    @property
-    def limits(self) -> Tuple[int, int, int]:
-        """``(exact_below, K2, K3)``: see :func:`~torchdataguard.dedup.smallsets.exact_limits`."""
-        return exact_limits(float(self.threshold), int(self.exact_below))
 
 
 class WaveBest:
@@ -140,9 +40,14 @@ class WaveBest:
 class NearDedup(IndexStage):
     """Drop near-duplicates: Jaccard similarity of shingle sets at or above ``threshold``.
 
-    How it decides, keep-first and query-then-insert. Shingles are normalised word ``ngram``-grams of the
-    text (a text of fewer than ``ngram`` words is one shingle), or token-id n-grams when the record holds
-    ``input_ids`` and no text. A pair in which either example has fewer than ``exact_below`` distinct
+    How it decides, keep-first and query-then-insert. Shingles of text are script-aware
+    (``text_shingles="auto"``, :func:`~torchdataguard.dedup.hashing.shingles`): after NFKC, lower-casing and
+    folding punctuation away, a character of a script written without spaces (Han, kana, Thai, Lao, Khmer,
+    Myanmar ...) starts a character ``char_ngram``-gram (default 5) and a word of other scripts a word
+    ``ngram``-gram, so Chinese text gets character 5-grams, English text word 5-grams and mixed text both
+    (a text too short for one window is one shingle); ``"words"`` shingles words only, as versions before
+    script-aware shingles did (a run of Han characters is one word), ``"chars"`` characters only. Records
+    with ``input_ids`` and no text get token-id n-grams. A pair in which either example has fewer than ``exact_below`` distinct
     shingles (``None``: ``ceil(9 / threshold)``, 12 at 0.8, so texts of up to 15 words at ``ngram=5``) is
     decided on the exact shingle sets (see :mod:`torchdataguard.dedup.smallsets`): candidates from a prefix
     filter that misses no pair at or above the threshold, then exact Jaccard. Other pairs are estimated: each example gets a 128-value one-permutation MinHash signature of which the low 4 bits are
@@ -164,12 +69,17 @@ class NearDedup(IndexStage):
         2
         >>> len(g.filter(["What time is it?", "Paris is in France.", "what time is it"]))
         2
+        >>> zh = "近似去重把只改了标点或全角字符的副本当作重复文档丢弃，不同的短文本即使只有几个字也会保留。"
+        >>> len(g.filter([zh, zh.replace("，", ", ").replace("。", "!"), "今天天气很好", "今天天气不好"]))
+        3
     """
 
     def __init__(self, threshold: float = 0.8, *, num_perm: int = 128, bands: Optional[int] = None, ngram: int = 5,
                  shingles: Literal["auto", "words", "tokens"] = "auto", token_field: str = "input_ids",
-                 seed: int = 1, exact_below: Optional[int] = None) -> None:
-        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below)
+                 seed: int = 1, exact_below: Optional[int] = None,
+                 text_shingles: Literal["auto", "words", "chars"] = "auto", char_ngram: Optional[int] = None) -> None:
+        self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below,
+                                   text_shingles=text_shingles, char_ngram=char_ngram)
         self.device = torch.device("cpu")
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
@@ -324,23 +234,38 @@ class NearDedup(IndexStage):
         self.small = SmallSetIndex(self.threshold, self.device)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state(), "small": self.small.state()}
+        return {"config": self.config(), "index": self.index.state_dict(), "small": self.small.state_dict()}
+
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """Settings of a state saved before script-aware shingles existed read as what they were: word shingles
+        (``text_shingles="words"``, no ``char_ngram``), so such a state resumes in ``NearDedup(text_shingles="words")``
+        and is refused by any other (never mixing two shinglings in one index)."""
+        out = dict(saved)
+        if saved and "text_shingles" not in saved:
+            out.update(text_shingles="words", char_ngram=None)
+        return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = dict(state.get("config", {}))
+        raw = dict(state.get("config", {}))
+        saved = self.saved_settings(raw)
         mine = self.config()
         diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
         if diff:
+            old_words = "text_shingles" not in raw and self.cfg.text_shingles != "words"
             raise StateError("NearDedup state was saved with other settings (saved, now): "
                              + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items())
                              + ("; a state saved before exact short-text decisions (exact_below) cannot be resumed: "
                                 "its short texts were indexed by estimate, start a fresh index"
-                                if "exact_below" not in saved else ""))
+                                if "exact_below" not in raw else "")
+                             + ("; the state was saved before script-aware shingles: its index holds word shingles "
+                                "(a run of Han, kana or Thai characters was one word), which cannot be compared with "
+                                f"text_shingles={self.cfg.text_shingles!r}; resume it with "
+                                "NearDedup(text_shingles='words', ...) or start a fresh index" if old_words else ""))
         if "small" not in state:
             raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
         self.reset()
-        self.index.load(dict(state["index"]))
-        self.small.load(dict(state["small"]))
+        self.index.load_state_dict(dict(state["index"]))
+        self.small.load_state_dict(dict(state["small"]))
 
 
 def _best_into(best: torch.Tensor, slot: torch.Tensor, q: torch.Tensor, key: torch.Tensor,

@@ -13,7 +13,7 @@ from .minhash import EMPTY, densify, minhash_bins
 from .setops import gather_sets, shingle_sets
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .near import NearDedupConfig
+    from .near_config import NearDedupConfig
 
 __all__ = ["NearKeyer", "NearKeys", "keys_from_shingles", "signatures_from_batch"]
 
@@ -70,7 +70,7 @@ def keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cfg: "Ne
     ``exact_below`` skip densification (they never ask the LSH index).
 
     Example:
-        >>> from torchdataguard.dedup.near import NearDedupConfig
+        >>> from torchdataguard.dedup.near_config import NearDedupConfig
         >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
         >>> k = keys_from_shingles(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, NearDedupConfig())
         >>> k.size.tolist(), k.valid.tolist()
@@ -116,7 +116,8 @@ class NearKeyer(Keyer):
         hs: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         ds: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         if text_rows:
-            h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram)
+            h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram,
+                                       char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles)
             if len(text_rows) == m:  # every row has text: shingle i's document is already its row
                 return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
             hs.append(torch.from_numpy(h.view("int64")).to(dev))

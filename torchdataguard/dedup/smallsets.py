@@ -23,7 +23,7 @@ So the only pairs decided by estimate are a kept document of ``K2`` or more shin
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -320,16 +320,16 @@ class SmallSetIndex:
         return ((self.npool + self.n + 1) * 8 + self.dead.numel() + self.demoted.nbytes() + self.table.numel() * 8
                 + (self.ids.nbytes() if self.n else 0))
 
-    def state(self) -> Dict[str, Any]:
-        return {"sets": self.pool[: self.npool].cpu().clone(), "sizes": self.sizes.cpu().clone(), **self.ids.state()}
+    def state_dict(self) -> Dict[str, Any]:
+        return {"sets": self.pool[: self.npool].cpu().clone(), "sizes": self.sizes.cpu().clone(), **self.ids.state_dict()}
 
-    def load(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         pool = state["sets"].to(torch.int64).flatten()
         sizes = state["sizes"].to(torch.int64).flatten()
         if int(sizes.sum()) != pool.numel() or bool((sizes < 1).any()):
             raise StateError(f"small-set state lists sizes adding up to {int(sizes.sum())} for {pool.numel()} stored "
                              f"shingles; the files of different checkpoints were mixed or were damaged")
-        self.ids.load(state)
+        self.ids.load_state_dict(state)
         if self.ids.n != sizes.numel():
             raise StateError(f"small-set state has {sizes.numel()} sets but {self.ids.n} ids")
         self.n, self.npool = sizes.numel(), pool.numel()

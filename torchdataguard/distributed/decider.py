@@ -23,7 +23,9 @@ from torch.utils.data import DataLoader
 
 from ..core.decider import identity
 from ..core.ids import check_positions, check_split, qualify_id
-from ..core.ledger import KEPT, Outcome, to_jsonable
+from ..core.jsonable import to_jsonable
+from ..core.ledger import Outcome
+from ..core.memo import KEPT
 from ..core.plan import Plan
 from ..core.stage import Drop, Example, IndexStage
 from ..errors import ConfigError

@@ -31,7 +31,8 @@ from typing import Any, Dict, Iterable, Iterator, Optional
 
 from ..core.guard import Guard
 from ..core.ids import ids_state
-from ..core.ledger import Outcome, to_jsonable
+from ..core.jsonable import to_jsonable
+from ..core.ledger import Outcome
 from ..errors import ConfigError
 from .checkpoint import FORMAT, apply_state, check_state, load_checkpoint, save_checkpoint
 from .comm import Comm

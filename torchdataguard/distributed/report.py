@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List
 
-from ..core.ledger import to_jsonable
+from ..core.jsonable import to_jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.guard import Guard

@@ -8,7 +8,8 @@ import torch
 
 from ..core.stage import Drop
 from ..dedup.index import LSHIndex
-from ..dedup.near import NearDedup, NearKeys
+from ..dedup.near import NearDedup
+from ..dedup.near_keys import NearKeys
 from ..dedup.setops import segment_owner
 from ..errors import StateError
 from .comm import Comm

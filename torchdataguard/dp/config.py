@@ -29,8 +29,9 @@ class DPConfig:
         delta: the delta of the guarantee; must be below 1/N (N = privacy units). Default: ``min(1e-5, 0.1/N)``.
         max_grad_norm: the clipping bound C of each unit's gradient.
         noise_multiplier: sigma (noise std = sigma x C); calibrated from ``target_epsilon`` when omitted.
-        epochs / steps: the planned length of training, needed to calibrate the noise for a plain loop
-            (the Trainer knows its ``max_steps``).
+        epochs: the planned length of training in epochs, needed (or ``steps``) to calibrate the noise for a
+            plain loop (the Trainer knows its ``max_steps``).
+        steps: the planned length of training in optimizer steps, instead of ``epochs``.
         accountant: the accountant that states the guarantee and enforces the budget (``"prv"``, Opacus's
             default, or ``"rdp"``); both epsilons are always reported.
         clipping: ``"auto"``, ``"hooks"`` (per-sample gradients), ``"ghost"`` (ghost clipping, two backward

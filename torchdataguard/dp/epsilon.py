@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, List, Literal, Sequence, Tuple
 
@@ -24,7 +26,7 @@ import numpy as np
 from ..errors import ConfigError, StateError
 
 __all__ = ["DEFAULT_ORDERS", "Accountant", "History", "check_history", "classic_rdp_to_dp", "epsilon_prv",
-           "epsilon_rdp", "noise_for_target"]
+           "epsilon_rdp", "noise_for_target", "quiet_prv_domain"]
 
 #: RDP orders searched by the classic conversion (Opacus's default orders plus a few large ones).
 DEFAULT_ORDERS: Tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
@@ -32,6 +34,24 @@ DEFAULT_ORDERS: Tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] 
 
 Accountant = Literal["prv", "rdp"]
 History = List[Tuple[float, float, int]]
+
+
+@contextmanager
+def quiet_prv_domain():
+    """Silence Opacus's "Optimal order is the largest alpha" warning inside a PRV computation, and only there.
+
+    Opacus's PRV accountant sizes the grid it discretises the privacy loss on with an RDP bound at a tiny
+    delta (``compute_safe_domain_size``); at such a delta the best RDP order is the largest one Opacus tries,
+    and its RDP code warns on every call, i.e. on every normal run. That bound only chooses how wide the grid
+    is (a looser bound gives a wider grid, never a smaller epsilon); the PRV epsilon's accuracy comes from the
+    mesh size (``eps_error``), not from it. So the warning says nothing about the epsilon reported, and is
+    silenced here; the RDP epsilon this module reports (:func:`epsilon_rdp`) uses its own orders and conversion
+    and never raises it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Optimal order is the (largest|smallest) alpha",
+                                category=UserWarning)
+        yield
 
 
 @lru_cache(maxsize=256)
@@ -115,7 +135,7 @@ def _epsilon_prv_cached(hist: Tuple[Tuple[float, float, int], ...], delta: float
     acc = PRVAccountant()
     acc.history = [tuple(h) for h in hist]
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), quiet_prv_domain():
             return float(acc.get_epsilon(delta, eps_error=eps_error))
     except (ValueError, OverflowError, MemoryError, FloatingPointError):
         # PRV's discretisation fails when the privacy loss is unbounded in practice (tiny noise): no guarantee
@@ -152,8 +172,10 @@ def noise_for_target(*, target_epsilon: float, delta: float, sample_rate: float,
     from opacus.accountants.utils import get_noise_multiplier
 
     try:
-        return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,
-                                          steps=int(steps), accountant=accountant, epsilon_tolerance=tolerance))
+        with quiet_prv_domain():
+            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
+                                              sample_rate=sample_rate, steps=int(steps), accountant=accountant,
+                                              epsilon_tolerance=tolerance))
     except ValueError as e:
         raise ConfigError(f"target_epsilon={target_epsilon} cannot be reached in {steps} steps at sample rate "
                           f"{sample_rate:.4g} ({e}); raise the budget or take fewer steps") from None

@@ -14,7 +14,10 @@ Nothing else changes in the user's script (no Trainer subclass). At ``on_train_b
 
 During training each micro-batch is clipped when its backward pass ends (``on_substep_end`` or the optimizer
 step), noise is added once per optimizer step, the step is accounted, and training stops before a step would
-exceed ``target_epsilon``. Every log gets ``dp/epsilon_prv`` and ``dp/epsilon_rdp``; the Trainer's
+exceed ``target_epsilon``. Every log gets ``dp/epsilon``, the epsilon of the accountant in force
+(``DPConfig.accountant``: the one that enforces the budget), and ``dp/secondary/epsilon_<other>``, the other
+accountant's bound on the same training (RDP's is looser than PRV's: a secondary figure above the target is
+not an overrun; the report explains it); the Trainer's
 ``grad_norm`` (the norm of the raw, non-private gradient) is removed from the logs. Every checkpoint gets
 the ledger ``tdg_privacy_ledger.json``; resuming without it, or with one from another step, is an error.
 
@@ -224,11 +227,22 @@ class DPCallback(TrainerCallback):
         if "loss" in logs or "train_loss" in logs or state.global_step != self._last.get("step"):
             pt = self.engine.ledger.record_point(int(state.global_step))
             self._last = pt
-            extra = {"dp/epsilon_prv": pt["epsilon_prv"], "dp/epsilon_rdp": pt["epsilon_rdp"]}
+            extra = self.log_keys(pt)
             logs.update(extra)
             if state.log_history and isinstance(state.log_history[-1], dict):
                 state.log_history[-1].update(extra)
         return control
+
+    def log_keys(self, point: Dict[str, Any]) -> Dict[str, Any]:
+        """``dp/epsilon`` (the accountant in force) and ``dp/secondary/epsilon_<other>`` from a ledger point.
+
+        Example:
+            >>> DPCallback(DPConfig(target_epsilon=8.0, delta=1e-5)).log_keys({"epsilon_prv": 7.99, "epsilon_rdp": 11.41})
+            {'dp/epsilon': 7.99, 'dp/secondary/epsilon_rdp': 11.41}
+        """
+        used = self.privacy.accountant
+        other = "rdp" if used == "prv" else "prv"
+        return {"dp/epsilon": point[f"epsilon_{used}"], f"dp/secondary/epsilon_{other}": point[f"epsilon_{other}"]}
 
     def on_save(self, args, state, control, **kwargs):
         if self.engine is not None:

@@ -29,7 +29,7 @@ from typing import Any, Iterator, List, Optional
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
 
-__all__ = ["count_records", "csv_field_limit", "detect_format", "read_records", "resolve_input"]
+__all__ = ["count_records", "csv_field_limit", "detect_format", "first_record", "read_records", "resolve_input"]
 
 #: errors that mean the file itself is damaged (not one record): the reader stops with GuardInputError
 _FILE_FAULTS = (OSError, EOFError, lzma.LZMAError, zlib.error, csv.Error, UnicodeError)
@@ -59,12 +59,46 @@ def detect_format(path: str) -> str:
 
 
 def resolve_input(path: str) -> str:
-    """``sample:NAME`` names data shipped with the package (``sample:spamassassin``); other paths pass."""
-    if path.startswith("sample:"):
-        from ..assets import asset_path
+    """``sample:NAME`` names data shipped with the package (``sample:spamassassin``); other paths pass.
 
-        return asset_path(path.split(":", 1)[1])
+    An unknown sample name is a :class:`~torchdataguard.errors.ConfigError` listing the shipped samples.
+
+    Example:
+        >>> resolve_input("sample:spam")
+        Traceback (most recent call last):
+        ...
+        torchdataguard.errors.ConfigError: no shipped sample 'spam' (did you mean sample:spamassassin?); the shipped samples are: sample:spamassassin (6,046 e-mails of the SpamAssassin public corpus: id, group, label, text)
+    """
+    if path.startswith("sample:"):
+        from ..assets import SAMPLE_NOTES, SAMPLES, asset_path
+
+        name = path.split(":", 1)[1]
+        if name not in SAMPLES:
+            close = [n for n in sorted(SAMPLES) if name and (n.startswith(name.lower()) or name.lower() in n)]
+            hint = f" (did you mean sample:{close[0]}?)" if close else ""
+            listed = ", ".join(f"sample:{n} ({SAMPLE_NOTES.get(n, SAMPLES[n])})" for n in sorted(SAMPLES))
+            raise ConfigError(f"no shipped sample {name!r}{hint}; the shipped samples are: {listed}")
+        return asset_path(name)
     return path
+
+
+def first_record(path: str, fmt: Optional[str] = None, *, split: Optional[str] = None) -> Any:
+    """The first record of ``path`` (``None`` when it has none or cannot be read; the scan reports why).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.csv")
+        >>> _ = open(p, "w").write("id,text\\n7,hello\\n")
+        >>> first_record(p)
+        {'id': '7', 'text': 'hello'}
+    """
+    records = read_records(path, fmt, split=split)
+    try:
+        return next(records, None)
+    except GuardError:
+        return None
+    finally:
+        records.close()
 
 
 def _open_binary(path: str):

@@ -196,11 +196,7 @@ class Normalize(Rewriter):
                                    drop_unrepaired=drop_unrepaired, schema=dict(schema) if schema is not None else None)
         self._ftfy = None
         if self.cfg.fix_mojibake or self.cfg.drop_unrepaired:
-            try:
-                self._ftfy = _ftfy_config()
-            except ImportError:
-                raise ConfigError("Normalize(fix_mojibake=True) needs ftfy: pip install ftfy (or pass "
-                                  "fix_mojibake=False, drop_unrepaired=False)") from None
+            self._ftfy = _ftfy_config()
         self._blank_run = re.compile("\n{%d,}" % (self.cfg.max_blank_lines + 2))
         self._blank_keep = "\n" * (self.cfg.max_blank_lines + 1)
 

@@ -9,7 +9,10 @@ Example:
     >>> sorted(save_report({"seen": 1, "kept": 1, "dropped": 0}, tempfile.mkdtemp()))
     ['html', 'json']
 """
+from ..core.hooks import HOOKS
 from .html import HtmlReportConfig, render_html
 from .save import save_report, write_html_report
+
+HOOKS.register("save_report")(save_report)  # behind Guard.save_report
 
 __all__ = ["HtmlReportConfig", "render_html", "save_report", "write_html_report"]

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping
 
-from ..core.ledger import to_jsonable
+from ..core.jsonable import to_jsonable
 from ..errors import ConfigError
 
 __all__ = ["jsonable_report", "report_json"]
 
 
 def jsonable_report(report: Mapping[str, Any]) -> Dict[str, Any]:
-    """A copy of ``report`` holding only JSON values (see :func:`torchdataguard.core.ledger.to_jsonable`).
+    """A copy of ``report`` holding only JSON values (see :func:`torchdataguard.core.jsonable.to_jsonable`).
 
     Raises:
         ConfigError: ``report`` is not a mapping.

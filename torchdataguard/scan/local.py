@@ -5,24 +5,64 @@ import itertools
 import os
 import platform
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..core.guard import Guard
 from ..core.ids import IdHasher, id_record_hook
-from ..core.ledger import json_line, to_jsonable
-from ..errors import StateError
+from ..core.jsonable import json_line, to_jsonable
+from ..errors import ConfigError, GuardError, StateError
 from ..io import readers  # looked up at call time (tests stand a reader in)
 from .outputs import ReadCounter, ScanRun
 from .stages import build_stages
 
-__all__ = ["scan"]
+__all__ = ["eval_options", "read_eval_files", "scan"]
+
+
+def read_eval_files(evals: Mapping[str, str], *, max_chars: int = 2_000_000) -> Dict[str, List[Any]]:
+    """Read each evaluation set ``{name: path}`` whole, in any format the scan reads (``--eval NAME=PATH``).
+
+    Raises:
+        ConfigError: a missing or unreadable file, naming the ``--eval`` value.
+    """
+    out: Dict[str, List[Any]] = {}
+    for name, path in evals.items():
+        try:
+            path = readers.resolve_input(path)
+            out[name] = list(readers.read_records(path, readers.detect_format(path), max_chars=max_chars))
+        except GuardError as exc:
+            raise ConfigError(f"--eval {name}={path}: {exc}") from None
+    return out
+
+
+def eval_options(stages: Sequence[str], options: Optional[Dict[str, Dict[str, Any]]], evals: Optional[Mapping[str, str]],
+                 *, fields: Optional[Sequence[str]] = None, id_field: Optional[str] = None,
+                 ngram: Optional[int] = None, max_chars: int = 2_000_000) -> Dict[str, Dict[str, Any]]:
+    """``options`` with the ``decontaminate`` stage's evaluation sets read from ``evals`` (``--eval``), its
+    fields, id field and n-gram length; a ``decontaminate`` stage without ``--eval`` (or the reverse) is refused."""
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    given = bool(evals) or fields is not None or id_field is not None or ngram is not None
+    if "decontaminate" not in stages:
+        if given:
+            raise ConfigError("--eval, --eval-field, --eval-id-field and --ngram set the decontaminate stage: add it "
+                              "to --stages, e.g. --stages decontaminate,exact,near")
+        return options
+    if not evals:
+        raise ConfigError("--stages decontaminate needs at least one evaluation set: --eval NAME=PATH (repeatable)")
+    kw = options.setdefault("decontaminate", {})
+    kw["evals"] = read_eval_files(evals, max_chars=max_chars)
+    for key, value in (("fields", fields), ("id_field", id_field), ("ngram", ngram)):
+        if value is not None:
+            kw[key] = value
+    return options
 
 
 def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"), text_field: Optional[str] = "text",
          id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
          fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
          strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
-         options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False) -> Dict[str, Any]:
+         options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False,
+         evals: Optional[Mapping[str, str]] = None, eval_fields: Optional[Sequence[str]] = None,
+         eval_id_field: Optional[str] = None, ngram: Optional[int] = None) -> Dict[str, Any]:
     """Audit a corpus: write ``kept.jsonl``, ``dropped.jsonl`` and ``report.json`` into ``out_dir``.
 
     Returns the report. Memory is bounded by the dedup index: records stream in and out. A scan is one
@@ -33,7 +73,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     ``status`` is ``"complete"``, or ``"no_valid_records"`` when the input held no record or only invalid
     ones. A damaged input raises :class:`~torchdataguard.errors.GuardInputError` and a text field that no
     record has raises :class:`~torchdataguard.errors.ConfigError`, after writing ``kept.partial.jsonl``,
-    ``dropped.partial.jsonl`` and a report with ``"complete": false``.
+    ``dropped.partial.jsonl`` and a report with ``"complete": false``. ``evals`` (``{name: path}``),
+    ``eval_fields``, ``eval_id_field`` and ``ngram`` set the ``decontaminate`` stage (:func:`eval_options`).
 
     Example:
         >>> import tempfile, os, json
@@ -44,6 +85,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     """
     input_path = readers.resolve_input(input_path)
     fmt = fmt or readers.detect_format(input_path)
+    options = eval_options(list(stages), options, evals, fields=eval_fields, id_field=eval_id_field, ngram=ngram,
+                           max_chars=max_chars)
     built = build_stages(list(stages), threshold=threshold, options=options)
     hasher = IdHasher.from_option(hash_ids, id_field=id_field)
     run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..core.guard import Guard
-from ..core.ledger import json_line, to_jsonable
+from ..core.jsonable import json_line, to_jsonable
 from ..core.plan import BadRecord, Plan
 from ..core.quarantine import QuarantineSink
 from ..core.stage import Drop, Example

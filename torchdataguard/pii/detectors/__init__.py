@@ -1,7 +1,7 @@
 """Fast detectors for personal data and secrets in text, with checksum and context validation.
 
 Every detector is a compiled regular expression that proposes candidates (:mod:`.finders`, matched on the
-text's shape, :mod:`.shape`), followed by a cheap validator that rejects what the pattern alone cannot
+text's shape, :mod:`.shape`; keys and tokens in :mod:`.secrets`; Chinese numbers in :mod:`.finders_zh`), followed by a cheap validator that rejects what the pattern alone cannot
 (:mod:`.checksums`: Luhn and issuer prefix of cards, IBAN length and mod-97, assignable SSNs; :mod:`.context`:
 IPv4-shaped version strings are left alone). Overlapping candidates are resolved by a fixed priority
 (:mod:`.overlap`), so every character belongs to at most one detection; :func:`find_pii` (:mod:`.detect`)

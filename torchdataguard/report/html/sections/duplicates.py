@@ -115,6 +115,8 @@ def plots(ctx: RenderContext, scores: List[float], near_th: List[tuple], sizes: 
 def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
     """A sentence on pairs and clusters, two plots, and the largest ``max_clusters`` clusters."""
     raw = ctx.sequence(rep, "matches")
+    # a contamination drop's match is an evaluation item's id, not a training id: never clustered with them
+    raw = [m for m in raw if not (isinstance(m, Mapping) and str(m.get("reason", "")).startswith("contamination/"))]
     matches = [m for m in raw if isinstance(m, Mapping) and "id" in m and "matched" in m]
     truncated = as_number(rep.get("matches_truncated")) or 0
     if len(matches) < len(raw):

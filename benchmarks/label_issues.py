@@ -1,0 +1,231 @@
+"""Label-issue detection from one training run (tdg.TrainingDynamics) against cleanlab's find_label_issues with
+5-fold cross-validated probabilities from the same model family.
+
+Data (real, shipped offline): scikit-learn's digits (1,797 8x8 images, 10 classes) and the SpamAssassin emails
+that ship with torchdataguard (6,046, ham/spam; hashed bag-of-words features). Each is split 80/20 (stratified,
+seeded); a share of the training labels (0%, 10% and 25%) is flipped at random to another class; the test split
+stays clean. Model: a one-hidden-layer MLP trained with Adam, the same settings for every run.
+
+* torchdataguard: one training run; ``dyn.update(ids, logits, labels)`` after each forward pass;
+  ``dyn.label_issues()`` with the default detector (and the other detector, for the record).
+* cleanlab: 5 trainings (one per fold, each on 4/5 of the data) give out-of-sample probabilities;
+  ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with its defaults.
+
+Reported per dataset and noise rate: precision, recall and F1 of the flagged examples against the flipped ones;
+compute (training example-passes and wall seconds) of each method; and the clean-test accuracy of a model
+retrained on all training examples vs on the examples neither flagged. Ratios are measured in the same run.
+
+Run:  python benchmarks/label_issues.py [--seeds 3] [--epochs 20] [--out benchmarks/results/label_issues.json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import zlib
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _machine import machine, write_result  # noqa: E402
+
+import torchdataguard as tdg  # noqa: E402
+from torchdataguard.assets import iter_spamassassin  # noqa: E402
+
+
+#: label noise rates; 0.0 measures what each method flags on data whose labels were not touched
+RATES = (0.0, 0.10, 0.25)
+
+
+def digits() -> Tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def spam(dims: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
+    rows = list(iter_spamassassin())
+    x = np.zeros((len(rows), dims), dtype=np.float32)
+    for i, r in enumerate(rows):
+        for w in r["text"].lower().split():
+            x[i, zlib.crc32(w.encode("utf-8", "replace")) % dims] += 1.0
+    x = np.log1p(x)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    y = np.array([1 if r["label"] == "spam" else 0 for r in rows], dtype=np.int64)
+    return x, y
+
+
+def split(y: np.ndarray, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = int(round(0.2 * len(idx)))
+        test += idx[:k].tolist()
+        train += idx[k:].tolist()
+    return np.array(sorted(train)), np.array(sorted(test))
+
+
+def flip(y: np.ndarray, rate: float, classes: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed + 1000)
+    mask = rng.random(len(y)) < rate
+    shift = rng.integers(1, classes, len(y))
+    return np.where(mask, (y + shift) % classes, y), mask
+
+
+def make_model(d: int, classes: int, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, classes))
+
+
+def train(x: torch.Tensor, y: torch.Tensor, classes: int, *, epochs: int, seed: int, dyn: Any = None,
+          batch: int = 64) -> Tuple[torch.nn.Module, int]:
+    """Train the MLP; with ``dyn``, record dynamics (ids = row numbers). Returns the model and example-passes."""
+    model = make_model(x.shape[1], classes, seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    passes = 0
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for s in range(0, len(x), batch):
+            b = perm[s:s + batch]
+            logits = model(x[b])
+            if dyn is not None:
+                dyn.update(b, logits, y[b])
+            loss = torch.nn.functional.cross_entropy(logits, y[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            passes += len(b)
+        if dyn is not None:
+            dyn.end_epoch()
+    return model, passes
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def prf(flagged: set, truth: set) -> Dict[str, float]:
+    tp = len(flagged & truth)
+    p = tp / len(flagged) if flagged else 0.0
+    r = tp / len(truth) if truth else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "flagged": len(flagged)}
+
+
+def cleanlab_issues(x: torch.Tensor, y: torch.Tensor, classes: int, *, epochs: int, seed: int) -> Tuple[set, int]:
+    from cleanlab.filter import find_label_issues
+
+    rng = np.random.default_rng(seed + 7)
+    folds = rng.permutation(len(x)) % 5
+    probs = np.zeros((len(x), classes), dtype=np.float64)
+    passes = 0
+    for k in range(5):
+        tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        model, p = train(x[tr], y[tr], classes, epochs=epochs, seed=seed + k)
+        passes += p
+        with torch.no_grad():
+            probs[te] = torch.softmax(model(x[te]), 1).double().numpy()
+    issues = find_label_issues(y.numpy(), probs)
+    return set(np.flatnonzero(issues).tolist()), passes
+
+
+def run_one(name: str, x_all: np.ndarray, y_all: np.ndarray, rate: float, seed: int, epochs: int) -> Dict[str, Any]:
+    classes = int(y_all.max()) + 1
+    tr, te = split(y_all, seed)
+    y_noisy, mask = flip(y_all[tr], rate, classes, seed)
+    x, y = torch.from_numpy(x_all[tr]), torch.from_numpy(y_noisy)
+    xt, yt = torch.from_numpy(x_all[te]), torch.from_numpy(y_all[te])
+    truth = set(np.flatnonzero(mask).tolist())
+
+    t0 = time.perf_counter()
+    dyn = tdg.TrainingDynamics()
+    model_all, passes_tdg = train(x, y, classes, epochs=epochs, seed=seed, dyn=dyn)
+    found = {int(i["id"]) for i in dyn.label_issues()}
+    t_tdg = time.perf_counter() - t0
+    others = {}
+    for det in ("aum", "confidence"):  # the same statistics, the other detectors
+        alt = tdg.TrainingDynamics(detector=det)
+        alt.store = dyn.store
+        others[det] = {int(i["id"]) for i in alt.label_issues()}
+
+    t0 = time.perf_counter()
+    found_cl, passes_cl = cleanlab_issues(x, y, classes, epochs=epochs, seed=seed)
+    t_cl = time.perf_counter() - t0
+
+    acc_all = accuracy(model_all, xt, yt)
+    keep = torch.tensor([i for i in range(len(x)) if i not in found])
+    model_clean, _ = train(x[keep], y[keep], classes, epochs=epochs, seed=seed)
+    keep_cl = torch.tensor([i for i in range(len(x)) if i not in found_cl])
+    model_cl, _ = train(x[keep_cl], y[keep_cl], classes, epochs=epochs, seed=seed)
+    return {"dataset": name, "noise": rate, "seed": seed, "train": len(x), "flipped": len(truth),
+            "tdg_auto": prf(found, truth), "tdg_aum": prf(others["aum"], truth),
+            "tdg_confidence": prf(others["confidence"], truth), "epochs_used": dyn.last_detection.get("epochs_used"), "cleanlab": prf(found_cl, truth),
+            "passes_tdg": passes_tdg, "passes_cleanlab": passes_cl, "seconds_tdg": round(t_tdg, 3),
+            "seconds_cleanlab": round(t_cl, 3), "test_acc_all": round(acc_all, 4),
+            "test_acc_without_tdg_flagged": round(accuracy(model_clean, xt, yt), 4),
+            "test_acc_without_cleanlab_flagged": round(accuracy(model_cl, xt, yt), 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                  "label_issues.json"))
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    load_start = list(os.getloadavg())
+    data = {"digits": digits(), "spamassassin": spam()}
+    rows: List[Dict[str, Any]] = []
+    for name, (x, y) in data.items():
+        for rate in RATES:
+            for seed in range(a.seeds):
+                rows.append(run_one(name, x, y, rate, seed, a.epochs))
+    summary = []
+    for name in data:
+        for rate in RATES:
+            rs = [r for r in rows if r["dataset"] == name and r["noise"] == rate]
+
+            def mean(key: str, sub: str | None = None) -> float:
+                return round(statistics.mean(r[key][sub] if sub else r[key] for r in rs), 4)
+
+            summary.append({"dataset": name, "noise": rate, "seeds": len(rs),
+                            "f1_tdg": mean("tdg_auto", "f1"), "p_tdg": mean("tdg_auto", "precision"),
+                            "r_tdg": mean("tdg_auto", "recall"), "f1_tdg_aum": mean("tdg_aum", "f1"),
+                            "f1_tdg_confidence": mean("tdg_confidence", "f1"),
+                            "f1_cleanlab": mean("cleanlab", "f1"), "p_cleanlab": mean("cleanlab", "precision"),
+                            "r_cleanlab": mean("cleanlab", "recall"),
+                            "flagged_tdg": mean("tdg_auto", "flagged"), "flagged_cleanlab": mean("cleanlab", "flagged"),
+                            "compute_ratio_passes": round(mean("passes_tdg") / mean("passes_cleanlab"), 3),
+                            "time_ratio": round(mean("seconds_tdg") / mean("seconds_cleanlab"), 3),
+                            "acc_all": mean("test_acc_all"), "acc_without_tdg_flagged": mean("test_acc_without_tdg_flagged"),
+                            "acc_without_cleanlab_flagged": mean("test_acc_without_cleanlab_flagged")})
+    head = ("dataset", "noise", "flagged tdg/cl", "F1 tdg (auto)", "P/R tdg", "F1 tdg (aum<0)", "F1 tdg (conf<0.2)", "F1 cleanlab", "P/R cleanlab",
+            "compute tdg/cl", "time tdg/cl", "acc all", "acc -tdg", "acc -cl")
+    print(" | ".join(head))
+    for s in summary:
+        print(" | ".join(str(v) for v in (s["dataset"], s["noise"], f"{s['flagged_tdg']}/{s['flagged_cleanlab']}", s["f1_tdg"], f"{s['p_tdg']}/{s['r_tdg']}",
+                                          s["f1_tdg_aum"], s["f1_tdg_confidence"], s["f1_cleanlab"],
+                                          f"{s['p_cleanlab']}/{s['r_cleanlab']}", s["compute_ratio_passes"],
+                                          s["time_ratio"], s["acc_all"], s["acc_without_tdg_flagged"],
+                                          s["acc_without_cleanlab_flagged"])))
+    import cleanlab
+
+    write_result(a.out, {"benchmark": "label_issues", "epochs": a.epochs, "summary": summary, "runs": rows,
+                         "peer": f"cleanlab {cleanlab.__version__} find_label_issues, 5-fold CV probabilities",
+                         "machine": machine(None, threads=1, load_average_start=load_start,
+                                            load_average_end=list(os.getloadavg()))})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Records as JSON: one JSON line per record (quarantine, scan outputs) and best-effort JSON-able values."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import torch
+
+__all__ = ["json_line", "to_jsonable"]
+
+
+def json_line(obj: Any) -> str:
+    """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True)
+    return line
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", errors="replace")
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        try:
+            return obj.item()
+        except Exception:  # noqa: BLE001 - fall through to repr
+            pass
+    return repr(obj)
