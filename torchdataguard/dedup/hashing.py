@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..core.mixing import np_mix64
 from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 
@@ -68,17 +69,6 @@ def content_hash128(data: str | bytes) -> bytes:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def _np_mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> _U(30))
-        x = x * _U(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> _U(27))
-        x = x * _U(0x94D049BB133111EB)
-        x = x ^ (x >> _U(31))
-    return x
 
 
 def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -279,7 +269,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
                 extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
-        out_h.append(_np_mix64(extra_h))
+        out_h.append(np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
     doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
