@@ -127,10 +127,7 @@ class LocalDecider:
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
             guard.check_text_field(None, source, end=True)
         finally:
-            if bar is not None:
-                bar.close()
-            if guard.ledger.quarantine is not None:
-                guard.ledger.quarantine.flush()
+            _finish(guard, bar)
 
     def _chunk(self, guard: "Guard", planner: Planner, buf: List[Any], buf_ids: List[Any], source: str,
                bar: Any) -> List[Outcome]:
@@ -160,10 +157,7 @@ class LocalDecider:
                     bar.update(len(plan.examples))
             guard.check_text_field(None, source, end=True)
         finally:
-            if bar is not None:
-                bar.close()
-            if guard.ledger.quarantine is not None:
-                guard.ledger.quarantine.flush()
+            _finish(guard, bar)
         return kept
 
     def reset(self) -> None:
@@ -204,3 +198,11 @@ def _decide_index_stages(stages: Sequence[Any], plan: Plan,
                 final[i] = d
                 final_step[i] = si
     return final, final_step
+
+
+def _finish(guard: "Guard", bar: Any) -> None:
+    """End of a pass over data: close its progress bar and flush the quarantine file."""
+    if bar is not None:
+        bar.close()
+    if guard.ledger.quarantine is not None:
+        guard.ledger.quarantine.flush()

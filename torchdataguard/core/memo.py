@@ -34,6 +34,7 @@ class DecisionMemo:
     def __init__(self) -> None:
         self._dense = torch.zeros(0, dtype=torch.uint8)
         self._dense_fp = torch.zeros(0, dtype=torch.int64)
+        self._views()
         self._sparse: Dict[Any, int] = {}  # id -> fingerprint << 2 | decision
         self._other: Dict[Tuple[Any, int], int] = {}  # (id, fingerprint) -> decision
 
@@ -45,6 +46,20 @@ class DecisionMemo:
         """Examples that reused the id of an earlier example with other content."""
         return len(self._other)
 
+    def _views(self) -> None:
+        """NumPy views of the two tensors (same memory): reading or writing one element through a view costs
+        about a tenth of a tensor index, and the ledger does it once or twice per example."""
+        self._dense_np = self._dense.numpy()
+        self._dense_fp_np = self._dense_fp.numpy()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # the views are left out: copied or unpickled apart from the tensors they would no longer share memory
+        return {k: v for k, v in self.__dict__.items() if k not in ("_dense_np", "_dense_fp_np")}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views()
+
     def _dense_ok(self, id_: Any) -> bool:
         """Small non-negative integers (positions, indices) go to the tensors; large ones (timestamps,
         snowflake ids) to the dict, so memory follows the number of examples, not the largest id."""
@@ -53,10 +68,10 @@ class DecisionMemo:
 
     def _first(self, id_: Any) -> Tuple[int, int]:
         """(decision, fingerprint) of the first example met under ``id_``; (0, 0) when the id is new."""
-        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.numel():
-            v = int(self._dense[id_])
+        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense_np.size:
+            v = int(self._dense_np[id_])
             if v:
-                return v, int(self._dense_fp[id_])
+                return v, int(self._dense_fp_np[id_])
         packed = self._sparse.get(id_, 0)
         return packed & 3, packed >> 2
 
@@ -69,8 +84,9 @@ class DecisionMemo:
                 new_fp = torch.zeros(n, dtype=torch.int64)
                 new_fp[: self._dense_fp.numel()] = self._dense_fp
                 self._dense, self._dense_fp = new, new_fp
-            self._dense[id_] = value
-            self._dense_fp[id_] = fp
+                self._views()
+            self._dense_np[id_] = value
+            self._dense_fp_np[id_] = fp
         else:
             self._sparse[id_] = (fp << 2) | value
 
@@ -118,6 +134,7 @@ class DecisionMemo:
         if fp is None or fp.numel() != self._dense.numel():  # a state saved before fingerprints: unknown (0)
             fp = torch.zeros(self._dense.numel(), dtype=torch.int64)
         self._dense_fp = fp.to(torch.int64).clone()
+        self._views()
         self._sparse = {}
         for row in meta.get("memo_sparse", []):
             k, v, f = (row[0], row[1], row[2]) if len(row) > 2 else (row[0], row[1], 0)

@@ -29,9 +29,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..core.mixing import np_mix64
+
 __all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words"]
 
 _U = np.uint64
+_BASE = _U(0x100000001B3)
+_powers: Dict[str, np.ndarray] = {"p": np.ones(1, dtype=_U), "inv": np.ones(1, dtype=_U)}
+_pow_lock = threading.Lock()
 #: code point ranges of scripts written without spaces between words
 _UNSPACED: Tuple[Tuple[int, int], ...] = (
     (0x0E00, 0x0EFF),    # Thai, Lao
@@ -135,21 +140,6 @@ def normalized_words(text: str) -> List[str]:
     return normalize_text(text).split()
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> _U(30))
-        x = x * _U(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> _U(27))
-        x = x * _U(0x94D049BB133111EB)
-        return x ^ (x >> _U(31))
-
-
-_BASE = _U(0x100000001B3)
-_powers: Dict[str, np.ndarray] = {"p": np.ones(1, dtype=_U), "inv": np.ones(1, dtype=_U)}
-_pow_lock = threading.Lock()
-
-
 def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
     """``_BASE**i`` and its inverse powers mod 2**64 for ``i < n`` (grown and cached)."""
     with _pow_lock:
@@ -166,7 +156,7 @@ def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _position_weights(n: int) -> np.ndarray:
     """``n`` distinct odd 64-bit weights, one per position in an n-gram."""
-    return _mix(np.arange(1, n + 1, dtype=_U) * _U(0x9E3779B97F4A7C15)) | _U(1)
+    return np_mix64(np.arange(1, n + 1, dtype=_U) * _U(0x9E3779B97F4A7C15)) | _U(1)
 
 
 class NgramHashes:
@@ -232,7 +222,7 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
     with np.errstate(over="ignore"):
         # sum of b_j * BASE^j from one word's start to the next word's start is that word's sum (boundaries are 0)
         wh = np.add.reduceat(pw[:L] * buf, starts) if starts.size else np.zeros(0, dtype=_U)
-        wh = _mix(wh * inv[starts])
+        wh = np_mix64(wh * inv[starts])
     lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
@@ -254,4 +244,4 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
     # the n-gram starting at word w is valid when its last word is in the same text
     wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
     valid = wdoc[:m] == wdoc[ngram - 1 :]
-    return NgramHashes(_mix(acc[valid]).view(np.int64), offsets, encoded)
+    return NgramHashes(np_mix64(acc[valid]).view(np.int64), offsets, encoded)

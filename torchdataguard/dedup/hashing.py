@@ -17,9 +17,10 @@ import threading
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
+from ..core.mixing import np_mix64
 from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
+from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
            "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
@@ -41,8 +42,7 @@ for _c in range(ord("A"), ord("Z") + 1):
 _LOWER_WORD_TABLE = _LOWER_WORD.tobytes()  # for bytes.translate, faster than a NumPy gather
 
 _POLY = _U(0x100000001B3)  # FNV prime, an odd multiplier for the byte polynomial
-_SHINGLE_MUL = [_U(0x9E3779B97F4A7C15), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9), _U(0xD6E8FEB86659FD93),
-                _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53), _U(0x94D049BB133111EB), _U(0xBF58476D1CE4E5B9)]
+_SHINGLE_MUL = SHINGLE_MUL
 _pow_cache: np.ndarray = np.ones(1, dtype=_U)
 _inv_cache: np.ndarray = np.ones(1, dtype=_U)
 
@@ -69,17 +69,6 @@ def content_hash128(data: str | bytes) -> bytes:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def _np_mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> _U(30))
-        x = x * _U(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> _U(27))
-        x = x * _U(0x94D049BB133111EB)
-        x = x ^ (x >> _U(31))
-    return x
 
 
 def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -182,6 +171,13 @@ def _windows(wh: np.ndarray, wdoc: np.ndarray, n: int) -> Tuple[np.ndarray, np.n
     return acc, wdoc[:m] == wdoc[n - 1 :]
 
 
+#: characters of text hashed in one vectorised pass: a chunk's texts are cut into groups of whole texts of at most
+#: this many characters (a longer text is a group of its own), so the work arrays and the cached powers follow
+#: the group, not the chunk (1,024 texts of 20 KB would otherwise cost about 0.5 GB of arrays, and fresh memory
+#: is slow to touch)
+GROUP_CHARS = 1 << 19
+
+
 def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int = DEFAULT_CHAR_NGRAM,
                         mode: str = "auto") -> Tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the shingles of each text (see :func:`shingles` for what a shingle is).
@@ -206,6 +202,22 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
     """
     if mode not in TEXT_SHINGLES:
         raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
+    parts: List[Tuple[int, Sequence[str]]] = []
+    a = size = 0
+    for b, t in enumerate(texts):
+        if size and size + len(t) > GROUP_CHARS:
+            parts.append((a, texts[a:b]))
+            a, size = b, 0
+        size += len(t)
+    parts.append((a, texts[a:]))
+    if len(parts) == 1:
+        return _shingle_group(texts, ngram, char_ngram, mode)
+    done = [(a, _shingle_group(group, ngram, char_ngram, mode)) for a, group in parts]
+    return np.concatenate([h for _, (h, _) in done]), np.concatenate([d + a for a, (_, d) in done])
+
+
+def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`text_shingle_hashes` of one group of texts, in one vectorised pass."""
     n_docs = len(texts)
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
@@ -257,7 +269,7 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
                 extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
-        out_h.append(_np_mix64(extra_h))
+        out_h.append(np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
     doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
@@ -331,66 +343,3 @@ def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM,
         if i + n <= len(toks):
             out.append(" ".join(toks[i : i + n]))
     return out or [" ".join(toks)]
-
-
-_M1 = -0x40A7B892E31B1A47  # 0xBF58476D1CE4E5B9 as a signed int64
-_M2 = -0x6B2FB644ECCEEE15  # 0x94D049BB133111EB as a signed int64
-
-
-def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 tensors."""
-    return (x >> k) & ((1 << (64 - k)) - 1)
-
-
-def mix64(x: torch.Tensor) -> torch.Tensor:
-    """SplitMix64 finaliser on int64 tensors (wrapping arithmetic, any device)."""
-    x = x ^ _srl(x, 30)
-    x = x * _M1
-    x = x ^ _srl(x, 27)
-    x = x * _M2
-    return x ^ _srl(x, 31)
-
-
-def token_shingle_hashes(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                         ngram: int = 5) -> Tuple[torch.Tensor, torch.Tensor]:
-    """64-bit hashes of token-id ``ngram``-shingles, on the tensors' device.
-
-    Padding (``attention_mask == 0``) is ignored; a sequence shorter than ``ngram`` tokens is one shingle.
-
-    Example:
-        >>> h, d = token_shingle_hashes(torch.tensor([[1, 2, 3, 4, 5, 6]]), ngram=5)
-        >>> d.tolist()
-        [0, 0]
-    """
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must have shape [batch, seq], got {tuple(input_ids.shape)}")
-    ids = input_ids.to(torch.int64)
-    n, T = ids.shape
-    dev = ids.device
-    if attention_mask is None:
-        mask = torch.ones_like(ids, dtype=torch.bool)
-    else:
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match input_ids "
-                             f"shape {tuple(input_ids.shape)}")
-        mask = attention_mask.to(torch.bool)
-    th = mix64(ids * 0x9E3779B97F4A7C1 + 0x632BE59BD9B4E019)
-    th = torch.where(mask, th, torch.zeros_like(th))
-    lengths = mask.sum(1)
-    muls = torch.from_numpy(np.array(_SHINGLE_MUL, dtype=_U).view(np.int64)).to(dev)
-    hs: List[torch.Tensor] = []
-    ds: List[torch.Tensor] = []
-    if T >= ngram:
-        win = th.unfold(1, ngram, 1)  # [n, T-ngram+1, ngram]
-        wm = mask.unfold(1, ngram, 1).all(-1)
-        k = torch.arange(ngram, device=dev)
-        acc = (win * muls[k % muls.numel()]).sum(-1) + k.sum()
-        hs.append(acc[wm])
-        ds.append(torch.nonzero(wm)[:, 0])
-    short = lengths < ngram
-    if bool(short.any()):
-        k = torch.arange(T, device=dev)
-        acc = (th[short] * muls[k % muls.numel()]).sum(-1) + lengths[short] * 0x632BE59BD9B4E019
-        hs.append(mix64(acc))
-        ds.append(torch.nonzero(short).flatten())
-    return torch.cat(hs), torch.cat(ds)

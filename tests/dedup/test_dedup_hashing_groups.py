@@ -1,0 +1,49 @@
+"""Text shingling works on groups of whole texts: a chunk of long texts must not leave arrays (the cached
+powers of the byte polynomial) the size of the whole chunk behind, and the grouping never changes a hash."""
+import random
+
+import numpy as np
+
+from torchdataguard.dedup import hashing
+from torchdataguard.dedup.hashing import text_shingle_hashes
+
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+         "upsilon phi chi psi omega École straße ＡＢＣ 東京 1984").split()
+
+
+def _texts(n, lo, hi, seed=0):
+    rng = random.Random(seed)
+    out = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi))) for _ in range(n)]
+    return out + ["!!!", "one two", "x", "Three words here."]  # texts of fewer than 5 words, one without words
+
+
+def test_a_chunk_of_long_texts_leaves_no_chunk_sized_arrays_behind(monkeypatch):
+    monkeypatch.setattr(hashing, "_pow_cache", np.ones(1, dtype=np.uint64))
+    monkeypatch.setattr(hashing, "_inv_cache", np.ones(1, dtype=np.uint64))
+    monkeypatch.setattr(hashing, "GROUP_CHARS", 1 << 16, raising=False)
+    texts = _texts(40, 15000, 16000)  # about 3.4 MB of text in one chunk
+    total = sum(len(t.encode()) for t in texts)
+    longest = max(len(t.encode()) for t in texts)
+    h, d = text_shingle_hashes(texts)
+    assert np.bincount(d, minlength=len(texts)).min() >= 1
+    bound = 2 * (4 * hashing.GROUP_CHARS + longest) + 2  # group bytes (UTF-8: at most 4 per character), doubled
+    assert hashing._pow_cache.size <= bound < total, (hashing._pow_cache.size, bound, total)
+    assert hashing._inv_cache.size == hashing._pow_cache.size
+
+
+def _by_doc(h, d, n):
+    return [sorted(h[d == i].tolist()) for i in range(n)]
+
+
+def test_the_grouping_never_changes_a_documents_shingles(monkeypatch):
+    """Consumers group shingles by document (MinHash minima, sorted exact sets), so only each document's
+    multiset of hashes must not depend on the grouping (script-aware shingling lists word windows, then
+    character windows, then one-shingle texts within a group)."""
+    texts = _texts(300, 1, 400, seed=1)
+    monkeypatch.setattr(hashing, "GROUP_CHARS", 1 << 40)  # one group
+    h1, d1 = text_shingle_hashes(texts)
+    for g in (1, 997, 20000):
+        monkeypatch.setattr(hashing, "GROUP_CHARS", g)
+        h2, d2 = text_shingle_hashes(texts)
+        assert d2.dtype == np.int64
+        assert _by_doc(h1, d1, len(texts)) == _by_doc(h2, d2, len(texts)), g
