@@ -34,6 +34,7 @@ from ..dp.engine import DPEngine
 from ..dp.sampling import PoissonBatchSampler, loader_sampling_problems
 from ..errors import ConfigError, StateError
 from ..report import save_report
+from .counters import guard_counters
 
 __all__ = ["CHECKPOINT_KEY", "GuardCallback", "LightningGuardCallback"]
 
@@ -234,18 +235,7 @@ class LightningGuardCallback(Callback):
 
     def counters(self) -> Dict[str, float]:
         """The guard's counters under ``<prefix>/``."""
-        led = self.guard.ledger
-        out: Dict[str, float] = {f"{self.prefix}/seen": led.seen, f"{self.prefix}/kept": led.kept,
-                                 f"{self.prefix}/dropped": led.dropped}
-        for reason, n in sorted(led.by_reason.items()):
-            out[f"{self.prefix}/dropped/{reason}"] = n
-        counts = dict(led.counts)
-        for st in self.guard.batch_stages:
-            for key, v in st.counters().items():
-                counts[key] = counts.get(key, 0) + v
-        for key, v in sorted(counts.items()):
-            out[f"{self.prefix}/{key}"] = v
-        return out
+        return guard_counters(self.guard, self.prefix)
 
     # -- checkpoints -----------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: Dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from ..core.guard import Guard
 from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
 from ..report import save_report
+from .counters import guard_counters
 from .dp_trainer import DPCallback
 from .dynamics_hooks import DynamicsHooks, check_dynamics, keep_id_column
 from .ordering import move_to_front
@@ -231,16 +232,7 @@ class GuardCallback(TrainerCallback):
 
     def _local_counters(self) -> Dict[str, float]:
         rep = self.guard.ledger
-        out: Dict[str, float] = {f"{self.prefix}/seen": rep.seen, f"{self.prefix}/kept": rep.kept,
-                                 f"{self.prefix}/dropped": rep.dropped}
-        for reason, n in sorted(rep.by_reason.items()):
-            out[f"{self.prefix}/dropped/{reason}"] = n
-        counts = dict(rep.counts)
-        for st in self.guard.batch_stages:
-            for k, v in st.counters().items():
-                counts[k] = counts.get(k, 0) + v
-        for k, v in sorted(counts.items()):
-            out[f"{self.prefix}/{k}"] = v
+        out = guard_counters(self.guard, self.prefix)
         if rep.busy_seconds > 0:
             out[f"{self.prefix}/{SCAN_SPEED}"] = round(rep.seen / rep.busy_seconds, 1)
         if self.dynamics is not None:
