@@ -1,8 +1,7 @@
 """The ``decontaminate`` stage: drop training documents that share n-grams with evaluation sets."""
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ __all__ = ["Decontaminate"]
 
 #: benchmarks one stage can hold (per-n-gram benchmark sets are 63-bit masks)
 MAX_BENCHMARKS = 63
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 class NgramKeyer(Keyer):
@@ -142,20 +142,38 @@ class Decontaminate(IndexStage):
 
     # -- deciding --------------------------------------------------------------------------------------
     def decide(self, exs: Sequence[Example], keys: NgramHashes) -> List[Optional[Drop]]:
+        found, rejected = self.verify(keys)
         out: List[Optional[Drop]] = [None] * len(exs)
+        for d in np.flatnonzero(rejected).tolist():
+            exs[d].count("contamination/unverified_hash_hits", int(rejected[d]))
+        for d, grams in enumerate(found):
+            if grams.size:
+                out[d] = self.judge(grams)
+        return out
+
+    def verify(self, keys: NgramHashes) -> Tuple[List[np.ndarray], np.ndarray]:
+        """The evaluation n-grams each text of ``keys`` verifiably holds, and its hash hits that failed.
+
+        Stateless (reads only the index): returns, per text, the sorted distinct n-gram numbers
+        (``int64``) whose hash it holds *and* whose words equal the item's, word for word; and, per text,
+        how many distinct n-grams matched by hash only (a collision, never a drop).
+        """
+        n_docs = len(keys)
+        found = [_NONE] * n_docs
+        rejected = np.zeros(n_docs, dtype=np.int64)
         rows, grams = self.index.query(keys.hashes)
         if rows.size == 0:
-            return out
+            return found, rejected
         doc = np.searchsorted(keys.offsets, rows, side="right") - 1
         pos = rows - keys.offsets[doc]
         bounds = np.flatnonzero(np.diff(doc)) + 1
         for seg in np.split(np.arange(rows.size), bounds):
             d = int(doc[seg[0]])
-            out[d] = self._judge(exs[d], keys.words(d), pos[seg], grams[seg])
-        return out
+            found[d], rejected[d] = self._verify_doc(keys.words(d), pos[seg], grams[seg])
+        return found, rejected
 
-    def _judge(self, ex: Example, words: List[bytes], pos: np.ndarray, grams: np.ndarray) -> Optional[Drop]:
-        """Verify one document's hits on its normalised ``words``, update the boilerplate counts, decide it."""
+    def _verify_doc(self, words: List[bytes], pos: np.ndarray, grams: np.ndarray) -> Tuple[np.ndarray, int]:
+        """Verify one text's hits (at word ``pos``, n-gram ``grams``) on its normalised ``words``."""
         n = self.ngram
         verified: Dict[int, bool] = {}
         item_words: Dict[int, List[bytes]] = {}  # a document holding a whole item hits it many times
@@ -167,35 +185,44 @@ class Decontaminate(IndexStage):
                     item_words[g] = ix.words[g].encode("utf-8", "surrogatepass").split(b" ")
                 q = int(ix.rep_pos[u])
                 verified[u] = words[p : p + n] == item_words[g][q : q + n]
-        rejected = sum(1 for ok in verified.values() if not ok)
-        if rejected:
-            ex.count("contamination/unverified_hash_hits", rejected)
-        found = [u for u, ok in verified.items() if ok]
-        if not found:
+        ok = np.fromiter((u for u, v in verified.items() if v), dtype=np.int64)
+        ok.sort()
+        return ok, len(verified) - int(ok.size)
+
+    def judge(self, grams: np.ndarray, *, account: bool = True) -> Optional[Drop]:
+        """Decide one training document from the distinct evaluation n-grams it verifiably holds (``grams``,
+        from :meth:`verify`), in stream order: updates the boilerplate counts and, with ``account``, the
+        per-item and per-benchmark counts (a distributed guard judges other ranks' documents too, for the
+        global boilerplate counts, and accounts only for its own)."""
+        if grams.size == 0:
             return None
-        if self.max_train_count is not None:
-            active = [u for u in found if self.counts[u] < self.max_train_count]
-        else:
-            active = found
-        self.counts[np.asarray(found, dtype=np.int64)] += 1
-        hits: Counter = Counter()
-        for u in active:
-            hits.update(self.index.items_of(u).tolist())
-        dirty = [(c / int(self.index.item_ngrams[g]), g) for g, c in hits.items()
-                 if self.min_overlap is None or c / int(self.index.item_ngrams[g]) >= self.min_overlap]
-        if not dirty:
+        ix = self.index
+        active = grams if self.max_train_count is None else grams[self.counts[grams] < self.max_train_count]
+        self.counts[grams] += 1
+        if active.size == 0:
             return None
-        for _, g in dirty:
-            self.item_docs[g] += 1
-        for b in sorted({int(self.index.item_bench[g]) for _, g in dirty}):
-            self.overlapping[b] += 1
-        frac, g = max(dirty, key=lambda t: (t[0], -t[1]))
-        b = int(self.index.item_bench[g])
+        a, e = ix.ptr[active], ix.ptr[active + 1]
+        lens = e - a
+        total = int(lens.sum())
+        at = np.repeat(a - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
+        items, hits = np.unique(ix.pair_item[at], return_counts=True)
+        frac = hits / ix.item_ngrams[items]
+        if self.min_overlap is not None:
+            keep = frac >= self.min_overlap
+            items, frac = items[keep], frac[keep]
+            if items.size == 0:
+                return None
+        best = int(np.lexsort((items, -frac))[0])  # the largest overlap; on a tie the first item
+        g, b = int(items[best]), int(ix.item_bench[items[best]])
+        if account:
+            self.item_docs[items] += 1
+            self.overlapping[np.unique(ix.item_bench[items])] += 1
         if not self.drop:
             return None
-        self.dropped[b] += 1
+        if account:
+            self.dropped[b] += 1
         return Drop(f"contamination/{self.sets[b].name}", matched=self.sets[b].ids[g - int(self.first_item[b])],
-                    score=round(frac, 4))
+                    score=round(float(frac[best]), 4))
 
     # -- results ---------------------------------------------------------------------------------------
     def _set(self, name: str) -> int:
@@ -207,38 +234,46 @@ class Decontaminate(IndexStage):
     def _skipped_counts(s: EvalSet) -> Dict[str, int]:
         return {r: len(v) for r, v in sorted(s.skipped.items())}
 
-    def dirty_eval_ids(self, name: str) -> List[Any]:
-        """Ids of the items of ``name`` that overlap a training document seen so far."""
+    def dirty_eval_ids(self, name: str, *, item_docs: Optional[np.ndarray] = None) -> List[Any]:
+        """Ids of the items of ``name`` that overlap a training document seen so far (``item_docs``: dirty
+        documents per item to use instead of this stage's own, e.g. every rank's summed)."""
         b = self._set(name)
         a, e = int(self.first_item[b]), int(self.first_item[b + 1])
-        return [self.sets[b].ids[j] for j in np.flatnonzero(self.item_docs[a:e] > 0).tolist()]
+        docs = self.item_docs if item_docs is None else item_docs
+        return [self.sets[b].ids[j] for j in np.flatnonzero(docs[a:e] > 0).tolist()]
 
-    def clean_eval_ids(self, name: str, *, include_unchecked: bool = False) -> List[Any]:
+    def clean_eval_ids(self, name: str, *, include_unchecked: bool = False,
+                       item_docs: Optional[np.ndarray] = None) -> List[Any]:
         """Ids of the items of ``name`` that no training document seen so far overlaps, in the set's order.
 
         Items that could not be checked (shorter than ``ngram`` words, without text) are left out unless
-        ``include_unchecked=True``.
+        ``include_unchecked=True``. ``item_docs``: as in :meth:`dirty_eval_ids`.
         """
         s = self.sets[self._set(name)]
-        dirty = set(self.dirty_eval_ids(name))
+        dirty = set(self.dirty_eval_ids(name, item_docs=item_docs))
         unchecked = set() if include_unchecked else {i for ids in s.skipped.values() for i in ids}
         return [i for i in s.all_ids if i not in dirty and i not in unchecked]
 
-    def report_entries(self) -> Dict[str, Any]:
-        """``{"contamination": {name: {...}}}`` for the guard's report."""
+    def report_entries(self, *, item_docs: Optional[np.ndarray] = None, dropped: Optional[np.ndarray] = None,
+                       overlapping: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """``{"contamination": {name: {...}}}`` for the guard's report (the keyword arguments replace this
+        stage's own counts, e.g. with every rank's summed by a distributed guard)."""
+        item_docs = self.item_docs if item_docs is None else item_docs
+        dropped = self.dropped if dropped is None else dropped
+        overlapping = self.overlapping if overlapping is None else overlapping
         ignored = (self.counts >= self.max_train_count) if self.max_train_count is not None else None
         out: Dict[str, Any] = {}
         for b, s in enumerate(self.sets):
             a, e = int(self.first_item[b]), int(self.first_item[b + 1])
-            dirty = self.dirty_eval_ids(s.name)
+            dirty = self.dirty_eval_ids(s.name, item_docs=item_docs)
             mine = (self.index.ngram_benches >> b) & 1 == 1
             out[s.name] = {
                 "items": s.items, "checked_items": int((self.index.item_ngrams[a:e] > 0).sum()),
                 "dirty_items": len(dirty), "dirty_item_ids": dirty,
-                "clean_items": len(self.clean_eval_ids(s.name)),
+                "clean_items": len(self.clean_eval_ids(s.name, item_docs=item_docs)),
                 "skipped_items": self._skipped_counts(s),
                 "skipped_item_ids": {r: list(v) for r, v in sorted(s.skipped.items())},
-                "documents_dropped": int(self.dropped[b]), "documents_overlapping": int(self.overlapping[b]),
+                "documents_dropped": int(dropped[b]), "documents_overlapping": int(overlapping[b]),
                 "ngrams": int(mine.sum()),
                 "ignored_ngrams": int((ignored & mine).sum()) if ignored is not None else 0,
             }

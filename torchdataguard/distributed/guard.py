@@ -53,7 +53,10 @@ class DistributedGuard:
     Args:
         guard: the guard to distribute; its index stages must be empty (fresh) or be restored with
             :meth:`load`. Supported index stages: :class:`~torchdataguard.ExactDedup`,
-            :class:`~torchdataguard.NearDedup`.
+            :class:`~torchdataguard.NearDedup` (partitioned over the ranks) and
+            :class:`~torchdataguard.Decontaminate` (the same evaluation index on every rank; each rank checks
+            its own documents, the boilerplate counts of ``max_train_count`` are global, and :meth:`report`
+            merges every rank's contamination section).
         group: the process group (default: the global group). Under NCCL the guard's device must be
             this rank's GPU (``device=f"cuda:{local_rank}"``); gloo works with CPU tensors. Without an
             initialised process group the guard runs as a world of one.

@@ -16,7 +16,10 @@ def merged_report(guard: "Guard", decider: "ShardedDecider") -> Dict[str, Any]:
     """The guard's report summed over every rank (collective).
 
     Counts (``seen``, ``kept``, ``dropped``, reasons, counters) are sums; ``matches`` are concatenated;
-    score summaries merge counts, min, max and mean, with quantiles from the pooled samples;
+    score summaries merge counts, min, max and mean, with quantiles from the pooled samples; a stage's own
+    entries (``contamination``) are merged by its sharded implementation
+    (:meth:`~torchdataguard.distributed.sharded.ShardedStage.merge_report`); an index every rank holds whole
+    (``replicated``) counts its examples once and its bytes per example per rank;
     ``distributed`` holds per-rank counts, index sizes and communication figures.
     """
     comm = decider.comm
@@ -29,6 +32,7 @@ def merged_report(guard: "Guard", decider: "ShardedDecider") -> Dict[str, Any]:
         "index": {guard.stages[si].name: {"stored": sh.stored(), "bytes": sh.memory_bytes()}
                   for si, sh in decider.stages.items()},
         "comm": comm.stats(), "rounds": decider.rounds,
+        "stage_parts": {str(si): sh.report_part() for si, sh in decider.stages.items()},
     }
     parts = comm.all_gather_json(to_jsonable(mine))
     out = dict(rep)
@@ -48,14 +52,22 @@ def merged_report(guard: "Guard", decider: "ShardedDecider") -> Dict[str, Any]:
     out["busy_seconds"] = max(float(p["busy_seconds"]) for p in parts)
     out["examples_per_second"] = round(out["seen"] / out["busy_seconds"], 1) if out["busy_seconds"] > 0 else None
     _merge_scores(out, parts)
+    for si, sh in decider.stages.items():
+        sh.merge_report(out, [p["stage_parts"][str(si)] for p in parts])
+    replicated = {guard.stages[si].name for si, sh in decider.stages.items() if sh.replicated}
     for entry in out["stages"]:
         if entry["kind"] == "index":
             per = [p["index"].get(entry["name"], {}) for p in parts]
             entry["index_bytes"] = sum(int(x.get("bytes", 0)) for x in per)
-            entry["indexed_examples"] = sum(int(x.get("stored", 0)) for x in per)
             entry["index_bytes_per_rank"] = [int(x.get("bytes", 0)) for x in per]
+            if entry["name"] in replicated:  # the same index on every rank: its examples once, bytes per rank
+                entry["indexed_examples"] = max(int(x.get("stored", 0)) for x in per)
+                per_example = max(entry["index_bytes_per_rank"])
+            else:
+                entry["indexed_examples"] = sum(int(x.get("stored", 0)) for x in per)
+                per_example = entry["index_bytes"]
             if entry["indexed_examples"]:
-                entry["index_bytes_per_example"] = round(entry["index_bytes"] / entry["indexed_examples"], 1)
+                entry["index_bytes_per_example"] = round(per_example / entry["indexed_examples"], 1)
     out["distributed"] = {
         "world_size": comm.world, "backend": comm.backend,
         "per_rank": [{"seen": p["seen"], "kept": p["kept"], "dropped": p["dropped"], "replayed": p["replayed"],

@@ -74,6 +74,8 @@ class ShardedStage(abc.ABC):
     """
 
     stage_class: ClassVar[type] = IndexStage
+    #: every rank holds the whole index (the report counts its stored examples once, not per rank)
+    replicated: ClassVar[bool] = False
 
     def __init__(self, stage: IndexStage, comm: Comm) -> None:
         self.stage = stage
@@ -108,6 +110,13 @@ class ShardedStage(abc.ABC):
 
     def reset(self) -> None:
         """Forget the partition's extra state (the stage itself is reset by the guard)."""
+
+    def report_part(self) -> Any:
+        """What this rank adds to the merged report (a JSON value, gathered from every rank); ``None``: nothing."""
+        return None
+
+    def merge_report(self, out: Dict[str, Any], parts: List[Any]) -> None:
+        """Set the stage's entries of the merged report ``out`` from every rank's :meth:`report_part`."""
 
     def state_dict(self) -> Dict[str, Any]:
         return {}
