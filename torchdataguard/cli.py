@@ -124,7 +124,7 @@ def _run_scan(args) -> int:
     from .core.ids import key_from_env
     from .scan.local import scan
     from .scan.outputs import exit_code
-    from .scan.ray import scan_ray
+    from .scan.ray import DECONTAM_REFUSAL, scan_ray
 
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
               id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
@@ -133,8 +133,7 @@ def _run_scan(args) -> int:
     try:
         if args.engine == "ray":
             if args.eval:
-                raise ConfigError("--eval (the decontaminate stage) is not supported with --engine ray yet; use the "
-                                  "local engine")
+                raise ConfigError(DECONTAM_REFUSAL)
             rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
         else:
             hash_ids = key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids

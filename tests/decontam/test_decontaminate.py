@@ -340,3 +340,23 @@ def test_duplicate_clusters_leave_out_contamination_matches():
     assert [m["reason"] for m in rep["matches"]] == ["contamination/s", "duplicate/exact"]
     html = render_html(rep)
     assert "1 duplicate pairs (duplicate/exact 1)" in html
+
+
+def test_ray_engine_refuses_decontaminate_with_the_reason(tmp_path, capsys):
+    import json
+
+    from torchdataguard.cli import main
+    from torchdataguard.scan.ray import scan_ray
+
+    item = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    (tmp_path / "ev.jsonl").write_text(json.dumps({"text": item}) + "\n")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": item}) + "\n")
+    rc = main(["scan", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "o"), "--engine", "ray", "--stages",
+               "decontaminate", "--eval", f"s={tmp_path / 'ev.jsonl'}", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not run on the Ray engine" in err and "DistributedGuard under torchrun" in err
+    # the Python API refuses it too (before Ray is even imported), instead of failing inside an index actor
+    with pytest.raises(ConfigError, match="fixed-width key columns"):
+        scan_ray(str(tmp_path / "train.jsonl"), str(tmp_path / "o2"), stages=["decontaminate"],
+                 options={"decontaminate": {"evals": {"s": [item]}}})
+    assert not (tmp_path / "o2").exists()

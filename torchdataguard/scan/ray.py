@@ -46,6 +46,13 @@ from .stages import build_stages
 
 __all__ = ["scan_ray"]
 
+#: why the Ray engine refuses the ``decontaminate`` stage (``--eval``), and what to use instead
+DECONTAM_REFUSAL = (
+    "the decontaminate stage (--eval) does not run on the Ray engine: the Ray engine plans keys in Ray Data tasks "
+    "and hands the index actors fixed-width key columns, while decontamination sends each document's verified "
+    "n-grams (a list of any length) from the process that checked it, and would rebuild the evaluation index in "
+    "every Ray worker. Use the local engine (torchdataguard scan ... --stages decontaminate --eval NAME=PATH), "
+    "or torchdataguard.DistributedGuard under torchrun, which runs it on every rank")
 _PIP_HINT = 'the Ray engine needs Ray Data: pip install "torchdataguard[ray]" (or pip install "ray[data]")'
 
 
@@ -215,6 +222,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
         dropped_pii: also write records dropped before or by the PII stage into ``dropped.jsonl`` (withheld by
             default, as in the local scan).
     """
+    if "decontaminate" in stages:
+        raise ConfigError(DECONTAM_REFUSAL)
     ray = _import_ray()
     problems = []
     for name, v, lo in (("index_actors", index_actors, 1), ("block_rows", block_rows, 1), ("chunk_size", chunk_size, 1)):
