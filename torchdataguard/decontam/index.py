@@ -3,8 +3,9 @@
 Layout (U distinct n-grams, P distinct (n-gram, item) pairs, I items):
 
 * ``hashes``: the sorted distinct 64-bit n-gram hashes, an int64 tensor [U] on the device (the hash set);
-* ``table``: a uint8 tensor of 2**B slots (at least 8 per n-gram) marking the slots hashes fall into, so
-  most training n-grams are rejected by one gather before the binary search (``torch.searchsorted``);
+* ``table``: a bit set of 2**B slots (at least 64 per n-gram, packed in int64 words: 8 bytes per n-gram)
+  marking the slots hashes fall into, so all but about 1 in 64 training n-grams absent from the set are
+  rejected by one gather before the binary search (``torch.searchsorted``);
 * ``ptr`` [U+1] and ``pair_item`` [P] (NumPy): the items holding each n-gram;
 * ``rep_item``, ``rep_pos`` [U]: where each n-gram first occurs (item, word), to verify a hit exactly;
 * ``words``: each item's normalised words joined by single spaces.
@@ -38,7 +39,7 @@ class EvalIndex:
         self.ngram = 13
         self.device = torch.device("cpu")
         self.hashes = torch.zeros(0, dtype=torch.int64)
-        self.table = torch.zeros(1, dtype=torch.uint8)
+        self.table = torch.zeros(1, dtype=torch.int64)
         self.mask = 0
         self.ptr = np.zeros(1, dtype=np.int64)
         self.pair_item = np.zeros(0, dtype=np.int32)
@@ -98,10 +99,12 @@ class EvalIndex:
         sha.update(uniq.tobytes())
         sha.update(ix.item_ngrams.tobytes())
         ix.digest = sha.hexdigest()[:16]
-        bits = max(16, int(np.ceil(np.log2(max(1, uniq.size) * 8))))
+        bits = max(16, int(np.ceil(np.log2(max(1, uniq.size) * 64))))
         ix.mask = (1 << bits) - 1
-        table = np.zeros(1 << bits, dtype=np.uint8)
-        table[uniq & ix.mask] = 1
+        slot = uniq & ix.mask
+        table = np.zeros(1 << (bits - 6), dtype=np.uint64)
+        np.bitwise_or.at(table, slot >> 6, np.left_shift(np.uint64(1), (slot & 63).astype(np.uint64)))
+        table = table.view(np.int64)
         ix.hashes = torch.from_numpy(uniq.copy())
         ix.table = torch.from_numpy(table)
         return ix.to(device)
@@ -117,7 +120,8 @@ class EvalIndex:
         if hashes.size == 0 or self.n_ngrams == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         q = torch.from_numpy(hashes).to(self.device, non_blocking=True)
-        cand = torch.nonzero(self.table[q & self.mask]).flatten()
+        slot = q & self.mask
+        cand = torch.nonzero(torch.bitwise_right_shift(self.table[slot >> 6], slot & 63) & 1).flatten()
         if cand.numel() == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         qc = q[cand]
@@ -139,5 +143,5 @@ class EvalIndex:
         """Bytes held: device tensors, the pair tables and the items' words."""
         arrays = (self.ptr, self.pair_item, self.rep_item, self.rep_pos, self.item_bench, self.item_ngrams,
                   self.ngram_benches)
-        return (self.hashes.numel() * 8 + self.table.numel() + sum(a.nbytes for a in arrays)
+        return (self.hashes.numel() * 8 + self.table.numel() * 8 + sum(a.nbytes for a in arrays)
                 + sum(len(w) + 49 for w in self.words))

@@ -173,21 +173,37 @@ class Decontaminate(IndexStage):
         return found, rejected
 
     def _verify_doc(self, words: List[bytes], pos: np.ndarray, grams: np.ndarray) -> Tuple[np.ndarray, int]:
-        """Verify one text's hits (at word ``pos``, n-gram ``grams``) on its normalised ``words``."""
+        """Verify one text's hits (at word ``pos``, n-gram ``grams``, in word order) on its normalised ``words``.
+
+        The first hit of each distinct n-gram is compared with the item's words where the n-gram first
+        occurs. Hits at consecutive words that continue the same item at consecutive words (a passage of
+        the item) are compared as one span, so a document holding a whole item costs one comparison.
+        """
         n = self.ngram
-        verified: Dict[int, bool] = {}
-        item_words: Dict[int, List[bytes]] = {}  # a document holding a whole item hits it many times
         ix = self.index
-        for p, u in zip(pos.tolist(), grams.tolist()):
-            if u not in verified:
-                g = int(ix.rep_item[u])
-                if g not in item_words:
-                    item_words[g] = ix.words[g].encode("utf-8", "surrogatepass").split(b" ")
-                q = int(ix.rep_pos[u])
-                verified[u] = words[p : p + n] == item_words[g][q : q + n]
-        ok = np.fromiter((u for u, v in verified.items() if v), dtype=np.int64)
-        ok.sort()
-        return ok, len(verified) - int(ok.size)
+        _, first = np.unique(grams, return_index=True)
+        first.sort()
+        p, u = pos[first], grams[first]
+        g, q = ix.rep_item[u], ix.rep_pos[u]
+        brk = np.ones(p.size, dtype=bool)
+        brk[1:] = (np.diff(p) != 1) | (np.diff(g) != 0) | (np.diff(q) != 1)
+        run_start = np.flatnonzero(brk).tolist()
+        ok = np.zeros(p.size, dtype=bool)
+        item_words: Dict[int, List[bytes]] = {}
+        for a, e in zip(run_start, run_start[1:] + [p.size]):
+            gi = int(g[a])
+            if gi not in item_words:
+                item_words[gi] = ix.words[gi].encode("utf-8", "surrogatepass").split(b" ")
+            iw = item_words[gi]
+            pa, qa, k = int(p[a]), int(q[a]), e - a + n - 1
+            if words[pa : pa + k] == iw[qa : qa + k]:
+                ok[a:e] = True
+                continue
+            for j in range(a, e):  # the span differs somewhere: each n-gram on its own
+                pj, qj = int(p[j]), int(q[j])
+                ok[j] = words[pj : pj + n] == iw[qj : qj + n]
+        found = np.sort(u[ok]).astype(np.int64)
+        return found, int(p.size - found.size)
 
     def judge(self, grams: np.ndarray, *, account: bool = True) -> Optional[Drop]:
         """Decide one training document from the distinct evaluation n-grams it verifiably holds (``grams``,
