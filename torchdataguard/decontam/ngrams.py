@@ -154,11 +154,6 @@ def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
         return _powers["p"][:n], _powers["inv"][:n]
 
 
-def _position_weights(n: int) -> np.ndarray:
-    """``n`` distinct odd 64-bit weights, one per position in an n-gram."""
-    return np_mix64(np.arange(1, n + 1, dtype=_U) * _U(0x9E3779B97F4A7C15)) | _U(1)
-
-
 class NgramHashes:
     """The n-gram hashes of a chunk of texts: ``hashes`` (int64) with ``offsets`` (text ``i`` owns
     ``hashes[offsets[i]:offsets[i + 1]]``, its n-grams in order: the one starting at word ``p`` is at
@@ -236,11 +231,11 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
     if W < ngram or offsets[-1] == 0:
         return NgramHashes(np.zeros(0, dtype=np.int64), offsets, encoded)
     m = W - ngram + 1
-    weights = _position_weights(ngram)
     with np.errstate(over="ignore"):
-        acc = wh[:m] * weights[0]
-        for k in range(1, ngram):
-            acc += wh[k : k + m] * weights[k]
+        # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j (W <= L)
+        pre = np.zeros(W + 1, dtype=_U)
+        np.cumsum(wh * pw[:W], out=pre[1:])
+        acc = (pre[ngram:] - pre[:m]) * inv[:m]
     # the n-gram starting at word w is valid when its last word is in the same text
     wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
     valid = wdoc[:m] == wdoc[ngram - 1 :]
