@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .canaries import LabelCanaries, TextCanaries, TokenCanaries
 
-__all__ = ["ScoreFn", "check_losses", "default_score_fn", "logits_of"]
+__all__ = ["ScoreFn", "check_losses", "default_score_fn", "logits_of", "text_secret_spans"]
 
 ScoreFn = Callable[[Any, Sequence[Any]], Sequence[float]]
 
@@ -75,20 +75,44 @@ def _token_losses(kind: TokenCanaries, model: Any, records: Sequence[Any], devic
     return _secret_nll(model, ids, [(a, b)] * len(ids), device)
 
 
-def _text_losses(kind: TextCanaries, model: Any, records: Sequence[Any], device: torch.device,
-                 tokenizer: Any) -> List[float]:
+def text_secret_spans(kind: TextCanaries, records: Sequence[Any], tokenizer: Any
+                      ) -> Tuple[List[List[int]], List[Tuple[int, int]]]:
+    """The token ids of text canaries and, for each, the span ``(a, b)`` of its secret: the tokens after those
+    it shares with the template's prefix, without the special tokens the tokenizer appends (a BERT-style
+    ``[SEP]``, an end-of-text token), which are the same for every secret and would dilute its score.
+
+    Example:
+        >>> kind = TextCanaries(["x"], template="pin {secret}")
+        >>> tok = lambda text: {"input_ids": [101] + [ord(c) for c in text] + [102]}
+        >>> tok.all_special_ids = [101, 102]
+        >>> ids, spans = text_secret_spans(kind, ["pin 12"], tok)
+        >>> [chr(i) for i in ids[0][spans[0][0]:spans[0][1]]]
+        [' ', '1', '2']
+    """
     if tokenizer is None:
         raise ConfigError("text canaries are scored with the model's tokenizer: pass PrivacyAudit(tokenizer=...) "
                           "(GuardCallback passes the Trainer's processing_class), or score_fn=")
+    special = set(getattr(tokenizer, "all_special_ids", None) or ()) - {getattr(tokenizer, "unk_token_id", None)}
     head = list(tokenizer(kind.prefix)["input_ids"])
+    while head and head[-1] in special:  # the prefix's own closing token is not part of the text that follows
+        head.pop()
     ids, spans = [], []
     for r in records:
-        full = list(tokenizer(kind.text_of(r))["input_ids"])
+        full = [int(t) for t in tokenizer(kind.text_of(r))["input_ids"]]
         common = 0
         while common < min(len(head), len(full)) and head[common] == full[common]:
             common += 1
+        end = len(full)
+        while end > common + 1 and full[end - 1] in special:
+            end -= 1
         ids.append(full)
-        spans.append((common, len(full)))
+        spans.append((common, end))
+    return ids, spans
+
+
+def _text_losses(kind: TextCanaries, model: Any, records: Sequence[Any], device: torch.device,
+                 tokenizer: Any) -> List[float]:
+    ids, spans = text_secret_spans(kind, records, tokenizer)
     return _secret_nll(model, ids, spans, device)
 
 
