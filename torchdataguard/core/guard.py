@@ -44,8 +44,9 @@ class Guard:
             records dropped before it scrubbed them (or by it, reason ``pii/...``) are written without their
             content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device). Decisions do
-            not depend on it; 1,024 (the scan's default too) decided short texts 1.2x to 1.4x faster than 256
-            did, for about 100 MB more peak memory on documents of thousands of words (docs/speed.md).
+            not depend on it; 1,024 (the scan's default too) decided texts under 400 words 1.4x to 1.9x faster
+            than 256 did (``benchmarks/chunk_size.py``). A streamed chunk is also cut at 2M characters of text,
+            so long documents are decided fewer at a time and a chunk's memory stays bounded.
         progress: show progress bars for long work (main process only).
         tokenizer: for records that are already tokenised (hold ``input_ids`` next to the text): a callable
             ``text -> {"input_ids": ..., ...}`` (a Hugging Face tokenizer, or ``functools.partial(tok,
