@@ -12,10 +12,12 @@ import warnings
 import pytest
 
 import torchdataguard as tdg
-import torchdataguard.scan.stages  # noqa: F401  registers every built-in stage
 from torchdataguard.core.plan import Planner
 from torchdataguard.core.stage import STAGES, Example, IndexStage, RecordStage
 from torchdataguard.core.state import load_state, save_state
+from torchdataguard.scan.stages import load_builtin_stages
+
+load_builtin_stages()  # registers every built-in stage
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget for the coming year, and agreed on most points.",

@@ -112,11 +112,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def stage_names() -> list[str]:
-    """The names of the built-in stages (importing :mod:`torchdataguard.scan.stages` registers them)."""
-    from .core.stage import STAGES
-    from .scan import stages  # noqa: F401  (registers the built-in stages)
+    """The names of the stages a scan accepts (the built-in ones are imported only when a scan names them)."""
+    from .scan.stages import stage_names as names
 
-    return STAGES.names()
+    return names()
 
 
 def _run_scan(args) -> int:
@@ -124,7 +123,6 @@ def _run_scan(args) -> int:
     from .core.ids import key_from_env
     from .scan.local import scan
     from .scan.outputs import exit_code
-    from .scan.ray import DECONTAM_REFUSAL, scan_ray
 
     kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
               id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
@@ -133,7 +131,11 @@ def _run_scan(args) -> int:
     try:
         if args.engine == "ray":
             if args.eval:
+                from .scan.ray import DECONTAM_REFUSAL
+
                 raise ConfigError(DECONTAM_REFUSAL)
+            from .scan.ray import scan_ray
+
             rep = scan_ray(args.input, args.out, index_actors=args.index_actors, address=args.ray_address, **kw)
         else:
             hash_ids = key_from_env(args.hash_ids_key_env) if args.hash_ids_key_env else args.hash_ids

@@ -28,7 +28,7 @@ from .stage import Drop, IndexStage
 if TYPE_CHECKING:  # pragma: no cover
     from .guard import Guard
 
-__all__ = ["Decider", "LocalDecider", "identity"]
+__all__ = ["CHUNK_CHARS", "Decider", "LocalDecider", "identity", "text_length"]
 
 
 def identity(x: Any) -> Any:
@@ -56,6 +56,23 @@ class Decider(Protocol):
 
     def reset(self) -> None:
         """Forget what the decider holds besides the guard's stages and ledger (a fresh run)."""
+
+
+#: a streamed chunk is also cut once its texts hold this many characters: long documents are decided about 400
+#: (5,000 characters each) or 80 (25,000) at a time rather than ``chunk_size``, which bounds the memory a chunk
+#: of long texts takes (benchmarks/chunk_size.py); decisions do not depend on where chunks end
+CHUNK_CHARS = 2_000_000
+
+
+def text_length(record: Any, field: Optional[str]) -> int:
+    """Characters of ``record``'s text as read (a str record, or the str under ``field``); 0 for anything else."""
+    if isinstance(record, str):
+        return len(record)
+    if field is not None and isinstance(record, dict):
+        value = record.get(field)
+        if isinstance(value, str):
+            return len(value)
+    return 0
 
 
 class _ChunkPlans(Dataset):
@@ -114,15 +131,17 @@ class LocalDecider:
         id_iter = iter(ids) if ids is not None else None
         buf: List[Any] = []
         buf_ids: List[Any] = []
-        pos = 0
+        pos = chars = 0
+        field = guard.text_field
         try:
             for rec in records:
                 buf.append(rec)
                 buf_ids.append(next(id_iter) if id_iter is not None else pos)
                 pos += 1
-                if len(buf) >= guard.chunk_size:
+                chars += text_length(rec, field)
+                if len(buf) >= guard.chunk_size or chars >= CHUNK_CHARS:
                     yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
-                    buf, buf_ids = [], []
+                    buf, buf_ids, chars = [], [], 0
             if buf:
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
             guard.check_text_field(None, source, end=True)

@@ -5,8 +5,18 @@
 * :func:`build_stages` (:mod:`.stages`): the built-in stages by name;
 * :mod:`.outputs`: the files of a scan and how it ends (exit codes).
 """
+from typing import Any
+
 from .local import scan
-from .ray import scan_ray
 from .stages import build_stages
 
 __all__ = ["build_stages", "scan", "scan_ray"]
+
+
+def __getattr__(name: str) -> Any:
+    """``scan_ray`` is imported on first use (it brings the distributed layer, unused by a local scan)."""
+    if name == "scan_ray":
+        from .ray import scan_ray
+
+        return scan_ray
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,27 +1,68 @@
 """The built-in stage table: every stage the command line and the scans can name, built by name.
 
-Importing this module registers every built-in stage in :data:`~torchdataguard.core.stage.STAGES`
-(``exact``, ``near``, ``normalize``, ``quality``, ``langid``, ``pii``, ``text_augment``,
-``decontaminate``).
+The built-in stages (``exact``, ``near``, ``normalize``, ``quality``, ``langid``, ``pii``, ``text_augment``,
+``decontaminate``) are named in :data:`BUILTIN` with the module that registers each one in
+:data:`~torchdataguard.core.stage.STAGES`; a module is imported when its stage is first built, so a scan with
+``--stages exact,near`` never imports the PII, quality, augmentation or decontamination code.
+:func:`load_builtin_stages` registers them all.
 """
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..augment.text import TextAugment  # noqa: F401  (registers the stage)
 from ..core.stage import STAGES, Stage
-from ..decontam.stage import Decontaminate  # noqa: F401
-from ..dedup.exact import ExactDedup  # noqa: F401
-from ..dedup.near import NearDedup  # noqa: F401
 from ..errors import ConfigError
-from ..pii.scrubber import PIIScrubber  # noqa: F401
-from ..quality.filter import QualityFilter  # noqa: F401
-from ..quality.langid import LanguageID  # noqa: F401
-from ..quality.normalize import Normalize  # noqa: F401
 
-__all__ = ["build_stages", "stage_options"]
+__all__ = ["BUILTIN", "build_stages", "load_builtin_stages", "stage_class", "stage_names", "stage_options"]
+
+#: built-in stage name -> the module that registers it
+BUILTIN: Dict[str, str] = {
+    "decontaminate": "torchdataguard.decontam.stage",
+    "exact": "torchdataguard.dedup.exact",
+    "langid": "torchdataguard.quality.langid",
+    "near": "torchdataguard.dedup.near",
+    "normalize": "torchdataguard.quality.normalize",
+    "pii": "torchdataguard.pii.scrubber",
+    "quality": "torchdataguard.quality.filter",
+    "text_augment": "torchdataguard.augment.text",
+}
+
+
+def stage_names() -> List[str]:
+    """Every stage name a scan accepts: the built-in ones and any registered with ``register_stage``.
+
+    Example:
+        >>> {"exact", "near", "pii"} <= set(stage_names())
+        True
+    """
+    return sorted(set(BUILTIN) | set(STAGES.names()))
+
+
+def stage_class(name: str) -> type:
+    """The stage class registered as ``name``, importing its built-in module on first use.
+
+    Raises:
+        ConfigError: no stage has that name (the message lists every name).
+
+    Example:
+        >>> stage_class("exact").__name__
+        'ExactDedup'
+    """
+    if name not in STAGES and name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}: expected one of {stage_names()}.")
+    return STAGES.get(name)
+
+
+def load_builtin_stages() -> List[str]:
+    """Import every built-in stage (registering it) and return every registered stage name."""
+    for name in BUILTIN:
+        stage_class(name)
+    return STAGES.names()
 
 
 def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
@@ -38,7 +79,7 @@ def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
     if unknown:
         raise ConfigError(f"--set names stages {unknown} that are not in --stages {list(names)}")
     for name in names:
-        cls = STAGES.get(name)
+        cls = stage_class(name)
         kw = dict(options.get(name, {}))
         _check_options(name, cls, kw)
         if name == "near" and threshold is not None:
@@ -54,7 +95,7 @@ def stage_options(cls: type) -> Optional[List[str]]:
     """The keyword options a stage class takes (``None`` when it takes any: ``**kwargs``).
 
     Example:
-        >>> "ngram" in stage_options(NearDedup)
+        >>> "ngram" in stage_options(stage_class("near"))
         True
     """
     params = inspect.signature(cls.__init__).parameters.values()

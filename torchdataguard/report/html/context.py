@@ -14,13 +14,15 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ...registry import Registry
 from .config import HtmlReportConfig
 from .numbers import as_number
-from .plots import draw_barh, inline_svg, load_matplotlib, render_svg
+from . import svg
+from .plots import inline_svg, load_matplotlib, render_svg
 
 __all__ = ["RenderContext", "SECTIONS", "Section", "known_keys", "ordered_sections", "section"]
 
@@ -67,8 +69,9 @@ class RenderContext:
 
     def __init__(self, options: HtmlReportConfig) -> None:
         self.options = options
-        self.mpl = load_matplotlib() if options.plots else None
-        self.plots_missing = options.plots and self.mpl is None
+        self.mpl: Any = None  # matplotlib, imported by the first plot that needs it (see :meth:`plot`)
+        self.mpl_tried = False
+        self.plots_missing = False  # a plot needed matplotlib, which is not installed
         self.notes: List[str] = []
         self.figures = 0
 
@@ -110,19 +113,52 @@ class RenderContext:
 
     # plots -------------------------------------------------------------------------------------------
     def plot(self, label: str, draw: Callable[[Any], None], *, width: float = 7.0, height: float = 3.0) -> str:
-        """``draw(figure)`` as inline SVG markup; '' without matplotlib, or (with a warning) when drawing fails."""
-        if self.mpl is None:
+        """``draw(figure)`` on a matplotlib Figure as inline SVG markup; '' without plots or matplotlib, or (with a
+        warning) when drawing fails. matplotlib is imported by the first call."""
+        if not self.options.plots:
             return ""
-        svg = render_svg(self.mpl, label, draw, width=width, height=height, strict=self.options.strict)
-        if not svg:
+        if not self.mpl_tried:
+            self.mpl, self.mpl_tried = load_matplotlib(), True
+        if self.mpl is None:
+            self.plots_missing = True
+            return ""
+        out = render_svg(self.mpl, label, draw, width=width, height=height, strict=self.options.strict)
+        if not out:
             return ""
         self.figures += 1
-        return inline_svg(svg, f"f{self.figures}-", label)
+        return inline_svg(out, f"f{self.figures}-", label)
+
+    def drawn(self, label: str, draw: Callable[[str], str]) -> str:
+        """``draw(id_prefix)``, a plot of :mod:`.svg` (no matplotlib); '' without plots, or (with a warning) when
+        drawing fails."""
+        if not self.options.plots:
+            return ""
+        try:
+            out = draw(f"f{self.figures + 1}-")
+        except Exception as exc:  # noqa: BLE001 - a plot must never cost the report
+            if self.options.strict:
+                raise
+            warnings.warn(f"torchdataguard report: the plot {label!r} failed ({type(exc).__name__}); the page "
+                          f"shows its table only", RuntimeWarning, stacklevel=3)
+            return ""
+        self.figures += 1
+        return out
 
     def bars(self, label: str, names: Sequence[str], values: Sequence[float], colors: Sequence[str],
              xlabel: str) -> str:
-        """Horizontal bars (one per name, with its value) as inline SVG; '' for no bars or without matplotlib."""
+        """Horizontal bars (one per name, with its value) as inline SVG; '' for no bars or without plots."""
         if not names:
             return ""
-        return self.plot(label, lambda fig: draw_barh(fig, names, values, colors, xlabel), width=6.5,
-                         height=max(1.2, 0.26 * len(names) + 0.7))
+        return self.drawn(label, lambda prefix: svg.bars(prefix, label, names, values, colors, xlabel))
+
+    def histogram(self, label: str, values: Sequence[float], **kw: Any) -> str:
+        """A histogram of ``values`` as inline SVG (options of :func:`.svg.histogram`); '' for no values."""
+        if not values:
+            return ""
+        return self.drawn(label, lambda prefix: svg.histogram(prefix, label, values, **kw))
+
+    def columns(self, label: str, categories: Sequence[str], values: Sequence[float], **kw: Any) -> str:
+        """Vertical bars, one per category, as inline SVG (options of :func:`.svg.columns`); '' for none."""
+        if not categories:
+            return ""
+        return self.drawn(label, lambda prefix: svg.columns(prefix, label, categories, values, **kw))

@@ -1,4 +1,5 @@
-"""Plots as inline SVG, drawn with matplotlib's SVG backend on a private Figure (pyplot is never touched).
+"""Plots of training (privacy, audit, data map) as inline SVG, drawn with matplotlib's SVG backend on a private
+Figure (pyplot is never touched); the bar charts and histograms of a scan are drawn without it (:mod:`.svg`).
 
 matplotlib is imported inside the functions that draw, so the report (and the package) imports without it;
 without it the page shows its tables only. Text stays text in the SVG (the browser picks the font), so labels
@@ -20,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .numbers import format_number
 from .page import clip, escape, visible
 
-__all__ = ["DROP_COLOR", "PALETTE", "colors_for", "draw_barh", "draw_histogram", "inline_svg", "load_matplotlib",
+__all__ = ["DROP_COLOR", "PALETTE", "colors_for", "inline_svg", "load_matplotlib",
            "mpl_text", "people_ticks", "render_svg", "style_axes", "wrap_label"]
 
 PALETTE = ("#3b6ea8", "#d9822b", "#4e9a51", "#b8434d", "#7b5ea7", "#8c6d4f", "#c76bab", "#6f7781", "#a7a33a",
@@ -103,63 +104,6 @@ def colors_for(groups: Sequence[str]) -> Dict[str, str]:
         if g not in out:
             out[g] = PALETTE[len(out) % len(PALETTE)]
     return out
-
-
-def draw_barh(fig: Any, names: Sequence[str], values: Sequence[float], colors: Sequence[str], xlabel: str) -> None:
-    """Horizontal bars, largest first from the top, each labelled with its value."""
-    ax = fig.add_subplot()
-    ys = list(range(len(names)))
-    ax.barh(ys, values, color=list(colors), height=0.6)
-    ax.set_yticks(ys, [mpl_text(n) for n in names])
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    top = max(values) if values else 1
-    for y, v in zip(ys, values):
-        ax.text(v + top * 0.01, y, format_number(v), va="center", fontsize=8, color="#333333")
-    ax.set_xlim(0, top * 1.12 if top > 0 else 1)
-    people_ticks(ax.xaxis, integer=True, nbins=6)
-    style_axes(ax)
-
-
-def draw_histogram(fig: Any, values: Sequence[float], *, title: str, lines: Sequence[Tuple[str, float, str]] = (),
-                   color: str = PALETTE[0], ylabel: str = "examples", xlabel: str = "",
-                   xlim: Optional[Tuple[float, float]] = None) -> None:
-    """A histogram of ``values`` with dashed threshold ``lines`` (``(side, value, label)``).
-
-    ``side`` ``"min"`` shades everything below the line (what a minimum drops), ``"max"`` everything above,
-    ``""`` nothing. The title is wrapped (never cut), the x axis has at most six ticks.
-    """
-    ax = fig.add_subplot()
-    lo, hi = min(values), max(values)
-    for _, v, _label in lines:
-        lo, hi = min(lo, v), max(hi, v)
-    if xlim is not None:
-        lo, hi = xlim
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = (hi - lo) * 0.04
-    bins = max(5, min(40, int(math.sqrt(len(values))) + 1))
-    ax.hist(values, bins=bins, range=(min(values), max(values)) if max(values) > min(values) else None,
-            color=color, alpha=0.85)
-    for side, v, label in lines:
-        ax.axvline(v, color=DROP_COLOR, linestyle="--", linewidth=1.4)
-        if side == "min":
-            ax.axvspan(lo - pad, v, color=DROP_COLOR, alpha=0.08, linewidth=0)
-        elif side == "max":
-            ax.axvspan(v, hi + pad, color=DROP_COLOR, alpha=0.08, linewidth=0)
-        right = (v - lo) > 0.6 * (hi - lo)  # label to the left of a line near the right edge, so it stays inside
-        ax.annotate(mpl_text(label, 30), xy=(v, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(-3 if right else 3, -10), textcoords="offset points", color=DROP_COLOR, fontsize=8,
-                    ha="right" if right else "left",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_title(mpl_text(title, 120, wrap=TITLE_CHARS), loc="left")
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    people_ticks(ax.xaxis, nbins=5)
-    people_ticks(ax.yaxis, integer=True, nbins=5)
-    style_axes(ax)
 
 
 def render_svg(mpl: Any, label: str, draw: Callable[[Any], None], *, width: float, height: float,

@@ -88,6 +88,6 @@ def render_html(report: Mapping[str, Any], *, options: Optional[HtmlReportConfig
             rendered.append((sec.anchor, sec.heading, body))
     notes = list(ctx.notes)
     if ctx.plots_missing:
-        notes.append("plots are left out because matplotlib is not installed: pip install matplotlib")
+        notes.append("some plots are left out because matplotlib is not installed: pip install matplotlib")
     return document(title=opts.title, subtitle=subtitle(ctx, report), sections=rendered, notes=notes,
                     status=status_banner(report), version=__version__)

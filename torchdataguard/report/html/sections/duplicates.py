@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 from ..context import RenderContext, section
 from ..numbers import as_number, format_number
 from ..page import Markup, escape
-from ..plots import PALETTE, draw_histogram, people_ticks, style_axes
+from ..plots import PALETTE
 from ..tables import id_list, note, table
 
 __all__ = ["clusters", "render_duplicates"]
@@ -90,24 +90,12 @@ def plots(ctx: RenderContext, scores: List[float], near_th: List[tuple], sizes: 
     if scores:
         lines = [("", t, f"{name} threshold {format_number(t)}") for t, name in near_th]
         lo = min(scores + [t for t, _ in near_th])
-
-        def draw_scores(fig) -> None:
-            draw_histogram(fig, scores, title="similarity of matched pairs", lines=lines, color=PALETTE[1],
-                           ylabel="pairs", xlabel="estimated Jaccard similarity", xlim=(lo - 0.01, 1.0))
-
-        figs.append(ctx.plot("similarity of matched duplicate pairs", draw_scores, width=4.6, height=2.5))
-
-    def draw_sizes(fig) -> None:
-        ax = fig.add_subplot()
-        xs = sorted(sizes)
-        ax.bar([str(x) for x in xs], [sizes[x] for x in xs], color=PALETTE[0])
-        ax.set_title("cluster sizes", loc="left")
-        ax.set_xlabel("examples in the cluster")
-        ax.set_ylabel("clusters")
-        people_ticks(ax.yaxis, integer=True)
-        style_axes(ax)
-
-    figs.append(ctx.plot("duplicate cluster sizes", draw_sizes, width=4.6, height=2.5))
+        figs.append(ctx.histogram("similarity of matched duplicate pairs", scores, title="similarity of matched pairs",
+                                  lines=lines, color=PALETTE[1], ylabel="pairs", xlabel="estimated Jaccard similarity",
+                                  xlim=(lo - 0.01, 1.0)))
+    xs = sorted(sizes)
+    figs.append(ctx.columns("duplicate cluster sizes", [str(x) for x in xs], [sizes[x] for x in xs],
+                            title="cluster sizes", xlabel="examples in the cluster", ylabel="clusters"))
     return [f for f in figs if f]
 
 

@@ -6,7 +6,6 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 from ..context import RenderContext, section
 from ..numbers import as_number, format_number
 from ..page import Markup
-from ..plots import draw_histogram
 from ..tables import code, note, table
 
 __all__ = ["render_scores", "threshold_text", "thresholds"]
@@ -68,11 +67,7 @@ def render_scores(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
         if not nums or len(figs) >= ctx.options.max_score_plots:
             continue
         lines = [(b.rstrip("!"), v, f"{b.rstrip('!')} {format_number(v)}") for b, v, _s in ths_by_key.get(key, [])]
-
-        def draw(fig, key=key, nums=nums, lines=lines) -> None:
-            draw_histogram(fig, nums, title=key, lines=lines)
-
-        svg = ctx.plot(f"distribution of {key}", draw, width=4.6, height=2.5)
+        svg = ctx.histogram(f"distribution of {key}", nums, title=key, lines=lines)
         if svg:
             figs.append(svg)
     if figs:

@@ -1,0 +1,53 @@
+"""How a streamed guard cuts its chunks: ``chunk_size`` records, or fewer once their texts hold CHUNK_CHARS
+characters (long documents), with the same decisions either way."""
+from __future__ import annotations
+
+import random
+
+import torchdataguard as tdg
+from torchdataguard.core import decider
+from torchdataguard.core.plan import Planner
+
+
+def _docs(n: int, words: int, seed: int = 0):
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(5000)]
+    base = [" ".join(rng.choice(vocab) for _ in range(words)) for _ in range(n)]
+    return base + [base[i] for i in range(0, n, 3)]  # a third copied
+
+
+def _chunk_lengths(monkeypatch, records, **kw):
+    seen = []
+    plan = Planner.plan
+
+    def spy(self, recs, ids):
+        seen.append(len(recs))
+        return plan(self, recs, ids)
+
+    monkeypatch.setattr(Planner, "plan", spy)
+    guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False, **kw)
+    kept = [ex.id for ex, drop, _ in guard.process(records) if drop is None]
+    monkeypatch.setattr(Planner, "plan", plan)
+    return seen, kept
+
+
+def test_long_texts_are_cut_by_characters_with_the_same_decisions(monkeypatch):
+    monkeypatch.setattr(decider, "CHUNK_CHARS", 40_000)
+    docs = _docs(60, 400)  # about 2,400 characters each
+    cut, kept = _chunk_lengths(monkeypatch, docs)
+    assert max(cut) < 20 and sum(cut) == len(docs)  # cut at 40,000 characters, not at 1,024 records
+    monkeypatch.setattr(decider, "CHUNK_CHARS", 10 ** 12)
+    whole, kept_whole = _chunk_lengths(monkeypatch, docs)
+    assert whole == [len(docs)] and kept == kept_whole and len(kept) == 60
+
+
+def test_short_texts_are_cut_by_chunk_size(monkeypatch):
+    docs = [{"text": t, "id": i} for i, t in enumerate(_docs(1500, 8, seed=1))]
+    cut, _ = _chunk_lengths(monkeypatch, docs, text_field="text", id_field="id")
+    assert cut == [1024, len(docs) - 1024]  # the default chunk_size
+
+
+def test_text_length_reads_the_text_field_only():
+    assert decider.text_length("abc", None) == 3
+    assert decider.text_length({"text": "abcd", "other": "x" * 99}, "text") == 4
+    assert decider.text_length({"text": None}, "text") == 0 and decider.text_length(b"abc", None) == 0
