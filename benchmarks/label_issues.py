@@ -4,7 +4,11 @@
 Data (real, shipped offline): scikit-learn's digits (1,797 8x8 images, 10 classes) and the SpamAssassin emails
 that ship with torchdataguard (6,046, ham/spam; hashed bag-of-words features). Each is split 80/20 (stratified,
 seeded); a share of the training labels (0%, 10% and 25%) is flipped at random to another class; the test split
-stays clean. Model: a one-hidden-layer MLP trained with Adam, the same settings for every run.
+stays clean. Model: a one-hidden-layer MLP trained with Adam (lr 1e-3, batch 64). The number of epochs is chosen
+per run as a user would: on a held-out 20% of the NOISY training labels (:func:`choose_epochs`), never on the clean
+test split; the same number then serves every arm below and cleanlab's folds. (Until 2026-12 the script used a
+fixed 20 epochs, which leaves this MLP under-trained on digits: 0.95 clean-test accuracy with clean labels
+against 0.97-0.98 at the lengths the noisy validation split picks.)
 
 * torchdataguard: one training run; ``dyn.update(ids, logits, labels)`` after each forward pass;
   ``dyn.label_issues()`` with the default detector (and the other detector, for the record).
@@ -12,10 +16,12 @@ stays clean. Model: a one-hidden-layer MLP trained with Adam, the same settings 
   ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with its defaults.
 
 Reported per dataset and noise rate: precision, recall and F1 of the flagged examples against the flipped ones;
-compute (training example-passes and wall seconds) of each method; and the clean-test accuracy of a model
-retrained on all training examples vs on the examples neither flagged. Ratios are measured in the same run.
+compute (training example-passes and wall seconds) of each method, the epoch search left out (it is the same for
+both); and the clean-test accuracy of a model trained on all training examples, retrained without tdg's flags,
+without cleanlab's, and without exactly the flipped examples (the oracle: what a perfect detector would give).
+Ratios are measured in the same run.
 
-Run:  python benchmarks/label_issues.py [--seeds 3] [--epochs 20] [--out benchmarks/results/label_issues.json]
+Run:  python benchmarks/label_issues.py [--seeds 3] [--epochs N (fixed; default: chosen per run)] [--out ...]
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import statistics
 import sys
 import time
 import zlib
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -114,6 +120,43 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
+#: the training lengths considered when the number of epochs is chosen on noisy validation labels
+EPOCH_GRID = (10, 20, 50, 100, 200)
+
+
+def choose_epochs(x: torch.Tensor, y: torch.Tensor, classes: int, *, seed: int,
+                  batch: int = 64) -> Tuple[int, Dict[int, float], int]:
+    """The number of epochs a user would pick: hold out 20% of the (noisy) training labels, train on the rest,
+    and take the length in :data:`EPOCH_GRID` with the best accuracy on the held-out NOISY labels (early stopping:
+    the search stops after two lengths without improvement; ties go to the shorter). The clean test split is
+    never looked at. Returns the epochs, the validation accuracy per length tried, and the example-passes spent."""
+    rng = np.random.default_rng(seed + 99)
+    idx = rng.permutation(len(x))
+    k = len(x) // 5
+    va, tr = torch.from_numpy(np.sort(idx[:k])), torch.from_numpy(np.sort(idx[k:]))
+    model = make_model(x.shape[1], classes, seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = x[tr], y[tr]
+    curve: Dict[int, float] = {}
+    passes = 0
+    for epoch in range(1, max(EPOCH_GRID) + 1):
+        perm = torch.randperm(len(xs), generator=g)
+        for s in range(0, len(xs), batch):
+            b = perm[s:s + batch]
+            loss = torch.nn.functional.cross_entropy(model(xs[b]), ys[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            passes += len(b)
+        if epoch in EPOCH_GRID:
+            curve[epoch] = round(accuracy(model, x[va], y[va]), 4)
+            best = max(curve, key=lambda e: (curve[e], -e))
+            if sum(1 for e in curve if e > best) >= 2:
+                break
+    return max(curve, key=lambda e: (curve[e], -e)), curve, passes
+
+
 def prf(flagged: set, truth: set) -> Dict[str, float]:
     tp = len(flagged & truth)
     p = tp / len(flagged) if flagged else 0.0
@@ -139,13 +182,18 @@ def cleanlab_issues(x: torch.Tensor, y: torch.Tensor, classes: int, *, epochs: i
     return set(np.flatnonzero(issues).tolist()), passes
 
 
-def run_one(name: str, x_all: np.ndarray, y_all: np.ndarray, rate: float, seed: int, epochs: int) -> Dict[str, Any]:
+def run_one(name: str, x_all: np.ndarray, y_all: np.ndarray, rate: float, seed: int,
+            epochs: Optional[int]) -> Dict[str, Any]:
     classes = int(y_all.max()) + 1
     tr, te = split(y_all, seed)
     y_noisy, mask = flip(y_all[tr], rate, classes, seed)
     x, y = torch.from_numpy(x_all[tr]), torch.from_numpy(y_noisy)
     xt, yt = torch.from_numpy(x_all[te]), torch.from_numpy(y_all[te])
     truth = set(np.flatnonzero(mask).tolist())
+    curve: Dict[int, float] = {}
+    passes_select = 0
+    if epochs is None:  # one length for every arm and for cleanlab, chosen on noisy labels only
+        epochs, curve, passes_select = choose_epochs(x, y, classes, seed=seed)
 
     t0 = time.perf_counter()
     dyn = tdg.TrainingDynamics()
@@ -167,19 +215,25 @@ def run_one(name: str, x_all: np.ndarray, y_all: np.ndarray, rate: float, seed: 
     model_clean, _ = train(x[keep], y[keep], classes, epochs=epochs, seed=seed)
     keep_cl = torch.tensor([i for i in range(len(x)) if i not in found_cl])
     model_cl, _ = train(x[keep_cl], y[keep_cl], classes, epochs=epochs, seed=seed)
+    keep_or = torch.from_numpy(np.flatnonzero(~mask))
+    model_or, _ = train(x[keep_or], y[keep_or], classes, epochs=epochs, seed=seed)
     return {"dataset": name, "noise": rate, "seed": seed, "train": len(x), "flipped": len(truth),
+            "epochs": epochs, "noisy_val_accuracy": {str(k): v for k, v in curve.items()},
+            "passes_epoch_search": passes_select, "detection": dyn.last_detection,
             "tdg_auto": prf(found, truth), "tdg_aum": prf(others["aum"], truth),
             "tdg_confidence": prf(others["confidence"], truth), "epochs_used": dyn.last_detection.get("epochs_used"), "cleanlab": prf(found_cl, truth),
             "passes_tdg": passes_tdg, "passes_cleanlab": passes_cl, "seconds_tdg": round(t_tdg, 3),
             "seconds_cleanlab": round(t_cl, 3), "test_acc_all": round(acc_all, 4),
             "test_acc_without_tdg_flagged": round(accuracy(model_clean, xt, yt), 4),
-            "test_acc_without_cleanlab_flagged": round(accuracy(model_cl, xt, yt), 4)}
+            "test_acc_without_cleanlab_flagged": round(accuracy(model_cl, xt, yt), 4),
+            "test_acc_without_flipped": round(accuracy(model_or, xt, yt), 4)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="a fixed number of epochs for every run (default: chosen per run on noisy validation labels)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                   "label_issues.json"))
     a = ap.parse_args()
@@ -209,19 +263,22 @@ def main() -> None:
                             "compute_ratio_passes": round(mean("passes_tdg") / mean("passes_cleanlab"), 3),
                             "time_ratio": round(mean("seconds_tdg") / mean("seconds_cleanlab"), 3),
                             "acc_all": mean("test_acc_all"), "acc_without_tdg_flagged": mean("test_acc_without_tdg_flagged"),
-                            "acc_without_cleanlab_flagged": mean("test_acc_without_cleanlab_flagged")})
+                            "acc_without_cleanlab_flagged": mean("test_acc_without_cleanlab_flagged"),
+                            "acc_without_flipped": mean("test_acc_without_flipped"),
+                            "epochs": [r["epochs"] for r in rs]})
     head = ("dataset", "noise", "flagged tdg/cl", "F1 tdg (auto)", "P/R tdg", "F1 tdg (aum<0)", "F1 tdg (conf<0.2)", "F1 cleanlab", "P/R cleanlab",
-            "compute tdg/cl", "time tdg/cl", "acc all", "acc -tdg", "acc -cl")
+            "compute tdg/cl", "time tdg/cl", "acc all", "acc -tdg", "acc -cl", "acc -flipped", "epochs")
     print(" | ".join(head))
     for s in summary:
         print(" | ".join(str(v) for v in (s["dataset"], s["noise"], f"{s['flagged_tdg']}/{s['flagged_cleanlab']}", s["f1_tdg"], f"{s['p_tdg']}/{s['r_tdg']}",
                                           s["f1_tdg_aum"], s["f1_tdg_confidence"], s["f1_cleanlab"],
                                           f"{s['p_cleanlab']}/{s['r_cleanlab']}", s["compute_ratio_passes"],
                                           s["time_ratio"], s["acc_all"], s["acc_without_tdg_flagged"],
-                                          s["acc_without_cleanlab_flagged"])))
+                                          s["acc_without_cleanlab_flagged"], s["acc_without_flipped"], s["epochs"])))
     import cleanlab
 
-    write_result(a.out, {"benchmark": "label_issues", "epochs": a.epochs, "summary": summary, "runs": rows,
+    write_result(a.out, {"benchmark": "label_issues",
+                         "epochs": a.epochs if a.epochs is not None else f"chosen per run from {list(EPOCH_GRID)} on noisy validation labels", "summary": summary, "runs": rows,
                          "peer": f"cleanlab {cleanlab.__version__} find_label_issues, 5-fold CV probabilities",
                          "machine": machine(None, threads=1, load_average_start=load_start,
                                             load_average_end=list(os.getloadavg()))})

@@ -7,7 +7,8 @@ Example:
     'drop'
 """
 from .dynamics import ACTIONS, DROP_REASON, TrainingDynamics
-from .measures import DETECTORS, data_map_measures, regions
+from .measures import DETECTORS, MIN_SEPARATION, bimodal_separation, data_map_measures, regions
 from .store import StatStore
 
-__all__ = ["ACTIONS", "DETECTORS", "DROP_REASON", "StatStore", "TrainingDynamics", "data_map_measures", "regions"]
+__all__ = ["ACTIONS", "DETECTORS", "DROP_REASON", "MIN_SEPARATION", "StatStore", "TrainingDynamics", "bimodal_separation",
+           "data_map_measures", "regions"]

@@ -9,7 +9,8 @@ Regions: ``ambiguous`` when variability >= 0.2, else ``easy`` when confidence >=
 Detectors (registered by name; a flagged example's ``score`` grows with suspicion):
 
 * ``"auto"`` (default, :func:`auto_detect`): per-epoch standardised margins averaged over the epoch prefix that
-  separates most clearly, cut by Otsu's method; no threshold to tune. Chosen by ``benchmarks/label_issues.py``.
+  separates most clearly, cut by Otsu's method when the scores form two groups (else nothing is flagged); no
+  threshold to tune. Chosen by ``benchmarks/label_issues.py``.
 * ``"aum"``: flag ``aum < threshold`` (default 0: on average over training, the model scored another class
   above the given one); score ``-aum``.
 * ``"confidence"``: flag ``confidence < threshold`` (default 0.2); score ``1 - confidence``.
@@ -33,11 +34,14 @@ import torch
 from ..registry import Registry
 from .store import CORRECT, LOSS, MARGIN, PROB
 
-__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "auto_detect", "data_map_measures", "margin_z", "otsu_split",
-           "regions"]
+__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "MIN_SEPARATION", "auto_detect", "bimodal_separation",
+           "data_map_measures", "margin_z", "otsu_split", "regions"]
 
 #: variability at or above which an example is ``ambiguous``
 AMBIGUOUS_VARIABILITY = 0.2
+#: the separation (Ashman's D) the ``auto`` detector's scores need before it splits them: two normal components
+#: are cleanly apart only from D > 2 (Ashman, Bird and Zepf 1994); below it the scores are one skewed group
+MIN_SEPARATION = 2.0
 
 
 def _nanmean(x: torch.Tensor) -> torch.Tensor:
@@ -79,6 +83,42 @@ def otsu_split(score: torch.Tensor) -> Tuple[float, float]:
     return float((v[k] + v[k + 1]) / 2), float(between[k] / v.var(unbiased=False).clamp(min=1e-300))
 
 
+def bimodal_separation(score: torch.Tensor, *, iters: int = 100) -> float:
+    """Ashman's D of a two-component Gaussian mixture fitted to ``score`` by EM (started from Otsu's two groups):
+    ``sqrt(2) * |mu1 - mu0| / sqrt(sd0**2 + sd1**2)``. A unimodal (even skewed) distribution gives D below about 2,
+    two distinct groups above. 0 for fewer than two distinct finite values or when a component holds less than
+    half an example.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> one = torch.randn(500, generator=g)
+        >>> two = torch.cat([one, torch.randn(60, generator=g) + 6])
+        >>> bimodal_separation(one) < 2 < bimodal_separation(two)
+        True
+    """
+    v = score[torch.isfinite(score)].double()
+    cut, _ = otsu_split(v)
+    if cut == float("inf"):
+        return 0.0
+    r = (v > cut).double()  # responsibility of the upper component
+    n = v.numel()
+    for _ in range(iters):
+        w1 = r.sum()
+        if float(w1) < 0.5 or float(n - w1) < 0.5:
+            return 0.0
+        mu0, mu1 = ((1 - r) * v).sum() / (n - w1), (r * v).sum() / w1
+        sd0 = (((1 - r) * (v - mu0) ** 2).sum() / (n - w1)).sqrt().clamp(min=1e-6)
+        sd1 = ((r * (v - mu1) ** 2).sum() / w1).sqrt().clamp(min=1e-6)
+        l0 = torch.log((n - w1) / n) - torch.log(sd0) - 0.5 * ((v - mu0) / sd0) ** 2
+        l1 = torch.log(w1 / n) - torch.log(sd1) - 0.5 * ((v - mu1) / sd1) ** 2
+        new = torch.sigmoid(l1 - l0)
+        done = float((new - r).abs().max()) < 1e-6
+        r = new
+        if done:
+            break
+    return float(2 ** 0.5 * (mu1 - mu0).abs() / (sd0 ** 2 + sd1 ** 2).sqrt())
+
+
 def margin_z(view: torch.Tensor) -> torch.Tensor:
     """Margins standardised per epoch (minus the epoch's median, over its interquartile range): the scale of
     logits grows as training goes on, so raw margins of late epochs would outweigh early ones."""
@@ -100,7 +140,10 @@ def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.T
        the epochs up to ``e``; ``e`` (from the first usable epoch on) is the one whose scores split most
        clearly in two (Otsu's effectiveness), among those that flag at most half of the examples;
     3. flagged: score above Otsu's cut (or above ``threshold`` when given) and a negative mean raw margin
-       over those epochs (the model preferred another class).
+       over those epochs (the model preferred another class);
+    4. without a ``threshold``, only when the scores form two groups: a two-component Gaussian mixture of them
+       separates by at least :data:`MIN_SEPARATION` (:func:`bimodal_separation`). Clean labels give one skewed
+       group whose tail holds the hard examples, and Otsu's method would cut that tail anyway.
     """
     n, epochs = view.shape[0], view.shape[1]
     if n < 2 or epochs == 0:
@@ -112,7 +155,7 @@ def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.T
     target = 0.9 * float(torch.nan_to_num(corr[:half], nan=0.0).max())
     first = int((torch.nan_to_num(corr, nan=0.0) >= target).nonzero()[0]) + 1
     best: Optional[Tuple[Tuple[bool, float], int, float, torch.Tensor, torch.Tensor]] = None
-    for e in range(first, epochs + 1):
+    for e in range(max(first, min(2, epochs)), epochs + 1):
         sc = -torch.nanmean(z[:, :e], dim=1)
         cut, eta = otsu_split(sc)
         cut = cut if threshold is None else float(threshold)
@@ -123,8 +166,13 @@ def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.T
     assert best is not None
     _, e, cut, sc, flag = best
     finite = cut == cut and abs(cut) != float("inf")
+    sep = bimodal_separation(sc)
+    if threshold is None and sep < MIN_SEPARATION:
+        flag = torch.zeros_like(flag)
     return flag, torch.nan_to_num(sc, nan=0.0).float(), {"epochs_used": e, "first_usable_epoch": first,
-                                                         "cut": round(cut, 4) if finite else None}
+                                                         "cut": round(cut, 4) if finite else None,
+                                                         "separation": round(sep, 3),
+                                                         "split": threshold is not None or sep >= MIN_SEPARATION}
 
 
 @dataclass(frozen=True)
