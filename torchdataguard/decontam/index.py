@@ -115,13 +115,20 @@ class EvalIndex:
         self.table = self.table.to(self.device)
         return self
 
-    def query(self, hashes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """``(rows, grams)``: the positions in ``hashes`` whose hash is in the set, and which n-gram each is."""
+    def query(self, hashes: np.ndarray, *, block: int = 1 << 16) -> Tuple[np.ndarray, np.ndarray]:
+        """``(rows, grams)``: the positions in ``hashes`` whose hash is in the set, and which n-gram each is.
+
+        On the CPU the bit-set test runs over ``block`` hashes at a time (arrays that stay in the cache)."""
         if hashes.size == 0 or self.n_ngrams == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         q = torch.from_numpy(hashes).to(self.device, non_blocking=True)
-        slot = q & self.mask
-        cand = torch.nonzero(torch.bitwise_right_shift(self.table[slot >> 6], slot & 63) & 1).flatten()
+        step = block if self.device.type == "cpu" else q.numel()
+        parts = []
+        for a in range(0, q.numel(), step):
+            slot = q[a : a + step] & self.mask
+            word = torch.index_select(self.table, 0, slot >> 6)
+            parts.append(torch.nonzero(torch.bitwise_right_shift(word, slot & 63) & 1).flatten() + a)
+        cand = parts[0] if len(parts) == 1 else torch.cat(parts)
         if cand.numel() == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         qc = q[cand]

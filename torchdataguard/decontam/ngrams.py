@@ -37,6 +37,9 @@ _U = np.uint64
 _BASE = _U(0x100000001B3)
 _powers: Dict[str, np.ndarray] = {"p": np.ones(1, dtype=_U), "inv": np.ones(1, dtype=_U)}
 _pow_lock = threading.Lock()
+#: _MASKS[k]: the low k bytes of a 64-bit little-endian load (k = 0 .. 8)
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
+_LONG_SALT = _U(0x9E3779B97F4A7C15)
 #: code point ranges of scripts written without spaces between words
 _UNSPACED: Tuple[Tuple[int, int], ...] = (
     (0x0E00, 0x0EFF),    # Thai, Lao
@@ -186,57 +189,157 @@ class NgramHashes:
         return NgramHashes(self.hashes[pos], out_off, [self.normalized[i] for i in idx.tolist()])
 
 
-def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
+def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(starts, hashes)`` of the words (runs of non-NUL bytes) in ``raw[:L]``; ``raw`` holds at least 8
+    more bytes after ``L`` (read, never hashed).
+
+    Each word is read 8 bytes at a time with unaligned 64-bit loads at its start (one gather per 8 bytes
+    of word, not arithmetic per byte), the bytes past its end masked off. A word of up to 8 bytes is then
+    its own masked load (distinct words differ there, since words hold no NUL); a longer one mixes each
+    further load in. The result goes through the SplitMix64 finaliser.
+    """
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    edge = np.zeros(L + 2, dtype=bool)
+    np.not_equal(buf[:L], 0, out=edge[1 : L + 1])
+    # alternating word starts and ends (exclusive): where word bytes and boundaries change
+    se = np.flatnonzero(edge[1:] != edge[:-1])
+    starts, ends = se[0::2], se[1::2]
+    if starts.size == 0:
+        return starts, np.zeros(0, dtype=_U)
+    # unaligned little-endian 64-bit loads at any byte offset up to L
+    loads = np.ndarray(shape=(L + 1,), dtype="<u8", buffer=raw, strides=(1,))
+    lens = ends - starts
+    h = loads[starts]
+    h &= _MASKS[np.minimum(lens, 8)]
+    long = np.flatnonzero(lens > 8)
+    k = 8
+    with np.errstate(over="ignore"):
+        while long.size:
+            at = starts[long] + k
+            h[long] = np_mix64(h[long] ^ _LONG_SALT) + (loads[at] & _MASKS[np.minimum(ends[long] - at, 8)])
+            k += 8
+            long = long[lens[long] > k]
+    return starts, np_mix64(h)
+
+
+#: a non-ASCII character -> the UTF-8 bytes it becomes (lower case, then translated), ``b""`` when it is
+#: deleted, ``None`` when it stays itself; ``_SLOW`` when text holding it takes the whole-text path
+_CHAR_BYTES: Dict[str, Optional[bytes]] = {}
+_SLOW = b"\xff"
+_MISSING = object()
+_ASCII_BYTES = bytes(range(128))
+#: a text needing more distinct characters replaced than this takes the whole-text path (CJK text)
+_MAX_REPLACED = 24
+
+
+def _char_bytes(ch: str) -> Optional[bytes]:
+    got = _CHAR_BYTES.get(ch, _MISSING)
+    if got is not _MISSING:
+        return got  # type: ignore[return-value]
+    if ch == "\u03a3":  # capital sigma: its lower case depends on the letters around it
+        out: Optional[bytes] = _SLOW
+    else:
+        parts = []
+        for c in ch.lower():
+            t = c if c.isascii() else _translation(ord(c))
+            parts.append(t or "")
+        rep = "".join(parts)
+        # the replacement must be final: any other non-ASCII character in it must stay itself
+        final = all(c == ch or c.isascii() or (_translation(ord(c)) == c and c.lower() == c) for c in rep)
+        if not final:
+            out = _SLOW
+        else:
+            out = None if rep == ch else rep.encode("utf-8", "surrogatepass")
+    with _UNICODE_LOCK:
+        _CHAR_BYTES[ch] = out
+    return out
+
+
+def _encode_unicode(t: str) -> bytes:
+    """:func:`_encode` for text with non-ASCII characters: NFKC, then each distinct non-ASCII character
+    that changes is replaced in the UTF-8 bytes (few, in most text); text with many such characters (or a
+    capital sigma) goes through :func:`_unicode_part` instead. The same bytes either way."""
+    nfkc = unicodedata.normalize("NFKC", t)
+    enc = nfkc.encode("utf-8", "surrogatepass")
+    reps = []
+    for ch in set(enc.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
+        rep = _char_bytes(ch)
+        if rep is _SLOW:
+            reps = None
+            break
+        if rep is not None:
+            reps.append((ch, rep))
+    if reps is None or len(reps) > _MAX_REPLACED:
+        return _unicode_part(nfkc).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
+    for ch, rep in reps:
+        enc = enc.replace(ch.encode("utf-8", "surrogatepass"), rep)
+    return enc.translate(_BYTE_TABLE, _PUNCT)
+
+
+def _encode(t: Optional[str]) -> bytes:
+    """The normalised UTF-8 bytes of ``t``, words separated by NUL bytes (possibly several)."""
+    if not t:
+        return b""
+    if t.isascii():
+        return t.encode("ascii").translate(_BYTE_TABLE, _PUNCT)
+    return _encode_unicode(t)
+
+
+def _group_hashes(encoded: Sequence[bytes], ngram: int, grams_per_doc: np.ndarray) -> np.ndarray:
+    """The n-gram hashes of a few texts' normalised bytes, in text order; fills ``grams_per_doc``."""
+    n_docs = len(encoded)
+    raw = b"\x00".join(encoded)
+    L = len(raw)
+    starts, wh = _word_hashes(raw + bytes(8), L)
+    doc_start = np.zeros(n_docs, dtype=np.int64)
+    if n_docs > 1:
+        np.cumsum(np.fromiter((len(e) + 1 for e in encoded[:-1]), dtype=np.int64, count=n_docs - 1),
+                  out=doc_start[1:])
+    words_per_doc = np.diff(np.searchsorted(starts, doc_start), append=starts.size)
+    np.maximum(words_per_doc - ngram + 1, 0, out=grams_per_doc)
+    W = wh.size
+    m = W - ngram + 1
+    if m <= 0 or not grams_per_doc.any():
+        return np.zeros(0, dtype=_U)
+    pw, inv = _power_tables(W)
+    with np.errstate(over="ignore"):
+        # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j
+        pre = np.zeros(W + 1, dtype=_U)
+        wh *= pw
+        np.cumsum(wh, out=pre[1:])
+        acc = pre[ngram:]
+        acc -= pre[:m]
+        acc *= inv[:m]
+    if n_docs == 1:
+        return acc
+    # the n-gram starting at word w is valid when its last word is in the same text
+    wdoc = np.repeat(np.arange(n_docs, dtype=np.int32), words_per_doc)
+    return acc[wdoc[:m] == wdoc[ngram - 1 :]]
+
+
+def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int = 1 << 18) -> NgramHashes:
     """64-bit hashes of the normalised word ``ngram``-grams of each text (a text with fewer words has none;
     ``None`` is a text without words).
+
+    The texts are hashed in groups of about ``group_bytes`` normalised bytes, so that the NumPy passes
+    work on arrays that stay in the CPU cache (and are not mapped afresh from the OS for every chunk).
 
     Example:
         >>> h = ngram_hashes(["a b c", "A, b! C", "a b"], 3)
         >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1])
         ([0, 1, 2, 2], True)
     """
-    encoded = []
-    for t in texts:
-        if not t:
-            encoded.append(b"")
-        elif t.isascii():
-            encoded.append(t.encode("ascii").translate(_BYTE_TABLE, _PUNCT))
-        else:
-            encoded.append(_unicode_part(t).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT))
+    encoded = [_encode(t) for t in texts]
     n_docs = len(encoded)
-    raw = b"\x00".join(encoded)
-    L = len(raw)
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    isw = buf != 0
-    st = np.empty(L, dtype=bool)
-    if L:
-        st[0] = isw[0]
-        np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a boundary
-    starts = np.flatnonzero(st)
-    pw, inv = _power_tables(L + 1)
-    with np.errstate(over="ignore"):
-        # sum of b_j * BASE^j from one word's start to the next word's start is that word's sum (boundaries are 0)
-        wh = np.add.reduceat(pw[:L] * buf, starts) if starts.size else np.zeros(0, dtype=_U)
-        wh = np_mix64(wh * inv[starts])
-    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-    doc_start = np.zeros(n_docs, dtype=np.int64)
-    if n_docs > 1:
-        np.cumsum(lens[:-1] + 1, out=doc_start[1:])
-    first_word = np.searchsorted(starts, doc_start)
-    words_per_doc = np.diff(first_word, append=starts.size)
-    grams_per_doc = np.maximum(words_per_doc - ngram + 1, 0)
+    grams = np.zeros(n_docs, dtype=np.int64)
+    parts: List[np.ndarray] = []
+    a = size = 0
+    for b, e in enumerate(encoded):
+        size += len(e) + 1
+        if size >= group_bytes or b == n_docs - 1:
+            parts.append(_group_hashes(encoded[a : b + 1], ngram, grams[a : b + 1]))
+            a, size = b + 1, 0
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(grams_per_doc, out=offsets[1:])
-    W = wh.size
-    if W < ngram or offsets[-1] == 0:
-        return NgramHashes(np.zeros(0, dtype=np.int64), offsets, encoded)
-    m = W - ngram + 1
-    with np.errstate(over="ignore"):
-        # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j (W <= L)
-        pre = np.zeros(W + 1, dtype=_U)
-        np.cumsum(wh * pw[:W], out=pre[1:])
-        acc = (pre[ngram:] - pre[:m]) * inv[:m]
-    # the n-gram starting at word w is valid when its last word is in the same text
-    wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
-    valid = wdoc[:m] == wdoc[ngram - 1 :]
-    return NgramHashes(np_mix64(acc[valid]).view(np.int64), offsets, encoded)
+    np.cumsum(grams, out=offsets[1:])
+    hashes = np.concatenate(parts) if len(parts) > 1 else (parts[0] if parts else np.zeros(0, dtype=_U))
+    return NgramHashes(hashes.view(np.int64), offsets, encoded)
