@@ -195,8 +195,9 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
 
     Each word is read 8 bytes at a time with unaligned 64-bit loads at its start (one gather per 8 bytes
     of word, not arithmetic per byte), the bytes past its end masked off. A word of up to 8 bytes is then
-    its own masked load (distinct words differ there, since words hold no NUL); a longer one mixes each
-    further load in. The result goes through the SplitMix64 finaliser.
+    its own masked load (distinct words differ there, since words hold no NUL); a longer one is the sum of
+    its loads, each put through the SplitMix64 finaliser with its number mixed in. Every word's value then
+    goes through the finaliser.
     """
     buf = np.frombuffer(raw, dtype=np.uint8)
     edge = np.zeros(L + 2, dtype=bool)
@@ -212,13 +213,16 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
     h = loads[starts]
     h &= _MASKS[np.minimum(lens, 8)]
     long = np.flatnonzero(lens > 8)
-    k = 8
-    with np.errstate(over="ignore"):
-        while long.size:
-            at = starts[long] + k
-            h[long] = np_mix64(h[long] ^ _LONG_SALT) + (loads[at] & _MASKS[np.minimum(ends[long] - at, 8)])
-            k += 8
-            long = long[lens[long] > k]
+    if long.size:
+        # a longer word: the sum of its 8-byte pieces, each mixed with its number (all pieces at once)
+        pieces = (lens[long] + 7) >> 3
+        first = np.cumsum(pieces) - pieces
+        k = np.arange(int(first[-1] + pieces[-1]), dtype=np.int64) - np.repeat(first, pieces)
+        at = np.repeat(starts[long], pieces) + 8 * k
+        val = loads[at] & _MASKS[np.minimum(np.repeat(ends[long], pieces) - at, 8)]
+        with np.errstate(over="ignore"):
+            val ^= k.view(_U) * _LONG_SALT
+            h[long] = np.add.reduceat(np_mix64(val), first)
     return starts, np_mix64(h)
 
 
