@@ -30,12 +30,12 @@ __all__ = ["item_overlaps", "verify_hits"]
 _NONE = np.zeros(0, dtype=np.int64)
 
 
-def _word_bounds(text: bytes) -> Tuple[List[int], List[int]]:
+def _word_bounds(text: bytes) -> Tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) byte offsets of the words (runs of non-NUL bytes) of ``text``."""
     edge = np.zeros(len(text) + 2, dtype=bool)
     np.not_equal(np.frombuffer(text, dtype=np.uint8), 0, out=edge[1:-1])
     se = np.flatnonzero(edge[1:] != edge[:-1])
-    return se[0::2].tolist(), se[1::2].tolist()
+    return se[0::2], se[1::2]
 
 
 def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -66,16 +66,19 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
     run_start = np.flatnonzero(brk).tolist()
     ok = np.zeros(first.size, dtype=bool)
     n = ix.ngram
-    bounds: Dict[int, Tuple[List[int], List[int]]] = {}
+    bounds: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     item_words: Dict[int, List[bytes]] = {}
     dl, pl, gl, ql = d.tolist(), p.tolist(), g.tolist(), q.tolist()
 
     def doc_words(di: int, at: int, k: int) -> List[bytes]:
+        """Words ``at`` .. ``at + k - 1`` of text ``di`` (fewer at its end): one slice of its bytes, split."""
         if di not in bounds:
             bounds[di] = _word_bounds(keys.normalized[di])
         st, en = bounds[di]
-        text = keys.normalized[di]
-        return [text[s:e] for s, e in zip(st[at : at + k], en[at : at + k])]
+        last = min(at + k, st.size) - 1
+        if last < at:
+            return []
+        return [w for w in keys.normalized[di][int(st[at]) : int(en[last])].split(b"\x00") if w]
 
     for a, e in zip(run_start, run_start[1:] + [first.size]):
         di, gi = dl[a], gl[a]

@@ -40,6 +40,7 @@ _pow_lock = threading.Lock()
 #: _MASKS[k]: the low k bytes of a 64-bit little-endian load (k = 0 .. 8)
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
 _LONG_SALT = _U(0x9E3779B97F4A7C15)
+_PIECE_SALT = _U(0xD6E8FEB86659FD93)
 #: code point ranges of scripts written without spaces between words
 _UNSPACED: Tuple[Tuple[int, int], ...] = (
     (0x0E00, 0x0EFF),    # Thai, Lao
@@ -195,9 +196,9 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
 
     Each word is read 8 bytes at a time with unaligned 64-bit loads at its start (one gather per 8 bytes
     of word, not arithmetic per byte), the bytes past its end masked off. A word of up to 8 bytes is then
-    its own masked load (distinct words differ there, since words hold no NUL); a longer one is the sum of
-    its loads, each put through the SplitMix64 finaliser with its number mixed in. Every word's value then
-    goes through the finaliser.
+    its own masked load (distinct words differ there, since words hold no NUL); a longer one is its first
+    load mixed with its length plus its last 8 bytes, plus (over 16 bytes) the loads in between, each mixed
+    with its number. Every word's value then goes through the SplitMix64 finaliser.
     """
     buf = np.frombuffer(raw, dtype=np.uint8)
     edge = np.zeros(L + 2, dtype=bool)
@@ -214,15 +215,21 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
     h &= _MASKS[np.minimum(lens, 8)]
     long = np.flatnonzero(lens > 8)
     if long.size:
-        # a longer word: the sum of its 8-byte pieces, each mixed with its number (all pieces at once)
-        pieces = (lens[long] + 7) >> 3
-        first = np.cumsum(pieces) - pieces
-        k = np.arange(int(first[-1] + pieces[-1]), dtype=np.int64) - np.repeat(first, pieces)
-        at = np.repeat(starts[long], pieces) + 8 * k
-        val = loads[at] & _MASKS[np.minimum(np.repeat(ends[long], pieces) - at, 8)]
+        # a longer word: its first 8 bytes mixed with its length, plus its last 8 bytes (all of a word of
+        # up to 16 bytes), plus the 8-byte pieces in between, each mixed with its number
+        ll, le = lens[long], ends[long]
         with np.errstate(over="ignore"):
-            val ^= k.view(_U) * _LONG_SALT
-            h[long] = np.add.reduceat(np_mix64(val), first)
+            hl = np_mix64(h[long] ^ (ll.view(_U) * _LONG_SALT)) + loads[le - 8]
+            very = np.flatnonzero(ll > 16)
+            if very.size:
+                pieces = (ll[very] - 9) >> 3  # pieces covering bytes 8 .. len - 9
+                first = np.cumsum(pieces) - pieces
+                k = np.arange(1, int(first[-1] + pieces[-1]) + 1, dtype=np.int64) - np.repeat(first, pieces)
+                at = np.repeat(starts[long[very]], pieces) + 8 * k
+                val = loads[at] & _MASKS[np.minimum(np.repeat(le[very] - 8, pieces) - at, 8)]
+                val ^= k.view(_U) * _PIECE_SALT
+                hl[very] += np.add.reduceat(np_mix64(val), first)
+        h[long] = hl
     return starts, np_mix64(h)
 
 
