@@ -1,35 +1,23 @@
-"""Normalised words and their n-gram hashes, as the GPT-3 contamination check defines them.
+"""N-gram hashes of normalised words (:mod:`.normalize`), computed for a whole chunk of texts with NumPy.
 
-Normalisation (GPT-3, appendix C; lm-evaluation-harness's ``janitor``): lower case, punctuation removed
-(deleted, so ``don't`` is ``dont``), words split on whitespace. Here "punctuation" is every character of
-the Unicode categories P (punctuation) and S (symbols) -- for ASCII exactly :data:`string.punctuation` --
-and non-ASCII text is NFKC-normalised first.
-
-Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no words
-to split on, so each of their characters is a word of its own: a 13-gram of Chinese text is 13 characters.
-This is a simple script check by code point block (:func:`is_unspaced`), made here so that the stage needs
-nothing from the multilingual work.
-
-:func:`ngram_hashes` hashes the n-grams of a whole chunk of texts with NumPy (no per-word Python work);
-:func:`normalized_words` is the same normalisation in plain Python, used to verify a hit exactly.
+:func:`ngram_hashes` reads each text's normalised bytes (:func:`~.normalize.normalized_bytes`), hashes its
+words with a few NumPy passes over the words (not over every byte) and its n-grams from prefix sums of the
+word hashes; no per-word Python work. The normalisation functions are re-exported here.
 
 Example:
-    >>> normalized_words("Don't PANIC -- it's   fine.")
-    ['dont', 'panic', 'its', 'fine']
-    >>> normalized_words("\u4eca\u5929\u5f88\u597d\u3002")
-    ['\u4eca', '\u5929', '\u5f88', '\u597d']
+    >>> h = ngram_hashes(["The cat sat.", "the CAT, sat!"], 3)
+    >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1]), normalized_words("The cat sat.")
+    ([0, 1, 2], True, ['the', 'cat', 'sat'])
 """
 from __future__ import annotations
 
-import re
-import string
 import threading
-import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..core.mixing import np_mix64
+from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_words
 
 __all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words"]
 
@@ -41,107 +29,6 @@ _pow_lock = threading.Lock()
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
 _LONG_SALT = _U(0x9E3779B97F4A7C15)
 _PIECE_SALT = _U(0xD6E8FEB86659FD93)
-#: code point ranges of scripts written without spaces between words
-_UNSPACED: Tuple[Tuple[int, int], ...] = (
-    (0x0E00, 0x0EFF),    # Thai, Lao
-    (0x0F00, 0x0FFF),    # Tibetan
-    (0x1000, 0x109F),    # Myanmar
-    (0x1780, 0x17FF),    # Khmer
-    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
-    (0x3005, 0x3007),    # ideographic iteration mark, closing mark, number zero
-    (0x3040, 0x30FF),    # Hiragana, Katakana
-    (0x3100, 0x312F),    # Bopomofo
-    (0x31F0, 0x31FF),    # Katakana phonetic extensions
-    (0x3400, 0x4DBF),    # CJK extension A
-    (0x4E00, 0x9FFF),    # CJK unified ideographs
-    (0xF900, 0xFAFF),    # CJK compatibility ideographs
-    (0x20000, 0x323AF),  # CJK extensions B-H
-)
-
-
-def is_unspaced(ch: str) -> bool:
-    """True for a character of a script written without spaces (each such character is one word).
-
-    Example:
-        >>> is_unspaced("\u4e2d"), is_unspaced("a"), is_unspaced("\u0e01")
-        (True, False, True)
-    """
-    c = ord(ch)
-    return any(lo <= c <= hi for lo, hi in _UNSPACED)
-
-
-def _translation(c: int) -> Optional[str]:
-    """What character ``c`` becomes: punctuation and symbols deleted, whitespace (and NUL) a space, a
-    character of an unspaced script surrounded by spaces, anything else itself."""
-    ch = chr(c)
-    if unicodedata.category(ch)[0] in "PS":
-        return None
-    if ch.isspace() or c == 0:
-        return " "
-    return f" {ch} " if is_unspaced(ch) else ch
-
-
-class _AstralTable(dict):
-    """``str.translate`` table for text with characters beyond the BMP, filled on first use of each."""
-
-    def __missing__(self, c: int) -> Optional[str]:
-        out = self[c] = _translation(c)
-        return out
-
-
-#: the BMP as a list (a list lookup is what makes ``str.translate`` fast); built on first use
-_BMP: List[Optional[str]] = []
-
-
-# NUL is whitespace here (it separates texts in the byte buffer of ngram_hashes)
-_ASCII_STR = str.maketrans(string.ascii_uppercase + "\x00", string.ascii_lowercase + " ", string.punctuation)
-_ASTRAL = _AstralTable()
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_UNICODE_LOCK = threading.Lock()
-# bytes: upper to lower case, the whitespace str.split() knows to 0 (a word boundary); punctuation deleted
-_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-_BYTE_TABLE = bytearray(range(256))
-for _c in string.ascii_uppercase.encode():
-    _BYTE_TABLE[_c] = _c + 32
-for _c in _WS:
-    _BYTE_TABLE[_c] = 0
-_BYTE_TABLE = bytes(_BYTE_TABLE)
-_PUNCT = string.punctuation.encode()
-
-
-def _non_ascii_run(m: "re.Match[str]") -> str:
-    run = m.group()
-    if max(run) <= "\uffff":
-        return run.translate(_BMP)
-    with _UNICODE_LOCK:  # the table grows while it is used
-        return run.translate(_ASTRAL)
-
-
-def _unicode_part(text: str) -> str:
-    """NFKC, lower case, and the non-ASCII characters translated (ASCII ones are left to the caller)."""
-    if not _BMP:
-        with _UNICODE_LOCK:
-            if not _BMP:
-                _BMP.extend(_translation(c) for c in range(0x10000))
-    return _NON_ASCII.sub(_non_ascii_run, unicodedata.normalize("NFKC", text).lower())
-
-
-def normalize_text(text: str) -> str:
-    """``text`` lower-cased, NFKC-normalised (non-ASCII), punctuation and symbols deleted, whitespace kept,
-    characters of unspaced scripts set apart by spaces.
-
-    Example:
-        >>> normalize_text("Hello, World!")
-        'hello world'
-    """
-    if text.isascii():
-        return text.translate(_ASCII_STR)
-    return _unicode_part(text).translate(_ASCII_STR)
-
-
-def normalized_words(text: str) -> List[str]:
-    """The normalised words of ``text`` (:func:`normalize_text`, split on whitespace)."""
-    return normalize_text(text).split()
 
 
 def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -235,69 +122,6 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
     return starts, np_mix64(h)
 
 
-#: a non-ASCII character -> the UTF-8 bytes it becomes (lower case, then translated), ``b""`` when it is
-#: deleted, ``None`` when it stays itself; ``_SLOW`` when text holding it takes the whole-text path
-_CHAR_BYTES: Dict[str, Optional[bytes]] = {}
-_SLOW = b"\xff"
-_MISSING = object()
-_ASCII_BYTES = bytes(range(128))
-#: a text needing more distinct characters replaced than this takes the whole-text path (CJK text)
-_MAX_REPLACED = 24
-
-
-def _char_bytes(ch: str) -> Optional[bytes]:
-    got = _CHAR_BYTES.get(ch, _MISSING)
-    if got is not _MISSING:
-        return got  # type: ignore[return-value]
-    if ch == "\u03a3":  # capital sigma: its lower case depends on the letters around it
-        out: Optional[bytes] = _SLOW
-    else:
-        parts = []
-        for c in ch.lower():
-            t = c if c.isascii() else _translation(ord(c))
-            parts.append(t or "")
-        rep = "".join(parts)
-        # the replacement must be final: any other non-ASCII character in it must stay itself
-        final = all(c == ch or c.isascii() or (_translation(ord(c)) == c and c.lower() == c) for c in rep)
-        if not final:
-            out = _SLOW
-        else:
-            out = None if rep == ch else rep.encode("utf-8", "surrogatepass")
-    with _UNICODE_LOCK:
-        _CHAR_BYTES[ch] = out
-    return out
-
-
-def _encode_unicode(t: str) -> bytes:
-    """:func:`_encode` for text with non-ASCII characters: NFKC, then each distinct non-ASCII character
-    that changes is replaced in the UTF-8 bytes (few, in most text); text with many such characters (or a
-    capital sigma) goes through :func:`_unicode_part` instead. The same bytes either way."""
-    nfkc = unicodedata.normalize("NFKC", t)
-    enc = nfkc.encode("utf-8", "surrogatepass")
-    reps = []
-    for ch in set(enc.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
-        rep = _char_bytes(ch)
-        if rep is _SLOW:
-            reps = None
-            break
-        if rep is not None:
-            reps.append((ch, rep))
-    if reps is None or len(reps) > _MAX_REPLACED:
-        return _unicode_part(nfkc).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
-    for ch, rep in reps:
-        enc = enc.replace(ch.encode("utf-8", "surrogatepass"), rep)
-    return enc.translate(_BYTE_TABLE, _PUNCT)
-
-
-def _encode(t: Optional[str]) -> bytes:
-    """The normalised UTF-8 bytes of ``t``, words separated by NUL bytes (possibly several)."""
-    if not t:
-        return b""
-    if t.isascii():
-        return t.encode("ascii").translate(_BYTE_TABLE, _PUNCT)
-    return _encode_unicode(t)
-
-
 def _group_hashes(encoded: Sequence[bytes], ngram: int, grams_per_doc: np.ndarray) -> np.ndarray:
     """The n-gram hashes of a few texts' normalised bytes, in text order; fills ``grams_per_doc``."""
     n_docs = len(encoded)
@@ -342,7 +166,7 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int
         >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1])
         ([0, 1, 2, 2], True)
     """
-    encoded = [_encode(t) for t in texts]
+    encoded = [normalized_bytes(t) for t in texts]
     n_docs = len(encoded)
     grams = np.zeros(n_docs, dtype=np.int64)
     parts: List[np.ndarray] = []
