@@ -122,22 +122,19 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
     return starts, np_mix64(h)
 
 
-def _group_hashes(encoded: Sequence[bytes], ngram: int, grams_per_doc: np.ndarray) -> np.ndarray:
-    """The n-gram hashes of a few texts' normalised bytes, in text order; fills ``grams_per_doc``."""
-    n_docs = len(encoded)
+def _group_hashes(encoded: Sequence[bytes], doc_start: np.ndarray, ngram: int, grams_per_doc: np.ndarray,
+                  out: List[np.ndarray]) -> None:
+    """Append to ``out`` the n-gram hashes of a few texts' normalised bytes (a view per text that has any,
+    in text order); ``doc_start``: where each text starts in their NUL-joined bytes; fills ``grams_per_doc``."""
     raw = b"\x00".join(encoded)
     L = len(raw)
     starts, wh = _word_hashes(raw + bytes(8), L)
-    doc_start = np.zeros(n_docs, dtype=np.int64)
-    if n_docs > 1:
-        np.cumsum(np.fromiter((len(e) + 1 for e in encoded[:-1]), dtype=np.int64, count=n_docs - 1),
-                  out=doc_start[1:])
-    words_per_doc = np.diff(np.searchsorted(starts, doc_start), append=starts.size)
-    np.maximum(words_per_doc - ngram + 1, 0, out=grams_per_doc)
+    first_word = np.searchsorted(starts, doc_start)
+    np.maximum(np.diff(first_word, append=starts.size) - ngram + 1, 0, out=grams_per_doc)
     W = wh.size
     m = W - ngram + 1
     if m <= 0 or not grams_per_doc.any():
-        return np.zeros(0, dtype=_U)
+        return
     pw, inv = _power_tables(W)
     with np.errstate(over="ignore"):
         # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j
@@ -147,11 +144,10 @@ def _group_hashes(encoded: Sequence[bytes], ngram: int, grams_per_doc: np.ndarra
         acc = pre[ngram:]
         acc -= pre[:m]
         acc *= inv[:m]
-    if n_docs == 1:
-        return acc
-    # the n-gram starting at word w is valid when its last word is in the same text
-    wdoc = np.repeat(np.arange(n_docs, dtype=np.int32), words_per_doc)
-    return acc[wdoc[:m] == wdoc[ngram - 1 :]]
+    # a text's n-grams start at its first word (those running into the next text are left out)
+    for d in np.flatnonzero(grams_per_doc).tolist():
+        w = int(first_word[d])
+        out.append(acc[w : w + int(grams_per_doc[d])])
 
 
 def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int = 1 << 18) -> NgramHashes:
@@ -169,14 +165,18 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int
     encoded = [normalized_bytes(t) for t in texts]
     n_docs = len(encoded)
     grams = np.zeros(n_docs, dtype=np.int64)
+    # where each text starts in the NUL-joined bytes of all; groups cut where that passes group_bytes
+    at = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n_docs) + 1, out=at[1:])
+    cuts = np.unique(np.searchsorted(at, np.arange(group_bytes, int(at[-1]) + group_bytes, group_bytes)))
     parts: List[np.ndarray] = []
-    a = size = 0
-    for b, e in enumerate(encoded):
-        size += len(e) + 1
-        if size >= group_bytes or b == n_docs - 1:
-            parts.append(_group_hashes(encoded[a : b + 1], ngram, grams[a : b + 1]))
-            a, size = b + 1, 0
+    a = 0
+    for b in cuts.tolist() + [n_docs]:
+        b = min(b, n_docs)
+        if b > a:
+            _group_hashes(encoded[a:b], at[a:b] - at[a], ngram, grams[a:b], parts)
+            a = b
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(grams, out=offsets[1:])
-    hashes = np.concatenate(parts) if len(parts) > 1 else (parts[0] if parts else np.zeros(0, dtype=_U))
+    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=_U)
     return NgramHashes(hashes.view(np.int64), offsets, encoded)
