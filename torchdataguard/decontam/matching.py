@@ -54,10 +54,8 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
         return found, rejected
     doc = np.searchsorted(keys.offsets, rows, side="right") - 1
     # the first hit of each distinct (text, n-gram), in text then word order (rows ascend)
-    order = np.lexsort((rows, grams, doc))
-    new = np.ones(order.size, dtype=bool)
-    new[1:] = (doc[order][1:] != doc[order][:-1]) | (grams[order][1:] != grams[order][:-1])
-    first = np.sort(order[new])
+    _, first = np.unique(doc * max(1, ix.n_ngrams) + grams, return_index=True)  # a stable sort: the first hit
+    first.sort()
     d, u = doc[first], grams[first]
     p = rows[first] - keys.offsets[d]
     g, q = ix.rep_item[u], ix.rep_pos[u]
