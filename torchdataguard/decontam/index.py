@@ -105,7 +105,8 @@ class EvalIndex:
         slot = uniq & ix.mask
         table = np.zeros(1 << (bits - 6), dtype=np.uint64)
         one = np.uint64(1)
-        marks = np.left_shift(one, (slot & 63).astype(np.uint64)) | np.left_shift(one, (uniq >> 58 & 63).astype(np.uint64))
+        marks = (np.left_shift(one, (slot & 63).astype(np.uint64))
+                 | np.left_shift(one, (uniq >> 58 & 63).astype(np.uint64)))
         np.bitwise_or.at(table, slot >> 6, marks)
         table = table.view(np.int64)
         ix.hashes = torch.from_numpy(uniq.copy())

@@ -305,8 +305,9 @@ class Decontaminate(IndexStage):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("eval_digest") != self.index.digest:
-            raise StateError(f"Decontaminate state was saved with other evaluation sets or n-gram length (digest "
-                             f"{state.get('eval_digest')!r}, this stage has {self.index.digest!r})")
+            raise StateError(f"Decontaminate state was saved with other evaluation sets, n-gram length or n-gram "
+                             f"hashing (an earlier version; digest {state.get('eval_digest')!r}, this stage has "
+                             f"{self.index.digest!r}); start the stage afresh or use the version that saved it")
         counts, items = state.get("counts"), state.get("item_docs")
         dropped, over = state.get("documents_dropped"), state.get("documents_overlapping")
         if (not isinstance(counts, torch.Tensor) or counts.numel() != self.index.n_ngrams
