@@ -3,8 +3,9 @@
 Layout (U distinct n-grams, P distinct (n-gram, item) pairs, I items):
 
 * ``hashes``: the sorted distinct 64-bit n-gram hashes, an int64 tensor [U] on the device (the hash set);
-* ``table``: a bit set of 2**B slots (at least 64 per n-gram, packed in int64 words: 8 bytes per n-gram)
-  marking the slots hashes fall into, so all but about 1 in 64 training n-grams absent from the set are
+* ``table``: a bit set of 2**B bits (at least 32 per n-gram: 4 to 8 bytes per n-gram), packed in int64
+  words; each n-gram sets two bits of one word (the word and the first bit from its low hash bits, the
+  second bit from its top 6 bits), so all but a few in a thousand training n-grams absent from the set are
   rejected by one gather before the binary search (``torch.searchsorted``);
 * ``ptr`` [U+1] and ``pair_item`` [P] (NumPy): the items holding each n-gram;
 * ``rep_item``, ``rep_pos`` [U]: where each n-gram first occurs (item, word), to verify a hit exactly;
@@ -99,11 +100,14 @@ class EvalIndex:
         sha.update(uniq.tobytes())
         sha.update(ix.item_ngrams.tobytes())
         ix.digest = sha.hexdigest()[:16]
-        bits = max(16, int(np.ceil(np.log2(max(1, uniq.size) * 64))))
+        bits = max(16, int(np.ceil(np.log2(max(1, uniq.size) * 32))))
         ix.mask = (1 << bits) - 1
         slot = uniq & ix.mask
         table = np.zeros(1 << (bits - 6), dtype=np.uint64)
-        np.bitwise_or.at(table, slot >> 6, np.left_shift(np.uint64(1), (slot & 63).astype(np.uint64)))
+        one = np.uint64(1)
+        marks = (np.left_shift(one, (slot & 63).astype(np.uint64))
+                 | np.left_shift(one, (uniq >> 58 & 63).astype(np.uint64)))
+        np.bitwise_or.at(table, slot >> 6, marks)
         table = table.view(np.int64)
         ix.hashes = torch.from_numpy(uniq.copy())
         ix.table = torch.from_numpy(table)
@@ -115,13 +119,22 @@ class EvalIndex:
         self.table = self.table.to(self.device)
         return self
 
-    def query(self, hashes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """``(rows, grams)``: the positions in ``hashes`` whose hash is in the set, and which n-gram each is."""
+    def query(self, hashes: np.ndarray, *, block: int = 1 << 16) -> Tuple[np.ndarray, np.ndarray]:
+        """``(rows, grams)``: the positions in ``hashes`` whose hash is in the set, and which n-gram each is.
+
+        On the CPU the bit-set test runs over ``block`` hashes at a time (arrays that stay in the cache)."""
         if hashes.size == 0 or self.n_ngrams == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         q = torch.from_numpy(hashes).to(self.device, non_blocking=True)
-        slot = q & self.mask
-        cand = torch.nonzero(torch.bitwise_right_shift(self.table[slot >> 6], slot & 63) & 1).flatten()
+        step = block if self.device.type == "cpu" else q.numel()
+        parts = []
+        for a in range(0, q.numel(), step):
+            qa = q[a : a + step]
+            slot = qa & self.mask
+            word = torch.index_select(self.table, 0, slot >> 6)
+            both = torch.bitwise_right_shift(word, slot & 63) & torch.bitwise_right_shift(word, qa >> 58 & 63)
+            parts.append(torch.nonzero(both & 1).flatten() + a)
+        cand = parts[0] if len(parts) == 1 else torch.cat(parts)
         if cand.numel() == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         qc = q[cand]

@@ -1,35 +1,23 @@
-"""Normalised words and their n-gram hashes, as the GPT-3 contamination check defines them.
+"""N-gram hashes of normalised words (:mod:`.normalize`), computed for a whole chunk of texts with NumPy.
 
-Normalisation (GPT-3, appendix C; lm-evaluation-harness's ``janitor``): lower case, punctuation removed
-(deleted, so ``don't`` is ``dont``), words split on whitespace. Here "punctuation" is every character of
-the Unicode categories P (punctuation) and S (symbols) -- for ASCII exactly :data:`string.punctuation` --
-and non-ASCII text is NFKC-normalised first.
-
-Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no words
-to split on, so each of their characters is a word of its own: a 13-gram of Chinese text is 13 characters.
-This is a simple script check by code point block (:func:`is_unspaced`), made here so that the stage needs
-nothing from the multilingual work.
-
-:func:`ngram_hashes` hashes the n-grams of a whole chunk of texts with NumPy (no per-word Python work);
-:func:`normalized_words` is the same normalisation in plain Python, used to verify a hit exactly.
+:func:`ngram_hashes` reads each text's normalised bytes (:func:`~.normalize.normalized_bytes`), hashes its
+words with a few NumPy passes over the words (not over every byte) and its n-grams from prefix sums of the
+word hashes; no per-word Python work. The normalisation functions are re-exported here.
 
 Example:
-    >>> normalized_words("Don't PANIC -- it's   fine.")
-    ['dont', 'panic', 'its', 'fine']
-    >>> normalized_words("\u4eca\u5929\u5f88\u597d\u3002")
-    ['\u4eca', '\u5929', '\u5f88', '\u597d']
+    >>> h = ngram_hashes(["The cat sat.", "the CAT, sat!"], 3)
+    >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1]), normalized_words("The cat sat.")
+    ([0, 1, 2], True, ['the', 'cat', 'sat'])
 """
 from __future__ import annotations
 
-import re
-import string
 import threading
-import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..core.mixing import np_mix64
+from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_words
 
 __all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words"]
 
@@ -37,107 +25,10 @@ _U = np.uint64
 _BASE = _U(0x100000001B3)
 _powers: Dict[str, np.ndarray] = {"p": np.ones(1, dtype=_U), "inv": np.ones(1, dtype=_U)}
 _pow_lock = threading.Lock()
-#: code point ranges of scripts written without spaces between words
-_UNSPACED: Tuple[Tuple[int, int], ...] = (
-    (0x0E00, 0x0EFF),    # Thai, Lao
-    (0x0F00, 0x0FFF),    # Tibetan
-    (0x1000, 0x109F),    # Myanmar
-    (0x1780, 0x17FF),    # Khmer
-    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
-    (0x3005, 0x3007),    # ideographic iteration mark, closing mark, number zero
-    (0x3040, 0x30FF),    # Hiragana, Katakana
-    (0x3100, 0x312F),    # Bopomofo
-    (0x31F0, 0x31FF),    # Katakana phonetic extensions
-    (0x3400, 0x4DBF),    # CJK extension A
-    (0x4E00, 0x9FFF),    # CJK unified ideographs
-    (0xF900, 0xFAFF),    # CJK compatibility ideographs
-    (0x20000, 0x323AF),  # CJK extensions B-H
-)
-
-
-def is_unspaced(ch: str) -> bool:
-    """True for a character of a script written without spaces (each such character is one word).
-
-    Example:
-        >>> is_unspaced("\u4e2d"), is_unspaced("a"), is_unspaced("\u0e01")
-        (True, False, True)
-    """
-    c = ord(ch)
-    return any(lo <= c <= hi for lo, hi in _UNSPACED)
-
-
-def _translation(c: int) -> Optional[str]:
-    """What character ``c`` becomes: punctuation and symbols deleted, whitespace (and NUL) a space, a
-    character of an unspaced script surrounded by spaces, anything else itself."""
-    ch = chr(c)
-    if unicodedata.category(ch)[0] in "PS":
-        return None
-    if ch.isspace() or c == 0:
-        return " "
-    return f" {ch} " if is_unspaced(ch) else ch
-
-
-class _AstralTable(dict):
-    """``str.translate`` table for text with characters beyond the BMP, filled on first use of each."""
-
-    def __missing__(self, c: int) -> Optional[str]:
-        out = self[c] = _translation(c)
-        return out
-
-
-#: the BMP as a list (a list lookup is what makes ``str.translate`` fast); built on first use
-_BMP: List[Optional[str]] = []
-
-
-# NUL is whitespace here (it separates texts in the byte buffer of ngram_hashes)
-_ASCII_STR = str.maketrans(string.ascii_uppercase + "\x00", string.ascii_lowercase + " ", string.punctuation)
-_ASTRAL = _AstralTable()
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_UNICODE_LOCK = threading.Lock()
-# bytes: upper to lower case, the whitespace str.split() knows to 0 (a word boundary); punctuation deleted
-_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-_BYTE_TABLE = bytearray(range(256))
-for _c in string.ascii_uppercase.encode():
-    _BYTE_TABLE[_c] = _c + 32
-for _c in _WS:
-    _BYTE_TABLE[_c] = 0
-_BYTE_TABLE = bytes(_BYTE_TABLE)
-_PUNCT = string.punctuation.encode()
-
-
-def _non_ascii_run(m: "re.Match[str]") -> str:
-    run = m.group()
-    if max(run) <= "\uffff":
-        return run.translate(_BMP)
-    with _UNICODE_LOCK:  # the table grows while it is used
-        return run.translate(_ASTRAL)
-
-
-def _unicode_part(text: str) -> str:
-    """NFKC, lower case, and the non-ASCII characters translated (ASCII ones are left to the caller)."""
-    if not _BMP:
-        with _UNICODE_LOCK:
-            if not _BMP:
-                _BMP.extend(_translation(c) for c in range(0x10000))
-    return _NON_ASCII.sub(_non_ascii_run, unicodedata.normalize("NFKC", text).lower())
-
-
-def normalize_text(text: str) -> str:
-    """``text`` lower-cased, NFKC-normalised (non-ASCII), punctuation and symbols deleted, whitespace kept,
-    characters of unspaced scripts set apart by spaces.
-
-    Example:
-        >>> normalize_text("Hello, World!")
-        'hello world'
-    """
-    if text.isascii():
-        return text.translate(_ASCII_STR)
-    return _unicode_part(text).translate(_ASCII_STR)
-
-
-def normalized_words(text: str) -> List[str]:
-    """The normalised words of ``text`` (:func:`normalize_text`, split on whitespace)."""
-    return normalize_text(text).split()
+#: _MASKS[k]: the low k bytes of a 64-bit little-endian load (k = 0 .. 8)
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
+_LONG_SALT = _U(0x9E3779B97F4A7C15)
+_PIECE_SALT = _U(0xD6E8FEB86659FD93)
 
 
 def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -176,6 +67,8 @@ class NgramHashes:
 
     def take(self, idx: Sequence[int]) -> "NgramHashes":
         idx = np.asarray(list(idx), dtype=np.int64)
+        if idx.size == len(self) and bool((idx == np.arange(idx.size)).all()):
+            return self  # every text, in order (the usual case): nothing to copy
         if idx.size == 0:
             return NgramHashes(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), [])
         a, b = self.offsets[idx], self.offsets[idx + 1]
@@ -186,57 +79,104 @@ class NgramHashes:
         return NgramHashes(self.hashes[pos], out_off, [self.normalized[i] for i in idx.tolist()])
 
 
-def ngram_hashes(texts: Sequence[Optional[str]], ngram: int) -> NgramHashes:
+def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(starts, hashes)`` of the words (runs of non-NUL bytes) in ``raw[:L]``; ``raw`` holds at least 8
+    more bytes after ``L`` (read, never hashed).
+
+    Each word is read 8 bytes at a time with unaligned 64-bit loads at its start (one gather per 8 bytes
+    of word, not arithmetic per byte), the bytes past its end masked off. A word of up to 8 bytes is then
+    its own masked load (distinct words differ there, since words hold no NUL); a longer one is its first
+    load mixed with its length plus its last 8 bytes, plus (over 16 bytes) the loads in between, each mixed
+    with its number. Every word's value then goes through the SplitMix64 finaliser.
+    """
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    edge = np.zeros(L + 2, dtype=bool)
+    np.not_equal(buf[:L], 0, out=edge[1 : L + 1])
+    # alternating word starts and ends (exclusive): where word bytes and boundaries change
+    se = np.flatnonzero(edge[1:] != edge[:-1])
+    starts, ends = se[0::2], se[1::2]
+    if starts.size == 0:
+        return starts, np.zeros(0, dtype=_U)
+    # unaligned little-endian 64-bit loads at any byte offset up to L
+    loads = np.ndarray(shape=(L + 1,), dtype="<u8", buffer=raw, strides=(1,))
+    lens = ends - starts
+    h = loads[starts]
+    h &= _MASKS[np.minimum(lens, 8)]
+    long = np.flatnonzero(lens > 8)
+    if long.size:
+        # a longer word: its first 8 bytes mixed with its length, plus its last 8 bytes (all of a word of
+        # up to 16 bytes), plus the 8-byte pieces in between, each mixed with its number
+        ll, le = lens[long], ends[long]
+        with np.errstate(over="ignore"):
+            hl = np_mix64(h[long] ^ (ll.view(_U) * _LONG_SALT)) + loads[le - 8]
+            very = np.flatnonzero(ll > 16)
+            if very.size:
+                pieces = (ll[very] - 9) >> 3  # pieces covering bytes 8 .. len - 9
+                first = np.cumsum(pieces) - pieces
+                k = np.arange(1, int(first[-1] + pieces[-1]) + 1, dtype=np.int64) - np.repeat(first, pieces)
+                at = np.repeat(starts[long[very]], pieces) + 8 * k
+                val = loads[at] & _MASKS[np.minimum(np.repeat(le[very] - 8, pieces) - at, 8)]
+                val ^= k.view(_U) * _PIECE_SALT
+                hl[very] += np.add.reduceat(np_mix64(val), first)
+        h[long] = hl
+    return starts, np_mix64(h)
+
+
+def _group_hashes(encoded: Sequence[bytes], doc_start: np.ndarray, ngram: int, grams_per_doc: np.ndarray,
+                  out: List[np.ndarray]) -> None:
+    """Append to ``out`` the n-gram hashes of a few texts' normalised bytes (a view per text that has any,
+    in text order); ``doc_start``: where each text starts in their NUL-joined bytes; fills ``grams_per_doc``."""
+    raw = b"\x00".join(encoded)
+    L = len(raw)
+    starts, wh = _word_hashes(raw + bytes(8), L)
+    first_word = np.searchsorted(starts, doc_start)
+    np.maximum(np.diff(first_word, append=starts.size) - ngram + 1, 0, out=grams_per_doc)
+    W = wh.size
+    m = W - ngram + 1
+    if m <= 0 or not grams_per_doc.any():
+        return
+    pw, inv = _power_tables(W)
+    with np.errstate(over="ignore"):
+        # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j
+        pre = np.zeros(W + 1, dtype=_U)
+        wh *= pw
+        np.cumsum(wh, out=pre[1:])
+        acc = pre[ngram:]
+        acc -= pre[:m]
+        acc *= inv[:m]
+    # a text's n-grams start at its first word (those running into the next text are left out)
+    for d in np.flatnonzero(grams_per_doc).tolist():
+        w = int(first_word[d])
+        out.append(acc[w : w + int(grams_per_doc[d])])
+
+
+def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int = 1 << 18) -> NgramHashes:
     """64-bit hashes of the normalised word ``ngram``-grams of each text (a text with fewer words has none;
     ``None`` is a text without words).
+
+    The texts are hashed in groups of about ``group_bytes`` normalised bytes, so that the NumPy passes
+    work on arrays that stay in the CPU cache (and are not mapped afresh from the OS for every chunk).
 
     Example:
         >>> h = ngram_hashes(["a b c", "A, b! C", "a b"], 3)
         >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1])
         ([0, 1, 2, 2], True)
     """
-    encoded = []
-    for t in texts:
-        if not t:
-            encoded.append(b"")
-        elif t.isascii():
-            encoded.append(t.encode("ascii").translate(_BYTE_TABLE, _PUNCT))
-        else:
-            encoded.append(_unicode_part(t).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT))
+    encoded = [normalized_bytes(t) for t in texts]
     n_docs = len(encoded)
-    raw = b"\x00".join(encoded)
-    L = len(raw)
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    isw = buf != 0
-    st = np.empty(L, dtype=bool)
-    if L:
-        st[0] = isw[0]
-        np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a boundary
-    starts = np.flatnonzero(st)
-    pw, inv = _power_tables(L + 1)
-    with np.errstate(over="ignore"):
-        # sum of b_j * BASE^j from one word's start to the next word's start is that word's sum (boundaries are 0)
-        wh = np.add.reduceat(pw[:L] * buf, starts) if starts.size else np.zeros(0, dtype=_U)
-        wh = np_mix64(wh * inv[starts])
-    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-    doc_start = np.zeros(n_docs, dtype=np.int64)
-    if n_docs > 1:
-        np.cumsum(lens[:-1] + 1, out=doc_start[1:])
-    first_word = np.searchsorted(starts, doc_start)
-    words_per_doc = np.diff(first_word, append=starts.size)
-    grams_per_doc = np.maximum(words_per_doc - ngram + 1, 0)
+    grams = np.zeros(n_docs, dtype=np.int64)
+    # where each text starts in the NUL-joined bytes of all; groups cut where that passes group_bytes
+    at = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n_docs) + 1, out=at[1:])
+    cuts = np.unique(np.searchsorted(at, np.arange(group_bytes, int(at[-1]) + group_bytes, group_bytes)))
+    parts: List[np.ndarray] = []
+    a = 0
+    for b in cuts.tolist() + [n_docs]:
+        b = min(b, n_docs)
+        if b > a:
+            _group_hashes(encoded[a:b], at[a:b] - at[a], ngram, grams[a:b], parts)
+            a = b
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(grams_per_doc, out=offsets[1:])
-    W = wh.size
-    if W < ngram or offsets[-1] == 0:
-        return NgramHashes(np.zeros(0, dtype=np.int64), offsets, encoded)
-    m = W - ngram + 1
-    with np.errstate(over="ignore"):
-        # the n-gram at word i: sum of wh[i + k] * BASE^k, from prefix sums of wh[j] * BASE^j (W <= L)
-        pre = np.zeros(W + 1, dtype=_U)
-        np.cumsum(wh * pw[:W], out=pre[1:])
-        acc = (pre[ngram:] - pre[:m]) * inv[:m]
-    # the n-gram starting at word w is valid when its last word is in the same text
-    wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), words_per_doc)
-    valid = wdoc[:m] == wdoc[ngram - 1 :]
-    return NgramHashes(np_mix64(acc[valid]).view(np.int64), offsets, encoded)
+    np.cumsum(grams, out=offsets[1:])
+    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=_U)
+    return NgramHashes(hashes.view(np.int64), offsets, encoded)

@@ -10,13 +10,13 @@ from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from .evalsets import EvalSet, read_eval_set
 from .index import EvalIndex
+from .matching import item_overlaps, verify_hits
 from .ngrams import NgramHashes, ngram_hashes
 
 __all__ = ["Decontaminate"]
 
 #: benchmarks one stage can hold (per-n-gram benchmark sets are 63-bit masks)
 MAX_BENCHMARKS = 63
-_NONE = np.zeros(0, dtype=np.int64)
 
 
 class NgramKeyer(Keyer):
@@ -146,9 +146,13 @@ class Decontaminate(IndexStage):
         out: List[Optional[Drop]] = [None] * len(exs)
         for d in np.flatnonzero(rejected).tolist():
             exs[d].count("contamination/unverified_hash_hits", int(rejected[d]))
-        for d, grams in enumerate(found):
-            if grams.size:
-                out[d] = self.judge(grams)
+        hit = [d for d, grams in enumerate(found) if grams.size]
+        if self.max_train_count is None:  # no boilerplate counts: the texts can be judged all at once
+            for d, drop in zip(hit, self.judge_many([found[d] for d in hit])):
+                out[d] = drop
+        else:
+            for d in hit:
+                out[d] = self.judge(found[d])
         return out
 
     def verify(self, keys: NgramHashes) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -156,54 +160,39 @@ class Decontaminate(IndexStage):
 
         Stateless (reads only the index): returns, per text, the sorted distinct n-gram numbers
         (``int64``) whose hash it holds *and* whose words equal the item's, word for word; and, per text,
-        how many distinct n-grams matched by hash only (a collision, never a drop).
+        how many distinct n-grams matched by hash only (a collision, never a drop). See
+        :func:`~torchdataguard.decontam.matching.verify_hits`.
         """
-        n_docs = len(keys)
-        found = [_NONE] * n_docs
-        rejected = np.zeros(n_docs, dtype=np.int64)
-        rows, grams = self.index.query(keys.hashes)
-        if rows.size == 0:
-            return found, rejected
-        doc = np.searchsorted(keys.offsets, rows, side="right") - 1
-        pos = rows - keys.offsets[doc]
-        bounds = np.flatnonzero(np.diff(doc)) + 1
-        for seg in np.split(np.arange(rows.size), bounds):
-            d = int(doc[seg[0]])
-            found[d], rejected[d] = self._verify_doc(keys.words(d), pos[seg], grams[seg])
-        return found, rejected
+        return verify_hits(self.index, keys)
 
-    def _verify_doc(self, words: List[bytes], pos: np.ndarray, grams: np.ndarray) -> Tuple[np.ndarray, int]:
-        """Verify one text's hits (at word ``pos``, n-gram ``grams``, in word order) on its normalised ``words``.
-
-        The first hit of each distinct n-gram is compared with the item's words where the n-gram first
-        occurs. Hits at consecutive words that continue the same item at consecutive words (a passage of
-        the item) are compared as one span, so a document holding a whole item costs one comparison.
-        """
-        n = self.ngram
+    def judge_many(self, found: Sequence[np.ndarray]) -> List[Optional[Drop]]:
+        """:meth:`judge` for several documents at once, in stream order, when no boilerplate count is set
+        (``max_train_count=None``: then no document's decision depends on the ones before)."""
+        if self.max_train_count is not None:
+            raise ConfigError("judge_many needs max_train_count=None; judge documents one by one with judge()")
+        out: List[Optional[Drop]] = [None] * len(found)
+        if not found:
+            return out
         ix = self.index
-        _, first = np.unique(grams, return_index=True)
-        first.sort()
-        p, u = pos[first], grams[first]
-        g, q = ix.rep_item[u], ix.rep_pos[u]
-        brk = np.ones(p.size, dtype=bool)
-        brk[1:] = (np.diff(p) != 1) | (np.diff(g) != 0) | (np.diff(q) != 1)
-        run_start = np.flatnonzero(brk).tolist()
-        ok = np.zeros(p.size, dtype=bool)
-        item_words: Dict[int, List[bytes]] = {}
-        for a, e in zip(run_start, run_start[1:] + [p.size]):
-            gi = int(g[a])
-            if gi not in item_words:
-                item_words[gi] = ix.words[gi].encode("utf-8", "surrogatepass").split(b" ")
-            iw = item_words[gi]
-            pa, qa, k = int(p[a]), int(q[a]), e - a + n - 1
-            if words[pa : pa + k] == iw[qa : qa + k]:
-                ok[a:e] = True
-                continue
-            for j in range(a, e):  # the span differs somewhere: each n-gram on its own
-                pj, qj = int(p[j]), int(q[j])
-                ok[j] = words[pj : pj + n] == iw[qj : qj + n]
-        found = np.sort(u[ok]).astype(np.int64)
-        return found, int(p.size - found.size)
+        np.add.at(self.counts, np.concatenate(found), 1)
+        doc, items, frac = item_overlaps(ix, found)
+        if self.min_overlap is not None:
+            keep = frac >= self.min_overlap
+            doc, items, frac = doc[keep], items[keep], frac[keep]
+        if doc.size == 0:
+            return out
+        np.add.at(self.item_docs, items, 1)
+        n_sets = len(self.sets)
+        self.overlapping += np.bincount(np.unique(doc * n_sets + ix.item_bench[items]) % n_sets, minlength=n_sets)
+        if not self.drop:
+            return out
+        first = np.flatnonzero(np.diff(doc, prepend=-1))  # each document's largest overlap
+        bench = ix.item_bench[items[first]]
+        self.dropped += np.bincount(bench, minlength=n_sets)
+        for d, g, b, f in zip(doc[first].tolist(), items[first].tolist(), bench.tolist(), frac[first].tolist()):
+            out[d] = Drop(f"contamination/{self.sets[b].name}", matched=self.sets[b].ids[g - int(self.first_item[b])],
+                          score=round(float(f), 4))
+        return out
 
     def judge(self, grams: np.ndarray, *, account: bool = True) -> Optional[Drop]:
         """Decide one training document from the distinct evaluation n-grams it verifiably holds (``grams``,
@@ -316,8 +305,9 @@ class Decontaminate(IndexStage):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("eval_digest") != self.index.digest:
-            raise StateError(f"Decontaminate state was saved with other evaluation sets or n-gram length (digest "
-                             f"{state.get('eval_digest')!r}, this stage has {self.index.digest!r})")
+            raise StateError(f"Decontaminate state was saved with other evaluation sets, n-gram length or n-gram "
+                             f"hashing (an earlier version; digest {state.get('eval_digest')!r}, this stage has "
+                             f"{self.index.digest!r}); start the stage afresh or use the version that saved it")
         counts, items = state.get("counts"), state.get("item_docs")
         dropped, over = state.get("documents_dropped"), state.get("documents_overlapping")
         if (not isinstance(counts, torch.Tensor) or counts.numel() != self.index.n_ngrams

@@ -1,0 +1,81 @@
+"""The fast paths of decontamination agree with the plain ones: word hashes read 8 bytes at a time, non-ASCII
+text normalised by replacing its few changed characters, hits verified and documents judged a chunk at once."""
+import random
+
+import numpy as np
+
+import torchdataguard as tdg
+from decontam_reference import Reference
+from torchdataguard.decontam.matching import verify_hits
+from torchdataguard.decontam.ngrams import ngram_hashes
+from torchdataguard.decontam.normalize import normalized_bytes, normalized_words
+
+
+def _grams(h, i):
+    return h.hashes[h.offsets[i] : h.offsets[i + 1]].tolist()
+
+
+def test_words_of_every_length_hash_by_every_byte():
+    rng = random.Random(0)
+    words = {"".join(rng.choice("ab") for _ in range(rng.randrange(1, 41))) for _ in range(4000)}
+    words = sorted(words)
+    # one text per word (an n-gram of one word): equal hashes exactly for equal words
+    h = ngram_hashes(words + [w.upper() + "," for w in words], 1)
+    got = [_grams(h, i)[0] for i in range(len(words))]
+    assert len(set(got)) == len(words)
+    assert got == [_grams(h, len(words) + i)[0] for i in range(len(words))]
+    # a long word that differs from another only in one middle byte, or by one more byte at its end
+    base = "pneumonoultramicroscopicsilicovolcanoconiosis"
+    variants = [base, base[:20] + "x" + base[21:], base + "s", base[:16], base[:17], base[:9], base[:8]]
+    h = ngram_hashes(variants, 1)
+    assert len({_grams(h, i)[0] for i in range(len(variants))}) == len(variants)
+
+
+def test_non_ascii_bytes_are_the_plain_normalisation():
+    rng = random.Random(1)
+    pools = [range(0x80, 0x250), range(0x370, 0x400), range(0x2000, 0x2070), range(0x3000, 0x3100),
+             range(0x4E00, 0x4F00), range(0xFF00, 0xFF60), range(0x1D400, 0x1D420), range(0x1F600, 0x1F610),
+             [0x3A3, 0x130, 0x1E9E, 0xDF, 0x212A, 0xA0, 0x2028, 0x85, 0xFB01, 0x2126, 0x1C5, 0x345]]
+    texts = ["ΟΔΟΣ ΣΑΣ", "İstanbul, Straße!", "ﬁne ＡＢＣ — “quoted”", "今天天气很好，我们去公园散步吧。" * 3]
+    for _ in range(3000):
+        texts.append("".join(chr(rng.choice(rng.choice(pools))) if rng.random() < 0.5 else rng.choice("aB ,.\n'")
+                             for _ in range(rng.randrange(1, 80))))
+    for t in texts:
+        got = [w for w in normalized_bytes(t).split(b"\x00") if w]
+        assert got == [w.encode("utf-8", "surrogatepass") for w in normalized_words(t)], t
+
+
+def test_verified_hits_and_judging_a_chunk_at_once_match_one_by_one():
+    rng = random.Random(2)
+    vocab = [f"w{i}" for i in range(60)]
+    items = [" ".join(rng.choice(vocab) for _ in range(rng.randrange(14, 40))) for _ in range(40)]
+    docs = []
+    for _ in range(300):
+        w = [rng.choice(vocab) for _ in range(rng.randrange(5, 80))]
+        for _ in range(rng.randrange(0, 3)):
+            it = rng.choice(items).split()
+            a = rng.randrange(0, len(it) - 12)
+            at = rng.randrange(0, len(w) + 1)
+            w[at:at] = it[a : a + rng.randrange(13, len(it) - a + 1)]
+        docs.append(" ".join(w))
+    for kw in ({}, {"min_overlap": 0.3}):
+        one = tdg.Decontaminate({"q": items}, ngram=5, **kw)
+        many = tdg.Decontaminate({"q": items}, ngram=5, **kw)
+        found, rejected = verify_hits(many.index, ngram_hashes(docs, 5))
+        assert not rejected.any()
+        ref = Reference({"q": list(enumerate(items))}, n=5)
+        assert [bool(f.size) for f in found] == [bool(ref.dirty(d)) for d in docs]
+        drops = many.judge_many(found)
+        expected = [one.judge(f) if f.size else None for f in found]
+        assert [(d.reason, d.matched, d.score) if d else None for d in drops] == \
+            [(d.reason, d.matched, d.score) if d else None for d in expected]
+        assert any(drops) and not all(drops)
+        for name in ("counts", "item_docs", "dropped", "overlapping"):
+            assert np.array_equal(getattr(one, name), getattr(many, name)), name
+
+
+def test_every_text_in_order_is_not_copied():
+    h = ngram_hashes(["a b c d", "e f g h"], 2)
+    assert h.take([0, 1]) is h
+    sub = h.take([1])
+    assert sub.offsets.tolist() == [0, 3] and sub.hashes.tolist() == _grams(h, 1)
