@@ -51,3 +51,44 @@ def test_text_length_reads_the_text_field_only():
     assert decider.text_length("abc", None) == 3
     assert decider.text_length({"text": "abcd", "other": "x" * 99}, "text") == 4
     assert decider.text_length({"text": None}, "text") == 0 and decider.text_length(b"abc", None) == 0
+
+
+def test_every_streaming_path_cuts_long_texts_by_characters(monkeypatch):
+    """The wrapped stream and the distributed guard's plans (with and without workers) cut as the guard does."""
+    from torch.utils.data import IterableDataset
+
+    from torchdataguard.distributed.plans import PlanStream, stream_plans
+
+    monkeypatch.setattr(decider, "CHUNK_CHARS", 40_000)
+    docs = _docs(60, 400)
+    guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False)
+    sizes = [len(p.examples) for p in stream_plans(guard.planner(), docs, None, chunk=1024, rank=0, world=1,
+                                                    num_workers=0)]
+    assert max(sizes) < 20 and sum(sizes) == len(docs)
+    sizes = [len(p.examples) for p in PlanStream(docs, guard.planner(), 1024)]
+    assert max(sizes) < 20 and sum(sizes) == len(docs)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(docs)
+
+    seen = []
+    plan = Planner.plan
+
+    def spy(self, recs, ids):
+        seen.append(len(recs))
+        return plan(self, recs, ids)
+
+    monkeypatch.setattr(Planner, "plan", spy)
+    kept = list(tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False).wrap(Stream()))
+    assert max(seen) < 20 and sum(seen) == len(docs) and len(kept) == 60
+
+
+def test_the_distributed_plans_of_short_texts_end_where_the_stream_ends():
+    from torchdataguard.distributed.plans import stream_plans
+
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    for n in (0, 5, 1024, 2048, 2050):
+        sizes = [len(p.examples) for p in stream_plans(guard.planner(), [f"t{i}" for i in range(n)], None,
+                                                        chunk=1024, rank=0, world=1, num_workers=0)]
+        assert sum(sizes) == n and all(s <= 1024 for s in sizes)

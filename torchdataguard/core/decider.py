@@ -28,7 +28,7 @@ from .stage import Drop, IndexStage
 if TYPE_CHECKING:  # pragma: no cover
     from .guard import Guard
 
-__all__ = ["CHUNK_CHARS", "Decider", "LocalDecider", "identity", "text_length"]
+__all__ = ["CHUNK_CHARS", "ChunkCut", "Decider", "LocalDecider", "identity", "text_length"]
 
 
 def identity(x: Any) -> Any:
@@ -73,6 +73,31 @@ def text_length(record: Any, field: Optional[str]) -> int:
         if isinstance(value, str):
             return len(value)
     return 0
+
+
+class ChunkCut:
+    """Says when a streamed chunk is full: at ``size`` records, or once their texts (under ``field``) hold
+    :data:`CHUNK_CHARS` characters. One rule for every streaming path (the guard, wrapped streams, the
+    distributed guard); decisions do not depend on where chunks end.
+
+    Example:
+        >>> cut = ChunkCut(3, "text")
+        >>> [cut.add({"text": "a"}) for _ in range(4)]
+        [False, False, True, False]
+    """
+
+    def __init__(self, size: int, field: Optional[str]) -> None:
+        self.size, self.field = size, field
+        self.n = self.chars = 0
+
+    def add(self, record: Any) -> bool:
+        """Count ``record`` into the chunk; ``True`` when the chunk is full (the count starts again)."""
+        self.n += 1
+        self.chars += text_length(record, self.field)
+        if self.n >= self.size or self.chars >= CHUNK_CHARS:
+            self.n = self.chars = 0
+            return True
+        return False
 
 
 class _ChunkPlans(Dataset):
@@ -131,17 +156,16 @@ class LocalDecider:
         id_iter = iter(ids) if ids is not None else None
         buf: List[Any] = []
         buf_ids: List[Any] = []
-        pos = chars = 0
-        field = guard.text_field
+        pos = 0
+        cut = ChunkCut(guard.chunk_size, guard.text_field)
         try:
             for rec in records:
                 buf.append(rec)
                 buf_ids.append(next(id_iter) if id_iter is not None else pos)
                 pos += 1
-                chars += text_length(rec, field)
-                if len(buf) >= guard.chunk_size or chars >= CHUNK_CHARS:
+                if cut.add(rec):
                     yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
-                    buf, buf_ids, chars = [], [], 0
+                    buf, buf_ids = [], []
             if buf:
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
             guard.check_text_field(None, source, end=True)

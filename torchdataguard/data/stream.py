@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from torch.utils.data import get_worker_info
 
+from ..core.decider import ChunkCut
 from ..core.ids import qualify_id
 from .service import DecisionService
 
@@ -53,10 +54,11 @@ class StreamFilter:
         ``end=False`` when more of the same stream follows in a later call."""
         buf: List[Any] = []
         buf_ids: List[Any] = []
+        cut = ChunkCut(self.chunk, self.planner.text_field)
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)
-            if len(buf) >= self.chunk:
+            if cut.add(rec):
                 yield from self._flush(buf, buf_ids, split)
                 buf, buf_ids = [], []
         if buf:

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator, List, Optional
 
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from ..core.decider import identity
+from ..core.decider import ChunkCut, identity
 from ..core.plan import Plan, Planner
 from ..errors import ConfigError
 
@@ -24,9 +24,10 @@ class PlanStream(IterableDataset):
 
     def __iter__(self) -> Iterator[Plan]:
         buf: List[Any] = []
+        cut = ChunkCut(self.chunk, self.planner.text_field)
         for rec in self.records:
             buf.append(rec)
-            if len(buf) >= self.chunk:
+            if cut.add(rec):
                 yield self.planner.plan(buf, [None] * len(buf))
                 buf = []
         if buf:
@@ -69,17 +70,20 @@ def stream_plans(planner: Planner, records: Iterable[Any], ids: Optional[Iterabl
     it = iter(records)
     id_it = iter(ids) if ids is not None else None
     pos = 0
+    cut = ChunkCut(chunk, planner.text_field)
     while True:
         buf: List[Any] = []
         buf_ids: List[Any] = []
+        full = False
         for rec in it:
             buf.append(rec)
             buf_ids.append(next(id_it) if id_it is not None else pos * world + rank)
             pos += 1
-            if len(buf) >= chunk:
+            if cut.add(rec):
+                full = True
                 break
         if not buf:
             return
         yield planner.plan(buf, buf_ids)
-        if len(buf) < chunk:
+        if not full:
             return

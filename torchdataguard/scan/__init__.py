@@ -19,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from .ray import scan_ray
 
         return scan_ray
+    if name == "ray":  # the submodule, as ``torchdataguard.scan.ray`` was an attribute before it was lazy
+        import importlib
+
+        return importlib.import_module(".ray", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

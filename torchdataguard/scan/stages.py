@@ -31,6 +31,20 @@ BUILTIN: Dict[str, str] = {
 }
 
 
+#: the built-in stage classes importable from this module (as before the table was lazy): class -> stage name
+_CLASSES: Dict[str, str] = {"Decontaminate": "decontaminate", "ExactDedup": "exact", "LanguageID": "langid",
+                            "NearDedup": "near", "Normalize": "normalize", "PIIScrubber": "pii",
+                            "QualityFilter": "quality", "TextAugment": "text_augment"}
+
+
+def __getattr__(name: str) -> Any:
+    """The built-in stage classes by class name (``from torchdataguard.scan.stages import NearDedup``), imported
+    on first use."""
+    if name in _CLASSES:
+        return stage_class(_CLASSES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def stage_names() -> List[str]:
     """Every stage name a scan accepts: the built-in ones and any registered with ``register_stage``.
 
@@ -51,7 +65,7 @@ def stage_class(name: str) -> type:
         >>> stage_class("exact").__name__
         'ExactDedup'
     """
-    if name not in STAGES and name in BUILTIN:
+    if name in BUILTIN:  # always: a name registered elsewhere first then clashes here, at once, not later
         importlib.import_module(BUILTIN[name])
     if name not in STAGES:
         raise ConfigError(f"unknown stage {name!r}: expected one of {stage_names()}.")
