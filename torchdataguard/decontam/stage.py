@@ -206,18 +206,13 @@ class Decontaminate(IndexStage):
         self.counts[grams] += 1
         if active.size == 0:
             return None
-        a, e = ix.ptr[active], ix.ptr[active + 1]
-        lens = e - a
-        total = int(lens.sum())
-        at = np.repeat(a - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
-        items, hits = np.unique(ix.pair_item[at], return_counts=True)
-        frac = hits / ix.item_ngrams[items]
+        _, items, frac = item_overlaps(ix, [active])  # the largest overlap first; on a tie the first item
         if self.min_overlap is not None:
             keep = frac >= self.min_overlap
             items, frac = items[keep], frac[keep]
             if items.size == 0:
                 return None
-        best = int(np.lexsort((items, -frac))[0])  # the largest overlap; on a tie the first item
+        best = 0
         g, b = int(items[best]), int(ix.item_bench[items[best]])
         if account:
             self.item_docs[items] += 1
