@@ -1,4 +1,5 @@
 """The default (``auto``) label-issue detector: few flags on clean labels, planted flips still found."""
+import numpy as np
 import torch
 
 import torchdataguard as tdg
@@ -66,7 +67,7 @@ def test_bimodal_separation_tells_one_skewed_group_from_two():
     from torchdataguard.dynamics import bimodal_separation
 
     g = torch.Generator().manual_seed(3)
-    skewed = torch.distributions.Gamma(2.0, 1.0).sample((2000,))  # one group with a long right tail
+    skewed = torch.from_numpy(np.random.default_rng(3).gamma(2.0, 1.0, 2000))  # one group with a long right tail
     normal = torch.randn(2000, generator=g)
     two = torch.cat([normal, torch.randn(150, generator=g) * 0.8 + 5])
     assert bimodal_separation(skewed) < 2.0
@@ -74,3 +75,29 @@ def test_bimodal_separation_tells_one_skewed_group_from_two():
     assert bimodal_separation(two) > 3.0
     assert bimodal_separation(torch.ones(5)) == 0.0  # one value: nothing to split
     assert bimodal_separation(torch.tensor([0.0, float("nan"), 1.0])) > 0.0  # non-finite values are ignored
+
+
+def test_two_groups_accounts_for_small_samples():
+    # EM with a free variance per component overfits small samples: with D >= 2 alone, one normal group "split"
+    # 50/50 times at n=5, 46/50 at n=10, 23/50 at n=50 (and a Gamma(2, 1) group 30/50 at n=50, 8/50 at n=200)
+    from torchdataguard.dynamics import two_groups
+
+    for n in (5, 10, 20, 50, 200, 1000):
+        g = torch.Generator().manual_seed(n)
+        rng = np.random.default_rng(n)
+        normal = sum(two_groups(torch.randn(n, generator=g))[0] for _ in range(50))
+        skewed = sum(two_groups(torch.from_numpy(rng.gamma(2.0, 1.0, n)))[0] for _ in range(50))
+        assert normal <= 2 and skewed <= 2, (n, normal, skewed)
+        if n >= 50:  # a real second group (10% of the values, 6 standard deviations away) is still split
+            k = n // 10
+            two = sum(two_groups(torch.cat([torch.randn(n - k, generator=g), torch.randn(k, generator=g) + 6]))[0]
+                      for _ in range(50))
+            assert two == 50, (n, two)
+
+
+def test_a_given_threshold_skips_the_separation_test():
+    x, y, flip = overlapping_blobs(3.0, 0.05, 1)
+    dyn = record(x, y)
+    found = {i["id"] for i in dyn.label_issues(threshold=0.5)}
+    assert dyn.last_detection["split"] is True and dyn.last_detection["separation"] is None
+    assert found and found <= set(range(len(x)))

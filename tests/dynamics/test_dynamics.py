@@ -63,7 +63,8 @@ def test_flipped_labels_are_found_with_their_true_class():
 def test_order_and_repeats_do_not_matter_stats_are_keyed_by_id():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     labels = torch.tensor([0, 1, 1])
-    a, b = tdg.TrainingDynamics(), tdg.TrainingDynamics()
+    # a handful of examples is too few for the auto detector to tell two groups apart: use the aum detector
+    a, b = tdg.TrainingDynamics(detector="aum"), tdg.TrainingDynamics(detector="aum")
     a.update(["x", "y", "z"], logits, labels)
     b.update(["z", "x"], logits[[2, 0]], labels[[2, 0]])
     b.update(["y", "z"], logits[[1, 2]], labels[[1, 2]])  # z seen twice in the epoch: its mean is the same
@@ -91,7 +92,7 @@ def test_token_level_losses_for_language_models():
     logits = torch.zeros(2, 4, 5)
     logits[:, :, 1] = 5.0  # both rows predict token 1 everywhere; row 1's labels say 3
     labels = torch.tensor([[-100, 1, 1, 1], [-100, 3, 3, -100]])
-    dyn = tdg.TrainingDynamics()  # auto: 3-D logits are a causal LM, labels shifted by one
+    dyn = tdg.TrainingDynamics(detector="aum")  # task auto: 3-D logits are a causal LM, labels shifted by one
     dyn.update([0, 1], logits, labels)
     dm = dyn.data_map()
     assert dm[0]["confidence"] > 0.9 and dm[1]["confidence"] < 0.3
@@ -120,7 +121,7 @@ def test_drop_reaches_the_ledger_and_a_stream_replays_it():
             return iter([{"text": f"doc {i}", "x": i} for i in range(6)])
 
     guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
-    dyn = tdg.TrainingDynamics(action="drop", from_epoch=1).attach(guard)
+    dyn = tdg.TrainingDynamics(action="drop", from_epoch=1, detector="aum").attach(guard)  # 6 examples: too few for auto
     wrapped = guard.wrap(Stream())
     seen = list(wrapped)
     assert [r["tdg_id"] for r in seen] == list(range(6))
@@ -138,7 +139,7 @@ def test_drop_reaches_the_ledger_and_a_stream_replays_it():
 
 
 def test_downweight_scales_the_flagged_rows_loss():
-    dyn = tdg.TrainingDynamics(action="downweight", downweight=0.25)
+    dyn = tdg.TrainingDynamics(action="downweight", downweight=0.25, detector="aum")
     logits = torch.tensor([[3.0, 0.0], [3.0, 0.0]])
     dyn.update([0, 1], logits, torch.tensor([0, 1]))
     dyn.end_epoch()

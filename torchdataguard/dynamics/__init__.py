@@ -7,8 +7,8 @@ Example:
     'drop'
 """
 from .dynamics import ACTIONS, DROP_REASON, TrainingDynamics
-from .measures import DETECTORS, MIN_SEPARATION, bimodal_separation, data_map_measures, regions
+from .measures import DETECTORS, MIN_SEPARATION, bimodal_separation, data_map_measures, regions, two_groups
 from .store import StatStore
 
 __all__ = ["ACTIONS", "DETECTORS", "DROP_REASON", "MIN_SEPARATION", "StatStore", "TrainingDynamics", "bimodal_separation",
-           "data_map_measures", "regions"]
+           "data_map_measures", "regions", "two_groups"]

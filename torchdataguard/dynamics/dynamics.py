@@ -56,7 +56,7 @@ class TrainingDynamics:
 
     Example:
         >>> import torch, torchdataguard as tdg
-        >>> dyn = tdg.TrainingDynamics()
+        >>> dyn = tdg.TrainingDynamics(detector="aum")  # the default, auto, needs more than 3 examples to split
         >>> logits = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
         >>> for epoch in range(2):
         ...     dyn.update([0, 1, 2], logits, torch.tensor([0, 1, 1]))   # example 2 looks mislabelled

@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -34,14 +35,17 @@ import torch
 from ..registry import Registry
 from .store import CORRECT, LOSS, MARGIN, PROB
 
-__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "MIN_SEPARATION", "auto_detect", "bimodal_separation",
-           "data_map_measures", "margin_z", "otsu_split", "regions"]
+__all__ = ["AMBIGUOUS_VARIABILITY", "DETECTORS", "Detector", "MIN_GROUP_SIZE", "MIN_SEPARATION", "auto_detect",
+           "bimodal_separation", "data_map_measures", "margin_z", "min_separation", "otsu_split", "regions",
+           "two_groups"]
 
 #: variability at or above which an example is ``ambiguous``
 AMBIGUOUS_VARIABILITY = 0.2
 #: the separation (Ashman's D) the ``auto`` detector's scores need before it splits them: two normal components
 #: are cleanly apart only from D > 2 (Ashman, Bird and Zepf 1994); below it the scores are one skewed group
 MIN_SEPARATION = 2.0
+#: the fewest examples (effective, from the mixture's responsibilities) each of two groups must hold
+MIN_GROUP_SIZE = 3.0
 
 
 def _nanmean(x: torch.Tensor) -> torch.Tensor:
@@ -83,29 +87,19 @@ def otsu_split(score: torch.Tensor) -> Tuple[float, float]:
     return float((v[k] + v[k + 1]) / 2), float(between[k] / v.var(unbiased=False).clamp(min=1e-300))
 
 
-def bimodal_separation(score: torch.Tensor, *, iters: int = 100) -> float:
-    """Ashman's D of a two-component Gaussian mixture fitted to ``score`` by EM (started from Otsu's two groups):
-    ``sqrt(2) * |mu1 - mu0| / sqrt(sd0**2 + sd1**2)``. A unimodal (even skewed) distribution gives D below about 2,
-    two distinct groups above. 0 for fewer than two distinct finite values or when a component holds less than
-    half an example.
-
-    Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> one = torch.randn(500, generator=g)
-        >>> two = torch.cat([one, torch.randn(60, generator=g) + 6])
-        >>> bimodal_separation(one) < 2 < bimodal_separation(two)
-        True
-    """
-    v = score[torch.isfinite(score)].double()
+def _mixture_fit(v: torch.Tensor, iters: int) -> Tuple[float, float, float]:
+    """EM fit of two normal components to the finite values ``v`` (float64), started from Otsu's two groups:
+    ``(D, delta_bic, smaller_weight)``. ``delta_bic`` is the two-component fit's BIC gain over one normal
+    (positive: the mixture wins); ``smaller_weight`` the effective number of examples in the smaller component."""
     cut, _ = otsu_split(v)
     if cut == float("inf"):
-        return 0.0
+        return 0.0, float("-inf"), 0.0
     r = (v > cut).double()  # responsibility of the upper component
     n = v.numel()
     for _ in range(iters):
         w1 = r.sum()
         if float(w1) < 0.5 or float(n - w1) < 0.5:
-            return 0.0
+            return 0.0, float("-inf"), 0.0
         mu0, mu1 = ((1 - r) * v).sum() / (n - w1), (r * v).sum() / w1
         sd0 = (((1 - r) * (v - mu0) ** 2).sum() / (n - w1)).sqrt().clamp(min=1e-6)
         sd1 = ((r * (v - mu1) ** 2).sum() / w1).sqrt().clamp(min=1e-6)
@@ -116,7 +110,54 @@ def bimodal_separation(score: torch.Tensor, *, iters: int = 100) -> float:
         r = new
         if done:
             break
-    return float(2 ** 0.5 * (mu1 - mu0).abs() / (sd0 ** 2 + sd1 ** 2).sqrt())
+    d = float(2 ** 0.5 * (mu1 - mu0).abs() / (sd0 ** 2 + sd1 ** 2).sqrt())
+    # log-likelihoods without the common -n/2 log(2 pi); 5 parameters against 2
+    ll2 = float(torch.logaddexp(l0, l1).sum())
+    ll1 = -0.5 * n * (math.log(float(v.var(unbiased=False).clamp(min=1e-300))) + 1.0)
+    return d, 2.0 * (ll2 - ll1) - 3.0 * math.log(n), float(min(w1, n - w1))
+
+
+def bimodal_separation(score: torch.Tensor, *, iters: int = 100) -> float:
+    """Ashman's D of a two-component Gaussian mixture fitted to ``score`` by EM (started from Otsu's two groups):
+    ``sqrt(2) * |mu1 - mu0| / sqrt(sd0**2 + sd1**2)``. For large samples a unimodal (even skewed) distribution
+    gives D below about 2 and two distinct groups give more; for small samples the free variances overfit and a
+    single group often gives D above 2, so decide with :func:`two_groups`, which accounts for the sample size.
+    0 for fewer than two distinct finite values or when a component holds less than half an example.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> one = torch.randn(500, generator=g)
+        >>> two = torch.cat([one, torch.randn(60, generator=g) + 6])
+        >>> bimodal_separation(one) < 2 < bimodal_separation(two)
+        True
+    """
+    return _mixture_fit(score[torch.isfinite(score)].double(), iters)[0]
+
+
+def min_separation(n: int) -> float:
+    """The separation D that :func:`two_groups` requires of ``n`` scores: ``MIN_SEPARATION + 14 / sqrt(n)``
+    (2.99 at 200 scores, 2.44 at 1,000; measured so that one normal or Gamma(2, 1) group of 5 to 1,000 values
+    passes at most 2 times in 50)."""
+    return MIN_SEPARATION + 14.0 / math.sqrt(max(n, 1))
+
+
+def two_groups(score: torch.Tensor, *, iters: int = 100) -> Tuple[bool, float]:
+    """Whether the finite values of ``score`` form two groups, and their separation D
+    (:func:`bimodal_separation`). Two groups when all of: D >= :func:`min_separation` of the sample size, the
+    two-component mixture beats one normal by BIC, and each component holds at least
+    :data:`MIN_GROUP_SIZE` examples. The size-aware parts matter for small samples, where EM with a free
+    variance per component overfits: with D >= 2 alone, one normal group of 10 values "split" 46 times in 50.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> one = torch.randn(20, generator=g)
+        >>> two = torch.cat([torch.randn(90, generator=g), torch.randn(10, generator=g) + 6])
+        >>> two_groups(one)[0], two_groups(two)[0]
+        (False, True)
+    """
+    v = score[torch.isfinite(score)].double()
+    d, gain, smaller = _mixture_fit(v, iters)
+    return bool(d >= min_separation(v.numel()) and gain > 0 and smaller >= MIN_GROUP_SIZE), d
 
 
 def margin_z(view: torch.Tensor) -> torch.Tensor:
@@ -141,9 +182,12 @@ def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.T
        clearly in two (Otsu's effectiveness), among those that flag at most half of the examples;
     3. flagged: score above Otsu's cut (or above ``threshold`` when given) and a negative mean raw margin
        over those epochs (the model preferred another class);
-    4. without a ``threshold``, only when the scores form two groups: a two-component Gaussian mixture of them
-       separates by at least :data:`MIN_SEPARATION` (:func:`bimodal_separation`). Clean labels give one skewed
-       group whose tail holds the hard examples, and Otsu's method would cut that tail anyway.
+    4. without a ``threshold``, only when the scores form two groups (:func:`two_groups`): a two-component
+       Gaussian mixture of them separates by at least :func:`min_separation` of their number (Ashman's D,
+       :func:`bimodal_separation`; 2 plus a margin for small samples), beats one normal by BIC and puts at least
+       :data:`MIN_GROUP_SIZE` examples in each component. Clean labels give one skewed group whose tail holds
+       the hard examples, and Otsu's method would cut that tail anyway. With a ``threshold`` the test is
+       skipped and ``separation`` is ``None``.
     """
     n, epochs = view.shape[0], view.shape[1]
     if n < 2 or epochs == 0:
@@ -166,13 +210,13 @@ def auto_detect(view: torch.Tensor, threshold: Optional[float]) -> Tuple[torch.T
     assert best is not None
     _, e, cut, sc, flag = best
     finite = cut == cut and abs(cut) != float("inf")
-    sep = bimodal_separation(sc)
-    if threshold is None and sep < MIN_SEPARATION:
+    split, sep = (True, None) if threshold is not None else two_groups(sc)
+    if not split:
         flag = torch.zeros_like(flag)
     return flag, torch.nan_to_num(sc, nan=0.0).float(), {"epochs_used": e, "first_usable_epoch": first,
                                                          "cut": round(cut, 4) if finite else None,
-                                                         "separation": round(sep, 3),
-                                                         "split": threshold is not None or sep >= MIN_SEPARATION}
+                                                         "separation": None if sep is None else round(sep, 3),
+                                                         "split": split}
 
 
 @dataclass(frozen=True)
