@@ -73,3 +73,32 @@ def test_decisions_stay_exact_when_many_tokens_are_demoted(monkeypatch, chunk_si
     got = _decisions(texts, chunk_size)
     assert got == _want(texts)
     assert sum(d is not None for d in got) > 50
+
+
+@pytest.mark.parametrize("demote_at", [2, 32])
+def test_table_rebuilt_on_growth_holds_exactly_the_prefixes(monkeypatch, demote_at):
+    # a growing table is rebuilt from its own live entries (not from the sets): after every chunk, through
+    # growth, demotions and dead-entry rebuilds, its live entries must be the prefixes of all stored sets
+    import torch
+
+    monkeypatch.setattr(smallsets, "DEMOTE_AT", demote_at)
+    texts = _templated(3000, seed=2) + list(sentences(1, 12, 1500))
+    near = tdg.NearDedup(threshold=0.8)
+    g = tdg.Guard([near], device="cpu", chunk_size=128, progress=False)
+    rebuilds = []
+    real = smallsets.SmallSetIndex._rebuild
+
+    def counting(self, *a, **k):
+        rebuilds.append(1)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(smallsets.SmallSetIndex, "_rebuild", counting)
+    for a in range(0, len(texts), 500):
+        g.filter(texts[a:a + 500])
+        s = near.small
+        live = s.table[s.table >= 0]
+        live = torch.unique(live[~s.dead[live]])
+        assert torch.equal(live, torch.unique(s._prefix(torch.arange(s.n)))), a
+    assert len(rebuilds) >= 2 and near.small.n > 2000
+    if demote_at == 2:
+        assert len(near.small.demoted) > 0

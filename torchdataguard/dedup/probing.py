@@ -120,6 +120,19 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
 def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> None:
     T = table.size
     mark = (-2 - np.arange(pos.size)).astype(table.dtype)  # distinct and negative: never a value
+    # first, every value whose home slot is free claims it (one gather, no window): at the loads tables are
+    # kept at most values land there; the rest walk their chains from home in windows below
+    h = np.flatnonzero(table[pos] < 0)
+    if h.size:
+        tg, mh = pos[h], mark[h]
+        table[tg] = mh
+        won = h[table[tg] == mh]
+        table[pos[won]] = values[won]
+        if won.size == pos.size:
+            return
+        keep = np.ones(pos.size, dtype=bool)
+        keep[won] = False
+        pos, values, mark = pos[keep], values[keep], mark[keep]
     step = 0
     while pos.size:
         w = _width(step, T)

@@ -72,8 +72,8 @@ def exact_key(inter: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
 
 
 class TokenSet:
-    """A growing set of int64 values with a vectorised membership test (a linear-probing table; the cost of a
-    test follows the values tested, not the set).
+    """A growing set of int64 values with a vectorised membership test (the values kept sorted: a test is one
+    binary search per value tested; the set holds the few tokens demoted by :class:`SmallSetIndex`).
 
     Example:
         >>> s = TokenSet(); s.add(torch.tensor([5, 9, 5]))
@@ -83,48 +83,31 @@ class TokenSet:
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
-        self.vals = torch.zeros(1024, dtype=torch.int64, device=self.device)
-        self.n = 0
-        self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int64, device=self.device)
+        self.vals = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted, distinct
 
     def __len__(self) -> int:
-        return self.n
+        return self.vals.numel()
 
-    def _home(self, v: torch.Tensor) -> torch.Tensor:
-        return (mix64(v ^ _SALT) & _MASK63) % self.table.numel()
+    @property
+    def n(self) -> int:
+        return self.vals.numel()
 
     def contains(self, values: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(values.shape, dtype=torch.bool, device=values.device)
-        if self.n and values.numel():
-            i, _ = chain_matches(self.table, self._home(values), self.vals, 1, torch.zeros_like(values), values)
-            out[i] = True
-        return out
+        if not self.vals.numel() or not values.numel():
+            return torch.zeros(values.shape, dtype=torch.bool, device=values.device)
+        at = torch.searchsorted(self.vals, values).clamp_(max=self.vals.numel() - 1)
+        return self.vals[at] == values
 
     def add(self, values: torch.Tensor) -> None:
-        v = torch.unique(values)
-        v = v[~self.contains(v)]
-        if not v.numel():
-            return
-        if self.n + v.numel() > self.vals.numel():
-            new = torch.zeros(max(self.n + v.numel(), int(self.vals.numel() * GROWTH)), dtype=torch.int64,
-                              device=self.device)
-            new[: self.n] = self.vals[: self.n]
-            self.vals = new
-        self.vals[self.n : self.n + v.numel()] = v
-        pos = torch.arange(self.n, self.n + v.numel(), device=self.device)
-        self.n += v.numel()
-        if self.n > MAX_LOAD * self.table.numel():
-            self.table = torch.full((capacity_for(int(self.n * GROWTH)),), -1, dtype=torch.int64, device=self.device)
-            pos = torch.arange(self.n, device=self.device)
-        linear_probe_insert(self.table, self._home(self.vals[pos]), pos)
+        self.vals = torch.unique(torch.cat([self.vals, values.to(torch.int64).flatten()]))
 
     def to(self, device) -> "TokenSet":
         self.device = torch.device(device)
-        self.vals, self.table = self.vals.to(self.device), self.table.to(self.device)
+        self.vals = self.vals.to(self.device)
         return self
 
     def nbytes(self) -> int:
-        return (self.vals.numel() + self.table.numel()) * 8
+        return self.vals.numel() * 8
 
 
 #: a prefix token found in more than this many stored prefixes by one query is demoted (see SmallSetIndex)
@@ -217,13 +200,24 @@ class SmallSetIndex:
     def _add(self, pos: torch.Tensor) -> None:
         self.entries += pos.numel()
         if self.entries > MAX_LOAD * self.table.numel() or 4 * self.ndead > self.entries:
-            self._rebuild(capacity_for(int((self.entries - self.ndead) * GROWTH)))
+            self._rebuild(capacity_for(int((self.entries - self.ndead) * GROWTH)), also=pos)
         elif pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
-    def _rebuild(self, capacity: int) -> None:
+    def _rebuild(self, capacity: int, *, also: Optional[torch.Tensor] = None, from_prefixes: bool = False) -> None:
+        """A fresh table of ``capacity`` slots holding every live entry once: the prefix positions of all
+        stored sets under the current order. They are the old table's live entries and the positions ``also``
+        being added (see :meth:`_demote`: it keeps the live entries equal to the prefixes), or, with
+        ``from_prefixes`` (on loading), computed from the sets."""
+        if from_prefixes:
+            pos = self._prefix(torch.arange(self.n, device=self.device))
+        else:
+            pos = self.table[self.table >= 0]
+            pos = pos[~self.dead[pos]]
+            if also is not None:
+                pos = torch.cat([pos, also])
+            pos = torch.unique(pos)  # a position re-added after it died is there twice
         self.table = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
-        pos = self._prefix(torch.arange(self.n, device=self.device))
         self.entries = pos.numel()
         self.dead.zero_()
         self.ndead = 0
@@ -340,4 +334,5 @@ class SmallSetIndex:
         self.demoted = TokenSet(self.device)  # frequent tokens are found again by the queries that meet them
         self.dead = torch.zeros(self.pool.numel(), dtype=torch.bool, device=self.device)
         self.ndead = 0
-        self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)))
+        self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)),
+                      from_prefixes=True)
