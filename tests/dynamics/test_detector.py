@@ -1,5 +1,6 @@
 """The default (``auto``) label-issue detector: few flags on clean labels, planted flips still found."""
 import numpy as np
+import pytest
 import torch
 
 import torchdataguard as tdg
@@ -101,3 +102,24 @@ def test_a_given_threshold_skips_the_separation_test():
     found = {i["id"] for i in dyn.label_issues(threshold=0.5)}
     assert dyn.last_detection["split"] is True and dyn.last_detection["separation"] is None
     assert found and found <= set(range(len(x)))
+
+
+def test_tied_scores_do_not_make_two_groups():
+    """A single normal group rounded to whole steps (many ties) must not split: before the spread floor was
+    relative to the data, a component collapsed onto a tie and D grew without bound (5 splits in 50)."""
+    import numpy as np
+
+    from torchdataguard.dynamics.measures import two_groups
+
+    splits = sum(two_groups(torch.tensor(np.round(np.random.default_rng(s).normal(size=200))))[0] for s in range(50))
+    assert splits <= 2
+    split, d = two_groups(torch.tensor([1.0, 2.0]))
+    assert not split and d < 1e3
+
+
+def test_iters_must_be_positive():
+    from torchdataguard.dynamics.measures import two_groups
+    from torchdataguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="iters=0"):
+        two_groups(torch.randn(50), iters=0)

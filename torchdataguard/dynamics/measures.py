@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from ..errors import ConfigError
 from ..registry import Registry
 from .store import CORRECT, LOSS, MARGIN, PROB
 
@@ -91,18 +92,23 @@ def _mixture_fit(v: torch.Tensor, iters: int) -> Tuple[float, float, float]:
     """EM fit of two normal components to the finite values ``v`` (float64), started from Otsu's two groups:
     ``(D, delta_bic, smaller_weight)``. ``delta_bic`` is the two-component fit's BIC gain over one normal
     (positive: the mixture wins); ``smaller_weight`` the effective number of examples in the smaller component."""
+    if not (isinstance(iters, int) and iters >= 1):
+        raise ConfigError(f"iters={iters!r}: expected a positive integer (EM passes)")
     cut, _ = otsu_split(v)
     if cut == float("inf"):
         return 0.0, float("-inf"), 0.0
     r = (v > cut).double()  # responsibility of the upper component
     n = v.numel()
+    # a component's spread is floored relative to the data's: tied scores would otherwise collapse a component
+    # onto the tie, and D and the BIC gain would grow without bound
+    floor = max(1e-6, 0.05 * float(v.std(unbiased=False)))
     for _ in range(iters):
         w1 = r.sum()
         if float(w1) < 0.5 or float(n - w1) < 0.5:
             return 0.0, float("-inf"), 0.0
         mu0, mu1 = ((1 - r) * v).sum() / (n - w1), (r * v).sum() / w1
-        sd0 = (((1 - r) * (v - mu0) ** 2).sum() / (n - w1)).sqrt().clamp(min=1e-6)
-        sd1 = ((r * (v - mu1) ** 2).sum() / w1).sqrt().clamp(min=1e-6)
+        sd0 = (((1 - r) * (v - mu0) ** 2).sum() / (n - w1)).sqrt().clamp(min=floor)
+        sd1 = ((r * (v - mu1) ** 2).sum() / w1).sqrt().clamp(min=floor)
         l0 = torch.log((n - w1) / n) - torch.log(sd0) - 0.5 * ((v - mu0) / sd0) ** 2
         l1 = torch.log(w1 / n) - torch.log(sd1) - 0.5 * ((v - mu1) / sd1) ** 2
         new = torch.sigmoid(l1 - l0)
