@@ -91,3 +91,12 @@ def list_stream() -> Callable[..., ListStream]:
 def tiny_bert() -> Callable[..., Any]:
     """:func:`make_tiny_bert`: ``tiny_bert(vocab_size=50, max_positions=16)``."""
     return make_tiny_bert
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (small models train faster and more repeatably on a shared CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
