@@ -100,3 +100,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def free_port() -> int:
+    """A free local TCP port (for a gloo process group in multi-process tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def token_rows(n: int = 200, T: int = 16, seed: int = 0) -> List[Dict[str, Any]]:
+    """``n`` causal-LM rows of ``T`` random token ids in [5, 60) (labels = input ids), seeded."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(5, 60, (T,), generator=g).tolist()
+        rows.append({"input_ids": ids, "attention_mask": [1] * T, "labels": ids})
+    return rows

@@ -3,6 +3,7 @@ The same with DP-SGD at epsilon 1 never shows a bound above 1."""
 import warnings
 
 import pytest
+from conftest import token_rows
 import torch
 from torch import nn
 
@@ -55,15 +56,6 @@ def test_an_untrained_model_shows_nothing():
     res = audit.run(nn.Sequential(nn.Linear(16, 256), nn.ReLU(), nn.Linear(256, 4)))
     assert res["epsilon_lower_bound"] == 0.0
     assert 0.3 < res["auc"] < 0.7
-
-
-def token_rows(n=200, T=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for _ in range(n):
-        ids = torch.randint(5, 60, (T,), generator=g).tolist()
-        rows.append({"input_ids": ids, "attention_mask": [1] * T, "labels": ids})
-    return rows
 
 
 def test_a_language_model_that_memorises_secrets_shows_exposure_and_a_positive_bound():

@@ -7,6 +7,7 @@ an epsilon well above 1, so the DP half could fail if the DP path leaked (or if 
 import warnings
 
 import pytest
+from conftest import token_rows
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -19,15 +20,6 @@ DELTA = 1e-5
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def token_rows(n=200, T=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for _ in range(n):
-        ids = torch.randint(5, 60, (T,), generator=g).tolist()
-        rows.append({"input_ids": ids, "attention_mask": [1] * T, "labels": ids})
-    return rows
 
 
 class Rows(Dataset):

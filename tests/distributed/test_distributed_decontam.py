@@ -6,12 +6,12 @@ Each world size is one fork; the ranks run every scenario and write what they sa
 import json
 import os
 import random
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import free_port
 
 import torchdataguard as tdg
 from torchdataguard.distributed import DistributedGuard
@@ -133,18 +133,12 @@ def _worker(rank, world, port, out_dir, ckpt):
         json.dump(res, fh)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=["world2", "world3"])
 def run(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"decontam_world{world}")
     ckpt = tmp_path_factory.mktemp(f"decontam_ckpt{world}")
-    mp.start_processes(_worker, args=(world, _free_port(), str(out), str(ckpt)), nprocs=world, join=True,
+    mp.start_processes(_worker, args=(world, free_port(), str(out), str(ckpt)), nprocs=world, join=True,
                        start_method="fork")
     return world, [json.load(open(out / f"rank{r}.json")) for r in range(world)]
 

@@ -7,13 +7,12 @@ import functools
 import json
 import os
 import random
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import ListStream
+from conftest import ListStream, free_port
 from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
@@ -123,19 +122,13 @@ def _worker(rank, world, port, out_dir, n_records):
         json.dump(res, fh)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=["world2", "world3"])
 def run(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"world{world}")
     n = 420 if world == 2 else 301  # 301 = uneven shards for 3 ranks
     # fork: the children start at once with torch and torchdataguard already imported (spawn costs ~15 s on 2 cores)
-    mp.start_processes(_worker, args=(world, _free_port(), str(out), n), nprocs=world, join=True, start_method="fork")
+    mp.start_processes(_worker, args=(world, free_port(), str(out), n), nprocs=world, join=True, start_method="fork")
     ranks = [json.load(open(out / f"rank{r}.json")) for r in range(world)]
     return world, n, ranks
 
