@@ -107,6 +107,45 @@ def test_fingerprints_that_do_not_fit_the_decisions_are_refused():
     assert_refused_and_unchanged(positional_guard(), state, "no decision")
 
 
+def test_record_fingerprints_are_pinned():
+    """Saved decisions find their records again only while the fingerprint of a record stays the same value:
+    a change of hash or serialisation must come with a new FINGERPRINT tag (and these values updated)."""
+    from torchdataguard.core.ids import FINGERPRINT, record_fingerprint
+
+    assert FINGERPRINT == "xxh3-63"
+    assert record_fingerprint("hello") == 2587518040540338373
+    assert record_fingerprint({"id": 1, "text": "hello"}) == 4344455261115836135
+    assert record_fingerprint({1: "a"}) == 4124647097448603728  # not JSON-keyed: the typed walk
+    assert record_fingerprint(("hello",)) == 26597600526354803
+    # a str, its JSON and its walk are three serialisations, each with its own seed
+    assert len({record_fingerprint("x"), record_fingerprint({"x": None}), record_fingerprint(["x"])}) == 3
+
+
+@pytest.mark.parametrize("saved", ["blake2b-63", None])
+def test_states_with_fingerprints_of_another_hash_are_refused(saved):
+    g = positional_guard()
+    g.filter([f"text number {i}" for i in range(40)])
+    state = g.state_dict()
+    assert state["ledger"]["meta"]["memo_fingerprint"] == "xxh3-63"
+    if saved is None:  # states saved before the tag existed were BLAKE2b
+        del state["ledger"]["meta"]["memo_fingerprint"]
+    else:
+        state["ledger"]["meta"]["memo_fingerprint"] = saved
+    assert_refused_and_unchanged(positional_guard(), state, "blake2b-63.*xxh3-63.*fresh guard")
+
+
+def test_states_saved_before_fingerprints_still_load():
+    """Without any fingerprint (states older than fingerprints) the hash does not matter: still loaded."""
+    g = positional_guard()
+    g.filter([f"text number {i}" for i in range(40)])
+    state = g.state_dict()
+    del state["ledger"]["tensors"]["memo_dense_fp"]
+    del state["ledger"]["meta"]["memo_fingerprint"]
+    g2 = positional_guard()
+    g2.load_state_dict(state)
+    assert g2.report()["seen"] == 40
+
+
 @pytest.mark.parametrize("edit", ["orphan", "own_fingerprint", "twice", "count", "code", "sparse_fp"])
 def test_examples_under_reused_ids_are_checked(edit):
     g = filled()

@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from .ids import FINGERPRINT
+
 __all__ = ["DecisionMemo", "check_memo_state", "resolve_replays"]
 
 KEPT = 1
@@ -124,7 +126,7 @@ class DecisionMemo:
         sparse = [[k, v & 3, v >> 2] for k, v in self._sparse.items()]
         other = [[k, fp, v] for (k, fp), v in self._other.items()]
         return {"tensors": {"memo_dense": self._dense.clone(), "memo_dense_fp": self._dense_fp.clone()},
-                "meta": {"memo_sparse": sparse, "memo_other": other}}
+                "meta": {"memo_sparse": sparse, "memo_other": other, "memo_fingerprint": FINGERPRINT}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a state saved before fingerprints existed gets unknown fingerprints, 0)."""
@@ -154,6 +156,21 @@ def _is_code(v: Any) -> bool:
     return v in (KEPT, DROPPED) and not isinstance(v, bool)
 
 
+#: the record fingerprint of states that do not name theirs (saved before 2026-12)
+LEGACY_FINGERPRINT = "blake2b-63"
+
+
+def _holds_fingerprints(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """Whether a saved memo holds any content fingerprint (states saved before fingerprints hold none)."""
+    fp = tensors.get("memo_dense_fp")
+    if isinstance(fp, torch.Tensor) and fp.numel() and bool((fp != 0).any()):
+        return True
+    sparse = meta.get("memo_sparse") or []
+    if any(isinstance(r, (list, tuple)) and len(r) > 2 and r[2] for r in sparse):
+        return True
+    return bool(meta.get("memo_other"))
+
+
 def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
     """Check what :meth:`DecisionMemo.state_dict` wrote; returns the number of examples per decision, or ``None``
     after appending the problems found to ``problems``.
@@ -162,9 +179,18 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
     int64 of the same length, 63-bit, 0 where no example was decided; absent in states saved before
     fingerprints), ``memo_sparse`` rows ``[id, decision, fingerprint]`` and ``memo_other`` rows ``[id,
     fingerprint, decision]``: an id reused with other content must belong to an example met first under that
-    id, with another fingerprint, and be listed once.
+    id, with another fingerprint, and be listed once. Fingerprints made by another hash than this version's
+    (``memo_fingerprint``; absent: ``"blake2b-63"``, the hash until 2026-12) are refused: the remembered
+    decisions would no longer find their records.
     """
     n0 = len(problems)
+    saved_fp = meta.get("memo_fingerprint", LEGACY_FINGERPRINT)
+    if saved_fp != FINGERPRINT and _holds_fingerprints(tensors, meta):
+        problems.append(f"the ledger's content fingerprints were made with {saved_fp!r} and this torchdataguard makes "
+                        f"{FINGERPRINT!r} (an earlier version saved this state): its remembered decisions cannot be "
+                        f"matched to records. Finish the run with the version that saved it, or start from a fresh "
+                        f"guard")
+        return None
     counts: Counter = Counter()
     first: Dict[Any, int] = {}  # id -> fingerprint of the first example met under it (sparse ids)
     dense = tensors.get("memo_dense")
