@@ -137,8 +137,15 @@ class Ledger:
             return 0
         return self.memo.lookup(id_, fingerprint)
 
-    def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False) -> None:
-        """Account for an example met for the first time (``withhold``: keep its content out of the quarantine)."""
+    def lookup_many(self, ids: Sequence[Any], fingerprints: Sequence[int]) -> List[int]:
+        """:meth:`lookup` of several examples (one NumPy pass when the ids are positions)."""
+        if not self.remember:
+            return [0] * len(ids)
+        return self.memo.lookup_many(ids, fingerprints)
+
+    def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False, memo: bool = True) -> None:
+        """Account for an example met for the first time (``withhold``: keep its content out of the quarantine;
+        ``memo=False``: the caller remembers its decision itself, as :meth:`record_chunk` does for a whole chunk)."""
         self.seen += 1
         for k, v in ex.counts.items():
             self.counts[k] += v
@@ -147,7 +154,7 @@ class Ledger:
             if r is None:
                 r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
             r.add(float(v))
-        if self.remember and self.memo.set(ex.id, KEPT if drop is None else DROPPED, ex.fingerprint):
+        if memo and self.remember and self.memo.set(ex.id, KEPT if drop is None else DROPPED, ex.fingerprint):
             self.counts[REUSED_ID] += 1
         if drop is None:
             self.kept += 1
@@ -186,6 +193,7 @@ class Ledger:
             ([(0, None, False), (1, 'duplicate/exact', False)], 1, 1)
         """
         out: List[Outcome] = []
+        first_met: List[int] = []  # rows met for the first time: remembered together, in order, at the end
         for i, ex in enumerate(exs):
             code = replay[i]
             if code == -1:  # the same example (id and content) as an earlier row of this chunk
@@ -202,8 +210,15 @@ class Ledger:
             if drop is None and pre is not None:
                 step, drop = pre
             withhold = drop is not None and scrub_step is not None and step <= scrub_step
-            self.record(ex, drop, withhold=withhold)
+            self.record(ex, drop, withhold=withhold, memo=False)
+            first_met.append(i)
             out.append((ex, drop, False))
+        if self.remember and first_met:
+            reused = self.memo.set_many([exs[i].id for i in first_met],
+                                        [KEPT if out[i][1] is None else DROPPED for i in first_met],
+                                        [exs[i].fingerprint for i in first_met])
+            if any(reused):
+                self.counts[REUSED_ID] += sum(reused)
         return out
 
     def revoke(self, ex: Example, drop: Drop) -> None:

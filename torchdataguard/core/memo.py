@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from .ids import FINGERPRINT
@@ -80,17 +81,20 @@ class DecisionMemo:
     def _put_first(self, id_: Any, value: int, fp: int) -> None:
         if self._dense_ok(id_):
             if id_ >= self._dense.numel():
-                n = max(id_ + 1, int(self._dense.numel() * 1.5) + 1024)
-                new = torch.zeros(n, dtype=torch.uint8)
-                new[: self._dense.numel()] = self._dense
-                new_fp = torch.zeros(n, dtype=torch.int64)
-                new_fp[: self._dense_fp.numel()] = self._dense_fp
-                self._dense, self._dense_fp = new, new_fp
-                self._views()
+                self._grow(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024))
             self._dense_np[id_] = value
             self._dense_fp_np[id_] = fp
         else:
             self._sparse[id_] = (fp << 2) | value
+
+    def _grow(self, n: int) -> None:
+        """Grow both tensors to ``n`` entries (zeros: unseen)."""
+        new = torch.zeros(n, dtype=torch.uint8)
+        new[: self._dense.numel()] = self._dense
+        new_fp = torch.zeros(n, dtype=torch.int64)
+        new_fp[: self._dense_fp.numel()] = self._dense_fp
+        self._dense, self._dense_fp = new, new_fp
+        self._views()
 
     def get(self, id_: Any) -> int:
         """The decision of the first example met under ``id_`` (0 when the id is new), whatever its content."""
@@ -120,6 +124,66 @@ class DecisionMemo:
             return False
         self._other[(id_, fp)] = value
         return True
+
+    def _plain_positions(self, ids: Sequence[Any]) -> Optional[np.ndarray]:
+        """``ids`` as int64 when there are at least 32 and every one is a plain ``int`` in ``[0, 2**63)``
+        (dataset indices, stream positions), else ``None``; what the batch methods take their NumPy path on."""
+        if len(ids) < 32 or not all(type(i) is int for i in ids):
+            return None
+        try:
+            arr = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        except OverflowError:
+            return None
+        return arr if int(arr.min()) >= 0 else None
+
+    def lookup_many(self, ids: Sequence[Any], fps: Sequence[int]) -> List[int]:
+        """``[lookup(i, f) for i, f in zip(ids, fps)]``, with the ids that are new or whose first example has
+        the same fingerprint answered from the tensors at once (no state changes there; the rest, one by one).
+
+        Example:
+            >>> m = DecisionMemo(); _ = [m.set(i, KEPT, 100 + i) for i in range(40)]
+            >>> m.lookup_many(list(range(38, 78)), [138, 0] + [1] * 38)[:3]
+            [1, 0, 0]
+        """
+        arr = self._plain_positions(ids)
+        if arr is None or np.unique(arr).size != arr.size:  # a lookup may adopt a fingerprint: repeats in order
+            return [self.lookup(i, f) for i, f in zip(ids, fps)]
+        d = np.zeros(arr.size, dtype=np.uint8)
+        f = np.zeros(arr.size, dtype=np.int64)
+        inside = np.flatnonzero(arr < self._dense_np.size)
+        d[inside] = self._dense_np[arr[inside]]
+        f[inside] = self._dense_fp_np[arr[inside]]
+        fp = np.fromiter(fps, dtype=np.int64, count=arr.size)
+        same = (d != 0) & (f == fp)
+        out = np.where(same, d, 0).astype(np.int64).tolist()
+        # the rest one by one: a first example with other content (reused id, or unknown fingerprint to adopt),
+        # and, while the dict holds ids, the ones the tensors do not know
+        rest = (d != 0) & ~same
+        if self._sparse:
+            rest |= d == 0
+        for j in np.flatnonzero(rest).tolist():
+            out[j] = self.lookup(ids[j], fps[j])
+        return out
+
+    def set_many(self, ids: Sequence[Any], values: Sequence[int], fps: Sequence[int]) -> List[bool]:
+        """``[set(i, v, f) ...]`` in order, written to the tensors at once when every id is a new plain position
+        that :meth:`set` would put there, once, in this batch (the tensors grow exactly as one by one)."""
+        arr = self._plain_positions(ids)
+        if arr is not None and not self._sparse and np.unique(arr).size == arr.size:
+            size = self._dense_np.size
+            new = arr >= size
+            seen = np.flatnonzero(~new)
+            if not self._dense_np[arr[seen]].any() and int(arr.max()) < 2 * size + (1 << 20):
+                n = size
+                for i in arr[new].tolist():  # the growth rule of _put_first, id after id
+                    if i >= n:
+                        n = max(i + 1, int(n * 1.5) + 1024)
+                if n > size:
+                    self._grow(n)
+                self._dense_np[arr] = np.fromiter(values, dtype=np.uint8, count=arr.size)
+                self._dense_fp_np[arr] = np.fromiter(fps, dtype=np.int64, count=arr.size)
+                return [False] * arr.size
+        return [self.set(i, v, f) for i, v, f in zip(ids, values, fps)]
 
     def state_dict(self) -> Dict[str, Any]:
         """``{"tensors": {memo_dense, memo_dense_fp}, "meta": {memo_sparse, memo_other}}`` (see :func:`check_memo_state`)."""
@@ -274,7 +338,7 @@ def resolve_replays(ledger: Any, exs: Sequence[Any]) -> Tuple[List[int], Dict[in
     when the ledger remembers decisions (in a one-pass scan every record is its own example), so the
     outcome is the same whatever the chunk size.
     """
-    replay = [ledger.lookup(e.id, e.fingerprint) for e in exs]
+    replay = ledger.lookup_many([e.id for e in exs], [e.fingerprint for e in exs])
     dup_of: Dict[int, int] = {}
     if not ledger.remember:
         return replay, dup_of
