@@ -100,8 +100,8 @@ def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
     # unaligned little-endian 64-bit loads at any byte offset up to L
     loads = np.ndarray(shape=(L + 1,), dtype="<u8", buffer=raw, strides=(1,))
     lens = ends - starts
-    h = loads.take(starts)  # take: faster than fancy indexing on this unaligned view
-    h &= _MASKS.take(lens, mode="clip")  # the low min(len, 8) bytes
+    h = loads.take(starts)
+    h &= _MASKS[np.minimum(lens, 8)]
     long = np.flatnonzero(lens > 8)
     if long.size:
         # a longer word: its first 8 bytes mixed with its length, plus its last 8 bytes (all of a word of
