@@ -121,17 +121,59 @@ def test_record_fingerprints_are_pinned():
     assert len({record_fingerprint("x"), record_fingerprint({"x": None}), record_fingerprint(["x"])}) == 3
 
 
-@pytest.mark.parametrize("saved", ["blake2b-63", None])
-def test_states_with_fingerprints_of_another_hash_are_refused(saved):
+def _legacy_state(state):
+    """``state`` as the version before XXH3 fingerprints saved it: BLAKE2b fingerprints, no tag."""
+    from torchdataguard.core.ids import blake2b_record_fingerprint, record_fingerprint
+
+    fp = state["ledger"]["tensors"]["memo_dense_fp"]
+    to_old = {}
+    for t in TEXTS:
+        to_old[record_fingerprint(t)] = blake2b_record_fingerprint(t)
+    state["ledger"]["tensors"]["memo_dense_fp"] = torch.tensor([to_old.get(int(v), 0) for v in fp.tolist()],
+                                                               dtype=torch.int64)
+    del state["ledger"]["meta"]["memo_fingerprint"]
+    return state
+
+
+TEXTS = [f"text number {i}" for i in range(40)]
+
+
+def test_a_state_with_blake2b_fingerprints_resumes_with_blake2b():
+    """A state saved before XXH3 (BLAKE2b fingerprints, no tag) is resumed with BLAKE2b: its decisions are
+    replayed to the same content, other content under a saved id is its own example, and it saves its tag."""
     g = positional_guard()
-    g.filter([f"text number {i}" for i in range(40)])
+    g.filter(TEXTS[:30])
+    old = _legacy_state(g.state_dict())
+    g2 = positional_guard()
+    g2.load_state_dict(old)
+    assert g2.ledger.memo.scheme == "blake2b-63"
+    out = list(g2.process(TEXTS[:30] + ["other content"] + TEXTS[31:], ids=range(40)))
+    rep = g2.report()
+    assert rep["replayed"] == 30 and rep["seen"] == 40  # with XXH3 the 30 would not be found: 30 reused ids
+    assert rep["counts"].get("ids/reused", 0) == 0
+    assert sum(1 for _, _, replayed in out if replayed) == 30
+    assert g2.state_dict()["ledger"]["meta"]["memo_fingerprint"] == "blake2b-63"
+
+
+def test_a_stream_wrapped_before_a_blake2b_state_is_loaded_fingerprints_with_blake2b():
+    from conftest import ListStream
+
+    g = positional_guard()
+    g.filter(TEXTS[:30])
+    old = _legacy_state(g.state_dict())
+    g2 = positional_guard()
+    stream = g2.wrap(ListStream(TEXTS[:30]))  # wrapped first, as a Trainer resuming from a checkpoint does
+    g2.load_state_dict(old)
+    assert len(list(stream)) == 30
+    assert g2.report()["replayed"] == 30 and g2.report()["seen"] == 30
+
+
+def test_an_unknown_fingerprint_tag_is_refused():
+    g = positional_guard()
+    g.filter(TEXTS)
     state = g.state_dict()
-    assert state["ledger"]["meta"]["memo_fingerprint"] == "xxh3-63"
-    if saved is None:  # states saved before the tag existed were BLAKE2b
-        del state["ledger"]["meta"]["memo_fingerprint"]
-    else:
-        state["ledger"]["meta"]["memo_fingerprint"] = saved
-    assert_refused_and_unchanged(positional_guard(), state, "blake2b-63.*xxh3-63.*fresh guard")
+    state["ledger"]["meta"]["memo_fingerprint"] = "sha3-99"
+    assert_refused_and_unchanged(positional_guard(), state, "sha3-99.*later version")
 
 
 def test_states_saved_before_fingerprints_still_load():

@@ -12,7 +12,7 @@ from ..errors import ConfigError, StateError
 from .decider import Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
-from .ids import IdHasher, id_record_hook
+from .ids import FINGERPRINTS, IdHasher, id_record_hook
 from .idtag import IdTag
 from .jsonable import to_jsonable
 from .ledger import Ledger, Outcome
@@ -169,7 +169,8 @@ class Guard:
                   if rewriters else None)
         return Planner(steps, text_field=self.text_field, id_field=self.id_field, strict=self.strict,
                        max_chars=self.max_chars, needs_text=needs_text, fingerprints=self.ledger.remember,
-                       id_hasher=self.id_hasher, protected=self.protected, tokens=tokens)
+                       id_hasher=self.id_hasher, protected=self.protected, tokens=tokens,
+                       fingerprint=FINGERPRINTS[self.ledger.memo.scheme])
 
     def protect(self, marks: Mapping[int, str]) -> None:
         """Pass the records with these fingerprints (:func:`~torchdataguard.core.ids.record_fingerprint`) through

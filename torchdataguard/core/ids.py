@@ -17,7 +17,7 @@ import os
 import struct
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ import xxhash
 
 from ..errors import ConfigError
 
-__all__ = ["FINGERPRINT", "ID_KEY_ENV", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
+__all__ = ["FINGERPRINT", "FINGERPRINTS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
            "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
@@ -78,23 +78,41 @@ def _walk(o: Any, out: List[bytes]) -> None:
         out.append(b"r" + struct.pack("<Q", len(b)) + b)
 
 
-#: The record fingerprint's hash, saved with a guard's state (a state whose ledger holds fingerprints of another
-#: hash cannot be resumed: its remembered decisions would not find their records). Until 2026-12 it was
-#: ``"blake2b-63"``; XXH3 hashes a 3 KB record about 20x faster, and the fingerprint was never a security
-#: boundary (63 bits: two colliding records can be searched for in about 2**32 tries whatever the hash).
+#: The record fingerprint's hash, saved with a guard's state (``memo_fingerprint``). Until 2026-12 it was
+#: ``"blake2b-63"``; a state saved with that hash is still resumed with it (:data:`FINGERPRINTS`). XXH3 hashes a
+#: 3 KB record about 20x faster than BLAKE2b; the fingerprint tells replays from new content and was never a
+#: defence against crafted collisions (at 63 bits, two colliding records can be searched for in about 2**32
+#: tries whatever the hash).
 FINGERPRINT = "xxh3-63"
-#: one XXH3 seed per way of serialising a record, so that a str and a record serialised otherwise never share
-#: their bytes' hash by construction
-_SEED_STR, _SEED_JSON, _SEED_WALK = 0x7364, 0x6A73, 0x776B
+#: the fingerprint of states that do not name theirs (saved before 2026-12)
+LEGACY_FINGERPRINT = "blake2b-63"
+#: one XXH3 seed (and one BLAKE2b prefix) per way of serialising a record, so that a str and a record
+#: serialised otherwise never share their bytes' hash by construction
+_SEEDS = (0x7364, 0x6A73, 0x776B)
+_PREFIXES = (b"s", b"j", b"w")
 #: what ``json.dumps(record, sort_keys=True)`` writes, without building an encoder per record (half its cost)
 _JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=True, allow_nan=True)
+
+
+def _serialised(record: Any) -> Tuple[int, bytes]:
+    """``(kind, bytes)``: a ``str`` as its UTF-8 (kind 0), a dict of JSON values as its canonical JSON with
+    sorted keys (1; C speed, injective on such records), anything else as a typed, length-prefixed walk (2)."""
+    if isinstance(record, str):
+        return 0, record.encode("utf-8", "surrogatepass")
+    if isinstance(record, dict) and all(type(k) is str for k in record):
+        try:
+            return 1, _JSON.encode(record).encode("ascii")
+        except (TypeError, ValueError):
+            pass
+    parts: List[bytes] = []
+    _walk(record, parts)
+    return 2, b"".join(parts)
 
 
 def record_fingerprint(record: Any) -> int:
     """A non-zero 63-bit hash of a whole record (every field, not only the text); 0 is never returned.
 
-    A ``str`` is hashed as its UTF-8 bytes, a dict of JSON values as its canonical JSON (sorted keys), anything
-    else as a typed, length-prefixed walk of its parts; each with its own seed of XXH3-64.
+    The record's serialisation (:func:`_serialised`) hashed with XXH3-64, one seed per kind of serialisation.
 
     Example:
         >>> record_fingerprint({"id": 1, "text": "a"}) == record_fingerprint({"text": "a", "id": 1})
@@ -102,21 +120,26 @@ def record_fingerprint(record: Any) -> int:
         >>> record_fingerprint({"id": 1, "text": "a"}) == record_fingerprint({"id": 1, "text": None})
         False
     """
-    if isinstance(record, str):
-        fp = xxhash.xxh3_64_intdigest(record.encode("utf-8", "surrogatepass"), _SEED_STR)
-    elif isinstance(record, dict) and all(type(k) is str for k in record):
-        try:  # fast path for JSON-like records (dicts of text, numbers, lists): C-speed, injective on them
-            data = _JSON.encode(record).encode("ascii")
-            fp = xxhash.xxh3_64_intdigest(data, _SEED_JSON)
-        except (TypeError, ValueError):
-            parts: List[bytes] = []
-            _walk(record, parts)
-            fp = xxhash.xxh3_64_intdigest(b"".join(parts), _SEED_WALK)
-    else:
-        parts = []
-        _walk(record, parts)
-        fp = xxhash.xxh3_64_intdigest(b"".join(parts), _SEED_WALK)
-    return (fp & _MASK63) or 1
+    kind, data = _serialised(record)
+    return (xxhash.xxh3_64_intdigest(data, _SEEDS[kind]) & _MASK63) or 1
+
+
+def blake2b_record_fingerprint(record: Any) -> int:
+    """The record fingerprint of states saved before 2026-12 (``"blake2b-63"``), kept to resume them.
+
+    Example:
+        >>> blake2b_record_fingerprint("a") != record_fingerprint("a")
+        True
+    """
+    kind, data = _serialised(record)
+    h = hashlib.blake2b(_PREFIXES[kind], digest_size=8)
+    h.update(data)
+    return (int.from_bytes(h.digest(), "little") & _MASK63) or 1
+
+
+#: every fingerprint a saved state may name, by its tag
+FINGERPRINTS: Dict[str, Callable[[Any], int]] = {FINGERPRINT: record_fingerprint,
+                                                 LEGACY_FINGERPRINT: blake2b_record_fingerprint}
 
 
 def bad_id_reason(value: Any) -> Optional[str]:

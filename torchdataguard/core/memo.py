@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .ids import FINGERPRINT
+from .ids import FINGERPRINT, FINGERPRINTS, LEGACY_FINGERPRINT
 
 __all__ = ["DecisionMemo", "check_memo_state", "resolve_replays"]
 
@@ -40,6 +40,9 @@ class DecisionMemo:
         self._views()
         self._sparse: Dict[Any, int] = {}  # id -> fingerprint << 2 | decision
         self._other: Dict[Tuple[Any, int], int] = {}  # (id, fingerprint) -> decision
+        #: the hash its fingerprints are made with (a tag of :data:`~torchdataguard.core.ids.FINGERPRINTS`):
+        #: this version's for a new memo, the saved one's for a loaded state
+        self.scheme = FINGERPRINT
 
     def __len__(self) -> int:
         return int((self._dense != 0).sum()) + len(self._sparse) + len(self._other)
@@ -190,7 +193,7 @@ class DecisionMemo:
         sparse = [[k, v & 3, v >> 2] for k, v in self._sparse.items()]
         other = [[k, fp, v] for (k, fp), v in self._other.items()]
         return {"tensors": {"memo_dense": self._dense.clone(), "memo_dense_fp": self._dense_fp.clone()},
-                "meta": {"memo_sparse": sparse, "memo_other": other, "memo_fingerprint": FINGERPRINT}}
+                "meta": {"memo_sparse": sparse, "memo_other": other, "memo_fingerprint": self.scheme}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a state saved before fingerprints existed gets unknown fingerprints, 0)."""
@@ -206,6 +209,9 @@ class DecisionMemo:
             k, v, f = (row[0], row[1], row[2]) if len(row) > 2 else (row[0], row[1], 0)
             self._sparse[_key(k)] = (int(f) << 2) | int(v)
         self._other = {(_key(k), int(f)): int(v) for k, f, v in meta.get("memo_other", [])}
+        # a state without any fingerprint (saved before they existed) adopts this version's hash
+        self.scheme = (meta.get("memo_fingerprint", LEGACY_FINGERPRINT) if _holds_fingerprints(tensors, meta)
+                       else FINGERPRINT)
 
 
 def _key(k: Any) -> Any:
@@ -218,10 +224,6 @@ def _is_fp(v: Any) -> bool:
 
 def _is_code(v: Any) -> bool:
     return v in (KEPT, DROPPED) and not isinstance(v, bool)
-
-
-#: the record fingerprint of states that do not name theirs (saved before 2026-12)
-LEGACY_FINGERPRINT = "blake2b-63"
 
 
 def _holds_fingerprints(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
@@ -243,17 +245,16 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
     int64 of the same length, 63-bit, 0 where no example was decided; absent in states saved before
     fingerprints), ``memo_sparse`` rows ``[id, decision, fingerprint]`` and ``memo_other`` rows ``[id,
     fingerprint, decision]``: an id reused with other content must belong to an example met first under that
-    id, with another fingerprint, and be listed once. Fingerprints made by another hash than this version's
-    (``memo_fingerprint``; absent: ``"blake2b-63"``, the hash until 2026-12) are refused: the remembered
-    decisions would no longer find their records.
+    id, with another fingerprint, and be listed once. The hash the fingerprints were made with
+    (``memo_fingerprint``; absent: ``"blake2b-63"``, the hash until 2026-12) must be one this version knows
+    (:data:`~torchdataguard.core.ids.FINGERPRINTS`); the loaded guard goes on fingerprinting with it.
     """
     n0 = len(problems)
     saved_fp = meta.get("memo_fingerprint", LEGACY_FINGERPRINT)
-    if saved_fp != FINGERPRINT and _holds_fingerprints(tensors, meta):
-        problems.append(f"the ledger's content fingerprints were made with {saved_fp!r} and this torchdataguard makes "
-                        f"{FINGERPRINT!r} (an earlier version saved this state): its remembered decisions cannot be "
-                        f"matched to records. Finish the run with the version that saved it, or start from a fresh "
-                        f"guard")
+    if saved_fp not in FINGERPRINTS:
+        problems.append(f"the ledger's content fingerprints were made with {saved_fp!r}, which this torchdataguard does "
+                        f"not know (it knows {sorted(FINGERPRINTS)}): a later version saved this state; resume it with "
+                        f"that version")
         return None
     counts: Counter = Counter()
     first: Dict[Any, int] = {}  # id -> fingerprint of the first example met under it (sparse ids)

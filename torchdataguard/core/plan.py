@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from collections.abc import Mapping  # isinstance against typing.Mapping costs about 1 us more per call
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -77,8 +77,13 @@ class Planner:
     def __init__(self, steps: Sequence[Tuple[str, Any]], *, text_field: Optional[str], id_field: Optional[str],
                  strict: bool, max_chars: int, needs_text: bool, token_field: str = "input_ids",
                  fingerprints: bool = True, id_hasher: Optional[IdHasher] = None,
-                 protected: Optional[Mapping[int, str]] = None, tokens: Optional[TokenSync] = None) -> None:
+                 protected: Optional[Mapping[int, str]] = None, tokens: Optional[TokenSync] = None,
+                 fingerprint: Callable[[Any], int] = record_fingerprint) -> None:
         self.steps = list(steps)
+        #: the content fingerprint the ledger's decisions are remembered under (this version's, or the hash of a
+        #: resumed older state: :data:`~torchdataguard.core.ids.FINGERPRINTS`); protected records are always
+        #: named by :func:`~torchdataguard.core.ids.record_fingerprint`
+        self.fingerprint = fingerprint
         #: refuses records holding ``input_ids`` that a stage would rewrite, or re-tokenises them
         #: (:mod:`~torchdataguard.core.tokens`); ``None`` when no stage rewrites text
         self.tokens = tokens
@@ -178,11 +183,14 @@ class Planner:
         pre: List[Optional[Tuple[int, Drop]]] = []
         flags: List[int] = []
         missing: Dict[str, bool] = {}
-        fps = [record_fingerprint(rec) for rec in records] if self.fingerprints or self.protected else None
+        fps = [self.fingerprint(rec) for rec in records] if self.fingerprints or self.protected else None
+        marks = fps  # what protected records are named by
+        if self.protected and self.fingerprint is not record_fingerprint:
+            marks = [record_fingerprint(rec) for rec in records]
         old_texts: List[Optional[str]] = []
         for j, (rec, i) in enumerate(zip(records, ids)):
             ex, drop = self.make_example(rec, i)
-            mark = self.protected.get(fps[j]) if self.protected and fps is not None else None
+            mark = self.protected.get(marks[j]) if self.protected and marks is not None else None
             if mark is not None:  # passes untouched: never dropped (not even as invalid), counted under its mark
                 drop = None
                 ex.protected = mark

@@ -6,7 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from torch.utils.data import get_worker_info
 
 from ..core.decider import ChunkCut
-from ..core.ids import qualify_id
+from ..core.ids import FINGERPRINTS, qualify_id
 from .service import DecisionService
 
 __all__ = ["StreamFilter", "stream_ids", "worker_split"]
@@ -31,7 +31,14 @@ class StreamFilter:
             guard.service = DecisionService(guard)
         self.client = guard.service.client()
 
+    def _sync_fingerprint(self) -> None:
+        """Fingerprint with the hash of the guard's remembered decisions: a state loaded after wrapping (a
+        resumed run) may have been saved with an older one."""
+        if self.guard is not None:
+            self.planner.fingerprint = FINGERPRINTS[self.guard.ledger.memo.scheme]
+
     def __getstate__(self) -> Dict[str, Any]:
+        self._sync_fingerprint()  # pickled when a DataLoader's workers start: after any state was loaded
         d = dict(self.__dict__)
         d["guard"] = None  # workers never hold the index; they ask the main process
         return d
@@ -52,6 +59,7 @@ class StreamFilter:
             end: bool = True) -> Iterator[Any]:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call."""
+        self._sync_fingerprint()
         buf: List[Any] = []
         buf_ids: List[Any] = []
         cut = ChunkCut(self.chunk, self.planner.text_field)
