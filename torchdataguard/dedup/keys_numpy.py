@@ -14,7 +14,7 @@ from typing import Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64
-from .minhash import EMPTY, densify_sources
+from .minhash import EMPTY, densify_sources, seed_salt
 
 __all__ = ["numpy_keys", "numpy_shingle_sets"]
 
@@ -40,7 +40,7 @@ def numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed:
     K, _, K3 = limits
     h = np.ascontiguousarray(hashes).view(_U)
     doc = np.asarray(doc, dtype=np.int64)
-    x = np_mix64(h ^ _U((seed * 0x5851F42D4C957F2D + 0x14057B7EF767814F) & _M64))
+    x = np_mix64(h ^ _U(seed_salt(seed) & _M64))
     nib = np.zeros((n, num_perm), dtype=np.uint8)
     bins = (doc * num_perm + ((x >> _U(32)) % _U(num_perm)).astype(np.int64))
     sig = np.full(n * num_perm, EMPTY, dtype=np.int64)

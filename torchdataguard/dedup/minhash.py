@@ -16,7 +16,7 @@ import torch
 from .hashing import mix64
 
 __all__ = ["EMPTY", "densify", "densify_numpy", "densify_sources", "densify_torch", "minhash_bins", "minhash_signatures",
-           "probe_table"]
+           "probe_table", "seed_salt"]
 
 EMPTY = 1 << 32
 
@@ -27,6 +27,18 @@ def _probe_table(num_perm: int, seed: int, attempts: int) -> torch.Tensor:
 
 
 _probe_cache: dict = {}
+
+
+def seed_salt(seed: int) -> int:
+    """The 64-bit constant shingle hashes are xored with before mixing, as a signed int64 (wrapping: any
+    integer seed works).
+
+    Example:
+        >>> seed_salt(1) == 0x5851F42D4C957F2D + 0x14057B7EF767814F
+        True
+    """
+    c = (int(seed) * 0x5851F42D4C957F2D + 0x14057B7EF767814F) & ((1 << 64) - 1)
+    return c - (1 << 64) if c >> 63 else c
 
 
 def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
@@ -79,7 +91,7 @@ def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm:
         doc = torch.from_numpy(doc)
     dev = hashes.device
     doc = doc.to(dev)
-    x = mix64(hashes ^ (seed * 0x5851F42D4C957F2D + 0x14057B7EF767814F))
+    x = mix64(hashes ^ seed_salt(seed))
     bins = ((x >> 32) & 0xFFFFFFFF) % num_perm
     vals = x & 0xFFFFFFFF
     flat = doc * num_perm + bins
