@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -223,16 +223,17 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
     # ASCII texts are lower-cased by the byte table; others are NFKC-normalised and lower-cased here
+    # (one encode for the group: the UTF-8 of the joined texts is the join of their UTF-8)
     joined = "\x00".join(texts)
-    if joined.isascii():  # one encode for the group; a character is a byte
-        encoded: Sequence[Any] = texts
-        raw = joined.encode("ascii")
-    else:
-        encoded = [(t if t.isascii() else nfkc(t).lower()).encode("utf-8", "surrogatepass") for t in texts]
-        raw = b"\x00".join(encoded)
-    lens = np.fromiter(map(len, encoded), dtype=np.int64, count=n_docs)
+    ascii = joined.isascii()
+    norm: Sequence[str] = texts if ascii else [t if t.isascii() else nfkc(t).lower() for t in texts]
+    raw = joined.encode("ascii") if ascii else "\x00".join(norm).encode("utf-8", "surrogatepass")
+    lens = np.fromiter(map(len, norm), dtype=np.int64, count=n_docs)  # characters; bytes where ASCII
+    if not ascii:
+        wide = [i for i, t in enumerate(norm) if not t.isascii()]
+        lens[wide] = [len(norm[i].encode("utf-8", "surrogatepass")) for i in wide]
     L = len(raw)
-    buf, starts, is_char = _tokens(raw, mode, ascii=encoded is texts)
+    buf, starts, is_char = _tokens(raw, mode, ascii=ascii)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
@@ -276,7 +277,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
                     mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
-                extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]  # (str: its UTF-8)
+                extra_h[i] = np.frombuffer(content_hash128(norm[d])[:8], dtype=_U)[0]  # of its UTF-8
         out_h.append(np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)

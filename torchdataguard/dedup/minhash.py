@@ -158,8 +158,13 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
     n_empty = num_perm - np.count_nonzero(filled, axis=1)
     src = np.empty((n, num_perm), dtype=np.int64)
     src[:] = np.arange(num_perm)
-    many = np.flatnonzero((n_empty > num_perm // 4) & (n_empty < num_perm))
-    few = np.flatnonzero((n_empty > 0) & (n_empty <= num_perm // 4))
+    k = num_perm - n_empty
+    sparse = (k > 0) & (k <= max(1, 3 * num_perm // 16))
+    many = np.flatnonzero((n_empty > num_perm // 4) & ~sparse & (k > 0))
+    few = np.flatnonzero((n_empty > 0) & (n_empty <= num_perm // 4) & ~sparse)
+    if sparse.any():
+        rows = np.flatnonzero(sparse)
+        src[rows] = _sources_by_first_probe(filled[rows], k[rows], num_perm, seed)
     if many.size:
         fm = filled if many.size == n else filled[many]
         p0 = np.ascontiguousarray(probes[:, :_BLOCK]).reshape(-1)
@@ -170,7 +175,7 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
         bits = (w[..., 0] | (w[..., 1] << np.uint64(8))).astype(np.int64)
         hit = (bits != 0) & ~fm
         first = p0[np.arange(num_perm) * _BLOCK + _FIRST_BIT[bits]]  # [rows, num_perm] bin probed first with a hit
-        sm = np.where(hit, first, src[: many.size])
+        sm = np.where(hit, first, np.arange(num_perm))
         d, b = np.nonzero(~(hit | fm))  # rows of `many` go on after the dense block
         _sparse_sources(filled, sm, many, d, b, probes, _BLOCK, num_perm)
         if many.size == n:
@@ -183,6 +188,44 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
         d, b = np.nonzero(~ff)
         _sparse_sources(filled, sf, few, d, b, probes, 0, num_perm)
         src[few] = sf
+    return src
+
+
+#: probes ranked by :func:`_first_probe_rank` (int8 ranks; bins first probed later go through the block walk)
+_RANKED = 64
+_rank_cache: dict = {}
+
+
+def _first_probe_rank(num_perm: int, seed: int) -> np.ndarray:
+    """int8 [num_perm + 1, num_perm]: ``r[f, b]`` is the first position of bin ``f`` among the first
+    :data:`_RANKED` probes of bin ``b`` (``_RANKED`` or more: not among them); row ``num_perm`` is padding."""
+    key = (num_perm, seed)
+    r = _rank_cache.get(key)
+    if r is None:
+        probes = probe_table(num_perm, seed).numpy()[:, :_RANKED]
+        r = np.full((num_perm + 1, num_perm), 127, dtype=np.int8)
+        t = np.arange(probes.shape[1])[::-1]
+        for b in range(num_perm):
+            r[probes[b, ::-1], b] = t  # reversed: the first occurrence is written last
+        r = _rank_cache[key] = r
+    return r
+
+
+def _sources_by_first_probe(filled: np.ndarray, k: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """:func:`densify_sources` of rows with few filled bins (``k`` each, at least one): the first probe of bin
+    ``b`` that hits is the least rank of ``b``'s probe sequence over the row's filled bins, one minimum over
+    ``k`` ranks per bin instead of a walk along the sequence."""
+    n = filled.shape[0]
+    rank = _first_probe_rank(num_perm, seed)
+    probes = probe_table(num_perm, seed).numpy()
+    r, c = np.nonzero(filled)
+    fidx = np.full((n, int(k.max())), num_perm, dtype=np.int64)
+    fidx[r, np.arange(r.size) - (np.cumsum(k) - k)[r]] = c
+    first = rank[fidx].min(axis=1)  # [n, num_perm]
+    ranked = min(_RANKED, probes.shape[1])
+    src = np.where(filled, np.arange(num_perm), probes[np.arange(num_perm), np.minimum(first, ranked - 1)])
+    d, b = np.nonzero((first >= ranked) & ~filled)
+    _sparse_sources(filled, src, np.arange(n), d, b, probes, ranked, num_perm)
     return src
 
 
