@@ -46,7 +46,7 @@ class IdStore:
         if self._objs is None and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             try:
                 t = torch.tensor(list(ids), dtype=torch.int64)
-            except (OverflowError, RuntimeError):  # an integer beyond int64: ids go to the list
+            except (OverflowError, RuntimeError, ValueError):  # an integer beyond int64: ids go to the list
                 t = None
         if t is not None:
             need = self.n + len(ids)
