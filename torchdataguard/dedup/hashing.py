@@ -113,15 +113,16 @@ def _decode(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return np.minimum(cp, 0x10FFFF), nb
 
 
-def _tokens(raw: bytes, mode: str) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _tokens(raw: bytes, mode: str, *, ascii: bool = False) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
-    tokens start and, where some token is a character token, which ones are."""
+    tokens start and, where some token is a character token, which ones are (``ascii``: ``raw`` is known to
+    hold ASCII only, so no multi-byte character needs decoding)."""
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
     char_lead: Optional[np.ndarray] = None
     char_end: Optional[np.ndarray] = None
     b = np.frombuffer(raw, dtype=np.uint8)
-    if mode != "words":
+    if mode != "words" and not ascii:
         lead = np.flatnonzero(b >= 0xC0)
         if lead.size:
             cp, nb = _decode(raw, lead)
@@ -222,12 +223,17 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     if n_docs == 0:
         return np.zeros(0, dtype=_U), np.zeros(0, dtype=np.int64)
     # ASCII texts are lower-cased by the byte table; others are NFKC-normalised and lower-cased here
-    norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
-    encoded = [t.encode("utf-8", "surrogatepass") for t in norm]
-    raw = b"\x00".join(encoded)
-    lens = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
+    # (one encode for the group: the UTF-8 of the joined texts is the join of their UTF-8)
+    joined = "\x00".join(texts)
+    ascii = joined.isascii()
+    norm: Sequence[str] = texts if ascii else [t if t.isascii() else nfkc(t).lower() for t in texts]
+    raw = joined.encode("ascii") if ascii else "\x00".join(norm).encode("utf-8", "surrogatepass")
+    lens = np.fromiter(map(len, norm), dtype=np.int64, count=n_docs)  # characters; bytes where ASCII
+    if not ascii:
+        wide = [i for i, t in enumerate(norm) if not t.isascii()]
+        lens[wide] = [len(norm[i].encode("utf-8", "surrogatepass")) for i in wide]
     L = len(raw)
-    buf, starts, is_char = _tokens(raw, mode)
+    buf, starts, is_char = _tokens(raw, mode, ascii=ascii)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
@@ -235,8 +241,11 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     # next token's start is exactly the token's sum (one reduceat pass, no prefix sums or token ends needed)
     pw, inv = _powers(L + 1)
     with np.errstate(over="ignore"):
-        contrib = np.multiply(pw[:L], buf, out=_scratch(L))
-        wh = np.add.reduceat(contrib, starts) if starts.size else np.zeros(0, dtype=_U)
+        csum = np.cumsum(np.multiply(pw[:L], buf, out=_scratch(L)), out=_scratch(L))
+        # bytes before the first token are not word bytes (0), so the sum of token i is the prefix sum at its
+        # last byte minus the prefix sum at token i - 1's last byte (wrapping arithmetic: exact mod 2**64)
+        wh = csum[np.append(starts[1:], L) - 1] if starts.size else np.zeros(0, dtype=_U)
+        wh[1:] -= wh[:-1].copy()
         wh *= inv[starts]
     # no per-token mixing: shingles are odd-weighted sums of token hashes, mixed by minhash_signatures
     first_word = np.searchsorted(starts, doc_start)
@@ -268,7 +277,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
                     mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
                     extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
             else:  # no word characters at all: hash the normalised characters
-                extra_h[i] = np.frombuffer(content_hash128(encoded[d])[:8], dtype=_U)[0]
+                extra_h[i] = np.frombuffer(content_hash128(norm[d])[:8], dtype=_U)[0]  # of its UTF-8
         out_h.append(np_mix64(extra_h))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)

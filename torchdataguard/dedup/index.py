@@ -7,8 +7,8 @@ stored signature, so keys themselves are never stored. Both tables are open addr
 (:mod:`torchdataguard.dedup.probing`), grown by 1.45x when 80% full.
 
 Memory per kept document at the defaults (128 permutations, 16 bands), counting allocated capacity: 64 to 72
-bytes of signature (rows grow by 1/8), 8 to 11.6 bytes of id, and 16 table entries of 4 bytes at a load
-between 0.55 and 0.8 (80 to 116 bytes): 152 to 200 bytes.
+bytes of signature (rows grow by 1/8), 4 to 5.8 bytes of id (8 to 11.6 once an id does not fit int32), and 16
+table entries of 4 bytes at a load between 0.55 and 0.8 (80 to 116 bytes): 148 to 194 bytes.
 """
 from __future__ import annotations
 
@@ -20,26 +20,44 @@ from ..errors import StateError
 from .hashing import mix64
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
 
-__all__ = ["ExactIndex", "IdStore", "LSHIndex"]
+__all__ = ["INITIAL_ROWS", "ExactIndex", "IdStore", "LSHIndex"]
+
+#: rows allocated by an empty index (signatures, ids); they grow with what is inserted
+INITIAL_ROWS = 64
 
 
 class IdStore:
-    """Slot -> external id. Integer ids live in an int64 tensor (8 bytes each); other ids in a list."""
+    """Slot -> external id. Integer ids live in a tensor: int32 (4 bytes each) while every id fits, int64 from
+    the first one that does not; other ids (and integers beyond int64) in a list. Saved as int64 either way.
+
+    Example:
+        >>> s = IdStore(); s.extend([3, 7]); s.extend([2**40])
+        >>> s.get(1), s.get(2), s.state_dict()["ids"].dtype
+        (7, 1099511627776, torch.int64)
+    """
 
     def __init__(self) -> None:
-        self._ints = torch.zeros(1024, dtype=torch.int64)
+        self._ints = torch.zeros(INITIAL_ROWS, dtype=torch.int32)
         self._objs: List[Any] | None = None
         self.n = 0
 
     def extend(self, ids: Sequence[Any]) -> None:
+        t = None
         if self._objs is None and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            try:
+                t = torch.tensor(list(ids), dtype=torch.int64)
+            except (OverflowError, RuntimeError, ValueError):  # an integer beyond int64: ids go to the list
+                t = None
+        if t is not None:
             need = self.n + len(ids)
-            if need > self._ints.numel():
-                new = torch.zeros(max(need, int(self._ints.numel() * GROWTH)), dtype=torch.int64)
+            dtype = self._ints.dtype
+            if dtype == torch.int32 and t.numel() and (int(t.min()) < -2**31 or int(t.max()) >= 2**31):
+                dtype = torch.int64
+            if need > self._ints.numel() or dtype != self._ints.dtype:
+                new = torch.zeros(max(need, int(self._ints.numel() * GROWTH)), dtype=dtype)
                 new[: self.n] = self._ints[: self.n]
                 self._ints = new
-            if ids:
-                self._ints[self.n : need] = torch.tensor(list(ids), dtype=torch.int64)
+            self._ints[self.n : need] = t.to(dtype)
         else:
             if self._objs is None:
                 self._objs = self._ints[: self.n].tolist()
@@ -51,19 +69,20 @@ class IdStore:
         return self._objs[slot] if self._objs is not None else int(self._ints[slot])
 
     def nbytes(self) -> int:
-        return self._ints.numel() * 8 if self._objs is None else 8 * len(self._objs)
+        return self._ints.numel() * self._ints.element_size() if self._objs is None else 8 * len(self._objs)
 
     def state_dict(self) -> Dict[str, Any]:
         if self._objs is None:
-            return {"ids": self._ints[: self.n].clone()}
+            return {"ids": self._ints[: self.n].to(torch.int64)}
         return {"id_list": list(self._objs)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if "ids" in state:
-            t = state["ids"].to(torch.int64)
+            t = state["ids"].to(torch.int64).flatten()
             self._objs = None
             self.n = t.numel()
-            self._ints = torch.zeros(max(1024, self.n), dtype=torch.int64)
+            fits = not self.n or (int(t.min()) >= -2**31 and int(t.max()) < 2**31)
+            self._ints = torch.zeros(max(INITIAL_ROWS, self.n), dtype=torch.int32 if fits else torch.int64)
             self._ints[: self.n] = t
         else:
             self._objs = list(state["id_list"])
@@ -170,14 +189,14 @@ class LSHIndex:
         self.device = torch.device(device)
         self.ids = IdStore()
         self.n = 0
-        self.packed = torch.zeros(1024, num_perm // 2, dtype=torch.uint8, device=self.device)
-        self.table = torch.full((capacity_for(1024 * bands // 4),), -1, dtype=torch.int32, device=self.device)
+        self.packed = torch.zeros(INITIAL_ROWS, num_perm // 2, dtype=torch.uint8, device=self.device)
+        self.table = torch.full((capacity_for(INITIAL_ROWS * bands),), -1, dtype=torch.int32, device=self.device)
         g = torch.Generator().manual_seed(12345)
         self._row_mul = (torch.randint(1, 2**62, (self.rows,), generator=g) * 2 + 1).to(self.device)
         self._band_add = torch.randint(1, 2**62, (bands,), generator=g).to(self.device)
         #: dtype whose items are exactly one band of a packed signature, or None (words hashed and stored)
         self._view = self._VIEWS.get(self.rows // 2) if self.rows % 2 == 0 else None
-        self._words = None if self._view is not None else torch.zeros(1024, bands, dtype=torch.int32,
+        self._words = None if self._view is not None else torch.zeros(INITIAL_ROWS, bands, dtype=torch.int32,
                                                                         device=self.device)
 
     # -- signature packing ---------------------------------------------------------------------------
@@ -298,10 +317,10 @@ class LSHIndex:
         if self.ids.n != p.shape[0]:
             raise StateError(f"LSH state has {p.shape[0]} signatures but {self.ids.n} ids")
         self.n = p.shape[0]
-        self.packed = torch.zeros(max(1024, self.n), self.num_perm // 2, dtype=torch.uint8, device=self.device)
+        self.packed = torch.zeros(max(INITIAL_ROWS, self.n), self.num_perm // 2, dtype=torch.uint8, device=self.device)
         self.packed[: self.n] = p.to(self.device)
         if self._words is not None:
-            self._words = torch.zeros(max(1024, self.n), self.bands, dtype=torch.int32, device=self.device)
+            self._words = torch.zeros(max(INITIAL_ROWS, self.n), self.bands, dtype=torch.int32, device=self.device)
             self._words[: self.n] = self.band_words(self.packed[: self.n]).to(torch.int32)
         self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
 

@@ -15,8 +15,8 @@ import torch
 
 from .hashing import mix64
 
-__all__ = ["EMPTY", "densify", "densify_numpy", "densify_torch", "minhash_bins", "minhash_signatures",
-           "probe_table"]
+__all__ = ["EMPTY", "densify", "densify_numpy", "densify_sources", "densify_torch", "minhash_bins", "minhash_signatures",
+           "probe_table", "seed_salt"]
 
 EMPTY = 1 << 32
 
@@ -27,6 +27,18 @@ def _probe_table(num_perm: int, seed: int, attempts: int) -> torch.Tensor:
 
 
 _probe_cache: dict = {}
+
+
+def seed_salt(seed: int) -> int:
+    """The 64-bit constant shingle hashes are xored with before mixing, as a signed int64 (wrapping: any
+    integer seed works).
+
+    Example:
+        >>> seed_salt(1) == 0x5851F42D4C957F2D + 0x14057B7EF767814F
+        True
+    """
+    c = (int(seed) * 0x5851F42D4C957F2D + 0x14057B7EF767814F) & ((1 << 64) - 1)
+    return c - (1 << 64) if c >> 63 else c
 
 
 def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
@@ -79,7 +91,7 @@ def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm:
         doc = torch.from_numpy(doc)
     dev = hashes.device
     doc = doc.to(dev)
-    x = mix64(hashes ^ (seed * 0x5851F42D4C957F2D + 0x14057B7EF767814F))
+    x = mix64(hashes ^ seed_salt(seed))
     bins = ((x >> 32) & 0xFFFFFFFF) % num_perm
     vals = x & 0xFFFFFFFF
     flat = doc * num_perm + bins
@@ -127,58 +139,118 @@ _FIRST_BIT[1:] = np.log2(np.arange(1, 1 << _BLOCK) & -np.arange(1, 1 << _BLOCK))
 
 def densify_numpy(sig: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
     """:func:`densify` on a NumPy array [n, num_perm] (CPU): the same values."""
+    return np.take_along_axis(sig, densify_sources(sig != EMPTY, num_perm, seed), axis=1)
+
+
+def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
+    """int64 [n, num_perm]: the bin whose value each bin holds after :func:`densify`, from the mask of filled bins
+    (a filled bin, and every bin of a row without any, is its own source).
+
+    So ``np.take_along_axis(values, densify_sources(filled, P), 1)`` densifies any per-bin array (values, or
+    only their low bits), one gather at the end instead of copying full values around.
+
+    Example:
+        >>> densify_sources(np.array([[False, True, False, False]]), 4).tolist()
+        [[1, 1, 1, 1]]
+    """
     probes = probe_table(num_perm, seed).numpy()
-    n = sig.shape[0]
-    empty = sig == EMPTY
-    filled = ~empty
-    n_empty = empty.sum(1)
-    out = sig.copy()
-    many = np.flatnonzero((n_empty > num_perm // 4) & (n_empty < num_perm))
-    rest = empty & filled.any(1)[:, None]
+    n = filled.shape[0]
+    n_empty = num_perm - np.count_nonzero(filled, axis=1)
+    src = np.empty((n, num_perm), dtype=np.int64)
+    src[:] = np.arange(num_perm)
+    k = num_perm - n_empty
+    sparse = (k > 0) & (k <= max(1, 3 * num_perm // 16))
+    many = np.flatnonzero((n_empty > num_perm // 4) & ~sparse & (k > 0))
+    few = np.flatnonzero((n_empty > 0) & (n_empty <= num_perm // 4) & ~sparse)
+    if sparse.any():
+        rows = np.flatnonzero(sparse)
+        src[rows] = _sources_by_first_probe(filled[rows], k[rows], num_perm, seed)
     if many.size:
+        fm = filled if many.size == n else filled[many]
         p0 = np.ascontiguousarray(probes[:, :_BLOCK]).reshape(-1)
-        ok = np.take(filled[many], p0, axis=1)  # [rows, num_perm * _BLOCK] bools, 8 per uint64 word
+        ok = np.take(fm, p0, axis=1)  # [rows, num_perm * _BLOCK] bools, 8 per uint64 word
         w = ok.view("<u8").reshape(many.size, num_perm, _BLOCK // 8)
         with np.errstate(over="ignore"):  # bytes that are 0 or 1 -> one bit each (byte i -> bit i)
             w = (w * np.uint64(0x0102040810204080)) >> np.uint64(56)
         bits = (w[..., 0] | (w[..., 1] << np.uint64(8))).astype(np.int64)
-        first = _FIRST_BIT[bits]
-        src = p0[np.arange(num_perm) * _BLOCK + first]  # [rows, num_perm] bin probed first with a hit
-        e = empty[many]
-        hit = e & (bits != 0)
-        out[many] = np.where(hit, np.take_along_axis(sig[many], src, axis=1), sig[many])
-        rest[many] = e & ~hit
-    d, b = np.nonzero(rest)
-    if d.size:
-        # rows of `many` start after the dense block, the others from probe 0
-        t0 = np.where(n_empty[d] > num_perm // 4, _BLOCK, 0)
-        for t_start in np.unique(t0).tolist():
-            sel = t0 == t_start
-            _densify_sparse(sig, filled, out, d[sel], b[sel], probes, t_start, num_perm)
-    return out
+        hit = (bits != 0) & ~fm
+        first = p0[np.arange(num_perm) * _BLOCK + _FIRST_BIT[bits]]  # [rows, num_perm] bin probed first with a hit
+        sm = np.where(hit, first, np.arange(num_perm))
+        d, b = np.nonzero(~(hit | fm))  # rows of `many` go on after the dense block
+        _sparse_sources(filled, sm, many, d, b, probes, _BLOCK, num_perm)
+        if many.size == n:
+            src = sm
+        else:
+            src[many] = sm
+    if few.size:  # few empty bins: walk their probes from the start
+        ff = filled[few]
+        sf = src[few]
+        d, b = np.nonzero(~ff)
+        _sparse_sources(filled, sf, few, d, b, probes, 0, num_perm)
+        src[few] = sf
+    return src
 
 
-def _densify_sparse(sig: np.ndarray, filled: np.ndarray, out: np.ndarray, d: np.ndarray, b: np.ndarray,
+#: probes ranked by :func:`_first_probe_rank` (int8 ranks; bins first probed later go through the block walk)
+_RANKED = 64
+_rank_cache: dict = {}
+
+
+def _first_probe_rank(num_perm: int, seed: int) -> np.ndarray:
+    """int8 [num_perm + 1, num_perm]: ``r[f, b]`` is the first position of bin ``f`` among the first
+    :data:`_RANKED` probes of bin ``b`` (``_RANKED`` or more: not among them); row ``num_perm`` is padding."""
+    key = (num_perm, seed)
+    r = _rank_cache.get(key)
+    if r is None:
+        probes = probe_table(num_perm, seed).numpy()[:, :_RANKED]
+        r = np.full((num_perm + 1, num_perm), 127, dtype=np.int8)
+        t = np.arange(probes.shape[1])[::-1]
+        for b in range(num_perm):
+            r[probes[b, ::-1], b] = t  # reversed: the first occurrence is written last
+        r = _rank_cache[key] = r
+    return r
+
+
+def _sources_by_first_probe(filled: np.ndarray, k: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """:func:`densify_sources` of rows with few filled bins (``k`` each, at least one): the first probe of bin
+    ``b`` that hits is the least rank of ``b``'s probe sequence over the row's filled bins, one minimum over
+    ``k`` ranks per bin instead of a walk along the sequence."""
+    n = filled.shape[0]
+    rank = _first_probe_rank(num_perm, seed)
+    probes = probe_table(num_perm, seed).numpy()
+    r, c = np.nonzero(filled)
+    fidx = np.full((n, int(k.max())), num_perm, dtype=np.int64)
+    fidx[r, np.arange(r.size) - (np.cumsum(k) - k)[r]] = c
+    first = rank[fidx].min(axis=1)  # [n, num_perm]
+    ranked = min(_RANKED, probes.shape[1])
+    src = np.where(filled, np.arange(num_perm), probes[np.arange(num_perm), np.minimum(first, ranked - 1)])
+    d, b = np.nonzero((first >= ranked) & ~filled)
+    _sparse_sources(filled, src, np.arange(n), d, b, probes, ranked, num_perm)
+    return src
+
+
+def _sparse_sources(filled: np.ndarray, src: np.ndarray, rows: np.ndarray, d: np.ndarray, b: np.ndarray,
                     probes: np.ndarray, t: int, num_perm: int) -> None:
+    """Sources of the bins ``(d, b)`` of ``src`` (whose row ``d`` is row ``rows[d]`` of ``filled``) from probe
+    ``t`` on, reading the probe sequences in blocks of 8, 32, 128 ..."""
     attempts = probes.shape[1]
-    ff, fs, fo = filled.reshape(-1), sig.reshape(-1), out.reshape(-1)
-    base = d * num_perm
+    ff = filled.reshape(-1)
+    base = rows[d] * num_perm
     width = 8
     while base.size and t < attempts:
         w = min(width, attempts - t)
-        src = base[:, None] + probes[b, t : t + w]
-        ok = ff[src]
+        p = probes[b, t : t + w]
+        ok = ff[base[:, None] + p]
         first = ok.argmax(1)
-        r = np.arange(src.shape[0])
+        r = np.arange(p.shape[0])
         hit = ok[r, first]
-        fo[base[hit] + b[hit]] = fs[src[r[hit], first[hit]]]
+        src[d[hit], b[hit]] = p[r[hit], first[hit]]
         miss = ~hit
-        base, b = base[miss], b[miss]
+        base, d, b = base[miss], d[miss], b[miss]
         t += w
         width *= 4
     if base.size:  # astronomically rare: the document's first non-empty bin, still deterministic
-        dd = base // num_perm
-        fo[base + b] = sig[dd, filled[dd].argmax(1)]
+        src[d, b] = filled[rows[d]].argmax(1)
 
 
 def densify_torch(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:

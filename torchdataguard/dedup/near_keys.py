@@ -9,13 +9,14 @@ import torch
 from ..core.stage import Example, Keyer
 from .cpu import one_thread
 from .hashing import text_shingle_hashes, token_shingle_hashes
+from .keys_numpy import numpy_keys
 from .minhash import EMPTY, densify, minhash_bins
 from .setops import gather_sets, shingle_sets
 
 if TYPE_CHECKING:  # pragma: no cover
     from .near_config import NearDedupConfig
 
-__all__ = ["NearKeyer", "NearKeys", "keys_from_shingles", "signatures_from_batch"]
+__all__ = ["NearKeyer", "NearKeys", "keys_from_shingles", "signatures_from_batch", "torch_keys_from_shingles"]
 
 
 class NearKeys:
@@ -62,25 +63,43 @@ class NearKeys:
         return NearKeys(self.nib[t], self.valid[t], self.size[t], vals, off)
 
 
-def keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cfg: "NearDedupConfig") -> NearKeys:
+def keys_from_shingles(hashes: torch.Tensor | np.ndarray, doc: torch.Tensor | np.ndarray, n: int,
+                       cfg: "NearDedupConfig") -> NearKeys:
     """Keys of ``n`` documents from their shingle hashes (``doc[s]`` is the document of shingle ``s``).
 
     Documents whose filled MinHash bins reach ``K3`` have at least that many distinct shingles and get only a
     signature; the others' distinct shingles are counted exactly and kept when under ``K3``. Rows under
-    ``exact_below`` skip densification (they never ask the LSH index).
+    ``exact_below`` skip densification (they never ask the LSH index). NumPy arrays and CPU tensors take the
+    NumPy path (:func:`~torchdataguard.dedup.keys_numpy.numpy_keys`), tensors on other devices
+    :func:`torch_keys_from_shingles`; both give the same keys.
 
     Example:
         >>> from torchdataguard.dedup.near_config import NearDedupConfig
         >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
-        >>> k = keys_from_shingles(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, NearDedupConfig())
+        >>> k = keys_from_shingles(h, d, 2, NearDedupConfig())
+        >>> k.size.tolist(), k.valid.tolist()
+        ([1, 1], [True, True])
+    """
+    if isinstance(hashes, torch.Tensor) and hashes.device.type != "cpu":
+        return torch_keys_from_shingles(hashes, doc, n, cfg)
+    h = hashes.numpy() if isinstance(hashes, torch.Tensor) else hashes
+    d = doc.cpu().numpy() if isinstance(doc, torch.Tensor) else doc
+    nib, size, sets, off = numpy_keys(h, d, n, cfg.num_perm, cfg.seed, cfg.limits)
+    sz = torch.from_numpy(size)
+    return NearKeys(torch.from_numpy(nib), sz > 0, sz, torch.from_numpy(sets), torch.from_numpy(off))
+
+
+def torch_keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cfg: "NearDedupConfig") -> NearKeys:
+    """:func:`keys_from_shingles` with torch operations on the tensors' device (GPUs).
+
+    Example:
+        >>> from torchdataguard.dedup.near_config import NearDedupConfig
+        >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
+        >>> k = torch_keys_from_shingles(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, NearDedupConfig())
         >>> k.size.tolist(), k.valid.tolist()
         ([1, 1], [True, True])
     """
     K, _, K3 = cfg.limits
-    if isinstance(hashes, np.ndarray):
-        hashes = torch.from_numpy(hashes.view(np.int64))
-    if isinstance(doc, np.ndarray):
-        doc = torch.from_numpy(doc)
     x, sig = minhash_bins(hashes, doc, n, cfg.num_perm, cfg.seed)
     filled = (sig != EMPTY).sum(1)
     size, sets, off = shingle_sets(x, doc, filled < K3, K3)
@@ -106,6 +125,14 @@ class NearKeyer(Keyer):
         cfg = self.cfg
         m = len(exs)
         dev = torch.device(self.device)
+        if cfg.shingles != "tokens":
+            texts = [ex.text for ex in exs]
+            if None not in texts:  # every row has text: shingle i's document is already its row
+                h, d = text_shingle_hashes(texts, cfg.ngram, char_ngram=cfg.char_ngram or cfg.ngram,
+                                           mode=cfg.text_shingles)
+                if dev.type == "cpu":
+                    return keys_from_shingles(h, d, m, cfg)
+                return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
         text_rows: List[int] = []
         tok_rows: List[int] = []
         for i, ex in enumerate(exs):
@@ -118,8 +145,6 @@ class NearKeyer(Keyer):
         if text_rows:
             h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram,
                                        char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles)
-            if len(text_rows) == m:  # every row has text: shingle i's document is already its row
-                return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
             hs.append(torch.from_numpy(h.view("int64")).to(dev))
             ds.append(torch.tensor(text_rows, dtype=torch.int64, device=dev)[torch.from_numpy(d).to(dev)])
         if tok_rows:

@@ -101,6 +101,14 @@ class TokenSet:
     def add(self, values: torch.Tensor) -> None:
         self.vals = torch.unique(torch.cat([self.vals, values.to(torch.int64).flatten()]))
 
+    def discard(self, values: torch.Tensor) -> None:
+        """Remove ``values`` (those held)."""
+        if self.vals.numel() and values.numel():
+            self.vals = self.vals[~torch.isin(self.vals, values.to(torch.int64))]
+
+    def clear(self) -> None:
+        self.vals = self.vals[:0]
+
     def to(self, device) -> "TokenSet":
         self.device = torch.device(device)
         self.vals = self.vals.to(self.device)
@@ -125,9 +133,9 @@ class SmallSetIndex:
     their prefixes the same way. Any such order keeps the filter exact, so answers do not change; dead entries
     are dropped when the table is rebuilt (when it grows, or when a quarter of its entries are dead).
 
-    Memory per document: 8 bytes per distinct shingle, 8 of offset, 8 of id (up to 12 with the growth
-    slack), and 8 bytes per prefix token in a table kept between 55% and 80% full (measured: 45 bytes per
-    text over 20,000 real texts of 1-7 words, 105 over 8-15 words).
+    Memory per document: 8 bytes per distinct shingle, 8 of offset, 4 of id (up to 5.8 with the growth
+    slack; 8 to 11.6 once an id does not fit int32), and 4 bytes per prefix token (a pool position; 8 once
+    the pool passes 2**31 shingles) in a table kept between 55% and 80% full.
 
     Args:
         threshold: the Jaccard threshold the prefixes are cut for.
@@ -143,10 +151,9 @@ class SmallSetIndex:
         self.pool = torch.zeros(4096, dtype=torch.int64, device=self.device)
         self.off = torch.zeros(1025, dtype=torch.int64, device=self.device)
         self.entries = 0
-        self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int64, device=self.device)
+        self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int32, device=self.device)
         self.demoted = TokenSet(self.device)
-        self.dead = torch.zeros(4096, dtype=torch.bool, device=self.device)  # per pool position: entry is dead
-        self.ndead = 0
+        self.dead = TokenSet(self.device)  # pool positions whose table entry is dead (few; dropped on rebuild)
 
     @property
     def sizes(self) -> torch.Tensor:
@@ -168,9 +175,6 @@ class SmallSetIndex:
             new = torch.zeros(max(need, int(self.pool.numel() * GROWTH)), dtype=torch.int64, device=self.device)
             new[: self.npool] = self.pool[: self.npool]
             self.pool = new
-            dead = torch.zeros(new.numel(), dtype=torch.bool, device=self.device)
-            dead[: self.npool] = self.dead[: self.npool]
-            self.dead = dead
         if self.n + m + 1 > self.off.numel():
             new = torch.zeros(max(self.n + m + 1, int(self.off.numel() * GROWTH)), dtype=torch.int64,
                               device=self.device)
@@ -197,9 +201,19 @@ class SmallSetIndex:
         """Add the prefix tokens of stored ``slots`` to the table (rebuilding it when it gets full)."""
         self._add(self._prefix(slots))
 
+    @property
+    def ndead(self) -> int:
+        """Dead entries in the table."""
+        return len(self.dead)
+
+    def _table_dtype(self) -> torch.dtype:
+        """int32 table entries (pool positions) while the pool allows, else int64."""
+        return torch.int32 if self.pool.numel() < 2**31 else torch.int64
+
     def _add(self, pos: torch.Tensor) -> None:
         self.entries += pos.numel()
-        if self.entries > MAX_LOAD * self.table.numel() or 4 * self.ndead > self.entries:
+        if (self.entries > MAX_LOAD * self.table.numel() or 4 * self.ndead > self.entries
+                or self.table.dtype != self._table_dtype()):
             self._rebuild(capacity_for(int((self.entries - self.ndead) * GROWTH)), also=pos)
         elif pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
@@ -212,15 +226,15 @@ class SmallSetIndex:
         if from_prefixes:
             pos = self._prefix(torch.arange(self.n, device=self.device))
         else:
-            pos = self.table[self.table >= 0]
-            pos = pos[~self.dead[pos]]
+            pos = self.table[self.table >= 0].to(torch.int64)
+            if self.ndead:
+                pos = pos[~self.dead.contains(pos)]
             if also is not None:
                 pos = torch.cat([pos, also])
             pos = torch.unique(pos)  # a position re-added after it died is there twice
-        self.table = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
+        self.table = torch.full((capacity,), -1, dtype=self._table_dtype(), device=self.device)
         self.entries = pos.numel()
-        self.dead.zero_()
-        self.ndead = 0
+        self.dead.clear()
         if pos.numel():
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
@@ -228,7 +242,7 @@ class SmallSetIndex:
         """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
         i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
         if self.ndead and i.numel():
-            live = ~self.dead[e]
+            live = ~self.dead.contains(e)
             i, e = i[live], e[live]
         return i, e
 
@@ -242,10 +256,8 @@ class SmallSetIndex:
         new = self._prefix(slots)
         fresh = new[~torch.isin(new, old)]
         gone = old[~torch.isin(old, new)]
-        self.ndead -= int(self.dead[fresh].sum())  # a position can come back (all of its set demoted)
-        self.dead[fresh] = False
-        self.ndead += int((~self.dead[gone]).sum())
-        self.dead[gone] = True
+        self.dead.discard(fresh)  # a position can come back (all of its set demoted)
+        self.dead.add(gone)
         self._add(fresh)
 
     def candidates(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
@@ -304,15 +316,16 @@ class SmallSetIndex:
 
     def to(self, device) -> "SmallSetIndex":
         self.device = torch.device(device)
-        for name in ("pool", "off", "table", "dead"):
+        for name in ("pool", "off", "table"):
             setattr(self, name, getattr(self, name).to(self.device))
         self.demoted.to(self.device)
+        self.dead.to(self.device)
         return self
 
     def nbytes(self) -> int:
         """Bytes of the stored sets, offsets, table and ids."""
-        return ((self.npool + self.n + 1) * 8 + self.dead.numel() + self.demoted.nbytes() + self.table.numel() * 8
-                + (self.ids.nbytes() if self.n else 0))
+        return ((self.npool + self.n + 1) * 8 + self.dead.nbytes() + self.demoted.nbytes()
+                + self.table.numel() * self.table.element_size() + (self.ids.nbytes() if self.n else 0))
 
     def state_dict(self) -> Dict[str, Any]:
         return {"sets": self.pool[: self.npool].cpu().clone(), "sizes": self.sizes.cpu().clone(), **self.ids.state_dict()}
@@ -332,7 +345,6 @@ class SmallSetIndex:
         self.off = torch.zeros(max(1025, self.n + 1), dtype=torch.int64, device=self.device)
         self.off[1 : self.n + 1] = torch.cumsum(sizes, 0).to(self.device)
         self.demoted = TokenSet(self.device)  # frequent tokens are found again by the queries that meet them
-        self.dead = torch.zeros(self.pool.numel(), dtype=torch.bool, device=self.device)
-        self.ndead = 0
+        self.dead = TokenSet(self.device)
         self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)),
                       from_prefixes=True)

@@ -1,0 +1,99 @@
+"""Near-duplicate keys of a chunk on the CPU, in NumPy: the same keys as the torch path of
+:func:`~torchdataguard.dedup.near_keys.keys_from_shingles`, with fewer and smaller array passes.
+
+A chunk of short documents holds a few thousand shingles, so what costs is the number of array operations and
+the bytes each one moves, not the arithmetic. Here the exact shingle sets of small documents come from one sort
+of ``(document, hash)`` words (the shingles arrive in runs by document, which a merge sort uses), and only the
+4-bit values of the documents that need a signature are densified (through :func:`~.minhash.densify_sources`,
+one gather of bytes at the end, where the torch path copies int64 values around).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from ..core.mixing import np_mix64
+from .minhash import EMPTY, densify_sources, seed_salt
+
+__all__ = ["numpy_keys", "numpy_shingle_sets"]
+
+_U = np.uint64
+_M64 = (1 << 64) - 1
+
+
+def numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int,
+               limits: Tuple[int, int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(nib, size, sets, off)`` of :class:`~torchdataguard.dedup.near_keys.NearKeys` for ``n`` documents.
+
+    Args:
+        hashes: uint64 (or int64) [S] shingle hashes; ``doc`` int64 [S] the document of each.
+        limits: ``(K, K2, K3)`` (:func:`~torchdataguard.dedup.smallsets.exact_limits`).
+
+    Example:
+        >>> from torchdataguard.dedup.hashing import text_shingle_hashes
+        >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
+        >>> nib, size, sets, off = numpy_keys(h, d, 2, 128, 1, (12, 14, 17))
+        >>> size.tolist(), off.tolist(), nib.shape
+        ([1, 1], [0, 1, 2], (2, 128))
+    """
+    K, _, K3 = limits
+    h = np.ascontiguousarray(hashes).view(_U)
+    doc = np.asarray(doc, dtype=np.int64)
+    x = np_mix64(h ^ _U(seed_salt(seed) & _M64))
+    nib = np.zeros((n, num_perm), dtype=np.uint8)
+    bins = (doc * num_perm + ((x >> _U(32)) % _U(num_perm)).astype(np.int64))
+    sig = np.full(n * num_perm, EMPTY, dtype=np.int64)
+    np.minimum.at(sig, bins, (x & _U(0xFFFFFFFF)).astype(np.int64))
+    sig = sig.reshape(n, num_perm)
+    filled = sig != EMPTY
+    size, sets, off = numpy_shingle_sets(x.view(np.int64), doc, np.count_nonzero(filled, axis=1) < K3, K3)
+    lsh = np.flatnonzero(size >= K)
+    if lsh.size == n:  # the usual case for documents of more than a few sentences
+        nib = np.take_along_axis((sig & 15).astype(np.uint8), densify_sources(filled, num_perm, seed), axis=1)
+    elif lsh.size:
+        fl = filled[lsh]
+        nib[lsh] = np.take_along_axis((sig[lsh] & 15).astype(np.uint8), densify_sources(fl, num_perm, seed), axis=1)
+    return nib, size, sets, off
+
+
+def numpy_shingle_sets(x: np.ndarray, doc: np.ndarray, cand: np.ndarray,
+                       limit: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~torchdataguard.dedup.setops.shingle_sets` in NumPy: the same ``(size, sets, off)``.
+
+    The shingles of the candidates are sorted by one word each: the document in the high bits, the top bits
+    of the hash (in signed order) below; hashes that agree on those top bits in one document (about one in
+    ``2**50`` pairs) are detected and the exact two-key sort is used instead.
+
+    Example:
+        >>> size, sets, off = numpy_shingle_sets(np.array([5, 3, 5, 9]), np.array([0, 0, 0, 1]),
+        ...                                      np.array([True, True]), 8)
+        >>> size.tolist(), sets.tolist(), off.tolist()
+        ([2, 1], [3, 5, 9], [0, 2, 3])
+    """
+    n = cand.size
+    size = np.full(n, int(limit), dtype=np.int64)
+    off = np.zeros(n + 1, dtype=np.int64)
+    if not cand.any():
+        return size, np.zeros(0, dtype=np.int64), off
+    sel = cand[doc]
+    xs, ds = x[sel], doc[sel]
+    bits = max(1, int(n).bit_length())
+    key = (ds.astype(_U) << _U(64 - bits)) | ((xs.view(_U) ^ _U(1 << 63)) >> _U(bits))
+    o = np.argsort(key, kind="stable")  # the shingles come in runs by document: a merge sort uses them
+    key, xs, ds = key[o], xs[o], ds[o]
+    new = np.empty(xs.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    new[1:] |= ds[1:] != ds[:-1]
+    if bool(np.any((key[1:] == key[:-1]) & new[1:])):  # two hashes of one document share their top bits
+        o = np.lexsort((xs, ds))
+        xs, ds = xs[o], ds[o]
+        np.not_equal(xs[1:], xs[:-1], out=new[1:])
+        new[1:] |= ds[1:] != ds[:-1]
+    xs, ds = xs[new], ds[new]
+    cnt = np.bincount(ds, minlength=n)
+    small = cand & (cnt < limit)
+    size[small] = cnt[small]
+    np.cumsum(np.where(small, cnt, 0), out=off[1:])
+    return size, xs[small[ds]], off
