@@ -79,3 +79,17 @@ def test_every_text_in_order_is_not_copied():
     assert h.take([0, 1]) is h
     sub = h.take([1])
     assert sub.offsets.tolist() == [0, 3] and sub.hashes.tolist() == _grams(h, 1)
+
+
+def test_split_words_finds_the_nul_separated_words_of_any_text():
+    """Verification splits a normalised text with bytes.split() after NUL -> space: the same words as splitting
+    on NUL, for text with every kind of whitespace, control characters, punctuation runs and other scripts."""
+    from torchdataguard.decontam.matching import _split_words
+
+    rng = random.Random(3)
+    alphabet = list("abcXYZ019 \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x00\x01\x7f.,;!?'-") + [
+        "\u00e9", "\u00a0", "\u3000", "\u2028", "\u4e2d", "\u6587", "\u0e01", "\U0001f600", "\u03a3", "\u0301", "\u200b"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60))) for _ in range(3000)]
+    for t in texts:
+        nb = normalized_bytes(t)
+        assert _split_words(nb) == [w for w in nb.split(b"\x00") if w], repr(t)

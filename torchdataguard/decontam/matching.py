@@ -38,6 +38,17 @@ def _word_bounds(text: bytes) -> Tuple[np.ndarray, np.ndarray]:
     return se[0::2], se[1::2]
 
 
+#: NUL (the word separator of normalised bytes) to a space, so that ``bytes.split()`` finds the words
+_NUL_TO_SPACE = bytes.maketrans(b"\x00", b" ")
+
+
+def _split_words(text: bytes) -> List[bytes]:
+    """The words (runs of non-NUL bytes) of normalised ``text``. Normalised text holds no other ASCII
+    whitespace (it all became NUL) and UTF-8 never puts an ASCII byte inside a character, so splitting on
+    whitespace after NUL became a space finds exactly the NUL-separated words (in C, without a filter)."""
+    return text.translate(_NUL_TO_SPACE).split()
+
+
 def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.ndarray]:
     """Per text of ``keys``: the sorted distinct n-gram numbers (``int64``) whose hash it holds *and* whose
     words equal the item's, word for word; and per text, how many distinct n-grams matched by hash only.
@@ -76,7 +87,7 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
         last = min(at + k, st.size) - 1
         if last < at:
             return []
-        return [w for w in keys.normalized[di][int(st[at]) : int(en[last])].split(b"\x00") if w]
+        return _split_words(keys.normalized[di][int(st[at]) : int(en[last])])
 
     for a, e in zip(run_start, run_start[1:] + [first.size]):
         di, gi = dl[a], gl[a]
