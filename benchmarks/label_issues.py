@@ -10,7 +10,7 @@ split. One such search on all training examples sets the length of torchdataguar
 of the model trained on all. Each retrained arm (without tdg's flags, without cleanlab's, without exactly the
 flipped examples) chooses its own length again with the same procedure on its own training set, as a user who
 retrains after cleaning would (:func:`retrain_without`): the held-out 20% is drawn from that arm's examples, with
-their given (noisy) labels. With the noise removed early stopping tends to pick longer training. (Until 2026-12
+their given (noisy) labels; its example-passes are counted apart from the search on all. (Until 2026-12
 the retrained arms reused the length chosen on all the noisy data; before that the script used a fixed 20
 epochs, which leaves this MLP under-trained on digits: 0.95 clean-test accuracy with clean labels against
 0.97-0.98 at the lengths the noisy validation split picks.)
