@@ -114,11 +114,25 @@ def test_record_fingerprints_are_pinned():
 
     assert FINGERPRINT == "xxh3-63"
     assert record_fingerprint("hello") == 2587518040540338373
-    assert record_fingerprint({"id": 1, "text": "hello"}) == 4344455261115836135
+    assert record_fingerprint({"id": 1, "text": "hello"}) == 8016016985816201180  # a flat dict
     assert record_fingerprint({1: "a"}) == 4124647097448603728  # not JSON-keyed: the typed walk
     assert record_fingerprint(("hello",)) == 26597600526354803
+    assert record_fingerprint({"id": 1, "text": None}) == record_fingerprint({"text": None, "id": 1})  # JSON
     # a str, its JSON and its walk are three serialisations, each with its own seed
     assert len({record_fingerprint("x"), record_fingerprint({"x": None}), record_fingerprint(["x"])}) == 3
+
+
+def test_flat_dict_fingerprints_tell_every_record_apart():
+    """The flat-dict serialisation is length-prefixed: records that would run together as plain text differ."""
+    from torchdataguard.core.ids import record_fingerprint
+
+    records = [{"a": "bc"}, {"ab": "c"}, {"a": "b", "c": ""}, {"a": "b:c"}, {"a:b": "c"}, {"a": 1}, {"a": "1"},
+               {"a": True}, {"a": 1.0}, {"a": -1}, {"a": "1;"}, {"a": 12}, {"a1": 2}, {"a": 1, "b": 2},
+               {"a": "1", "b": 2}, {"a": "s1:x"}, {"as1": ":x"}, {}, {"": ""}, {"a": "\u00e9"}, {"a": "e\u0301"},
+               {"a": "\ud800"}, {1: "a"}, {"1": "a"}, {"a": None}]
+    fps = [record_fingerprint(r) for r in records]
+    assert len(set(fps)) == len(records)
+    assert record_fingerprint({"b": "x", "a": 2}) == record_fingerprint({"a": 2, "b": "x"})
 
 
 def _legacy_state(state):

@@ -88,17 +88,44 @@ FINGERPRINT = "xxh3-63"
 LEGACY_FINGERPRINT = "blake2b-63"
 #: one XXH3 seed (and one BLAKE2b prefix) per way of serialising a record, so that a str and a record
 #: serialised otherwise never share their bytes' hash by construction
-_SEEDS = (0x7364, 0x6A73, 0x776B)
+_SEEDS = (0x7364, 0x6A73, 0x776B, 0x666C)
 _PREFIXES = (b"s", b"j", b"w")
 #: what ``json.dumps(record, sort_keys=True)`` writes, without building an encoder per record (half its cost)
 _JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=True, allow_nan=True)
 
 
-def _serialised(record: Any) -> Tuple[int, bytes]:
-    """``(kind, bytes)``: a ``str`` as its UTF-8 (kind 0), a dict of JSON values as its canonical JSON with
-    sorted keys (1; C speed, injective on such records), anything else as a typed, length-prefixed walk (2)."""
+def _flat(record: Dict[Any, Any]) -> Optional[bytes]:
+    """A flat dict of ``str`` keys and ``str`` / ``int`` values (``{"id": 7, "text": ...}``) as length-prefixed
+    fields in key order (injective on such dicts, about half the cost of JSON); ``None`` for any other dict."""
+    parts = []
+    try:
+        keys = sorted(record)
+    except TypeError:  # keys of types that do not compare
+        return None
+    for k in keys:
+        if type(k) is not str:
+            return None
+        v = record[k]
+        if type(v) is str:
+            parts.append(f"{len(k)}:{k}s{len(v)}:{v}")
+        elif type(v) is int:
+            parts.append(f"{len(k)}:{k}i{v};")
+        else:
+            return None
+    return "".join(parts).encode("utf-8", "surrogatepass")
+
+
+def _serialised(record: Any, *, flat: bool = True) -> Tuple[int, bytes]:
+    """``(kind, bytes)``: a ``str`` as its UTF-8 (kind 0), a flat dict of ``str`` / ``int`` fields by
+    :func:`_flat` (3; ``flat=False`` leaves them to JSON, as BLAKE2b fingerprints had them), another dict of
+    JSON values as its canonical JSON with sorted keys (1; C speed, injective on such records), anything else
+    as a typed, length-prefixed walk (2)."""
     if isinstance(record, str):
         return 0, record.encode("utf-8", "surrogatepass")
+    if flat and type(record) is dict:
+        data = _flat(record)
+        if data is not None:
+            return 3, data
     if isinstance(record, dict) and all(type(k) is str for k in record):
         try:
             return 1, _JSON.encode(record).encode("ascii")
@@ -113,6 +140,8 @@ def record_fingerprint(record: Any) -> int:
     """A non-zero 63-bit hash of a whole record (every field, not only the text); 0 is never returned.
 
     The record's serialisation (:func:`_serialised`) hashed with XXH3-64, one seed per kind of serialisation.
+    Flat dicts (``str`` keys, ``str`` / ``int`` values) take a cheaper serialisation than JSON; the
+    fingerprint depends on the record's content only, whatever its key order.
 
     Example:
         >>> record_fingerprint({"id": 1, "text": "a"}) == record_fingerprint({"text": "a", "id": 1})
@@ -131,7 +160,7 @@ def blake2b_record_fingerprint(record: Any) -> int:
         >>> blake2b_record_fingerprint("a") != record_fingerprint("a")
         True
     """
-    kind, data = _serialised(record)
+    kind, data = _serialised(record, flat=False)
     h = hashlib.blake2b(_PREFIXES[kind], digest_size=8)
     h.update(data)
     return (int.from_bytes(h.digest(), "little") & _MASK63) or 1
