@@ -182,12 +182,29 @@ def test_a_stream_wrapped_before_a_blake2b_state_is_loaded_fingerprints_with_bla
     assert g2.report()["replayed"] == 30 and g2.report()["seen"] == 30
 
 
-def test_an_unknown_fingerprint_tag_is_refused():
+@pytest.mark.parametrize("tag", ["sha3-99", ["x"], {"a": 1}, None, 7])
+def test_an_unknown_fingerprint_tag_is_refused(tag):
     g = positional_guard()
     g.filter(TEXTS)
     state = g.state_dict()
-    state["ledger"]["meta"]["memo_fingerprint"] = "sha3-99"
-    assert_refused_and_unchanged(positional_guard(), state, "sha3-99.*later version")
+    state["ledger"]["meta"]["memo_fingerprint"] = tag
+    assert_refused_and_unchanged(positional_guard(), state, "later version")
+
+
+def test_a_blake2b_state_that_saw_nothing_stays_blake2b():
+    """A rank of a DistributedGuard that saw no record saved an empty fingerprint tensor: it must resume with
+    the same hash as the ranks that saw records, or records moving between ranks are not found as replays
+    (review finding: it switched to XXH3 and exact dedup dropped replays as duplicates of themselves)."""
+    g = positional_guard()
+    state = g.state_dict()
+    del state["ledger"]["meta"]["memo_fingerprint"]
+    g2 = positional_guard()
+    g2.load_state_dict(state)
+    assert g2.ledger.memo.scheme == "blake2b-63"
+    del state["ledger"]["tensors"]["memo_dense_fp"]  # from before fingerprints: nothing to match, this version's
+    g3 = positional_guard()
+    g3.load_state_dict(state)
+    assert g3.ledger.memo.scheme == "xxh3-63"
 
 
 def test_states_saved_before_fingerprints_still_load():

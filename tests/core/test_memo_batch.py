@@ -58,3 +58,31 @@ def test_set_many_grows_the_tensors_as_one_by_one():
         one.set(i, KEPT, f)
     assert many._dense.numel() == one._dense.numel()
     assert torch.equal(many._dense_fp, one._dense_fp)
+
+
+def test_a_failing_row_leaves_every_counted_row_remembered(tmp_path, monkeypatch):
+    """A quarantine write that fails in the middle of a chunk (a full disk) propagates, and the rows counted
+    before it are remembered too, so the state stays consistent and loads (review finding)."""
+    import torchdataguard as tdg
+    from torchdataguard.core.quarantine import QuarantineSink
+
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, quarantine=str(tmp_path / "q.jsonl"),
+                  chunk_size=64)
+    texts = [f"t{i % 30}" for i in range(64)]  # 34 duplicates in one chunk
+    orig, calls = QuarantineSink.write, [0]
+
+    def failing(self, *a, **k):
+        calls[0] += 1
+        if calls[0] == 10:
+            raise OSError(28, "No space left on device")
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(QuarantineSink, "write", failing)
+    with pytest.raises(OSError):
+        g.filter(texts)
+    monkeypatch.setattr(QuarantineSink, "write", orig)
+    led = g.ledger
+    assert led.seen > 0 and len(led.memo) == led.seen
+    state = g.state_dict()
+    state["ledger"]["meta"].pop("quarantine", None)
+    tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=64).load_state_dict(state)

@@ -194,6 +194,23 @@ class Ledger:
         """
         out: List[Outcome] = []
         first_met: List[int] = []  # rows met for the first time: remembered together, in order, at the end
+        try:
+            self._record_rows(exs, pre_drop, replay, drops, steps, dup_of, scrub_step, out, first_met)
+        finally:  # also when a row fails (a quarantine write on a full disk): the memo holds every counted row
+            if self.remember and first_met:
+                reused = self.memo.set_many([exs[i].id for i in first_met],
+                                            [KEPT if out[i][1] is None else DROPPED for i in first_met],
+                                            [exs[i].fingerprint for i in first_met])
+                if any(reused):
+                    self.counts[REUSED_ID] += sum(reused)
+        return out
+
+    def _record_rows(self, exs: Sequence[Example], pre_drop: Sequence[Optional[Tuple[int, Drop]]],
+                     replay: Sequence[int], drops: Sequence[Optional[Drop]], steps: Sequence[int],
+                     dup_of: Optional[Mapping[int, int]], scrub_step: Optional[int], out: List[Outcome],
+                     first_met: List[int]) -> None:
+        """The row loop of :meth:`record_chunk`: appends to ``out`` and, for rows met for the first time (counted
+        here, remembered by the caller), to ``first_met``."""
         for i, ex in enumerate(exs):
             code = replay[i]
             if code == -1:  # the same example (id and content) as an earlier row of this chunk
@@ -210,16 +227,9 @@ class Ledger:
             if drop is None and pre is not None:
                 step, drop = pre
             withhold = drop is not None and scrub_step is not None and step <= scrub_step
-            self.record(ex, drop, withhold=withhold, memo=False)
-            first_met.append(i)
             out.append((ex, drop, False))
-        if self.remember and first_met:
-            reused = self.memo.set_many([exs[i].id for i in first_met],
-                                        [KEPT if out[i][1] is None else DROPPED for i in first_met],
-                                        [exs[i].fingerprint for i in first_met])
-            if any(reused):
-                self.counts[REUSED_ID] += sum(reused)
-        return out
+            first_met.append(i)
+            self.record(ex, drop, withhold=withhold, memo=False)
 
     def revoke(self, ex: Example, drop: Drop) -> None:
         """Turn an example recorded as kept into a dropped one (it was decided kept but will never be used).

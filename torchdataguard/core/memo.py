@@ -9,7 +9,7 @@ import torch
 
 from .ids import FINGERPRINT, FINGERPRINTS, LEGACY_FINGERPRINT
 
-__all__ = ["DecisionMemo", "check_memo_state", "resolve_replays"]
+__all__ = ["DecisionMemo", "check_memo_state", "resolve_replays", "saved_scheme"]
 
 KEPT = 1
 DROPPED = 2
@@ -209,9 +209,7 @@ class DecisionMemo:
             k, v, f = (row[0], row[1], row[2]) if len(row) > 2 else (row[0], row[1], 0)
             self._sparse[_key(k)] = (int(f) << 2) | int(v)
         self._other = {(_key(k), int(f)): int(v) for k, f, v in meta.get("memo_other", [])}
-        # a state without any fingerprint (saved before they existed) adopts this version's hash
-        self.scheme = (meta.get("memo_fingerprint", LEGACY_FINGERPRINT) if _holds_fingerprints(tensors, meta)
-                       else FINGERPRINT)
+        self.scheme = saved_scheme(tensors, meta)
 
 
 def _key(k: Any) -> Any:
@@ -226,15 +224,13 @@ def _is_code(v: Any) -> bool:
     return v in (KEPT, DROPPED) and not isinstance(v, bool)
 
 
-def _holds_fingerprints(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
-    """Whether a saved memo holds any content fingerprint (states saved before fingerprints hold none)."""
-    fp = tensors.get("memo_dense_fp")
-    if isinstance(fp, torch.Tensor) and fp.numel() and bool((fp != 0).any()):
-        return True
-    sparse = meta.get("memo_sparse") or []
-    if any(isinstance(r, (list, tuple)) and len(r) > 2 and r[2] for r in sparse):
-        return True
-    return bool(meta.get("memo_other"))
+def saved_scheme(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+    """The fingerprint hash a saved memo was made with: its ``memo_fingerprint`` tag; without one, BLAKE2b
+    when the state has the fingerprint tensor (every version with fingerprints wrote it, on every rank, even
+    empty), else this version's (a state from before fingerprints holds none to match)."""
+    if "memo_fingerprint" in meta:
+        return meta["memo_fingerprint"]
+    return LEGACY_FINGERPRINT if "memo_dense_fp" in tensors else FINGERPRINT
 
 
 def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], problems: List[str]) -> Optional[Counter]:
@@ -250,8 +246,8 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
     (:data:`~torchdataguard.core.ids.FINGERPRINTS`); the loaded guard goes on fingerprinting with it.
     """
     n0 = len(problems)
-    saved_fp = meta.get("memo_fingerprint", LEGACY_FINGERPRINT)
-    if saved_fp not in FINGERPRINTS:
+    saved_fp = saved_scheme(tensors, meta)
+    if not isinstance(saved_fp, str) or saved_fp not in FINGERPRINTS:
         problems.append(f"the ledger's content fingerprints were made with {saved_fp!r}, which this torchdataguard does "
                         f"not know (it knows {sorted(FINGERPRINTS)}): a later version saved this state; resume it with "
                         f"that version")
