@@ -78,6 +78,24 @@ def test_bimodal_separation_tells_one_skewed_group_from_two():
     assert bimodal_separation(torch.tensor([0.0, float("nan"), 1.0])) > 0.0  # non-finite values are ignored
 
 
+def test_two_groups_accounts_for_small_samples():
+    # EM with a free variance per component overfits small samples: with D >= 2 alone, one normal group "split"
+    # 50/50 times at n=5, 46/50 at n=10, 23/50 at n=50 (and a Gamma(2, 1) group 30/50 at n=50, 8/50 at n=200)
+    from torchdataguard.dynamics import two_groups
+
+    for n in (5, 10, 20, 50, 200, 1000):
+        g = torch.Generator().manual_seed(n)
+        rng = np.random.default_rng(n)
+        normal = sum(two_groups(torch.randn(n, generator=g))[0] for _ in range(50))
+        skewed = sum(two_groups(torch.from_numpy(rng.gamma(2.0, 1.0, n)))[0] for _ in range(50))
+        assert normal <= 2 and skewed <= 2, (n, normal, skewed)
+        if n >= 50:  # a real second group (10% of the values, 6 standard deviations away) is still split
+            k = n // 10
+            two = sum(two_groups(torch.cat([torch.randn(n - k, generator=g), torch.randn(k, generator=g) + 6]))[0]
+                      for _ in range(50))
+            assert two == 50, (n, two)
+
+
 def test_a_given_threshold_skips_the_separation_test():
     x, y, flip = overlapping_blobs(3.0, 0.05, 1)
     dyn = record(x, y)
@@ -91,7 +109,7 @@ def test_tied_scores_do_not_make_two_groups():
     relative to the data, a component collapsed onto a tie and D grew without bound (5 splits in 50)."""
     import numpy as np
 
-    from torchdataguard.dynamics.separation import two_groups
+    from torchdataguard.dynamics.measures import two_groups
 
     splits = sum(two_groups(torch.tensor(np.round(np.random.default_rng(s).normal(size=200))))[0] for s in range(50))
     assert splits <= 2
@@ -100,7 +118,7 @@ def test_tied_scores_do_not_make_two_groups():
 
 
 def test_iters_must_be_positive():
-    from torchdataguard.dynamics.separation import two_groups
+    from torchdataguard.dynamics.measures import two_groups
     from torchdataguard.errors import ConfigError
 
     with pytest.raises(ConfigError, match="iters=0"):

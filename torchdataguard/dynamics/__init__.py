@@ -7,9 +7,8 @@ Example:
     'drop'
 """
 from .dynamics import ACTIONS, DROP_REASON, TrainingDynamics
-from .measures import DETECTORS, data_map_measures, regions
-from .separation import MIN_SEPARATION, bimodal_separation, min_separation, two_groups
+from .measures import DETECTORS, MIN_SEPARATION, bimodal_separation, data_map_measures, regions, two_groups
 from .store import StatStore
 
-__all__ = ["ACTIONS", "DETECTORS", "DROP_REASON", "MIN_SEPARATION", "StatStore", "TrainingDynamics",
-           "bimodal_separation", "data_map_measures", "min_separation", "regions", "two_groups"]
+__all__ = ["ACTIONS", "DETECTORS", "DROP_REASON", "MIN_SEPARATION", "StatStore", "TrainingDynamics", "bimodal_separation",
+           "data_map_measures", "regions", "two_groups"]
