@@ -376,3 +376,26 @@ def test_distributed_parts_check_hash_ids_fingerprints_and_the_quarantine(tmp_pa
     lines = (tmp_path / "q.jsonl").read_text().splitlines()
     assert rep["replayed"] == 15 and len(lines) == rep["dropped"]
     assert "@example.org" not in "".join(lines)  # hashed ids in the quarantine file too
+
+
+def test_persistent_workers_started_before_a_blake2b_state_is_loaded_are_refused():
+    """Workers pickled before guard.load() of an older (BLAKE2b) state fingerprint with XXH3; their chunks are
+    refused with a StateError that says what to do, instead of deciding replays as new examples (review)."""
+    from conftest import ListStream
+    from torchdataguard.core.ids import blake2b_record_fingerprint, record_fingerprint
+
+    recs = [{"id": f"r{i}", "text": f"record number {i} with some words"} for i in range(24)]
+    g = guard()
+    g.filter(recs)
+    state = g.state_dict()
+    to_old = {record_fingerprint(r): blake2b_record_fingerprint(r) for r in recs}
+    memo = state["ledger"]["meta"]
+    memo["memo_sparse"] = [[k, v, to_old[f]] for k, v, f in memo["memo_sparse"]]
+    del memo["memo_fingerprint"]
+    g2 = guard()
+    dl = DataLoader(g2.wrap(ListStream(recs, per_worker=True)), batch_size=4, num_workers=2,
+                    persistent_workers=True, collate_fn=list)
+    assert len([r for b in dl for r in b]) == 24
+    g2.load_state_dict(state)
+    with pytest.raises(Exception, match="workers started before the guard's state was loaded"):
+        [r for b in dl for r in b]

@@ -200,6 +200,14 @@ class Guard:
         """Decide a planned chunk with the guard's decider and account for every example (``split``: how many
         DataLoader workers numbered the chunk's positional stream ids). Main process only; collective under
         a :class:`~torchdataguard.DistributedGuard`."""
+        if plan.scheme is not None and self.ledger.remember and plan.scheme != self.ledger.memo.scheme:
+            # workers pickled before a state was loaded (a DataLoader with persistent_workers=True iterated
+            # before guard.load()) fingerprint with another hash: their replays would not be found
+            raise StateError(
+                f"this chunk's records were fingerprinted with {plan.scheme!r} but the guard's remembered "
+                f"decisions use {self.ledger.memo.scheme!r}: the DataLoader's workers started before the guard's "
+                f"state was loaded. Load the state before the first iteration, or start a new iterator (with "
+                f"persistent_workers=True, a new DataLoader)")
         return self.decider.decide(self, plan, source, split=split)
 
     def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:

@@ -25,7 +25,7 @@ import xxhash
 
 from ..errors import ConfigError
 
-__all__ = ["FINGERPRINT", "FINGERPRINTS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
+__all__ = ["FINGERPRINT", "FINGERPRINTS", "FINGERPRINT_TAGS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
            "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
@@ -169,6 +169,8 @@ def blake2b_record_fingerprint(record: Any) -> int:
 #: every fingerprint a saved state may name, by its tag
 FINGERPRINTS: Dict[str, Callable[[Any], int]] = {FINGERPRINT: record_fingerprint,
                                                  LEGACY_FINGERPRINT: blake2b_record_fingerprint}
+#: the tag of each fingerprint function
+FINGERPRINT_TAGS: Dict[Callable[[Any], int], str] = {f: tag for tag, f in FINGERPRINTS.items()}
 
 
 def bad_id_reason(value: Any) -> Optional[str]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import GuardInputError
-from .ids import IdHasher, bad_id_reason, record_fingerprint
+from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, record_fingerprint
 from .stage import Drop, Example
 from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
 from .tokens import TokenSync, sync_tokens
@@ -63,12 +63,14 @@ class Plan:
     text_flags: List[int] = field(default_factory=list)
     #: field names of the records that lacked the text field (name -> held a string)
     missing_fields: Dict[str, bool] = field(default_factory=dict)
+    #: the hash the examples' fingerprints were made with (a tag of ``FINGERPRINTS``); None when none were made
+    scheme: Optional[str] = None
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
         exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint, e.protected)
                for e in self.examples]
-        return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields)
+        return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields, self.scheme)
 
 
 class Planner:
@@ -201,7 +203,8 @@ class Planner:
             old_texts.append(ex.text)
             pre.append((-1, drop) if drop is not None else None)
             flags.append(self._text_flag(rec, drop, missing))
-        plan = Plan(exs, pre, text_flags=flags, missing_fields=missing)
+        plan = Plan(exs, pre, text_flags=flags, missing_fields=missing,
+                    scheme=FINGERPRINT_TAGS.get(self.fingerprint) if self.fingerprints else None)
         for si, (kind, obj) in enumerate(self.steps):
             alive = [i for i, p in enumerate(pre) if p is None and exs[i].protected is None]
             if kind == "record":
