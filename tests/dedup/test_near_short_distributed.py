@@ -3,12 +3,11 @@ and a distributed checkpoint resumed mid-stream continues with the same decision
 import json
 import os
 import random
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from conftest import run_ranks
 
 import torchdataguard as tdg
 from torchdataguard.distributed import DistributedGuard
@@ -67,11 +66,7 @@ def _worker(rank, world, port, out_dir):
 def run(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"short{world}")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_worker, args=(world, port, str(out)), nprocs=world, join=True, start_method="fork")
-    return world, [json.load(open(out / f"rank{r}.json")) for r in range(world)]
+    return world, run_ranks(_worker, world, out)
 
 
 def test_sharded_decisions_equal_local_on_short_texts(run):

@@ -10,8 +10,7 @@ import random
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from conftest import free_port
+from conftest import run_ranks
 
 import torchdataguard as tdg
 from torchdataguard.distributed import DistributedGuard
@@ -138,9 +137,7 @@ def run(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"decontam_world{world}")
     ckpt = tmp_path_factory.mktemp(f"decontam_ckpt{world}")
-    mp.start_processes(_worker, args=(world, free_port(), str(out), str(ckpt)), nprocs=world, join=True,
-                       start_method="fork")
-    return world, [json.load(open(out / f"rank{r}.json")) for r in range(world)]
+    return world, run_ranks(_worker, world, out, str(ckpt))
 
 
 def single(setup):

@@ -11,8 +11,7 @@ import random
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from conftest import ListStream, free_port
+from conftest import ListStream, run_ranks
 from torch.utils.data import DataLoader
 
 import torchdataguard as tdg
@@ -127,10 +126,7 @@ def run(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"world{world}")
     n = 420 if world == 2 else 301  # 301 = uneven shards for 3 ranks
-    # fork: the children start at once with torch and torchdataguard already imported (spawn costs ~15 s on 2 cores)
-    mp.start_processes(_worker, args=(world, free_port(), str(out), n), nprocs=world, join=True, start_method="fork")
-    ranks = [json.load(open(out / f"rank{r}.json")) for r in range(world)]
-    return world, n, ranks
+    return world, n, run_ranks(_worker, world, out, n)
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,12 +3,11 @@ import json
 import os
 import re
 import shutil
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from conftest import run_ranks
 
 import torchdataguard as tdg
 from torchdataguard.distributed import DistributedGuard
@@ -142,11 +141,7 @@ def _worker(rank, world, port, out_dir):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("state")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_worker, args=(2, port, str(out)), nprocs=2, join=True, start_method="fork")
-    return out, [json.load(open(out / f"rank{r}.json")) for r in range(2)]
+    return out, run_ranks(_worker, 2, out)
 
 
 def test_resume_with_the_same_world_size_continues_the_same_decisions(run):
