@@ -93,3 +93,26 @@ def test_split_words_finds_the_nul_separated_words_of_any_text():
     for t in texts:
         nb = normalized_bytes(t)
         assert _split_words(nb) == [w for w in nb.split(b"\x00") if w], repr(t)
+
+
+def test_cpu_bit_set_query_matches_the_tensor_path():
+    """On the CPU the index is queried with NumPy (both bits tested as one mask, blocks of hashes); GPUs use the
+    tensor path. Both return the same rows and n-grams, over several blocks, hits and near-misses."""
+    from torchdataguard.decontam.index import EvalIndex
+
+    rng = random.Random(4)
+    vocab = [f"w{i}" for i in range(300)]
+    items = [" ".join(rng.choice(vocab) for _ in range(rng.randrange(13, 60))) for _ in range(200)]
+    ix = EvalIndex.build([items], ngram=8)
+    docs = [" ".join(rng.choice(vocab) for _ in range(rng.randrange(1, 400))) for _ in range(200)]
+    docs += [it + " " + docs[i] for i, it in enumerate(items[:50])]
+    h = ngram_hashes(docs, 8).hashes
+    planted = ix.hashes.numpy()[::7]
+    near = planted ^ np.int64(1 << 40)  # the same bit-set slot and top bits: passes the filter, not in the set
+    q = np.concatenate([h, planted, near, np.random.default_rng(0).integers(-2**63, 2**63 - 1, 50_000)])
+    for block in (1 << 10, 1 << 16):
+        rows, grams = ix._query_numpy(q, block)
+        rows_t, grams_t = ix._query_torch(q)
+        assert rows.tolist() == rows_t.tolist() and grams.tolist() == grams_t.tolist()
+    assert rows.size >= planted.size + 50 and set(range(h.size, h.size + planted.size)) <= set(rows.tolist())
+    assert (ix.hashes.numpy()[grams] == q[rows]).all()

@@ -122,33 +122,53 @@ class EvalIndex:
     def query(self, hashes: np.ndarray, *, block: int = 1 << 16) -> Tuple[np.ndarray, np.ndarray]:
         """``(rows, grams)``: the positions in ``hashes`` whose hash is in the set, and which n-gram each is.
 
-        On the CPU the bit-set test runs over ``block`` hashes at a time (arrays that stay in the cache)."""
+        On the CPU the bit-set test runs in NumPy over ``block`` hashes at a time (arrays that stay in the
+        cache), as one test of both bits: ``(word & bits) == bits``."""
         if hashes.size == 0 or self.n_ngrams == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if self.device.type == "cpu":
+            return self._query_numpy(hashes, block)
+        return self._query_torch(hashes)
+
+    def _query_torch(self, hashes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """:meth:`query` with tensor operations on the index's device, all hashes at once (GPUs)."""
         q = torch.from_numpy(hashes).to(self.device, non_blocking=True)
-        step = block if self.device.type == "cpu" else q.numel()
-        parts = []
-        for a in range(0, q.numel(), step):
-            qa = q[a : a + step]
-            slot = qa & self.mask
-            word = torch.index_select(self.table, 0, slot >> 6)
-            both = torch.bitwise_right_shift(word, slot & 63) & torch.bitwise_right_shift(word, qa >> 58 & 63)
-            parts.append(torch.nonzero(both & 1).flatten() + a)
-        cand = parts[0] if len(parts) == 1 else torch.cat(parts)
+        slot = q & self.mask
+        word = torch.index_select(self.table, 0, slot >> 6)
+        both = torch.bitwise_right_shift(word, slot & 63) & torch.bitwise_right_shift(word, q >> 58 & 63)
+        cand = torch.nonzero(both & 1).flatten()
         if cand.numel() == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         qc = q[cand]
-        if self.device.type == "cpu":  # NumPy's binary search starts each sorted query where the last ended
-            c, v = cand.numpy(), qc.numpy()
-            order = np.argsort(v, kind="stable")
-            u = np.empty_like(order)
-            u[order] = np.searchsorted(self.hashes.numpy(), v[order])
-            np.minimum(u, self.n_ngrams - 1, out=u)
-            hit = self.hashes.numpy()[u] == v
-            return c[hit], u[hit]
         u = torch.searchsorted(self.hashes, qc).clamp_(max=self.n_ngrams - 1)
         hit = self.hashes[u] == qc
         return cand[hit].cpu().numpy(), u[hit].cpu().numpy()
+
+    def _query_numpy(self, hashes: np.ndarray, block: int) -> Tuple[np.ndarray, np.ndarray]:
+        """:meth:`query` on the CPU: the same bits tested with NumPy's unsigned shifts (no tensor per op)."""
+        table = self.table.numpy().view(np.uint64)
+        q = hashes.view(np.uint64)
+        mask, six, low, top, one = np.uint64(self.mask), np.uint64(6), np.uint64(63), np.uint64(58), np.uint64(1)
+        parts = []
+        for a in range(0, q.size, block):
+            qa = q[a : a + block]
+            word = table.take((qa & mask) >> six)
+            bits = np.left_shift(one, qa & low)
+            bits |= np.left_shift(one, qa >> top)
+            word &= bits
+            parts.append(np.flatnonzero(word == bits) + a)
+        cand = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if cand.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        v = hashes[cand]
+        # NumPy's binary search starts each sorted query where the last ended
+        order = np.argsort(v)
+        u = np.empty_like(order)
+        sorted_hashes = self.hashes.numpy()
+        u[order] = np.searchsorted(sorted_hashes, v[order])
+        np.minimum(u, self.n_ngrams - 1, out=u)
+        hit = sorted_hashes[u] == v
+        return cand[hit], u[hit]
 
     def items_of(self, gram: int) -> np.ndarray:
         """The items (global numbers) holding n-gram ``gram``."""

@@ -145,9 +145,10 @@ def _group_hashes(encoded: Sequence[bytes], doc_start: np.ndarray, ngram: int, g
         acc -= pre[:m]
         acc *= inv[:m]
     # a text's n-grams start at its first word (those running into the next text are left out)
+    starts_at, counts = first_word.tolist(), grams_per_doc.tolist()
     for d in np.flatnonzero(grams_per_doc).tolist():
-        w = int(first_word[d])
-        out.append(acc[w : w + int(grams_per_doc[d])])
+        w = starts_at[d]
+        out.append(acc[w : w + counts[d]])
 
 
 def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int = 1 << 18) -> NgramHashes:

@@ -105,13 +105,16 @@ def _non_ascii_run(m: "re.Match[str]") -> str:
         return run.translate(_ASTRAL)
 
 
-def _unicode_part(text: str) -> str:
-    """NFKC, lower case, and the non-ASCII characters translated (ASCII ones are left to the caller)."""
+def _unicode_part(text: str, *, nfkc: bool = False) -> str:
+    """NFKC (unless ``nfkc`` says ``text`` already is), lower case, and the non-ASCII characters translated
+    (ASCII ones are left to the caller)."""
     if not _BMP:
         with _UNICODE_LOCK:
             if not _BMP:
                 _BMP.extend(_translation(c) for c in range(0x10000))
-    return _NON_ASCII.sub(_non_ascii_run, unicodedata.normalize("NFKC", text).lower())
+    if not nfkc:
+        text = unicodedata.normalize("NFKC", text)
+    return _NON_ASCII.sub(_non_ascii_run, text.lower())
 
 
 def normalize_text(text: str) -> str:
@@ -179,8 +182,10 @@ def _encode_unicode(t: str) -> bytes:
             break
         if rep is not None:
             reps.append((ch, rep))
+            if len(reps) > _MAX_REPLACED:
+                break
     if reps is None or len(reps) > _MAX_REPLACED:
-        return _unicode_part(nfkc).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
+        return _unicode_part(nfkc, nfkc=True).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
     for ch, rep in reps:
         enc = enc.replace(ch.encode("utf-8", "surrogatepass"), rep)
     return enc.translate(_BYTE_TABLE, _PUNCT)
