@@ -93,7 +93,13 @@ class ChunkCut:
     def add(self, record: Any) -> bool:
         """Count ``record`` into the chunk; ``True`` when the chunk is full (the count starts again)."""
         self.n += 1
-        self.chars += text_length(record, self.field)
+        # a plain str record, or a plain dict with a plain str text (what text_length says, without its calls)
+        if type(record) is str:
+            self.chars += len(record)
+        elif type(record) is dict and self.field is not None and type(record.get(self.field)) is str:
+            self.chars += len(record[self.field])
+        else:
+            self.chars += text_length(record, self.field)
         if self.n >= self.size or self.chars >= CHUNK_CHARS:
             self.n = self.chars = 0
             return True
@@ -138,8 +144,9 @@ class LocalDecider:
             if positional:
                 check_split(guard.splits, source, split)  # positional ids: the same split in every epoch
             exs = plan.examples
-            for e in exs:
-                e.id = qualify_id(e.id, source)
+            if source:  # the first wrapped data keeps plain ids (qualify_id returns them unchanged)
+                for e in exs:
+                    e.id = qualify_id(e.id, source)
             replay, dup_of = resolve_replays(guard.ledger, exs)
             if positional:
                 check_positions(guard.ledger, exs, replay, source)  # a reshuffled stream: refused, not re-decided

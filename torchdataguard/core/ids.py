@@ -149,6 +149,13 @@ def record_fingerprint(record: Any) -> int:
         >>> record_fingerprint({"id": 1, "text": "a"}) == record_fingerprint({"id": 1, "text": None})
         False
     """
+    kind = type(record)
+    if kind is str:  # the common records first, as _serialised would give them (kinds 0 and 3)
+        return (xxhash.xxh3_64_intdigest(record.encode("utf-8", "surrogatepass"), _SEEDS[0]) & _MASK63) or 1
+    if kind is dict:
+        flat = _flat(record)
+        if flat is not None:
+            return (xxhash.xxh3_64_intdigest(flat, _SEEDS[3]) & _MASK63) or 1
     kind, data = _serialised(record)
     return (xxhash.xxh3_64_intdigest(data, _SEEDS[kind]) & _MASK63) or 1
 

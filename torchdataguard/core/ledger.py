@@ -226,9 +226,13 @@ class Ledger:
             drop, step = drops[i], steps[i]
             if drop is None and pre is not None:
                 step, drop = pre
-            withhold = drop is not None and scrub_step is not None and step <= scrub_step
             out.append((ex, drop, False))
             first_met.append(i)
+            if drop is None and not ex.counts and not ex.scores:  # what record() does for a plain keep
+                self.seen += 1
+                self.kept += 1
+                continue
+            withhold = drop is not None and scrub_step is not None and step <= scrub_step
             self.record(ex, drop, withhold=withhold, memo=False)
 
     def revoke(self, ex: Example, drop: Drop) -> None:

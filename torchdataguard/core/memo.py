@@ -335,10 +335,16 @@ def resolve_replays(ledger: Any, exs: Sequence[Any]) -> Tuple[List[int], Dict[in
     when the ledger remembers decisions (in a one-pass scan every record is its own example), so the
     outcome is the same whatever the chunk size.
     """
-    replay = ledger.lookup_many([e.id for e in exs], [e.fingerprint for e in exs])
+    ids = [e.id for e in exs]
+    replay = ledger.lookup_many(ids, [e.fingerprint for e in exs])
     dup_of: Dict[int, int] = {}
     if not ledger.remember:
         return replay, dup_of
+    try:
+        if len(set(ids)) == len(ids):  # no id twice in the chunk: no row repeats an earlier one
+            return replay, dup_of
+    except TypeError:  # unhashable ids: row by row below
+        pass
     first_at: Dict[Tuple[Any, int], int] = {}
     for i, e in enumerate(exs):
         if replay[i]:

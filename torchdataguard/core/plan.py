@@ -190,19 +190,24 @@ class Planner:
         if self.protected and self.fingerprint is not record_fingerprint:
             marks = [record_fingerprint(rec) for rec in records]
         old_texts: List[Optional[str]] = []
+        protected, tokens, tf, make = self.protected, self.tokens, self.text_field, self.make_example
         for j, (rec, i) in enumerate(zip(records, ids)):
-            ex, drop = self.make_example(rec, i)
-            mark = self.protected.get(marks[j]) if self.protected and marks is not None else None
+            ex, drop = make(rec, i)
+            mark = protected.get(marks[j]) if protected and marks is not None else None
             if mark is not None:  # passes untouched: never dropped (not even as invalid), counted under its mark
                 drop = None
                 ex.protected = mark
                 ex.count(mark)
-            elif drop is None and self.tokens is not None:
-                self.tokens.check(ex)  # tokens a stage would make stale: refused without a tokenizer
+            elif drop is None and tokens is not None:
+                tokens.check(ex)  # tokens a stage would make stale: refused without a tokenizer
             exs.append(ex)
             old_texts.append(ex.text)
             pre.append((-1, drop) if drop is not None else None)
-            flags.append(self._text_flag(rec, drop, missing))
+            kind = type(rec)
+            if kind is str or (kind is dict and tf is not None and tf in rec):  # _text_flag's first answers
+                flags.append(PRESENT)
+            else:
+                flags.append(self._text_flag(rec, drop, missing))
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing,
                     scheme=FINGERPRINT_TAGS.get(self.fingerprint) if self.fingerprints else None)
         for si, (kind, obj) in enumerate(self.steps):
