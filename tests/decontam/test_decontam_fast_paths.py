@@ -116,3 +116,19 @@ def test_cpu_bit_set_query_matches_the_tensor_path():
         assert rows.tolist() == rows_t.tolist() and grams.tolist() == grams_t.tolist()
     assert rows.size >= planted.size + 50 and set(range(h.size, h.size + planted.size)) <= set(rows.tolist())
     assert (ix.hashes.numpy()[grams] == q[rows]).all()
+
+
+def test_text_whose_non_ascii_characters_are_all_deleted_takes_one_pass_with_the_same_words():
+    """Text whose only non-ASCII characters are symbols or punctuation (U+FFFD in mis-decoded mail, curly quotes,
+    dashes, emoji) has its non-ASCII bytes deleted in one pass: the same words as the plain normalisation, also
+    next to letters that stay (é) or change (Ａ), which take the replacing path."""
+    rng = random.Random(5)
+    deleted = ["\ufffd", "\u2019", "\u2014", "\u201c", "\u00a9", "\U0001f600", "\u2022", "\u00bf", "\u3002"]
+    others = ["\u00e9", "\uff21", "\u00a0", "\u4e2d"]
+    for extra in ([], others):
+        for _ in range(500):
+            pool = deleted + extra
+            t = "".join(rng.choice(pool) if rng.random() < 0.3 else rng.choice("aBc dE,'\n") for _ in range(rng.randrange(1, 60)))
+            got = [w for w in normalized_bytes(t).split(b"\x00") if w]
+            assert got == [w.encode("utf-8", "surrogatepass") for w in normalized_words(t)], repr(t)
+    assert normalized_bytes("don\u2019t \ufffd\ufffdstop\u2014now") == b"dont\x00stopnow"

@@ -95,6 +95,8 @@ for _c in _WS:
     _BYTE_TABLE[_c] = 0
 _BYTE_TABLE = bytes(_BYTE_TABLE)
 _PUNCT = string.punctuation.encode()
+#: punctuation and every byte of a non-ASCII character
+_PUNCT_HIGH = _PUNCT + bytes(range(128, 256))
 
 
 def _non_ascii_run(m: "re.Match[str]") -> str:
@@ -174,16 +176,21 @@ def _encode_unicode(t: str) -> bytes:
     capital sigma) goes through :func:`_unicode_part` instead. The same bytes either way."""
     nfkc = unicodedata.normalize("NFKC", t)
     enc = nfkc.encode("utf-8", "surrogatepass")
-    reps = []
+    reps: Optional[List[Tuple[str, bytes]]] = []
+    deleted_only = True  # every non-ASCII character is deleted (symbols, punctuation, U+FFFD)
     for ch in set(enc.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
         rep = _char_bytes(ch)
         if rep is _SLOW:
             reps = None
             break
+        if rep != b"":
+            deleted_only = False
         if rep is not None:
             reps.append((ch, rep))
-            if len(reps) > _MAX_REPLACED:
+            if len(reps) > _MAX_REPLACED and not deleted_only:
                 break
+    if reps is not None and deleted_only:  # then the non-ASCII bytes are exactly theirs: one deleting pass
+        return enc.translate(_BYTE_TABLE, _PUNCT_HIGH)
     if reps is None or len(reps) > _MAX_REPLACED:
         return _unicode_part(nfkc, nfkc=True).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
     for ch, rep in reps:
