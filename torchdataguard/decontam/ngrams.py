@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64
-from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_words
+from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_bytes_many, normalized_words
 
 __all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words"]
 
@@ -29,6 +29,7 @@ _pow_lock = threading.Lock()
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
 _LONG_SALT = _U(0x9E3779B97F4A7C15)
 _PIECE_SALT = _U(0xD6E8FEB86659FD93)
+_PAD = bytes(8)
 
 
 def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -126,9 +127,9 @@ def _group_hashes(encoded: Sequence[bytes], doc_start: np.ndarray, ngram: int, g
                   out: List[np.ndarray]) -> None:
     """Append to ``out`` the n-gram hashes of a few texts' normalised bytes (a view per text that has any,
     in text order); ``doc_start``: where each text starts in their NUL-joined bytes; fills ``grams_per_doc``."""
-    raw = b"\x00".join(encoded)
-    L = len(raw)
-    starts, wh = _word_hashes(raw + bytes(8), L)
+    raw = b"\x00".join([*encoded, _PAD])  # the texts, then the 8 bytes past the end the loads read
+    L = len(raw) - len(_PAD) - 1
+    starts, wh = _word_hashes(raw, L)
     first_word = np.searchsorted(starts, doc_start)
     np.maximum(np.diff(first_word, append=starts.size) - ngram + 1, 0, out=grams_per_doc)
     W = wh.size
@@ -163,7 +164,7 @@ def ngram_hashes(texts: Sequence[Optional[str]], ngram: int, *, group_bytes: int
         >>> h.offsets.tolist(), bool(h.hashes[0] == h.hashes[1])
         ([0, 1, 2, 2], True)
     """
-    encoded = [normalized_bytes(t) for t in texts]
+    encoded = normalized_bytes_many(texts)
     n_docs = len(encoded)
     grams = np.zeros(n_docs, dtype=np.int64)
     # where each text starts in the NUL-joined bytes of all; groups cut where that passes group_bytes
