@@ -9,7 +9,7 @@ Layout (U distinct n-grams, P distinct (n-gram, item) pairs, I items):
   rejected by one gather before the binary search (``torch.searchsorted``);
 * ``ptr`` [U+1] and ``pair_item`` [P] (NumPy): the items holding each n-gram;
 * ``rep_item``, ``rep_pos`` [U]: where each n-gram first occurs (item, word), to verify a hit exactly;
-* ``words``: each item's normalised words joined by single spaces.
+* ``words``: each item's normalised words (UTF-8) joined by single spaces.
 
 A hit is a training n-gram whose hash is in the set; the stage verifies it against the item's words
 before it counts (:meth:`EvalIndex.ngram_text`), so a hash collision can never drop a document.
@@ -28,7 +28,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 
-from .ngrams import ngram_hashes, normalized_words
+from .ngrams import ngram_hashes
 
 __all__ = ["EvalIndex"]
 
@@ -49,7 +49,7 @@ class EvalIndex:
         #: per item (global numbering over all benchmarks): its benchmark, distinct n-gram count, words
         self.item_bench = np.zeros(0, dtype=np.int32)
         self.item_ngrams = np.zeros(0, dtype=np.int64)
-        self.words: List[str] = []
+        self.words: List[bytes] = []
         #: per distinct n-gram: the benchmarks holding it (bit b = benchmark b), for per-benchmark counts
         self.ngram_benches = np.zeros(0, dtype=np.int64)
         self.digest = ""
@@ -67,12 +67,12 @@ class EvalIndex:
         texts = [t for ts in texts_per_bench for t in ts]
         ix.item_bench = np.repeat(np.arange(len(texts_per_bench), dtype=np.int32),
                                   [len(ts) for ts in texts_per_bench])
-        ix.words = [" ".join(normalized_words(t)) for t in texts]
         hs: List[np.ndarray] = []
         items: List[np.ndarray] = []
         poss: List[np.ndarray] = []
         for a in range(0, len(texts), chunk):
             nh = ngram_hashes(texts[a : a + chunk], ngram)
+            ix.words.extend(b" ".join(nh.words(j)) for j in range(len(nh)))
             lens = np.diff(nh.offsets)
             hs.append(nh.hashes)
             items.append(np.repeat(np.arange(a, a + len(lens), dtype=np.int64), lens))
@@ -176,7 +176,7 @@ class EvalIndex:
 
     def ngram_text(self, gram: int) -> str:
         """The normalised words of n-gram ``gram``, joined by single spaces (its first occurrence)."""
-        words = self.words[int(self.rep_item[gram])].split(" ")
+        words = self.words[int(self.rep_item[gram])].decode("utf-8", "surrogatepass").split(" ")
         p = int(self.rep_pos[gram])
         return " ".join(words[p : p + self.ngram])
 
@@ -185,4 +185,4 @@ class EvalIndex:
         arrays = (self.ptr, self.pair_item, self.rep_item, self.rep_pos, self.item_bench, self.item_ngrams,
                   self.ngram_benches)
         return (self.hashes.numel() * 8 + self.table.numel() * 8 + sum(a.nbytes for a in arrays)
-                + sum(len(w) + 49 for w in self.words))
+                + sum(len(w) + 33 for w in self.words))

@@ -92,7 +92,7 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
     for a, e in zip(run_start, run_start[1:] + [first.size]):
         di, gi = dl[a], gl[a]
         if gi not in item_words:
-            item_words[gi] = ix.words[gi].encode("utf-8", "surrogatepass").split(b" ")
+            item_words[gi] = ix.words[gi].split(b" ")
         iw = item_words[gi]
         pa, qa, k = pl[a], ql[a], e - a + n - 1
         if doc_words(di, pa, k) == iw[qa : qa + k]:

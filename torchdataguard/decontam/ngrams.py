@@ -30,6 +30,7 @@ _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_U)
 _LONG_SALT = _U(0x9E3779B97F4A7C15)
 _PIECE_SALT = _U(0xD6E8FEB86659FD93)
 _PAD = bytes(8)
+_NUL_TO_SPACE = bytes.maketrans(b"\x00", b" ")
 
 
 def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -60,8 +61,10 @@ class NgramHashes:
         self.normalized = normalized if normalized is not None else [b""] * (int(offsets.size) - 1)
 
     def words(self, i: int) -> List[bytes]:
-        """The normalised words of text ``i`` (UTF-8)."""
-        return [w for w in self.normalized[i].split(b"\x00") if w]
+        """The normalised words of text ``i`` (UTF-8). Normalised text holds no ASCII whitespace but its NUL
+        separators, and UTF-8 never puts an ASCII byte inside a character: splitting on whitespace after
+        NUL became a space finds exactly the NUL-separated words."""
+        return self.normalized[i].translate(_NUL_TO_SPACE).split()
 
     def __len__(self) -> int:
         return int(self.offsets.size) - 1
