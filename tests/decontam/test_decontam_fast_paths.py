@@ -132,3 +132,11 @@ def test_text_whose_non_ascii_characters_are_all_deleted_takes_one_pass_with_the
             got = [w for w in normalized_bytes(t).split(b"\x00") if w]
             assert got == [w.encode("utf-8", "surrogatepass") for w in normalized_words(t)], repr(t)
     assert normalized_bytes("don\u2019t \ufffd\ufffdstop\u2014now") == b"dont\x00stopnow"
+
+
+def test_the_bmp_translation_table_is_built_as_each_character_translates():
+    """The table built on first use of non-ASCII text (by ranges, for speed) says for every BMP character what
+    the one-character rule says."""
+    from torchdataguard.decontam import normalize as N
+
+    assert N._bmp_table() == [N._translation(c) for c in range(0x10000)]

@@ -107,13 +107,34 @@ def _non_ascii_run(m: "re.Match[str]") -> str:
         return run.translate(_ASTRAL)
 
 
+def _bmp_table() -> List[Optional[str]]:
+    """``[_translation(c) for c in range(0x10000)]``, built a few times faster: the unspaced scripts are set
+    by their ranges instead of testing every character against every range."""
+    out: List[Optional[str]] = []
+    category = unicodedata.category
+    for c in range(0x10000):
+        ch = chr(c)
+        if category(ch)[0] in "PS":
+            out.append(None)
+        elif ch.isspace() or c == 0:
+            out.append(" ")
+        else:
+            out.append(ch)
+    for lo, hi in _UNSPACED:
+        for c in range(lo, min(hi, 0xFFFF) + 1):
+            ch = out[c]
+            if ch is not None and ch != " ":
+                out[c] = f" {ch} "
+    return out
+
+
 def _unicode_part(text: str, *, nfkc: bool = False) -> str:
     """NFKC (unless ``nfkc`` says ``text`` already is), lower case, and the non-ASCII characters translated
     (ASCII ones are left to the caller)."""
     if not _BMP:
         with _UNICODE_LOCK:
             if not _BMP:
-                _BMP.extend(_translation(c) for c in range(0x10000))
+                _BMP.extend(_bmp_table())
     if not nfkc:
         text = unicodedata.normalize("NFKC", text)
     return _NON_ASCII.sub(_non_ascii_run, text.lower())
