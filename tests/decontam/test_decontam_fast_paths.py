@@ -140,3 +140,24 @@ def test_the_bmp_translation_table_is_built_as_each_character_translates():
     from torchdataguard.decontam import normalize as N
 
     assert N._bmp_table() == [N._translation(c) for c in range(0x10000)]
+
+
+def test_a_run_that_differs_in_one_word_is_verified_n_gram_by_n_gram():
+    """Hits that continue one item word after word are compared as one span; when the span differs (a hash
+    collision, simulated here by changing one word of the index's copy of the item), each n-gram of the run is
+    compared on its own: exactly the n-grams covering the changed word fail, the others still count."""
+    from torchdataguard.decontam.index import EvalIndex
+
+    item = " ".join(f"w{i}" for i in range(30))
+    ix = EvalIndex.build([[item]], ngram=5)
+    doc = "intro words here " + item + " and an ending"
+    keys = ngram_hashes([doc], 5)
+    found, rejected = verify_hits(ix, keys)
+    assert found[0].size == 26 and rejected.tolist() == [0]
+    words = ix.words[0].split(b" ")
+    words[12] = b"changed"  # the item's word 12: n-grams starting at words 8..12 hold it
+    ix.words[0] = b" ".join(words)
+    found, rejected = verify_hits(ix, keys)
+    assert rejected.tolist() == [5]
+    kept_starts = sorted(int(ix.rep_pos[gram]) for gram in found[0])
+    assert kept_starts == [s for s in range(26) if not 8 <= s <= 12]

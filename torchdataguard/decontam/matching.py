@@ -72,12 +72,14 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
     g, q = ix.rep_item[u], ix.rep_pos[u]
     brk = np.ones(first.size, dtype=bool)
     brk[1:] = (np.diff(d) != 0) | (np.diff(p) != 1) | (np.diff(g) != 0) | (np.diff(q) != 1)
-    run_start = np.flatnonzero(brk).tolist()
+    starts = np.flatnonzero(brk)
+    run_start = starts.tolist()
     ok = np.zeros(first.size, dtype=bool)
     n = ix.ngram
     bounds: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     item_words: Dict[int, List[bytes]] = {}
-    dl, pl, gl, ql = d.tolist(), p.tolist(), g.tolist(), q.tolist()
+    # a run is one text, one item: its first hit's text, position, item and item position say it all
+    dl, pl, gl, ql = d[starts].tolist(), p[starts].tolist(), g[starts].tolist(), q[starts].tolist()
 
     def doc_words(di: int, at: int, k: int) -> List[bytes]:
         """Words ``at`` .. ``at + k - 1`` of text ``di`` (fewer at its end): one slice of its bytes, split."""
@@ -89,22 +91,24 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
             return []
         return _split_words(keys.normalized[di][int(st[at]) : int(en[last])])
 
-    for a, e in zip(run_start, run_start[1:] + [first.size]):
-        di, gi = dl[a], gl[a]
+    for r, (a, e) in enumerate(zip(run_start, run_start[1:] + [first.size])):
+        di, gi = dl[r], gl[r]
         if gi not in item_words:
             item_words[gi] = ix.words[gi].split(b" ")
         iw = item_words[gi]
-        pa, qa, k = pl[a], ql[a], e - a + n - 1
+        pa, qa, k = pl[r], ql[r], e - a + n - 1
         if doc_words(di, pa, k) == iw[qa : qa + k]:
             ok[a:e] = True
             continue
-        for j in range(a, e):  # the span differs somewhere: each n-gram on its own
-            ok[j] = doc_words(di, pl[j], n) == iw[ql[j] : ql[j] + n]
+        for j in range(a, e):  # the span differs somewhere: each n-gram on its own (the run's n-grams
+            pj, qj = pa + j - a, qa + j - a  # follow each other in the text and in the item)
+            ok[j] = doc_words(di, pj, n) == iw[qj : qj + n]
     rejected += np.bincount(d[~ok], minlength=n_docs)
     if ok.any():
-        dk, uk = d[ok], u[ok]
-        srt = np.lexsort((uk, dk))
-        dk, uk = dk[srt], uk[srt].astype(np.int64)
+        # by text, then n-gram: one sort of a combined key (texts already ascend; n-grams within a text not)
+        span = max(1, ix.n_ngrams)
+        key = np.sort(d[ok].astype(np.int64) * span + u[ok])
+        dk, uk = key // span, key % span
         cut = np.flatnonzero(np.diff(dk)) + 1
         for di, grams_d in zip(dk[np.concatenate([[0], cut])].tolist(), np.split(uk, cut)):
             found[di] = grams_d
