@@ -399,3 +399,36 @@ def test_persistent_workers_started_before_a_blake2b_state_is_loaded_are_refused
     g2.load_state_dict(state)
     with pytest.raises(Exception, match="workers started before the guard's state was loaded"):
         [r for b in dl for r in b]
+
+
+def test_fingerprint_shortcuts_equal_the_general_serialisation():
+    """record_fingerprint answers plain str and flat dict records without the serialisation dispatch; every record
+    still gets the hash of the serialisation _serialised chooses for it (str subclasses, OrderedDicts, dicts with
+    str-subclass keys or values, bools and huge ints, nested and non-str-keyed dicts, lone surrogates)."""
+    import collections
+
+    import xxhash
+
+    from torchdataguard.core.ids import _MASK63, _SEEDS, _serialised, record_fingerprint
+
+    class S(str):
+        pass
+
+    records = ["", "hello", "caf\u00e9 \U0001f600", "\ud800 lone", S("sub"), {"id": 1, "text": "a"}, {"text": S("b")},
+               {S("k"): "v"}, {"id": True, "text": "a"}, {"id": 10 ** 30, "text": "a"}, {"id": 1.0, "text": "a"},
+               collections.OrderedDict(id=1, text="a"), {"a": {"b": 1}}, {1: "a", "b": 2}, {"t": None}, {}, b"raw", 7,
+               None, ["a", 1], ("a",)]
+    for rec in records:
+        kind, data = _serialised(rec)
+        assert record_fingerprint(rec) == ((xxhash.xxh3_64_intdigest(data, _SEEDS[kind]) & _MASK63) or 1), repr(rec)
+
+
+def test_explicit_unhashable_ids_are_refused_by_position_and_type_not_value():
+    import torchdataguard as tdg
+    from torchdataguard.errors import GuardInputError
+
+    g = tdg.Guard([tdg.ExactDedup()], progress=False)
+    with pytest.raises(GuardInputError, match=r"ids\[1\] is a list") as err:
+        list(g.process(["a", "b"], ids=[1, ["secret@example.org"]]))
+    assert "secret" not in str(err.value)
+    assert [d is None for _, d, _ in g.process(["a", "a"], ids=[(1, 2), (3, 4)])] == [True, False]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Proto
 
 from torch.utils.data import DataLoader, Dataset
 
-from .ids import check_positions, check_split, qualify_id
+from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
 from .memo import resolve_replays
 from .plan import Plan, Planner, take_keys
@@ -160,7 +160,7 @@ class LocalDecider:
                 source: str = "", total: Optional[int] = None, desc: str = "guard") -> Iterator[Outcome]:
         planner = guard.planner()
         bar = guard.progress_bar(total, desc)
-        id_iter = iter(ids) if ids is not None else None
+        id_iter = hashable_ids(ids) if ids is not None else None
         buf: List[Any] = []
         buf_ids: List[Any] = []
         pos = 0

@@ -17,16 +17,16 @@ import os
 import struct
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import xxhash
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GuardInputError
 
 __all__ = ["FINGERPRINT", "FINGERPRINTS", "FINGERPRINT_TAGS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
-           "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
+           "hashable_ids", "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
 ID_KEY_ENV = "TORCHDATAGUARD_ID_KEY"
@@ -295,6 +295,24 @@ def id_record_hook(id_field: Optional[str], hasher: Optional[IdHasher]) -> Optio
     if hasher is None or id_field is None:
         return None
     return partial(hash_id_field, id_field=id_field, hasher=hasher)
+
+
+def hashable_ids(ids: Iterable[Any]) -> Iterator[Any]:
+    """``ids`` one by one, refusing one that cannot be hashed (the ledger remembers decisions by id) with a
+    :class:`~torchdataguard.errors.GuardInputError` that names its position and type, never its value.
+
+    Example:
+        >>> list(hashable_ids([3, "a", (1, 2)]))
+        [3, 'a', (1, 2)]
+    """
+    for pos, id_ in enumerate(ids):
+        try:
+            hash(id_)
+        except TypeError:
+            raise GuardInputError(
+                f"ids[{pos}] is a {type(id_).__name__}, which cannot be an id (it is not hashable): pass str or int "
+                f"ids (for example the records' own keys, or leave ids out for stream positions)") from None
+        yield id_
 
 
 def qualify_id(id_: Any, source: str) -> Any:

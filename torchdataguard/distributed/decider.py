@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..core.decider import identity
-from ..core.ids import check_positions, check_split, qualify_id
+from ..core.ids import check_positions, check_split, hashable_ids, qualify_id
 from ..core.jsonable import to_jsonable
 from ..core.ledger import Outcome
 from ..core.memo import KEPT
@@ -236,6 +236,8 @@ class ShardedDecider:
         """Decide this rank's ``records``, yielding every outcome (no balancing); rounds go on until every rank's
         records are exhausted. Ids default to ``position * world + rank``; no progress bar (``total``, ``desc``)."""
         self._check_split(guard, source, ids, num_workers)
+        if ids is not None:
+            ids = hashable_ids(ids)
         plans = stream_plans(guard.planner(), records, ids, chunk=guard.chunk_size, rank=self.comm.rank,
                              world=self.comm.world, num_workers=num_workers)
         try:
