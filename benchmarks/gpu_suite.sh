@@ -8,7 +8,7 @@
 #
 # Steps (each under its own time limit, so that one that hangs cannot take the suite past its budget; the
 # suite goes on after a failed step and exits non-zero at the end):
-#   tests     pytest -m gpu (CUDA-only tests: dedup on the device equals the CPU, augmentation contract)
+#   tests     pytest -m gpu (CUDA-only tests: dedup and decontamination on the device equal the CPU, augmentation)
 #   dedup     near-dedup on token ids on the device (benchmarks/dedup_gpu.py; goal 1M 256-token docs/s)
 #   text      exact + near dedup of real text with the indexes on the device, decisions checked against the CPU
 #   augment   augmentation overhead against a training step (benchmarks/augment_overhead.py)
