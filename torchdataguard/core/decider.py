@@ -24,6 +24,7 @@ from .ledger import Outcome
 from .memo import resolve_replays
 from .plan import Plan, Planner, take_keys
 from .stage import Drop, IndexStage
+from .workercopies import note_worker_copies, worker_copies
 
 if TYPE_CHECKING:  # pragma: no cover
     from .guard import Guard
@@ -144,12 +145,17 @@ class LocalDecider:
             if positional:
                 check_split(guard.splits, source, split)  # positional ids: the same split in every epoch
             exs = plan.examples
+            several = positional and split is not None and split > 1
+            positions = [e.id for e in exs] if several else []
             if source:  # the first wrapped data keeps plain ids (qualify_id returns them unchanged)
                 for e in exs:
                     e.id = qualify_id(e.id, source)
             replay, dup_of = resolve_replays(guard.ledger, exs)
             if positional:
                 check_positions(guard.ledger, exs, replay, source)  # a reshuffled stream: refused, not re-decided
+            if several:  # every worker reading the whole stream: counted and warned about
+                note_worker_copies(guard, worker_copies(guard.ledger, exs, positions, replay, split, source),
+                                   source, split)  # type: ignore[arg-type]
             drops, steps = _decide_index_stages(guard.stages, plan, replay)
             out = guard.ledger.record_chunk(exs, plan.pre_drop, replay, drops, steps, dup_of=dup_of,
                                             scrub_step=guard.scrub_step)

@@ -114,6 +114,8 @@ class Guard:
         self.sources: Dict[str, int] = {}
         #: source -> the number of DataLoader workers its positional stream ids were numbered across
         self.splits: Dict[str, int] = {}
+        #: sources already warned about records repeated across DataLoader workers (core/workercopies.py)
+        self.copies_warned: set = set()
         #: where chunks are decided (:mod:`torchdataguard.core.decider`); a DistributedGuard sets a sharded one
         self.decider: Decider = LocalDecider()
         #: the worker decision service (:class:`~torchdataguard.data.service.DecisionService`), started by the
@@ -377,6 +379,7 @@ class Guard:
             self.sources = {}
             self._text_checks = {}
             self.splits = {}
+            self.copies_warned = set()
             self.decider.reset()
 
     def close(self) -> None:
