@@ -6,7 +6,8 @@ Layout (U distinct n-grams, P distinct (n-gram, item) pairs, I items):
 * ``table``: a bit set of 2**B bits (at least 32 per n-gram: 4 to 8 bytes per n-gram), packed in int64
   words; each n-gram sets two bits of one word (the word and the first bit from its low hash bits, the
   second bit from its top 6 bits), so all but a few in a thousand training n-grams absent from the set are
-  rejected by one gather before the binary search (``torch.searchsorted``);
+  rejected by one gather before the binary search (``torch.searchsorted`` on a GPU; on the CPU the same
+  test and search run in NumPy, :meth:`EvalIndex.query`);
 * ``ptr`` [U+1] and ``pair_item`` [P] (NumPy): the items holding each n-gram;
 * ``rep_item``, ``rep_pos`` [U]: where each n-gram first occurs (item, word), to verify a hit exactly;
 * ``words``: each item's normalised words (UTF-8) joined by single spaces.
