@@ -28,7 +28,6 @@ def _draw_map(fig: Any, points: Sequence[Sequence[float]]) -> None:
     people_ticks(ax.yaxis)
     style_axes(ax)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
-    fig.tight_layout()
 
 
 @section("dynamics", "Training dynamics", order=107, keys=("dynamics",))
