@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .index import EvalIndex
-from .ngrams import NgramHashes
+from .ngrams import NgramHashes, split_words
 
 __all__ = ["item_overlaps", "verify_hits"]
 
@@ -36,17 +36,6 @@ def _word_bounds(text: bytes) -> Tuple[np.ndarray, np.ndarray]:
     np.not_equal(np.frombuffer(text, dtype=np.uint8), 0, out=edge[1:-1])
     se = np.flatnonzero(edge[1:] != edge[:-1])
     return se[0::2], se[1::2]
-
-
-#: NUL (the word separator of normalised bytes) to a space, so that ``bytes.split()`` finds the words
-_NUL_TO_SPACE = bytes.maketrans(b"\x00", b" ")
-
-
-def _split_words(text: bytes) -> List[bytes]:
-    """The words (runs of non-NUL bytes) of normalised ``text``. Normalised text holds no other ASCII
-    whitespace (it all became NUL) and UTF-8 never puts an ASCII byte inside a character, so splitting on
-    whitespace after NUL became a space finds exactly the NUL-separated words (in C, without a filter)."""
-    return text.translate(_NUL_TO_SPACE).split()
 
 
 def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -89,7 +78,7 @@ def verify_hits(ix: EvalIndex, keys: NgramHashes) -> Tuple[List[np.ndarray], np.
         last = min(at + k, st.size) - 1
         if last < at:
             return []
-        return _split_words(keys.normalized[di][int(st[at]) : int(en[last])])
+        return split_words(keys.normalized[di][int(st[at]) : int(en[last])])
 
     for r, (a, e) in enumerate(zip(run_start, run_start[1:] + [first.size])):
         di, gi = dl[r], gl[r]

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.mixing import np_mix64
 from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_bytes_many, normalized_words
 
-__all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words"]
+__all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words", "split_words"]
 
 _U = np.uint64
 _BASE = _U(0x100000001B3)
@@ -61,10 +61,8 @@ class NgramHashes:
         self.normalized = normalized if normalized is not None else [b""] * (int(offsets.size) - 1)
 
     def words(self, i: int) -> List[bytes]:
-        """The normalised words of text ``i`` (UTF-8). Normalised text holds no ASCII whitespace but its NUL
-        separators, and UTF-8 never puts an ASCII byte inside a character: splitting on whitespace after
-        NUL became a space finds exactly the NUL-separated words."""
-        return self.normalized[i].translate(_NUL_TO_SPACE).split()
+        """The normalised words of text ``i`` (UTF-8)."""
+        return split_words(self.normalized[i])
 
     def __len__(self) -> int:
         return int(self.offsets.size) - 1
@@ -81,6 +79,18 @@ class NgramHashes:
         np.cumsum(lens, out=out_off[1:])
         pos = np.repeat(a - out_off[:-1], lens) + np.arange(int(out_off[-1]), dtype=np.int64)
         return NgramHashes(self.hashes[pos], out_off, [self.normalized[i] for i in idx.tolist()])
+
+
+def split_words(text: bytes) -> List[bytes]:
+    """The words (runs of non-NUL bytes) of normalised ``text``. Normalised text holds no other ASCII
+    whitespace (it all became NUL) and UTF-8 never puts an ASCII byte inside a character, so splitting on
+    whitespace after NUL became a space finds exactly the NUL-separated words (in C, without a filter).
+
+    Example:
+        >>> split_words(b"dont\\x00\\x00panic")
+        [b'dont', b'panic']
+    """
+    return text.translate(_NUL_TO_SPACE).split()
 
 
 def _word_hashes(raw: bytes, L: int) -> Tuple[np.ndarray, np.ndarray]:
