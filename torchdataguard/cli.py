@@ -70,7 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--format", default=None, choices=["jsonl", "json", "csv", "parquet", "datasets"])
     p.add_argument("--split", default=None, help="split of a saved DatasetDict")
-    p.add_argument("--chunk-size", type=int, default=1024)
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="examples per chunk (default: up to 16,384, fewer for long texts)")
     p.add_argument("--max-chars", type=int, default=2_000_000)
     p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of dropping it")

@@ -49,9 +49,31 @@ def test_long_texts_are_cut_by_characters_with_the_same_decisions(monkeypatch):
 
 
 def test_short_texts_are_cut_by_chunk_size(monkeypatch):
-    docs = [{"text": t, "id": i} for i, t in enumerate(_docs(1500, 8, seed=1))]
-    cut, _ = _chunk_lengths(monkeypatch, docs, text_field="text", id_field="id")
-    assert cut == [1024, len(docs) - 1024]  # the default chunk_size
+    """By default a stream of short texts goes 16,384 at a time (STREAM_CHUNK: they share a chunk's fixed cost
+    widely); an explicit chunk_size is kept; the decisions are the same."""
+    docs = [{"text": t, "id": i} for i, t in enumerate(_docs(13000, 8, seed=1))]
+    n = len(docs)
+    cut, kept = _chunk_lengths(monkeypatch, docs, text_field="text", id_field="id")
+    assert decider.STREAM_CHUNK == 16384 and cut == [16384, n - 16384]
+    cut, kept_1024 = _chunk_lengths(monkeypatch, docs, text_field="text", id_field="id", chunk_size=1024)
+    assert cut == [1024] * (n // 1024) + [n % 1024] and kept_1024 == kept and len(kept) == 13000
+
+
+def test_a_wrapped_stream_cuts_as_the_guard_does_and_counted_paths_keep_1024(monkeypatch):
+    from torch.utils.data import IterableDataset
+
+    docs = _docs(13000, 8, seed=2)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(docs)
+
+    seen = _spy_plans(monkeypatch)
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(list(guard.wrap(Stream()))) == 13000 and seen == [16384, len(docs) - 16384]
+    assert guard.chunk_size == 1024 and guard.report()["settings"]["stream_chunk"] == 16384
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, chunk_size=100)
+    assert (g.chunk_size, g.stream_chunk) == (100, 100)
 
 
 def test_text_length_reads_the_text_field_only():

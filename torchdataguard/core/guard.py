@@ -9,7 +9,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, StateError
-from .decider import Decider, LocalDecider
+from .decider import DEFAULT_CHUNK, STREAM_CHUNK, Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
 from .ids import FINGERPRINTS, IdHasher, id_record_hook
@@ -43,10 +43,12 @@ class Guard:
         quarantine: a path; dropped records are written there as JSON lines. When the guard has a PII stage,
             records dropped before it scrubbed them (or by it, reason ``pii/...``) are written without their
             content unless ``quarantine_pii=True``.
-        chunk_size: examples per chunk (index stages decide a chunk at a time, on the device). Decisions do
-            not depend on it; 1,024 (the scan's default too) decided texts under 400 words 1.4x to 1.9x faster
-            than 256 did (``benchmarks/chunk_size.py``). A streamed chunk is also cut at 2M characters of text,
-            so long documents are decided fewer at a time and a chunk's memory stays bounded.
+        chunk_size: examples per chunk (index stages decide a chunk at a time, on the device); decisions do
+            not depend on it. ``None`` (automatic): a stream (``process``, ``filter``, lists, iterable datasets)
+            is cut at 16,384 examples or once their texts hold 2M characters, whichever comes first, so short
+            texts share the cost of a chunk widely and long ones keep a chunk's memory bounded; map-style and
+            Hugging Face datasets and the distributed guard take 1,024 at a time (``benchmarks/chunk_size.py``).
+            A number: that many everywhere (streams still cut at 2M characters).
         progress: show progress bars for long work (main process only).
         tokenizer: for records that are already tokenised (hold ``input_ids`` next to the text): a callable
             ``text -> {"input_ids": ..., ...}`` (a Hugging Face tokenizer, or ``functools.partial(tok,
@@ -70,7 +72,7 @@ class Guard:
 
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
                  device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
-                 quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: int = 1024,
+                 quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: Optional[int] = None,
                  progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False,
                  tokenizer: Optional[Callable[[str], Any]] = None) -> None:
         problems = []
@@ -79,8 +81,8 @@ class Guard:
             if not isinstance(st, Stage):
                 problems.append(f"stages[{i}] is {st!r} ({type(st).__name__}); expected a torchdataguard Stage "
                                 f"such as tdg.ExactDedup()")
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-            problems.append(f"chunk_size={chunk_size!r}: expected a positive integer, e.g. 1024")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
+            problems.append(f"chunk_size={chunk_size!r}: expected a positive integer, e.g. 1024, or None (automatic)")
         if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
             problems.append(f"max_chars={max_chars!r}: expected a positive integer")
         if tokenizer is not None and not callable(tokenizer):
@@ -99,7 +101,9 @@ class Guard:
         self.device = resolve_device(device)
         self.strict = bool(strict)
         self.max_chars = max_chars
-        self.chunk_size = chunk_size
+        #: examples per chunk where chunks are counted in advance; streams cut at ``stream_chunk`` (or 2M chars)
+        self.chunk_size = DEFAULT_CHUNK if chunk_size is None else chunk_size
+        self.stream_chunk = STREAM_CHUNK if chunk_size is None else chunk_size
         self.progress = bool(progress)
         #: re-tokenises rewritten text of records that hold ``input_ids`` (``None``: such records are refused)
         self.tokenizer = tokenizer
@@ -235,10 +239,8 @@ class Guard:
     # -- streaming ---------------------------------------------------------------------------------------
     def process(self, records: Iterable[Any], *, ids: Optional[Iterable[Any]] = None, source: str = "",
                 total: Optional[int] = None, desc: str = "guard") -> Iterator[Outcome]:
-        """Stream ``records`` through every stage, chunk by chunk, yielding ``(example, drop, replayed)``.
-
-        ``drop`` is ``None`` for kept examples. Ids default to the position in the stream.
-        """
+        """Stream ``records`` through every stage, chunk by chunk, yielding ``(example, drop, replayed)``;
+        ``drop`` is ``None`` for kept examples. Ids default to the position in the stream."""
         return self.decider.process(self, records, ids=ids, source=source, total=total, desc=desc)
 
     def filter(self, records: Iterable[Any], *, source: str = "") -> List[Any]:
@@ -322,7 +324,7 @@ class Guard:
                     summary[key] = to_jsonable(value)
             summary["settings"] = {"text_field": self.text_field, "id_field": self.id_field,
                                    "device": str(self.device), "strict": self.strict, "max_chars": self.max_chars,
-                                   "chunk_size": self.chunk_size}
+                                   "chunk_size": self.chunk_size, "stream_chunk": self.stream_chunk}
             if self.tokenizer is not None:
                 summary["settings"]["tokenizer"] = type(getattr(self.tokenizer, "func", self.tokenizer)).__name__
             return summary
@@ -335,10 +337,7 @@ class Guard:
 
     def save_report(self, directory: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> str:
         """Write ``report.json`` and ``report.html`` into ``directory``; returns the JSON path."""
-        rep = self.report()
-        if extra:
-            rep.update(extra)
-        return hook("save_report")(rep, directory)["json"]
+        return hook("save_report")({**self.report(), **(extra or {})}, directory)["json"]
 
     # -- state -------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -22,7 +22,8 @@ class StreamFilter:
 
     def __init__(self, guard: Any, source: str) -> None:
         self.planner = guard.planner()
-        self.chunk = guard.chunk_size
+        self.chunk = guard.chunk_size  # a Hugging Face batch (see hf.py)
+        self.cut_at = guard.stream_chunk  # a stream's chunk (also cut at CHUNK_CHARS characters)
         self.source = source
         self.guard = guard
         #: shared with the guard (pickled into workers as it is when their iterator starts)
@@ -62,7 +63,7 @@ class StreamFilter:
         self._sync_fingerprint()
         buf: List[Any] = []
         buf_ids: List[Any] = []
-        cut = ChunkCut(self.chunk, self.planner.text_field)
+        cut = ChunkCut(self.cut_at, self.planner.text_field)
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)

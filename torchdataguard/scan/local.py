@@ -58,7 +58,7 @@ def eval_options(stages: Sequence[str], options: Optional[Dict[str, Dict[str, An
 
 def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"), text_field: Optional[str] = "text",
          id_field: Optional[str] = None, threshold: Optional[float] = None, device: str = "auto",
-         fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024, max_chars: int = 2_000_000,
+         fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: Optional[int] = None, max_chars: int = 2_000_000,
          strict: bool = False, progress: bool = True, limit: Optional[int] = None, dropped_pii: bool = False,
          options: Optional[Dict[str, Dict[str, Any]]] = None, hash_ids: bool | str | bytes = False,
          evals: Optional[Mapping[str, str]] = None, eval_fields: Optional[Sequence[str]] = None,

@@ -206,7 +206,7 @@ class _IndexShard:
 
 def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "near"),
              text_field: Optional[str] = "text", id_field: Optional[str] = None, threshold: Optional[float] = None,
-             fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: int = 1024,
+             fmt: Optional[str] = None, split: Optional[str] = None, chunk_size: Optional[int] = None,
              max_chars: int = 2_000_000, strict: bool = False, limit: Optional[int] = None,
              options: Optional[Dict[str, Dict[str, Any]]] = None, index_actors: int = 2,
              block_rows: int = 65536, address: Optional[str] = None, progress: bool = False,
@@ -225,6 +225,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     if "decontaminate" in stages:
         raise ConfigError(DECONTAM_REFUSAL)
     ray = _import_ray()
+    chunk_size = 1024 if chunk_size is None else chunk_size  # rows per index-actor call
     problems = []
     for name, v, lo in (("index_actors", index_actors, 1), ("block_rows", block_rows, 1), ("chunk_size", chunk_size, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
