@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Proto
 
 from torch.utils.data import DataLoader, Dataset
 
+from .gcpause import gc_paused
 from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
 from .memo import resolve_replays
@@ -193,10 +194,11 @@ class LocalDecider:
 
     def _chunk(self, guard: "Guard", planner: Planner, buf: List[Any], buf_ids: List[Any], source: str,
                bar: Any) -> List[Outcome]:
-        t0 = time.perf_counter()
-        plan = planner.plan(buf, buf_ids)
-        guard.ledger.busy_seconds += time.perf_counter() - t0
-        out = self.decide(guard, plan, source)
+        with gc_paused():  # see gcpause: a chunk's objects would otherwise trigger full collections
+            t0 = time.perf_counter()
+            plan = planner.plan(buf, buf_ids)
+            guard.ledger.busy_seconds += time.perf_counter() - t0
+            out = self.decide(guard, plan, source)
         if bar is not None:
             bar.update(len(buf))
         return out
@@ -206,13 +208,15 @@ class LocalDecider:
         plans = _ChunkPlans(dataset, guard.planner(), guard.chunk_size)
         kept: List[int] = []
         bar = guard.progress_bar(len(dataset), desc)
+        it: Optional[Iterator[Plan]] = None
         if num_workers > 0:
-            it: Iterator[Plan] = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
-        else:
-            it = (plans[c] for c in range(len(plans)))
+            it = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
         try:
-            for c, plan in enumerate(it):
-                for off, (_, drop, _) in enumerate(self.decide(guard, plan, source)):
+            for c in range(len(plans)):
+                with gc_paused():  # see gcpause
+                    plan = next(it) if it is not None else plans[c]
+                    outcomes = self.decide(guard, plan, source)
+                for off, (_, drop, _) in enumerate(outcomes):
                     if drop is None:
                         kept.append(c * guard.chunk_size + off)
                 if bar is not None:

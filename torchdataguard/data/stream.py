@@ -6,6 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from torch.utils.data import get_worker_info
 
 from ..core.decider import ChunkCut
+from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
 from .service import DecisionService
 
@@ -76,8 +77,9 @@ class StreamFilter:
             self._end()
 
     def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int]) -> Iterator[Any]:
-        plan = self.planner.plan(buf, buf_ids)
-        keep = self._decide(plan, split)
+        with gc_paused():  # see core.gcpause
+            plan = self.planner.plan(buf, buf_ids)
+            keep = self._decide(plan, split)
         tag = self.id_tag
         for ex, k in zip(plan.examples, keep):
             if k:
