@@ -16,10 +16,43 @@ import numpy as np
 from ..core.mixing import np_mix64
 from .minhash import EMPTY, densify_sources, seed_salt
 
-__all__ = ["numpy_keys", "numpy_shingle_sets"]
+__all__ = ["KEY_GROUP", "grouped_numpy_keys", "numpy_keys", "numpy_shingle_sets"]
 
 _U = np.uint64
 _M64 = (1 << 64) - 1
+#: documents whose keys are computed in one vectorised pass: a chunk of many short documents is keyed this many
+#: at a time, so its signature arrays (about 1 KB a document each, a few at once) stay a few MB
+KEY_GROUP = 1024
+
+
+def grouped_numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int,
+                       limits: Tuple[int, int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`numpy_keys`, :data:`KEY_GROUP` documents at a time; the same keys (each document's keys depend on
+    its own shingles only, in any order).
+
+    Example:
+        >>> from torchdataguard.dedup.hashing import text_shingle_hashes
+        >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
+        >>> nib, size, sets, off = grouped_numpy_keys(h, d, 2, 128, 1, (12, 14, 17))
+        >>> size.tolist(), off.tolist(), nib.shape
+        ([1, 1], [0, 1, 2], (2, 128))
+    """
+    doc = np.asarray(doc, dtype=np.int64)
+    if n <= KEY_GROUP:
+        return numpy_keys(hashes, doc, n, num_perm, seed, limits)
+    if doc.size > 1 and bool(np.any(doc[1:] < doc[:-1])):  # keys do not depend on the order of a document's shingles
+        o = np.argsort(doc, kind="stable")  # runs by document (a few one-shingle texts come last): nearly sorted
+        hashes, doc = np.asarray(hashes)[o], doc[o]
+    cuts = np.searchsorted(doc, np.arange(0, n + KEY_GROUP, KEY_GROUP).clip(max=n))
+    parts = []
+    for g, a in enumerate(range(0, n, KEY_GROUP)):
+        lo, hi = int(cuts[g]), int(cuts[g + 1])
+        parts.append(numpy_keys(hashes[lo:hi], doc[lo:hi] - a, min(KEY_GROUP, n - a), num_perm, seed, limits))
+    off = [parts[0][3]]
+    for p in parts[1:]:
+        off.append(p[3][1:] + off[-1][-1])
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]), np.concatenate(off))
 
 
 def numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int,

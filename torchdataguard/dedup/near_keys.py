@@ -9,7 +9,7 @@ import torch
 from ..core.stage import Example, Keyer
 from .cpu import one_thread
 from .hashing import text_shingle_hashes, token_shingle_hashes
-from .keys_numpy import numpy_keys
+from .keys_numpy import grouped_numpy_keys
 from .minhash import EMPTY, densify, minhash_bins
 from .setops import gather_sets, shingle_sets
 
@@ -84,7 +84,7 @@ def keys_from_shingles(hashes: torch.Tensor | np.ndarray, doc: torch.Tensor | np
         return torch_keys_from_shingles(hashes, doc, n, cfg)
     h = hashes.numpy() if isinstance(hashes, torch.Tensor) else hashes
     d = doc.cpu().numpy() if isinstance(doc, torch.Tensor) else doc
-    nib, size, sets, off = numpy_keys(h, d, n, cfg.num_perm, cfg.seed, cfg.limits)
+    nib, size, sets, off = grouped_numpy_keys(h, d, n, cfg.num_perm, cfg.seed, cfg.limits)
     sz = torch.from_numpy(size)
     return NearKeys(torch.from_numpy(nib), sz > 0, sz, torch.from_numpy(sets), torch.from_numpy(off))
 
