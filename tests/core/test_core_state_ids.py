@@ -432,3 +432,34 @@ def test_explicit_unhashable_ids_are_refused_by_position_and_type_not_value():
         list(g.process(["a", "b"], ids=[1, ["secret@example.org"]]))
     assert "secret" not in str(err.value)
     assert [d is None for _, d, _ in g.process(["a", "a"], ids=[(1, 2), (3, 4)])] == [True, False]
+
+
+def test_two_field_records_take_the_same_flat_bytes_as_any_other_flat_record():
+    """The two-field fast path of ``_flat`` gives the bytes of the general rule (key order, length prefixes),
+    and leaves what the rule refuses (bool, float, None values; non-str keys) to it."""
+    import random
+
+    from torchdataguard.core.ids import _flat
+
+    def reference(rec):
+        try:
+            keys = sorted(rec)
+        except TypeError:
+            return None
+        out = ""
+        for k in keys:
+            v = rec[k]
+            if type(k) is not str or type(v) not in (str, int):
+                return None
+            out += f"{len(k)}:{k}s{len(v)}:{v}" if type(v) is str else f"{len(k)}:{k}i{v};"
+        return out.encode("utf-8", "surrogatepass")
+
+    rng = random.Random(0)
+    keys = ["id", "text", "a", "zz", "é", "t\ud800", 3]
+    values = [lambda: rng.randint(-10**20, 10**20), lambda: "x" * rng.randint(0, 3), lambda: "\ud800b",
+              lambda: True, lambda: None, lambda: 1.5]
+    for _ in range(5000):
+        a, b = rng.sample(keys, 2)
+        rec = {a: rng.choice(values)(), b: rng.choice(values)()}
+        assert _flat(rec) == reference(rec), rec
+    assert _flat({"text": "hi", "id": 7}) == _flat({"id": 7, "text": "hi"}) == b"2:idi7;4:texts2:hi"

@@ -90,3 +90,26 @@ def test_non_ascii_text_is_folded_like_ascii():
     assert sorted(h1.tolist()) == sorted(h2.tolist())
     h3, d3 = text_shingle_hashes(["Mixed CASE words here", "mixed case words here"], ngram=2)
     assert sorted(h3[d3 == 0].tolist()) == sorted(h3[d3 == 1].tolist())
+
+
+def test_printable_text_has_no_whitespace_but_the_space_so_the_collapse_shortcut_is_exact():
+    """normalize_for_hash skips its split and join for printable text without double or end spaces; that is
+    exact only if no printable code point other than " " splits words: checked over every code point."""
+    import sys
+
+    bad = [hex(c) for c in range(sys.maxunicode + 1)
+           if chr(c) != " " and chr(c).isprintable() and (chr(c).isspace() or len(f"a{chr(c)}b".split()) != 1)]
+    assert bad == []
+
+
+def test_normalize_for_hash_equals_the_plain_rule_on_varied_text():
+    import random
+
+    from torchdataguard.dedup.hashing import nfkc
+
+    rng = random.Random(0)
+    pieces = ["word", "Mot", "ÉTÉ", " ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u2028", "\x1c", "\x00", "ﬁ", "Ⅻ",
+              "数据", "\ud800", "!", ""]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert normalize_for_hash(text) == " ".join((text if text.isascii() else nfkc(text)).lower().split()), repr(text)

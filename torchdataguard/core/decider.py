@@ -248,17 +248,14 @@ def _decide_index_stages(stages: Sequence[Any], plan: Plan,
         if not isinstance(st, IndexStage):
             continue
         rows, keys = plan.keys.get(si, ([], None))
-        sel: List[int] = []
-        rows_sel: List[int] = []
-        for j, i in enumerate(rows):
-            p = plan.pre_drop[i]
-            if replay[i] or final[i] is not None or (p is not None and p[0] < si):
-                continue
-            sel.append(j)
-            rows_sel.append(i)
-        if not rows_sel:
+        pre = plan.pre_drop
+        sel = [j for j, i in enumerate(rows)
+               if not replay[i] and final[i] is None and (pre[i] is None or pre[i][0] >= si)]
+        if not sel:
             continue
-        drops = st.decide([exs[i] for i in rows_sel], take_keys(keys, sel))
+        # keys are row-aligned with ``rows``: every row still undecided (the usual case) takes them as they are
+        rows_sel = rows if len(sel) == len(rows) else [rows[j] for j in sel]
+        drops = st.decide([exs[i] for i in rows_sel], keys if len(sel) == len(rows) else take_keys(keys, sel))
         for i, d in zip(rows_sel, drops):
             if d is not None:
                 final[i] = d

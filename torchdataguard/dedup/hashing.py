@@ -56,7 +56,12 @@ def normalize_for_hash(text: str) -> str:
     """
     if not text.isascii():
         text = nfkc(text)
-    return " ".join(text.lower().split())
+    low = text.lower()
+    # a printable string's only whitespace character is " " (tests check every code point): without a double
+    # space or a space at either end it is already collapsed, and the split and join are skipped
+    if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
+        return low
+    return " ".join(low.split())
 
 
 def content_hash128(data: str | bytes) -> bytes:

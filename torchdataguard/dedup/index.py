@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..errors import StateError
@@ -43,10 +44,11 @@ class IdStore:
 
     def extend(self, ids: Sequence[Any]) -> None:
         t = None
-        if self._objs is None and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        if self._objs is None and (set(map(type, ids)) <= {int}  # plain ints (the usual case), checked in C
+                                   or all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
             try:
-                t = torch.tensor(list(ids), dtype=torch.int64)
-            except (OverflowError, RuntimeError, ValueError):  # an integer beyond int64: ids go to the list
+                t = torch.from_numpy(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+            except (OverflowError, RuntimeError, ValueError, TypeError):  # beyond int64: ids go to the list
                 t = None
         if t is not None:
             need = self.n + len(ids)
