@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
+import numpy as np
 import torch
+
+from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "prefix_tokens", "segment_owner",
@@ -186,6 +189,10 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
     vb, pb = segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
     v = torch.cat([va, vb])
     p = torch.cat([pa, pb])
+    if dev.type == "cpu":
+        counts = _intersections_by_hash(v.numpy(), p.numpy(), P)
+        if counts is not None:
+            return torch.from_numpy(counts)
     o = torch.argsort(v, stable=True)
     v, p = v[o], p[o]
     o = torch.argsort(p, stable=True)
@@ -194,3 +201,19 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
     return torch.bincount(p[1:][same], minlength=P)
 
 
+
+
+def _intersections_by_hash(v: np.ndarray, p: np.ndarray, P: int) -> Optional[np.ndarray]:
+    """The counts of :func:`intersections` from one unstable sort of a 64-bit hash of each ``(pair, value)``
+    (CPU; the exact two-key sort costs two stable sorts). A value of a pair appears at most twice (once per
+    set), so equal entries are adjacent pairs of equal hashes; ``None`` (the caller sorts exactly) when two
+    different entries share a hash, which this detects."""
+    with np.errstate(over="ignore"):
+        h = np_mix64(v.view(np.uint64) ^ (p.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    o = np.argsort(h)
+    h, v, p = h[o], v[o], p[o]
+    eq = np.flatnonzero(h[1:] == h[:-1])
+    if eq.size and (bool(np.any(v[eq] != v[eq + 1])) or bool(np.any(p[eq] != p[eq + 1]))
+                    or bool(np.any(eq[1:] == eq[:-1] + 1))):  # a hash collision, or three equal hashes
+        return None
+    return np.bincount(p[eq], minlength=P).astype(np.int64)

@@ -1,0 +1,58 @@
+"""Exact set intersections on the CPU: the one-sort hash path equals a brute-force count, and falls back to
+the exact two-key sort when two different (pair, value) entries share a hash."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from torchdataguard.dedup import setops
+from torchdataguard.dedup.setops import intersections
+
+
+def _sets(rng, n, universe):
+    vals, off = [], [0]
+    for _ in range(n):
+        s = sorted(rng.sample(universe, rng.randint(0, 12)))
+        vals += s
+        off.append(len(vals))
+    return torch.tensor(vals, dtype=torch.int64), torch.tensor(off, dtype=torch.int64)
+
+
+def _brute(a_vals, a_off, a_idx, b_vals, b_off, b_idx):
+    out = []
+    for i, j in zip(a_idx.tolist(), b_idx.tolist()):
+        A = set(a_vals[a_off[i]:a_off[i + 1]].tolist())
+        B = set(b_vals[b_off[j]:b_off[j + 1]].tolist())
+        out.append(len(A & B))
+    return out
+
+
+def test_intersections_equal_a_brute_force_count():
+    rng = random.Random(0)
+    universe = [rng.getrandbits(64) - 2**63 for _ in range(40)] + [-2**63, 2**63 - 1, 0, -1]
+    av, ao = _sets(rng, 300, universe)
+    bv, bo = _sets(rng, 200, universe)
+    a_idx = torch.tensor([rng.randrange(300) for _ in range(2000)])
+    b_idx = torch.tensor([rng.randrange(200) for _ in range(2000)])
+    got = intersections(av, ao, a_idx, bv, bo, b_idx)
+    assert got.dtype == torch.int64 and got.tolist() == _brute(av, ao, a_idx, bv, bo, b_idx)
+
+
+def test_a_hash_collision_falls_back_to_the_exact_sort(monkeypatch):
+    rng = random.Random(1)
+    universe = list(range(-20, 20))
+    av, ao = _sets(rng, 50, universe)
+    a_idx = torch.tensor([rng.randrange(50) for _ in range(300)])
+    b_idx = torch.tensor([rng.randrange(50) for _ in range(300)])
+    want = _brute(av, ao, a_idx, av, ao, b_idx)
+    calls = []
+
+    def few_hashes(x):  # 8 hash values: different entries collide all the time
+        calls.append(1)
+        return x & np.uint64(7)
+
+    monkeypatch.setattr(setops, "np_mix64", few_hashes)
+    assert setops._intersections_by_hash(np.array([1, 9]), np.array([0, 0]), 1) is None  # 1 and 9 collide
+    assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == want and calls
