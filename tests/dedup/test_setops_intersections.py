@@ -56,3 +56,31 @@ def test_a_hash_collision_falls_back_to_the_exact_sort(monkeypatch):
     monkeypatch.setattr(setops, "np_mix64", few_hashes)
     assert setops._intersections_by_hash(np.array([1, 9]), np.array([0, 0]), 1) is None  # 1 and 9 collide
     assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == want and calls
+
+
+def test_prefix_positions_with_late_values_keep_what_the_sorted_order_keeps():
+    """With some values marked late, each set's prefix is cut in the order (not late, then late; ascending
+    within each): the positions kept equal those of the stable two-key sort this replaced."""
+    from torchdataguard.dedup.setops import prefix_lengths, prefix_positions, segment_positions
+
+    def by_sorting(vals, starts, lens, threshold, late):
+        plen = prefix_lengths(lens, threshold)
+        pos, owner = segment_positions(starts, lens)
+        if not bool(late(vals[pos]).any()):
+            return segment_positions(starts, plen)
+        o = torch.argsort(owner * 2 + late(vals[pos]).to(torch.int64), stable=True)
+        pos, owner = pos[o], owner[o]
+        keep = torch.arange(pos.numel()) - (torch.cumsum(lens, 0) - lens)[owner] < plen[owner]
+        return pos[keep], owner[keep]
+
+    rng = random.Random(2)
+    for _ in range(1500):
+        n = rng.randint(1, 25)
+        lens = torch.tensor([rng.randint(0, 12) for _ in range(n)])
+        vals = torch.randint(0, 40, (int(lens.sum()) + 5,))
+        starts = torch.tensor([rng.randint(0, 5) for _ in range(n)]) + torch.cumsum(lens, 0) - lens
+        marked = torch.tensor(rng.sample(range(40), rng.randint(1, 20)))
+        threshold = rng.choice([0.5, 0.8, 0.9, 1.0])
+        got = prefix_positions(vals, starts, lens, threshold, lambda v: torch.isin(v, marked))
+        want = by_sorting(vals, starts, lens, threshold, lambda v: torch.isin(v, marked))
+        assert sorted(zip(*(t.tolist() for t in got))) == sorted(zip(*(t.tolist() for t in want)))

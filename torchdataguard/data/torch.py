@@ -6,6 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
+from ..core.gcpause import gc_paused
 from ..core.idtag import IdTag
 from ..core.ids import qualify_id
 from ..core.plan import Planner
@@ -117,10 +118,11 @@ def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num
     While the guard's id tag is on (training dynamics), each kept record carries its ledger id."""
     src = guard.new_source(source)
     tag = guard.id_tag
-    if tag.key is None:
-        return guard.filter(data, source=src)
-    return [tag.attach(ex.record, ex.id) for ex, drop, _ in guard.process(data, source=src)  # ids qualified
-            if drop is None]
+    with gc_paused():  # a list runs no user code between chunks: the whole pass without collections (gcpause)
+        if tag.key is None:
+            return guard.filter(data, source=src)
+        return [tag.attach(ex.record, ex.id) for ex, drop, _ in guard.process(data, source=src)  # ids qualified
+                if drop is None]
 
 
 @register(IterableDataset)

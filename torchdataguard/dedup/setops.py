@@ -117,9 +117,17 @@ def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tenso
     is_late = late(vals[pos])
     if not bool(is_late.any()):
         return segment_positions(starts, plen)
-    o = torch.argsort(owner * 2 + is_late.to(torch.int64), stable=True)
-    pos, owner = pos[o], owner[o]
-    rank = torch.arange(pos.numel(), device=pos.device) - (torch.cumsum(lens, 0) - lens)[owner]
+    # each element's rank in that order within its set, without sorting: an element that is not late comes
+    # after the earlier ones of its set that are not late; a late one after every one that is not late and the
+    # earlier late ones (the positions come out in set order, the same positions as a stable sort would keep)
+    early = (~is_late).to(torch.int64)
+    ce = torch.zeros(pos.numel() + 1, dtype=torch.int64, device=pos.device)
+    torch.cumsum(early, 0, out=ce[1:])
+    first = torch.cumsum(lens, 0) - lens  # where each set starts in the concatenation
+    before = ce[:-1] - ce[first][owner]  # elements not late before this one, in its set
+    n_early = (ce[first + lens] - ce[first])[owner]
+    at = torch.arange(pos.numel(), device=pos.device) - first[owner]
+    rank = torch.where(is_late, n_early + at - before, before)
     keep = rank < plen[owner]
     return pos[keep], owner[keep]
 
