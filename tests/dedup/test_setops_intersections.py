@@ -56,3 +56,16 @@ def test_a_hash_collision_falls_back_to_the_exact_sort(monkeypatch):
     monkeypatch.setattr(setops, "np_mix64", few_hashes)
     assert setops._intersections_by_hash(np.array([1, 9]), np.array([0, 0]), 1) is None  # 1 and 9 collide
     assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == want and calls
+
+
+def test_sets_of_narrower_integers_are_counted_as_before():
+    """The hash path read the values' bytes as 64-bit integers: int32 sets raised a NumPy ValueError (or, for an
+    odd count, a broadcast error); they take the exact sort, as they did before the hash path existed."""
+    rng = random.Random(2)
+    universe = list(range(-30, 30))
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        av, ao = _sets(rng, 40, [u for u in universe if dtype != torch.uint8 or u >= 0])
+        av = av.to(dtype)
+        a_idx = torch.tensor([rng.randrange(40) for _ in range(101)])
+        b_idx = torch.tensor([rng.randrange(40) for _ in range(101)])
+        assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == _brute(av, ao, a_idx, av, ao, b_idx)
