@@ -50,3 +50,39 @@ def test_a_stream_split_across_workers_or_of_one_repeated_record_is_not_flagged(
     assert served == 120 and WORKER_COPIES not in rep["counts"] and not warned  # one content: no evidence
     served, rep, warned = _read([tdg.Normalize()], Stream(TEXTS, split=False), workers=0)
     assert served == 120 and WORKER_COPIES not in rep["counts"] and not warned
+
+
+def test_a_few_adjacent_repeats_in_a_large_chunk_of_a_split_stream_are_not_flagged():
+    """A stream's chunk holds up to 16,384 rows; a correctly split stream in which one record in 300 repeats the
+    one before it (round-robin, so the two copies sit at the same position of the two workers) met the old count
+    of 16 copies per chunk in every large chunk and was warned about as read whole by every worker."""
+    from torchdataguard.core.ledger import Ledger
+    from torchdataguard.core.stage import Example
+    from torchdataguard.core.workercopies import worker_copies
+
+    n = 16_384
+    led = Ledger()
+    for p in range(n):  # worker 0 of 2 met positions 0 .. n-1 (ids 2p)
+        led.record(Example(2 * p, f"w0 {p}", fingerprint=1_000_000 + p), None)
+    # worker 1's chunk: its own records, except one in 300 equal to worker 0's at the same position
+    fps = [1_000_000 + p if p % 300 == 0 else 5_000_000 + p for p in range(n)]
+    rows = [Example(2 * p + 1, f"w1 {p}", fingerprint=fp) for p, fp in enumerate(fps)]
+    pos = [2 * p + 1 for p in range(n)]
+    assert worker_copies(led, rows, pos, [0] * n, 2, "") == 0
+    # a stream every worker reads whole is still found, however large the chunk
+    whole = [Example(2 * p + 1, f"w0 {p}", fingerprint=1_000_000 + p) for p in range(n)]
+    assert worker_copies(led, whole, pos, [0] * n, 2, "") == n
+
+
+def test_a_split_stream_with_rare_adjacent_repeats_is_not_warned_about_with_the_default_chunks():
+    recs = [f"record {i} of a scraped corpus" for i in range(34_000)]
+    for i in range(1, len(recs), 300):
+        recs[i] = recs[i - 1]  # a page scraped twice in a row: a real duplicate, split round-robin
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)  # streams cut at 16,384 rows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        served = sum(1 for _ in DataLoader(g.wrap(Stream(recs, split=True)), batch_size=None, num_workers=2))
+    rep = g.report()
+    assert served == len(set(recs)) and rep["dropped_by_reason"] == {"duplicate/exact": len(recs) - len(set(recs))}
+    assert WORKER_COPIES not in rep["counts"]
+    assert not [w for w in caught if "does not split its records across workers" in str(w.message)]

@@ -27,37 +27,47 @@ from typing import Any, Sequence, Set
 
 from .ids import qualify_id
 
-__all__ = ["WORKER_COPIES", "WORKER_COPY_MIN", "note_worker_copies", "worker_copies", "worker_copies_message"]
+__all__ = ["WORKER_COPIES", "WORKER_COPY_BLOCK", "WORKER_COPY_MIN", "note_worker_copies", "worker_copies",
+           "worker_copies_message"]
 
 #: the ledger counter of records equal to the record another DataLoader worker yielded at the same position
 WORKER_COPIES = "stream/copies_across_workers"
-#: rows of one chunk that must be such copies (holding at least two different contents) before they count
+#: rows of one block that must be such copies (holding at least two different contents) before they count
 WORKER_COPY_MIN = 16
+#: rows of a chunk judged together: a stream's chunk holds up to 16,384 rows, and a fixed count over all of them
+#: would flag a correctly split stream in which one record in a thousand repeats the one before it (a page
+#: scraped twice in a row); 1,024 rows per block is the evidence the count asked for when chunks held 1,024
+WORKER_COPY_BLOCK = 1024
 
 
 def worker_copies(ledger: Any, exs: Sequence[Any], positions: Sequence[Any], replay: Sequence[int], split: int,
-                  source: str, *, at_least: int = WORKER_COPY_MIN) -> int:
+                  source: str, *, at_least: int = WORKER_COPY_MIN, block: int = WORKER_COPY_BLOCK) -> int:
     """Rows of a chunk of a positional stream read by ``split`` workers whose content (fingerprint) equals what
-    another worker met at the same position; ``positions``: the rows' ids before :func:`qualify_id`. Returns 0
-    unless there are at least ``at_least`` such rows with at least two different contents (a stream of one
-    repeated record is not evidence)."""
+    another worker met at the same position; ``positions``: the rows' ids before :func:`qualify_id`. The chunk is
+    judged ``block`` rows at a time: a block's copies count only when there are at least ``at_least`` of them with
+    at least two different contents (a stream of one repeated record is not evidence), so the answer does not
+    grow with the chunk size. Returns the total over the blocks that count."""
     if split < 2 or ledger.memo is None:
         return 0
-    found = 0
-    contents: Set[int] = set()
-    for e, pos, r in zip(exs, positions, replay):
-        if r != 0 or type(pos) is not int or not e.fingerprint:
-            continue
-        worker = pos % split
-        base = pos - worker
-        for other in range(split):
-            if other != worker:
-                code, fp = ledger.memo.first(qualify_id(base + other, source))
-                if code and fp == e.fingerprint:
-                    found += 1
-                    contents.add(fp)
-                    break
-    return found if found >= at_least and len(contents) >= 2 else 0
+    total = 0
+    for a in range(0, len(exs), block):
+        found = 0
+        contents: Set[int] = set()
+        for e, pos, r in zip(exs[a : a + block], positions[a : a + block], replay[a : a + block]):
+            if r != 0 or type(pos) is not int or not e.fingerprint:
+                continue
+            worker = pos % split
+            base = pos - worker
+            for other in range(split):
+                if other != worker:
+                    code, fp = ledger.memo.first(qualify_id(base + other, source))
+                    if code and fp == e.fingerprint:
+                        found += 1
+                        contents.add(fp)
+                        break
+        if found >= at_least and len(contents) >= 2:
+            total += found
+    return total
 
 
 def worker_copies_message(source: str, split: int) -> str:

@@ -197,7 +197,7 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
     vb, pb = segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
     v = torch.cat([va, vb])
     p = torch.cat([pa, pb])
-    if dev.type == "cpu":
+    if dev.type == "cpu" and v.dtype == torch.int64:  # the hash reads each value as 64 bits
         counts = _intersections_by_hash(v.numpy(), p.numpy(), P)
         if counts is not None:
             return torch.from_numpy(counts)
