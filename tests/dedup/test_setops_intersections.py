@@ -85,6 +85,7 @@ def test_prefix_positions_with_late_values_keep_what_the_sorted_order_keeps():
         want = by_sorting(vals, starts, lens, threshold, lambda v: torch.isin(v, marked))
         assert sorted(zip(*(t.tolist() for t in got))) == sorted(zip(*(t.tolist() for t in want)))
 
+
 def test_sets_of_narrower_integers_are_counted_as_before():
     """The hash path read the values' bytes as 64-bit integers: int32 sets raised a NumPy ValueError (or, for an
     odd count, a broadcast error); they take the exact sort, as they did before the hash path existed."""

@@ -58,8 +58,9 @@ class NearDedup(IndexStage):
     ``bands=None`` picks the fewest bands whose candidate probability at the threshold is at least 0.9
     (16 bands of 8 rows at 0.8: 0.966 at J = 0.8, against 0.40 for datasketch's optimiser's 9 x 13).
 
-    Drop reason ``duplicate/near``; ``matched`` is the id of the most similar earlier example and ``score``
-    the Jaccard (exact, or estimated).
+    Drop reason ``duplicate/near``; ``matched`` is the id of the most similar earlier example found when the row
+    was decided and ``score`` the Jaccard (exact, or estimated): a closer earlier row of the same chunk that is
+    stored in a later round is not named (the drop itself does not depend on chunking).
 
     Example:
         >>> import torchdataguard as tdg
