@@ -32,10 +32,10 @@ def grouped_numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: in
 
     Example:
         >>> from torchdataguard.dedup.hashing import text_shingle_hashes
-        >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
-        >>> nib, size, sets, off = grouped_numpy_keys(h, d, 2, 128, 1, (12, 14, 17))
-        >>> size.tolist(), off.tolist(), nib.shape
-        ([1, 1], [0, 1, 2], (2, 128))
+        >>> texts = [f"text number {i} of a chunk" for i in range(3000)]  # three groups of 1,024
+        >>> keys = grouped_numpy_keys(*text_shingle_hashes(texts, ngram=5), len(texts), 128, 1, (12, 14, 17))
+        >>> [a.shape[0] for a in keys], int(keys[1].max())
+        ([3000, 3000, 6000, 3001], 2)
     """
     doc = np.asarray(doc, dtype=np.int64)
     if n <= KEY_GROUP:
