@@ -250,11 +250,13 @@ def encoder_rows(kind: str, task: Dict[str, Any], epsilons: Sequence[Optional[fl
         s.update(batch=32, micro=16, max_epochs=2)
     rows = []
     for eps in epsilons:
-        t0 = time.perf_counter()
+        t0, load0 = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
         row = select_and_test(lambda: build_classifier(kind, model_dir(), seed=SEED), data, collate, epsilon=eps,
                               batch=s["batch"], micro=s["micro"], max_epochs=s["max_epochs"],
                               lrs=[tuple(x) for x in s["lrs"]], delta=DELTA, seed=SEED, test=test)
-        row = {"method": kind, **row, "row_seconds": round(time.perf_counter() - t0, 1)}
+        row = {"method": kind, **row, "row_seconds": round(time.perf_counter() - t0, 1),
+               "torch_threads": torch.get_num_threads(), "load_average_start": load0,
+               "load_average_end": [round(x, 2) for x in os.getloadavg()]}
         rows.append(row)
         print(f"{kind} eps={eps}: test {row['test_accuracy']} (val {row['val_accuracy']}, epochs {row['epochs']} of "
               f"{row['max_epochs']}, lr {row['lr']:g} / head {row['head_lr']:g}) "
@@ -300,7 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     torch.manual_seed(SEED)
     epsilons = [None if e.strip() == "none" else float(e) for e in a.epsilons.split(",")]
     methods = [m.strip() for m in a.methods.split(",")]
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), list(os.getloadavg())
     task = load_task(a.max_length)
     task["cache"] = a.cache
     print(f"task: {len(task['train'])} kept training emails ({len(task['fit'])} fit / {len(task['val'])} validation), "
@@ -331,7 +333,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                        "majority_class_test": round(max(p := sum(r["label"] for r in task["test"]) / len(task["test"]),
                                                         1 - p), 4)},
               "machine": machine("cpu", seconds=round(time.perf_counter() - t0, 1), methods_run=methods,
-                                 epsilons_run=a.epsilons, load_average_end=list(os.getloadavg())),
+                                 epsilons_run=a.epsilons, load_average_start=load0,
+                                 load_average_end=list(os.getloadavg())),
               "head_grid": HEAD_GRID, "head_seeds": HEAD_SEEDS, "test_seeds": TEST_SEEDS, "encoder_settings": settings, "rows": rows}
     if not a.quick:
         write_result(a.out, result)
