@@ -308,7 +308,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     print(f"task: {len(task['train'])} kept training emails ({len(task['fit'])} fit / {len(task['val'])} validation), "
           f"{len(task['test'])} test emails", flush=True)
     settings = {k: dict(v) for k, v in ENCODER.items()}
-    for v in settings.values():
+    for v in (settings[m] for m in methods if m in settings):  # the options change the methods run only
         if a.max_epochs is not None:
             v["max_epochs"] = a.max_epochs
         if a.batch is not None:
