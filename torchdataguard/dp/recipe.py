@@ -168,9 +168,10 @@ def recommend(config_class: "type[DPConfig]", num_examples: int, epochs: Optiona
         "head": "a few hundred parameters, so the noise (norm ~ sigma C sqrt(d) / B) stays small; on the demo "
                 "task 0.86 / 0.92 / 0.92 test accuracy at epsilon 1 / 3 / 8 against 0.93 without DP",
         "lora": "adapters and head: far fewer parameters than the model, so less noise than full fine-tuning; "
-                "the default 3 epochs are the literature's for large datasets: on the demo task (1,295 emails, 18 "
-                "steps) they stayed at the majority class even without DP, so pass more epochs for small data "
-                "and check on a validation split",
+                "the new head at its own AdamW rate (head_learning_rate), or its logits stay near 0 for hundreds "
+                "of steps; on the demo task (1,295 emails, logical batch 128, 4 epochs chosen on validation) test "
+                "accuracy 0.840 at epsilon 8, 0.818 at 3 and 0.753 at 1 against 0.970 without DP: below the head "
+                "alone under DP (0.92 at epsilon 8) at this data size, so choose the epochs on a validation split",
         "full": "every parameter: needs far more data than a few thousand examples to beat the noise under DP; "
                 "these settings are the literature's and unmeasured here"}[trainable],
         f"expected logical batch {batch} (sample rate {q:.4g}, Poisson), {accumulation} micro-batch(es) of {micro}",
