@@ -14,13 +14,18 @@ settings on the private data is itself not accounted for in epsilon, as in most 
 
 * head: the encoder frozen, ``Linear(384, 2)`` on the mean-pooled, L2-normalised embedding (computed once);
   SGD momentum 0.9, constant learning rate; grid over logical batch x epochs x learning rate.
-* lora / full: LoRA (rank 8, query and value, and the head) or every parameter, AdamW, a fixed setting from the
-  literature (no grid: one pass costs minutes per epoch on a CPU); the same 80/20 validation score is reported.
+* lora / full: LoRA (rank 8, query and value, and the head) or every parameter, AdamW (the new head at its own,
+  larger learning rate); ``ENCODER``'s logical batch. The epochs (and the learning rate, when several candidates
+  are given) are chosen on the validation split: each candidate trains on the 80% for ``max_epochs`` epochs (DP:
+  the noise calibrated for ``max_epochs``) and is scored on the 20% after every epoch; the best (ties: fewer
+  epochs) is trained on all kept training emails for that many epochs (the noise calibrated for exactly them)
+  and scored once on the test emails. The rows record every validation curve (``benchmarks/_dp_encoder.py``).
 
 Every DP row is DP-SGD through ``tdg.make_private`` (Poisson sampling, C = 1.0, delta = 1e-5, noise calibrated by
 the PRV accountant); the epsilon shown is the accountant's for the steps that ran.
 
 Run:  python benchmarks/dp_utility.py [--methods head,lora,full] [--epsilons 1,3,8,none] [--quick]
+      [--max-epochs N --batch B --lrs ENC:HEAD,...] [--validate-only --out probe.json]
 Rows already in benchmarks/results/dp_utility.json for other (method, epsilon) pairs are kept, so the table
 can be filled in several runs.
 """
@@ -46,6 +51,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from _dp_encoder import select_and_test  # noqa: E402
 from _machine import machine, write_result  # noqa: E402
 
 RESULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "dp_utility.json")
@@ -57,9 +63,11 @@ HEAD_GRID = {"batch_fraction": (1 / 8, 1 / 4, 1 / 2), "epochs": (30, 60), "lr": 
 #: accuracy chooses); the chosen setting is then trained with each of TEST_SEEDS and scored on the test split
 HEAD_SEEDS = (0, 1)
 TEST_SEEDS = (0, 1, 2, 3, 4)
-#: LoRA and full fine-tuning: one setting each (Yu et al. 2022; Li et al. 2022: large batch, AdamW, higher lr for DP)
-FIXED = {"lora": {"batch": 256, "micro": 16, "epochs": 3, "lr": 2e-3, "lr_nonprivate": 5e-4},
-         "full": {"batch": 256, "micro": 16, "epochs": 3, "lr": 5e-4, "lr_nonprivate": 5e-5}}
+#: LoRA and full fine-tuning (AdamW): the logical batch and micro-batch, the most epochs tried on the validation
+#: split (the epochs are chosen on it), and the learning-rate candidates (encoder, head) the validation chooses
+#: among; the head, freshly initialised on a normalised embedding, gets its own larger rate (see _dp_encoder)
+ENCODER = {"lora": {"batch": 128, "micro": 16, "max_epochs": 6, "lrs": [[1e-3, 5e-2]]},
+           "full": {"batch": 128, "micro": 16, "max_epochs": 4, "lrs": [[5e-5, 5e-2]]}}
 
 
 def power_of_two(x: float) -> int:
@@ -224,86 +232,36 @@ def tokenized(rows: Sequence[Dict[str, Any]], tok: Any, max_length: int) -> List
             for i, r in enumerate(rows)]
 
 
-def evaluate(model: nn.Module, data: List[Dict[str, Any]], collate: Any) -> float:
-    model.eval()
-    hits = 0
-    with torch.no_grad():
-        for i in range(0, len(data), 64):
-            b = collate(data[i:i + 64])
-            out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-            hits += int((out["logits"].argmax(1) == b["labels"]).sum())
-    return round(hits / max(len(data), 1), 4)
-
-
-def train_encoder(kind: str, data: List[Dict[str, Any]], collate: Any, *, epsilon: Optional[float],
-                  batch: int, micro: int, epochs: int, lr: float) -> Tuple[nn.Module, Dict[str, Any]]:
-    import torchdataguard as tdg
-    from torchdataguard.demo import model_dir
-    from torchdataguard.demo_models import build_classifier
-
-    model = build_classifier(kind, model_dir(), seed=SEED).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    accumulation = max(1, batch // micro)
-    g = torch.Generator().manual_seed(SEED)
-    if epsilon is None:
-        loader = DataLoader(data, batch_size=micro, shuffle=True, collate_fn=collate, generator=g)
-        dp = None
-    else:
-        loader = DataLoader(data, batch_size=batch, collate_fn=collate)
-        dp = tdg.make_private(model, opt, loader, tdg.DPConfig(target_epsilon=epsilon, delta=DELTA, epochs=epochs,
-                                                               max_grad_norm=1.0, seed=SEED),
-                              accumulation=accumulation)
-        loader = dp.loader
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        n = 0
-        for b in loader:
-            loss = model(**b)["loss"]
-            (loss if dp is not None else loss / accumulation).backward()
-            n += 1
-            if n % accumulation == 0:
-                opt.step()
-                opt.zero_grad()
-        if dp is None and n % accumulation:
-            opt.step()
-            opt.zero_grad()
-    info: Dict[str, Any] = {"train_seconds": round(time.perf_counter() - t0, 1),
-                            "trainable_parameters": sum(p.numel() for p in params)}
-    if dp is not None:
-        info.update(privacy_info(dp))
-        dp.close()
-    return model, info
-
-
 def encoder_rows(kind: str, task: Dict[str, Any], epsilons: Sequence[Optional[float]], quick: bool,
-                 validate: bool) -> List[Dict[str, Any]]:
+                 settings: Dict[str, Any], test: bool = True) -> List[Dict[str, Any]]:
+    """LoRA or full fine-tuning rows: the epochs (and the learning rate, from ``settings["lrs"]``) chosen on the
+    validation split, then one run on the whole training split scored on the test split (``_dp_encoder``)."""
     from transformers import AutoTokenizer, DataCollatorWithPadding
 
     from torchdataguard.demo import model_dir
+    from torchdataguard.demo_models import build_classifier
 
     tok = AutoTokenizer.from_pretrained(model_dir())
     collate = DataCollatorWithPadding(tok, return_tensors="pt")
     data = {k: tokenized(task[k], tok, task["max_length"]) for k in ("train", "fit", "val", "test")}
-    if quick:
+    s = dict(settings)
+    if quick:  # a smoke test of the same path: 64 emails per split, two epochs, a logical batch of 32
         data = {k: v[:64] for k, v in data.items()}
-    s = dict(FIXED[kind])
-    if quick:
-        s.update(batch=32, micro=16, epochs=1)
+        s.update(batch=32, micro=16, max_epochs=2)
     rows = []
     for eps in epsilons:
-        lr = s["lr"] if eps is not None else s["lr_nonprivate"]
-        val = None
-        if validate:
-            model, _ = train_encoder(kind, data["fit"], collate, epsilon=eps, batch=s["batch"], micro=s["micro"],
-                                     epochs=s["epochs"], lr=lr)
-            val = evaluate(model, data["val"], collate)
-        model, info = train_encoder(kind, data["train"], collate, epsilon=eps, batch=s["batch"], micro=s["micro"],
-                                    epochs=s["epochs"], lr=lr)
-        acc = evaluate(model, data["test"], collate)
-        rows.append({"method": kind, "target_epsilon": eps, "test_accuracy": acc, "val_accuracy": val,
-                     "batch": s["batch"], "epochs": s["epochs"], "lr": lr, "optimizer": "AdamW", **info})
-        print(f"{kind} eps={eps}: test {acc} (val {val}) {info}", flush=True)
+        t0, load0 = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
+        row = select_and_test(lambda: build_classifier(kind, model_dir(), seed=SEED), data, collate, epsilon=eps,
+                              batch=s["batch"], micro=s["micro"], max_epochs=s["max_epochs"],
+                              lrs=[tuple(x) for x in s["lrs"]], delta=DELTA, seed=SEED, test=test)
+        row = {"method": kind, **row, "row_seconds": round(time.perf_counter() - t0, 1),
+               "torch_threads": torch.get_num_threads(), "load_average_start": load0,
+               "load_average_end": [round(x, 2) for x in os.getloadavg()]}
+        rows.append(row)
+        print(f"{kind} eps={eps}: test {row['test_accuracy']} (val {row['val_accuracy']}, epochs {row['epochs']} of "
+              f"{row['max_epochs']}, lr {row['lr']:g} / head {row['head_lr']:g}) "
+              f"{ {k: row[k] for k in ('epsilon', 'steps', 'noise_multiplier', 'train_seconds') if k in row} }",
+              flush=True)
     return rows
 
 
@@ -317,8 +275,9 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
         eps = "none" if r["target_epsilon"] is None else f"{r['target_epsilon']:g}"
         spent = f"{r['epsilon']:.2f}" if "epsilon" in r else "-"
         val = "-" if r.get("val_accuracy") is None else f"{r['val_accuracy']:.3f}"
-        print(f"{r['method']:<6} {eps:>8} {spent:>7} {r['test_accuracy']:>9.3f} {val:>8} {r['batch']:>6} "
-              f"{r['epochs']:>6} {r['lr']:>8g} {r['train_seconds']:>8}")
+        test = "-" if r.get("test_accuracy") is None else f"{r['test_accuracy']:.3f}"
+        print(f"{r['method']:<6} {eps:>8} {spent:>7} {test:>9} {val:>8} {r['batch']:>6} "
+              f"{r['epochs']:>6} {r['lr']:>8g} {r.get('train_seconds', '-'):>8}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -326,25 +285,40 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     ap.add_argument("--methods", default="head,lora,full")
     ap.add_argument("--epsilons", default="1,3,8,none", help="comma-separated; 'none' is the non-private row")
     ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--no-validate", action="store_true",
-                    help="lora/full: skip the validation run (halves the time; the test figure is unchanged)")
-    ap.add_argument("--quick", action="store_true", help="one head setting, 64 emails for lora/full (a smoke test)")
+    ap.add_argument("--max-epochs", type=int, default=None, help="lora/full: the most epochs tried on validation")
+    ap.add_argument("--batch", type=int, default=None, help="lora/full: the logical batch")
+    ap.add_argument("--lrs", default=None, help="lora/full: learning-rate candidates chosen on validation, "
+                    "'ENCODER:HEAD,...' (e.g. 1e-3:5e-2,5e-4:5e-2)")
+    ap.add_argument("--validate-only", action="store_true", help="lora/full: only the validation runs (a probe of "
+                    "settings; the test split is not touched, and --out should name another file)")
+    ap.add_argument("--quick", action="store_true", help="one head setting; lora/full on 64 emails per split, two "
+                    "epochs (a smoke test of the same path; nothing written)")
     ap.add_argument("--out", default=RESULT)
     ap.add_argument("--cache", default=None, help="head: keep the embeddings in this safetensors file (reruns skip "
                     "the encoder; recomputed when the emails or --max-length differ)")
     a = ap.parse_args(argv)
+    if a.validate_only and not a.quick and os.path.abspath(a.out) == os.path.abspath(RESULT):
+        ap.error("--validate-only rows have no test accuracy: write them elsewhere with --out")
     torch.manual_seed(SEED)
     epsilons = [None if e.strip() == "none" else float(e) for e in a.epsilons.split(",")]
     methods = [m.strip() for m in a.methods.split(",")]
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), list(os.getloadavg())
     task = load_task(a.max_length)
     task["cache"] = a.cache
     print(f"task: {len(task['train'])} kept training emails ({len(task['fit'])} fit / {len(task['val'])} validation), "
           f"{len(task['test'])} test emails", flush=True)
+    settings = {k: dict(v) for k, v in ENCODER.items()}
+    for v in (settings[m] for m in methods if m in settings):  # the options change the methods run only
+        if a.max_epochs is not None:
+            v["max_epochs"] = a.max_epochs
+        if a.batch is not None:
+            v["batch"] = a.batch
+        if a.lrs is not None:
+            v["lrs"] = [[float(x) for x in pair.split(":")] for pair in a.lrs.split(",")]
     new: List[Dict[str, Any]] = []
     for m in methods:
-        new += head_rows(task, epsilons, a.quick) if m == "head" else encoder_rows(m, task, epsilons, a.quick,
-                                                                                   not a.no_validate)
+        new += head_rows(task, epsilons, a.quick) if m == "head" else encoder_rows(
+            m, task, epsilons, a.quick, settings[m], test=not a.validate_only)
     old: List[Dict[str, Any]] = []
     if os.path.exists(a.out) and not a.quick:
         with open(a.out) as fh:
@@ -359,8 +333,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                        "majority_class_test": round(max(p := sum(r["label"] for r in task["test"]) / len(task["test"]),
                                                         1 - p), 4)},
               "machine": machine("cpu", seconds=round(time.perf_counter() - t0, 1), methods_run=methods,
-                                 epsilons_run=a.epsilons, load_average_end=list(os.getloadavg())),
-              "head_grid": HEAD_GRID, "head_seeds": HEAD_SEEDS, "test_seeds": TEST_SEEDS, "fixed_settings": FIXED, "rows": rows}
+                                 epsilons_run=a.epsilons, load_average_start=load0,
+                                 load_average_end=list(os.getloadavg())),
+              "head_grid": HEAD_GRID, "head_seeds": HEAD_SEEDS, "test_seeds": TEST_SEEDS, "encoder_settings": settings, "rows": rows}
     if not a.quick:
         write_result(a.out, result)
     return result

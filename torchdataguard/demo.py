@@ -211,7 +211,8 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
                             after_wrap=say_decontamination)
         callback, trainer, test_tok = res["callback"], res["trainer"], res["test_dataset"]
         acc_before, acc_after, train_seconds = res["accuracy_before"], res["accuracy_after"], res["train_seconds"]
-        private_info = {k: res[k] for k in ("trained", "why", "recipe", "learning_rate", "trainable_parameters")}
+        private_info = {k: res[k] for k in ("trained", "why", "recipe", "learning_rate", "learning_rates",
+                                             "trainable_parameters")}
     else:
         train_ds = guard.wrap(datasets.Dataset.from_list(train), source="train")
         say_decontamination()
@@ -286,7 +287,8 @@ def run_demo(*, out: str = "runs/demo", train_size: int = 1600, test_size: int =
             f"{private_info['why']}")
         say(f"  DP-SGD: epsilon {result['epsilon']} at delta {result['delta']} (PRV accountant, {summary['steps']} "
             f"Poisson steps of expected batch {r['logical_batch']}, noise {r['noise_multiplier']:.3f}, "
-            f"{r['epochs']} epochs, {r['optimizer']} lr {private_info['learning_rate']:g})")
+            f"{r['epochs']} epochs, {r['optimizer']} lr "
+            f"{' / '.join(f'{x:g}' for x in private_info['learning_rates'])})")
     say(f"  training {summary['train_seconds']} s, total {summary['total_seconds']} s on {summary['device']}")
     say(f"  report: {os.path.join(out, 'report.json')} and report.html")
     say(f"  output: {os.path.abspath(out)}, {_human_bytes(result['output_bytes'])} in all")

@@ -65,8 +65,13 @@ def train_private(*, kind: str, guard: Any, train: List[Dict[str, Any]], test: L
         train_ds, test_ds = encode(kept), encode(test)
         collator = DataCollatorWithPadding(tok)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9) if recipe.optimizer.startswith("SGD")
-           else torch.optim.AdamW(params, lr=lr, weight_decay=0.0))
+    groups: Any = params
+    if recipe.head_learning_rate is not None:  # the new head at its own rate (see DPConfig.recommend)
+        head = {id(p) for p in model.head.parameters()}
+        groups = [{"params": [p for p in params if id(p) not in head]},
+                  {"params": [p for p in params if id(p) in head], "lr": recipe.head_learning_rate}]
+    opt = (torch.optim.SGD(groups, lr=lr, momentum=0.9) if recipe.optimizer.startswith("SGD")
+           else torch.optim.AdamW(groups, lr=lr, weight_decay=0.0))
     args = TrainingArguments(output_dir=out, per_device_train_batch_size=recipe.micro_batch,
                              gradient_accumulation_steps=recipe.accumulation, per_device_eval_batch_size=256,
                              num_train_epochs=recipe.epochs, learning_rate=lr, lr_scheduler_type="constant",
@@ -89,5 +94,6 @@ def train_private(*, kind: str, guard: Any, train: List[Dict[str, Any]], test: L
     return {"callback": callback, "trainer": trainer, "accuracy_before": before, "accuracy_after": accuracy(),
             "train_seconds": time.time() - t1, "steps": trainer.state.global_step, "kept": len(kept),
             "trained": kind, "why": WHY[kind], "recipe": recipe.to_dict(), "learning_rate": lr,
+            "learning_rates": [g["lr"] for g in opt.param_groups],
             "trainable_parameters": sum(p.numel() for p in params), "test_dataset": test_ds,
             "report_dir": os.path.abspath(out)}

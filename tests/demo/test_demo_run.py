@@ -56,6 +56,16 @@ def test_private_demo_trains_the_head_and_reports_the_accountants_epsilon(tmp_pa
     assert rep["privacy"]["noise_multiplier"] == pytest.approx(r["noise_multiplier"])
 
 
+def test_private_lora_demo_trains_the_head_at_the_recipes_own_rate(tmp_path):
+    res = run_demo(out=str(tmp_path / "lora"), train_size=48, test_size=16, max_length=16, private=True, epsilon=8.0,
+                   progress=False, verbose=False, train_what="lora")
+    r = res["recipe"]
+    assert res["trained"] == "lora" and r["head_learning_rate"] == 5e-2
+    # the optimizer's groups: the adapters at the recipe's rate, the new head at its own
+    assert res["learning_rates"] == [r["learning_rate"][0], 5e-2]
+    assert res["steps"] == r["steps"] and 0 < res["epsilon"] <= 8.0
+
+
 def test_demo_saves_no_checkpoint_by_default_and_says_where_its_output_goes(tmp_path, capsys):
     # issue 19 item 6: the demo wrote 524 MB of checkpoints into ./runs/demo without saying so
     out = tmp_path / "demo"

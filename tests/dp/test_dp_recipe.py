@@ -58,3 +58,14 @@ def test_recipe_refuses_bad_input_with_the_fix():
         tdg.DPConfig.recommend(100, logical_batch=500)
     with pytest.raises(ConfigError, match="target_epsilon"):
         tdg.DPConfig.recommend(100, target_epsilon=0.0)
+
+
+def test_lora_recipe_is_the_setting_measured_in_the_utility_table():
+    """benchmarks/dp_utility.py's LoRA rows: logical batch 128 on the demo's 1,295 emails, AdamW 1e-3 on the
+    adapters and 5e-2 on the new head, the epochs chosen on validation at epsilon 8."""
+    r = tdg.DPConfig.recommend(1295, target_epsilon=8.0, trainable="lora")
+    assert (r.logical_batch, r.micro_batch, r.accumulation, r.epochs) == (128, 16, 8, 4)
+    assert r.steps == 4 * math.ceil(1295 / 128) and r.epsilon <= 8.0
+    assert r.learning_rate == (1e-3, 1e-3) and r.head_learning_rate == 5e-2 and r.optimizer == "AdamW"
+    assert r.to_dict()["head_learning_rate"] == 5e-2
+    assert tdg.DPConfig.recommend(1295, trainable="head").head_learning_rate is None
