@@ -67,7 +67,7 @@ CHUNK_CHARS = 2_000_000
 #: ``Guard(chunk_size=None)``: examples per chunk of a stream (cut earlier at CHUNK_CHARS), and of the paths that
 #: count their chunks in advance (map-style and Hugging Face datasets, the distributed guard). Each chunk costs
 #: the index stages a few hundred small array operations, so short texts go faster in large chunks (5-30 words:
-#: 16,384 a chunk took 0.78x the time of 1,024; benchmarks/chunk_size.py)
+#: 16,384 a chunk took 0.61x the time of 1,024; benchmarks/chunk_size.py)
 STREAM_CHUNK = 16_384
 DEFAULT_CHUNK = 1024
 
