@@ -122,6 +122,12 @@ class Planner:
             if (type(value) is str and value and len(value) <= self.max_chars and value.isascii()
                     and not value.isspace()):
                 return Example(id_, record, value, tf), None
+        elif kind is dict and self.id_hasher is None:  # ... or with a plain str or int id, not hashed
+            v = record.get(self.id_field)
+            value = record.get(self.text_field) if self.text_field is not None else None
+            if ((type(v) is int or type(v) is str) and type(value) is str and value and len(value) <= self.max_chars
+                    and value.isascii() and not value.isspace()):
+                return Example(v, record, value, self.text_field), None
         if record is None:
             return Example(id_, None), self._invalid(id_, "the record", "none")
         if isinstance(record, BadRecord):

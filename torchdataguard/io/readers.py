@@ -24,7 +24,7 @@ import json
 import lzma
 import os
 import zlib
-from typing import Any, Iterator, List, Optional
+from typing import Any, Deque, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
@@ -144,8 +144,13 @@ def csv_field_limit(max_chars: int) -> int:
 
 
 def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] = None,
-                 max_chars: int = 2_000_000) -> Iterator[Any]:
+                 max_chars: int = 2_000_000, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None
+                 ) -> Iterator[Any]:
     """Yield the records of ``path`` one by one.
+
+    ``lines`` (JSONL only): before each record is yielded, ``(record, source line)`` is appended to it (the
+    line without its line end; ``None`` for an invalid line). The scan writes kept records as their source
+    lines, so that a record nothing rewrote leaves byte for byte as it came, without a second encoding.
 
     ``max_chars`` (the guard's limit on a text) bounds what one record may hold: see :func:`csv_field_limit`;
     a ``.json`` element may be up to ``8 * max_chars + 1 MiB`` characters of JSON. A damaged file raises
@@ -162,7 +167,7 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     if fmt not in FORMATS:
         raise ConfigError.bad("format", fmt, f"one of {FORMATS}")
     if fmt == "jsonl":
-        inner = _read_jsonl(path)
+        inner = _read_jsonl(path, lines)
     elif fmt == "json":
         inner = _read_json(path, max_chars)
     elif fmt == "csv":
@@ -283,19 +288,22 @@ def _fix(v: str) -> Any:
         return v.encode("utf-8", "surrogateescape")
 
 
-def _read_jsonl(path: str) -> Iterator[Any]:
+def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None) -> Iterator[Any]:
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
+            rec: Any
+            line: Optional[str] = None
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield BadRecord("not_utf8", f"line {lineno}")
-                continue
-            try:
                 rec = json.loads(line)
+                if not _is_record(rec):
+                    rec, line = BadRecord("not_a_record", f"line {lineno}"), None
+            except UnicodeDecodeError:
+                rec = BadRecord("not_utf8", f"line {lineno}")
             except json.JSONDecodeError:
-                yield BadRecord("json", f"line {lineno}")
-                continue
-            yield rec if _is_record(rec) else BadRecord("not_a_record", f"line {lineno}")
+                rec, line = BadRecord("json", f"line {lineno}"), None
+            if lines is not None:
+                lines.append((rec, None if line is None else line.rstrip("\r\n")))
+            yield rec

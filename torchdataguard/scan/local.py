@@ -5,8 +5,10 @@ import itertools
 import os
 import platform
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from collections import deque
+from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..core.gcpause import gc_paused
 from ..core.guard import Guard
 from ..core.ids import IdHasher, id_record_hook
 from ..core.jsonable import json_line, to_jsonable
@@ -102,7 +104,10 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     total = readers.count_records(input_path, fmt)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
-    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
+    # JSONL: each record's source line, in stream order; a kept record that is still the object read (nothing
+    # rewrote it) and holds no NaN or Infinity (written as strings otherwise) is written as that line
+    lines: Optional[Deque[Tuple[Any, Optional[str]]]] = deque() if hook is None and fmt == "jsonl" else None
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars, lines=lines))
     records = reader if limit is None else itertools.islice(reader, limit)
     t0 = time.perf_counter()
     kept_path = run.staged("kept.jsonl")
@@ -110,12 +115,24 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     try:
         with open(kept_path, "w", encoding="utf-8") as out:
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
+                src, line = lines.popleft() if lines else (None, None)
                 if drop is None and not replayed:
-                    out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
+                    if line is not None and ex.record is src and "NaN" not in line and "Infinity" not in line:
+                        out.write(line + "\n")
+                    else:
+                        out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
                     written += 1
     except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
         run.fail(exc)
     wall = time.perf_counter() - t0
+    with gc_paused():  # the report's objects would otherwise trigger a full collection (see core/gcpause.py)
+        return _finish(guard, run, rep_input=(input_path, fmt, split), wall=wall, written=written, reader=reader)
+
+
+def _finish(guard: Guard, run: ScanRun, *, rep_input: Tuple[str, str, Optional[str]], wall: float, written: int,
+            reader: ReadCounter) -> Dict[str, Any]:
+    """The report of a scan whose records are all decided, written with the files moved into place."""
+    input_path, fmt, split = rep_input
     guard.close()
     rep = guard.report()
     if run.error is None and written != rep["kept"]:  # never a kept.jsonl the report does not account for
