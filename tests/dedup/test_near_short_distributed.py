@@ -76,6 +76,9 @@ def test_sharded_decisions_equal_local_on_short_texts(run):
     want = {ex.id: [ex.id, d and d.matched, d and d.score, rep] for ex, d, rep in g.process([{"text": t} for t in texts])}
     got = {row[0]: row for res in ranks for row in res["full"]}
     assert got == want
+    one = tdg.Guard([tdg.NearDedup(threshold=0.8)], device="cpu", progress=False, chunk_size=1)
+    assert {ex.id: [ex.id, d and d.matched, d and d.score, rep]
+            for ex, d, rep in one.process([{"text": t} for t in texts])} == want  # the same matches, row by row
     dropped = [r for r in want.values() if r[1] is not None]
     assert len(dropped) > 150
     assert any(r[1] % world != r[0] % world for r in dropped)  # matches across ranks

@@ -13,7 +13,7 @@ from .index import LSHIndex
 from .cpu import one_thread
 from .near_config import NearDedupConfig, candidate_probability
 from .near_keys import NearKeyer, NearKeys
-from .setops import shares_key_with_earlier
+from .near_wait import WaitGraph, waiting
 from .smallsets import SmallSetIndex, exact_key
 
 __all__ = ["NearDedup", "WaveBest"]
@@ -58,9 +58,11 @@ class NearDedup(IndexStage):
     ``bands=None`` picks the fewest bands whose candidate probability at the threshold is at least 0.9
     (16 bands of 8 rows at 0.8: 0.966 at J = 0.8, against 0.40 for datasketch's optimiser's 9 x 13).
 
-    Drop reason ``duplicate/near``; ``matched`` is the id of the most similar earlier example found when the row
-    was decided and ``score`` the Jaccard (exact, or estimated): a closer earlier row of the same chunk that is
-    stored in a later round is not named (the drop itself does not depend on chunking).
+    Drop reason ``duplicate/near``; ``matched`` is the id of the most similar earlier kept example and ``score``
+    the Jaccard (exact, or estimated). A row is decided only once every earlier row of its chunk that it could
+    match is stored or dropped (:meth:`waiting`), so the match named does not depend on how the stream is
+    chunked either, with one exception: of two earlier examples exactly as similar, the one stored first is
+    named, and within a chunk rows may be stored out of stream order.
 
     Example:
         >>> import torchdataguard as tdg
@@ -157,25 +159,15 @@ class NearDedup(IndexStage):
         return float(min(1.0, max(0.0, (agree / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16))))
 
     def blocked_by_earlier(self, keys: NearKeys, R: torch.Tensor) -> torch.Tensor:
-        """True for rows ``R`` that could match an earlier row of ``R`` (they wait for that row's decision):
-        a shared band key between rows that ask the LSH index, or an exact Jaccard at or above the threshold
-        between rows with sets (the same answer on every rank of a sharded decider)."""
-        K, _, K3 = self.cfg.limits
-        r = R.numel()
-        bands = int(self.cfg.bands)
-        if keys.all_large(K3):
-            bk = self.index.band_keys(keys.nib[R]).flatten()
-            return shares_key_with_earlier(bk, torch.arange(r, device=R.device).repeat_interleave(bands), r)
-        size = keys.size[R]
-        blocked = torch.zeros(r, dtype=torch.bool, device=R.device)
-        lpos = torch.nonzero(size >= K).flatten()
-        if lpos.numel() > 1:
-            bk = self.index.band_keys(keys.nib[R[lpos]]).flatten()
-            blocked |= shares_key_with_earlier(bk, lpos.repeat_interleave(bands), r)
-        spos = torch.nonzero(size < K3).flatten()
-        if spos.numel() > 1:
-            blocked[spos] |= self.small.blocked_within(keys.sets, keys.off, keys.size, R[spos])
-        return blocked
+        """True for rows ``R`` that could match an earlier row of ``R``: a shared band key between rows that ask
+        the LSH index, or an exact Jaccard at or above the threshold between rows with sets (the same answer
+        on every rank of a sharded decider; :class:`~torchdataguard.dedup.near_wait.WaitGraph`)."""
+        return WaitGraph(self, keys, R).blocked()
+
+    def waiting(self, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
+        """bool over ``R``: the rows that wait for a later round (:func:`~torchdataguard.dedup.near_wait.waiting`:
+        rows with a match (``hit``) wait as well, so that the match a drop names does not depend on chunking)."""
+        return waiting(self, keys, R, hit)
 
     def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Insert ``rows`` (in order) into the index each belongs to (sets under ``K2`` shingles, else LSH);
@@ -208,7 +200,8 @@ class NearDedup(IndexStage):
         while R.numel():
             b = self.wave_best(keys, R)
             hit = (b.lkey > 0) if keys.all_large(self.cfg.limits[2]) else (b.lkey > 0) | (b.ekey > 0)
-            h = torch.nonzero(hit).flatten()
+            wait = self.waiting(keys, R, hit)
+            h = torch.nonzero(hit & ~wait).flatten()
             if h.numel():
                 cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])
                 for j, lk, ls_, ek, es_, inter, union in zip(*(c.tolist() for c in cols)):
@@ -218,13 +211,10 @@ class NearDedup(IndexStage):
                         out[j] = Drop("duplicate/near", matched=self.small.ids.get(es_), score=es)
                     else:
                         out[j] = Drop("duplicate/near", matched=self.index.ids.get(ls_), score=ls)
-            R = R[~hit]
-            if not R.numel():
-                break
-            blocked = self.blocked_by_earlier(keys, R)
-            safe = R[~blocked]
-            self.store(keys, safe, [exs[i].id for i in safe.tolist()])
-            R = R[blocked]
+            safe = R[~hit & ~wait]
+            if safe.numel():
+                self.store(keys, safe, [exs[i].id for i in safe.tolist()])
+            R = R[wait]
         return out
 
     def memory_bytes(self) -> int:

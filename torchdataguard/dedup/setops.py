@@ -14,7 +14,8 @@ from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "prefix_tokens", "segment_owner",
-           "segment_positions", "segments", "shares_key_with_earlier", "shingle_sets"]
+           "segment_positions", "segments", "shares_key_with_earlier", "shingle_sets", "key_groups",
+           "blocked_in_groups"]
 
 
 def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -139,19 +140,52 @@ def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, row
     return sets[pos], owner
 
 
-def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int) -> torch.Tensor:
-    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing)."""
-    blocked = torch.zeros(r, dtype=torch.bool, device=keys.device)
-    if keys.numel() < 2:
-        return blocked
-    order = torch.argsort(keys, stable=True)  # stable: within one key value, owners stay in increasing order
+def key_groups(keys: torch.Tensor, owner: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(owners, group)``: the owners of ``keys`` sorted by key value (stable: within one value, owners keep
+    their order, non-decreasing when ``owner`` is), and the group (one per distinct value) of each, for
+    :func:`blocked_in_groups`."""
+    order = torch.argsort(keys, stable=True)
     ks, ow = keys[order], owner[order]
     start = torch.ones_like(ks, dtype=torch.bool)
     start[1:] = ks[1:] != ks[:-1]
-    seg = torch.cumsum(start.to(torch.int64), 0) - 1
-    first_owner = ow[start][seg]
+    return ow, torch.cumsum(start.to(torch.int64), 0) - 1
+
+
+def blocked_in_groups(ow: torch.Tensor, group: torch.Tensor, r: int,
+                      blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """bool [r]: owners (0..r-1) in a group of :func:`key_groups` with an earlier owner (one flagged in
+    ``blockers``, bool [r], when given)."""
+    blocked = torch.zeros(r, dtype=torch.bool, device=ow.device)
+    if ow.numel() < 2:
+        return blocked
+    if blockers is None:
+        start = torch.ones_like(group, dtype=torch.bool)
+        start[1:] = group[1:] != group[:-1]
+        first_owner = ow[start][group]
+    else:  # the first owner of each group that may block (r: none)
+        may = torch.where(blockers[ow], ow, torch.full_like(ow, r))
+        first = torch.full((int(group[-1]) + 1,), r, dtype=ow.dtype, device=ow.device)
+        first_owner = first.scatter_reduce(0, group, may, "amin")[group]
     blocked[ow[first_owner < ow]] = True
     return blocked
+
+
+def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int,
+                            blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing);
+    with ``blockers`` (bool [r]), only the earlier rows flagged in it count.
+
+    Example:
+        >>> keys, owner = torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2])
+        >>> shares_key_with_earlier(keys, owner, 3).tolist()
+        [False, True, True]
+        >>> shares_key_with_earlier(keys, owner, 3, blockers=torch.tensor([False, True, True])).tolist()
+        [False, False, True]
+    """
+    if keys.numel() < 2:
+        return torch.zeros(r, dtype=torch.bool, device=keys.device)
+    ow, group = key_groups(keys, owner)
+    return blocked_in_groups(ow, group, r, blockers)
 
 
 def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -279,15 +279,15 @@ class SmallSetIndex:
         pair = torch.unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
-    def blocked_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                       rows: torch.Tensor) -> torch.Tensor:
-        """bool [len(rows)]: rows whose set reaches the threshold with the set of an earlier row of ``rows``
-        (exact Jaccard; candidates from shared prefix tokens, a token held by more than :data:`DEMOTE_AT`
-        rows being demoted first). The answer does not depend on this index's order or content."""
+    def pairs_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
+                     rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Pairs ``(a, b)``, ``a < b``, of positions in ``rows`` whose sets reach the threshold (exact Jaccard;
+        candidates from shared prefix tokens, a token held by more than :data:`DEMOTE_AT` rows being demoted
+        first). The answer does not depend on this index's order or content."""
         r = rows.numel()
-        blocked = torch.zeros(r, dtype=torch.bool, device=rows.device)
         if r < 2:
-            return blocked
+            z = torch.zeros(0, dtype=torch.int64, device=rows.device)
+            return z, z.clone()
         tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
         uniq, counts = torch.unique(tok, return_counts=True)
         if bool((counts > DEMOTE_AT).any()):
@@ -298,7 +298,15 @@ class SmallSetIndex:
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
             union = size[rows[a]] + size[rows[b]] - inter
             ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
-            blocked[b[ok]] = True
+            a, b = a[ok], b[ok]
+        return a, b
+
+    def blocked_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
+                       rows: torch.Tensor) -> torch.Tensor:
+        """bool [len(rows)]: rows whose set reaches the threshold with the set of an earlier row of ``rows``
+        (:meth:`pairs_within`)."""
+        blocked = torch.zeros(rows.numel(), dtype=torch.bool, device=rows.device)
+        blocked[self.pairs_within(sets, off, size, rows)[1]] = True
         return blocked
 
     def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,

@@ -127,7 +127,9 @@ class ShardedNear(ShardedStage):
             b = st.wave_best(keys, R, lsh_order=self.seq.to(dev), small_order=self.sseq.to(dev))
             best = self.comm.all_reduce(torch.stack([b.lkey, b.ekey], 1), "max").to(dev)
             lkey, ekey = best[:, 0], best[:, 1]
-            hit = torch.nonzero((lkey > 0) | (ekey > 0)).flatten()
+            hit_mask = (lkey > 0) | (ekey > 0)
+            wait = st.waiting(keys, R, hit_mask)  # the same answer on every rank: the keys were reduced
+            hit = torch.nonzero(hit_mask & ~wait).flatten()
             if hit.numel():
                 nh = hit.numel()
                 iu = torch.zeros(nh, 2, dtype=torch.int64, device=dev)
@@ -152,13 +154,7 @@ class ShardedNear(ShardedStage):
                 matched = self.exchange_ids(mine, nh, ids.is_int)
                 for k, j in enumerate(R[hit].tolist()):
                     out[j] = Drop("duplicate/near", matched=matched[k], score=scores[k])
-                keep = torch.ones(R.numel(), dtype=torch.bool, device=dev)
-                keep[hit] = False
-                R = R[keep]
-            if not R.numel():
-                break
-            blocked = st.blocked_by_earlier(keys, R)
-            safe = R[~blocked]
+            safe = R[~hit_mask & ~wait]
             seqs = torch.arange(self.next_seq, self.next_seq + safe.numel(), dtype=torch.int64, device=dev)
             self.next_seq += int(safe.numel())
             own = (seqs % W) == me
@@ -167,7 +163,7 @@ class ShardedNear(ShardedStage):
                 to_lsh, to_small = st.store(keys, rows_own, ids.take(rows_own).tolist())
                 self._append("lsh", seqs[own][to_lsh])
                 self._append("small", seqs[own][to_small])
-            R = R[blocked]
+            R = R[wait]
         return out, counts
 
     def reset(self) -> None:

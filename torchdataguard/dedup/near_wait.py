@@ -1,0 +1,99 @@
+"""Which rows of a round of :meth:`NearDedup.decide <torchdataguard.NearDedup.decide>` wait for a later round.
+
+A round queries the index for its rows ``R`` (stream order), drops the rows with a match and stores the
+others, but a row that could match an earlier row of ``R`` that is not decided in this round waits:
+
+* a row without a match waits for an earlier row without a match that it could match, which is stored first
+  (as in every earlier version: this keeps the keep/drop decisions independent of chunking);
+* a row *with* a match waits for such a row too, so that the row, once stored, is among the matches it is
+  ranked against: the match a drop names then does not depend on where chunks end either;
+* a row that waits makes later rows wait in turn: a later row must not be stored before an earlier one is
+  decided, or the earlier one could be found a duplicate of a later text.
+
+"Could match" is a shared LSH band between rows that ask the LSH index, or an exact Jaccard at or above the
+threshold between rows with exact sets. Each row's answer depends on the rows before it only, so the fixed
+point is unique; :class:`WaitGraph` computes the candidate relation of a round once and iterates on it.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from .near_keys import NearKeys
+from .setops import blocked_in_groups, key_groups
+
+__all__ = ["WAIT_PASSES", "WaitGraph", "waiting"]
+
+#: passes of :func:`waiting` before every row with a match that could match an earlier row waits (safe, slower)
+WAIT_PASSES = 8
+
+
+class WaitGraph:
+    """The "could match an earlier row" relation among the rows ``R`` of one round, computed once.
+
+    Example:
+        >>> import torch, torchdataguard as tdg
+        >>> st = tdg.NearDedup()
+        >>> texts = ["the cat sat on the mat today", "the cat sat on the mat today!", "a different line of text"]
+        >>> keys = st.keyer()([tdg.Example(i, t, t) for i, t in enumerate(texts)])
+        >>> WaitGraph(st, keys, torch.arange(3)).blocked().tolist()
+        [False, True, False]
+    """
+
+    def __init__(self, stage: Any, keys: NearKeys, R: torch.Tensor) -> None:
+        """``stage``: the :class:`~torchdataguard.NearDedup` (its settings, LSH and exact-set indexes)."""
+        K, _, K3 = stage.cfg.limits
+        self.n = r = R.numel()
+        self.device = R.device
+        bands = int(stage.cfg.bands)
+        self.lsh = None  # (owners sorted by band key, group of each)
+        self.edges = None  # (a, b): positions in R whose exact sets reach the threshold, a < b
+        if keys.all_large(K3):
+            lpos = torch.arange(r, device=R.device)
+            spos = lpos[:0]
+        else:
+            size = keys.size[R]
+            lpos = torch.nonzero(size >= K).flatten()
+            spos = torch.nonzero(size < K3).flatten()
+        if lpos.numel() > 1:
+            bk = stage.index.band_keys(keys.nib[R[lpos]]).flatten()
+            self.lsh = key_groups(bk, lpos.repeat_interleave(bands))
+        if spos.numel() > 1:
+            a, b = stage.small.pairs_within(keys.sets, keys.off, keys.size, R[spos])
+            self.edges = (spos[a], spos[b])
+
+    def blocked(self, blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """bool [n]: rows that could match an earlier row (one flagged in ``blockers``, bool [n], if given)."""
+        out = torch.zeros(self.n, dtype=torch.bool, device=self.device)
+        if self.lsh is not None:
+            out |= blocked_in_groups(self.lsh[0], self.lsh[1], self.n, blockers)
+        if self.edges is not None:
+            a, b = self.edges
+            out[b if blockers is None else b[blockers[a]]] = True
+        return out
+
+
+def waiting(stage: Any, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
+    """bool over ``R``: the rows that wait for a later round (see the module's docstring); ``hit``: the rows
+    with a match in the index. Iterates from "only the rows without a match make others wait"; after
+    :data:`WAIT_PASSES` passes without a fixed point, every row with a match that could match an earlier
+    row waits (safe: those rows are decided later, on an index that holds every earlier row they could match)."""
+    n = R.numel()
+    if n < 2 or bool(hit.all()):
+        return torch.zeros(n, dtype=torch.bool, device=R.device)
+    g = WaitGraph(stage, keys, R)
+    if not bool(hit.any()):
+        return g.blocked()
+    held = torch.zeros(n, dtype=torch.bool, device=R.device)  # rows with a match that wait
+    blocked = g.blocked(~hit)
+    for _ in range(WAIT_PASSES):
+        now = hit & blocked
+        if torch.equal(now, held):  # a fixed point: ``blocked`` was found with these rows waiting
+            break
+        held = now
+        blocked = g.blocked(~hit | held)
+    else:
+        held = hit & g.blocked()
+        blocked = g.blocked(~hit | held)
+    return held | (~hit & blocked)
