@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 import torchdataguard as tdg
 import torchdataguard.dedup.near_wait as near_wait
@@ -54,13 +55,40 @@ def test_the_match_named_does_not_depend_on_chunking(zh):
     assert drops > 1000  # the corpora hold many near-duplicates
 
 
-@pytest.mark.parametrize("passes", [0, 1])
-def test_few_passes_fall_back_to_waiting_more(monkeypatch, passes):
-    """With the passes cut (0: the fall-back at once), rows wait more often and the answers stay the same."""
-    recs = [corpus(seed, False) for seed in (1, 7, 8)]
-    want = [decisions(r, 1) for r in recs]
-    monkeypatch.setattr(near_wait, "WAIT_PASSES", passes)
-    assert [decisions(r, 4096) for r in recs] == want
+def sequential_waits(hit, edges, n):
+    """The rule row by row, in stream order: a row waits when it could match an earlier row that is without a
+    match or waits itself."""
+    wait = [False] * n
+    for j in range(n):
+        wait[j] = any((not hit[i]) or wait[i] for i in range(j) if (i, j) in edges)
+    return wait
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_resolve_waits_equals_the_rule_applied_row_by_row(seed):
+    rng = random.Random(seed)
+    n = rng.randint(2, 60)
+    if seed % 4 == 0:  # a long chain: row i could match row i - 1 only, the first row without a match
+        edges = {(i - 1, i) for i in range(1, n)}
+        hit = [False] + [True] * (n - 1)
+    else:
+        p = rng.choice([0.02, 0.1, 0.3])
+        edges = {(i, j) for j in range(n) for i in range(j) if rng.random() < p}
+        hit = [rng.random() < rng.choice([0.2, 0.5, 0.9]) for _ in range(n)]
+    a = torch.tensor([e[0] for e in sorted(edges)], dtype=torch.int64)
+    b = torch.tensor([e[1] for e in sorted(edges)], dtype=torch.int64)
+
+    def blocked(blockers):
+        out = torch.zeros(n, dtype=torch.bool)
+        out[b[blockers[a]]] = True
+        return out
+
+    got = near_wait.resolve_waits(torch.tensor(hit), blocked).tolist()
+    want = sequential_waits(hit, edges, n)
+    for j in range(n):  # rows without a match wait exactly when blocked by an earlier undecided row
+        assert got[j] == want[j], (j, hit, sorted(edges))
+    if seed % 4 == 0:
+        assert all(got[1:])  # the whole chain waits
 
 
 def test_a_waiting_row_is_never_matched_to_a_later_row():

@@ -12,21 +12,19 @@ others, but a row that could match an earlier row of ``R`` that is not decided i
 
 "Could match" is a shared LSH band between rows that ask the LSH index, or an exact Jaccard at or above the
 threshold between rows with exact sets. Each row's answer depends on the rows before it only, so the fixed
-point is unique; :class:`WaitGraph` computes the candidate relation of a round once and iterates on it.
+point is unique; :class:`WaitGraph` computes the candidate relation of a round once and :func:`resolve_waits`
+iterates on it.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
 from .near_keys import NearKeys
 from .setops import blocked_in_groups, key_groups
 
-__all__ = ["WAIT_PASSES", "WaitGraph", "waiting"]
-
-#: passes of :func:`waiting` before every row with a match that could match an earlier row waits (safe, slower)
-WAIT_PASSES = 8
+__all__ = ["WaitGraph", "resolve_waits", "waiting"]
 
 
 class WaitGraph:
@@ -76,24 +74,36 @@ class WaitGraph:
 
 def waiting(stage: Any, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
     """bool over ``R``: the rows that wait for a later round (see the module's docstring); ``hit``: the rows
-    with a match in the index. Iterates from "only the rows without a match make others wait"; after
-    :data:`WAIT_PASSES` passes without a fixed point, every row with a match that could match an earlier
-    row waits (safe: those rows are decided later, on an index that holds every earlier row they could match)."""
+    with a match in the index."""
     n = R.numel()
     if n < 2 or bool(hit.all()):
         return torch.zeros(n, dtype=torch.bool, device=R.device)
     g = WaitGraph(stage, keys, R)
     if not bool(hit.any()):
         return g.blocked()
-    held = torch.zeros(n, dtype=torch.bool, device=R.device)  # rows with a match that wait
-    blocked = g.blocked(~hit)
-    for _ in range(WAIT_PASSES):
-        now = hit & blocked
-        if torch.equal(now, held):  # a fixed point: ``blocked`` was found with these rows waiting
-            break
+    return resolve_waits(hit, g.blocked)
+
+
+def resolve_waits(hit: torch.Tensor, blocked: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The rows that wait, given ``hit`` and ``blocked(blockers)`` (rows that could match an earlier row flagged
+    in ``blockers``): the rows without a match that are blocked by an earlier row that is not decided now,
+    and likewise the rows with a match, where "not decided now" is "without a match, or waiting".
+
+    Iterates from "only the rows without a match block": the rows with a match that wait only grow from pass to
+    pass, so the iteration ends, after one pass more than the longest chain of rows with a match that wait
+    for one another (one or two on real data; a pass costs one scatter over the round's relation).
+
+    Example:
+        >>> import torch
+        >>> chain = lambda b: torch.cat([torch.tensor([False]), b[:-1]])  # row i could match row i - 1
+        >>> resolve_waits(torch.tensor([False, True, True, False]), chain).tolist()
+        [False, True, True, True]
+    """
+    held = torch.zeros_like(hit)  # rows with a match that wait
+    now_blocked = blocked(~hit)
+    while True:
+        now = hit & now_blocked
+        if torch.equal(now, held):  # a fixed point: ``now_blocked`` was found with these rows waiting
+            return held | (~hit & now_blocked)
         held = now
-        blocked = g.blocked(~hit | held)
-    else:
-        held = hit & g.blocked()
-        blocked = g.blocked(~hit | held)
-    return held | (~hit & blocked)
+        now_blocked = blocked(~hit | held)
