@@ -47,6 +47,23 @@ def test_kept_records_are_their_source_lines(tmp_path, end):
     assert json.loads(kept[3]) == {"id": 5, "text": "a record with NaN in it", "x": "nan"}
 
 
+def test_overflowing_floats_and_inner_carriage_returns_are_encoded_again(tmp_path):
+    """A float literal too large for a float (1e400) reads as inf, which kept.jsonl has always held as a string;
+    a carriage return between a line's tokens is valid JSON but breaks the line for text-mode readers."""
+    lines = ['{"id": 1, "text": "big float", "x": 1e400, "y": [-1E999]}',
+             '{"id": 2,\r"text": "a carriage return between tokens"}',
+             '{"id": 3, "text": "plain", "x": 1e300}']
+    p = tmp_path / "in.jsonl"
+    p.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    rep = scan(str(p), str(tmp_path / "out"), stages=["exact"], id_field="id", device="cpu", progress=False)
+    with open(tmp_path / "out" / "kept.jsonl", encoding="utf-8") as fh:  # text mode: universal newlines
+        kept = [json.loads(line) for line in fh]
+    assert rep["kept"] == len(kept) == 3
+    assert kept[0] == {"id": 1, "text": "big float", "x": "inf", "y": ["-inf"]}
+    assert kept[1] == {"id": 2, "text": "a carriage return between tokens"}
+    assert kept[2] == {"id": 3, "text": "plain", "x": 1e300}
+
+
 def test_rewritten_records_are_encoded_again(tmp_path):
     src = _write(tmp_path, SOURCE)
     scan(src, str(tmp_path / "out"), stages=["pii", "exact"], id_field="id", device="cpu", progress=False)

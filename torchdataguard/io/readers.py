@@ -288,7 +288,21 @@ def _fix(v: str) -> Any:
         return v.encode("utf-8", "surrogateescape")
 
 
+class _NotFinite(ValueError):
+    """A float literal too large for a float (``1e400``): the record holds ``inf``, so its line is not handed on."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf or -inf (a literal never gives NaN)
+        raise _NotFinite(text)
+    return value
+
+
 def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None) -> Iterator[Any]:
+    # with ``lines``: a float literal that overflows to inf is caught, so that its line is not handed on (the
+    # scan writes non-finite floats as strings); such a line is decoded again without the check
+    decode = json.loads if lines is None else json.JSONDecoder(parse_float=_finite_float).decode
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
@@ -297,7 +311,10 @@ def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = N
             line: Optional[str] = None
             try:
                 line = raw.decode("utf-8")
-                rec = json.loads(line)
+                try:
+                    rec = decode(line)
+                except _NotFinite:
+                    rec, line = json.loads(line), None
                 if not _is_record(rec):
                     rec, line = BadRecord("not_a_record", f"line {lineno}"), None
             except UnicodeDecodeError:

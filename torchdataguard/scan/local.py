@@ -105,7 +105,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     if limit is not None:
         total = min(total, limit) if total is not None else limit
     # JSONL: each record's source line, in stream order; a kept record that is still the object read (nothing
-    # rewrote it) and holds no NaN or Infinity (written as strings otherwise) is written as that line
+    # rewrote it) and holds no NaN or Infinity (written as strings otherwise; the reader hands on no line whose
+    # float overflows) nor a carriage return between its tokens (a line break to text-mode readers) is written as it
     lines: Optional[Deque[Tuple[Any, Optional[str]]]] = deque() if hook is None and fmt == "jsonl" else None
     reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars, lines=lines))
     records = reader if limit is None else itertools.islice(reader, limit)
@@ -117,7 +118,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
                 src, line = lines.popleft() if lines else (None, None)
                 if drop is None and not replayed:
-                    if line is not None and ex.record is src and "NaN" not in line and "Infinity" not in line:
+                    if (line is not None and ex.record is src and "NaN" not in line and "Infinity" not in line
+                            and "\r" not in line):
                         out.write(line + "\n")
                     else:
                         out.write(json_line(to_jsonable(ex.record if hook is None else hook(ex.record))) + "\n")
