@@ -14,7 +14,7 @@ from .cpu import one_thread
 from .near_config import NearDedupConfig, candidate_probability
 from .near_keys import NearKeyer, NearKeys
 from .near_wait import WaitGraph, waiting
-from .smallsets import SmallSetIndex, exact_key
+from .smallsets import EXACT_BITS, SmallSetIndex, exact_key
 
 __all__ = ["NearDedup", "WaveBest"]
 
@@ -164,10 +164,18 @@ class NearDedup(IndexStage):
         on every rank of a sharded decider; :class:`~torchdataguard.dedup.near_wait.WaitGraph`)."""
         return WaitGraph(self, keys, R).blocked()
 
-    def waiting(self, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
+    def waiting(self, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor, ekey: torch.Tensor) -> torch.Tensor:
         """bool over ``R``: the rows that wait for a later round (:func:`~torchdataguard.dedup.near_wait.waiting`:
-        rows with a match (``hit``) wait as well, so that the match a drop names does not depend on chunking)."""
-        return waiting(self, keys, R, hit)
+        rows with a match (``hit``) wait as well, so that the match a drop names does not depend on chunking).
+        A row whose best exact-set match (``ekey``, as :meth:`wave_best` ranks it) is a Jaccard of 1 is decided
+        now: no row stored later can rank above it (an equal similarity goes to the row stored first)."""
+        whole = (ekey >> SEQ_BITS) == (1 << EXACT_BITS)
+        if not bool(whole.any()):
+            return waiting(self, keys, R, hit)
+        out = torch.zeros(R.numel(), dtype=torch.bool, device=R.device)
+        rest = torch.nonzero(~whole).flatten()  # those rows neither wait nor make others wait: left out exactly
+        out[rest] = waiting(self, keys, R[rest], hit[rest])
+        return out
 
     def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Insert ``rows`` (in order) into the index each belongs to (sets under ``K2`` shingles, else LSH);
@@ -200,7 +208,7 @@ class NearDedup(IndexStage):
         while R.numel():
             b = self.wave_best(keys, R)
             hit = (b.lkey > 0) if keys.all_large(self.cfg.limits[2]) else (b.lkey > 0) | (b.ekey > 0)
-            wait = self.waiting(keys, R, hit)
+            wait = self.waiting(keys, R, hit, b.ekey)
             h = torch.nonzero(hit & ~wait).flatten()
             if h.numel():
                 cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])

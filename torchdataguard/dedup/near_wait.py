@@ -17,7 +17,7 @@ iterates on it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 
@@ -46,7 +46,7 @@ class WaitGraph:
         self.device = R.device
         bands = int(stage.cfg.bands)
         self.lsh = None  # (owners sorted by band key, group of each)
-        self.edges = None  # (a, b): positions in R whose exact sets reach the threshold, a < b
+        self.spos: Optional[torch.Tensor] = None  # positions in R of the rows with exact sets
         if keys.all_large(K3):
             lpos = torch.arange(r, device=R.device)
             spos = lpos[:0]
@@ -57,17 +57,39 @@ class WaitGraph:
         if lpos.numel() > 1:
             bk = stage.index.band_keys(keys.nib[R[lpos]]).flatten()
             self.lsh = key_groups(bk, lpos.repeat_interleave(bands))
-        if spos.numel() > 1:
-            a, b = stage.small.pairs_within(keys.sets, keys.off, keys.size, R[spos])
-            self.edges = (spos[a], spos[b])
+        if spos.numel() > 1:  # exact-set pairs are found from the rows that may block as they are asked for
+            self.spos, self._small, self._keys, self._rows = spos, stage.small, keys, R[spos]
+            self._prefix = stage.small.prefix_within(keys.sets, keys.off, keys.size, self._rows)
+            self._asked = torch.zeros(spos.numel(), dtype=torch.bool, device=R.device)
+            self._a: List[torch.Tensor] = []
+            self._b: List[torch.Tensor] = []
+
+    def _edges(self, blockers: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Exact-set pairs ``(a, b)`` (positions in R) from every row of ``blockers`` (all rows: ``None``)."""
+        assert self.spos is not None
+        want = torch.ones_like(self._asked) if blockers is None else blockers[self.spos]
+        new = want & ~self._asked
+        if bool(new.any()):
+            k = self._keys
+            a, b = self._small.pairs_within(k.sets, k.off, k.size, self._rows, self._prefix,
+                                            None if bool(new.all()) else new)
+            self._a.append(self.spos[a])
+            self._b.append(self.spos[b])
+            self._asked |= new
+        if not self._a:
+            z = torch.zeros(0, dtype=torch.int64, device=self.device)
+            return z, z
+        if len(self._a) > 1:
+            self._a, self._b = [torch.cat(self._a)], [torch.cat(self._b)]
+        return self._a[0], self._b[0]
 
     def blocked(self, blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
         """bool [n]: rows that could match an earlier row (one flagged in ``blockers``, bool [n], if given)."""
         out = torch.zeros(self.n, dtype=torch.bool, device=self.device)
         if self.lsh is not None:
             out |= blocked_in_groups(self.lsh[0], self.lsh[1], self.n, blockers)
-        if self.edges is not None:
-            a, b = self.edges
+        if self.spos is not None:
+            a, b = self._edges(blockers)
             out[b if blockers is None else b[blockers[a]]] = True
         return out
 

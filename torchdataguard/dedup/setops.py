@@ -188,12 +188,17 @@ def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int,
     return blocked_in_groups(ow, group, r, blockers)
 
 
-def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Unique pairs ``(a, b)``, ``a < b``, of owners (rows 0..r-1) that hold a common key value.
+def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,
+                      blockers: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Unique pairs ``(a, b)``, ``a < b``, of owners (rows 0..r-1) that hold a common key value; with
+    ``blockers`` (bool [r]), only the pairs whose ``a`` is flagged (the others are never enumerated).
 
     Example:
         >>> pairs_sharing_key(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]), 3)
         (tensor([0, 0, 1]), tensor([1, 2, 2]))
+        >>> pairs_sharing_key(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]), 3,
+        ...                   blockers=torch.tensor([False, True, True]))
+        (tensor([1]), tensor([2]))
     """
     dev = keys.device
     if keys.numel() < 2:
@@ -205,8 +210,15 @@ def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int) -> Tuple[
     start[1:] = ks[1:] != ks[:-1]
     first = torch.nonzero(start).flatten()
     seg = torch.cumsum(start.to(torch.int64), 0) - 1
-    rank = torch.arange(ks.numel(), device=dev) - first[seg]
-    earlier, k = segment_positions(first[seg], rank)  # for element k, every earlier element of its key value
+    if blockers is None:
+        rank = torch.arange(ks.numel(), device=dev) - first[seg]
+        earlier, k = segment_positions(first[seg], rank)  # for element k, every earlier element of its key value
+    else:  # for element k, the earlier elements of its key value whose owner may block: a range of ``flagged``
+        flag = blockers[ow].to(torch.int64)
+        before = torch.cumsum(flag, 0) - flag  # flagged elements before each
+        lo = before[first][seg]
+        e, k = segment_positions(lo, before - lo)
+        earlier = torch.nonzero(flag).flatten()[e]
     a, b = ow[earlier], ow[k]
     keep = a != b
     pair = torch.unique(a[keep] * r + b[keep])

@@ -279,21 +279,30 @@ class SmallSetIndex:
         pair = torch.unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
-    def pairs_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                     rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Pairs ``(a, b)``, ``a < b``, of positions in ``rows`` whose sets reach the threshold (exact Jaccard;
-        candidates from shared prefix tokens, a token held by more than :data:`DEMOTE_AT` rows being demoted
-        first). The answer does not depend on this index's order or content."""
-        r = rows.numel()
-        if r < 2:
-            z = torch.zeros(0, dtype=torch.int64, device=rows.device)
-            return z, z.clone()
+    def prefix_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
+                      rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The prefix tokens of ``rows`` and their owners (positions in ``rows``) that :meth:`pairs_within`
+        pairs rows by, a token held by more than :data:`DEMOTE_AT` rows being demoted first."""
         tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
         uniq, counts = torch.unique(tok, return_counts=True)
         if bool((counts > DEMOTE_AT).any()):
             self._demote(uniq[counts > DEMOTE_AT])
             tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
-        a, b = pairs_sharing_key(tok, own, r)
+        return tok, own
+
+    def pairs_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
+                     prefix: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                     blockers: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Pairs ``(a, b)``, ``a < b``, of positions in ``rows`` whose sets reach the threshold (exact Jaccard;
+        candidates from shared prefix tokens, :meth:`prefix_within`, or ``prefix`` when given); with
+        ``blockers`` (bool [len(rows)]), only those whose ``a`` is flagged. The answer does not depend on this
+        index's order or content."""
+        r = rows.numel()
+        if r < 2:
+            z = torch.zeros(0, dtype=torch.int64, device=rows.device)
+            return z, z.clone()
+        tok, own = prefix if prefix is not None else self.prefix_within(sets, off, size, rows)
+        a, b = pairs_sharing_key(tok, own, r, blockers)
         if a.numel():
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
             union = size[rows[a]] + size[rows[b]] - inter

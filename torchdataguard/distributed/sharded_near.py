@@ -128,7 +128,7 @@ class ShardedNear(ShardedStage):
             best = self.comm.all_reduce(torch.stack([b.lkey, b.ekey], 1), "max").to(dev)
             lkey, ekey = best[:, 0], best[:, 1]
             hit_mask = (lkey > 0) | (ekey > 0)
-            wait = st.waiting(keys, R, hit_mask)  # the same answer on every rank: the keys were reduced
+            wait = st.waiting(keys, R, hit_mask, ekey)  # the same answer on every rank: the keys were reduced
             hit = torch.nonzero(hit_mask & ~wait).flatten()
             if hit.numel():
                 nh = hit.numel()
