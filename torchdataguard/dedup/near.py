@@ -13,7 +13,7 @@ from .index import LSHIndex
 from .cpu import one_thread
 from .near_config import NearDedupConfig, candidate_probability
 from .near_keys import NearKeyer, NearKeys
-from .near_wait import WaitGraph, waiting
+from .near_wait import waiting
 from .smallsets import EXACT_BITS, SmallSetIndex, exact_key
 
 __all__ = ["NearDedup", "WaveBest"]
@@ -157,12 +157,6 @@ class NearDedup(IndexStage):
         """The estimated similarity ranked by an LSH key."""
         agree = lkey >> SEQ_BITS
         return float(min(1.0, max(0.0, (agree / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16))))
-
-    def blocked_by_earlier(self, keys: NearKeys, R: torch.Tensor) -> torch.Tensor:
-        """True for rows ``R`` that could match an earlier row of ``R``: a shared band key between rows that ask
-        the LSH index, or an exact Jaccard at or above the threshold between rows with sets (the same answer
-        on every rank of a sharded decider; :class:`~torchdataguard.dedup.near_wait.WaitGraph`)."""
-        return WaitGraph(self, keys, R).blocked()
 
     def waiting(self, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor, ekey: torch.Tensor) -> torch.Tensor:
         """bool over ``R``: the rows that wait for a later round (:func:`~torchdataguard.dedup.near_wait.waiting`:

@@ -14,8 +14,7 @@ from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "prefix_tokens", "segment_owner",
-           "segment_positions", "segments", "shares_key_with_earlier", "shingle_sets", "key_groups",
-           "blocked_in_groups"]
+           "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
 
 
 def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -154,7 +153,15 @@ def key_groups(keys: torch.Tensor, owner: torch.Tensor) -> Tuple[torch.Tensor, t
 def blocked_in_groups(ow: torch.Tensor, group: torch.Tensor, r: int,
                       blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
     """bool [r]: owners (0..r-1) in a group of :func:`key_groups` with an earlier owner (one flagged in
-    ``blockers``, bool [r], when given)."""
+    ``blockers``, bool [r], when given).
+
+    Example:
+        >>> ow, group = key_groups(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]))
+        >>> blocked_in_groups(ow, group, 3).tolist()
+        [False, True, True]
+        >>> blocked_in_groups(ow, group, 3, blockers=torch.tensor([False, True, True])).tolist()
+        [False, False, True]
+    """
     blocked = torch.zeros(r, dtype=torch.bool, device=ow.device)
     if ow.numel() < 2:
         return blocked
@@ -168,24 +175,6 @@ def blocked_in_groups(ow: torch.Tensor, group: torch.Tensor, r: int,
         first_owner = first.scatter_reduce(0, group, may, "amin")[group]
     blocked[ow[first_owner < ow]] = True
     return blocked
-
-
-def shares_key_with_earlier(keys: torch.Tensor, owner: torch.Tensor, r: int,
-                            blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """bool [r]: rows (0..r-1) that have a key value also held by an earlier row (``owner`` non-decreasing);
-    with ``blockers`` (bool [r]), only the earlier rows flagged in it count.
-
-    Example:
-        >>> keys, owner = torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2])
-        >>> shares_key_with_earlier(keys, owner, 3).tolist()
-        [False, True, True]
-        >>> shares_key_with_earlier(keys, owner, 3, blockers=torch.tensor([False, True, True])).tolist()
-        [False, False, True]
-    """
-    if keys.numel() < 2:
-        return torch.zeros(r, dtype=torch.bool, device=keys.device)
-    ow, group = key_groups(keys, owner)
-    return blocked_in_groups(ow, group, r, blockers)
 
 
 def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,

@@ -310,14 +310,6 @@ class SmallSetIndex:
             a, b = a[ok], b[ok]
         return a, b
 
-    def blocked_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                       rows: torch.Tensor) -> torch.Tensor:
-        """bool [len(rows)]: rows whose set reaches the threshold with the set of an earlier row of ``rows``
-        (:meth:`pairs_within`)."""
-        blocked = torch.zeros(rows.numel(), dtype=torch.bool, device=rows.device)
-        blocked[self.pairs_within(sets, off, size, rows)[1]] = True
-        return blocked
-
     def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every stored set whose exact Jaccard with a query row reaches the threshold, as
