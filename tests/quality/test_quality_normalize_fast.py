@@ -73,3 +73,27 @@ def test_ftfy_on_non_ascii_lines_equals_ftfy_on_the_text():
     for text in random_texts(400, seed=5):
         assert N._fix_lines(text, cfg) == ftfy.fix_text(text, config=cfg)
         assert N._fix_lines(text, short) == ftfy.fix_text(text, config=short)
+
+
+#: pieces that are ASCII, or become ASCII in one round (NFKC, removed controls, Unicode spaces)
+TO_ASCII_PIECES = ASCII_PIECES + ["ﬁ", "ＬＯＵＤ", "\xa0", "\u2003", "\u202f", "\u3000", "\u200b", "\ufeff", "\u00ad",
+                                  "\x85", "\u2028", "\x7f", "\x1b[0m", "\x1e"]
+
+
+@pytest.mark.parametrize("whitespace", ["collapse", "lines", None])
+@pytest.mark.parametrize("form", ["NFKC", None])
+@pytest.mark.parametrize("control_chars", [True, False])
+def test_a_round_that_ends_in_ascii_is_the_last(whitespace, form, control_chars):
+    """normalize_text stops after a round whose result is ASCII: that result must be what further rounds give."""
+    rng = random.Random(17)
+    for blank in (0, 1, 2):
+        stage = N.Normalize(whitespace=whitespace, form=form, control_chars=control_chars, max_blank_lines=blank)
+        ascii_results = 0
+        for _ in range(300):
+            text = "".join(rng.choice(TO_ASCII_PIECES) for _ in range(rng.randint(1, 25)))
+            once = stage._one_round(text, [])
+            if once.isascii():
+                ascii_results += 1
+                assert stage._one_round(once, []) == once, repr(text)
+            assert stage.normalize_text(text)[0] == reference(stage, text), repr(text)
+        assert ascii_results > 10  # the case under test is common in the sample
