@@ -4,9 +4,9 @@ Sources: the Debian packages ``manpages-zh`` (Simplified and Traditional man pag
 another licence left out) and ``fortunes-zh`` (``chinese``: Debian documents and sayings; ``tang300``,
 ``song100``: Tang and Song poems), unpacked under a root (``benchmarks/_debian_text.py`` reads them)::
 
-    mkdir -p ~/.cache/tdg-bench && cd ~/.cache/tdg-bench
+    mkdir -p ~/.cache/tdg-bench/cjk-debs && cd ~/.cache/tdg-bench/cjk-debs
     apt-get update && apt-get download manpages-zh fortunes-zh
-    for f in manpages-zh*.deb fortunes-zh*.deb; do dpkg-deb -x "$f" cjk-x; done
+    for f in *.deb; do dpkg-deb -x "$f" ../cjk-x; done
 
 The root is ``--cjk-root``, else ``$TDG_CJK_ROOT``, else ``$TDG_BENCH_CACHE/cjk-x`` (``~/.cache/tdg-bench/cjk-x``;
 ``python benchmarks/_corpora.py --fetch`` fetches it with the English sources). ``tests/fixtures/zh`` also
@@ -45,8 +45,7 @@ from _debian_text import NON_GFDL_PAGES, fortunes, man_pages, read_man, roff_sec
 
 ROOT_ENV = "TDG_CJK_ROOT"
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "zh")
-FETCH = ("apt-get update && apt-get download manpages-zh fortunes-zh && "
-         "for f in manpages-zh*.deb fortunes-zh*.deb; do dpkg-deb -x \"$f\" cjk-x; done")
+FETCH = C.FETCH["cjk"]
 #: (lowest characters, highest + 1, share of the documents)
 MIX: Tuple[Tuple[int, int, float], ...] = ((2, 40, 0.25), (40, 150, 0.35), (150, 600, 0.28), (600, 3000, 0.12))
 #: how often each class of MIX is drawn while cutting: more long draws than MIX's shares, since a long piece
@@ -73,8 +72,8 @@ def missing(root: str) -> Optional[str]:
     if os.path.isdir(os.path.join(root, "usr", "share", "man", "zh_CN")) and \
             os.path.isfile(os.path.join(root, "usr", "share", "games", "fortunes", "chinese")):
         return None
-    return (f"manpages-zh and fortunes-zh not found under {root} (--cjk-root, ${ROOT_ENV}); fetch them with: "
-            f"mkdir -p {root}/.. && cd {os.path.dirname(os.path.abspath(root))} && {FETCH}")
+    return (f"manpages-zh and fortunes-zh not found under {root} (--cjk-root, ${ROOT_ENV}); fetch them into "
+            f"{os.path.join(C.CACHE, 'cjk-x')} with: cd {C.CACHE} && {FETCH}")
 
 
 def _han_share(t: str) -> float:

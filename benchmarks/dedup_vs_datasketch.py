@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
@@ -292,6 +292,23 @@ def print_row(r: Dict[str, Any], head: bool = True) -> None:
           f"{qo['short_false_drops']}/{qd['short_false_drops']}", flush=True)
 
 
+def choose_rows(rows: Optional[str], cjk_root: str) -> Tuple[List[str], List[Dict[str, str]]]:
+    """``(rows to run, rows skipped with the reason)``. ``rows`` None: every bucket, and ``cjk`` when its sources
+    are under ``cjk_root`` (registered as a bucket then); a ``cjk`` asked for by name without them is an error."""
+    why = K.missing(cjk_root)
+    if why is None:
+        C.register_bucket("cjk", lambda n, seed: K.base_documents(cjk_root, n, seed))
+    wanted = [r for r in (rows or ",".join([b[0] for b in C.BUCKETS] + ["cjk"])).split(",") if r]
+    unknown = [r for r in wanted if r not in SIZES]
+    if unknown:
+        raise ValueError(f"--rows: unknown row(s) {unknown}; expected some of {list(SIZES)}")
+    if "cjk" not in wanted or why is None:
+        return wanted, []
+    if rows:
+        raise ValueError(f"--rows cjk: {why}")
+    return [r for r in wanted if r != "cjk"], [{"row": "cjk", "reason": why}]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default=None, help="comma-separated rows (default: every bucket, and cjk when its "
@@ -307,17 +324,12 @@ def main() -> int:
     if a.quick:
         a.scale, a.repeat = a.scale * 0.1, 1
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    skipped = []
-    why = K.missing(a.cjk_root)
-    if why is None:
-        C.register_bucket("cjk", lambda n, seed: K.base_documents(a.cjk_root, n, seed))
-    wanted = [r for r in (a.rows or ",".join([b[0] for b in C.BUCKETS] + ["cjk"])).split(",") if r]
-    if "cjk" in wanted and why is not None:
-        if a.rows:
-            ap.error(f"--rows cjk: {why}")
-        wanted.remove("cjk")
-        skipped.append({"row": "cjk", "reason": why})
-        print(f"[cjk] SKIPPED: {why}", flush=True)
+    try:
+        wanted, skipped = choose_rows(a.rows, a.cjk_root)
+    except ValueError as e:
+        ap.error(str(e))
+    for s in skipped:
+        print(f"[{s['row']}] SKIPPED: {s['reason']}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for row in wanted:
