@@ -16,7 +16,8 @@ Fetch them once with::
     for f in fortunes*.deb; do dpkg-deb -x "$f" fortunes-x; done            # -> fortunes-x/usr/share/games/fortunes
     pip download --no-deps chatterbot-corpus==1.3.3 -d .                   # the wheel is read as a zip
 
-(``python benchmarks/_corpora.py --fetch`` runs these commands.) A missing source is reported with the
+(``python benchmarks/_corpora.py --fetch`` runs these commands, and fetches manpages-zh and fortunes-zh into
+``cjk-x`` for the CJK row: ``benchmarks/_cjk_corpus.py``.) A missing source is reported with the
 command that fetches it; buckets are built from what is there.
 
 Buckets cut real documents (at word boundaries, consecutive pieces that never overlap, so base documents
@@ -43,7 +44,8 @@ WORD = re.compile(r"[a-z0-9\u0080-\U0010ffff]+")
 SENT = re.compile(r"(?<=[.!?])\s+")
 NGRAM = 5
 
-#: (name, lowest word count, highest word count); the CJK row is added by :func:`register_bucket`
+#: (name, lowest word count, highest word count); the CJK row (benchmarks/_cjk_corpus.py) is added by
+#: :func:`register_bucket` in benchmarks/dedup_vs_datasketch.py when its sources are found
 BUCKETS: List[Tuple[str, int, int]] = [
     ("5-30", 5, 30), ("30-130", 30, 130), ("130-400", 130, 400), ("400-2000", 400, 2000), (">2000", 2000, 6000),
 ]
@@ -55,6 +57,9 @@ FETCH = {
     "fortunes": "apt-get update && apt-get download fortunes fortunes-min && "
                 "for f in fortunes*.deb; do dpkg-deb -x \"$f\" fortunes-x; done",
     "chatterbot": "pip download --no-deps chatterbot-corpus==1.3.3 -d .",
+    # the CJK row's root (benchmarks/_cjk_corpus.py), kept apart from the English fortunes' packages
+    "cjk": "mkdir -p cjk-debs && cd cjk-debs && apt-get update && apt-get download manpages-zh fortunes-zh && "
+           "for f in *.deb; do dpkg-deb -x \"$f\" ../cjk-x; done",
 }
 
 

@@ -2,17 +2,32 @@
 documentation shows it.
 
 Per record: an exact hash set (BLAKE2b of the text lower-cased with whitespace collapsed, the normalisation
-ExactDedup uses), then word 5-gram shingles (the same words as NearDedup: lower case, runs of ASCII letters
-and digits or non-ASCII characters; a text under 5 words is one shingle), ``MinHash.bulk`` over a block of
+ExactDedup uses), then shingles, ``MinHash.bulk`` over a block of
 1,024 records (128 permutations, datasketch's default hash), and keep-first against ``MinHashLSH(threshold,
 num_perm=128)``: ``lsh.query(m)``; no candidate -> ``lsh.insert(key, m)`` and keep, else drop. No option
 beyond threshold and num_perm is set.
+
+Shingles (``--shingles``):
+
+* ``words`` (the default): word 5-grams (the words of NearDedup's earlier shingling: lower case, runs of
+  ASCII letters and digits or non-ASCII characters; a text under 5 words is one shingle);
+* ``script``: the script-aware shingles NearDedup uses by default (``docs/multilingual.md``), written here
+  again in plain Python (``re``, ``unicodedata``; this module imports neither torch nor torchdataguard, so
+  the peer pays no import it would not pay on its own): NFKC for non-ASCII text, lower case; punctuation,
+  spaces, control and format characters (ASCII: all but letters and digits; others: Unicode categories
+  ``P*``, ``Z*``, ``Cc``, ``Cf``) separate tokens and are left out; each other character of a script written
+  without spaces (Han, kana, Bopomofo, Yi, Thai, Lao, Khmer, Myanmar, Tai, Balinese, Javanese blocks:
+  :data:`UNSPACED_BLOCKS`) is a token of its own, and a maximal run of the remaining characters is a word;
+  a shingle is the window of 5 tokens starting at each token (character 5-grams on Chinese, word 5-grams on
+  English, both on mixed text); a text without a complete window is one shingle of all its tokens, a text
+  without tokens one shingle of its normalised characters.
 
 As a script it reads JSONL and writes ``kept.jsonl`` and ``dropped.jsonl`` (``{"id", "reason", "matched",
 "record"}``, ``matched`` being the list of LSH candidates) into OUT, and prints a JSON line with its own
 seconds (after imports)::
 
     python benchmarks/_datasketch_pipeline.py INPUT.jsonl OUT_DIR [--threshold 0.8] [--text-field text] [--id-field id]
+        [--shingles words|script]
 """
 from __future__ import annotations
 
@@ -38,6 +53,69 @@ def shingles(text: str) -> List[bytes]:
     if len(ws) < NGRAM:
         return [" ".join(ws).encode("utf-8")]
     return [" ".join(ws[i:i + NGRAM]).encode("utf-8") for i in range(len(ws) - NGRAM + 1)]
+
+
+#: Unicode blocks (inclusive code point ranges) of the scripts written without spaces between words
+UNSPACED_BLOCKS = (
+    (0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3029), (0x3038, 0x303B), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF), (0x20000, 0x2FA1F), (0x30000, 0x323AF),  # Han
+    (0x3040, 0x309F), (0x1B001, 0x1B11F), (0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F),
+    (0x1B000, 0x1B000),  # kana
+    (0x3100, 0x312F), (0x31A0, 0x31BF), (0xA000, 0xA4CF),  # Bopomofo, Yi
+    (0x0E00, 0x0E7F), (0x0E80, 0x0EFF), (0x1780, 0x17FF), (0x19E0, 0x19FF),  # Thai, Lao, Khmer
+    (0x1000, 0x109F), (0xA9E0, 0xA9FF), (0xAA60, 0xAA7F),  # Myanmar
+    (0x1950, 0x197F), (0x1980, 0x19DF), (0x1A20, 0x1AAF), (0xAA80, 0xAADF),  # Tai Le, New Tai Lue, Tai Tham, Tai Viet
+    (0x1B00, 0x1B7F), (0xA980, 0xA9DF),  # Balinese, Javanese
+)
+UNSPACED = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in UNSPACED_BLOCKS) + "]")
+SEPARATOR_CATEGORIES = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Zp", "Cc", "Cf"))
+
+
+class _SpacedOut(dict):
+    """``str.translate`` table, filled as characters are met: a separator becomes a space, a character of a
+    script written without spaces gets a space on each side, any other character stays."""
+
+    def __missing__(self, cp: int) -> Any:
+        ch = chr(cp)
+        if cp < 0x80:
+            out: Any = cp if ch.isalnum() else " "
+        elif unicodedata.category(ch) in SEPARATOR_CATEGORIES:
+            out = " "
+        else:
+            out = f" {ch} " if UNSPACED.match(ch) else cp
+        self[cp] = out
+        return out
+
+
+_SPACED_OUT = _SpacedOut()
+
+
+def script_tokens(text: str) -> List[str]:
+    """Script-aware tokens: each character of a script written without spaces, and words of the rest."""
+    t = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    return t.translate(_SPACED_OUT).split()
+
+
+def script_shingles(text: str, ngram: int = NGRAM, char_ngram: int = NGRAM) -> List[bytes]:
+    """Script-aware shingles, encoded: ``char_ngram`` tokens from a character token, ``ngram`` from a word."""
+    toks = script_tokens(text)
+    if not toks:
+        t = text if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+        return [t.encode("utf-8", "surrogatepass")]
+    m = len(toks)
+    if ngram == char_ngram:
+        out = [" ".join(toks[i:i + ngram]) for i in range(m - ngram + 1)]
+    else:
+        out = []
+        for i, tok in enumerate(toks):
+            k = char_ngram if UNSPACED.match(tok) else ngram
+            if i + k <= m:
+                out.append(" ".join(toks[i:i + k]))
+    return [s.encode("utf-8", "surrogatepass") for s in out or [" ".join(toks)]]
+
+
+#: ``--shingles`` choices
+SHINGLERS = {"words": shingles, "script": script_shingles}
 
 
 def exact_key(text: str) -> bytes:
@@ -94,6 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--text-field", default="text")
     ap.add_argument("--id-field", default="id")
+    ap.add_argument("--shingles", choices=sorted(SHINGLERS), default="words")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     os.makedirs(a.out, exist_ok=True)
@@ -108,7 +187,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(os.path.join(a.out, "kept.jsonl"), "w", encoding="utf-8") as ko, \
             open(os.path.join(a.out, "dropped.jsonl"), "w", encoding="utf-8") as do:
         for key, rec, reason, matched in dedup(read(), text_of=lambda r: r[a.text_field],
-                                               id_of=lambda i, r: r.get(a.id_field, i), threshold=a.threshold):
+                                               id_of=lambda i, r: r.get(a.id_field, i), threshold=a.threshold,
+                                               shingles_of=SHINGLERS[a.shingles]):
             if reason is None:
                 ko.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 kept += 1
