@@ -347,3 +347,47 @@ def test_a_rule_set_scorer_returns_one_score_per_rule_name():
         RuleSet("demo", rules, lambda st, cfg: [1.0, 1.0], "a test")  # positional lists are refused
     with pytest.raises(ConfigError, match="other sets"):
         RuleSet("demo", (Rule("c4", "chars", Threshold(min=1), "characters"),), lambda st, cfg: {"chars": 1.0}, "x")
+
+
+def _shares_by_path(tokens, monkeypatch, few):
+    from torchdataguard.quality.rules import stats
+
+    monkeypatch.setattr(stats, "_FEW", few)
+    return stats._ngram_shares(tokens)
+
+
+def test_ngram_steps_on_lists_equal_the_array_steps(monkeypatch):
+    """Few candidates finish on Python lists: the same floats as the array steps, on repetitive random token
+    lists (overlapping occurrences, ties, long repeats) and real e-mails."""
+    import random
+
+    from torchdataguard.assets import load_spamassassin
+
+    rng = random.Random(3)
+    lists = []
+    for _ in range(400):
+        vocab = ["a", "bb", "ccc", "the", "of", "x", "yy", "zzzz"][: rng.randint(1, 8)]
+        base = [rng.choice(vocab) for _ in range(rng.randint(0, 80))]
+        if base and rng.random() < 0.5:  # a long repeat, as in a quoted reply
+            i = rng.randrange(len(base))
+            base += base[i: i + rng.randint(1, 30)] * rng.randint(1, 3)
+        lists.append(base)
+    lists += [r["text"].lower().split() for r in load_spamassassin(limit=300)]
+    used_lists = 0
+    for tokens in lists:
+        arrays = _shares_by_path(tokens, monkeypatch, 0)
+        assert _shares_by_path(tokens, monkeypatch, 32) == arrays
+        assert _shares_by_path(tokens, monkeypatch, 10 ** 9) == arrays
+        used_lists += any(arrays[0][1:]) or any(arrays[1])  # a step after the 2-grams found repeats
+    assert used_lists > 100
+
+
+def test_tokens_with_letter_counts_tokens_holding_a_letter():
+    import random
+
+    rng = random.Random(5)
+    alphabet = "aZ09 -_.!?\t\n>#" + "é中ßΣ٣"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        st = TextStats(text)
+        assert st.tokens_with_letter() == sum(1 for t in st.tokens() if not t.isdigit() and any(map(str.isalpha, t)))

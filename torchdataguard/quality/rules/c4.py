@@ -52,10 +52,11 @@ def c4(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     check_policy = cfg.policy and any(p in lower for p in C4_POLICY)
     kept = []
     min_words = cfg.min_words
-    for s in st.lines():
-        if min_words and len(s.split(None, min_words - 1)) < min_words:
+    terminal_punct = cfg.terminal_punct
+    for s in st.lines():  # the cheap test first: a line is kept only if it passes all of them
+        if terminal_punct and (not s.endswith(TERMINAL) or s.endswith(ELLIPSES)):
             continue
-        if cfg.terminal_punct and (not s.endswith(TERMINAL) or s.endswith(ELLIPSES)):
+        if min_words and len(s.split(None, min_words - 1)) < min_words:
             continue
         if check_js or check_policy:
             ls = s.lower()

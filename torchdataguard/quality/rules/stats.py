@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,7 +30,11 @@ TERMINAL: Tuple[str, ...] = (".", "!", "?", "\"", "\u201d", "'", "\u2019", "\u30
 #: Ellipsis forms (Gopher's ellipsis rules; C4 does not count a line ending in an ellipsis as terminated).
 ELLIPSES: Tuple[str, ...] = ("...", "\u2026")
 
-_HASHED_MUL = np.uint64(0x9E3779B97F4A7C15)
+_MUL_INT = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+_HASHED_MUL = np.uint64(_MUL_INT)
+#: n-gram steps with at most this many candidate positions run on Python lists (measured on e-mails: 32)
+_FEW = 32
 _ONES = np.ones(16, dtype=np.int8)
 
 
@@ -96,7 +100,9 @@ class TextStats:
         # only the others (numbers, symbols, scripts without case) need a character-by-character look
         flags = list(map(str.islower, toks))
         n = sum(flags)
-        if n < len(toks):
+        # an ASCII token that is not lower-case holds no letter (every ASCII letter is cased): the tokens of
+        # ASCII text split on whitespace need no further look
+        if n < len(toks) and (self._tokenize is not None or not self.text.isascii()):
             rest = itertools.compress(toks, map(operator.not_, flags))
             n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
         return n
@@ -143,6 +149,53 @@ def _covered_by_mask(rep: np.ndarray, n: int, lens: np.ndarray) -> int:
     return int(lens[cover > 0].sum())
 
 
+def _union_chars(starts: Sequence[int], n: int, cum: Sequence[int]) -> int:
+    """Characters of the tokens covered by the n-grams starting at ``starts`` (ascending; overlaps once)."""
+    covered = 0
+    end = 0
+    for p in starts:
+        covered += cum[p + n] - cum[p if p > end else end]
+        end = p + n
+    return covered
+
+
+def _steps_on_lists(n: int, cand: List[int], prev: List[int], hl: List[int], cum: List[int], total: int,
+                    top: List[float], dup: List[float]) -> None:
+    """Steps ``n`` .. 10 of :func:`_ngram_shares` on Python lists, for few candidates: ``cand`` are the ascending
+    positions whose n-gram can repeat and ``prev`` their (n-1)-gram keys, ``hl`` the token hashes and ``cum``
+    the cumulative token lengths (positions relative to a slice of the text's tokens). The same integers as
+    the array steps, so the same shares."""
+    while n <= 10:
+        groups: Dict[int, List[int]] = {}
+        keys: Dict[int, int] = {}
+        for k, p in zip(prev, cand):
+            k = (k * _MUL_INT + hl[p + n - 1]) & _MASK64
+            keys[p] = k
+            g = groups.get(k)
+            if g is None:
+                groups[k] = [p]
+            else:
+                g.append(p)
+        reps = [g for g in groups.values() if len(g) > 1]
+        if not reps:
+            return
+        if n <= 4:  # the most frequent n-gram; ties to more characters, then to the earliest
+            best = max(reps, key=lambda g: (len(g), cum[g[0] + n] - cum[g[0]], -g[0]))
+            if all(b - a >= n for a, b in zip(best, best[1:])):
+                top[n - 2] = len(best) * (cum[best[0] + n] - cum[best[0]]) / total
+            else:
+                top[n - 2] = _union_chars(best, n, cum) / total
+        rep = sorted(p for g in reps for p in g)
+        if n >= 5:
+            dup[n - 5] = _union_chars(rep, n, cum) / total
+        flagged = set(rep)
+        cand = [p for p in rep if p + 1 in flagged]
+        if len(cand) < 2:
+            return
+        prev = [keys[p] for p in cand]
+        n += 1
+
+
 def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     """Gopher's n-gram repetition shares over ``tokens``.
 
@@ -175,6 +228,11 @@ def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
         else:
             pos_all = np.flatnonzero(rep[:-1] & rep[1:])
             if pos_all.size < 2:
+                break
+            if pos_all.size <= _FEW:  # the remaining steps on Python lists (numpy's per-call cost dominates)
+                lo, hi = int(pos_all[0]), int(pos_all[-1]) + 11  # every token and length they can reach
+                _steps_on_lists(n, (pos_all - lo).tolist(), key[pos_all].tolist(), h[lo:hi].tolist(),
+                                cum[lo:hi + 1].tolist(), total, top, dup)
                 break
             sub = key[pos_all]
         order = np.argsort(sub, kind="stable")
