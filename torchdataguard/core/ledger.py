@@ -44,18 +44,21 @@ class _Reservoir:
         self._rng = random.Random(seed)
 
     def add(self, v: float) -> None:
-        if not math.isfinite(v):
+        if v - v != 0.0:  # nan or an infinity (what ``not math.isfinite(v)`` says, without the call)
             return
-        self.n += 1
+        n = self.n = self.n + 1
         self.total += v
-        self.lo = min(self.lo, v)
-        self.hi = max(self.hi, v)
-        if len(self.values) < self.cap:
-            self.values.append(v)
+        if v < self.lo:  # what min() and max() keep (the first of equal values)
+            self.lo = v
+        if v > self.hi:
+            self.hi = v
+        values = self.values
+        if len(values) < self.cap:
+            values.append(v)
         else:
-            j = self._rng.randrange(self.n)
+            j = self._rng.randrange(n)
             if j < self.cap:
-                self.values[j] = v
+                values[j] = v
 
     def summary(self) -> Dict[str, Any]:
         if not self.n:

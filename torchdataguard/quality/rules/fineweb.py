@@ -2,6 +2,7 @@
 ending in punctuation, the share of characters in duplicated lines, and the share of short lines."""
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Dict
 
 from .base import Threshold, register_rule_set
@@ -27,7 +28,7 @@ def fineweb(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     n = len(lines)
     _, dup_chars, chars = st.line_dups()
     return {
-        "line_punct_ratio": ratio(sum(1 for s in lines if s.endswith(TERMINAL)), n),
+        "line_punct_ratio": ratio(sum(map(str.endswith, lines, repeat(TERMINAL, n))), n),
         "dup_line_char_ratio": ratio(dup_chars, chars),
-        "short_line_ratio": ratio(sum(1 for s in lines if len(s) < 30), n),
+        "short_line_ratio": ratio(sum(map((30).__gt__, map(len, lines))), n),
     }

@@ -10,6 +10,7 @@ Gopher", appendix A.1.1), registered as ``gopher_quality`` and ``gopher_repetiti
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Dict
 
 from .base import Threshold, register_rule_set
@@ -50,8 +51,8 @@ def gopher_quality(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         "mean_word_length": ratio(sum(map(len, words)), n_words),
         "hash_to_word_ratio": text.count("#") / denom,
         "ellipsis_to_word_ratio": (text.count("...") + text.count("\u2026")) / denom,
-        "bullet_lines_ratio": ratio(sum(1 for s in lines if s.startswith(BULLETS)), n_lines),
-        "ellipsis_lines_ratio": ratio(sum(1 for s in lines if s.endswith(ELLIPSES)), n_lines),
+        "bullet_lines_ratio": ratio(sum(map(str.startswith, lines, repeat(BULLETS, n_lines))), n_lines),
+        "ellipsis_lines_ratio": ratio(sum(map(str.endswith, lines, repeat(ELLIPSES, n_lines))), n_lines),
         "alpha_words_ratio": ratio(st.tokens_with_letter(), n_tokens),
         # how many of the stop words occur (distinct)
         "stop_words": float(len(opts.stop_words.intersection(words))),
