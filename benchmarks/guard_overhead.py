@@ -12,7 +12,8 @@ tokeniser, the same on both sides).
   the same two workers and the same collate function, no guard.
 
 Both run ``--steps`` steps after ``--warmup`` untimed ones; the two runs alternate ``--repeat`` times and the
-best time of each is kept. The overhead is ``(guarded - plain) / plain`` of the time per step. With CUDA,
+best time of each is kept. The overhead is ``(guarded - plain) / plain`` of the time per step, best against best;
+each round's pair is also reported, and their median (``overhead_median_percent``). With CUDA,
 ``--device cuda`` trains on the GPU (the guard stays on the CPU workers and the main process).
 
 Usage:
@@ -177,15 +178,22 @@ def main() -> int:
         print(f"round {r + 1}: plain {p * 1000:.0f} ms/step, guarded {g * 1000:.0f} ms/step "
               f"({(g - p) / p * 100:+.1f}%)", flush=True)
     g, p = min(g_times), min(p_times)
+    paired = sorted((gt - pt) / pt * 100 for gt, pt in zip(g_times, p_times))
     res = {"machine": machine(device), "device": str(device), "steps": a.steps, "warmup": a.warmup,
            "batch": a.batch, "seq": SEQ, "repeat": a.repeat,
            "stages": ["normalize", "quality", "pii", "exact", "near"],
            "plain_ms_per_step": round(p * 1000, 1), "guarded_ms_per_step": round(g * 1000, 1),
            "overhead_percent": round((g - p) / p * 100, 2),
+           # each round's guarded run against the plain run right after it (the same batches), and their median
+           "rounds": [{"plain_ms_per_step": round(pt * 1000, 1), "guarded_ms_per_step": round(gt * 1000, 1),
+                       "overhead_percent": round((gt - pt) / pt * 100, 2)} for gt, pt in zip(g_times, p_times)],
+           "overhead_median_percent": round(paired[len(paired) // 2] if len(paired) % 2 else
+                                            (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) / 2, 2),
            "guard_seen": rep.get("seen"), "guard_dropped_by_reason": rep.get("dropped_by_reason"),
            "command": f"python benchmarks/guard_overhead.py --device {a.device} --steps {a.steps} --repeat {a.repeat}"}
-    print(f"overhead on {device}: {res['overhead_percent']:+.2f}% of the step "
-          f"(plain {res['plain_ms_per_step']} ms, guarded {res['guarded_ms_per_step']} ms)")
+    print(f"overhead on {device}: {res['overhead_percent']:+.2f}% of the step, best against best "
+          f"(plain {res['plain_ms_per_step']} ms, guarded {res['guarded_ms_per_step']} ms); median of the "
+          f"{len(paired)} paired rounds {res['overhead_median_percent']:+.2f}%")
     name = "guard_overhead_cuda.json" if device.type == "cuda" else "guard_overhead.json"
     write_result(a.out or os.path.join(HERE, "results", name), res)
     return 0
