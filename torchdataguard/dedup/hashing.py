@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64
-from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
+from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, nfkc_joined, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
@@ -231,12 +231,17 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     # (one encode for the group: the UTF-8 of the joined texts is the join of their UTF-8)
     joined = "\x00".join(texts)
     ascii = joined.isascii()
-    norm: Sequence[str] = texts if ascii else [t if t.isascii() else nfkc(t).lower() for t in texts]
-    raw = joined.encode("ascii") if ascii else "\x00".join(norm).encode("utf-8", "surrogatepass")
-    lens = np.fromiter(map(len, norm), dtype=np.int64, count=n_docs)  # characters; bytes where ASCII
-    if not ascii:
-        wide = [i for i, t in enumerate(norm) if not t.isascii()]
-        lens[wide] = [len(norm[i].encode("utf-8", "surrogatepass")) for i in wide]
+    if ascii:
+        raw = joined.encode("ascii")
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs)
+    elif joined.count("\x00") == n_docs - 1:  # no text holds a NUL: the NULs of the join end the documents
+        raw = _normalized_utf8(texts, joined)
+        ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+        lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
+    else:
+        norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
+        raw = "\x00".join(norm).encode("utf-8", "surrogatepass")
+        lens = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in norm), dtype=np.int64, count=n_docs)
     L = len(raw)
     buf, starts, is_char = _tokens(raw, mode, ascii=ascii)
     doc_start = np.zeros(n_docs, dtype=np.int64)
@@ -273,21 +278,51 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
         has[d] = True
     short = np.flatnonzero(~has)
     if short.size:
-        word_off = np.concatenate([[0], np.cumsum(n_words)])
-        extra_h = np.empty(short.size, dtype=_U)
-        for i, d in enumerate(short.tolist()):
-            a, b = word_off[d], word_off[d + 1]
-            if b > a:
-                with np.errstate(over="ignore"):
-                    mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
-                    extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
-            else:  # no word characters at all: hash the normalised characters
-                extra_h[i] = np.frombuffer(content_hash128(norm[d])[:8], dtype=_U)[0]  # of its UTF-8
-        out_h.append(np_mix64(extra_h))
+        out_h.append(np_mix64(_whole_text_hashes(wh, n_words, short, raw, doc_start, lens)))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
     doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
     return hashes, doc.astype(np.int64, copy=False)
+
+
+def _normalized_utf8(texts: Sequence[str], joined: str) -> bytes:
+    """The UTF-8 of the texts joined by NULs, each NFKC-normalised and lower-cased unless it is ASCII (texts
+    without a NUL; ``joined`` is their join). The texts that need it are normalised joined, in one pass:
+    NUL is a starter that composes with nothing, is the normal form of nothing else and ends a word for
+    lower-casing (Greek final sigma), so the normal form of the join is the join of the normal forms."""
+    wide = [i for i, t in enumerate(texts) if not t.isascii()]
+    if len(wide) == len(texts):
+        return nfkc_joined(joined).lower().encode("utf-8", "surrogatepass")
+    parts = nfkc_joined("\x00".join([texts[i] for i in wide])).lower().split("\x00")
+    norm = list(texts)
+    for i, t in zip(wide, parts):
+        norm[i] = t
+    return "\x00".join(norm).encode("utf-8", "surrogatepass")
+
+
+_MUL = np.array(_SHINGLE_MUL, dtype=_U)
+
+
+def _whole_text_hashes(wh: np.ndarray, n_words: np.ndarray, short: np.ndarray, raw: bytes, doc_start: np.ndarray,
+                       lens: np.ndarray) -> np.ndarray:
+    """The one shingle of each document of ``short`` (no complete window), before mixing: the weighted sum of
+    all its token hashes plus its token count times a constant, or, for a document without tokens, the first
+    8 bytes of the BLAKE2b digest of its normalised UTF-8 (``raw[doc_start[d]:doc_start[d] + lens[d]]``)."""
+    cnt = n_words[short]
+    first = (np.cumsum(n_words) - n_words)[short]
+    out = np.empty(short.size, dtype=_U)
+    has = np.flatnonzero(cnt > 0)
+    if has.size:
+        c = cnt[has]
+        off = np.cumsum(c) - c
+        k = np.arange(int(c.sum())) - np.repeat(off, c)  # position of each token in its document
+        with np.errstate(over="ignore"):
+            terms = wh[np.repeat(first[has], c) + k] * _MUL[k % _MUL.size]
+            out[has] = np.add.reduceat(terms, off) + c.astype(_U) * _U(0x632BE59BD9B4E019)
+    for i in np.flatnonzero(cnt == 0).tolist():  # no word characters at all: hash the normalised characters
+        a = int(doc_start[short[i]])
+        out[i] = np.frombuffer(content_hash128(raw[a : a + int(lens[short[i]])])[:8], dtype=_U)[0]
+    return out
 
 
 _LEGACY_WORD = re.compile(r"[a-z0-9\u0080-\U0010ffff]+")
