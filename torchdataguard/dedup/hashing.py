@@ -19,8 +19,9 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64
-from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, nfkc_joined, unspaced_script
+from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
+from .utf8norm import decode_leads, normalized_utf8
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
            "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
@@ -106,18 +107,6 @@ def _scratch(n: int) -> np.ndarray:
     return buf[:n]
 
 
-def _decode(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Code points and UTF-8 lengths of the multi-byte characters whose lead bytes are at ``lead``."""
-    bp = np.frombuffer(raw + b"\x00\x00\x00", dtype=np.uint8)
-    b0 = bp[lead].astype(np.uint32)
-    b1, b2, b3 = ((bp[lead + k] & 0x3F).astype(np.uint32) for k in (1, 2, 3))
-    nb = 2 + (b0 >= 0xE0).astype(np.int64) + (b0 >= 0xF0)
-    cp = np.where(nb == 2, ((b0 & 0x1F) << 6) | b1,
-                  np.where(nb == 3, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
-                           ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
-    return np.minimum(cp, 0x10FFFF), nb
-
-
 def _tokens(raw: bytes, mode: str, *, ascii: bool = False) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
     tokens start and, where some token is a character token, which ones are (``ascii``: ``raw`` is known to
@@ -130,7 +119,7 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False) -> Tuple[np.ndarray, 
     if mode != "words" and not ascii:
         lead = np.flatnonzero(b >= 0xC0)
         if lead.size:
-            cp, nb = _decode(raw, lead)
+            cp, nb = decode_leads(raw, lead)
             cls = classes_of(cp)
             sep = cls == SEP
             if sep.any():  # punctuation and spaces outside ASCII fold away like ASCII ones
@@ -235,7 +224,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
         raw = joined.encode("ascii")
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs)
     elif joined.count("\x00") == n_docs - 1:  # no text holds a NUL: the NULs of the join end the documents
-        raw = _normalized_utf8(texts, joined)
+        raw = normalized_utf8(texts, joined)
         ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
         lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
     else:
@@ -283,21 +272,6 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
     doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
     return hashes, doc.astype(np.int64, copy=False)
-
-
-def _normalized_utf8(texts: Sequence[str], joined: str) -> bytes:
-    """The UTF-8 of the texts joined by NULs, each NFKC-normalised and lower-cased unless it is ASCII (texts
-    without a NUL; ``joined`` is their join). The texts that need it are normalised joined, in one pass:
-    NUL is a starter that composes with nothing, is the normal form of nothing else and ends a word for
-    lower-casing (Greek final sigma), so the normal form of the join is the join of the normal forms."""
-    wide = [i for i, t in enumerate(texts) if not t.isascii()]
-    if len(wide) == len(texts):
-        return nfkc_joined(joined).lower().encode("utf-8", "surrogatepass")
-    parts = nfkc_joined("\x00".join([texts[i] for i in wide])).lower().split("\x00")
-    norm = list(texts)
-    for i, t in zip(wide, parts):
-        norm[i] = t
-    return "\x00".join(norm).encode("utf-8", "surrogatepass")
 
 
 _MUL = np.array(_SHINGLE_MUL, dtype=_U)

@@ -25,7 +25,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["CHAR", "SEP", "UNSPACED", "WORD", "char_class", "classes_of", "nfkc", "nfkc_joined", "unspaced_script"]
+__all__ = ["CHAR", "SEP", "UNSPACED", "WORD", "char_class", "classes_of", "nfkc", "unspaced_script"]
 
 SEP, WORD, CHAR = 0, 1, 2
 
@@ -137,20 +137,3 @@ def nfkc(text: str) -> str:
     """
     text = _WIDE.sub(_narrow, text)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
-
-
-def nfkc_joined(joined: str) -> str:
-    r""":func:`nfkc` of each NUL-separated piece of ``joined``, joined by NULs again: the pieces of many texts
-    normalised in one call (no per-text call in the usual case that every piece is normalised after the
-    full-width forms are replaced; else the pieces that are not are normalised one by one).
-
-    Example:
-        >>> nfkc_joined("Ｐｙ，版\x00ｘ\u2026") == nfkc("Ｐｙ，版") + "\x00" + nfkc("ｘ\u2026") == "Py,版\x00x..."
-        True
-    """
-    text = _WIDE.sub(_narrow, joined)
-    if unicodedata.is_normalized("NFKC", text):
-        return text
-    return "\x00".join([t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)
-                         for t in text.split("\x00")])
-
