@@ -21,7 +21,7 @@ import numpy as np
 from ..core.mixing import np_mix64
 from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
-from .utf8norm import decode_leads, normalized_utf8
+from .utf8norm import Decoded, decode_leads, normalized_utf8
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
            "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
@@ -107,19 +107,22 @@ def _scratch(n: int) -> np.ndarray:
     return buf[:n]
 
 
-def _tokens(raw: bytes, mode: str, *, ascii: bool = False) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
+            decoded: Optional[Decoded] = None) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
     tokens start and, where some token is a character token, which ones are (``ascii``: ``raw`` is known to
-    hold ASCII only, so no multi-byte character needs decoding)."""
+    hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
+    :data:`~.utf8norm.Decoded`, when the caller has them)."""
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
     char_lead: Optional[np.ndarray] = None
     char_end: Optional[np.ndarray] = None
     b = np.frombuffer(raw, dtype=np.uint8)
     if mode != "words" and not ascii:
-        lead = np.flatnonzero(b >= 0xC0)
+        lead, cp, nb = decoded if decoded is not None else (np.flatnonzero(b >= 0xC0), None, None)
         if lead.size:
-            cp, nb = decode_leads(raw, lead)
+            if cp is None or nb is None:
+                cp, nb = decode_leads(raw, lead)
             cls = classes_of(cp)
             sep = cls == SEP
             if sep.any():  # punctuation and spaces outside ASCII fold away like ASCII ones
@@ -220,11 +223,12 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     # (one encode for the group: the UTF-8 of the joined texts is the join of their UTF-8)
     joined = "\x00".join(texts)
     ascii = joined.isascii()
+    decoded: Optional[Decoded] = None
     if ascii:
         raw = joined.encode("ascii")
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs)
     elif joined.count("\x00") == n_docs - 1:  # no text holds a NUL: the NULs of the join end the documents
-        raw = normalized_utf8(texts, joined)
+        raw, decoded = normalized_utf8(texts, joined)
         ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
         lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
     else:
@@ -232,7 +236,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
         raw = "\x00".join(norm).encode("utf-8", "surrogatepass")
         lens = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in norm), dtype=np.int64, count=n_docs)
     L = len(raw)
-    buf, starts, is_char = _tokens(raw, mode, ascii=ascii)
+    buf, starts, is_char = _tokens(raw, mode, ascii=ascii, decoded=decoded)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)

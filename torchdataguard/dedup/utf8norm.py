@@ -9,7 +9,7 @@ in NFKC, which one quick check confirms. A NUL is a starter that composes with n
 normal form of nothing else, so the normal form of the join is the join of the normal forms.
 
 Example:
-    >>> normalized_utf8(["Ｐｙｔｈｏｎ，版本３…", "ascii Text", "Ἀθῆναι ΟΔΟΣ"]).decode()
+    >>> normalized_utf8(["Ｐｙｔｈｏｎ，版本３…", "ascii Text", "Ἀθῆναι ΟΔΟΣ"])[0].decode()
     'Python,版本3...\\x00ascii Text\\x00ἀθῆναι οδος'
 """
 from __future__ import annotations
@@ -20,7 +20,10 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
+__all__ = ["Decoded", "decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
+
+#: ``(lead, cp, nb)``: byte offsets, code points and UTF-8 lengths of the multi-byte characters of some UTF-8
+Decoded = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def decode_leads(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -105,28 +108,31 @@ def lower_changes(cps: np.ndarray) -> np.ndarray:
     return out.astype(bool)
 
 
-def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> bytes:
+def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple[bytes, Optional[Decoded]]:
     """The UTF-8 (``surrogatepass``) of the texts joined by NULs: each non-ASCII text NFKC-normalised and
     lower-cased, ASCII texts as they are, except that letters are lower-cased only where a non-ASCII character
-    asks for it (ASCII letters are lower-cased by the byte table of :mod:`.hashing`, which reads these bytes).
+    asks for it (ASCII letters are lower-cased by the byte table of :mod:`.hashing`, which reads these bytes);
+    and, when they were made on the way, ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads`
+    of ``np.flatnonzero(raw >= 0xC0)``), else ``None``.
 
     The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). The non-ASCII texts
     are normalised together; ASCII texts are only encoded.
 
     Example:
-        >>> normalized_utf8(["Ａｂ，", "x"])
+        >>> normalized_utf8(["Ａｂ，", "x"])[0]
         b'Ab,\\x00x'
     """
-    wide = [i for i, t in enumerate(texts) if not t.isascii()]
-    if len(wide) == len(texts):
+    ascii = list(map(str.isascii, texts))
+    if not any(ascii):
         return _normalized_join("\x00".join(texts) if joined is None else joined)
-    if not wide:
-        return ("\x00".join(texts) if joined is None else joined).encode("ascii")
-    normal = iter(_normalized_join("\x00".join([texts[i] for i in wide])).split(b"\x00"))
-    return b"\x00".join([t.encode("ascii") if t.isascii() else next(normal) for t in texts])
+    if all(ascii):
+        return ("\x00".join(texts) if joined is None else joined).encode("ascii"), None
+    raw, _ = _normalized_join("\x00".join([t for t, a in zip(texts, ascii) if not a]))
+    normal = iter(raw.split(b"\x00"))
+    return b"\x00".join([t.encode("ascii") if a else next(normal) for t, a in zip(texts, ascii)]), None
 
 
-def _normalized_join(joined: str) -> bytes:
+def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     """:func:`normalized_utf8` of texts that are all non-ASCII, from their join."""
     raw = joined.encode("utf-8", "surrogatepass")
     folded = fold_compat(raw)
@@ -139,12 +145,12 @@ def _normalized_join(joined: str) -> bytes:
         raw = text.encode("utf-8", "surrogatepass")
     b = np.frombuffer(raw, dtype=np.uint8)
     lead = np.flatnonzero(b >= 0xC0)
-    if lead.size:
-        change = lead[lower_changes(decode_leads(raw, lead)[0])]
-        if change.size:  # lower-case the texts holding such a character
-            docs = np.unique(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()
-            parts = text.split("\x00")
-            for d in docs:
-                parts[d] = parts[d].lower()
-            raw = "\x00".join(parts).encode("utf-8", "surrogatepass")
-    return raw
+    cp, nb = decode_leads(raw, lead)
+    change = lead[lower_changes(cp)]
+    if not change.size:
+        return raw, (lead, cp, nb)
+    docs = np.unique(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()  # lower-case the texts holding one
+    parts = text.split("\x00")
+    for d in docs:
+        parts[d] = parts[d].lower()
+    return "\x00".join(parts).encode("utf-8", "surrogatepass"), None
