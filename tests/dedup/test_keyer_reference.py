@@ -269,3 +269,13 @@ def test_a_value_of_all_ones_moves_the_bins_to_int64_and_keeps_them_equal():
         assert size.tolist() == r_size
         assert [sets[off[i] : off[i + 1]].tolist() for i in range(len(docs))] == r_sets
         assert nib.tolist() == r_nib
+
+
+def test_no_rows_and_no_documents_give_empty_keys():
+    assert densify_sources(np.zeros((0, 128), dtype=bool), 128).shape == (0, 128)
+    cfg = NearDedup().cfg
+    nib, size, sets, off = numpy_keys(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), 0, cfg.num_perm,
+                                      cfg.seed, cfg.limits)
+    assert nib.shape == (0, cfg.num_perm) and size.size == sets.size == 0 and off.tolist() == [0]
+    keys = NearDedup().keyer()([])
+    assert keys.nib.shape == (0, cfg.num_perm) and keys.size.numel() == 0

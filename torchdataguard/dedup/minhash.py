@@ -196,13 +196,15 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
     n = filled.shape[0]
     k = np.count_nonzero(filled, axis=1)
     rows = np.flatnonzero((k > 0) & (k < num_perm))  # rows with an empty bin to fill
+    if not rows.size:
+        src = np.empty((n, num_perm), dtype=np.int64)
+        src[:] = np.arange(num_perm)
+        return src
     if rows.size == n:
         f = filled
     else:
         src = np.empty((n, num_perm), dtype=np.int64)
         src[:] = np.arange(num_perm)
-        if not rows.size:
-            return src
         f = filled[rows]
     probes = probe_table(num_perm, seed).numpy()
     if num_perm > TABLE_MAX_PERM:
