@@ -21,6 +21,7 @@ import numpy as np
 from ..core.mixing import np_mix64
 from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
+from .utf8norm import Decoded, decode_leads, normalized_utf8
 
 __all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
            "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
@@ -106,31 +107,22 @@ def _scratch(n: int) -> np.ndarray:
     return buf[:n]
 
 
-def _decode(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Code points and UTF-8 lengths of the multi-byte characters whose lead bytes are at ``lead``."""
-    bp = np.frombuffer(raw + b"\x00\x00\x00", dtype=np.uint8)
-    b0 = bp[lead].astype(np.uint32)
-    b1, b2, b3 = ((bp[lead + k] & 0x3F).astype(np.uint32) for k in (1, 2, 3))
-    nb = 2 + (b0 >= 0xE0).astype(np.int64) + (b0 >= 0xF0)
-    cp = np.where(nb == 2, ((b0 & 0x1F) << 6) | b1,
-                  np.where(nb == 3, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
-                           ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
-    return np.minimum(cp, 0x10FFFF), nb
-
-
-def _tokens(raw: bytes, mode: str, *, ascii: bool = False) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
+            decoded: Optional[Decoded] = None) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
     tokens start and, where some token is a character token, which ones are (``ascii``: ``raw`` is known to
-    hold ASCII only, so no multi-byte character needs decoding)."""
+    hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
+    :data:`~.utf8norm.Decoded`, when the caller has them)."""
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
     char_lead: Optional[np.ndarray] = None
     char_end: Optional[np.ndarray] = None
     b = np.frombuffer(raw, dtype=np.uint8)
     if mode != "words" and not ascii:
-        lead = np.flatnonzero(b >= 0xC0)
+        lead, cp, nb = decoded if decoded is not None else (np.flatnonzero(b >= 0xC0), None, None)
         if lead.size:
-            cp, nb = _decode(raw, lead)
+            if cp is None or nb is None:
+                cp, nb = decode_leads(raw, lead)
             cls = classes_of(cp)
             sep = cls == SEP
             if sep.any():  # punctuation and spaces outside ASCII fold away like ASCII ones
@@ -231,14 +223,20 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     # (one encode for the group: the UTF-8 of the joined texts is the join of their UTF-8)
     joined = "\x00".join(texts)
     ascii = joined.isascii()
-    norm: Sequence[str] = texts if ascii else [t if t.isascii() else nfkc(t).lower() for t in texts]
-    raw = joined.encode("ascii") if ascii else "\x00".join(norm).encode("utf-8", "surrogatepass")
-    lens = np.fromiter(map(len, norm), dtype=np.int64, count=n_docs)  # characters; bytes where ASCII
-    if not ascii:
-        wide = [i for i, t in enumerate(norm) if not t.isascii()]
-        lens[wide] = [len(norm[i].encode("utf-8", "surrogatepass")) for i in wide]
+    decoded: Optional[Decoded] = None
+    if ascii:
+        raw = joined.encode("ascii")
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=n_docs)
+    elif joined.count("\x00") == n_docs - 1:  # no text holds a NUL: the NULs of the join end the documents
+        raw, decoded = normalized_utf8(texts, joined)
+        ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+        lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
+    else:
+        norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
+        raw = "\x00".join(norm).encode("utf-8", "surrogatepass")
+        lens = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in norm), dtype=np.int64, count=n_docs)
     L = len(raw)
-    buf, starts, is_char = _tokens(raw, mode, ascii=ascii)
+    buf, starts, is_char = _tokens(raw, mode, ascii=ascii, decoded=decoded)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
@@ -273,21 +271,36 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
         has[d] = True
     short = np.flatnonzero(~has)
     if short.size:
-        word_off = np.concatenate([[0], np.cumsum(n_words)])
-        extra_h = np.empty(short.size, dtype=_U)
-        for i, d in enumerate(short.tolist()):
-            a, b = word_off[d], word_off[d + 1]
-            if b > a:
-                with np.errstate(over="ignore"):
-                    mul = np.array([_SHINGLE_MUL[k % len(_SHINGLE_MUL)] for k in range(b - a)], dtype=_U)
-                    extra_h[i] = (wh[a:b] * mul).sum(dtype=_U) + _U(b - a) * _U(0x632BE59BD9B4E019)
-            else:  # no word characters at all: hash the normalised characters
-                extra_h[i] = np.frombuffer(content_hash128(norm[d])[:8], dtype=_U)[0]  # of its UTF-8
-        out_h.append(np_mix64(extra_h))
+        out_h.append(np_mix64(_whole_text_hashes(wh, n_words, short, raw, doc_start, lens)))
         out_d.append(short.astype(np.int64))
     hashes = np.concatenate(out_h) if out_h else np.zeros(0, dtype=_U)
     doc = np.concatenate(out_d) if out_d else np.zeros(0, dtype=np.int64)
     return hashes, doc.astype(np.int64, copy=False)
+
+
+_MUL = np.array(_SHINGLE_MUL, dtype=_U)
+
+
+def _whole_text_hashes(wh: np.ndarray, n_words: np.ndarray, short: np.ndarray, raw: bytes, doc_start: np.ndarray,
+                       lens: np.ndarray) -> np.ndarray:
+    """The one shingle of each document of ``short`` (no complete window), before mixing: the weighted sum of
+    all its token hashes plus its token count times a constant, or, for a document without tokens, the first
+    8 bytes of the BLAKE2b digest of its normalised UTF-8 (``raw[doc_start[d]:doc_start[d] + lens[d]]``)."""
+    cnt = n_words[short]
+    first = (np.cumsum(n_words) - n_words)[short]
+    out = np.empty(short.size, dtype=_U)
+    has = np.flatnonzero(cnt > 0)
+    if has.size:
+        c = cnt[has]
+        off = np.cumsum(c) - c
+        k = np.arange(int(c.sum())) - np.repeat(off, c)  # position of each token in its document
+        with np.errstate(over="ignore"):
+            terms = wh[np.repeat(first[has], c) + k] * _MUL[k % _MUL.size]
+            out[has] = np.add.reduceat(terms, off) + c.astype(_U) * _U(0x632BE59BD9B4E019)
+    for i in np.flatnonzero(cnt == 0).tolist():  # no word characters at all: hash the normalised characters
+        a = int(doc_start[short[i]])
+        out[i] = np.frombuffer(content_hash128(raw[a : a + int(lens[short[i]])])[:8], dtype=_U)[0]
+    return out
 
 
 _LEGACY_WORD = re.compile(r"[a-z0-9\u0080-\U0010ffff]+")

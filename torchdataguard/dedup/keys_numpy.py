@@ -9,20 +9,24 @@ one gather of bytes at the end, where the torch path copies int64 values around)
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..core.mixing import np_mix64
 from .minhash import EMPTY, densify_sources, seed_salt
 
-__all__ = ["KEY_GROUP", "grouped_numpy_keys", "numpy_keys", "numpy_shingle_sets"]
+__all__ = ["KEY_GROUP", "MIX_SLICE", "grouped_numpy_keys", "mixed_hashes", "numpy_keys", "numpy_shingle_sets"]
 
 _U = np.uint64
 _M64 = (1 << 64) - 1
 #: documents whose keys are computed in one vectorised pass: a chunk of many short documents is keyed this many
 #: at a time, so its signature arrays (about 1 KB a document each, a few at once) stay a few MB
 KEY_GROUP = 1024
+#: shingles mixed and binned in one pass (a chunk of long documents holds millions: their work arrays would
+#: leave the cache, and fresh memory is slow to touch)
+MIX_SLICE = 1 << 16
+_EMPTY32 = np.uint32(0xFFFFFFFF)
 
 
 def grouped_numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int,
@@ -73,14 +77,16 @@ def numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed:
     K, _, K3 = limits
     h = np.ascontiguousarray(hashes).view(_U)
     doc = np.asarray(doc, dtype=np.int64)
-    x = np_mix64(h ^ _U(seed_salt(seed) & _M64))
-    nib = np.zeros((n, num_perm), dtype=np.uint8)
-    bins = (doc * num_perm + ((x >> _U(32)) % _U(num_perm)).astype(np.int64))
-    sig = np.full(n * num_perm, EMPTY, dtype=np.int64)
-    np.minimum.at(sig, bins, (x & _U(0xFFFFFFFF)).astype(np.int64))
+    salt = _U(seed_salt(seed) & _M64)
+    sig, empty, x = _bin_minima(h, doc, n, num_perm, salt)
     sig = sig.reshape(n, num_perm)
-    filled = sig != EMPTY
-    size, sets, off = numpy_shingle_sets(x.view(np.int64), doc, np.count_nonzero(filled, axis=1) < K3, K3)
+    filled = sig != empty
+    cand = np.count_nonzero(filled, axis=1) < K3
+    if x is None:  # the mixed hashes of a large chunk were made a slice at a time: those of the candidates again
+        sel = cand[doc]
+        x, doc = mixed_hashes(h[sel], salt), doc[sel]
+    size, sets, off = numpy_shingle_sets(x.view(np.int64), doc, cand, K3)
+    nib = np.zeros((n, num_perm), dtype=np.uint8)
     lsh = np.flatnonzero(size >= K)
     if lsh.size == n:  # the usual case for documents of more than a few sentences
         nib = np.take_along_axis((sig & 15).astype(np.uint8), densify_sources(filled, num_perm, seed), axis=1)
@@ -88,6 +94,58 @@ def numpy_keys(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed:
         fl = filled[lsh]
         nib[lsh] = np.take_along_axis((sig[lsh] & 15).astype(np.uint8), densify_sources(fl, num_perm, seed), axis=1)
     return nib, size, sets, off
+
+
+def mixed_hashes(h: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """``np_mix64(h ^ salt)`` (SplitMix64 of each hash xor the seed's salt) in one new array, mixed in place.
+
+    Example:
+        >>> h = np.array([1, 2, 3], dtype=np.uint64)
+        >>> bool((mixed_hashes(h, np.uint64(7)) == np_mix64(h ^ np.uint64(7))).all())
+        True
+    """
+    x = h ^ salt
+    t = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        np.right_shift(x, _U(30), out=t)
+        x ^= t
+        x *= _U(0xBF58476D1CE4E5B9)
+        np.right_shift(x, _U(27), out=t)
+        x ^= t
+        x *= _U(0x94D049BB133111EB)
+        np.right_shift(x, _U(31), out=t)
+        x ^= t
+    return x
+
+
+def _bin_minima(h: np.ndarray, doc: np.ndarray, n: int, num_perm: int,
+                salt: np.uint64) -> Tuple[np.ndarray, int, Optional[np.ndarray]]:
+    """``(sig, empty, x)``: the least value per bin of each document (flat, ``n * num_perm``), the value of bins
+    without a shingle, and the mixed hashes (``None`` for a chunk of more than :data:`MIX_SLICE` shingles,
+    which is mixed a slice at a time so that its work arrays stay in the cache).
+
+    Values are the low 32 bits of the mixed hashes, kept in uint32 with ``2**32 - 1`` for empty bins (half the
+    bytes of int64); a chunk holding the value ``2**32 - 1`` itself (about one shingle in four billion) moves
+    to int64 with :data:`~.minhash.EMPTY` from that slice on, so the bins are the same either way.
+    """
+    sig = np.full(n * num_perm, _EMPTY32, dtype=np.uint32)
+    empty = int(_EMPTY32)
+    x: Optional[np.ndarray] = None
+    for a in range(0, h.size, MIX_SLICE):
+        x = mixed_hashes(h[a : a + MIX_SLICE], salt)
+        hi = x >> _U(32)
+        if num_perm & (num_perm - 1):
+            hi %= _U(num_perm)
+        else:  # a power of two: the same remainder without a division
+            hi &= _U(num_perm - 1)
+        bins = hi.view(np.int64)
+        bins += doc[a : a + MIX_SLICE] * num_perm
+        vals = x.astype(np.uint32)
+        if sig.dtype == np.uint32 and bool((vals == _EMPTY32).any()):
+            sig = np.where(sig == _EMPTY32, np.int64(EMPTY), sig.astype(np.int64))
+            empty = EMPTY
+        np.minimum.at(sig, bins, vals if sig.dtype == np.uint32 else vals.astype(np.int64))
+    return sig, empty, (x if h.size <= MIX_SLICE else None)
 
 
 def numpy_shingle_sets(x: np.ndarray, doc: np.ndarray, cand: np.ndarray,

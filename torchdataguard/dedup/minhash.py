@@ -130,11 +130,48 @@ def probe_table(num_perm: int, seed: int, device: torch.device | str = "cpu") ->
     return probes
 
 
-#: probes read at once for every empty bin of a document with many empty bins (the bin of the first hit is
-#: found from a 16-bit mask); documents with few empty bins, and the misses, walk blocks of 8, 32, 128 ...
-_BLOCK = 16
-_FIRST_BIT = np.zeros(1 << _BLOCK, dtype=np.int8)  # index of the lowest set bit of a 16-bit mask
-_FIRST_BIT[1:] = np.log2(np.arange(1, 1 << _BLOCK) & -np.arange(1, 1 << _BLOCK)).round().astype(np.int8)
+#: probes of each bin ranked in the lookup tables of :func:`_rank_tables` (int8 ranks; a bin whose first filled
+#: probe comes later walks its sequence on from there, in blocks of 8, 32, 128 ...)
+_RANKED = 127
+#: the most bins for which :func:`densify_sources` builds its lookup tables (``32 * num_perm**2`` bytes: 512 KB at
+#: 128 bins, 2 MB at 256); documents of more bins walk their probe sequences from the start
+TABLE_MAX_PERM = 256
+_table_cache: dict = {}
+
+
+def _rank_tables(num_perm: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(least, source, base, ranked)``, cached: the lookup tables of :func:`densify_sources`.
+
+    ``rank[f, b]`` is the first position of bin ``f`` among the first ``ranked`` probes of bin ``b`` (127: not
+    among them), and -1 where ``f == b`` (a filled bin is its own source). The filled bins of a document are
+    read 8 at a time: ``least[256 * j + v, b]`` is the least ``rank[f, b]`` over the bins ``f = 8 * j + i``
+    whose bit ``i`` is set in the byte ``v``, so the least rank over all filled bins is the minimum of
+    ``num_perm / 8`` rows. ``source[base[b] + r]`` is the bin probed at position ``r`` of ``b``'s sequence
+    (``b`` itself at ``r = -1``, -1 past ``ranked``).
+    """
+    key = (num_perm, seed)
+    t = _table_cache.get(key)
+    if t is None:
+        probes = probe_table(num_perm, seed).numpy()
+        ranked = min(_RANKED, probes.shape[1])
+        first = probes[:, :ranked]
+        rank = np.full((num_perm + 1, num_perm), 127, dtype=np.int8)  # row num_perm: the padding bins
+        pos = np.arange(ranked)[::-1]
+        for b in range(num_perm):
+            rank[first[b, ::-1], b] = pos  # reversed: the first occurrence is written last
+        rank[np.arange(num_perm), np.arange(num_perm)] = -1
+        chunks = (num_perm + 7) // 8
+        least = np.full((chunks, 256, num_perm), 127, dtype=np.int8)
+        j = np.arange(chunks)
+        for v in range(1, 256):  # v's lowest set bit joins the bins of v without it
+            low = (v & -v).bit_length() - 1
+            np.minimum(least[:, v & (v - 1)], rank[np.minimum(8 * j + low, num_perm)], out=least[:, v])
+        source = np.full((num_perm, 129), -1, dtype=np.int64)
+        source[:, 0] = np.arange(num_perm)
+        source[:, 1 : ranked + 1] = first
+        base = np.arange(num_perm, dtype=np.intp) * 129 + 1
+        t = _table_cache[key] = (least.reshape(chunks * 256, num_perm), source.reshape(-1), base, ranked)
+    return t
 
 
 def densify_numpy(sig: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
@@ -147,85 +184,50 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
     (a filled bin, and every bin of a row without any, is its own source).
 
     So ``np.take_along_axis(values, densify_sources(filled, P), 1)`` densifies any per-bin array (values, or
-    only their low bits), one gather at the end instead of copying full values around.
+    only their low bits), one gather at the end instead of copying full values around. The first filled probe
+    of every bin comes from lookup tables (:func:`_rank_tables`: ``num_perm / 8`` gathers of a row of int8
+    ranks and their minimum per document, whatever its number of filled bins); the rare bins whose first
+    filled probe lies past the ranked ones walk their sequence on.
 
     Example:
         >>> densify_sources(np.array([[False, True, False, False]]), 4).tolist()
         [[1, 1, 1, 1]]
     """
-    probes = probe_table(num_perm, seed).numpy()
     n = filled.shape[0]
-    n_empty = num_perm - np.count_nonzero(filled, axis=1)
-    src = np.empty((n, num_perm), dtype=np.int64)
-    src[:] = np.arange(num_perm)
-    k = num_perm - n_empty
-    sparse = (k > 0) & (k <= max(1, 3 * num_perm // 16))
-    many = np.flatnonzero((n_empty > num_perm // 4) & ~sparse & (k > 0))
-    few = np.flatnonzero((n_empty > 0) & (n_empty <= num_perm // 4) & ~sparse)
-    if sparse.any():
-        rows = np.flatnonzero(sparse)
-        src[rows] = _sources_by_first_probe(filled[rows], k[rows], num_perm, seed)
-    if many.size:
-        fm = filled if many.size == n else filled[many]
-        p0 = np.ascontiguousarray(probes[:, :_BLOCK]).reshape(-1)
-        ok = np.take(fm, p0, axis=1)  # [rows, num_perm * _BLOCK] bools, 8 per uint64 word
-        w = ok.view("<u8").reshape(many.size, num_perm, _BLOCK // 8)
-        with np.errstate(over="ignore"):  # bytes that are 0 or 1 -> one bit each (byte i -> bit i)
-            w = (w * np.uint64(0x0102040810204080)) >> np.uint64(56)
-        bits = (w[..., 0] | (w[..., 1] << np.uint64(8))).astype(np.int64)
-        hit = (bits != 0) & ~fm
-        first = p0[np.arange(num_perm) * _BLOCK + _FIRST_BIT[bits]]  # [rows, num_perm] bin probed first with a hit
-        sm = np.where(hit, first, np.arange(num_perm))
-        d, b = np.nonzero(~(hit | fm))  # rows of `many` go on after the dense block
-        _sparse_sources(filled, sm, many, d, b, probes, _BLOCK, num_perm)
-        if many.size == n:
-            src = sm
-        else:
-            src[many] = sm
-    if few.size:  # few empty bins: walk their probes from the start
-        ff = filled[few]
-        sf = src[few]
-        d, b = np.nonzero(~ff)
-        _sparse_sources(filled, sf, few, d, b, probes, 0, num_perm)
-        src[few] = sf
-    return src
-
-
-#: probes ranked by :func:`_first_probe_rank` (int8 ranks; bins first probed later go through the block walk)
-_RANKED = 64
-_rank_cache: dict = {}
-
-
-def _first_probe_rank(num_perm: int, seed: int) -> np.ndarray:
-    """int8 [num_perm + 1, num_perm]: ``r[f, b]`` is the first position of bin ``f`` among the first
-    :data:`_RANKED` probes of bin ``b`` (``_RANKED`` or more: not among them); row ``num_perm`` is padding."""
-    key = (num_perm, seed)
-    r = _rank_cache.get(key)
-    if r is None:
-        probes = probe_table(num_perm, seed).numpy()[:, :_RANKED]
-        r = np.full((num_perm + 1, num_perm), 127, dtype=np.int8)
-        t = np.arange(probes.shape[1])[::-1]
-        for b in range(num_perm):
-            r[probes[b, ::-1], b] = t  # reversed: the first occurrence is written last
-        r = _rank_cache[key] = r
-    return r
-
-
-def _sources_by_first_probe(filled: np.ndarray, k: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """:func:`densify_sources` of rows with few filled bins (``k`` each, at least one): the first probe of bin
-    ``b`` that hits is the least rank of ``b``'s probe sequence over the row's filled bins, one minimum over
-    ``k`` ranks per bin instead of a walk along the sequence."""
-    n = filled.shape[0]
-    rank = _first_probe_rank(num_perm, seed)
+    k = np.count_nonzero(filled, axis=1)
+    rows = np.flatnonzero((k > 0) & (k < num_perm))  # rows with an empty bin to fill
+    if not rows.size:
+        src = np.empty((n, num_perm), dtype=np.int64)
+        src[:] = np.arange(num_perm)
+        return src
+    if rows.size == n:
+        f = filled
+    else:
+        src = np.empty((n, num_perm), dtype=np.int64)
+        src[:] = np.arange(num_perm)
+        f = filled[rows]
     probes = probe_table(num_perm, seed).numpy()
-    r, c = np.nonzero(filled)
-    fidx = np.full((n, int(k.max())), num_perm, dtype=np.int64)
-    fidx[r, np.arange(r.size) - (np.cumsum(k) - k)[r]] = c
-    first = rank[fidx].min(axis=1)  # [n, num_perm]
-    ranked = min(_RANKED, probes.shape[1])
-    src = np.where(filled, np.arange(num_perm), probes[np.arange(num_perm), np.minimum(first, ranked - 1)])
-    d, b = np.nonzero((first >= ranked) & ~filled)
-    _sparse_sources(filled, src, np.arange(n), d, b, probes, ranked, num_perm)
+    if num_perm > TABLE_MAX_PERM:
+        s = np.empty(f.shape, dtype=np.int64)
+        s[:] = np.arange(num_perm)
+        d, b = np.nonzero(~f)
+        _sparse_sources(filled, s, rows, d, b, probes, 0, num_perm)
+    else:
+        least, source, base, ranked = _rank_tables(num_perm, seed)
+        idx = np.packbits(f, axis=1, bitorder="little").astype(np.intp)  # bit i of byte j: bin 8 * j + i
+        idx += np.arange(idx.shape[1]) * 256
+        first = least[idx[:, 0]]  # [rows, num_perm] int8: the least rank of a filled bin per bin
+        for c in range(1, idx.shape[1]):
+            np.minimum(first, least[idx[:, c]], out=first)
+        pos = first.astype(np.intp)
+        pos += base
+        s = source[pos]
+        if int(first.max()) >= ranked:  # bins with no filled bin among their first probes walk on
+            d, b = np.nonzero(first >= ranked)
+            _sparse_sources(filled, s, rows, d, b, probes, ranked, num_perm)
+    if rows.size == n:
+        return s
+    src[rows] = s
     return src
 
 
