@@ -27,6 +27,7 @@ from torchdataguard.dedup.scripts import CHAR, SEP, WORD, char_class
 from torchdataguard.dedup.token_hashing import SHINGLE_MUL
 
 from short_texts import sentences
+from splitmix_ref import minhash_bins, splitmix
 from zh_stream import passages, pieces, short_lines
 
 M64 = (1 << 64) - 1
@@ -34,12 +35,7 @@ POLY = 0x100000001B3
 MUL = [int(m) for m in SHINGLE_MUL]
 
 
-def _splitmix(x: int) -> int:
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
+_splitmix = splitmix
 
 
 def _unsplitmix(x: int) -> int:
@@ -104,11 +100,7 @@ def ref_keys(per_doc_hashes, num_perm: int, seed: int, limits):
     nib, size, sets = [], [], []
     for hs in per_doc_hashes:
         xs = [_splitmix(h ^ salt) for h in hs]
-        bins = [None] * num_perm
-        for x in xs:
-            b, v = (x >> 32) % num_perm, x & 0xFFFFFFFF
-            bins[b] = v if bins[b] is None else min(bins[b], v)
-        filled = [b for b in range(num_perm) if bins[b] is not None]
+        bins, filled = minhash_bins(xs, num_perm)
         distinct = sorted({x - (1 << 64) if x >> 63 else x for x in xs})  # as int64
         cnt = min(len(distinct), K3) if xs else 0
         size.append(cnt)

@@ -21,6 +21,7 @@ from torchdataguard.dedup.near_config import NearDedupConfig
 from torchdataguard.dedup.near_keys import keys_from_shingles, torch_keys_from_shingles
 
 from short_texts import sentences
+from splitmix_ref import minhash_bins, splitmix
 from zh_stream import passages, pieces, short_lines
 
 M64 = (1 << 64) - 1
@@ -39,12 +40,7 @@ def _docs(n_en: int = 2400) -> list:
     return docs
 
 
-def _splitmix(x: int) -> int:
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
+_splitmix = splitmix
 
 
 def _reference_keys(hashes: np.ndarray, doc: np.ndarray, n: int, cfg: NearDedupConfig):
@@ -58,11 +54,7 @@ def _reference_keys(hashes: np.ndarray, doc: np.ndarray, n: int, cfg: NearDedupC
         per_doc[d].append(_splitmix(h ^ salt))
     nib, size, sets = [], [], []
     for xs in per_doc:
-        bins = [None] * P
-        for x in xs:
-            b, v = (x >> 32) % P, x & 0xFFFFFFFF
-            bins[b] = v if bins[b] is None else min(bins[b], v)
-        filled = [b for b in range(P) if bins[b] is not None]
+        bins, filled = minhash_bins(xs, P)
         distinct = sorted({x - (1 << 64) if x >> 63 else x for x in xs})  # as int64
         cnt = min(len(distinct), K3) if len(filled) < K3 else K3
         size.append(cnt)
