@@ -162,14 +162,13 @@ def _union_chars(starts: Sequence[int], n: int, cum: Sequence[int]) -> int:
 def _steps_on_lists(n: int, cand: List[int], prev: List[int], hl: List[int], cum: List[int], total: int,
                     top: List[float], dup: List[float]) -> None:
     """Steps ``n`` .. 10 of :func:`_ngram_shares` on Python lists, for few candidates: ``cand`` are the ascending
-    positions whose n-gram can repeat and ``prev`` their (n-1)-gram keys, ``hl`` the token hashes and ``cum``
+    positions whose n-gram can repeat and ``prev`` their n-gram keys, ``hl`` the token hashes and ``cum``
     the cumulative token lengths (positions relative to a slice of the text's tokens). The same integers as
     the array steps, so the same shares."""
-    while n <= 10:
+    while True:
         groups: Dict[int, List[int]] = {}
         keys: Dict[int, int] = {}
         for k, p in zip(prev, cand):
-            k = (k * _MUL_INT + hl[p + n - 1]) & _MASK64
             keys[p] = k
             g = groups.get(k)
             if g is None:
@@ -190,10 +189,10 @@ def _steps_on_lists(n: int, cand: List[int], prev: List[int], hl: List[int], cum
             dup[n - 5] = _union_chars(rep, n, cum) / total
         flagged = set(rep)
         cand = [p for p in rep if p + 1 in flagged]
-        if len(cand) < 2:
+        if n == 10 or len(cand) < 2:
             return
-        prev = [keys[p] for p in cand]
         n += 1
+        prev = [(keys[p] * _MUL_INT + hl[p + n - 1]) & _MASK64 for p in cand]  # the next n-gram keys, as the arrays
 
 
 def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
