@@ -97,3 +97,12 @@ def test_a_round_that_ends_in_ascii_is_the_last(whitespace, form, control_chars)
                 assert stage._one_round(once, []) == once, repr(text)
             assert stage.normalize_text(text)[0] == reference(stage, text), repr(text)
         assert ascii_results > 10  # the case under test is common in the sample
+
+
+def test_other_spaces_are_every_whitespace_but_space_tab_and_newline():
+    from torchdataguard.quality.whitespace import OTHER_SPACES, has_other_spaces
+
+    every = "".join(chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) not in " \t\n")
+    assert OTHER_SPACES == every
+    assert all(has_other_spaces("a" + ch + "b") for ch in every)
+    assert not has_other_spaces("a b\tc\nd é 中")

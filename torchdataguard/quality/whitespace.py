@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ASCII_CONTROLS", "collapse_blank_runs", "has_ascii_controls", "has_other_spaces", "tidy_lines"]
+__all__ = ["ASCII_CONTROLS", "OTHER_SPACES", "collapse_blank_runs", "has_ascii_controls", "has_other_spaces", "tidy_lines"]
 
 #: the ASCII characters the normalize stage removes as controls (C0 but tab and line breaks, and DEL)
 ASCII_CONTROLS = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
 
 #: every character that is whitespace to ``str.isspace`` and to the patterns' ``\s``, but space, tab and ``\n``
-_OTHER_SPACES = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x110000)
-                                         if chr(c).isspace() and chr(c) not in " \t\n") + "]")
+#: (a test checks the list against every code point)
+OTHER_SPACES = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_OTHER_SPACES = re.compile("[" + re.escape(OTHER_SPACES) + "]")
 
 
 def has_ascii_controls(t: str) -> bool:
