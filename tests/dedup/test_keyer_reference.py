@@ -271,3 +271,16 @@ def test_no_rows_and_no_documents_give_empty_keys():
     assert nib.shape == (0, cfg.num_perm) and size.size == sets.size == 0 and off.tolist() == [0]
     keys = NearDedup().keyer()([])
     assert keys.nib.shape == (0, cfg.num_perm) and keys.size.numel() == 0
+
+
+def test_densify_tables_are_cached_for_a_few_settings_only():
+    from torchdataguard.dedup import minhash
+
+    rng = np.random.default_rng(1)
+    filled = rng.random((50, 64)) < 0.3
+    first = densify_sources(filled, 64, 1)
+    for seed in range(2, 2 + 2 * minhash.TABLE_CACHE_SIZE):  # more settings than the cache holds
+        densify_sources(filled, 64, seed)
+    assert len(minhash._table_cache) <= minhash.TABLE_CACHE_SIZE
+    assert (64, 1) not in minhash._table_cache  # the oldest went first
+    assert np.array_equal(densify_sources(filled, 64, 1), first)  # rebuilt, the same sources

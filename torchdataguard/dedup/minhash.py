@@ -136,6 +136,8 @@ _RANKED = 127
 #: the most bins for which :func:`densify_sources` builds its lookup tables (``32 * num_perm**2`` bytes: 512 KB at
 #: 128 bins, 2 MB at 256); documents of more bins walk their probe sequences from the start
 TABLE_MAX_PERM = 256
+#: lookup tables kept for this many ``(num_perm, seed)`` settings at most (the oldest is dropped first)
+TABLE_CACHE_SIZE = 4
 _table_cache: dict = {}
 
 
@@ -170,6 +172,8 @@ def _rank_tables(num_perm: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.n
         source[:, 0] = np.arange(num_perm)
         source[:, 1 : ranked + 1] = first
         base = np.arange(num_perm, dtype=np.intp) * 129 + 1
+        while len(_table_cache) >= TABLE_CACHE_SIZE:
+            _table_cache.pop(next(iter(_table_cache)))
         t = _table_cache[key] = (least.reshape(chunks * 256, num_perm), source.reshape(-1), base, ranked)
     return t
 
