@@ -44,10 +44,6 @@ def _may_have_newlines(t: str) -> bool:
     return any(b in t for b in _LINE_BREAKS)
 
 
-#: ASCII characters that are whitespace to ``\\s`` besides space, tab and the line breaks
-_ASCII_SEPARATORS = ("\x1c", "\x1d", "\x1e", "\x1f")
-
-
 def _fix_lines(t: str, config: Any) -> str:
     """``ftfy.fix_text(t, config=config)``, with ftfy called only on the segments that are not ASCII.
 
@@ -291,7 +287,7 @@ class Normalize(Rewriter):
             fixed = _NEWLINES.sub("\n", t) if _may_have_newlines(t) else t
             collapse = c.whitespace == "collapse"
             # text whose only whitespace is space, tab and \n is tidied with string methods (whitespace.py)
-            if not (any(ch in fixed for ch in _ASCII_SEPARATORS) if fixed.isascii() else has_other_spaces(fixed)):
+            if not has_other_spaces(fixed):
                 if " \n" in fixed or "\t\n" in fixed or fixed[-1:] in (" ", "\t") or (
                         collapse and ("  " in fixed or "\t" in fixed)):
                     fixed = tidy_lines(fixed, collapse)

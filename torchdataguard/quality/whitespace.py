@@ -18,6 +18,7 @@ ASCII_CONTROLS = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
 OTHER_SPACES = ("\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                 "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 _OTHER_SPACES = re.compile("[" + re.escape(OTHER_SPACES) + "]")
+_ASCII_OTHER_SPACES = tuple(ch for ch in OTHER_SPACES if ch.isascii())
 
 
 def has_ascii_controls(t: str) -> bool:
@@ -38,6 +39,8 @@ def has_other_spaces(t: str) -> bool:
         >>> has_other_spaces("a b\\tc\\n"), has_other_spaces("a\\u3000b")
         (False, True)
     """
+    if t.isascii():  # a few substring scans, cheaper than the pattern on ASCII text
+        return any(ch in t for ch in _ASCII_OTHER_SPACES)
     return _OTHER_SPACES.search(t) is not None
 
 
