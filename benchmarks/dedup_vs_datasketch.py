@@ -86,8 +86,8 @@ def corpus(row: str, n: int, seed: int = 0, cjk_root: str = "") -> Tuple[List[st
 
 def scan_command(inp: str, out: str) -> List[str]:
     exe = os.path.join(os.path.dirname(sys.executable), "torchdataguard")
-    head = [exe] if os.path.exists(exe) else [sys.executable, "-c", "import sys; from torchdataguard.cli import main; "
-                                                                    "sys.argv[0] = 'torchdataguard'; sys.exit(main())"]
+    head = [exe] if os.path.exists(exe) else [sys.executable, "-c", "import sys; from torchdataguard.cli import command; "
+                                                                    "sys.argv[0] = 'torchdataguard'; command()"]
     return head + ["scan", inp, "--out", out, "--stages", "exact,near", "--text-field", "text", "--id-field", "id"]
 
 

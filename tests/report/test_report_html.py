@@ -410,3 +410,17 @@ def test_browser_check_catches_errors_and_hostile_ids_stay_text(tmp_path):
     res = _run_browser(browser, tmp_path, bad, "--dump-dom")
     assert "<title>torchdataguard report</title>" in res.stdout and "RAN" not in res.stdout.split("</title>")[0]
     assert any("Content Security Policy" in line for line in _page_errors(res.stderr))
+
+
+def test_duplicate_clusters_keep_ids_of_different_types_apart():
+    from torchdataguard.report.html.sections.duplicates import clusters
+
+    matches = [{"id": 2, "matched": 1, "reason": "duplicate/exact"},
+               {"id": "2", "matched": "1", "reason": "duplicate/exact"},
+               {"id": 3, "matched": 2, "reason": "duplicate/near", "score": 0.9},
+               {"id": {"doc": 5}, "matched": [1, "1"], "reason": "duplicate/exact"},
+               {"id": True, "matched": 1.0, "reason": "duplicate/exact"}]
+    found = clusters(matches)
+    # 1 <- 2 <- 3 (ints), "1" <- "2" (strings), [1, "1"] <- {"doc": 5}, 1.0 <- True: four clusters
+    assert [(c["kept"], [d[0] for d in c["dropped"]]) for c in found] == [
+        ([1], [2, 3]), (["1"], ["2"]), ([[1, "1"]], [{"doc": 5}]), ([1.0], [True])]
