@@ -120,12 +120,35 @@ def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tenso
     marks.
     """
     plen = prefix_lengths(lens, threshold)
+    pos, owner = segment_positions(starts, plen)
     if late is None:
-        return segment_positions(starts, plen)
+        return pos, owner
+    if bool((lens == 0).any()):  # (never from NearDedup: its sets hold a value at least) the full cut, as before
+        return _late_last_prefix(vals, starts, lens, plen, late, plain=(pos, owner))
+    hit = late(vals[pos])
+    if not bool(hit.any()):
+        return pos, owner
+    # a set whose first values hold no late value keeps them as its prefix: they come first in the other order
+    # too; only the sets with a late value there are cut again
+    redo = torch.zeros(lens.numel(), dtype=torch.bool, device=lens.device)
+    redo[owner[hit]] = True
+    sub = torch.nonzero(redo).flatten()
+    rpos, rown = _late_last_prefix(vals, starts[sub], lens[sub], plen[sub], late)
+    keep = ~redo[owner]
+    pos, owner = torch.cat([pos[keep], rpos]), torch.cat([owner[keep], sub[rown]])
+    order = torch.argsort(owner, stable=True)  # by set, each set's positions in set order (as they come)
+    return pos[order], owner[order]
+
+
+def _late_last_prefix(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, plen: torch.Tensor,
+                      late: Callable[[torch.Tensor], torch.Tensor],
+                      plain: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`prefix_positions` of sets cut in the order "late values last", ``plen`` values each (``plain``:
+    the answer returned when no value is late)."""
     pos, owner = segment_positions(starts, lens)
     is_late = late(vals[pos])
-    if not bool(is_late.any()):
-        return segment_positions(starts, plen)
+    if plain is not None and not bool(is_late.any()):
+        return plain
     # each element's rank in that order within its set, without sorting: an element that is not late comes
     # after the earlier ones of its set that are not late; a late one after every one that is not late and the
     # earlier late ones (the positions come out in set order, the same positions as a stable sort would keep)
