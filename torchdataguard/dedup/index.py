@@ -283,17 +283,17 @@ class LSHIndex:
         else:
             self._place(packed, first)
 
-    def _place(self, packed: torch.Tensor, first: int) -> None:
+    def _place(self, packed: torch.Tensor, first: int, *, empty: bool = False) -> None:
         keys = self._keys(self.band_words(packed))
         slots = torch.arange(first, first + packed.shape[0], device=self.device, dtype=torch.int32)
-        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands))
+        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands), empty=empty)
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         step = 65536
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
-            self._place(self.packed[a:b], a)
+            self._place(self.packed[a:b], a, empty=a == 0)
 
     def to(self, device) -> "LSHIndex":
         self.device = torch.device(device)

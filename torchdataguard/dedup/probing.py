@@ -59,7 +59,7 @@ def chain_matches(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, 
     return _matches_torch(table, pos, stored, stride, col, want)
 
 
-def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor, *, empty: bool = False) -> None:
     """Insert ``values`` (non-negative) at their home positions ``pos`` with linear probing, in
     place.
 
@@ -68,14 +68,48 @@ def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Te
     slot after it. So every slot between a value's home and its place is filled, which is what
     :func:`chain_matches` relies on; which of its chain's slots a value lands in does not change what a
     lookup finds.
+
+    ``empty=True`` (the caller's promise that ``table`` holds nothing yet: a table being rebuilt) places the
+    values in one pass instead (:func:`_fill_empty`), the same chains without the steps that values sharing
+    a home take one at a time.
+
+    Example:
+        >>> t = torch.full((1024,), -1, dtype=torch.int32)
+        >>> linear_probe_insert(t, torch.tensor([5, 5, 1023]), torch.tensor([0, 1, 2], dtype=torch.int32), empty=True)
+        >>> t[[5, 6, 1023]].tolist()
+        [0, 1, 2]
     """
     if pos.numel() == 0:
         return
+    if empty:
+        pos, values = _fill_empty(table, pos.to(torch.int64), values.to(table.dtype))
+        if pos.numel() == 0:
+            return
     if pos.device.type == "cpu":
         _insert_numpy(table.numpy(), pos.numpy().astype(np.int64, copy=False),
                       values.numpy().astype(table.numpy().dtype, copy=False))
     else:
         _insert_torch(table, pos.to(torch.int64), values.to(table.dtype))
+
+
+def _fill_empty(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Place ``values`` in the empty ``table`` as linear probing would, in one pass: in the order of their homes
+    ``h``, the ``i``-th value lands at ``s_i = max(h_i, s_(i-1) + 1) = i + max_(j <= i)(h_j - j)``, so
+    every slot from a value's home to its place is filled by the values before it. Returns the values whose
+    place would be past the end (and their homes): they wrap around to the start, by the stepwise insert."""
+    order = torch.argsort(pos, stable=True)
+    h = pos[order]
+    i = torch.arange(h.numel(), device=h.device)
+    place = i + torch.cummax(h - i, 0).values
+    fits = place < table.numel()
+    if pos.device.type == "cpu":  # NumPy's scatter is the faster one here
+        table.numpy()[place[fits].numpy()] = values[order[fits]].numpy()
+    else:
+        table[place[fits]] = values[order[fits]]
+    if bool(fits.all()):
+        return pos[:0], values[:0]
+    late = order[~fits]
+    return pos[late], values[late]
 
 
 # -- NumPy (CPU) ------------------------------------------------------------------------------------------

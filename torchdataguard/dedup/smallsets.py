@@ -236,7 +236,7 @@ class SmallSetIndex:
         self.entries = pos.numel()
         self.dead.clear()
         if pos.numel():
-            linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
+            linear_probe_insert(self.table, self._home(self.pool[pos]), pos, empty=True)
 
     def _lookup(self, tok: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
