@@ -13,8 +13,7 @@ import torch
 from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
-           "prefix_tokens", "segment_owner",
-           "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
+           "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
 
 
 def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -162,13 +161,6 @@ def _late_last_prefix(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tens
     rank = torch.where(is_late, n_early + at - before, before)
     keep = rank < plen[owner]
     return pos[keep], owner[keep]
-
-
-def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor, threshold: float,
-                  late: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Prefix-filter tokens of ``rows`` (see :func:`prefix_positions`) and their owner (position in ``rows``)."""
-    pos, owner = prefix_positions(sets, off[rows], size[rows], threshold, late)
-    return sets[pos], owner
 
 
 def key_groups(keys: torch.Tensor, owner: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
