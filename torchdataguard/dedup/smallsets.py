@@ -305,22 +305,35 @@ class SmallSetIndex:
         tok, own = prefix if prefix is not None else self.prefix_within(sets, off, size, rows)
         a, b = pairs_sharing_key(tok, own, r, blockers)
         if a.numel():
+            na, nb = size[rows[a]], size[rows[b]]
+            fit = self._sizes_fit(na, nb)
+            a, b, na, nb = a[fit], b[fit], na[fit], nb[fit]
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
-            union = size[rows[a]] + size[rows[b]] - inter
-            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
+            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * (na + nb - inter).to(torch.float64)
             a, b = a[ok], b[ok]
         return a, b
+
+    def _sizes_fit(self, na: torch.Tensor, nb: torch.Tensor) -> torch.Tensor:
+        """bool: the pairs of sets of sizes ``na``/``nb`` that may reach the threshold. ``inter <= min`` and
+        ``union >= max``, so a pair with ``min < (t - 1e-9) * max`` fails the test ``inter >= (t - 1e-9) *
+        union`` (in float64 too: the rounded product grows with its factor); only those are left out."""
+        lo, hi = torch.minimum(na, nb), torch.maximum(na, nb)
+        return lo.to(torch.float64) >= (self.threshold - 1e-9) * hi.to(torch.float64)
 
     def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every stored set whose exact Jaccard with a query row reaches the threshold, as
         ``(position in rows, slot, inter, union)``."""
         q, s = self.candidates(sets, off, size, rows)
+        if q.numel():
+            nq, ns = size[rows[q]], self.sizes[s]
+            fit = self._sizes_fit(nq, ns)
+            q, s, nq, ns = q[fit], s[fit], nq[fit], ns[fit]
         if not q.numel():
             e = torch.zeros(0, dtype=torch.int64, device=self.device)
             return e, e, e, e
         inter = intersections(sets, off, rows[q], self.pool, self.off, s)
-        union = size[rows[q]] + self.sizes[s] - inter
+        union = nq + ns - inter
         ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
         return q[ok], s[ok], inter[ok], union[ok]
 
