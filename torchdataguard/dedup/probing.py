@@ -98,17 +98,15 @@ def _fill_empty(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) ->
     every slot from a value's home to its place is filled by the values before it. Returns the values whose
     place would be past the end (and their homes): they wrap around to the start, by the stepwise insert."""
     order = torch.argsort(pos, stable=True)
-    h = pos[order]
-    i = torch.arange(h.numel(), device=h.device)
-    place = i + torch.cummax(h - i, 0).values
-    fits = place < table.numel()
-    if pos.device.type == "cpu":  # NumPy's scatter is the faster one here
-        table.numpy()[place[fits].numpy()] = values[order[fits]].numpy()
+    i = torch.arange(pos.numel(), device=pos.device)
+    place = i + torch.cummax(pos[order] - i, 0).values  # increasing: those past the end are the last ones
+    T = table.numel()
+    fit = pos.numel() if int(place[-1]) < T else int(torch.searchsorted(place, T))
+    if pos.device.type == "cpu":  # NumPy's gather and scatter are the faster ones here
+        table.numpy()[place[:fit].numpy()] = values.numpy()[order[:fit].numpy()]
     else:
-        table[place[fits]] = values[order[fits]]
-    if bool(fits.all()):
-        return pos[:0], values[:0]
-    late = order[~fits]
+        table[place[:fit]] = values[order[:fit]]
+    late = order[fit:]
     return pos[late], values[late]
 
 
