@@ -97,10 +97,10 @@ def _fill_empty(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) ->
     ``h``, the ``i``-th value lands at ``s_i = max(h_i, s_(i-1) + 1) = i + max_(j <= i)(h_j - j)``, so
     every slot from a value's home to its place is filled by the values before it. Returns the values whose
     place would be past the end (and their homes): they wrap around to the start, by the stepwise insert."""
-    order = torch.argsort(pos, stable=True)
+    T = table.numel()
+    order = torch.argsort(pos.to(torch.int32) if T < 2**31 else pos, stable=True)  # (int32 sorts faster)
     i = torch.arange(pos.numel(), device=pos.device)
     place = i + torch.cummax(pos[order] - i, 0).values  # increasing: those past the end are the last ones
-    T = table.numel()
     fit = pos.numel() if int(place[-1]) < T else int(torch.searchsorted(place, T))
     if pos.device.type == "cpu":  # NumPy's gather and scatter are the faster ones here
         table.numpy()[place[:fit].numpy()] = values.numpy()[order[:fit].numpy()]
