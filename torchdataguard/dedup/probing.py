@@ -131,15 +131,19 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
     while q.size:
         w = _width(step, T)
         step += 1
-        e = table[_window_np(pos, T, w)].astype(np.int64)
-        live = np.minimum.accumulate(e >= 0, axis=1)  # the chain so far: filled and before any gap
-        np.maximum(e, 0, out=e)
-        hit = live & (stored[e * stride + col[:, None]] == want[:, None])
-        r, c = np.nonzero(hit)
-        if r.size:
-            out_q.append(q[r])
-            out_e.append(e[r, c])
-        more = np.flatnonzero(live[:, -1])
+        e = table[_window_np(pos, T, w)]
+        filled = e >= 0
+        gap = filled.argmin(1)  # the first empty slot of each window (0 also when there is none)
+        whole = filled[np.arange(q.size), gap]  # no empty slot: the chain goes on past the window
+        gap[whole] = w
+        live = np.arange(w) < gap[:, None]  # the chain so far: filled and before any gap
+        r = np.repeat(np.arange(q.size), gap)  # (the row of each live slot, in the order e[live] takes them)
+        ent = e[live].astype(np.int64)
+        hit = stored[ent * stride + col[r]] == want[r]  # only the chain's entries are compared
+        if hit.any():
+            out_q.append(q[r[hit]])
+            out_e.append(ent[hit])
+        more = np.flatnonzero(whole)
         q, col, want = q[more], col[more], want[more]
         pos = pos[more] + w
         np.subtract(pos, T, out=pos, where=pos >= T)
