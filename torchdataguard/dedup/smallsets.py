@@ -14,7 +14,8 @@ themselves (:func:`exact_limits` gives ``K2`` and ``K3``):
   can reach: candidates come from a prefix filter (Chaudhuri et al. 2006; Bayardo et al. 2007): with the
   elements of every set in one global order, two sets with Jaccard ``>= t`` share an element among the
   first ``n - ceil(t * n) + 1`` of each, so indexing those prefixes finds every such pair (no misses);
-  each candidate is verified by exact Jaccard of the two sets;
+  a candidate whose sizes cannot reach ``t`` (the smaller under ``t`` times the larger) is left out, and
+  each other one verified by exact Jaccard of the two sets;
 * a query with ``K`` or more shingles also asks the LSH index (documents of ``K2`` or more), by estimate.
 
 So the only pairs decided by estimate are a kept document of ``K2`` or more shingles with a later one of
