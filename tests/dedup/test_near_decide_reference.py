@@ -145,14 +145,15 @@ class Reference:
         return out
 
 
-def run(texts: List[str], chunk: int, **settings) -> Tuple[List[Optional[tuple]], List[Optional[tuple]], Dict[str, int]]:
+def run(texts: List[str], chunk: int, name=lambda i: i,
+        **settings) -> Tuple[List[Optional[tuple]], List[Optional[tuple]], Dict[str, int]]:
     stage = tdg.NearDedup(**settings)
     ref = Reference(stage)
     keyer = stage.keyer()
     got: List[Optional[tuple]] = []
     want: List[Optional[tuple]] = []
     for a in range(0, len(texts), chunk):
-        exs = [Example(i, t, t) for i, t in enumerate(texts[a : a + chunk], start=a)]
+        exs = [Example(name(i), t, t) for i, t in enumerate(texts[a : a + chunk], start=a)]
         keys = keyer(exs)
         sig = [bytes(r) for r in keys.nib.tolist()]
         size = keys.size.tolist()
@@ -174,9 +175,11 @@ def test_decisions_equal_the_reference(chunk):
 
 
 def test_decisions_with_two_word_shingles_and_more_ties():
-    """Two-word shingles: the texts of 12 words and more ask the LSH index, and exact-set ties are many."""
+    """Two-word shingles: the texts of 12 words and more ask the LSH index, and exact-set ties are many; ids
+    that are strings."""
     texts = corpus(12, 1500)
     for chunk in (1500, 50):
-        got, want, ties = run(texts, chunk, ngram=2)
+        got, want, ties = run(texts, chunk, name=lambda i: f"text-{i}", ngram=2)
+        assert all(isinstance(w[1], str) for w in want if w is not None)
         assert got == want
         assert sum(w is not None for w in want) > 300 and ties["exact"] >= 8 and ties["lsh"] >= 3
