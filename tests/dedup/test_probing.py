@@ -79,6 +79,36 @@ def test_linear_probe_insert_places_every_value_in_its_chain(path, monkeypatch):
         assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(values_t.numel())]
 
 
+@pytest.mark.parametrize("load", [0.3, 0.79, 0.999])
+def test_filling_an_empty_table_in_one_pass_keeps_every_chain(load, monkeypatch):
+    """``empty=True`` (a table being rebuilt): the values sharing a home (up to 40), homes near the end whose
+    places wrap past it, and a nearly full table: each value once, every slot from its home to its place
+    filled, and the same lookup answers as the stepwise insert."""
+    rng = random.Random(4)
+    T = 1031
+    m = int(T * load)
+    h = torch.tensor([rng.choice([T - 3, T - 1, 0, 7, 7, rng.randrange(T), rng.randrange(T)]) for _ in range(m)])
+    v = torch.arange(m, dtype=torch.int32)
+    stepwise = []
+    monkeypatch.setattr(probing, "_insert_numpy", lambda *a: stepwise.append(a[1].size) or _real_insert(*a))
+    one_pass = torch.full((T,), -1, dtype=torch.int32)
+    probing.linear_probe_insert(one_pass, h, v, empty=True)
+    assert sorted(one_pass[one_pass >= 0].tolist()) == v.tolist()
+    assert _chains_ok(one_pass.numpy(), h.numpy(), v.numpy())
+    assert sum(stepwise) < m  # most values placed in the one pass; those past the end went on stepwise
+    if load > 0.9:
+        assert stepwise  # some wrapped
+    steps = torch.full((T,), -1, dtype=torch.int32)
+    _real_insert(steps.numpy(), h.numpy(), v.numpy())
+    stored = v.to(torch.int64) * 7
+    for table in (one_pass, steps):
+        q, e = probing.chain_matches(table, h, stored, 1, torch.zeros_like(h), v.to(torch.int64) * 7)
+        assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(m)]
+
+
+_real_insert = probing._insert_numpy
+
+
 @pytest.mark.parametrize("num_perm,bands", [(128, 16), (96, 32), (64, 4), (128, 64)])
 def test_lsh_candidates_are_exactly_the_pairs_sharing_a_band(num_perm, bands):
     from torchdataguard.dedup.index import LSHIndex

@@ -1,10 +1,12 @@
-"""Exact set intersections on the CPU: the one-sort hash path equals a brute-force count, and falls back to
-the exact two-key sort when two different (pair, value) entries share a hash."""
+"""Exact set intersections on the CPU: the dense path (short sets) and the one-sort hash path (long ones) equal
+a brute-force count, and the hash path falls back to the exact two-key sort when two different (pair, value)
+entries share a hash."""
 from __future__ import annotations
 
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from torchdataguard.dedup import setops
@@ -29,11 +31,17 @@ def _brute(a_vals, a_off, a_idx, b_vals, b_off, b_idx):
     return out
 
 
-def test_intersections_equal_a_brute_force_count():
+@pytest.mark.parametrize("dense_width", [64, 0], ids=["dense", "hash"])
+def test_intersections_equal_a_brute_force_count(monkeypatch, dense_width):
+    """Sets of up to 12 values (the largest int64, which the dense path pads rows with, among them): with
+    ``DENSE_WIDTH`` 64 every batch takes the dense path, with 0 the hash path."""
+    monkeypatch.setattr(setops, "DENSE_WIDTH", dense_width)
     rng = random.Random(0)
     universe = [rng.getrandbits(64) - 2**63 for _ in range(40)] + [-2**63, 2**63 - 1, 0, -1]
     av, ao = _sets(rng, 300, universe)
     bv, bo = _sets(rng, 200, universe)
+    assert intersections(av, ao, torch.tensor([0]), bv, bo, torch.tensor([0])).tolist() == _brute(
+        av, ao, torch.tensor([0]), bv, bo, torch.tensor([0]))
     a_idx = torch.tensor([rng.randrange(300) for _ in range(2000)])
     b_idx = torch.tensor([rng.randrange(200) for _ in range(2000)])
     got = intersections(av, ao, a_idx, bv, bo, b_idx)
@@ -54,6 +62,7 @@ def test_a_hash_collision_falls_back_to_the_exact_sort(monkeypatch):
         return x & np.uint64(7)
 
     monkeypatch.setattr(setops, "np_mix64", few_hashes)
+    monkeypatch.setattr(setops, "DENSE_WIDTH", 0)
     assert setops._intersections_by_hash(np.array([1, 9]), np.array([0, 0]), 1) is None  # 1 and 9 collide
     assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == want and calls
 
@@ -97,3 +106,27 @@ def test_sets_of_narrower_integers_are_counted_as_before():
         a_idx = torch.tensor([rng.randrange(40) for _ in range(101)])
         b_idx = torch.tensor([rng.randrange(40) for _ in range(101)])
         assert intersections(av, ao, a_idx, av, ao, b_idx).tolist() == _brute(av, ao, a_idx, av, ao, b_idx)
+
+
+def test_dense_intersections_of_empty_sets_and_an_empty_pool():
+    """Pairs with an empty set count 0, also when every set is empty (nothing to gather from)."""
+    none = torch.zeros(0, dtype=torch.int64)
+    off = torch.zeros(4, dtype=torch.int64)
+    assert intersections(none, off, torch.tensor([0, 2]), none, off, torch.tensor([1, 1])).tolist() == [0, 0]
+    av, ao = torch.tensor([2**63 - 1]), torch.tensor([0, 0, 1])
+    assert intersections(av, ao, torch.tensor([0, 1, 1]), av, ao, torch.tensor([1, 0, 1])).tolist() == [0, 0, 1]
+
+
+def test_segment_positions_equal_repeat_interleave():
+    """Owners counted from the segment ends (empty segments first, inside and last) equal repeat_interleave."""
+    from torchdataguard.dedup.setops import segment_owner, segment_positions
+
+    rng = random.Random(3)
+    for _ in range(300):
+        lens = torch.tensor([rng.choice([0, 0, 1, 2, 5]) for _ in range(rng.randint(1, 12))])
+        starts = torch.tensor([rng.randint(0, 50) for _ in range(lens.numel())])
+        owner = torch.repeat_interleave(torch.arange(lens.numel()), lens)
+        pos = torch.cat([torch.arange(s, s + n) for s, n in zip(starts.tolist(), lens.tolist())])
+        got_pos, got_owner = segment_positions(starts, lens)
+        assert got_owner.tolist() == owner.tolist() == segment_owner(lens).tolist()
+        assert got_pos.tolist() == pos.tolist()

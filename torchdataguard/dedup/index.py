@@ -35,6 +35,8 @@ class IdStore:
         >>> s = IdStore(); s.extend([3, 7]); s.extend([2**40])
         >>> s.get(1), s.get(2), s.state_dict()["ids"].dtype
         (7, 1099511627776, torch.int64)
+        >>> s.get_many([2, 0]), (s.extend(["doc-9"]), s.get_many([3, 0]))[1]
+        ([1099511627776, 3], ['doc-9', 3])
     """
 
     def __init__(self) -> None:
@@ -69,6 +71,12 @@ class IdStore:
 
     def get(self, slot: int) -> Any:
         return self._objs[slot] if self._objs is not None else int(self._ints[slot])
+
+    def get_many(self, slots: Sequence[int]) -> List[Any]:
+        """The ids of ``slots`` (one gather instead of one element read each)."""
+        if self._objs is not None:
+            return [self._objs[i] for i in slots]
+        return self._ints[torch.as_tensor(slots, dtype=torch.int64)].tolist() if len(slots) else []
 
     def nbytes(self) -> int:
         return self._ints.numel() * self._ints.element_size() if self._objs is None else 8 * len(self._objs)
@@ -283,17 +291,17 @@ class LSHIndex:
         else:
             self._place(packed, first)
 
-    def _place(self, packed: torch.Tensor, first: int) -> None:
+    def _place(self, packed: torch.Tensor, first: int, *, empty: bool = False) -> None:
         keys = self._keys(self.band_words(packed))
         slots = torch.arange(first, first + packed.shape[0], device=self.device, dtype=torch.int32)
-        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands))
+        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands), empty=empty)
 
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         step = 65536
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
-            self._place(self.packed[a:b], a)
+            self._place(self.packed[a:b], a, empty=a == 0)
 
     def to(self, device) -> "LSHIndex":
         self.device = torch.device(device)

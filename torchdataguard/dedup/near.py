@@ -206,13 +206,18 @@ class NearDedup(IndexStage):
             h = torch.nonzero(hit & ~wait).flatten()
             if h.numel():
                 cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])
+                small: List[Tuple[int, int, float]] = []  # (row, slot, score) of drops naming each index
+                lsh: List[Tuple[int, int, float]] = []
                 for j, lk, ls_, ek, es_, inter, union in zip(*(c.tolist() for c in cols)):
                     ls = self.score_of(lk) if lk else -1.0
                     es = inter / union if ek else -1.0
                     if es >= ls:
-                        out[j] = Drop("duplicate/near", matched=self.small.ids.get(es_), score=es)
+                        small.append((j, es_, es))
                     else:
-                        out[j] = Drop("duplicate/near", matched=self.index.ids.get(ls_), score=ls)
+                        lsh.append((j, ls_, ls))
+                for found, ids in ((small, self.small.ids), (lsh, self.index.ids)):
+                    for (j, _, score), matched in zip(found, ids.get_many([f[1] for f in found])):
+                        out[j] = Drop("duplicate/near", matched=matched, score=score)
             safe = R[~hit & ~wait]
             if safe.numel():
                 self.store(keys, safe, [exs[i].id for i in safe.tolist()])

@@ -59,7 +59,7 @@ def chain_matches(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, 
     return _matches_torch(table, pos, stored, stride, col, want)
 
 
-def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor, *, empty: bool = False) -> None:
     """Insert ``values`` (non-negative) at their home positions ``pos`` with linear probing, in
     place.
 
@@ -68,14 +68,46 @@ def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Te
     slot after it. So every slot between a value's home and its place is filled, which is what
     :func:`chain_matches` relies on; which of its chain's slots a value lands in does not change what a
     lookup finds.
+
+    ``empty=True`` (the caller's promise that ``table`` holds nothing yet: a table being rebuilt) places the
+    values in one pass instead (:func:`_fill_empty`), the same chains without the steps that values sharing
+    a home take one at a time.
+
+    Example:
+        >>> t = torch.full((1024,), -1, dtype=torch.int32)
+        >>> linear_probe_insert(t, torch.tensor([5, 5, 1023]), torch.tensor([0, 1, 2], dtype=torch.int32), empty=True)
+        >>> t[[5, 6, 1023]].tolist()
+        [0, 1, 2]
     """
     if pos.numel() == 0:
         return
+    if empty:
+        pos, values = _fill_empty(table, pos.to(torch.int64), values.to(table.dtype))
+        if pos.numel() == 0:
+            return
     if pos.device.type == "cpu":
         _insert_numpy(table.numpy(), pos.numpy().astype(np.int64, copy=False),
                       values.numpy().astype(table.numpy().dtype, copy=False))
     else:
         _insert_torch(table, pos.to(torch.int64), values.to(table.dtype))
+
+
+def _fill_empty(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Place ``values`` in the empty ``table`` as linear probing would, in one pass: in the order of their homes
+    ``h``, the ``i``-th value lands at ``s_i = max(h_i, s_(i-1) + 1) = i + max_(j <= i)(h_j - j)``, so
+    every slot from a value's home to its place is filled by the values before it. Returns the values whose
+    place would be past the end (and their homes): they wrap around to the start, by the stepwise insert."""
+    T = table.numel()
+    order = torch.argsort(pos.to(torch.int32) if T < 2**31 else pos, stable=True)  # (int32 sorts faster)
+    i = torch.arange(pos.numel(), device=pos.device)
+    place = i + torch.cummax(pos[order] - i, 0).values  # increasing: those past the end are the last ones
+    fit = pos.numel() if int(place[-1]) < T else int(torch.searchsorted(place, T))
+    if pos.device.type == "cpu":  # NumPy's gather and scatter are the faster ones here
+        table.numpy()[place[:fit].numpy()] = values.numpy()[order[:fit].numpy()]
+    else:
+        table[place[:fit]] = values[order[:fit]]
+    late = order[fit:]
+    return pos[late], values[late]
 
 
 # -- NumPy (CPU) ------------------------------------------------------------------------------------------
@@ -99,15 +131,19 @@ def _matches_numpy(table: np.ndarray, pos: np.ndarray, stored: np.ndarray, strid
     while q.size:
         w = _width(step, T)
         step += 1
-        e = table[_window_np(pos, T, w)].astype(np.int64)
-        live = np.minimum.accumulate(e >= 0, axis=1)  # the chain so far: filled and before any gap
-        np.maximum(e, 0, out=e)
-        hit = live & (stored[e * stride + col[:, None]] == want[:, None])
-        r, c = np.nonzero(hit)
-        if r.size:
-            out_q.append(q[r])
-            out_e.append(e[r, c])
-        more = np.flatnonzero(live[:, -1])
+        e = table[_window_np(pos, T, w)]
+        filled = e >= 0
+        gap = filled.argmin(1)  # the first empty slot of each window (0 also when there is none)
+        whole = filled[np.arange(q.size), gap]  # no empty slot: the chain goes on past the window
+        gap[whole] = w
+        live = np.arange(w) < gap[:, None]  # the chain so far: filled and before any gap
+        r = np.repeat(np.arange(q.size), gap)  # (the row of each live slot, in the order e[live] takes them)
+        ent = e[live].astype(np.int64)
+        hit = stored[ent * stride + col[r]] == want[r]  # only the chain's entries are compared
+        if hit.any():
+            out_q.append(q[r[hit]])
+            out_e.append(ent[hit])
+        more = np.flatnonzero(whole)
         q, col, want = q[more], col[more], want[more]
         pos = pos[more] + w
         np.subtract(pos, T, out=pos, where=pos >= T)

@@ -13,8 +13,7 @@ import torch
 from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
-           "prefix_tokens", "segment_owner",
-           "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
+           "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
 
 
 def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -69,7 +68,17 @@ def shingle_sets(x: torch.Tensor, doc: torch.Tensor, cand: torch.Tensor,
 def segment_owner(lens: torch.Tensor) -> torch.Tensor:
     """``repeat_interleave(arange(len(lens)), lens)``: the segment of each position of the concatenation."""
     ends = torch.cumsum(lens, 0)
-    return torch.searchsorted(ends, torch.arange(int(ends[-1]) if ends.numel() else 0, device=lens.device), right=True)
+    return _owner_of(ends, int(ends[-1]) if ends.numel() else 0)
+
+
+def _owner_of(ends: torch.Tensor, total: int) -> torch.Tensor:
+    """For each position ``0 .. total - 1``, how many of ``ends`` (cumulative segment lengths) are at or below
+    it: its segment (``searchsorted(ends, pos, right=True)`` in one pass: a count of the segment ends at each
+    position, summed; repeat_interleave with tensor counts and searchsorted are slower on CPU)."""
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64, device=ends.device)
+    inner = ends[:-1]
+    return torch.cumsum(torch.bincount(inner[inner < total], minlength=total)[:total], 0)
 
 
 def gather_sets(sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -87,9 +96,8 @@ def segment_positions(starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.T
         z = torch.zeros(0, dtype=torch.int64, device=dev)
         return z, z.clone()
     ends = torch.cumsum(lens, 0)
-    pos = torch.arange(total, device=dev)
-    owner = torch.searchsorted(ends, pos, right=True)  # (repeat_interleave with tensor counts is slow on CPU)
-    return starts[owner] + pos - (ends - lens)[owner], owner
+    owner = _owner_of(ends, total)
+    return torch.arange(total, device=dev) + (starts - (ends - lens))[owner], owner
 
 
 def segments(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -111,12 +119,35 @@ def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tenso
     marks.
     """
     plen = prefix_lengths(lens, threshold)
+    pos, owner = segment_positions(starts, plen)
     if late is None:
-        return segment_positions(starts, plen)
+        return pos, owner
+    if bool((lens == 0).any()):  # (never from NearDedup: its sets hold a value at least) the full cut, as before
+        return _late_last_prefix(vals, starts, lens, plen, late, plain=(pos, owner))
+    hit = late(vals[pos])
+    if not bool(hit.any()):
+        return pos, owner
+    # a set whose first values hold no late value keeps them as its prefix: they come first in the other order
+    # too; only the sets with a late value there are cut again
+    redo = torch.zeros(lens.numel(), dtype=torch.bool, device=lens.device)
+    redo[owner[hit]] = True
+    sub = torch.nonzero(redo).flatten()
+    rpos, rown = _late_last_prefix(vals, starts[sub], lens[sub], plen[sub], late)
+    keep = ~redo[owner]
+    pos, owner = torch.cat([pos[keep], rpos]), torch.cat([owner[keep], sub[rown]])
+    order = torch.argsort(owner, stable=True)  # by set, each set's positions in set order (as they come)
+    return pos[order], owner[order]
+
+
+def _late_last_prefix(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, plen: torch.Tensor,
+                      late: Callable[[torch.Tensor], torch.Tensor],
+                      plain: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`prefix_positions` of sets cut in the order "late values last", ``plen`` values each (``plain``:
+    the answer returned when no value is late)."""
     pos, owner = segment_positions(starts, lens)
     is_late = late(vals[pos])
-    if not bool(is_late.any()):
-        return segment_positions(starts, plen)
+    if plain is not None and not bool(is_late.any()):
+        return plain
     # each element's rank in that order within its set, without sorting: an element that is not late comes
     # after the earlier ones of its set that are not late; a late one after every one that is not late and the
     # earlier late ones (the positions come out in set order, the same positions as a stable sort would keep)
@@ -130,13 +161,6 @@ def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tenso
     rank = torch.where(is_late, n_early + at - before, before)
     keep = rank < plen[owner]
     return pos[keep], owner[keep]
-
-
-def prefix_tokens(sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor, threshold: float,
-                  late: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Prefix-filter tokens of ``rows`` (see :func:`prefix_positions`) and their owner (position in ``rows``)."""
-    pos, owner = prefix_positions(sets, off[rows], size[rows], threshold, late)
-    return sets[pos], owner
 
 
 def key_groups(keys: torch.Tensor, owner: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -217,7 +241,9 @@ def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,
 def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor,
                   b_vals: torch.Tensor, b_off: torch.Tensor, b_idx: torch.Tensor) -> torch.Tensor:
     """``|A_p & B_p|`` for each pair ``p`` of set ``a_idx[p]`` of ``a`` and set ``b_idx[p]`` of ``b`` (each set
-    without repeats), exactly: both sets are tagged with the pair and sorted, and equal neighbours counted.
+    sorted ascending, without repeats), exactly: sets of at most :data:`DENSE_WIDTH` values by a binary search
+    of each value of ``A_p`` in ``B_p`` (:func:`_intersections_dense`), longer ones by tagging both sets with
+    the pair, sorting, and counting equal neighbours.
 
     Example:
         >>> intersections(torch.tensor([1, 2, 3]), torch.tensor([0, 3]), torch.tensor([0]),
@@ -228,6 +254,10 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
     dev = a_vals.device
     if P == 0:
         return torch.zeros(0, dtype=torch.int64, device=dev)
+    a_len, b_len = a_off[a_idx + 1] - a_off[a_idx], b_off[b_idx + 1] - b_off[b_idx]
+    widest = int(torch.maximum(a_len.max(), b_len.max()))
+    if widest <= DENSE_WIDTH and a_vals.dtype == b_vals.dtype == torch.int64:
+        return _intersections_dense(a_vals, a_off[a_idx], a_len, b_vals, b_off[b_idx], b_len)
     va, pa = segments(a_vals, a_off[a_idx], a_off[a_idx + 1] - a_off[a_idx])
     vb, pb = segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
     v = torch.cat([va, vb])
@@ -244,6 +274,35 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
     return torch.bincount(p[1:][same], minlength=P)
 
 
+
+
+#: sets of at most this many values are intersected by :func:`_intersections_dense` (the short-text path's sets
+#: have fewer than ``K3`` values: 17 at the defaults)
+DENSE_WIDTH = 64
+
+
+def _padded(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, width: int) -> torch.Tensor:
+    """[k, width]: segment ``k`` of ``vals`` in row ``k``, then the largest int64 (where ``lens[k] < width``)."""
+    col = torch.arange(width, device=vals.device)
+    at = starts[:, None] + col
+    out = vals[at.clamp_(max=max(vals.numel() - 1, 0))] if vals.numel() else torch.zeros_like(at)
+    return out.masked_fill_(col >= lens[:, None], torch.iinfo(torch.int64).max)
+
+
+def _intersections_dense(a_vals: torch.Tensor, a_start: torch.Tensor, a_len: torch.Tensor, b_vals: torch.Tensor,
+                         b_start: torch.Tensor, b_len: torch.Tensor) -> torch.Tensor:
+    """The counts of :func:`intersections` for short sorted sets: each set of ``b`` is one row of a padded
+    matrix, and each value of the paired ``a`` set is looked up in that row (one batched binary search).
+    The padding is the largest int64, after every value, so a value's place in its row is found before any
+    padding; a value counts when its place is inside the set and holds it."""
+    wa, wb = max(int(a_len.max()), 1), max(int(b_len.max()), 1)
+    A = _padded(a_vals, a_start, a_len, wa)
+    B = _padded(b_vals, b_start, b_len, wb)
+    at = torch.searchsorted(B, A)
+    found = at < b_len[:, None]
+    found &= torch.gather(B, 1, at.clamp_(max=wb - 1)) == A
+    found &= torch.arange(wa, device=A.device) < a_len[:, None]
+    return found.sum(1)
 
 
 def _intersections_by_hash(v: np.ndarray, p: np.ndarray, P: int) -> Optional[np.ndarray]:

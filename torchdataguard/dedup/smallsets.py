@@ -14,7 +14,8 @@ themselves (:func:`exact_limits` gives ``K2`` and ``K3``):
   can reach: candidates come from a prefix filter (Chaudhuri et al. 2006; Bayardo et al. 2007): with the
   elements of every set in one global order, two sets with Jaccard ``>= t`` share an element among the
   first ``n - ceil(t * n) + 1`` of each, so indexing those prefixes finds every such pair (no misses);
-  each candidate is verified by exact Jaccard of the two sets;
+  a candidate whose sizes cannot reach ``t`` (the smaller under ``t`` times the larger) is left out, and
+  each other one verified by exact Jaccard of the two sets;
 * a query with ``K`` or more shingles also asks the LSH index (documents of ``K2`` or more), by estimate.
 
 So the only pairs decided by estimate are a kept document of ``K2`` or more shingles with a later one of
@@ -30,9 +31,9 @@ import torch
 from ..errors import StateError
 from .hashing import mix64
 from .index import IdStore
+from .prefix_memo import PrefixMemo
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import (gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions,
-                     prefix_tokens)
+from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions
 
 __all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 
@@ -154,6 +155,8 @@ class SmallSetIndex:
         self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int32, device=self.device)
         self.demoted = TokenSet(self.device)
         self.dead = TokenSet(self.device)  # pool positions whose table entry is dead (few; dropped on rebuild)
+        self.demotions = 0  # numbers the order of the prefix filter (see PrefixMemo)
+        self.memo = PrefixMemo(self.threshold)
 
     @property
     def sizes(self) -> torch.Tensor:
@@ -187,7 +190,8 @@ class SmallSetIndex:
         self.n += m
         self.npool = need
         self.ids.extend(list(ids))
-        self._index(torch.arange(first, self.n, device=self.device))
+        known = self.memo.stored(sets, off, rows, self.off[first : self.n], self.demotions)
+        self._add(self._prefix(torch.arange(first, self.n, device=self.device)) if known is None else known)
 
     def _prefix(self, slots: torch.Tensor) -> torch.Tensor:
         """Pool positions of the prefixes of stored ``slots`` under the current order."""
@@ -196,10 +200,6 @@ class SmallSetIndex:
     def _late(self):
         """The demoted-token test for prefix cutting (None while no token is demoted)."""
         return self.demoted.contains if len(self.demoted) else None
-
-    def _index(self, slots: torch.Tensor) -> None:
-        """Add the prefix tokens of stored ``slots`` to the table (rebuilding it when it gets full)."""
-        self._add(self._prefix(slots))
 
     @property
     def ndead(self) -> int:
@@ -236,7 +236,7 @@ class SmallSetIndex:
         self.entries = pos.numel()
         self.dead.clear()
         if pos.numel():
-            linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
+            linear_probe_insert(self.table, self._home(self.pool[pos]), pos, empty=True)
 
     def _lookup(self, tok: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
@@ -253,6 +253,7 @@ class SmallSetIndex:
         slots = torch.unique(torch.searchsorted(self.off[1 : self.n + 1], found, right=True))
         old = self._prefix(slots)
         self.demoted.add(tokens)
+        self.demotions += 1
         new = self._prefix(slots)
         fresh = new[~torch.isin(new, old)]
         gone = old[~torch.isin(old, new)]
@@ -267,7 +268,8 @@ class SmallSetIndex:
         e0 = torch.zeros(0, dtype=torch.int64, device=self.device)
         if self.n == 0 or rows.numel() == 0:
             return e0, e0
-        tok, q = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
+        pos, q = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
+        tok = sets[pos]
         i, e = self._lookup(tok)
         if not i.numel():
             return e0, e0
@@ -283,12 +285,12 @@ class SmallSetIndex:
                       rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The prefix tokens of ``rows`` and their owners (positions in ``rows``) that :meth:`pairs_within`
         pairs rows by, a token held by more than :data:`DEMOTE_AT` rows being demoted first."""
-        tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
-        uniq, counts = torch.unique(tok, return_counts=True)
+        pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
+        uniq, counts = torch.unique(sets[pos], return_counts=True)
         if bool((counts > DEMOTE_AT).any()):
             self._demote(uniq[counts > DEMOTE_AT])
-            tok, own = prefix_tokens(sets, off, size, rows, self.threshold, self._late())
-        return tok, own
+            pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
+        return sets[pos], own
 
     def pairs_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
                      prefix: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
@@ -304,22 +306,35 @@ class SmallSetIndex:
         tok, own = prefix if prefix is not None else self.prefix_within(sets, off, size, rows)
         a, b = pairs_sharing_key(tok, own, r, blockers)
         if a.numel():
+            na, nb = size[rows[a]], size[rows[b]]
+            fit = self._sizes_fit(na, nb)
+            a, b, na, nb = a[fit], b[fit], na[fit], nb[fit]
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
-            union = size[rows[a]] + size[rows[b]] - inter
-            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
+            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * (na + nb - inter).to(torch.float64)
             a, b = a[ok], b[ok]
         return a, b
+
+    def _sizes_fit(self, na: torch.Tensor, nb: torch.Tensor) -> torch.Tensor:
+        """bool: the pairs of sets of sizes ``na``/``nb`` that may reach the threshold. ``inter <= min`` and
+        ``union >= max``, so a pair with ``min < (t - 1e-9) * max`` fails the test ``inter >= (t - 1e-9) *
+        union`` (in float64 too: the rounded product grows with its factor); only those are left out."""
+        lo, hi = torch.minimum(na, nb), torch.maximum(na, nb)
+        return lo.to(torch.float64) >= (self.threshold - 1e-9) * hi.to(torch.float64)
 
     def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every stored set whose exact Jaccard with a query row reaches the threshold, as
         ``(position in rows, slot, inter, union)``."""
         q, s = self.candidates(sets, off, size, rows)
+        if q.numel():
+            nq, ns = size[rows[q]], self.sizes[s]
+            fit = self._sizes_fit(nq, ns)
+            q, s, nq, ns = q[fit], s[fit], nq[fit], ns[fit]
         if not q.numel():
             e = torch.zeros(0, dtype=torch.int64, device=self.device)
             return e, e, e, e
         inter = intersections(sets, off, rows[q], self.pool, self.off, s)
-        union = size[rows[q]] + self.sizes[s] - inter
+        union = nq + ns - inter
         ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
         return q[ok], s[ok], inter[ok], union[ok]
 
@@ -329,6 +344,7 @@ class SmallSetIndex:
             setattr(self, name, getattr(self, name).to(self.device))
         self.demoted.to(self.device)
         self.dead.to(self.device)
+        self.memo.clear()
         return self
 
     def nbytes(self) -> int:
@@ -354,6 +370,8 @@ class SmallSetIndex:
         self.off = torch.zeros(max(1025, self.n + 1), dtype=torch.int64, device=self.device)
         self.off[1 : self.n + 1] = torch.cumsum(sizes, 0).to(self.device)
         self.demoted = TokenSet(self.device)  # frequent tokens are found again by the queries that meet them
+        self.demotions += 1
+        self.memo.clear()
         self.dead = TokenSet(self.device)
         self._rebuild(capacity_for(int(max(1, int(prefix_lengths(sizes, self.threshold).sum())) * GROWTH)),
                       from_prefixes=True)
