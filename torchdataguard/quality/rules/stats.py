@@ -36,6 +36,9 @@ _HASHED_MUL = np.uint64(_MUL_INT)
 #: n-gram steps with at most this many candidate positions run on Python lists (measured on e-mails: 32)
 _FEW = 32
 _ONES = np.ones(16, dtype=np.int8)
+# ASCII as classes for TextStats.tokens_with_letter: letters -> "a", whitespace (str.split's) -> " "; the rest deleted
+_LETTER_CLASSES = bytes(ord("a") if c < 128 and chr(c).isalpha() else ord(" ") if chr(c).isspace() else c for c in range(256))
+_NOT_LETTER_OR_SPACE = bytes(c for c in range(128) if not (chr(c).isalpha() or chr(c).isspace()))
 
 
 class TextStats:
@@ -95,14 +98,17 @@ class TextStats:
 
     def tokens_with_letter(self) -> int:
         """How many tokens hold at least one letter."""
+        if self._tokenize is None and self.text.isascii():
+            # ASCII tokens split on whitespace: letters as "a", whitespace as " ", every other character
+            # deleted; a token holding a letter is then one run of "a" (a letterless token disappears)
+            classes = self.text.encode("ascii").translate(_LETTER_CLASSES, _NOT_LETTER_OR_SPACE)
+            return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
         # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
         # only the others (numbers, symbols, scripts without case) need a character-by-character look
         flags = list(map(str.islower, toks))
         n = sum(flags)
-        # an ASCII token that is not lower-case holds no letter (every ASCII letter is cased): the tokens of
-        # ASCII text split on whitespace need no further look
-        if n < len(toks) and (self._tokenize is not None or not self.text.isascii()):
+        if n < len(toks):
             rest = itertools.compress(toks, map(operator.not_, flags))
             n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
         return n
@@ -134,19 +140,6 @@ def duplicates(items: Sequence[str]) -> Tuple[int, int, int]:
     distinct = set(items)
     total = sum(map(len, items))
     return len(items) - len(distinct), total - sum(map(len, distinct)), total
-
-
-def _covered_chars(starts: np.ndarray, n: int, lens: np.ndarray) -> int:
-    """Characters of the tokens covered by the n-grams starting at ``starts`` (overlaps counted once)."""
-    m = lens.shape[0]
-    cover = np.bincount(starts, minlength=m + 1)[: m + 1] - np.bincount(starts + n, minlength=m + 1)[: m + 1]
-    return int(lens[np.cumsum(cover[:m]) > 0].sum())
-
-
-def _covered_by_mask(rep: np.ndarray, n: int, lens: np.ndarray) -> int:
-    """Characters of the tokens covered by the n-grams whose start is flagged in ``rep`` (length m - n + 1)."""
-    cover = np.convolve(rep.view(np.int8), _ONES[:n])  # length m: how many flagged n-grams cover each token
-    return int(lens[cover > 0].sum())
 
 
 def _union_chars(starts: Sequence[int], n: int, cum: Sequence[int]) -> int:
@@ -202,19 +195,20 @@ def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     collision is about as likely as 2**-64 per pair). An n-gram can only repeat where the two (n-1)-grams
     inside it repeat, so each step looks only at those positions, and stops when nothing repeats.
     Ties for the most frequent n-gram go to the one with more characters, then to the earliest.
+    The arrays are short (a few hundred tokens for an e-mail), so numpy's per-call cost is what counts:
+    array methods and ufuncs, not the Python-level wrappers (``np.diff``, ``np.flatnonzero``, ``np.append``).
     """
     top = [0.0, 0.0, 0.0]  # n = 2, 3, 4
     dup = [0.0] * 6  # n = 5 .. 10
     m = len(tokens)
     if m < 2:
         return top, dup
-    h = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
-    lens = np.fromiter(map(len, tokens), dtype=np.int64, count=m)
-    total = int(lens.sum())
+    cum = np.zeros(m + 1, dtype=np.int64)  # cum[i]: characters of the first i tokens
+    cum[1:] = np.fromiter(itertools.accumulate(map(len, tokens)), dtype=np.int64, count=m)
+    total = int(cum[m])
     if total == 0:
         return top, dup
-    cum = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(lens, out=cum[1:])
+    h = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
     key = h
     rep: Optional[np.ndarray] = None
     for n in range(2, 11):
@@ -225,19 +219,21 @@ def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
             pos_all: Optional[np.ndarray] = None
             sub = key
         else:
-            pos_all = np.flatnonzero(rep[:-1] & rep[1:])
-            if pos_all.size < 2:
+            pos_all = (rep[:-1] & rep[1:]).nonzero()[0]
+            k = pos_all.shape[0]
+            if k < 2:
                 break
-            if pos_all.size <= _FEW:  # the remaining steps on Python lists (numpy's per-call cost dominates)
+            if k <= _FEW:  # the remaining steps on Python lists (numpy's per-call cost dominates)
                 lo, hi = int(pos_all[0]), int(pos_all[-1]) + 11  # every token and length they can reach
                 _steps_on_lists(n, (pos_all - lo).tolist(), key[pos_all].tolist(), h[lo:hi].tolist(),
                                 cum[lo:hi + 1].tolist(), total, top, dup)
                 break
             sub = key[pos_all]
-        order = np.argsort(sub, kind="stable")
+        order = sub.argsort(kind="stable")
         s = sub[order]
         eq = s[1:] == s[:-1]
-        if not eq.any():
+        ends = (~eq).nonzero()[0]  # the last index (in sorted order) of every group but the last one
+        if ends.shape[0] == eq.shape[0]:  # every n-gram distinct: nothing repeats
             break
         pos = order if pos_all is None else pos_all[order]  # ascending within equal keys (stable sort)
         flag = np.zeros(s.shape[0], dtype=bool)
@@ -245,21 +241,31 @@ def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
         flag[:-1] |= eq
         rep = np.zeros(m - n + 1, dtype=bool)
         rep[pos[flag]] = True
-        if n <= 4:
-            starts = np.flatnonzero(np.concatenate(([True], ~eq)))
-            sizes = np.diff(np.append(starts, s.shape[0]))
-            best = sizes.max()
-            groups = np.flatnonzero(sizes == best)
-            first = pos[starts[groups]]
-            chars = cum[first + n] - cum[first]
-            g = int(groups[np.argmax(chars * (m + 1) - first)])
-            members = pos[starts[g]: starts[g] + best]
-            if int(np.diff(members).min()) >= n:  # occurrences do not overlap (members are ascending)
-                top[n - 2] = int(best) * int(cum[members[0] + n] - cum[members[0]]) / total
+        if n <= 4:  # the most frequent n-gram; ties to more characters, then to the earliest
+            bounds = np.empty(ends.shape[0] + 2, dtype=np.int64)  # group i is bounds[i] .. bounds[i + 1] - 1
+            bounds[0] = 0
+            bounds[1:-1] = ends + 1
+            bounds[-1] = s.shape[0]
+            sizes = bounds[1:] - bounds[:-1]
+            best = int(sizes.max())
+            groups = (sizes == best).nonzero()[0]
+            first = pos[bounds[groups]]
+            if groups.shape[0] > 1:
+                chars = cum[first + n] - cum[first]
+                i = int((chars * (m + 1) - first).argmax())
             else:
-                top[n - 2] = _covered_chars(members, n, lens) / total
+                i = 0
+            start = int(first[i])
+            chars_one = int(cum[start + n] - cum[start])
+            members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
+            if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
+                top[n - 2] = best * chars_one / total
+            else:
+                top[n - 2] = _union_chars(members.tolist(), n, cum.tolist()) / total
         else:
-            dup[n - 5] = _covered_by_mask(rep, n, lens) / total
+            cover = np.convolve(rep.view(np.int8), _ONES[:n])  # length m: how many flagged n-grams cover each token
+            covered = (cover > 0).nonzero()[0]
+            dup[n - 5] = int((cum[covered + 1] - cum[covered]).sum()) / total
     return top, dup
 
 
