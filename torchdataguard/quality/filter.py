@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from itertools import compress
+from operator import eq
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -289,7 +291,7 @@ class QualityFilter(Filter):
         if total == total:  # no nan (not-applicable) score
             ex.scores.update(zip(p.keys, vals))
         else:
-            ex.scores.update((k, v) for k, v in zip(p.keys, vals) if v == v)
+            ex.scores.update(compress(zip(p.keys, vals), map(eq, vals, vals)))  # the scores that are not nan
         first: Optional[Drop] = None
         for i, key, lo, hi, exclusive in p.checks:
             v = vals[i]

@@ -19,6 +19,9 @@ __all__ = ["C4_POLICY", "c4"]
 #: C4's policy-notice substrings: lines holding one of these are removed (Raffel et al. 2020, 2.2).
 C4_POLICY: Tuple[str, ...] = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
                               "use cookies")
+# the notices holding "cookie" are looked for only in a text that holds "cookie" (fewer searches of the text)
+_POLICY_COOKIE = tuple(p for p in C4_POLICY if "cookie" in p)
+_POLICY_PLAIN = tuple(p for p in C4_POLICY if "cookie" not in p)
 
 # A sentence ends in . ! ? (or their CJK forms), possibly followed by closing quotes or brackets, then space/end.
 _END_MARKS = ".!?\u2026\u3002\uff01\uff1f"
@@ -68,22 +71,18 @@ def c4(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     lower = st.lower()
     cfg = opts.c4_lines
     check_js = cfg.javascript and "javascript" in lower
-    check_policy = cfg.policy and any(p in lower for p in C4_POLICY)
-    kept = []
+    check_policy = cfg.policy and (any(p in lower for p in _POLICY_PLAIN)
+                                   or ("cookie" in lower and any(p in lower for p in _POLICY_COOKIE)))
+    kept = st.lines()
+    if cfg.terminal_punct:
+        kept = [s for s in kept if s.endswith(TERMINAL) and not s.endswith(ELLIPSES)]
     min_words = cfg.min_words
-    terminal_punct = cfg.terminal_punct
-    for s in st.lines():  # the cheap test first: a line is kept only if it passes all of them
-        if terminal_punct and (not s.endswith(TERMINAL) or s.endswith(ELLIPSES)):
-            continue
-        if min_words and len(s.split(None, min_words - 1)) < min_words:
-            continue
-        if check_js or check_policy:
-            ls = s.lower()
-            if check_js and "javascript" in ls:
-                continue
-            if check_policy and any(p in ls for p in C4_POLICY):
-                continue
-        kept.append(s)
+    if min_words:
+        cut = min_words - 1
+        kept = [s for s in kept if len(s.split(None, cut)) >= min_words]
+    if check_js or check_policy:
+        kept = [s for s in kept if not ((check_js and "javascript" in s.lower())
+                                        or (check_policy and any(p in s.lower() for p in C4_POLICY)))]
     pat = opts.bad_words_pattern()
     return {
         "lorem_ipsum": float(lower.count("lorem ipsum")),
