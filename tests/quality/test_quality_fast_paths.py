@@ -195,3 +195,32 @@ def test_scores_on_real_e_mails_equal_the_definitions():
         assert [s[f"quality/gopher_repetition/dup_{n}gram_char_ratio"] for n in range(5, 11)] == dup
         want = reference_c4(text, ScoreConfig(c4_lines=C4Lines(terminal_punct=False)))
         assert {k: s[f"quality/c4/{k}"] for k in want} == want
+
+
+def reference_script(text):
+    """The script decision from the letter counts of every script (no ASCII shortcut)."""
+    from torchdataguard.quality.scripts import script_counts
+
+    c = script_counts(text[:4000])
+    if not c["letters"]:
+        return "Zyyy"
+    cjk = c["han"] + c["kana"] + c["hangul"]
+    if cjk * 3 >= max(c["latin"], c["other"]):
+        if c["hangul"] >= c["han"] + c["kana"]:
+            return "Kore"
+        return "Jpan" if c["kana"] >= 0.1 * (c["han"] + c["kana"]) else "Hani"
+    return "Latn" if c["latin"] >= c["other"] else "Other"
+
+
+def test_dominant_script_shortcut_for_mostly_ascii_text_equals_the_counts():
+    from torchdataguard.quality.scripts import dominant_script
+
+    rng = random.Random(15)
+    pools = ["abc XYZ 123 .,", "\u00e9\u00fc\u00df\u00d8", "\u4e2d\u6587\u5b57", "\u3072\u3089\u30ab\u30bf",
+             "\ud55c\uad6d\uc5b4", "\u041f\u0440\u0438\u0432\u0435\u0442", "\u2026\u201c\u201d\u2019 ", "\u0663", "\u01c5"]
+    for _ in range(20000):
+        chosen = rng.sample(pools, rng.randint(1, 4))
+        text = "".join(rng.choice(rng.choice(chosen)) for _ in range(rng.randint(0, 80)))
+        assert dominant_script(text) == reference_script(text), repr(text)
+    for row in load_spamassassin(limit=400):
+        assert dominant_script(row["text"]) == reference_script(row["text"])

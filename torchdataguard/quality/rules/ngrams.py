@@ -12,7 +12,7 @@ array methods and ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzer
 from __future__ import annotations
 
 import itertools
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -36,26 +36,40 @@ _ROWS = np.arange(_COLS)[:, None]
 _ONE_SORT = 512
 
 
-def _union_chars(starts: Sequence[int], n: int, cum: Sequence[int]) -> int:
-    """Characters of the tokens covered by the n-grams starting at ``starts`` (ascending; overlaps once)."""
-    covered = 0
-    end = 0
-    for p in starts:
-        covered += cum[p + n] - cum[p if p > end else end]
-        end = p + n
-    return covered
+#: up to this many tied n-grams their characters are summed from the tokens, beyond it from cumulative lengths
+_FEW_TIES = 16
 
 
-def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, cum: np.ndarray, total: int) -> float:
+class _Chars:
+    """Characters of ranges of tokens: summed from the tokens for a few ranges, from the cumulative lengths
+    (built on first need: a pass over every token) for many."""
+
+    __slots__ = ("tokens", "_cum")
+
+    def __init__(self, tokens: List[str]) -> None:
+        self.tokens = tokens
+        self._cum: Optional[np.ndarray] = None
+
+    def span(self, start: int, stop: int) -> int:
+        return sum(map(len, self.tokens[start:stop]))
+
+    def cum(self) -> np.ndarray:
+        if self._cum is None:
+            m = len(self.tokens)
+            self._cum = np.zeros(m + 1, dtype=np.int64)
+            self._cum[1:] = np.fromiter(itertools.accumulate(map(len, self.tokens)), dtype=np.int64, count=m)
+        return self._cum
+
+
+def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, chars: _Chars, total: int) -> float:
     """Character share of the most frequent n-gram, from sorted keys: ``eq[i]`` is True when sorted keys ``i``
     and ``i + 1`` are equal, ``pos`` the positions in sorted order (ascending within equal keys). Ties go to
     the n-gram with more characters, then to the earliest; overlapping occurrences count their tokens once."""
     ends = (~eq).nonzero()[0]  # the last index of every group of equal keys but the last group
-    size = eq.shape[0] + 1
     bounds = np.empty(ends.shape[0] + 2, dtype=np.int64)  # group g is bounds[g] .. bounds[g + 1] - 1
     bounds[0] = 0
     bounds[1:-1] = ends + 1
-    bounds[-1] = size
+    bounds[-1] = eq.shape[0] + 1
     sizes = bounds[1:] - bounds[:-1]
     best = int(sizes.max())
     if best < 2:
@@ -63,14 +77,22 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, cum: np.ndarray, total: 
     groups = (sizes == best).nonzero()[0]
     first = pos[bounds[groups]]
     i = 0
-    if groups.shape[0] > 1:
-        chars = cum[first + n] - cum[first]
-        i = int((chars * cum.shape[0] - first).argmax())  # cum.shape[0] = m + 1 > every position
+    if groups.shape[0] > _FEW_TIES:
+        cum = chars.cum()
+        i = int(((cum[first + n] - cum[first]) * cum.shape[0] - first).argmax())  # cum.shape[0] > every position
+    elif groups.shape[0] > 1:
+        firsts = first.tolist()
+        i = max(range(len(firsts)), key=lambda g: (chars.span(firsts[g], firsts[g] + n), -firsts[g]))
     start = int(first[i])
     members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
     if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
-        return best * int(cum[start + n] - cum[start]) / total
-    return _union_chars(members.tolist(), n, cum.tolist()) / total
+        return best * chars.span(start, start + n) / total
+    covered = 0  # overlapping occurrences: each token once
+    end = 0
+    for p in members.tolist():
+        covered += chars.span(max(p, end), p + n)
+        end = p + n
+    return covered / total
 
 
 def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
@@ -87,20 +109,19 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     m = len(tokens)
     if m < 2:
         return top, dup
-    cum = np.zeros(m + 1, dtype=np.int64)  # cum[i]: characters of the first i tokens
-    cum[1:] = np.fromiter(itertools.accumulate(map(len, tokens)), dtype=np.int64, count=m)
-    total = int(cum[m])
+    total = sum(map(len, tokens))
     if total == 0:
         return top, dup
     h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end
     h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
     # the 2-grams, all of them
+    chars = _Chars(tokens)
     key2 = h[: m - 1] * _MUL + h[1:m]
     order = key2.argsort(kind="stable")
     eq = key2[order[1:]] == key2[order[:-1]]
     if not eq.any():
         return top, dup
-    top[0] = _top_share(eq, order, 2, cum, total)
+    top[0] = _top_share(eq, order, 2, chars, total)
     if m < 3:
         return top, dup
     flag = np.zeros(m - 1, dtype=bool)  # sorted 2-grams equal to a neighbour
@@ -132,9 +153,9 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
         eq &= inside[:, 1:] & inside[:, :-1]
     if not eq[0].any():  # no 3-gram repeats, so no longer n-gram does
         return top, dup
-    top[1] = _top_share(eq[0], cand[order[0]], 3, cum, total)
+    top[1] = _top_share(eq[0], cand[order[0]], 3, chars, total)
     if cols > 1:
-        top[2] = _top_share(eq[1], cand[order[1]], 4, cum, total)
+        top[2] = _top_share(eq[1], cand[order[1]], 4, chars, total)
     if cols <= 2:
         return top, dup
     # n = 5 .. 10: the characters of the tokens inside n-grams that occur more than once
@@ -149,7 +170,9 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     cover[js, starts] = 1
     cover[js, starts + js + 5] -= 1
     covered = cover.cumsum(axis=1)[:, :m] > 0  # the tokens each n covers
-    chars = covered @ (cum[1:] - cum[:-1])
+    inside = covered.any(axis=0).nonzero()[0]  # the tokens any n covers: only their lengths are needed
+    lens = np.fromiter(map(len, map(tokens.__getitem__, inside.tolist())), dtype=np.int64, count=inside.shape[0])
+    sums = covered[:, inside] @ lens
     for j in range(cols - 2):
-        dup[j] = int(chars[j]) / total
+        dup[j] = int(sums[j]) / total
     return top, dup
