@@ -224,3 +224,33 @@ def test_dominant_script_shortcut_for_mostly_ascii_text_equals_the_counts():
         assert dominant_script(text) == reference_script(text), repr(text)
     for row in load_spamassassin(limit=400):
         assert dominant_script(row["text"]) == reference_script(row["text"])
+
+
+def test_judge_fires_exactly_the_rules_whose_threshold_fails():
+    """The drop reason and the quality/fired/* counts against Threshold.passes, with thresholds set at the
+    texts' own scores (boundaries), inclusive and exclusive, and nan (not applicable) scores."""
+    import math
+
+    import torchdataguard as tdg
+    from torchdataguard.quality.rules import Threshold
+
+    rng = random.Random(16)
+    texts = [r["text"] for r in load_spamassassin(limit=150)] + generated_texts(rng, 150)
+    q = tdg.QualityFilter(cache_size=0)
+    scores = [q.scores(t) for t in texts]
+    keys = q.rules
+    for _ in range(12):
+        thresholds = {}
+        for key in keys:
+            v = rng.choice(scores).get(key, 0.5) if rng.random() < 0.8 else rng.uniform(0, 2)
+            kind = rng.random()
+            spec = {"min": v} if kind < 0.4 else {"max": v} if kind < 0.8 else {"min": v - 0.01, "max": v}
+            thresholds[key] = Threshold(**spec, exclusive=rng.random() < 0.5) if rng.random() < 0.9 else None
+        q = tdg.QualityFilter(cache_size=0, thresholds=thresholds)
+        for text, s in zip(texts, scores):
+            ex = tdg.Example(0, text, text)
+            drop = q.judge(ex)
+            fails = [k for k in keys if thresholds[k] is not None and k in s and not math.isnan(s[k])
+                     and not thresholds[k].passes(s[k])]
+            assert ex.counts == {"quality/fired/" + k[8:]: 1 for k in fails}
+            assert (drop.reason, drop.score) == (fails[0], s[fails[0]]) if fails else drop is None

@@ -11,8 +11,7 @@ array methods and ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzer
 """
 from __future__ import annotations
 
-import itertools
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -34,34 +33,15 @@ _ORDERS = np.arange(3, _LONGEST + 1, dtype=np.int64)  # n of each row of the sec
 _ROWS = np.arange(_COLS)[:, None]
 #: up to this many positions the rows of the second sort are sorted in one call, beyond it one by one
 _ONE_SORT = 512
+_STEPS = np.arange(4)
 
 
-#: up to this many tied n-grams their characters are summed from the tokens, beyond it from cumulative lengths
-_FEW_TIES = 16
+def _span(tokens: List[str], start: int, stop: int) -> int:
+    """Characters of ``tokens[start:stop]``."""
+    return sum(map(len, tokens[start:stop]))
 
 
-class _Chars:
-    """Characters of ranges of tokens: summed from the tokens for a few ranges, from the cumulative lengths
-    (built on first need: a pass over every token) for many."""
-
-    __slots__ = ("tokens", "_cum")
-
-    def __init__(self, tokens: List[str]) -> None:
-        self.tokens = tokens
-        self._cum: Optional[np.ndarray] = None
-
-    def span(self, start: int, stop: int) -> int:
-        return sum(map(len, self.tokens[start:stop]))
-
-    def cum(self) -> np.ndarray:
-        if self._cum is None:
-            m = len(self.tokens)
-            self._cum = np.zeros(m + 1, dtype=np.int64)
-            self._cum[1:] = np.fromiter(itertools.accumulate(map(len, self.tokens)), dtype=np.int64, count=m)
-        return self._cum
-
-
-def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, chars: _Chars, total: int) -> float:
+def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total: int) -> float:
     """Character share of the most frequent n-gram, from sorted keys: ``eq[i]`` is True when sorted keys ``i``
     and ``i + 1`` are equal, ``pos`` the positions in sorted order (ascending within equal keys). Ties go to
     the n-gram with more characters, then to the earliest; overlapping occurrences count their tokens once."""
@@ -77,22 +57,16 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, chars: _Chars, total: in
     groups = (sizes == best).nonzero()[0]
     first = pos[bounds[groups]]
     i = 0
-    if groups.shape[0] > _FEW_TIES:
-        cum = chars.cum()
-        i = int(((cum[first + n] - cum[first]) * cum.shape[0] - first).argmax())  # cum.shape[0] > every position
-    elif groups.shape[0] > 1:
-        firsts = first.tolist()
-        i = max(range(len(firsts)), key=lambda g: (chars.span(firsts[g], firsts[g] + n), -firsts[g]))
+    if groups.shape[0] > 1:  # the characters of each tied n-gram, from the lengths of its tokens alone
+        at = (first[:, None] + _STEPS[:n]).ravel().tolist()
+        lens = np.fromiter(map(len, map(tokens.__getitem__, at)), dtype=np.int64, count=len(at))
+        i = int((lens.reshape(-1, n).sum(axis=1) * (len(tokens) + 1) - first).argmax())
     start = int(first[i])
     members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
     if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
-        return best * chars.span(start, start + n) / total
-    covered = 0  # overlapping occurrences: each token once
-    end = 0
-    for p in members.tolist():
-        covered += chars.span(max(p, end), p + n)
-        end = p + n
-    return covered / total
+        return best * _span(tokens, start, start + n) / total
+    at = np.unique((members[:, None] + _STEPS[:n]).ravel()).tolist()  # overlapping occurrences: each token once
+    return sum(map(len, map(tokens.__getitem__, at))) / total
 
 
 def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
@@ -115,13 +89,12 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end
     h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
     # the 2-grams, all of them
-    chars = _Chars(tokens)
     key2 = h[: m - 1] * _MUL + h[1:m]
     order = key2.argsort(kind="stable")
     eq = key2[order[1:]] == key2[order[:-1]]
     if not eq.any():
         return top, dup
-    top[0] = _top_share(eq, order, 2, chars, total)
+    top[0] = _top_share(eq, order, 2, tokens, total)
     if m < 3:
         return top, dup
     flag = np.zeros(m - 1, dtype=bool)  # sorted 2-grams equal to a neighbour
@@ -153,9 +126,9 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
         eq &= inside[:, 1:] & inside[:, :-1]
     if not eq[0].any():  # no 3-gram repeats, so no longer n-gram does
         return top, dup
-    top[1] = _top_share(eq[0], cand[order[0]], 3, chars, total)
+    top[1] = _top_share(eq[0], cand[order[0]], 3, tokens, total)
     if cols > 1:
-        top[2] = _top_share(eq[1], cand[order[1]], 4, chars, total)
+        top[2] = _top_share(eq[1], cand[order[1]], 4, tokens, total)
     if cols <= 2:
         return top, dup
     # n = 5 .. 10: the characters of the tokens inside n-grams that occur more than once
