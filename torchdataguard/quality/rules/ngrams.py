@@ -34,6 +34,8 @@ _ROWS = np.arange(_COLS)[:, None]
 #: up to this many positions the rows of the second sort are sorted in one call, beyond it one by one
 _ONE_SORT = 512
 _STEPS = np.arange(4)
+#: up to this many equal neighbours in sorted order the groups are found on a Python list
+_FEW_EQUAL = 48
 
 
 def _span(tokens: List[str], start: int, stop: int) -> int:
@@ -45,24 +47,45 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
     """Character share of the most frequent n-gram, from sorted keys: ``eq[i]`` is True when sorted keys ``i``
     and ``i + 1`` are equal, ``pos`` the positions in sorted order (ascending within equal keys). Ties go to
     the n-gram with more characters, then to the earliest; overlapping occurrences count their tokens once."""
-    ends = (~eq).nonzero()[0]  # the last index of every group of equal keys but the last group
-    bounds = np.empty(ends.shape[0] + 2, dtype=np.int64)  # group g is bounds[g] .. bounds[g + 1] - 1
-    bounds[0] = 0
-    bounds[1:-1] = ends + 1
-    bounds[-1] = eq.shape[0] + 1
-    sizes = bounds[1:] - bounds[:-1]
-    best = int(sizes.max())
-    if best < 2:
+    same = eq.nonzero()[0]  # a group of equal keys a .. b shows as the run a, a + 1 .. b - 1 here
+    if not same.shape[0]:
         return 0.0
-    groups = (sizes == best).nonzero()[0]
-    first = pos[bounds[groups]]
-    i = 0
-    if groups.shape[0] > 1:  # the characters of each tied n-gram, from the lengths of its tokens alone
-        at = (first[:, None] + _STEPS[:n]).ravel().tolist()
-        lens = np.fromiter(map(len, map(tokens.__getitem__, at)), dtype=np.int64, count=len(at))
-        i = int((lens.reshape(-1, n).sum(axis=1) * (len(tokens) + 1) - first).argmax())
-    start = int(first[i])
-    members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
+    if same.shape[0] <= _FEW_EQUAL:  # few repeats: the runs on a Python list (numpy's per-call cost dominates)
+        best, heads = 0, []  # the size of the largest groups, and their first sorted index
+        listed = same.tolist()
+        run = prev = listed[0]
+        for i in listed[1:] + [-2]:
+            if i != prev + 1:
+                size = prev - run + 2
+                if size > best:
+                    best, heads = size, [run]
+                elif size == best:
+                    heads.append(run)
+                run = i
+            prev = i
+        heads_at = pos[heads]
+        first = heads_at.tolist()
+        i = 0
+        if len(first) > 1:  # ties: more characters, then the earliest
+            i = max(range(len(first)), key=lambda g: (_span(tokens, first[g], first[g] + n), -first[g]))
+        members = pos[heads[i]: heads[i] + best]
+    else:
+        ends = (~eq).nonzero()[0]  # the last index of every group of equal keys but the last group
+        bounds = np.empty(ends.shape[0] + 2, dtype=np.int64)  # group g is bounds[g] .. bounds[g + 1] - 1
+        bounds[0] = 0
+        bounds[1:-1] = ends + 1
+        bounds[-1] = eq.shape[0] + 1
+        sizes = bounds[1:] - bounds[:-1]
+        best = int(sizes.max())
+        groups = (sizes == best).nonzero()[0]
+        heads_at = pos[bounds[groups]]
+        i = 0
+        if groups.shape[0] > 1:  # the characters of each tied n-gram, from the lengths of its tokens alone
+            at = (heads_at[:, None] + _STEPS[:n]).ravel().tolist()
+            lens = np.fromiter(map(len, map(tokens.__getitem__, at)), dtype=np.int64, count=len(at))
+            i = int((lens.reshape(-1, n).sum(axis=1) * (len(tokens) + 1) - heads_at).argmax())
+        members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
+    start = int(heads_at[i])
     if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
         return best * _span(tokens, start, start + n) / total
     at = np.unique((members[:, None] + _STEPS[:n]).ravel()).tolist()  # overlapping occurrences: each token once
