@@ -80,9 +80,9 @@ def c4(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     if min_words:
         cut = min_words - 1
         kept = [s for s in kept if len(s.split(None, cut)) >= min_words]
-    if check_js or check_policy:
-        kept = [s for s in kept if not ((check_js and "javascript" in s.lower())
-                                        or (check_policy and any(p in s.lower() for p in C4_POLICY)))]
+    if check_js or check_policy:  # each kept line lower-cased once, then searched for every notice
+        notices = (("javascript",) if check_js else ()) + (C4_POLICY if check_policy else ())
+        kept = [s for s, ls in zip(kept, map(str.lower, kept)) if not any(map(ls.__contains__, notices))]
     pat = opts.bad_words_pattern()
     return {
         "lorem_ipsum": float(lower.count("lorem ipsum")),

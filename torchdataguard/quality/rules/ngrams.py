@@ -88,8 +88,10 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
     start = int(heads_at[i])
     if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
         return best * _span(tokens, start, start + n) / total
-    at = np.unique((members[:, None] + _STEPS[:n]).ravel()).tolist()  # overlapping occurrences: each token once
-    return sum(map(len, map(tokens.__getitem__, at))) / total
+    inside = np.zeros(len(tokens), dtype=bool)  # overlapping occurrences: each token once
+    for k in range(n):
+        inside[members + k] = True
+    return sum(map(len, map(tokens.__getitem__, inside.nonzero()[0].tolist()))) / total
 
 
 def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
