@@ -77,9 +77,9 @@ def c4(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     if cfg.terminal_punct:
         kept = [s for s in kept if s.endswith(TERMINAL) and not s.endswith(ELLIPSES)]
     min_words = cfg.min_words
-    if min_words:
-        cut = min_words - 1
-        kept = [s for s in kept if len(s.split(None, cut)) >= min_words]
+    if min_words:  # min_words words take 2 * min_words - 1 characters at least: shorter lines need no split
+        cut, shortest = min_words - 1, 2 * min_words - 1
+        kept = [s for s in kept if len(s) >= shortest and len(s.split(None, cut)) >= min_words]
     if check_js or check_policy:  # each kept line lower-cased once, then searched for every notice
         notices = (("javascript",) if check_js else ()) + (C4_POLICY if check_policy else ())
         kept = [s for s, ls in zip(kept, map(str.lower, kept)) if not any(map(ls.__contains__, notices))]

@@ -11,7 +11,7 @@ array methods and ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzer
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -94,9 +94,9 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
     return sum(map(len, map(tokens.__getitem__, inside.nonzero()[0].tolist()))) / total
 
 
-def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
+def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[List[float], List[float]]:
     """Gopher's n-gram repetition shares over ``tokens``: ``([top 2-, 3-, 4-gram], [duplicated 5- .. 10-grams])``,
-    each the share of the tokens' characters.
+    each the share of the tokens' characters (``total``, their sum, when the caller knows it already).
 
     Example:
         >>> top, dup = ngram_shares("a b c a b c x".split())
@@ -108,7 +108,8 @@ def ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
     m = len(tokens)
     if m < 2:
         return top, dup
-    total = sum(map(len, tokens))
+    if total is None:
+        total = sum(map(len, tokens))
     if total == 0:
         return top, dup
     h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end

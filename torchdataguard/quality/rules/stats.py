@@ -33,6 +33,7 @@ ELLIPSES: Tuple[str, ...] = ("...", "\u2026")
 # ASCII as classes for TextStats.tokens_with_letter: letters -> "a", whitespace (str.split's) -> " "; the rest deleted
 _LETTER_CLASSES = bytes(ord("a") if c < 128 and chr(c).isalpha() else ord(" ") if chr(c).isspace() else c for c in range(256))
 _NOT_LETTER_OR_SPACE = bytes(c for c in range(128) if not (chr(c).isalpha() or chr(c).isspace()))
+_ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())  # what str.split() splits ASCII text on
 
 
 class TextStats:
@@ -142,7 +143,10 @@ class TextStats:
     def ngrams(self) -> Tuple[List[float], List[float]]:
         """Character shares of the top 2/3/4-gram and of duplicated 5..10-grams (over lower-case tokens)."""
         if self._ngrams is None:
-            self._ngrams = ngram_shares(self.tokens())
+            total = None
+            if self._tokenize is None and self.text.isascii():  # the characters of the whitespace tokens
+                total = len(self.text.encode("ascii").translate(None, _ASCII_SPACES))
+            self._ngrams = ngram_shares(self.tokens(), total=total)
         return self._ngrams
 
 
