@@ -349,39 +349,6 @@ def test_a_rule_set_scorer_returns_one_score_per_rule_name():
         RuleSet("demo", (Rule("c4", "chars", Threshold(min=1), "characters"),), lambda st, cfg: {"chars": 1.0}, "x")
 
 
-def _shares_by_path(tokens, monkeypatch, few):
-    from torchdataguard.quality.rules import stats
-
-    monkeypatch.setattr(stats, "_FEW", few)
-    return stats._ngram_shares(tokens)
-
-
-def test_ngram_steps_on_lists_equal_the_array_steps(monkeypatch):
-    """Few candidates finish on Python lists: the same floats as the array steps, on repetitive random token
-    lists (overlapping occurrences, ties, long repeats) and real e-mails."""
-    import random
-
-    from torchdataguard.assets import load_spamassassin
-
-    rng = random.Random(3)
-    lists = []
-    for _ in range(400):
-        vocab = ["a", "bb", "ccc", "the", "of", "x", "yy", "zzzz"][: rng.randint(1, 8)]
-        base = [rng.choice(vocab) for _ in range(rng.randint(0, 80))]
-        if base and rng.random() < 0.5:  # a long repeat, as in a quoted reply
-            i = rng.randrange(len(base))
-            base += base[i: i + rng.randint(1, 30)] * rng.randint(1, 3)
-        lists.append(base)
-    lists += [r["text"].lower().split() for r in load_spamassassin(limit=300)]
-    used_lists = 0
-    for tokens in lists:
-        arrays = _shares_by_path(tokens, monkeypatch, 0)
-        assert _shares_by_path(tokens, monkeypatch, 32) == arrays
-        assert _shares_by_path(tokens, monkeypatch, 10 ** 9) == arrays
-        used_lists += any(arrays[0][1:]) or any(arrays[1])  # a step after the 2-grams found repeats
-    assert used_lists > 100
-
-
 def test_tokens_with_letter_counts_tokens_holding_a_letter():
     import random
 
@@ -391,34 +358,3 @@ def test_tokens_with_letter_counts_tokens_holding_a_letter():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         st = TextStats(text)
         assert st.tokens_with_letter() == sum(1 for t in st.tokens() if not t.isdigit() and any(map(str.isalpha, t)))
-
-
-class _Hashed(str):
-    """A token whose ``hash()`` is chosen (to build a collision of the n-gram polynomial on purpose)."""
-
-    def __new__(cls, text, h):
-        t = super().__new__(cls, text)
-        t.h = h
-        return t
-
-    def __hash__(self):
-        return self.h
-
-
-def test_ngram_steps_on_lists_key_ngrams_like_the_array_steps(monkeypatch):
-    """The list steps must group positions by the array steps' n-gram keys, not by another polynomial: two
-    different 3-grams whose keys collide (``(a, b, c)`` and ``(d, e, f)``, ``f``'s hash chosen) are one n-gram
-    to the array steps, so they must be one to the list steps too (the shares are the same floats whichever
-    path runs; the list steps used to key ``K3 * MUL + h(last token)``, which splits them)."""
-    from torchdataguard.quality.rules import stats
-
-    mul, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
-    signed = lambda v: v - (1 << 64) if v >= 1 << 63 else v  # noqa: E731
-    hs = {w: 1000 + 7919 * i for i, w in enumerate("abcdeqrstuvw")}
-    k3 = (((hs["a"] * mul + hs["b"]) & mask) * mul + hs["c"]) & mask
-    hs["f"] = signed((k3 - ((hs["d"] * mul + hs["e"]) & mask) * mul) & mask)
-    words = "a b c q a b r b c s d e f t d e u e f".split()
-    tokens = [_Hashed(w, hs[w]) for w in words]
-    arrays = _shares_by_path(tokens, monkeypatch, 0)
-    assert arrays[0][1] > 0  # the colliding 3-grams are the top 3-gram of the array steps
-    assert _shares_by_path(tokens, monkeypatch, 32) == arrays

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from itertools import compress
+from operator import eq, gt, or_
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, Filter, register_stage
@@ -32,6 +34,12 @@ class _Profile:
     punctuation: str
     keys: List[str]
     checks: List[Tuple[int, str, float, float, bool]]
+    #: the active checks as (rule key, fired counter), their rules' indices, and per check a value below
+    #: ``lows[j]`` or above ``highs[j]`` fails (nan fails neither; exclusive bounds moved one float inwards)
+    failing: List[Tuple[str, str]] = field(default_factory=list)
+    at: List[int] = field(default_factory=list)
+    lows: List[float] = field(default_factory=list)
+    highs: List[float] = field(default_factory=list)
 
     def stats(self, text: str) -> TextStats:
         return TextStats(text, tokenize=self.tokenize, strip=self.punctuation)
@@ -167,6 +175,11 @@ class QualityFilter(Filter):
                     lo = -math.inf if t.min is None else t.min
                     hi = math.inf if t.max is None else t.max
                     p.checks.append((i, r.key, lo, hi, t.exclusive))
+            p.failing = [(key, "quality/fired/" + key[8:]) for _, key, _, _, _ in p.checks]
+            p.at = [c[0] for c in p.checks]
+            # "lo < v" is "v >= the next float above lo" for a float v (and an int below 2**53)
+            p.lows = [math.nextafter(lo, math.inf) if excl else lo for _, _, lo, _, excl in p.checks]
+            p.highs = [math.nextafter(hi, -math.inf) if excl else hi for _, _, _, hi, excl in p.checks]
 
     # -- settings --------------------------------------------------------------------------------------
     @property
@@ -257,7 +270,7 @@ class QualityFilter(Filter):
         for name in p.sets:
             rs = RULE_SETS.get(name)
             scores = rs.score(st, p.options)
-            vals.extend(scores[n] for n in rs.names)  # in the order of p.rules
+            vals.extend(map(scores.__getitem__, rs.names))  # in the order of p.rules
         out = tuple(vals)
         if size:
             if len(self._cache) >= size:
@@ -289,15 +302,12 @@ class QualityFilter(Filter):
         if total == total:  # no nan (not-applicable) score
             ex.scores.update(zip(p.keys, vals))
         else:
-            ex.scores.update((k, v) for k, v in zip(p.keys, vals) if v == v)
+            ex.scores.update(compress(zip(p.keys, vals), map(eq, vals, vals)))  # the scores that are not nan
         first: Optional[Drop] = None
-        for i, key, lo, hi, exclusive in p.checks:
-            v = vals[i]
-            if (lo < v < hi) if exclusive else (lo <= v <= hi):
-                continue
-            if v != v:
-                continue
-            ex.count("quality/fired/" + key[8:])
+        checked = list(map(vals.__getitem__, p.at))
+        failed = map(or_, map(gt, p.lows, checked), map(gt, checked, p.highs))  # C-level; nan fails nothing
+        for (key, fired), v in compress(zip(p.failing, checked), failed):
+            ex.count(fired)
             if first is None:
                 first = Drop(key, score=v)
         return first

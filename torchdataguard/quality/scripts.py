@@ -30,6 +30,7 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 _CJK_WEIGHT = 3
 _SAMPLE = 4000
 _KANA_SHARE = 0.1
+_NOT_ASCII_LETTERS = bytes(c for c in range(128) if not chr(c).isalpha())
 
 #: The values :func:`dominant_script` returns (ISO 15924 codes): ``Hani`` Chinese characters, ``Jpan``
 #: Japanese (kana with or without kanji), ``Kore`` Hangul, ``Latn`` Latin, ``Other`` any other script
@@ -67,6 +68,13 @@ def dominant_script(text: str) -> str:
     text = text[:_SAMPLE]
     if text.isascii():
         return "Latn" if any(map(str.isalpha, text)) else "Zyyy"
+    # mostly ASCII letters: Latin for sure. The letters of every other script (and CJK's, weighted three
+    # times) are non-ASCII characters, and Latin's are at least the ASCII ones, so more than three ASCII
+    # letters per non-ASCII character leaves no other answer (a look at the ASCII letters, not the scripts)
+    ascii_part = text.encode("ascii", "ignore")
+    non_ascii = len(text) - len(ascii_part)
+    if len(ascii_part.translate(None, _NOT_ASCII_LETTERS)) > _CJK_WEIGHT * non_ascii:
+        return "Latn"
     c = script_counts(text)
     if not c["letters"]:
         return "Zyyy"

@@ -2,7 +2,6 @@
 ending in punctuation, the share of characters in duplicated lines, and the share of short lines."""
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Dict
 
 from .base import Threshold, register_rule_set
@@ -10,6 +9,9 @@ from .config import ScoreConfig
 from .stats import TERMINAL, TextStats, ratio
 
 __all__ = ["fineweb"]
+
+#: every terminal mark is one character: a line ends in one when its last character is one of these
+_TERMINAL_CHARS = "".join(dict.fromkeys(TERMINAL))
 
 
 @register_rule_set("fineweb", source="Penedo et al. 2024 (FineWeb), section 3", rules=[
@@ -28,7 +30,7 @@ def fineweb(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     n = len(lines)
     _, dup_chars, chars = st.line_dups()
     return {
-        "line_punct_ratio": ratio(sum(map(str.endswith, lines, repeat(TERMINAL, n))), n),
+        "line_punct_ratio": ratio(st.lines_ending_with(_TERMINAL_CHARS), n),
         "dup_line_char_ratio": ratio(dup_chars, chars),
         "short_line_ratio": ratio(sum(map((30).__gt__, map(len, lines))), n),
     }

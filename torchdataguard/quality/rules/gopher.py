@@ -20,6 +20,8 @@ from .stats import BULLETS, ELLIPSES, TextStats, duplicates, ratio
 __all__ = ["gopher_quality", "gopher_repetition", "line_repetition"]
 
 _PARAGRAPH_SPLIT = re.compile(r"\n[ \t\r\f\v]*\n")
+#: every bullet is one character: a bullet line is one whose first character is one of these
+_BULLET_CHARS = "".join(dict.fromkeys(BULLETS))
 
 
 @register_rule_set("gopher_quality", source="Rae et al. 2021, appendix A.1.1 (quality filters)", rules=[
@@ -51,7 +53,7 @@ def gopher_quality(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         "mean_word_length": ratio(sum(map(len, words)), n_words),
         "hash_to_word_ratio": text.count("#") / denom,
         "ellipsis_to_word_ratio": (text.count("...") + text.count("\u2026")) / denom,
-        "bullet_lines_ratio": ratio(sum(map(str.startswith, lines, repeat(BULLETS, n_lines))), n_lines),
+        "bullet_lines_ratio": ratio(st.lines_starting_with(_BULLET_CHARS), n_lines),
         "ellipsis_lines_ratio": ratio(sum(map(str.endswith, lines, repeat(ELLIPSES, n_lines))), n_lines),
         "alpha_words_ratio": ratio(st.tokens_with_letter(), n_tokens),
         # how many of the stop words occur (distinct)

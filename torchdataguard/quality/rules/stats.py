@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
+from .ngrams import ngram_shares
 
 __all__ = ["BULLETS", "ELLIPSES", "PUNCTUATION", "TERMINAL", "TextStats", "duplicates", "ratio"]
 
@@ -30,12 +30,10 @@ TERMINAL: Tuple[str, ...] = (".", "!", "?", "\"", "\u201d", "'", "\u2019", "\u30
 #: Ellipsis forms (Gopher's ellipsis rules; C4 does not count a line ending in an ellipsis as terminated).
 ELLIPSES: Tuple[str, ...] = ("...", "\u2026")
 
-_MUL_INT = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
-_HASHED_MUL = np.uint64(_MUL_INT)
-#: n-gram steps with at most this many candidate positions run on Python lists (measured on e-mails: 32)
-_FEW = 32
-_ONES = np.ones(16, dtype=np.int8)
+# ASCII as classes for TextStats.tokens_with_letter: letters -> "a", whitespace (str.split's) -> " "; the rest deleted
+_LETTER_CLASSES = bytes(ord("a") if c < 128 and chr(c).isalpha() else ord(" ") if chr(c).isspace() else c for c in range(256))
+_NOT_LETTER_OR_SPACE = bytes(c for c in range(128) if not (chr(c).isalpha() or chr(c).isspace()))
+_ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())  # what str.split() splits ASCII text on
 
 
 class TextStats:
@@ -55,7 +53,8 @@ class TextStats:
         ['a', 'b', 'c']
     """
 
-    __slots__ = ("text", "_tokenize", "_strip", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams")
+    __slots__ = ("text", "_tokenize", "_strip", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams",
+                 "_firsts", "_lasts")
 
     def __init__(self, text: str, *, tokenize: Optional[Callable[[str], List[str]]] = None,
                  strip: str = PUNCTUATION) -> None:
@@ -68,6 +67,8 @@ class TextStats:
         self._words: Optional[List[str]] = None
         self._line_dups: Optional[Tuple[int, int, int]] = None
         self._ngrams: Optional[Tuple[List[float], List[float]]] = None
+        self._firsts: Optional[str] = None
+        self._lasts: Optional[str] = None
 
     def lower(self) -> str:
         if self._lower is None:
@@ -77,8 +78,30 @@ class TextStats:
     def lines(self) -> List[str]:
         """Non-empty lines, stripped of surrounding whitespace."""
         if self._lines is None:
-            self._lines = [s for s in map(str.strip, self.text.split("\n")) if s]
+            self._lines = list(filter(None, map(str.strip, self.text.split("\n"))))
         return self._lines
+
+    def lines_starting_with(self, chars: str) -> int:
+        """How many lines start with one of the characters ``chars`` (each given once).
+
+        Example:
+            >>> TextStats("- a\\n* b\\nc").lines_starting_with("-*")
+            2
+        """
+        if self._firsts is None:  # the first character of every line (lines are never empty), as one string
+            self._firsts = "".join(map(operator.itemgetter(0), self.lines()))
+        return sum(map(self._firsts.count, chars))
+
+    def lines_ending_with(self, chars: str) -> int:
+        """How many lines end with one of the characters ``chars`` (each given once).
+
+        Example:
+            >>> TextStats("a.\\nb!\\nc").lines_ending_with(".!?")
+            2
+        """
+        if self._lasts is None:
+            self._lasts = "".join(map(operator.itemgetter(-1), self.lines()))
+        return sum(map(self._lasts.count, chars))
 
     def tokens(self) -> List[str]:
         """Lower-cased tokens (whitespace-separated unless a ``tokenize`` function was given)."""
@@ -95,14 +118,17 @@ class TextStats:
 
     def tokens_with_letter(self) -> int:
         """How many tokens hold at least one letter."""
+        if self._tokenize is None and self.text.isascii():
+            # ASCII tokens split on whitespace: letters as "a", whitespace as " ", every other character
+            # deleted; a token holding a letter is then one run of "a" (a letterless token disappears)
+            classes = self.text.encode("ascii").translate(_LETTER_CLASSES, _NOT_LETTER_OR_SPACE)
+            return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
         # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
         # only the others (numbers, symbols, scripts without case) need a character-by-character look
         flags = list(map(str.islower, toks))
         n = sum(flags)
-        # an ASCII token that is not lower-case holds no letter (every ASCII letter is cased): the tokens of
-        # ASCII text split on whitespace need no further look
-        if n < len(toks) and (self._tokenize is not None or not self.text.isascii()):
+        if n < len(toks):
             rest = itertools.compress(toks, map(operator.not_, flags))
             n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
         return n
@@ -117,7 +143,10 @@ class TextStats:
     def ngrams(self) -> Tuple[List[float], List[float]]:
         """Character shares of the top 2/3/4-gram and of duplicated 5..10-grams (over lower-case tokens)."""
         if self._ngrams is None:
-            self._ngrams = _ngram_shares(self.tokens())
+            total = None
+            if self._tokenize is None and self.text.isascii():  # the characters of the whitespace tokens
+                total = len(self.text.encode("ascii").translate(None, _ASCII_SPACES))
+            self._ngrams = ngram_shares(self.tokens(), total=total)
         return self._ngrams
 
 
@@ -134,133 +163,6 @@ def duplicates(items: Sequence[str]) -> Tuple[int, int, int]:
     distinct = set(items)
     total = sum(map(len, items))
     return len(items) - len(distinct), total - sum(map(len, distinct)), total
-
-
-def _covered_chars(starts: np.ndarray, n: int, lens: np.ndarray) -> int:
-    """Characters of the tokens covered by the n-grams starting at ``starts`` (overlaps counted once)."""
-    m = lens.shape[0]
-    cover = np.bincount(starts, minlength=m + 1)[: m + 1] - np.bincount(starts + n, minlength=m + 1)[: m + 1]
-    return int(lens[np.cumsum(cover[:m]) > 0].sum())
-
-
-def _covered_by_mask(rep: np.ndarray, n: int, lens: np.ndarray) -> int:
-    """Characters of the tokens covered by the n-grams whose start is flagged in ``rep`` (length m - n + 1)."""
-    cover = np.convolve(rep.view(np.int8), _ONES[:n])  # length m: how many flagged n-grams cover each token
-    return int(lens[cover > 0].sum())
-
-
-def _union_chars(starts: Sequence[int], n: int, cum: Sequence[int]) -> int:
-    """Characters of the tokens covered by the n-grams starting at ``starts`` (ascending; overlaps once)."""
-    covered = 0
-    end = 0
-    for p in starts:
-        covered += cum[p + n] - cum[p if p > end else end]
-        end = p + n
-    return covered
-
-
-def _steps_on_lists(n: int, cand: List[int], prev: List[int], hl: List[int], cum: List[int], total: int,
-                    top: List[float], dup: List[float]) -> None:
-    """Steps ``n`` .. 10 of :func:`_ngram_shares` on Python lists, for few candidates: ``cand`` are the ascending
-    positions whose n-gram can repeat and ``prev`` their n-gram keys, ``hl`` the token hashes and ``cum``
-    the cumulative token lengths (positions relative to a slice of the text's tokens). The same integers as
-    the array steps, so the same shares."""
-    while True:
-        groups: Dict[int, List[int]] = {}
-        keys: Dict[int, int] = {}
-        for k, p in zip(prev, cand):
-            keys[p] = k
-            g = groups.get(k)
-            if g is None:
-                groups[k] = [p]
-            else:
-                g.append(p)
-        reps = [g for g in groups.values() if len(g) > 1]
-        if not reps:
-            return
-        if n <= 4:  # the most frequent n-gram; ties to more characters, then to the earliest
-            best = max(reps, key=lambda g: (len(g), cum[g[0] + n] - cum[g[0]], -g[0]))
-            if all(b - a >= n for a, b in zip(best, best[1:])):
-                top[n - 2] = len(best) * (cum[best[0] + n] - cum[best[0]]) / total
-            else:
-                top[n - 2] = _union_chars(best, n, cum) / total
-        rep = sorted(p for g in reps for p in g)
-        if n >= 5:
-            dup[n - 5] = _union_chars(rep, n, cum) / total
-        flagged = set(rep)
-        cand = [p for p in rep if p + 1 in flagged]
-        if n == 10 or len(cand) < 2:
-            return
-        n += 1
-        prev = [(keys[p] * _MUL_INT + hl[p + n - 1]) & _MASK64 for p in cand]  # the next n-gram keys, as the arrays
-
-
-def _ngram_shares(tokens: List[str]) -> Tuple[List[float], List[float]]:
-    """Gopher's n-gram repetition shares over ``tokens``.
-
-    Tokens are identified by their 64-bit string hash and n-grams by a 64-bit polynomial of those (a
-    collision is about as likely as 2**-64 per pair). An n-gram can only repeat where the two (n-1)-grams
-    inside it repeat, so each step looks only at those positions, and stops when nothing repeats.
-    Ties for the most frequent n-gram go to the one with more characters, then to the earliest.
-    """
-    top = [0.0, 0.0, 0.0]  # n = 2, 3, 4
-    dup = [0.0] * 6  # n = 5 .. 10
-    m = len(tokens)
-    if m < 2:
-        return top, dup
-    h = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
-    lens = np.fromiter(map(len, tokens), dtype=np.int64, count=m)
-    total = int(lens.sum())
-    if total == 0:
-        return top, dup
-    cum = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(lens, out=cum[1:])
-    key = h
-    rep: Optional[np.ndarray] = None
-    for n in range(2, 11):
-        if m < n:
-            break
-        key = key[:-1] * _HASHED_MUL + h[n - 1:]
-        if rep is None:
-            pos_all: Optional[np.ndarray] = None
-            sub = key
-        else:
-            pos_all = np.flatnonzero(rep[:-1] & rep[1:])
-            if pos_all.size < 2:
-                break
-            if pos_all.size <= _FEW:  # the remaining steps on Python lists (numpy's per-call cost dominates)
-                lo, hi = int(pos_all[0]), int(pos_all[-1]) + 11  # every token and length they can reach
-                _steps_on_lists(n, (pos_all - lo).tolist(), key[pos_all].tolist(), h[lo:hi].tolist(),
-                                cum[lo:hi + 1].tolist(), total, top, dup)
-                break
-            sub = key[pos_all]
-        order = np.argsort(sub, kind="stable")
-        s = sub[order]
-        eq = s[1:] == s[:-1]
-        if not eq.any():
-            break
-        pos = order if pos_all is None else pos_all[order]  # ascending within equal keys (stable sort)
-        flag = np.zeros(s.shape[0], dtype=bool)
-        flag[1:] = eq
-        flag[:-1] |= eq
-        rep = np.zeros(m - n + 1, dtype=bool)
-        rep[pos[flag]] = True
-        if n <= 4:
-            starts = np.flatnonzero(np.concatenate(([True], ~eq)))
-            sizes = np.diff(np.append(starts, s.shape[0]))
-            best = sizes.max()
-            groups = np.flatnonzero(sizes == best)
-            first = pos[starts[groups]]
-            chars = cum[first + n] - cum[first]
-            g = int(groups[np.argmax(chars * (m + 1) - first)])
-            members = pos[starts[g]: starts[g] + best]
-            if int(np.diff(members).min()) >= n:  # occurrences do not overlap (members are ascending)
-                top[n - 2] = int(best) * int(cum[members[0] + n] - cum[members[0]]) / total
-            else:
-                top[n - 2] = _covered_chars(members, n, lens) / total
-        else:
-            dup[n - 5] = _covered_by_mask(rep, n, lens) / total
-    return top, dup
 
 
 def ratio(a: float, b: float) -> float:

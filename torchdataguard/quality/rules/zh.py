@@ -35,6 +35,7 @@ ZH_PUNCTUATION = PUNCTUATION + ("\u300c\u300d\u300e\u300f\u300a\u300b\u3008\u300
 #: Line ends that count as the end of a sentence in Chinese: C4's, plus the full-width semicolon and colon (a
 #: sentence introducing an example or a list: "例如："), the ellipsis and closing corner brackets (quotations).
 ZH_TERMINAL: Tuple[str, ...] = TERMINAL + ("\uff1b", "\uff1a", "\u2026", "\u300d", "\u300f")
+_ZH_TERMINAL_CHARS = "".join(dict.fromkeys(ZH_TERMINAL))  # each one character, as the line ends are counted
 
 register_rule_set("gopher_quality_zh", source="Rae et al. 2021 A.1.1 with FineWeb-2's per-language adaptation "
                   "(jieba words, Chinese thresholds and stop words)", rules=[
@@ -81,7 +82,7 @@ def fineweb_zh(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     lines = st.lines()
     _, dup_chars, chars = st.line_dups()
     return {
-        "line_punct_ratio": ratio(sum(1 for s in lines if s.endswith(ZH_TERMINAL)), len(lines)),
+        "line_punct_ratio": ratio(st.lines_ending_with(_ZH_TERMINAL_CHARS), len(lines)),
         "dup_line_char_ratio": ratio(dup_chars, chars),
         "new_line_ratio": ratio(st.text.count("\n"), len(st.words())),
     }

@@ -1,0 +1,177 @@
+"""Gopher's n-gram repetition shares of a token list (Rae et al. 2021, table A1): :func:`ngram_shares`.
+
+The character share of the most frequent 2-, 3- and 4-gram, and of all tokens inside an n-gram that occurs
+more than once, for n = 5 .. 10. Tokens are identified by their 64-bit string hash and an n-gram by a
+64-bit polynomial of those hashes (a collision is about as likely as 2**-64 per pair of n-grams).
+
+The work is two sorts, whatever the text: one of every 2-gram, then one of the n-grams for n = 3 .. 10
+together (a column each, sorted in one call), at the positions where a 3-gram can repeat (its two 2-grams
+repeat, a tenth of the tokens of an e-mail). The arrays are short, so numpy's per-call cost is what counts:
+array methods and ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzero``, ``np.append``).
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["MUL", "ngram_shares"]
+
+#: The multiplier of the n-gram polynomial: ``key(t1 .. tn) = key(t1 .. tn-1) * MUL + hash(tn)`` mod 2**64.
+MUL = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+_MUL = np.uint64(MUL)
+_LONGEST = 10
+_COLS = _LONGEST - 2  # the rows of the second sort: n = 3 .. 10
+# _SHIFT[j]: MUL ** (j + 1); _TRIANGLE[i, j]: MUL ** (j - i) for i <= j, else 0. The key of the (j + 3)-gram at p
+# is key2(p) * _SHIFT[j] + sum over i <= j of hash(token p + 2 + i) * _TRIANGLE[i, j] (mod 2**64)
+_SHIFT = np.array([pow(MUL, j + 1, 1 << 64) for j in range(_COLS)], dtype=np.uint64)
+_TRIANGLE = np.array([[pow(MUL, j - i, 1 << 64) if i <= j else 0 for j in range(_COLS)] for i in range(_COLS)],
+                     dtype=np.uint64)
+_OFFSETS = np.arange(2, _LONGEST, dtype=np.int64)  # the tokens after the first two of each row's n-gram
+_ORDERS = np.arange(3, _LONGEST + 1, dtype=np.int64)  # n of each row of the second sort
+_ROWS = np.arange(_COLS)[:, None]
+#: up to this many positions the rows of the second sort are sorted in one call, beyond it one by one
+_ONE_SORT = 512
+_STEPS = np.arange(4)
+#: up to this many equal neighbours in sorted order the groups are found on a Python list
+_FEW_EQUAL = 48
+
+
+def _span(tokens: List[str], start: int, stop: int) -> int:
+    """Characters of ``tokens[start:stop]``."""
+    return sum(map(len, tokens[start:stop]))
+
+
+def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total: int) -> float:
+    """Character share of the most frequent n-gram, from sorted keys: ``eq[i]`` is True when sorted keys ``i``
+    and ``i + 1`` are equal, ``pos`` the positions in sorted order (ascending within equal keys). Ties go to
+    the n-gram with more characters, then to the earliest; overlapping occurrences count their tokens once."""
+    same = eq.nonzero()[0]  # a group of equal keys a .. b shows as the run a, a + 1 .. b - 1 here
+    if not same.shape[0]:
+        return 0.0
+    if same.shape[0] <= _FEW_EQUAL:  # few repeats: the runs on a Python list (numpy's per-call cost dominates)
+        best, heads = 0, []  # the size of the largest groups, and their first sorted index
+        listed = same.tolist()
+        run = prev = listed[0]
+        for i in listed[1:] + [-2]:
+            if i != prev + 1:
+                size = prev - run + 2
+                if size > best:
+                    best, heads = size, [run]
+                elif size == best:
+                    heads.append(run)
+                run = i
+            prev = i
+        heads_at = pos[heads]
+        first = heads_at.tolist()
+        i = 0
+        if len(first) > 1:  # ties: more characters, then the earliest
+            i = max(range(len(first)), key=lambda g: (_span(tokens, first[g], first[g] + n), -first[g]))
+        members = pos[heads[i]: heads[i] + best]
+    else:
+        ends = (~eq).nonzero()[0]  # the last index of every group of equal keys but the last group
+        bounds = np.empty(ends.shape[0] + 2, dtype=np.int64)  # group g is bounds[g] .. bounds[g + 1] - 1
+        bounds[0] = 0
+        bounds[1:-1] = ends + 1
+        bounds[-1] = eq.shape[0] + 1
+        sizes = bounds[1:] - bounds[:-1]
+        best = int(sizes.max())
+        groups = (sizes == best).nonzero()[0]
+        heads_at = pos[bounds[groups]]
+        i = 0
+        if groups.shape[0] > 1:  # the characters of each tied n-gram, from the lengths of its tokens alone
+            at = (heads_at[:, None] + _STEPS[:n]).ravel().tolist()
+            lens = np.fromiter(map(len, map(tokens.__getitem__, at)), dtype=np.int64, count=len(at))
+            i = int((lens.reshape(-1, n).sum(axis=1) * (len(tokens) + 1) - heads_at).argmax())
+        members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
+    start = int(heads_at[i])
+    if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
+        return best * _span(tokens, start, start + n) / total
+    inside = np.zeros(len(tokens), dtype=bool)  # overlapping occurrences: each token once
+    for k in range(n):
+        inside[members + k] = True
+    return sum(map(len, map(tokens.__getitem__, inside.nonzero()[0].tolist()))) / total
+
+
+def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[List[float], List[float]]:
+    """Gopher's n-gram repetition shares over ``tokens``: ``([top 2-, 3-, 4-gram], [duplicated 5- .. 10-grams])``,
+    each the share of the tokens' characters (``total``, their sum, when the caller knows it already).
+
+    Example:
+        >>> top, dup = ngram_shares("a b c a b c x".split())
+        >>> top  # "a b" covers 4 of the 7 characters, "a b c" 6, and no 4-gram repeats
+        [0.5714285714285714, 0.8571428571428571, 0.0]
+    """
+    top = [0.0, 0.0, 0.0]  # n = 2, 3, 4
+    dup = [0.0] * 6  # n = 5 .. 10
+    m = len(tokens)
+    if m < 2:
+        return top, dup
+    if total is None:
+        total = sum(map(len, tokens))
+    if total == 0:
+        return top, dup
+    h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end
+    h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
+    # the 2-grams, all of them
+    key2 = h[: m - 1] * _MUL + h[1:m]
+    order = key2.argsort(kind="stable")
+    eq = key2[order[1:]] == key2[order[:-1]]
+    if not eq.any():
+        return top, dup
+    top[0] = _top_share(eq, order, 2, tokens, total)
+    if m < 3:
+        return top, dup
+    flag = np.zeros(m - 1, dtype=bool)  # sorted 2-grams equal to a neighbour
+    flag[1:] = eq
+    flag[:-1] |= eq
+    rep = np.zeros(m - 1, dtype=bool)  # 2-grams that occur more than once, by position
+    rep[order[flag]] = True
+    # n = 3 .. 10 where a 3-gram can repeat: an n-gram occurring twice holds two 2-grams that do, and its
+    # other occurrence is such a position too
+    cand = (rep[:-1] & rep[1:]).nonzero()[0]
+    k = cand.shape[0]
+    if k < 2:
+        return top, dup
+    cols = min(_COLS, m - 2)
+    # keys[j, r]: the key of the (j + 3)-gram at position cand[r]; a row per n, sorted on its own
+    keys = _SHIFT[:cols, None] * key2[cand] + _TRIANGLE[:cols, :cols].T @ h[_OFFSETS[:cols, None] + cand]
+    if k <= _ONE_SORT:
+        order = keys.argsort(axis=1, kind="stable")  # ascending positions within equal keys
+    else:  # numpy sorts long rows one by one faster than a 2-D array
+        order = np.empty((cols, k), dtype=np.intp)
+        for j in range(cols):
+            order[j] = keys[j].argsort(kind="stable")
+    skeys = keys[_ROWS[:cols], order]
+    eq = skeys[:, 1:] == skeys[:, :-1]
+    if int(cand[-1]) + cols + 2 > m:  # the last positions' longer n-grams run past the end: they are no n-grams
+        # and equal no n-gram (their keys hold the zeros after the hashes); within equal keys they sort last
+        # (ascending positions), so leaving them out of every run of equal keys splits no run
+        inside = cand[order] + _ORDERS[:cols, None] <= m
+        eq &= inside[:, 1:] & inside[:, :-1]
+    if not eq[0].any():  # no 3-gram repeats, so no longer n-gram does
+        return top, dup
+    top[1] = _top_share(eq[0], cand[order[0]], 3, tokens, total)
+    if cols > 1:
+        top[2] = _top_share(eq[1], cand[order[1]], 4, tokens, total)
+    if cols <= 2:
+        return top, dup
+    # n = 5 .. 10: the characters of the tokens inside n-grams that occur more than once
+    flag = np.zeros((cols - 2, k), dtype=bool)  # sorted keys equal to a neighbour
+    flag[:, 1:] = eq[2:]
+    flag[:, :-1] |= eq[2:]
+    js, at = flag.nonzero()
+    if not js.shape[0]:
+        return top, dup
+    starts = cand[order[js + 2, at]]
+    cover = np.zeros((cols - 2, m + 1), dtype=np.int32)  # +1 where a repeated n-gram starts, -1 past its end
+    cover[js, starts] = 1
+    cover[js, starts + js + 5] -= 1
+    covered = cover.cumsum(axis=1)[:, :m] > 0  # the tokens each n covers
+    inside = covered.any(axis=0).nonzero()[0]  # the tokens any n covers: only their lengths are needed
+    lens = np.fromiter(map(len, map(tokens.__getitem__, inside.tolist())), dtype=np.int64, count=inside.shape[0])
+    sums = covered[:, inside] @ lens
+    for j in range(cols - 2):
+        dup[j] = int(sums[j]) / total
+    return top, dup
