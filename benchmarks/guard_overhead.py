@@ -11,14 +11,24 @@ tokeniser, the same on both sides).
 * plain: the same batches, recorded from the guarded run, in the same order, from a map-style dataset with
   the same two workers and the same collate function, no guard.
 
-Both run ``--steps`` steps after ``--warmup`` untimed ones; the two runs alternate ``--repeat`` times and the
-best time of each is kept. The overhead is ``(guarded - plain) / plain`` of the time per step, best against best;
-each round's pair is also reported, and their median (``overhead_median_percent``). With CUDA,
-``--device cuda`` trains on the GPU (the guard stays on the CPU workers and the main process).
+Both run ``--steps`` steps after ``--warmup`` untimed ones, ``--repeat`` rounds, the two sides taking turns
+going first (a plain run replays the batches of the guarded run before it). Two figures per round:
+
+* wall time per step: ``(guarded - plain) / plain``, best against best (``overhead_percent``) and the median of
+  the rounds (``overhead_median_percent``). On a shared machine this moves by several points between rounds;
+* CPU time per step, of this process (training threads and the guard's decision service) plus the loader's
+  two workers (read from ``/proc``, Linux): ``cpu_overhead_median_percent``, and the guard's extra CPU in ms a
+  step (``guard_cpu_ms_per_step_median``). Other tenants' load moves it less than the wall time.
+
+With CUDA, ``--device cuda`` trains on the GPU (the guard stays on the CPU workers and the main process).
+Without a GPU, ``--step-ms N`` stands for one: the main process sleeps N ms instead of each training step, so
+the CPU is the workers' and what shows is whether the guarded stream keeps up (its throughput, and the stalls
+while a worker decides a chunk; the first batch and the longest wait for a batch are reported too).
 
 Usage:
-    python benchmarks/guard_overhead.py [--device cpu] [--steps 30] [--repeat 2] [--quick]
-Writes benchmarks/results/guard_overhead.json (or guard_overhead_cuda.json for a CUDA device).
+    python benchmarks/guard_overhead.py [--device cpu] [--steps 30] [--repeat 2] [--step-ms 0] [--quick]
+Writes benchmarks/results/guard_overhead.json (guard_overhead_cuda.json for a CUDA device,
+guard_overhead_step<N>ms.json with ``--step-ms N``).
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ import random
 import sys
 import time
 import zlib
+from statistics import median
 from typing import Any, Dict, Iterator, List, Sequence
 
 import torch
@@ -109,19 +120,53 @@ def model(device: torch.device):
     return m, torch.optim.AdamW(m.parameters(), lr=5e-5)
 
 
-def train(loader, device: torch.device, steps: int, warmup: int) -> tuple[float, List[List[int]]]:
-    m, opt = model(device)
-    m.train()
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; nan where it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _cpu_now(it: Any) -> tuple[float, float]:
+    """CPU seconds so far of this process (every thread: training, the guard's decision service) and of the
+    loader's worker processes."""
+    workers = getattr(it, "_workers", None) or []
+    return time.process_time(), sum(_proc_cpu(w.pid) for w in workers)
+
+
+#: ``--step-ms``: the main process sleeps this long instead of a training step (an accelerator's step, which
+#: leaves the CPU to the loader's workers); 0 trains the model on ``--device``
+STEP_S = 0.0
+
+
+def train(loader, device: torch.device, steps: int, warmup: int) -> Dict[str, Any]:
+    """Per timed step: seconds of wall time (``wall``) and of CPU (``cpu``: this process; the loader's workers);
+    the seconds to the first batch (``first``), the longest wait for a timed batch (``wait``), and the batches
+    seen (their row indices), in order (``seen``)."""
+    m, opt = model(device) if not STEP_S else (None, None)
     seen: List[List[int]] = []
+    t_start = time.perf_counter()
     it = iter(loader)
-    t0 = 0.0
+    t0, c0 = 0.0, (0.0, 0.0)
+    first, longest = 0.0, 0.0
     for step in range(warmup + steps):
         if step == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_now(it)
+        t_ask = time.perf_counter()
         b = next(it)
+        if step == 0:
+            first = time.perf_counter() - t_start
+        elif step >= warmup:
+            longest = max(longest, time.perf_counter() - t_ask)
         seen.append(b.pop("idx").tolist())
+        if STEP_S:
+            time.sleep(STEP_S)
+            continue
         b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
         loss = m(**b).loss
         loss.backward()
@@ -129,9 +174,10 @@ def train(loader, device: torch.device, steps: int, warmup: int) -> tuple[float,
         opt.zero_grad(set_to_none=True)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    dt = time.perf_counter() - t0
+    dt, c1 = time.perf_counter() - t0, _cpu_now(it)
     del it
-    return dt / steps, seen
+    return {"wall": dt / steps, "cpu": ((c1[0] - c0[0]) / steps, (c1[1] - c0[1]) / steps), "first": first,
+            "wait": longest, "seen": seen}
 
 
 def guarded_run(rows, device, steps, warmup, batch):
@@ -140,10 +186,10 @@ def guarded_run(rows, device, steps, warmup, batch):
     guard = tdg.Guard([tdg.Normalize(), tdg.QualityFilter(), tdg.PIIScrubber(), tdg.ExactDedup(), tdg.NearDedup()],
                       device="cpu", progress=False)
     loader = DataLoader(guard.wrap(Stream(rows)), batch_size=batch, num_workers=2, collate_fn=collate)
-    per_step, seen = train(loader, device, steps, warmup)
-    rep = guard.report()
+    r = train(loader, device, steps, warmup)
+    r["report"] = guard.report()
     guard.close()
-    return per_step, seen, rep
+    return r
 
 
 def plain_run(rows, seen, device, steps, warmup):
@@ -159,42 +205,80 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="6 steps, one repeat (a smoke run)")
+    ap.add_argument("--step-ms", type=float, default=0.0,
+                    help="sleep this long per step instead of training (an accelerator's step that leaves the CPU "
+                         "to the workers)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     if a.quick:
         a.steps, a.repeat, a.warmup = 6, 1, 1
     from _machine import machine, write_result
 
+    global STEP_S
+    STEP_S = a.step_ms / 1000
     device = torch.device(a.device)
     rows = corpus()
-    g_times, p_times = [], []
-    rep: Dict[str, Any] = {}
+    pairs: List[tuple] = []  # (guarded, plain) results of each round
+    seen: List[List[int]] = []
     for r in range(a.repeat):
-        g, seen, rep = guarded_run(rows, device, a.steps, a.warmup, a.batch)
-        p, seen_p = plain_run(rows, seen, device, a.steps, a.warmup)
-        assert seen_p == seen, "the plain run must see the guarded run's batches in the same order"
-        g_times.append(g)
-        p_times.append(p)
-        print(f"round {r + 1}: plain {p * 1000:.0f} ms/step, guarded {g * 1000:.0f} ms/step "
-              f"({(g - p) / p * 100:+.1f}%)", flush=True)
-    g, p = min(g_times), min(p_times)
-    paired = sorted((gt - pt) / pt * 100 for gt, pt in zip(g_times, p_times))
-    res = {"machine": machine(device), "device": str(device), "steps": a.steps, "warmup": a.warmup,
-           "batch": a.batch, "seq": SEQ, "repeat": a.repeat,
+        # The two sides take turns going first. The plain run replays the batches of the guarded run before it:
+        # the guard's cross-worker dedup decisions depend on which worker's copy arrives first, so two guarded
+        # runs can differ in a few rows (the plain step's cost does not depend on which rows: fixed length).
+        if r % 2 == 0:
+            g = guarded_run(rows, device, a.steps, a.warmup, a.batch)
+            seen = g["seen"]
+            p = plain_run(rows, seen, device, a.steps, a.warmup)
+        else:
+            p = plain_run(rows, seen, device, a.steps, a.warmup)
+            g = guarded_run(rows, device, a.steps, a.warmup, a.batch)
+        assert p["seen"] == seen, "the plain run must replay the guarded run's batches in the same order"
+        seen = g["seen"]
+        pairs.append((g, p))
+        gc, pc = sum(g["cpu"]), sum(p["cpu"])
+        print(f"round {r + 1}: plain {p['wall'] * 1000:.0f} ms/step ({pc * 1000:.0f} ms CPU), guarded "
+              f"{g['wall'] * 1000:.0f} ms/step ({gc * 1000:.0f} ms CPU): {(g['wall'] - p['wall']) / p['wall'] * 100:+.1f}% "
+              f"wall, {(gc - pc) / pc * 100:+.1f}% CPU; first batch {p['first']:.2f} s / {g['first']:.2f} s, longest "
+              f"wait {p['wait'] * 1000:.0f} ms / {g['wait'] * 1000:.0f} ms", flush=True)
+
+    def ms(x: float) -> float:
+        return round(x * 1000, 1)
+
+    def pct(x: float, y: float) -> float:
+        return round((x - y) / y * 100, 2)
+
+    g_best, p_best = min(g["wall"] for g, _ in pairs), min(p["wall"] for _, p in pairs)
+    rep = pairs[-1][0]["report"]
+    step = f"--step-ms {a.step_ms:g} (sleep instead of a training step)" if a.step_ms else f"train on {device}"
+    res = {"machine": machine(device), "device": str(device), "step": step, "step_ms": a.step_ms, "steps": a.steps,
+           "warmup": a.warmup, "batch": a.batch, "seq": SEQ, "repeat": a.repeat,
            "stages": ["normalize", "quality", "pii", "exact", "near"],
-           "plain_ms_per_step": round(p * 1000, 1), "guarded_ms_per_step": round(g * 1000, 1),
-           "overhead_percent": round((g - p) / p * 100, 2),
-           # each round's guarded run against the plain run right after it (the same batches), and their median
-           "rounds": [{"plain_ms_per_step": round(pt * 1000, 1), "guarded_ms_per_step": round(gt * 1000, 1),
-                       "overhead_percent": round((gt - pt) / pt * 100, 2)} for gt, pt in zip(g_times, p_times)],
-           "overhead_median_percent": round(paired[len(paired) // 2] if len(paired) % 2 else
-                                            (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) / 2, 2),
+           "plain_ms_per_step": ms(p_best), "guarded_ms_per_step": ms(g_best),
+           "overhead_percent": pct(g_best, p_best),
+           # each round's pair of runs, and the medians over rounds: wall time, CPU time (this process's threads
+           # and the loader's two workers, read from /proc), the first batch and the longest wait for a batch
+           "rounds": [{"plain_ms_per_step": ms(p["wall"]), "guarded_ms_per_step": ms(g["wall"]),
+                       "overhead_percent": pct(g["wall"], p["wall"]),
+                       "plain_cpu_ms_main_workers": [ms(x) for x in p["cpu"]],
+                       "guarded_cpu_ms_main_workers": [ms(x) for x in g["cpu"]],
+                       "cpu_overhead_percent": pct(sum(g["cpu"]), sum(p["cpu"])),
+                       "first_batch_s": {"plain": round(p["first"], 3), "guarded": round(g["first"], 3)},
+                       "longest_wait_ms": {"plain": ms(p["wait"]), "guarded": ms(g["wait"])}} for g, p in pairs],
+           "overhead_median_percent": round(median(pct(g["wall"], p["wall"]) for g, p in pairs), 2),
+           "cpu_overhead_median_percent": round(median(pct(sum(g["cpu"]), sum(p["cpu"])) for g, p in pairs), 2),
+           "guard_cpu_ms_per_step_median": round(median(ms(sum(g["cpu"]) - sum(p["cpu"])) for g, p in pairs), 1),
+           "guarded_first_batch_s_median": round(median(g["first"] for g, _ in pairs), 3),
+           "guarded_longest_wait_ms_median": round(median(ms(g["wait"]) for g, _ in pairs), 1),
            "guard_seen": rep.get("seen"), "guard_dropped_by_reason": rep.get("dropped_by_reason"),
-           "command": f"python benchmarks/guard_overhead.py --device {a.device} --steps {a.steps} --repeat {a.repeat}"}
-    print(f"overhead on {device}: {res['overhead_percent']:+.2f}% of the step, best against best "
-          f"(plain {res['plain_ms_per_step']} ms, guarded {res['guarded_ms_per_step']} ms); median of the "
-          f"{len(paired)} paired rounds {res['overhead_median_percent']:+.2f}%")
-    name = "guard_overhead_cuda.json" if device.type == "cuda" else "guard_overhead.json"
+           "command": f"python benchmarks/guard_overhead.py --device {a.device} --steps {a.steps} --repeat {a.repeat}"
+                      + (f" --step-ms {a.step_ms:g}" if a.step_ms else "")}
+    print(f"overhead ({step}): {res['overhead_percent']:+.2f}% of the step, best against best (plain "
+          f"{res['plain_ms_per_step']} ms, guarded {res['guarded_ms_per_step']} ms); median of the {a.repeat} paired "
+          f"rounds {res['overhead_median_percent']:+.2f}%; CPU per step (this process and the workers) "
+          f"{res['cpu_overhead_median_percent']:+.2f}%, the guard's share {res['guard_cpu_ms_per_step_median']} ms a "
+          f"step; guarded first batch {res['guarded_first_batch_s_median']} s, longest wait "
+          f"{res['guarded_longest_wait_ms_median']} ms (medians)")
+    name = ("guard_overhead_cuda.json" if device.type == "cuda" else
+            f"guard_overhead_step{a.step_ms:g}ms.json" if a.step_ms else "guard_overhead.json")
     write_result(a.out or os.path.join(HERE, "results", name), res)
     return 0
 

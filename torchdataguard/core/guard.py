@@ -45,10 +45,10 @@ class Guard:
             content unless ``quarantine_pii=True``.
         chunk_size: examples per chunk (index stages decide a chunk at a time, on the device); decisions do
             not depend on it. ``None`` (automatic): a stream (``process``, ``filter``, lists, iterable datasets)
-            is cut at 16,384 examples or once their texts hold 2M characters, whichever comes first, so short
-            texts share the cost of a chunk widely and long ones keep a chunk's memory bounded; map-style and
-            Hugging Face datasets and the distributed guard take 1,024 at a time (``benchmarks/chunk_size.py``).
-            A number: that many everywhere (streams still cut at 2M characters).
+            is cut at 16,384 examples or 2M characters of text, whichever comes first; a wrapped stream starts
+            at 64 and grows, and in DataLoader workers its chunks take about 50 ms each (``data/pacing.py``);
+            map-style and Hugging Face datasets and the distributed guard take 1,024 at a time
+            (``benchmarks/chunk_size.py``). A number: that many everywhere (streams still cut at 2M characters).
         progress: show progress bars for long work (main process only).
         tokenizer: for records that are already tokenised (hold ``input_ids`` next to the text): a callable
             ``text -> {"input_ids": ..., ...}`` (a Hugging Face tokenizer, or ``functools.partial(tok,
@@ -104,6 +104,7 @@ class Guard:
         #: examples per chunk where chunks are counted in advance; streams cut at ``stream_chunk`` (or 2M chars)
         self.chunk_size = DEFAULT_CHUNK if chunk_size is None else chunk_size
         self.stream_chunk = STREAM_CHUNK if chunk_size is None else chunk_size
+        self.chunk_auto = chunk_size is None  # wrapped streams pace their chunks (data/pacing.py)
         self.progress = bool(progress)
         #: re-tokenises rewritten text of records that hold ``input_ids`` (``None``: such records are refused)
         self.tokenizer = tokenizer

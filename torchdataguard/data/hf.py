@@ -75,7 +75,7 @@ class _HFStream:
     """Batched ``IterableDataset.map`` function that keeps only the examples the guard keeps."""
 
     def __init__(self, guard: Any, source: str) -> None:
-        self.filter = StreamFilter(guard, source)
+        self.filter = StreamFilter(guard, source, paced=False)  # a map batch is one chunk
 
     def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
         cols = list(batch)

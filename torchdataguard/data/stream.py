@@ -8,6 +8,7 @@ from torch.utils.data import get_worker_info
 from ..core.decider import ChunkCut
 from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
+from .pacing import WORKER_BUDGET_S, ChunkPacer
 from .service import DecisionService
 
 __all__ = ["StreamFilter", "stream_ids", "worker_split"]
@@ -21,10 +22,13 @@ class StreamFilter:
     in the main process, so duplicates across workers are found and every example is counted once.
     """
 
-    def __init__(self, guard: Any, source: str) -> None:
+    def __init__(self, guard: Any, source: str, *, paced: bool = True) -> None:
         self.planner = guard.planner()
         self.chunk = guard.chunk_size  # a Hugging Face batch (see hf.py)
         self.cut_at = guard.stream_chunk  # a stream's chunk (also cut at CHUNK_CHARS characters)
+        #: ``Guard(chunk_size=None)``: chunks start small and are paced (see .pacing); a number fixes them. The
+        #: Hugging Face stream passes ``paced=False``: its map batches are already ``chunk_size`` records
+        self.paced = paced and getattr(guard, "chunk_auto", False)
         self.source = source
         self.guard = guard
         #: shared with the guard (pickled into workers as it is when their iterator starts)
@@ -64,22 +68,31 @@ class StreamFilter:
         self._sync_fingerprint()
         buf: List[Any] = []
         buf_ids: List[Any] = []
-        cut = ChunkCut(self.cut_at, self.planner.text_field)
+        pacer = None
+        if self.paced:  # a worker sizes its chunks to a time budget; the main process ramps up to the cap
+            pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if get_worker_info() is not None else None)
+        cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)
             if cut.add(rec):
-                yield from self._flush(buf, buf_ids, split)
+                yield from self._flush(buf, buf_ids, split, pacer, cut)
                 buf, buf_ids = [], []
         if buf:
-            yield from self._flush(buf, buf_ids, split)
+            yield from self._flush(buf, buf_ids, split, pacer, cut)
         if end:
             self._end()
 
-    def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int]) -> Iterator[Any]:
+    def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int], pacer: Optional[ChunkPacer] = None,
+               cut: Optional[ChunkCut] = None) -> Iterator[Any]:
+        if pacer is not None:
+            pacer.start()
         with gc_paused():  # see core.gcpause
             plan = self.planner.plan(buf, buf_ids)
             keep = self._decide(plan, split)
+        if pacer is not None and cut is not None:
+            pacer.done(len(buf))
+            cut.size = pacer.size
         tag = self.id_tag
         for ex, k in zip(plan.examples, keep):
             if k:
