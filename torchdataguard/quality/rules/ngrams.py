@@ -4,10 +4,19 @@ The character share of the most frequent 2-, 3- and 4-gram, and of all tokens in
 more than once, for n = 5 .. 10. Tokens are identified by their 64-bit string hash and an n-gram by a
 64-bit polynomial of those hashes (a collision is about as likely as 2**-64 per pair of n-grams).
 
-The work is two sorts, whatever the text: one of every 2-gram, then one of the n-grams for n = 3 .. 10
-together (a column each, sorted in one call), at the positions where a 3-gram can repeat (its two 2-grams
-repeat, a tenth of the tokens of an e-mail). The arrays are short, so numpy's per-call cost is what counts:
-array methods and ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzero``, ``np.append``).
+Two methods give the same shares, chosen by the number of tokens:
+
+* up to :data:`LONG` tokens, two sorts: one of every 2-gram, then one of the n-grams for n = 3 .. 10
+  together (a row each), at the positions where a 3-gram can repeat (its two 2-grams repeat, a tenth of the
+  tokens of an e-mail). The arrays are short, so numpy's per-call cost is what counts: array methods and
+  ufuncs, no Python-level wrappers (``np.diff``, ``np.flatnonzero``, ``np.append``, ``ndarray.min``), and
+  Python lists where few values remain (the runs of equal keys, the spans of a few repeated 5- to 10-grams).
+* beyond, step by step: the n-grams are sorted for n = 2, 3 .. 10 in turn, each time only at the positions
+  where both (n-1)-grams inside repeat, so fewer positions at every step (long texts have many positions
+  whose 3-gram can repeat, and few whose 10-gram can).
+
+Sorts keep equal keys in ascending positions (a stable sort); long arrays are sorted by numpy's faster
+unstable sort and then reordered within equal keys (:func:`stable_argsort`), the same order.
 """
 from __future__ import annotations
 
@@ -15,11 +24,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["MUL", "ngram_shares"]
+__all__ = ["LONG", "MUL", "ngram_shares", "stable_argsort"]
 
 #: The multiplier of the n-gram polynomial: ``key(t1 .. tn) = key(t1 .. tn-1) * MUL + hash(tn)`` mod 2**64.
 MUL = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
 _MUL = np.uint64(MUL)
 _LONGEST = 10
 _COLS = _LONGEST - 2  # the rows of the second sort: n = 3 .. 10
@@ -36,6 +44,40 @@ _ONE_SORT = 512
 _STEPS = np.arange(4)
 #: up to this many equal neighbours in sorted order the groups are found on a Python list
 _FEW_EQUAL = 48
+#: up to this many repeated 5- to 10-grams (all n together) their spans are merged on Python lists
+_FEW_STARTS = 64
+#: texts of more tokens than this are read step by step, shorter ones by two sorts
+LONG = 1200
+#: arrays longer than this are sorted unstably, then reordered within equal keys (faster than a stable sort)
+_QUICK = 1024
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """The order that sorts the 1-D array ``keys``, equal keys in ascending positions: the order of
+    ``keys.argsort(kind="stable")``.
+
+    Beyond :data:`_QUICK` keys, numpy's unstable sort (several times faster there), then one sort of each
+    key's (rank among the distinct keys, position) as a single integer, which puts equal keys in order.
+
+    Example:
+        >>> stable_argsort(np.array([3, 1, 3, 1, 2], dtype=np.uint64)).tolist()
+        [1, 3, 4, 0, 2]
+    """
+    size = keys.shape[0]
+    if size <= _QUICK:
+        return keys.argsort(kind="stable")
+    order = keys.argsort()
+    ranked = keys[order]
+    new = ranked[1:] != ranked[:-1]  # a new key starts at sorted index i + 1
+    if np.count_nonzero(new) == size - 1:  # every key distinct: any sort is the stable one
+        return order
+    combined = np.zeros(size, dtype=np.int64)
+    np.cumsum(new, out=combined[1:])  # the rank of each sorted key among the distinct keys
+    combined *= size
+    combined += order
+    combined.sort()
+    combined %= size
+    return combined
 
 
 def _span(tokens: List[str], start: int, stop: int) -> int:
@@ -63,11 +105,17 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
                     heads.append(run)
                 run = i
             prev = i
-        heads_at = pos[heads]
-        first = heads_at.tolist()
+        item = pos.item
+        first = list(map(item, heads))
         i = 0
         if len(first) > 1:  # ties: more characters, then the earliest
             i = max(range(len(first)), key=lambda g: (_span(tokens, first[g], first[g] + n), -first[g]))
+        start = first[i]
+        if best == 2:  # two occurrences: overlapping, they cover the tokens from the first to the end of the last
+            last = item(heads[i] + 1)
+            if last - start >= n:
+                return 2 * _span(tokens, start, start + n) / total
+            return _span(tokens, start, last + n) / total
         members = pos[heads[i]: heads[i] + best]
     else:
         ends = (~eq).nonzero()[0]  # the last index of every group of equal keys but the last group
@@ -76,7 +124,7 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
         bounds[1:-1] = ends + 1
         bounds[-1] = eq.shape[0] + 1
         sizes = bounds[1:] - bounds[:-1]
-        best = int(sizes.max())
+        best = int(sizes[sizes.argmax()])
         groups = (sizes == best).nonzero()[0]
         heads_at = pos[bounds[groups]]
         i = 0
@@ -84,9 +132,10 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
             at = (heads_at[:, None] + _STEPS[:n]).ravel().tolist()
             lens = np.fromiter(map(len, map(tokens.__getitem__, at)), dtype=np.int64, count=len(at))
             i = int((lens.reshape(-1, n).sum(axis=1) * (len(tokens) + 1) - heads_at).argmax())
+        start = int(heads_at[i])
         members = pos[bounds[groups[i]]: bounds[groups[i]] + best]
-    start = int(heads_at[i])
-    if int((members[1:] - members[:-1]).min()) >= n:  # occurrences do not overlap (members ascend)
+    gaps = members[1:] - members[:-1]
+    if int(gaps[gaps.argmin()]) >= n:  # occurrences do not overlap (members ascend)
         return best * _span(tokens, start, start + n) / total
     inside = np.zeros(len(tokens), dtype=bool)  # overlapping occurrences: each token once
     for k in range(n):
@@ -94,14 +143,51 @@ def _top_share(eq: np.ndarray, pos: np.ndarray, n: int, tokens: List[str], total
     return sum(map(len, map(tokens.__getitem__, inside.nonzero()[0].tolist()))) / total
 
 
-def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[List[float], List[float]]:
+def _covered_chars(rows: List[int], starts: List[int], tokens: List[str], total: int, dup: List[float]) -> None:
+    """``dup[j]``: the characters of the tokens inside the repeated (j + 5)-grams, over ``total``, from the
+    positions ``starts[i]`` of repeated n-grams, ``n = rows[i] + 5`` (each position once per n)."""
+    by_row: List[List[int]] = [[] for _ in dup]
+    for j, p in zip(rows, starts):
+        by_row[j].append(p)
+    for j, ps in enumerate(by_row):
+        if not ps:
+            continue
+        ps.sort()
+        n = j + 5
+        chars = 0
+        lo, hi = ps[0], ps[0] + n  # the tokens lo .. hi - 1: a run of overlapping occurrences
+        for p in ps[1:]:
+            if p > hi:
+                chars += _span(tokens, lo, hi)
+                lo = p
+            hi = p + n
+        dup[j] = (chars + _span(tokens, lo, hi)) / total
+
+
+def _repeated(eq: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
+    """By position (``size`` of them): True where the n-gram occurs more than once, from its sorted keys."""
+    flag = np.zeros(pos.shape[0], dtype=bool)  # sorted keys equal to a neighbour
+    flag[1:] = eq
+    flag[:-1] |= eq
+    rep = np.zeros(size, dtype=bool)
+    rep[pos[flag]] = True
+    return rep
+
+
+def ngram_shares(tokens: List[str], *, total: Optional[int] = None,
+                 long: Optional[bool] = None) -> Tuple[List[float], List[float]]:
     """Gopher's n-gram repetition shares over ``tokens``: ``([top 2-, 3-, 4-gram], [duplicated 5- .. 10-grams])``,
     each the share of the tokens' characters (``total``, their sum, when the caller knows it already).
+
+    ``long`` picks the method (``True``: step by step, ``False``: two sorts); by default step by step for
+    more than :data:`LONG` tokens. Both give the same shares.
 
     Example:
         >>> top, dup = ngram_shares("a b c a b c x".split())
         >>> top  # "a b" covers 4 of the 7 characters, "a b c" 6, and no 4-gram repeats
         [0.5714285714285714, 0.8571428571428571, 0.0]
+        >>> ngram_shares("a b c a b c x".split(), long=True)[0] == top
+        True
     """
     top = [0.0, 0.0, 0.0]  # n = 2, 3, 4
     dup = [0.0] * 6  # n = 5 .. 10
@@ -116,24 +202,32 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[Lis
     h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
     # the 2-grams, all of them
     key2 = h[: m - 1] * _MUL + h[1:m]
-    order = key2.argsort(kind="stable")
-    eq = key2[order[1:]] == key2[order[:-1]]
-    if not eq.any():
+    order = stable_argsort(key2)
+    skeys = key2[order]
+    eq = skeys[1:] == skeys[:-1]
+    if not np.count_nonzero(eq):
         return top, dup
     top[0] = _top_share(eq, order, 2, tokens, total)
     if m < 3:
         return top, dup
-    flag = np.zeros(m - 1, dtype=bool)  # sorted 2-grams equal to a neighbour
-    flag[1:] = eq
-    flag[:-1] |= eq
-    rep = np.zeros(m - 1, dtype=bool)  # 2-grams that occur more than once, by position
-    rep[order[flag]] = True
-    # n = 3 .. 10 where a 3-gram can repeat: an n-gram occurring twice holds two 2-grams that do, and its
-    # other occurrence is such a position too
+    rep = _repeated(eq, order, m - 1)  # 2-grams that occur more than once, by position
+    if (m > LONG) if long is None else long:
+        _step_by_step(tokens, h, key2, rep, total, top, dup)
+    else:
+        _two_sorts(tokens, h, key2, rep, total, top, dup)
+    return top, dup
+
+
+def _two_sorts(tokens: List[str], h: np.ndarray, key2: np.ndarray, rep: np.ndarray, total: int,
+               top: List[float], dup: List[float]) -> None:
+    """n = 3 .. 10 in one sort (a row per n) at the positions where a 3-gram can repeat: ``top[1:]`` and
+    ``dup`` filled in. ``h`` holds the tokens' hashes and zeros after them, ``rep`` the repeated 2-grams."""
+    m = len(tokens)
+    # an n-gram occurring twice holds two 2-grams that do, and its other occurrence is such a position too
     cand = (rep[:-1] & rep[1:]).nonzero()[0]
     k = cand.shape[0]
     if k < 2:
-        return top, dup
+        return
     cols = min(_COLS, m - 2)
     # keys[j, r]: the key of the (j + 3)-gram at position cand[r]; a row per n, sorted on its own
     keys = _SHIFT[:cols, None] * key2[cand] + _TRIANGLE[:cols, :cols].T @ h[_OFFSETS[:cols, None] + cand]
@@ -142,7 +236,7 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[Lis
     else:  # numpy sorts long rows one by one faster than a 2-D array
         order = np.empty((cols, k), dtype=np.intp)
         for j in range(cols):
-            order[j] = keys[j].argsort(kind="stable")
+            order[j] = stable_argsort(keys[j])
     skeys = keys[_ROWS[:cols], order]
     eq = skeys[:, 1:] == skeys[:, :-1]
     if int(cand[-1]) + cols + 2 > m:  # the last positions' longer n-grams run past the end: they are no n-grams
@@ -150,28 +244,65 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None) -> Tuple[Lis
         # (ascending positions), so leaving them out of every run of equal keys splits no run
         inside = cand[order] + _ORDERS[:cols, None] <= m
         eq &= inside[:, 1:] & inside[:, :-1]
-    if not eq[0].any():  # no 3-gram repeats, so no longer n-gram does
-        return top, dup
+    if not np.count_nonzero(eq[0]):  # no 3-gram repeats, so no longer n-gram does
+        return
     top[1] = _top_share(eq[0], cand[order[0]], 3, tokens, total)
     if cols > 1:
         top[2] = _top_share(eq[1], cand[order[1]], 4, tokens, total)
     if cols <= 2:
-        return top, dup
+        return
     # n = 5 .. 10: the characters of the tokens inside n-grams that occur more than once
     flag = np.zeros((cols - 2, k), dtype=bool)  # sorted keys equal to a neighbour
     flag[:, 1:] = eq[2:]
     flag[:, :-1] |= eq[2:]
     js, at = flag.nonzero()
     if not js.shape[0]:
-        return top, dup
+        return
     starts = cand[order[js + 2, at]]
+    if js.shape[0] <= _FEW_STARTS:  # few repeated n-grams: their spans merged on Python lists
+        _covered_chars(js.tolist(), starts.tolist(), tokens, total, dup)
+        return
     cover = np.zeros((cols - 2, m + 1), dtype=np.int32)  # +1 where a repeated n-gram starts, -1 past its end
     cover[js, starts] = 1
     cover[js, starts + js + 5] -= 1
     covered = cover.cumsum(axis=1)[:, :m] > 0  # the tokens each n covers
-    inside = covered.any(axis=0).nonzero()[0]  # the tokens any n covers: only their lengths are needed
+    # a repeated (n + 1)-gram holds two repeated n-grams: the 5-grams cover every token a longer one does
+    inside = covered[0].nonzero()[0]  # only the lengths of these tokens are needed
     lens = np.fromiter(map(len, map(tokens.__getitem__, inside.tolist())), dtype=np.int64, count=inside.shape[0])
     sums = covered[:, inside] @ lens
     for j in range(cols - 2):
         dup[j] = int(sums[j]) / total
-    return top, dup
+
+
+def _step_by_step(tokens: List[str], h: np.ndarray, key2: np.ndarray, rep: np.ndarray, total: int,
+                  top: List[float], dup: List[float]) -> None:
+    """n = 3 .. 10 in turn, each n sorted at the positions where both (n-1)-grams inside repeat: ``top[1:]``
+    and ``dup`` filled in, the same shares as :func:`_two_sorts`. Stops at the first n that does not repeat."""
+    m = len(tokens)
+    key = key2
+    lens: Optional[np.ndarray] = None
+    for n in range(3, _LONGEST + 1):
+        if m < n:
+            return
+        key = key[:-1] * _MUL + h[n - 1:m]  # the n-grams at 0 .. m - n
+        cand = (rep[:-1] & rep[1:]).nonzero()[0]
+        if cand.shape[0] < 2:
+            return
+        sub = key[cand]
+        order = stable_argsort(sub)
+        ranked = sub[order]
+        eq = ranked[1:] == ranked[:-1]
+        if not np.count_nonzero(eq):
+            return
+        pos = cand[order]
+        if n <= 4:
+            top[n - 2] = _top_share(eq, pos, n, tokens, total)
+        rep = _repeated(eq, pos, m - n + 1)
+        if n >= 5:
+            starts = rep.nonzero()[0]
+            cover = np.zeros(m + 1, dtype=np.int32)  # +1 where a repeated n-gram starts, -1 past its end
+            cover[starts] = 1
+            cover[starts + n] -= 1
+            if lens is None:
+                lens = np.fromiter(map(len, tokens), dtype=np.int64, count=m)
+            dup[n - 5] = int(lens[cover.cumsum()[:m] > 0].sum()) / total
