@@ -23,8 +23,9 @@ from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn
 from .secrets import find_secret
 from .shape import CJK_RANGES, is_cjk
 
-__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MULTI_FINDERS", "find_card", "find_email", "find_iban",
-           "find_ipv4", "find_ipv6", "find_phone", "find_ssn"]
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card", "find_email", "find_iban",
+           "find_ipv4", "find_ipv6", "find_phone", "find_ssn",
+           "phone_word_lower"]
 
 # ---------------------------------------------------------------------------------------------------
 # patterns (most are matched on the shape of the text: see .shape)
@@ -47,7 +48,9 @@ _EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]
                                  r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
 
 # IPv4: anchored on the first dot, the first octet is read backwards
-_IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
+# (written "00{0,2}" rather than "0{1,3}", the same thing, so that the scan looks for the literal ".0" and
+# not for every ".")
+_IPV4_TAIL = re.compile(r"\.00{0,2}\.00{0,2}\.00{0,2}(?!\w|\.0)")
 
 # IPv6: anchored on "::" or on three colon-separated groups (every IPv6 address has one of the two)
 _IPV6_ANCHOR = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
@@ -81,6 +84,11 @@ _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
     r"tel(?:ephone|efon)?", r"ph(?:one)?", r"fax", r"mob(?:ile)?", r"cell", r"call"))
+# Where a match of a _PHONE_WORDS pattern can end: right before "0" or "(0", after the last letter of a phone
+# word (l, e, n, h, x, b) or after a ".", ":", "#" or whitespace. Anchored on the "0", so the scan is fast.
+_PHONE_WORD_END = re.compile(r"0(?:(?<=[lenhxb.:#\s]0)|(?<=[lenhxb.:#\s]\(0))")
+_PHONE_WORD_END_ANY_CASE = re.compile(r"0(?:(?<=[lenhxbLENHXB.:#\s]0)|(?<=[lenhxbLENHXB.:#\s]\(0))")
+_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "ph", "phone", "fax", "mob", "mobile", "cell", "call")
 _PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,4}(?:[ .\-]0{2,4}){1,3}(?![\w\-]|[.,]0)")
 
 
@@ -221,7 +229,11 @@ def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
 def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
     spaced = False  # whether 4-4-4-(1..7) matched: a 4-4-4-4-(1..3) number with spaces is one of those
+    # every match of the grouped patterns starts with two groups of four digits
+    grouped = "0000 0000" in shape or "0000-0000" in shape
     for k, rx in enumerate(_CARD_PATTERNS):
+        if k > 0 and not grouped:
+            break
         if k == 2 and not spaced and "0000-0000-0000-0000-0" not in shape:
             continue
         for m in rx.finditer(shape):
@@ -279,6 +291,30 @@ def _phone_left_ok(shape: str, s: int) -> bool:
     return not (ch.isalnum() or ch in "_+-.")
 
 
+def phone_word_lower(text: str) -> Optional[str]:
+    """``text.lower()`` when a pattern of ``_PHONE_WORDS`` can match it, else ``None``.
+
+    A match is a phone word, then only ``.``, ``:``, ``#`` and whitespace, and it ends right before ``0`` or
+    ``(0``. So from each such ``0`` (:data:`_PHONE_WORD_END`) this steps back over those characters and looks
+    for a phone word ending there; most texts have none, and skip the six patterns. An ASCII text is looked
+    at as it is (lower-casing it changes letters only, one for one), so most texts are not lower-cased.
+
+    Example:
+        >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of")
+        ('call: 020 7946', None)
+    """
+    src, gate = (text, _PHONE_WORD_END_ANY_CASE) if text.isascii() else (text.lower(), _PHONE_WORD_END)
+    for m in gate.finditer(src):
+        j = m.start()
+        if src[j - 1] == "(":
+            j -= 1
+        while j > 0 and (src[j - 1] in ".:#" or src[j - 1].isspace()):
+            j -= 1
+        if src[max(0, j - 9):j].lower().endswith(_PHONE_WORD_FORMS):
+            return src if src is not text else text.lower()
+    return None
+
+
 def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
     for m in _PHONE_INTL.finditer(shape):
@@ -301,8 +337,8 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
         if text[a] in "01" or text[p] in "01" or not _phone_left_ok(shape, s):
             continue
         out.append((s, e))
-    lower = text.lower()
-    for rx in _PHONE_WORDS:
+    lower = phone_word_lower(text)
+    for rx in (_PHONE_WORDS if lower is not None else ()):
         for w in rx.finditer(lower):
             if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_"):
                 continue
@@ -334,9 +370,18 @@ FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
     "phone": (True, (find_phone,)),
 }
 
+#: entity type -> the fewest ASCII digits a text must hold for its finders to find anything (each pattern's
+#: shortest match: 13 for a card, 9 for an SSN, 4 for a dotted quad, 7 for a phone number...). Texts with
+#: fewer skip them; a test checks each bound against the finders on random texts.
+MIN_DIGITS: Dict[str, int] = {"secret": 0, "email": 0, "iban": 2, "national_id": 6, "credit_card": 13, "us_ssn": 9,
+                              "passport": 6, "ipv6": 0, "ipv4": 4, "phone": 7}
+
 #: finders that serve several entity types in one pass: (the types, needs a digit, finder returning
 #: ``(start, end, entity)``)
 MULTI_FINDERS: Tuple[Tuple[frozenset, bool, Callable[[str, str], List[Tuple[int, int, str]]]], ...] = (
     (CHINESE_TYPES, True, find_chinese),
 )
+#: the fewest ASCII digits a text must hold for each of :data:`MULTI_FINDERS` to find anything (a Hong Kong
+#: identity number has six and a check character)
+MULTI_MIN_DIGITS: Tuple[int, ...] = (6,)
 
