@@ -101,6 +101,20 @@ def test_phone_word_gate_lets_through_every_text_a_phone_word_matches(corpus):
     assert matched > 50
 
 
+def test_phone_word_gate_on_every_word_and_separator():
+    matched = 0
+    for form in finders._PHONE_WORD_FORMS:
+        for word in (form, form.upper(), form.title()):
+            for sep in ("", " ", ".", ":", " # ", "\t", ".:\n", "\u3000"):
+                for tail in ("0", "(0", "1", "(1"):
+                    for lead in ("x ", "é "):  # ASCII texts and others (lower-cased first)
+                        text = f"{lead}{word}{sep}{tail}20 7946 0958"
+                        if any(rx.search(text.lower()) for rx in finders._PHONE_WORDS):
+                            matched += 1
+                            assert finders.phone_word_lower(text) == text.lower(), repr(text)
+    assert matched > 400
+
+
 def test_find_phone_equals_the_plain_run(corpus, monkeypatch):
     fast = [finders.find_phone(t, text_shape(t)) for t in corpus]
     monkeypatch.setattr(finders, "phone_word_lower", str.lower)
