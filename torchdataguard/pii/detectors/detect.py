@@ -51,6 +51,20 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
     return dets
 
 
+_MOST_NEEDED = max(max(MIN_DIGITS.values()), max(MULTI_MIN_DIGITS))
+
+
+def _count_digits(shape: str, most: int) -> int:
+    """``min(shape.count("0"), most)``, with at most ``most`` calls of str.find (memchr) instead of a count of
+    the whole text."""
+    i = -1
+    for n in range(most):
+        i = shape.find("0", i + 1)
+        if i < 0:
+            return n
+    return most
+
+
 def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -> Tuple[List[Detection], bool]:
     """(non-overlapping detections, whether to look again once they are masked).
 
@@ -58,7 +72,7 @@ def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -
     a dotted quad was read as a version with a detection in the 80 characters before it (its context).
     """
     shape = text_shape(text)
-    digits = shape.count("0")  # ASCII digits: each finder needs a few (MIN_DIGITS)
+    digits = _count_digits(shape, _MOST_NEEDED)  # ASCII digits: each finder needs a few (MIN_DIGITS)
     cands: List[Detection] = list(extra)
     versions: List[Tuple[int, int]] = []
     for name in wanted:

@@ -75,7 +75,10 @@ def secret_anchors(text: str) -> Tuple[bool, ...]:
         >>> secret_anchors("token ghp_x and eyJ")
         (True, False, False, True, False, False, False)
     """
-    return tuple([part.search(text) is not None for part in _GATE_PARTS] + [lit in text for lit in _SECRET_LITERALS])
+    # "_" is rare in prose: looking for it with str.find (memchr) first saves its pattern's slower scan
+    return tuple([("_" in text and _GATE_PARTS[0].search(text) is not None),
+                  _GATE_PARTS[1].search(text) is not None, _GATE_PARTS[2].search(text) is not None]
+                 + [lit in text for lit in _SECRET_LITERALS])
 
 
 def secret_gate(text: str) -> bool:
