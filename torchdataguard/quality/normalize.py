@@ -258,10 +258,9 @@ class Normalize(Rewriter):
             fixed = _NEWLINES.sub("\n", t) if not plain and _may_have_newlines(t) else t
             collapse = c.whitespace == "collapse"
             # text whose only whitespace is space, tab and \n is tidied with string methods (whitespace.py)
+            # (tidy_lines looks for what it would change itself, and returns the text as it is when nothing)
             if plain or not has_other_spaces(fixed):
-                if " \n" in fixed or "\t\n" in fixed or fixed[-1:] in (" ", "\t") or (
-                        collapse and ("  " in fixed or "\t" in fixed)):
-                    fixed = tidy_lines(fixed, collapse)
+                fixed = tidy_lines(fixed, collapse)
             else:
                 fixed = _TRAILING.sub("", fixed)
                 if collapse:

@@ -78,13 +78,14 @@ def tidy_lines(t: str, collapse: bool) -> str:
         >>> tidy_lines("  a  b \\t\\nc\\t", True)
         '  a b\\nc'
     """
-    if " \n" in t or "\t\n" in t:
+    tabs = "\t" in t  # (one memchr; "\t\n" in t would scan the text at a few times that cost)
+    if " \n" in t or (tabs and "\t\n" in t):
         # reversed, every trailing run follows a line break: a pattern that starts with "\n"
         t = _TRAILING_REVERSED.sub("\n", t[::-1])[::-1]
     t = t.rstrip(" \t")
     if not collapse:
         return t
-    if "\t" in t:
+    if tabs:
         t = _tidy_tab_lines(t)
     if "  " in t:  # runs of spaces after a non-space (indentation is kept); the line has no tab left
         t = _INNER_SPACES.sub(" ", t)
