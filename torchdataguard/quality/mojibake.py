@@ -186,7 +186,7 @@ def fix_lines(t: str, config: Any) -> str:
         start = t.rfind("\n", 0, m.start()) + 1
         end = t.find("\n", m.start()) + 1 or len(t)
         hits = [h.start() for h in pattern.finditer(t, m.start(), end)]
-        if any(_FTFY_FIXES_ALONE.match(t, h) for h in hits) or _bad_near(t, hits, width, start, end):
+        if _FTFY_FIXES_ALONE.search(t, start, end) is not None or _bad_near(t, hits, width, start, end):
             out.append(t[pos:start])
             out.append(ftfy.fix_text(t[start:end], config=config))
             pos = end
