@@ -80,12 +80,21 @@ def test_secret_patterns_need_their_anchor(corpus):
     assert found > 500
 
 
+OTHER_SECRETS = [
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "sk-proj-abcdefghijklmnopqrstuvwxyz012345", "xoxb-1234567890-abcdefghij",
+    "pypi-AgEIcHlwaS5vcmc" + "x" * 60, "AIza" + "B" * 35, "sk_live_" + "a1" * 12]
+
+
 def test_each_secret_kind_is_found_through_its_anchor():
     rng = random.Random(1)
-    for kind in synthetic.SECRET_KINDS:
-        for _ in range(20):
-            value = synthetic.fake_secret(rng, kind)
-            assert secrets.find_secret(f"key: {value} end", "") == find_secret_plain(f"key: {value} end") != []
+    values = [synthetic.fake_secret(rng, kind) for kind in synthetic.SECRET_KINDS for _ in range(20)]
+    for value in values + OTHER_SECRETS:
+        text = f"key: {value} end"
+        assert secrets.find_secret(text, "") == find_secret_plain(text) != [], value
 
 
 # -- phone words -----------------------------------------------------------------------------------------

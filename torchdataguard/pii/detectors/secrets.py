@@ -75,10 +75,11 @@ def secret_anchors(text: str) -> Tuple[bool, ...]:
         >>> secret_anchors("token ghp_x and eyJ")
         (True, False, False, True, False, False, False)
     """
-    # "_" is rare in prose: looking for it with str.find (memchr) first saves its pattern's slower scan
-    return tuple([("_" in text and _GATE_PARTS[0].search(text) is not None),
-                  _GATE_PARTS[1].search(text) is not None, _GATE_PARTS[2].search(text) is not None]
-                 + [lit in text for lit in _SECRET_LITERALS])
+    # "_" and "J" are rare in prose: looking for one character first (memchr) saves most of the slower scans
+    # for "_..." and "eyJ"
+    return (("_" in text and _GATE_PARTS[0].search(text) is not None),
+            _GATE_PARTS[1].search(text) is not None, _GATE_PARTS[2].search(text) is not None,
+            "J" in text and "eyJ" in text, "hooks.slack.com" in text, "ecret" in text, "ECRET" in text)
 
 
 def secret_gate(text: str) -> bool:
