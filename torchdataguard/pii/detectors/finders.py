@@ -23,9 +23,8 @@ from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn
 from .secrets import find_secret
 from .shape import CJK_RANGES, is_cjk
 
-__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card", "find_email", "find_iban",
-           "find_ipv4", "find_ipv6", "find_phone", "find_ssn",
-           "phone_word_lower"]
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card",
+           "find_email", "find_iban", "find_ipv4", "find_ipv6", "find_phone", "find_ssn", "phone_word_lower"]
 
 # ---------------------------------------------------------------------------------------------------
 # patterns (most are matched on the shape of the text: see .shape)
@@ -81,7 +80,7 @@ _SSN_PATTERNS = (
 _SSN_LITERALS = ("000-00-0000", "000 00 0000")
 # _PREFIX_NOTE: a pattern that starts with a literal scans the text for it at about 1 ns a character, str.find
 # (``in``) at a third of that, so finders look for the literal with ``in`` before running a pattern that
-# rarely matches (a test compares each finder with its pattern run alone)
+# rarely matches (a test runs each finder with every such check answering yes, and compares)
 
 # phones: "+CC ..." international numbers; North American numbers; national numbers with a trunk 0
 # after a phone word ("tel.", "phone:", "fax" ...)
