@@ -32,7 +32,7 @@ def _values(rng: random.Random) -> List[str]:
             synthetic.fake_iban(rng, rng.choice(["DE", "GB", "NO", "BE"])), synthetic.fake_ssn(rng),
             synthetic.fake_secret(rng, rng.choice(synthetic.SECRET_KINDS)), synthetic.fake_cn_mobile(rng),
             synthetic.fake_cn_id(rng), synthetic.fake_hk_id(rng), synthetic.fake_passport(rng),
-            "4222222222222", "1.2.3.4", "536-22-1234", "555-0100", "(555) 010-0123", "+44 20 7946 0958"]
+            "4222222222222", "1.2.3.4", "536-22-1234", "536 22 1234", "555-0100", "(555) 010-0123", "+44 20 7946 0958"]
 
 
 def pii_texts(n: int, seed: int):
