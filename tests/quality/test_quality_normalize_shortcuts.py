@@ -117,7 +117,7 @@ def test_normalize_text_equals_a_run_without_the_shortcuts(emails, monkeypatch):
     stage = N.Normalize()
     texts = emails[:600] + list(moji_texts(2000, seed=4))
     fast = [stage.normalize_text(t) for t in texts]
-    monkeypatch.setattr(N, "fix_lines", mojibake.fix_lines_plain)
+    monkeypatch.setattr(N, "fix_lines", lambda t, config, memo=None: mojibake.fix_lines_plain(t, config))
     monkeypatch.setattr(N, "tidy_lines", tidy_lines_plain)
     monkeypatch.setattr(N, "has_ascii_specials", lambda t: True)
     monkeypatch.setattr(N, "looks_bad", lambda t: bool(is_bad(t)))

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Any, FrozenSet, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 __all__ = ["fix_lines", "fix_lines_plain", "ftfy_config", "gate_pattern", "looks_bad"]
 
@@ -169,8 +169,12 @@ def fix_lines_plain(t: str, config: Any) -> str:
     return "".join(out)
 
 
-def fix_lines(t: str, config: Any) -> str:
-    """:func:`fix_lines_plain`, with ftfy called only on the lines it could change (see the module)."""
+def fix_lines(t: str, config: Any, memo: Optional[Dict[str, str]] = None) -> str:
+    """:func:`fix_lines_plain`, with ftfy called only on the lines it could change (see the module).
+
+    ``memo`` (line -> ftfy's result with ``config``), when given, is read and filled: the stage's later rounds
+    on the same text meet the lines ftfy left as they were again, and ftfy is a function of the line alone.
+    """
     gate = gate_pattern()
     if gate is None or len(t) > config.max_decode_length:  # a longer text may have segments cut inside a line
         return fix_lines_plain(t, config)
@@ -187,8 +191,14 @@ def fix_lines(t: str, config: Any) -> str:
         end = t.find("\n", m.start()) + 1 or len(t)
         hits = [h.start() for h in pattern.finditer(t, m.start(), end)]
         if _FTFY_FIXES_ALONE.search(t, start, end) is not None or _bad_near(t, hits, width, start, end):
+            seg = t[start:end]
+            fixed = memo.get(seg) if memo is not None else None
+            if fixed is None:
+                fixed = ftfy.fix_text(seg, config=config)
+                if memo is not None:
+                    memo[seg] = fixed
             out.append(t[pos:start])
-            out.append(ftfy.fix_text(t[start:end], config=config))
+            out.append(fixed)
             pos = end
         m = pattern.search(t, end)
     if pos == 0:

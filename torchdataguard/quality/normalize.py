@@ -217,9 +217,10 @@ class Normalize(Rewriter):
         """
         changes: list[str] = []
         t = text
+        memo: Dict[str, str] = {}  # ftfy's result for each line it saw, for the later rounds
         for _ in range(4):
             before = t
-            t = self._one_round(t, changes)
+            t = self._one_round(t, changes, memo)
             # An ASCII result is already the fixed point, so the round that would confirm it is skipped (about
             # 40% of the stage's time on e-mails): the repair only looks at text that is not ASCII, the round
             # removed every control character it removes and no later step adds one, NFKC leaves ASCII alone,
@@ -228,7 +229,7 @@ class Normalize(Rewriter):
                 break
         return t, changes
 
-    def _one_round(self, t: str, changes: list[str]) -> str:
+    def _one_round(self, t: str, changes: list[str], memo: Optional[Dict[str, str]] = None) -> str:
         c = self.cfg
 
         def note(kind: str) -> None:
@@ -238,7 +239,7 @@ class Normalize(Rewriter):
         # ASCII text without any character of ASCII_SPECIALS (most texts) skips the checks that look for them
         plain = t.isascii() and not has_ascii_specials(t)
         if c.fix_mojibake and not t.isascii():
-            fixed = fix_lines(t, self._ftfy)
+            fixed = fix_lines(t, self._ftfy, memo)
             if fixed != t:
                 note("mojibake_fixed")
                 t = fixed
