@@ -79,9 +79,17 @@ def tidy_lines(t: str, collapse: bool) -> str:
         '  a b\\nc'
     """
     tabs = "\t" in t  # (one memchr; "\t\n" in t would scan the text at a few times that cost)
-    if " \n" in t or (tabs and "\t\n" in t):
-        # reversed, every trailing run follows a line break: a pattern that starts with "\n"
-        t = _TRAILING_REVERSED.sub("\n", t[::-1])[::-1]
+    if tabs:
+        if " \n" in t or "\t\n" in t:
+            # reversed, every trailing run follows a line break: a pattern that starts with "\n"
+            t = _TRAILING_REVERSED.sub("\n", t[::-1])[::-1]
+    elif " \n" in t:
+        # no tab: every trailing run is spaces, and ends in " \n"; what is left of it ends a piece of the split
+        pieces = t.split(" \n")
+        last = pieces.pop()
+        pieces = [p.rstrip(" ") for p in pieces]
+        pieces.append(last)
+        t = "\n".join(pieces)
     t = t.rstrip(" \t")
     if not collapse:
         return t
