@@ -9,6 +9,7 @@ import ftfy
 import pytest
 
 import torchdataguard.quality.normalize as N
+from torchdataguard.quality import mojibake
 from torchdataguard.assets import load_spamassassin
 
 
@@ -68,11 +69,12 @@ def test_shortcuts_equal_the_full_steps_on_real_emails():
 
 
 def test_ftfy_on_non_ascii_lines_equals_ftfy_on_the_text():
-    cfg = N._ftfy_config()
+    cfg = mojibake.ftfy_config()
     short = cfg._replace(max_decode_length=7)  # segments cut inside long lines as well
     for text in random_texts(400, seed=5):
-        assert N._fix_lines(text, cfg) == ftfy.fix_text(text, config=cfg)
-        assert N._fix_lines(text, short) == ftfy.fix_text(text, config=short)
+        for fix in (mojibake.fix_lines, mojibake.fix_lines_plain):
+            assert fix(text, cfg) == ftfy.fix_text(text, config=cfg)
+            assert fix(text, short) == ftfy.fix_text(text, config=short)
 
 
 #: pieces that are ASCII, or become ASCII in one round (NFKC, removed controls, Unicode spaces)

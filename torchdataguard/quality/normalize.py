@@ -14,7 +14,8 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..core.stage import Drop, Example, Rewriter, register_stage
 from ..errors import ConfigError
-from .whitespace import collapse_blank_runs, has_ascii_controls, has_other_spaces, tidy_lines
+from .mojibake import fix_lines, ftfy_config, looks_bad
+from .whitespace import collapse_blank_runs, has_ascii_controls, has_ascii_specials, has_other_spaces, tidy_lines
 
 __all__ = ["FieldSpec", "Normalize", "NormalizeConfig"]
 
@@ -42,39 +43,6 @@ _LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029")
 def _may_have_newlines(t: str) -> bool:
     """Whether ``_NEWLINES`` can match ``t`` (a line break other than ``\\n``)."""
     return any(b in t for b in _LINE_BREAKS)
-
-
-def _fix_lines(t: str, config: Any) -> str:
-    """``ftfy.fix_text(t, config=config)``, with ftfy called only on the segments that are not ASCII.
-
-    ftfy repairs a text in independent segments: each line (up to and including its ``\\n``), cut every
-    ``config.max_decode_length`` characters. This cuts the same segments, and an ASCII segment is returned as
-    it is: with this stage's configuration (encoding repairs only) ftfy cannot change ASCII text. On e-mails
-    with a few non-ASCII lines this is most of ftfy's time (a test checks the equality on mixed texts).
-    """
-    import ftfy
-
-    out = []
-    pos, n, most = 0, len(t), config.max_decode_length
-    while pos < n:
-        end = t.find("\n", pos) + 1 or n
-        if end - pos > most:
-            end = pos + most
-        seg = t[pos:end]
-        out.append(seg if seg.isascii() else ftfy.fix_text(seg, config=config))
-        pos = end
-    return "".join(out)
-
-
-def _ftfy_config():
-    import ftfy
-
-    # only encoding repairs here; Unicode form, whitespace and control characters are this stage's own steps
-    return ftfy.TextFixerConfig(unescape_html=False, remove_terminal_escapes=False, fix_encoding=True,
-                                restore_byte_a0=True, replace_lossy_sequences=True, decode_inconsistent_utf8=True,
-                                fix_c1_controls=True, fix_latin_ligatures=False, fix_character_width=False,
-                                uncurl_quotes=False, fix_line_breaks=False, fix_surrogates=True,
-                                remove_control_chars=False, normalization=None, explain=False)
 
 
 @dataclass(frozen=True)
@@ -225,7 +193,7 @@ class Normalize(Rewriter):
                                    drop_unrepaired=drop_unrepaired, schema=dict(schema) if schema is not None else None)
         self._ftfy = None
         if self.cfg.fix_mojibake or self.cfg.drop_unrepaired:
-            self._ftfy = _ftfy_config()
+            self._ftfy = ftfy_config()
         self._blank_keep = "\n" * (self.cfg.max_blank_lines + 1)
 
     def config(self) -> Dict[str, Any]:
@@ -249,9 +217,10 @@ class Normalize(Rewriter):
         """
         changes: list[str] = []
         t = text
+        memo: Dict[str, str] = {}  # ftfy's result for each line it saw, for the later rounds
         for _ in range(4):
             before = t
-            t = self._one_round(t, changes)
+            t = self._one_round(t, changes, memo)
             # An ASCII result is already the fixed point, so the round that would confirm it is skipped (about
             # 40% of the stage's time on e-mails): the repair only looks at text that is not ASCII, the round
             # removed every control character it removes and no later step adds one, NFKC leaves ASCII alone,
@@ -260,37 +229,39 @@ class Normalize(Rewriter):
                 break
         return t, changes
 
-    def _one_round(self, t: str, changes: list[str]) -> str:
+    def _one_round(self, t: str, changes: list[str], memo: Optional[Dict[str, str]] = None) -> str:
         c = self.cfg
 
         def note(kind: str) -> None:
             if kind not in changes:
                 changes.append(kind)
 
+        # ASCII text without any character of ASCII_SPECIALS (most texts) skips the checks that look for them
+        plain = t.isascii() and not has_ascii_specials(t)
         if c.fix_mojibake and not t.isascii():
-            fixed = _fix_lines(t, self._ftfy)
+            fixed = fix_lines(t, self._ftfy, memo)
             if fixed != t:
                 note("mojibake_fixed")
                 t = fixed
-        if c.control_chars and (not t.isascii() or has_ascii_controls(t)):
+        if c.control_chars and not plain and (not t.isascii() or has_ascii_controls(t)):
             fixed = _ANSI.sub("", t) if "\x1b" in t else t
             fixed = _CONTROL.sub("", fixed)
             if fixed != t:
                 note("control_chars")
                 t = fixed
-        if c.form is not None and not unicodedata.is_normalized(c.form, t):
+        # ASCII text is in every normal form
+        if c.form is not None and not t.isascii() and not unicodedata.is_normalized(c.form, t):
             note(c.form.lower())
             t = unicodedata.normalize(c.form, t)
         if c.whitespace is not None:
             # each substitution runs only where it can match (the checks are exact; they save most of the
             # step's time on the many texts that hold nothing to change, and on the round that confirms it)
-            fixed = _NEWLINES.sub("\n", t) if _may_have_newlines(t) else t
+            fixed = _NEWLINES.sub("\n", t) if not plain and _may_have_newlines(t) else t
             collapse = c.whitespace == "collapse"
             # text whose only whitespace is space, tab and \n is tidied with string methods (whitespace.py)
-            if not has_other_spaces(fixed):
-                if " \n" in fixed or "\t\n" in fixed or fixed[-1:] in (" ", "\t") or (
-                        collapse and ("  " in fixed or "\t" in fixed)):
-                    fixed = tidy_lines(fixed, collapse)
+            # (tidy_lines looks for what it would change itself, and returns the text as it is when nothing)
+            if plain or not has_other_spaces(fixed):
+                fixed = tidy_lines(fixed, collapse)
             else:
                 fixed = _TRAILING.sub("", fixed)
                 if collapse:
@@ -308,11 +279,8 @@ class Normalize(Rewriter):
         n_bad = t.count(_REPLACEMENT)
         if n_bad and n_bad / len(t) > c.max_replacement_ratio:
             return "replacement_chars"
-        if c.drop_unrepaired and not t.isascii():
-            from ftfy.badness import is_bad
-
-            if is_bad(t):
-                return "mojibake"
+        if c.drop_unrepaired and not t.isascii() and looks_bad(t):
+            return "mojibake"
         return None
 
     # -- records ---------------------------------------------------------------------------------------

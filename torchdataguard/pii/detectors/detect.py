@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
-from .finders import FINDERS, MULTI_FINDERS, find_ipv4
+from .finders import FINDERS, MIN_DIGITS, MULTI_FINDERS, MULTI_MIN_DIGITS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
 
@@ -51,6 +51,20 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
     return dets
 
 
+_MOST_NEEDED = max(max(MIN_DIGITS.values()), max(MULTI_MIN_DIGITS))
+
+
+def _count_digits(shape: str, most: int) -> int:
+    """``min(shape.count("0"), most)``, with at most ``most`` calls of str.find (memchr) instead of a count of
+    the whole text."""
+    i = -1
+    for n in range(most):
+        i = shape.find("0", i + 1)
+        if i < 0:
+            return n
+    return most
+
+
 def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -> Tuple[List[Detection], bool]:
     """(non-overlapping detections, whether to look again once they are masked).
 
@@ -58,18 +72,18 @@ def _detect_once(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -
     a dotted quad was read as a version with a detection in the 80 characters before it (its context).
     """
     shape = text_shape(text)
-    has_digit = "0" in shape
+    digits = _count_digits(shape, _MOST_NEEDED)  # ASCII digits: each finder needs a few (MIN_DIGITS)
     cands: List[Detection] = list(extra)
     versions: List[Tuple[int, int]] = []
     for name in wanted:
-        needs_digit, finders = FINDERS[name]
-        if needs_digit and not has_digit:
+        if digits < MIN_DIGITS[name]:
             continue
+        finders = FINDERS[name][1]
         for finder in finders:
             for s, e in (find_ipv4(text, shape, versions) if finder is find_ipv4 else finder(text, shape)):
                 cands.append(Detection(s, e, name))
-    for types, needs_digit, multi in MULTI_FINDERS:
-        if (needs_digit and not has_digit) or types.isdisjoint(wanted):
+    for (types, _, multi), least in zip(MULTI_FINDERS, MULTI_MIN_DIGITS):
+        if digits < least or types.isdisjoint(wanted):
             continue
         for s, e, name in multi(text, shape):
             if name in wanted:

@@ -23,8 +23,8 @@ from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn
 from .secrets import find_secret
 from .shape import CJK_RANGES, is_cjk
 
-__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MULTI_FINDERS", "find_card", "find_email", "find_iban",
-           "find_ipv4", "find_ipv6", "find_phone", "find_ssn"]
+__all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card",
+           "find_email", "find_iban", "find_ipv4", "find_ipv6", "find_phone", "find_ssn", "phone_word_lower"]
 
 # ---------------------------------------------------------------------------------------------------
 # patterns (most are matched on the shape of the text: see .shape)
@@ -47,7 +47,9 @@ _EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]
                                  r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
 
 # IPv4: anchored on the first dot, the first octet is read backwards
-_IPV4_TAIL = re.compile(r"\.(0{1,3})\.(0{1,3})\.(0{1,3})(?!\w|\.0)")
+# (written "00{0,2}" rather than "0{1,3}", the same thing, so that the scan looks for the literal ".0" and
+# not for every ".")
+_IPV4_TAIL = re.compile(r"\.00{0,2}\.00{0,2}\.00{0,2}(?!\w|\.0)")
 
 # IPv6: anchored on "::" or on three colon-separated groups (every IPv6 address has one of the two)
 _IPV6_ANCHOR = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
@@ -74,6 +76,12 @@ _SSN_PATTERNS = (
     re.compile(r"000 00 0000(?<![\w.\-].{11})(?![\w\-]|\.0)"),
 )
 
+# the literal each pattern starts with; the patterns run only on a shape holding it (see _PREFIX_NOTE)
+_SSN_LITERALS = ("000-00-0000", "000 00 0000")
+# _PREFIX_NOTE: a pattern that starts with a literal scans the text for it at about 1 ns a character, str.find
+# (``in``) at a third of that, so finders look for the literal with ``in`` before running a pattern that
+# rarely matches (a test runs each finder with every such check answering yes, and compares)
+
 # phones: "+CC ..." international numbers; North American numbers; national numbers with a trunk 0
 # after a phone word ("tel.", "phone:", "fax" ...)
 _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
@@ -81,6 +89,15 @@ _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
     r"tel(?:ephone|efon)?", r"ph(?:one)?", r"fax", r"mob(?:ile)?", r"cell", r"call"))
+# A match of a _PHONE_WORDS pattern is a phone word, then only ".", ":", "#" and whitespace, and it ends right
+# before "0" or "(0". Read backwards, that is "0", maybe "(", those characters and the word reversed: a pattern
+# that starts with the literal "0", so the reversed text is scanned fast. It matches the reversed text whenever
+# a phone word pattern matches the text (the converse need not hold: it is a gate).
+_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "ph", "phone", "fax", "mob", "mobile", "cell", "call")
+_PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
+# for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
+_PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
+    "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS) + ")")
 _PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,4}(?:[ .\-]0{2,4}){1,3}(?![\w\-]|[.,]0)")
 
 
@@ -221,7 +238,13 @@ def find_ipv6(text: str, shape: str) -> List[Tuple[int, int]]:
 def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
     spaced = False  # whether 4-4-4-(1..7) matched: a 4-4-4-4-(1..3) number with spaces is one of those
+    # every match of the grouped patterns starts with two groups of four digits
+    grouped = "0000 0000" in shape or "0000-0000" in shape
     for k, rx in enumerate(_CARD_PATTERNS):
+        if k == 0 and "0000000000000" not in shape:  # the literal it starts with (see _PREFIX_NOTE)
+            continue
+        if k > 0 and not grouped:
+            break
         if k == 2 and not spaced and "0000-0000-0000-0000-0" not in shape:
             continue
         for m in rx.finditer(shape):
@@ -234,7 +257,9 @@ def find_card(text: str, shape: str) -> List[Tuple[int, int]]:
 
 
 def find_iban(text: str, shape: str) -> List[Tuple[int, int]]:
-    out = []
+    out: List[Tuple[int, int]] = []
+    if "AA00" not in shape:  # the literal _IBAN_SHAPE starts with (see _PREFIX_NOTE)
+        return out
     pos = 0
     while True:
         m = _IBAN_SHAPE.search(shape, pos)
@@ -264,7 +289,9 @@ def find_iban(text: str, shape: str) -> List[Tuple[int, int]]:
 
 def find_ssn(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
-    for rx in _SSN_PATTERNS:
+    for rx, literal in zip(_SSN_PATTERNS, _SSN_LITERALS):
+        if literal not in shape:  # str.find is faster than the pattern's scan for its literal start
+            continue
         for m in rx.finditer(shape):
             s, e = m.span()
             if ssn_valid(text[s:s + 3], text[s + 4:s + 6], text[s + 7:e]):
@@ -279,9 +306,27 @@ def _phone_left_ok(shape: str, s: int) -> bool:
     return not (ch.isalnum() or ch in "_+-.")
 
 
+def phone_word_lower(text: str) -> Optional[str]:
+    """``text.lower()`` when a pattern of ``_PHONE_WORDS`` can match it, else ``None``.
+
+    A match is a phone word, then only ``.``, ``:``, ``#`` and whitespace, and it ends right before ``0`` or
+    ``(0``: the reversed text is searched for that (:data:`_PHONE_WORD_REVERSED`). Most texts have none, and
+    skip the six patterns. An ASCII text is searched as it is, ignoring case (lower-casing it changes letters
+    only, one for one), so most texts are not lower-cased.
+
+    Example:
+        >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of")
+        ('call: 020 7946', None)
+    """
+    if text.isascii():
+        return text.lower() if _PHONE_WORD_REVERSED_ANY_CASE.search(text[::-1]) is not None else None
+    lower = text.lower()
+    return lower if _PHONE_WORD_REVERSED.search(lower[::-1]) is not None else None
+
+
 def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
     out = []
-    for m in _PHONE_INTL.finditer(shape):
+    for m in (_PHONE_INTL.finditer(shape) if "+" in shape else ()):
         s, e = m.span()
         nd = sum(ch == "0" for ch in m.group())
         if 8 <= nd <= 15 and _phone_left_ok(shape, s):
@@ -301,8 +346,8 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
         if text[a] in "01" or text[p] in "01" or not _phone_left_ok(shape, s):
             continue
         out.append((s, e))
-    lower = text.lower()
-    for rx in _PHONE_WORDS:
+    lower = phone_word_lower(text)
+    for rx in (_PHONE_WORDS if lower is not None else ()):
         for w in rx.finditer(lower):
             if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_"):
                 continue
@@ -334,9 +379,18 @@ FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
     "phone": (True, (find_phone,)),
 }
 
+#: entity type -> the fewest ASCII digits a text must hold for its finders to find anything (each pattern's
+#: shortest match: 13 for a card, 9 for an SSN, 4 for a dotted quad, 7 for a phone number...). Texts with
+#: fewer skip them; a test checks each bound against the finders on random texts.
+MIN_DIGITS: Dict[str, int] = {"secret": 0, "email": 0, "iban": 2, "national_id": 6, "credit_card": 13, "us_ssn": 9,
+                              "passport": 6, "ipv6": 0, "ipv4": 4, "phone": 7}
+
 #: finders that serve several entity types in one pass: (the types, needs a digit, finder returning
 #: ``(start, end, entity)``)
 MULTI_FINDERS: Tuple[Tuple[frozenset, bool, Callable[[str, str], List[Tuple[int, int, str]]]], ...] = (
     (CHINESE_TYPES, True, find_chinese),
 )
+#: the fewest ASCII digits a text must hold for each of :data:`MULTI_FINDERS` to find anything (a Hong Kong
+#: identity number has six and a check character)
+MULTI_MIN_DIGITS: Tuple[int, ...] = (6,)
 
