@@ -215,6 +215,17 @@ def test_private_key_block_and_aws_secret():
     assert found(f"my_secret_key = {sec}") == []  # 40 characters alone are not enough without "aws"
 
 
+def test_pypi_token_found_where_it_starts_a_word():
+    # the prefix is 20 characters: the boundary look-behind must reach the character before it (it looked at the
+    # prefix's own "p" and never matched until 2026-12)
+    token = "pypi-AgEIcHlwaS5vcmc" + "CJGNhNzE2ZWM2LTM0YzYtNGQ5Yi1hNjk0LWU3ZTY1Yjg2Y2E5MgACKlsz"
+    assert found(f"TWINE_PASSWORD={token}") == [("secret", token)]
+    assert found(token) == [("secret", token)]
+    assert found(f"upload with {token} now") == [("secret", token)]
+    assert found(f"x{token}") == []  # glued to a word: not a token start
+    assert found("pypi-AgEIcHlwaS5vcmc" + "short") == []  # too short to be a token
+
+
 def test_secret_lookalikes_left_alone():
     assert found("the ghp_short token and sk-learn and hf_ and AKIA alone") == []
 

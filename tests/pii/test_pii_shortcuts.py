@@ -86,7 +86,7 @@ OTHER_SECRETS = [
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "sk-proj-abcdefghijklmnopqrstuvwxyz012345", "xoxb-1234567890-abcdefghij",
-    "AIza" + "B" * 35, "sk_live_" + "a1" * 12]  # (no PyPI token: that pattern never matches, see its look-behind)
+    "AIza" + "B" * 35, "sk_live_" + "a1" * 12, "pypi-AgEIcHlwaS5vcmc" + "Ab1_-" * 11]
 
 
 def test_each_secret_kind_is_found_through_its_anchor():

@@ -34,7 +34,7 @@ _SECRET_PATTERNS: Tuple[Tuple[str, int], ...] = (
     (r"sk-(?<![A-Za-z0-9_\-].{3})(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])", 0),
     (r"hf_(?<![A-Za-z0-9_].{3})[A-Za-z0-9]{34,}(?![A-Za-z0-9_])", 0),
     (r"npm_(?<![A-Za-z0-9_].{4})[A-Za-z0-9]{36}(?![A-Za-z0-9_])", 0),
-    (r"pypi-AgEIcHlwaS5vcmc(?<![A-Za-z0-9_\-].{19})[A-Za-z0-9_\-]{50,}", 0),
+    (r"pypi-AgEIcHlwaS5vcmc(?<![A-Za-z0-9_\-].{20})[A-Za-z0-9_\-]{50,}", 0),
     (r"eyJ(?<![A-Za-z0-9_\-].{3})[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}", 0),
 )
 _SECRETS = tuple((re.compile(p), g, p.startswith(("ecret", "ECRET"))) for p, g in _SECRET_PATTERNS)
