@@ -132,6 +132,15 @@ def test_phone_formats(text, expected):
     assert found(text) == expected
 
 
+@pytest.mark.parametrize("before", ["İstanbul office. ", "İİİİ ", "KİTAP: ", "ﬁle ß İ "])
+def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
+    # "İ".lower() is two characters, so the lower-cased text's positions ran ahead of the text's: the number
+    # after the phone word was looked for in the wrong place and missed
+    assert len(before.lower()) != len(before)
+    assert found(before + "Phone: 020 7946 0958 ok") == [("phone", "020 7946 0958")]
+    assert found(before + "call (030) 1234 5678") == [("phone", "(030) 1234 5678")]
+
+
 @pytest.mark.parametrize("text", [
     "Date: Thu, 22 Aug 2002 12:36:23 +0100 (IST)",  # time zone offset
     "order 020 7946 0958 shipped",  # national number without a phone word: too ambiguous

@@ -98,10 +98,15 @@ def test_each_secret_kind_is_found_through_its_anchor():
 
 
 # -- phone words -----------------------------------------------------------------------------------------
+def same_length_lower(text):
+    """``text.lower()``, but a letter whose lower case is longer ("İ") stays as it is: positions stay aligned."""
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
 def test_phone_word_gate_lets_through_every_text_a_phone_word_matches(corpus):
     matched = 0
     for text in corpus:
-        lower = text.lower()
+        lower = same_length_lower(text)
         if any(rx.search(lower) for rx in finders._PHONE_WORDS):
             matched += 1
             assert finders.phone_word_lower(text) == lower, repr(text)

@@ -312,15 +312,20 @@ def phone_word_lower(text: str) -> Optional[str]:
     A match is a phone word, then only ``.``, ``:``, ``#`` and whitespace, and it ends right before ``0`` or
     ``(0``: the reversed text is searched for that (:data:`_PHONE_WORD_REVERSED`). Most texts have none, and
     skip the six patterns. An ASCII text is searched as it is, ignoring case (lower-casing it changes letters
-    only, one for one), so most texts are not lower-cased.
+    only, one for one), so most texts are not lower-cased. The result has ``text``'s length, so positions in it
+    are positions in ``text``: a letter whose lower case is longer (``"İ"``) stays as it is.
 
     Example:
         >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of")
         ('call: 020 7946', None)
+        >>> phone_word_lower("İzmir Tel: 0232")
+        'İzmir tel: 0232'
     """
     if text.isascii():
         return text.lower() if _PHONE_WORD_REVERSED_ANY_CASE.search(text[::-1]) is not None else None
     lower = text.lower()
+    if len(lower) != len(text):  # a letter lower-cases to several ("İ": "i" and a dot): keep positions aligned
+        lower = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
     return lower if _PHONE_WORD_REVERSED.search(lower[::-1]) is not None else None
 
 
