@@ -316,10 +316,8 @@ def phone_word_lower(text: str) -> Optional[str]:
     are positions in ``text``: a letter whose lower case is longer (``"İ"``) stays as it is.
 
     Example:
-        >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of")
-        ('call: 020 7946', None)
-        >>> phone_word_lower("İzmir Tel: 0232")
-        'İzmir tel: 0232'
+        >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of"), phone_word_lower("İzmir Tel: 0")
+        ('call: 020 7946', None, 'İzmir tel: 0')
     """
     if text.isascii():
         return text.lower() if _PHONE_WORD_REVERSED_ANY_CASE.search(text[::-1]) is not None else None
