@@ -11,8 +11,12 @@ tokeniser, the same on both sides).
 * plain: the same batches, recorded from the guarded run, in the same order, from a map-style dataset with
   the same two workers and the same collate function, no guard.
 
-Both run ``--steps`` steps after ``--warmup`` untimed ones, ``--repeat`` rounds, the two sides taking turns
-going first (a plain run replays the batches of the guarded run before it). Two figures per round:
+Both run ``--steps`` steps, ``--repeat`` rounds, the two sides taking turns going first (a plain run replays the
+batches of the guarded run before it), each side of each round in a fresh Python process (on the 2-core
+benchmark machine a second model trained in the same process ran up to several times slower, at random). The model is warmed up first with ``--warmup`` steps on a fixed batch;
+then the clock runs from the loader's iterator's creation to the end of the last step, so that what a guard
+does before its first batch counts (a guard that decides one large chunk up front would otherwise hide that
+chunk's work from a short window). Two figures per round:
 
 * wall time per step: ``(guarded - plain) / plain``, best against best (``overhead_percent``) and the median of
   the rounds (``overhead_median_percent``). On a shared machine this moves by several points between rounds;
@@ -26,20 +30,23 @@ the CPU is the workers' and what shows is whether the guarded stream keeps up (i
 while a worker decides a chunk; the first batch and the longest wait for a batch are reported too).
 
 Usage:
-    python benchmarks/guard_overhead.py [--device cpu] [--steps 30] [--repeat 2] [--step-ms 0] [--quick]
+    python benchmarks/guard_overhead.py [--device cpu] [--steps 100] [--repeat 2] [--step-ms 0] [--quick]
 Writes benchmarks/results/guard_overhead.json (guard_overhead_cuda.json for a CUDA device,
 guard_overhead_step<N>ms.json with ``--step-ms N``).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from statistics import median
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
@@ -142,36 +149,38 @@ def _cpu_now(it: Any) -> tuple[float, float]:
 STEP_S = 0.0
 
 
-def train(loader, device: torch.device, steps: int, warmup: int) -> Dict[str, Any]:
-    """Per timed step: seconds of wall time (``wall``) and of CPU (``cpu``: this process; the loader's workers);
-    the seconds to the first batch (``first``), the longest wait for a timed batch (``wait``), and the batches
-    seen (their row indices), in order (``seen``)."""
+def train(loader, device: torch.device, steps: int, warmup: int, warm_rows: Sequence[Dict[str, Any]]
+          ) -> Dict[str, Any]:
+    """Per step, timed from the loader's iterator's creation to the end of step ``steps`` (so that work a
+    loader does before its first batch counts): seconds of wall time (``wall``) and of CPU (``cpu``: this
+    process; the loader's workers); the seconds to the first batch (``first``), the longest wait for a later
+    batch (``wait``), and the batches seen (their row indices), in order (``seen``). ``warmup`` steps on
+    ``warm_rows``, before the loader starts, warm the model up."""
     m, opt = model(device) if not STEP_S else (None, None)
+    if m is not None:
+        fixed = collate(warm_rows)
+        fixed.pop("idx")
+        for _ in range(warmup):
+            _step(m, opt, fixed, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     seen: List[List[int]] = []
-    t_start = time.perf_counter()
+    t0 = time.perf_counter()
     it = iter(loader)
-    t0, c0 = 0.0, (0.0, 0.0)
+    c0 = _cpu_now(it)
     first, longest = 0.0, 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0, c0 = time.perf_counter(), _cpu_now(it)
+    for step in range(steps):
         t_ask = time.perf_counter()
         b = next(it)
         if step == 0:
-            first = time.perf_counter() - t_start
-        elif step >= warmup:
+            first = time.perf_counter() - t0
+        else:
             longest = max(longest, time.perf_counter() - t_ask)
         seen.append(b.pop("idx").tolist())
         if STEP_S:
             time.sleep(STEP_S)
             continue
-        b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
-        loss = m(**b).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        _step(m, opt, b, device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     dt, c1 = time.perf_counter() - t0, _cpu_now(it)
@@ -180,13 +189,21 @@ def train(loader, device: torch.device, steps: int, warmup: int) -> Dict[str, An
             "wait": longest, "seen": seen}
 
 
+def _step(m, opt, b: Dict[str, torch.Tensor], device: torch.device) -> None:
+    b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+    loss = m(**b).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def guarded_run(rows, device, steps, warmup, batch):
     import torchdataguard as tdg
 
     guard = tdg.Guard([tdg.Normalize(), tdg.QualityFilter(), tdg.PIIScrubber(), tdg.ExactDedup(), tdg.NearDedup()],
                       device="cpu", progress=False)
     loader = DataLoader(guard.wrap(Stream(rows)), batch_size=batch, num_workers=2, collate_fn=collate)
-    r = train(loader, device, steps, warmup)
+    r = train(loader, device, steps, warmup, rows[:batch])
     r["report"] = guard.report()
     guard.close()
     return r
@@ -194,14 +211,28 @@ def guarded_run(rows, device, steps, warmup, batch):
 
 def plain_run(rows, seen, device, steps, warmup):
     loader = DataLoader(Batches(rows), batch_sampler=seen, num_workers=2, collate_fn=collate)
-    return train(loader, device, steps, warmup)
+    return train(loader, device, steps, warmup, rows[:len(seen[0])])
+
+
+def run_side(side: str, a: argparse.Namespace, tmp: str, seen: Optional[List[List[int]]] = None) -> Dict[str, Any]:
+    """Run one side of a round in a fresh Python process (this script with ``--side``) and read its result."""
+    out = os.path.join(tmp, f"{side}.json")
+    cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--side-out", out, "--device", a.device,
+           "--steps", str(a.steps), "--warmup", str(a.warmup), "--batch", str(a.batch), "--step-ms", str(a.step_ms)]
+    if seen is not None:
+        cmd += ["--seen", os.path.join(tmp, "seen.json")]
+        with open(cmd[-1], "w") as fh:
+            json.dump(seen, fh)
+    subprocess.run(cmd, check=True)
+    with open(out) as fh:
+        return json.load(fh)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="6 steps, one repeat (a smoke run)")
@@ -209,28 +240,45 @@ def main() -> int:
                     help="sleep this long per step instead of training (an accelerator's step that leaves the CPU "
                          "to the workers)")
     ap.add_argument("--out", default=None)
+    # internal: one side of one round (run_side starts this script with them)
+    ap.add_argument("--side", choices=["guarded", "plain"], default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--seen", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--side-out", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.quick:
-        a.steps, a.repeat, a.warmup = 6, 1, 1
+        a.steps, a.repeat, a.warmup = 6, 1, 2
     from _machine import machine, write_result
 
     global STEP_S
     STEP_S = a.step_ms / 1000
     device = torch.device(a.device)
-    rows = corpus()
+    if a.side:  # one side of one round, in a fresh process (see run_side)
+        rows = corpus()
+        if a.side == "guarded":
+            r = guarded_run(rows, device, a.steps, a.warmup, a.batch)
+            r["report"] = {k: r["report"].get(k) for k in ("seen", "dropped_by_reason")}
+        else:
+            with open(a.seen) as fh:
+                r = plain_run(rows, json.load(fh), device, a.steps, a.warmup)
+        with open(a.side_out, "w") as fh:
+            json.dump(r, fh)
+        return 0
     pairs: List[tuple] = []  # (guarded, plain) results of each round
     seen: List[List[int]] = []
+    tmp = tempfile.mkdtemp(prefix="guard-overhead-")
     for r in range(a.repeat):
-        # The two sides take turns going first. The plain run replays the batches of the guarded run before it:
-        # the guard's cross-worker dedup decisions depend on which worker's copy arrives first, so two guarded
-        # runs can differ in a few rows (the plain step's cost does not depend on which rows: fixed length).
+        # The two sides take turns going first, each in a fresh process: a second model trained in the same
+        # process ran up to several times slower, at random, on this machine. The plain run replays the
+        # batches of the guarded run before it: the guard's cross-worker dedup decisions depend on which
+        # worker's copy arrives first, so two guarded runs can differ in a few rows (the plain step's cost does
+        # not depend on which rows: fixed length).
         if r % 2 == 0:
-            g = guarded_run(rows, device, a.steps, a.warmup, a.batch)
+            g = run_side("guarded", a, tmp)
             seen = g["seen"]
-            p = plain_run(rows, seen, device, a.steps, a.warmup)
+            p = run_side("plain", a, tmp, seen)
         else:
-            p = plain_run(rows, seen, device, a.steps, a.warmup)
-            g = guarded_run(rows, device, a.steps, a.warmup, a.batch)
+            p = run_side("plain", a, tmp, seen)
+            g = run_side("guarded", a, tmp)
         assert p["seen"] == seen, "the plain run must replay the guarded run's batches in the same order"
         seen = g["seen"]
         pairs.append((g, p))
