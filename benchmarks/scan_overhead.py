@@ -63,27 +63,29 @@ def run_scan(root: str, inp: str, out: str, env: Dict[str, str]) -> Tuple[float,
     return wall, usage.ru_utime + usage.ru_stime
 
 
+#: the cells of report.html that show a duration or a rate: the speed card, and the rows named by these labels
+_TIMED_HTML = [re.compile(r'(<div class="card-value">)[^<]*(</div><div class="card-sub">examples/s over)')] + [
+    re.compile(r"(<code>" + label + r" \u2014 [^<]*</code></td><td>)[^<]*(</td>)")
+    for label in ("wall_seconds", "examples_per_second", "guard_busy_seconds", "guard_examples_per_second")]
+
+
 def masked_report(out: str) -> Tuple[Dict[str, Any], str]:
     """``report.json`` with durations and the output folder masked, and ``report.html`` likewise."""
     with open(os.path.join(out, "report.json"), encoding="utf-8") as fh:
         rep = json.load(fh)
     with open(os.path.join(out, "report.html"), encoding="utf-8") as fh:
         html = fh.read()
-    shown = []
     for key in TIMED:
-        shown.append(rep.get(key))
         rep[key] = "T"
     tp = rep.get("throughput", {})
     for key in ("wall_seconds", "examples_per_second"):
-        shown.append(tp.get(key))
         tp[key] = "T"
     rep["outputs"] = {k: os.path.basename(v) for k, v in rep.get("outputs", {}).items()}
-    from torchdataguard.report.html.numbers import format_number
-
     html = html.replace(out, "OUT")
-    for v in shown:  # the cells that show a duration or a rate (as the page formats them)
-        if isinstance(v, (int, float)):
-            html = re.sub(r"(<td>|<div class=\"card-value\">)" + re.escape(format_number(v)) + "<", r"\1T<", html)
+    for pattern in _TIMED_HTML:
+        html, n = pattern.subn(r"\1T\2", html)
+        if n != 1:
+            raise RuntimeError(f"report.html in {out}: {n} cells match {pattern.pattern!r} (expected one)")
     return rep, html
 
 

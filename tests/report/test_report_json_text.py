@@ -63,3 +63,10 @@ def test_keys_json_refuses_are_refused(obj):
 def test_non_finite_floats_are_still_refused():
     with pytest.raises(ValueError):
         indented_json({"a": [{"x": float("nan")}]})
+
+
+def test_a_cycle_is_refused_as_json_dumps_refuses_it():
+    loop = [1]
+    loop.append([loop])
+    with pytest.raises(ValueError, match="Circular"):
+        indented_json({"x": loop})

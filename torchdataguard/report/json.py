@@ -72,7 +72,7 @@ def indented_json(obj: Any) -> str:
     """
     try:
         return _indented(obj, 0)
-    except _Unexpected:
+    except (_Unexpected, RecursionError):  # (a cycle: json.dumps says so, as a ValueError)
         return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)
 
 
