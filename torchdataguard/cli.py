@@ -61,8 +61,8 @@ def command() -> NoReturn:
 
     The cyclic garbage collector is off while the command imports what it runs (:func:`_imports_done` turns
     it back on): importing torch makes some 250,000 objects and almost no garbage, and the collections that
-    the allocations trigger on the way walk them again and again, a tenth of the import's time (0.11 s of
-    1.18 s of CPU on the 2-core benchmark machine, medians of 7 runs; benchmarks/scan_overhead.py).
+    the allocations trigger on the way walk them again and again, a tenth of the import's time (380
+    collections, 2 of them full, took 0.13-0.16 s of CPU; docs/speed.md, ninth session).
     """
     global _gc_off_for_imports
     if gc.isenabled():

@@ -31,8 +31,8 @@ def np_powers(base: int, n: int) -> np.ndarray:
 
     Built by doubling: the powers ``k .. 2k - 1`` are the first ``k`` times ``base**k``, so the work is ``n``
     vectorised multiplications in about ``log2(n)`` NumPy calls. ``np.cumprod`` gives the same values one
-    multiplication after another (a dependency chain): 4-8 times slower on the 0.5-2.3 million powers a
-    ``torchdataguard scan`` of short texts needs (up to 0.11 s a run; benchmarks/scan_overhead.py).
+    multiplication after another (a dependency chain): 2-7 times slower on the 0.5-2.3 million powers a
+    ``torchdataguard scan`` needs (8-68 ms against 3-10 ms a run; docs/speed.md, ninth session).
     """
     out = np.empty(n, dtype=_U)
     if n:

@@ -308,7 +308,7 @@ def _line_decoder(decoder: json.JSONDecoder) -> Callable[[str], Any]:
 
     A line that starts with its value (the usual shape) is handed to the decoder's scanner at once, and
     what follows the value is checked for white space only; ``decode`` would first match white space with a
-    regular expression at both ends (a sixth of the reading time of a line of 5-30 words). A line that
+    regular expression at both ends (a quarter of the reading time of a line of 5-30 words). A line that
     starts with white space goes to ``decode`` itself.
     """
     scan, decode = decoder.scan_once, decoder.decode
