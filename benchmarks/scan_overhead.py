@@ -137,14 +137,15 @@ def main() -> None:
                     t[side]["wall"].append(wall)
                     t[side]["cpu"].append(cpu)
                 diffs += [d for d in same_outputs(outs["old"], outs["new"]) if d not in diffs]
-            row = {"input": os.path.basename(inp), "runs": a.repeat, "differing_outputs": diffs}
+            row = {"input": os.path.basename(inp), "runs": a.repeat, "differing_outputs": diffs,
+                   "seconds": {side: {k: [round(x, 3) for x in v] for k, v in t[side].items()} for side in trees}}
             for kind in ("wall", "cpu"):
                 for side in trees:
                     row[f"{side}_{kind}_s"] = round(statistics.median(t[side][kind]), 3)
                 row[f"{kind}_ratio_new_old"] = round(statistics.median(
                     n / o for n, o in zip(t["new"][kind], t["old"][kind])), 3)
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if k != "seconds"}), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_result(a.out, {"benchmark": "scan_overhead", "bytecode": a.bytecode, "old": trees["old"],
