@@ -113,3 +113,19 @@ def test_normalize_for_hash_equals_the_plain_rule_on_varied_text():
     for _ in range(20000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
         assert normalize_for_hash(text) == " ".join((text if text.isascii() else nfkc(text)).lower().split()), repr(text)
+
+
+def test_power_tables_are_the_powers_mod_2_64():
+    from torchdataguard.core.mixing import np_powers
+    from torchdataguard.decontam.ngrams import _power_tables
+    from torchdataguard.dedup.hashing import _POLY, _powers
+
+    for base in (0x100000001B3, pow(0x100000001B3, -1, 1 << 64), 3, 0, 1, (1 << 64) - 1, 1 << 70):
+        for n in (0, 1, 2, 3, 7, 8, 9, 1000, 4097):
+            got = np_powers(base, n)
+            assert got.dtype == np.uint64 and got.shape == (n,)
+            assert [int(v) for v in got] == [pow(base, i, 1 << 64) for i in range(n)], (base, n)
+    for table in (_powers, _power_tables):  # the shingle hashes' cached tables: powers and inverse powers
+        p, q = table(3001)
+        assert [int(v) for v in p[::97]] == [pow(int(_POLY), i, 1 << 64) for i in range(0, 3001, 97)]
+        assert np.all(p * q == 1)

@@ -175,18 +175,23 @@ class LocalDecider:
         bar = guard.progress_bar(total, desc)
         id_iter = hashable_ids(ids) if ids is not None else None
         buf: List[Any] = []
-        buf_ids: List[Any] = []
+        buf_ids: List[Any] = []  # with ``ids``; else the chunk's positions, made when it is full
         pos = 0
-        cut = ChunkCut(guard.stream_chunk, guard.text_field)
+        full = ChunkCut(guard.stream_chunk, guard.text_field).add
         try:
             for rec in records:
                 buf.append(rec)
-                buf_ids.append(next(id_iter) if id_iter is not None else pos)
-                pos += 1
-                if cut.add(rec):
+                if id_iter is not None:
+                    buf_ids.append(next(id_iter))
+                if full(rec):
+                    if id_iter is None:
+                        buf_ids = list(range(pos, pos + len(buf)))
+                    pos += len(buf)
                     yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
                     buf, buf_ids = [], []
             if buf:
+                if id_iter is None:
+                    buf_ids = list(range(pos, pos + len(buf)))
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
             guard.check_text_field(None, source, end=True)
         finally:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..core.mixing import np_mix64
+from ..core.mixing import np_mix64, np_powers
 from .normalize import is_unspaced, normalize_text, normalized_bytes, normalized_bytes_many, normalized_words
 
 __all__ = ["NgramHashes", "is_unspaced", "ngram_hashes", "normalize_text", "normalized_words", "split_words"]
@@ -38,12 +38,8 @@ def _power_tables(n: int) -> Tuple[np.ndarray, np.ndarray]:
     with _pow_lock:
         if _powers["p"].size < n:
             m = max(n, 2 * _powers["p"].size)
-            inv = _U(pow(int(_BASE), -1, 1 << 64))
-            p = np.full(m, _BASE, dtype=_U)
-            q = np.full(m, inv, dtype=_U)
-            p[0] = q[0] = 1
-            with np.errstate(over="ignore"):
-                _powers["p"], _powers["inv"] = np.cumprod(p, dtype=_U), np.cumprod(q, dtype=_U)
+            _powers["p"] = np_powers(int(_BASE), m)
+            _powers["inv"] = np_powers(pow(int(_BASE), -1, 1 << 64), m)
         return _powers["p"][:n], _powers["inv"][:n]
 
 

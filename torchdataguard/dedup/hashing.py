@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..core.mixing import np_mix64
+from ..core.mixing import np_mix64, np_powers
 from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 from .utf8norm import Decoded, decode_leads, normalized_utf8
@@ -82,16 +82,8 @@ def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
     global _pow_cache, _inv_cache
     if _pow_cache.size < n:
         m = max(n, 2 * _pow_cache.size)
-        inv = _U(pow(int(_POLY), -1, 1 << 64))
-        with np.errstate(over="ignore"):
-            p = np.empty(m, dtype=_U)
-            p[0] = 1
-            p[1:] = _POLY
-            q = np.empty(m, dtype=_U)
-            q[0] = 1
-            q[1:] = inv
-            _pow_cache = np.cumprod(p, dtype=_U)
-            _inv_cache = np.cumprod(q, dtype=_U)
+        _pow_cache = np_powers(int(_POLY), m)
+        _inv_cache = np_powers(pow(int(_POLY), -1, 1 << 64), m)
     return _pow_cache[:n], _inv_cache[:n]
 
 

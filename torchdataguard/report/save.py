@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Dict, Mapping, Optional
 
 from .html import HtmlReportConfig, render_html
-from .json import jsonable_report, report_json
+from .json import jsonable_json, jsonable_report
 
 __all__ = ["atomic_write", "save_report", "write_html_report"]
 
@@ -63,6 +63,6 @@ def save_report(report: Mapping[str, Any], out_dir: str | os.PathLike, *,
     out_dir = os.fspath(out_dir)
     clean = jsonable_report(report)
     json_path = os.path.join(out_dir, "report.json")
-    atomic_write(json_path, report_json(clean))
+    atomic_write(json_path, jsonable_json(clean))  # converted once, for both files
     html_path = write_html_report(clean, os.path.join(out_dir, "report.html"), options=options)
     return {"json": json_path, "html": html_path}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping as AbcMapping
 from typing import Any, Dict, List, Mapping, Sequence
 
 from ..context import RenderContext, section
@@ -68,16 +69,23 @@ def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     out = []
     for members in groups.values():
         members.sort(key=order.__getitem__)
-        scores = [s for s in (as_number(dropped[k].get("score")) for k in members if k in dropped) if s is not None]
-        out.append({
-            "size": len(members),
-            "first": order[members[0]],
-            "kept": [shown[k] for k in members if k not in dropped],
-            "dropped": [(shown[k], str(dropped[k].get("reason", "")), as_number(dropped[k].get("score")))
-                        for k in members if k in dropped],
-            "reasons": Counter(str(dropped[k].get("reason", "")) for k in members if k in dropped),
-            "scores": scores,
-        })
+        # one pass over the members (most clusters are a pair): each dropped member's reason and score once
+        kept: List[Any] = []
+        drops: List[tuple] = []
+        reasons: List[str] = []
+        scores: List[float] = []
+        for k in members:
+            m = dropped.get(k)
+            if m is None:
+                kept.append(shown[k])
+                continue
+            reason, score = str(m.get("reason", "")), as_number(m.get("score"))
+            drops.append((shown[k], reason, score))
+            reasons.append(reason)
+            if score is not None:
+                scores.append(score)
+        out.append({"size": len(members), "first": order[members[0]], "kept": kept, "dropped": drops,
+                    "reasons": Counter(reasons), "scores": scores})
     out.sort(key=lambda c: (-c["size"], c["first"]))
     return out
 
@@ -113,8 +121,9 @@ def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
     """A sentence on pairs and clusters, two plots, and the largest ``max_clusters`` clusters."""
     raw = ctx.sequence(rep, "matches")
     # a contamination drop's match is an evaluation item's id, not a training id: never clustered with them
-    raw = [m for m in raw if not (isinstance(m, Mapping) and str(m.get("reason", "")).startswith("contamination/"))]
-    matches = [m for m in raw if isinstance(m, Mapping) and "id" in m and "matched" in m]
+    # (isinstance against collections.abc.Mapping: typing.Mapping answers the same through Python-level hooks)
+    raw = [m for m in raw if not (isinstance(m, AbcMapping) and str(m.get("reason", "")).startswith("contamination/"))]
+    matches = [m for m in raw if isinstance(m, AbcMapping) and "id" in m and "matched" in m]
     truncated = as_number(rep.get("matches_truncated")) or 0
     if len(matches) < len(raw):
         ctx.notes.append(f"{len(raw) - len(matches)} entries of 'matches' lack an id or a matched id; skipped")

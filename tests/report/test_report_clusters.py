@@ -1,0 +1,67 @@
+"""Duplicate clusters of the HTML report: each cluster's kept and dropped members, reasons and scores, as the
+member-by-member rule gives them."""
+import random
+from collections import Counter
+
+from torchdataguard.report.html.numbers import as_number
+from torchdataguard.report.html.sections.duplicates import clusters, id_key
+
+
+def _reference(matches):
+    """The rule spelt out: union-find over the pairs, then each field from its own pass over the members."""
+    parent, order, shown, dropped = {}, {}, {}, {}
+
+    def add(k, v):
+        if k not in parent:
+            parent[k], order[k], shown[k] = k, len(order), v
+
+    def find(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for m in matches:
+        a, b = id_key(m.get("id")), id_key(m.get("matched"))
+        add(b, m.get("matched"))
+        add(a, m.get("id"))
+        dropped[a] = m
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if order[ra] < order[rb]:
+                ra, rb = rb, ra
+            parent[ra] = rb
+    groups = {}
+    for k in parent:
+        groups.setdefault(find(k), []).append(k)
+    out = []
+    for members in groups.values():
+        members.sort(key=order.__getitem__)
+        out.append({
+            "size": len(members), "first": order[members[0]],
+            "kept": [shown[k] for k in members if k not in dropped],
+            "dropped": [(shown[k], str(dropped[k].get("reason", "")), as_number(dropped[k].get("score")))
+                        for k in members if k in dropped],
+            "reasons": Counter(str(dropped[k].get("reason", "")) for k in members if k in dropped),
+            "scores": [s for s in (as_number(dropped[k].get("score")) for k in members if k in dropped)
+                       if s is not None],
+        })
+    out.sort(key=lambda c: (-c["size"], c["first"]))
+    return out
+
+
+def test_clusters_match_the_member_by_member_rule():
+    rng = random.Random(5)
+    for _ in range(300):
+        matches = []
+        for _ in range(rng.randint(0, 60)):
+            m = {"id": rng.choice([rng.randint(0, 40), str(rng.randint(0, 40)), [rng.randint(0, 3)]]),
+                 "matched": rng.choice([rng.randint(0, 40), str(rng.randint(0, 5))])}
+            if rng.random() < 0.9:
+                m["reason"] = rng.choice(["duplicate/exact", "duplicate/near", 7])
+            if rng.random() < 0.8:
+                m["score"] = rng.choice([1.0, 0.8125, 0.9, None, "x", True, float("nan")])
+            matches.append(m)
+        got = clusters(matches)
+        assert got == _reference(matches)
+        assert [list(c["reasons"].most_common()) for c in got] == [
+            list(c["reasons"].most_common()) for c in _reference(matches)]
