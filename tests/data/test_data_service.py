@@ -1,4 +1,4 @@
-"""The worker decision service shuts down without waiting on anyone."""
+"""The worker decision service shuts down without hanging, and after the decisions under way."""
 from __future__ import annotations
 
 import os
@@ -22,3 +22,69 @@ def test_close_returns_when_the_accept_thread_has_already_left():
     threading.Thread(target=lambda: (svc.close(), done.set()), daemon=True).start()
     assert done.wait(10), "DecisionService.close() hung waiting for an accept thread that had left"
     assert not os.path.exists(os.path.dirname(svc.address))
+
+
+class _SlowGuard:
+    """A guard whose decisions run torch operations (which release the GIL) for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def decide(self, plan, source, split=None):
+        import time
+
+        import torch
+
+        self.started.set()
+        x, t0 = torch.randn(128, 128), time.perf_counter()
+        while time.perf_counter() - t0 < self.seconds:
+            x = (x @ x).tanh()
+        self.finished.set()
+        return []
+
+
+def test_close_waits_for_the_decision_under_way_and_refuses_later_ones():
+    guard = _SlowGuard(0.5)
+    svc = DecisionService(guard)
+    client = svc.client()
+    threading.Thread(target=lambda: client.decide("plan", "src"), daemon=True).start()
+    assert guard.started.wait(10)
+    svc.close()
+    assert guard.finished.is_set(), "close() returned while a decision was still running"
+    late = svc.client()
+    try:
+        late.decide("plan", "src")
+    except (RuntimeError, OSError, EOFError) as exc:  # refused, or no longer listening
+        assert "closed" in str(exc) or not isinstance(exc, RuntimeError)
+    else:
+        raise AssertionError("a decision was taken after close()")
+
+
+_EXIT_SCRIPT = """
+import threading
+from torchdataguard.data.service import DecisionService
+from tests.data.test_data_service import _SlowGuard
+guard = _SlowGuard(1.0)
+svc = DecisionService(guard)
+client = svc.client()
+threading.Thread(target=lambda: client.decide("plan", "src"), daemon=True).start()
+assert guard.started.wait(10)
+print("exiting while a decision runs", flush=True)
+"""
+
+
+def test_the_interpreter_exits_cleanly_while_a_decision_runs():
+    # a decision thread is a daemon thread inside torch's C++ code; ended there by the interpreter's exit, it
+    # aborted the process ("terminate called without an active exception", exit code 134)
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for _ in range(2):
+        p = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT], cwd=root, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+        assert "terminate called" not in p.stderr

@@ -32,8 +32,10 @@ class DecisionService:
         self._dir = tempfile.mkdtemp(prefix="tdg-")
         self.address = os.path.join(self._dir, "decide.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
-        # the socket and its folder go with close(), or at the latest when the interpreter exits
-        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir)
+        self._busy = _Busy()
+        # the socket and its folder go with close(), or at the latest when the interpreter exits (after the
+        # decisions under way: see _Busy)
+        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir, self._busy)
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="torchdataguard-decisions", daemon=True)
         self._thread.start()
@@ -55,6 +57,12 @@ class DecisionService:
                     source, plan, split = conn.recv()
                 except (EOFError, OSError):
                     return
+                if not self._busy.enter():  # closed (the guard, or the interpreter is exiting)
+                    try:
+                        conn.send(("error", ("", "ClosedError", "the guard's decision service was closed")))
+                    except OSError:
+                        pass
+                    return
                 try:
                     if plan is None:  # the worker's stream ended
                         self.guard.check_text_field(None, source, end=True)
@@ -65,12 +73,15 @@ class DecisionService:
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
                     kind = type(exc).__name__ if isinstance(exc, GuardError) else ""
                     conn.send(("error", (kind, type(exc).__name__, str(exc))))
+                finally:
+                    self._busy.leave()
 
     def client(self) -> "DecisionClient":
         return DecisionClient(self.address, self.authkey)
 
     def close(self) -> None:
-        """Stop accepting workers and remove the socket and its temporary folder."""
+        """Stop accepting workers, wait for the decisions under way (up to :data:`DRAIN_S` seconds; later
+        requests get an error), and remove the socket and its temporary folder."""
         if self._closed:
             return
         self._closed = True
@@ -86,8 +97,56 @@ class DecisionService:
         self._cleanup()
 
 
-def _shutdown(listener: Listener, path: str) -> None:
-    """Close the listener (which unlinks its socket file) and remove the temporary folder; never raises."""
+#: seconds close() (and the interpreter's exit) waits for the decisions under way
+DRAIN_S = 30.0
+
+
+class _Busy:
+    """The decisions under way, and whether new ones may start.
+
+    The decision threads are daemon threads, and a decision runs torch operations, which release the GIL.
+    When the interpreter exits while one runs, the thread is ended as it takes the GIL back, from inside
+    torch's C++ code, and the process aborts ("terminate called without an active exception", exit code 134;
+    seen at the end of guarded training runs). So the service stops taking decisions and waits for those
+    under way when it is closed, and at the latest when the interpreter starts to exit (before daemon
+    threads are stopped).
+
+    Example:
+        >>> b = _Busy(); b.enter(), b.leave(), b.close(timeout=1.0), b.enter()
+        (True, None, True, False)
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._n = 0
+        self._open = True
+
+    def enter(self) -> bool:
+        """A decision starts (``False``: closed, it must not)."""
+        with self._cond:
+            if not self._open:
+                return False
+            self._n += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._n -= 1
+            self._cond.notify_all()
+
+    def close(self, timeout: float = DRAIN_S) -> bool:
+        """No decision starts from now on; wait up to ``timeout`` seconds for those under way (``True``: none
+        is left)."""
+        with self._cond:
+            self._open = False
+            return self._cond.wait_for(lambda: self._n == 0, timeout=timeout)
+
+
+def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None) -> None:
+    """Wait for the decisions under way, close the listener (which unlinks its socket file) and remove the
+    temporary folder; never raises."""
+    if busy is not None:
+        busy.close()
     try:
         listener.close()
     except OSError:
