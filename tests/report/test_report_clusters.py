@@ -8,31 +8,34 @@ from torchdataguard.report.html.sections.duplicates import clusters, id_key
 
 
 def _reference(matches):
-    """The rule spelt out: union-find over the pairs, then each field from its own pass over the members."""
-    parent, order, shown, dropped = {}, {}, {}, {}
+    """The rule spelt out another way: connected components by a graph walk, then each field from its own pass
+    over the members (first seen first: a pair's matched example before the dropped one)."""
+    order, shown, dropped, near = {}, {}, {}, {}
 
     def add(k, v):
-        if k not in parent:
-            parent[k], order[k], shown[k] = k, len(order), v
-
-    def find(k):
-        while parent[k] != k:
-            k = parent[k]
-        return k
+        if k not in order:
+            order[k], shown[k] = len(order), v
 
     for m in matches:
         a, b = id_key(m.get("id")), id_key(m.get("matched"))
         add(b, m.get("matched"))
         add(a, m.get("id"))
         dropped[a] = m
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if order[ra] < order[rb]:
-                ra, rb = rb, ra
-            parent[ra] = rb
-    groups = {}
-    for k in parent:
-        groups.setdefault(find(k), []).append(k)
+        near.setdefault(a, set()).add(b)
+        near.setdefault(b, set()).add(a)
+    groups, seen = {}, set()
+    for k in sorted(order, key=order.__getitem__):
+        if k in seen:
+            continue
+        seen.add(k)
+        todo, members = [k], []
+        while todo:
+            x = todo.pop()
+            members.append(x)
+            for y in near[x] - seen:
+                seen.add(y)
+                todo.append(y)
+        groups[k] = members
     out = []
     for members in groups.values():
         members.sort(key=order.__getitem__)
