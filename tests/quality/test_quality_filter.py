@@ -292,3 +292,13 @@ def test_cli_scan_with_normalize_quality_and_dedup(tmp_path):
     rep2 = json.loads((out2 / "report.json").read_text())
     assert not any(k.startswith("quality/gopher") for k in rep2["scores"])
     assert "quality/c4/curly_bracket" not in rep2["dropped_by_reason"]
+
+
+def test_scores_of_a_text_with_a_lone_surrogate_on_every_profile():
+    # the script-neutral rules encoded the text as UTF-32, which refuses a lone surrogate: scores() raised
+    # UnicodeEncodeError (a guard drops such records as invalid/not_utf8 first, but the stage is public)
+    q = tdg.QualityFilter()
+    for text in ("текст \udc00 текст " * 4, "文本\ud800文本" * 6, "plain words \udfff and more words " * 3):
+        scores = q.scores(text)
+        assert scores and all(isinstance(v, float) for v in scores.values()), text
+    assert q.scores("текст \udc00 текст " * 4)["quality/script_neutral/dup_char_10gram_ratio"] == 1.0

@@ -84,7 +84,7 @@ def _repeated_gram_share(text: str, n: int = _GRAM) -> float:
     m = len(s) - n + 1
     if m < 2:
         return 0.0
-    codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    codes = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
     key = np.zeros(m, dtype=np.uint64)
     for i in range(n):  # a polynomial hash of each n-gram (collisions: about 2**-64 per pair)
         key = key * np.uint64(0x100000001B3) + codes[i: i + m]
