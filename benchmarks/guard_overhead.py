@@ -12,9 +12,10 @@ tokeniser, the same on both sides).
   the same two workers and the same collate function, no guard.
 
 Both run ``--steps`` steps, ``--repeat`` rounds, the two sides taking turns going first (a plain run replays the
-batches of the guarded run before it), each side of each round in a fresh Python process (on the 2-core
-benchmark machine a second model trained in the same process ran up to several times slower, at random). The model is warmed up first with ``--warmup`` steps on a fixed batch;
-then the clock runs from the loader's iterator's creation to the end of the last step, so that what a guard
+batches of the guarded run before it), each side of each round in a fresh Python process, so that nothing a
+first run leaves behind (threads, memory, a closed guard) weighs on the second; rounds run in one process were
+erratic on the 2-core benchmark machine. The model is warmed up first with ``--warmup`` steps on a fixed
+batch; then the clock runs from the loader's iterator's creation to the end of the last step, so that what a guard
 does before its first batch counts (a guard that decides one large chunk up front would otherwise hide that
 chunk's work from a short window). Two figures per round:
 
@@ -267,8 +268,8 @@ def main() -> int:
     seen: List[List[int]] = []
     tmp = tempfile.mkdtemp(prefix="guard-overhead-")
     for r in range(a.repeat):
-        # The two sides take turns going first, each in a fresh process: a second model trained in the same
-        # process ran up to several times slower, at random, on this machine. The plain run replays the
+        # The two sides take turns going first, each in a fresh process (rounds run in one process were
+        # erratic on the benchmark machine; see the module docstring). The plain run replays the
         # batches of the guarded run before it: the guard's cross-worker dedup decisions depend on which
         # worker's copy arrives first, so two guarded runs can differ in a few rows (the plain step's cost does
         # not depend on which rows: fixed length).
