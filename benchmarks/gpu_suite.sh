@@ -82,7 +82,7 @@ else
   step augment 60 "$PY" "$HERE/augment_overhead.py" --device cuda --repeat 5 --out "$OUT/augment_overhead_cuda.json"
   step dp 80 "$PY" "$HERE/dp_overhead.py" --device cuda --steps 10 --skip-utility \
     --modes nonprivate,tdg_auto,opacus_hooks --out "$OUT/dp_overhead_cuda.json"
-  step guard 60 "$PY" "$HERE/guard_overhead.py" --device cuda --steps 20 --repeat 1 --out "$OUT/guard_overhead_cuda.json"
+  step guard 60 "$PY" "$HERE/guard_overhead.py" --device cuda --steps 20 --warmup 5 --repeat 1 --out "$OUT/guard_overhead_cuda.json"
   step ddp 60 "$PY" "$HERE/distributed_scaling.py" --device cuda --planted 6000 --repeat 1 \
     --out "$OUT/distributed_scaling_cuda.json"
 fi
