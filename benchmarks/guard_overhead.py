@@ -22,8 +22,11 @@ chunk's work from a short window). Two figures per round:
 * wall time per step: ``(guarded - plain) / plain``, best against best (``overhead_percent``) and the median of
   the rounds (``overhead_median_percent``). On a shared machine this moves by several points between rounds;
 * CPU time per step, of this process (training threads and the guard's decision service) plus the loader's
-  two workers (read from ``/proc``, Linux): ``cpu_overhead_median_percent``, and the guard's extra CPU in ms a
-  step (``guard_cpu_ms_per_step_median``). Other tenants' load moves it less than the wall time.
+  two workers (read from ``/proc``, Linux): ``cpu_overhead_median_percent``. The training threads' CPU moves
+  with other tenants' load as much as the wall time does, so the guard's own CPU is reported apart:
+  ``guard_cpu_ms_per_step_median``, what its workers spent beyond the plain run's workers (the same tokeniser)
+  plus its decision threads (``torchdataguard-*``), and that as a share of a plain step's wall time
+  (``guard_cpu_percent_of_plain_step_median``: the overhead if every cycle of the guard stalled training).
 
 With CUDA, ``--device cuda`` trains on the GPU (the guard stays on the CPU workers and the main process).
 Without a GPU, ``--step-ms N`` stands for one: the main process sleeps N ms instead of each training step, so
@@ -44,6 +47,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from statistics import median
@@ -128,8 +132,8 @@ def model(device: torch.device):
     return m, torch.optim.AdamW(m.parameters(), lr=5e-5)
 
 
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; nan where it cannot be read)."""
+def _proc_cpu(pid: Any) -> float:
+    """User + system CPU seconds of process (or ``pid/task/tid``: thread) ``pid`` so far (Linux ``/proc``; nan where it cannot be read)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
@@ -138,11 +142,21 @@ def _proc_cpu(pid: int) -> float:
         return float("nan")
 
 
-def _cpu_now(it: Any) -> tuple[float, float]:
-    """CPU seconds so far of this process (every thread: training, the guard's decision service) and of the
-    loader's worker processes."""
+def _cpu_now(it: Any) -> tuple[float, float, float]:
+    """CPU seconds so far of this process (every thread: training, the guard's decision service), of the
+    loader's worker processes, and of the guard's decision threads in this process (``torchdataguard-*``)."""
     workers = getattr(it, "_workers", None) or []
-    return time.process_time(), sum(_proc_cpu(w.pid) for w in workers)
+    return time.process_time(), sum(_proc_cpu(w.pid) for w in workers), _guard_threads_cpu()
+
+
+def _guard_threads_cpu() -> float:
+    """User + system CPU seconds of this process's threads named ``torchdataguard-*`` (the guard's decision
+    service; Linux ``/proc``). A thread that has ended is no longer counted: read before the loader ends."""
+    total = 0.0
+    for t in threading.enumerate():
+        if t.name.startswith("torchdataguard") and t.native_id is not None:
+            total += _proc_cpu(f"{os.getpid()}/task/{t.native_id}")
+    return total
 
 
 #: ``--step-ms``: the main process sleeps this long instead of a training step (an accelerator's step, which
@@ -186,7 +200,8 @@ def train(loader, device: torch.device, steps: int, warmup: int, warm_rows: Sequ
         torch.cuda.synchronize(device)
     dt, c1 = time.perf_counter() - t0, _cpu_now(it)
     del it
-    return {"wall": dt / steps, "cpu": ((c1[0] - c0[0]) / steps, (c1[1] - c0[1]) / steps), "first": first,
+    return {"wall": dt / steps, "cpu": ((c1[0] - c0[0]) / steps, (c1[1] - c0[1]) / steps),
+            "decision_cpu": (c1[2] - c0[2]) / steps, "first": first,
             "wait": longest, "seen": seen}
 
 
@@ -224,9 +239,16 @@ def run_side(side: str, a: argparse.Namespace, tmp: str, seen: Optional[List[Lis
         cmd += ["--seen", os.path.join(tmp, "seen.json")]
         with open(cmd[-1], "w") as fh:
             json.dump(seen, fh)
-    subprocess.run(cmd, check=True)
+    if os.path.exists(out):
+        os.remove(out)
+    rc = subprocess.run(cmd).returncode
+    if rc != 0 and not os.path.exists(out):
+        raise RuntimeError(f"the {side} side failed (exit code {rc}) before writing its result")
     with open(out) as fh:
-        return json.load(fh)
+        r = json.load(fh)
+    # a side that wrote its result and then died at exit (the abort in docs/wrap.md) is counted, not hidden
+    r["exit_code"] = rc
+    return r
 
 
 def main() -> int:
@@ -287,7 +309,8 @@ def main() -> int:
         print(f"round {r + 1}: plain {p['wall'] * 1000:.0f} ms/step ({pc * 1000:.0f} ms CPU), guarded "
               f"{g['wall'] * 1000:.0f} ms/step ({gc * 1000:.0f} ms CPU): {(g['wall'] - p['wall']) / p['wall'] * 100:+.1f}% "
               f"wall, {(gc - pc) / pc * 100:+.1f}% CPU; first batch {p['first']:.2f} s / {g['first']:.2f} s, longest "
-              f"wait {p['wait'] * 1000:.0f} ms / {g['wait'] * 1000:.0f} ms", flush=True)
+              f"wait {p['wait'] * 1000:.0f} ms / {g['wait'] * 1000:.0f} ms; the guard's own CPU "
+              f"{((g['cpu'][1] - p['cpu'][1]) + g['decision_cpu']) * 1000:.0f} ms a step", flush=True)
 
     def ms(x: float) -> float:
         return round(x * 1000, 1)
@@ -295,7 +318,13 @@ def main() -> int:
     def pct(x: float, y: float) -> float:
         return round((x - y) / y * 100, 2)
 
+    def guard_cpu(g: Dict[str, Any], p: Dict[str, Any]) -> float:
+        """The guard's own CPU seconds a step: what its workers spent beyond the plain run's workers (the
+        record stages and the keys; the tokeniser is the same on both sides) plus its decision threads."""
+        return (g["cpu"][1] - p["cpu"][1]) + g["decision_cpu"]
+
     g_best, p_best = min(g["wall"] for g, _ in pairs), min(p["wall"] for _, p in pairs)
+    own = median(guard_cpu(g, p) for g, p in pairs)
     rep = pairs[-1][0]["report"]
     step = f"--step-ms {a.step_ms:g} (sleep instead of a training step)" if a.step_ms else f"train on {device}"
     res = {"machine": machine(device), "device": str(device), "step": step, "step_ms": a.step_ms, "steps": a.steps,
@@ -310,21 +339,32 @@ def main() -> int:
                        "plain_cpu_ms_main_workers": [ms(x) for x in p["cpu"]],
                        "guarded_cpu_ms_main_workers": [ms(x) for x in g["cpu"]],
                        "cpu_overhead_percent": pct(sum(g["cpu"]), sum(p["cpu"])),
+                       "guard_cpu_ms_per_step": ms(guard_cpu(g, p)),
                        "first_batch_s": {"plain": round(p["first"], 3), "guarded": round(g["first"], 3)},
                        "longest_wait_ms": {"plain": ms(p["wait"]), "guarded": ms(g["wait"])}} for g, p in pairs],
            "overhead_median_percent": round(median(pct(g["wall"], p["wall"]) for g, p in pairs), 2),
            "cpu_overhead_median_percent": round(median(pct(sum(g["cpu"]), sum(p["cpu"])) for g, p in pairs), 2),
-           "guard_cpu_ms_per_step_median": round(median(ms(sum(g["cpu"]) - sum(p["cpu"])) for g, p in pairs), 1),
+           "guard_cpu_ms_per_step_median": ms(own),
+           "guard_workers_cpu_ms_per_step_median": ms(median(g["cpu"][1] - p["cpu"][1] for g, p in pairs)),
+           "guard_decision_threads_cpu_ms_per_step_median": ms(median(g["decision_cpu"] for g, _ in pairs)),
+           # the guard's own CPU against the plain step's wall time: the overhead if every guard cycle stalled
+           # training (an upper bound on a machine whose cores training keeps busy)
+           "guard_cpu_percent_of_plain_step_median": round(median(guard_cpu(g, p) / p["wall"] * 100 for g, p in pairs), 2),
+           "guard_cpu_percent_of_plain_cpu_median": round(median(guard_cpu(g, p) / sum(p["cpu"]) * 100 for g, p in pairs), 2),
            "guarded_first_batch_s_median": round(median(g["first"] for g, _ in pairs), 3),
            "guarded_longest_wait_ms_median": round(median(ms(g["wait"]) for g, _ in pairs), 1),
+           "exit_codes": {"guarded": [g.get("exit_code", 0) for g, _ in pairs],
+                          "plain": [p.get("exit_code", 0) for _, p in pairs]},
            "guard_seen": rep.get("seen"), "guard_dropped_by_reason": rep.get("dropped_by_reason"),
            "command": f"python benchmarks/guard_overhead.py --device {a.device} --steps {a.steps} --repeat {a.repeat}"
                       + (f" --step-ms {a.step_ms:g}" if a.step_ms else "")}
     print(f"overhead ({step}): {res['overhead_percent']:+.2f}% of the step, best against best (plain "
           f"{res['plain_ms_per_step']} ms, guarded {res['guarded_ms_per_step']} ms); median of the {a.repeat} paired "
           f"rounds {res['overhead_median_percent']:+.2f}%; CPU per step (this process and the workers) "
-          f"{res['cpu_overhead_median_percent']:+.2f}%, the guard's share {res['guard_cpu_ms_per_step_median']} ms a "
-          f"step; guarded first batch {res['guarded_first_batch_s_median']} s, longest wait "
+          f"{res['cpu_overhead_median_percent']:+.2f}%; the guard's own CPU {res['guard_cpu_ms_per_step_median']} ms a "
+          f"step (workers {res['guard_workers_cpu_ms_per_step_median']}, decision threads "
+          f"{res['guard_decision_threads_cpu_ms_per_step_median']}), {res['guard_cpu_percent_of_plain_step_median']}% "
+          f"of a plain step's wall time; guarded first batch {res['guarded_first_batch_s_median']} s, longest wait "
           f"{res['guarded_longest_wait_ms_median']} ms (medians)")
     name = ("guard_overhead_cuda.json" if device.type == "cuda" else
             f"guard_overhead_step{a.step_ms:g}ms.json" if a.step_ms else "guard_overhead.json")

@@ -88,3 +88,51 @@ def test_the_interpreter_exits_cleanly_while_a_decision_runs():
                            timeout=120)
         assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
         assert "terminate called" not in p.stderr
+
+
+def _decide_threads(svc: DecisionService) -> list:
+    return [t for t in svc._serving if t.is_alive()]
+
+
+def test_close_ends_the_threads_serving_workers_that_are_still_connected():
+    # a worker that is still connected (idle, or stopped without closing its socket) kept a daemon thread waiting
+    # in the main process; the interpreter's exit could then stop it inside torch code (exit code 134)
+    guard = _SlowGuard(0.01)
+    svc = DecisionService(guard)
+    client = svc.client()
+    assert client.decide("plan", "src") == []
+    assert len(_decide_threads(svc)) == 1
+    svc.close()
+    assert _decide_threads(svc) == [], "a thread serving a connected worker outlived close()"
+    try:
+        client.decide("plan", "src")
+    except RuntimeError as exc:  # the worker learns why, and what to do
+        assert "decision service is closed" in str(exc) and "guard.close()" in str(exc)
+    else:
+        raise AssertionError("a decision was taken after close()")
+
+
+_SEND_SCRIPT = """
+import sys, torch
+from torchdataguard.data.service import dumps
+sys.stdout.buffer.write(dumps({"nib": torch.arange(6, dtype=torch.uint8).reshape(2, 3), "ids": [1, 2]}))
+"""
+
+
+def test_a_plans_tensors_travel_by_value():
+    # tensors sent as shared-memory file descriptors need the sending worker alive while the main process
+    # rebuilds them (a socket connection to it per tensor); by value, the bytes are the whole message
+    import subprocess
+    import sys
+
+    import torch
+
+    from torchdataguard.data.service import loads
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", _SEND_SCRIPT], cwd=root, env=env, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    back = loads(p.stdout)  # the sender has exited
+    assert back["ids"] == [1, 2]
+    assert torch.equal(back["nib"], torch.arange(6, dtype=torch.uint8).reshape(2, 3))

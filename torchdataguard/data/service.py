@@ -4,17 +4,27 @@ Workers run phase one (validation, record stages and the expensive key computati
 :class:`~torchdataguard.core.plan.Plan` of each chunk over a local socket; a thread in the main process
 runs the index stages and updates the ledger, so duplicates across workers are found and every example
 is counted once, in one place.
+
+A plan's tensors travel by value, as NumPy arrays in the message (:func:`dumps`), not as the shared-memory
+file descriptors that ``multiprocessing`` would otherwise use for torch tensors: those cost a shared-memory
+file and a socket connection to the worker per tensor, and rebuilding them ran torch code in the service's
+threads that a worker's exit could leave half done.
 """
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import secrets
 import socket
 import tempfile
 import threading
 import weakref
 from multiprocessing.connection import Client, Listener
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Set, Tuple
+
+import numpy as np
+import torch
 
 from ..errors import ConfigError, GuardError, GuardInputError, StateError
 
@@ -33,10 +43,14 @@ class DecisionService:
         self.address = os.path.join(self._dir, "decide.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
         self._busy = _Busy()
-        # the socket and its folder go with close(), or at the latest when the interpreter exits (after the
-        # decisions under way: see _Busy)
-        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir, self._busy)
+        self._lock = threading.Lock()
+        self._serving: Set[threading.Thread] = set()  # the threads serving one worker each, and their connections
+        self._conns: Set[Any] = set()
         self._closed = False
+        # the socket and its folder go with close(), or at the latest when the interpreter exits (after the
+        # decisions under way, and the threads serving workers: see _Busy and _shutdown)
+        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir, self._busy,
+                                         (self._lock, self._serving, self._conns))
         self._thread = threading.Thread(target=self._accept, name="torchdataguard-decisions", daemon=True)
         self._thread.start()
 
@@ -48,33 +62,48 @@ class DecisionService:
                 if self._closed:
                     return
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            t = threading.Thread(target=self._serve, args=(conn,), name="torchdataguard-decide", daemon=True)
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    return
+                self._serving.add(t)
+                self._conns.add(conn)
+            t.start()
 
     def _serve(self, conn) -> None:
-        with conn:
-            while True:
+        try:
+            with conn:
+                self._serve_conn(conn)
+        finally:
+            with self._lock:
+                self._serving.discard(threading.current_thread())
+                self._conns.discard(conn)
+
+    def _serve_conn(self, conn) -> None:
+        while True:
+            try:
+                source, plan, split = loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if not self._busy.enter():  # closed (the guard, or the interpreter is exiting)
                 try:
-                    source, plan, split = conn.recv()
-                except (EOFError, OSError):
-                    return
-                if not self._busy.enter():  # closed (the guard, or the interpreter is exiting)
-                    try:
-                        conn.send(("error", ("", "ClosedError", "the guard's decision service was closed")))
-                    except OSError:
-                        pass
-                    return
-                try:
-                    if plan is None:  # the worker's stream ended
-                        self.guard.check_text_field(None, source, end=True)
-                        conn.send(("ok", []))
-                        continue
-                    outcomes = self.guard.decide(plan, source, split=split)
-                    conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
-                except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
-                    kind = type(exc).__name__ if isinstance(exc, GuardError) else ""
-                    conn.send(("error", (kind, type(exc).__name__, str(exc))))
-                finally:
-                    self._busy.leave()
+                    conn.send(("error", ("", "ClosedError", "the guard's decision service was closed")))
+                except OSError:
+                    pass
+                return
+            try:
+                if plan is None:  # the worker's stream ended
+                    self.guard.check_text_field(None, source, end=True)
+                    conn.send(("ok", []))
+                    continue
+                outcomes = self.guard.decide(plan, source, split=split)
+                conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
+            except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
+                kind = type(exc).__name__ if isinstance(exc, GuardError) else ""
+                conn.send(("error", (kind, type(exc).__name__, str(exc))))
+            finally:
+                self._busy.leave()
 
     def client(self) -> "DecisionClient":
         return DecisionClient(self.address, self.authkey)
@@ -84,7 +113,8 @@ class DecisionService:
         requests get an error), and remove the socket and its temporary folder."""
         if self._closed:
             return
-        self._closed = True
+        with self._lock:
+            self._closed = True
         try:
             # wake the accept() call with a bare connection that closes at once: its handshake fails there and
             # the thread sees _closed. (A full Client would wait for the handshake forever if the thread had
@@ -142,11 +172,14 @@ class _Busy:
             return self._cond.wait_for(lambda: self._n == 0, timeout=timeout)
 
 
-def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None) -> None:
-    """Wait for the decisions under way, close the listener (which unlinks its socket file) and remove the
-    temporary folder; never raises."""
+def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None, serving: Optional[tuple] = None) -> None:
+    """Wait for the decisions under way, end the threads serving workers (``serving``: their lock, threads and
+    connections), close the listener (which unlinks its socket file) and remove the temporary folder; never
+    raises."""
     if busy is not None:
         busy.close()
+    if serving is not None:
+        _end_serving(*serving)
     try:
         listener.close()
     except OSError:
@@ -155,6 +188,25 @@ def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None) -> No
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _end_serving(lock: threading.Lock, threads: Set[threading.Thread], conns: Set[Any],
+                 timeout: float = 5.0) -> None:
+    """Shut the workers' connections down, which ends each serving thread's wait for a request, and wait up to
+    ``timeout`` seconds for those threads: none is left running Python or torch code when the interpreter
+    stops its daemon threads (one stopped inside torch's C++ code aborts the process)."""
+    with lock:
+        live, open_conns = list(threads), list(conns)
+    for c in open_conns:
+        try:
+            with socket.fromfd(c.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError):
+            pass
+    me = threading.current_thread()
+    for t in live:
+        if t is not me:
+            t.join(timeout)
 
 
 class DecisionClient:
@@ -180,8 +232,13 @@ class DecisionClient:
     def _ask(self, source: str, plan, split: Optional[int]) -> List[bool]:
         if self._conn is None:
             self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
-        self._conn.send((source, plan, split))
-        status, payload = self._conn.recv()
+        try:
+            self._conn.send_bytes(dumps((source, plan, split)))
+            status, payload = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise RuntimeError("torchdataguard decision service is closed: the guard was closed (guard.close()) or "
+                               "the main process is exiting while this DataLoader worker still reads; close the "
+                               f"guard after the loader is done ({type(exc).__name__}: {exc})") from None
         if status != "ok":
             kind, name, msg = payload
             # the guard's own errors keep their type and message (a wrong text_field is a ConfigError)
@@ -190,3 +247,40 @@ class DecisionClient:
                 raise cls(msg) from None
             raise RuntimeError(f"torchdataguard decision service failed: {name}: {msg}")
         return payload
+
+
+class _ByValue(pickle.Pickler):
+    """Pickles torch tensors as NumPy arrays (by value); everything else as pickle does."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is torch.Tensor and obj.device.type == "cpu" and obj.dtype in _NUMPY_DTYPES:
+            return _tensor, (obj.detach().numpy(),)
+        return NotImplemented
+
+
+#: torch dtypes that NumPy holds as they are (a tensor of another dtype is pickled as torch pickles it)
+_NUMPY_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                           torch.float16, torch.float32, torch.float64})
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a)
+
+
+def dumps(obj: Any) -> bytes:
+    """``obj`` pickled for the decision socket, its CPU tensors as NumPy arrays (:func:`loads` reads it).
+
+    Example:
+        >>> t = torch.arange(4)
+        >>> back = loads(dumps({"keys": t, "n": 1}))
+        >>> back["n"], torch.equal(back["keys"], t), back["keys"].dtype
+        (1, True, torch.int64)
+    """
+    buf = io.BytesIO()
+    _ByValue(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """What :func:`dumps` wrote (the socket is local and authenticated: only this guard's workers write)."""
+    return pickle.loads(data)
