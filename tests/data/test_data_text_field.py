@@ -90,3 +90,21 @@ def test_the_right_field_works_and_strict_mode_names_the_fields():
     assert len(g.wrap(SENT)) == 800 and g.report()["dropped"] == 0
     with pytest.raises(tdg.GuardInputError, match=r"the record has the fields \['label', 'sentence'\]"):
         guard(strict=True).wrap(SENT)
+
+
+@pytest.mark.parametrize("kind", ["tuples", "tensors", "ints"])
+def test_records_without_any_text_are_refused_when_stages_need_text(kind, list_stream):
+    data = {"tuples": [(f"text number {i} here", i % 2) for i in range(300)],
+            "tensors": [torch.full((3,), float(i)) for i in range(300)],
+            "ints": list(range(300))}[kind]
+    text_guard = lambda **kw: tdg.Guard([tdg.Normalize(), tdg.ExactDedup()], device="cpu", progress=False, **kw)
+    name = {"tuples": "tuple", "tensors": "Tensor", "ints": "int"}[kind]
+    for wrap in (lambda g: g.wrap(data), lambda g: list(g.wrap(list_stream(data))), lambda g: g.wrap(data[:7])):
+        g = text_guard()
+        with pytest.raises(ConfigError) as exc:  # before: every record silently dropped as invalid/no_text
+            wrap(g)
+        msg = str(exc.value)
+        assert f"records of type {name}" in msg and "invalid/no_text" in msg and "text number" not in msg
+        assert g.report()["kept"] == 0
+    g = text_guard()  # one record with text first: later ones without text stay counted drops
+    assert len(g.wrap(["some text"] + data)) == 1 and g.report()["dropped_by_reason"] == {"invalid/no_text": 300}

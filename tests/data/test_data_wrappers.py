@@ -204,3 +204,13 @@ def test_rewriting_fails_closed_at_fetch_time(list_dataset):
     ds = g.wrap(list_dataset([{"text": "secret stuff"}]))
     with pytest.raises(tdg.GuardInputError, match="not deterministic"):
         ds[0]
+
+
+@pytest.mark.parametrize("data, fix", [("zebra stripes", "guard.wrap([text])"), (b"zebra stripes", "guard.wrap([text])"),
+                                       ({"text": ["zebra stripes", "c d"]}, "datasets.Dataset.from_dict")])
+def test_a_string_or_a_dict_is_refused_not_wrapped_by_its_characters_or_keys(data, fix):
+    g = guard()
+    with pytest.raises(tdg.ConfigError) as exc:  # before: a dataset of characters, or a KeyError
+        g.wrap(data)
+    assert fix in str(exc.value) and "zebra" not in str(exc.value)
+    assert g.report()["seen"] == 0 and g.sources == {}

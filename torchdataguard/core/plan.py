@@ -16,7 +16,7 @@ import torch
 from ..errors import GuardInputError
 from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, record_fingerprint
 from .stage import Drop, Example
-from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
+from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields, type_mark
 from .tokens import TokenSync, sync_tokens
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
@@ -240,6 +240,11 @@ class Planner:
         if isinstance(record, (str, bytes, bytearray)):
             return PRESENT
         if not isinstance(record, Mapping):
+            if drop is not None and drop.reason == "invalid/no_text":  # a stage reads text; this holds none
+                mark = type_mark(record)
+                if mark not in missing and len(missing) < 30:
+                    missing[mark] = False
+                return MISSING
             return NOT_PROBED
         if self.text_field is not None and self.text_field in record:
             return PRESENT

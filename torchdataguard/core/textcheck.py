@@ -4,8 +4,9 @@ A record that should hold text (a mapping, when a stage reads text or the record
 lacks ``text_field`` is dropped as ``invalid/missing_field``. When that happens to *every one* of the first
 :data:`PROBE_RECORDS` such records of a data source (or to all of them, when the source has fewer), the field
 name is wrong, not the records: :class:`TextFieldCheck` raises :class:`~torchdataguard.errors.ConfigError`
-naming the field and the fields the records do have. Once one record with the field is met, later records
-that lack it stay counted drops.
+naming the field and the fields the records do have. Records that cannot hold text at all (tuples, tensors,
+numbers: dropped as ``invalid/no_text`` when a stage reads text) count the same way, and the error names their
+type. Once one record with the field is met, later records that lack it stay counted drops.
 
 The planner marks each record (:data:`NOT_PROBED`, :data:`MISSING` or :data:`PRESENT`) wherever it runs
 (DataLoader workers included); the guard checks the marks in the main process, in stream order.
@@ -16,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck"]
+__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck", "type_mark"]
 
 #: how many records that should hold text are looked at before the field is trusted
 PROBE_RECORDS = 100
@@ -24,6 +25,15 @@ PROBE_RECORDS = 100
 NOT_PROBED, MISSING, PRESENT = 0, 1, 2
 #: at most this many field names are remembered and shown
 _MAX_FIELDS = 30
+
+
+def type_mark(record: Any) -> str:
+    """The entry that stands, among field names, for a record of a type that holds no text (``"<tuple>"``)."""
+    return f"<{type(record).__name__[:40]}>"
+
+
+def _is_type_mark(name: str) -> bool:
+    return len(name) > 2 and name[0] == "<" and name[-1] == ">"
 
 
 def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIELDS) -> None:
@@ -90,9 +100,21 @@ class TextFieldCheck:
 
     def _fail(self, how_many: str) -> None:
         tf = self.text_field
-        names = sorted(self.fields)
+        names = sorted(k for k in self.fields if not _is_type_mark(k))
+        kinds = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
+        if kinds and not names:  # tuples, tensors, numbers: no field name can help
+            self._failed = (f"{how_many} records{src} are records of type {', '.join(kinds)}, which hold no text, but "
+                            f"the guard's stages read text (text_field={tf!r}): each would be dropped as "
+                            f"invalid/no_text. Give the guard records that hold their text: plain strings, or "
+                            f"mappings such as {{{tf or 'text'!r}: ..., 'label': ...}} (a Dataset whose __getitem__ "
+                            f"returns a dict), or keep only stages that do not read text (ExactDedup, "
+                            f"NearDedup(shingles='tokens'))")
+            self.done = True
+            raise ConfigError(self._failed)
+        if kinds:
+            names = names + [f"(and records of type {', '.join(kinds)})"]
         if len(texts) == 1:
             fix = f"text_field={texts[0]!r} (CLI: --text-field {texts[0]})"
         elif texts:

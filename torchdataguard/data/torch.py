@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from .dispatch import register, wrap
 from .stream import StreamFilter, stream_ids, worker_split
 
-__all__ = ["GuardedDataset", "GuardedIterableDataset", "wrap_iterable", "wrap_loader", "wrap_map", "wrap_other",
-           "wrap_sequence"]
+__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "wrap_iterable", "wrap_loader", "wrap_map",
+           "wrap_other", "wrap_sequence"]
 
 
 class GuardedDataset(Dataset):
@@ -172,6 +172,25 @@ def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_wo
 
 _LOADER_ARGS = ("num_workers", "pin_memory", "timeout", "worker_init_fn", "multiprocessing_context", "generator",
                 "prefetch_factor", "persistent_workers", "pin_memory_device", "in_order")
+
+
+@register(str)
+@register(bytes)
+@register(bytearray)
+@register(dict)
+def refuse_one_value(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """A text or a dict is one value, not a dataset: refused (it would be wrapped character by character, or fail
+    on ``data[0]``), on every decider."""
+    kind = type(data).__name__
+    if isinstance(data, dict):
+        raise ConfigError(f"cannot wrap a dict (keys {sorted(str(k)[:40] for k in list(data)[:10])}): guard.wrap takes "
+                          f"a dataset of examples. For columns ({{'text': [...], 'label': [...]}}) pass "
+                          f"datasets.Dataset.from_dict(columns) or a list of records "
+                          f"([dict(zip(columns, row)) for row in zip(*columns.values())]); for one record, a list "
+                          f"holding it")
+    raise ConfigError(f"cannot wrap a {kind}: guard.wrap takes a dataset of examples, and would read a {kind} one "
+                      f"character at a time. For one text pass a list holding it: guard.wrap([text]) (or "
+                      f"guard.filter([text]))")
 
 
 @register(object)
