@@ -108,3 +108,16 @@ def test_records_without_any_text_are_refused_when_stages_need_text(kind, list_s
         assert g.report()["kept"] == 0
     g = text_guard()  # one record with text first: later ones without text stay counted drops
     assert len(g.wrap(["some text"] + data)) == 1 and g.report()["dropped_by_reason"] == {"invalid/no_text": 300}
+
+
+@pytest.mark.parametrize("text_field", ["text", None])
+def test_token_records_under_text_stages_are_told_the_fix_that_works(text_field):
+    toks = [{"input_ids": [i, i + 1, 7], "label": 0} for i in range(150)]
+    g = tdg.Guard([tdg.Normalize(), tdg.ExactDedup()], device="cpu", progress=False, text_field=text_field)
+    with pytest.raises(ConfigError) as exc:
+        g.wrap(toks)
+    msg = str(exc.value)
+    # before: "... or text_field=None for records without text", which fails the same way (advice that loops)
+    assert "text_field=None for records" not in msg and "['normalize']" in msg and "['input_ids', 'label']" in msg
+    fixed = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, text_field=text_field)
+    assert len(fixed.wrap(toks)) == 150  # the advice given works

@@ -57,14 +57,24 @@ class TextFieldCheck:
         torchdataguard.errors.ConfigError: text_field='body' is missing from all 3 records that should hold text ...
     """
 
-    def __init__(self, text_field: Optional[str], *, limit: int = PROBE_RECORDS, source: str = "") -> None:
+    def __init__(self, text_field: Optional[str], *, limit: int = PROBE_RECORDS, source: str = "",
+                 text_stages: Sequence[str] = ()) -> None:
         self.text_field = text_field
+        #: names of the guard's stages that read text (records without text cannot pass them): the fix named
+        #: for records without text is then to leave those stages out, not ``text_field=None``
+        self.text_stages = list(text_stages)
         self.limit = limit
         self.source = source
         self.missing = 0
         self.done = False
         self.fields: Dict[str, bool] = {}
         self._failed: Optional[str] = None
+
+    @classmethod
+    def for_stages(cls, text_field: Optional[str], stages: Sequence[Any], *, source: str = "") -> "TextFieldCheck":
+        """A check whose advice names the record and index stages of ``stages`` that read text (``needs_text``)."""
+        readers = [s.name for s in stages if getattr(s, "kind", "") != "batch" and getattr(s, "needs_text", False)]
+        return cls(text_field, source=source, text_stages=readers)
 
     def observe(self, flags: Sequence[int], fields: Mapping[str, bool]) -> None:
         """Account for the marks of a chunk, in stream order; raises once ``limit`` records all lacked the field."""
@@ -104,13 +114,12 @@ class TextFieldCheck:
         kinds = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
+        stages = f"the stages that read text ({self.text_stages})" if self.text_stages else "the stages that read text"
         if kinds and not names:  # tuples, tensors, numbers: no field name can help
             self._failed = (f"{how_many} records{src} are records of type {', '.join(kinds)}, which hold no text, but "
-                            f"the guard's stages read text (text_field={tf!r}): each would be dropped as "
-                            f"invalid/no_text. Give the guard records that hold their text: plain strings, or "
-                            f"mappings such as {{{tf or 'text'!r}: ..., 'label': ...}} (a Dataset whose __getitem__ "
-                            f"returns a dict), or keep only stages that do not read text (ExactDedup, "
-                            f"NearDedup(shingles='tokens'))")
+                            f"{stages} need it: each would be dropped as invalid/no_text. Give the guard records that "
+                            f"hold their text: plain strings, or mappings such as {{{tf or 'text'!r}: ..., 'label': ...}} "
+                            f"(a Dataset whose __getitem__ returns a dict), or leave out {stages}")
             self.done = True
             raise ConfigError(self._failed)
         if kinds:
@@ -121,8 +130,13 @@ class TextFieldCheck:
             fix = f"text_field= one of {texts} (the fields holding strings; CLI: --text-field NAME)"
         else:
             fix = "text_field=NAME (CLI: --text-field NAME)"
-        self._failed = (f"text_field={tf!r} is missing from {how_many} records{src} that should hold text (each "
-                        f"would be dropped as invalid/missing_field); the records have the fields {names}. Pass the "
-                        f"field that holds the text: {fix}, or text_field=None for records without text")
+        # records without text pass a guard without text-reading stages only; text_field=None helps only then
+        other = (f"or, for records without text, leave out {stages}" if self.text_stages
+                 else "or text_field=None for records without text")
+        what = (f"text_field={tf!r} is missing from" if tf is not None
+                else f"text_field=None, but {stages} need text: it is missing from")
+        self._failed = (f"{what} {how_many} records{src} that should hold text (each would be dropped as "
+                        f"invalid/missing_field); the records have the fields {names}. Pass the field that holds the "
+                        f"text: {fix}, {other}")
         self.done = True
         raise ConfigError(self._failed)
