@@ -214,3 +214,17 @@ def test_a_string_or_a_dict_is_refused_not_wrapped_by_its_characters_or_keys(dat
         g.wrap(data)
     assert fix in str(exc.value) and "zebra" not in str(exc.value)
     assert g.report()["seen"] == 0 and g.sources == {}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_loader_over_a_wrapped_subset_yields_the_kept_rewritten_examples(workers, list_dataset):
+    rows = [{"text": "mail ann@example.org now"}] * 3 + [{"text": f"unique text {i}"} for i in range(5)]
+    base = torch.utils.data.random_split(list_dataset(rows), [1.0], generator=torch.Generator().manual_seed(0))[0]
+    assert hasattr(base, "__getitems__")  # a Subset fetches a batch at once: the DataLoader calls it
+    g = tdg.Guard([tdg.PIIScrubber(), tdg.ExactDedup()], device="cpu", progress=False)
+    wrapped = g.wrap(base)
+    expected = [wrapped[i] for i in range(len(wrapped))]
+    loader = DataLoader(wrapped, batch_size=4, num_workers=workers, collate_fn=lambda b: b)
+    got = [r for batch in loader for r in batch]
+    # before: the Subset's own __getitems__ fetched unfiltered rows, unscrubbed (3 copies of the address)
+    assert got == expected and len(got) == 6 and not any("ann@example.org" in r["text"] for r in got)

@@ -59,6 +59,12 @@ class GuardedDataset(Dataset):
             rec = self.id_tag.attach(rec, qualify_id(idx, self.source))
         return rec
 
+    def __getitems__(self, indices: Sequence[int]) -> List[Any]:
+        """A batch of kept examples. Defined here so that a DataLoader never reaches the wrapped dataset's own
+        ``__getitems__`` (a ``Subset``'s, from ``random_split``) through attribute pass-through: that one would
+        fetch unfiltered, unscrubbed rows by their filtered positions."""
+        return [self[i] for i in indices]
+
     @property
     def kept_indices(self) -> List[int]:
         """Indices into the wrapped dataset of the kept examples."""
