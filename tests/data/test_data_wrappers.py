@@ -228,3 +228,17 @@ def test_a_loader_over_a_wrapped_subset_yields_the_kept_rewritten_examples(worke
     got = [r for batch in loader for r in batch]
     # before: the Subset's own __getitems__ fetched unfiltered rows, unscrubbed (3 copies of the address)
     assert got == expected and len(got) == 6 and not any("ann@example.org" in r["text"] for r in got)
+
+
+@pytest.mark.parametrize("inner", ["sequential", "random"])
+def test_a_loader_built_with_a_batch_sampler_stays_batched(inner):
+    data = [f"text {i}" for i in range(10)] + ["text 0", "text 3"]
+    sampler = torch.utils.data.SequentialSampler(data) if inner == "sequential" else \
+        torch.utils.data.RandomSampler(data, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(data, batch_sampler=torch.utils.data.BatchSampler(sampler, 4, drop_last=False),
+                        collate_fn=lambda b: b)
+    wrapped = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False).wrap(loader)
+    batches = list(wrapped)  # before: single examples (the loader's batch_size is None when batch_sampler is given)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(x for b in batches for x in b) == sorted(f"text {i}" for i in range(10))
+    assert isinstance(wrapped.batch_sampler.sampler, type(sampler))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
 from ..core.gcpause import gc_paused
 from ..core.idtag import IdTag
@@ -156,6 +156,9 @@ def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_wo
     if bs is not None and type(bs).__name__ != "BatchSampler":
         raise ConfigError(f"the DataLoader has a custom batch_sampler ({type(bs).__name__}) whose indices refer to the "
                           f"unfiltered dataset; wrap the dataset first (guard.wrap(dataset)) and build the sampler on it")
+    given = bs is not None and loader.batch_size is None  # DataLoader(batch_sampler=BatchSampler(sampler, ...))
+    if given:
+        sampler = bs.sampler  # loader.sampler is then a default SequentialSampler the batches never used
     if isinstance(sampler, RandomSampler):
         new_sampler = RandomSampler(ds, replacement=sampler.replacement,
                                     num_samples=None if sampler._num_samples is None else sampler._num_samples,
@@ -170,6 +173,9 @@ def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_wo
     else:
         raise ConfigError(f"the DataLoader's sampler ({type(sampler).__name__}) indexes the unfiltered dataset; wrap "
                           f"the dataset first (guard.wrap(dataset)) and build the sampler on the wrapped dataset")
+    if given:
+        return DataLoader(ds, batch_sampler=BatchSampler(new_sampler, bs.batch_size, bs.drop_last), collate_fn=collate,
+                          **kwargs)
     if loader.batch_size is None:
         return DataLoader(ds, batch_size=None, sampler=new_sampler, collate_fn=collate, **kwargs)
     return DataLoader(ds, batch_size=loader.batch_size, sampler=new_sampler, drop_last=loader.drop_last,
