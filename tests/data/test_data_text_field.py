@@ -121,3 +121,19 @@ def test_token_records_under_text_stages_are_told_the_fix_that_works(text_field)
     assert "text_field=None for records" not in msg and "['normalize']" in msg and "['input_ids', 'label']" in msg
     fixed = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, text_field=text_field)
     assert len(fixed.wrap(toks)) == 150  # the advice given works
+
+
+@pytest.mark.parametrize("kind", ["list", "hf_dataset"])
+def test_a_text_field_holding_lists_is_refused_not_every_record_dropped(kind):
+    chats = [{"messages": [f"hi number {i}", "hello"], "title": f"chat {i}"} for i in range(150)]
+    data = list(chats) if kind == "list" else datasets.Dataset.from_list(chats)
+    g = guard(near=True, text_field="messages")
+    with pytest.raises(ConfigError) as exc:  # before: kept 0, every record an invalid/not_string drop
+        g.wrap(data)
+    msg = str(exc.value)
+    assert "text_field='messages' holds list values" in msg and "invalid/not_string" in msg
+    assert "text_field='title'" in msg and "hi number" not in msg
+    assert g.report()["kept"] == 0
+    g = guard(text_field="messages")  # one record with a string first: later lists stay counted drops
+    assert len(g.wrap([{"messages": "a text", "title": "t"}] + chats)) == 1
+    assert g.report()["dropped_by_reason"] == {"invalid/not_string": 150}

@@ -27,9 +27,10 @@ NOT_PROBED, MISSING, PRESENT = 0, 1, 2
 _MAX_FIELDS = 30
 
 
-def type_mark(record: Any) -> str:
-    """The entry that stands, among field names, for a record of a type that holds no text (``"<tuple>"``)."""
-    return f"<{type(record).__name__[:40]}>"
+def type_mark(value: Any, *, held: bool = False) -> str:
+    """The entry that stands, among field names, for a record of a type that holds no text (``"<tuple>"``), or
+    with ``held`` for a text field holding a value of another type than ``str`` (``"<=list>"``)."""
+    return f"<{'=' if held else ''}{type(value).__name__[:40]}>"
 
 
 def _is_type_mark(name: str) -> bool:
@@ -111,7 +112,9 @@ class TextFieldCheck:
     def _fail(self, how_many: str) -> None:
         tf = self.text_field
         names = sorted(k for k in self.fields if not _is_type_mark(k))
-        kinds = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
+        marks = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
+        kinds = [k for k in marks if not k.startswith("=")]
+        held = [k[1:] for k in marks if k.startswith("=")]
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
         stages = f"the stages that read text ({self.text_stages})" if self.text_stages else "the stages that read text"
@@ -135,8 +138,13 @@ class TextFieldCheck:
                  else "or text_field=None for records without text")
         what = (f"text_field={tf!r} is missing from" if tf is not None
                 else f"text_field=None, but {stages} need text: it is missing from")
-        self._failed = (f"{what} {how_many} records{src} that should hold text (each would be dropped as "
-                        f"invalid/missing_field); the records have the fields {names}. Pass the field that holds the "
-                        f"text: {fix}, {other}")
+        why = "invalid/missing_field"
+        if held:  # the field is there but holds lists, numbers ...: a list of strings is not one text
+            what = f"text_field={tf!r} holds {', '.join(held)} values, not strings, in"
+            why = "invalid/not_string"
+            other = (f"or make it one string per record first (e.g. ds.map(lambda r: {{{tf!r}: ' '.join(r[{tf!r}])}}) "
+                     f"for lists of strings)")
+        self._failed = (f"{what} {how_many} records{src} that should hold text (each would be dropped as {why}); the "
+                        f"records have the fields {names}. Pass the field that holds the text: {fix}, {other}")
         self.done = True
         raise ConfigError(self._failed)
