@@ -242,3 +242,16 @@ def test_a_loader_built_with_a_batch_sampler_stays_batched(inner):
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(x for b in batches for x in b) == sorted(f"text {i}" for i in range(10))
     assert isinstance(wrapped.batch_sampler.sampler, type(sampler))
+
+
+@pytest.mark.parametrize("kind", ["map", "iterable", "loader"])
+def test_wrapping_what_the_same_guard_wrapped_is_refused(kind, list_dataset, list_stream):
+    data = [f"text number {i} about {i * 7 % 11}" for i in range(50)]
+    g = guard()
+    once = g.wrap(list_stream(data) if kind == "iterable" else list_dataset(data))
+    again = DataLoader(once, batch_size=4, collate_fn=lambda b: b) if kind == "loader" else once
+    with pytest.raises(tdg.ConfigError, match="already wrapped by this guard"):
+        list(g.wrap(again))  # before: every example dropped as a duplicate of itself (source "data1")
+    assert len(list(once)) == 50 and g.report()["dropped"] == 0 and list(g.sources) == [""]
+    other = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(list(other.wrap(once))) == 50  # another guard may wrap it

@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from .dispatch import register, wrap
 from .stream import StreamFilter, stream_ids, worker_split
 
-__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "wrap_iterable", "wrap_loader", "wrap_map",
-           "wrap_other", "wrap_sequence"]
+__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "refuse_rewrap", "wrap_iterable",
+           "wrap_loader", "wrap_map", "wrap_other", "wrap_sequence"]
 
 
 class GuardedDataset(Dataset):
@@ -108,9 +108,21 @@ class GuardedIterableDataset(IterableDataset):
 # --------------------------------------------------------------------------------------------------
 # handlers (every decider; a decider may register its own for a type, see dispatch.py)
 # --------------------------------------------------------------------------------------------------
+def refuse_rewrap(guard: Any, data: Any) -> None:
+    """Refuse data this guard wrapped already: as a new source, every example would be an exact duplicate of
+    itself and be dropped (another guard may wrap it)."""
+    mine = (data.id_tag is guard.id_tag if isinstance(data, GuardedDataset)
+            else data._filter.guard is guard if isinstance(data, GuardedIterableDataset) else False)
+    if mine:
+        raise ConfigError(f"this {type(data).__name__} was already wrapped by this guard (source "
+                          f"{data.source or 'the first'!r}): wrapped again, each of its examples would be dropped as a "
+                          f"duplicate of itself. Use it as it is (build the DataLoader on it), or wrap the original data")
+
+
 @register(Dataset)
 def wrap_map(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> GuardedDataset:
     """A map-style dataset: decided once now (``num_workers`` plan in DataLoader workers), then served filtered."""
+    refuse_rewrap(guard, data)
     src = guard.new_source(source)
     kept = guard.decider.scan(guard, data, source=src, num_workers=num_workers)
     return GuardedDataset(data, kept, guard.planner(), source=src, id_tag=guard.id_tag)
@@ -134,6 +146,7 @@ def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num
 @register(IterableDataset)
 def wrap_iterable(guard: Any, data: IterableDataset, *, source: Optional[str], num_workers: int) -> GuardedIterableDataset:
     """A stream: filtered as it is read, in the main process or in DataLoader workers."""
+    refuse_rewrap(guard, data)
     return GuardedIterableDataset(data, guard, source=guard.new_source(source))
 
 
