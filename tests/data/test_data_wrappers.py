@@ -255,3 +255,10 @@ def test_wrapping_what_the_same_guard_wrapped_is_refused(kind, list_dataset, lis
     assert len(list(once)) == 50 and g.report()["dropped"] == 0 and list(g.sources) == [""]
     other = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
     assert len(list(other.wrap(once))) == 50  # another guard may wrap it
+
+
+def test_a_generator_is_refused_with_the_calls_that_take_it():
+    g = guard()
+    with pytest.raises(tdg.ConfigError, match=r"guard.filter\(records\)"):
+        g.wrap(t for t in ["a b", "a b"])
+    assert g.filter(t for t in ["a b", "a b"]) == ["a b"]

@@ -223,5 +223,7 @@ def wrap_other(guard: Any, data: Any, *, source: Optional[str], num_workers: int
     """Anything else: a map-style dataset by duck typing (``__getitem__`` and ``__len__``), else refused."""
     if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
         return wrap_map(guard, data, source=source, num_workers=num_workers)
+    hint = ("; for a generator or another one-off iterable, guard.filter(records) gives the kept ones as a list "
+            "and guard.process(records) streams them" if hasattr(data, "__iter__") else "")
     raise ConfigError(f"cannot wrap a {type(data).__name__}: expected a torch Dataset, IterableDataset or "
-                      f"DataLoader, a datasets.Dataset or datasets.IterableDataset, or a list")
+                      f"DataLoader, a datasets.Dataset or datasets.IterableDataset, or a list{hint}")
