@@ -220,9 +220,8 @@ class Guard:
     def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
         """Raise ``ConfigError`` if no record of ``source`` so far has the text field (core/textcheck.py; ``end``: it ended)."""
         with self.lock:
-            if source not in self._text_checks:  # its advice names the stages that read text
-                self._text_checks[source] = TextFieldCheck.for_stages(self.text_field, self.stages, source=source)
-            self._text_checks[source].check(plan, end=end)
+            check = self._text_checks.get(source) or TextFieldCheck.for_stages(self.text_field, self.stages, source=source)
+            self._text_checks.setdefault(source, check).check(plan, end=end)
 
     def new_source(self, source: Optional[str]) -> str:
         """The source name of the next wrapped data: ``source``, else ``""`` for the first and ``data1``,
