@@ -90,3 +90,50 @@ def test_the_right_field_works_and_strict_mode_names_the_fields():
     assert len(g.wrap(SENT)) == 800 and g.report()["dropped"] == 0
     with pytest.raises(tdg.GuardInputError, match=r"the record has the fields \['label', 'sentence'\]"):
         guard(strict=True).wrap(SENT)
+
+
+@pytest.mark.parametrize("kind", ["tuples", "tensors", "ints"])
+def test_records_without_any_text_are_refused_when_stages_need_text(kind, list_stream):
+    data = {"tuples": [(f"text number {i} here", i % 2) for i in range(300)],
+            "tensors": [torch.full((3,), float(i)) for i in range(300)],
+            "ints": list(range(300))}[kind]
+    text_guard = lambda **kw: tdg.Guard([tdg.Normalize(), tdg.ExactDedup()], device="cpu", progress=False, **kw)
+    name = {"tuples": "tuple", "tensors": "Tensor", "ints": "int"}[kind]
+    for wrap in (lambda g: g.wrap(data), lambda g: list(g.wrap(list_stream(data))), lambda g: g.wrap(data[:7])):
+        g = text_guard()
+        with pytest.raises(ConfigError) as exc:  # before: every record silently dropped as invalid/no_text
+            wrap(g)
+        msg = str(exc.value)
+        assert f"records of type {name}" in msg and "invalid/no_text" in msg and "text number" not in msg
+        assert g.report()["kept"] == 0
+    g = text_guard()  # one record with text first: later ones without text stay counted drops
+    assert len(g.wrap(["some text"] + data)) == 1 and g.report()["dropped_by_reason"] == {"invalid/no_text": 300}
+
+
+@pytest.mark.parametrize("text_field", ["text", None])
+def test_token_records_under_text_stages_are_told_the_fix_that_works(text_field):
+    toks = [{"input_ids": [i, i + 1, 7], "label": 0} for i in range(150)]
+    g = tdg.Guard([tdg.Normalize(), tdg.ExactDedup()], device="cpu", progress=False, text_field=text_field)
+    with pytest.raises(ConfigError) as exc:
+        g.wrap(toks)
+    msg = str(exc.value)
+    # before: "... or text_field=None for records without text", which fails the same way (advice that loops)
+    assert "text_field=None for records" not in msg and "['normalize']" in msg and "['input_ids', 'label']" in msg
+    fixed = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False, text_field=text_field)
+    assert len(fixed.wrap(toks)) == 150  # the advice given works
+
+
+@pytest.mark.parametrize("kind", ["list", "hf_dataset"])
+def test_a_text_field_holding_lists_is_refused_not_every_record_dropped(kind):
+    chats = [{"messages": [f"hi number {i}", "hello"], "title": f"chat {i}"} for i in range(150)]
+    data = list(chats) if kind == "list" else datasets.Dataset.from_list(chats)
+    g = guard(near=True, text_field="messages")
+    with pytest.raises(ConfigError) as exc:  # before: kept 0, every record an invalid/not_string drop
+        g.wrap(data)
+    msg = str(exc.value)
+    assert "text_field='messages' holds list values" in msg and "invalid/not_string" in msg
+    assert "text_field='title'" in msg and "hi number" not in msg
+    assert g.report()["kept"] == 0
+    g = guard(text_field="messages")  # one record with a string first: later lists stay counted drops
+    assert len(g.wrap([{"messages": "a text", "title": "t"}] + chats)) == 1
+    assert g.report()["dropped_by_reason"] == {"invalid/not_string": 150}

@@ -204,3 +204,61 @@ def test_rewriting_fails_closed_at_fetch_time(list_dataset):
     ds = g.wrap(list_dataset([{"text": "secret stuff"}]))
     with pytest.raises(tdg.GuardInputError, match="not deterministic"):
         ds[0]
+
+
+@pytest.mark.parametrize("data, fix", [("zebra stripes", "guard.wrap([text])"), (b"zebra stripes", "guard.wrap([text])"),
+                                       ({"text": ["zebra stripes", "c d"]}, "datasets.Dataset.from_dict")])
+def test_a_string_or_a_dict_is_refused_not_wrapped_by_its_characters_or_keys(data, fix):
+    g = guard()
+    with pytest.raises(tdg.ConfigError) as exc:  # before: a dataset of characters, or a KeyError
+        g.wrap(data)
+    assert fix in str(exc.value) and "zebra" not in str(exc.value)
+    assert g.report()["seen"] == 0 and g.sources == {}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_loader_over_a_wrapped_subset_yields_the_kept_rewritten_examples(workers, list_dataset):
+    rows = [{"text": "mail ann@example.org now"}] * 3 + [{"text": f"unique text {i}"} for i in range(5)]
+    base = torch.utils.data.random_split(list_dataset(rows), [1.0], generator=torch.Generator().manual_seed(0))[0]
+    assert hasattr(base, "__getitems__")  # a Subset fetches a batch at once: the DataLoader calls it
+    g = tdg.Guard([tdg.PIIScrubber(), tdg.ExactDedup()], device="cpu", progress=False)
+    wrapped = g.wrap(base)
+    expected = [wrapped[i] for i in range(len(wrapped))]
+    loader = DataLoader(wrapped, batch_size=4, num_workers=workers, collate_fn=lambda b: b)
+    got = [r for batch in loader for r in batch]
+    # before: the Subset's own __getitems__ fetched unfiltered rows, unscrubbed (3 copies of the address)
+    assert got == expected and len(got) == 6 and not any("ann@example.org" in r["text"] for r in got)
+
+
+@pytest.mark.parametrize("inner", ["sequential", "random"])
+def test_a_loader_built_with_a_batch_sampler_stays_batched(inner):
+    data = [f"text {i}" for i in range(10)] + ["text 0", "text 3"]
+    sampler = torch.utils.data.SequentialSampler(data) if inner == "sequential" else \
+        torch.utils.data.RandomSampler(data, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(data, batch_sampler=torch.utils.data.BatchSampler(sampler, 4, drop_last=False),
+                        collate_fn=lambda b: b)
+    wrapped = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False).wrap(loader)
+    batches = list(wrapped)  # before: single examples (the loader's batch_size is None when batch_sampler is given)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(x for b in batches for x in b) == sorted(f"text {i}" for i in range(10))
+    assert isinstance(wrapped.batch_sampler.sampler, type(sampler))
+
+
+@pytest.mark.parametrize("kind", ["map", "iterable", "loader"])
+def test_wrapping_what_the_same_guard_wrapped_is_refused(kind, list_dataset, list_stream):
+    data = [f"text number {i} about {i * 7 % 11}" for i in range(50)]
+    g = guard()
+    once = g.wrap(list_stream(data) if kind == "iterable" else list_dataset(data))
+    again = DataLoader(once, batch_size=4, collate_fn=lambda b: b) if kind == "loader" else once
+    with pytest.raises(tdg.ConfigError, match="already wrapped by this guard"):
+        list(g.wrap(again))  # before: every example dropped as a duplicate of itself (source "data1")
+    assert len(list(once)) == 50 and g.report()["dropped"] == 0 and list(g.sources) == [""]
+    other = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(list(other.wrap(once))) == 50  # another guard may wrap it
+
+
+def test_a_generator_is_refused_with_the_calls_that_take_it():
+    g = guard()
+    with pytest.raises(tdg.ConfigError, match=r"guard.filter\(records\)"):
+        g.wrap(t for t in ["a b", "a b"])
+    assert g.filter(t for t in ["a b", "a b"]) == ["a b"]

@@ -218,10 +218,10 @@ class Guard:
         return self.decider.decide(self, plan, source, split=split)
 
     def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
-        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (see core/textcheck.py);
-        ``end=True`` when the data ended."""
+        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (core/textcheck.py; ``end``: it ended)."""
         with self.lock:
-            self._text_checks.setdefault(source, TextFieldCheck(self.text_field, source=source)).check(plan, end=end)
+            check = self._text_checks.get(source) or TextFieldCheck.for_stages(self.text_field, self.stages, source=source)
+            self._text_checks.setdefault(source, check).check(plan, end=end)
 
     def new_source(self, source: Optional[str]) -> str:
         """The source name of the next wrapped data: ``source``, else ``""`` for the first and ``data1``,

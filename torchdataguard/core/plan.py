@@ -16,7 +16,7 @@ import torch
 from ..errors import GuardInputError
 from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, record_fingerprint
 from .stage import Drop, Example
-from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields
+from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields, type_mark
 from .tokens import TokenSync, sync_tokens
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
@@ -210,7 +210,7 @@ class Planner:
             old_texts.append(ex.text)
             pre.append((-1, drop) if drop is not None else None)
             kind = type(rec)
-            if kind is str or (kind is dict and tf is not None and tf in rec):  # _text_flag's first answers
+            if kind is str or (kind is dict and tf is not None and tf in rec and drop is None):  # _text_flag's answers
                 flags.append(PRESENT)
             else:
                 flags.append(self._text_flag(rec, drop, missing))
@@ -235,14 +235,24 @@ class Planner:
 
     def _text_flag(self, record: Any, drop: Optional[Drop], missing: Dict[str, bool]) -> int:
         """Whether ``record`` has the text field (for :class:`~torchdataguard.core.textcheck.TextFieldCheck`)."""
-        if type(record) is dict and self.text_field is not None and self.text_field in record:
+        tf = self.text_field
+        if isinstance(record, Mapping) and tf is not None and tf in record:
+            if drop is not None and drop.reason == "invalid/not_string":  # a list, a number ...: the wrong field?
+                merge_fields(missing, record)
+                mark = type_mark(record[tf], held=True)
+                if mark not in missing and len(missing) < 40:
+                    missing[mark] = False
+                return MISSING
             return PRESENT
         if isinstance(record, (str, bytes, bytearray)):
             return PRESENT
         if not isinstance(record, Mapping):
+            if drop is not None and drop.reason == "invalid/no_text":  # a stage reads text; this holds none
+                mark = type_mark(record)
+                if mark not in missing and len(missing) < 30:
+                    missing[mark] = False
+                return MISSING
             return NOT_PROBED
-        if self.text_field is not None and self.text_field in record:
-            return PRESENT
         if drop is not None and drop.reason == "invalid/missing_field":
             merge_fields(missing, record)
             return MISSING

@@ -4,8 +4,9 @@ A record that should hold text (a mapping, when a stage reads text or the record
 lacks ``text_field`` is dropped as ``invalid/missing_field``. When that happens to *every one* of the first
 :data:`PROBE_RECORDS` such records of a data source (or to all of them, when the source has fewer), the field
 name is wrong, not the records: :class:`TextFieldCheck` raises :class:`~torchdataguard.errors.ConfigError`
-naming the field and the fields the records do have. Once one record with the field is met, later records
-that lack it stay counted drops.
+naming the field and the fields the records do have. Records that cannot hold text at all (tuples, tensors,
+numbers: dropped as ``invalid/no_text`` when a stage reads text) count the same way, and the error names their
+type. Once one record with the field is met, later records that lack it stay counted drops.
 
 The planner marks each record (:data:`NOT_PROBED`, :data:`MISSING` or :data:`PRESENT`) wherever it runs
 (DataLoader workers included); the guard checks the marks in the main process, in stream order.
@@ -16,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck"]
+__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck", "type_mark"]
 
 #: how many records that should hold text are looked at before the field is trusted
 PROBE_RECORDS = 100
@@ -24,6 +25,16 @@ PROBE_RECORDS = 100
 NOT_PROBED, MISSING, PRESENT = 0, 1, 2
 #: at most this many field names are remembered and shown
 _MAX_FIELDS = 30
+
+
+def type_mark(value: Any, *, held: bool = False) -> str:
+    """The entry that stands, among field names, for a record of a type that holds no text (``"<tuple>"``), or
+    with ``held`` for a text field holding a value of another type than ``str`` (``"<=list>"``)."""
+    return f"<{'=' if held else ''}{type(value).__name__[:40]}>"
+
+
+def _is_type_mark(name: str) -> bool:
+    return len(name) > 2 and name[0] == "<" and name[-1] == ">"
 
 
 def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIELDS) -> None:
@@ -47,14 +58,24 @@ class TextFieldCheck:
         torchdataguard.errors.ConfigError: text_field='body' is missing from all 3 records that should hold text ...
     """
 
-    def __init__(self, text_field: Optional[str], *, limit: int = PROBE_RECORDS, source: str = "") -> None:
+    def __init__(self, text_field: Optional[str], *, limit: int = PROBE_RECORDS, source: str = "",
+                 text_stages: Sequence[str] = ()) -> None:
         self.text_field = text_field
+        #: names of the guard's stages that read text (records without text cannot pass them): the fix named
+        #: for records without text is then to leave those stages out, not ``text_field=None``
+        self.text_stages = list(text_stages)
         self.limit = limit
         self.source = source
         self.missing = 0
         self.done = False
         self.fields: Dict[str, bool] = {}
         self._failed: Optional[str] = None
+
+    @classmethod
+    def for_stages(cls, text_field: Optional[str], stages: Sequence[Any], *, source: str = "") -> "TextFieldCheck":
+        """A check whose advice names the record and index stages of ``stages`` that read text (``needs_text``)."""
+        readers = [s.name for s in stages if getattr(s, "kind", "") != "batch" and getattr(s, "needs_text", False)]
+        return cls(text_field, source=source, text_stages=readers)
 
     def observe(self, flags: Sequence[int], fields: Mapping[str, bool]) -> None:
         """Account for the marks of a chunk, in stream order; raises once ``limit`` records all lacked the field."""
@@ -90,17 +111,40 @@ class TextFieldCheck:
 
     def _fail(self, how_many: str) -> None:
         tf = self.text_field
-        names = sorted(self.fields)
+        names = sorted(k for k in self.fields if not _is_type_mark(k))
+        marks = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
+        kinds = [k for k in marks if not k.startswith("=")]
+        held = [k[1:] for k in marks if k.startswith("=")]
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
+        stages = f"the stages that read text ({self.text_stages})" if self.text_stages else "the stages that read text"
+        if kinds and not names:  # tuples, tensors, numbers: no field name can help
+            self._failed = (f"{how_many} records{src} are records of type {', '.join(kinds)}, which hold no text, but "
+                            f"{stages} need it: each would be dropped as invalid/no_text. Give the guard records that "
+                            f"hold their text: plain strings, or mappings such as {{{tf or 'text'!r}: ..., 'label': ...}} "
+                            f"(a Dataset whose __getitem__ returns a dict), or leave out {stages}")
+            self.done = True
+            raise ConfigError(self._failed)
+        if kinds:
+            names = names + [f"(and records of type {', '.join(kinds)})"]
         if len(texts) == 1:
             fix = f"text_field={texts[0]!r} (CLI: --text-field {texts[0]})"
         elif texts:
             fix = f"text_field= one of {texts} (the fields holding strings; CLI: --text-field NAME)"
         else:
             fix = "text_field=NAME (CLI: --text-field NAME)"
-        self._failed = (f"text_field={tf!r} is missing from {how_many} records{src} that should hold text (each "
-                        f"would be dropped as invalid/missing_field); the records have the fields {names}. Pass the "
-                        f"field that holds the text: {fix}, or text_field=None for records without text")
+        # records without text pass a guard without text-reading stages only; text_field=None helps only then
+        other = (f"or, for records without text, leave out {stages}" if self.text_stages
+                 else "or text_field=None for records without text")
+        what = (f"text_field={tf!r} is missing from" if tf is not None
+                else f"text_field=None, but {stages} need text: it is missing from")
+        why = "invalid/missing_field"
+        if held:  # the field is there but holds lists, numbers ...: a list of strings is not one text
+            what = f"text_field={tf!r} holds {', '.join(held)} values, not strings, in"
+            why = "invalid/not_string"
+            other = (f"or make it one string per record first (e.g. ds.map(lambda r: {{{tf!r}: ' '.join(r[{tf!r}])}}) "
+                     f"for lists of strings)")
+        self._failed = (f"{what} {how_many} records{src} that should hold text (each would be dropped as {why}); the "
+                        f"records have the fields {names}. Pass the field that holds the text: {fix}, {other}")
         self.done = True
         raise ConfigError(self._failed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
 from ..core.gcpause import gc_paused
 from ..core.idtag import IdTag
@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from .dispatch import register, wrap
 from .stream import StreamFilter, stream_ids, worker_split
 
-__all__ = ["GuardedDataset", "GuardedIterableDataset", "wrap_iterable", "wrap_loader", "wrap_map", "wrap_other",
-           "wrap_sequence"]
+__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "refuse_rewrap", "wrap_iterable",
+           "wrap_loader", "wrap_map", "wrap_other", "wrap_sequence"]
 
 
 class GuardedDataset(Dataset):
@@ -58,6 +58,12 @@ class GuardedDataset(Dataset):
         if self.id_tag.key is not None:
             rec = self.id_tag.attach(rec, qualify_id(idx, self.source))
         return rec
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Any]:
+        """A batch of kept examples. Defined here so that a DataLoader never reaches the wrapped dataset's own
+        ``__getitems__`` (a ``Subset``'s, from ``random_split``) through attribute pass-through: that one would
+        fetch unfiltered, unscrubbed rows by their filtered positions."""
+        return [self[i] for i in indices]
 
     @property
     def kept_indices(self) -> List[int]:
@@ -102,9 +108,21 @@ class GuardedIterableDataset(IterableDataset):
 # --------------------------------------------------------------------------------------------------
 # handlers (every decider; a decider may register its own for a type, see dispatch.py)
 # --------------------------------------------------------------------------------------------------
+def refuse_rewrap(guard: Any, data: Any) -> None:
+    """Refuse data this guard wrapped already: as a new source, every example would be an exact duplicate of
+    itself and be dropped (another guard may wrap it)."""
+    mine = (data.id_tag is guard.id_tag if isinstance(data, GuardedDataset)
+            else data._filter.guard is guard if isinstance(data, GuardedIterableDataset) else False)
+    if mine:
+        raise ConfigError(f"this {type(data).__name__} was already wrapped by this guard (source "
+                          f"{data.source or 'the first'!r}): wrapped again, each of its examples would be dropped as a "
+                          f"duplicate of itself. Use it as it is (build the DataLoader on it), or wrap the original data")
+
+
 @register(Dataset)
 def wrap_map(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> GuardedDataset:
     """A map-style dataset: decided once now (``num_workers`` plan in DataLoader workers), then served filtered."""
+    refuse_rewrap(guard, data)
     src = guard.new_source(source)
     kept = guard.decider.scan(guard, data, source=src, num_workers=num_workers)
     return GuardedDataset(data, kept, guard.planner(), source=src, id_tag=guard.id_tag)
@@ -128,6 +146,7 @@ def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num
 @register(IterableDataset)
 def wrap_iterable(guard: Any, data: IterableDataset, *, source: Optional[str], num_workers: int) -> GuardedIterableDataset:
     """A stream: filtered as it is read, in the main process or in DataLoader workers."""
+    refuse_rewrap(guard, data)
     return GuardedIterableDataset(data, guard, source=guard.new_source(source))
 
 
@@ -150,6 +169,9 @@ def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_wo
     if bs is not None and type(bs).__name__ != "BatchSampler":
         raise ConfigError(f"the DataLoader has a custom batch_sampler ({type(bs).__name__}) whose indices refer to the "
                           f"unfiltered dataset; wrap the dataset first (guard.wrap(dataset)) and build the sampler on it")
+    given = bs is not None and loader.batch_size is None  # DataLoader(batch_sampler=BatchSampler(sampler, ...))
+    if given:
+        sampler = bs.sampler  # loader.sampler is then a default SequentialSampler the batches never used
     if isinstance(sampler, RandomSampler):
         new_sampler = RandomSampler(ds, replacement=sampler.replacement,
                                     num_samples=None if sampler._num_samples is None else sampler._num_samples,
@@ -164,6 +186,9 @@ def wrap_loader(guard: Any, loader: DataLoader, *, source: Optional[str], num_wo
     else:
         raise ConfigError(f"the DataLoader's sampler ({type(sampler).__name__}) indexes the unfiltered dataset; wrap "
                           f"the dataset first (guard.wrap(dataset)) and build the sampler on the wrapped dataset")
+    if given:
+        return DataLoader(ds, batch_sampler=BatchSampler(new_sampler, bs.batch_size, bs.drop_last), collate_fn=collate,
+                          **kwargs)
     if loader.batch_size is None:
         return DataLoader(ds, batch_size=None, sampler=new_sampler, collate_fn=collate, **kwargs)
     return DataLoader(ds, batch_size=loader.batch_size, sampler=new_sampler, drop_last=loader.drop_last,
@@ -174,10 +199,31 @@ _LOADER_ARGS = ("num_workers", "pin_memory", "timeout", "worker_init_fn", "multi
                 "prefetch_factor", "persistent_workers", "pin_memory_device", "in_order")
 
 
+@register(str)
+@register(bytes)
+@register(bytearray)
+@register(dict)
+def refuse_one_value(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """A text or a dict is one value, not a dataset: refused (it would be wrapped character by character, or fail
+    on ``data[0]``), on every decider."""
+    kind = type(data).__name__
+    if isinstance(data, dict):
+        raise ConfigError(f"cannot wrap a dict (keys {sorted(str(k)[:40] for k in list(data)[:10])}): guard.wrap takes "
+                          f"a dataset of examples. For columns ({{'text': [...], 'label': [...]}}) pass "
+                          f"datasets.Dataset.from_dict(columns) or a list of records "
+                          f"([dict(zip(columns, row)) for row in zip(*columns.values())]); for one record, a list "
+                          f"holding it")
+    raise ConfigError(f"cannot wrap a {kind}: guard.wrap takes a dataset of examples, and would read a {kind} one "
+                      f"character at a time. For one text pass a list holding it: guard.wrap([text]) (or "
+                      f"guard.filter([text]))")
+
+
 @register(object)
 def wrap_other(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
     """Anything else: a map-style dataset by duck typing (``__getitem__`` and ``__len__``), else refused."""
     if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
         return wrap_map(guard, data, source=source, num_workers=num_workers)
+    hint = ("; for a generator or another one-off iterable, guard.filter(records) gives the kept ones as a list "
+            "and guard.process(records) streams them" if hasattr(data, "__iter__") else "")
     raise ConfigError(f"cannot wrap a {type(data).__name__}: expected a torch Dataset, IterableDataset or "
-                      f"DataLoader, a datasets.Dataset or datasets.IterableDataset, or a list")
+                      f"DataLoader, a datasets.Dataset or datasets.IterableDataset, or a list{hint}")

@@ -7,13 +7,15 @@ Example:
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from .finders import FINDERS, MIN_DIGITS, MULTI_FINDERS, MULTI_MIN_DIGITS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
 
-__all__ = ["find_pii"]
+__all__ = ["find_pii", "fold_digits"]
 
 
 def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = None,
@@ -31,6 +33,8 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
         [('credit_card', '4111 1111 1111 1111')]
     """
     wanted = ENTITY_TYPES if entities is None else [e for e in ENTITY_TYPES if e in entities]
+    if not text.isascii():  # numbers in other digits (٤١١١, ४१११, ４１１１) are read as ASCII ones, same positions
+        text = fold_digits(text)
     dets, clipped = _detect_once(text, wanted, extra)
     # A candidate can be turned down because it touches another detection (a card right after an IPv6
     # address, a phone glued to an e-mail) or overlaps one that wins. Once that neighbour is replaced by a
@@ -49,6 +53,31 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
         dets = sorted(dets + new)
         text = masked
     return dets
+
+
+#: a decimal digit outside ASCII (Arabic-Indic, Devanagari, Thai, full-width ...)
+_OTHER_DIGIT = re.compile(r"[^\x00-\x7f](?<=\d)")  # the class first: 3.5x faster on mostly ASCII text
+#: separators written around such digits, each read as its ASCII form (one character for one)
+_SEPARATORS = {0x00A0: " ", 0x2007: " ", 0x2009: " ", 0x202F: " ", 0x3000: " ", 0x2010: "-", 0x2011: "-",
+               0x2012: "-", 0x2013: "-", 0x2212: "-", 0xFF0D: "-", 0xFF08: "(", 0xFF09: ")", 0xFF0B: "+",
+               0xFF0E: ".", 0xFF0F: "/"}
+
+
+def fold_digits(text: str) -> str:
+    """``text`` with every decimal digit outside ASCII as its ASCII digit and, when it has such digits, the
+    separators written around them (full-width and no-break spaces, dashes, brackets) as their ASCII forms.
+
+    One character for one, so positions found in the result are positions in ``text``; a text without such
+    digits comes back as it is (the detectors have always read it that way).
+
+    Example:
+        >>> fold_digits("بطاقة ٤١١١ ١١١١"), fold_digits("４１１１　１１１１"), fold_digits("no digits　here")
+        ('بطاقة 4111 1111', '4111 1111', 'no digits\u3000here')
+    """
+    if _OTHER_DIGIT.search(text) is None:
+        return text
+    text = _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+    return text.translate(_SEPARATORS)
 
 
 _MOST_NEEDED = max(max(MIN_DIGITS.values()), max(MULTI_MIN_DIGITS))
