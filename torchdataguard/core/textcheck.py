@@ -16,7 +16,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck"]
+__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck", "looks_like_data"]
 
 #: how many records that should hold text are looked at before the field is trusted
 PROBE_RECORDS = 100
@@ -24,6 +24,21 @@ PROBE_RECORDS = 100
 NOT_PROBED, MISSING, PRESENT = 0, 1, 2
 #: at most this many field names are remembered and shown
 _MAX_FIELDS = 30
+
+
+#: a field name holding this many digits (or an '@') is taken for data, not a column name, and never shown
+_DATA_DIGITS = 5
+
+
+def looks_like_data(name: str) -> bool:
+    """Whether a field name looks like a value (an e-mail address, a phone or card number), as the names of a
+    CSV file without a header row do: such names are left out of messages and reports.
+
+    Example:
+        >>> [looks_like_data(n) for n in ("body", "col_2024", "jane@example.org", "+1 415 555 0142")]
+        [False, False, True, True]
+    """
+    return "@" in name or sum(c.isdigit() for c in name) >= _DATA_DIGITS
 
 
 def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIELDS) -> None:
@@ -90,7 +105,8 @@ class TextFieldCheck:
 
     def _fail(self, how_many: str) -> None:
         tf = self.text_field
-        names = sorted(self.fields)
+        hidden = [k for k in self.fields if looks_like_data(k)]
+        names = sorted(k for k in self.fields if k not in hidden)
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
         if len(texts) == 1:
@@ -102,5 +118,9 @@ class TextFieldCheck:
         self._failed = (f"text_field={tf!r} is missing from {how_many} records{src} that should hold text (each "
                         f"would be dropped as invalid/missing_field); the records have the fields {names}. Pass the "
                         f"field that holds the text: {fix}, or text_field=None for records without text")
+        if hidden:
+            self._failed += (f". {len(hidden)} more field name(s) hold an '@' or {_DATA_DIGITS}+ digits, like personal "
+                             f"data rather than column names, and are not shown: is the first row of a CSV file data "
+                             f"instead of a header row?")
         self.done = True
         raise ConfigError(self._failed)

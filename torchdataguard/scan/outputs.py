@@ -152,7 +152,8 @@ class ScanRun:
 
     def _reraise(self, rep: Dict[str, Any]) -> None:
         err = self.error
-        where = (f". Records decided before it: {rep['seen']:,}; partial results in {rep['outputs']['kept']} and a "
+        stop = "" if str(err).endswith((".", "?")) else "."  # never "..": the message may end a sentence itself
+        where = (f"{stop} Records decided before it: {rep['seen']:,}; partial results in {rep['outputs']['kept']} and a "
                  f"report with \"complete\": false in {rep['outputs']['report']}")
         if isinstance(err, (GuardInputError, ConfigError)):
             raise type(err)(f"{err}{where}") from err

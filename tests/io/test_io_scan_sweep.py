@@ -1,0 +1,106 @@
+"""Inputs from an adversarial sweep of ``torchdataguard scan`` (session 10): each once crashed the scan, lost a
+record or leaked personal data."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from torchdataguard.core.textcheck import TextFieldCheck
+from torchdataguard.errors import ConfigError, GuardInputError
+from torchdataguard.io.readers import first_record, read_records
+from torchdataguard.scan.local import scan
+
+from scan_agreement import assert_scan_agrees
+
+GOOD = [json.dumps({"id": f"g{i}", "text": f"record number {i} about the river"}) for i in range(3)]
+
+
+def _scan(tmp_path, name, data, **kw):
+    p = tmp_path / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    kw.setdefault("stages", ["exact", "near"])
+    return scan(str(p), str(tmp_path / "out"), device="cpu", progress=False, **kw)
+
+
+@pytest.mark.parametrize("bad", ['{"id": "d", "text": "deep", "m": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                 '{"id": "h", "text": "huge", "n": ' + "9" * 5_000 + "}",
+                                 '{"id": ' + "9" * 5_000 + ', "text": "huge id"}'])
+def test_a_jsonl_line_python_cannot_decode_is_a_counted_drop(tmp_path, bad):
+    """Nesting past the recursion limit and integers over 4,300 digits raised RecursionError / ValueError out of
+    the reader: a traceback, exit 1, and the records of the chunk read before it never written."""
+    rep = _scan(tmp_path, "in.jsonl", "\n".join(GOOD[:2] + [bad] + GOOD[2:]) + "\n")
+    assert rep["dropped_by_reason"] == {"invalid/json": 1} and rep["kept"] == 3
+    assert_scan_agrees(tmp_path / "out", n_input=4, complete=True)
+
+
+def test_a_json_array_element_python_cannot_decode_is_an_input_fault(tmp_path):
+    p = tmp_path / "in.json"
+    p.write_text("[" + ",".join(GOOD) + ', {"m": ' + "[" * 100_000 + "]" * 100_000 + "}]", encoding="utf-8")
+    got = []
+    with pytest.raises(GuardInputError, match="nested too deeply"):
+        for rec in read_records(str(p)):
+            got.append(rec)
+    assert len(got) == 3
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_jsonl_record(tmp_path):
+    """Windows tools write UTF-8 with a BOM: the first line was dropped as invalid/json."""
+    rep = _scan(tmp_path, "in.jsonl", b"\xef\xbb\xbf" + "\r\n".join(GOOD).encode() + b"\r\n")
+    assert rep["kept"] == 3 and rep["dropped"] == 0
+    _, kept, _ = assert_scan_agrees(tmp_path / "out", n_input=3, complete=True)
+    assert [r["id"] for r in kept] == ["g0", "g1", "g2"]
+    assert (tmp_path / "out" / "kept.jsonl").read_bytes().startswith(b'{"id": "g0"')
+
+
+@pytest.mark.parametrize("header", ["text,id", "id,text"])
+def test_a_byte_order_mark_does_not_rename_the_first_csv_column(tmp_path, header):
+    """Excel's "CSV UTF-8" starts with a BOM: the first column was read as '\\ufefftext' (text first: the scan
+    refused the file, exit 2) or '\\ufeffid' (ids silently became positions)."""
+    rows = [f"record {i} about rivers,c{i}" if header.startswith("text") else f"c{i},record {i} about rivers"
+            for i in range(3)]
+    rep = _scan(tmp_path, "in.csv", "\ufeff" + header + "\n" + "\n".join(rows) + "\n")
+    assert rep["kept"] == 3 and sorted(first_record(str(tmp_path / "in.csv"))) == ["id", "text"]  # the CLI's id guess
+    _, kept, _ = assert_scan_agrees(tmp_path / "out", n_input=3, complete=True)
+    assert sorted(kept[0]) == ["id", "text"] and [r["id"] for r in kept] == ["c0", "c1", "c2"]
+
+
+def test_a_csv_quote_left_open_at_the_end_is_an_input_fault(tmp_path):
+    """The csv module reads an unclosed quote to the end of the file as one cell: the rows after it vanished
+    into that cell (2 of 4 records seen, exit 0)."""
+    data = "id,text\nc1,fine\nc2,\"opened and never closed\nc3,lost\nc4,lost too\n"
+    with pytest.raises(GuardInputError, match="quote"):
+        _scan(tmp_path, "in.csv", data)
+    rep, _, _ = assert_scan_agrees(tmp_path / "out", complete=False)
+    assert rep["kept"] == 1 and rep["status"] == "input_error"
+
+
+def test_a_closed_quote_on_the_last_line_is_fine(tmp_path):
+    rep = _scan(tmp_path, "in.csv", 'id,text\nc1,fine\nc2,"two\nlines, quoted"')
+    assert rep["kept"] == 2
+    _, kept, _ = assert_scan_agrees(tmp_path / "out", n_input=2, complete=True)
+    assert kept[1]["text"] == "two\nlines, quoted"
+
+
+def test_field_names_that_look_like_personal_data_are_not_shown(tmp_path):
+    """A CSV without a header row: its first row (e-mail, phone) became the field names, which the wrong-text-field
+    error printed to stderr and wrote into report.json and report.html."""
+    data = "jane.doe@example.com,+1 415 555 0142,hello there friend\nbob@example.org,+1 415 555 0199,another line\n"
+    with pytest.raises(ConfigError) as err:
+        _scan(tmp_path, "in.csv", data)
+    msg = str(err.value)
+    assert "example.com" not in msg and "555" not in msg and "hello there friend" in msg
+    assert "header" in msg
+    for name in ("report.json", "report.html"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "jane.doe" not in text and "415 555" not in text
+
+
+def test_text_field_check_masks_names_holding_an_at_sign_or_many_digits():
+    check = TextFieldCheck("text")
+    check.observe([0], {"body": True, "a.b@c.org": True, "4111 1111 1111 1111": True, "col_2024": False})
+    with pytest.raises(ConfigError) as err:
+        check.observe([1], {})
+        check.finish()
+    msg = str(err.value)
+    assert "'body'" in msg and "'col_2024'" in msg and "a.b@c.org" not in msg and "4111" not in msg
