@@ -238,19 +238,25 @@ def _id_field(args) -> Optional[str]:
 
     Hashed ids (``--hash-ids``) are asked for by naming the field: they are never switched on by a guess.
     """
-    if args.id_field is not None:
-        return args.id_field or None
     if args.hash_ids or args.hash_ids_key_env:
+        return args.id_field or None
+    if args.id_field == "":
         return None
     from .io import readers
 
     path = readers.resolve_input(args.input)
     first = readers.first_record(path, args.format, split=args.split)
-    if isinstance(first, Mapping) and ID_FIELD in first:
+    field = args.id_field
+    if field is None and isinstance(first, Mapping) and ID_FIELD in first:
         print(f"torchdataguard: using the field {ID_FIELD!r} as the record id (ids in kept.jsonl, dropped.jsonl and "
               f"the report); pass --id-field '' to number records by position instead", file=sys.stderr)
-        return ID_FIELD
-    return None
+        field = ID_FIELD
+    value = first.get(field) if field is not None and isinstance(first, Mapping) else None
+    if isinstance(value, str) and "@" in value:  # never the value itself: it is the personal data
+        print(f"torchdataguard: warning: the ids in field {field!r} hold an '@', like e-mail addresses; they are "
+              f"written in clear into report.json and report.html (the duplicates' matches) and both .jsonl files: "
+              f"pass --hash-ids-key-env VAR to write keyed hashes instead", file=sys.stderr)
+    return field
 
 
 _SCAN_EPILOG = """exit codes:

@@ -104,3 +104,21 @@ def test_text_field_check_masks_names_holding_an_at_sign_or_many_digits():
         check.finish()
     msg = str(err.value)
     assert "'body'" in msg and "'col_2024'" in msg and "a.b@c.org" not in msg and "4111" not in msg
+
+
+@pytest.mark.parametrize("flags", [["--id-field", "email"], []])
+def test_ids_that_look_like_e_mail_addresses_are_warned_about(tmp_path, capsys, flags):
+    """Ids are written in clear into the report's matches: an id field of e-mail addresses (named, or the guessed
+    'id') put them into report.json and report.html without a word."""
+    from torchdataguard.cli import main
+
+    field = "email" if flags else "id"
+    p = tmp_path / "in.jsonl"
+    p.write_text("\n".join(json.dumps({field: f"user{i}@example.com", "text": "same text"}) for i in range(2)) + "\n")
+    assert main(["scan", str(p), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress", *flags]) == 0
+    err = capsys.readouterr().err
+    assert f"the ids in field {field!r} hold an '@'" in err and "--hash-ids-key-env" in err
+    assert "example.com" not in err
+    p.write_text("\n".join(json.dumps({field: f"u{i}", "text": "same text"}) for i in range(2)) + "\n")
+    assert main(["scan", str(p), "--out", str(tmp_path / "out2"), "--device", "cpu", "--no-progress", *flags]) == 0
+    assert "hold an '@'" not in capsys.readouterr().err
