@@ -198,7 +198,12 @@ def _run_scan(args, *, freeze: bool = False) -> int:
 
     _imports_done(freeze)
 
-    kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
+    from .scan.stages import order_warnings
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    for warning in order_warnings(stages):
+        print(f"torchdataguard: warning: {warning}", file=sys.stderr)
+    kw = dict(stages=stages, text_field=args.text_field,
               id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
               chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
               options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
