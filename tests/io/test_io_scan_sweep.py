@@ -138,3 +138,18 @@ def test_a_random_rewrite_before_dedup_is_warned_about(tmp_path, capsys):
     assert "'text_augment' before ['exact']" in err and "--stages exact,text_augment" in err
     assert main([*common, "--out", str(tmp_path / "b"), "--stages", "exact,text_augment"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, needle", [(["--limit", "-1"], "limit=-1 is invalid"),
+                                           (["--limit", "0"], "limit=0 is invalid"),
+                                           (["--split", "train"], "split='train' is invalid")])
+def test_a_limit_below_one_or_a_split_of_a_file_is_a_usage_error(tmp_path, capsys, flags, needle):
+    """--limit -1 crashed in itertools.islice (exit 1, a traceback), --limit 0 ended as "the input holds no
+    records" (exit 4), and --split on a JSONL file was silently ignored."""
+    from torchdataguard.cli import main
+
+    p = tmp_path / "in.jsonl"
+    p.write_text("\n".join(GOOD) + "\n")
+    assert main(["scan", str(p), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress", *flags]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report.json").exists()

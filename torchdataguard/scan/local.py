@@ -14,7 +14,7 @@ from ..core.ids import IdHasher, id_record_hook
 from ..core.jsonable import json_line, to_jsonable
 from ..errors import ConfigError, GuardError, StateError
 from ..io import readers  # looked up at call time (tests stand a reader in)
-from .outputs import ReadCounter, ScanRun
+from .outputs import ReadCounter, ScanRun, check_reading
 from .stages import build_stages
 
 __all__ = ["eval_options", "read_eval_files", "scan"]
@@ -87,6 +87,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     """
     input_path = readers.resolve_input(input_path)
     fmt = fmt or readers.detect_format(input_path)
+    check_reading(fmt, limit=limit, split=split)
     options = eval_options(list(stages), options, evals, fields=eval_fields, id_field=eval_id_field, ngram=ngram,
                            max_chars=max_chars)
     built = build_stages(list(stages), threshold=threshold, options=options)

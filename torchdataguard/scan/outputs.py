@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, Optional
 from ..errors import ConfigError, GuardInputError
 from ..report import save_report
 
-__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "exit_code"]
+__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "check_reading", "exit_code"]
 
 #: status of a scan -> exit code of ``torchdataguard scan``
 EXIT_CODES = {"complete": 0, "config_error": 2, "input_error": 3, "no_valid_records": 4, "interrupted": 130,
@@ -38,6 +38,23 @@ _REPORT = ("report.html", "report.json")  # json last: its presence means the se
 def exit_code(status: str) -> int:
     """The exit code for a scan's ``status`` (see :data:`EXIT_CODES`)."""
     return EXIT_CODES.get(status, 1)
+
+
+def check_reading(fmt: str, *, limit: Optional[int], split: Optional[str]) -> None:
+    """Refuse a ``limit`` that is not a positive integer and a ``split`` for an input that has no splits.
+
+    Example:
+        >>> check_reading("jsonl", limit=-1, split=None)
+        Traceback (most recent call last):
+        ...
+        torchdataguard.errors.ConfigError: limit=-1 is invalid: expected a positive integer (the number of records to read). Leave it out to read them all.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError.bad("limit", limit, "a positive integer (the number of records to read)",
+                              "Leave it out to read them all.")
+    if split is not None and fmt != "datasets":
+        raise ConfigError.bad("split", split, "no split for a {} file".format(fmt),
+                              "--split picks a split of a saved DatasetDict folder; leave it out.")
 
 
 class ReadCounter:
