@@ -36,6 +36,7 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
         with open_binary(path) as fh:
             text = _LastRow(io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline=""))
             rows = csv.reader(text)
+            held: Any = None  # each record waits for the next row: the last one is yielded once its quotes close
             try:
                 header: Optional[List[str]] = next(rows, None)
                 if header is None:
@@ -46,7 +47,6 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
                     raise GuardInputError(f"{path}: the CSV header repeats the column names {dup}; each column needs "
                                           f"its own name")
                 width = len(header)
-                held: Any = None  # each record waits for the next row: the last one is yielded once its quotes close
                 for row in rows:
                     text.new_row()
                     if not row:
@@ -61,6 +61,8 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
                 if held is not None:
                     yield held
             except csv.Error as exc:
+                if held is not None and "never closed" not in str(exc):
+                    yield held  # complete: the fault is in a later row
                 raise csv.Error(f"{exc} at line {rows.line_num} (cells are read up to csv_field_limit("
                                 f"max_chars={max_chars:,}) = {limit:,} characters; raise --max-chars)"
                                 if "field limit" in str(exc) else str(exc) if "never closed" in str(exc)
