@@ -153,3 +153,31 @@ def test_a_limit_below_one_or_a_split_of_a_file_is_a_usage_error(tmp_path, capsy
     assert main(["scan", str(p), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress", *flags]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_ctrl_c_while_a_chunk_is_written_leaves_files_that_agree(tmp_path, monkeypatch, capsys):
+    """A real Ctrl-C lands while a decided chunk is being written: the report counted the whole chunk (98,304 kept)
+    and kept.partial.jsonl held 93,084 lines. Now the chunk is finished and the scan stops at the next read."""
+    import signal
+
+    from torchdataguard.cli import main
+    from torchdataguard.core.guard import Guard
+
+    p = tmp_path / "in.jsonl"
+    p.write_text("\n".join(json.dumps({"text": f"text number {i} of twelve"}) for i in range(12)) + "\n")
+    real = Guard.process
+
+    def process(self, *a, **kw):
+        for i, outcome in enumerate(real(self, *a, **kw)):
+            yield outcome
+            if i == 1:  # the handler runs in the scan's loop, between two kept lines of the first chunk
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Guard, "process", process)
+    before = signal.getsignal(signal.SIGINT)
+    code = main(["scan", str(p), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress",
+                 "--chunk-size", "5"])
+    assert code == 130 and signal.getsignal(signal.SIGINT) is before
+    rep, kept, _ = assert_scan_agrees(tmp_path / "out", complete=False)
+    assert rep["status"] == "interrupted" and rep["seen"] == 5 and len(kept) == 5
+    assert "stopping after the chunk" in capsys.readouterr().err
