@@ -228,6 +228,13 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     print(_summary_line(rep))
     print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
           f"and report.html")
+    by_id = sum(n for r, n in rep["dropped_by_reason"].items() if r in ("invalid/id_type", "invalid/missing_id"))
+    if by_id:
+        field = rep.get("settings", {}).get("id_field") or kw["id_field"]
+        print(f"torchdataguard: warning: {by_id:,} records were dropped for their id alone (invalid/id_type, "
+              f"invalid/missing_id: the id field {field!r} holds null, a bool, a float such as 1.0, or no value): "
+              f"give every record a str or int id, or pass --id-field '' to number records by position",
+              file=sys.stderr)
     code = exit_code(rep.get("status", "complete"))
     if code:
         print(f"torchdataguard: error: {rep['error']} (exit code {code})", file=sys.stderr)

@@ -181,3 +181,18 @@ def test_ctrl_c_while_a_chunk_is_written_leaves_files_that_agree(tmp_path, monke
     rep, kept, _ = assert_scan_agrees(tmp_path / "out", complete=False)
     assert rep["status"] == "interrupted" and rep["seen"] == 5 and len(kept) == 5
     assert "stopping after the chunk" in capsys.readouterr().err
+
+
+def test_records_dropped_for_their_id_alone_name_the_fix(tmp_path, capsys):
+    """pandas writes an integer column holding a gap as floats: with the guessed id field every record was
+    dropped as invalid/id_type (exit 4) and nothing said that --id-field '' keeps them."""
+    from torchdataguard.cli import main
+
+    p = tmp_path / "in.jsonl"
+    p.write_text('{"id": 1.0, "text": "first text"}\n{"id": null, "text": "second text"}\n')
+    assert main(["scan", str(p), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress"]) == 4
+    err = capsys.readouterr().err
+    assert "2 records were dropped for their id alone" in err and "--id-field ''" in err
+    assert main(["scan", str(p), "--out", str(tmp_path / "out2"), "--device", "cpu", "--no-progress",
+                 "--id-field", ""]) == 0
+    assert "dropped for their id" not in capsys.readouterr().err
