@@ -105,9 +105,10 @@ class _LastRow:
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
                 start = line_num - len(self.lines) + 1
-                raise csv.Error(f"a quoted cell opened in the row at line {start:,} is never closed: the "
-                                f"{len(self.lines):,} lines from there to the end of the file were read as that one "
-                                f"cell (the file is truncated, or a quote is missing)") from None
+                n = len(self.lines)
+                raise csv.Error(f"a quoted cell opened in the row at line {start:,} is never closed: the {n:,} "
+                                f"line{'s' if n != 1 else ''} from there to the end of the file were read as that "
+                                f"one cell (the file is truncated, or a quote is missing)") from None
 
 
 def _fix(v: str) -> Any:
