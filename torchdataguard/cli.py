@@ -198,7 +198,12 @@ def _run_scan(args, *, freeze: bool = False) -> int:
 
     _imports_done(freeze)
 
-    kw = dict(stages=[s.strip() for s in args.stages.split(",") if s.strip()], text_field=args.text_field,
+    from .scan.stages import order_warnings
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    for warning in order_warnings(stages):
+        print(f"torchdataguard: warning: {warning}", file=sys.stderr)
+    kw = dict(stages=stages, text_field=args.text_field,
               id_field=_id_field(args), threshold=args.threshold, fmt=args.format, split=args.split,
               chunk_size=args.chunk_size, max_chars=args.max_chars, strict=args.strict, limit=args.limit,
               options=_parse_sets(args.set), progress=not args.no_progress, dropped_pii=args.dropped_pii)
@@ -223,6 +228,13 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     print(_summary_line(rep))
     print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
           f"and report.html")
+    by_id = sum(n for r, n in rep["dropped_by_reason"].items() if r in ("invalid/id_type", "invalid/missing_id"))
+    if by_id:
+        field = rep.get("settings", {}).get("id_field") or kw["id_field"]
+        print(f"torchdataguard: warning: {by_id:,} records were dropped for their id alone (invalid/id_type, "
+              f"invalid/missing_id: the id field {field!r} holds null, a bool, a float such as 1.0, or no value): "
+              f"give every record a str or int id, or pass --id-field '' to number records by position",
+              file=sys.stderr)
     code = exit_code(rep.get("status", "complete"))
     if code:
         print(f"torchdataguard: error: {rep['error']} (exit code {code})", file=sys.stderr)
@@ -238,19 +250,25 @@ def _id_field(args) -> Optional[str]:
 
     Hashed ids (``--hash-ids``) are asked for by naming the field: they are never switched on by a guess.
     """
-    if args.id_field is not None:
-        return args.id_field or None
     if args.hash_ids or args.hash_ids_key_env:
+        return args.id_field or None
+    if args.id_field == "":
         return None
     from .io import readers
 
     path = readers.resolve_input(args.input)
     first = readers.first_record(path, args.format, split=args.split)
-    if isinstance(first, Mapping) and ID_FIELD in first:
+    field = args.id_field
+    if field is None and isinstance(first, Mapping) and ID_FIELD in first:
         print(f"torchdataguard: using the field {ID_FIELD!r} as the record id (ids in kept.jsonl, dropped.jsonl and "
               f"the report); pass --id-field '' to number records by position instead", file=sys.stderr)
-        return ID_FIELD
-    return None
+        field = ID_FIELD
+    value = first.get(field) if field is not None and isinstance(first, Mapping) else None
+    if isinstance(value, str) and "@" in value:  # never the value itself: it is the personal data
+        print(f"torchdataguard: warning: the ids in field {field!r} hold an '@', like e-mail addresses; they are "
+              f"written in clear into report.json and report.html (the duplicates' matches) and both .jsonl files: "
+              f"pass --hash-ids-key-env VAR to write keyed hashes instead", file=sys.stderr)
+    return field
 
 
 _SCAN_EPILOG = """exit codes:

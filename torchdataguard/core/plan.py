@@ -16,7 +16,7 @@ import torch
 from ..errors import GuardInputError
 from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, record_fingerprint
 from .stage import Drop, Example
-from .textcheck import MISSING, NOT_PROBED, PRESENT, merge_fields, type_mark
+from .textcheck import MISSING, NOT_PROBED, PRESENT, looks_like_data, merge_fields, type_mark
 from .tokens import TokenSync, sync_tokens
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
@@ -152,7 +152,8 @@ class Planner:
                 if self.needs_text or (tf is not None and record.get(self.token_field) is None):
                     what = f"field {tf!r}"
                     if self.strict:
-                        what += f" (the record has the fields {sorted(str(k) for k in list(record)[:30])})"
+                        shown = [str(k) for k in list(record)[:30]]  # names that look like data are not shown
+                        what += f" (the record has the fields {sorted(k for k in shown if not looks_like_data(k))})"
                     return Example(id_, record, None, tf), self._invalid(id_, what, "missing_field")
                 return Example(id_, record, None, tf), None
             value = record[tf]

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck", "type_mark"]
+__all__ = ["MISSING", "NOT_PROBED", "PRESENT", "PROBE_RECORDS", "TextFieldCheck", "looks_like_data", "type_mark"]
 
 #: how many records that should hold text are looked at before the field is trusted
 PROBE_RECORDS = 100
@@ -35,6 +35,21 @@ def type_mark(value: Any, *, held: bool = False) -> str:
 
 def _is_type_mark(name: str) -> bool:
     return len(name) > 2 and name[0] == "<" and name[-1] == ">"
+
+
+#: a field name holding this many digits (or an '@') is taken for data, not a column name, and never shown
+_DATA_DIGITS = 5
+
+
+def looks_like_data(name: str) -> bool:
+    """Whether a field name looks like a value (an e-mail address, a phone or card number), as the names of a
+    CSV file without a header row do: such names are left out of messages and reports.
+
+    Example:
+        >>> [looks_like_data(n) for n in ("body", "col_2024", "jane@example.org", "+1 415 555 0142")]
+        [False, False, True, True]
+    """
+    return "@" in name or sum(c.isdigit() for c in name) >= _DATA_DIGITS
 
 
 def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIELDS) -> None:
@@ -111,7 +126,8 @@ class TextFieldCheck:
 
     def _fail(self, how_many: str) -> None:
         tf = self.text_field
-        names = sorted(k for k in self.fields if not _is_type_mark(k))
+        hidden = [k for k in self.fields if not _is_type_mark(k) and looks_like_data(k)]
+        names = sorted(k for k in self.fields if not _is_type_mark(k) and k not in hidden)
         marks = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
         kinds = [k for k in marks if not k.startswith("=")]
         held = [k[1:] for k in marks if k.startswith("=")]
@@ -146,5 +162,9 @@ class TextFieldCheck:
                      f"for lists of strings)")
         self._failed = (f"{what} {how_many} records{src} that should hold text (each would be dropped as {why}); the "
                         f"records have the fields {names}. Pass the field that holds the text: {fix}, {other}")
+        if hidden:
+            self._failed += (f". {len(hidden)} more field name(s) hold an '@' or {_DATA_DIGITS}+ digits, like personal "
+                             f"data rather than column names, and are not shown: is the first row of a CSV file data "
+                             f"instead of a header row?")
         self.done = True
         raise ConfigError(self._failed)

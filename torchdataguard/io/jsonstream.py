@@ -87,6 +87,10 @@ class _Cursor:
                 self.pos = min(exc.pos, len(self.buf))
                 msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg
                 raise self.fault(msg) from None
+            except RecursionError:  # valid JSON Python cannot decode: the element's end cannot be found either
+                raise self.fault("a value nested too deeply for Python's JSON decoder") from None
+            except ValueError as exc:  # an integer of more than 4,300 digits (int's conversion limit)
+                raise self.fault(f"a value Python's JSON decoder refuses ({str(exc).split(';', 1)[0]})") from None
             if end == len(self.buf) and self._grow():  # a number at the end of a block may have more digits
                 continue
             self.pos = end

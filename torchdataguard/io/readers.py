@@ -4,14 +4,17 @@ Readers yield records one at a time, so memory is bounded by the index, not by t
 is streamed element by element too). A bad *record* becomes a :class:`~torchdataguard.core.plan.BadRecord`,
 which the guard drops, counted, instead of stopping the scan:
 
-* ``invalid/not_utf8``, ``invalid/json``: a JSONL line that is not UTF-8 or not JSON;
+* ``invalid/not_utf8``, ``invalid/json``: a JSONL line that is not UTF-8 or not JSON (or JSON that Python's
+  decoder refuses: nesting past the recursion limit, an integer of more than 4,300 digits);
 * ``invalid/not_a_record``: a JSONL line or JSON array element that is an array, a number or a boolean
   (records are objects; a string is a text record);
 * ``invalid/ragged_row``: a CSV row with more or fewer cells than the header (its cells cannot be matched
   to the columns, so no column of it can be trusted).
 
+A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped.
+
 A bad *file* (a truncated or corrupt ``.gz``/``.xz``, a failed checksum, JSON that breaks off, a CSV cell over
-the field limit, an unreadable Parquet file or saved ``datasets`` folder) raises
+the field limit or a CSV quote left open to the end of the file, an unreadable Parquet file or saved ``datasets`` folder) raises
 :class:`~torchdataguard.errors.GuardInputError` saying what broke and after how many records: the records
 before the fault have been yielded, so a scan can report them and mark itself incomplete.
 """
@@ -24,10 +27,11 @@ import json
 import lzma
 import os
 import zlib
-from typing import Any, Callable, Deque, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Iterator, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
+from .csvread import csv_field_limit, read_csv
 
 __all__ = ["count_records", "csv_field_limit", "detect_format", "first_record", "read_records", "resolve_input"]
 
@@ -134,15 +138,6 @@ def count_records(path: str, fmt: Optional[str] = None) -> Optional[int]:
     return None
 
 
-def csv_field_limit(max_chars: int) -> int:
-    """The largest CSV cell read: four times ``max_chars`` and never below the csv module's default (131,072).
-
-    A text cell up to ``max_chars`` is read and judged (one over it is dropped as ``invalid/too_long``);
-    a cell over this limit is a file fault. The bound keeps one row's memory finite.
-    """
-    return max(131072, 4 * int(max_chars))
-
-
 def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] = None,
                  max_chars: int = 2_000_000, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None
                  ) -> Iterator[Any]:
@@ -171,7 +166,7 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     elif fmt == "json":
         inner = _read_json(path, max_chars)
     elif fmt == "csv":
-        inner = _read_csv(path, max_chars)
+        inner = read_csv(path, max_chars, _open_binary)
     elif fmt == "parquet":
         inner = _read_parquet(path)
     else:
@@ -206,38 +201,6 @@ def _read_json(path: str, max_chars: int) -> Iterator[Any]:
 def _is_record(v: Any) -> bool:
     """Objects are records and strings are text records; ``null`` is judged by the guard (``invalid/none``)."""
     return v is None or isinstance(v, (dict, str))
-
-
-def _read_csv(path: str, max_chars: int) -> Iterator[Any]:
-    limit = csv_field_limit(max_chars)
-    old = csv.field_size_limit()
-    csv.field_size_limit(max(old, limit))  # process-wide: raised while this reader runs, then restored
-    try:
-        with _open_binary(path) as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
-            rows = csv.reader(text)
-            try:
-                header: Optional[List[str]] = next(rows, None)
-                if header is None:
-                    return
-                dup = sorted({h for h in header if header.count(h) > 1})
-                if dup:
-                    raise GuardInputError(f"{path}: the CSV header repeats the column names {dup}; each column needs "
-                                          f"its own name")
-                width = len(header)
-                for row in rows:
-                    if not row:
-                        continue  # a blank line
-                    if len(row) != width:
-                        yield BadRecord("ragged_row", f"line {rows.line_num} ({len(row)} cells, the header has {width})")
-                        continue
-                    yield {k: _fix(v) for k, v in zip(header, row)}
-            except csv.Error as exc:
-                raise csv.Error(f"{exc} at line {rows.line_num} (cells are read up to csv_field_limit("
-                                f"max_chars={max_chars:,}) = {limit:,} characters; raise --max-chars)"
-                                if "field limit" in str(exc) else f"{exc} at line {rows.line_num}") from None
-    finally:
-        csv.field_size_limit(old)
 
 
 def _read_parquet(path: str) -> Iterator[Any]:
@@ -279,15 +242,6 @@ def _read_datasets(path: str, split: Optional[str]) -> Iterator[Any]:
             yield {k: v[j] for k, v in cols.items()}
 
 
-def _fix(v: str) -> Any:
-    """CSV cells with invalid UTF-8 were decoded with surrogateescape: hand them on as bytes."""
-    try:
-        v.encode("utf-8")
-        return v
-    except UnicodeEncodeError:
-        return v.encode("utf-8", "surrogateescape")
-
-
 class _NotFinite(ValueError):
     """A float literal too large for a float (``1e400``): the record holds ``inf``, so its line is not handed on."""
 
@@ -327,12 +281,25 @@ def _line_decoder(decoder: json.JSONDecoder) -> Callable[[str], Any]:
     return loads
 
 
+#: the UTF-8 byte order mark, skipped at the start of a JSONL or CSV file
+_BOM = b"\xef\xbb\xbf"
+
+
+def _undecodable(exc: BaseException) -> str:
+    """Why Python's JSON decoder gave up on valid-looking JSON (what a message says of it)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply for Python's JSON decoder"
+    return f"{exc}".split(";", 1)[0]
+
+
 def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None) -> Iterator[Any]:
     # with ``lines``: a float literal that overflows to inf is caught, so that its line is not handed on (the
     # scan writes non-finite floats as strings); such a line is decoded again without the check
     decode = _line_decoder(json.JSONDecoder() if lines is None else json.JSONDecoder(parse_float=_finite_float))
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(_BOM):  # a UTF-8 byte order mark (Windows tools write one)
+                raw = raw[len(_BOM):]
             if not raw or raw.isspace():  # a blank line (what ``not raw.strip()`` says, without copying the line)
                 continue
             rec: Any
@@ -349,6 +316,8 @@ def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = N
                 rec = BadRecord("not_utf8", f"line {lineno}")
             except json.JSONDecodeError:
                 rec, line = BadRecord("json", f"line {lineno}"), None
+            except (ValueError, RecursionError) as exc:  # an integer over 4,300 digits, nesting past the limit
+                rec, line = BadRecord("json", f"line {lineno} ({_undecodable(exc)})"), None
             if lines is not None:
                 lines.append((rec, None if line is None else line.rstrip("\r\n")))
             yield rec

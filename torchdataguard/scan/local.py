@@ -14,7 +14,7 @@ from ..core.ids import IdHasher, id_record_hook
 from ..core.jsonable import json_line, to_jsonable
 from ..errors import ConfigError, GuardError, StateError
 from ..io import readers  # looked up at call time (tests stand a reader in)
-from .outputs import ReadCounter, ScanRun
+from .outputs import ReadCounter, ScanRun, check_reading, interrupt_at_reads
 from .stages import build_stages
 
 __all__ = ["eval_options", "read_eval_files", "scan"]
@@ -87,6 +87,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     """
     input_path = readers.resolve_input(input_path)
     fmt = fmt or readers.detect_format(input_path)
+    check_reading(fmt, limit=limit, split=split)
     options = eval_options(list(stages), options, evals, fields=eval_fields, id_field=eval_id_field, ngram=ngram,
                            max_chars=max_chars)
     built = build_stages(list(stages), threshold=threshold, options=options)
@@ -114,7 +115,7 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     kept_path = run.staged("kept.jsonl")
     written = 0
     try:
-        with open(kept_path, "w", encoding="utf-8") as out:
+        with interrupt_at_reads(reader), open(kept_path, "w", encoding="utf-8") as out:
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
                 src, line = lines.popleft() if lines else (None, None)
                 if drop is None and not replayed:

@@ -17,15 +17,19 @@ no valid record (an empty input, or every record dropped as ``invalid/...``); 13
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 from typing import Any, Dict, Iterator, Optional
 
 from ..errors import ConfigError, GuardInputError
 from ..report import save_report
 
-__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "exit_code"]
+__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "check_reading", "exit_code", "interrupt_at_reads"]
 
 #: status of a scan -> exit code of ``torchdataguard scan``
 EXIT_CODES = {"complete": 0, "config_error": 2, "input_error": 3, "no_valid_records": 4, "interrupted": 130,
@@ -40,6 +44,23 @@ def exit_code(status: str) -> int:
     return EXIT_CODES.get(status, 1)
 
 
+def check_reading(fmt: str, *, limit: Optional[int], split: Optional[str]) -> None:
+    """Refuse a ``limit`` that is not a positive integer and a ``split`` for an input that has no splits.
+
+    Example:
+        >>> check_reading("jsonl", limit=-1, split=None)
+        Traceback (most recent call last):
+        ...
+        torchdataguard.errors.ConfigError: limit=-1 is invalid: expected a positive integer (the number of records to read). Leave it out to read them all.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError.bad("limit", limit, "a positive integer (the number of records to read)",
+                              "Leave it out to read them all.")
+    if split is not None and fmt != "datasets":
+        raise ConfigError.bad("split", split, "no split for a {} file".format(fmt),
+                              "--split picks a split of a saved DatasetDict folder; leave it out.")
+
+
 class ReadCounter:
     """Counts the records a reader yields and keeps its fault instead of raising it in the middle of a chunk.
 
@@ -51,6 +72,8 @@ class ReadCounter:
         self._it = iter(records)
         self.n = 0
         self.fault: Optional[GuardInputError] = None
+        #: set by a first Ctrl-C (:func:`interrupt_at_reads`): the next read raises KeyboardInterrupt
+        self.stop = False
 
     def __iter__(self) -> "ReadCounter":
         return self
@@ -58,6 +81,8 @@ class ReadCounter:
     def __next__(self) -> Any:
         if self.fault is not None:
             raise StopIteration
+        if self.stop:  # between chunks: every decided record has been written
+            raise KeyboardInterrupt
         try:
             rec = next(self._it)
         except GuardInputError as exc:
@@ -65,6 +90,35 @@ class ReadCounter:
             raise StopIteration from None
         self.n += 1
         return rec
+
+
+@contextlib.contextmanager
+def interrupt_at_reads(reader: ReadCounter) -> Iterator[None]:
+    """Ctrl-C stops the scan at its next read, not in the middle of a chunk.
+
+    A chunk is decided and counted whole, then written record by record: an interrupt in between left files
+    shorter than the report's counts. The first SIGINT sets ``reader.stop`` (the chunk being decided or written
+    is finished; the next record read raises :class:`KeyboardInterrupt`), a second one interrupts at once. Only
+    in the main thread, and only while SIGINT has Python's default handler; restored on exit.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if reader.stop:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        reader.stop = True
+        print("torchdataguard: interrupted: stopping after the chunk being decided is written (Ctrl-C again to "
+              "stop at once, with partial files that may disagree with the report)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ScanRun:
@@ -152,7 +206,8 @@ class ScanRun:
 
     def _reraise(self, rep: Dict[str, Any]) -> None:
         err = self.error
-        where = (f". Records decided before it: {rep['seen']:,}; partial results in {rep['outputs']['kept']} and a "
+        stop = "" if str(err).endswith((".", "?")) else "."  # never "..": the message may end a sentence itself
+        where = (f"{stop} Records decided before it: {rep['seen']:,}; partial results in {rep['outputs']['kept']} and a "
                  f"report with \"complete\": false in {rep['outputs']['report']}")
         if isinstance(err, (GuardInputError, ConfigError)):
             raise type(err)(f"{err}{where}") from err

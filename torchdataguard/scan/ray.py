@@ -41,7 +41,7 @@ from ..distributed.guard import DistributedGuard
 from ..distributed.sharded import sharded_for
 from ..errors import ConfigError
 from ..io import readers  # looked up at call time (tests stand a reader in)
-from .outputs import ReadCounter, ScanRun
+from .outputs import ReadCounter, ScanRun, check_reading
 from .stages import build_stages
 
 __all__ = ["scan_ray"]
@@ -234,6 +234,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
         raise ConfigError.collect(problems, "Ray scan settings")
     input_path = readers.resolve_input(input_path)
     fmt = fmt or readers.detect_format(input_path)
+    check_reading(fmt, limit=limit, split=split)
     spec = {"stages": list(stages), "threshold": threshold, "options": options or {}, "text_field": text_field,
             "id_field": id_field, "strict": strict, "max_chars": max_chars, "chunk_size": chunk_size}
     _build(spec)  # fail early, here, on bad stage names or options

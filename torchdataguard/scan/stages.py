@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..core.stage import STAGES, Stage
 from ..errors import ConfigError
 
-__all__ = ["BUILTIN", "build_stages", "load_builtin_stages", "stage_class", "stage_names", "stage_options"]
+__all__ = ["BUILTIN", "build_stages", "load_builtin_stages", "order_warnings", "stage_class", "stage_names",
+           "stage_options"]
 
 #: built-in stage name -> the module that registers it
 BUILTIN: Dict[str, str] = {
@@ -103,6 +104,30 @@ def build_stages(names: Sequence[str], *, threshold: Optional[float] = None,
         except TypeError as exc:  # name the options, never their values (a key may be among them)
             raise ConfigError(f"stage {name!r} does not take the options {sorted(kw)}: {exc}") from None
     return stages
+
+
+#: stages that rewrite each text at random, and the stages whose matches such a rewrite hides
+_RANDOM_REWRITERS = ("text_augment",)
+_MATCHERS = ("exact", "near", "decontaminate")
+
+
+def order_warnings(names: Sequence[str]) -> List[str]:
+    """Warnings about a stage order that defeats a stage: a random rewrite before a dedup or decontamination
+    stage gives each copy of a text its own changes, so the copies no longer match.
+
+    Example:
+        >>> order_warnings(["exact", "text_augment"]), len(order_warnings(["text_augment", "exact", "near"]))
+        ([], 1)
+    """
+    out = []
+    for r in _RANDOM_REWRITERS:
+        if r in names:
+            late = [m for m in _MATCHERS if m in names and names.index(m) > names.index(r)]
+            if late:
+                out.append(f"--stages puts {r!r} before {late}: each copy of a text is changed at random first, so "
+                           f"copies stop matching and are kept; put {r!r} last, e.g. --stages "
+                           f"{','.join([n for n in names if n != r] + [r])}")
+    return out
 
 
 def stage_options(cls: type) -> Optional[List[str]]:

@@ -1,0 +1,120 @@
+"""Reading a CSV file for ``torchdataguard scan``: a header row, then one record per row.
+
+A row with more or fewer cells than the header is a bad record (``invalid/ragged_row``); invalid UTF-8 in a
+cell is handed on as bytes (the guard drops its text as ``invalid/not_utf8``); a UTF-8 byte order mark before
+the header is skipped. A cell over :func:`csv_field_limit` and a quoted cell left open to the end of the file
+(the csv module would read every row after it into that cell) raise :class:`csv.Error`, which the caller
+reports as a damaged file; the row holding the open quote is not yielded.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import IO, Any, Callable, Iterator, List, Optional
+
+from ..core.plan import BadRecord
+from ..errors import GuardInputError
+
+__all__ = ["csv_field_limit", "read_csv"]
+
+
+def csv_field_limit(max_chars: int) -> int:
+    """The largest CSV cell read: four times ``max_chars`` and never below the csv module's default (131,072).
+
+    A text cell up to ``max_chars`` is read and judged (one over it is dropped as ``invalid/too_long``);
+    a cell over this limit is a file fault. The bound keeps one row's memory finite.
+    """
+    return max(131072, 4 * int(max_chars))
+
+
+def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]]) -> Iterator[Any]:
+    """Yield the records of the CSV file ``path`` (opened by ``open_binary``: plain, ``.gz`` or ``.xz``)."""
+    limit = csv_field_limit(max_chars)
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, limit))  # process-wide: raised while this reader runs, then restored
+    try:
+        with open_binary(path) as fh:
+            text = _LastRow(io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline=""))
+            rows = csv.reader(text)
+            held: Any = None  # each record waits for the next row: the last one is yielded once its quotes close
+            try:
+                header: Optional[List[str]] = next(rows, None)
+                if header is None:
+                    return
+                text.new_row()
+                dup = sorted({h for h in header if header.count(h) > 1})
+                if dup:
+                    raise GuardInputError(f"{path}: the CSV header repeats the column names {dup}; each column needs "
+                                          f"its own name")
+                width = len(header)
+                for row in rows:
+                    text.new_row()
+                    if not row:
+                        continue  # a blank line
+                    if held is not None:
+                        yield held
+                    if len(row) != width:
+                        held = BadRecord("ragged_row", f"line {rows.line_num} ({len(row)} cells, the header has {width})")
+                    else:
+                        held = {k: _fix(v) for k, v in zip(header, row)}
+                text.check_closed(rows.line_num)
+                if held is not None:
+                    yield held
+            except csv.Error as exc:
+                if held is not None and "never closed" not in str(exc):
+                    yield held  # complete: the fault is in a later row
+                raise csv.Error(f"{exc} at line {rows.line_num} (cells are read up to csv_field_limit("
+                                f"max_chars={max_chars:,}) = {limit:,} characters; raise --max-chars)"
+                                if "field limit" in str(exc) else str(exc) if "never closed" in str(exc)
+                                else f"{exc} at line {rows.line_num}") from None
+    finally:
+        csv.field_size_limit(old)
+
+
+class _LastRow:
+    """The lines of a CSV file, keeping those of the row being read: the csv module reads a quote left open
+    to the end of the file as one cell (the rows after it vanish into it), which only a strict parse of that
+    last row tells."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._it = iter(lines)
+        self.lines: List[str] = []
+        self._fresh = False
+
+    def __iter__(self) -> "_LastRow":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._it)
+        if self._fresh:
+            self.lines.clear()
+            self._fresh = False
+        self.lines.append(line)
+        return line
+
+    def new_row(self) -> None:
+        """The row whose lines were read is done: the next line read starts another."""
+        self._fresh = True
+
+    def check_closed(self, line_num: int) -> None:
+        """At the end of the file (``line_num`` lines read): raise :class:`csv.Error` if the last row's quote
+        was never closed."""
+        try:
+            for _ in csv.reader(self.lines, strict=True):
+                pass
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                start = line_num - len(self.lines) + 1
+                n = len(self.lines)
+                raise csv.Error(f"a quoted cell opened in the row at line {start:,} is never closed: the {n:,} "
+                                f"line{'s' if n != 1 else ''} from there to the end of the file were read as that "
+                                f"one cell (the file is truncated, or a quote is missing)") from None
+
+
+def _fix(v: str) -> Any:
+    """CSV cells with invalid UTF-8 were decoded with surrogateescape: hand them on as bytes."""
+    try:
+        v.encode("utf-8")
+        return v
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "surrogateescape")
