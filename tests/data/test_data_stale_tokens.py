@@ -185,3 +185,31 @@ class Stream(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         return iter(self.rows)
+
+
+def _late_tokens_stream():
+    yield from ({"text": f"plain text number {i} here"} for i in range(200))
+    yield {"text": "write to jane.roe@example.org today", "input_ids": [101, 7, 102]}
+    yield {"text": "nothing personal in this one", "input_ids": [101, 8, 102]}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_tokenised_records_met_after_the_first_chunk_are_dropped_not_a_crash_halfway(workers):
+    # a ConfigError after chunks were handed on stopped a training epoch halfway; such a record is dropped as
+    # stale when a stage rewrites its text (its tokens would hold what the scrubber removed), else kept
+    class Late(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            for j, rec in enumerate(_late_tokens_stream()):
+                if info is None or j % info.num_workers == info.id:
+                    yield rec
+
+    guard = tdg.Guard([tdg.PIIScrubber(), tdg.ExactDedup()], device="cpu", progress=False, chunk_size=32)
+    loader = torch.utils.data.DataLoader(guard.wrap(Late()), batch_size=None, num_workers=workers)
+    got = list(loader)
+    guard.close()
+    rep = guard.report()
+    assert rep["dropped_by_reason"] == {"invalid/stale_tokens": 1}
+    assert rep["seen"] == 202 and len(got) == rep["kept"] == 201
+    assert not any("jane.roe" in str(r) for r in got)
+    assert [r["input_ids"] for r in got if "input_ids" in r] == [[101, 8, 102]]

@@ -198,6 +198,7 @@ class Planner:
             marks = [record_fingerprint(rec) for rec in records]
         old_texts: List[Optional[str]] = []
         protected, tokens, tf, make = self.protected, self.tokens, self.text_field, self.make_example
+        late: List[int] = []
         for j, (rec, i) in enumerate(zip(records, ids)):
             ex, drop = make(rec, i)
             mark = protected.get(marks[j]) if protected and marks is not None else None
@@ -205,8 +206,8 @@ class Planner:
                 drop = None
                 ex.protected = mark
                 ex.count(mark)
-            elif drop is None and tokens is not None:
-                tokens.check(ex)  # tokens a stage would make stale: refused without a tokenizer
+            elif drop is None and tokens is not None and tokens.check(ex):  # refused without a tokenizer, but
+                late.append(j)  # after the first chunk: dropped below if a stage rewrites its text
             exs.append(ex)
             old_texts.append(ex.text)
             pre.append((-1, drop) if drop is not None else None)
@@ -228,7 +229,9 @@ class Planner:
                         exs[i] = r
             elif kind == "index":
                 plan.keys[si] = (alive, obj([exs[i] for i in alive]))
-        sync_tokens(self.tokens, old_texts, exs, pre)
+        sync_tokens(self.tokens, old_texts, exs, pre, late)
+        if tokens is not None:
+            tokens.started = True
         if fps is not None:  # of the records as read: stages may have returned new examples
             for ex, fp in zip(exs, fps):
                 ex.fingerprint = fp
@@ -267,8 +270,7 @@ class Planner:
         ex, drop = self.make_example(record, id_)
         if drop is not None:
             return record
-        if self.tokens is not None:
-            self.tokens.check(ex)
+        late = self.tokens is not None and self.tokens.check(ex)
         old_text = ex.text
         for kind, obj in self.steps:
             if kind == "record" and getattr(obj, "rewrites", False):
@@ -280,7 +282,10 @@ class Planner:
                         f"was kept when the data was scanned; the stage is not deterministic (e.g. a failing NER "
                         f"backend). Fix the stage or re-wrap the data")
                 ex = r
-        if self.tokens is not None:
+        if late and ex.text != old_text:  # kept when scanned, so its text was not rewritten then
+            raise GuardInputError(f"record {id_!r}: a stage rewrote its text when it was fetched although it did not "
+                                  f"when it was scanned, and it holds tokens no tokenizer can re-make")
+        if self.tokens is not None and self.tokens.tokenizer is not None:
             r = self.tokens.sync(old_text, ex)
             if isinstance(r, Drop):  # kept when scanned, so its tokens were re-made then: not deterministic
                 raise GuardInputError(f"record {id_!r}: its tokens could not be re-made from its rewritten text "

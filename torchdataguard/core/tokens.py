@@ -101,6 +101,9 @@ class TokenSync:
         self.token_field = token_field
         self.strict = strict
         self.probed = False
+        #: a chunk of this copy has been planned (and may have been handed on): a tokenised record met later
+        #: without a tokenizer is dropped if a stage rewrites its text, instead of stopping the run halfway
+        self.started = False
 
     def holds_tokens(self, ex: Example) -> bool:
         """Whether ``ex`` is a mapping record with both its text and token ids (a rewrite would make them stale)."""
@@ -109,15 +112,22 @@ class TokenSync:
                 and rec.get(self.token_field) is not None)
 
     # -- before the stages ------------------------------------------------------------------------------------
-    def check(self, ex: Example) -> None:
-        """Refuse a tokenised record without a tokenizer; with one, check it on the first tokenised record."""
+    def check(self, ex: Example) -> bool:
+        """Refuse a tokenised record without a tokenizer; with one, check it on the first tokenised record.
+
+        Once a chunk has been planned (:attr:`started`), a tokenised record without a tokenizer is not refused
+        (the run would stop halfway, after examples were handed on): ``True`` is returned, and
+        :func:`sync_tokens` drops it as ``invalid/stale_tokens`` if a stage rewrites its text."""
         if not self.holds_tokens(ex):
-            return
+            return False
         if self.tokenizer is None:
+            if self.started:
+                return True
             raise ConfigError(self._refusal())
         if not self.probed:
             self.probed = True
             self._probe(ex)
+        return False
 
     def _refusal(self) -> str:
         tf, tok = self.text_field, self.token_field
@@ -199,10 +209,17 @@ def text_rewriters(stages: Sequence[Any]) -> List[str]:
 
 
 def sync_tokens(sync: Optional[TokenSync], old_texts: Sequence[Optional[str]], exs: List[Example],
-                pre: List[Optional[Tuple[int, Drop]]]) -> None:
+                pre: List[Optional[Tuple[int, Drop]]], late: Sequence[int] = ()) -> None:
     """Re-tokenise, in place, every example of a chunk whose text changed; a stale one is dropped (step -1:
-    withheld from the quarantine file, as its tokens may hold what a scrubber removed)."""
-    if sync is None or sync.tokenizer is None:
+    withheld from the quarantine file, as its tokens may hold what a scrubber removed). Without a tokenizer,
+    the rows ``late`` (tokenised records met after the first chunk, see :meth:`TokenSync.check`) whose text a
+    stage changed are dropped that way."""
+    if sync is None:
+        return
+    if sync.tokenizer is None:
+        for i in late:
+            if pre[i] is None and exs[i].text != old_texts[i]:
+                pre[i] = (-1, sync._stale(exs[i].id, "no tokenizer was given to re-make its tokens"))
         return
     for i, ex in enumerate(exs):
         r = sync.sync(old_texts[i], ex)
