@@ -63,13 +63,13 @@ class DecisionService:
                     return
                 continue
             t = threading.Thread(target=self._serve, args=(conn,), name="torchdataguard-decide", daemon=True)
-            with self._lock:
+            with self._lock:  # started under the lock: close() never finds a thread it cannot join
                 if self._closed:
                     conn.close()
                     return
-                self._serving.add(t)
                 self._conns.add(conn)
-            t.start()
+                t.start()
+                self._serving.add(t)
 
     def _serve(self, conn) -> None:
         try:
@@ -205,8 +205,11 @@ def _end_serving(lock: threading.Lock, threads: Set[threading.Thread], conns: Se
             pass
     me = threading.current_thread()
     for t in live:
-        if t is not me:
-            t.join(timeout)
+        if t is not me and t.ident is not None:
+            try:
+                t.join(timeout)
+            except RuntimeError:  # never raises (it runs at exit)
+                pass
 
 
 class DecisionClient:
