@@ -73,6 +73,22 @@ class Plan:
         return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields, self.scheme)
 
 
+def _holds_no_tokens(ids: Any) -> bool:
+    """True for a token-id field of length 0: ``[]``, ``()``, an empty tensor or array (``None``/absent: False)."""
+    if ids is None:
+        return False
+    numel = getattr(ids, "numel", None)  # a torch tensor, of any shape
+    if callable(numel):
+        return numel() == 0
+    size = getattr(ids, "size", None)  # a numpy array
+    if isinstance(size, int):
+        return size == 0
+    try:
+        return len(ids) == 0
+    except TypeError:  # a scalar: not a token list, left to the stages as before
+        return False
+
+
 class Planner:
     """Validation, record stages and key computation; picklable."""
 
@@ -155,6 +171,8 @@ class Planner:
                         shown = [str(k) for k in list(record)[:30]]  # names that look like data are not shown
                         what += f" (the record has the fields {sorted(k for k in shown if not looks_like_data(k))})"
                     return Example(id_, record, None, tf), self._invalid(id_, what, "missing_field")
+                if _holds_no_tokens(record.get(self.token_field)):  # {"input_ids": []}: nothing to train on
+                    return Example(id_, record, None, tf), self._invalid(id_, f"field {self.token_field!r}", "empty")
                 return Example(id_, record, None, tf), None
             value = record[tf]
         else:

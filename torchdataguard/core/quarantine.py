@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import IO, Any, Callable, Dict, Optional
 
 from ..errors import StateError
@@ -40,17 +41,21 @@ class QuarantineSink:
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
-        self._fh: Optional[IO[str]] = open(self.path, "a", encoding="utf-8", newline="")
-        self._fresh = not append  # empty the file before the first line (unless resumed or appending)
-        self.bytes = 0 if self._fresh else os.path.getsize(self.path)
-        self.lines = 0 if self._fresh else _count_lines(self.path, self.bytes)
-        self._lock = threading.Lock()
+        self._f = _File(self.path, open(self.path, "a", encoding="utf-8", newline=""), fresh=not append)
+        self.bytes = 0 if self._f.fresh else os.path.getsize(self.path)
+        self.lines = 0 if self._f.fresh else _count_lines(self.path, self.bytes)
+        self._lock = self._f.lock
+        # a guard never closed: the file is flushed and closed when the sink is collected or the interpreter
+        # exits (no ResourceWarning, no line left in the buffer); the finalizer holds the file, not the sink.
+        # It never empties the file: a sink that wrote nothing (a guard whose load failed) leaves it as it was
+        self._closer = weakref.finalize(self, self._f.release)
+
+    @property
+    def _fh(self) -> Optional[IO[str]]:
+        return self._f.fh
 
     def _start(self) -> None:
-        if self._fresh and self._fh is not None:
-            self._fh.flush()
-            os.truncate(self.path, 0)
-            self._fresh = False
+        self._f.start()
 
     def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
         row: Dict[str, Any] = {"id": to_jsonable(ex.id), "reason": drop.reason}
@@ -84,7 +89,7 @@ class QuarantineSink:
             if problem:
                 raise StateError(problem)
             os.truncate(self.path, nbytes)
-            self._fresh = False
+            self._f.fresh = False
             self.bytes, self.lines = nbytes, nlines
 
     def check_resume(self, nbytes: int, nlines: int) -> Optional[str]:
@@ -113,7 +118,7 @@ class QuarantineSink:
     def restart(self) -> None:
         """Empty the file before the next line (a fresh run with the same guard)."""
         with self._lock:
-            self._fresh = True
+            self._f.fresh = True
             self.bytes = self.lines = 0
 
     def flush(self) -> None:
@@ -124,13 +129,34 @@ class QuarantineSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                self._start()
-                self._fh.close()
-                self._fh = None
+            self._f.start()  # a fresh sink empties the file, even when closed before writing a line
+        self._closer()  # closes once: a later close, collection or exit does nothing
 
     def __getstate__(self):  # the sink lives in the main process only
         raise TypeError("QuarantineSink cannot be pickled: it belongs to the main process")
+
+
+class _File:
+    """The open quarantine file and whether it is still to be emptied: what the sink's finalizer closes."""
+
+    def __init__(self, path: str, fh: IO[str], *, fresh: bool) -> None:
+        self.path = path
+        self.fh: Optional[IO[str]] = fh
+        self.fresh = fresh  # empty the file before the first line (unless resumed or appending)
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        if self.fresh and self.fh is not None:
+            self.fh.flush()
+            os.truncate(self.path, 0)
+            self.fresh = False
+
+    def release(self) -> None:
+        """Flush and close the file (what was written stays; nothing is emptied)."""
+        with self.lock:
+            if self.fh is not None:
+                self.fh.close()
+                self.fh = None
 
 
 def _count_lines(path: str, nbytes: int) -> int:

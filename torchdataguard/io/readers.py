@@ -20,6 +20,7 @@ before the fault have been yielded, so a scan can report them and mark itself in
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -27,7 +28,7 @@ import json
 import lzma
 import os
 import zlib
-from typing import Any, Callable, Deque, Iterator, Optional, Tuple
+from typing import Any, Callable, Deque, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
@@ -119,16 +120,19 @@ def count_records(path: str, fmt: Optional[str] = None) -> Optional[int]:
     fmt = fmt or detect_format(path)
     try:
         if fmt == "jsonl":
-            n = 0
-            last = b"\n"
-            with _open_binary(path) as fh:
-                while True:
-                    block = fh.read(1 << 22)
-                    if not block:
-                        break
-                    n += block.count(b"\n")
-                    last = block[-1:]
-            return n + (0 if last == b"\n" else 1)
+            for end in (b"\n", b"\r"):  # CR-only line ends (old Mac files) are counted when no LF is found
+                n = 0
+                last = end
+                with _open_binary(path) as fh:
+                    while True:
+                        block = fh.read(1 << 22)
+                        if not block:
+                            break
+                        n += block.count(end)
+                        last = block[-1:]
+                if n:
+                    break
+            return n + (0 if last == end else 1)
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -292,12 +296,15 @@ def _undecodable(exc: BaseException) -> str:
     return f"{exc}".split(";", 1)[0]
 
 
-def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None) -> Iterator[Any]:
+def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = None, *,
+                _parts: Optional[List[bytes]] = None, _first: int = 1) -> Iterator[Any]:
     # with ``lines``: a float literal that overflows to inf is caught, so that its line is not handed on (the
-    # scan writes non-finite floats as strings); such a line is decoded again without the check
+    # scan writes non-finite floats as strings); such a line is decoded again without the check.
+    # ``_parts``: the lines of one file line that holds CR-only line ends (old Mac files), read in its place
     decode = _line_decoder(json.JSONDecoder() if lines is None else json.JSONDecoder(parse_float=_finite_float))
-    with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
+    shift = 0  # lines met as CR-only line ends so far: added to the line numbers named in drops
+    with _open_binary(path) if _parts is None else contextlib.nullcontext(_parts) as fh:
+        for lineno, raw in enumerate(fh, _first):
             if lineno == 1 and raw.startswith(_BOM):  # a UTF-8 byte order mark (Windows tools write one)
                 raw = raw[len(_BOM):]
             if not raw or raw.isspace():  # a blank line (what ``not raw.strip()`` says, without copying the line)
@@ -311,13 +318,33 @@ def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = N
                 except _NotFinite:
                     rec, line = json.loads(line), None
                 if type(rec) is not dict and not _is_record(rec):
-                    rec, line = BadRecord("not_a_record", f"line {lineno}"), None
-            except UnicodeDecodeError:
-                rec = BadRecord("not_utf8", f"line {lineno}")
-            except json.JSONDecodeError:
-                rec, line = BadRecord("json", f"line {lineno}"), None
+                    rec, line = BadRecord("not_a_record", f"line {lineno + shift}"), None
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                parts = _cr_lines(raw, decode) if _parts is None else None
+                if parts is not None:  # CR-only line ends: each part is a line (JSON strings hold no raw CR)
+                    yield from _read_jsonl(path, lines, _parts=parts, _first=lineno + shift)
+                    shift += len(parts) - 1
+                    continue
+                why = "not_utf8" if isinstance(exc, UnicodeDecodeError) else "json"
+                rec, line = BadRecord(why, f"line {lineno + shift}"), None
             except (ValueError, RecursionError) as exc:  # an integer over 4,300 digits, nesting past the limit
-                rec, line = BadRecord("json", f"line {lineno} ({_undecodable(exc)})"), None
+                rec, line = BadRecord("json", f"line {lineno + shift} ({_undecodable(exc)})"), None
             if lines is not None:
                 lines.append((rec, None if line is None else line.rstrip("\r\n")))
             yield rec
+
+
+def _cr_lines(raw: bytes, decode: Callable[[str], Any]) -> Optional[List[bytes]]:
+    """The lines of ``raw`` split at CR-only line ends, when it holds some and one of them is JSON, else None
+    (a raw CR inside a damaged JSON string leaves the line one invalid line, as before)."""
+    parts = raw.rstrip(b"\r\n").split(b"\r")
+    if len(parts) > 1:
+        for part in parts:
+            try:
+                decode(part.decode("utf-8"))
+                return parts
+            except _NotFinite:
+                return parts
+            except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, ... are ValueErrors
+                continue
+    return None
