@@ -285,5 +285,8 @@ def dumps(obj: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    """What :func:`dumps` wrote (the socket is local and authenticated: only this guard's workers write)."""
+    """What :func:`dumps` wrote (the socket is local and authenticated: only this guard's workers write).
+
+    Messages between the guard's own processes, as ``multiprocessing``'s ``Connection.recv`` reads them (pickle,
+    behind the same authentication); never state: state is saved as safetensors and JSON."""
     return pickle.loads(data)
