@@ -1,0 +1,43 @@
+"""A record that repeats both the id and the content of an earlier record in a guard's first pass is served
+again as the same example (ids name examples), so a duplicate row under one id reaches training without a
+decision of its own: the pass ends with a warning that counts them and names the fix."""
+import warnings
+
+import pytest
+
+import torchdataguard as tdg
+
+ROWS = [{"id": 1, "text": "the first record of this small stream"},
+        {"id": 2, "text": "a second record, not like the first at all"},
+        {"id": 1, "text": "the first record of this small stream"}]
+
+
+def _guard():
+    return tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], id_field="id", device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one-chunk", "chunk-per-record"])
+def test_a_repeated_id_and_content_in_the_first_pass_is_served_again_with_a_warning(chunk):
+    g = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], id_field="id", device="cpu", progress=False, chunk_size=chunk)
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id \(the id field 'id'\).*--id-field ''"):
+        out = g.filter(ROWS)
+    rep = g.report()
+    assert len(out) == 3 and (rep["seen"], rep["kept"], rep["replayed"]) == (2, 2, 1)
+
+
+def test_positional_ids_drop_the_repeat_and_warn_about_nothing():
+    g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = g.filter(ROWS)
+    assert out == ROWS[:2] and g.report()["dropped_by_reason"] == {"duplicate/exact": 1}
+
+
+def test_a_later_pass_replays_without_a_warning():
+    g = _guard()
+    with pytest.warns(UserWarning):
+        g.filter(ROWS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(g.filter(ROWS[:2])) == 2  # the next epoch: replays are what ids are for
+    assert g.report()["replayed"] == 3
