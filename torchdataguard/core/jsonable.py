@@ -13,6 +13,8 @@ __all__ = ["json_line", "to_jsonable"]
 def json_line(obj: Any) -> str:
     """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
     line = json.dumps(obj, ensure_ascii=False)
+    if line.isascii():  # the usual line: nothing to check
+        return line
     try:
         line.encode("utf-8")
     except UnicodeEncodeError:
