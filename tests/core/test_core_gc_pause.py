@@ -73,3 +73,41 @@ def test_every_local_path_plans_with_the_collector_paused_and_resumes_it(path):
 
         kept = [k for k in g.wrap(Table())]
     assert len(kept) == 50 and stage.seen and not any(stage.seen[:51]) and gc.isenabled()
+
+
+def test_gc_frozen_freezes_for_the_block_and_leaves_a_prior_freeze_alone():
+    from torchdataguard.core.gcpause import gc_frozen
+
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError):
+        with gc_frozen():
+            assert gc.get_freeze_count() > 0 and gc.isenabled()
+            raise RuntimeError("a failing scan")
+    assert gc.get_freeze_count() == 0  # unfrozen after an error too
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with gc_frozen():
+            pass
+        assert gc.get_freeze_count() == before  # a freeze made by the process stands
+    finally:
+        gc.unfreeze()
+
+
+def test_a_scan_runs_with_the_objects_made_before_it_frozen(tmp_path, monkeypatch):
+    from torchdataguard.io import readers
+    from torchdataguard.scan.local import scan
+
+    seen = []
+    real = readers.read_records
+
+    def reading(*a, **k):
+        for rec in real(*a, **k):
+            seen.append(gc.get_freeze_count())
+            yield rec
+
+    monkeypatch.setattr(readers, "read_records", reading)
+    p = tmp_path / "in.jsonl"
+    p.write_text('{"text": "a b c"}\n{"text": "a b c"}\n')
+    rep = scan(str(p), str(tmp_path / "out"), device="cpu", progress=False)
+    assert rep["dropped"] == 1 and len(seen) == 2 and min(seen) > 0 and gc.get_freeze_count() == 0
