@@ -130,8 +130,10 @@ def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
     raw = ctx.sequence(rep, "matches")
     # a contamination drop's match is an evaluation item's id, not a training id: never clustered with them
     # (isinstance against collections.abc.Mapping: typing.Mapping answers the same through Python-level hooks)
-    raw = [m for m in raw if not (isinstance(m, AbcMapping) and str(m.get("reason", "")).startswith("contamination/"))]
-    matches = [m for m in raw if isinstance(m, AbcMapping) and "id" in m and "matched" in m]
+    # (a plain dict, the usual entry, is told by its type first: the ABC check costs more)
+    raw = [m for m in raw if not ((type(m) is dict or isinstance(m, AbcMapping))
+                                  and str(m.get("reason", "")).startswith("contamination/"))]
+    matches = [m for m in raw if (type(m) is dict or isinstance(m, AbcMapping)) and "id" in m and "matched" in m]
     truncated = as_number(rep.get("matches_truncated")) or 0
     if len(matches) < len(raw):
         ctx.notes.append(f"{len(raw) - len(matches)} entries of 'matches' lack an id or a matched id; skipped")
