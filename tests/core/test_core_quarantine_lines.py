@@ -40,3 +40,10 @@ def test_records_are_written_as_to_jsonable_converts_them(tmp_path):
         want = {"id": i, "reason": "duplicate/exact", "matched": 0, "score": 1.0, "record": to_jsonable(rec)}
         assert line == json_line(want)
         assert json.loads(line)["record"] == json.loads(json.dumps(to_jsonable(rec)))
+
+
+def test_to_jsonable_converts_what_containers_hold():
+    nan, inf = float("nan"), float("inf")
+    got = to_jsonable({"a": [nan, 1.5, inf, (b"x", None)], 2: {"t": torch.tensor([3]), "s": "s", "b": True}})
+    assert got == {"a": ["nan", 1.5, "inf", ["x", None]], "2": {"t": [3], "s": "s", "b": True}}
+    assert to_jsonable([nan, -inf, 7, "x"]) == ["nan", "-inf", 7, "x"]

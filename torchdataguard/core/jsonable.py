@@ -22,16 +22,20 @@ def json_line(obj: Any) -> str:
     return line
 
 
+#: the types :func:`to_jsonable` returns as they are (exactly these: a subclass goes through the checks)
+_SAME = frozenset((str, int, bool, type(None)))
+
+
 def to_jsonable(obj: Any) -> Any:
     """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # the plain values of a container are taken as they are, without a call each
+        return {str(k): v if type(v) in _SAME else to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [v if type(v) in _SAME else to_jsonable(v) for v in obj]
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().tolist()
     if isinstance(obj, (bytes, bytearray)):
