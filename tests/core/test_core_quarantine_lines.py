@@ -47,3 +47,10 @@ def test_to_jsonable_converts_what_containers_hold():
     got = to_jsonable({"a": [nan, 1.5, inf, (b"x", None)], 2: {"t": torch.tensor([3]), "s": "s", "b": True}})
     assert got == {"a": ["nan", 1.5, "inf", ["x", None]], "2": {"t": [3], "s": "s", "b": True}}
     assert to_jsonable([nan, -inf, 7, "x"]) == ["nan", "-inf", 7, "x"]
+
+
+def test_json_line_is_json_dumps():
+    for obj in ({"id": 1, "text": "caf\u00e9", "v": [1.5, None, True]}, "plain", 3, [{"a": "\u6570"}],
+                {"k": "quote\" nl\n", "f": float("nan")}):
+        assert json_line(obj) == json.dumps(obj, ensure_ascii=False)
+    assert json_line({"t": "lone \ud800"}) == json.dumps({"t": "lone \ud800"})  # escaped: not valid UTF-8

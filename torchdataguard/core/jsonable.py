@@ -10,9 +10,13 @@ import torch
 __all__ = ["json_line", "to_jsonable"]
 
 
+#: what ``json.dumps(obj, ensure_ascii=False)`` uses, made once (its settings are all it holds)
+_UTF8 = json.JSONEncoder(ensure_ascii=False)
+
+
 def json_line(obj: Any) -> str:
     """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
-    line = json.dumps(obj, ensure_ascii=False)
+    line = _UTF8.encode(obj)  # json.dumps(obj, ensure_ascii=False), without building an encoder each call
     if line.isascii():  # the usual line: nothing to check
         return line
     try:
