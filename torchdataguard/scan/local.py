@@ -8,7 +8,7 @@ import time
 from collections import deque
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..core.gcpause import gc_frozen, gc_paused
+from ..core.gcpause import gc_paused
 from ..core.guard import Guard
 from ..core.ids import IdHasher, id_record_hook
 from ..core.jsonable import json_line, to_jsonable
@@ -111,14 +111,6 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     lines: Optional[Deque[Tuple[Any, Optional[str]]]] = deque() if hook is None and fmt == "jsonl" else None
     reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars, lines=lines))
     records = reader if limit is None else itertools.islice(reader, limit)
-    with gc_frozen():  # the objects made before the scan (torch's) are not walked by its collections (gcpause)
-        return _run(guard, run, records, reader, lines, hook, total, rep_input=(input_path, fmt, split))
-
-
-def _run(guard: Guard, run: ScanRun, records: Any, reader: ReadCounter,
-         lines: Optional[Deque[Tuple[Any, Optional[str]]]], hook: Any, total: Optional[int], *,
-         rep_input: Tuple[str, str, Optional[str]]) -> Dict[str, Any]:
-    """The scan's loop: decide every record, write the kept ones, then the report (see :func:`scan`)."""
     t0 = time.perf_counter()
     kept_path = run.staged("kept.jsonl")
     written = 0
@@ -137,7 +129,7 @@ def _run(guard: Guard, run: ScanRun, records: Any, reader: ReadCounter,
         run.fail(exc)
     wall = time.perf_counter() - t0
     with gc_paused():  # the report's objects would otherwise trigger a full collection (see core/gcpause.py)
-        return _finish(guard, run, rep_input=rep_input, wall=wall, written=written, reader=reader)
+        return _finish(guard, run, rep_input=(input_path, fmt, split), wall=wall, written=written, reader=reader)
 
 
 def _finish(guard: Guard, run: ScanRun, *, rep_input: Tuple[str, str, Optional[str]], wall: float, written: int,
