@@ -4,7 +4,7 @@ import random
 from collections import Counter
 
 from torchdataguard.report.html.numbers import as_number
-from torchdataguard.report.html.sections.duplicates import clusters, id_key
+from torchdataguard.report.html.sections.duplicates import clusters, id_key, largest_clusters
 
 
 def _reference(matches):
@@ -52,8 +52,7 @@ def _reference(matches):
     return out
 
 
-def test_clusters_match_the_member_by_member_rule():
-    rng = random.Random(5)
+def _random_matches(rng):
     for _ in range(300):
         matches = []
         for _ in range(rng.randint(0, 60)):
@@ -64,7 +63,21 @@ def test_clusters_match_the_member_by_member_rule():
             if rng.random() < 0.8:
                 m["score"] = rng.choice([1.0, 0.8125, 0.9, None, "x", True, float("nan")])
             matches.append(m)
+        yield matches
+
+
+def test_clusters_match_the_member_by_member_rule():
+    for matches in _random_matches(random.Random(5)):
         got = clusters(matches)
         assert got == _reference(matches)
         assert [list(c["reasons"].most_common()) for c in got] == [
             list(c["reasons"].most_common()) for c in _reference(matches)]
+
+
+def test_largest_clusters_describe_the_top_ones_and_size_them_all():
+    for matches in _random_matches(random.Random(6)):
+        every = _reference(matches)
+        for top in (1, 2, 5, 1000):
+            described, sizes = largest_clusters(matches, top)
+            assert described == every[:top]
+            assert sizes == [c["size"] for c in every]

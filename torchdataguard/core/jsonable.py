@@ -10,14 +10,24 @@ import torch
 __all__ = ["json_line", "to_jsonable"]
 
 
+#: what ``json.dumps(obj, ensure_ascii=False)`` uses, made once (its settings are all it holds)
+_UTF8 = json.JSONEncoder(ensure_ascii=False)
+
+
 def json_line(obj: Any) -> str:
     """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
-    line = json.dumps(obj, ensure_ascii=False)
+    line = _UTF8.encode(obj)  # json.dumps(obj, ensure_ascii=False), without building an encoder each call
+    if line.isascii():  # the usual line: nothing to check
+        return line
     try:
         line.encode("utf-8")
     except UnicodeEncodeError:
         line = json.dumps(obj, ensure_ascii=True)
     return line
+
+
+#: the types :func:`to_jsonable` returns as they are (exactly these: a subclass goes through the checks)
+_SAME = frozenset((str, int, bool, type(None)))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -26,10 +36,10 @@ def to_jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # the plain values of a container are taken as they are, without a call each
+        return {str(k): v if type(v) in _SAME else to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [v if type(v) in _SAME else to_jsonable(v) for v in obj]
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().tolist()
     if isinstance(obj, (bytes, bytearray)):

@@ -70,7 +70,9 @@ class QuarantineSink:
                                    "(include_pii=True / --dropped-pii writes it)")
             else:
                 rec = ex.record if self.record_hook is None else self.record_hook(ex.record)
-                row["record"] = to_jsonable(rec)
+                # a flat dict of str keys and str, int or None values (a JSONL line's usual record) is already
+                # what to_jsonable would copy it into: dumped as it is (json.dumps never changes it)
+                row["record"] = rec if type(rec) is dict and _plain(rec) else to_jsonable(rec)
         line = json_line(row) + "\n"
         with self._lock:
             if self._fh is None:
@@ -78,7 +80,7 @@ class QuarantineSink:
             self._start()
             self._fh.write(line)
             self.lines += 1
-            self.bytes += len(line.encode("utf-8", "surrogatepass"))
+            self.bytes += len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
 
     def resume(self, nbytes: int, nlines: int) -> None:
         """Continue the file a saved run wrote: keep its first ``nbytes`` (``nlines`` lines), drop any later
@@ -157,6 +159,17 @@ class _File:
             if self.fh is not None:
                 self.fh.close()
                 self.fh = None
+
+
+_PLAIN = (str, int, type(None))
+
+
+def _plain(rec: Dict[Any, Any]) -> bool:
+    """True when every key of ``rec`` is a str and every value a str, int (bool too) or None, exactly."""
+    for k, v in rec.items():
+        if type(k) is not str or (type(v) not in _PLAIN and type(v) is not bool):
+            return False
+    return True
 
 
 def _count_lines(path: str, nbytes: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping as AbcMapping
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..context import RenderContext, section
 from ..numbers import as_number, format_number
@@ -12,7 +12,7 @@ from ..page import Markup, escape
 from ..plots import PALETTE
 from ..tables import id_list, note, table
 
-__all__ = ["clusters", "render_duplicates"]
+__all__ = ["clusters", "largest_clusters", "render_duplicates"]
 
 
 def id_key(value: Any) -> str:
@@ -34,16 +34,18 @@ def id_key(value: Any) -> str:
 
 def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """Union the matched pairs into clusters; members in order of first appearance, largest cluster first."""
+    return largest_clusters(matches, None)[0]
+
+
+def largest_clusters(matches: Sequence[Mapping[str, Any]],
+                     top: Optional[int]) -> Tuple[List[Dict[str, Any]], List[int]]:
+    """``(described, sizes)``: the largest ``top`` clusters (every one when ``None``) as :func:`clusters` gives
+    them, and the size of every cluster, largest first. Only the listed clusters are described (a 250,000-text
+    scan has about 75,000 clusters and lists 25: describing them all was most of the report's time)."""
     parent: Dict[str, str] = {}
     order: Dict[str, int] = {}
     shown: Dict[str, Any] = {}
     dropped: Dict[str, Mapping[str, Any]] = {}
-
-    def add(k: str, v: Any) -> None:
-        if k not in parent:
-            parent[k] = k
-            order[k] = len(order)
-            shown[k] = v
 
     def find(k: str) -> str:
         root = k
@@ -54,9 +56,16 @@ def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
         return root
 
     for m in matches:
-        a, b = id_key(m.get("id")), id_key(m.get("matched"))
-        add(b, m.get("matched"))  # the matched (kept) example first
-        add(a, m.get("id"))
+        mb, ma = m.get("matched"), m.get("id")
+        a, b = id_key(ma), id_key(mb)
+        if b not in parent:  # the matched (kept) example first
+            parent[b] = b
+            order[b] = len(order)
+            shown[b] = mb
+        if a not in parent:
+            parent[a] = a
+            order[a] = len(order)
+            shown[a] = ma
         dropped[a] = m
         ra, rb = find(a), find(b)
         if ra != rb:
@@ -64,11 +73,11 @@ def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
                 ra, rb = rb, ra
             parent[ra] = rb
     groups: Dict[str, List[str]] = {}
-    for k in parent:
+    for k in parent:  # in order of first appearance: each group's members come out in that order
         groups.setdefault(find(k), []).append(k)
+    ranked = sorted(groups.values(), key=lambda g: (-len(g), order[g[0]]))
     out = []
-    for members in groups.values():
-        members.sort(key=order.__getitem__)
+    for members in ranked if top is None else ranked[:max(0, top)]:
         # one pass over the members (most clusters are a pair): each dropped member's reason and score once
         kept: List[Any] = []
         drops: List[tuple] = []
@@ -86,8 +95,7 @@ def clusters(matches: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
                 scores.append(score)
         out.append({"size": len(members), "first": order[members[0]], "kept": kept, "dropped": drops,
                     "reasons": Counter(reasons), "scores": scores})
-    out.sort(key=lambda c: (-c["size"], c["first"]))
-    return out
+    return out, [len(g) for g in ranked]
 
 
 def near_thresholds(ctx: RenderContext, rep: Mapping[str, Any]) -> List[tuple]:
@@ -122,31 +130,33 @@ def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
     raw = ctx.sequence(rep, "matches")
     # a contamination drop's match is an evaluation item's id, not a training id: never clustered with them
     # (isinstance against collections.abc.Mapping: typing.Mapping answers the same through Python-level hooks)
-    raw = [m for m in raw if not (isinstance(m, AbcMapping) and str(m.get("reason", "")).startswith("contamination/"))]
-    matches = [m for m in raw if isinstance(m, AbcMapping) and "id" in m and "matched" in m]
+    # (a plain dict, the usual entry, is told by its type first: the ABC check costs more)
+    raw = [m for m in raw if not ((type(m) is dict or isinstance(m, AbcMapping))
+                                  and str(m.get("reason", "")).startswith("contamination/"))]
+    matches = [m for m in raw if (type(m) is dict or isinstance(m, AbcMapping)) and "id" in m and "matched" in m]
     truncated = as_number(rep.get("matches_truncated")) or 0
     if len(matches) < len(raw):
         ctx.notes.append(f"{len(raw) - len(matches)} entries of 'matches' lack an id or a matched id; skipped")
     if not matches:
         return note("No duplicate was found." if not truncated else
                     f"{int(truncated):,} duplicate pairs were found but not kept in the report.")
-    found = clusters(matches)
+    cap_c, cap_i = ctx.options.max_clusters, ctx.options.max_ids_per_cluster
+    found, sizes = largest_clusters(matches, cap_c)
     parts = []
     by_reason = Counter(str(m.get("reason", "")) for m in matches)
     reasons = ", ".join(f"{r} {n:,}" for r, n in by_reason.most_common())
-    parts.append(f"<p>{len(matches):,} duplicate pairs ({escape(reasons)}) form {len(found):,} clusters; the "
-                 f"largest holds {found[0]['size']:,} examples. Each cluster keeps its first example and drops the "
+    parts.append(f"<p>{len(matches):,} duplicate pairs ({escape(reasons)}) form {len(sizes):,} clusters; the "
+                 f"largest holds {sizes[0]:,} examples. Each cluster keeps its first example and drops the "
                  f"rest (keep-first).</p>")
     if truncated:
         parts.append(note(f"{int(truncated):,} further pairs were counted but not kept in memory "
                           f"(the ledger's max_matches); clusters below come from the kept pairs."))
     scores = [s for s in (as_number(m.get("score")) for m in matches) if s is not None]
-    figs = plots(ctx, scores, near_thresholds(ctx, rep), Counter(c["size"] for c in found))
+    figs = plots(ctx, scores, near_thresholds(ctx, rep), Counter(sizes))
     if figs:
         parts.append('<div class="grid">' + "".join(figs) + "</div>")
-    cap_c, cap_i = ctx.options.max_clusters, ctx.options.max_ids_per_cluster
     rows = []
-    for i, c in enumerate(found[:cap_c], 1):
+    for i, c in enumerate(found, 1):
         ids = [d[0] for d in c["dropped"]]
         titles = [f"{d[1]}" + (f", similarity {format_number(d[2])}" if d[2] is not None else "")
                   for d in c["dropped"]]
@@ -158,10 +168,10 @@ def render_duplicates(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
             sim = format_number(c["scores"][0])
         why = ", ".join(f"{r} {n}" for r, n in c["reasons"].most_common())
         rows.append((i, c["size"], id_list(c["kept"], cap_i), id_list(ids, cap_i, titles), why, sim))
-    parts.append(f"<h3>Largest clusters (top {min(cap_c, len(found))} of {len(found):,})</h3>")
+    parts.append(f"<h3>Largest clusters (top {len(found)} of {len(sizes):,})</h3>")
     parts.append(table(("#", "size", "kept id", "dropped ids (hover for reason)", "reasons", "similarity"), rows,
                        numeric=(0, 1), cls="clusters"))
-    if len(found) > cap_c:
-        parts.append(note(f"{len(found) - cap_c:,} smaller clusters not listed (max_clusters={cap_c}); "
+    if len(sizes) > cap_c:
+        parts.append(note(f"{len(sizes) - cap_c:,} smaller clusters not listed (max_clusters={cap_c}); "
                           f"dropped.jsonl holds every pair."))
     return Markup("".join(parts))
