@@ -133,8 +133,9 @@ ALPHABETS = [
     ["\u0301", "\u0308", "\u3099", "\u309a", "\u0327"],                 # combining marks
     list("。，、；：？！“”「」『』（）《》—·-.,;:!?\"'()[]"),              # punctuation
     list(" \t\n\r\u00a0\u2009\u200b\u00ad"),                            # spaces and format characters
-    list("\u0643\u062a\u0628\u0640\u064e\u064f\u0650\u0651\u0652\u0670\u0627\u0653\u0654\ufe8d\ufef5"),  # Arabic
-    list("\u05e9\u05dc\u05d5\u05dd\u05b8\u05b9\u05bc\u05c1\u0591\u05be\u05c3\ufb2a\u200e\u200f\u2067\u2069"),  # Hebrew, bidi
+    # Arabic letters, tatweel, harakat, presentation forms; Hebrew letters, points, punctuation; bidi marks
+    list("\u0643\u062a\u0628\u0640\u064e\u064f\u0650\u0651\u0652\u0670\u0627\u0653\u0654\ufe8d\ufef5"),
+    list("\u05e9\u05dc\u05d5\u05dd\u05b8\u05b9\u05bc\u05c1\u0591\u05be\u05c3\ufb2a\u200e\u200f\u2067\u2069"),
     [chr(c) for c in range(0x1780, 0x17DD, 3)] + [chr(c) for c in range(0x1000, 0x1040, 3)],  # Khmer, Myanmar
 ]
 SURROGATES = [chr(c) for c in (0xD800, 0xDBFF, 0xDC00, 0xDFFF)]

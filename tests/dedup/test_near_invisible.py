@@ -23,8 +23,8 @@ HEBREW = "יש ללחוץ על הטפטפת ואז ללחוץ על צבע כלש
 HINDI = "ड्रॉपर क्लिक करें, फिर अपने स्क्रीन पर कहीं भी वह रंग चुनने के लिए क्लिक करें."
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u202b", "\u2067",
              "\u2069", "\u061c"]
-HARAKAT = [chr(c) for c in range(0x064B, 0x0660) if c not in (0x653, 0x654, 0x655)] + ["\u0670", "\u0640"]  # and tatweel
-# (maddah and hamza above or below compose with alef, waw and yeh into other letters: not sprinkled)
+HARAKAT = [chr(c) for c in range(0x064B, 0x0660) if c not in (0x653, 0x654, 0x655)] + ["\u0670", "\u0640"]
+# (and tatweel; maddah and hamza above or below compose with alef, waw and yeh into other letters: not sprinkled)
 NIQQUD = [chr(c) for c in range(0x05B0, 0x05BD)] + ["\u05c1", "\u05c2", "\u0591", "\u0596", "\u05a5"]
 
 
@@ -90,3 +90,15 @@ def test_the_ranges_are_the_format_characters_and_the_listed_marks():
         cf = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
         assert invisible == cf - prepended
     assert drop_ignored("a\u200bb") == "ab" and drop_ignored("abc") == "abc"
+
+
+def test_the_exact_hash_reads_nfkc_of_the_text_without_invisible_characters():
+    import unicodedata
+    rng = random.Random(5)
+    alphabet = ([chr(c) for c in range(0xFF01, 0xFF5F, 7)] + INVISIBLE + ["\u3000", "e", "\u0301", "中", " ", "A",
+                "\U000e0041", "\U0001f600", "\U00013431", "\U00020000", "\u0600", "\u0640", "\u05b8"])
+    for _ in range(3000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        bare = "".join(ch for ch in t if not (unicodedata.category(ch) == "Cf" and ch != "\u0600"))
+        want = " ".join(unicodedata.normalize("NFKC", bare).lower().split())
+        assert normalize_for_hash(t) == want, repr(t)

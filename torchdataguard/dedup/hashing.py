@@ -4,9 +4,9 @@ Text shingling is vectorised with NumPy over a whole chunk of documents (no per-
 
 Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case, the characters of
 :data:`~.scripts.IGNORED_RANGES` left out (zero-width and other invisible format characters, Arabic tatweel and
-harakat, Hebrew points); punctuation, spaces and control characters separate tokens (:mod:`.scripts`). Script-aware tokens (``mode="auto"``): each character of a
-script written without spaces (Han, kana, Thai ...) is a token, and so is each maximal run of other letters,
-digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a Han, kana,
+harakat, Hebrew points); punctuation, spaces and control characters separate tokens (:mod:`.scripts`).
+Script-aware tokens (``mode="auto"``): each character of a script written without spaces (Han, kana, Thai ...)
+is a token, and so is each maximal run of other letters, digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a Han, kana,
 Bopomofo or Yi character, of ``abugida_ngram`` tokens starting at a Thai, Lao, Khmer, Myanmar, Tai, Javanese
 or Balinese character (:data:`~.scripts.ABUGIDAS`: their vowel signs and tone marks are code points of their
 own), or of ``ngram`` tokens starting at a word; a document without a complete window is one shingle.
@@ -22,13 +22,14 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64, np_powers
-from .scripts import (ABUGIDA, CHAR, SEP, WORD, char_class, classes_of, drop_ignored, drop_invisible, nfkc,
+from .scripts import (ABUGIDA, CHAR, SEP, WORD, char_class, classes_of, drop_ignored, nfkc, nfkc_visible,
                       unspaced_script)
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 from .utf8norm import Decoded, decode_leads, normalized_utf8
 
-__all__ = ["DEFAULT_ABUGIDA_NGRAM", "DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
-           "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
+__all__ = ["DEFAULT_ABUGIDA_NGRAM", "DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64",
+           "normalize_for_hash", "shingle_tokens", "shingles", "text_shingle_hashes", "token_shingle_hashes",
+           "unspaced_script"]
 
 #: ``text_shingles`` / ``mode`` values: script-aware, words only (before script-aware shingles), characters only
 TEXT_SHINGLES = ("auto", "words", "chars")
@@ -65,7 +66,7 @@ def normalize_for_hash(text: str) -> str:
         'hello world'
     """
     if not text.isascii():
-        text = nfkc(drop_invisible(text))
+        text = nfkc_visible(text)
     low = text.lower()
     # a printable string's only whitespace character is " " (tests check every code point): without a double
     # space or a space at either end it is already collapsed, and the split and join are skipped
@@ -111,9 +112,9 @@ def _scratch(n: int) -> np.ndarray:
 def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
             decoded: Optional[Decoded] = None) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``(buf, starts, kind)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
-    tokens start and, where some token is a character token, the class of each token (uint8: :data:`~.scripts.WORD`,
-    :data:`~.scripts.CHAR` or :data:`~.scripts.ABUGIDA`; ``mode="chars"``: all :data:`~.scripts.CHAR`) (``ascii``: ``raw`` is known to
-    hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
+    tokens start and, where some token is a character token, the class of each token (uint8:
+    :data:`~.scripts.WORD`, :data:`~.scripts.CHAR` or :data:`~.scripts.ABUGIDA`; ``mode="chars"``: all
+    :data:`~.scripts.CHAR`) (``ascii``: ``raw`` is known to hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
     :data:`~.utf8norm.Decoded`, when the caller has them)."""
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
@@ -178,7 +179,8 @@ GROUP_CHARS = 1 << 19
 
 
 def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int = DEFAULT_CHAR_NGRAM,
-                        mode: str = "auto", abugida_ngram: int = DEFAULT_ABUGIDA_NGRAM) -> Tuple[np.ndarray, np.ndarray]:
+                        mode: str = "auto",
+                        abugida_ngram: int = DEFAULT_ABUGIDA_NGRAM) -> Tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the shingles of each text (see :func:`shingles` for what a shingle is).
 
     ``mode``: ``"auto"`` (script-aware: a shingle starting on a character of a script written without spaces

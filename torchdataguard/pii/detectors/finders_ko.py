@@ -8,8 +8,8 @@
   numbers without groups (``01012345678``): only in Korean context, a Hangul character within 40 characters
   or a phone word (``전화``, ``휴대폰``, ``연락처`` ..., ``tel``, ``phone`` ...) in the 40 before.
 
-The group after the area code never starts with 0. Numbers with the country code (``+82 10-1234-5678``, ``+82-2-123-4567``) are
-found by the international pattern of :func:`~.finders.find_phone`.
+The group after the area code never starts with 0. Numbers with the country code (``+82 10-1234-5678``,
+``+82-2-123-4567``) are found by the international pattern of :func:`~.finders.find_phone`.
 
 Example:
     >>> from torchdataguard.pii.detectors.shape import text_shape
