@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import List, Tuple
 
-from .finders_zh import _ends_number, _starts_number
+from .finders_zh import ends_number, starts_number
 
 __all__ = ["find_korean_phone"]
 
@@ -55,7 +55,7 @@ def find_korean_phone(text: str, shape: str) -> List[Tuple[int, int]]:
         return out
     for m in _GROUPED.finditer(shape):
         s, e = m.span()
-        if not (_starts_number(shape, s) and _ends_number(shape, e)):
+        if not (starts_number(shape, s) and ends_number(shape, e)):
             continue
         a0, a1 = m.span("pa") if m.group("pa") is not None else m.span("a")
         area, mid = text[a0:a1], text[m.start("mid"):m.end("mid")]
@@ -65,7 +65,7 @@ def find_korean_phone(text: str, shape: str) -> List[Tuple[int, int]]:
             out.append((s, e))
     for m in (_PLAIN.finditer(shape) if "00000000000" in shape else ()):
         s, e = m.span()
-        if (text.startswith("010", s) and text[s + 3] != "0" and _starts_number(shape, s)
-                and _ends_number(shape, e) and _korean_context(text, s, e)):
+        if (text.startswith("010", s) and text[s + 3] != "0" and starts_number(shape, s)
+                and ends_number(shape, e) and _korean_context(text, s, e)):
             out.append((s, e))
     return out
