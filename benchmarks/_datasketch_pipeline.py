@@ -68,17 +68,29 @@ UNSPACED_BLOCKS = (
     (0x1B00, 0x1B7F), (0xA980, 0xA9DF),  # Balinese, Javanese
 )
 UNSPACED = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in UNSPACED_BLOCKS) + "]")
+#: the blocks above from Thai on: scripts whose vowel signs and tone marks are code points of their own get longer
+#: character n-grams (``ABUGIDA_NGRAM``, NearDedup's ``abugida_ngram``)
+ABUGIDA = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in UNSPACED_BLOCKS[18:]) + "]")
+ABUGIDA_NGRAM = 8
+#: visible format characters (prepended number signs), which are separators; every other ``Cf`` is left out
+PREPENDED = frozenset(map(chr, (0x600, 0x601, 0x602, 0x603, 0x604, 0x605, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2,
+                                0x110BD, 0x110CD)))
 SEPARATOR_CATEGORIES = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Zp", "Cc", "Cf"))
 
 
 class _SpacedOut(dict):
-    """``str.translate`` table, filled as characters are met: a separator becomes a space, a character of a
-    script written without spaces gets a space on each side, any other character stays."""
+    """``str.translate`` table, filled as characters are met: an invisible format character, Arabic tatweel or
+    haraka or Hebrew point is deleted, a separator becomes a space, a character of a script written without
+    spaces gets a space on each side, any other character stays."""
 
     def __missing__(self, cp: int) -> Any:
         ch = chr(cp)
+        cat = unicodedata.category(ch)
         if cp < 0x80:
             out: Any = cp if ch.isalnum() else " "
+        elif ((cat == "Cf" and ch not in PREPENDED) or cp == 0x640 or 0x64B <= cp <= 0x65F or cp == 0x670
+              or (0x591 <= cp <= 0x5C7 and cat == "Mn")):
+            out = None
         elif unicodedata.category(ch) in SEPARATOR_CATEGORIES:
             out = " "
         else:
@@ -100,15 +112,16 @@ def script_shingles(text: str, ngram: int = NGRAM, char_ngram: int = NGRAM) -> L
     """Script-aware shingles, encoded: ``char_ngram`` tokens from a character token, ``ngram`` from a word."""
     toks = script_tokens(text)
     if not toks:
-        t = text if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+        t = text if text.isascii() else "".join(
+            c for c in unicodedata.normalize("NFKC", text).lower() if _SPACED_OUT[ord(c)] is not None)
         return [t.encode("utf-8", "surrogatepass")]
     m = len(toks)
-    if ngram == char_ngram:
+    if ngram == char_ngram and not any(ABUGIDA.match(t) for t in toks):
         out = [" ".join(toks[i:i + ngram]) for i in range(m - ngram + 1)]
     else:
         out = []
         for i, tok in enumerate(toks):
-            k = char_ngram if UNSPACED.match(tok) else ngram
+            k = (ABUGIDA_NGRAM if ABUGIDA.match(tok) else char_ngram) if UNSPACED.match(tok) else ngram
             if i + k <= m:
                 out.append(" ".join(toks[i:i + k]))
     return [s.encode("utf-8", "surrogatepass") for s in out or [" ".join(toks)]]

@@ -23,7 +23,7 @@ from torchdataguard.dedup import hashing
 from torchdataguard.dedup.keys_numpy import MIX_SLICE, numpy_keys
 from torchdataguard.dedup.minhash import TABLE_MAX_PERM, densify_sources, probe_table
 from torchdataguard.dedup.near import NearDedup
-from torchdataguard.dedup.scripts import CHAR, SEP, WORD, char_class
+from torchdataguard.dedup.scripts import ABUGIDA, CHAR, IGNORED, SEP, WORD, char_class
 from torchdataguard.dedup.token_hashing import SHINGLE_MUL
 
 from short_texts import sentences
@@ -48,11 +48,15 @@ def _unsplitmix(x: int) -> int:
 
 
 def _normal(text: str) -> str:
-    return text if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    """NFKC and lower case of a non-ASCII text, its ignored characters (zero-width, tatweel, harakat ...) left out."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if char_class(ch) != IGNORED)
 
 
 def ref_tokens(text: str, mode: str):
-    """Tokens of ``text`` and whether each is a character token."""
+    """Tokens of ``text`` and the class of each: :data:`CHAR` or :data:`ABUGIDA` for a character token (all
+    :data:`CHAR` with ``mode="chars"``), :data:`WORD` for a word."""
     out, word = [], ""
     for ch in (text.lower() if text.isascii() else _normal(text)):
         if mode == "words":
@@ -63,23 +67,23 @@ def ref_tokens(text: str, mode: str):
             word += ch
             continue
         if word:
-            out.append((word, False))
+            out.append((word, WORD))
             word = ""
         if c != SEP:
-            out.append((ch, c == CHAR or mode == "chars"))
+            out.append((ch, CHAR if mode == "chars" else c))
     if word:
-        out.append((word, False))
+        out.append((word, WORD))
     return out
 
 
-def ref_hashes(text: str, ngram: int, char_ngram: int, mode: str):
+def ref_hashes(text: str, ngram: int, char_ngram: int, mode: str, abugida_ngram: int = 8):
     """The shingle hashes of one text (before mixing with the seed), in order."""
     toks = ref_tokens(text, mode)
     wh = [sum(b * pow(POLY, j, 1 << 64) for j, b in enumerate(t.encode("utf-8", "surrogatepass"))) & M64
           for t, _ in toks]
     out = []
-    for i, (_, char) in enumerate(toks):
-        n = char_ngram if char else ngram
+    for i, (_, kind) in enumerate(toks):
+        n = {CHAR: char_ngram, ABUGIDA: abugida_ngram}.get(kind, ngram)
         if i + n <= len(toks):
             out.append((sum(wh[i + k] * MUL[k % len(MUL)] for k in range(n)) + n * (n - 1) // 2) & M64)
     if out:
@@ -129,6 +133,10 @@ ALPHABETS = [
     ["\u0301", "\u0308", "\u3099", "\u309a", "\u0327"],                 # combining marks
     list("。，、；：？！“”「」『』（）《》—·-.,;:!?\"'()[]"),              # punctuation
     list(" \t\n\r\u00a0\u2009\u200b\u00ad"),                            # spaces and format characters
+    # Arabic letters, tatweel, harakat, presentation forms; Hebrew letters, points, punctuation; bidi marks
+    list("\u0643\u062a\u0628\u0640\u064e\u064f\u0650\u0651\u0652\u0670\u0627\u0653\u0654\ufe8d\ufef5"),
+    list("\u05e9\u05dc\u05d5\u05dd\u05b8\u05b9\u05bc\u05c1\u0591\u05be\u05c3\ufb2a\u200e\u200f\u2067\u2069"),
+    [chr(c) for c in range(0x1780, 0x17DD, 3)] + [chr(c) for c in range(0x1000, 0x1040, 3)],  # Khmer, Myanmar
 ]
 SURROGATES = [chr(c) for c in (0xD800, 0xDBFF, 0xDC00, 0xDFFF)]
 
@@ -160,7 +168,8 @@ def _check_keyer(texts, **kw):
     stage = NearDedup(**kw)
     cfg = stage.cfg
     keys = stage.keyer()([Example(i, t, t) for i, t in enumerate(texts)])
-    per_doc = [ref_hashes(t, cfg.ngram, cfg.char_ngram or cfg.ngram, cfg.text_shingles) for t in texts]
+    per_doc = [ref_hashes(t, cfg.ngram, cfg.char_ngram or cfg.ngram, cfg.text_shingles,
+                          cfg.abugida_ngram or cfg.ngram) for t in texts]
     nib, size, sets = ref_keys(per_doc, cfg.num_perm, cfg.seed, cfg.limits)
     off = keys.off.tolist()
     assert keys.size.tolist() == size

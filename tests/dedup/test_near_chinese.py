@@ -235,7 +235,8 @@ def test_japanese_and_thai_near_copies_and_distinct_sentences():
     ja_copies = [ja.replace("親切", "丁寧"), ja.replace("、", ",").replace("。", ".")]
     th_copies = [th.replace(" ", ""), th.replace("ใจดี", "สุภาพ")]  # Thai spaces mark phrases, not words
     assert [round(jaccard(ref_shingles(ja), ref_shingles(c)), 2) for c in ja_copies] == [0.86, 1.0]
-    assert [round(jaccard(ref_shingles(th), ref_shingles(c)), 2) for c in th_copies] == [1.0, 0.88]
+    # (Thai: character 8-grams, abugida_ngram; with 5-grams the second was 0.88)
+    assert [round(jaccard(ref_shingles(th), ref_shingles(c)), 2) for c in th_copies] == [1.0, 0.84]
     texts = JAPANESE + THAI + [ja] + ja_copies + [th] + th_copies
     got = decisions(texts)
     n = len(JAPANESE) + len(THAI)

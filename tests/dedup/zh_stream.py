@@ -7,8 +7,10 @@ The reference re-implements the shingles of :func:`torchdataguard.dedup.hashing.
 with its own tables (it shares no code with the package): NFKC, lower case; ASCII letters and digits and
 non-ASCII characters other than punctuation (``P*``), spaces (``Z*``) and ``Cc``/``Cf`` are token
 characters; a character of a script written without spaces (the ranges below) is a token of its own,
-runs of other token characters are words; a window starting on a character is ``char_n`` tokens, one
-starting on a word ``n`` tokens; a text without a complete window is one shingle of all its tokens.
+runs of other token characters are words; a window starting on a character is ``char_n`` tokens (``abugida_n``
+for Thai, Lao, Khmer and Myanmar), one starting on a word ``n`` tokens; a text without a complete window is
+one shingle of all its tokens. Format characters (``Cf``, but for the visible prepended number signs), the
+Arabic tatweel and harakat and the Hebrew points and cantillation marks are left out after NFKC.
 """
 from __future__ import annotations
 
@@ -26,12 +28,25 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 UNSPACED = re.compile("[\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff"
                       "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f\u0e00-\u0eff"
                       "\u1000-\u109f\u1780-\u17ff]")
+ABUGIDA = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")  # Thai, Lao, Myanmar, Khmer
+PREPENDED = set("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd")
 HAN = re.compile("[\u4e00-\u9fff]")
 PUNCT_ZH = "，。、；：？！“”‘’「」『』（）《》【】—…·"
 
 
+def ignored(ch: str) -> bool:
+    """Left out of the shingles: format characters, Arabic tatweel and harakat, Hebrew points."""
+    cat = unicodedata.category(ch)
+    return ((cat == "Cf" and ch not in PREPENDED) or ch == "\u0640" or "\u064b" <= ch <= "\u065f" or ch == "\u0670"
+            or ("\u0591" <= ch <= "\u05c7" and cat == "Mn"))
+
+
+def normal(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if not ignored(ch))
+
+
 def ref_tokens(text: str) -> List[str]:
-    t = unicodedata.normalize("NFKC", text).lower()
+    t = normal(text)
     out: List[str] = []
     word = ""
     for ch in t:
@@ -50,13 +65,13 @@ def ref_tokens(text: str) -> List[str]:
     return out
 
 
-def ref_shingles(text: str, n: int = 5, char_n: int = 5) -> FrozenSet[Tuple[str, ...]]:
+def ref_shingles(text: str, n: int = 5, char_n: int = 5, abugida_n: int = 8) -> FrozenSet[Tuple[str, ...]]:
     toks = ref_tokens(text)
     if not toks:
-        return frozenset([(unicodedata.normalize("NFKC", text).lower(),)])
+        return frozenset([(normal(text),)])
     out = set()
     for i, tok in enumerate(toks):
-        k = char_n if UNSPACED.match(tok) else n
+        k = (abugida_n if ABUGIDA.match(tok) else char_n) if UNSPACED.match(tok) else n
         if i + k <= len(toks):
             out.add(tuple(toks[i : i + k]))
     return frozenset(out) if out else frozenset([tuple(toks)])

@@ -32,7 +32,7 @@ def test_an_unknown_set_option_lists_the_valid_ones(tmp_path, capsys):
     assert code == 2
     assert "unexpected keyword argument" not in err
     assert "no option 'ngramz'" in err and "did you mean near.ngram?" in err
-    assert "its options are bands, char_ngram, exact_below, ngram, num_perm, seed" in err
+    assert "its options are abugida_ngram, bands, char_ngram, exact_below, ngram, num_perm, seed" in err
     # a valid option still works, and so do several at once
     assert run(capsys, "scan", src, "--out", tmp_path / "o2", "--set", "near.ngram=3", "--set", "exact.normalize=false",
                "--device", "cpu", "--no-progress")[0] == 0

@@ -2,11 +2,14 @@
 
 Text shingling is vectorised with NumPy over a whole chunk of documents (no per-shingle Python work).
 
-Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case; punctuation, spaces and control
-characters separate tokens (:mod:`.scripts`). Script-aware tokens (``mode="auto"``): each character of a
-script written without spaces (Han, kana, Thai ...) is a token, and so is each maximal run of other letters,
-digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a character token,
-or of ``ngram`` tokens starting at a word; a document without a complete window is one shingle.
+Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case, the characters of
+:data:`~.scripts.IGNORED_RANGES` left out (zero-width and other invisible format characters, Arabic tatweel and
+harakat, Hebrew points); punctuation, spaces and control characters separate tokens (:mod:`.scripts`).
+Script-aware tokens (``mode="auto"``): each character of a script written without spaces (Han, kana, Thai ...)
+is a token, and so is each maximal run of other letters, digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a Han, kana,
+Bopomofo or Yi character, of ``abugida_ngram`` tokens starting at a Thai, Lao, Khmer, Myanmar, Tai, Javanese
+or Balinese character (:data:`~.scripts.ABUGIDAS`: their vowel signs and tone marks are code points of their
+own), or of ``ngram`` tokens starting at a word; a document without a complete window is one shingle.
 :func:`shingles` gives the same shingles as strings.
 """
 from __future__ import annotations
@@ -19,17 +22,22 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64, np_powers
-from .scripts import CHAR, SEP, WORD, char_class, classes_of, nfkc, unspaced_script
+from .scripts import (ABUGIDA, CHAR, SEP, WORD, char_class, classes_of, drop_ignored, nfkc, nfkc_visible,
+                      unspaced_script)
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 from .utf8norm import Decoded, decode_leads, normalized_utf8
 
-__all__ = ["DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64", "normalize_for_hash", "shingle_tokens",
-           "shingles", "text_shingle_hashes", "token_shingle_hashes", "unspaced_script"]
+__all__ = ["DEFAULT_ABUGIDA_NGRAM", "DEFAULT_CHAR_NGRAM", "TEXT_SHINGLES", "content_hash128", "mix64",
+           "normalize_for_hash", "shingle_tokens", "shingles", "text_shingle_hashes", "token_shingle_hashes",
+           "unspaced_script"]
 
 #: ``text_shingles`` / ``mode`` values: script-aware, words only (before script-aware shingles), characters only
 TEXT_SHINGLES = ("auto", "words", "chars")
 #: character n-gram size for scripts written without spaces (measured: benchmarks/dedup_zh.py --sweep)
 DEFAULT_CHAR_NGRAM = 5
+#: character n-gram size for Thai, Lao, Khmer, Myanmar and the other :data:`~.scripts.ABUGIDAS` (a Thai word is
+#: about five code points: 5-grams made distinct short Thai texts near-duplicates; measured in docs/dedup.md)
+DEFAULT_ABUGIDA_NGRAM = 8
 
 _U = np.uint64
 _WORD = np.zeros(256, dtype=bool)
@@ -49,14 +57,16 @@ _inv_cache: np.ndarray = np.ones(1, dtype=_U)
 
 
 def normalize_for_hash(text: str) -> str:
-    """NFKC (when the text is not ASCII), lower case, whitespace runs collapsed, ends stripped.
+    """NFKC (when the text is not ASCII), lower case, whitespace runs collapsed, ends stripped; invisible format
+    characters (zero-width space and joiners, soft hyphen, bidi marks ...: :data:`~.scripts.INVISIBLE_RANGES`)
+    are removed first.
 
     Example:
         >>> normalize_for_hash("  Hello\\t\\nWORLD ")
         'hello world'
     """
     if not text.isascii():
-        text = nfkc(text)
+        text = nfkc_visible(text)
     low = text.lower()
     # a printable string's only whitespace character is " " (tests check every code point): without a double
     # space or a space at either end it is already collapsed, and the split and join are skipped
@@ -101,14 +111,16 @@ def _scratch(n: int) -> np.ndarray:
 
 def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
             decoded: Optional[Decoded] = None) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """``(buf, starts, is_char)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
-    tokens start and, where some token is a character token, which ones are (``ascii``: ``raw`` is known to
-    hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
+    """``(buf, starts, kind)``: the word bytes of ``raw`` (lower-cased, 0 elsewhere), the byte offsets where
+    tokens start and, where some token is a character token, the class of each token (uint8:
+    :data:`~.scripts.WORD`, :data:`~.scripts.CHAR` or :data:`~.scripts.ABUGIDA`; ``mode="chars"``: all
+    :data:`~.scripts.CHAR`) (``ascii``: ``raw`` is known to hold ASCII only, so no multi-byte character needs decoding; ``decoded``: its multi-byte characters,
     :data:`~.utf8norm.Decoded`, when the caller has them)."""
     L = len(raw)
     buf = np.frombuffer(raw.translate(_LOWER_WORD_TABLE), dtype=np.uint8)
     char_lead: Optional[np.ndarray] = None
     char_end: Optional[np.ndarray] = None
+    char_cls: Optional[np.ndarray] = None
     b = np.frombuffer(raw, dtype=np.uint8)
     if mode != "words" and not ascii:
         lead, cp, nb = decoded if decoded is not None else (np.flatnonzero(b >= 0xC0), None, None)
@@ -124,27 +136,25 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
                 buf[s + 1] = 0
                 buf[s[n >= 3] + 2] = 0
                 buf[s[n == 4] + 3] = 0
-            ch = cls == CHAR
-            char_lead, char_end = lead[ch], lead[ch] + nb[ch]
+            ch = cls >= CHAR
+            char_lead, char_end, char_cls = lead[ch], lead[ch] + nb[ch], cls[ch]
     isw = buf.astype(bool)
     st = np.empty(L, dtype=bool)
     if L:
         st[0] = isw[0]
         np.greater(isw[1:], isw[:-1], out=st[1:])  # a word starts where a word byte follows a non-word byte
-    is_char: Optional[np.ndarray] = None
     if mode == "chars":  # every character with word bytes is a token (its lead byte, or an ASCII byte)
         st = isw & ((b < 0x80) | (b >= 0xC0))
         starts = np.flatnonzero(st)
-        return buf, starts, np.ones(starts.size, dtype=bool)
-    if char_lead is not None and char_lead.size:
+        return buf, starts, np.full(starts.size, CHAR, dtype=np.uint8)
+    if char_lead is not None and char_end is not None and char_lead.size:
         st[char_lead] = True  # each character of an unspaced script is a token, and so is what follows it
         after = char_end[char_end < L]
         st[after] = isw[after]
-        marker = np.zeros(L, dtype=bool)
-        marker[char_lead] = True
+        marker = np.full(L, WORD, dtype=np.uint8)
+        marker[char_lead] = char_cls
         starts = np.flatnonzero(st)
-        is_char = marker[starts]
-        return buf, starts, is_char
+        return buf, starts, marker[starts]
     return buf, np.flatnonzero(st), None
 
 
@@ -169,11 +179,13 @@ GROUP_CHARS = 1 << 19
 
 
 def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int = DEFAULT_CHAR_NGRAM,
-                        mode: str = "auto") -> Tuple[np.ndarray, np.ndarray]:
+                        mode: str = "auto",
+                        abugida_ngram: int = DEFAULT_ABUGIDA_NGRAM) -> Tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the shingles of each text (see :func:`shingles` for what a shingle is).
 
     ``mode``: ``"auto"`` (script-aware: a shingle starting on a character of a script written without spaces
-    is ``char_ngram`` consecutive tokens, one starting on a word ``ngram`` tokens), ``"chars"`` (every
+    is ``char_ngram`` consecutive tokens, ``abugida_ngram`` for Thai, Lao, Khmer, Myanmar ..., one starting on a
+    word ``ngram`` tokens), ``"chars"`` (every
     letter or digit is a token, shingles are ``char_ngram`` of them) or ``"words"`` (word ``ngram``-grams
     where a word is a run of ASCII letters and digits or of any non-ASCII characters: a run of Han
     characters between punctuation is one word; the shingles of versions before script-aware shingling).
@@ -201,12 +213,13 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
         size += len(t)
     parts.append((a, texts[a:]))
     if len(parts) == 1:
-        return _shingle_group(texts, ngram, char_ngram, mode)
-    done = [(a, _shingle_group(group, ngram, char_ngram, mode)) for a, group in parts]
+        return _shingle_group(texts, ngram, char_ngram, mode, abugida_ngram)
+    done = [(a, _shingle_group(group, ngram, char_ngram, mode, abugida_ngram)) for a, group in parts]
     return np.concatenate([h for _, (h, _) in done]), np.concatenate([d + a for a, (_, d) in done])
 
 
-def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str) -> Tuple[np.ndarray, np.ndarray]:
+def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str,
+                   abugida_ngram: int = DEFAULT_ABUGIDA_NGRAM) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`text_shingle_hashes` of one group of texts, in one vectorised pass."""
     n_docs = len(texts)
     if n_docs == 0:
@@ -224,11 +237,11 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
         ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
         lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
     else:
-        norm = [t if t.isascii() else nfkc(t).lower() for t in texts]
+        norm = [t if t.isascii() else drop_ignored(nfkc(t).lower()) for t in texts]
         raw = "\x00".join(norm).encode("utf-8", "surrogatepass")
         lens = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in norm), dtype=np.int64, count=n_docs)
     L = len(raw)
-    buf, starts, is_char = _tokens(raw, mode, ascii=ascii, decoded=decoded)
+    buf, starts, kind = _tokens(raw, mode, ascii=ascii, decoded=decoded)
     doc_start = np.zeros(n_docs, dtype=np.int64)
     if n_docs > 1:
         doc_start[1:] = np.cumsum(lens[:-1] + 1)
@@ -248,16 +261,17 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str)
     wdoc = np.repeat(np.arange(n_docs, dtype=np.int64), n_words)
     out_h: List[np.ndarray] = []
     out_d: List[np.ndarray] = []
-    if is_char is None or mode == "chars" or ngram == char_ngram:
-        acc, valid = _windows(wh, wdoc, char_ngram if mode == "chars" else ngram)
+    # a window is as long as its first token asks: words ngram, characters char_ngram, Thai ... abugida_ngram
+    # (kinds of the same length share one pass, in this order)
+    size = {WORD: ngram, CHAR: char_ngram, ABUGIDA: abugida_ngram}
+    present = [WORD] if kind is None else [CHAR] if mode == "chars" else [k for k in size if (kind == k).any()]
+    lengths = list(dict.fromkeys(size[k] for k in present))
+    for n in lengths:
+        acc, valid = _windows(wh, wdoc, n)
+        if len(lengths) > 1 and kind is not None:
+            valid &= np.isin(kind[: acc.size], [k for k in present if size[k] == n])
         out_h.append(acc[valid])
         out_d.append(wdoc[: acc.size][valid])
-    else:  # a window is as long as its first token asks: characters char_ngram, words ngram
-        for n, want in ((ngram, False), (char_ngram, True)):
-            acc, valid = _windows(wh, wdoc, n)
-            valid &= is_char[: acc.size] == want
-            out_h.append(acc[valid])
-            out_d.append(wdoc[: acc.size][valid])
     has = np.zeros(n_docs, dtype=bool)
     for d in out_d:
         has[d] = True
@@ -315,7 +329,7 @@ def shingle_tokens(text: str, *, mode: str = "auto") -> List[str]:
     """
     if mode not in TEXT_SHINGLES:
         raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
-    t = text.lower() if text.isascii() else nfkc(text).lower()
+    t = text.lower() if text.isascii() else drop_ignored(nfkc(text).lower())
     if mode == "words":
         return _LEGACY_WORD.findall(t)
     out: List[str] = []
@@ -335,12 +349,14 @@ def shingle_tokens(text: str, *, mode: str = "auto") -> List[str]:
     return out
 
 
-def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM, mode: str = "auto") -> List[str]:
+def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM, mode: str = "auto",
+             abugida_ngram: int = DEFAULT_ABUGIDA_NGRAM) -> List[str]:
     """The shingles of ``text`` as strings (tokens joined by a space), in order, repeats included.
 
     A shingle is the window of tokens (:func:`shingle_tokens`) starting at each token: ``char_ngram`` tokens
-    when it starts on a character of a script written without spaces (or with ``mode="chars"``), ``ngram``
-    when it starts on a word, so Chinese text gets character n-grams, English text word n-grams, and mixed
+    when it starts on a Han, kana, Bopomofo or Yi character (or any token with ``mode="chars"``),
+    ``abugida_ngram`` when it starts on a Thai, Lao, Khmer, Myanmar ... character, ``ngram`` when it starts
+    on a word, so Chinese text gets character n-grams, English text word n-grams, and mixed
     text both. Windows that would run past the end are left out; a text with no complete window is one
     shingle of all its tokens, and a text without tokens one shingle of its normalised characters. The
     Jaccard similarity of two texts' shingle sets is what :class:`~torchdataguard.NearDedup` compares with
@@ -354,11 +370,11 @@ def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM,
     """
     toks = shingle_tokens(text, mode=mode)
     if not toks:
-        return [text if text.isascii() else nfkc(text).lower()]
+        return [text if text.isascii() else drop_ignored(nfkc(text).lower())]
     out: List[str] = []
     for i, tok in enumerate(toks):
-        char = mode == "chars" or (mode == "auto" and len(tok) == 1 and char_class(tok) == CHAR)
-        n = char_ngram if char else ngram
+        cls = char_class(tok) if mode == "auto" and len(tok) == 1 else WORD
+        n = char_ngram if mode == "chars" or cls == CHAR else abugida_ngram if cls == ABUGIDA else ngram
         if i + n <= len(toks):
             out.append(" ".join(toks[i : i + n]))
     return out or [" ".join(toks)]

@@ -43,8 +43,10 @@ class NearDedup(IndexStage):
     How it decides, keep-first and query-then-insert. Shingles of text are script-aware
     (``text_shingles="auto"``, :func:`~torchdataguard.dedup.hashing.shingles`): after NFKC, lower-casing and
     folding punctuation away, a character of a script written without spaces (Han, kana, Thai, Lao, Khmer,
-    Myanmar ...) starts a character ``char_ngram``-gram (default 5) and a word of other scripts a word
-    ``ngram``-gram, so Chinese text gets character 5-grams, English text word 5-grams and mixed text both
+    Myanmar ...) starts a character ``char_ngram``-gram (default 5; ``abugida_ngram``, default 8, for Thai, Lao,
+    Khmer, Myanmar and the other scripts whose vowel signs and tone marks are code points of their own) and a
+    word of other scripts a word ``ngram``-gram, so Chinese text gets character 5-grams, English text word
+    5-grams and mixed text both
     (a text too short for one window is one shingle); ``"words"`` shingles words only, as versions before
     script-aware shingles did (a run of Han characters is one word), ``"chars"`` characters only. Records
     with ``input_ids`` and no text get token-id n-grams. A pair in which either example has fewer than ``exact_below`` distinct
@@ -80,9 +82,10 @@ class NearDedup(IndexStage):
     def __init__(self, threshold: float = 0.8, *, num_perm: int = 128, bands: Optional[int] = None, ngram: int = 5,
                  shingles: Literal["auto", "words", "tokens"] = "auto", token_field: str = "input_ids",
                  seed: int = 1, exact_below: Optional[int] = None,
-                 text_shingles: Literal["auto", "words", "chars"] = "auto", char_ngram: Optional[int] = None) -> None:
+                 text_shingles: Literal["auto", "words", "chars"] = "auto", char_ngram: Optional[int] = None,
+                 abugida_ngram: Optional[int] = None) -> None:
         self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below,
-                                   text_shingles=text_shingles, char_ngram=char_ngram)
+                                   text_shingles=text_shingles, char_ngram=char_ngram, abugida_ngram=abugida_ngram)
         self.device = torch.device("cpu")
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
@@ -241,6 +244,8 @@ class NearDedup(IndexStage):
         out = dict(saved)
         if saved and "text_shingles" not in saved:
             out.update(text_shingles="words", char_ngram=None)
+        if saved and "abugida_ngram" not in saved:  # saved before Thai, Lao ... had n-grams of their own
+            out["abugida_ngram"] = out.get("char_ngram") if out.get("text_shingles") == "auto" else None
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -258,7 +263,11 @@ class NearDedup(IndexStage):
                              + ("; the state was saved before script-aware shingles: its index holds word shingles "
                                 "(a run of Han, kana or Thai characters was one word), which cannot be compared with "
                                 f"text_shingles={self.cfg.text_shingles!r}; resume it with "
-                                "NearDedup(text_shingles='words', ...) or start a fresh index" if old_words else ""))
+                                "NearDedup(text_shingles='words', ...) or start a fresh index" if old_words else "")
+                               + ("; the state was saved before Thai, Lao, Khmer and Myanmar got their own n-gram "
+                                  f"size: resume it with abugida_ngram={saved.get('abugida_ngram')!r} or start a "
+                                  "fresh index" if "abugida_ngram" in diff and "abugida_ngram" not in raw
+                                  and not old_words else ""))
         if "small" not in state:
             raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
         self.reset()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional, Tuple
 
 from ..errors import ConfigError
-from .hashing import DEFAULT_CHAR_NGRAM, TEXT_SHINGLES
+from .hashing import DEFAULT_ABUGIDA_NGRAM, DEFAULT_CHAR_NGRAM, TEXT_SHINGLES
 from .smallsets import exact_limits
 
 __all__ = ["NearDedupConfig", "candidate_probability", "choose_bands", "default_exact_below"]
@@ -68,6 +68,7 @@ class NearDedupConfig:
     exact_below: Optional[int] = None
     text_shingles: Literal["auto", "words", "chars"] = "auto"
     char_ngram: Optional[int] = None
+    abugida_ngram: Optional[int] = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -107,6 +108,11 @@ class NearDedupConfig:
                                             or not 1 <= self.char_ngram <= 32):
             problems.append(f"char_ngram={self.char_ngram!r}: expected None (= {DEFAULT_CHAR_NGRAM}) or an integer "
                             f"in [1, 32]")
+        if self.abugida_ngram is not None and (self.text_shingles != "auto" or isinstance(self.abugida_ngram, bool)
+                                               or not isinstance(self.abugida_ngram, int)
+                                               or not 1 <= self.abugida_ngram <= 32):
+            problems.append(f"abugida_ngram={self.abugida_ngram!r}: expected None (= {DEFAULT_ABUGIDA_NGRAM} with "
+                            f"text_shingles='auto', the only shingling that uses it) or an integer in [1, 32]")
         if problems:
             raise ConfigError.collect(problems, "NearDedup settings")
         if self.bands is None:
@@ -115,6 +121,8 @@ class NearDedupConfig:
             self.exact_below = default_exact_below(float(self.threshold))
         if self.char_ngram is None and self.text_shingles != "words":
             self.char_ngram = DEFAULT_CHAR_NGRAM
+        if self.abugida_ngram is None and self.text_shingles == "auto":
+            self.abugida_ngram = DEFAULT_ABUGIDA_NGRAM
 
     @property
     def rows(self) -> int:

@@ -129,7 +129,7 @@ class NearKeyer(Keyer):
             texts = [ex.text for ex in exs]
             if None not in texts:  # every row has text: shingle i's document is already its row
                 h, d = text_shingle_hashes(texts, cfg.ngram, char_ngram=cfg.char_ngram or cfg.ngram,
-                                           mode=cfg.text_shingles)
+                                           mode=cfg.text_shingles, abugida_ngram=cfg.abugida_ngram or cfg.ngram)
                 if dev.type == "cpu":
                     return keys_from_shingles(h, d, m, cfg)
                 return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
@@ -144,7 +144,8 @@ class NearKeyer(Keyer):
         ds: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
         if text_rows:
             h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram,
-                                       char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles)
+                                       char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles,
+                                       abugida_ngram=cfg.abugida_ngram or cfg.ngram)
             hs.append(torch.from_numpy(h.view("int64")).to(dev))
             ds.append(torch.tensor(text_rows, dtype=torch.int64, device=dev)[torch.from_numpy(d).to(dev)])
         if tok_rows:

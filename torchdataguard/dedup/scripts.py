@@ -4,11 +4,22 @@ Text is shingled after NFKC (which folds full-width and half-width forms: ``，`
 half-width katakana to full-width) and lower-casing. Each character then falls in one of three classes:
 
 * :data:`CHAR`: a letter, mark or digit of a script written without spaces between words (:data:`UNSPACED`:
-  Han, Hiragana, Katakana, Bopomofo, Yi, Thai, Lao, Khmer, Myanmar, the Tai scripts, Javanese, Balinese).
-  Each is a token of its own, and shingles starting on one are character n-grams;
+  Han, Hiragana, Katakana, Bopomofo, Yi). Each is a token of its own, and shingles starting on one are
+  character n-grams;
+* :data:`ABUGIDA`: the same for the unspaced scripts whose vowel signs and tone marks are code points of their
+  own (:data:`ABUGIDAS`: Thai, Lao, Khmer, Myanmar, the Tai scripts, Javanese, Balinese). A Thai word is
+  about five code points where a Chinese word is one or two characters, so their character n-grams are
+  longer (``abugida_ngram``, :data:`~.hashing.DEFAULT_ABUGIDA_NGRAM`);
 * :data:`SEP`: punctuation, spaces, control and format characters (ASCII: everything but letters and
   digits; other characters: Unicode categories ``P*``, ``Z*``, ``Cc`` and ``Cf``, so ``。、「」《》“”——…``
   are folded away like ``.,"-``). Separators end words and never take part in a shingle;
+* :data:`IGNORED`: characters that are left out as if they were not there (:data:`IGNORED_RANGES`): the
+  invisible format characters (:data:`INVISIBLE_RANGES`: zero-width space, non-joiner and joiner, word joiner,
+  byte-order mark, soft hyphen, bidi marks, embeddings and isolates, tags ...: Unicode category ``Cf`` except
+  the visible number signs ``U+0600``-``U+0605`` and the like), the Arabic tatweel ``U+0640``, the Arabic
+  harakat ``U+064B``-``U+065F`` and ``U+0670``, and the Hebrew points and cantillation marks (the combining
+  marks of ``U+0591``-``U+05C7``). A copy with such characters inserted is the same text; other combining
+  marks (Devanagari or Thai vowel signs) are letters and are kept;
 * :data:`WORD`: everything else (ASCII letters and digits, letters of other scripts, symbols). Maximal
   runs of word characters are words, and shingles starting on one are word n-grams.
 
@@ -25,9 +36,56 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["CHAR", "SEP", "UNSPACED", "WORD", "char_class", "classes_of", "nfkc", "unspaced_script"]
+__all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP", "UNSPACED", "WORD",
+           "char_class", "classes_of", "drop_ignored", "drop_invisible", "nfkc", "nfkc_visible", "unspaced_script"]
 
-SEP, WORD, CHAR = 0, 1, 2
+SEP, WORD, CHAR, ABUGIDA, IGNORED = 0, 1, 2, 3, 4
+
+#: the invisible format characters (inclusive ranges): Unicode 14's category ``Cf`` less the prepended
+#: concatenation marks, which are visible signs (U+0600-U+0605, U+06DD, U+070F, U+0890-U+0891, U+08E2,
+#: U+110BD, U+110CD). Written out so that hashes do not change with Python's Unicode version.
+INVISIBLE_RANGES: Tuple[Tuple[int, int], ...] = (
+    (0x00AD, 0x00AD), (0x061C, 0x061C), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+    (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+#: what near-dedup shingles leave out: :data:`INVISIBLE_RANGES`, the Arabic tatweel and harakat, and the Hebrew
+#: points and cantillation marks (the combining marks of U+0591-U+05C7; U+05BE, U+05C0, U+05C3 and U+05C6
+#: are punctuation)
+IGNORED_RANGES: Tuple[Tuple[int, int], ...] = INVISIBLE_RANGES + (
+    (0x0591, 0x05BD), (0x05BF, 0x05BF), (0x05C1, 0x05C2), (0x05C4, 0x05C5), (0x05C7, 0x05C7), (0x0640, 0x0640),
+    (0x064B, 0x065F), (0x0670, 0x0670))
+
+
+def _char_set(ranges: Tuple[Tuple[int, int], ...]) -> "re.Pattern[str]":
+    return re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]")
+
+
+_INVISIBLE_RE = _char_set(INVISIBLE_RANGES)
+_IGNORED_RE = _char_set(IGNORED_RANGES)
+
+
+def drop_invisible(text: str) -> str:
+    """``text`` without the characters of :data:`INVISIBLE_RANGES` (ASCII text is returned as it is).
+
+    Example:
+        >>> drop_invisible("da\u200bta\u00ad set\u200f")
+        'data set'
+    """
+    if text.isascii() or not _INVISIBLE_RE.search(text):
+        return text
+    return _INVISIBLE_RE.sub("", text)
+
+
+def drop_ignored(text: str) -> str:
+    """``text`` without the characters of :data:`IGNORED_RANGES` (ASCII text is returned as it is).
+
+    Example:
+        >>> drop_ignored("\u0643\u064e\u062a\u064e\u0640\u0628\u064e") == "\u0643\u062a\u0628"
+        True
+    """
+    if text.isascii() or not _IGNORED_RE.search(text):
+        return text
+    return _IGNORED_RE.sub("", text)
 
 #: Scripts written without spaces between words, by Unicode block ranges (inclusive).
 UNSPACED: Tuple[Tuple[str, Tuple[Tuple[int, int], ...]], ...] = (
@@ -48,6 +106,10 @@ UNSPACED: Tuple[Tuple[str, Tuple[Tuple[int, int], ...]], ...] = (
     ("Balinese", ((0x1B00, 0x1B7F),)),
     ("Javanese", ((0xA980, 0xA9DF),)),
 )
+
+#: the scripts of :data:`UNSPACED` whose characters are class :data:`ABUGIDA` (the others are :data:`CHAR`)
+ABUGIDAS = frozenset(("Thai", "Lao", "Khmer", "Myanmar", "Tai Le", "New Tai Lue", "Tai Tham", "Tai Viet",
+                      "Balinese", "Javanese"))
 
 _STARTS = np.array([lo for _, rs in UNSPACED for lo, _ in rs])
 _ORDER = np.argsort(_STARTS)
@@ -76,18 +138,22 @@ def unspaced_script(ch: str) -> Optional[str]:
 def _classify(cp: int) -> int:
     if cp < 0x80:
         return WORD if chr(cp).isalnum() else SEP
+    if any(lo <= cp <= hi for lo, hi in IGNORED_RANGES):
+        return IGNORED
     ch = chr(cp)
     if unicodedata.category(ch) in _SEP_CATEGORIES:
         return SEP
-    return CHAR if unspaced_script(ch) is not None else WORD
+    script = unspaced_script(ch)
+    return WORD if script is None else ABUGIDA if script in ABUGIDAS else CHAR
 
 
 def classes_of(cps: np.ndarray) -> np.ndarray:
-    """:data:`SEP`, :data:`WORD` or :data:`CHAR` (uint8) of each code point of ``cps`` (an integer array).
+    """:data:`SEP`, :data:`WORD`, :data:`CHAR`, :data:`ABUGIDA` or :data:`IGNORED` (uint8) of each code point of
+    ``cps`` (an integer array).
 
     Example:
-        >>> classes_of(np.array([ord(c) for c in "a,中。"])).tolist()
-        [1, 0, 2, 0]
+        >>> classes_of(np.array([ord(c) for c in "a,中。ไ"])).tolist()
+        [1, 0, 2, 0, 3]
     """
     out = _table[cps]
     unknown = out == _UNKNOWN
@@ -103,11 +169,12 @@ _char_cache: Dict[str, int] = {}
 
 
 def char_class(ch: str) -> int:
-    """:data:`SEP`, :data:`WORD` or :data:`CHAR` of one (already NFKC-normalised) character.
+    """:data:`SEP`, :data:`WORD`, :data:`CHAR`, :data:`ABUGIDA` or :data:`IGNORED` of one (already
+    NFKC-normalised) character.
 
     Example:
-        >>> char_class("。"), char_class("x"), char_class("ไ")
-        (0, 1, 2)
+        >>> char_class("。"), char_class("x"), char_class("中"), char_class("ไ")
+        (0, 1, 2, 3)
     """
     c = _char_cache.get(ch)
     if c is None:
@@ -121,6 +188,33 @@ _WIDE = re.compile("[\uff01-\uff5e\u3000]")
 def _narrow(m: "re.Match[str]") -> str:
     c = ord(m.group())
     return " " if c == 0x3000 else chr(c - 0xFEE0)
+
+
+# the full-width forms and the invisible characters of the BMP in one class, or any character beyond the BMP (a
+# class of BMP characters only is a bitmap, checked about 3x faster than a list of ranges): one scan finds both
+_WIDE_OR_INVISIBLE = re.compile(_WIDE.pattern[:-1] + "".join(
+    f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi < 0x10000) + "]|[\U00010000-\U0010ffff]")
+
+
+def _narrow_or_drop(m: "re.Match[str]") -> str:
+    ch = m.group()
+    c = ord(ch)
+    if c == 0x3000:
+        return " "
+    if 0xFF01 <= c <= 0xFF5E:
+        return chr(c - 0xFEE0)
+    return "" if c < 0x10000 or _INVISIBLE_RE.match(ch) else ch
+
+
+def nfkc_visible(text: str) -> str:
+    """:func:`nfkc` of :func:`drop_invisible` of ``text``, with one scan for both (what the exact hash reads).
+
+    Example:
+        >>> nfkc_visible("Ａ\u200bＢ，\u00adc") == nfkc(drop_invisible("Ａ\u200bＢ，\u00adc")) == "AB,c"
+        True
+    """
+    text = _WIDE_OR_INVISIBLE.sub(_narrow_or_drop, text)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 def nfkc(text: str) -> str:

@@ -5,7 +5,9 @@ Each non-ASCII text is shingled as ``nfkc(text).lower()`` (:func:`~.scripts.nfkc
 of those strings joined by NULs, with few per-text Python calls: the group is encoded once, the compatibility
 characters of most Chinese and Japanese text (full-width ASCII forms, the ideographic space, the no-break
 space, the ellipsis) are replaced by their decompositions in the bytes, and the whole is then usually already
-in NFKC, which one quick check confirms. A NUL is a starter that composes with nothing and is the
+in NFKC, which one quick check confirms. The characters near-dedup ignores (:data:`~.scripts.IGNORED_RANGES`:
+zero-width and other invisible format characters, Arabic tatweel and harakat, Hebrew points) are then cut
+out of the bytes. A NUL is a starter that composes with nothing and is the
 normal form of nothing else, so the normal form of the join is the join of the normal forms.
 
 Example:
@@ -19,6 +21,8 @@ import unicodedata
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+
+from .scripts import IGNORED, classes_of
 
 __all__ = ["Decoded", "decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
 
@@ -134,6 +138,38 @@ def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple
 
 def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     """:func:`normalized_utf8` of texts that are all non-ASCII, from their join."""
+    return drop_ignored_utf8(*_nfkc_join(joined))
+
+
+def drop_ignored_utf8(raw: bytes, decoded: Optional[Decoded] = None) -> Tuple[bytes, Decoded]:
+    """``raw`` (UTF-8) without the characters of :data:`~.scripts.IGNORED_RANGES`, and ``(lead, cp, nb)`` of the
+    multi-byte characters of the result (``decoded``: those of ``raw``, when the caller has them).
+
+    Example:
+        >>> drop_ignored_utf8("da\u200bta \u05e9\u05b8\u05dc\u05d5\u05b9\u05dd".encode())[0].decode()
+        'data \u05e9\u05dc\u05d5\u05dd'
+    """
+    if decoded is None:
+        lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
+        cp, nb = decode_leads(raw, lead)
+    else:
+        lead, cp, nb = decoded
+    gone = classes_of(cp) == IGNORED
+    if not gone.any():
+        return raw, (lead, cp, nb)
+    keep = np.ones(len(raw), dtype=bool)
+    s, n = lead[gone], nb[gone]
+    keep[s] = keep[s + 1] = False
+    keep[s[n >= 3] + 2] = False
+    keep[s[n == 4] + 3] = False
+    cut = np.cumsum(~keep)  # bytes cut up to each position
+    stay = lead[~gone]
+    return (np.frombuffer(raw, dtype=np.uint8)[keep].tobytes(),
+            (stay - cut[stay], cp[~gone], nb[~gone]))
+
+
+def _nfkc_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
+    """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in)."""
     raw = joined.encode("utf-8", "surrogatepass")
     folded = fold_compat(raw)
     text = joined if folded is None else folded.decode("utf-8", "surrogatepass")

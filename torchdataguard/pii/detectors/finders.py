@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
 from .context import is_version_context
+from .finders_ko import find_korean_phone
 from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn_mobile_grouped
 from .secrets import find_secret
 from .shape import CJK_RANGES, is_cjk
@@ -82,8 +83,7 @@ _SSN_LITERALS = ("000-00-0000", "000 00 0000")
 # (``in``) at a third of that, so finders look for the literal with ``in`` before running a pattern that
 # rarely matches (a test runs each finder with every such check answering yes, and compares)
 
-# phones: "+CC ..." international numbers; North American numbers; national numbers with a trunk 0
-# after a phone word ("tel.", "phone:", "fax" ...)
+# phones: "+CC ...", North American, a trunk 0 after a phone word ("tel.", "fax" ...); South Korean: finders_ko
 _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
 _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
@@ -379,7 +379,7 @@ FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
     "passport": (True, ()),  # find_chinese
     "ipv6": (False, (find_ipv6,)),
     "ipv4": (True, (find_ipv4,)),
-    "phone": (True, (find_phone,)),
+    "phone": (True, (find_phone, find_korean_phone)),
 }
 
 #: entity type -> the fewest ASCII digits a text must hold for its finders to find anything (each pattern's

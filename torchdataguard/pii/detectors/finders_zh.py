@@ -40,7 +40,8 @@ from typing import List, Optional, Tuple
 from .checksums import card_issuer_ok, cn_id_valid, cn_legacy_id_valid, hk_id_valid, luhn_valid, tw_id_valid
 from .shape import CJK_RANGES
 
-__all__ = ["CHINESE_TYPES", "find_chinese", "match_cn_landline", "match_cn_mobile_grouped"]
+__all__ = ["CHINESE_TYPES", "ends_number", "find_chinese", "match_cn_landline", "match_cn_mobile_grouped",
+           "starts_number"]
 
 #: The entity types :func:`find_chinese` reports.
 CHINESE_TYPES = frozenset({"phone", "national_id", "passport", "credit_card"})
@@ -80,7 +81,7 @@ _CARD_WORD = re.compile(r"(?:银行卡|借记卡|信用卡|储蓄卡|银联卡|�
                         r"(62[0-9]{14,17}|62[0-9]{2}(?: [0-9]{4}){3}(?: [0-9]{1,3})?)(?![0-9A-Za-z_]|[\-.,/][0-9])")
 
 
-def _ends_number(shape: str, e: int) -> bool:
+def ends_number(shape: str, e: int) -> bool:
     """True when a number may end at ``e``: no word character after it, and no digit after a joining ``-``,
     ``.``, ``,`` or ``/``."""
     if e >= len(shape):
@@ -91,7 +92,7 @@ def _ends_number(shape: str, e: int) -> bool:
     return not (ch in "-.,/" and e + 1 < len(shape) and shape[e + 1] == "0")
 
 
-def _starts_number(shape: str, s: int) -> bool:
+def starts_number(shape: str, s: int) -> bool:
     """True when a number may start at ``s``: not after a letter, a digit or ``_``, nor after a digit and a
     joining ``-``, ``.``, ``,``, ``/`` or ``+`` (the tail of a longer number, a decimal, a code)."""
     if s == 0:
@@ -178,7 +179,7 @@ def _mobile_span(text: str, shape: str, s: int, e: int, grouped: bool) -> Option
     written without separators and without a country code are ids as often as phone numbers in English
     mail (``msgid=17090200005``, ``ESMTP id 17919294133``): they count when Chinese text is near or a phone
     word (tel, phone, mobile, cell, fax, call, contact, WhatsApp, WeChat, SMS) is just before them."""
-    if text[s] != "1" or text[s + 1] not in "3456789" or not _ends_number(shape, e):
+    if text[s] != "1" or text[s + 1] not in "3456789" or not ends_number(shape, e):
         return None
     cc = _MOBILE_CC.search(text, max(0, s - 10), s)
     if cc is not None:
@@ -187,7 +188,7 @@ def _mobile_span(text: str, shape: str, s: int, e: int, grouped: bool) -> Option
         return None
     if text[s] == "+":
         return None if s > 0 and shape[s - 1] in _SHAPE_WORD else (s, e)
-    return (s, e) if _starts_number(shape, s) else None
+    return (s, e) if starts_number(shape, s) else None
 
 
 def match_cn_landline(text: str, pos: int) -> Optional[Tuple[int, int]]:
@@ -219,7 +220,7 @@ def _cn_id_span(text: str, shape: str, s: int, e: int) -> Optional[Tuple[int, in
     if n == 17 and e < len(text) and text[e] in "Xx":
         e += 1
         n = 18
-    if n not in (15, 18) or not _starts_number(shape, s) or not _ends_number(shape, e):
+    if n not in (15, 18) or not starts_number(shape, s) or not ends_number(shape, e):
         return None
     if n == 18:
         return (s, e) if cn_id_valid(text[s:e]) else None
@@ -251,7 +252,7 @@ def _tw_id_span(text: str, shape: str, d: int, e: int) -> Optional[Tuple[int, in
     checksum (mail servers' queue ids such as ``ESMTP id A267534215``), so only with Chinese text near or an
     identity word just before, as for the 15-digit identity number. ``text[d:e]`` is the nine digits."""
     s = d - 1
-    if s < 0 or shape[s] != "A" or (s > 0 and shape[s - 1] in _SHAPE_WORD) or not _ends_number(shape, e):
+    if s < 0 or shape[s] != "A" or (s > 0 and shape[s - 1] in _SHAPE_WORD) or not ends_number(shape, e):
         return None
     return (s, e) if tw_id_valid(text[s:e]) and _in_context(text, s, e, _ID_CONTEXT) else None
 
@@ -260,7 +261,7 @@ def _passport_span(text: str, shape: str, d: int, e: int) -> Optional[Tuple[int,
     """Passport numbers right after a passport word (护照 or passport, then optionally 号码, 号, no., number,
     num., #, a colon): one or two upper-case letters and 7 to 9 digits (``护照号码：E12345678``, ``EA1234567``,
     ``passport no. G12345678``) or 9 digits. ``text[d:e]`` is the digits."""
-    if not _ends_number(shape, e):
+    if not ends_number(shape, e):
         return None
     s = d
     while s > 0 and d - s < 2 and shape[s - 1] == "A":

@@ -1,0 +1,104 @@
+"""Characters inserted into a copy that must not hide it: invisible format characters (both dedup stages),
+Arabic tatweel and harakat and Hebrew points (near-dedup); and marks that are letters (Devanagari and Thai
+vowel signs), which must still tell words apart.
+
+Texts: real English sentences of the SpamAssassin corpus (``short_texts.py``), the real Chinese and Thai
+fixtures, and messages of the Arabic, Hebrew and Hindi GTK 3 translations (Debian 12, libgtk-3-common
+3.24.38, LGPL-2.1+).
+"""
+import random
+
+import pytest
+
+import torchdataguard as tdg
+from torchdataguard.dedup.hashing import normalize_for_hash, shingles
+from torchdataguard.dedup.scripts import IGNORED_RANGES, INVISIBLE_RANGES, drop_ignored
+
+from short_texts import sentences
+from test_near_thai import long_thai
+from zh_stream import passages
+
+ARABIC = "اختر اللون الذي تريده من الحلقة الخارجية. اختر ظلمة أو إضاءة ذلك اللون باستخدام المثلث الداخلي."
+HEBREW = "יש ללחוץ על הטפטפת ואז ללחוץ על צבע כלשהו במסך לבחירת אותו הצבע."
+HINDI = "ड्रॉपर क्लिक करें, फिर अपने स्क्रीन पर कहीं भी वह रंग चुनने के लिए क्लिक करें."
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u202b", "\u2067",
+             "\u2069", "\u061c"]
+HARAKAT = [chr(c) for c in range(0x064B, 0x0660) if c not in (0x653, 0x654, 0x655)] + ["\u0670", "\u0640"]
+# (and tatweel; maddah and hamza above or below compose with alef, waw and yeh into other letters: not sprinkled)
+NIQQUD = [chr(c) for c in range(0x05B0, 0x05BD)] + ["\u05c1", "\u05c2", "\u0591", "\u0596", "\u05a5"]
+
+
+def sprinkle(text, chars, every, seed):
+    """``text`` with one of ``chars`` after about every ``every``-th letter (never before the first one)."""
+    rng = random.Random(seed)
+    out = []
+    for ch in text:
+        out.append(ch)
+        if ch.isalpha() and rng.random() < 1 / every:
+            out.append(rng.choice(chars))
+    return "".join(out)
+
+
+def originals():
+    return ([s for s in sentences(12, 30, 400) if len(s) >= 80][:20] + passages()[:10] + long_thai()[:10]
+            + [ARABIC, HEBREW, HINDI])
+
+
+def decide(stage, texts):
+    g = tdg.Guard([stage], device="cpu", progress=False)
+    return [d for _, d, _ in g.process([{"text": t} for t in texts])]
+
+
+@pytest.mark.parametrize("every", [3, 10])
+def test_copies_with_invisible_characters_are_dropped_by_both_stages(every):
+    base = originals()
+    copies = [sprinkle(t, INVISIBLE, every, seed=i) for i, t in enumerate(base)]
+    assert all(c != t for c, t in zip(copies, base))
+    for stage, reason in ((tdg.NearDedup(), "duplicate/near"), (tdg.ExactDedup(), "duplicate/exact")):
+        got = decide(stage, base + copies)
+        assert got[: len(base)] == [None] * len(base)
+        assert [(d.reason, d.matched) if d else None for d in got[len(base):]] == [
+            (reason, i) for i in range(len(base))], stage
+
+
+def test_arabic_harakat_and_tatweel_and_hebrew_points_do_not_hide_a_near_copy():
+    texts = [ARABIC, HEBREW, sprinkle(ARABIC, HARAKAT, 2, 1), sprinkle(HEBREW, NIQQUD, 2, 2)]
+    assert shingles(texts[2]) == shingles(ARABIC) and shingles(texts[3]) == shingles(HEBREW)
+    got = decide(tdg.NearDedup(), texts)
+    assert [d and d.matched for d in got] == [None, None, 0, 1]
+    # the exact hash keeps vocalised text apart (the marks are visible): only invisible characters are dropped
+    assert [d and d.matched for d in decide(tdg.ExactDedup(), texts)] == [None] * 4
+
+
+def test_vowel_signs_that_are_letters_still_tell_words_apart():
+    # Devanagari and Thai vowel signs are combining marks too, but leaving one out makes another word
+    for a, b in (("मेरा नाम राम है", "मरा नाम राम है"), ("ปิดใช้งาน", "ปดใช้งาน"), ("ร้อน", "รอน")):
+        assert shingles(a) != shingles(b) and normalize_for_hash(a) != normalize_for_hash(b)
+    hindi = sprinkle(HINDI, ["\u200d", "\u200c"], 3, 0)
+    assert shingles(hindi) == shingles(HINDI)
+
+
+def test_the_ranges_are_the_format_characters_and_the_listed_marks():
+    import unicodedata
+    invisible = {c for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1)}
+    ignored = {c for lo, hi in IGNORED_RANGES for c in range(lo, hi + 1)}
+    assert all(unicodedata.category(chr(c)) == "Cf" for c in invisible)
+    assert all(unicodedata.category(chr(c)) in ("Mn", "Lm") for c in ignored - invisible)
+    assert {0x05BE, 0x05C0, 0x05C3, 0x05C6}.isdisjoint(ignored)  # Hebrew punctuation stays
+    if unicodedata.unidata_version == "14.0.0":  # every Cf but the visible prepended number signs
+        prepended = {0x600, 0x601, 0x602, 0x603, 0x604, 0x605, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x110BD, 0x110CD}
+        cf = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+        assert invisible == cf - prepended
+    assert drop_ignored("a\u200bb") == "ab" and drop_ignored("abc") == "abc"
+
+
+def test_the_exact_hash_reads_nfkc_of_the_text_without_invisible_characters():
+    import unicodedata
+    rng = random.Random(5)
+    alphabet = ([chr(c) for c in range(0xFF01, 0xFF5F, 7)] + INVISIBLE + ["\u3000", "e", "\u0301", "中", " ", "A",
+                "\U000e0041", "\U0001f600", "\U00013431", "\U00020000", "\u0600", "\u0640", "\u05b8"])
+    for _ in range(3000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        bare = "".join(ch for ch in t if not (unicodedata.category(ch) == "Cf" and ch != "\u0600"))
+        want = " ".join(unicodedata.normalize("NFKC", bare).lower().split())
+        assert normalize_for_hash(t) == want, repr(t)
