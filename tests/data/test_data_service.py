@@ -13,11 +13,11 @@ def test_close_returns_when_the_accept_thread_has_already_left():
     # the race behind a hang seen in the suite: a worker connects, the accept thread returns from accept() and
     # sees _closed set by close() at that moment, leaves; close() must not then wait on a handshake no one answers
     svc = DecisionService(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False))
-    svc._closed = True  # the accept thread leaves after its next accept()
+    svc._threads.closed = True  # the accept thread leaves after its next accept()
     Client(svc.address, family="AF_UNIX", authkey=svc.authkey).close()
     svc._thread.join(5)
     assert not svc._thread.is_alive()
-    svc._closed = False
+    svc._threads.closed = False
     done = threading.Event()
     threading.Thread(target=lambda: (svc.close(), done.set()), daemon=True).start()
     assert done.wait(10), "DecisionService.close() hung waiting for an accept thread that had left"
@@ -91,7 +91,7 @@ def test_the_interpreter_exits_cleanly_while_a_decision_runs():
 
 
 def _decide_threads(svc: DecisionService) -> list:
-    return [t for t in svc._serving if t.is_alive()]
+    return [t for t in svc._threads.serving if t.is_alive()]
 
 
 def test_close_ends_the_threads_serving_workers_that_are_still_connected():
@@ -136,3 +136,77 @@ def test_a_plans_tensors_travel_by_value():
     back = loads(p.stdout)  # the sender has exited
     assert back["ids"] == [1, 2]
     assert torch.equal(back["nib"], torch.arange(6, dtype=torch.uint8).reshape(2, 3))
+
+
+def test_the_accept_thread_does_not_keep_the_service_and_its_guard_alive():
+    # held by its thread, the service (and the guard, its dedup index's tensors) was freed in that thread when it
+    # ended after close(), while the interpreter could be exiting: exit code 134 (see the next test)
+    import weakref
+
+    guard = _SlowGuard(0.0)
+    svc = DecisionService(guard)
+    accept, gone = svc._thread, weakref.ref(guard)
+    del svc, guard
+    assert gone() is None, "the service's accept thread keeps the service and its guard alive"
+    accept.join(5)  # freeing the service closed it: its thread is woken and joined
+    assert not accept.is_alive()
+
+
+def test_close_ends_the_accept_thread(monkeypatch):
+    from multiprocessing.connection import Listener
+
+    accept = Listener.accept
+
+    def late_accept(self):  # the accept thread is slow to wake (a busy machine)
+        threading.Event().wait(0.3)
+        return accept(self)
+
+    monkeypatch.setattr(Listener, "accept", late_accept)
+    svc = DecisionService(_SlowGuard(0.0))
+    svc.close()
+    assert not svc._thread.is_alive(), "the accept thread outlived close()"
+
+
+_FREE_AT_EXIT_SCRIPT = """
+import threading, torch
+from multiprocessing.connection import Listener
+from torchdataguard.data.service import DecisionService
+
+go, freeing = threading.Event(), threading.Event()
+_accept = Listener.accept
+
+def late_accept(self):  # the accept thread wakes late (a busy machine): after close() has returned
+    go.wait(1.0)
+    return _accept(self)
+
+Listener.accept = late_accept
+
+class _Marker:
+    def __del__(self):
+        freeing.set()
+
+class Heavy:  # stands for a guard: its state holds many tensors (a list frees its items last to first)
+    def __init__(self):
+        self.state = [torch.zeros(1) for _ in range(20000)] + [_Marker()]
+
+svc = DecisionService(Heavy())
+svc.close()
+del svc
+go.set()
+freeing.wait(5)  # the guard's tensors are being freed, in whichever thread holds the last reference: exit now
+"""
+
+
+def test_the_interpreter_exits_cleanly_after_close_when_the_accept_thread_is_late():
+    # a core of a guarded training run that aborted at exit (exit code 134): the accept thread, ending after
+    # close(), held the last reference to the service and freed the guard's NearDedup index; freeing a tensor
+    # releases the GIL, and taking it back while the interpreter exits ends the thread inside torch's C++ code
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", _FREE_AT_EXIT_SCRIPT], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    assert "terminate called" not in p.stderr

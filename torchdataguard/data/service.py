@@ -43,42 +43,27 @@ class DecisionService:
         self.address = os.path.join(self._dir, "decide.sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
         self._busy = _Busy()
-        self._lock = threading.Lock()
-        self._serving: Set[threading.Thread] = set()  # the threads serving one worker each, and their connections
-        self._conns: Set[Any] = set()
-        self._closed = False
+        self._threads = _Threads()
         # the socket and its folder go with close(), or at the latest when the interpreter exits (after the
-        # decisions under way, and the threads serving workers: see _Busy and _shutdown)
-        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self._dir, self._busy,
-                                         (self._lock, self._serving, self._conns))
-        self._thread = threading.Thread(target=self._accept, name="torchdataguard-decisions", daemon=True)
+        # decisions under way, and the service's threads: see _Busy and _shutdown)
+        self._cleanup = weakref.finalize(self, _shutdown, self._listener, self.address, self._dir, self._busy,
+                                         self._threads)
+        # the accept thread holds the service weakly: were it to hold the last reference, the guard (its dedup
+        # index's tensors) would be freed in that thread when it ends, racing with the interpreter's exit
+        self._thread = threading.Thread(target=_accept, args=(weakref.ref(self), self._listener, self._threads),
+                                        name="torchdataguard-decisions", daemon=True)
+        self._threads.accept = self._thread
         self._thread.start()
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn = self._listener.accept()
-            except (OSError, EOFError):
-                if self._closed:
-                    return
-                continue
-            t = threading.Thread(target=self._serve, args=(conn,), name="torchdataguard-decide", daemon=True)
-            with self._lock:  # started under the lock: close() never finds a thread it cannot join
-                if self._closed:
-                    conn.close()
-                    return
-                self._conns.add(conn)
-                t.start()
-                self._serving.add(t)
-
     def _serve(self, conn) -> None:
+        threads = self._threads
         try:
             with conn:
                 self._serve_conn(conn)
         finally:
-            with self._lock:
-                self._serving.discard(threading.current_thread())
-                self._conns.discard(conn)
+            with threads.lock:
+                threads.serving.discard(threading.current_thread())
+                threads.conns.discard(conn)
 
     def _serve_conn(self, conn) -> None:
         while True:
@@ -110,20 +95,7 @@ class DecisionService:
 
     def close(self) -> None:
         """Stop accepting workers, wait for the decisions under way (up to :data:`DRAIN_S` seconds; later
-        requests get an error), and remove the socket and its temporary folder."""
-        if self._closed:
-            return
-        with self._lock:
-            self._closed = True
-        try:
-            # wake the accept() call with a bare connection that closes at once: its handshake fails there and
-            # the thread sees _closed. (A full Client would wait for the handshake forever if the thread had
-            # already seen _closed and left: close() hung when a worker had connected just before.)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(1.0)
-                s.connect(self.address)
-        except OSError:
-            pass
+        requests get an error), end the service's threads and remove the socket and its temporary folder."""
         self._cleanup()
 
 
@@ -137,9 +109,9 @@ class _Busy:
     The decision threads are daemon threads, and a decision runs torch operations, which release the GIL.
     When the interpreter exits while one runs, the thread is ended as it takes the GIL back, from inside
     torch's C++ code, and the process aborts ("terminate called without an active exception", exit code 134;
-    seen at the end of guarded training runs). So the service stops taking decisions and waits for those
-    under way when it is closed, and at the latest when the interpreter starts to exit (before daemon
-    threads are stopped).
+    the same happens to a thread that frees a large tensor then: see :func:`_accept`). So the service stops
+    taking decisions and waits for those under way when it is closed, and at the latest when the interpreter
+    starts to exit (before daemon threads are stopped).
 
     Example:
         >>> b = _Busy(); b.enter(), b.leave(), b.close(timeout=1.0), b.enter()
@@ -172,14 +144,73 @@ class _Busy:
             return self._cond.wait_for(lambda: self._n == 0, timeout=timeout)
 
 
-def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None, serving: Optional[tuple] = None) -> None:
-    """Wait for the decisions under way, end the threads serving workers (``serving``: their lock, threads and
-    connections), close the listener (which unlinks its socket file) and remove the temporary folder; never
-    raises."""
+class _Threads:
+    """The service's threads and the workers' connections, shared by the service, its accept thread and its
+    finalizer (:func:`_shutdown`), none of which needs the service itself: ``closed`` (no worker is taken from
+    then on), ``accept`` (the accept thread), ``serving`` (the threads serving one worker each) and ``conns``
+    (their connections), the last three read and changed under ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+        self.accept: Optional[threading.Thread] = None
+        self.serving: Set[threading.Thread] = set()
+        self.conns: Set[Any] = set()
+
+
+def _accept(service: "weakref.ref[DecisionService]", listener: Listener, threads: _Threads) -> None:
+    """The accept thread: starts a thread serving each worker that connects, until the service is closed or gone.
+
+    It reaches the service through a weak reference only. Holding it (as a bound method target would), this
+    thread could hold the last reference once ``close()`` has returned, and then free the guard (its dedup
+    index's tensors) as it ends; freeing a large tensor releases the GIL, and a thread that takes the GIL back
+    while the interpreter exits is ended from inside torch's C++ code: the process aborts ("terminate called
+    without an active exception", exit code 134; a core of a guarded training run showed this thread freeing
+    the NearDedup index from ``Thread.run``'s last line)."""
+    while not threads.closed:
+        try:
+            conn = listener.accept()
+        except (OSError, EOFError):
+            continue
+        with threads.lock:  # started under the lock: _shutdown never finds a thread it cannot join
+            svc = None if threads.closed else service()
+            if svc is None:
+                conn.close()
+                return
+            # the serving thread holds the service while it serves (it is joined by _shutdown), so ``svc`` here
+            # is never the last reference
+            t = threading.Thread(target=svc._serve, args=(conn,), name="torchdataguard-decide", daemon=True)
+            del svc
+            threads.conns.add(conn)
+            t.start()
+            threads.serving.add(t)
+
+
+def _shutdown(listener: Listener, address: str, path: str, busy: Optional[_Busy] = None,
+              threads: Optional[_Threads] = None) -> None:
+    """Stop taking workers, wait for the decisions under way, end the service's threads (``threads``), close the
+    listener (which unlinks its socket file ``address``) and remove the temporary folder ``path``; never raises.
+
+    It runs from ``close()``, when the service is freed, or at the latest when the interpreter starts to exit
+    (``atexit``, before daemon threads are stopped): no thread of the service is left running Python or torch
+    code, nor freeing the guard, when they are."""
+    if threads is not None:
+        with threads.lock:
+            threads.closed = True
+        try:
+            # wake the accept() call with a bare connection that closes at once: its handshake fails there and
+            # the thread sees ``closed``. (A full Client would wait for the handshake forever if the thread had
+            # already seen ``closed`` and left: close() hung when a worker had connected just before.)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(address)
+        except OSError:
+            pass
     if busy is not None:
         busy.close()
-    if serving is not None:
-        _end_serving(*serving)
+    if threads is not None:
+        _end_serving(threads)
+        _join(threads.accept)
     try:
         listener.close()
     except OSError:
@@ -190,26 +221,29 @@ def _shutdown(listener: Listener, path: str, busy: Optional[_Busy] = None, servi
         pass
 
 
-def _end_serving(lock: threading.Lock, threads: Set[threading.Thread], conns: Set[Any],
-                 timeout: float = 5.0) -> None:
+def _join(t: Optional[threading.Thread], timeout: float = 5.0) -> None:
+    """Wait up to ``timeout`` seconds for thread ``t`` (not the calling thread, nor one never started)."""
+    if t is not None and t is not threading.current_thread() and t.ident is not None:
+        try:
+            t.join(timeout)
+        except RuntimeError:  # never raises (it runs at exit)
+            pass
+
+
+def _end_serving(threads: _Threads, timeout: float = 5.0) -> None:
     """Shut the workers' connections down, which ends each serving thread's wait for a request, and wait up to
     ``timeout`` seconds for those threads: none is left running Python or torch code when the interpreter
     stops its daemon threads (one stopped inside torch's C++ code aborts the process)."""
-    with lock:
-        live, open_conns = list(threads), list(conns)
+    with threads.lock:
+        live, open_conns = list(threads.serving), list(threads.conns)
     for c in open_conns:
         try:
             with socket.fromfd(c.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.shutdown(socket.SHUT_RDWR)
         except (OSError, ValueError):
             pass
-    me = threading.current_thread()
     for t in live:
-        if t is not me and t.ident is not None:
-            try:
-                t.join(timeout)
-            except RuntimeError:  # never raises (it runs at exit)
-                pass
+        _join(t, timeout)
 
 
 class DecisionClient:
