@@ -210,3 +210,20 @@ def test_the_interpreter_exits_cleanly_after_close_when_the_accept_thread_is_lat
                        text=True, timeout=120)
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
     assert "terminate called" not in p.stderr
+
+
+def test_a_client_with_the_wrong_key_is_turned_away_and_workers_are_still_served():
+    import multiprocessing
+
+    import pytest
+
+    svc = DecisionService(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False))
+    try:
+        with pytest.raises(multiprocessing.AuthenticationError):
+            Client(svc.address, family="AF_UNIX", authkey=b"not the service's key")
+        svc._thread.join(0.5)
+        assert svc._thread.is_alive(), "a client without the key ended the accept thread: no worker can connect"
+        with Client(svc.address, family="AF_UNIX", authkey=svc.authkey):
+            pass  # the handshake succeeded: the accept thread still serves
+    finally:
+        svc.close()

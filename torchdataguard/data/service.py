@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import weakref
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
 from typing import Any, List, Optional, Set, Tuple
 
@@ -170,7 +171,7 @@ def _accept(service: "weakref.ref[DecisionService]", listener: Listener, threads
     while not threads.closed:
         try:
             conn = listener.accept()
-        except (OSError, EOFError):
+        except (OSError, EOFError, AuthenticationError):  # a client without the key is turned away, not fatal
             continue
         with threads.lock:  # started under the lock: _shutdown never finds a thread it cannot join
             svc = None if threads.closed else service()
