@@ -2,7 +2,7 @@
 lm-evaluation-harness does it: lower case, punctuation deleted, words split on whitespace, a set of the
 evaluation items' n-grams joined into strings, and every training document's n-grams looked up in it.
 
-Non-ASCII text also gets NFKC, symbols deleted and each character of a script without spaces (CJK, Thai)
+Non-ASCII text also gets NFKC, symbols and invisible format characters (Cf) deleted and each character of a script without spaces (CJK, Thai)
 as a word, character by character (slow, but only for non-ASCII text). Kept independent of the package.
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ def words(text: str) -> List[str]:
         return text.translate(_ASCII).split()
     out = []
     for ch in unicodedata.normalize("NFKC", text).lower():
-        if unicodedata.category(ch)[0] in "PS":
+        cat = unicodedata.category(ch)
+        if cat[0] in "PS" or cat == "Cf":  # punctuation, symbols and invisible format characters deleted
             continue
         if any(lo <= ord(ch) <= hi for lo, hi in _UNSPACED):
             out.append(f" {ch} ")

@@ -190,6 +190,18 @@ def test_chinese_text_uses_character_ngrams():
     assert ref.dirty(doc) and not ref.dirty(near)
 
 
+@pytest.mark.parametrize("mark", ["\u200b", "\u00ad", "\u200d", "\u2060", "\ufeff", "\u200f"])
+def test_invisible_characters_inside_words_do_not_hide_contamination(emails, mark):
+    rng = random.Random(7)
+    item = _items(emails, rng, 1, 30, 40)[0]
+    # a zero-width character (or soft hyphen, bidi mark ...) inside every third word of the copied item
+    hidden = " ".join(w[:1] + mark + w[1:] if i % 3 == 0 and len(w) > 1 else w for i, w in enumerate(item.split()))
+    guard = tdg.Guard([tdg.Decontaminate({"bench": [item]})], device="cpu", progress=False)
+    dropped = _dropped(guard, [f"Some text before. {hidden} And some text after.", "An unrelated training text."])
+    assert list(dropped) == [0]
+    assert Reference({"bench": [(0, item)]}).dirty(hidden)
+
+
 def test_bad_evaluation_sets_are_refused_clearly():
     with pytest.raises(ConfigError, match="'gsm8k' is empty"):
         tdg.Decontaminate({"gsm8k": []})

@@ -3,7 +3,9 @@
 Normalisation (GPT-3, appendix C; lm-evaluation-harness's ``janitor``): lower case, punctuation removed
 (deleted, so ``don't`` is ``dont``), words split on whitespace. Here "punctuation" is every character of
 the Unicode categories P (punctuation) and S (symbols) -- for ASCII exactly :data:`string.punctuation` --
-and non-ASCII text is NFKC-normalised first.
+and non-ASCII text is NFKC-normalised first. Invisible format characters (category Cf: zero-width space and
+joiners, soft hyphen, bidi marks ...) are deleted too, so that a copy of an evaluation item with such
+characters inserted inside its words is still found.
 
 Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no words
 to split on, so each of their characters is a word of its own: a 13-gram of Chinese text is 13 characters.
@@ -62,7 +64,8 @@ def _translation(c: int) -> Optional[str]:
     """What character ``c`` becomes: punctuation and symbols deleted, whitespace (and NUL) a space, a
     character of an unspaced script surrounded by spaces, anything else itself."""
     ch = chr(c)
-    if unicodedata.category(ch)[0] in "PS":
+    cat = unicodedata.category(ch)
+    if cat[0] in "PS" or cat == "Cf":  # invisible format characters (zero-width space, soft hyphen ...) too
         return None
     if ch.isspace() or c == 0:
         return " "
@@ -114,7 +117,8 @@ def _bmp_table() -> List[Optional[str]]:
     category = unicodedata.category
     for c in range(0x10000):
         ch = chr(c)
-        if category(ch)[0] in "PS":
+        cat = category(ch)
+        if cat[0] in "PS" or cat == "Cf":
             out.append(None)
         elif ch.isspace() or c == 0:
             out.append(" ")
