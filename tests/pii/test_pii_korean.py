@@ -66,11 +66,20 @@ def test_modern_mobile_numbers_are_found_without_korean_context():
     "계좌 0101234567890",  # 13 digits
     "x010-1234-5678 값",  # glued to a letter
     "2023-10-15 12:30:45 로그",
+    "the hotel room 02-123-4567 and the recall batch 031-2345-6789",  # "tel", "call" inside other words
 ])
 def test_other_digit_strings_are_left_alone(text):
     assert [d for d in SCRUB.detect(text) if d.entity == "phone"] == []
 
 
 def test_spellings_of_one_mobile_number_share_a_pseudonym():
-    assert canonical_value("phone", "010-2345-6789") == canonical_value("phone", "+82 10 2345 6789")
+    # not the +82 spelling: "Tel: 010-..." was found before Korean numbers were, and its pseudonym must not change
+    # between versions for the same key (010 + 8 digits is also an Egyptian mobile number)
     assert canonical_value("phone", "010.2345.6789") == canonical_value("phone", "01023456789")
+
+
+def test_a_pseudonym_found_before_korean_numbers_were_is_unchanged():
+    # "Tel: 010-1234-5678" was scrubbed as a phone before this finder existed; the same key must give it the same
+    # pseudonym as then, so its canonical form stays the digits as written
+    assert [d.entity for d in SCRUB.detect("Tel: 010-1234-5678")] == ["phone"]
+    assert canonical_value("phone", "010-1234-5678") == "01012345678"

@@ -27,7 +27,6 @@ KEY_ENV = "TORCHDATAGUARD_PII_KEY"
 MIN_KEY_BYTES = 16
 # a mainland mobile number without its country code: 13812345678, 138 1234 5678, 138-1234-5678
 _CN_MOBILE = re.compile(r"1[3-9][0-9](?P<sep>[ \-]?)[0-9]{4}(?P=sep)[0-9]{4}")
-_KR_MOBILE = re.compile(r"010[0-9]{8}")
 
 
 class SecretKey:
@@ -115,8 +114,6 @@ def canonical_value(entity: str, value: str) -> str:
             digits = "1" + digits  # a North American number written without its country code
         elif _CN_MOBILE.fullmatch(value):
             digits = "86" + digits  # a mainland mobile number written without its country code
-        elif _KR_MOBILE.fullmatch(digits) and not value.lstrip("( ").startswith("+"):
-            digits = "82" + digits[1:]  # a South Korean mobile number without its country code (010 is +82 10)
         elif value.lstrip("(（ ").startswith("00"):
             digits = digits[2:]  # 0086 138 ... is +86 138 ...
         return digits

@@ -37,7 +37,8 @@ _AREA = frozenset(("02", "031", "032", "033", "041", "042", "043", "044", "051",
                    "061", "062", "063", "064", "070"))
 _NEAR = 40
 _HANGUL = re.compile("[\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff]")
-_WORDS = re.compile(r"(?:전화|휴대폰|핸드폰|휴대전화|연락처|연락|팩스|번호|문의|tel|phone|mobile|cell|fax|call|contact)",
+# the English words as whole words ("hotel", "recall", "excellent" hold one)
+_WORDS = re.compile(r"(?:전화|휴대폰|핸드폰|휴대전화|연락처|연락|팩스|번호|문의|\b(?:tel|phone|mobile|cell|fax|call|contact)\b)",
                     re.IGNORECASE)
 
 
