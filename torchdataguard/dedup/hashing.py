@@ -100,6 +100,12 @@ def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
 _local = threading.local()
 
 
+def _near_text(text: str) -> str:
+    """Non-ASCII ``text`` as near-dedup shingles it: NFKC, lower case, the ignored characters left out; ASCII
+    ``text`` as it is (its callers lower-case it where they need to)."""
+    return text if text.isascii() else drop_ignored(nfkc(text).lower())
+
+
 def _scratch(n: int) -> np.ndarray:
     """A reused uint64 work array of length ``n``, one per thread (allocating ~30 MB per chunk, with its page
     faults, costs more than the arithmetic done in it)."""
@@ -237,7 +243,7 @@ def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str,
         ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
         lens = np.diff(ends, prepend=-1, append=len(raw)) - 1
     else:
-        norm = [t if t.isascii() else drop_ignored(nfkc(t).lower()) for t in texts]
+        norm = [_near_text(t) for t in texts]
         raw = "\x00".join(norm).encode("utf-8", "surrogatepass")
         lens = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in norm), dtype=np.int64, count=n_docs)
     L = len(raw)
@@ -329,7 +335,7 @@ def shingle_tokens(text: str, *, mode: str = "auto") -> List[str]:
     """
     if mode not in TEXT_SHINGLES:
         raise ValueError(f"mode={mode!r}: expected one of {TEXT_SHINGLES}")
-    t = text.lower() if text.isascii() else drop_ignored(nfkc(text).lower())
+    t = text.lower() if text.isascii() else _near_text(text)
     if mode == "words":
         return _LEGACY_WORD.findall(t)
     out: List[str] = []
@@ -370,7 +376,7 @@ def shingles(text: str, *, ngram: int = 5, char_ngram: int = DEFAULT_CHAR_NGRAM,
     """
     toks = shingle_tokens(text, mode=mode)
     if not toks:
-        return [text if text.isascii() else drop_ignored(nfkc(text).lower())]
+        return [_near_text(text)]
     out: List[str] = []
     for i, tok in enumerate(toks):
         cls = char_class(tok) if mode == "auto" and len(tok) == 1 else WORD

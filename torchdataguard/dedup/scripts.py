@@ -71,9 +71,7 @@ def drop_invisible(text: str) -> str:
         >>> drop_invisible("da\u200bta\u00ad set\u200f")
         'data set'
     """
-    if text.isascii() or not _INVISIBLE_RE.search(text):
-        return text
-    return _INVISIBLE_RE.sub("", text)
+    return _drop(_INVISIBLE_RE, text)
 
 
 def drop_ignored(text: str) -> str:
@@ -83,9 +81,14 @@ def drop_ignored(text: str) -> str:
         >>> drop_ignored("\u0643\u064e\u062a\u064e\u0640\u0628\u064e") == "\u0643\u062a\u0628"
         True
     """
-    if text.isascii() or not _IGNORED_RE.search(text):
+    return _drop(_IGNORED_RE, text)
+
+
+def _drop(rx: "re.Pattern[str]", text: str) -> str:
+    """``text`` without the characters ``rx`` matches; ASCII text, and text holding none, as it is (no copy)."""
+    if text.isascii() or not rx.search(text):
         return text
-    return _IGNORED_RE.sub("", text)
+    return rx.sub("", text)
 
 #: Scripts written without spaces between words, by Unicode block ranges (inclusive).
 UNSPACED: Tuple[Tuple[str, Tuple[Tuple[int, int], ...]], ...] = (
