@@ -83,3 +83,32 @@ def test_a_pseudonym_found_before_korean_numbers_were_is_unchanged():
     # pseudonym as then, so its canonical form stays the digits as written
     assert [d.entity for d in SCRUB.detect("Tel: 010-1234-5678")] == ["phone"]
     assert canonical_value("phone", "010-1234-5678") == "01012345678"
+
+
+def test_anchored_search_finds_what_the_full_scan_finds():
+    # find_korean_phone tries its grouped pattern only in the windows before an anchor ("000-0000" in the
+    # shape): on digit strings shaped like phone numbers, glued and overlapping, it must find exactly the
+    # matches (spans and groups) of a scan of every position
+    from torchdataguard.pii.detectors import finders_ko as K
+
+    rng = random.Random(13)
+
+    def piece() -> str:
+        def zeros(a: int, b: int) -> str:
+            return "0" * rng.randint(a, b)
+
+        def sep() -> str:
+            return rng.choice(" .-")
+
+        area = rng.choice([zeros(1, 4) + sep(), "(" + zeros(1, 4) + ")" + rng.choice(["", " ", "  "]), zeros(1, 4)])
+        return area + zeros(2, 5) + rng.choice([sep(), sep(), ""]) + zeros(3, 5)
+
+    found = several = 0
+    for _ in range(4000):
+        shape = "".join(piece() if rng.random() < 0.7 else rng.choice(["a", " ", "-", ".", "0", "(", ")", "00-"])
+                        for _ in range(rng.randint(1, 6)))
+        full = [(m.span(), m.groupdict()) for m in K._GROUPED.finditer(shape)]
+        assert [(m.span(), m.groupdict()) for m in K._grouped(shape)] == full, shape
+        found += bool(full)
+        several += len(full) > 1
+    assert found > 400 and several > 20  # the strings do hold matches, some of them several
