@@ -127,6 +127,18 @@ def test_emails_phones_addresses_and_secrets():
         ("phone", "(212) 555-0123"), ("phone", "212.555.0123"), ("phone", "1-800-555-0199")]),
     ("Tel: 020 7946 0958", [("phone", "020 7946 0958")]),
     ("Fax. (030) 1234 5678", [("phone", "(030) 1234 5678")]),
+    # one block after the area code (German, British, Irish numbers), and phone words of other languages
+    ("Tel.: 030 1234567", [("phone", "030 1234567")]),
+    ("Telefon 030/1234567", [("phone", "030/1234567")]),
+    ("Handy: 0171 1234567", [("phone", "0171 1234567")]),
+    ("Telephone: 01702 530174", [("phone", "01702 530174")]),
+    ("mobile: 07700 900123 (day)", [("phone", "07700 900123")]),
+    ("WhatsApp: 07700900123", [("phone", "07700900123")]),
+    ("Tél. : 01 23 45 67 89", [("phone", "01 23 45 67 89")]),
+    ("Teléfono: 0912 345 678", [("phone", "0912 345 678")]),
+    ("Telefone: (011) 91234-5678", [("phone", "(011) 91234-5678")]),
+    ("Rufnummer 030 1234567", [("phone", "030 1234567")]),
+    ("Tlf.: 022 12 34 56", [("phone", "022 12 34 56")]),
 ])
 def test_phone_formats(text, expected):
     assert found(text) == expected
@@ -148,6 +160,10 @@ def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
     "area 123-555-0100 is not a US area code",  # area codes do not start with 0 or 1
     "version 555.123.4567.1",
     "+123",
+    "a handy 0.5 mm tool",  # a phone word, but no number after it
+    "call 0800 123 now",  # too few digits
+    "fon 0123456789012345",  # too many
+    "Handy 030 1234567-2",  # a longer code
 ])
 def test_phone_lookalikes_left_alone(text):
     assert [e for e, _ in found(text)] == []

@@ -87,18 +87,26 @@ _SSN_LITERALS = ("000-00-0000", "000 00 0000")
 _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
 _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
+# English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic)
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
-    r"tel(?:ephone|efon)?", r"ph(?:one)?", r"fax", r"mob(?:ile)?", r"cell", r"call"))
+    r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell", r"call",
+    r"t[ée]l(?:[ée]phone)?", r"tel[ée]fono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
+    r"cel(?:ular)?", r"whatsapp"))
 # A match of a _PHONE_WORDS pattern is a phone word, then only ".", ":", "#" and whitespace, and it ends right
 # before "0" or "(0". Read backwards, that is "0", maybe "(", those characters and the word reversed: a pattern
 # that starts with the literal "0", so the reversed text is scanned fast. It matches the reversed text whenever
 # a phone word pattern matches the text (the converse need not hold: it is a gate).
-_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "ph", "phone", "fax", "mob", "mobile", "cell", "call")
+_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono", "telefone", "ph", "phone", "fax", "mob",
+                     "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer", "fon",
+                     "tlf", "móvil", "movil", "cel", "celular", "whatsapp")
 _PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
 _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
     "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS) + ")")
-_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,4}(?:[ .\-]0{2,4}){1,3}(?![\w\-]|[.,]0)")
+# after the area code: groups of 2 to 4 digits (020 7946 0958, 01 23 45 67 89), or one block of 5 to 8
+# (030 1234567, 07700 900123, 07700900123: the area code and the block are split where the digits allow)
+_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})(?:[ .\-/]?0{2,5}(?:[ .\-]0{2,4}){1,3}|[ .\-/]?0{5,8})"
+                          r"(?![\w\-]|[.,]0)")
 
 
 # ---------------------------------------------------------------------------------------------------
