@@ -144,6 +144,16 @@ def test_phone_formats(text, expected):
     assert found(text) == expected
 
 
+def test_each_phone_word_finds_its_number_once():
+    from torchdataguard.pii.detectors.finders_phone import _PHONE_WORD_FORMS, find_phone
+    from torchdataguard.pii.detectors.shape import text_shape
+
+    for form in _PHONE_WORD_FORMS:
+        for word in (form, form.title(), form.upper()):
+            text = f"x {word}.: 030 1234567 y"
+            assert find_phone(text, text_shape(text)) == [(len(text) - 13, len(text) - 2)], text
+
+
 @pytest.mark.parametrize("before", ["İstanbul office. ", "İİİİ ", "KİTAP: ", "ﬁle ß İ "])
 def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
     # "İ".lower() is two characters, so the lower-cased text's positions ran ahead of the text's: the number

@@ -12,7 +12,7 @@ import pytest
 
 from torchdataguard.assets import load_spamassassin
 from torchdataguard.pii import synthetic
-from torchdataguard.pii.detectors import detect, finders, secrets
+from torchdataguard.pii.detectors import detect, finders, finders_phone, secrets
 from torchdataguard.pii.detectors.checksums import card_issuer_ok, luhn_valid
 from torchdataguard.pii.detectors.shape import text_shape
 
@@ -20,7 +20,8 @@ ANCHORS = ["ghp_", "gho_", "hf_", "npm_", "github_pat_", "sk_live_", "rk_test_",
            "pypi-AgEIcHlwaS5vcmc", "xoxb-", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
            "AKIA", "ASIA", "AIza", "eyJ", ".eyJ", "https://hooks.slack.com/services/", "aws_secret_access_key = ",
            "AWS_SECRET_ACCESS_KEY=", "secret", "SECRET", "_", "-", "A"]
-PHONE = ["tel", "Tel.", "telephone:", "TELEFON", "ph", "Phone #", "fax", "FAX:", "mob", "mobile", "cell", "call",
+PHONE = ["tel", "Tel.", "telephone:", "TELEFON", "Handy", "tél.", "Rufnummer", "WhatsApp", "ph", "Phone #", "fax",
+         "FAX:", "mob", "mobile", "cell", "call",
          "Call", " ", "\n", ":", "#", ".", "(", "0", "020", "7946", "0958", "(0)", "2002", "x", "\u3000", "İ", "ß"]
 GLUE = ["", " ", "\n", ".", ",", "-", ":", "/", "@", "(", ")", "x", "0", "_", "=", "1", "12", "a", "Z", "电话", "卡号"]
 
@@ -107,31 +108,31 @@ def test_phone_word_gate_lets_through_every_text_a_phone_word_matches(corpus):
     matched = 0
     for text in corpus:
         lower = same_length_lower(text)
-        if any(rx.search(lower) for rx in finders._PHONE_WORDS):
+        if any(rx.search(lower) for rx in finders_phone._PHONE_WORDS):
             matched += 1
-            assert finders.phone_word_lower(text) == lower, repr(text)
-        elif finders.phone_word_lower(text) is not None:
-            assert finders.phone_word_lower(text) == lower
+            assert finders_phone.phone_word_lower(text) == lower, repr(text)
+        elif finders_phone.phone_word_lower(text) is not None:
+            assert finders_phone.phone_word_lower(text) == lower
     assert matched > 50
 
 
 def test_phone_word_gate_on_every_word_and_separator():
     matched = 0
-    for form in finders._PHONE_WORD_FORMS:
+    for form in finders_phone._PHONE_WORD_FORMS:
         for word in (form, form.upper(), form.title()):
             for sep in ("", " ", ".", ":", " # ", "\t", ".:\n", "\u3000"):
                 for tail in ("0", "(0", "1", "(1"):
                     for lead in ("x ", "é "):  # ASCII texts and others (lower-cased first)
                         text = f"{lead}{word}{sep}{tail}20 7946 0958"
-                        if any(rx.search(text.lower()) for rx in finders._PHONE_WORDS):
+                        if any(rx.search(text.lower()) for rx in finders_phone._PHONE_WORDS):
                             matched += 1
-                            assert finders.phone_word_lower(text) == text.lower(), repr(text)
+                            assert finders_phone.phone_word_lower(text) == text.lower(), repr(text)
     assert matched > 400
 
 
 def test_find_phone_equals_the_plain_run(corpus, monkeypatch):
     fast = [finders.find_phone(t, text_shape(t)) for t in corpus]
-    monkeypatch.setattr(finders, "phone_word_lower", str.lower)
+    monkeypatch.setattr(finders_phone, "phone_word_lower", str.lower)
     assert [finders.find_phone(t, text_shape(t)) for t in corpus] == fast
 
 

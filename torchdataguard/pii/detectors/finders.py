@@ -20,7 +20,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
 from .context import is_version_context
 from .finders_ko import find_korean_phone
-from .finders_zh import CHINESE_TYPES, find_chinese, match_cn_landline, match_cn_mobile_grouped
+from .finders_phone import find_phone, phone_word_lower
+from .finders_zh import CHINESE_TYPES, find_chinese
 from .secrets import find_secret
 from .shape import CJK_RANGES, is_cjk
 
@@ -83,30 +84,6 @@ _SSN_LITERALS = ("000-00-0000", "000 00 0000")
 # (``in``) at a third of that, so finders look for the literal with ``in`` before running a pattern that
 # rarely matches (a test runs each finder with every such check answering yes, and compares)
 
-# phones: "+CC ...", North American, a trunk 0 after a phone word ("tel.", "fax" ...); South Korean: finders_ko
-_PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
-_PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
-_PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
-# English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic)
-_PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
-    r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell", r"call",
-    r"t[ée]l(?:[ée]phone)?", r"tel[ée]fono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
-    r"cel(?:ular)?", r"whatsapp"))
-# A match of a _PHONE_WORDS pattern is a phone word, then only ".", ":", "#" and whitespace, and it ends right
-# before "0" or "(0". Read backwards, that is "0", maybe "(", those characters and the word reversed: a pattern
-# that starts with the literal "0", so the reversed text is scanned fast. It matches the reversed text whenever
-# a phone word pattern matches the text (the converse need not hold: it is a gate).
-_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono", "telefone", "ph", "phone", "fax", "mob",
-                     "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer", "fon",
-                     "tlf", "móvil", "movil", "cel", "celular", "whatsapp")
-_PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
-# for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
-_PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
-    "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS) + ")")
-# after the area code: groups of 2 to 4 digits (020 7946 0958, 01 23 45 67 89), or one block of 5 to 8
-# (030 1234567, 07700 900123, 07700900123: the area code and the block are split where the digits allow)
-_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})(?:[ .\-/]?0{2,5}(?:[ .\-]0{2,4}){1,3}|[ .\-/]?0{5,8})"
-                          r"(?![\w\-]|[.,]0)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -304,73 +281,6 @@ def find_ssn(text: str, shape: str) -> List[Tuple[int, int]]:
             s, e = m.span()
             if ssn_valid(text[s:s + 3], text[s + 4:s + 6], text[s + 7:e]):
                 out.append((s, e))
-    return out
-
-
-def _phone_left_ok(shape: str, s: int) -> bool:
-    if s == 0:
-        return True
-    ch = shape[s - 1]
-    return not (ch.isalnum() or ch in "_+-.")
-
-
-def phone_word_lower(text: str) -> Optional[str]:
-    """``text.lower()`` when a pattern of ``_PHONE_WORDS`` can match it, else ``None``.
-
-    A match is a phone word, then only ``.``, ``:``, ``#`` and whitespace, and it ends right before ``0`` or
-    ``(0``: the reversed text is searched for that (:data:`_PHONE_WORD_REVERSED`). Most texts have none, and
-    skip the six patterns. An ASCII text is searched as it is, ignoring case (lower-casing it changes letters
-    only, one for one), so most texts are not lower-cased. The result has ``text``'s length, so positions in it
-    are positions in ``text``: a letter whose lower case is longer (``"İ"``) stays as it is.
-
-    Example:
-        >>> phone_word_lower("Call: 020 7946"), phone_word_lower("in 2002, 0.5% of"), phone_word_lower("İzmir Tel: 0")
-        ('call: 020 7946', None, 'İzmir tel: 0')
-    """
-    if text.isascii():
-        return text.lower() if _PHONE_WORD_REVERSED_ANY_CASE.search(text[::-1]) is not None else None
-    lower = text.lower()
-    if len(lower) != len(text):  # a letter lower-cases to several ("İ": "i" and a dot): keep positions aligned
-        lower = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
-    return lower if _PHONE_WORD_REVERSED.search(lower[::-1]) is not None else None
-
-
-def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
-    out = []
-    for m in (_PHONE_INTL.finditer(shape) if "+" in shape else ()):
-        s, e = m.span()
-        nd = sum(ch == "0" for ch in m.group())
-        if 8 <= nd <= 15 and _phone_left_ok(shape, s):
-            out.append((s, e))
-    for m in _PHONE_NANP_TAIL.finditer(shape):
-        p, e = m.span()
-        cn = match_cn_mobile_grouped(text, shape, p)  # 138 1234 5678, 138-1234-5678
-        if cn is not None:
-            out.append(cn)
-        h = _PHONE_NANP_HEAD.search(shape, max(0, p - 8), p)
-        if h is None:
-            continue
-        s = h.start()
-        if h.group("cc") is not None and text[s] != "1":
-            s = h.start("area")
-        a = h.start("area") + (1 if shape[h.start("area")] == "(" else 0)
-        if text[a] in "01" or text[p] in "01" or not _phone_left_ok(shape, s):
-            continue
-        out.append((s, e))
-    lower = phone_word_lower(text)
-    for rx in (_PHONE_WORDS if lower is not None else ()):
-        for w in rx.finditer(lower):
-            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_"):
-                continue
-            m = _PHONE_TRUNK.match(shape, w.end())
-            if m is None:
-                span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
-                if span is not None:
-                    out.append(span)
-                continue
-            nd = sum(ch == "0" for ch in m.group())
-            if 9 <= nd <= 12 and text[m.start() + (1 if text[m.start()] == "(" else 0)] == "0":
-                out.append(m.span())
     return out
 
 
