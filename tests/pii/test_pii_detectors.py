@@ -139,6 +139,8 @@ def test_emails_phones_addresses_and_secrets():
     ("Telefone: (011) 91234-5678", [("phone", "(011) 91234-5678")]),
     ("Rufnummer 030 1234567", [("phone", "030 1234567")]),
     ("Tlf.: 022 12 34 56", [("phone", "022 12 34 56")]),
+    ("Tel. 0049 30 1234567", [("phone", "0049 30 1234567")]),
+    ("Fax: 0086-519-5209776", [("phone", "0086-519-5209776")]),
 ])
 def test_phone_formats(text, expected):
     assert found(text) == expected
@@ -173,6 +175,8 @@ def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
     "a handy 0.5 mm tool",  # a phone word, but no number after it
     "call 0800 123 now",  # too few digits
     "fon 0123456789012345",  # too many
+    "tel 0123 4567 8901 2345",  # too many for a national number
+    "tel 0012 3456 7890 1234 5",  # too many after 00
     "Handy 030 1234567-2",  # a longer code
 ])
 def test_phone_lookalikes_left_alone(text):

@@ -38,10 +38,10 @@ _PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(w[::-1] for w in
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
 _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
     "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS) + ")")
-# after the area code: groups of 2 to 4 digits (020 7946 0958, 01 23 45 67 89), or one block of 5 to 8
-# (030 1234567, 07700 900123, 07700900123: the area code and the block are split where the digits allow)
-_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})(?:[ .\-/]?0{2,5}(?:[ .\-]0{2,4}){1,3}|[ .\-/]?0{5,8})"
-                          r"(?![\w\-]|[.,]0)")
+# after the area code, groups of 2 to 8 digits: 020 7946 0958, 01 23 45 67 89, 030 1234567, 07700 900123,
+# 07700900123 (the area code and the rest split where the digits allow), 0049 30 1234567; 9 to 12 digits in all,
+# or up to 15 after the international prefix 00
+_PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,8}(?:[ .\-]0{2,8}){0,4}(?![\w\-]|[.,]0)")
 
 
 def _phone_left_ok(shape: str, s: int) -> bool:
@@ -106,6 +106,7 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
                     out.append(span)
                 continue
             nd = sum(ch == "0" for ch in m.group())
-            if 9 <= nd <= 12 and text[m.start() + (1 if text[m.start()] == "(" else 0)] == "0":
+            first = m.start() + (1 if text[m.start()] == "(" else 0)
+            if text[first] == "0" and 9 <= nd <= (15 if text[first + 1] == "0" else 12):
                 out.append(m.span())
     return out
