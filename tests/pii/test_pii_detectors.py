@@ -141,6 +141,14 @@ def test_emails_phones_addresses_and_secrets():
     ("Tlf.: 022 12 34 56", [("phone", "022 12 34 56")]),
     ("Tel. 0049 30 1234567", [("phone", "0049 30 1234567")]),
     ("Fax: 0086-519-5209776", [("phone", "0086-519-5209776")]),
+    # Japanese and traditional Chinese words (glued to the number or after a full-width colon), Arabic, Hebrew, Hindi
+    ("電話番号：090-1234-5678", [("phone", "090-1234-5678")]),
+    ("お問い合わせ TEL：03-1234-5678", [("phone", "03-1234-5678")]),
+    ("携帯電話03-1234-5678", [("phone", "03-1234-5678")]),
+    ("聯絡電話 (02) 2345-6789", [("phone", "(02) 2345-6789")]),
+    ("الهاتف: 0501234567", [("phone", "0501234567")]),
+    ("טלפון: 03-1234567", [("phone", "03-1234567")]),
+    ("फ़ोन: 098765 43210", [("phone", "098765 43210")]),
 ])
 def test_phone_formats(text, expected):
     assert found(text) == expected

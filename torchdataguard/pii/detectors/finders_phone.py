@@ -14,6 +14,7 @@ import re
 from typing import List, Optional, Tuple
 
 from .finders_zh import match_cn_landline, match_cn_mobile_grouped
+from .shape import is_cjk
 
 __all__ = ["find_phone", "phone_word_lower"]
 
@@ -21,23 +22,31 @@ __all__ = ["find_phone", "phone_word_lower"]
 _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
 _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
-# English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic); no two patterns
-# match at one place (a number would be found twice)
-_PHONE_WORDS = tuple(re.compile(w + r"\b[.:]?\s*[:#]?\s*(?=\(?0)") for w in (
-    r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell", r"call",
-    r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
-    r"cel(?:ular)?", r"whatsapp"))
-# A match of a _PHONE_WORDS pattern is a phone word, then only ".", ":", "#" and whitespace, and it ends right
-# before "0" or "(0". Read backwards, that is "0", maybe "(", those characters and the word reversed: a pattern
-# that starts with the literal "0", so the reversed text is scanned fast. It matches the reversed text whenever
-# a phone word pattern matches the text (the converse need not hold: it is a gate).
-_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono", "telefone", "ph", "phone", "fax", "mob",
-                     "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer", "fon",
-                     "tlf", "móvil", "movil", "cel", "celular", "whatsapp")
-_PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
+# Phone words: English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic),
+# Arabic, Hebrew and Hindi, matched as whole words; Japanese and traditional Chinese ones (mainland simplified
+# words are finders_zh's), matched anywhere.
+_SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell",
+                 r"call", r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
+                 r"cel(?:ular)?", r"whatsapp", r"(?:ال)?هاتف", r"جوال", r"موبايل", r"טלפון", r"נייד", r"פקס",
+                 "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल")  # फोन, फ़ोन (nukta apart or not)
+_CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先")
+# then only ".", ":", "：", "#" and whitespace, right before "0" or "(0"
+_PHONE_WORDS = tuple(re.compile(w + r"\b[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _SPACED_WORDS) + tuple(
+    re.compile(w + r"[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _CJK_WORDS)
+# A match of a _PHONE_WORDS pattern is a phone word, then only those characters, and it ends right before "0" or
+# "(0". Read backwards, that is "0", maybe "(", those characters and the word reversed: a pattern that starts
+# with the literal "0", so the reversed text is scanned fast. It matches the reversed text whenever a phone word
+# pattern matches the text (the converse need not hold: it is a gate): every form of every word is listed here
+# (tests/pii/test_pii_shortcuts.py checks them).
+_PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono", "telefone", "ph", "phone", "fax",
+                     "mob", "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer",
+                     "fon", "tlf", "móvil", "movil", "cel", "celular", "whatsapp", "هاتف", "جوال", "موبايل", "טלפון",
+                     "נייד", "פקס", "\u092b\u094b\u0928", "\u092b\u093c\u094b\u0928", "\u095e\u094b\u0928", "मोबाइल",
+                     "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先")
+_PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#：]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
 _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
-    "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS) + ")")
+    "".join(f"[{c}{c.upper()}]" for c in w[::-1]) for w in _PHONE_WORD_FORMS if w.isascii()) + ")")
 # after the area code, groups of 2 to 8 digits: 020 7946 0958, 01 23 45 67 89, 030 1234567, 07700 900123,
 # 07700900123 (the area code and the rest split where the digits allow), 0049 30 1234567; 9 to 12 digits in all,
 # or up to 15 after the international prefix 00
@@ -95,10 +104,15 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
             continue
         out.append((s, e))
     lower = phone_word_lower(text)
+    after_words = set()  # where a number after a phone word was looked for ("携帯電話：0...": two words end there)
     for rx in (_PHONE_WORDS if lower is not None else ()):
         for w in rx.finditer(lower):
-            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_"):
+            if w.end() in after_words:
                 continue
+            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_") and not is_cjk(
+                    lower[w.start()]):  # a word of the scripts written without spaces may follow a letter
+                continue
+            after_words.add(w.end())
             m = _PHONE_TRUNK.match(shape, w.end())
             if m is None:
                 span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
