@@ -152,9 +152,11 @@ def test_unknown_languages_get_script_neutral_rules_never_an_english_word_count(
         out = q.process(ex)
         assert out is ex, (row["lang"], out)
         assert "quality/script_neutral/char_count" in ex.scores and not any(k in ex.scores for k in EN_RULES)
-    # without langid, Cyrillic and Greek are recognised by script; Latin-script text is judged as English
+    # without langid, Cyrillic and Greek are recognised by script; Latin-script German and French by their
+    # function words (guess_language, tests/quality/test_quality_latin.py); without the guess, as English
     assert q.profile_for(tdg.Example(0, OTHER[6]["text"], OTHER[6]["text"])) == "neutral"
-    assert q.profile_for(tdg.Example(0, OTHER[0]["text"], OTHER[0]["text"])) == "en"
+    assert q.profile_for(tdg.Example(0, OTHER[0]["text"], OTHER[0]["text"])) == "neutral"
+    assert tdg.QualityFilter(guess_language=False).profile_for(tdg.Example(0, OTHER[0]["text"], OTHER[0]["text"])) == "en"
 
 
 def test_english_is_judged_exactly_as_before():

@@ -7,53 +7,22 @@ import math
 from itertools import compress
 from operator import eq, gt, or_
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import asdict
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, Filter, register_stage
 from ..errors import ConfigError, StateError
 from .config import DEFAULT_SETS, QualityConfig, full_key, unknown_rule_message
 from .languages import FALLBACK, LANGUAGE_PROFILES, Router, language_of
-from .rules import RULE_SETS, C4Lines, Rule, ScoreConfig, TextStats, Threshold
+from .latin import latin_language
+from .profile import ProfileRun, WordsOnly
+from .rules import RULE_SETS, C4Lines, ScoreConfig, Threshold
 from .segment import SEGMENTERS
 
 __all__ = ["DEFAULT_SETS", "QualityConfig", "QualityFilter"]
 
 _UNSET: Any = object()
-
-
-@dataclass
-class _Profile:
-    """One language profile as this stage runs it: its rules, how to read a text, and the active checks."""
-
-    name: str
-    sets: Tuple[str, ...]
-    rules: List[Rule]
-    options: ScoreConfig
-    tokenize: Optional[Callable[[str], List[str]]]
-    punctuation: str
-    keys: List[str]
-    checks: List[Tuple[int, str, float, float, bool]]
-    #: the active checks as (rule key, fired counter), their rules' indices, and per check a value below
-    #: ``lows[j]`` or above ``highs[j]`` fails (nan fails neither; exclusive bounds moved one float inwards)
-    failing: List[Tuple[str, str]] = field(default_factory=list)
-    at: List[int] = field(default_factory=list)
-    lows: List[float] = field(default_factory=list)
-    highs: List[float] = field(default_factory=list)
-
-    def stats(self, text: str) -> TextStats:
-        return TextStats(text, tokenize=self.tokenize, strip=self.punctuation)
-
-
-@dataclass(frozen=True)
-class _WordsOnly:
-    """A segmenter's tokens without those made only of punctuation (picklable: holds the segmenter's name)."""
-
-    segmenter: str
-    punctuation: str
-
-    def __call__(self, text: str) -> List[str]:
-        return [t for t in SEGMENTERS.get(self.segmenter).split(text) if t.strip(self.punctuation)]
+_EN_STOP_KEY = "quality/gopher_quality/stop_words"
 
 
 @register_stage("quality")
@@ -91,6 +60,10 @@ class QualityFilter(Filter):
             left out keep their defaults (``zh``: ``text_encoding, gopher_quality_zh, gopher_repetition_zh,
             fineweb_zh``; ``neutral``: ``text_encoding, script_neutral``). ``stop_words``, ``c4_lines``
             and ``bad_words`` apply to the English profile.
+        guess_language: when no ``langid`` ran, Latin-script text that fails Gopher's English stop-word rule
+            and plainly shows another language's function words (German, French, Spanish ... :mod:`.latin`)
+            is judged as that language (the ``neutral`` rules) instead of as English junk, and counted as
+            ``quality/language_guess/<lang>``; ``False`` judges all Latin-script text as English.
 
     Example:
         >>> import torchdataguard as tdg
@@ -119,7 +92,10 @@ class QualityFilter(Filter):
     def __init__(self, *, sets: Sequence[str] | str | None = None, thresholds: Optional[Mapping[str, Any]] = None,
                  stop_words: Optional[Iterable[str]] = None, c4_lines: C4Lines | Mapping[str, Any] | None = None,
                  bad_words: Optional[Iterable[str]] = None, cache_size: int = 20_000,
-                 languages: Optional[Mapping[str, Sequence[str] | str]] = None) -> None:
+                 languages: Optional[Mapping[str, Sequence[str] | str]] = None, guess_language: bool = True) -> None:
+        if not isinstance(guess_language, bool):
+            raise ConfigError.bad("guess_language", guess_language, "True or False")
+        self.guess_language = guess_language
         kw: Dict[str, Any] = {"thresholds": dict(thresholds or {}), "cache_size": cache_size}
         if languages is not None:
             kw["languages"] = dict(languages) if isinstance(languages, Mapping) else languages
@@ -143,7 +119,7 @@ class QualityFilter(Filter):
         #: profiles whose segmenter is not installed -> the install hint (their texts get the fallback profile)
         self.unavailable: Dict[str, str] = {}
         self._warned: set = set()
-        self._profiles: Dict[str, _Profile] = {}
+        self._profiles: Dict[str, ProfileRun] = {}
         for name, sets in self.cfg.profile_sets().items():
             prof = LANGUAGE_PROFILES.get(name)
             tokenize = None
@@ -154,11 +130,15 @@ class QualityFilter(Filter):
                         seg.require(f"QualityFilter(languages={{{name!r}: ...}})")
                     self.unavailable[name] = seg.pip_hint
                     continue
-                tokenize = _WordsOnly(prof.segmenter, prof.punctuation)
+                tokenize = WordsOnly(prof.segmenter, prof.punctuation)
             options = self.cfg.options if name == "en" else ScoreConfig(stop_words=prof.stop_words)
             rules = [r for s in sets for r in RULE_SETS.get(s).rules]
-            self._profiles[name] = _Profile(name, sets, rules, options, tokenize, prof.punctuation, [], [])
+            self._profiles[name] = ProfileRun(name, sets, rules, options, tokenize, prof.punctuation, [], [])
         self._router = Router(self.cfg.profile_sets())
+        en = self._profiles.get("en")
+        keys = [r.key for r in en.rules] if en is not None else []
+        #: where the English profile's scores hold Gopher's stop-word count (None: not among its rules)
+        self._en_stop_words = keys.index(_EN_STOP_KEY) if _EN_STOP_KEY in keys else None
         self._refresh_checks()
         self._cache: Dict[bytes, Tuple[float, ...]] = {}
         self.cache_hits = 0
@@ -238,24 +218,39 @@ class QualityFilter(Filter):
             "cache_size": self.cfg.cache_size,
             "languages": {name: list(sets) for name, sets in self.cfg.languages.items()},
             "unavailable": sorted(self.unavailable),
+            "guess_language": self.guess_language,
         }
 
     # -- scoring ---------------------------------------------------------------------------------------
     def profile_for(self, ex: Example) -> str:
         """The language profile that judges ``ex``: from the language ``langid`` wrote, else from its script
-        (the fallback profile when the chosen one's segmenter is not installed)."""
-        name = self._router.route(language_of(ex.scores) if ex.scores else None, ex.text or "")
-        return FALLBACK if name in self.unavailable else name
+        and (Latin script, ``guess_language``) its function words; the fallback profile when the chosen one's
+        segmenter is not installed."""
+        return self._pick(ex.text or "", language_of(ex.scores) if ex.scores else None)[0]
+
+    def _pick(self, text: str, language: Optional[str]) -> Tuple[str, Tuple[float, ...], Optional[str]]:
+        """``(profile name, its scores of text, the guessed language or None)``."""
+        name = self._router.route(language, text)
+        name = FALLBACK if name in self.unavailable else name
+        vals = self._score_values(text, self._profiles[name])
+        if name == "en" and language is None and self.guess_language:
+            # only text that fails Gopher's English stop-word rule is looked at again (see .latin)
+            at = self._en_stop_words
+            if at is None or vals[at] < 2:
+                guess = latin_language(text)
+                if guess is not None:
+                    other = self._router.route(guess, text)
+                    other = FALLBACK if other in self.unavailable else other
+                    return other, self._score_values(text, self._profiles[other]), guess
+        return name, vals, None
 
     def scores(self, text: str, *, language: Optional[str] = None) -> Dict[str, float]:
         """Every score of ``text`` (whose language is ``language``, or unknown) by rule key, computed or taken
         from the cache; no thresholds applied."""
-        scores = {} if language is None else {f"langid/{language}": 1.0}
-        p = self._profiles[self.profile_for(Example(None, text, text, scores=scores))]
-        vals = self._score_values(text, p)
-        return {r.key: v for r, v in zip(p.rules, vals) if not math.isnan(v)}
+        name, vals, _ = self._pick(text, language)
+        return {r.key: v for r, v in zip(self._profiles[name].rules, vals) if not math.isnan(v)}
 
-    def _score_values(self, text: str, p: _Profile) -> Tuple[float, ...]:
+    def _score_values(self, text: str, p: ProfileRun) -> Tuple[float, ...]:
         size = self.cfg.cache_size
         if size:
             h = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16,
@@ -287,7 +282,8 @@ class QualityFilter(Filter):
         text = ex.text
         if not isinstance(text, str):
             return Drop("quality/no_text")
-        name = self._router.route(language_of(ex.scores) if ex.scores else None, text)
+        language = language_of(ex.scores) if ex.scores else None
+        name = self._router.route(language, text)
         if name in self.unavailable:
             ex.count(f"quality/fallback/{name}")
             if name not in self._warned:  # once per copy of the stage
@@ -295,9 +291,10 @@ class QualityFilter(Filter):
                 warnings.warn(f"QualityFilter: {name!r} text is judged by the {FALLBACK!r} rules because its word "
                               f"segmenter is not installed ({self.unavailable[name]}); counted as "
                               f"quality/fallback/{name}", RuntimeWarning, stacklevel=2)
-            name = FALLBACK
+        name, vals, guess = self._pick(text, language)
+        if guess is not None:
+            ex.count(f"quality/language_guess/{guess}")
         p = self._profiles[name]
-        vals = self._score_values(text, p)
         total = sum(vals)
         if total == total:  # no nan (not-applicable) score
             ex.scores.update(zip(p.keys, vals))
@@ -321,6 +318,10 @@ class QualityFilter(Filter):
             words = "\n".join(sorted(self.cfg.bad_words)).encode("utf-8", "surrogatepass")
             cfg["bad_words"] = "sha256:" + hashlib.sha256(words).hexdigest()
         return cfg
+
+    def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
+        """A state saved before ``guess_language`` existed judged every Latin-script text as English."""
+        return {**saved, "guess_language": saved.get("guess_language", False)}
 
     def state_dict(self) -> Dict[str, Any]:
         """The thresholds in force (they may have been changed during the run); JSON only."""

@@ -15,8 +15,9 @@ Three profiles are built in, registered by name in :data:`LANGUAGE_PROFILES`:
 The language comes from :class:`~torchdataguard.quality.langid.LanguageID` when it ran earlier in the
 guard (its score key ``langid/<lang>``); otherwise (or when it said ``und``) from the script of the text
 (:func:`~torchdataguard.quality.scripts.dominant_script`). Without language identification Latin-script
-text is judged as English, as it always was; run ``langid`` first to give French or German text the
-script-neutral rules instead.
+text is judged as English unless it fails Gopher's English stop-word rule and its function words name another
+language (:mod:`~torchdataguard.quality.latin`, ``QualityFilter(guess_language=...)``); run ``langid`` first
+for a language model's routing.
 
 Example:
     >>> router = Router(["en", "zh", "neutral"])
