@@ -2,8 +2,9 @@
 lm-evaluation-harness does it: lower case, punctuation deleted, words split on whitespace, a set of the
 evaluation items' n-grams joined into strings, and every training document's n-grams looked up in it.
 
-Non-ASCII text also gets NFKC, symbols and invisible format characters (Cf) deleted and each character of a script without spaces (CJK, Thai)
-as a word, character by character (slow, but only for non-ASCII text). Kept independent of the package.
+Non-ASCII text also gets NFKC (after its invisible format characters, Cf, are deleted), symbols deleted and
+each character of a script without spaces (CJK, Thai) as a word, character by character (slow, but only for
+non-ASCII text). Kept independent of the package.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def words(text: str) -> List[str]:
     if text.isascii():
         return text.translate(_ASCII).split()
     out = []
+    # format characters (Cf) deleted before NFKC too: one between a letter and its accent would keep them apart
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     for ch in unicodedata.normalize("NFKC", text).lower():
         cat = unicodedata.category(ch)
         if cat[0] in "PS" or cat == "Cf":  # punctuation, symbols and invisible format characters deleted

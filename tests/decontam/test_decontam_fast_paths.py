@@ -161,3 +161,27 @@ def test_a_run_that_differs_in_one_word_is_verified_n_gram_by_n_gram():
     assert rejected.tolist() == [5]
     kept_starts = sorted(int(ix.rep_pos[gram]) for gram in found[0])
     assert kept_starts == [s for s in range(26) if not 8 <= s <= 12]
+
+
+def test_a_format_character_between_any_composition_pair_is_deleted_before_nfkc():
+    """Every canonical composition (``e`` + U+0301, alef + hamza above, Hangul jamo ...) with every format
+    character (category Cf) between its two parts normalises like the pair: the fast bytes and the words."""
+    import unicodedata
+    pairs = []
+    for c in range(0x110000):
+        d = unicodedata.decomposition(chr(c))
+        if d and not d.startswith("<") and len(d.split()) == 2:
+            a, b = (chr(int(x, 16)) for x in d.split())
+            if unicodedata.normalize("NFC", a + b) == chr(c):
+                pairs.append((a, b))
+    pairs += [("\u1100", "\u1161"), ("\uac00", "\u11a8")]
+    cf = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(pairs) > 900 and len(cf) > 150
+    bad = []
+    for x in cf:
+        for a, b in pairs:
+            t, want = "x " + a + x + b + " y", "x " + a + b + " y"
+            if normalized_bytes(t) != normalized_bytes(want) or normalized_words(t) != normalized_words(want):
+                bad.append((a, x, b))
+    assert not bad, [ascii("".join(t)) for t in bad[:10]]
+    assert Reference({"s": [(0, "x " + "e\u0301 " * 13)]}).dirty("x " + "e\u200b\u0301 " * 13)

@@ -202,6 +202,24 @@ def test_invisible_characters_inside_words_do_not_hide_contamination(emails, mar
     assert Reference({"bench": [(0, item)]}).dirty(hidden)
 
 
+FRENCH = ("Le café de la gare était fermé, alors l'élève a dû marcher jusqu'à l'hôtel près de la rivière sous "
+          "la pluie d'été, sans son parapluie ni sa clé, et il est arrivé trempé à la réunion du comité.")
+
+
+@pytest.mark.parametrize("mark", ["\u200b", "\u00ad", "\u200d", "\u2060", "\ufeff", "\u200f"])
+def test_invisible_characters_between_letters_and_accents_do_not_hide_contamination(mark):
+    import unicodedata
+    # decomposed text (e + U+0301) with the invisible character between each letter and its accent: NFKC must
+    # not be kept from composing them (it is deleted before NFKC)
+    hidden = "".join(mark + ch if unicodedata.combining(ch) else ch for ch in unicodedata.normalize("NFD", FRENCH))
+    assert hidden.count(mark) > 10
+    guard = tdg.Guard([tdg.Decontaminate({"fr": [FRENCH]})], device="cpu", progress=False)
+    dropped = _dropped(guard, [f"Avant. {hidden} Après.", "Un texte sans rapport."])
+    assert list(dropped) == [0]
+    assert normalized_words(hidden) == normalized_words(FRENCH)
+    assert Reference({"fr": [(0, FRENCH)]}).dirty(hidden)
+
+
 def test_bad_evaluation_sets_are_refused_clearly():
     with pytest.raises(ConfigError, match="'gsm8k' is empty"):
         tdg.Decontaminate({"gsm8k": []})

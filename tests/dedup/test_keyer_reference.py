@@ -2,7 +2,8 @@
 
 Signatures and LSH keys are saved in guard states and compared across runs, so a faster keyer must give the
 same keys bit for bit. The reference here is the definition written out in plain Python, one text at a time:
-``unicodedata.normalize("NFKC", text).lower()`` (non-ASCII texts), tokens by
+``unicodedata.normalize("NFKC", text).lower()`` (non-ASCII texts; the ignored characters left out before and
+after it), tokens by
 :func:`~torchdataguard.dedup.scripts.char_class`, token hash = sum of its UTF-8 bytes times ``P**j``,
 shingle = odd-weighted sum of ``n`` token hashes, SplitMix64 of the hash xor the seed, bin = high 32 bits mod
 ``num_perm``, value = low 32 bits, the least value per bin, empty bins filled from the first filled bin of
@@ -47,11 +48,25 @@ def _unsplitmix(x: int) -> int:
     return x ^ (x >> 30) ^ (x >> 60)
 
 
+def _composing(ch: str) -> bool:
+    return "\u0653" <= ch <= "\u0655"  # maddah, hamza above and below: they compose with alef, waw, yeh ...
+
+
 def _normal(text: str) -> str:
-    """NFKC and lower case of a non-ASCII text, its ignored characters (zero-width, tatweel, harakat ...) left out."""
+    """NFKC and lower case of a non-ASCII text, its ignored characters (zero-width, tatweel, harakat ...) left out:
+    before NFKC (but maddah and hamza, which compose with a letter), and after it; a maddah or hamza that did not
+    compose and stands before another mark taken out first, one at a time (so the next may compose); then NFKC
+    again (what a left-out character kept apart composes), and lower case last."""
     if text.isascii():
         return text
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if char_class(ch) != IGNORED)
+    nfkc = lambda s: unicodedata.normalize("NFKC", s)  # noqa: E731
+    t = nfkc("".join(ch for ch in text if char_class(ch) != IGNORED or _composing(ch)))
+    while True:
+        stuck = [i for i in range(len(t) - 1) if _composing(t[i]) and unicodedata.combining(t[i + 1])]
+        if not stuck:
+            break
+        t = nfkc(t[: stuck[0]] + t[stuck[0] + 1 :])
+    return nfkc("".join(ch for ch in t if char_class(ch) != IGNORED)).lower()
 
 
 def ref_tokens(text: str, mode: str):

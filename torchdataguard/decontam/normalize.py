@@ -5,7 +5,9 @@ Normalisation (GPT-3, appendix C; lm-evaluation-harness's ``janitor``): lower ca
 the Unicode categories P (punctuation) and S (symbols) -- for ASCII exactly :data:`string.punctuation` --
 and non-ASCII text is NFKC-normalised first. Invisible format characters (category Cf: zero-width space and
 joiners, soft hyphen, bidi marks ...) are deleted too, so that a copy of an evaluation item with such
-characters inserted inside its words is still found.
+characters inserted inside its words is still found: before NFKC, so that one placed between a letter and its
+combining accent in decomposed text (``e`` + zero-width space + U+0301) does not keep the two from composing
+(NFKC makes no format character, so none is left after it).
 
 Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no words
 to split on, so each of their characters is a word of its own: a 13-gram of Chinese text is 13 characters.
@@ -29,7 +31,8 @@ import threading
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["is_unspaced", "normalize_text", "normalized_bytes", "normalized_bytes_many", "normalized_words"]
+__all__ = ["drop_format", "is_unspaced", "normalize_text", "normalized_bytes", "normalized_bytes_many",
+           "normalized_words"]
 
 #: code point ranges of scripts written without spaces between words
 _UNSPACED: Tuple[Tuple[int, int], ...] = (
@@ -86,7 +89,7 @@ _BMP: List[Optional[str]] = []
 
 # NUL is whitespace here (it separates texts in the byte buffer of ngram_hashes)
 _ASCII_STR = str.maketrans(string.ascii_uppercase + "\x00", string.ascii_lowercase + " ", string.punctuation)
-_ASTRAL = _AstralTable()
+_ASTRAL_TABLE = _AstralTable()
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _UNICODE_LOCK = threading.Lock()
 # bytes: upper to lower case, the whitespace str.split() knows to 0 (a word boundary); punctuation deleted
@@ -107,7 +110,7 @@ def _non_ascii_run(m: "re.Match[str]") -> str:
     if max(run) <= "\uffff":
         return run.translate(_BMP)
     with _UNICODE_LOCK:  # the table grows while it is used
-        return run.translate(_ASTRAL)
+        return run.translate(_ASTRAL_TABLE)
 
 
 def _bmp_table() -> List[Optional[str]]:
@@ -132,6 +135,78 @@ def _bmp_table() -> List[Optional[str]]:
     return out
 
 
+#: [the format characters of the BMP or any character beyond it, those of the BMP, those beyond it]
+_FORMAT: List["re.Pattern[str]"] = []
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _format_res() -> List["re.Pattern[str]"]:
+    """The patterns of :func:`drop_format`, built on first use from ``unicodedata`` (the format characters of
+    planes 0, 1 and 14: no other plane has one). Classes of BMP characters only are bitmaps, the quickest."""
+    if not _FORMAT:
+        cps = [c for c in (*range(0x20000), *range(0xE0000, 0xE1000)) if unicodedata.category(chr(c)) == "Cf"]
+        bmp = "".join(f"\\u{c:04x}" for c in cps if c < 0x10000)
+        res = [re.compile(f"[{bmp}]|[\U00010000-\U0010ffff]"), re.compile(f"[{bmp}]"),
+               re.compile("[" + "".join(f"\\U{c:08x}" for c in cps if c >= 0x10000) + "]")]
+        with _UNICODE_LOCK:
+            if not _FORMAT:
+                _FORMAT.extend(res)
+    return _FORMAT
+
+
+def drop_format(text: str) -> str:
+    """``text`` without its format characters (category Cf; ``text`` itself when it holds none): what the
+    normalisation deletes before NFKC.
+
+    Example:
+        >>> drop_format("cafe\u200b\u0301 \U000e0041") == "cafe\u0301 "
+        True
+    """
+    quick, bmp, astral = _format_res()
+    m = quick.search(text)
+    if m is None:
+        return text
+    if m.group() <= "\uffff" or bmp.search(text, m.start()):
+        text = bmp.sub("", text)
+    if _ASTRAL.search(text) and astral.search(text):
+        text = astral.sub("", text)
+    return text
+
+
+_SECONDS: List[frozenset] = []  # the second halves of canonical compositions of combining class 0
+
+
+def _joins(ch: str) -> bool:
+    """Whether ``ch`` may compose with what precedes it: a combining mark (class not 0), a Hangul vowel or final,
+    or another second half of a canonical composition (Bengali, Oriya, Tamil two-part vowel signs ...)."""
+    if unicodedata.combining(ch) or "\u1161" <= ch <= "\u11c2":
+        return True
+    if unicodedata.category(ch)[0] != "M":
+        return False
+    if not _SECONDS:
+        seconds = set()
+        for c in range(0x20000):
+            d = unicodedata.decomposition(chr(c)).split()
+            if len(d) == 2 and not d[0].startswith("<"):
+                pair = chr(int(d[0], 16)) + chr(int(d[1], 16))
+                if unicodedata.normalize("NFC", pair) == chr(c):
+                    seconds.add(pair[1])
+        with _UNICODE_LOCK:
+            _SECONDS[:] = [frozenset(seconds)]
+    return ch in _SECONDS[0]
+
+
+def _format_before_mark(text: str) -> bool:
+    """Whether a format character of ``text`` stands right before a character that may compose with what
+    precedes it (which it would keep apart)."""
+    quick, _, astral = _format_res()
+    for m in quick.finditer(text):
+        nxt = text[m.end() : m.end() + 1]
+        if nxt and _joins(nxt) and (m.group() <= "\uffff" or astral.match(m.group())):
+            return True
+    return False
+
+
 def _unicode_part(text: str, *, nfkc: bool = False) -> str:
     """NFKC (unless ``nfkc`` says ``text`` already is), lower case, and the non-ASCII characters translated
     (ASCII ones are left to the caller)."""
@@ -140,13 +215,13 @@ def _unicode_part(text: str, *, nfkc: bool = False) -> str:
             if not _BMP:
                 _BMP.extend(_bmp_table())
     if not nfkc:
-        text = unicodedata.normalize("NFKC", text)
+        text = unicodedata.normalize("NFKC", drop_format(text))
     return _NON_ASCII.sub(_non_ascii_run, text.lower())
 
 
 def normalize_text(text: str) -> str:
-    """``text`` lower-cased, NFKC-normalised (non-ASCII), punctuation and symbols deleted, whitespace kept,
-    characters of unspaced scripts set apart by spaces.
+    """``text`` lower-cased, NFKC-normalised (non-ASCII, after its format characters are deleted), punctuation
+    and symbols deleted, whitespace kept, characters of unspaced scripts set apart by spaces.
 
     Example:
         >>> normalize_text("Hello, World!")
@@ -163,9 +238,12 @@ def normalized_words(text: str) -> List[str]:
 
 
 #: a non-ASCII character -> the UTF-8 bytes it becomes (lower case, then translated), ``b""`` when it is
-#: deleted, ``None`` when it stays itself; ``_SLOW`` when text holding it takes the whole-text path
+#: deleted, ``None`` when it stays itself; ``_SLOW`` when text holding it takes the whole-text path,
+#: ``_FORMAT_CHAR`` for a format character
 _CHAR_BYTES: Dict[str, Optional[bytes]] = {}
 _SLOW = b"\xff"
+#: a format character: the text is normalised again without them (they are deleted before NFKC)
+_FORMAT_CHAR = b"\xfe"
 _MISSING = object()
 _ASCII_BYTES = bytes(range(128))
 #: a text needing more distinct characters replaced than this takes the whole-text path (CJK text)
@@ -178,6 +256,8 @@ def _char_bytes(ch: str) -> Optional[bytes]:
         return got  # type: ignore[return-value]
     if ch == "\u03a3":  # capital sigma: its lower case depends on the letters around it
         out: Optional[bytes] = _SLOW
+    elif unicodedata.category(ch) == "Cf":
+        out = _FORMAT_CHAR
     else:
         parts = []
         for c in ch.lower():
@@ -198,13 +278,20 @@ def _char_bytes(ch: str) -> Optional[bytes]:
 def _encode_unicode(t: str) -> bytes:
     """:func:`normalized_bytes` for text with non-ASCII characters: NFKC, then each distinct non-ASCII character
     that changes is replaced in the UTF-8 bytes (few, in most text); text with many such characters (or a
-    capital sigma) goes through :func:`_unicode_part` instead. The same bytes either way."""
+    capital sigma) goes through :func:`_unicode_part` instead. The same bytes either way. Text where a format
+    character stands before a combining mark (NFKC keeps them and makes none, so its result tells) is
+    normalised again without them, so that it does not keep the mark from composing."""
     nfkc = unicodedata.normalize("NFKC", t)
     enc = nfkc.encode("utf-8", "surrogatepass")
     reps: Optional[List[Tuple[str, bytes]]] = []
     deleted_only = True  # every non-ASCII character is deleted (symbols, punctuation, U+FFFD)
+    seen_format = False
     for ch in set(enc.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
         rep = _char_bytes(ch)
+        if rep is _FORMAT_CHAR:  # deleted with the rest, unless one may have kept a mark from composing
+            if not seen_format and _format_before_mark(nfkc):
+                return _encode_unicode(drop_format(t))
+            seen_format, rep = True, b""
         if rep is _SLOW:
             reps = None
             break
@@ -216,7 +303,9 @@ def _encode_unicode(t: str) -> bytes:
                 break
     if reps is not None and deleted_only:  # then the non-ASCII bytes are exactly theirs: one deleting pass
         return enc.translate(_BYTE_TABLE, _PUNCT_HIGH)
-    if reps is None or len(reps) > _MAX_REPLACED:
+    if reps is None or len(reps) > _MAX_REPLACED:  # (the loop may have stopped before a format character)
+        clean = drop_format(t)
+        nfkc = nfkc if clean is t else unicodedata.normalize("NFKC", clean)
         return _unicode_part(nfkc, nfkc=True).encode("utf-8", "surrogatepass").translate(_BYTE_TABLE, _PUNCT)
     for ch, rep in reps:
         enc = enc.replace(ch.encode("utf-8", "surrogatepass"), rep)

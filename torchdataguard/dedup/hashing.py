@@ -4,7 +4,9 @@ Text shingling is vectorised with NumPy over a whole chunk of documents (no per-
 
 Normalisation for near-duplicates: NFKC (non-ASCII text only), lower case, the characters of
 :data:`~.scripts.IGNORED_RANGES` left out (zero-width and other invisible format characters, Arabic tatweel and
-harakat, Hebrew points); punctuation, spaces and control characters separate tokens (:mod:`.scripts`).
+harakat, Hebrew points), before NFKC and after it (:func:`~.scripts.near_text`: one between a letter and its
+accent does not keep them from composing); punctuation, spaces and control characters separate tokens
+(:mod:`.scripts`).
 Script-aware tokens (``mode="auto"``): each character of a script written without spaces (Han, kana, Thai ...)
 is a token, and so is each maximal run of other letters, digits and symbols (a word). A shingle is the window of ``char_ngram`` tokens starting at a Han, kana,
 Bopomofo or Yi character, of ``abugida_ngram`` tokens starting at a Thai, Lao, Khmer, Myanmar, Tai, Javanese
@@ -22,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.mixing import np_mix64, np_powers
-from .scripts import (ABUGIDA, CHAR, SEP, WORD, char_class, classes_of, drop_ignored, nfkc, nfkc_visible,
+from .scripts import (ABUGIDA, CHAR, SEP, WORD, char_class, classes_of, near_text, nfkc, nfkc_visible,
                       unspaced_script)
 from .token_hashing import SHINGLE_MUL, mix64, token_shingle_hashes
 from .utf8norm import Decoded, decode_leads, normalized_utf8
@@ -100,10 +102,9 @@ def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
 _local = threading.local()
 
 
-def _near_text(text: str) -> str:
-    """Non-ASCII ``text`` as near-dedup shingles it: NFKC, lower case, the ignored characters left out; ASCII
-    ``text`` as it is (its callers lower-case it where they need to)."""
-    return text if text.isascii() else drop_ignored(nfkc(text).lower())
+#: non-ASCII text as near-dedup shingles it: NFKC, lower case, the ignored characters left out (before NFKC and
+#: after); ASCII text as it is (its callers lower-case it where they need to): :func:`~.scripts.near_text`
+_near_text = near_text
 
 
 def _scratch(n: int) -> np.ndarray:

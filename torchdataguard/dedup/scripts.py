@@ -18,8 +18,9 @@ half-width katakana to full-width) and lower-casing. Each character then falls i
   byte-order mark, soft hyphen, bidi marks, embeddings and isolates, tags ...: Unicode category ``Cf`` except
   the visible number signs ``U+0600``-``U+0605`` and the like), the Arabic tatweel ``U+0640``, the Arabic
   harakat ``U+064B``-``U+065F`` and ``U+0670``, and the Hebrew points and cantillation marks (the combining
-  marks of ``U+0591``-``U+05C7``). A copy with such characters inserted is the same text; other combining
-  marks (Devanagari or Thai vowel signs) are letters and are kept;
+  marks of ``U+0591``-``U+05C7``). A copy with such characters inserted is the same text (they are left out
+  before NFKC, so that one between a letter and its accent does not keep them from composing, and after it:
+  :func:`near_text`); other combining marks (Devanagari or Thai vowel signs) are letters and are kept;
 * :data:`WORD`: everything else (ASCII letters and digits, letters of other scripts, symbols). Maximal
   runs of word characters are words, and shingles starting on one are word n-grams.
 
@@ -32,12 +33,13 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from typing import Dict, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP", "UNSPACED", "WORD",
-           "char_class", "classes_of", "drop_ignored", "drop_invisible", "nfkc", "nfkc_visible", "unspaced_script"]
+__all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
+           "UNSPACED", "WORD", "char_class", "classes_of", "drop_ignored", "drop_invisible", "drop_left_over",
+           "joins_before", "near_text", "nfkc", "nfkc_visible", "unspaced_script"]
 
 SEP, WORD, CHAR, ABUGIDA, IGNORED = 0, 1, 2, 3, 4
 
@@ -54,10 +56,26 @@ INVISIBLE_RANGES: Tuple[Tuple[int, int], ...] = (
 IGNORED_RANGES: Tuple[Tuple[int, int], ...] = INVISIBLE_RANGES + (
     (0x0591, 0x05BD), (0x05BF, 0x05BF), (0x05C1, 0x05C2), (0x05C4, 0x05C5), (0x05C7, 0x05C7), (0x0640, 0x0640),
     (0x064B, 0x065F), (0x0670, 0x0670))
+#: the ignored characters that canonical composition joins to a preceding letter (inclusive range): Arabic
+#: maddah above, hamza above and hamza below (alef + hamza above is ``أ``, a letter of its own). They are
+#: the only ones (tests check every composition), and the only ignored characters kept until NFKC has run.
+COMPOSING: Tuple[int, int] = (0x0653, 0x0655)
 
 
 def _char_set(ranges: Tuple[Tuple[int, int], ...]) -> "re.Pattern[str]":
     return re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]")
+
+
+def _split(ranges: Tuple[Tuple[int, int], ...], out: Tuple[int, int]) -> Tuple[Tuple[int, int], ...]:
+    """``ranges`` less the code points of the range ``out``."""
+    lo_out, hi_out = out
+    res = []
+    for lo, hi in ranges:
+        if lo < lo_out:
+            res.append((lo, min(hi, lo_out - 1)))
+        if hi > hi_out:
+            res.append((max(lo, hi_out + 1), hi))
+    return tuple(res)
 
 
 _INVISIBLE_RE = _char_set(INVISIBLE_RANGES)
@@ -218,6 +236,110 @@ def nfkc_visible(text: str) -> str:
     """
     text = _WIDE_OR_INVISIBLE.sub(_narrow_or_drop, text)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+# the full-width forms and the ignored characters of the BMP but the composing ones in one class, or any character
+# beyond the BMP (a bitmap class, as above)
+_WIDE_OR_UNCOMPOSING = re.compile(_WIDE.pattern[:-1] + "".join(
+    f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _split(IGNORED_RANGES, COMPOSING) if hi < 0x10000)
+    + "]|[\U00010000-\U0010ffff]")
+
+
+def _narrow_or_drop_ignored(m: "re.Match[str]") -> str:
+    ch = m.group()
+    c = ord(ch)
+    if c == 0x3000:
+        return " "
+    if 0xFF01 <= c <= 0xFF5E:
+        return chr(c - 0xFEE0)
+    return "" if c < 0x10000 or _IGNORED_RE.match(ch) else ch
+
+
+def near_text(text: str) -> str:
+    """``text`` as near-dedup shingles it: NFKC, lower case, the characters of :data:`IGNORED_RANGES` left out
+    (ASCII text is returned as it is: it holds none, and its callers lower-case it).
+
+    The ignored characters are left out before NFKC (but for :data:`COMPOSING`, which compose with the letter
+    before them), so that one placed between a letter and its combining mark in decomposed text does not keep
+    the two from composing (``e`` + zero-width space + U+0301 is ``é``); then once more after it, for those that
+    NFKC makes (Arabic presentation forms are letters and harakat, Hebrew ones letters and points, and a
+    composing mark may be left over). Where that removes one, the rest is composed again (NFKC).
+
+    Example:
+        >>> near_text("Cafe\\u200b\\u0301 \\u0627\\u200b\\u0654\\u064e") == "caf\\u00e9 \\u0623"
+        True
+    """
+    if text.isascii():
+        return text
+    text = _WIDE_OR_UNCOMPOSING.sub(_narrow_or_drop_ignored, text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return drop_left_over(text).lower()
+
+
+_COMPOSING_RE = re.compile(f"[{chr(COMPOSING[0])}-{chr(COMPOSING[1])}]")
+
+
+def _stuck(text: str) -> "Optional[re.Match[str]]":
+    """The first :data:`COMPOSING` mark of ``text`` that stands right before a combining mark, which it may keep
+    from composing (waw + maddah + hamza above: only the hamza composes with the waw), or ``None``."""
+    for m in _COMPOSING_RE.finditer(text):
+        if unicodedata.combining(text[m.end() : m.end() + 1] or "a"):
+            return m
+    return None
+
+
+_SECONDS: List[FrozenSet[str]] = []
+
+
+def joins_before(ch: str) -> bool:
+    """Whether ``ch`` may compose with what precedes it (so an ignored character right before it may keep the
+    two apart): a combining mark (canonical combining class not 0), a Hangul vowel or final jamo, or one of the
+    few other second halves of a canonical composition (two-part vowel signs of Bengali, Oriya, Tamil ...;
+    found in ``unicodedata`` on first use). Other vowel signs (Devanagari ``ि``) compose with nothing.
+
+    Example:
+        >>> joins_before("\u0301"), joins_before("\u1161"), joins_before("\u09be"), joins_before("\u093f")
+        (True, True, True, False)
+    """
+    if unicodedata.combining(ch) or "\u1161" <= ch <= "\u11c2":
+        return True
+    if unicodedata.category(ch)[0] != "M":
+        return False
+    if not _SECONDS:
+        seconds = set()
+        for c in range(0x20000):
+            d = unicodedata.decomposition(chr(c)).split()
+            if len(d) == 2 and not d[0].startswith("<"):
+                pair = chr(int(d[0], 16)) + chr(int(d[1], 16))
+                if unicodedata.normalize("NFC", pair) == chr(c):
+                    seconds.add(pair[1])
+        with _lock:
+            _SECONDS[:] = [frozenset(seconds)]
+    return ch in _SECONDS[0]
+
+
+def drop_left_over(text: str) -> str:
+    """``text`` (NFKC) without the characters of :data:`IGNORED_RANGES`, composing (NFKC) what one of them kept
+    apart; ``text`` itself when it holds none. A :data:`COMPOSING` mark that did not compose is taken out
+    first where it stands before another mark (one at a time, each followed by NFKC), so the next may compose.
+
+    Example:
+        >>> drop_left_over("e\u0654\u0301 \u0648\u0653\u0654") == "\u00e9 \u0624"
+        True
+    """
+    out = drop_ignored(text)
+    if out is text:
+        return text
+    m = _stuck(text)
+    if m is not None:
+        while m is not None:
+            text = unicodedata.normalize("NFKC", text[: m.start()] + text[m.end() :])
+            m = _stuck(text)
+        out = drop_ignored(text)
+    if not unicodedata.is_normalized("NFKC", out):
+        out = unicodedata.normalize("NFKC", out)
+    return out
 
 
 def nfkc(text: str) -> str:

@@ -1,14 +1,16 @@
 """The normalised UTF-8 that near-dedup shingles, for a group of texts at once (NumPy on the bytes).
 
-Each non-ASCII text is shingled as ``nfkc(text).lower()`` (:func:`~.scripts.nfkc`); ASCII texts as they are
-(their letters are lower-cased by the byte table of :mod:`.hashing`). :func:`normalized_utf8` gives the UTF-8
-of those strings joined by NULs, with few per-text Python calls: the group is encoded once, the compatibility
-characters of most Chinese and Japanese text (full-width ASCII forms, the ideographic space, the no-break
-space, the ellipsis) are replaced by their decompositions in the bytes, and the whole is then usually already
-in NFKC, which one quick check confirms. The characters near-dedup ignores (:data:`~.scripts.IGNORED_RANGES`:
-zero-width and other invisible format characters, Arabic tatweel and harakat, Hebrew points) are then cut
-out of the bytes. A NUL is a starter that composes with nothing and is the
-normal form of nothing else, so the normal form of the join is the join of the normal forms.
+Each non-ASCII text is shingled as :func:`~.scripts.near_text` gives it (NFKC, lower case, the characters
+near-dedup ignores left out: :data:`~.scripts.IGNORED_RANGES`, zero-width and other invisible format
+characters, Arabic tatweel and harakat, Hebrew points); ASCII texts as they are (their letters are lower-cased
+by the byte table of :mod:`.hashing`). :func:`normalized_utf8` gives the UTF-8 of those strings joined by NULs,
+with few per-text Python calls: the group is encoded once, the compatibility characters of most Chinese and
+Japanese text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis) are replaced by
+their decompositions in the bytes, and the whole is then usually already in NFKC, which one quick check
+confirms; the ignored characters are then cut out of the bytes (a text where one stands right before a mark
+is normalised on its own, so that it does not keep the mark from composing: :func:`_normalized_join`). A NUL is a
+starter that composes with nothing and is the normal form of nothing else, so the normal form of the join is
+the join of the normal forms.
 
 Example:
     >>> normalized_utf8(["Ｐｙｔｈｏｎ，版本３…", "ascii Text", "Ἀθῆναι ΟΔΟΣ"])[0].decode()
@@ -18,11 +20,11 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from typing import Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .scripts import IGNORED, classes_of
+from .scripts import COMPOSING, IGNORED, classes_of, joins_before, near_text
 
 __all__ = ["Decoded", "decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
 
@@ -137,18 +139,17 @@ def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple
 
 
 def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
-    """:func:`normalized_utf8` of texts that are all non-ASCII, from their join."""
-    return drop_ignored_utf8(*_nfkc_join(joined))
+    """:func:`normalized_utf8` of texts that are all non-ASCII, from their join.
 
-
-def drop_ignored_utf8(raw: bytes, decoded: Optional[Decoded] = None) -> Tuple[bytes, Decoded]:
-    """``raw`` (UTF-8) without the characters of :data:`~.scripts.IGNORED_RANGES`, and ``(lead, cp, nb)`` of the
-    multi-byte characters of the result (``decoded``: those of ``raw``, when the caller has them).
-
-    Example:
-        >>> drop_ignored_utf8("da\u200bta \u05e9\u05b8\u05dc\u05d5\u05b9\u05dd".encode())[0].decode()
-        'data \u05e9\u05dc\u05d5\u05dd'
-    """
+    NFKC neither removes nor changes an ignored character (:data:`~.scripts.IGNORED_RANGES`) but the composing
+    marks, which it may join to their letters, and it makes some out of other characters (Arabic and Hebrew
+    presentation forms); an ignored character keeps other characters from composing only where it stands right
+    before a character that composes with what precedes it (:func:`~.scripts.joins_before`; tests check all
+    these). So the ignored characters are cut
+    out of the bytes after NFKC, as they were before, except in the texts where one stands before such a
+    character: those are normalised one at a time as :func:`~.scripts.near_text` does (the ignored characters
+    left out before NFKC and after it)."""
+    raw, decoded = _nfkc_join(joined)
     if decoded is None:
         lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
         cp, nb = decode_leads(raw, lead)
@@ -157,6 +158,61 @@ def drop_ignored_utf8(raw: bytes, decoded: Optional[Decoded] = None) -> Tuple[by
     gone = classes_of(cp) == IGNORED
     if not gone.any():
         return raw, (lead, cp, nb)
+    g = np.flatnonzero(gone)
+    g = g[g + 1 < lead.size]
+    g = g[lead[g + 1] == lead[g] + nb[g]]  # followed right away by another multi-byte character
+    # (which stays, or a composing mark: in a run of other ignored ones, the last one's next character counts)
+    g = g[~gone[g + 1] | ((cp[g + 1] >= COMPOSING[0]) & (cp[g + 1] <= COMPOSING[1]))]
+    joins = [c for c in np.unique(cp[g + 1]).tolist() if joins_before(chr(c))]
+    if not joins:
+        return _cut(raw, lead, cp, nb, gone)
+    stuck = lead[g[np.isin(cp[g + 1], joins)]]
+    docs = np.unique(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), stuck)).tolist()
+    return _splice(*_cut(raw, lead, cp, nb, gone), {d: near_text(t) for d, t in _texts_at(joined, docs)})
+
+
+def _texts_at(joined: str, docs: Sequence[int]) -> List[Tuple[int, str]]:
+    """``(d, text d)`` of the NUL-joined texts for the (sorted) indices ``docs``."""
+    out, want, a = [], iter(docs), 0
+    d = next(want, None)
+    for i in range(docs[-1] + 1 if docs else 0):
+        z = joined.find("\x00", a)
+        z = len(joined) if z < 0 else z
+        if i == d:
+            out.append((i, joined[a:z]))
+            d = next(want, None)
+        a = z + 1
+    return out
+
+
+def _splice(raw: bytes, decoded: Decoded, new: Dict[int, str]) -> Tuple[bytes, Decoded]:
+    """The NUL-joined UTF-8 ``raw`` (and its :data:`Decoded`) with text ``d`` replaced by ``new[d]``; only the new
+    texts are decoded."""
+    lead, cp, nb = decoded
+    ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+    bounds = np.concatenate(([0], ends + 1)), np.append(ends, len(raw))
+    parts: List[bytes] = []
+    arrays: List[Decoded] = []
+    at = shift = 0
+    for d in sorted(new):
+        a, z = int(bounds[0][d]), int(bounds[1][d])
+        i, j = np.searchsorted(lead, [at, a])
+        parts.append(raw[at:a])
+        arrays.append((lead[i:j] + shift, cp[i:j], nb[i:j]))
+        b = new[d].encode("utf-8", "surrogatepass")
+        nlead = np.flatnonzero(np.frombuffer(b, dtype=np.uint8) >= 0xC0)
+        arrays.append((nlead + a + shift, *decode_leads(b, nlead)))
+        parts.append(b)
+        shift += len(b) - (z - a)
+        at = z
+    i = int(np.searchsorted(lead, at))
+    parts.append(raw[at:])
+    arrays.append((lead[i:] + shift, cp[i:], nb[i:]))
+    return b"".join(parts), tuple(np.concatenate(x) for x in zip(*arrays))  # type: ignore[return-value]
+
+
+def _cut(raw: bytes, lead: np.ndarray, cp: np.ndarray, nb: np.ndarray, gone: np.ndarray) -> Tuple[bytes, Decoded]:
+    """``raw`` without the multi-byte characters ``gone`` (a mask over ``lead``), and its :data:`Decoded`."""
     keep = np.ones(len(raw), dtype=bool)
     s, n = lead[gone], nb[gone]
     keep[s] = keep[s + 1] = False
@@ -164,8 +220,7 @@ def drop_ignored_utf8(raw: bytes, decoded: Optional[Decoded] = None) -> Tuple[by
     keep[s[n == 4] + 3] = False
     cut = np.cumsum(~keep)  # bytes cut up to each position
     stay = lead[~gone]
-    return (np.frombuffer(raw, dtype=np.uint8)[keep].tobytes(),
-            (stay - cut[stay], cp[~gone], nb[~gone]))
+    return np.frombuffer(raw, dtype=np.uint8)[keep].tobytes(), (stay - cut[stay], cp[~gone], nb[~gone])
 
 
 def _nfkc_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
