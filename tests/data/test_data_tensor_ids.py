@@ -58,3 +58,25 @@ def test_other_tensors_and_numpy_values_are_still_invalid_ids(bad):
     guard = _guard()
     assert guard.filter([{"id": bad, "text": "some text"}]) == []
     assert guard.report()["dropped_by_reason"] == {"invalid/id_type": 1}
+
+
+def test_an_id_field_without_a_usable_id_in_any_record_is_refused_with_the_fix():
+    # before: 300 of 300 records dropped as invalid/id_type, the training set empty, no error
+    guard = _guard()
+    with pytest.raises(tdg.ConfigError, match=r"id_field='id' holds no usable id .*int\(r\['id'\]\)"):
+        guard.filter([{"id": float(i), "text": f"text {i}"} for i in range(300)])
+    assert guard.report()["seen"] == 0  # refused before the chunk was counted
+    wrong = _guard()
+    with pytest.raises(tdg.ConfigError, match="missing or None in 100"):
+        list(wrong.wrap(_Stream(lambda i: None)))
+
+
+def test_the_id_check_stops_at_the_first_usable_id_and_reaches_dataloader_workers():
+    guard = _guard()
+    kept = guard.filter([{"id": i if i == 50 else None, "text": f"text {i}"} for i in range(300)])
+    assert len(kept) == 1 and guard.report()["dropped_by_reason"] == {"invalid/missing_id": 299}
+    from torch.utils.data import DataLoader
+
+    with pytest.raises(tdg.ConfigError, match="holds no usable id"):
+        for _ in DataLoader(_guard().wrap(_Stream(float)), batch_size=8, num_workers=2):
+            pass
