@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Proto
 from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
+from .idcheck import check_id_field
 from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
 from .memo import resolve_replays
@@ -149,6 +150,7 @@ class LocalDecider:
         t0 = time.perf_counter()
         with guard.lock:
             guard.check_text_field(plan, source)
+            check_id_field(guard, plan, source)  # every record without a usable id: refused
             positional = split is not None and guard.id_field is None and guard.ledger.remember
             if positional:
                 check_split(guard.splits, source, split)  # positional ids: the same split in every epoch

@@ -25,7 +25,7 @@ import xxhash
 
 from ..errors import ConfigError, GuardInputError
 
-__all__ = ["FINGERPRINT", "FINGERPRINTS", "FINGERPRINT_TAGS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "check_positions", "check_split", "hash_id_field",
+__all__ = ["FINGERPRINT", "FINGERPRINTS", "FINGERPRINT_TAGS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "plain_id", "check_positions", "check_split", "hash_id_field",
            "hashable_ids", "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
 
 #: Environment variable ``torchdataguard scan --hash-ids-key-env`` reads by default.
@@ -191,6 +191,14 @@ FINGERPRINTS: Dict[str, Callable[[Any], int]] = {FINGERPRINT: record_fingerprint
 FINGERPRINT_TAGS: Dict[Callable[[Any], int], str] = {f: tag for tag, f in FINGERPRINTS.items()}
 
 
+def plain_id(value: Any) -> Any:
+    """``value``, or the ``int`` a NumPy integer or 0-d integer tensor holds (``with_format("torch")`` streams)."""
+    if isinstance(value, np.integer) or (isinstance(value, torch.Tensor) and value.dim() == 0 and not value.dtype.is_floating_point
+                                         and not value.dtype.is_complex and value.dtype != torch.bool):
+        return int(value)
+    return value
+
+
 def bad_id_reason(value: Any) -> Optional[str]:
     """Why ``value`` cannot be an id from ``id_field`` (``None`` when it can: a ``str`` or a non-bool ``int``)."""
     if isinstance(value, bool):
@@ -296,7 +304,7 @@ def hash_id_field(record: Any, *, id_field: str, hasher: IdHasher) -> Any:
     if not isinstance(record, Mapping) or id_field not in record:
         return record
     rec = dict(record)
-    v = rec[id_field]
+    v = plain_id(rec[id_field])
     rec[id_field] = hasher(v) if bad_id_reason(v) is None else None
     return rec
 

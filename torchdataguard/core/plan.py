@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import GuardInputError
-from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, record_fingerprint
+from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, plain_id, record_fingerprint
 from .stage import Drop, Example
 from .textcheck import MISSING, NOT_PROBED, PRESENT, looks_like_data, merge_fields, type_mark
 from .tokens import TokenSync, sync_tokens
@@ -149,7 +149,7 @@ class Planner:
         if isinstance(record, BadRecord):
             return Example(id_, None), self._invalid(id_, f"the record at {record.where}", record.reason)
         if self.id_field is not None and isinstance(record, Mapping):
-            v = record.get(self.id_field)
+            v = plain_id(record.get(self.id_field))  # NumPy and 0-d tensor integers (a torch-format stream)
             why = bad_id_reason(v) if self.id_field in record else f"missing_id (no field {self.id_field!r})"
             if why is not None:  # never str(v): None and True would become ids "None"/"True" of other records
                 if self.strict:

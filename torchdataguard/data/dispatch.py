@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..core.hooks import HOOKS
@@ -76,11 +77,45 @@ def find_handler(data: Any, decider: str) -> Handler:
     raise ConfigError(f"cannot wrap a {type(data).__name__}: no handler is registered for it")  # object has one
 
 
+#: per guard, the data objects it wrapped (held weakly): ``id(data) -> (weakref to data, source name)``
+_WRAPPED: "weakref.WeakKeyDictionary[Any, Dict[int, Tuple[Any, str]]]" = weakref.WeakKeyDictionary()
+
+
+def _earlier_source(guard: Any, data: Any) -> Optional[str]:
+    """The source name ``guard`` gave ``data`` (this very object) when it wrapped it before, if it did."""
+    entry = _WRAPPED.get(guard, {}).get(id(data))
+    return entry[1] if entry is not None and entry[0]() is data else None
+
+
+def _remember(guard: Any, data: Any, before: Dict[str, int]) -> None:
+    """Remember the source name the handler just gave ``data`` (objects that take no weak reference, such as
+    lists, are not remembered: a list is filtered at once, into a new list, which is what to iterate)."""
+    try:
+        ref = weakref.ref(data)
+    except TypeError:
+        return
+    named = [k for k, v in guard.sources.items() if v != before.get(k, 0)]
+    if len(named) == 1:
+        seen = _WRAPPED.setdefault(guard, {})
+        for key in [k for k, (r, _) in seen.items() if r() is None]:
+            del seen[key]
+        seen[id(data)] = (ref, named[0])
+
+
 def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
-    """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring)."""
+    """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring).
+
+    The same object wrapped again by the same guard with ``source=None`` (a loop that wraps its data each epoch)
+    keeps the source name it got the first time, so its examples replay their decisions; as a new source, each
+    would have been dropped as a duplicate of itself."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError.bad("num_workers", num_workers, "a non-negative integer")
-    return find_handler(data, guard.decider.name)(guard, data, source=source, num_workers=num_workers)
+    if source is None:
+        source = _earlier_source(guard, data)
+    before = dict(guard.sources)
+    out = find_handler(data, guard.decider.name)(guard, data, source=source, num_workers=num_workers)
+    _remember(guard, data, before)
+    return out
 
 
 HOOKS.register("wrap")(wrap)

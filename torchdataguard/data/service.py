@@ -16,12 +16,14 @@ import io
 import os
 import pickle
 import secrets
+import select
 import socket
 import tempfile
 import threading
+import time
 import weakref
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Listener
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from typing import Any, List, Optional, Set, Tuple
 
 import numpy as np
@@ -92,7 +94,7 @@ class DecisionService:
                 self._busy.leave()
 
     def client(self) -> "DecisionClient":
-        return DecisionClient(self.address, self.authkey)
+        return DecisionClient(self.address, self.authkey, owner=os.getpid())
 
     def close(self) -> None:
         """Stop accepting workers, wait for the decisions under way (up to :data:`DRAIN_S` seconds; later
@@ -247,16 +249,30 @@ def _end_serving(threads: _Threads, timeout: float = 5.0) -> None:
         _join(t, timeout)
 
 
-class DecisionClient:
-    """Picklable handle a worker uses to reach the :class:`DecisionService`."""
+#: seconds a worker waits for the main process between checks that it is still running
+ALIVE_CHECK_S = 1.0
 
-    def __init__(self, address: str, authkey: bytes) -> None:
+
+class DecisionClient:
+    """Picklable handle a worker uses to reach the :class:`DecisionService` of process ``owner``.
+
+    A worker never waits on the main process without checking, every :data:`ALIVE_CHECK_S` seconds, that it is
+    still running (as PyTorch's own worker loop does): a forked worker holds a copy of the service's listening
+    socket, so after the main process died (``kill -9``, the OOM killer, ``os._exit``) a connection to it is
+    still accepted into that socket's backlog, and a blocking handshake or reply would wait forever, leaving the
+    worker running with the parent's pipes open. A main process that is gone is a ``RuntimeError`` instead.
+    """
+
+    def __init__(self, address: str, authkey: bytes, owner: Optional[int] = None) -> None:
         self.address = address
         self.authkey = authkey
+        self.owner = os.getpid() if owner is None else owner
         self._conn = None
+        self._parent: Optional[int] = None
 
     def __getstate__(self):
-        return {"address": self.address, "authkey": self.authkey, "_conn": None}
+        return {"address": self.address, "authkey": self.authkey, "owner": self.owner, "_conn": None,
+                "_parent": None}
 
     def decide(self, plan, source: str, *, split: Optional[int] = None) -> List[bool]:
         """Whether each example of ``plan`` is kept (decided by the main process); ``split``: the number of
@@ -267,11 +283,63 @@ class DecisionClient:
         """Tell the main process that this worker's stream of ``source`` ended."""
         self._ask(source, None, None)
 
-    def _ask(self, source: str, plan, split: Optional[int]) -> List[bool]:
-        if self._conn is None:
-            self._conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+    def _owner_alive(self) -> bool:
+        """Whether the service's process still runs: a worker's parent changes the moment it dies (a zombie
+        still answers ``kill(pid, 0)``); a process that is not its child is probed by pid."""
+        if self._parent == self.owner:
+            return os.getppid() == self.owner
         try:
+            os.kill(self.owner, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def _wait(self, conn: Connection) -> None:
+        """Wait until ``conn`` can be read, as long as the service's process runs (``select.poll`` on its file
+        descriptor: ``Connection.poll`` builds a selector per call, about 10 us a request)."""
+        waiter = select.poll()
+        waiter.register(conn.fileno(), select.POLLIN)
+        while not waiter.poll(int(ALIVE_CHECK_S * 1000)):
+            if not self._owner_alive():
+                raise EOFError(f"the process that holds the guard (pid {self.owner}) is gone")
+
+    def _connect(self) -> Connection:
+        """``multiprocessing.connection.Client(address, authkey=...)``, without waiting on a dead main process."""
+        self._parent = os.getppid()
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.settimeout(ALIVE_CHECK_S)  # a full backlog blocks connect()
+                s.connect(self.address)
+                s.settimeout(None)
+            except (socket.timeout, BlockingIOError, InterruptedError):
+                s.close()
+                if not self._owner_alive():
+                    raise EOFError(f"the process that holds the guard (pid {self.owner}) is gone") from None
+                time.sleep(0.01)
+                continue
+            except BaseException:
+                s.close()
+                raise
+            break
+        conn = Connection(s.detach())
+        try:
+            self._wait(conn)  # the service's challenge
+            answer_challenge(conn, self.authkey)
+            deliver_challenge(conn, self.authkey)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _ask(self, source: str, plan, split: Optional[int]) -> List[bool]:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
             self._conn.send_bytes(dumps((source, plan, split)))
+            self._wait(self._conn)
             status, payload = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise RuntimeError("torchdataguard decision service is closed: the guard was closed (guard.close()) or "

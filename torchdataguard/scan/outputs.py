@@ -1,7 +1,8 @@
 """The files of a scan, and how it ends: complete, incomplete (a fault), or complete but with nothing valid.
 
-A scan writes into a hidden staging folder inside ``--out`` and moves its files into place only at the end,
-so a folder never holds one run's ``report.json`` beside another run's ``kept.jsonl``:
+A scan writes into a hidden staging folder inside ``--out`` (as ``kept.partial.jsonl`` ...) and moves its files
+into place only at the end, so a folder never holds one run's ``report.json`` beside another run's ``kept.jsonl``;
+a staging folder left by a killed scan on this machine is removed by the next scan into that folder:
 
 * a complete scan replaces ``kept.jsonl``, ``dropped.jsonl``, ``report.json`` and ``report.html`` (the old
   report is removed first and the new one is moved last: a reader never pairs a report with other files);
@@ -18,9 +19,11 @@ no valid record (an empty input, or every record dropped as ``invalid/...``); 13
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -137,12 +140,16 @@ class ScanRun:
     def __init__(self, out_dir: str) -> None:
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
-        self.stage_dir = tempfile.mkdtemp(prefix=".tdg-scan-", dir=self.out_dir)
+        _remove_dead_stagings(self.out_dir)
+        self.stage_dir = tempfile.mkdtemp(prefix=_STAGING, dir=self.out_dir)
+        with open(os.path.join(self.stage_dir, _OWNER), "w") as f:
+            json.dump(_me(), f)
         self.error: Optional[BaseException] = None
 
     def staged(self, name: str) -> str:
-        """Where to write ``name`` during the scan."""
-        return os.path.join(self.stage_dir, name)
+        """Where to write ``name`` during the scan: ``kept.jsonl`` as ``kept.partial.jsonl`` until :meth:`finish`
+        (a scan killed with SIGKILL leaves no file under a final name, even in its staging folder)."""
+        return os.path.join(self.stage_dir, _PARTIAL.get(name, name))
 
     def fail(self, exc: BaseException) -> None:
         """Remember what stopped the scan (the first fault wins)."""
@@ -216,6 +223,51 @@ class ScanRun:
     def discard(self) -> None:
         """Remove the staging folder (the scan did not start)."""
         shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+
+#: staging folders inside ``--out``, and the file in each that names the scan's process
+_STAGING, _OWNER = ".tdg-scan-", "owner.json"
+
+
+def _start_time(pid: int) -> Optional[str]:
+    """The start time of process ``pid`` (Linux ``/proc``; ``None`` elsewhere or when it is gone), which tells a
+    process from a later one given the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _me() -> Dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def _remove_dead_stagings(out_dir: str) -> None:
+    """Remove the staging folders that scans killed on this machine (SIGKILL, a crash, a power cut) left in
+    ``out_dir``: those whose process is gone. A folder of a scan that still runs, of another machine (a shared
+    file system), or without its owner file is left alone."""
+    for name in os.listdir(out_dir):
+        path = os.path.join(out_dir, name)
+        if not name.startswith(_STAGING) or not os.path.isdir(path):
+            continue
+        try:
+            with open(os.path.join(path, _OWNER)) as f:
+                owner = json.load(f)
+            pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if host != socket.gethostname():
+            continue
+        try:
+            os.kill(pid, 0)
+            alive = start is None or _start_time(pid) in (None, start)
+        except ProcessLookupError:
+            alive = False
+        except OSError:
+            alive = True
+        if not alive:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _no_valid_message(rep: Dict[str, Any]) -> str:

@@ -1,0 +1,62 @@
+"""Wrapping the same data object again each epoch replays its decisions instead of dropping it as duplicates."""
+from __future__ import annotations
+
+import pytest
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+import torchdataguard as tdg
+
+ROWS = [{"id": i, "text": f"example {i % 30} with a few words in it"} for i in range(90)]
+
+
+class _Map(Dataset):
+    def __len__(self):
+        return len(ROWS)
+
+    def __getitem__(self, i):
+        return ROWS[i]
+
+
+class _Stream(IterableDataset):
+    def __iter__(self):
+        yield from ROWS
+
+
+def _count(wrapped):
+    if isinstance(wrapped, DataLoader):
+        return sum(len(b["id"]) for b in wrapped)
+    return sum(1 for _ in wrapped) if isinstance(wrapped, IterableDataset) else len(wrapped)
+
+
+@pytest.mark.parametrize("make", [_Map, _Stream, lambda: DataLoader(_Stream(), batch_size=4)],
+                         ids=["map-style", "iterable", "dataloader"])
+@pytest.mark.parametrize("id_field", [None, "id"])
+def test_the_same_object_wrapped_each_epoch_replays(make, id_field):
+    # before: the second wrap was a new source ("data1"), and every example of epoch 2 was dropped as a duplicate
+    # of itself: epoch 2 trained on nothing, without a warning, and seen counted each example twice
+    guard = tdg.Guard([tdg.ExactDedup()], id_field=id_field, device="cpu", progress=False)
+    data = make()
+    per_epoch = [_count(guard.wrap(data)) for _ in range(3)]
+    rep = guard.report()
+    assert per_epoch == [30, 30, 30]
+    assert (rep["seen"], rep["kept"], rep["replayed"]) == (90, 30, 180)
+
+
+def test_a_datasets_dataset_wrapped_each_epoch_replays():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_list(ROWS)
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert [len(guard.wrap(ds)) for _ in range(2)] == [30, 30]
+    stream = ds.to_iterable_dataset()
+    other = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert [sum(1 for _ in other.wrap(stream)) for _ in range(2)] == [30, 30]
+
+
+def test_another_object_or_a_named_source_is_still_a_new_source():
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(guard.wrap(_Map())) == 30
+    assert len(guard.wrap(_Map())) == 0  # other data with the same content: duplicates across sources
+    data = _Map()
+    assert len(guard.wrap(data, source="test")) == 0
+    assert len(guard.wrap(data)) == 0 and guard.report()["replayed"] == 90  # keeps the name "test"
+    assert sorted(guard.sources) == ["", "data1", "test"]
