@@ -60,3 +60,23 @@ def test_another_object_or_a_named_source_is_still_a_new_source():
     assert len(guard.wrap(data, source="test")) == 0
     assert len(guard.wrap(data)) == 0 and guard.report()["replayed"] == 90  # keeps the name "test"
     assert sorted(guard.sources) == ["", "data1", "test"]
+
+
+@pytest.mark.parametrize("id_field", [None, "id"])
+def test_a_list_with_the_same_records_wrapped_each_epoch_replays(id_field):
+    # before: a list was a new source each time, so guard.wrap(records) in an epoch loop returned [] from the
+    # second epoch on (every record a duplicate of itself), with or without id_field
+    guard = tdg.Guard([tdg.ExactDedup()], id_field=id_field, device="cpu", progress=False)
+    per_epoch = [len(guard.wrap(list(ROWS))) for _ in range(2)] + [len(guard.wrap(tuple(ROWS)))]
+    rep = guard.report()
+    assert per_epoch == [30, 30, 30]
+    assert (rep["seen"], rep["kept"], rep["replayed"]) == (90, 30, 180)
+    assert list(guard.sources) == [""]
+
+
+def test_a_list_with_other_records_is_a_new_source():
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(guard.wrap(ROWS)) == 30
+    assert len(guard.wrap(ROWS[:60])) == 0  # other content: its examples are duplicates of the first list's
+    assert len(guard.wrap(ROWS[::-1])) == 0  # the same records in another order: another source too
+    assert sorted(guard.sources) == ["", "data1", "data2"]

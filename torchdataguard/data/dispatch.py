@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import sys
 import weakref
+from array import array
 from typing import Any, Callable, Dict, Optional, Tuple
 
+import xxhash
+
 from ..core.hooks import HOOKS
-from ..errors import ConfigError
+from ..core.ids import record_fingerprint
+from ..errors import ConfigError, GuardInputError
 
 __all__ = ["Handler", "find_handler", "register", "wrap"]
 
@@ -81,40 +85,65 @@ def find_handler(data: Any, decider: str) -> Handler:
 _WRAPPED: "weakref.WeakKeyDictionary[Any, Dict[int, Tuple[Any, str]]]" = weakref.WeakKeyDictionary()
 
 
-def _earlier_source(guard: Any, data: Any) -> Optional[str]:
-    """The source name ``guard`` gave ``data`` (this very object) when it wrapped it before, if it did."""
+#: per guard, the lists and tuples it wrapped, by content: ``(length, digest of the records' fingerprints) ->
+#: source name`` (a list takes no weak reference, and an epoch loop may build an equal one each time)
+_WRAPPED_CONTENT: "weakref.WeakKeyDictionary[Any, Dict[Tuple[int, int], str]]" = weakref.WeakKeyDictionary()
+
+
+def _content_key(data: Any) -> Optional[Tuple[int, int]]:
+    """``(len, XXH3 of every record's fingerprint)`` of a list or tuple; ``None`` for other data, or records
+    that cannot be fingerprinted (they are then dropped with their reason, and the list is not remembered)."""
+    if not isinstance(data, (list, tuple)):
+        return None
+    try:
+        fps = array("Q", map(record_fingerprint, data))
+    except (TypeError, ValueError, GuardInputError):
+        return None
+    return len(data), xxhash.xxh3_64_intdigest(fps.tobytes())
+
+
+def _earlier_source(guard: Any, data: Any, content: Optional[Tuple[int, int]]) -> Optional[str]:
+    """The source name ``guard`` gave ``data`` when it wrapped it before: this very object, or (a list or
+    tuple) one with the same records in the same order."""
+    if content is not None:
+        return _WRAPPED_CONTENT.get(guard, {}).get(content)
     entry = _WRAPPED.get(guard, {}).get(id(data))
     return entry[1] if entry is not None and entry[0]() is data else None
 
 
-def _remember(guard: Any, data: Any, before: Dict[str, int]) -> None:
-    """Remember the source name the handler just gave ``data`` (objects that take no weak reference, such as
-    lists, are not remembered: a list is filtered at once, into a new list, which is what to iterate)."""
+def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[Tuple[int, int]]) -> None:
+    """Remember the source name the handler just gave ``data``."""
+    named = [k for k, v in guard.sources.items() if v != before.get(k, 0)]
+    if len(named) != 1:
+        return
+    if content is not None:
+        _WRAPPED_CONTENT.setdefault(guard, {})[content] = named[0]
+        return
     try:
         ref = weakref.ref(data)
     except TypeError:
         return
-    named = [k for k, v in guard.sources.items() if v != before.get(k, 0)]
-    if len(named) == 1:
-        seen = _WRAPPED.setdefault(guard, {})
-        for key in [k for k, (r, _) in seen.items() if r() is None]:
-            del seen[key]
-        seen[id(data)] = (ref, named[0])
+    seen = _WRAPPED.setdefault(guard, {})
+    for key in [k for k, (r, _) in seen.items() if r() is None]:
+        del seen[key]
+    seen[id(data)] = (ref, named[0])
 
 
 def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
     """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring).
 
-    The same object wrapped again by the same guard with ``source=None`` (a loop that wraps its data each epoch)
-    keeps the source name it got the first time, so its examples replay their decisions; as a new source, each
-    would have been dropped as a duplicate of itself."""
+    The same object wrapped again by the same guard with ``source=None`` (a loop that wraps its data each epoch),
+    or a list or tuple holding the same records in the same order, keeps the source name it got the first time,
+    so its examples replay their decisions; as a new source, each would have been dropped as a duplicate of
+    itself."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError.bad("num_workers", num_workers, "a non-negative integer")
+    content = _content_key(data) if source is None else None
     if source is None:
-        source = _earlier_source(guard, data)
+        source = _earlier_source(guard, data, content)
     before = dict(guard.sources)
     out = find_handler(data, guard.decider.name)(guard, data, source=source, num_workers=num_workers)
-    _remember(guard, data, before)
+    _remember(guard, data, before, content)
     return out
 
 
