@@ -1,5 +1,5 @@
 """The n-gram shares' methods and fast paths against the plain definitions (``==``, not approximately):
-two sorts and step by step (chosen by length), the stable order from an unstable sort on long arrays, and
+counting on tuples, two sorts and step by step (chosen by length), the stable order from an unstable sort on long arrays, and
 the spans of a few repeated 5- to 10-grams merged on Python lists; and both methods on real long e-mails."""
 import random
 
@@ -9,7 +9,7 @@ from test_quality_fast_paths import reference_shares, token_lists
 
 from torchdataguard.assets import load_spamassassin
 from torchdataguard.quality.rules import ngrams
-from torchdataguard.quality.rules.ngrams import LONG, ngram_shares, stable_argsort
+from torchdataguard.quality.rules.ngrams import LONG, SHORT, ngram_shares, stable_argsort
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,24 @@ def test_the_method_follows_the_length(monkeypatch):
     calls = []
     monkeypatch.setattr(ngrams, "_step_by_step", lambda *a: calls.append("steps"))
     monkeypatch.setattr(ngrams, "_two_sorts", lambda *a: calls.append("two"))
+    monkeypatch.setattr(ngrams, "_on_tuples", lambda *a: calls.append("tuples"))
     tokens = ["a", "b"] * (LONG // 2)
     ngram_shares(tokens)
     ngram_shares(tokens + ["c"])
     ngram_shares(tokens[:10], long=True)
-    assert calls == ["two", "steps", "steps"]
+    ngram_shares(tokens[:SHORT])
+    ngram_shares(tokens[:SHORT + 1])
+    ngram_shares(tokens[:10], long=False)
+    assert calls == ["two", "steps", "steps", "tuples", "two", "two"]
+
+
+def test_short_lists_on_tuples_equal_the_sorts(lists):
+    """Lists of up to SHORT tokens are counted on tuples by default: the same shares as both sorting methods."""
+    short = [t for t in lists if len(t) <= SHORT]
+    assert len(short) > 300
+    for tokens in short:
+        want = reference_shares(tokens)
+        assert ngram_shares(tokens) == want == ngram_shares(tokens, long=False) == ngram_shares(tokens, long=True)
 
 
 def test_stable_argsort_is_the_stable_order(monkeypatch):

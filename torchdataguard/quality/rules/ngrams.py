@@ -20,11 +20,13 @@ unstable sort and then reordered within equal keys (:func:`stable_argsort`), the
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from collections import Counter
+from itertools import chain, compress, islice
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["LONG", "MUL", "ngram_shares", "stable_argsort"]
+__all__ = ["LONG", "MUL", "SHORT", "ngram_shares", "stable_argsort"]
 
 #: The multiplier of the n-gram polynomial: ``key(t1 .. tn) = key(t1 .. tn-1) * MUL + hash(tn)`` mod 2**64.
 MUL = 0x9E3779B97F4A7C15
@@ -39,6 +41,7 @@ _TRIANGLE = np.array([[pow(MUL, j - i, 1 << 64) if i <= j else 0 for j in range(
 _OFFSETS = np.arange(2, _LONGEST, dtype=np.int64)  # the tokens after the first two of each row's n-gram
 _ORDERS = np.arange(3, _LONGEST + 1, dtype=np.int64)  # n of each row of the second sort
 _ROWS = np.arange(_COLS)[:, None]
+_PAD = (0,) * _COLS
 #: up to this many positions the rows of the second sort are sorted in one call, beyond it one by one
 _ONE_SORT = 512
 _STEPS = np.arange(4)
@@ -48,6 +51,9 @@ _FEW_EQUAL = 48
 _FEW_STARTS = 64
 #: texts of more tokens than this are read step by step, shorter ones by two sorts
 LONG = 1200
+#: texts of at most this many tokens are counted on Python tuples (:func:`_on_tuples`), not sorted
+SHORT = 64
+_FEW_KEYS = 24  # up to this many n-grams :func:`_on_tuples` counts them in a loop, beyond in a Counter
 #: arrays longer than this are sorted unstably, then reordered within equal keys (faster than a stable sort)
 _QUICK = 1024
 
@@ -164,6 +170,56 @@ def _covered_chars(rows: List[int], starts: List[int], tokens: List[str], total:
         dup[j] = (chars + _span(tokens, lo, hi)) / total
 
 
+def _union_chars(tokens: List[str], starts: List[int], n: int) -> int:
+    """Characters of the tokens inside the n-grams at the ascending positions ``starts`` (each token once)."""
+    lo = starts[0]
+    hi = lo + n
+    chars = 0
+    for p in starts[1:]:
+        if p > hi:
+            chars += _span(tokens, lo, hi)
+            lo = p
+        hi = p + n
+    return chars + _span(tokens, lo, hi)
+
+
+def _on_tuples(tokens: List[str], total: int, top: List[float], dup: List[float]) -> None:
+    """The shares of a short token list (:data:`SHORT` tokens at most) counted on Python tuples, n = 2 .. 10 in
+    turn: ``top`` and ``dup`` filled in. Each n looks only at the positions whose two (n-1)-grams repeat.
+    The counts keep the order of first occurrence, so ties go to the earliest n-gram as in the sorts; every
+    pass over the positions is a C-level iteration (``compress``, ``map``), no Python loop per token."""
+    pos: Sequence[int] = range(len(tokens) - 1)
+    keys: List[tuple] = list(zip(tokens, islice(tokens, 1, None)))
+    for n in range(2, _LONGEST + 1):
+        if len(keys) > _FEW_KEYS:
+            counts = Counter(keys)
+        else:  # a few keys: a loop costs less than building a Counter
+            counts = {}
+            get = counts.get
+            for k in keys:
+                counts[k] = get(k, 0) + 1
+        if len(counts) == len(keys):  # no n-gram repeats, so no longer one does
+            return
+        if n <= 4:
+            best = max(counts.values())
+            tied = list(compress(counts, map(best.__eq__, counts.values())))
+            k = tied[0] if len(tied) == 1 else max(tied, key=_chars)  # the first (earliest) of the longest
+            top[n - 2] = _union_chars(tokens, list(compress(pos, map(k.__eq__, keys))), n) / total
+        reps = list(compress(pos, map((1).__lt__, map(counts.__getitem__, keys))))
+        if n >= 5:
+            dup[n - 5] = _union_chars(tokens, reps, n) / total
+        repeated = set(reps)
+        # an (n + 1)-gram repeats only where both n-grams inside it do
+        pos = list(compress(reps, map(repeated.__contains__, map((1).__add__, reps))))
+        if len(pos) < 2:
+            return
+        keys = list(map(tuple, map(tokens.__getitem__, map(slice, pos, map((n + 1).__add__, pos)))))
+
+
+def _chars(gram: tuple) -> int:
+    return sum(map(len, gram))
+
+
 def _repeated(eq: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
     """By position (``size`` of them): True where the n-gram occurs more than once, from its sorted keys."""
     flag = np.zeros(pos.shape[0], dtype=bool)  # sorted keys equal to a neighbour
@@ -198,8 +254,11 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None,
         total = sum(map(len, tokens))
     if total == 0:
         return top, dup
-    h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end
-    h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
+    if long is None and m <= SHORT:
+        _on_tuples(tokens, total, top, dup)
+        return top, dup
+    # the tokens' hashes, then zeros for the n-grams past the end
+    h = np.fromiter(chain(map(hash, tokens), _PAD), dtype=np.int64, count=m + _COLS).view(np.uint64)
     # the 2-grams, all of them
     key2 = h[: m - 1] * _MUL + h[1:m]
     order = stable_argsort(key2)
