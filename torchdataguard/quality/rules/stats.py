@@ -199,7 +199,7 @@ class TextStats:
         """Character shares of the top 2/3/4-gram and of duplicated 5..10-grams (over lower-case tokens)."""
         if self._ngrams is None:
             total = None
-            if self._tokenize is None and len(self.text) >= _BYTES_FROM and self.text.isascii():  # the characters of the whitespace tokens
+            if self._tokenize is None and self.text.isascii():  # the characters of the whitespace tokens
                 total = len(self.text.encode("ascii").translate(None, _ASCII_SPACES))
             b = self._bytes_tokens()
             self._ngrams = ngram_shares(self.tokens() if b is None else b, total=total)
