@@ -14,7 +14,7 @@ from torchdataguard.assets import load_spamassassin
 from torchdataguard.quality.rules import (BULLETS, C4_POLICY, ELLIPSES, TERMINAL, ZH_TERMINAL, C4Lines,
                                           ScoreConfig, TextStats, score_text)
 from torchdataguard.quality.rules.c4 import c4
-from torchdataguard.quality.rules.ngrams import MUL, ngram_shares
+from torchdataguard.quality.rules.ngrams import MUL, SHORT, ngram_shares
 
 _SPACES = [" ", " ", " ", "\t", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1c", "\x1f", "\r", "\u2028", "\x85"]
 
@@ -80,8 +80,10 @@ def test_ngram_shares_equal_the_definitions(monkeypatch):
 
 
 def test_ngram_keys_are_the_rolling_polynomial():
-    """n-grams are keyed ``key(t1..tn) = key(t1..tn-1) * MUL + hash(tn)`` mod 2**64 for every n, however the
-    keys are computed: two different 3-grams built to have the same key count as one n-gram."""
+    """The sorting methods key n-grams ``key(t1..tn) = key(t1..tn-1) * MUL + hash(tn)`` mod 2**64 for every n,
+    however the keys are computed: two different 3-grams built to have the same key count as one n-gram. Short
+    lists (``SHORT`` tokens at most, counted on tuples by default) compare the tokens themselves, so there the
+    built collision merges nothing (real n-grams collide with a chance of about 2**-64 per pair)."""
 
     class Hashed(str):
         def __new__(cls, text, h):
@@ -98,7 +100,9 @@ def test_ngram_keys_are_the_rolling_polynomial():
     k3 = (((hs["a"] * MUL + hs["b"]) & mask) * MUL + hs["c"]) & mask
     hs["f"] = signed((k3 - ((hs["d"] * MUL + hs["e"]) & mask) * MUL) & mask)
     tokens = [Hashed(w, hs[w]) for w in "a b c q a b r b c s d e f t d e u e f".split()]
-    assert ngram_shares(tokens)[0][1] > 0  # "a b c" and "d e f": one 3-gram occurring twice
+    for long in (False, True):
+        assert ngram_shares(tokens, long=long)[0][1] > 0  # "a b c" and "d e f": one 3-gram occurring twice
+    assert len(tokens) <= SHORT and ngram_shares(tokens)[0][1] == 0.0  # on tuples: two different 3-grams
     plain = [str(t) for t in tokens]
     assert ngram_shares(plain)[0][1] == 0.0 == reference_shares(plain)[0][1]
 

@@ -1,5 +1,5 @@
 """The n-gram shares' methods and fast paths against the plain definitions (``==``, not approximately):
-two sorts and step by step (chosen by length), the stable order from an unstable sort on long arrays, and
+counting on tuples, two sorts and step by step (chosen by length), the stable order from an unstable sort on long arrays, and
 the spans of a few repeated 5- to 10-grams merged on Python lists; and both methods on real long e-mails."""
 import random
 
@@ -9,7 +9,7 @@ from test_quality_fast_paths import reference_shares, token_lists
 
 from torchdataguard.assets import load_spamassassin
 from torchdataguard.quality.rules import ngrams
-from torchdataguard.quality.rules.ngrams import LONG, ngram_shares, stable_argsort
+from torchdataguard.quality.rules.ngrams import LONG, SHORT, ngram_shares, stable_argsort
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,27 @@ def test_the_method_follows_the_length(monkeypatch):
     calls = []
     monkeypatch.setattr(ngrams, "_step_by_step", lambda *a: calls.append("steps"))
     monkeypatch.setattr(ngrams, "_two_sorts", lambda *a: calls.append("two"))
+    monkeypatch.setattr(ngrams, "_on_tuples", lambda *a: calls.append("tuples"))
     tokens = ["a", "b"] * (LONG // 2)
     ngram_shares(tokens)
     ngram_shares(tokens + ["c"])
     ngram_shares(tokens[:10], long=True)
-    assert calls == ["two", "steps", "steps"]
+    ngram_shares(tokens[:SHORT])
+    ngram_shares(tokens[:SHORT + 1])
+    ngram_shares(tokens[:10], long=False)
+    few_repeats = list("abcdefghij") * 2 + [str(i) for i in range(SHORT)]  # 16 positions where a 3-gram can repeat
+    ngram_shares(few_repeats)
+    ngram_shares(few_repeats[:10] + few_repeats)  # 26 such positions
+    assert calls == ["two", "steps", "steps", "tuples", "two", "two", "tuples", "two"]
+
+
+def test_short_lists_on_tuples_equal_the_sorts(lists):
+    """Lists of up to SHORT tokens are counted on tuples by default: the same shares as both sorting methods."""
+    short = [t for t in lists if len(t) <= SHORT]
+    assert len(short) > 300
+    for tokens in short:
+        want = reference_shares(tokens)
+        assert ngram_shares(tokens) == want == ngram_shares(tokens, long=False) == ngram_shares(tokens, long=True)
 
 
 def test_stable_argsort_is_the_stable_order(monkeypatch):
@@ -59,5 +75,5 @@ def test_long_e_mails_by_both_methods():
     bodies = sorted((r["text"].split("\n\n", 1)[-1].lower().split() for r in load_spamassassin()), key=len)
     texts = bodies[-25:] + [sum(bodies[-60:-40], [])[:10_000], (bodies[-1][:300] + bodies[-2][:50]) * 20]
     assert max(map(len, texts)) > 5000
-    for tokens in texts:
-        assert ngram_shares(tokens, long=True) == ngram_shares(tokens, long=False)
+    for tokens in texts:  # by default, counted on tuples from the first n with few positions where it can repeat
+        assert ngram_shares(tokens, long=True) == ngram_shares(tokens, long=False) == ngram_shares(tokens)

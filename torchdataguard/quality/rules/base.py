@@ -155,6 +155,8 @@ class RuleSet:
     def score(self, stats: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         """Every rule's score by rule name (no thresholds applied)."""
         scores = self.scorer(stats, opts)
+        if type(scores) is dict and scores.keys() == self._name_set:  # the usual answer, checked without the ABC
+            return scores
         if not isinstance(scores, Mapping) or scores.keys() != self._name_set:
             got = sorted(scores) if isinstance(scores, Mapping) else type(scores).__name__
             raise ConfigError(f"the scorer of rule set {self.name!r} returned {got}; expected a dict with one score "

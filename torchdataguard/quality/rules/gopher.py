@@ -22,6 +22,8 @@ __all__ = ["gopher_quality", "gopher_repetition", "line_repetition"]
 _PARAGRAPH_SPLIT = re.compile(r"\n[ \t\r\f\v]*\n")
 #: every bullet is one character: a bullet line is one whose first character is one of these
 _BULLET_CHARS = "".join(dict.fromkeys(BULLETS))
+_TOP_NAMES = tuple(f"top_{n}gram_char_ratio" for n in (2, 3, 4))
+_DUP_NAMES = tuple(f"dup_{n}gram_char_ratio" for n in range(5, 11))
 
 
 @register_rule_set("gopher_quality", source="Rae et al. 2021, appendix A.1.1 (quality filters)", rules=[
@@ -42,9 +44,9 @@ def gopher_quality(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         6.0
     """
     text = st.text
-    words = st.words()
+    words = st.word_forms()  # str, or bytes for ASCII text: only counted here
     n_words = len(words)
-    n_tokens = len(st.tokens())
+    n_tokens = st.token_count()
     lines = st.lines()
     n_lines = len(lines)
     denom = max(n_words, 1)
@@ -57,7 +59,7 @@ def gopher_quality(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
         "ellipsis_lines_ratio": ratio(sum(map(str.endswith, lines, repeat(ELLIPSES, n_lines))), n_lines),
         "alpha_words_ratio": ratio(st.tokens_with_letter(), n_tokens),
         # how many of the stop words occur (distinct)
-        "stop_words": float(len(opts.stop_words.intersection(words))),
+        "stop_words": float(st.stop_words_in(opts.stop_words)),
     }
 
 
@@ -106,8 +108,6 @@ def gopher_repetition(st: TextStats, opts: ScoreConfig) -> Dict[str, float]:
     """
     out = line_repetition(st)
     top, dup = st.ngrams()
-    for n, v in zip((2, 3, 4), top):
-        out[f"top_{n}gram_char_ratio"] = v
-    for n, v in zip(range(5, 11), dup):
-        out[f"dup_{n}gram_char_ratio"] = v
+    out.update(zip(_TOP_NAMES, top))
+    out.update(zip(_DUP_NAMES, dup))
     return out

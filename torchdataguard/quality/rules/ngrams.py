@@ -4,8 +4,13 @@ The character share of the most frequent 2-, 3- and 4-gram, and of all tokens in
 more than once, for n = 5 .. 10. Tokens are identified by their 64-bit string hash and an n-gram by a
 64-bit polynomial of those hashes (a collision is about as likely as 2**-64 per pair of n-grams).
 
-Two methods give the same shares, chosen by the number of tokens:
+Three methods give the same shares, chosen by the number of tokens:
 
+* up to :data:`SHORT` tokens, counts on Python tuples (:func:`_on_tuples`, n = 2 .. 10 in turn, each n at the
+  positions where both (n-1)-grams inside repeat): there numpy's per-call cost would dominate. Tuples compare
+  the tokens themselves, so two different n-grams whose 64-bit keys collide (a chance of about 2**-64 per
+  pair) are not merged here as they would be by the sorts. The sorting methods below hand over to the same
+  counting once an n has at most :data:`_FEW_CANDIDATES` positions where it can repeat.
 * up to :data:`LONG` tokens, two sorts: one of every 2-gram, then one of the n-grams for n = 3 .. 10
   together (a row each), at the positions where a 3-gram can repeat (its two 2-grams repeat, a tenth of the
   tokens of an e-mail). The arrays are short, so numpy's per-call cost is what counts: array methods and
@@ -20,11 +25,13 @@ unstable sort and then reordered within equal keys (:func:`stable_argsort`), the
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from collections import Counter
+from itertools import chain, compress, islice
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["LONG", "MUL", "ngram_shares", "stable_argsort"]
+__all__ = ["LONG", "MUL", "SHORT", "ngram_shares", "stable_argsort"]
 
 #: The multiplier of the n-gram polynomial: ``key(t1 .. tn) = key(t1 .. tn-1) * MUL + hash(tn)`` mod 2**64.
 MUL = 0x9E3779B97F4A7C15
@@ -39,6 +46,7 @@ _TRIANGLE = np.array([[pow(MUL, j - i, 1 << 64) if i <= j else 0 for j in range(
 _OFFSETS = np.arange(2, _LONGEST, dtype=np.int64)  # the tokens after the first two of each row's n-gram
 _ORDERS = np.arange(3, _LONGEST + 1, dtype=np.int64)  # n of each row of the second sort
 _ROWS = np.arange(_COLS)[:, None]
+_PAD = (0,) * _COLS
 #: up to this many positions the rows of the second sort are sorted in one call, beyond it one by one
 _ONE_SORT = 512
 _STEPS = np.arange(4)
@@ -48,6 +56,11 @@ _FEW_EQUAL = 48
 _FEW_STARTS = 64
 #: texts of more tokens than this are read step by step, shorter ones by two sorts
 LONG = 1200
+#: texts of at most this many tokens are counted on Python tuples (:func:`_on_tuples`), not sorted
+SHORT = 64
+_FEW_KEYS = 24  # up to this many n-grams :func:`_on_tuples` counts them in a loop, beyond in a Counter
+#: up to this many positions where a 3-gram can repeat, n = 3 .. 10 are counted on tuples (:func:`_on_tuples`)
+_FEW_CANDIDATES = 16
 #: arrays longer than this are sorted unstably, then reordered within equal keys (faster than a stable sort)
 _QUICK = 1024
 
@@ -164,6 +177,65 @@ def _covered_chars(rows: List[int], starts: List[int], tokens: List[str], total:
         dup[j] = (chars + _span(tokens, lo, hi)) / total
 
 
+def _union_chars(tokens: List[str], starts: List[int], n: int) -> int:
+    """Characters of the tokens inside the n-grams at the ascending positions ``starts`` (each token once)."""
+    lo = starts[0]
+    hi = lo + n
+    chars = 0
+    for p in starts[1:]:
+        if p > hi:
+            chars += _span(tokens, lo, hi)
+            lo = p
+        hi = p + n
+    return chars + _span(tokens, lo, hi)
+
+
+def _on_tuples(tokens: List[str], total: int, top: List[float], dup: List[float],
+               cand: Optional[List[int]] = None, first: int = 3) -> None:
+    """The shares counted on Python tuples, n = 2 .. 10 in turn (or n = ``first`` .. 10 from the ascending
+    positions ``cand`` where an n-gram can repeat): ``top`` and ``dup`` filled in. For short token lists
+    (:data:`SHORT` tokens at most) and few such positions (:data:`_FEW_CANDIDATES`), where numpy's per-call
+    cost dominates.
+    Each n looks only at the positions whose two (n-1)-grams repeat. The counts keep the order of first
+    occurrence, so ties go to the earliest n-gram as in the sorts; every pass over the positions is a C-level
+    iteration (``compress``, ``map``), no Python loop per token."""
+    pos: Sequence[int] = range(len(tokens) - 1)
+    if cand is None:
+        first = 2
+        keys: List[tuple] = list(zip(tokens, islice(tokens, 1, None)))
+    else:
+        pos = cand
+        keys = list(map(tuple, map(tokens.__getitem__, map(slice, pos, map(first.__add__, pos)))))
+    for n in range(first, _LONGEST + 1):
+        if len(keys) > _FEW_KEYS:
+            counts = Counter(keys)
+        else:  # a few keys: a loop costs less than building a Counter
+            counts = {}
+            get = counts.get
+            for k in keys:
+                counts[k] = get(k, 0) + 1
+        if len(counts) == len(keys):  # no n-gram repeats, so no longer one does
+            return
+        if n <= 4:
+            best = max(counts.values())
+            tied = list(compress(counts, map(best.__eq__, counts.values())))
+            k = tied[0] if len(tied) == 1 else max(tied, key=_chars)  # the first (earliest) of the longest
+            top[n - 2] = _union_chars(tokens, list(compress(pos, map(k.__eq__, keys))), n) / total
+        reps = list(compress(pos, map((1).__lt__, map(counts.__getitem__, keys))))
+        if n >= 5:
+            dup[n - 5] = _union_chars(tokens, reps, n) / total
+        repeated = set(reps)
+        # an (n + 1)-gram repeats only where both n-grams inside it do
+        pos = list(compress(reps, map(repeated.__contains__, map((1).__add__, reps))))
+        if len(pos) < 2:
+            return
+        keys = list(map(tuple, map(tokens.__getitem__, map(slice, pos, map((n + 1).__add__, pos)))))
+
+
+def _chars(gram: tuple) -> int:
+    return sum(map(len, gram))
+
+
 def _repeated(eq: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
     """By position (``size`` of them): True where the n-gram occurs more than once, from its sorted keys."""
     flag = np.zeros(pos.shape[0], dtype=bool)  # sorted keys equal to a neighbour
@@ -198,8 +270,11 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None,
         total = sum(map(len, tokens))
     if total == 0:
         return top, dup
-    h = np.zeros(m + _COLS, dtype=np.uint64)  # the tokens' hashes, then zeros for the n-grams past the end
-    h[:m] = np.fromiter(map(hash, tokens), dtype=np.int64, count=m).view(np.uint64)
+    if long is None and m <= SHORT:
+        _on_tuples(tokens, total, top, dup)
+        return top, dup
+    # the tokens' hashes, then zeros for the n-grams past the end
+    h = np.fromiter(chain(map(hash, tokens), _PAD), dtype=np.int64, count=m + _COLS).view(np.uint64)
     # the 2-grams, all of them
     key2 = h[: m - 1] * _MUL + h[1:m]
     order = stable_argsort(key2)
@@ -211,8 +286,18 @@ def ngram_shares(tokens: List[str], *, total: Optional[int] = None,
     if m < 3:
         return top, dup
     rep = _repeated(eq, order, m - 1)  # 2-grams that occur more than once, by position
-    if (m > LONG) if long is None else long:
-        _step_by_step(tokens, h, key2, rep, total, top, dup)
+    auto = long is None
+    if auto:
+        # an n-gram occurring twice holds two 2-grams that do, and its other occurrence is such a position too
+        cand = (rep[:-1] & rep[1:]).nonzero()[0]
+        if cand.shape[0] < 2:
+            return top, dup
+        if cand.shape[0] <= _FEW_CANDIDATES:
+            _on_tuples(tokens, total, top, dup, cand.tolist())
+            return top, dup
+        long = m > LONG
+    if long:
+        _step_by_step(tokens, h, key2, rep, total, top, dup, _FEW_CANDIDATES if auto else 0)
     else:
         _two_sorts(tokens, h, key2, rep, total, top, dup)
     return top, dup
@@ -275,19 +360,23 @@ def _two_sorts(tokens: List[str], h: np.ndarray, key2: np.ndarray, rep: np.ndarr
 
 
 def _step_by_step(tokens: List[str], h: np.ndarray, key2: np.ndarray, rep: np.ndarray, total: int,
-                  top: List[float], dup: List[float]) -> None:
+                  top: List[float], dup: List[float], few: int = 0) -> None:
     """n = 3 .. 10 in turn, each n sorted at the positions where both (n-1)-grams inside repeat: ``top[1:]``
-    and ``dup`` filled in, the same shares as :func:`_two_sorts`. Stops at the first n that does not repeat."""
+    and ``dup`` filled in, the same shares as :func:`_two_sorts`. Stops at the first n that does not repeat;
+    from the first n with at most ``few`` such positions on, counts on tuples (:func:`_on_tuples`)."""
     m = len(tokens)
     key = key2
     lens: Optional[np.ndarray] = None
     for n in range(3, _LONGEST + 1):
         if m < n:
             return
-        key = key[:-1] * _MUL + h[n - 1:m]  # the n-grams at 0 .. m - n
         cand = (rep[:-1] & rep[1:]).nonzero()[0]
         if cand.shape[0] < 2:
             return
+        if cand.shape[0] <= few:
+            _on_tuples(tokens, total, top, dup, cand.tolist(), n)
+            return
+        key = key[:-1] * _MUL + h[n - 1:m]  # the n-grams at 0 .. m - n
         sub = key[cand]
         order = stable_argsort(sub)
         ranked = sub[order]

@@ -7,9 +7,10 @@ token's leading and trailing punctuation is stripped and tokens made only of pun
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from .ngrams import ngram_shares
 
@@ -34,6 +35,19 @@ ELLIPSES: Tuple[str, ...] = ("...", "\u2026")
 _LETTER_CLASSES = bytes(ord("a") if c < 128 and chr(c).isalpha() else ord(" ") if chr(c).isspace() else c for c in range(256))
 _NOT_LETTER_OR_SPACE = bytes(c for c in range(128) if not (chr(c).isalpha() or chr(c).isspace()))
 _ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())  # what str.split() splits ASCII text on
+# str.split() also splits on these four (bytes.split() does not): ASCII text holding one is read as str
+_INFO_SEPARATORS = tuple(bytes([c]) for c in range(0x1C, 0x20))
+_NOT_BYTES: List[bytes] = []  # TextStats._btokens of a text read as str (compared by identity)
+_BYTES_FROM = 512  # shorter texts are read as str: there the bytes' savings do not pay for the extra steps
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_forms(chars: FrozenSet[str] | str) -> FrozenSet[bytes] | bytes:
+    """The ASCII members of a set of words, or the ASCII characters of a string of characters, as bytes:
+    what an ASCII word can equal, or be stripped of."""
+    if isinstance(chars, str):
+        return "".join(c for c in chars if c.isascii()).encode("ascii")
+    return frozenset(w.encode("ascii") for w in chars if w.isascii())
 
 
 class TextStats:
@@ -54,7 +68,7 @@ class TextStats:
     """
 
     __slots__ = ("text", "_tokenize", "_strip", "_lower", "_lines", "_tokens", "_words", "_line_dups", "_ngrams",
-                 "_firsts", "_lasts")
+                 "_firsts", "_lasts", "_btokens", "_bwords")
 
     def __init__(self, text: str, *, tokenize: Optional[Callable[[str], List[str]]] = None,
                  strip: str = PUNCTUATION) -> None:
@@ -69,6 +83,8 @@ class TextStats:
         self._ngrams: Optional[Tuple[List[float], List[float]]] = None
         self._firsts: Optional[str] = None
         self._lasts: Optional[str] = None
+        self._btokens: Optional[List[bytes]] = None  # _NOT_BYTES: read as str
+        self._bwords: Optional[List[bytes]] = None
 
     def lower(self) -> str:
         if self._lower is None:
@@ -116,6 +132,45 @@ class TextStats:
             self._words = list(filter(None, map(str.strip, toks, itertools.repeat(self._strip, len(toks)))))
         return self._words
 
+    def _bytes_tokens(self) -> Optional[List[bytes]]:
+        """For ASCII text of :data:`_BYTES_FROM` characters or more split on whitespace (no ``tokenize``): the
+        tokens as bytes (``bytes.split`` and ``bytes.strip`` are cheaper than their ``str`` forms, and equal
+        ASCII bytes and strings have the same hash and length); ``None`` for other text. Text holding
+        U+001C .. U+001F is read as ``str`` (only ``str.split`` splits on them)."""
+        b = self._btokens
+        if b is None:
+            b = _NOT_BYTES
+            if self._tokenize is None and len(self.text) >= _BYTES_FROM and self.text.isascii():
+                raw = self.text.encode("ascii")
+                if not any(map(raw.__contains__, _INFO_SEPARATORS)):
+                    b = raw.lower().split()
+            self._btokens = b
+        return None if b is _NOT_BYTES else b
+
+    def token_count(self) -> int:
+        """``len(self.tokens())``."""
+        b = self._bytes_tokens()
+        return len(self.tokens()) if b is None else len(b)
+
+    def word_forms(self) -> Union[List[str], List[bytes]]:
+        """:meth:`words`, or for ASCII text split on whitespace the same words as ASCII bytes: for counting
+        (:meth:`stop_words_in`, lengths), not for showing."""
+        if self._words is None:
+            b = self._bytes_tokens()
+            if b is not None:
+                if self._bwords is None:
+                    self._bwords = list(filter(None, map(bytes.strip, b, itertools.repeat(_ascii_forms(self._strip),
+                                                                                          len(b)))))
+                return self._bwords
+        return self.words()
+
+    def stop_words_in(self, stop_words: FrozenSet[str]) -> int:
+        """How many of ``stop_words`` (lower-case) occur among the words."""
+        forms = self.word_forms()
+        if forms is self._bwords:  # ASCII words can only equal the ASCII stop words
+            return len(_ascii_forms(stop_words).intersection(forms))
+        return len(stop_words.intersection(forms))
+
     def tokens_with_letter(self) -> int:
         """How many tokens hold at least one letter."""
         if self._tokenize is None and self.text.isascii():
@@ -146,7 +201,8 @@ class TextStats:
             total = None
             if self._tokenize is None and self.text.isascii():  # the characters of the whitespace tokens
                 total = len(self.text.encode("ascii").translate(None, _ASCII_SPACES))
-            self._ngrams = ngram_shares(self.tokens(), total=total)
+            b = self._bytes_tokens()
+            self._ngrams = ngram_shares(self.tokens() if b is None else b, total=total)
         return self._ngrams
 
 
