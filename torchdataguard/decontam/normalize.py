@@ -31,6 +31,8 @@ import threading
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core.unicode import joins_before
+
 __all__ = ["drop_format", "is_unspaced", "normalize_text", "normalized_bytes", "normalized_bytes_many",
            "normalized_words"]
 
@@ -173,36 +175,13 @@ def drop_format(text: str) -> str:
     return text
 
 
-_SECONDS: List[frozenset] = []  # the second halves of canonical compositions of combining class 0
-
-
-def _joins(ch: str) -> bool:
-    """Whether ``ch`` may compose with what precedes it: a combining mark (class not 0), a Hangul vowel or final,
-    or another second half of a canonical composition (Bengali, Oriya, Tamil two-part vowel signs ...)."""
-    if unicodedata.combining(ch) or "\u1161" <= ch <= "\u11c2":
-        return True
-    if unicodedata.category(ch)[0] != "M":
-        return False
-    if not _SECONDS:
-        seconds = set()
-        for c in range(0x20000):
-            d = unicodedata.decomposition(chr(c)).split()
-            if len(d) == 2 and not d[0].startswith("<"):
-                pair = chr(int(d[0], 16)) + chr(int(d[1], 16))
-                if unicodedata.normalize("NFC", pair) == chr(c):
-                    seconds.add(pair[1])
-        with _UNICODE_LOCK:
-            _SECONDS[:] = [frozenset(seconds)]
-    return ch in _SECONDS[0]
-
-
 def _format_before_mark(text: str) -> bool:
     """Whether a format character of ``text`` stands right before a character that may compose with what
     precedes it (which it would keep apart)."""
     quick, _, astral = _format_res()
     for m in quick.finditer(text):
         nxt = text[m.end() : m.end() + 1]
-        if nxt and _joins(nxt) and (m.group() <= "\uffff" or astral.match(m.group())):
+        if nxt and joins_before(nxt) and (m.group() <= "\uffff" or astral.match(m.group())):
             return True
     return False
 

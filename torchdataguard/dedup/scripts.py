@@ -33,9 +33,11 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
+
+from ..core.unicode import joins_before
 
 __all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
            "UNSPACED", "WORD", "char_class", "classes_of", "drop_ignored", "drop_invisible", "drop_left_over",
@@ -217,14 +219,21 @@ _WIDE_OR_INVISIBLE = re.compile(_WIDE.pattern[:-1] + "".join(
     f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi < 0x10000) + "]|[\U00010000-\U0010ffff]")
 
 
-def _narrow_or_drop(m: "re.Match[str]") -> str:
-    ch = m.group()
-    c = ord(ch)
-    if c == 0x3000:
-        return " "
-    if 0xFF01 <= c <= 0xFF5E:
-        return chr(c - 0xFEE0)
-    return "" if c < 0x10000 or _INVISIBLE_RE.match(ch) else ch
+def _narrow_or_drop_by(astral: "re.Pattern[str]") -> Callable[["re.Match[str]"], str]:
+    """The replacement for a match of a full-width-or-dropped class: a full-width form narrowed, a BMP character
+    of the class dropped, a character beyond the BMP dropped when ``astral`` matches it (else kept)."""
+    def replace(m: "re.Match[str]") -> str:
+        ch = m.group()
+        c = ord(ch)
+        if c == 0x3000:
+            return " "
+        if 0xFF01 <= c <= 0xFF5E:
+            return chr(c - 0xFEE0)
+        return "" if c < 0x10000 or astral.match(ch) else ch
+    return replace
+
+
+_narrow_or_drop = _narrow_or_drop_by(_INVISIBLE_RE)
 
 
 def nfkc_visible(text: str) -> str:
@@ -245,14 +254,7 @@ _WIDE_OR_UNCOMPOSING = re.compile(_WIDE.pattern[:-1] + "".join(
     + "]|[\U00010000-\U0010ffff]")
 
 
-def _narrow_or_drop_ignored(m: "re.Match[str]") -> str:
-    ch = m.group()
-    c = ord(ch)
-    if c == 0x3000:
-        return " "
-    if 0xFF01 <= c <= 0xFF5E:
-        return chr(c - 0xFEE0)
-    return "" if c < 0x10000 or _IGNORED_RE.match(ch) else ch
+_narrow_or_drop_ignored = _narrow_or_drop_by(_IGNORED_RE)
 
 
 def near_text(text: str) -> str:
@@ -287,36 +289,6 @@ def _stuck(text: str) -> "Optional[re.Match[str]]":
         if unicodedata.combining(text[m.end() : m.end() + 1] or "a"):
             return m
     return None
-
-
-_SECONDS: List[FrozenSet[str]] = []
-
-
-def joins_before(ch: str) -> bool:
-    """Whether ``ch`` may compose with what precedes it (so an ignored character right before it may keep the
-    two apart): a combining mark (canonical combining class not 0), a Hangul vowel or final jamo, or one of the
-    few other second halves of a canonical composition (two-part vowel signs of Bengali, Oriya, Tamil ...;
-    found in ``unicodedata`` on first use). Other vowel signs (Devanagari ``ि``) compose with nothing.
-
-    Example:
-        >>> joins_before("\u0301"), joins_before("\u1161"), joins_before("\u09be"), joins_before("\u093f")
-        (True, True, True, False)
-    """
-    if unicodedata.combining(ch) or "\u1161" <= ch <= "\u11c2":
-        return True
-    if unicodedata.category(ch)[0] != "M":
-        return False
-    if not _SECONDS:
-        seconds = set()
-        for c in range(0x20000):
-            d = unicodedata.decomposition(chr(c)).split()
-            if len(d) == 2 and not d[0].startswith("<"):
-                pair = chr(int(d[0], 16)) + chr(int(d[1], 16))
-                if unicodedata.normalize("NFC", pair) == chr(c):
-                    seconds.add(pair[1])
-        with _lock:
-            _SECONDS[:] = [frozenset(seconds)]
-    return ch in _SECONDS[0]
 
 
 def drop_left_over(text: str) -> str:
