@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 import torchdataguard as tdg
+from torchdataguard.errors import ConfigError
 
 ROWS = [{"id": i, "text": f"record {i % 40} of a stream that repeats itself"} for i in range(120)]
 
@@ -80,3 +81,21 @@ def test_the_id_check_stops_at_the_first_usable_id_and_reaches_dataloader_worker
     with pytest.raises(tdg.ConfigError, match="holds no usable id"):
         for _ in DataLoader(_guard().wrap(_Stream(float)), batch_size=8, num_workers=2):
             pass
+
+
+def test_the_id_field_check_starts_again_after_a_reset_or_a_loaded_state():
+    # review of the twelfth session: the check remembered, per guard, that a source once had usable ids, so after
+    # reset() or load_state_dict() the same guard dropped every record of data with float ids without an error
+    good = [{"id": i, "text": f"text {i}"} for i in range(150)]
+    bad = [{"id": float(i), "text": f"other {i}"} for i in range(150)]
+    g = tdg.Guard([tdg.ExactDedup()], id_field="id", device="cpu", progress=False)
+    state0 = g.state_dict()
+    assert len(g.filter(good, source="train")) == 150
+    g.reset()
+    with pytest.raises(ConfigError, match="id_field='id'"):
+        g.filter(bad, source="train")
+    g = tdg.Guard([tdg.ExactDedup()], id_field="id", device="cpu", progress=False)
+    g.filter(good, source="train")
+    g.load_state_dict(state0)
+    with pytest.raises(ConfigError, match="id_field='id'"):
+        g.filter(bad, source="train")

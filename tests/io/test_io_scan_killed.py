@@ -56,3 +56,17 @@ def test_a_killed_scan_leaves_no_kept_jsonl_and_the_next_scan_removes_its_stagin
     assert again.wait(240) == 0
     assert _staging(out) == []
     assert sorted(os.listdir(out)) == ["dropped.jsonl", "kept.jsonl", "report.html", "report.json"]
+
+
+def test_a_staging_folder_of_another_pid_namespace_is_left_alone(tmp_path):
+    # a scan in a container that shares the host name writes its own namespace's pid: that pid says nothing here
+    # (review of the twelfth session: a scan removed the live staging folder of a scan started under unshare --pid)
+    from torchdataguard.scan import outputs
+
+    for pidns, kept in (("pid:[1]", True), (outputs._pid_namespace(), False)):
+        folder = tmp_path / f"{outputs._STAGING}x{kept}"
+        folder.mkdir()
+        dead = {"host": outputs.socket.gethostname(), "pid": 2**22 + 17, "start": "1", "pidns": pidns}
+        (folder / outputs._OWNER).write_text(json.dumps(dead))
+        outputs._remove_dead_stagings(str(tmp_path))
+        assert folder.exists() == kept, pidns

@@ -10,7 +10,7 @@ text field that no record has (:mod:`.textcheck`). Once one record has a usable 
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..errors import ConfigError
 from .textcheck import PROBE_RECORDS
@@ -18,15 +18,19 @@ from .textcheck import PROBE_RECORDS
 __all__ = ["check_id_field"]
 
 _BAD = ("invalid/missing_id", "invalid/id_type")
-#: per guard, per source: ``[missing, wrong type, done]``
-_STATE: "weakref.WeakKeyDictionary[Any, Dict[str, List[Any]]]" = weakref.WeakKeyDictionary()
+#: per guard: its ``sources`` dict when the counts began (``reset()`` and a loaded state replace that dict, and
+#: the check starts again), and per source ``[missing, wrong type, done]``
+_STATE: "weakref.WeakKeyDictionary[Any, Tuple[Dict[str, int], Dict[str, List[Any]]]]" = weakref.WeakKeyDictionary()
 
 
 def check_id_field(guard: Any, plan: Any, source: str) -> None:
     """Raise ``ConfigError`` if the first :data:`PROBE_RECORDS` records of ``source`` all lack a usable id."""
     if guard.id_field is None or not plan.pre_drop:
         return
-    st = _STATE.setdefault(guard, {}).setdefault(source, [0, 0, False])
+    entry = _STATE.get(guard)
+    if entry is None or entry[0] is not guard.sources:
+        entry = _STATE[guard] = (guard.sources, {})
+    st = entry[1].setdefault(source, [0, 0, False])
     if st[2]:
         return
     for pre in plan.pre_drop:

@@ -228,9 +228,11 @@ class QualityFilter(Filter):
         segmenter is not installed."""
         return self._pick(ex.text or "", language_of(ex.scores) if ex.scores else None)[0]
 
-    def _pick(self, text: str, language: Optional[str]) -> Tuple[str, Tuple[float, ...], Optional[str]]:
-        """``(profile name, its scores of text, the guessed language or None)``."""
-        name = self._router.route(language, text)
+    def _pick(self, text: str, language: Optional[str], name: Optional[str] = None
+              ) -> Tuple[str, Tuple[float, ...], Optional[str]]:
+        """``(profile name, its scores of text, the guessed language or None)``; ``name``: the router's answer
+        for ``text`` and ``language``, when the caller has it."""
+        name = self._router.route(language, text) if name is None else name
         name = FALLBACK if name in self.unavailable else name
         vals = self._score_values(text, self._profiles[name])
         if name == "en" and language is None and self.guess_language:
@@ -291,7 +293,7 @@ class QualityFilter(Filter):
                 warnings.warn(f"QualityFilter: {name!r} text is judged by the {FALLBACK!r} rules because its word "
                               f"segmenter is not installed ({self.unavailable[name]}); counted as "
                               f"quality/fallback/{name}", RuntimeWarning, stacklevel=2)
-        name, vals, guess = self._pick(text, language)
+        name, vals, guess = self._pick(text, language, name)
         if guess is not None:
             ex.count(f"quality/language_guess/{guess}")
         p = self._profiles[name]

@@ -239,14 +239,24 @@ def _start_time(pid: int) -> Optional[str]:
         return None
 
 
+def _pid_namespace() -> Optional[str]:
+    """This process's PID namespace (Linux; ``None`` elsewhere): a pid means another process in another one
+    (a container that shares the host name)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def _me() -> Dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid()),
+            "pidns": _pid_namespace()}
 
 
 def _remove_dead_stagings(out_dir: str) -> None:
     """Remove the staging folders that scans killed on this machine (SIGKILL, a crash, a power cut) left in
     ``out_dir``: those whose process is gone. A folder of a scan that still runs, of another machine (a shared
-    file system), or without its owner file is left alone."""
+    file system) or PID namespace (a container), or without its owner file is left alone."""
     for name in os.listdir(out_dir):
         path = os.path.join(out_dir, name)
         if not name.startswith(_STAGING) or not os.path.isdir(path):
@@ -257,8 +267,8 @@ def _remove_dead_stagings(out_dir: str) -> None:
             pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if host != socket.gethostname():
-            continue
+        if host != socket.gethostname() or owner.get("pidns") != _pid_namespace():
+            continue  # another machine, or another PID namespace: its pid says nothing here
         try:
             os.kill(pid, 0)
             alive = start is None or _start_time(pid) in (None, start)

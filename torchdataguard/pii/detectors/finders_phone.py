@@ -114,13 +114,28 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
                 continue
             after_words.add(w.end())
             m = _PHONE_TRUNK.match(shape, w.end())
-            if m is None:
+            span = _trunk_number(text, shape, m) if m is not None else None
+            if span is None:
                 span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
-                if span is not None:
-                    out.append(span)
-                continue
-            nd = sum(ch == "0" for ch in m.group())
-            first = m.start() + (1 if text[m.start()] == "(" else 0)
-            if text[first] == "0" and 9 <= nd <= (15 if text[first + 1] == "0" else 12):
-                out.append(m.span())
+            if span is not None:
+                out.append(span)
     return out
+
+
+def _trunk_number(text: str, shape: str, m: "re.Match[str]") -> Optional[Tuple[int, int]]:
+    """The number a :data:`_PHONE_TRUNK` match ``m`` holds: its digits start with the trunk 0 and count 9 to 12
+    (15 after the international prefix 00, or 011); a match with too many is cut back group by group (``Fax 03838923525 24 hours``:
+    the number, not the hours), and ``None`` when no cut fits."""
+    s, e = m.span()
+    first = s + (1 if text[s] == "(" else 0)
+    if text[first] != "0":
+        return None
+    most = 15 if text[first + 1] == "0" or text.startswith("011", first) else 12  # after 00, or 011 (from the US)
+    while True:
+        nd = shape.count("0", s, e)
+        if nd <= most:
+            return (s, e) if nd >= 9 else None
+        cut = max(shape.rfind(c, s, e) for c in " .-/")  # the last group goes
+        if cut <= first:
+            return None
+        e = cut
