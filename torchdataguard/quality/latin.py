@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, Optional
 
+from .rules import GOPHER_STOP_WORDS
+
 __all__ = ["EN_STOP_WORDS", "FUNCTION_WORDS", "latin_language"]
 
 #: Gopher's English stop words (the ``gopher_quality/stop_words`` rule counts them)
-EN_STOP_WORDS: FrozenSet[str] = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
+EN_STOP_WORDS: FrozenSet[str] = GOPHER_STOP_WORDS
 
 #: Frequent function words of Latin-script languages, without English homographs that are common in English
 #: text (``do``, ``no``, ``to``, ``at``, ``for``, ``on``, ``is``, ``by``, ``per``, ``come``, ``plus``, ``van``,
