@@ -78,5 +78,48 @@ def test_a_list_with_other_records_is_a_new_source():
     guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
     assert len(guard.wrap(ROWS)) == 30
     assert len(guard.wrap(ROWS[:60])) == 0  # other content: its examples are duplicates of the first list's
-    assert len(guard.wrap(ROWS[::-1])) == 0  # the same records in another order: another source too
+    assert len(guard.wrap(ROWS + ROWS[:1])) == 0  # one record more: another source too
     assert sorted(guard.sources) == ["", "data1", "data2"]
+
+
+TEXTS = [f"note {i}: call me at alice{i}@example.com about topic {i % 7}" for i in range(60)] + ["the same line"] * 3
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["guard", "distributed-guard"])
+@pytest.mark.parametrize("as_dicts", [False, True], ids=["texts", "dicts"])
+def test_a_list_shuffled_in_place_each_epoch_replays_in_its_new_order(distributed, as_dicts):
+    # before: the same records in another order were a new source, so a loop that shuffles its list each epoch and
+    # wraps it got [] from the second epoch on: every record dropped as a duplicate of itself
+    import random
+    records = [{"i": i, "text": t} for i, t in enumerate(TEXTS)] if as_dicts else list(TEXTS)
+    guard = tdg.Guard([tdg.PIIScrubber(), tdg.ExactDedup()], text_field="text" if as_dicts else None,
+                      device="cpu", progress=False)
+    if distributed:
+        guard = tdg.DistributedGuard(guard)  # world of one: no process group
+    first = guard.wrap(records)
+    assert len(first) == 61 and not any("@example.com" in str(r) for r in first)
+    for epoch in range(1, 3):
+        random.Random(epoch).shuffle(records)
+        out = guard.wrap(records)
+        # the kept records of the shuffled list, scrubbed, in the shuffled order: one copy of the repeated line
+        expected = [r for r in records if (r["text"] if as_dicts else r) != "the same line"]
+        key = (lambda r: r["text"]) if as_dicts else (lambda r: r)
+        assert [key(r).split(":")[0] for r in out if key(r) != "the same line"] == [key(r).split(":")[0] for r in expected]
+        assert sum(key(r) == "the same line" for r in out) == 1
+        assert not any("@example.com" in str(r) for r in out)
+    rep = guard.report()
+    assert (rep["seen"], rep["kept"], rep["replayed"]) == (63, 61, 126)
+    assert list(guard.guard.sources if distributed else guard.sources) == [""]
+
+
+def test_permutation_ids_pair_equal_records_in_order_and_refuse_other_records():
+    import numpy as np
+
+    from torchdataguard.data.dispatch import permutation_ids
+    u = lambda xs: np.array(xs, dtype=np.uint64)  # noqa: E731
+    assert permutation_ids(u([1, 2, 3]), u([1, 2, 3])) is None
+    assert permutation_ids(u([1, 2, 2, 3]), u([2, 3, 1, 2])) == [1, 3, 0, 2]
+    with pytest.raises(ValueError):
+        permutation_ids(u([1, 2, 3]), u([1, 2, 4]))
+    with pytest.raises(ValueError):
+        permutation_ids(u([1, 2, 3]), u([1, 2]))

@@ -99,3 +99,20 @@ def test_the_id_field_check_starts_again_after_a_reset_or_a_loaded_state():
     g.load_state_dict(state0)
     with pytest.raises(ConfigError, match="id_field='id'"):
         g.filter(bad, source="train")
+
+
+@pytest.mark.parametrize("how", ["list", "process", "stream"])
+def test_a_distributed_guard_refuses_an_id_field_no_record_holds(how):
+    # before: DistributedGuard had no id check, so a wrong id_field dropped every record (0 of 300 kept from a list,
+    # every record of a stream counted invalid/missing_id) without an error
+    recs = [{"idx": i, "text": f"record {i} text"} for i in range(300)]
+    dg = tdg.DistributedGuard(_guard())  # a world of one: no process group
+    with pytest.raises(ConfigError, match="id_field='id' holds no usable id .*missing or None in 100"):
+        if how == "list":
+            dg.wrap(recs)
+        elif how == "process":
+            list(dg.process(recs))
+        else:
+            list(dg.wrap(_Stream(lambda i: None)))
+    good = tdg.DistributedGuard(_guard())
+    assert len(good.wrap([{**r, "id": r["idx"]} for r in recs])) == 300

@@ -46,6 +46,16 @@ def test_the_guess_needs_several_function_words_and_a_share_of_the_text():
     assert latin_language(padded) is None
 
 
+def test_english_with_two_foreign_words_is_not_named():
+    # review of the twelfth session: a fortune with one Gopher word ("the") and a French title ("le", "des") was
+    # named French; its other English function words ("if", "not", "then") now count against the guess
+    quote = ('Visits always give pleasure: if not on arrival, then on the departure.\n'
+             '\t\t-- Edouard Le Berquier, "Pensees des Autres"')
+    assert latin_language(quote) is None
+    assert latin_language("Si tu veux la paix, pr\u00e9pare la guerre: c'est le vieux conseil des Romains.") == "fr"
+    assert latin_language("Het is niet zo dat de kat op de mat zit, maar het is een hond.") == "nl"  # "is": Dutch
+
+
 def test_function_word_lists_hold_no_english_stop_word():
     for lang, words in FUNCTION_WORDS.items():
         assert not words & EN_STOP_WORDS, lang

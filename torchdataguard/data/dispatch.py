@@ -22,15 +22,16 @@ from __future__ import annotations
 import sys
 import weakref
 from array import array
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import xxhash
 
 from ..core.hooks import HOOKS
 from ..core.ids import record_fingerprint
 from ..errors import ConfigError, GuardInputError
 
-__all__ = ["Handler", "find_handler", "register", "wrap"]
+__all__ = ["Handler", "find_handler", "permutation_ids", "register", "wrap"]
 
 #: ``handler(guard, data, *, source, num_workers) -> wrapped data``
 Handler = Callable[..., Any]
@@ -85,39 +86,70 @@ def find_handler(data: Any, decider: str) -> Handler:
 _WRAPPED: "weakref.WeakKeyDictionary[Any, Dict[int, Tuple[Any, str]]]" = weakref.WeakKeyDictionary()
 
 
-#: per guard, the lists and tuples it wrapped, by content: ``(length, digest of the records' fingerprints) ->
-#: source name`` (a list takes no weak reference, and an epoch loop may build an equal one each time)
-_WRAPPED_CONTENT: "weakref.WeakKeyDictionary[Any, Dict[Tuple[int, int], str]]" = weakref.WeakKeyDictionary()
+#: per guard, the lists and tuples it wrapped, by content: ``(length, digest of the records' sorted fingerprints)
+#: -> (source name, the fingerprints in the order first wrapped)`` (a list takes no weak reference, and an epoch
+#: loop may build an equal one each time, or shuffle it in place)
+_WRAPPED_CONTENT: "weakref.WeakKeyDictionary[Any, Dict[Tuple[int, int], Tuple[str, np.ndarray]]]" = \
+    weakref.WeakKeyDictionary()
+
+_Content = Tuple[Tuple[int, int], np.ndarray]
 
 
-def _content_key(data: Any) -> Optional[Tuple[int, int]]:
-    """``(len, XXH3 of every record's fingerprint)`` of a list or tuple; ``None`` for other data, or records
-    that cannot be fingerprinted (they are then dropped with their reason, and the list is not remembered)."""
+def _content_key(data: Any) -> Optional[_Content]:
+    """``((len, XXH3 of the records' sorted fingerprints), fingerprints)`` of a list or tuple: the same key for the
+    same records in any order; ``None`` for other data, or records that cannot be fingerprinted (they are then
+    dropped with their reason, and the list is not remembered)."""
     if not isinstance(data, (list, tuple)):
         return None
     try:
-        fps = array("Q", map(record_fingerprint, data))
+        fps = np.frombuffer(array("Q", map(record_fingerprint, data)), dtype=np.uint64)
     except (TypeError, ValueError, GuardInputError):
         return None
-    return len(data), xxhash.xxh3_64_intdigest(fps.tobytes())
+    return (len(data), xxhash.xxh3_64_intdigest(np.sort(fps).tobytes())), fps
 
 
-def _earlier_source(guard: Any, data: Any, content: Optional[Tuple[int, int]]) -> Optional[str]:
-    """The source name ``guard`` gave ``data`` when it wrapped it before: this very object, or (a list or
-    tuple) one with the same records in the same order."""
+def permutation_ids(first: np.ndarray, now: np.ndarray) -> Optional[List[int]]:
+    """The position each record of ``now`` had in ``first`` (records with equal fingerprints paired in the order
+    they come), or ``None`` when ``now`` is ``first`` in the same order; ``ValueError`` if they are not the same
+    records.
+
+    Example:
+        >>> import numpy as np
+        >>> permutation_ids(np.array([5, 7, 5], dtype=np.uint64), np.array([7, 5, 5], dtype=np.uint64))
+        [1, 0, 2]
+    """
+    if first.shape == now.shape and np.array_equal(first, now):
+        return None
+    a, b = np.argsort(first, kind="stable"), np.argsort(now, kind="stable")
+    if first.shape != now.shape or not np.array_equal(first[a], now[b]):
+        raise ValueError("not the same records")
+    ids = np.empty(len(now), dtype=np.int64)
+    ids[b] = a
+    return ids.tolist()
+
+
+def _earlier_source(guard: Any, data: Any, content: Optional[_Content]) -> Tuple[Optional[str], Optional[List[int]]]:
+    """The source name ``guard`` gave ``data`` when it wrapped it before (this very object, or a list or tuple with
+    the same records), and for a list in another order the positions its records had then (their ids)."""
     if content is not None:
-        return _WRAPPED_CONTENT.get(guard, {}).get(content)
-    entry = _WRAPPED.get(guard, {}).get(id(data))
-    return entry[1] if entry is not None and entry[0]() is data else None
+        entry = _WRAPPED_CONTENT.get(guard, {}).get(content[0])
+        if entry is None:
+            return None, None
+        try:
+            return entry[0], permutation_ids(entry[1], content[1])
+        except ValueError:  # another list whose sorted fingerprints hash alike: a new source
+            return None, None
+    found = _WRAPPED.get(guard, {}).get(id(data))
+    return (found[1] if found is not None and found[0]() is data else None), None
 
 
-def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[Tuple[int, int]]) -> None:
+def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[_Content]) -> None:
     """Remember the source name the handler just gave ``data``."""
     named = [k for k, v in guard.sources.items() if v != before.get(k, 0)]
     if len(named) != 1:
         return
     if content is not None:
-        _WRAPPED_CONTENT.setdefault(guard, {})[content] = named[0]
+        _WRAPPED_CONTENT.setdefault(guard, {}).setdefault(content[0], (named[0], content[1]))
         return
     try:
         ref = weakref.ref(data)
@@ -133,16 +165,21 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring).
 
     The same object wrapped again by the same guard with ``source=None`` (a loop that wraps its data each epoch),
-    or a list or tuple holding the same records in the same order, keeps the source name it got the first time,
-    so its examples replay their decisions; as a new source, each would have been dropped as a duplicate of
-    itself."""
+    or a list or tuple holding the same records (in any order: a list shuffled each epoch), keeps the source
+    name it got the first time, so its examples replay their decisions; as a new source, each would have been
+    dropped as a duplicate of itself. A list in another order keeps its records' first positions as their ids."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError.bad("num_workers", num_workers, "a non-negative integer")
     content = _content_key(data) if source is None else None
+    ids = None
     if source is None:
-        source = _earlier_source(guard, data, content)
+        source, ids = _earlier_source(guard, data, content)
     before = dict(guard.sources)
-    out = find_handler(data, guard.decider.name)(guard, data, source=source, num_workers=num_workers)
+    handler = find_handler(data, guard.decider.name)
+    if ids is None:
+        out = handler(guard, data, source=source, num_workers=num_workers)
+    else:  # a list or tuple in another order: its handlers take the ids
+        out = handler(guard, data, source=source, num_workers=num_workers, ids=ids)
     _remember(guard, data, before, content)
     return out
 

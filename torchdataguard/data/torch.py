@@ -130,17 +130,21 @@ def wrap_map(guard: Any, data: Any, *, source: Optional[str], num_workers: int) 
 
 @register(list)
 @register(tuple)
-def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int) -> List[Any]:
-    """A list or tuple: the list of kept records, as the stages rewrote them (``num_workers`` is not used).
+def wrap_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int,
+                  ids: Optional[Sequence[int]] = None) -> List[Any]:
+    """A list or tuple: the list of kept records, as the stages rewrote them (``num_workers`` is not used; ``ids``:
+    the records' positions when this list was first wrapped in another order, see dispatch.py).
 
     While the guard's id tag is on (training dynamics), each kept record carries its ledger id."""
     src = guard.new_source(source)
     tag = guard.id_tag
     with gc_paused():  # a list runs no user code between chunks: the whole pass without collections (gcpause)
-        if tag.key is None:
+        if tag.key is None and ids is None:
             return guard.filter(data, source=src)
-        return [tag.attach(ex.record, ex.id) for ex, drop, _ in guard.process(data, source=src)  # ids qualified
-                if drop is None]
+        outcomes = guard.process(data, source=src, ids=ids)
+        if tag.key is None:
+            return [ex.record for ex, drop, _ in outcomes if drop is None]
+        return [tag.attach(ex.record, ex.id) for ex, drop, _ in outcomes if drop is None]  # ids qualified
 
 
 @register(IterableDataset)

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..core.decider import identity
+from ..core.idcheck import check_id_field
 from ..core.ids import check_positions, check_split, hashable_ids, qualify_id
 from ..core.jsonable import to_jsonable
 from ..core.ledger import Outcome
@@ -41,6 +42,14 @@ __all__ = ["EncodedKeys", "Round", "ShardedDecider", "TAIL_REASON"]
 #: drop reason of examples kept by every stage but never yielded because the other ranks ran out first
 TAIL_REASON = "balance/uneven_tail"
 _NO_PRE = -2  # "no record-stage drop" in the gathered pre-drop column
+
+
+def check_fields(guard: "Guard", plan: Optional[Plan], source: str, *, end: bool = False) -> None:
+    """Refuse a text field (core/textcheck.py) or an id field (core/idcheck.py) that no record of ``source`` on
+    this rank has; the caller passes the error to :meth:`ShardedDecider.round`, which raises it on every rank."""
+    guard.check_text_field(plan, source, end=end)
+    if plan is not None:
+        check_id_field(guard, plan, source)
 
 
 class EncodedKeys:
@@ -194,7 +203,7 @@ class ShardedDecider:
         """One round with this chunk (collective: every rank decides one chunk, or ``None`` when it has none)."""
         error: Optional[BaseException] = None
         try:
-            guard.check_text_field(plan, source)
+            check_fields(guard, plan, source)
         except Exception as exc:  # noqa: BLE001 - raised on every rank by round()
             error = exc
         return self.round(guard, plan, ended=False, source=source, error=error).outcomes
@@ -216,7 +225,7 @@ class ShardedDecider:
             if not ended:
                 try:
                     plan = next(plans)
-                    guard.check_text_field(plan, source)  # a text field no record has: refused
+                    check_fields(guard, plan, source)  # a text or id field no record has: refused
                 except StopIteration:
                     ended = True
                     try:
@@ -314,7 +323,7 @@ class ShardedDecider:
             err = None
             if plan is not None:
                 try:  # a text field no record has is refused (on every rank, by round())
-                    guard.check_text_field(plan, source, end=(c + 1) * C >= local)
+                    check_fields(guard, plan, source, end=(c + 1) * C >= local)
                 except Exception as exc:  # noqa: BLE001
                     err = exc
             rnd = self.round(guard, plan, ended=plan is None, source=source, error=err)

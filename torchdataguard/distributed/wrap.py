@@ -69,13 +69,21 @@ def wrap_shard_stream(guard: Any, data: Iterable[Any], *, source: Optional[str],
 
 @register(list, decider=SHARDED)
 @register(tuple, decider=SHARDED)
-def wrap_full_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int) -> List[Any]:
-    """The full list on every rank: the same kept (rewritten) records on every rank."""
-    kept = guard.decider.scan(guard, data, source=guard.new_source(source), num_workers=num_workers)
+def wrap_full_sequence(guard: Any, data: Sequence[Any], *, source: Optional[str], num_workers: int,
+                       ids: Optional[Sequence[int]] = None) -> List[Any]:
+    """The full list on every rank: the same kept (rewritten) records on every rank (``ids``: the records'
+    positions when this list was first wrapped in another order; it is decided in that order, see dispatch.py)."""
+    order = range(len(data)) if ids is None else ids
+    first = data
+    if ids is not None:
+        first = [None] * len(data)
+        for i, j in enumerate(ids):
+            first[j] = data[i]
+    kept = set(guard.decider.scan(guard, first, source=guard.new_source(source), num_workers=num_workers))
     planner = guard.planner()
     if planner.has_rewriters:
-        return [planner.rewrite(data[i], i) for i in kept]
-    return [data[i] for i in kept]
+        return [planner.rewrite(data[i], j) for i, j in enumerate(order) if j in kept]
+    return [data[i] for i, j in enumerate(order) if j in kept]
 
 
 @register(DataLoader, decider=SHARDED)
