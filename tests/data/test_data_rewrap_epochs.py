@@ -52,6 +52,7 @@ def test_a_datasets_dataset_wrapped_each_epoch_replays():
     assert [sum(1 for _ in other.wrap(stream)) for _ in range(2)] == [30, 30]
 
 
+@pytest.mark.filterwarnings("ignore:every one of the")  # warned about: see the last test
 def test_another_object_or_a_named_source_is_still_a_new_source():
     guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
     assert len(guard.wrap(_Map())) == 30
@@ -74,6 +75,7 @@ def test_a_list_with_the_same_records_wrapped_each_epoch_replays(id_field):
     assert list(guard.sources) == [""]
 
 
+@pytest.mark.filterwarnings("ignore:every one of the")  # warned about: see the last test
 def test_a_list_with_other_records_is_a_new_source():
     guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
     assert len(guard.wrap(ROWS)) == 30
@@ -123,3 +125,23 @@ def test_permutation_ids_pair_equal_records_in_order_and_refuse_other_records():
         permutation_ids(u([1, 2, 3]), u([1, 2, 4]))
     with pytest.raises(ValueError):
         permutation_ids(u([1, 2, 3]), u([1, 2]))
+
+
+def test_data_built_anew_whose_every_record_is_a_duplicate_is_warned_about_with_the_fix():
+    # before: a Dataset created inside the epoch loop was a new source each epoch, every record was dropped as a
+    # duplicate of the first epoch's, and epoch 2 trained on nothing without a word
+    import warnings
+
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the first wrap, and a split that shares some records, warn about nothing
+        assert len(guard.wrap(_Map())) == 30
+        assert len(guard.wrap(ROWS[:10] + [{"id": -1, "text": "a new record"}], source="test")) == 1
+    with pytest.warns(UserWarning, match=r"every one of the 90 records .*source 'data2'.*duplicate/exact: 90.*"
+                                         r"source='' to replay") as got:
+        assert len(guard.wrap(DataLoader(_Map(), batch_size=4)).dataset) == 0
+    assert len(got) == 1 and got[0].filename == __file__  # once, at the user's line
+    assert len(guard.wrap(_Map(), source="")) == 30  # the fix the warning names: replayed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(guard.wrap(ROWS[:5])) == 0  # fewer than 10 records: too few to say
