@@ -153,6 +153,15 @@ def test_emails_phones_addresses_and_secrets():
     ("الهاتف: 0501234567", [("phone", "0501234567")]),
     ("טלפון: 03-1234567", [("phone", "03-1234567")]),
     ("फ़ोन: 098765 43210", [("phone", "098765 43210")]),
+    # thirteenth session: Russian and Ukrainian phone words, the Russian trunk 8, 8-digit numbers (Hong Kong, Singapore)
+    ("тел. 8 (495) 123-45-67, офис 5", [("phone", "8 (495) 123-45-67")]),
+    ("Телефон: 8-800-555-35-35", [("phone", "8-800-555-35-35")]),
+    ("моб. 8 912 345 67 89", [("phone", "8 912 345 67 89")]),
+    ("тел.: 044 123 45 67", [("phone", "044 123 45 67")]),
+    ("Phone: 8 (495) 123-45-67", [("phone", "8 (495) 123-45-67")]),
+    ("Mobile: 96687523\nE-mail", [("phone", "96687523")]),  # SpamAssassin, a Hong Kong letterhead
+    ("Tel: 2345 6789", [("phone", "2345 6789")]),
+    ("電話：2345-6789", [("phone", "2345-6789")]),
 ])
 def test_phone_formats(text, expected):
     assert found(text) == expected
@@ -188,6 +197,11 @@ def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
     "call 0800 123 now",  # too few digits
     "fon 0123456789012345",  # too many
     "Handy 030 1234567-2",  # a longer code
+    "hotel: 2345 6789",  # "tel" inside a word
+    "Tel: 1234 5678",  # 8 digits starting with 1
+    "ph: 2019-2020",  # years
+    "Order no: 8 (495) 123-45-67",  # no phone word
+    "Tel: 84951234567",  # the trunk 8 needs a separator after it
 ])
 def test_phone_lookalikes_left_alone(text):
     assert [e for e, _ in found(text)] == []

@@ -1,6 +1,7 @@
 """Finders for phone numbers (entity ``phone``) but the South Korean ones (:mod:`.finders_ko`): international
 numbers after ``+``, North American numbers with separators, national numbers with a trunk 0 right after a
-phone word, and (through :mod:`.finders_zh`) mainland Chinese mobiles and landlines.
+phone word, Russian numbers with the trunk 8 and 8-digit numbers (Hong Kong, Singapore) right after one, and
+(through :mod:`.finders_zh`) mainland Chinese mobiles and landlines.
 
 Example:
     >>> from torchdataguard.pii.detectors.shape import text_shape
@@ -28,7 +29,8 @@ _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\
 _SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell",
                  r"call", r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
                  r"cel(?:ular)?", r"whatsapp", r"(?:ال)?هاتف", r"جوال", r"موبايل", r"טלפון", r"נייד", r"פקס",
-                 "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल")  # फोन, फ़ोन (nukta apart or not)
+                 "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल",  # फोन, फ़ोन (nukta apart or not)
+                 r"тел(?:ефон)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый")  # Russian, Ukrainian
 _CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先")
 # then only ".", ":", "：", "#" and whitespace, right before "0" or "(0"
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _SPACED_WORDS) + tuple(
@@ -42,7 +44,8 @@ _PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono",
                      "mob", "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer",
                      "fon", "tlf", "móvil", "movil", "cel", "celular", "whatsapp", "هاتف", "جوال", "موبايل", "טלפון",
                      "נייד", "פקס", "\u092b\u094b\u0928", "\u092b\u093c\u094b\u0928", "\u095e\u094b\u0928", "मोबाइल",
-                     "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先")
+                     "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先", "тел", "телефон", "факс", "моб",
+                     "мобильный", "мобільний", "сотовый")
 _PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#：]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
 _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
@@ -50,6 +53,15 @@ _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
 # after the area code, groups of 2 to 8 digits: 020 7946 0958, 01 23 45 67 89, 030 1234567, 07700 900123,
 # 07700900123 (the area code and the rest split where the digits allow), 0049 30 1234567; 9 to 12 digits in all,
 # or up to 15 after the international prefix 00
+# numbers without a trunk 0, after a phone word (looked for before them, in the text): Russian and Kazakh ones with
+# the trunk 8 (8 (495) 123-45-67, 8-800-555-35-35; with +7 they are international), and 8-digit numbers of
+# Hong Kong, Singapore and other plans without area codes (2345 6789, 23456789), whose first digit is 2 to 9
+# (two scans: each starts with a run of literal characters, which the engine looks for fast)
+_PHONE_TRUNK8 = re.compile(r"0[ \-(]\(?000\)?[ \-]?000[ \-]?00[ \-]?00(?![\w\-]|[.,]0)")
+_PHONE_EIGHT = re.compile(r"0000[ \-]?0000(?![\w\-]|[.,]0)")
+_YEARS = re.compile(r"(?:19|20)\d\d[ \-]?(?:19|20)\d\d")  # 2019-2020 is years, not a number
+_WORD_BEFORE = re.compile(r"(?:(?<!\w)(?:" + "|".join(_SPACED_WORDS) + r")\b|" + "|".join(_CJK_WORDS)
+                          + r")[.:：]?\s*[:#：]?\s*\Z")
 _PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,8}(?:[ .\-]0{2,8}){0,4}(?![\w\-]|[.,]0)")
 
 
@@ -119,6 +131,15 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
                 span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
             if span is not None:
                 out.append(span)
+    for rx, first in ((_PHONE_TRUNK8, "8"), (_PHONE_EIGHT, "23456789")):
+        for m in rx.finditer(shape):
+            s, e = m.span()
+            if text[s] not in first or not _phone_left_ok(shape, s) or any(a < e and s < b for a, b in out):
+                continue
+            w0 = max(0, s - 24)
+            w = _WORD_BEFORE.search(text[w0:s].lower())
+            if w is not None and (w.start() > 0 or w0 == 0) and not _YEARS.fullmatch(text, s, e):
+                out.append((s, e))
     return out
 
 
