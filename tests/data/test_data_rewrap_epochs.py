@@ -145,3 +145,26 @@ def test_data_built_anew_whose_every_record_is_a_duplicate_is_warned_about_with_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(guard.wrap(ROWS[:5])) == 0  # fewer than 10 records: too few to say
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_stream_built_anew_each_epoch_is_warned_about_at_its_end(num_workers):
+    # a stream is decided as it is read: the warning comes when its pass ends (in the main process, from the counts
+    # the decider keeps per source), once, and replaying with source='' gives the epoch its records back
+    class Fresh(IterableDataset):
+        def __iter__(self):
+            from torch.utils.data import get_worker_info
+            info = get_worker_info()
+            rows = ROWS if info is None else ROWS[info.id::info.num_workers]
+            yield from rows
+
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    first = sum(len(b["id"]) for b in DataLoader(guard.wrap(Fresh()), batch_size=8, num_workers=num_workers))
+    assert first == 30
+    with pytest.warns(UserWarning, match=r"every one of the \d+ records of source 'data1'.*duplicate/exact") as got:
+        assert sum(len(b["id"]) for b in DataLoader(guard.wrap(Fresh()), batch_size=8, num_workers=num_workers)) == 0
+    assert sum("every one of the" in str(w.message) for w in got) == 1
+    if num_workers == 0:
+        assert got[0].filename == __file__
+    again = DataLoader(guard.wrap(Fresh(), source=""), batch_size=8, num_workers=num_workers)
+    assert sum(len(b["id"]) for b in again) == 30

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Proto
 from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
+from .alldups import note_chunk
 from .idcheck import check_id_field
 from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
@@ -169,6 +170,7 @@ class LocalDecider:
             drops, steps = _decide_index_stages(guard.stages, plan, replay)
             out = guard.ledger.record_chunk(exs, plan.pre_drop, replay, drops, steps, dup_of=dup_of,
                                             scrub_step=guard.scrub_step)
+            note_chunk(guard, source, out)  # for core/alldups.py: a source whose every new record was a duplicate
             guard.ledger.busy_seconds += time.perf_counter() - t0
             return out
 

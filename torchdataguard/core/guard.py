@@ -9,6 +9,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, StateError
+from .alldups import end_of_source
 from .decider import DEFAULT_CHUNK, STREAM_CHUNK, Decider, LocalDecider
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
@@ -31,8 +32,7 @@ class Guard:
     """An ordered pipeline of stages that wraps your data and accounts for every example.
 
     Args:
-        stages: record stages (filters, rewriters), index stages (dedup) and batch stages (augmentation),
-            in the order they apply.
+        stages: record stages (filters, rewriters), index stages (dedup), batch stages (augmentation), in order.
         text_field: the field holding the text of mapping records (a plain ``str`` record is its own text).
         id_field: a field holding a stable ``str`` or ``int`` id; by default the dataset index or stream position.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where index stages
@@ -112,8 +112,7 @@ class Guard:
         sink = (QuarantineSink(self.quarantine_path, include_pii=quarantine_pii,
                                record_hook=id_record_hook(id_field, self.id_hasher)) if self.quarantine_path else None)
         self.ledger = Ledger(quarantine=sink)
-        #: held while a chunk is decided, a report made or the state read or changed (the worker decision
-        #: service decides from its own threads)
+        #: held while a chunk is decided, a report made or the state read or changed (also by the decision service)
         self.lock = threading.RLock()
         #: source name -> how many times data under that name was wrapped (saved with the state)
         self.sources: Dict[str, int] = {}
@@ -123,8 +122,7 @@ class Guard:
         self.copies_warned: set = set()
         #: where chunks are decided (:mod:`torchdataguard.core.decider`); a DistributedGuard sets a sharded one
         self.decider: Decider = LocalDecider()
-        #: the worker decision service (:class:`~torchdataguard.data.service.DecisionService`), started by the
-        #: first wrapped stream and stopped by :meth:`close`
+        #: the worker decision service (data/service.py), started by the first wrapped stream, stopped by :meth:`close`
         self.service: Any = None
         #: adds each served example's ledger id to its record while its key is set (training dynamics)
         self.id_tag = IdTag()
@@ -155,9 +153,8 @@ class Guard:
 
     def stage(self, name: str) -> Stage:
         """The first stage called ``name`` (``"exact"``, ``"near"`` ...)."""
-        for s in self.stages:
-            if s.name == name:
-                return s
+        for s in (s for s in self.stages if s.name == name):
+            return s
         raise ConfigError(f"this guard has no stage {name!r}; it has {[s.name for s in self.stages]}")
 
     def planner(self) -> Planner:
@@ -218,10 +215,13 @@ class Guard:
         return self.decider.decide(self, plan, source, split=split)
 
     def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
-        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (core/textcheck.py; ``end``: it ended)."""
+        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (core/textcheck.py; ``end``: it
+        ended, and core/alldups.py warns if all its new records were duplicates)."""
         with self.lock:
             check = self._text_checks.get(source) or TextFieldCheck.for_stages(self.text_field, self.stages, source=source)
             self._text_checks.setdefault(source, check).check(plan, end=end)
+            if end:  # every new record of the source dropped as a duplicate of earlier data: warned about
+                end_of_source(self, source)
 
     def new_source(self, source: Optional[str]) -> str:
         """The source name of the next wrapped data: ``source``, else ``""`` for the first and ``data1``,

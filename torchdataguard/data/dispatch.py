@@ -19,9 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-import os
 import sys
-import warnings
 import weakref
 from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -29,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import xxhash
 
+from ..core.alldups import check_wrapped
 from ..core.hooks import HOOKS
 from ..core.ids import record_fingerprint
 from ..errors import ConfigError, GuardInputError
@@ -186,47 +185,8 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
         out = handler(guard, data, source=source, num_workers=num_workers, ids=ids)
     _remember(guard, data, before, content)
     if counts is not None:
-        warn_all_duplicates(guard, [k for k, v in guard.sources.items() if v != before.get(k, 0)], *counts)
+        check_wrapped(guard, [k for k, v in guard.sources.items() if v != before.get(k, 0)], *counts)
     return out
-
-
-#: per guard, the sources warned about by :func:`warn_all_duplicates`
-_WARNED: "weakref.WeakKeyDictionary[Any, set]" = weakref.WeakKeyDictionary()
-#: a source decided at wrap time with at least this many new records, all dropped as duplicates, is warned about
-ALL_DUPLICATES_MIN = 10
-
-
-def warn_all_duplicates(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
-    """Warn when the data just wrapped (decided at wrap time: a list, a map-style dataset) had at least
-    :data:`ALL_DUPLICATES_MIN` new records and every one was dropped as a duplicate of data wrapped before: most
-    likely the same data built anew (a ``Dataset`` created inside the epoch loop), which trains on nothing."""
-    led = guard.ledger
-    new = led.seen - seen
-    dropped = {r: n - by_reason.get(r, 0) for r, n in led.by_reason.items() if n != by_reason.get(r, 0)}
-    if (len(named) != 1 or new < ALL_DUPLICATES_MIN or led.kept != kept or not dropped
-            or not all(r.startswith("duplicate/") for r in dropped)):
-        return
-    warned = _WARNED.setdefault(guard, set())
-    if named[0] in warned:  # a DataLoader's dataset was wrapped (and warned about) by the inner call
-        return
-    warned.add(named[0])
-    first = next(iter(guard.sources))
-    warnings.warn(
-        f"every one of the {new} records of the data just wrapped (source {named[0]!r}) was dropped as a duplicate of "
-        f"data this guard wrapped before ({', '.join(f'{r}: {n}' for r, n in sorted(dropped.items()))}): nothing of it "
-        f"will train. If it is the same data built again (a Dataset, DataLoader or datasets.Dataset created anew each "
-        f"epoch), build it once outside the loop and wrap that, or wrap it with source={first!r} to replay the first "
-        f"wrap's decisions; if it is another split, it leaks into the first (guard.report()['matches'])",
-        UserWarning, stacklevel=_outside_package())
-
-
-def _outside_package() -> int:
-    """The ``stacklevel`` of the first caller outside torchdataguard (a warning names the user's line)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(root):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 HOOKS.register("wrap")(wrap)

@@ -1,0 +1,114 @@
+"""Warn when every new record of a data source was dropped as a duplicate of data wrapped before.
+
+That is almost never what the user meant: most likely the same data was built again inside the epoch loop (a
+``Dataset``, ``IterableDataset``, ``DataLoader`` or ``datasets.Dataset`` created anew each epoch), became a new
+source, and every one of its records was dropped as a duplicate of the first epoch's, so the epoch trains on
+nothing. The guard warns once per source, at the user's line, with the two fixes; it never changes a decision
+(a test split that is wholly inside the training data is leakage, and is reported as such).
+
+Two paths check it: :func:`torchdataguard.data.dispatch.wrap` after data decided at wrap time (a list, a map-style
+dataset, a ``datasets.Dataset``; any decider), and the end of a stream (:meth:`Guard.check_text_field` with
+``end=True``) from the counts :class:`~torchdataguard.core.decider.LocalDecider` keeps per source
+(:func:`note_chunk`).
+
+Example:
+    >>> import warnings, torchdataguard as tdg
+    >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    >>> first = guard.wrap([f"text {i}" for i in range(20)])
+    >>> with warnings.catch_warnings(record=True) as got:
+    ...     warnings.simplefilter("always")
+    ...     again = guard.filter([f"text {i}" for i in range(20)], source="epoch2")
+    >>> len(again), "every one of the 20 records" in str(got[0].message)
+    (0, True)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+import weakref
+from typing import Any, Dict, List, Mapping, Sequence
+
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "end_of_source", "note_chunk", "warn_all_duplicates"]
+
+#: a source with at least this many new records, all dropped as duplicates, is warned about
+ALL_DUPLICATES_MIN = 10
+
+#: per guard: its ``sources`` dict when the counts began (``reset()`` and a loaded state replace it: the counts
+#: start again), per source ``[new records, kept, dropped for another reason, {duplicate reason: count}]``, and
+#: the sources warned about
+_STATE: "weakref.WeakKeyDictionary[Any, List[Any]]" = weakref.WeakKeyDictionary()
+
+
+def _state(guard: Any) -> List[Any]:
+    st = _STATE.get(guard)
+    if st is None or st[0] is not guard.sources:
+        st = _STATE[guard] = [guard.sources, {}, set()]
+    return st
+
+
+def note_chunk(guard: Any, source: str, outcomes: Sequence[Any]) -> None:
+    """Count a decided chunk of ``source``: ``outcomes`` are ``(example, drop, replayed)``."""
+    counts = _state(guard)[1].setdefault(source, [0, 0, 0, {}])
+    for _, drop, replayed in outcomes:
+        if replayed:
+            continue
+        counts[0] += 1
+        if drop is None:
+            counts[1] += 1
+        elif drop.reason.startswith("duplicate/"):
+            counts[3][drop.reason] = counts[3].get(drop.reason, 0) + 1
+        else:
+            counts[2] += 1
+
+
+def end_of_source(guard: Any, source: str) -> None:
+    """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if every new record so far
+    was dropped as a duplicate."""
+    counts = _state(guard)[1].get(source)
+    if counts is not None and counts[0] >= ALL_DUPLICATES_MIN and counts[1] == 0 and counts[2] == 0:
+        warn_all_duplicates(guard, source, counts[0], counts[3])
+
+
+def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str, int]) -> None:
+    """Warn, once per source, that the ``new`` records of ``source`` were all dropped as duplicates (``dropped``:
+    their counts by reason, when known) of an earlier source; not about the first source (``guard.sources``' first
+    key), whose later records can only repeat its own (a resumed run), nor without one (no data wrapped)."""
+    first = next(iter(guard.sources), None)
+    warned = _state(guard)[2]
+    if first is None or source == first or source in warned:  # the first data (a resumed run's more of it): its own
+        return
+    warned.add(source)
+    reasons = f" ({', '.join(f'{r}: {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
+    warnings.warn(
+        f"every one of the {new} records of source {source!r} was dropped as a duplicate of data this guard wrapped "
+        f"before{reasons}: nothing of it will train. If it is the same data built again (a Dataset, IterableDataset, "
+        f"DataLoader or datasets.Dataset created anew each epoch), build it once outside the loop and wrap that, or "
+        f"wrap it with source={first!r} to replay the first wrap's decisions; if it is another split, it leaks into "
+        f"the first (guard.report()['matches'])", UserWarning, stacklevel=_outside_package())
+
+
+def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
+    """After a wrap that decided its data (ledger counts before it: ``seen``, ``kept``, ``by_reason``): warn if the
+    one source it named had :data:`ALL_DUPLICATES_MIN` new records or more, all dropped as duplicates."""
+    led = guard.ledger
+    new = led.seen - seen
+    dropped = {r: n - by_reason.get(r, 0) for r, n in led.by_reason.items() if n != by_reason.get(r, 0)}
+    if (len(named) == 1 and new >= ALL_DUPLICATES_MIN and led.kept == kept and dropped
+            and all(r.startswith("duplicate/") for r in dropped)):
+        warn_all_duplicates(guard, named[0], new, dropped)
+
+
+#: frames a warning skips to reach the user's line: torchdataguard's, and a DataLoader's that iterate a dataset
+_SKIPPED = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            os.path.join("torch", "utils", "data", ""))
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` of the first caller outside torchdataguard and the DataLoader (the user's line; in the
+    decision service's thread, where no user frame is, the thread's entry)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename.startswith(_SKIPPED[0])
+                                 or _SKIPPED[1] in frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
