@@ -168,3 +168,20 @@ def test_a_stream_built_anew_each_epoch_is_warned_about_at_its_end(num_workers):
         assert got[0].filename == __file__
     again = DataLoader(guard.wrap(Fresh(), source=""), batch_size=8, num_workers=num_workers)
     assert sum(len(b["id"]) for b in again) == 30
+
+
+@pytest.mark.parametrize("make", [_Map, _Stream], ids=["map-style", "iterable"])
+def test_data_built_anew_is_warned_about_when_a_filter_also_drops_a_record(make):
+    # before: a record dropped for another reason (a junk row the quality filter drops again in every epoch, as real
+    # data has) hid the warning: epoch 2 trained on nothing without a word
+    class Junk(tdg.Filter):
+        stage_name = "junk"
+
+        def judge(self, ex):
+            return "row" if ex.record["id"] == 0 else None
+
+    guard = tdg.Guard([Junk(), tdg.ExactDedup()], device="cpu", progress=False)
+    assert _count(guard.wrap(make())) == 30  # row 30 has row 0's text
+    with pytest.warns(UserWarning, match=r"every one of the 90 records of source 'data1' was dropped \(1 for other "
+                                         r"reasons\), 89 as duplicates .*duplicate/exact: 89"):
+        assert _count(guard.wrap(make())) == 0
