@@ -1,4 +1,4 @@
-"""Warn when every new record of a data source was dropped as a duplicate of data wrapped before.
+"""Warn when a data source kept none of its new records, most of them dropped as duplicates of data wrapped before.
 
 That is almost never what the user meant: most likely the same data was built again inside the epoch loop (a
 ``Dataset``, ``IterableDataset``, ``DataLoader`` or ``datasets.Dataset`` created anew each epoch), became a new
@@ -63,8 +63,8 @@ def note_chunk(guard: Any, source: str, outcomes: Sequence[Any]) -> None:
 
 
 def end_of_source(guard: Any, source: str) -> None:
-    """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if every new record so far
-    was dropped as a duplicate."""
+    """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if no new record so far was
+    kept, most of them dropped as duplicates."""
     counts = _state(guard)[1].get(source)
     if counts is not None and counts[1] == 0 and _mostly_duplicates(counts[3], counts[2]):
         warn_all_duplicates(guard, source, counts[0], counts[3])
