@@ -168,3 +168,60 @@ def test_a_stream_built_anew_each_epoch_is_warned_about_at_its_end(num_workers):
         assert got[0].filename == __file__
     again = DataLoader(guard.wrap(Fresh(), source=""), batch_size=8, num_workers=num_workers)
     assert sum(len(b["id"]) for b in again) == 30
+
+
+@pytest.mark.parametrize("make", [_Map, _Stream], ids=["map-style", "iterable"])
+def test_data_built_anew_is_warned_about_when_a_filter_also_drops_a_record(make):
+    # before: a record dropped for another reason (a junk row the quality filter drops again in every epoch, as real
+    # data has) hid the warning: epoch 2 trained on nothing without a word
+    class Junk(tdg.Filter):
+        stage_name = "junk"
+
+        def judge(self, ex):
+            return "row" if ex.record["id"] == 0 else None
+
+    guard = tdg.Guard([Junk(), tdg.ExactDedup()], device="cpu", progress=False)
+    assert _count(guard.wrap(make())) == 30  # row 30 has row 0's text
+    with pytest.warns(UserWarning, match=r"every one of the 90 records of source 'data1' was dropped \(1 for other "
+                                         r"reasons\), 89 as duplicates .*duplicate/exact: 89"):
+        assert _count(guard.wrap(make())) == 0
+
+
+def test_a_list_shuffled_after_a_saved_state_was_loaded_replays(tmp_path):
+    # before: a resumed run knew no list yet, so the shuffled list was its first source numbered anew by position:
+    # each record met a saved id with other content, was decided again and dropped as a duplicate of itself
+    import random
+    records = [{"i": i, "text": f"row {i % 20} of the list"} for i in range(30)]
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(guard.wrap(records)) == 20
+    guard.save(tmp_path)
+    resumed = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    resumed.load(tmp_path)
+    random.Random(0).shuffle(records)
+    out = resumed.wrap(records)
+    assert sorted(r["i"] for r in out) == list(range(20))
+    random.Random(1).shuffle(records)
+    assert sorted(r["i"] for r in resumed.wrap(records)) == list(range(20))
+    assert (resumed.report()["seen"], resumed.report()["replayed"]) == (30, 60) and list(resumed.sources) == [""]
+
+
+@pytest.mark.parametrize("source", ["", "train"])
+def test_a_named_list_shuffled_in_place_each_epoch_replays(source):
+    # before: with source= given (as the all-duplicates warning advises) the list was not looked up by content, so the
+    # shuffled list replayed by position: every record met its slot's id with other content, was decided again and
+    # dropped as a duplicate of itself (0 of 30 kept, no warning: the first source is never warned about)
+    import random
+    records = [f"example {i} with a few words in it" for i in range(30)]
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(guard.wrap(records, source=source)) == 30
+    random.Random(0).shuffle(records)
+    assert guard.wrap(records, source=source) == records
+    assert guard.report()["replayed"] == 30 and list(guard.sources) == [source]
+
+
+def test_a_stream_built_anew_each_epoch_under_a_distributed_guard_is_warned_about():
+    # before: the sharded decider kept no counts per source, so a DistributedGuard never warned about a stream
+    dg = tdg.DistributedGuard(tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False))  # a world of one
+    assert sum(1 for _ in dg.wrap(_Stream())) == 30
+    with pytest.warns(UserWarning, match=r"every one of the 90 records of source 'data1'.*duplicate/exact: 90"):
+        assert sum(1 for _ in dg.wrap(_Stream())) == 0

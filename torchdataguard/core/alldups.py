@@ -1,4 +1,4 @@
-"""Warn when every new record of a data source was dropped as a duplicate of data wrapped before.
+"""Warn when a data source kept none of its new records, most of them dropped as duplicates of data wrapped before.
 
 That is almost never what the user meant: most likely the same data was built again inside the epoch loop (a
 ``Dataset``, ``IterableDataset``, ``DataLoader`` or ``datasets.Dataset`` created anew each epoch), became a new
@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 __all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "end_of_source", "note_chunk", "warn_all_duplicates"]
 
-#: a source with at least this many new records, all dropped as duplicates, is warned about
+#: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
 
 #: per guard: its ``sources`` dict when the counts began (``reset()`` and a loaded state replace it: the counts
@@ -63,11 +63,19 @@ def note_chunk(guard: Any, source: str, outcomes: Sequence[Any]) -> None:
 
 
 def end_of_source(guard: Any, source: str) -> None:
-    """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if every new record so far
-    was dropped as a duplicate."""
+    """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if no new record so far was
+    kept, most of them dropped as duplicates."""
     counts = _state(guard)[1].get(source)
-    if counts is not None and counts[0] >= ALL_DUPLICATES_MIN and counts[1] == 0 and counts[2] == 0:
+    if counts is not None and counts[1] == 0 and _mostly_duplicates(counts[3], counts[2]):
         warn_all_duplicates(guard, source, counts[0], counts[3])
+
+
+def _mostly_duplicates(dropped: Mapping[str, int], other: int) -> bool:
+    """Whether a source none of whose new records was kept lost them to duplicates: at least
+    :data:`ALL_DUPLICATES_MIN` of them, and more than it lost to other reasons (the junk records a quality filter drops
+    again in each epoch do not hide the epoch that trains on nothing)."""
+    dups = sum(dropped.values())
+    return dups >= ALL_DUPLICATES_MIN and dups > other
 
 
 def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str, int]) -> None:
@@ -80,8 +88,10 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
         return
     warned.add(source)
     reasons = f" ({', '.join(f'{r}: {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
+    dups = sum(dropped.values())
+    how = "as a duplicate" if not dropped or dups == new else f"({new - dups} for other reasons), {dups} as duplicates"
     warnings.warn(
-        f"every one of the {new} records of source {source!r} was dropped as a duplicate of data this guard wrapped "
+        f"every one of the {new} records of source {source!r} was dropped {how} of data this guard wrapped "
         f"before{reasons}: nothing of it will train. If it is the same data built again (a Dataset, IterableDataset, "
         f"DataLoader or datasets.Dataset created anew each epoch), build it once outside the loop and wrap that, or "
         f"wrap it with source={first!r} to replay the first wrap's decisions; if it is another split, it leaks into "
@@ -90,13 +100,14 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
 
 def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
     """After a wrap that decided its data (ledger counts before it: ``seen``, ``kept``, ``by_reason``): warn if the
-    one source it named had :data:`ALL_DUPLICATES_MIN` new records or more, all dropped as duplicates."""
+    one source it named kept none of its new records and lost :data:`ALL_DUPLICATES_MIN` or more, most of them, to
+    duplicates."""
     led = guard.ledger
     new = led.seen - seen
     dropped = {r: n - by_reason.get(r, 0) for r, n in led.by_reason.items() if n != by_reason.get(r, 0)}
-    if (len(named) == 1 and new >= ALL_DUPLICATES_MIN and led.kept == kept and dropped
-            and all(r.startswith("duplicate/") for r in dropped)):
-        warn_all_duplicates(guard, named[0], new, dropped)
+    dups = {r: n for r, n in dropped.items() if r.startswith("duplicate/")}
+    if len(named) == 1 and led.kept == kept and _mostly_duplicates(dups, new - sum(dups.values())):
+        warn_all_duplicates(guard, named[0], new, dups)
 
 
 #: frames a warning skips to reach the user's line: torchdataguard's, and a DataLoader's that iterate a dataset

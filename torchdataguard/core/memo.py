@@ -99,6 +99,13 @@ class DecisionMemo:
         self._dense, self._dense_fp = new, new_fp
         self._views()
 
+    def positions(self, n: int) -> Optional[Any]:
+        """The fingerprints of the examples met under the ids ``0 .. n-1`` (a NumPy view), when exactly these ids
+        were met among the small integers (a list of ``n`` records numbered by position), else ``None``."""
+        if n <= 0 or n > self._dense_np.size or not self._dense_np[:n].all() or self._dense_np[n:].any():
+            return None
+        return self._dense_fp_np[:n]
+
     def get(self, id_: Any) -> int:
         """The decision of the first example met under ``id_`` (0 when the id is new), whatever its content."""
         return self._first(id_)[0]

@@ -29,7 +29,7 @@ import xxhash
 
 from ..core.alldups import check_wrapped
 from ..core.hooks import HOOKS
-from ..core.ids import record_fingerprint
+from ..core.ids import FINGERPRINT, record_fingerprint
 from ..errors import ConfigError, GuardInputError
 
 __all__ = ["Handler", "find_handler", "permutation_ids", "register", "wrap"]
@@ -133,7 +133,7 @@ def _earlier_source(guard: Any, data: Any, content: Optional[_Content]) -> Tuple
     """The source name ``guard`` gave ``data`` when it wrapped it before (this very object, or a list or tuple with
     the same records), and for a list in another order the positions its records had then (their ids)."""
     if content is not None:
-        entry = _WRAPPED_CONTENT.get(guard, {}).get(content[0])
+        entry = _WRAPPED_CONTENT.get(guard, {}).get(content[0]) or _saved_order(guard, content)
         if entry is None:
             return None, None
         try:
@@ -142,6 +142,25 @@ def _earlier_source(guard: Any, data: Any, content: Optional[_Content]) -> Tuple
             return None, None
     found = _WRAPPED.get(guard, {}).get(id(data))
     return (found[1] if found is not None and found[0]() is data else None), None
+
+
+def _saved_order(guard: Any, content: _Content) -> Optional[Tuple[str, np.ndarray]]:
+    """A list that this process did not wrap yet, whose records are those the ledger holds under the plain
+    positions ``0 .. len-1`` (the first data of a run resumed from a saved state, shuffled since): the first
+    source's name and the fingerprints in the order they were saved (remembered, as a list wrapped here is)."""
+    memo = getattr(getattr(guard, "ledger", None), "memo", None)
+    if (_WRAPPED.get(guard) or _WRAPPED_CONTENT.get(guard)  # data wrapped in this process: not a resumed run's first
+            or getattr(guard, "id_field", None) is not None or "" not in getattr(guard, "sources", {}) or memo is None
+            or getattr(memo, "scheme", None) != FINGERPRINT):
+        return None
+    first = memo.positions(content[0][0])
+    if first is None:
+        return None
+    first = first.astype(np.uint64)
+    if xxhash.xxh3_64_intdigest(np.sort(first).tobytes()) != content[0][1]:
+        return None
+    entry = _WRAPPED_CONTENT.setdefault(guard, {}).setdefault(content[0], ("", first))
+    return entry
 
 
 def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[_Content]) -> None:
@@ -171,10 +190,13 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     dropped as a duplicate of itself. A list in another order keeps its records' first positions as their ids."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError.bad("num_workers", num_workers, "a non-negative integer")
-    content = _content_key(data) if source is None else None
+    content = _content_key(data)
     ids = None
     if source is None:
         source, ids = _earlier_source(guard, data, content)
+    elif content is not None:  # a named list shuffled since it was wrapped under that name: its first positions
+        earlier, ids = _earlier_source(guard, data, content)
+        ids = ids if earlier == source else None
     before = dict(guard.sources)
     handler = find_handler(data, guard.decider.name)
     led = getattr(guard, "ledger", None)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Iterable, Iterator, List, Op
 import torch
 from torch.utils.data import DataLoader
 
+from ..core.alldups import note_chunk
 from ..core.decider import identity
 from ..core.idcheck import check_id_field
 from ..core.ids import check_positions, check_split, hashable_ids, qualify_id
@@ -195,6 +196,7 @@ class ShardedDecider:
                 mine_replay[k], mine_drops[k], mine_steps[k] = int(rep[j]), final[j], final_step[j]
             out = guard.ledger.record_chunk(exs, plan.pre_drop if m else [], mine_replay, mine_drops, mine_steps,
                                             scrub_step=guard.scrub_step)
+            note_chunk(guard, source, out)  # for core/alldups.py, as LocalDecider counts (this rank's share)
             guard.ledger.busy_seconds += time.perf_counter() - t0
             self.rounds += 1
             return Round(out, kept_per_rank, ended_all, kept_rows)
