@@ -148,7 +148,8 @@ class ExactIndex:
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         d = self.digests[: self.n]
-        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32))
+        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32),
+                            empty=True)  # a fresh table: filled in one pass
 
     def to(self, device) -> "ExactIndex":
         self.device = torch.device(device)

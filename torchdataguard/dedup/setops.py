@@ -12,7 +12,7 @@ import torch
 
 from ..core.mixing import np_mix64
 
-__all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
+__all__ = ["gather_sets", "intersections", "live_positions", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
 
 
@@ -319,3 +319,42 @@ def _intersections_by_hash(v: np.ndarray, p: np.ndarray, P: int) -> Optional[np.
                     or bool(np.any(eq[1:] == eq[:-1] + 1))):  # a hash collision, or three equal hashes
         return None
     return np.bincount(p[eq], minlength=P).astype(np.int64)
+
+
+def live_positions(table: torch.Tensor, dead: Optional[torch.Tensor], also: Optional[torch.Tensor],
+                    npool: int) -> torch.Tensor:
+    """Sorted, distinct: the pool positions in ``table`` (``>= 0``) that are not ``dead``, and ``also`` (none of
+    them dead). A position re-added after it died is in the table twice: it is listed once.
+
+    Marked in a bool array over the pool (positions are under ``npool``) when that array is at most 32 bytes per
+    entry, which takes a fraction of the time of sorting the entries; else sorted (``torch.unique``).
+
+    Example:
+        >>> t = torch.tensor([-1, 4, 2, -1, 7, 4], dtype=torch.int32)
+        >>> live_positions(t, torch.tensor([7]), torch.tensor([0]), 8).tolist()
+        [0, 2, 4]
+    """
+    entries = table[table >= 0]
+    if npool <= 32 * (entries.numel() + (0 if also is None else also.numel())):
+        if table.device.type == "cpu":  # NumPy's scatter is the faster one here
+            mark = np.zeros(npool, dtype=bool)
+            mark[entries.numpy()] = True
+            if dead is not None:
+                mark[dead.numpy()] = False
+            if also is not None:
+                mark[also.numpy()] = True
+            return torch.from_numpy(np.flatnonzero(mark))
+        tmark = torch.zeros(npool, dtype=torch.bool, device=table.device)
+        tmark[entries.to(torch.int64)] = True
+        if dead is not None:
+            tmark[dead] = False
+        if also is not None:
+            tmark[also] = True
+        return torch.nonzero(tmark).flatten()
+    pos = entries.to(torch.int64)
+    if dead is not None:
+        at = torch.searchsorted(dead, pos).clamp_(max=dead.numel() - 1)
+        pos = pos[dead[at] != pos]
+    if also is not None:
+        pos = torch.cat([pos, also])
+    return torch.unique(pos)

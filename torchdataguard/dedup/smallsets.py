@@ -33,7 +33,7 @@ from .hashing import mix64
 from .index import IdStore
 from .prefix_memo import PrefixMemo
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions
+from .setops import gather_sets, intersections, live_positions, pairs_sharing_key, prefix_lengths, prefix_positions
 
 __all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 
@@ -226,12 +226,7 @@ class SmallSetIndex:
         if from_prefixes:
             pos = self._prefix(torch.arange(self.n, device=self.device))
         else:
-            pos = self.table[self.table >= 0].to(torch.int64)
-            if self.ndead:
-                pos = pos[~self.dead.contains(pos)]
-            if also is not None:
-                pos = torch.cat([pos, also])
-            pos = torch.unique(pos)  # a position re-added after it died is there twice
+            pos = live_positions(self.table, self.dead.vals if self.ndead else None, also, self.npool)
         self.table = torch.full((capacity,), -1, dtype=self._table_dtype(), device=self.device)
         self.entries = pos.numel()
         self.dead.clear()
