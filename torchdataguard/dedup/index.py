@@ -20,6 +20,7 @@ import torch
 from ..errors import StateError
 from .hashing import mix64
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
+from .setops import sorted_unique
 
 __all__ = ["INITIAL_ROWS", "ExactIndex", "IdStore", "LSHIndex"]
 
@@ -262,7 +263,7 @@ class LSHIndex:
                                  band, words.view(-1))
         if not i.numel():
             return i, slots
-        pair = torch.unique((i // self.bands) * (self.n + 1) + slots)
+        pair = sorted_unique((i // self.bands) * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
     def agreement(self, packed: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ distinct sets, prefixes for the prefix filter, exact intersections of many pairs
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ import torch
 from ..core.mixing import np_mix64
 
 __all__ = ["gather_sets", "intersections", "live_positions", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
-           "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
+           "segment_owner", "segment_positions", "segments", "shingle_sets", "sorted_unique", "key_groups",
+           "blocked_in_groups"]
 
 
 def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -234,7 +235,7 @@ def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,
         earlier = torch.nonzero(flag).flatten()[e]
     a, b = ow[earlier], ow[k]
     keep = a != b
-    pair = torch.unique(a[keep] * r + b[keep])
+    pair = sorted_unique(a[keep] * r + b[keep])
     return pair // r, pair % r
 
 
@@ -357,4 +358,26 @@ def live_positions(table: torch.Tensor, dead: Optional[torch.Tensor], also: Opti
         pos = pos[dead[at] != pos]
     if also is not None:
         pos = torch.cat([pos, also])
-    return torch.unique(pos)
+    return sorted_unique(pos)
+
+
+def sorted_unique(values: torch.Tensor, *, counts: bool = False) -> Any:
+    """``torch.unique(values)`` of a 1-d integer tensor (sorted, distinct), with ``return_counts`` when
+    ``counts``: the same tensors. On the CPU through NumPy's sort, several times faster there than
+    ``torch.unique`` (200,000 int64 values: 2.4 against 10.6 ms, one thread).
+
+    Example:
+        >>> [x.tolist() for x in sorted_unique(torch.tensor([5, 1, 5, 3]), counts=True)]
+        [[1, 3, 5], [1, 1, 2]]
+    """
+    if values.device.type != "cpu" or values.dim() != 1 or values.dtype not in (torch.int64, torch.int32):
+        return torch.unique(values, return_counts=counts)
+    s = np.sort(values.numpy())
+    start = np.empty(s.size, dtype=bool)
+    start[:1] = True
+    np.not_equal(s[1:], s[:-1], out=start[1:])
+    uniq = torch.from_numpy(s[start])
+    if not counts:
+        return uniq
+    at = np.flatnonzero(start)
+    return uniq, torch.from_numpy(np.diff(np.append(at, s.size)).astype(np.int64))

@@ -33,7 +33,8 @@ from .hashing import mix64
 from .index import IdStore
 from .prefix_memo import PrefixMemo
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import gather_sets, intersections, live_positions, pairs_sharing_key, prefix_lengths, prefix_positions
+from .setops import (gather_sets, intersections, live_positions, pairs_sharing_key, prefix_lengths, prefix_positions,
+                     sorted_unique)
 
 __all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 
@@ -273,7 +274,7 @@ class SmallSetIndex:
             self._demote(torch.unique(tok[hot]), e[hot[i]])
         qs = q[i]
         slots = torch.searchsorted(self.off[1 : self.n + 1], e, right=True)
-        pair = torch.unique(qs * (self.n + 1) + slots)
+        pair = sorted_unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
     def prefix_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
@@ -281,7 +282,7 @@ class SmallSetIndex:
         """The prefix tokens of ``rows`` and their owners (positions in ``rows``) that :meth:`pairs_within`
         pairs rows by, a token held by more than :data:`DEMOTE_AT` rows being demoted first."""
         pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
-        uniq, counts = torch.unique(sets[pos], return_counts=True)
+        uniq, counts = sorted_unique(sets[pos], counts=True)
         if bool((counts > DEMOTE_AT).any()):
             self._demote(uniq[counts > DEMOTE_AT])
             pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
