@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from torchdataguard.dedup.exact import _first_rows
-from torchdataguard.dedup.setops import live_positions, sorted_unique
+from torchdataguard.dedup.setops import live_positions, np_distinct, sorted_unique
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
@@ -67,3 +67,29 @@ def test_first_rows_of_digests_match_whole_row_grouping():
     assert _first_rows(keys).tolist() == first[inv.ravel()].tolist()
     plain = keys[:190]
     assert _first_rows(plain).tolist() == list(range(100)) + list(range(50)) + list(range(150, 190))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+def test_np_distinct_is_np_unique(dtype):
+    rng = np.random.default_rng(3)
+    for shape in [(0,), (1,), (9,), (4, 5), (3000,)]:
+        a = rng.integers(0, 200, size=shape).astype(dtype)
+        got = np_distinct(a)
+        assert got.dtype == np.unique(a).dtype and got.tolist() == np.unique(a).tolist()
+
+
+def test_keying_non_ascii_text_imports_no_numpy_ma():
+    """np.unique imports numpy.ma on its first call (a few ms of every scan); the dedup stages do without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torchdataguard as tdg\n"
+            "texts = ['Caf\\u00e9 na\\u00efve \\u00c9t\\u00e9 r\\u00e9sum\\u00e9 text number %d' % i for i in range(50)]\n"
+            "texts += ['\\u6570\\u636e\\u53bb\\u91cd\\u6d4b\\u8bd5\\u6587\\u672c%d' % i for i in range(50)]\n"
+            "texts += ['zero\\u200bwidth \\u0130stanbul \\uff21\\uff22 %d' % i for i in range(50)]\n"
+            "exs = [tdg.Example(i, t, t) for i, t in enumerate(texts)]\n"
+            "for st in (tdg.ExactDedup(), tdg.NearDedup()):\n"
+            "    assert st.decide(exs, st.keyer()(exs)) == [None] * 150\n"
+            "print('numpy.ma' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
