@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from torchdataguard.dedup.exact import _first_rows
-from torchdataguard.dedup.setops import live_positions, np_distinct, sorted_unique
+from torchdataguard.dedup.distinct import live_positions, np_distinct, sorted_unique
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32])

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from ..errors import StateError
+from .distinct import sorted_unique
 from .hashing import mix64
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import sorted_unique
 
 __all__ = ["INITIAL_ROWS", "ExactIndex", "IdStore", "LSHIndex"]
 

@@ -38,7 +38,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..core.unicode import joins_before
-from .setops import np_distinct
+from .distinct import np_distinct
 
 __all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
            "UNSPACED", "WORD", "char_class", "classes_of", "drop_ignored", "drop_invisible", "drop_left_over",

@@ -29,12 +29,12 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 
 from ..errors import StateError
+from .distinct import live_positions, sorted_unique
 from .hashing import mix64
 from .index import IdStore
 from .prefix_memo import PrefixMemo
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
-from .setops import (gather_sets, intersections, live_positions, pairs_sharing_key, prefix_lengths, prefix_positions,
-                     sorted_unique)
+from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions
 
 __all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 

@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .distinct import np_distinct
 from .scripts import COMPOSING, IGNORED, classes_of, joins_before, near_text
-from .setops import np_distinct
 
 __all__ = ["Decoded", "decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
 
