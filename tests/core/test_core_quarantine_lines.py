@@ -3,6 +3,7 @@ it; the byte count follows what the file holds."""
 import json
 import os
 
+import pytest
 import torch
 
 from torchdataguard.core.jsonable import json_line, to_jsonable
@@ -54,3 +55,26 @@ def test_json_line_is_json_dumps():
                 {"k": "quote\" nl\n", "f": float("nan")}):
         assert json_line(obj) == json.dumps(obj, ensure_ascii=False)
     assert json_line({"t": "lone \ud800"}) == json.dumps({"t": "lone \ud800"})  # escaped: not valid UTF-8
+
+
+def test_json_line_takes_the_c_encoder_and_writes_what_json_dumps_writes(monkeypatch):
+    import platform
+
+    import torchdataguard.core.jsonable as J
+
+    if platform.python_implementation() == "CPython":
+        assert J._C_UTF8 is not None  # built once at import: the path every line takes
+    objs = [{"id": 1, "text": "caf\u00e9 \u2028 \"q\"", "v": [1.5, None, True, -1e300, float("-inf")]}, [], {},
+            {"n": {"m": [1, {"k": 2}]}}, 7, 2.5, None, "s", {1: "int key", 2.5: "float key", None: 0, True: 1}]
+    for obj in objs + [{"t": "lone \ud800"}]:
+        want = json.dumps(obj, ensure_ascii=False)
+        try:
+            want.encode("utf-8")
+        except UnicodeEncodeError:
+            want = json.dumps(obj)
+        assert json_line(obj) == want
+    with pytest.raises(TypeError):
+        json_line({"x": object()})
+    monkeypatch.setattr(J, "_C_UTF8", None)  # no C encoder: the encoder's own path, the same text
+    for obj in objs:
+        assert json_line(obj) == json.dumps(obj, ensure_ascii=False)

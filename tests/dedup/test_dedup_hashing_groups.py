@@ -47,3 +47,21 @@ def test_the_grouping_never_changes_a_documents_shingles(monkeypatch):
         h2, d2 = text_shingle_hashes(texts)
         assert d2.dtype == np.int64
         assert _by_doc(h1, d1, len(texts)) == _by_doc(h2, d2, len(texts)), g
+
+
+def test_ascii_texts_shingled_apart_give_each_document_the_same_shingles(monkeypatch):
+    """A group with a few non-ASCII texts shingles its ASCII texts apart (hashing._ascii_apart): each document
+    keeps its multiset of hashes, in every shingling mode."""
+    rng = random.Random(7)
+    plain = [" ".join(rng.choice(WORDS[:24]) for _ in range(rng.randint(0, 30))) for _ in range(400)]
+    plain += ["!!!", "", "x", "A-B c.d e_f 12 34 56 78 90", "tab\tand\nnewline here now ok"]
+    other = _texts(20, 1, 40, seed=8)[:20]
+    texts = plain[:150] + other[:3] + plain[150:] + other[3:]
+    assert 0 < sum(not t.isascii() for t in texts) * 8 < len(texts)
+    for mode in ("auto", "words", "chars"):
+        h1, d1 = text_shingle_hashes(texts, mode=mode)
+        monkeypatch.setattr(hashing, "_ascii_apart", lambda t, *a: hashing._shingle_group(t, *a))
+        h2, d2 = text_shingle_hashes(texts, mode=mode)
+        monkeypatch.undo()
+        assert d1.dtype == d2.dtype == np.int64 and h1.dtype == h2.dtype
+        assert _by_doc(h1, d1, len(texts)) == _by_doc(h2, d2, len(texts)), mode

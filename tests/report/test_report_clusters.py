@@ -81,3 +81,15 @@ def test_largest_clusters_describe_the_top_ones_and_size_them_all():
             described, sizes = largest_clusters(matches, top)
             assert described == every[:top]
             assert sizes == [c["size"] for c in every]
+
+
+def test_ids_of_different_types_never_share_a_cluster_by_their_text():
+    """1 and "1", [1] and the text "j[1]" (what the key of [1] reads), True and 1 are different ids."""
+    matches = [{"id": 1, "matched": 10, "reason": "duplicate/exact", "score": 1.0},
+               {"id": "1", "matched": "10", "reason": "duplicate/exact", "score": 1.0},
+               {"id": [1], "matched": "j[1]", "reason": "duplicate/near", "score": 0.9},
+               {"id": "k", "matched": "i10", "reason": "duplicate/near", "score": 0.85},
+               {"id": True, "matched": 1.0, "reason": "duplicate/near", "score": 0.8},
+               {"id": ("k", "i10"), "matched": 10, "reason": "duplicate/near", "score": 0.95}]
+    got = clusters(matches)
+    assert got == _reference(matches) and [c["size"] for c in got] == [3, 2, 2, 2, 2]

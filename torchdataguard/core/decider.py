@@ -18,6 +18,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
+import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
@@ -269,22 +270,35 @@ def _decide_index_stages(stages: Sequence[Any], plan: Plan,
     m = len(exs)
     final: List[Optional[Drop]] = [None] * m
     final_step: List[int] = [-1] * m
+    pre = plan.pre_drop
+    # rows no stage may decide (a replay, a record-stage or validation drop) and rows an index stage dropped:
+    # when there are none, every row a keyer saw is decided by its stage, without a test per row
+    plain = type(replay) is list and replay.count(0) == m and type(pre) is list and pre.count(None) == m
+    dropped: List[int] = []
     for si, st in enumerate(stages):
         if not isinstance(st, IndexStage):
             continue
         rows, keys = plan.keys.get(si, ([], None))
-        pre = plan.pre_drop
-        sel = [j for j, i in enumerate(rows)
-               if not replay[i] and final[i] is None and (pre[i] is None or pre[i][0] >= si)]
+        if plain and not dropped:
+            sel = range(len(rows))
+        elif plain and len(rows) == m:  # rows are 0 .. m-1: all but the dropped ones
+            undecided = np.ones(m, dtype=bool)
+            undecided[dropped] = False
+            sel = np.flatnonzero(undecided).tolist()
+        else:
+            sel = [j for j, i in enumerate(rows)
+                   if not replay[i] and final[i] is None and (pre[i] is None or pre[i][0] >= si)]
         if not sel:
             continue
         # keys are row-aligned with ``rows``: every row still undecided (the usual case) takes them as they are
-        rows_sel = rows if len(sel) == len(rows) else [rows[j] for j in sel]
-        drops = st.decide([exs[i] for i in rows_sel], keys if len(sel) == len(rows) else take_keys(keys, sel))
+        whole = len(sel) == len(rows)
+        rows_sel = rows if whole else [rows[j] for j in sel]
+        drops = st.decide(list(map(exs.__getitem__, rows_sel)), keys if whole else take_keys(keys, sel))
         for i, d in zip(rows_sel, drops):
             if d is not None:
                 final[i] = d
                 final_step[i] = si
+                dropped.append(i)
     return final, final_step
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -14,9 +14,28 @@ __all__ = ["json_line", "to_jsonable"]
 _UTF8 = json.JSONEncoder(ensure_ascii=False)
 
 
+def _c_encoder() -> Optional[Callable[[Any, int], Any]]:
+    """The C encoder that ``_UTF8.encode`` builds at every call, built once, without the check for reference
+    cycles (the values written are :func:`to_jsonable`'s copies or flat records: a cycle never reaches it);
+    ``None`` where Python has no C encoder or it does not write what ``_UTF8`` writes."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+
+        enc = c_make_encoder(None, _UTF8.default, encode_basestring, None, _UTF8.key_separator,
+                             _UTF8.item_separator, False, False, True)
+        probe = {"id": 1, "t": "é\u2028\"x\"", "f": [0.1, float("nan"), -1e300], "n": None, "b": True}
+        return enc if "".join(enc(probe, 0)) == _UTF8.encode(probe) else None
+    except Exception:  # noqa: BLE001 - no C encoder, or another signature: the encoder's own path
+        return None
+
+
+_C_UTF8 = _c_encoder()
+
+
 def json_line(obj: Any) -> str:
     """One JSON line, UTF-8 where possible; strings with lone surrogates are written as escapes."""
-    line = _UTF8.encode(obj)  # json.dumps(obj, ensure_ascii=False), without building an encoder each call
+    # json.dumps(obj, ensure_ascii=False): the encoder's C function called at once (it makes the same text)
+    line = "".join(_C_UTF8(obj, 0)) if _C_UTF8 is not None and type(obj) is not str else _UTF8.encode(obj)
     if line.isascii():  # the usual line: nothing to check
         return line
     try:

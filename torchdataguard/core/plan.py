@@ -217,7 +217,9 @@ class Planner:
         old_texts: List[Optional[str]] = []
         protected, tokens, tf, make = self.protected, self.tokens, self.text_field, self.make_example
         late: List[int] = []
-        for j, (rec, i) in enumerate(zip(records, ids)):
+        if not protected and tokens is None:  # the loop below without its protected and token steps
+            self._plain_rows(records, ids, exs, pre, flags, missing)
+        for j, (rec, i) in enumerate(zip(records, ids) if protected or tokens is not None else ()):
             ex, drop = make(rec, i)
             mark = protected.get(marks[j]) if protected and marks is not None else None
             if mark is not None:  # passes untouched: never dropped (not even as invalid), counted under its mark
@@ -236,8 +238,12 @@ class Planner:
                 flags.append(self._text_flag(rec, drop, missing))
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing,
                     scheme=FINGERPRINT_TAGS.get(self.fingerprint) if self.fingerprints else None)
+        n = len(exs)
         for si, (kind, obj) in enumerate(self.steps):
-            alive = [i for i, p in enumerate(pre) if p is None and exs[i].protected is None]
+            if not protected and pre.count(None) == n:  # nothing dropped or protected (the usual chunk)
+                alive = list(range(n))
+            else:
+                alive = [i for i, p in enumerate(pre) if p is None and exs[i].protected is None]
             if kind == "record":
                 for i in alive:
                     r = obj.process(exs[i])
@@ -246,7 +252,7 @@ class Planner:
                     else:
                         exs[i] = r
             elif kind == "index":
-                plan.keys[si] = (alive, obj([exs[i] for i in alive]))
+                plan.keys[si] = (alive, obj(exs[:] if len(alive) == n else [exs[i] for i in alive]))
         sync_tokens(self.tokens, old_texts, exs, pre, late)
         if tokens is not None:
             tokens.started = True
@@ -254,6 +260,25 @@ class Planner:
             for ex, fp in zip(exs, fps):
                 ex.fingerprint = fp
         return plan
+
+    def _plain_rows(self, records: Sequence[Any], ids: Sequence[Any], exs: List[Example],
+                    pre: List[Optional[Tuple[int, Drop]]], flags: List[int], missing: Dict[str, bool]) -> None:
+        """:meth:`plan`'s loop over the records of a chunk when no record is protected and no token field is
+        checked: each record's example, validation drop and text flag, appended."""
+        make, tf, text_flag = self.make_example, self.text_field, self._text_flag
+        for rec, i in zip(records, ids):
+            ex, drop = make(rec, i)
+            exs.append(ex)
+            if drop is None:
+                pre.append(None)
+                kind = type(rec)
+                if kind is str or (kind is dict and tf is not None and tf in rec):  # _text_flag's answers
+                    flags.append(PRESENT)
+                else:
+                    flags.append(text_flag(rec, None, missing))
+            else:
+                pre.append((-1, drop))
+                flags.append(text_flag(rec, drop, missing))
 
     def _text_flag(self, record: Any, drop: Optional[Drop], missing: Dict[str, bool]) -> int:
         """Whether ``record`` has the text field (for :class:`~torchdataguard.core.textcheck.TextFieldCheck`)."""

@@ -71,6 +71,26 @@ class _ExactKeyer(Keyer):
         return torch.frombuffer(out, dtype=torch.int64).view(-1, 2).clone() if exs else torch.zeros(0, 2, dtype=torch.int64)
 
 
+def _first_rows(keys: np.ndarray) -> np.ndarray:
+    """For each row of ``keys`` (int64 [m, 2], a 128-bit digest per row), the first row holding the same digest.
+
+    Grouped by the first half alone (an int64 sort, several times faster than one over 16-byte values); when
+    every row agrees in its second half with the first row of its group, those groups are the digests' own.
+    A chunk where two digests share a first half (about 2**-64 per pair) is grouped on whole rows instead.
+
+    Example:
+        >>> _first_rows(np.array([[1, 2], [3, 4], [1, 2], [1, 5]])).tolist()
+        [0, 1, 0, 3]
+    """
+    _, first, inv = np.unique(keys[:, 0], return_index=True, return_inverse=True)
+    first_of = first[inv.ravel()]
+    if np.array_equal(keys[first_of, 1], keys[:, 1]):
+        return first_of
+    rows = np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel()  # one np.void value per row
+    _, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+    return first[inv.ravel()]
+
+
 @register_stage("exact")
 class ExactDedup(IndexStage):
     """Drop exact duplicates: same 128-bit BLAKE2b hash of normalised text (keep the first).
@@ -110,10 +130,7 @@ class ExactDedup(IndexStage):
             return out
         d = keys.to(self.device)
         found = self.index.lookup(d).cpu().numpy()
-        # the first row of each digest in this chunk (rows are 16 bytes: one np.void value each)
-        rows = np.ascontiguousarray(keys.cpu().numpy()).view(np.dtype((np.void, 16))).ravel()
-        _, first, inv = np.unique(rows, return_index=True, return_inverse=True)
-        first_of = first[inv.ravel()]
+        first_of = _first_rows(keys.cpu().numpy())
         get = self.index.ids.get
         for i in np.flatnonzero(found >= 0).tolist():
             out[i] = Drop("duplicate/exact", matched=get(int(found[i])), score=1.0)

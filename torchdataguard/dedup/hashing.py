@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -220,9 +220,21 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
         size += len(t)
     parts.append((a, texts[a:]))
     if len(parts) == 1:
-        return _shingle_group(texts, ngram, char_ngram, mode, abugida_ngram)
-    done = [(a, _shingle_group(group, ngram, char_ngram, mode, abugida_ngram)) for a, group in parts]
+        return _ascii_apart(texts, ngram, char_ngram, mode, abugida_ngram)
+    done = [(a, _ascii_apart(group, ngram, char_ngram, mode, abugida_ngram)) for a, group in parts]
     return np.concatenate([h for _, (h, _) in done]), np.concatenate([d + a for a, (_, d) in done])
+
+
+def _ascii_apart(texts: Sequence[str], *args: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`_shingle_group`, the ASCII texts apart when under 1 in 8 are not (one sends its group through NFKC);
+    a document's shingles do not depend on its group, only their order does, which no consumer reads."""
+    plain = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    few = len(texts) - int(np.count_nonzero(plain))
+    if not few or 8 * few > len(texts):
+        return _shingle_group(texts, *args)
+    a, o = np.flatnonzero(plain), np.flatnonzero(~plain)
+    (ha, da), (ho, do) = (_shingle_group([texts[i] for i in ix.tolist()], *args) for ix in (a, o))
+    return np.concatenate([ha, ho]), np.concatenate([a[da], o[do]])
 
 
 def _shingle_group(texts: Sequence[str], ngram: int, char_ngram: int, mode: str,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import StateError
+from .distinct import sorted_unique
 from .hashing import mix64
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
 
@@ -148,7 +149,8 @@ class ExactIndex:
     def _rebuild(self, capacity: int) -> None:
         self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
         d = self.digests[: self.n]
-        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32))
+        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32),
+                            empty=True)  # a fresh table: filled in one pass
 
     def to(self, device) -> "ExactIndex":
         self.device = torch.device(device)
@@ -261,7 +263,7 @@ class LSHIndex:
                                  band, words.view(-1))
         if not i.numel():
             return i, slots
-        pair = torch.unique((i // self.bands) * (self.n + 1) + slots)
+        pair = sorted_unique((i // self.bands) * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
     def agreement(self, packed: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:

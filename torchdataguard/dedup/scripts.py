@@ -38,6 +38,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..core.unicode import joins_before
+from .distinct import np_distinct
 
 __all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
            "UNSPACED", "WORD", "char_class", "classes_of", "drop_ignored", "drop_invisible", "drop_left_over",
@@ -181,7 +182,7 @@ def classes_of(cps: np.ndarray) -> np.ndarray:
     out = _table[cps]
     unknown = out == _UNKNOWN
     if unknown.any():
-        new = np.unique(cps[unknown])
+        new = np_distinct(cps[unknown])
         with _lock:
             _table[new] = [_classify(int(c)) for c in new.tolist()]
         out = _table[cps]

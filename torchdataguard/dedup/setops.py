@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..core.mixing import np_mix64
+from .distinct import sorted_unique
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
@@ -234,7 +235,7 @@ def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,
         earlier = torch.nonzero(flag).flatten()[e]
     a, b = ow[earlier], ow[k]
     keep = a != b
-    pair = torch.unique(a[keep] * r + b[keep])
+    pair = sorted_unique(a[keep] * r + b[keep])
     return pair // r, pair % r
 
 

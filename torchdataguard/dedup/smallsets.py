@@ -29,6 +29,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 
 from ..errors import StateError
+from .distinct import live_positions, sorted_unique
 from .hashing import mix64
 from .index import IdStore
 from .prefix_memo import PrefixMemo
@@ -226,12 +227,7 @@ class SmallSetIndex:
         if from_prefixes:
             pos = self._prefix(torch.arange(self.n, device=self.device))
         else:
-            pos = self.table[self.table >= 0].to(torch.int64)
-            if self.ndead:
-                pos = pos[~self.dead.contains(pos)]
-            if also is not None:
-                pos = torch.cat([pos, also])
-            pos = torch.unique(pos)  # a position re-added after it died is there twice
+            pos = live_positions(self.table, self.dead.vals if self.ndead else None, also, self.npool)
         self.table = torch.full((capacity,), -1, dtype=self._table_dtype(), device=self.device)
         self.entries = pos.numel()
         self.dead.clear()
@@ -278,7 +274,7 @@ class SmallSetIndex:
             self._demote(torch.unique(tok[hot]), e[hot[i]])
         qs = q[i]
         slots = torch.searchsorted(self.off[1 : self.n + 1], e, right=True)
-        pair = torch.unique(qs * (self.n + 1) + slots)
+        pair = sorted_unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
     def prefix_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
@@ -286,7 +282,7 @@ class SmallSetIndex:
         """The prefix tokens of ``rows`` and their owners (positions in ``rows``) that :meth:`pairs_within`
         pairs rows by, a token held by more than :data:`DEMOTE_AT` rows being demoted first."""
         pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
-        uniq, counts = torch.unique(sets[pos], return_counts=True)
+        uniq, counts = sorted_unique(sets[pos], counts=True)
         if bool((counts > DEMOTE_AT).any()):
             self._demote(uniq[counts > DEMOTE_AT])
             pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .distinct import np_distinct
 from .scripts import COMPOSING, IGNORED, classes_of, joins_before, near_text
 
 __all__ = ["Decoded", "decode_leads", "fold_compat", "lower_changes", "normalized_utf8"]
@@ -107,7 +108,7 @@ def lower_changes(cps: np.ndarray) -> np.ndarray:
     out = _lower_table[cps]
     unknown = out == _UNKNOWN
     if unknown.any():
-        new = np.unique(cps[unknown])
+        new = np_distinct(cps[unknown])
         with _lock:
             _lower_table[new] = [chr(c).lower() != chr(c) for c in new.tolist()]
         out = _lower_table[cps]
@@ -163,11 +164,11 @@ def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     g = g[lead[g + 1] == lead[g] + nb[g]]  # followed right away by another multi-byte character
     # (which stays, or a composing mark: in a run of other ignored ones, the last one's next character counts)
     g = g[~gone[g + 1] | ((cp[g + 1] >= COMPOSING[0]) & (cp[g + 1] <= COMPOSING[1]))]
-    joins = [c for c in np.unique(cp[g + 1]).tolist() if joins_before(chr(c))]
+    joins = [c for c in np_distinct(cp[g + 1]).tolist() if joins_before(chr(c))]
     if not joins:
         return _cut(raw, lead, cp, nb, gone)
     stuck = lead[g[np.isin(cp[g + 1], joins)]]
-    docs = np.unique(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), stuck)).tolist()
+    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), stuck)).tolist()
     return _splice(*_cut(raw, lead, cp, nb, gone), {d: near_text(t) for d, t in _texts_at(joined, docs)})
 
 
@@ -240,7 +241,7 @@ def _nfkc_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     change = lead[lower_changes(cp)]
     if not change.size:
         return raw, (lead, cp, nb)
-    docs = np.unique(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()  # lower-case the texts holding one
+    docs = np_distinct(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()  # lower-case the texts holding one
     parts = text.split("\x00")
     for d in docs:
         parts[d] = parts[d].lower()

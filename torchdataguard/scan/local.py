@@ -115,7 +115,9 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     kept_path = run.staged("kept.jsonl")
     written = 0
     try:
-        with interrupt_at_reads(reader), open(kept_path, "w", encoding="utf-8") as out:
+        # the collector paused for the whole pass, reading and writing too (see core/gcpause.py): between its
+        # chunks a scan runs no user code, and the records read and written hold no reference cycles
+        with gc_paused(), interrupt_at_reads(reader), open(kept_path, "w", encoding="utf-8") as out:
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
                 src, line = lines.popleft() if lines else (None, None)
                 if drop is None and not replayed:

@@ -42,12 +42,14 @@ def largest_clusters(matches: Sequence[Mapping[str, Any]],
     """``(described, sizes)``: the largest ``top`` clusters (every one when ``None``) as :func:`clusters` gives
     them, and the size of every cluster, largest first. Only the listed clusters are described (a 250,000-text
     scan has about 75,000 clusters and lists 25: describing them all was most of the report's time)."""
-    parent: Dict[str, str] = {}
-    order: Dict[str, int] = {}
-    shown: Dict[str, Any] = {}
-    dropped: Dict[str, Mapping[str, Any]] = {}
+    # keys: a plain int or str id is its own key (an int never equals a str); any other id is the tuple
+    # ("k", id_key(id)), which equals no int or str: the same classes as id_key's, without a string per id
+    parent: Dict[Any, Any] = {}
+    order: Dict[Any, int] = {}
+    shown: Dict[Any, Any] = {}
+    dropped: Dict[Any, Mapping[str, Any]] = {}
 
-    def find(k: str) -> str:
+    def find(k: Any) -> Any:
         root = k
         while parent[root] != root:
             root = parent[root]
@@ -57,7 +59,8 @@ def largest_clusters(matches: Sequence[Mapping[str, Any]],
 
     for m in matches:
         mb, ma = m.get("matched"), m.get("id")
-        a, b = id_key(ma), id_key(mb)
+        a = ma if type(ma) is int or type(ma) is str else ("k", id_key(ma))
+        b = mb if type(mb) is int or type(mb) is str else ("k", id_key(mb))
         if b not in parent:  # the matched (kept) example first
             parent[b] = b
             order[b] = len(order)
@@ -67,14 +70,16 @@ def largest_clusters(matches: Sequence[Mapping[str, Any]],
             order[a] = len(order)
             shown[a] = ma
         dropped[a] = m
-        ra, rb = find(a), find(b)
+        ra = a if parent[a] == a else find(a)  # a root (most ids): no call
+        rb = b if parent[b] == b else find(b)
         if ra != rb:
             if order[ra] < order[rb]:
                 ra, rb = rb, ra
             parent[ra] = rb
-    groups: Dict[str, List[str]] = {}
+    groups: Dict[Any, List[Any]] = {}
     for k in parent:  # in order of first appearance: each group's members come out in that order
-        groups.setdefault(find(k), []).append(k)
+        r = parent[k]
+        groups.setdefault(r if parent[r] == r else find(k), []).append(k)
     ranked = sorted(groups.values(), key=lambda g: (-len(g), order[g[0]]))
     out = []
     for members in ranked if top is None else ranked[:max(0, top)]:
