@@ -51,7 +51,8 @@ def test_ledger_chunk_scores_equal_record_by_record() -> None:
     rng = random.Random(1)
     exs = []
     for i in range(300):
-        keys = ["a", "b", "c"] if i % 7 else ["c", "d", "a"]  # runs of key orders, and a key first met late
+        # runs of key orders (the same keys in another order too), and a key first met late
+        keys = ["c", "d", "a"] if i % 7 == 0 else ["b", "a", "c"] if i % 11 == 0 else ["a", "b", "c"]
         exs.append(Example(i, "t", "t", scores={k: rng.choice([rng.random(), 0.0, -0.0, 3]) for k in keys}))
     one = Ledger(score_sample=40)
     for ex in exs:
