@@ -65,3 +65,18 @@ def test_ledger_chunk_scores_equal_record_by_record() -> None:
     for k in one.scores:
         _same(one.scores[k], chunk.scores[k])
     assert one.summary()["scores"] == chunk.summary()["scores"]
+
+
+def test_add_many_draws_as_randrange_does() -> None:
+    # past the sample's end every value draws a slot: the draws are Random.randrange's, value by value
+    for cap in (1, 3, 1000):
+        vals = [float(i) for i in range(5000)]
+        a = Reservoir(cap, seed=11)
+        a.add_many(vals)
+        rng = random.Random(11)
+        sample = vals[:cap]
+        for n, v in enumerate(vals[cap:], cap + 1):
+            j = rng.randrange(n)
+            if j < cap:
+                sample[j] = v
+        assert a.values == sample and a._rng.getstate() == rng.getstate()

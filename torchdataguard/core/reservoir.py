@@ -64,10 +64,15 @@ class Reservoir:
         if room > 0:
             values.extend(vals[:room])
             n += room
-        randrange = self._rng.randrange
+        # self._rng.randrange(n), as Random draws it (k = n.bit_length() bits until below n), without its
+        # argument checks: a third of the cost (a test pins the draws against randrange)
+        getrandbits = self._rng.getrandbits
         for v in vals[max(room, 0):]:
             n += 1
-            j = randrange(n)
+            k = n.bit_length()
+            j = getrandbits(k)
+            while j >= n:
+                j = getrandbits(k)
             if j < cap:
                 values[j] = v
         self.n = n
