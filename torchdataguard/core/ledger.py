@@ -99,7 +99,7 @@ class Ledger:
                scores: bool = True) -> None:
         """Account for an example met for the first time (``withhold``: keep its content out of the quarantine;
         ``memo=False``: the caller remembers its decision itself, as :meth:`record_chunk` does for a whole chunk;
-        ``scores=False``: the caller adds its scores itself, with :meth:`add_scores`)."""
+        ``scores=False``: the caller adds its scores itself, as :meth:`record_chunk` does for a chunk)."""
         self.seen += 1
         for k, v in ex.counts.items():
             self.counts[k] += v
@@ -154,7 +154,7 @@ class Ledger:
             self._record_rows(exs, pre_drop, replay, drops, steps, dup_of, scrub_step, out, first_met, scored)
         finally:  # also when a row fails (a quarantine write on a full disk): the memo holds every counted row
             if scored:
-                self.add_scores(scored)
+                self._add_scores(scored)
             if self.remember and first_met:
                 reused = self.memo.set_many([exs[i].id for i in first_met],
                                             [KEPT if out[i][1] is None else DROPPED for i in first_met],
@@ -195,7 +195,7 @@ class Ledger:
                 scored.append(ex.scores)
             self.record(ex, drop, withhold=withhold, memo=False, scores=False)
 
-    def add_scores(self, scored: Sequence[Mapping[str, Any]]) -> None:
+    def _add_scores(self, scored: Sequence[Mapping[str, Any]]) -> None:
         """Add the scores of several examples, in order: what :meth:`record` does with each one's scores (the same
         reservoirs, made in the same order with the same seeds, fed the same values in the same order), a score at
         a time."""
