@@ -80,3 +80,35 @@ def test_add_many_draws_as_randrange_does() -> None:
             if j < cap:
                 sample[j] = v
         assert a.values == sample and a._rng.getstate() == rng.getstate()
+
+
+class _FailingSink:
+    """A quarantine whose second write fails (a full disk)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, ex, drop, withhold=False) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            raise OSError("disk full")
+
+
+def test_a_failing_row_keeps_the_scores_of_the_rows_counted_before_it() -> None:
+    from torchdataguard.core.stage import Drop
+
+    exs = [Example(i, "t", "t", scores={"s": float(i)}) for i in range(6)]
+    drops = [None, Drop("x/y"), None, Drop("x/y"), None, Drop("x/y")]
+    one = Ledger(quarantine=_FailingSink())
+    try:
+        for ex, d in zip(exs, drops):
+            one.record(ex, d)
+    except OSError:
+        pass
+    chunk = Ledger(quarantine=_FailingSink())
+    try:
+        chunk.record_chunk(exs, [None] * 6, [0] * 6, drops, [0] * 6)
+    except OSError:
+        pass
+    assert one.seen == chunk.seen == 4
+    assert one.scores["s"].state_dict() == chunk.scores["s"].state_dict()  # rows 0-3, the failing one too
