@@ -6,10 +6,9 @@ record that reuses an id with other content is another example (counted under ``
 """
 from __future__ import annotations
 
-import math
-import random
 import time
 from collections import Counter
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -17,6 +16,7 @@ import torch
 from ..errors import StateError
 from .jsonable import to_jsonable
 from .memo import DROPPED, KEPT, DecisionMemo
+from .reservoir import Reservoir as _Reservoir
 from .stage import Drop, Example
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,58 +30,7 @@ Outcome = Tuple[Example, Optional[Drop], bool]
 #: counter of examples that reused the id of an earlier example with other content (each is its own example)
 REUSED_ID = "ids/reused"
 
-
-class _Reservoir:
-    """A bounded, seeded sample of a score's values plus exact running min, max, mean and count."""
-
-    def __init__(self, cap: int = 5000, seed: int = 0) -> None:
-        self.cap = cap
-        self.values: List[float] = []
-        self.n = 0
-        self.total = 0.0
-        self.lo = math.inf
-        self.hi = -math.inf
-        self._rng = random.Random(seed)
-
-    def add(self, v: float) -> None:
-        if v - v != 0.0:  # nan or an infinity (what ``not math.isfinite(v)`` says, without the call)
-            return
-        n = self.n = self.n + 1
-        self.total += v
-        if v < self.lo:  # what min() and max() keep (the first of equal values)
-            self.lo = v
-        if v > self.hi:
-            self.hi = v
-        values = self.values
-        if len(values) < self.cap:
-            values.append(v)
-        else:
-            j = self._rng.randrange(n)
-            if j < self.cap:
-                values[j] = v
-
-    def summary(self) -> Dict[str, Any]:
-        if not self.n:
-            return {"count": 0}
-        vals = sorted(self.values)
-
-        def q(p: float) -> float:
-            return vals[min(len(vals) - 1, int(p * (len(vals) - 1) + 0.5))]
-
-        return {"count": self.n, "min": self.lo, "max": self.hi, "mean": self.total / self.n,
-                "p05": q(0.05), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p95": q(0.95)}
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {"cap": self.cap, "values": self.values, "n": self.n, "total": self.total,
-                "lo": self.lo if self.n else None, "hi": self.hi if self.n else None}
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        self.cap = d.get("cap", 5000)
-        self.values = list(d.get("values", []))
-        self.n = int(d.get("n", 0))
-        self.total = float(d.get("total", 0.0))
-        self.lo = d["lo"] if d.get("lo") is not None else math.inf
-        self.hi = d["hi"] if d.get("hi") is not None else -math.inf
+_values = methodcaller("values")
 
 
 class Ledger:
@@ -146,17 +95,20 @@ class Ledger:
             return [0] * len(ids)
         return self.memo.lookup_many(ids, fingerprints)
 
-    def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False, memo: bool = True) -> None:
+    def record(self, ex: Example, drop: Optional[Drop], *, withhold: bool = False, memo: bool = True,
+               scores: bool = True) -> None:
         """Account for an example met for the first time (``withhold``: keep its content out of the quarantine;
-        ``memo=False``: the caller remembers its decision itself, as :meth:`record_chunk` does for a whole chunk)."""
+        ``memo=False``: the caller remembers its decision itself, as :meth:`record_chunk` does for a whole chunk;
+        ``scores=False``: the caller adds its scores itself, as :meth:`record_chunk` does for a chunk)."""
         self.seen += 1
         for k, v in ex.counts.items():
             self.counts[k] += v
-        for k, v in ex.scores.items():
-            r = self.scores.get(k)
-            if r is None:
-                r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
-            r.add(float(v))
+        if scores:
+            for k, v in ex.scores.items():
+                r = self.scores.get(k)
+                if r is None:
+                    r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
+                r.add(float(v))
         if memo and self.remember and self.memo.set(ex.id, KEPT if drop is None else DROPPED, ex.fingerprint):
             self.counts[REUSED_ID] += 1
         if drop is None:
@@ -197,9 +149,12 @@ class Ledger:
         """
         out: List[Outcome] = []
         first_met: List[int] = []  # rows met for the first time: remembered together, in order, at the end
+        scored: List[Mapping[str, Any]] = []  # the scores of the rows counted, in order: added together at the end
         try:
-            self._record_rows(exs, pre_drop, replay, drops, steps, dup_of, scrub_step, out, first_met)
+            self._record_rows(exs, pre_drop, replay, drops, steps, dup_of, scrub_step, out, first_met, scored)
         finally:  # also when a row fails (a quarantine write on a full disk): the memo holds every counted row
+            if scored:
+                self._add_scores(scored)
             if self.remember and first_met:
                 reused = self.memo.set_many([exs[i].id for i in first_met],
                                             [KEPT if out[i][1] is None else DROPPED for i in first_met],
@@ -211,9 +166,9 @@ class Ledger:
     def _record_rows(self, exs: Sequence[Example], pre_drop: Sequence[Optional[Tuple[int, Drop]]],
                      replay: Sequence[int], drops: Sequence[Optional[Drop]], steps: Sequence[int],
                      dup_of: Optional[Mapping[int, int]], scrub_step: Optional[int], out: List[Outcome],
-                     first_met: List[int]) -> None:
+                     first_met: List[int], scored: List[Mapping[str, Any]]) -> None:
         """The row loop of :meth:`record_chunk`: appends to ``out`` and, for rows met for the first time (counted
-        here, remembered by the caller), to ``first_met``."""
+        here, remembered by the caller), to ``first_met``, and their scores to ``scored`` (added by the caller)."""
         for i, ex in enumerate(exs):
             code = replay[i]
             if code == -1:  # the same example (id and content) as an earlier row of this chunk
@@ -236,7 +191,33 @@ class Ledger:
                 self.kept += 1
                 continue
             withhold = drop is not None and scrub_step is not None and step <= scrub_step
-            self.record(ex, drop, withhold=withhold, memo=False)
+            if ex.scores:
+                scored.append(ex.scores)
+            self.record(ex, drop, withhold=withhold, memo=False, scores=False)
+
+    def _add_scores(self, scored: Sequence[Mapping[str, Any]]) -> None:
+        """Add the scores of several examples, in order: what :meth:`record` does with each one's scores (the same
+        reservoirs, made in the same order with the same seeds, fed the same values in the same order), a score at
+        a time."""
+        cols: Dict[str, List[Any]] = {}  # score -> its values in row order; keys in the order they first appear
+        i, n = 0, len(scored)
+        while i < n:  # runs of rows with the same scores in the same order (a profile's rules): one column each
+            keys = tuple(scored[i])
+            j = i + 1
+            while j < n and tuple(scored[j]) == keys:
+                j += 1
+            for k, vals in zip(keys, zip(*map(_values, scored[i:j]))):
+                col = cols.get(k)
+                if col is None:
+                    cols[k] = list(vals)
+                else:
+                    col.extend(vals)
+            i = j
+        for k, col in cols.items():
+            r = self.scores.get(k)
+            if r is None:
+                r = self.scores[k] = _Reservoir(self.score_sample, seed=len(self.scores))
+            r.add_many(list(map(float, col)))
 
     def revoke(self, ex: Example, drop: Drop) -> None:
         """Turn an example recorded as kept into a dropped one (it was decided kept but will never be used).
