@@ -32,7 +32,7 @@ from ..core.hooks import HOOKS
 from ..core.ids import record_fingerprint
 from ..errors import ConfigError, GuardInputError
 
-__all__ = ["Handler", "find_handler", "permutation_ids", "register", "wrap"]
+__all__ = ["Handler", "find_handler", "map_style_length", "permutation_ids", "register", "wrap", "wrapped_lengths"]
 
 #: ``handler(guard, data, *, source, num_workers) -> wrapped data``
 Handler = Callable[..., Any]
@@ -162,6 +162,27 @@ def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[_
     seen[id(data)] = (ref, named[0])
 
 
+#: per guard, ``(len(data), len(wrapped))`` of every sized (map-style) data it wrapped: what the Trainer callback
+#: compares its training set with, to tell the wrapped data from the data given to ``wrap``
+_LENGTHS: "weakref.WeakKeyDictionary[Any, List[Tuple[int, int]]]" = weakref.WeakKeyDictionary()
+
+
+def map_style_length(obj: Any) -> Optional[int]:
+    """``len(obj)`` for map-style data (a DataLoader's length counts batches: ``None``)."""
+    if type(obj).__name__ == "DataLoader" or not hasattr(obj, "__len__") or hasattr(obj, "__next__"):
+        return None
+    try:
+        return len(obj)
+    except TypeError:  # an IterableDataset class that defines __len__ to raise
+        return None
+
+
+def wrapped_lengths(guard: Any) -> List[Tuple[int, int]]:
+    """``(length given, length returned)`` of each map-style dataset, list or ``datasets.Dataset`` that
+    ``guard`` wrapped, in order."""
+    return list(_LENGTHS.get(guard, ()))
+
+
 def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
     """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring).
 
@@ -186,6 +207,9 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     _remember(guard, data, before, content)
     if counts is not None:
         check_wrapped(guard, [k for k, v in guard.sources.items() if v != before.get(k, 0)], *counts)
+    given, returned = map_style_length(data), map_style_length(out)
+    if given is not None and returned is not None:
+        _LENGTHS.setdefault(guard, []).append((given, returned))
     return out
 
 
