@@ -202,6 +202,9 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     from .scan.stages import order_warnings
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    import warnings  # the command says this itself, in its own words (_id_field)
+
+    warnings.filterwarnings("ignore", message=r"the ids in id_field=.* hold an '@'", category=UserWarning)
     for warning in order_warnings(stages):
         print(f"torchdataguard: warning: {warning}", file=sys.stderr)
     kw = dict(stages=stages, text_field=args.text_field,
