@@ -245,8 +245,9 @@ def _run_scan(args, *, freeze: bool = False) -> int:
         counts = ", ".join(f"{k!r} ({n} records)" for k, n in other["fields"].items())
         hidden = f" and {other['withheld_names']} field(s) whose names look like data" if other["withheld_names"] else ""
         print(f"torchdataguard: warning: personal data in fields other than the text, among the first "
-              f"{other['checked_records']} kept records: {counts or 'none named'}{hidden}; kept.jsonl holds them as they came (the pii stage "
-              f"scrubs --text-field only): add them with --set 'pii.fields={json.dumps(names)}'", file=sys.stderr)
+              f"{other['checked_records']} records: {counts or 'none named'}{hidden}; kept.jsonl holds them as they "
+              f"came, and so does dropped.jsonl for records dropped after the pii stage (it scrubs --text-field "
+              f"only): add them with --set 'pii.fields={json.dumps(names)}'", file=sys.stderr)
     not_utf8 = rep["dropped_by_reason"].get("invalid/not_utf8", 0)
     if not_utf8:  # a file saved in a legacy encoding loses every row with an accent: say how to convert it
         print(f"torchdataguard: warning: {not_utf8:,} of {rep['seen']:,} records were dropped as invalid/not_utf8: if "

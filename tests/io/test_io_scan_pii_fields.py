@@ -29,7 +29,7 @@ def test_other_fields_with_personal_data_are_named_with_the_fix(tmp_path, capsys
     assert code == 0
     rep = json.loads((tmp_path / "o" / "report.json").read_text())
     assert rep["pii_other_fields"] == {"checked_records": 6, "fields": {"email": 6}, "withheld_names": 0}
-    assert "fields other than the text" in err and "'email' (6 records)" in err
+    assert "fields other than the text" in err and "'email' (6 records)" in err and "dropped.jsonl" in err
     assert """--set 'pii.fields=["email"]'""" in err
     assert "jane0@example.org" not in err + (tmp_path / "o" / "report.json").read_text()  # names, never values
     # the fix it names scrubs them, and nothing is said any more
@@ -45,3 +45,14 @@ def test_without_the_pii_stage_nothing_is_probed(tmp_path, capsys):
     write_people(src)
     code, _, err = run(capsys, "scan", src, "--stages", "exact", "--out", tmp_path / "o")
     assert code == 0 and "fields other than the text" not in err
+
+
+def test_records_dropped_after_the_pii_stage_are_probed_too(tmp_path, capsys):
+    src = tmp_path / "dups.jsonl"
+    row = {"text": "mail jane@example.org now please", "note": "ask bob@example.org"}
+    src.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    code, _, err = run(capsys, "scan", src, "--stages", "pii,exact", "--out", tmp_path / "o")
+    dropped = json.loads((tmp_path / "o" / "dropped.jsonl").read_text())
+    assert code == 0 and dropped["record"]["note"] == "ask bob@example.org"  # what the warning is about
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["pii_other_fields"]["fields"] == {"note": 2}
+    assert "'note' (2 records)" in err

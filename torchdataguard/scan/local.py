@@ -120,9 +120,9 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
         with interrupt_at_reads(reader), open(kept_path, "w", encoding="utf-8") as out:
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
                 src, line = lines.popleft() if lines else (None, None)
+                if probe.left:
+                    probe.see(ex.record)
                 if drop is None and not replayed:
-                    if probe.left:
-                        probe.see(ex.record)
                     if (line is not None and ex.record is src and "NaN" not in line and "Infinity" not in line
                             and "\r" not in line):
                         out.write(line + "\n")

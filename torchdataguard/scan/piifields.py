@@ -1,9 +1,9 @@
-"""Personal data in the other fields of the records a scan keeps.
+"""Personal data in the other fields of the records a scan writes.
 
 ``--stages pii`` scrubs the text field (and the fields named by ``--set 'pii.fields=[...]'``); every other field is
-written to ``kept.jsonl`` as it came. A CSV with ``name``, ``email`` and ``text`` columns kept every address of its
+written to ``kept.jsonl`` as it came, and to ``dropped.jsonl`` for records dropped after the ``pii`` stage. A CSV with ``name``, ``email`` and ``text`` columns kept every address of its
 ``email`` column while the report counted the addresses scrubbed from ``text``, and nothing said so. The scan now
-runs the stage's detectors over the other string fields of the first :data:`PROBE` kept records and names the
+runs the stage's detectors over the other string fields of the first :data:`PROBE` records decided and names the
 fields where they found something (the report's ``pii_other_fields``, and a warning on stderr with the fix): field
 names and counts only, never a value, and data-like names are withheld as elsewhere.
 """
@@ -15,12 +15,12 @@ from ..core.textcheck import looks_like_data
 
 __all__ = ["OtherFieldsProbe", "PROBE"]
 
-#: kept records whose other fields are looked at
+#: records (kept or dropped) whose other fields are looked at
 PROBE = 200
 
 
 class OtherFieldsProbe:
-    """Counts, per field other than those the ``pii`` stage scrubs, the probed kept records it finds personal data in."""
+    """Counts, per field other than those the ``pii`` stage scrubs, the probed records it finds personal data in."""
 
     def __init__(self, guard: Any, *, limit: int = PROBE) -> None:
         self.stage: Optional[Any] = next((s for s in guard.record_stages if getattr(s, "name", "") == "pii"), None)
@@ -31,7 +31,7 @@ class OtherFieldsProbe:
         self.found: Dict[str, int] = {}
 
     def see(self, record: Any) -> None:
-        """Look at one kept record (a no-op once :data:`PROBE` records were seen, or without a ``pii`` stage)."""
+        """Look at one record as the stages left it (a no-op once :data:`PROBE` records were seen, or without a ``pii`` stage)."""
         if self.left <= 0 or not isinstance(record, Mapping):
             return
         self.left -= 1
