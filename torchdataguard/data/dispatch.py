@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import warnings
 import weakref
 from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -27,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import xxhash
 
-from ..core.alldups import check_wrapped
+from ..core.alldups import _outside_package, check_wrapped
 from ..core.hooks import HOOKS
 from ..core.ids import record_fingerprint
 from ..errors import ConfigError, GuardInputError
@@ -210,7 +211,31 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     given, returned = map_style_length(data), map_style_length(out)
     if given is not None and returned is not None:
         _LENGTHS.setdefault(guard, []).append((given, returned))
+        if given and not returned and counts is not None:
+            _warn_nothing_kept(guard, given, counts[2])
     return out
+
+
+def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int]]) -> None:
+    """Warn when a wrap kept none of its records, with the reasons and, for the length rules of ``QualityFilter``
+    (which chat turns, titles and queries all fail), what to use instead: an empty dataset used to come back
+    without a word (``[]`` from a list; the Trainer then failed on ``num_samples=0``). Drops that are all
+    duplicates are :func:`warn_all_duplicates`'s to explain."""
+    before = by_reason or {}
+    dropped = {r: n - before.get(r, 0) for r, n in guard.ledger.by_reason.items() if n != before.get(r, 0)}
+    if dropped and all(r.startswith("duplicate/") for r in dropped):
+        return
+    reasons = sorted(dropped.items(), key=lambda kv: -kv[1])[:3]
+    listed = ", ".join(f"{r} {n:,}" for r, n in reasons) or "see guard.report()"
+    hint = ""
+    length_rule = next((r for r, _ in reasons if r.startswith("quality/") and r.endswith(("word_count", "char_count"))), None)
+    if length_rule is not None:
+        rule = length_rule.split("/", 1)[1]
+        hint = (f"; short texts (chat turns, titles, queries) fail the document rules of Gopher and C4 (length, stop "
+                f"words, symbol ratios): for such data leave QualityFilter out, or choose sets and thresholds that "
+                f"fit it, e.g. QualityFilter(sets=['gopher_repetition'], thresholds={{{rule!r}: {{'min': 1}}}})")
+    warnings.warn(f"guard.wrap kept none of the {given:,} records (dropped: {listed}){hint}", UserWarning,
+                  stacklevel=_outside_package())
 
 
 HOOKS.register("wrap")(wrap)
