@@ -220,7 +220,7 @@ def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int
     """Warn when a wrap kept none of its records, with the reasons and, for the length rules of ``QualityFilter``
     (which chat turns, titles and queries all fail), what to use instead: an empty dataset used to come back
     without a word (``[]`` from a list; the Trainer then failed on ``num_samples=0``). Drops that are all
-    duplicates are :func:`warn_all_duplicates`'s to explain."""
+    duplicates are explained by :mod:`torchdataguard.core.alldups`."""
     before = by_reason or {}
     dropped = {r: n - before.get(r, 0) for r, n in guard.ledger.by_reason.items() if n != before.get(r, 0)}
     if dropped and all(r.startswith("duplicate/") for r in dropped):
