@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any, Dict, NoReturn, Optional, Sequence
@@ -201,6 +202,9 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     from .scan.stages import order_warnings
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    import warnings  # the command says this itself, in its own words (_id_field)
+
+    warnings.filterwarnings("ignore", message=r"the ids in id_field=.* hold an '@'", category=UserWarning)
     for warning in order_warnings(stages):
         print(f"torchdataguard: warning: {warning}", file=sys.stderr)
     kw = dict(stages=stages, text_field=args.text_field,
@@ -234,6 +238,22 @@ def _run_scan(args, *, freeze: bool = False) -> int:
         print(f"torchdataguard: warning: {by_id:,} records were dropped for their id alone (invalid/id_type, "
               f"invalid/missing_id: the id field {field!r} holds null, a bool, a float such as 1.0, or no value): "
               f"give every record a str or int id, or pass --id-field '' to number records by position",
+              file=sys.stderr)
+    other = rep.get("pii_other_fields")
+    if other:
+        names = list(other["fields"])
+        counts = ", ".join(f"{k!r} ({n} records)" for k, n in other["fields"].items())
+        hidden = f" and {other['withheld_names']} field(s) whose names look like data" if other["withheld_names"] else ""
+        print(f"torchdataguard: warning: personal data in fields other than the text, among the first "
+              f"{other['checked_records']} records: {counts or 'none named'}{hidden}; kept.jsonl holds them as they "
+              f"came, and so does dropped.jsonl for records dropped after the pii stage (it scrubs --text-field "
+              f"only): add them with --set 'pii.fields={json.dumps(names)}'", file=sys.stderr)
+    not_utf8 = rep["dropped_by_reason"].get("invalid/not_utf8", 0)
+    if not_utf8:  # a file saved in a legacy encoding loses every row with an accent: say how to convert it
+        print(f"torchdataguard: warning: {not_utf8:,} of {rep['seen']:,} records were dropped as invalid/not_utf8: if "
+              f"the file was saved in another encoding (Excel's 'CSV' on Windows writes Windows-1252), convert it and "
+              f"scan again, e.g. iconv -f WINDOWS-1252 -t UTF-8 {args.input} > converted{os.path.splitext(args.input)[1]}"
+              f" (in Excel: save as 'CSV UTF-8')",
               file=sys.stderr)
     code = exit_code(rep.get("status", "complete"))
     if code:

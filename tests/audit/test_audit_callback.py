@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import ListStream
 
 pytest.importorskip("accelerate")
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
@@ -98,8 +99,12 @@ def test_canaries_the_guard_did_not_see_are_noted(tmp_path):
     audit = tdg.PrivacyAudit(num_canaries=40, seed=0)
     data = audit.wrap(rows())
     cb = tdg.GuardCallback(guard, audit=audit)
-    run_trainer(tmp_path, cb, list(data), steps=3)  # trained on the canaries without the guard seeing them
+    # trained on the canaries without the guard seeing them: a stream (map-style data the guard never wrapped is
+    # refused when training begins, tests/integrations/test_integrations_training_data.py)
+    run_trainer(tmp_path, cb, ListStream(list(data)), steps=3)
     assert "the guard counted 0 canaries" in json.loads((tmp_path / "report.json").read_text())["audit"]["note"]
+    with pytest.raises(tdg.ConfigError, match="has not wrapped any data"):
+        run_trainer(tmp_path, tdg.GuardCallback(guard, audit=audit), list(data), steps=3)
 
 
 def test_audit_must_be_a_privacy_audit():

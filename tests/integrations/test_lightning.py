@@ -195,3 +195,15 @@ def test_refusals_name_the_fix(tmp_path):
         trainer(tmp_path / "b", [cb]).fit(Tiny(), DataLoader(data, batch_size=8, shuffle=True, collate_fn=collate))
     with pytest.raises(ConfigError, match="Guard"):
         tdg.LightningGuardCallback(object())
+
+
+def test_training_data_that_did_not_come_out_of_the_guard_is_refused(tmp_path):
+    g = guard()
+    rows = records()
+    g.wrap(rows, source="train")  # the slip: the result (40 of 48 rows) not used
+    t = trainer(tmp_path, [tdg.LightningGuardCallback(g)])
+    with pytest.raises(ConfigError, match="holds 48 examples, as many as the data given to guard.wrap, not the 40"):
+        t.fit(Tiny(), DataLoader(rows, batch_size=8, collate_fn=collate))
+    t = trainer(tmp_path, [tdg.LightningGuardCallback(guard())])
+    with pytest.raises(ConfigError, match="has not wrapped any data"):
+        t.fit(Tiny(), DataLoader(rows, batch_size=8, collate_fn=collate))

@@ -28,6 +28,12 @@ __all__ = ["TEXT_OPS", "TextAugment", "TextAugmentConfig", "wordnet_synonyms"]
 
 _OPS = ("synonym", "insert", "swap", "delete")  # the built-in operations, in the order of the default ``ops``
 _WORD = re.compile(r"\S+")
+#: five letters in a row of a script written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar,
+#: Tibetan): a "word" holding them is a phrase or a whole sentence, not a word. Such text is left as it is
+#: (``augment/text/unsegmented``): until 2026-12-07 "insert" copied a whole Chinese or Japanese sentence into it,
+#: "delete" dropped whole Thai phrases, and "swap" reordered them.
+_UNSPACED_RUN = re.compile("[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+                           "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]{5}")
 _PUNCT = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
 
 #: Word-level operations by name: ``(stage, words, n, rng) -> (new words, how many words changed)``, where
@@ -122,8 +128,11 @@ class TextAugment(Rewriter):
     is kept; punctuation stays attached to its word. Choices are a pure function of ``(seed, epoch,
     record id)``, so DataLoader workers agree with the main process and a run is reproducible; call
     :meth:`set_epoch` at each epoch (before the workers start) to get new augmentations per epoch.
-    Records without text pass unchanged. Per-record counts go to the report:
-    ``augment/text/augmented`` and ``augment/text/<op>`` (words changed).
+    Records without text pass unchanged, and so does text in a script written without spaces between words
+    (five Han, kana, Thai, Lao, Khmer, Myanmar or Tibetan letters in a row: segment it into words separated by
+    spaces first, e.g. with jieba, or augment tokens with :class:`~torchdataguard.TokenAugment`), counted as
+    ``augment/text/unsegmented``. Per-record counts go to the report: ``augment/text/augmented`` and
+    ``augment/text/<op>`` (words changed).
 
     Put it after the filters and dedup stages of a guard: it changes the text they would judge.
 
@@ -223,6 +232,10 @@ class TextAugment(Rewriter):
         spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         if not spans:
             return ex
+        if _UNSPACED_RUN.search(text) is not None:  # not split into words: nothing word-level to do
+            out = ex.with_record(ex.record)
+            out.count("augment/text/unsegmented")
+            return out
         words = [text[a:b] for a, b in spans]
         seps = [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
         op = rng.choice(list(s.ops or ()))

@@ -9,6 +9,7 @@ text field that no record has (:mod:`.textcheck`). Once one record has a usable 
 """
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any, Dict, List, Tuple
 
@@ -33,6 +34,7 @@ def check_id_field(guard: Any, plan: Any, source: str) -> None:
     st = entry[1].setdefault(source, [0, 0, False])
     if st[2]:
         return
+    _warn_email_ids(guard, plan)
     for pre in plan.pre_drop:
         reason = pre[1].reason if pre is not None else None
         if reason not in _BAD:
@@ -49,3 +51,24 @@ def check_id_field(guard: Any, plan: Any, source: str) -> None:
                 f"holds each record's id, make the ids str or int first (a column read as floats: "
                 f"ds.map(lambda r: {{{guard.id_field!r}: int(r[{guard.id_field!r}])}})), or pass id_field=None to "
                 f"number the records by position")
+
+
+#: guards already warned that their ids look like e-mail addresses
+_WARNED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _warn_email_ids(guard: Any, plan: Any) -> None:
+    """Warn once per guard when the first ids of a source hold an ``@`` and are stored in clear (no
+    ``hash_ids``): they reach the report (duplicates' matches), the quarantine file and the saved state, which
+    the Trainer callback writes next to the model. ``torchdataguard scan`` says the same on stderr. The warning
+    names the field, never a value."""
+    if guard in _WARNED or getattr(guard, "id_hasher", None) is not None:
+        return
+    for ex in plan.examples[:PROBE_RECORDS]:
+        if isinstance(ex.id, str) and "@" in ex.id and not ex.id.startswith("h:"):
+            _WARNED.add(guard)
+            warnings.warn(f"the ids in id_field={guard.id_field!r} hold an '@', like e-mail addresses; they are "
+                          f"written in clear into the report (the duplicates' matches), the quarantine file and the "
+                          f"saved state: pass Guard(..., hash_ids=<a secret of 16 bytes or more>) to store keyed hashes "
+                          f"instead (docs/guarantees.md, Hashed ids)", UserWarning, stacklevel=2)
+            return

@@ -19,7 +19,9 @@ Example:
 """
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 import weakref
 from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -32,7 +34,7 @@ from ..core.hooks import HOOKS
 from ..core.ids import FINGERPRINT, record_fingerprint
 from ..errors import ConfigError, GuardInputError
 
-__all__ = ["Handler", "find_handler", "permutation_ids", "register", "wrap"]
+__all__ = ["Handler", "find_handler", "map_style_length", "permutation_ids", "register", "wrap", "wrapped_lengths"]
 
 #: ``handler(guard, data, *, source, num_workers) -> wrapped data``
 Handler = Callable[..., Any]
@@ -181,6 +183,27 @@ def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[_
     seen[id(data)] = (ref, named[0])
 
 
+#: per guard, ``(len(data), len(wrapped))`` of every sized (map-style) data it wrapped: what the Trainer callback
+#: compares its training set with, to tell the wrapped data from the data given to ``wrap``
+_LENGTHS: "weakref.WeakKeyDictionary[Any, List[Tuple[int, int]]]" = weakref.WeakKeyDictionary()
+
+
+def map_style_length(obj: Any) -> Optional[int]:
+    """``len(obj)`` for map-style data (a DataLoader's length counts batches: ``None``)."""
+    if type(obj).__name__ == "DataLoader" or not hasattr(obj, "__len__") or hasattr(obj, "__next__"):
+        return None
+    try:
+        return len(obj)
+    except TypeError:  # an IterableDataset class that defines __len__ to raise
+        return None
+
+
+def wrapped_lengths(guard: Any) -> List[Tuple[int, int]]:
+    """``(length given, length returned)`` of each map-style dataset, list or ``datasets.Dataset`` that
+    ``guard`` wrapped, in order."""
+    return list(_LENGTHS.get(guard, ()))
+
+
 def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: int = 0) -> Any:
     """Wrap ``data`` for ``guard``: the handler registered for its type (see the module docstring).
 
@@ -208,7 +231,43 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     _remember(guard, data, before, content)
     if counts is not None:
         check_wrapped(guard, [k for k, v in guard.sources.items() if v != before.get(k, 0)], *counts)
+    given, returned = map_style_length(data), map_style_length(out)
+    if given is not None and returned is not None:
+        _LENGTHS.setdefault(guard, []).append((given, returned))
+        if given and not returned and counts is not None:
+            _warn_nothing_kept(guard, given, counts[2])
     return out
+
+
+def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int]]) -> None:
+    """Warn when a wrap kept none of its records, with the reasons and, for the length rules of ``QualityFilter``
+    (which chat turns, titles and queries all fail), what to use instead: an empty dataset used to come back
+    without a word (``[]`` from a list; the Trainer then failed on ``num_samples=0``). Drops that are all
+    duplicates are explained by :mod:`torchdataguard.core.alldups`."""
+    before = by_reason or {}
+    dropped = {r: n - before.get(r, 0) for r, n in guard.ledger.by_reason.items() if n != before.get(r, 0)}
+    if dropped and all(r.startswith("duplicate/") for r in dropped):
+        return
+    reasons = sorted(dropped.items(), key=lambda kv: -kv[1])[:3]
+    listed = ", ".join(f"{r} {n:,}" for r, n in reasons) or "see guard.report()"
+    hint = ""
+    length_rule = next((r for r, _ in reasons if r.startswith("quality/") and r.endswith(("word_count", "char_count"))), None)
+    if length_rule is not None:
+        rule = length_rule.split("/", 1)[1]
+        hint = (f"; short texts (chat turns, titles, queries) fail the document rules of Gopher and C4 (length, stop "
+                f"words, symbol ratios): for such data leave QualityFilter out, or choose sets and thresholds that "
+                f"fit it, e.g. QualityFilter(sets=['gopher_repetition'], thresholds={{{rule!r}: {{'min': 1}}}})")
+    warnings.warn(f"guard.wrap kept none of the {given:,} records (dropped: {listed}){hint}", UserWarning,
+                  stacklevel=_user_level())
+
+
+def _user_level() -> int:
+    """The ``stacklevel`` of the first caller outside torchdataguard, counted from :func:`_warn_nothing_kept`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 HOOKS.register("wrap")(wrap)

@@ -8,11 +8,11 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
-from ..errors import StateError
+from ..errors import ConfigError, StateError
 from .index import LSHIndex
 from .cpu import one_thread
 from .near_config import NearDedupConfig, candidate_probability
-from .near_keys import NearKeyer, NearKeys
+from .near_keys import NearKeyer, NearKeys, nothing_to_compare
 from .near_wait import waiting
 from .smallsets import EXACT_BITS, SmallSetIndex, exact_key
 
@@ -89,6 +89,7 @@ class NearDedup(IndexStage):
         self.device = torch.device("cpu")
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
+        self._probed = False  # the first records decided were looked at (nothing to compare in all: ConfigError)
 
     @property
     def needs_text(self) -> bool:  # type: ignore[override]
@@ -199,6 +200,10 @@ class NearDedup(IndexStage):
         if m == 0:
             return out
         keys = keys.to(self.device)
+        if not self._probed:  # before 2026-12-07 such settings let every record pass, counted as near/no_content
+            self._probed = True
+            if not bool(keys.valid.any()):
+                raise ConfigError(nothing_to_compare(self.cfg, exs))
         for i in torch.nonzero(~keys.valid).flatten().tolist():
             exs[i].count("near/no_content")
         R = torch.nonzero(keys.valid).flatten()
@@ -233,6 +238,7 @@ class NearDedup(IndexStage):
     def reset(self) -> None:
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
+        self._probed = False
 
     def state_dict(self) -> Dict[str, Any]:
         return {"config": self.config(), "index": self.index.state_dict(), "small": self.small.state_dict()}

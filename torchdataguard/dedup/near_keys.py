@@ -177,3 +177,24 @@ def signatures_from_batch(batch: Mapping[str, torch.Tensor], cfg: "NearDedupConf
         return keys_from_shingles(e, e, ids.shape[0], cfg)
     h, d = token_shingle_hashes(ids[rows], mask[rows], cfg.ngram)
     return keys_from_shingles(h, rows[d], ids.shape[0], cfg)
+
+
+def nothing_to_compare(cfg: "NearDedupConfig", exs: Sequence[Example]) -> str:
+    """The message of :class:`~torchdataguard.errors.ConfigError` when none of the first records ``exs`` a
+    ``NearDedup`` stage met had anything it compares: its settings, not the records, are wrong (every record would
+    pass uncompared, counted only as ``near/no_content``)."""
+    n = len(exs)
+    first = exs[0].record if exs else None
+    fields = sorted(map(str, first))[:12] if isinstance(first, Mapping) else None
+    held = f"; the records have the fields {fields}" if fields is not None else ""
+    has_text = any(ex.text is not None for ex in exs)
+    if cfg.shingles == "tokens" and has_text:
+        return (f"NearDedup(shingles='tokens') compares the token ids in {cfg.token_field!r}, which none of the first "
+                f"{n} records holds (they hold text{held}): every record would pass without being compared. Pass "
+                f"NearDedup() (shingles='auto') or shingles='words' to compare their text, or token_field= the field "
+                f"that holds their token ids")
+    return (f"NearDedup found neither text nor token ids ({cfg.token_field!r}) in any of the first {n} records"
+            f"{held}: every record would pass without being compared. Name the field holding the text with "
+            f"Guard(..., text_field=NAME) (text_field=None reads no text), or the one holding token ids with "
+            f"NearDedup(token_field=NAME); for records of other kinds (images, tensors) leave NearDedup out: ExactDedup "
+            f"hashes any record")

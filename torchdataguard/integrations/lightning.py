@@ -35,6 +35,7 @@ from ..dp.sampling import PoissonBatchSampler, loader_sampling_problems
 from ..errors import ConfigError, StateError
 from ..report import save_report
 from .counters import guard_counters
+from .datacheck import check_training_data
 
 __all__ = ["CHECKPOINT_KEY", "GuardCallback", "LightningGuardCallback"]
 
@@ -127,6 +128,9 @@ class LightningGuardCallback(Callback):
     # -- start -----------------------------------------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self._t0 = time.time()
+        loader = trainer.train_dataloader
+        if isinstance(loader, DataLoader):  # the training data did not come out of the guard: refused
+            check_training_data(self.guard, self.guard, loader)
         if self.privacy is not None:
             self._start_dp(trainer, pl_module)
 

@@ -19,6 +19,7 @@ from ..distributed import DistributedGuard
 from ..errors import ConfigError, StateError
 from ..report import save_report
 from .counters import guard_counters
+from .datacheck import check_training_data
 from .dp_trainer import DPCallback
 from .dynamics_hooks import DynamicsHooks, check_dynamics, keep_id_column
 from .ordering import move_to_front
@@ -174,6 +175,7 @@ class GuardCallback(TrainerCallback):
         self._training = True
         if state.global_step > 0:
             self._restore(args, state)
+        check_training_data(self.guard, self.holder, kwargs.get("train_dataloader"))
         if model is not None and self.apply_batch_stages and self.guard.batch_stages and self._hook is None:
             self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
         if self._dyn_hooks is not None and model is not None and not self._dyn_hooks.handles:

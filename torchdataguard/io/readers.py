@@ -11,7 +11,8 @@ which the guard drops, counted, instead of stopping the scan:
 * ``invalid/ragged_row``: a CSV row with more or fewer cells than the header (its cells cannot be matched
   to the columns, so no column of it can be trusted).
 
-A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped.
+A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped; a UTF-16 or UTF-32 one is refused
+(:class:`~torchdataguard.errors.ConfigError` with the command that converts the file).
 
 A bad *file* (a truncated or corrupt ``.gz``/``.xz``, a failed checksum, JSON that breaks off, a CSV cell over
 the field limit or a CSV quote left open to the end of the file, an unreadable Parquet file or saved ``datasets`` folder) raises
@@ -106,6 +107,28 @@ def first_record(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
         records.close()
 
 
+#: byte order marks of the encodings that are not UTF-8 (longest first: UTF-32 LE starts like UTF-16 LE)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+              (b"\xfe\xff", "UTF-16"))
+
+
+def _refuse_wide_encoding(path: str) -> None:
+    """A text file that starts with a UTF-16 or UTF-32 byte order mark (Excel's "Unicode text", PowerShell's
+    ``>``) is refused with the fix: read as UTF-8, each of its lines was dropped as ``invalid/not_utf8`` or
+    ``invalid/json``, or a CSV header became column names full of NUL characters."""
+    try:
+        with _open_binary(path) as fh:
+            head = fh.read(4)
+    except _FILE_FAULTS:
+        return  # the reader reports a damaged file itself
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise ConfigError(f"{path} is {name} text (it starts with the byte order mark {bom.hex(' ').upper()}); "
+                              f"the scan reads UTF-8: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > "
+                              f"converted{os.path.splitext(path)[1]}"
+                              + (" (in Excel: save as 'CSV UTF-8')" if ".csv" in path.lower() else ""))
+
+
 def _open_binary(path: str):
     low = path.lower()
     if low.endswith(".gz"):
@@ -165,6 +188,8 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ConfigError.bad("format", fmt, f"one of {FORMATS}")
+    if fmt in ("jsonl", "json", "csv"):
+        _refuse_wide_encoding(path)
     if fmt == "jsonl":
         inner = _read_jsonl(path, lines)
     elif fmt == "json":

@@ -15,6 +15,7 @@ from ..core.jsonable import json_line, to_jsonable
 from ..errors import ConfigError, GuardError, StateError
 from ..io import readers  # looked up at call time (tests stand a reader in)
 from .outputs import ReadCounter, ScanRun, check_reading, interrupt_at_reads
+from .piifields import OtherFieldsProbe
 from .stages import build_stages
 
 __all__ = ["eval_options", "read_eval_files", "scan"]
@@ -114,12 +115,15 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     t0 = time.perf_counter()
     kept_path = run.staged("kept.jsonl")
     written = 0
+    probe = OtherFieldsProbe(guard)
     try:
         # the collector paused for the whole pass, reading and writing too (see core/gcpause.py): between its
         # chunks a scan runs no user code, and the records read and written hold no reference cycles
         with gc_paused(), interrupt_at_reads(reader), open(kept_path, "w", encoding="utf-8") as out:
             for ex, drop, replayed in guard.process(records, total=total, desc="scan"):
                 src, line = lines.popleft() if lines else (None, None)
+                if probe.left:
+                    probe.see(ex.record)
                 if drop is None and not replayed:
                     if (line is not None and ex.record is src and "NaN" not in line and "Infinity" not in line
                             and "\r" not in line):
@@ -131,11 +135,12 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
         run.fail(exc)
     wall = time.perf_counter() - t0
     with gc_paused():  # the report's objects would otherwise trigger a full collection (see core/gcpause.py)
-        return _finish(guard, run, rep_input=(input_path, fmt, split), wall=wall, written=written, reader=reader)
+        return _finish(guard, run, rep_input=(input_path, fmt, split), wall=wall, written=written, reader=reader,
+                       other_pii=probe.report())
 
 
 def _finish(guard: Guard, run: ScanRun, *, rep_input: Tuple[str, str, Optional[str]], wall: float, written: int,
-            reader: ReadCounter) -> Dict[str, Any]:
+            reader: ReadCounter, other_pii: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The report of a scan whose records are all decided, written with the files moved into place."""
     input_path, fmt, split = rep_input
     guard.close()
@@ -143,6 +148,8 @@ def _finish(guard: Guard, run: ScanRun, *, rep_input: Tuple[str, str, Optional[s
     if run.error is None and written != rep["kept"]:  # never a kept.jsonl the report does not account for
         run.fail(StateError(f"internal error: wrote {written} kept records but the report counts {rep['kept']}"))
     rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
+    if other_pii is not None:  # personal data left in fields the pii stage does not scrub (see .piifields)
+        rep["pii_other_fields"] = other_pii
     rep["throughput"] = {"wall_seconds": round(wall, 3),
                          "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
     rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),

@@ -33,7 +33,7 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
         [('credit_card', '4111 1111 1111 1111')]
     """
     wanted = ENTITY_TYPES if entities is None else [e for e in ENTITY_TYPES if e in entities]
-    if not text.isascii():  # numbers in other digits (٤١١١, ४१११, ４１１１) are read as ASCII ones, same positions
+    if not text.isascii():  # other digits (٤١١١, ४१११, ４１１１), no-break spaces, ＠ addresses: read as ASCII, same positions
         text = fold_digits(text)
     dets, clipped = _detect_once(text, wanted, extra)
     # A candidate can be turned down because it touches another detection (a card right after an IPv6
@@ -61,22 +61,38 @@ _OTHER_DIGIT = re.compile(r"[^\x00-\x7f](?<=\d)")  # the class first: 3.5x faste
 _SEPARATORS = {0x00A0: " ", 0x2007: " ", 0x2009: " ", 0x202F: " ", 0x3000: " ", 0x2010: "-", 0x2011: "-",
                0x2012: "-", 0x2013: "-", 0x2212: "-", 0xFF0D: "-", 0xFF08: "(", 0xFF09: ")", 0xFF0B: "+",
                0xFF0E: ".", 0xFF0F: "/"}
+#: one of those separators next to an ASCII digit (``+33\u00a06\u00a012 ...``: a no-break space from HTML's
+#: ``&nbsp;`` or French typography, ``4111\u20131111 ...``); such numbers were missed until 2026-12-07
+_SEPARATOR_BY_DIGIT = re.compile("[" + "".join(chr(c) for c in _SEPARATORS) + "](?:(?<=[0-9].)|(?=[0-9]))")
+#: the full-width at sign: Japanese and Chinese text writes addresses as ``info\uff20example.co.jp`` or wholly in
+#: full-width forms; with it, the full-width forms of the characters of an address are read as ASCII
+_WIDE_AT = "\uff20"
+_WIDE_ADDRESS = {**{c: c - 0xFEE0 for c in range(0xFF10, 0xFF1A)}, **{c: c - 0xFEE0 for c in range(0xFF21, 0xFF3B)},
+                 **{c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)},
+                 **{ord(c): ord(c) - 0xFEE0 for c in "\uff20\uff0e\uff0d\uff3f\uff05\uff0b\uff1d\uff07"}}
 
 
 def fold_digits(text: str) -> str:
-    """``text`` with every decimal digit outside ASCII as its ASCII digit and, when it has such digits, the
-    separators written around them (full-width and no-break spaces, dashes, brackets) as their ASCII forms.
-
-    One character for one, so positions found in the result are positions in ``text``; a text without such
-    digits comes back as it is (the detectors have always read it that way).
+    """``text`` as the detectors read it, one character for one, so positions found in the result are
+    positions in ``text``: every decimal digit outside ASCII as its ASCII digit; the separators written around
+    digits (full-width and no-break spaces, dashes, brackets) as their ASCII forms when the text has such
+    digits or one of those separators touches an ASCII digit; and, in a text holding the full-width at sign
+    ``＠``, the full-width forms of letters, digits and ``@ . - _ % + = '`` as ASCII. Any other text comes
+    back as it is (the detectors have always read it that way).
 
     Example:
         >>> fold_digits("بطاقة ٤١١١ ١١١١"), fold_digits("４１１１　１１１１"), fold_digits("no digits　here")
         ('بطاقة 4111 1111', '4111 1111', 'no digits\u3000here')
+        >>> fold_digits("Tél. : 01\u00a023\u00a045"), fold_digits("メール：ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ")
+        ('Tél. : 01 23 45', 'メール：taro@example.jp')
     """
-    if _OTHER_DIGIT.search(text) is None:
+    wide = _WIDE_AT in text
+    if _OTHER_DIGIT.search(text) is not None:
+        text = _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+    elif not wide and _SEPARATOR_BY_DIGIT.search(text) is None:
         return text
-    text = _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+    if wide:
+        text = text.translate(_WIDE_ADDRESS)
     return text.translate(_SEPARATORS)
 
 

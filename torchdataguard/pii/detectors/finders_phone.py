@@ -24,14 +24,15 @@ _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?
 _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
 # Phone words: English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic),
-# Arabic, Hebrew and Hindi, matched as whole words; Japanese and traditional Chinese ones (mainland simplified
-# words are finders_zh's), matched anywhere.
+# Arabic, Hebrew and Hindi, matched as whole words; Japanese, traditional Chinese (mainland simplified words are
+# finders_zh's) and Thai ones, matched anywhere.
 _SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell",
                  r"call", r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
                  r"cel(?:ular)?", r"whatsapp", r"(?:ال)?هاتف", r"جوال", r"موبايل", r"טלפון", r"נייד", r"פקס",
                  "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल",  # फोन, फ़ोन (nukta apart or not)
                  r"тел(?:ефон)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый")  # Russian, Ukrainian
-_CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先")
+_CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先",
+              r"โทร(?:ศัพท์)?", r"มือถือ", r"แฟกซ์")  # Thai (written without spaces too): tel., telephone, mobile, fax
 # then only ".", ":", "：", "#" and whitespace, right before "0" or "(0"
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _SPACED_WORDS) + tuple(
     re.compile(w + r"[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _CJK_WORDS)
@@ -45,7 +46,7 @@ _PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono",
                      "fon", "tlf", "móvil", "movil", "cel", "celular", "whatsapp", "هاتف", "جوال", "موبايل", "טלפון",
                      "נייד", "פקס", "\u092b\u094b\u0928", "\u092b\u093c\u094b\u0928", "\u095e\u094b\u0928", "मोबाइल",
                      "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先", "тел", "телефон", "факс", "моб",
-                     "мобильный", "мобільний", "сотовый")
+                     "мобильный", "мобільний", "сотовый", "โทร", "โทรศัพท์", "มือถือ", "แฟกซ์")
 _PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#：]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
 _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
@@ -121,8 +122,9 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
         for w in rx.finditer(lower):
             if w.end() in after_words:
                 continue
-            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_") and not is_cjk(
-                    lower[w.start()]):  # a word of the scripts written without spaces may follow a letter
+            first = lower[w.start()]
+            if w.start() > 0 and (lower[w.start() - 1].isalnum() or lower[w.start() - 1] == "_") and not (
+                    is_cjk(first) or "\u0e00" <= first <= "\u0e7f"):  # scripts written without spaces: may follow a letter
                 continue
             after_words.add(w.end())
             m = _PHONE_TRUNK.match(shape, w.end())

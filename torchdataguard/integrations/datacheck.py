@@ -1,0 +1,48 @@
+"""Does the Trainer train on what the guard returned? A check run by :class:`GuardCallback` at ``on_train_begin``.
+
+The five-line change of the first hour is ``raw["train"] = guard.wrap(raw["train"])`` before the tokenising
+``map``. Two slips gave training the unguarded data while the callback logged the guard's counters, and its
+report said what had been dropped and scrubbed: the wrapped dataset not assigned back (``guard.wrap(train)``
+on a line of its own, or ``train_dataset=tokenised_raw`` built from the old name), and the wrap left out. A
+map-style training set (its length is known) is compared with the lengths the guard was given and returned
+(:func:`torchdataguard.data.dispatch.wrapped_lengths`): a training set as long as data the guard was given and
+shortened, and as long as nothing it returned, or one met by a guard that never wrapped anything and has
+stages that judge or rewrite records, is refused with a :class:`ConfigError` before the first step. Packing,
+``filter`` or ``select`` after the wrap change the length to one the guard never saw and are not refused.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..data.dispatch import map_style_length, wrapped_lengths
+from ..errors import ConfigError
+
+__all__ = ["check_training_data"]
+
+
+def check_training_data(guard: Any, holder: Any, train_dataloader: Any) -> None:
+    """Raise :class:`ConfigError` when ``train_dataloader`` holds data that did not go through the guard."""
+    if train_dataloader is None or not (guard.record_stages or guard.index_stages):
+        return
+    n: Optional[int] = map_style_length(getattr(train_dataloader, "dataset", None))
+    if not n:
+        return
+    lengths = wrapped_lengths(holder) + (wrapped_lengths(guard) if holder is not guard else [])
+    returned = {out for _, out in lengths}
+    if n in returned:
+        return
+    names = [st.name for st in guard.record_stages + guard.index_stages]
+    fix = ("Pass what guard.wrap returns, and tokenise that: raw_datasets['train'] = guard.wrap(raw_datasets['train']), "
+           "then raw_datasets['train'].map(tokenize, ...)")
+    shortened = {given: out for given, out in lengths if given != out}
+    if n in shortened:
+        raise ConfigError(
+            f"GuardCallback: the Trainer's train_dataset holds {n:,} examples, as many as the data given to guard.wrap, "
+            f"not the {shortened[n]:,} that guard.wrap returned: it would train on the unguarded data (the "
+            f"{n - shortened[n]:,} examples the guard dropped, and text its stages {names} did not rewrite, personal "
+            f"data included), while the logs and the report count what the guard did. {fix}")
+    if not lengths and guard.ledger.seen == 0:
+        raise ConfigError(
+            f"GuardCallback: the guard (stages {names}) has not wrapped any data, and the Trainer's train_dataset "
+            f"({n:,} examples) did not come from guard.wrap: none of it would be deduplicated, filtered or scrubbed. "
+            f"{fix}")
