@@ -29,7 +29,7 @@ import warnings
 import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "end_of_source", "note_chunk", "warn_all_duplicates"]
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -95,7 +95,7 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
         f"before{reasons}: nothing of it will train. If it is the same data built again (a Dataset, IterableDataset, "
         f"DataLoader or datasets.Dataset created anew each epoch), build it once outside the loop and wrap that, or "
         f"wrap it with source={first!r} to replay the first wrap's decisions; if it is another split, it leaks into "
-        f"the first (guard.report()['matches'])", UserWarning, stacklevel=_outside_package())
+        f"the first (guard.report()['matches'])", UserWarning, stacklevel=user_stacklevel())
 
 
 def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
@@ -111,11 +111,11 @@ def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason:
 
 
 #: frames a warning skips to reach the user's line: torchdataguard's, and a DataLoader's that iterate a dataset
-_SKIPPED = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+_SKIPPED = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
             os.path.join("torch", "utils", "data", ""))
 
 
-def _outside_package() -> int:
+def user_stacklevel() -> int:
     """The ``stacklevel`` of the first caller outside torchdataguard and the DataLoader (the user's line; in the
     decision service's thread, where no user frame is, the thread's entry)."""
     frame, level = sys._getframe(1), 1

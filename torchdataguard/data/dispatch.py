@@ -19,7 +19,6 @@ Example:
 """
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 import weakref
@@ -29,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import xxhash
 
-from ..core.alldups import check_wrapped
+from ..core.alldups import check_wrapped, user_stacklevel
 from ..core.hooks import HOOKS
 from ..core.ids import FINGERPRINT, record_fingerprint
 from ..errors import ConfigError, GuardInputError
@@ -258,16 +257,7 @@ def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int
                 f"words, symbol ratios): for such data leave QualityFilter out, or choose sets and thresholds that "
                 f"fit it, e.g. QualityFilter(sets=['gopher_repetition'], thresholds={{{rule!r}: {{'min': 1}}}})")
     warnings.warn(f"guard.wrap kept none of the {given:,} records (dropped: {listed}){hint}", UserWarning,
-                  stacklevel=_user_level())
-
-
-def _user_level() -> int:
-    """The ``stacklevel`` of the first caller outside torchdataguard, counted from :func:`_warn_nothing_kept`."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(root):
-        frame, level = frame.f_back, level + 1
-    return level
+                  stacklevel=user_stacklevel())
 
 
 HOOKS.register("wrap")(wrap)
