@@ -162,6 +162,9 @@ def test_emails_phones_addresses_and_secrets():
     ("Mobile: 96687523\nE-mail", [("phone", "96687523")]),  # SpamAssassin, a Hong Kong letterhead
     ("Tel: 2345 6789", [("phone", "2345 6789")]),
     ("電話：2345-6789", [("phone", "2345-6789")]),
+    # review: inflected Russian phone words, the trunk 8 glued to the number
+    ("по телефону 8 (495) 123-45-67", [("phone", "8 (495) 123-45-67")]),
+    ("контактный телефон: 89161234567", [("phone", "89161234567")]),
 ])
 def test_phone_formats(text, expected):
     assert found(text) == expected
@@ -201,7 +204,7 @@ def test_phone_after_a_word_when_lower_casing_changes_the_length(before):
     "Tel: 1234 5678",  # 8 digits starting with 1
     "ph: 2019-2020",  # years
     "Order no: 8 (495) 123-45-67",  # no phone word
-    "Tel: 84951234567",  # the trunk 8 needs a separator after it
+    "Fax 20231231", "call 20240115 build",  # dates written as 8 digits
 ])
 def test_phone_lookalikes_left_alone(text):
     assert [e for e, _ in found(text)] == []

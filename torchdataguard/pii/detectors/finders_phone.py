@@ -30,7 +30,7 @@ _SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r
                  r"call", r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
                  r"cel(?:ular)?", r"whatsapp", r"(?:ال)?هاتف", r"جوال", r"موبايل", r"טלפון", r"נייד", r"פקס",
                  "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल",  # फोन, फ़ोन (nukta apart or not)
-                 r"тел(?:ефон)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый")  # Russian, Ukrainian
+                 r"тел(?:ефон(?:а|у|ом|е|ы)?)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый")  # Russian, Ukrainian
 _CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先",
               r"โทร(?:ศัพท์)?", r"มือถือ", r"แฟกซ์")  # Thai (written without spaces too): tel., telephone, mobile, fax
 # then only ".", ":", "：", "#" and whitespace, right before "0" or "(0"
@@ -45,7 +45,7 @@ _PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono",
                      "mob", "mobil", "mobile", "cell", "call", "tél", "téléphone", "teléfono", "handy", "rufnummer",
                      "fon", "tlf", "móvil", "movil", "cel", "celular", "whatsapp", "هاتف", "جوال", "موبايل", "טלפון",
                      "נייד", "פקס", "\u092b\u094b\u0928", "\u092b\u093c\u094b\u0928", "\u095e\u094b\u0928", "मोबाइल",
-                     "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先", "тел", "телефон", "факс", "моб",
+                     "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先", "тел", "телефон", "телефона", "телефону", "телефоном", "телефоне", "телефоны", "факс", "моб",
                      "мобильный", "мобільний", "сотовый", "โทร", "โทรศัพท์", "มือถือ", "แฟกซ์")
 _PHONE_WORD_REVERSED = re.compile(r"0\(?[\s.:#：]*(?:" + "|".join(w[::-1] for w in _PHONE_WORD_FORMS) + ")")
 # for ASCII text, either case of each letter (spelt out: re.IGNORECASE makes the scan three times slower)
@@ -59,8 +59,10 @@ _PHONE_WORD_REVERSED_ANY_CASE = re.compile(r"0\(?[\s.:#]*(?:" + "|".join(
 # Hong Kong, Singapore and other plans without area codes (2345 6789, 23456789), whose first digit is 2 to 9
 # (two scans: each starts with a run of literal characters, which the engine looks for fast)
 _PHONE_TRUNK8 = re.compile(r"0[ \-(]\(?000\)?[ \-]?000[ \-]?00[ \-]?00(?![\w\-]|[.,]0)")
+_PHONE_TRUNK8_GLUED = re.compile(r"0{11}(?![\w\-]|[.,]0)")  # 89161234567
 _PHONE_EIGHT = re.compile(r"0000[ \-]?0000(?![\w\-]|[.,]0)")
-_YEARS = re.compile(r"(?:19|20)\d\d[ \-]?(?:19|20)\d\d")  # 2019-2020 is years, not a number
+# not numbers: years (2019-2020) and dates written as 8 digits (20231231)
+_YEARS = re.compile(r"(?:19|20)\d\d[ \-]?(?:19|20)\d\d|(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
 _WORD_BEFORE = re.compile(r"(?:(?<!\w)(?:" + "|".join(_SPACED_WORDS) + r")\b|" + "|".join(_CJK_WORDS)
                           + r")[.:：]?\s*[:#：]?\s*\Z")
 _PHONE_TRUNK = re.compile(r"(?:\(00{1,4}\)|00{1,4})[ .\-/]?0{2,8}(?:[ .\-]0{2,8}){0,4}(?![\w\-]|[.,]0)")
@@ -133,7 +135,7 @@ def find_phone(text: str, shape: str) -> List[Tuple[int, int]]:
                 span = match_cn_landline(text, w.end())  # a mainland number: area code, 7 or 8 digits
             if span is not None:
                 out.append(span)
-    for rx, first in ((_PHONE_TRUNK8, "8"), (_PHONE_EIGHT, "23456789")):
+    for rx, first in ((_PHONE_TRUNK8, "8"), (_PHONE_TRUNK8_GLUED, "8"), (_PHONE_EIGHT, "23456789")):
         for m in rx.finditer(shape):
             s, e = m.span()
             if text[s] not in first or not _phone_left_ok(shape, s) or any(a < e and s < b for a, b in out):
