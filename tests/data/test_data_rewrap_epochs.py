@@ -136,7 +136,8 @@ def test_data_built_anew_whose_every_record_is_a_duplicate_is_warned_about_with_
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the first wrap, and a split that shares some records, warn about nothing
         assert len(guard.wrap(_Map())) == 30
-        assert len(guard.wrap(ROWS[:10] + [{"id": -1, "text": "a new record"}], source="test")) == 1
+        assert len(guard.wrap(ROWS[:10] + [{"id": -k, "text": f"a new record {k}"} for k in range(1, 6)],
+                              source="test")) == 5  # 10 of 15 leak: reported as leakage, under 90%: no warning
     with pytest.warns(UserWarning, match=r"every one of the 90 records .*source 'data2'.*duplicate/exact: 90.*"
                                          r"source='' to replay") as got:
         assert len(guard.wrap(DataLoader(_Map(), batch_size=4)).dataset) == 0
@@ -225,3 +226,35 @@ def test_a_stream_built_anew_each_epoch_under_a_distributed_guard_is_warned_abou
     assert sum(1 for _ in dg.wrap(_Stream())) == 30
     with pytest.warns(UserWarning, match=r"every one of the 90 records of source 'data1'.*duplicate/exact: 90"):
         assert sum(1 for _ in dg.wrap(_Stream())) == 0
+
+
+def test_a_source_mostly_duplicates_is_warned_about_and_a_partly_leaking_split_is_not():
+    # review of the thirteenth session: a list shuffled with one record changed is a new source; 29 of its 30
+    # records were dropped and one kept, so the all-duplicates warning stayed silent
+    import random
+    import warnings
+
+    recs = [f"record number {i} about a topic" for i in range(30)]
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    assert len(guard.wrap(recs)) == 30
+    changed = list(recs)
+    random.Random(1).shuffle(changed)
+    changed[0] = "a changed record"
+    with pytest.warns(UserWarning, match=r"29 of the 30 records of source 'data1' \(97%\) were dropped as duplicates"
+                                         r".*only 1 of it will train"):
+        assert len(guard.wrap(changed)) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # half of a test split inside the training data: leakage, reported, no warning
+        half = recs[:15] + [f"a test record {i}" for i in range(15)]
+        assert len(guard.wrap(half, source="test")) == 15
+
+
+def test_a_guard_remembers_the_latest_lists_only():
+    from torchdataguard.data import dispatch
+
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    for k in range(dispatch.REMEMBERED_LISTS + 5):
+        guard.wrap([f"list {k} record {i}" for i in range(3)])
+    assert len(dispatch._WRAPPED_CONTENT[guard]) == dispatch.REMEMBERED_LISTS
+    last = [f"list {dispatch.REMEMBERED_LISTS + 4} record {i}" for i in range(3)]
+    assert len(guard.wrap(last[::-1])) == 3  # the latest list, shuffled: still replayed

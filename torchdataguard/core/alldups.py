@@ -66,19 +66,24 @@ def end_of_source(guard: Any, source: str) -> None:
     """``source`` ended (a stream's pass, or one DataLoader worker's share of it): warn if no new record so far was
     kept, most of them dropped as duplicates."""
     counts = _state(guard)[1].get(source)
-    if counts is not None and counts[1] == 0 and _mostly_duplicates(counts[3], counts[2]):
-        warn_all_duplicates(guard, source, counts[0], counts[3])
+    if counts is not None and _mostly_duplicates(counts[0], counts[1], counts[3], counts[2]):
+        warn_all_duplicates(guard, source, counts[0], counts[3], kept=counts[1])
 
 
-def _mostly_duplicates(dropped: Mapping[str, int], other: int) -> bool:
-    """Whether a source none of whose new records was kept lost them to duplicates: at least
-    :data:`ALL_DUPLICATES_MIN` of them, and more than it lost to other reasons (the junk records a quality filter drops
-    again in each epoch do not hide the epoch that trains on nothing)."""
+#: a source that kept some records is warned about when at least this share of its new records were duplicates
+MOSTLY = 0.9
+
+
+def _mostly_duplicates(new: int, kept: int, dropped: Mapping[str, int], other: int) -> bool:
+    """Whether a source lost its new records to duplicates: at least :data:`ALL_DUPLICATES_MIN` of them, and either
+    none kept and more duplicates than drops for other reasons (the junk records a quality filter drops again in each
+    epoch do not hide the epoch that trains on nothing), or :data:`MOSTLY` of them duplicates (a list shuffled with
+    one record changed, a split that leaks almost whole)."""
     dups = sum(dropped.values())
-    return dups >= ALL_DUPLICATES_MIN and dups > other
+    return dups >= ALL_DUPLICATES_MIN and ((kept == 0 and dups > other) or dups >= MOSTLY * new)
 
 
-def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str, int]) -> None:
+def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str, int], *, kept: int = 0) -> None:
     """Warn, once per source, that the ``new`` records of ``source`` were all dropped as duplicates (``dropped``:
     their counts by reason, when known) of an earlier source; not about the first source (``guard.sources``' first
     key), whose later records can only repeat its own (a resumed run), nor without one (no data wrapped)."""
@@ -90,9 +95,11 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
     reasons = f" ({', '.join(f'{r}: {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
     dups = sum(dropped.values())
     how = "as a duplicate" if not dropped or dups == new else f"({new - dups} for other reasons), {dups} as duplicates"
+    said = (f"every one of the {new} records of source {source!r} was dropped {how}" if not kept else
+            f"{dups} of the {new} records of source {source!r} ({dups / max(new, 1):.0%}) were dropped as duplicates")
     warnings.warn(
-        f"every one of the {new} records of source {source!r} was dropped {how} of data this guard wrapped "
-        f"before{reasons}: nothing of it will train. If it is the same data built again (a Dataset, IterableDataset, "
+        f"{said} of data this guard wrapped before{reasons}: {'only %d' % kept if kept else 'nothing'} of it will "
+        f"train. If it is the same data built again (a Dataset, IterableDataset, "
         f"DataLoader or datasets.Dataset created anew each epoch), build it once outside the loop and wrap that, or "
         f"wrap it with source={first!r} to replay the first wrap's decisions; if it is another split, it leaks into "
         f"the first (guard.report()['matches'])", UserWarning, stacklevel=user_stacklevel())
@@ -100,14 +107,15 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
 
 def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
     """After a wrap that decided its data (ledger counts before it: ``seen``, ``kept``, ``by_reason``): warn if the
-    one source it named kept none of its new records and lost :data:`ALL_DUPLICATES_MIN` or more, most of them, to
-    duplicates."""
+    one source it named lost :data:`ALL_DUPLICATES_MIN` or more of its new records to duplicates, and kept none or
+    lost :data:`MOSTLY` of them so (:func:`_mostly_duplicates`)."""
     led = guard.ledger
     new = led.seen - seen
     dropped = {r: n - by_reason.get(r, 0) for r, n in led.by_reason.items() if n != by_reason.get(r, 0)}
     dups = {r: n for r, n in dropped.items() if r.startswith("duplicate/")}
-    if len(named) == 1 and led.kept == kept and _mostly_duplicates(dups, new - sum(dups.values())):
-        warn_all_duplicates(guard, named[0], new, dups)
+    got = led.kept - kept
+    if len(named) == 1 and _mostly_duplicates(new, got, dups, new - got - sum(dups.values())):
+        warn_all_duplicates(guard, named[0], new, dups, kept=got)
 
 
 #: frames a warning skips to reach the user's line: torchdataguard's, and a DataLoader's that iterate a dataset

@@ -95,6 +95,8 @@ _WRAPPED_CONTENT: "weakref.WeakKeyDictionary[Any, Dict[Tuple[int, int], Tuple[st
     weakref.WeakKeyDictionary()
 
 _Content = Tuple[Tuple[int, int], np.ndarray]
+#: how many lists (by content) a guard remembers, the latest ones: an epoch loop needs the last few
+REMEMBERED_LISTS = 32
 
 
 def _content_key(data: Any) -> Optional[_Content]:
@@ -170,7 +172,10 @@ def _remember(guard: Any, data: Any, before: Dict[str, int], content: Optional[_
     if len(named) != 1:
         return
     if content is not None:
-        _WRAPPED_CONTENT.setdefault(guard, {}).setdefault(content[0], (named[0], content[1]))
+        lists = _WRAPPED_CONTENT.setdefault(guard, {})
+        lists.setdefault(content[0], (named[0], content[1]))
+        for key in list(lists)[:-REMEMBERED_LISTS]:  # 8 bytes a record each: the latest lists only
+            del lists[key]
         return
     try:
         ref = weakref.ref(data)
