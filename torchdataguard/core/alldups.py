@@ -29,7 +29,7 @@ import warnings
 import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates"]
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -105,13 +105,18 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
         f"the first (guard.report()['matches'])", UserWarning, stacklevel=user_stacklevel())
 
 
+def drops_since(ledger: Any, by_reason: Mapping[str, int]) -> Dict[str, int]:
+    """The ledger's drops by reason since its ``by_reason`` counts were ``by_reason``."""
+    return {r: n - by_reason.get(r, 0) for r, n in ledger.by_reason.items() if n != by_reason.get(r, 0)}
+
+
 def check_wrapped(guard: Any, named: List[str], seen: int, kept: int, by_reason: Dict[str, int]) -> None:
     """After a wrap that decided its data (ledger counts before it: ``seen``, ``kept``, ``by_reason``): warn if the
     one source it named lost :data:`ALL_DUPLICATES_MIN` or more of its new records to duplicates, and kept none or
     lost :data:`MOSTLY` of them so (:func:`_mostly_duplicates`)."""
     led = guard.ledger
     new = led.seen - seen
-    dropped = {r: n - by_reason.get(r, 0) for r, n in led.by_reason.items() if n != by_reason.get(r, 0)}
+    dropped = drops_since(led, by_reason)
     dups = {r: n for r, n in dropped.items() if r.startswith("duplicate/")}
     got = led.kept - kept
     if len(named) == 1 and _mostly_duplicates(new, got, dups, new - got - sum(dups.values())):

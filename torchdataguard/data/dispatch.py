@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import xxhash
 
-from ..core.alldups import check_wrapped, user_stacklevel
+from ..core.alldups import check_wrapped, drops_since, user_stacklevel
 from ..core.hooks import HOOKS
 from ..core.ids import FINGERPRINT, record_fingerprint
 from ..errors import ConfigError, GuardInputError
@@ -249,7 +249,7 @@ def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int
     without a word (``[]`` from a list; the Trainer then failed on ``num_samples=0``). Drops that are all
     duplicates are explained by :mod:`torchdataguard.core.alldups`."""
     before = by_reason or {}
-    dropped = {r: n - before.get(r, 0) for r, n in guard.ledger.by_reason.items() if n != before.get(r, 0)}
+    dropped = drops_since(guard.ledger, before)
     if dropped and all(r.startswith("duplicate/") for r in dropped):
         return
     reasons = sorted(dropped.items(), key=lambda kv: -kv[1])[:3]
