@@ -9,6 +9,7 @@ from ..core.decider import ChunkCut
 from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
 from .pacing import WORKER_BUDGET_S, ChunkPacer
+from .priority import lower_worker_priority, worker_nice_of
 from .service import DecisionService
 
 __all__ = ["StreamFilter", "stream_ids", "worker_split"]
@@ -35,6 +36,8 @@ class StreamFilter:
         self.guard = guard
         #: shared with the guard (pickled into workers as it is when their iterator starts)
         self.id_tag = guard.id_tag
+        #: a DataLoader worker running this stream lowers its CPU priority by this much (see .priority)
+        self.worker_nice = worker_nice_of(guard)
         if guard.service is None:
             guard.service = DecisionService(guard)
         self.client = guard.service.client()
@@ -68,6 +71,7 @@ class StreamFilter:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call."""
         self._sync_fingerprint()
+        lower_worker_priority(self.worker_nice)
         buf: List[Any] = []
         buf_ids: List[Any] = []
         pacer = None
