@@ -59,6 +59,10 @@ def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIEL
             break
         name = str(k)[:60]
         into[name] = into.get(name, False) or isinstance(v, (str, bytes))
+        if isinstance(v, Mapping):  # a nested record: its string fields are named in the advice ("<.doc.body>")
+            for sk, sv in list(v.items())[:8]:
+                if isinstance(sv, (str, bytes)) and len(into) < cap:
+                    into[f"<.{name}.{str(sk)[:60]}>"] = True
 
 
 class TextFieldCheck:
@@ -129,7 +133,8 @@ class TextFieldCheck:
         hidden = [k for k in self.fields if not _is_type_mark(k) and looks_like_data(k)]
         names = sorted(k for k in self.fields if not _is_type_mark(k) and k not in hidden)
         marks = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
-        kinds = [k for k in marks if not k.startswith("=")]
+        kinds = [k for k in marks if not k.startswith(("=", "."))]
+        nested = [k[1:] for k in marks if k.startswith(".")]
         held = [k[1:] for k in marks if k.startswith("=")]
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
@@ -143,7 +148,14 @@ class TextFieldCheck:
             raise ConfigError(self._failed)
         if kinds:
             names = names + [f"(and records of type {', '.join(kinds)})"]
-        if len(texts) == 1:
+        if nested:  # before the top-level strings, which are then most likely ids or labels
+            top, sub = nested[0].split(".", 1)
+            fix = (f"text_field=NAME (CLI: --text-field NAME); the strings are inside a mapping ({', '.join(nested[:4])}), "
+                   f"and fields are read at the top level only: flatten the records first, e.g. "
+                   f"ds.map(lambda r: {{'text': r[{top!r}][{sub!r}]}}), or for a JSON Lines file "
+                   f"jq -c '. + {{text: .{top}.{sub}}}' IN > OUT, then text_field='text'"
+                   + (f" (or one of the top-level fields holding strings, {texts})" if texts else ""))
+        elif len(texts) == 1:
             fix = f"text_field={texts[0]!r} (CLI: --text-field {texts[0]})"
         elif texts:
             fix = f"text_field= one of {texts} (the fields holding strings; CLI: --text-field NAME)"

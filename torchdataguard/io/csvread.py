@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from typing import IO, Any, Callable, Iterator, List, Optional
 
 from ..core.plan import BadRecord
@@ -41,6 +42,14 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
                 header: Optional[List[str]] = next(rows, None)
                 if header is None:
                     return
+                sep = _other_separator(header)
+                if sep is not None:  # a ';' (tab, '|') separated file saved as .csv: read it with its separator
+                    header = next(csv.reader(text.lines, delimiter=sep))
+                    rows = csv.reader(text, delimiter=sep)
+                    text.delimiter = sep
+                    warnings.warn(f"{path}: the CSV header is one column holding {sep!r} ({len(header)} names): read "
+                                  f"as a {sep!r}-separated file, with the columns {header[:8]}", UserWarning,
+                                  stacklevel=2)
                 text.new_row()
                 dup = sorted({h for h in header if header.count(h) > 1})
                 if dup:
@@ -80,6 +89,8 @@ class _LastRow:
         self._it = iter(lines)
         self.lines: List[str] = []
         self._fresh = False
+        #: the file's cell separator (``,`` unless the header said otherwise: see :func:`_other_separator`)
+        self.delimiter = ","
 
     def __iter__(self) -> "_LastRow":
         return self
@@ -100,7 +111,7 @@ class _LastRow:
         """At the end of the file (``line_num`` lines read): raise :class:`csv.Error` if the last row's quote
         was never closed."""
         try:
-            for _ in csv.reader(self.lines, strict=True):
+            for _ in csv.reader(self.lines, strict=True, delimiter=self.delimiter):
                 pass
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
@@ -109,6 +120,21 @@ class _LastRow:
                 raise csv.Error(f"a quoted cell opened in the row at line {start:,} is never closed: the {n:,} "
                                 f"line{'s' if n != 1 else ''} from there to the end of the file were read as that "
                                 f"one cell (the file is truncated, or a quote is missing)") from None
+
+
+def _other_separator(header: List[str]) -> Optional[str]:
+    """The separator of a header read as one column that holds ``;``, a tab or ``|`` (the most frequent of
+    them), else ``None``: a file saved with another separator (Excel in many locales writes ``;``).
+
+    Example:
+        >>> _other_separator(["id;text;label"]), _other_separator(["id", "text"]), _other_separator(["text"])
+        (';', None, None)
+    """
+    if len(header) != 1:
+        return None
+    counts = {sep: header[0].count(sep) for sep in (";", "\t", "|")}
+    sep = max(counts, key=counts.__getitem__)
+    return sep if counts[sep] else None
 
 
 def _fix(v: str) -> Any:
