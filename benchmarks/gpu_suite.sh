@@ -13,7 +13,9 @@
 #   text      exact + near dedup of real text with the indexes on the device, decisions checked against the CPU
 #   augment   augmentation overhead against a training step (benchmarks/augment_overhead.py)
 #   dp        DP-SGD overhead against non-private training (benchmarks/dp_overhead.py, no utility part)
-#   guard     guard overhead while fine-tuning, 2 DataLoader workers (benchmarks/guard_overhead.py)
+#   guard     guard overhead while fine-tuning, 2 DataLoader workers, guarded and plain blocks of steps taking
+#             turns in one process (benchmarks/guard_overhead_blocks.py; guard_overhead.py runs each side in a
+#             fresh process, whose noise between processes exceeded the effect on the CPU)
 #   ddp       global dedup with one process per GPU over NCCL (benchmarks/distributed_scaling.py)
 # A summary with each step's status and seconds goes to $OUT/gpu_suite_<device>.json.
 set -u
@@ -72,7 +74,7 @@ if [ "$QUICK" = 1 ]; then
     --image-size 32 --out "$OUT/augment_overhead_$TAG.json"
   step dp 240 "$PY" "$HERE/dp_overhead.py" --device "$DEVICE" --steps 2 --batch 4 --seq 16 --skip-utility \
     --modes nonprivate,tdg_auto --out "$OUT/dp_overhead_$TAG.json"
-  step guard 300 "$PY" "$HERE/guard_overhead.py" --device "$DEVICE" --quick --out "$OUT/guard_overhead_$TAG.json"
+  step guard 300 "$PY" "$HERE/guard_overhead_blocks.py" --device "$DEVICE" --quick --out "$OUT/guard_overhead_blocks_$TAG.json"
   step ddp 240 "$PY" "$HERE/distributed_scaling.py" --device cpu --worlds 2 --planted 300 --repeat 1 \
     --out "$OUT/distributed_scaling_$TAG.json"
 else
@@ -82,7 +84,8 @@ else
   step augment 60 "$PY" "$HERE/augment_overhead.py" --device cuda --repeat 5 --out "$OUT/augment_overhead_cuda.json"
   step dp 80 "$PY" "$HERE/dp_overhead.py" --device cuda --steps 10 --skip-utility \
     --modes nonprivate,tdg_auto,opacus_hooks --out "$OUT/dp_overhead_cuda.json"
-  step guard 60 "$PY" "$HERE/guard_overhead.py" --device cuda --steps 20 --warmup 5 --repeat 1 --out "$OUT/guard_overhead_cuda.json"
+  step guard 60 "$PY" "$HERE/guard_overhead_blocks.py" --device cuda --block 10 --rounds 4 --warm 3 \
+    --out "$OUT/guard_overhead_blocks_cuda.json"
   step ddp 60 "$PY" "$HERE/distributed_scaling.py" --device cuda --planted 6000 --repeat 1 \
     --out "$OUT/distributed_scaling_cuda.json"
 fi
