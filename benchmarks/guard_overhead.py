@@ -1,5 +1,9 @@
 """What a guard costs while training: the same fine-tuning steps on the same batches, with and without it.
 
+Each side runs in a fresh process here; on the shared 2-core machine a process's step time moves by 10-30% from one
+process to the next, more than the effect (medians of -13% and +9% on the same code): the figure of record comes
+from ``benchmarks/guard_overhead_blocks.py``, which takes turns in one process.
+
 A small BERT (built from a config, random initialisation: 4 layers, hidden 256, sequence 128) is fine-tuned
 for spam/ham classification on the shipped SpamAssassin emails (plus 20% planted exact and near copies, so
 that the guard has work to drop), batch 16, AdamW, two DataLoader workers that tokenise (a word-hash
