@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..data.dispatch import map_style_length, wrapped_lengths
+from ..data.lineage import unwrapped
 from ..errors import ConfigError
 
 __all__ = ["check_training_data"]
@@ -24,16 +25,23 @@ def check_training_data(guard: Any, holder: Any, train_dataloader: Any) -> None:
     """Raise :class:`ConfigError` when ``train_dataloader`` holds data that did not go through the guard."""
     if train_dataloader is None or not (guard.record_stages or guard.index_stages):
         return
-    n: Optional[int] = map_style_length(getattr(train_dataloader, "dataset", None))
+    names = [st.name for st in guard.record_stages + guard.index_stages]
+    fix = ("Pass what guard.wrap returns, and tokenise that: raw_datasets['train'] = guard.wrap(raw_datasets['train']), "
+           "then raw_datasets['train'].map(tokenize, ...)")
+    data = getattr(train_dataloader, "dataset", None)
+    how = unwrapped(guard, data)  # known for sure, whatever the lengths (data/lineage.py)
+    if how is not None:
+        raise ConfigError(
+            f"GuardCallback: the Trainer's train_dataset {how}: it would train on the unguarded data (text its stages "
+            f"{names} did not rewrite, personal data included, and any examples they dropped), while the logs and the "
+            f"report count what the guard did. {fix}")
+    n: Optional[int] = map_style_length(data)
     if not n:
         return
     lengths = wrapped_lengths(holder) + (wrapped_lengths(guard) if holder is not guard else [])
     returned = {out for _, out in lengths}
     if n in returned:
         return
-    names = [st.name for st in guard.record_stages + guard.index_stages]
-    fix = ("Pass what guard.wrap returns, and tokenise that: raw_datasets['train'] = guard.wrap(raw_datasets['train']), "
-           "then raw_datasets['train'].map(tokenize, ...)")
     shortened = {given: out for given, out in lengths if given != out}
     if n in shortened:
         raise ConfigError(
