@@ -90,12 +90,13 @@ class Rows(Dataset):
 
 def test_a_torch_dataset_given_to_the_guard_is_refused(tmp_path, tiny_bert):
     g = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
-    rows = Rows([{k: torch.tensor(v) for k, v in TOKENS[i].items()} for i in range(N)])
+    unique = [i for i in range(N) if i % 5 != 4]  # TOKENS repeats every fifth row: left out, nothing is dropped
+    rows = Rows([{k: torch.tensor(v) for k, v in TOKENS[i].items()} for i in unique])
     wrapped = g.wrap(rows)
-    assert len(wrapped) == N - N // 5  # TOKENS repeats every fifth row
+    assert len(wrapped) == len(rows)  # lengths cannot tell them apart
     with pytest.raises(ConfigError, match="is the very dataset given to guard.wrap"):
         train(tmp_path / "a", tiny_bert(**BERT), rows, g)
     with pytest.raises(ConfigError, match="made from the dataset given to guard.wrap"):
-        train(tmp_path / "b", tiny_bert(**BERT), Subset(rows, range(N - N // 5)), g)
+        train(tmp_path / "b", tiny_bert(**BERT), Subset(rows, range(20)), g)
     assert train_ok(tmp_path / "c", tiny_bert, wrapped, g)
     assert train_ok(tmp_path / "d", tiny_bert, Subset(wrapped, range(10)), g)
