@@ -88,7 +88,7 @@ def _mark(ds: Any, mark: str) -> None:
     if mark in marks:
         return
     cls = _guarded_info_class()
-    if not isinstance(info, cls.__mro__[1]):
+    if type(info) not in (cls, cls.__mro__[1]):  # a DatasetInfo of the data's own kind: left as it is (not told)
         return
     values = {f.name: copy.deepcopy(getattr(info, f.name)) for f in dataclasses.fields(info)
               if f.init and f.name != "tdg_lineage"}
