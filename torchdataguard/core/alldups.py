@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+import threading
 import warnings
 import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates"]
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates",
+           "warn_at_user"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -97,12 +100,12 @@ def warn_all_duplicates(guard: Any, source: str, new: int, dropped: Mapping[str,
     how = "as a duplicate" if not dropped or dups == new else f"({new - dups} for other reasons), {dups} as duplicates"
     said = (f"every one of the {new} records of source {source!r} was dropped {how}" if not kept else
             f"{dups} of the {new} records of source {source!r} ({dups / max(new, 1):.0%}) were dropped as duplicates")
-    warnings.warn(
+    warn_at_user(
         f"{said} of data this guard wrapped before{reasons}: {'only %d' % kept if kept else 'nothing'} of it will "
         f"train. If it is the same data built again (a Dataset, IterableDataset, "
         f"DataLoader or datasets.Dataset created anew each epoch), build it once outside the loop and wrap that, or "
         f"wrap it with source={first!r} to replay the first wrap's decisions; if it is another split, it leaks into "
-        f"the first (guard.report()['matches'])", UserWarning, stacklevel=user_stacklevel())
+        f"the first (guard.report()['matches'])", UserWarning)
 
 
 def drops_since(ledger: Any, by_reason: Mapping[str, int]) -> Dict[str, int]:
@@ -136,3 +139,44 @@ def user_stacklevel() -> int:
                                  or _SKIPPED[1] in frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level
+
+
+#: where Python's own modules are (a thread's frames in ``threading``, ``queue`` ... are never the user's line)
+_STDLIB = tuple({os.path.normcase(os.path.abspath(sysconfig.get_paths()[k])) + os.sep for k in ("stdlib", "platstdlib")})
+_INSTALLED = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+
+
+def _library(filename: str, *, installed: bool) -> bool:
+    """A frame of torchdataguard, the DataLoader or Python's own modules (``installed``: or any installed package)."""
+    if filename.startswith(_SKIPPED[0]) or _SKIPPED[1] in filename or filename.startswith("<"):
+        return True
+    name = os.path.normcase(filename)
+    if any(p in name for p in _INSTALLED):
+        return installed
+    return name.startswith(_STDLIB)
+
+
+def warn_at_user(message: str, category: type = UserWarning) -> None:
+    """``warnings.warn`` at the user's line (:func:`user_stacklevel`), also from a thread of the guard's own (the
+    decision service that DataLoader workers ask, where no user frame is): there the line is the one the main
+    thread is running, past torchdataguard, the DataLoader, Python's own modules (the queue the main thread waits
+    on) and, where one is left, installed packages (the Trainer's loop); the warning stays in this module when the
+    main thread runs no such line."""
+    if threading.current_thread() is threading.main_thread():
+        warnings.warn(message, category, stacklevel=user_stacklevel())
+        return
+    top = sys._current_frames().get(threading.main_thread().ident)
+    frame = None
+    for installed in (True, False):
+        frame = top
+        while frame is not None and _library(frame.f_code.co_filename, installed=installed):
+            frame = frame.f_back
+        if frame is not None:
+            break
+    if frame is None:
+        warnings.warn(message, category, stacklevel=1)
+        return
+    glob = frame.f_globals
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=glob.get("__name__", "__main__"), registry=glob.setdefault("__warningregistry__", {}),
+                           module_globals=glob)

@@ -11,6 +11,7 @@ from ..device import resolve_device
 from ..errors import ConfigError, StateError
 from .alldups import end_of_source
 from .decider import DEFAULT_CHUNK, STREAM_CHUNK, Decider, LocalDecider
+from .fieldcheck import FieldChecks
 from .guard_state import apply_guard_state, check_guard_state, guard_state_dict
 from .hooks import hook
 from .ids import FINGERPRINTS, IdHasher, id_record_hook
@@ -22,7 +23,6 @@ from .progress import progress_bar
 from .quarantine import QuarantineSink
 from .stage import BatchStage, IndexStage, RecordStage, Stage
 from .state import JSON_FILE, load_state, save_state
-from .textcheck import TextFieldCheck
 from .tokens import TokenSync, text_rewriters
 
 __all__ = ["Guard", "Outcome"]
@@ -133,7 +133,7 @@ class Guard:
         #: record fingerprint -> counter of records every stage passes untouched (:meth:`protect`)
         self.protected: Dict[int, str] = {}
         self._wraps = 0
-        self._text_checks: Dict[str, TextFieldCheck] = {}
+        self._text_checks: Dict[str, FieldChecks] = {}
         for st in self.stages:
             if isinstance(st, IndexStage):
                 st.to(self.device)
@@ -215,10 +215,10 @@ class Guard:
         return self.decider.decide(self, plan, source, split=split)
 
     def check_text_field(self, plan: Optional[Plan], source: str = "", *, end: bool = False) -> None:
-        """Raise ``ConfigError`` if no record of ``source`` so far has the text field (core/textcheck.py; ``end``: it
-        ended, and core/alldups.py warns if all its new records were duplicates)."""
+        """Raise ``ConfigError`` if no record of ``source`` so far has the text field or a field a stage reads
+        (core/fieldcheck.py; ``end``: it ended, and core/alldups.py warns if all its new records were duplicates)."""
         with self.lock:
-            check = self._text_checks.get(source) or TextFieldCheck.for_stages(self.text_field, self.stages, source=source)
+            check = self._text_checks.get(source) or FieldChecks.for_stages(self.text_field, self.stages, source=source)
             self._text_checks.setdefault(source, check).check(plan, end=end)
             if end:  # every new record of the source dropped as a duplicate of earlier data: warned about
                 end_of_source(self, source)

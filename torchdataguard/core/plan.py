@@ -16,6 +16,7 @@ import torch
 from ..errors import GuardInputError
 from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, plain_id, record_fingerprint
 from .stage import Drop, Example
+from .fieldcheck import FieldProbe, probe_fields
 from .textcheck import MISSING, NOT_PROBED, PRESENT, looks_like_data, merge_fields, type_mark
 from .tokens import TokenSync, sync_tokens
 
@@ -65,12 +66,14 @@ class Plan:
     missing_fields: Dict[str, bool] = field(default_factory=dict)
     #: the hash the examples' fingerprints were made with (a tag of ``FINGERPRINTS``); None when none were made
     scheme: Optional[str] = None
+    #: counts of the fields the stages read besides the text (:func:`~torchdataguard.core.fieldcheck.probe_fields`)
+    field_probe: Optional[FieldProbe] = None
 
     def without_records(self) -> "Plan":
         """A copy whose examples carry no record (to send decisions requests cheaply)."""
         exs = [Example(e.id, None, None, e.text_field, e.counts, e.scores, e.fingerprint, e.protected)
                for e in self.examples]
-        return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields, self.scheme)
+        return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields, self.scheme, self.field_probe)
 
 
 def _holds_no_tokens(ids: Any) -> bool:
@@ -117,6 +120,9 @@ class Planner:
         self.token_field = token_field
         #: record fingerprint -> counter of the records that pass untouched (``Guard.protect``)
         self.protected: Dict[int, str] = dict(protected or {})
+        #: fields the record stages read besides the text (``PIIScrubber(fields=...)``), counted per chunk
+        self.extra_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "record"
+                                                for f in getattr(obj, "extra_fields", ()) or ()))
 
     # -- validation -------------------------------------------------------------------------------
     def _invalid(self, id_: Any, what: str, why: str) -> Drop:
@@ -237,7 +243,8 @@ class Planner:
             else:
                 flags.append(self._text_flag(rec, drop, missing))
         plan = Plan(exs, pre, text_flags=flags, missing_fields=missing,
-                    scheme=FINGERPRINT_TAGS.get(self.fingerprint) if self.fingerprints else None)
+                    scheme=FINGERPRINT_TAGS.get(self.fingerprint) if self.fingerprints else None,
+                    field_probe=probe_fields(records, self.extra_fields) if self.extra_fields else None)
         n = len(exs)
         for si, (kind, obj) in enumerate(self.steps):
             if not protected and pre.count(None) == n:  # nothing dropped or protected (the usual chunk)

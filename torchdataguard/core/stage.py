@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping  # isinstance against typing.Mapping costs about 1 us more per call
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -136,6 +136,9 @@ class Stage(abc.ABC):
     #: at or before the first such stage was never scrubbed, so the guard's quarantine file gets its id and
     #: reason but not its content (unless ``quarantine_pii=True``).
     scrubs_personal_data: ClassVar[bool] = False
+    #: fields of mapping records the stage reads besides the text field (``PIIScrubber(fields=...)``): a field that
+    #: none of a source's first records holds is refused (:mod:`torchdataguard.core.fieldcheck`)
+    extra_fields: Tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -22,9 +22,9 @@ Example:
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence, Set
 
+from .alldups import warn_at_user
 from .ids import qualify_id
 
 __all__ = ["WORKER_COPIES", "WORKER_COPY_BLOCK", "WORKER_COPY_MIN", "note_worker_copies", "worker_copies",
@@ -88,4 +88,4 @@ def note_worker_copies(guard: Any, n: int, source: str, split: int) -> None:
     guard.ledger.counts[WORKER_COPIES] += n
     if source not in guard.copies_warned:
         guard.copies_warned.add(source)
-        warnings.warn(worker_copies_message(source, split), UserWarning, stacklevel=3)
+        warn_at_user(worker_copies_message(source, split))  # from the decision service's thread: the user's line

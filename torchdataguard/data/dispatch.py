@@ -32,6 +32,7 @@ from ..core.alldups import check_wrapped, drops_since, user_stacklevel
 from ..core.hooks import HOOKS
 from ..core.ids import FINGERPRINT, record_fingerprint
 from ..errors import ConfigError, GuardInputError
+from .lineage import note_wrap
 
 __all__ = ["Handler", "find_handler", "map_style_length", "permutation_ids", "register", "wrap", "wrapped_lengths"]
 
@@ -233,6 +234,7 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     else:  # a list or tuple in another order: its handlers take the ids
         out = handler(guard, data, source=source, num_workers=num_workers, ids=ids)
     _remember(guard, data, before, content)
+    note_wrap(guard, data, out)  # what the Trainer callback tells given data from returned data by (.lineage)
     if counts is not None:
         check_wrapped(guard, [k for k, v in guard.sources.items() if v != before.get(k, 0)], *counts)
     given, returned = map_style_length(data), map_style_length(out)

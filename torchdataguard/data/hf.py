@@ -1,14 +1,36 @@
 """Hugging Face ``datasets`` wrappers: same kind out as in (``datasets`` is imported only by the data itself)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import contextlib
+import warnings
+from typing import Any, Dict, Iterator, List, Optional
 
 from ..errors import ConfigError
 from ..core.ids import qualify_id
 from .dispatch import register
 from .stream import StreamFilter, worker_split
 
-__all__ = ["HFRows", "wrap_hf_dataset", "wrap_hf_dict", "wrap_hf_iterable"]
+__all__ = ["HFRows", "datasets_bars", "wrap_hf_dataset", "wrap_hf_dict", "wrap_hf_iterable"]
+
+
+@contextlib.contextmanager
+def datasets_bars(show: bool) -> Iterator[None]:
+    """``datasets``' own progress bars (``map``) off for the calls inside when ``show`` is false
+    (``Guard(progress=False)``), and back as they were afterwards: ``datasets`` has a switch for all bars only,
+    no argument per call. Bars the user switched off stay off; ``HF_DATASETS_DISABLE_PROGRESS_BARS=0`` wins."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if show or are_progress_bars_disabled():
+        yield
+        return
+    with warnings.catch_warnings():  # the environment variable forces them on: datasets says so, and keeps them
+        warnings.simplefilter("ignore")
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if are_progress_bars_disabled():
+            enable_progress_bars()
 
 
 class HFRows:
@@ -60,8 +82,9 @@ def wrap_hf_dataset(guard: Any, ds: Any, *, source: Optional[str], num_workers: 
     planner = guard.planner()
     if planner.has_rewriters:
         # indices passed to the map are positions in `out`; the rewrite stages do not depend on ids
-        out = out.map(_Rewrite(planner), batched=True, with_indices=True, desc="torchdataguard rewrite",
-                      load_from_cache_file=False)
+        with datasets_bars(guard.progress):
+            out = out.map(_Rewrite(planner), batched=True, with_indices=True, desc="torchdataguard rewrite",
+                          load_from_cache_file=False)
     key = guard.id_tag.key
     if key is not None:  # training dynamics attached before wrapping: each row carries its ledger id
         if key in out.column_names:

@@ -193,6 +193,20 @@ class NearDedup(IndexStage):
             self.small.insert(keys.sets, keys.off, rows[to_small], [ids[i] for i in to_small.tolist()])
         return to_lsh, to_small
 
+    def check_compares(self, valid: torch.Tensor, exs: Sequence[Example], n: Optional[int] = None) -> None:
+        """On the first rows decided (``valid``: which hold anything to compare; ``exs``: those rows, or a rank's
+        share of them, ``n`` in all), refuse settings under which nothing is compared: before 2026-12-07 every
+        record passed, counted as near/no_content. Also run by the distributed stage (distributed/sharded_near.py)."""
+        if not self._probed:
+            self._probed = True
+            if not bool(valid.any()):
+                raise ConfigError(nothing_to_compare(self.cfg, exs, n=n))
+
+    @property
+    def compares_checked(self) -> bool:
+        """Whether :meth:`check_compares` has looked at the first rows decided (since the last reset)."""
+        return self._probed
+
     @one_thread
     def decide(self, exs: Sequence[Example], keys: NearKeys) -> List[Optional[Drop]]:
         m = len(exs)
@@ -200,10 +214,7 @@ class NearDedup(IndexStage):
         if m == 0:
             return out
         keys = keys.to(self.device)
-        if not self._probed:  # before 2026-12-07 such settings let every record pass, counted as near/no_content
-            self._probed = True
-            if not bool(keys.valid.any()):
-                raise ConfigError(nothing_to_compare(self.cfg, exs))
+        self.check_compares(keys.valid, exs)
         for i in torch.nonzero(~keys.valid).flatten().tolist():
             exs[i].count("near/no_content")
         R = torch.nonzero(keys.valid).flatten()

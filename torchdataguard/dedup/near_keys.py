@@ -179,11 +179,11 @@ def signatures_from_batch(batch: Mapping[str, torch.Tensor], cfg: "NearDedupConf
     return keys_from_shingles(h, rows[d], ids.shape[0], cfg)
 
 
-def nothing_to_compare(cfg: "NearDedupConfig", exs: Sequence[Example]) -> str:
+def nothing_to_compare(cfg: "NearDedupConfig", exs: Sequence[Example], n: Optional[int] = None) -> str:
     """The message of :class:`~torchdataguard.errors.ConfigError` when none of the first records ``exs`` a
     ``NearDedup`` stage met had anything it compares: its settings, not the records, are wrong (every record would
-    pass uncompared, counted only as ``near/no_content``)."""
-    n = len(exs)
+    pass uncompared, counted only as ``near/no_content``; ``n``: the records in all, when ``exs`` is one rank's share)."""
+    n = len(exs) if n is None else n
     first = exs[0].record if exs else None
     fields = sorted(map(str, first))[:12] if isinstance(first, Mapping) else None
     held = f"; the records have the fields {fields}" if fields is not None else ""

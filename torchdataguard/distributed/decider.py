@@ -171,6 +171,7 @@ class ShardedDecider:
             counts: List[Tuple[int, str]] = []
             col = 4
             for si, sh, w in widths:
+                sh.examples = exs
                 present = (rowsT[:, col] == 1) & (rep == 0) & ~dropped & ~((pre != _NO_PRE) & (pre < si))
                 idx = torch.nonzero(present).flatten()
                 drops, cnt = sh.decide(rowsT[idx, col + 1 : col + 1 + w], ids.take(idx))

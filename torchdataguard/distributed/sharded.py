@@ -80,6 +80,9 @@ class ShardedStage(abc.ABC):
     def __init__(self, stage: IndexStage, comm: Comm) -> None:
         self.stage = stage
         self.comm = comm
+        #: this rank's examples of the global chunk being decided (set by the decider before :meth:`decide`; for
+        #: messages that name what the records hold)
+        self.examples: List[Any] = []
 
     @property
     @abc.abstractmethod

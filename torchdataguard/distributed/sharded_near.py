@@ -120,6 +120,9 @@ class ShardedNear(ShardedStage):
             return out, []
         dev = st.index.device
         keys = self._decode(words.to(dev))
+        # settings under which nothing is compared are refused as by the local stage; every rank sees the same
+        # global chunk, so every rank raises
+        st.check_compares(keys.valid, self.examples, n=G)
         counts = [(j, "near/no_content") for j in torch.nonzero(~keys.valid).flatten().tolist()]
         W, me = self.comm.world, self.comm.rank
         R = torch.nonzero(keys.valid).flatten()

@@ -172,6 +172,11 @@ class PIIScrubber(Rewriter):
         if self.settings.ner:
             check_presidio(self.settings.ner_model)
 
+    @property
+    def extra_fields(self) -> Tuple[str, ...]:  # type: ignore[override]
+        """The ``fields=`` scrubbed besides the text: one none of the first records holds is refused (core/fieldcheck.py)."""
+        return self.settings.fields
+
     # -- contract ----------------------------------------------------------------------------------------
     def config(self) -> Dict[str, Any]:
         cfg: Dict[str, Any] = {"actions": dict(self._actions), "pseudonym_length": self.settings.pseudonym_length}

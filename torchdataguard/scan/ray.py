@@ -34,14 +34,15 @@ from ..core.jsonable import json_line, to_jsonable
 from ..core.plan import BadRecord, Plan
 from ..core.quarantine import QuarantineSink
 from ..core.stage import Drop, Example
-from ..core.textcheck import TextFieldCheck
+from ..core.fieldcheck import FieldChecks
 from ..distributed.comm import Comm
 from ..distributed.decider import EncodedKeys
 from ..distributed.guard import DistributedGuard
 from ..distributed.sharded import sharded_for
-from ..errors import ConfigError
+from ..errors import ConfigError, GuardError
 from ..io import readers  # looked up at call time (tests stand a reader in)
 from .outputs import ReadCounter, ScanRun, check_reading
+from .piifields import OtherFieldsProbe
 from .stages import build_stages
 
 __all__ = ["scan_ray"]
@@ -120,6 +121,8 @@ class _PlanBatch:
         # for the driver's text-field check (core/textcheck.py): per-row marks, the batch's field names once
         out["probe"] = np.asarray(plan.text_flags or [0] * m, dtype=np.int64)
         out["pfields"] = [json.dumps(plan.missing_fields) if i == 0 else "" for i in range(m)]
+        # and for the check of the fields the stages read besides the text (core/fieldcheck.py): the batch's counts
+        out["xfields"] = [json.dumps(plan.field_probe) if i == 0 and plan.field_probe else "" for i in range(m)]
         return out
 
 
@@ -173,8 +176,12 @@ class _IndexShard:
         m = len(part["id"])
         exs: List[Example] = []
         pre = []
+        # the records only while a stage still looks at its first ones for its messages (NearDedup.check_compares)
+        probing = not all(getattr(sh.stage, "compares_checked", True) for sh in self.dg.decider.stages.values())
         for i in range(m):
-            ex = Example(json.loads(part["id"][i]), None, None, g.text_field)
+            rec = json.loads(part["out"][i]) if probing else None
+            text = rec if isinstance(rec, str) else rec.get(g.text_field) if isinstance(rec, dict) and g.text_field else None
+            ex = Example(json.loads(part["id"][i]), rec, text if isinstance(text, str) else None, g.text_field)
             ex.counts = json.loads(part["counts"][i])
             ex.scores = json.loads(part["scores"][i])
             exs.append(ex)
@@ -237,7 +244,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     check_reading(fmt, limit=limit, split=split)
     spec = {"stages": list(stages), "threshold": threshold, "options": options or {}, "text_field": text_field,
             "id_field": id_field, "strict": strict, "max_chars": max_chars, "chunk_size": chunk_size}
-    _build(spec)  # fail early, here, on bad stage names or options
+    built = _build(spec)  # fail early, here, on bad stage names or options
     spec_json = json.dumps(spec, sort_keys=True)
     started = False
     if not ray.is_initialized():
@@ -260,7 +267,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
     reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
     records = reader if limit is None else itertools.islice(reader, limit)
-    check = TextFieldCheck(text_field)
+    check = FieldChecks.for_stages(text_field, built.stages)  # the text field, and fields the stages read
+    probe = OtherFieldsProbe(built)  # personal data in the other fields of the records written (scan/piifields.py)
     C = chunk_size
     pos = 0
     try:
@@ -278,22 +286,25 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                 ds = ray.data.from_items(items).map_batches(_plan_batch, fn_kwargs={"spec_json": spec_json},
                                                            batch_size=C, batch_format="numpy")
                 cols: Dict[str, List[Any]] = {"pos": [], "keys": [], "id": [], "out": [], "pre": [], "counts": [],
-                                              "scores": [], "probe": [], "pfields": []}
+                                              "scores": [], "probe": [], "pfields": [], "xfields": []}
                 for b in ds.iter_batches(batch_size=None, batch_format="numpy"):
                     for k in cols:
                         cols[k].extend(list(b[k]))
                 order = np.argsort(np.asarray(cols["pos"], dtype=np.int64), kind="stable")
                 cols = {k: [v[i] for i in order] for k, v in cols.items()}
-                check.observe([int(x) for x in cols["probe"]], _merged_fields(cols["pfields"]))  # before deciding
+                check.text.observe([int(x) for x in cols["probe"]], _merged_fields(cols["pfields"]))  # before deciding
+                check.extra.observe(_merged_probe(cols["xfields"]))
                 n = len(order)
                 for a in range(0, n, W * C):
                     b = min(n, a + W * C)
                     parts = [{k: v[a + r : b : W] for k, v in cols.items()} for r in range(W)]
-                    got = ray.get([act.decide.remote(p) for act, p in zip(actors, parts)])
+                    got = _get(ray, [act.decide.remote(p) for act, p in zip(actors, parts)])
                     for j in range(b - a):
                         r, o = j % W, j // W
                         d = got[r][o]
                         out = parts[r]["out"][o]
+                        if probe.left:
+                            probe.see(json.loads(out))
                         if d is None:
                             kept_fh.write(out + "\n")
                         else:
@@ -316,6 +327,9 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
         if started:
             ray.shutdown()
     rep["input"] = {"path": os.path.abspath(input_path), "format": fmt, "split": split}
+    other_pii = probe.report()
+    if other_pii is not None:  # as the local scan reports it (scan/piifields.py)
+        rep["pii_other_fields"] = other_pii
     rep["throughput"] = {"wall_seconds": round(wall, 3),
                          "examples_per_second": round(rep["seen"] / wall, 1) if wall > 0 else None}
     rep["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
@@ -332,3 +346,29 @@ def _merged_fields(cells: List[str]) -> Dict[str, bool]:
         for k, v in (json.loads(cell) if cell else {}).items():
             out[k] = out.get(k, False) or bool(v)
     return out
+
+
+def _merged_probe(cells: List[str]) -> Optional[List[Any]]:
+    """The batches' counts of the fields the stages read besides the text (JSON cells, '' for none), summed."""
+    n, held, names = 0, {}, {}  # type: ignore[var-annotated]
+    for cell in cells:
+        if cell:
+            m, h, f = json.loads(cell)
+            n += m
+            for k, v in h.items():
+                held[k] = held.get(k, 0) + v
+            for k, v in f.items():
+                names[k] = names.get(k, False) or v
+    return [n, held, names] if n else None
+
+
+def _get(ray: Any, refs: List[Any]) -> List[Any]:
+    """``ray.get``, raising a torchdataguard error of an actor as itself (a wrong setting found in the data: the
+    scan's status says so), not wrapped in Ray's task error."""
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, GuardError):
+            raise cause from None
+        raise
