@@ -22,7 +22,8 @@ ANCHORS = ["ghp_", "gho_", "hf_", "npm_", "github_pat_", "sk_live_", "rk_test_",
            "AWS_SECRET_ACCESS_KEY=", "secret", "SECRET", "_", "-", "A"]
 PHONE = ["tel", "Tel.", "telephone:", "TELEFON", "Handy", "tél.", "Rufnummer", "WhatsApp", "ph", "Phone #", "fax",
          "FAX:", "mob", "mobile", "cell", "call",
-         "Call", " ", "\n", ":", "#", ".", "(", "0", "020", "7946", "0958", "(0)", "2002", "x", "\u3000", "İ", "ß"]
+         "Call", " ", "\n", ":", "#", ".", "(", "0", "020", "7946", "0958", "(0)", "2002", "x", "\u3000", "İ", "ß",
+         "852", "(852)", "8", "23456789", "\tcall   ", "  4011a6:\t", " <puts@plt>"]
 GLUE = ["", " ", "\n", ".", ",", "-", ":", "/", "@", "(", ")", "x", "0", "_", "=", "1", "12", "a", "Z", "电话", "卡号"]
 
 
@@ -128,6 +129,22 @@ def test_phone_word_gate_on_every_word_and_separator():
                             matched += 1
                             assert finders_phone.phone_word_lower(text) == text.lower(), repr(text)
     assert matched > 400
+
+
+def test_phone_word_gate_lets_through_every_number_after_a_phone_word():
+    # the numbers without a trunk 0 (8 ..., 852 ..., 2345 6789) are looked for only in texts the gate lets through
+    matched = 0
+    for form in finders_phone._PHONE_WORD_FORMS:
+        for word in (form, form.upper(), form.title()):
+            for sep in ("", " ", ".", ":", " # ", "\t", ".:\n", "\u3000"):
+                for tail in "123456789(":
+                    for lead in ("x ", "é "):
+                        before = f"{lead}{word}{sep}"
+                        if finders_phone._WORD_BEFORE.search(before.lower()):
+                            matched += 1
+                            text = f"{before}{tail}9 2345 6789"
+                            assert finders_phone.phone_word_lower(text) == text.lower(), repr(text)
+    assert matched > 4000
 
 
 def test_find_phone_equals_the_plain_run(corpus, monkeypatch):

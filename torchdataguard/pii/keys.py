@@ -27,6 +27,9 @@ KEY_ENV = "TORCHDATAGUARD_PII_KEY"
 MIN_KEY_BYTES = 16
 # a mainland mobile number without its country code: 13812345678, 138 1234 5678, 138-1234-5678
 _CN_MOBILE = re.compile(r"1[3-9][0-9](?P<sep>[ \-]?)[0-9]{4}(?P=sep)[0-9]{4}")
+# how a North American number without its country code is written (the phone finder's groups): ten digits grouped
+# otherwise and without "+" are a country code and a national number (65 6123 4567)
+_NANP_GROUPS = re.compile(r"\(?[0-9]{3}\)?[ .\-]?[0-9]{3}[ .\-][0-9]{4}")
 
 
 class SecretKey:
@@ -110,7 +113,8 @@ def canonical_value(entity: str, value: str) -> str:
         return "".join(ch for ch in value if ch.isdigit())
     if entity == "phone":
         digits = "".join(ch for ch in value if ch.isdigit())
-        if not value.lstrip("( ").startswith("+") and len(digits) == 10 and not digits.startswith("0"):
+        if (not value.lstrip("( ").startswith("+") and len(digits) == 10 and not digits.startswith("0")
+                and _NANP_GROUPS.fullmatch(value.strip())):
             digits = "1" + digits  # a North American number written without its country code
         elif _CN_MOBILE.fullmatch(value):
             digits = "86" + digits  # a mainland mobile number written without its country code

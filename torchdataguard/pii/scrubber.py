@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 from ..core.stage import Drop, Example, Rewriter, register_stage
 from ..errors import ConfigError, StateError
 from .detectors import ENTITY_TYPES, Detection, find_pii
-from .detectors.detect import fold_digits
+from .detectors.detect import fold_digits, without_invisible
 from .keys import SecretKey, canonical_value, key_from_env
 from .ner import NER_ENTITY_TYPES, build_analyzer, check_presidio, ner_detect
 
@@ -228,8 +228,8 @@ class PIIScrubber(Rewriter):
             assert self._key is not None
             mac = self._mac = self._key.mac()
         h = mac.copy()
-        if not value.isascii():  # ٤١١١... and 4111... are one value: one pseudonym
-            value = fold_digits(value)
+        if not value.isascii():  # ٤١١١... and 4111..., jo\u200bhn@... and john@... are one value: one pseudonym
+            value = fold_digits(value if entity in NER_ENTITY_TYPES else without_invisible(value))
         h.update(entity.encode("ascii") + b"\x00" + canonical_value(entity, value).encode("utf-8", "surrogatepass"))
         return f"<{entity.upper()}_{h.hexdigest()[: self.settings.pseudonym_length]}>"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from bisect import bisect_right
+from typing import FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
 from .finders import FINDERS, MIN_DIGITS, MULTI_FINDERS, MULTI_MIN_DIGITS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
 
-__all__ = ["find_pii", "fold_digits"]
+__all__ = ["find_pii", "fold_digits", "without_invisible"]
 
 
 def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = None,
@@ -33,6 +34,16 @@ def find_pii(text: str, entities: Optional[Sequence[str] | FrozenSet[str]] = Non
         [('credit_card', '4111 1111 1111 1111')]
     """
     wanted = ENTITY_TYPES if entities is None else [e for e in ENTITY_TYPES if e in entities]
+    if not text.isascii():
+        cut = _drop_invisible(text)  # jo\u200bhn@exa\u200bmple.com: found in the text without them, then mapped back
+        if cut is not None:
+            return [Detection(cut.to_text(d.start), cut.to_text(d.end - 1) + 1, d.entity)
+                    for d in _find(cut.text, wanted, [Detection(cut.to_cut(d.start), cut.to_cut(d.end), d.entity)
+                                                      for d in extra])]
+    return _find(text, wanted, extra)
+
+
+def _find(text: str, wanted: Sequence[str], extra: Sequence[Detection]) -> List[Detection]:
     if not text.isascii():  # other digits (٤١١١, ४१११, ４１１１), no-break spaces, ＠ addresses: read as ASCII, same positions
         text = fold_digits(text)
     dets, clipped = _detect_once(text, wanted, extra)
@@ -94,6 +105,85 @@ def fold_digits(text: str) -> str:
     if wide:
         text = text.translate(_WIDE_ADDRESS)
     return text.translate(_SEPARATORS)
+
+
+#: invisible format characters: soft hyphen, Mongolian vowel separator, zero-width space, non-joiner and joiner,
+#: the bidirectional marks, embeddings, overrides and isolates, word joiner, invisible operators, byte order mark
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+")
+#: the same, one by one: ``ch in text`` for each is four times faster than the pattern's scan (and answers at once
+#: for a character wider than any of ``text``'s)
+_INVISIBLE_CHARS = tuple(chr(c) for c in (0xAD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
+                                          *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0xFEFF))
+
+
+def _joins(ch: str) -> bool:
+    """Whether an invisible character next to ``ch`` (on both sides) is dropped: ASCII, and letters and digits of
+    the alphabets from Latin-1 to Cyrillic. Next to anything else (Thai and Khmer words parted by a zero-width space,
+    Persian words with a zero-width non-joiner, emoji sequences) it stays, and parts as it did."""
+    return ch < "\x80" or ("\u00c0" <= ch <= "\u052f" and ch.isalnum())
+
+
+class _Cut(NamedTuple):
+    """A text without some of its invisible characters, and how positions in the two correspond."""
+
+    text: str
+    at: List[int]  # where, in ``text``, each run of invisible characters was (ascending)
+    removed: List[int]  # characters removed up to and including each run
+    where: List[int]  # where each run started in the original text
+
+    def to_text(self, i: int) -> int:
+        """The original position of ``self.text[i]``."""
+        k = bisect_right(self.at, i)
+        return i + (self.removed[k - 1] if k else 0)
+
+    def to_cut(self, i: int) -> int:
+        """The position in ``self.text`` of the original position ``i`` (of the next kept character)."""
+        k = bisect_right(self.where, i - 1)
+        if k == 0:
+            return i
+        j = k - 1  # the last run that started before i
+        before = self.removed[j - 1] if j else 0
+        return i - min(self.removed[j], before + i - self.where[j])
+
+
+def _drop_invisible(text: str) -> Optional[_Cut]:
+    """``text`` without the runs of :data:`_INVISIBLE` characters that sit between two characters of
+    :func:`_joins`, or ``None`` when there is none (most texts: a quick look for each character)."""
+    for ch in _INVISIBLE_CHARS:
+        if ch in text:
+            break
+    else:
+        return None
+    at: List[int] = []
+    removed: List[int] = []
+    where: List[int] = []
+    parts: List[str] = []
+    pos = gone = 0
+    for m in _INVISIBLE.finditer(text):
+        s, e = m.span()
+        if s == 0 or e == len(text) or not (_joins(text[s - 1]) and _joins(text[e])):
+            continue
+        parts.append(text[pos:s])
+        at.append(s - gone)
+        gone += e - s
+        removed.append(gone)
+        where.append(s)
+        pos = e
+    if not at:
+        return None
+    parts.append(text[pos:])
+    return _Cut("".join(parts), at, removed, where)
+
+
+def without_invisible(value: str) -> str:
+    """``value`` without invisible format characters (zero-width space, soft hyphen, word joiner, byte order
+    mark ...): how a value found across them is spelt for its pseudonym.
+
+    Example:
+        >>> without_invisible("jo\u200bhn@exa\u00admple.com")
+        'john@example.com'
+    """
+    return _INVISIBLE.sub("", value)
 
 
 _MOST_NEEDED = max(max(MIN_DIGITS.values()), max(MULTI_MIN_DIGITS))

@@ -1,0 +1,106 @@
+"""Values with invisible format characters inside (zero-width space, joiners, word joiner, byte order mark, soft
+hyphen, bidirectional marks) are found whole, with a guard that has no Normalize stage (fourteenth session)."""
+import glob
+import gzip
+import random
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import torchdataguard as tdg
+from torchdataguard.pii import Detection, find_pii
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u202c"]
+KEY = b"k" * 32
+
+
+def found(text):
+    return [(d.entity, text[d.start:d.end]) for d in find_pii(text)]
+
+
+@pytest.mark.parametrize("ch", INVISIBLE)
+def test_an_address_with_invisible_characters_is_scrubbed_whole(ch):
+    address = f"jo{ch}hn@exa{ch}mple.com"
+    text = f"mail {address} now"
+    assert found(text) == [("email", address)]
+    assert tdg.PIIScrubber().scrub(text) == "mail <EMAIL> now"  # before: passed as it came
+    pseudo = tdg.PIIScrubber(actions="pseudonymize", key=KEY)
+    assert pseudo.scrub(text) == pseudo.scrub("mail john@example.com now")  # one value, one pseudonym
+
+
+@pytest.mark.parametrize("ch", INVISIBLE)
+@pytest.mark.parametrize("text, value, entity", [
+    ("Tel: 020 79{c}46 0958 ok", "020 79{c}46 0958", "phone"),
+    ("call +1 (415) 555-01{c}32 now", "+1 (415) 555-01{c}32", "phone"),
+    ("card 4111{c}1111{c}1111{c}1111 end", "4111{c}1111{c}1111{c}1111", "credit_card"),
+    ("SSN 536-22-12{c}34 on file", "536-22-12{c}34", "us_ssn"),
+    ("from 192.168.{c}10.7 via", "192.168.{c}10.7", "ipv4"),
+])
+def test_numbers_with_invisible_characters_are_found_whole(ch, text, value, entity):
+    text, value = text.format(c=ch), value.format(c=ch)
+    assert found(text) == [(entity, value)]
+
+
+def test_invisible_characters_outside_a_value_stay_where_they_were():
+    assert found("\ufeffjohn@example.com\u200b.") == [("email", "john@example.com")]
+    # between Thai words a zero-width space parts them, as a space would: the address does not take the word
+    text = "ติดต่อ\u200bjohn@example.com"
+    assert found(text) == [("email", "john@example.com")]
+    assert tdg.PIIScrubber().scrub(text) == "ติดต่อ\u200b<EMAIL>"
+    # Persian words hold zero-width non-joiners: nothing to find, nothing changed
+    assert find_pii("می\u200cخواهم این را بدانم") == []
+
+
+def test_detections_of_another_source_keep_their_positions():
+    text = "a\u200bb Angela Merkel, jo\u200bhn@example.com"
+    name = Detection(text.index("Angela"), text.index(","), "person")
+    dets = find_pii(text, extra=[name])
+    assert [(d.entity, text[d.start:d.end]) for d in dets] == [("person", "Angela Merkel"),
+                                                              ("email", "jo\u200bhn@example.com")]
+
+
+CHANGELOGS = sorted(glob.glob("/usr/share/doc/*/changelog.Debian.gz"))[:60]
+MAINTAINER = re.compile(r"^ -- [^<\n]*<([^<>\s]+@[^<>\s]+)>  ", re.M)
+
+
+@pytest.mark.skipif(not CHANGELOGS, reason="no Debian changelogs on this machine")
+def test_real_addresses_with_an_invisible_character_planted_are_found_with_their_extent():
+    rng = random.Random(0)
+    checked = 0
+    for path in CHANGELOGS:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        m = MAINTAINER.search(text)
+        if m is None:
+            continue
+        address = m.group(1)
+        cut = rng.randrange(1, len(address))
+        hidden = address[:cut] + rng.choice(INVISIBLE) + address[cut:]
+        line = f" -- Someone <{hidden}>  Mon, 01 Jan 2024 00:00:00 +0000"
+        assert ("email", hidden) in found(line), path
+        assert hidden not in tdg.PIIScrubber().scrub(line)
+        checked += 1
+    assert checked >= 30
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+piece = st.sampled_from(["john@example.com", "Tel: 020 7946 0958", "4111 1111 1111 1111", "10.0.0.7", "ติดต่อ",
+                         "می", "x", " ", "@", ".", "-", "0", "12", "\n"] + INVISIBLE)
+texts = st.lists(piece, min_size=1, max_size=14).map("".join)
+
+
+@SETTINGS
+@given(texts)
+def test_scrubbing_with_invisible_characters_leaves_nothing_and_is_idempotent(text):
+    scrub = tdg.PIIScrubber()
+    dets = scrub.detect(text)
+    once = scrub.scrub(text)
+    assert scrub.detect(once) == [] and scrub.scrub(once) == once
+    pieces, pos = [], 0
+    for d in dets:  # only the detected spans change
+        assert d.start >= pos and d.end > d.start
+        pieces += [text[pos:d.start], f"<{d.entity.upper()}>"]
+        pos = d.end
+    assert once == "".join(pieces) + text[pos:]
