@@ -1,6 +1,7 @@
 """Filtering a stream chunk by chunk, in the main process or in DataLoader workers (which ask the main process)."""
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from torch.utils.data import get_worker_info
@@ -8,7 +9,7 @@ from torch.utils.data import get_worker_info
 from ..core.decider import ChunkCut
 from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
-from .pacing import WORKER_BUDGET_S, ChunkPacer
+from .pacing import WORKER_BUDGET_S, ChunkPacer, ran_clock
 from .priority import lower_worker_priority, worker_nice_of
 from .service import DecisionService
 
@@ -76,7 +77,9 @@ class StreamFilter:
         buf_ids: List[Any] = []
         pacer = None
         if self.paced:  # a worker sizes its chunks to a time budget; the main process ramps up to the cap
-            pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if get_worker_info() is not None else None)
+            worker = get_worker_info() is not None
+            pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if worker else None,
+                               clock=ran_clock if worker and self.worker_nice else time.perf_counter)
         cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
         for rec, i in zip(records, ids):
             buf.append(rec)
