@@ -121,3 +121,15 @@ def test_a_starved_lowered_worker_still_paces_its_chunks_by_the_time_it_ran(tmp_
         burner.join()
     sizes = [int(x) for x in log.read_text().split()]
     assert max(sizes) > 4 * pacing.FIRST, sizes
+
+
+def test_worker_nice_set_after_wrapping_is_used_by_the_workers_that_start_later():
+    before = os.nice(0)
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    ds = guard.wrap(_Stream())
+    guard.worker_nice = 0  # was read once by wrap(): the workers still lowered theirs by 10
+    assert set(DataLoader(ds, batch_size=8, num_workers=2, collate_fn=_niceness)) == {before}
+    guard.worker_nice = 25
+    with pytest.raises(tdg.ConfigError, match="worker_nice=25"):
+        list(DataLoader(ds, batch_size=8, num_workers=1, collate_fn=_niceness))
+    guard.close()

@@ -53,6 +53,8 @@ class StreamFilter:
         self._sync_fingerprint()  # pickled when a DataLoader's workers start: after any state was loaded
         d = dict(self.__dict__)
         d["guard"] = None  # workers never hold the index; they ask the main process
+        if self.guard is not None:  # set after wrapping: the workers that start now use it
+            d["worker_nice"] = worker_nice_of(self.guard)
         return d
 
     def _decide(self, plan: Any, split: Optional[int]) -> List[bool]:
@@ -72,6 +74,8 @@ class StreamFilter:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call."""
         self._sync_fingerprint()
+        if self.guard is not None:  # a forked worker's copy of the guard: its worker_nice as the workers started
+            self.worker_nice = worker_nice_of(self.guard)
         lower_worker_priority(self.worker_nice)
         buf: List[Any] = []
         buf_ids: List[Any] = []
