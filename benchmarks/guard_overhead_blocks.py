@@ -83,6 +83,31 @@ def block(it: Any, other: Any, m: Any, opt: Any, device: torch.device, steps: in
             "other_workers_cpu": (c1[3] - c0[3]) / steps}
 
 
+def drift_corrected(rounds: List[Any]) -> List[float]:
+    """``guarded / plain - 1`` for each guarded block that has plain blocks on both sides in time, the plain
+    step time interpolated linearly between the nearest plain block before it and the nearest after it (a
+    steady drift of the machine's speed cancels). ``rounds``: ``(guarded, plain)`` pairs, the guarded block
+    first in even rounds, the plain first in odd ones (g0 p0 p1 g1 g2 p2 ...).
+
+    Example:
+        >>> walls = lambda r: ({"wall": 1.0 + (4 * (r // 2) + (0 if r % 2 == 0 else 3))},
+        ...                    {"wall": 1.0 + (4 * (r // 2) + (1 if r % 2 == 0 else 2))})
+        >>> [round(x, 9) for x in drift_corrected([walls(r) for r in range(4)])]  # a linear drift, no overhead
+        [0.0, 0.0]
+    """
+    seq: List[tuple] = []
+    for r, (g, p) in enumerate(rounds):
+        seq += [("g", g["wall"]), ("p", p["wall"])] if r % 2 == 0 else [("p", p["wall"]), ("g", g["wall"])]
+    out = []
+    for i, (side, wall) in enumerate(seq):
+        before = [j for j in range(i) if seq[j][0] == "p"]
+        after = [k for k in range(i + 1, len(seq)) if seq[k][0] == "p"]
+        if side == "g" and before and after:
+            j, k = before[-1], after[0]
+            out.append(wall / (seq[j][1] + (seq[k][1] - seq[j][1]) * (i - j) / (k - j)) - 1)
+    return out
+
+
 def make_guard() -> Any:
     import torchdataguard as tdg
 
@@ -170,8 +195,7 @@ def main() -> int:
     ratios = [g["wall"] / p["wall"] - 1 for g, p in rounds]
     upper = [(g["wall"] + spill(p)) / (p["wall"] - spill(p)) - 1 for g, p in rounds]
     plains = [p["wall"] for _, p in rounds]
-    # guarded block r against the plain blocks on either side of it (r - 1 and r): a steady drift cancels
-    around = [rounds[r][0]["wall"] / ((plains[r - 1] + plains[r]) / 2) - 1 for r in range(1, len(rounds))]
+    around = drift_corrected(rounds)
     total = sum(g["wall"] for g, _ in rounds) / sum(plains) - 1
     res = {"machine": machine(device), "device": str(device), "method": "interleaved blocks in one process",
            "worker_nice": worker_nice_of(guard), "block": a.block, "rounds": len(rounds), "warm": a.warm, "batch": a.batch, "seq": G.SEQ, "stages": STAGES,

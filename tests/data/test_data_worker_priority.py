@@ -73,3 +73,63 @@ def test_the_main_process_is_never_lowered():
     assert len(list(guard.wrap(_Stream()))) == 40  # num_workers=0: the stream runs in this process
     assert os.nice(0) == before
     guard.close()
+
+
+def _burn(cpu):
+    os.sched_setaffinity(0, {cpu})
+    while True:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or not os.path.exists("/proc/thread-self/schedstat"),
+                    reason="Linux: CPU affinity and the scheduler's wait times")
+def test_a_starved_lowered_worker_still_paces_its_chunks_by_the_time_it_ran(tmp_path, monkeypatch):
+    """A worker niced below a busy process on its CPU runs a fraction of the time: timed on the wall clock,
+    every chunk looked 10 times slower than it was and stayed at 64 records."""
+    import multiprocessing as mp
+
+    from torchdataguard.data import pacing
+
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    log = tmp_path / "sizes"
+    done = pacing.ChunkPacer.done
+
+    def logged(self, records):
+        done(self, records)
+        with open(log, "a") as fh:
+            fh.write(f"{self.size}\n")
+
+    monkeypatch.setattr(pacing.ChunkPacer, "done", logged)  # the fork-started worker inherits it
+
+    class Many(IterableDataset):
+        def __iter__(self):
+            for i in range(1500):
+                yield {"text": f"record {i} has a few distinct words {i * 7} and some more {i % 97} to read"}
+
+    ctx = mp.get_context("fork")
+    burner = ctx.Process(target=_burn, args=(cpu,), daemon=True)
+    burner.start()
+    try:
+        guard = tdg.Guard([tdg.Normalize(), tdg.ExactDedup()], device="cpu", progress=False)
+        guard.worker_nice = 19  # about 1.5% of the CPU next to the burner
+        loader = DataLoader(guard.wrap(Many()), batch_size=64, num_workers=1, multiprocessing_context=ctx,
+                            collate_fn=len, worker_init_fn=lambda _: os.sched_setaffinity(0, {cpu}))
+        assert sum(loader) == 1500
+        guard.close()
+    finally:
+        burner.kill()
+        burner.join()
+    sizes = [int(x) for x in log.read_text().split()]
+    assert max(sizes) > 4 * pacing.FIRST, sizes
+
+
+def test_worker_nice_set_after_wrapping_is_used_by_the_workers_that_start_later():
+    before = os.nice(0)
+    guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
+    ds = guard.wrap(_Stream())
+    guard.worker_nice = 0  # was read once by wrap(): the workers still lowered theirs by 10
+    assert set(DataLoader(ds, batch_size=8, num_workers=2, collate_fn=_niceness)) == {before}
+    guard.worker_nice = 25
+    with pytest.raises(tdg.ConfigError, match="worker_nice=25"):
+        list(DataLoader(ds, batch_size=8, num_workers=1, collate_fn=_niceness))
+    guard.close()

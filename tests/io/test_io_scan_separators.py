@@ -46,3 +46,37 @@ def test_a_text_nested_in_a_mapping_is_named_with_the_way_to_flatten_it(tmp_path
     assert "the strings are inside a mapping (doc.body)" in err
     assert "ds.map(lambda r: {'text': r['doc']['body']})" in err and "jq -c '. + {text: .doc.body}'" in err
     assert "text_field='doc'" not in err  # no advice to pass the mapping as the text
+
+
+def test_a_one_column_csv_whose_quoted_name_holds_a_separator_stays_one_column(tmp_path, recwarn):
+    from torchdataguard.io.csvread import read_csv
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(b'"a|b"\r\nx|y\r\n"p|q"\r\n')  # quoted: the name holds the '|', and so do the cells
+    assert list(read_csv(str(src), 10000, lambda p: open(p, "rb"))) == [{"a|b": "x|y"}, {"a|b": "p|q"}]
+    assert not [w for w in recwarn if "separated" in str(w.message)]
+
+
+def _nested_advice(record):
+    from torchdataguard.core.textcheck import MISSING, TextFieldCheck, merge_fields
+
+    fields = {}
+    merge_fields(fields, record)
+    check = TextFieldCheck("text", limit=1)
+    with pytest.raises(Exception) as exc:
+        check.observe([MISSING], fields)
+    return str(exc.value)
+
+
+def test_nested_advice_never_shows_keys_that_look_like_data():
+    msg = _nested_advice({"id": "a1", "contacts": {"jane.doe@example.org": "Jane", "+1 415 555 0142": "Bob"}})
+    assert "example.org" not in msg and "415" not in msg
+
+
+def test_nested_advice_indexes_with_the_real_names():
+    msg = _nested_advice({"doc.v1": {"body": "hello there"}})
+    assert "r['doc.v1']['body']" in msg and """jq -c '. + {text: ."doc.v1".body}'""" in msg
+    msg = _nested_advice({"doc": {1: "hello there"}})  # an int key: r['doc']['1'] would be a KeyError
+    assert "r['doc']['1']" not in msg
+    msg = _nested_advice({"it's": {"body": "hello"}})  # no jq line that the shell's quotes would break
+    assert """r["it's"]['body']""" in msg and "jq" not in msg

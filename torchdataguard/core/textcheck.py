@@ -13,6 +13,7 @@ The planner marks each record (:data:`NOT_PROBED`, :data:`MISSING` or :data:`PRE
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ..errors import ConfigError
@@ -59,10 +60,25 @@ def merge_fields(into: Dict[str, bool], record: Mapping, *, cap: int = _MAX_FIEL
             break
         name = str(k)[:60]
         into[name] = into.get(name, False) or isinstance(v, (str, bytes))
-        if isinstance(v, Mapping):  # a nested record: its string fields are named in the advice ("<.doc.body>")
+        if isinstance(v, Mapping) and _nameable(k):  # a nested record: its string fields go in the advice
             for sk, sv in list(v.items())[:8]:
-                if isinstance(sv, (str, bytes)) and len(into) < cap:
-                    into[f"<.{name}.{str(sk)[:60]}>"] = True
+                if isinstance(sv, (str, bytes)) and _nameable(sk) and len(into) < cap:
+                    into[f"<.{k}{_SEP}{sk}>"] = True
+
+
+#: between the two names of a nested field's mark (``"<.doc\x1fbody>"``): a name may hold dots itself
+_SEP = "\x1f"
+
+
+def _nameable(key: Any) -> bool:
+    """Whether a nested field's key can be named in advice: a string key (the advice indexes with it) of at
+    most 60 characters that does not look like data (an e-mail address, a number: never shown)."""
+    return isinstance(key, str) and len(key) <= 60 and _SEP not in key and not looks_like_data(key)
+
+
+def _jq_path(name: str) -> str:
+    """``.name`` for a plain identifier, else ``."name"`` (jq's quoted form)."""
+    return f".{name}" if name.isidentifier() and name.isascii() else f".{json.dumps(name)}"
 
 
 class TextFieldCheck:
@@ -134,7 +150,7 @@ class TextFieldCheck:
         names = sorted(k for k in self.fields if not _is_type_mark(k) and k not in hidden)
         marks = sorted(k[1:-1] for k in self.fields if _is_type_mark(k))
         kinds = [k for k in marks if not k.startswith(("=", "."))]
-        nested = [k[1:] for k in marks if k.startswith(".")]
+        nested = [k[1:].split(_SEP, 1) for k in marks if k.startswith(".") and _SEP in k]
         held = [k[1:] for k in marks if k.startswith("=")]
         texts = [k for k in names if self.fields[k]]
         src = f" of source {self.source!r}" if self.source else ""
@@ -149,11 +165,13 @@ class TextFieldCheck:
         if kinds:
             names = names + [f"(and records of type {', '.join(kinds)})"]
         if nested:  # before the top-level strings, which are then most likely ids or labels
-            top, sub = nested[0].split(".", 1)
-            fix = (f"text_field=NAME (CLI: --text-field NAME); the strings are inside a mapping ({', '.join(nested[:4])}), "
+            top, sub = nested[0]
+            jq = _jq_path(top) + _jq_path(sub)
+            jq = "" if "'" in jq else f", or for a JSON Lines file jq -c '. + {{text: {jq}}}' IN > OUT"
+            fix = (f"text_field=NAME (CLI: --text-field NAME); the strings are inside a mapping "
+                   f"({', '.join('.'.join(n) for n in nested[:4])}), "
                    f"and fields are read at the top level only: flatten the records first, e.g. "
-                   f"ds.map(lambda r: {{'text': r[{top!r}][{sub!r}]}}), or for a JSON Lines file "
-                   f"jq -c '. + {{text: .{top}.{sub}}}' IN > OUT, then text_field='text'"
+                   f"ds.map(lambda r: {{'text': r[{top!r}][{sub!r}]}}){jq}, then text_field='text'"
                    + (f" (or one of the top-level fields holding strings, {texts})" if texts else ""))
         elif len(texts) == 1:
             fix = f"text_field={texts[0]!r} (CLI: --text-field {texts[0]})"

@@ -1,6 +1,7 @@
 """Filtering a stream chunk by chunk, in the main process or in DataLoader workers (which ask the main process)."""
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from torch.utils.data import get_worker_info
@@ -8,7 +9,7 @@ from torch.utils.data import get_worker_info
 from ..core.decider import ChunkCut
 from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
-from .pacing import WORKER_BUDGET_S, ChunkPacer
+from .pacing import WORKER_BUDGET_S, ChunkPacer, ran_clock
 from .priority import lower_worker_priority, worker_nice_of
 from .service import DecisionService
 
@@ -52,6 +53,8 @@ class StreamFilter:
         self._sync_fingerprint()  # pickled when a DataLoader's workers start: after any state was loaded
         d = dict(self.__dict__)
         d["guard"] = None  # workers never hold the index; they ask the main process
+        if self.guard is not None:  # set after wrapping: the workers that start now use it
+            d["worker_nice"] = worker_nice_of(self.guard)
         return d
 
     def _decide(self, plan: Any, split: Optional[int]) -> List[bool]:
@@ -71,12 +74,16 @@ class StreamFilter:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call."""
         self._sync_fingerprint()
+        if self.guard is not None:  # a forked worker's copy of the guard: its worker_nice as the workers started
+            self.worker_nice = worker_nice_of(self.guard)
         lower_worker_priority(self.worker_nice)
         buf: List[Any] = []
         buf_ids: List[Any] = []
         pacer = None
         if self.paced:  # a worker sizes its chunks to a time budget; the main process ramps up to the cap
-            pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if get_worker_info() is not None else None)
+            worker = get_worker_info() is not None
+            pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if worker else None,
+                               clock=ran_clock if worker and self.worker_nice else time.perf_counter)
         cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
         for rec, i in zip(records, ids):
             buf.append(rec)

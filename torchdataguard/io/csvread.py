@@ -43,6 +43,8 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
                 if header is None:
                     return
                 sep = _other_separator(header)
+                if sep is not None and len(next(csv.reader(text.lines, delimiter=sep))) < 2:
+                    sep = None  # the separator is inside a quoted name: a one-column file
                 if sep is not None:  # a ';' (tab, '|') separated file saved as .csv: read it with its separator
                     header = next(csv.reader(text.lines, delimiter=sep))
                     rows = csv.reader(text, delimiter=sep)
