@@ -80,3 +80,15 @@ def test_nested_advice_indexes_with_the_real_names():
     assert "r['doc']['1']" not in msg
     msg = _nested_advice({"it's": {"body": "hello"}})  # no jq line that the shell's quotes would break
     assert """r["it's"]['body']""" in msg and "jq" not in msg
+
+
+def test_the_separator_warning_never_shows_header_names_that_look_like_personal_data(tmp_path, capsys):
+    src = tmp_path / "in.csv"  # no header row: the first row is data
+    src.write_text("jane.doe@example.org;+44 20 7946 0958;hello\nbob@example.org;+44 20 7946 0000;hi there\n",
+                   encoding="utf-8")
+    with pytest.warns(UserWarning, match="separated file") as rec:
+        run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "text",
+            "--device", "cpu", "--no-progress")
+    shown = " ".join(str(w.message) for w in rec)
+    assert "jane.doe@example.org" not in shown and "7946" not in shown
+    assert "'hello'" in shown  # a name that does not look like data is still shown

@@ -14,6 +14,7 @@ import warnings
 from typing import IO, Any, Callable, Iterator, List, Optional
 
 from ..core.plan import BadRecord
+from ..core.textcheck import looks_like_data
 from ..errors import GuardInputError
 
 __all__ = ["csv_field_limit", "read_csv"]
@@ -49,8 +50,9 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]])
                     header = next(csv.reader(text.lines, delimiter=sep))
                     rows = csv.reader(text, delimiter=sep)
                     text.delimiter = sep
+                    shown = [h if not looks_like_data(h) else "<hidden: looks like data>" for h in header[:8]]
                     warnings.warn(f"{path}: the CSV header is one column holding {sep!r} ({len(header)} names): read "
-                                  f"as a {sep!r}-separated file, with the columns {header[:8]}", UserWarning,
+                                  f"as a {sep!r}-separated file, with the columns {shown}", UserWarning,
                                   stacklevel=2)
                 text.new_row()
                 dup = sorted({h for h in header if header.count(h) > 1})
