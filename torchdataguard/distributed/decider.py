@@ -30,6 +30,7 @@ from ..core.ledger import Outcome
 from ..core.memo import KEPT
 from ..core.plan import Plan
 from ..core.stage import Drop, Example, IndexStage
+from ..data.priority import worker_nice_of
 from ..errors import ConfigError
 from .comm import Comm
 from .plans import StridedChunkPlans, stream_plans
@@ -251,7 +252,8 @@ class ShardedDecider:
         if ids is not None:
             ids = hashable_ids(ids)
         plans = stream_plans(guard.planner(), records, ids, chunk=guard.chunk_size, rank=self.comm.rank,
-                             world=self.comm.world, num_workers=num_workers)
+                             world=self.comm.world, num_workers=num_workers,
+                             nice=worker_nice_of(guard) if num_workers else 0)
         try:
             for rnd in self._rounds(guard, plans, source):
                 yield from rnd.outcomes
@@ -270,7 +272,8 @@ class ShardedDecider:
         closed = False
         self._check_split(guard, source, None, num_workers)
         plans = stream_plans(guard.planner(), records, None, chunk=guard.chunk_size, rank=self.comm.rank,
-                             world=W, num_workers=num_workers)
+                             world=W, num_workers=num_workers,
+                             nice=worker_nice_of(guard) if num_workers else 0)
         positional = guard.id_field is None and guard.ledger.remember
         try:
             for rnd in self._rounds(guard, plans, source, positional=positional):

@@ -9,20 +9,25 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from ..core.decider import ChunkCut, identity
 from ..core.plan import Plan, Planner
+from ..data.priority import lower_worker_priority
 from ..errors import ConfigError
 
 __all__ = ["PlanStream", "StridedChunkPlans", "stream_plans"]
 
 
 class PlanStream(IterableDataset):
-    """Plans of chunks of a stream, computed in DataLoader workers (ids filled in by the main process)."""
+    """Plans of chunks of a stream, computed in DataLoader workers (ids filled in by the main process). A worker
+    raises its nice value by ``nice`` first (``Guard.worker_nice``; :mod:`torchdataguard.data.priority`): it plans
+    while the main process trains."""
 
-    def __init__(self, records: Iterable[Any], planner: Planner, chunk: int) -> None:
+    def __init__(self, records: Iterable[Any], planner: Planner, chunk: int, nice: int = 0) -> None:
         self.records = records
         self.planner = planner
         self.chunk = chunk
+        self.nice = nice
 
     def __iter__(self) -> Iterator[Plan]:
+        lower_worker_priority(self.nice)
         buf: List[Any] = []
         cut = ChunkCut(self.chunk, self.planner.text_field)
         for rec in self.records:
@@ -52,12 +57,13 @@ class StridedChunkPlans(Dataset):
 
 
 def stream_plans(planner: Planner, records: Iterable[Any], ids: Optional[Iterable[Any]], *, chunk: int, rank: int,
-                 world: int, num_workers: int) -> Iterator[Plan]:
-    """Chunk plans of this rank's stream; positional ids ``position * world + rank`` unless ``ids``."""
+                 world: int, num_workers: int, nice: int = 0) -> Iterator[Plan]:
+    """Chunk plans of this rank's stream; positional ids ``position * world + rank`` unless ``ids``; with
+    ``num_workers``, the workers' nice value raised by ``nice``."""
     if num_workers > 0:
         if ids is not None:
             raise ConfigError("ids= cannot be combined with num_workers > 0; give the records an id field instead")
-        loader = DataLoader(PlanStream(records, planner, chunk), batch_size=None, num_workers=num_workers,
+        loader = DataLoader(PlanStream(records, planner, chunk, nice), batch_size=None, num_workers=num_workers,
                             collate_fn=identity)
         pos = 0
         for plan in loader:
