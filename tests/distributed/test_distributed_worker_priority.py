@@ -1,6 +1,6 @@
 """DistributedGuard's planning workers (``wrap(stream, num_workers=N)``: record stages and keys computed in
 DataLoader workers while the main process trains) lower their CPU priority by ``guard.worker_nice``, as a Guard's
-stream workers do (data/priority.py); before, they ran at the training process's priority. One rank, gloo."""
+stream workers do (data/priority.py); before, they ignored it. One rank, gloo."""
 import json
 import os
 
@@ -32,7 +32,7 @@ def _worker(rank, world, port, out_dir):
     res = {"main": os.nice(0)}
     rows = [{"text": f"row {i}"} for i in range(24)]
     try:
-        for nice in (None, 0):
+        for nice in (10, None):
             guard = tdg.Guard([NiceProbe()], device="cpu", progress=False, chunk_size=4)
             if nice is not None:
                 guard.worker_nice = nice
@@ -46,9 +46,9 @@ def _worker(rank, world, port, out_dir):
         json.dump(res, fh)
 
 
-def test_planning_workers_lower_their_priority_and_worker_nice_zero_leaves_it(tmp_path):
+def test_planning_workers_lower_their_priority_by_worker_nice_and_the_default_leaves_it(tmp_path):
     (res,) = run_ranks(_worker, 1, tmp_path)
     main = res["main"]
-    assert res["None"] == [f"probe/nice{min(19, main + WORKER_NICE)}"]  # the default: lowered
-    assert res["0"] == [f"probe/nice{main}"]  # worker_nice = 0: left alone
+    assert res["10"] == [f"probe/nice{min(19, main + 10)}"]  # guard.worker_nice = 10: lowered
+    assert res["None"] == [f"probe/nice{main + WORKER_NICE}"] == [f"probe/nice{main}"]  # the default: left alone
     assert res["main_after"] == main  # the training process keeps its priority

@@ -1,18 +1,25 @@
-"""A guard's work in DataLoader workers yields the CPU to the training step.
+"""A guard's DataLoader workers can yield the CPU to the training step: ``guard.worker_nice`` (opt-in).
 
 A guarded stream's records are filtered in the DataLoader's worker processes (normalisation, quality rules, PII,
-the dedup keys) while the model trains in the main process. On a machine whose cores training keeps busy (CPU
-training, or a GPU loop whose Python thread launches the kernels), a worker that wakes up to plan a chunk takes a
-core from one of the training threads, and the others wait for it at their next barrier: measured on a 2-core
-machine with ``benchmarks/guard_overhead_blocks.py``, each millisecond of guard work cost training more than a
-millisecond. So a worker that runs a guard's stream lowers its own CPU priority once (its nice value goes up by
-``Guard.worker_nice``, :data:`WORKER_NICE` unless set): the kernel then runs it on cores training leaves idle,
-and when training waits for a batch, the workers get the cores. Nothing changes where the cores are not busy.
+the dedup keys) while the model trains in the main process. With ``guard.worker_nice = N`` (1-19) a worker that
+runs a guard's stream raises its own nice value by N once, so the kernel runs it on cores the other processes
+leave idle. The main process (training, the guard's decision threads) keeps its priority. A worker's nice value
+cannot be lowered again without privileges; the workers of the next epoch (new processes, unless
+``persistent_workers=True``) start from the main process's.
 
-Only the worker processes change: the main process (training, the guard's decision threads) keeps its priority.
-A worker's nice value cannot be lowered again without privileges; the workers of the next epoch (new
-processes, unless ``persistent_workers=True``) start from the main process's. Set ``guard.worker_nice = 0`` to
-leave the workers' priority alone (where something else in them is latency-bound, say).
+It is off by default (:data:`WORKER_NICE` is 0) because a lowered worker yields to every process, not only to
+training. Measured on the 2-core benchmark machine (fifteenth session, docs/speed.md):
+
+* CPU training that keeps both cores busy (``benchmarks/guard_overhead_blocks.py --worker-nice N``): the five-stage
+  guard's overhead was lower with the workers lowered (medians of 9 rounds: 3.4, 4.2, 5.3% at 19 against 8.8, 5.4,
+  4.5% at 10 in three pairs; 6.5-8.2% at 0 in five runs of the fourteenth session): each millisecond a worker takes
+  from a training thread makes the other wait at its next barrier;
+* a loop that waits for data (the main process sleeps 20 ms a step for an accelerator's) beside two other busy
+  processes (``benchmarks/worker_priority.py``): 29 ms a step with the workers' priority left alone, 106 ms at
+  10 and 736 ms at 19, the loader starved by processes that have nothing to do with training.
+
+So set it where the training process is what keeps the cores busy (CPU training on a machine of its own); leave
+it at 0 where other jobs share the machine or the loop waits for data.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from torch.utils.data import get_worker_info
 __all__ = ["WORKER_NICE", "lower_worker_priority", "worker_nice_of"]
 
 #: how much a DataLoader worker running a guard's stream raises its nice value (POSIX ``nice``; 0: not at all)
-WORKER_NICE = 10
+WORKER_NICE = 0
 
 #: the process ids whose priority this module lowered (a forked worker inherits its parent's, which is empty)
 _LOWERED: set = set()
@@ -34,9 +41,9 @@ def worker_nice_of(guard: Any) -> int:
     """The guard's ``worker_nice`` (a non-negative integer), else :data:`WORKER_NICE`.
 
     Example:
-        >>> class G: worker_nice = 0
-        >>> worker_nice_of(G()), worker_nice_of(object()) == WORKER_NICE
-        (0, True)
+        >>> class G: worker_nice = 10
+        >>> worker_nice_of(G()), worker_nice_of(object()) == WORKER_NICE == 0
+        (10, True)
     """
     n = getattr(guard, "worker_nice", WORKER_NICE)
     if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 19:
