@@ -23,7 +23,7 @@ from .finders_ko import find_korean_phone
 from .finders_phone import find_phone, phone_word_lower
 from .finders_zh import CHINESE_TYPES, find_chinese
 from .secrets import find_secret
-from .shape import CJK_RANGES, is_cjk
+from .shape import UNSPACED_RANGES, is_cjk
 
 __all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card",
            "find_email", "find_iban", "find_ipv4", "find_ipv6", "find_phone", "find_ssn", "phone_word_lower"]
@@ -35,15 +35,15 @@ ASCII_DIGITS = frozenset("0123456789")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
 # a word character that does not belong to a script written without spaces (Han, kana, Hangul): next to
 # those, a value ends (jane@example.com联系我, IP是10.0.0.1的)
-_WORD_NOT_CJK = f"[^\\W{CJK_RANGES}]"
+_WORD_NOT_CJK = f"[^\\W{UNSPACED_RANGES}]"
 # labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters,
 # of one kind: CJK (例子.中国) or not (.com, .рф), or an IDNA label (xn--p1ai). A run of two or more "-" or "_"
 # after it is a separator line, not part of the address (walter@profits2you.com-----)
 _EMAIL_LABELS = r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
 _EMAIL_IDNA_TLD = r"[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _EMAIL_END = rf"(?:(?=--|__)|(?!{_WORD_NOT_CJK}|-|\.[^\W_]))"
-_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{CJK_RANGES}]{{2,24}}{_EMAIL_END}"
-                           rf"|(?:(?=[{CJK_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
+_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{UNSPACED_RANGES}]{{2,24}}{_EMAIL_END}"
+                           rf"|(?:(?=[{UNSPACED_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
 # the same for a text of ASCII characters only (no CJK to tell apart: a smaller, faster pattern)
 _EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]{{2,24}})"
                                  r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
