@@ -37,3 +37,17 @@ def test_thai_text_is_not_chinese_context():
     # a plain 11-digit number counts as a mainland mobile only near Chinese text or after a phone word
     for text in ["รหัสสินค้า 13812345678 ในคลัง", "13812345678"]:
         assert [d for d in find_pii(text) if d.entity == "phone"] == []
+
+
+@pytest.mark.parametrize("before, value, after", [
+    ("संपर्क: ", "राम@example.in", " पर लिखें"),  # Devanagari: a vowel sign inside the local part
+    ("ইমেইল: ", "রহিম@example.com.bd", " দিন"),  # Bengali
+    ("அஞ்சல்: ", "குமார்@example.com", " இல்"),  # Tamil: the local part ends in a virama
+    ("ایمیل: ", "عَلی@example.ir", " است"),  # Persian with a haraka
+])
+def test_a_local_part_with_combining_marks_is_found_whole(before, value, after):
+    # until 2026-12-07 a combining mark ended the local part: राम@ was found as म@ (रा left in the text,
+    # "रा<EMAIL>"), and குமார்@, which ends in a virama, not at all
+    text = before + value + after
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", value)]
+    assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL>" + after

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
@@ -129,8 +130,10 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
 
 def _local_start(text: str, at: int, lo: int) -> int:
     """Where the local part before ``text[at] == "@"`` starts (no further left than ``lo``): ASCII address
-    characters and letters or digits of any script (müller@, josé@); CJK characters only in a local part
-    without ASCII characters (张三@例子.中国), so 邮箱jane@ starts at ``j``."""
+    characters and letters, digits and combining marks of any script (müller@, josé@, राम@, குமார்@: until
+    2026-12-07 a vowel sign or virama ended the part, so राम@ was found as म@, and குமார்@, which ends in one, not at
+    all); CJK characters only in a local part without ASCII characters (张三@例子.中国), so 邮箱jane@ starts at
+    ``j``."""
     j = at
     has_ascii = has_cjk = False
     while j > lo:
@@ -139,7 +142,7 @@ def _local_start(text: str, at: int, lo: int) -> int:
             if has_cjk:
                 break
             has_ascii = True
-        elif ch.isalnum() and not ch.isascii():
+        elif not ch.isascii() and (ch.isalnum() or unicodedata.category(ch)[0] == "M"):
             if is_cjk(ch):
                 if has_ascii:
                     break
