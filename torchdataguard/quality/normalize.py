@@ -176,7 +176,9 @@ class Normalize(Rewriter):
     2. ``control_chars``: remove C0/C1 control characters (tab and line breaks kept), ANSI colour escapes,
        zero-width spaces, byte order marks, soft hyphens and bidirectional overrides
        (``normalize/control_chars``).
-    3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip.
+    3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip. NFKC and NFKD
+       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are
+       (:func:`normal_form`).
     4. ``whitespace``: line breaks unified to ``\\n``, trailing spaces removed, at most
        ``max_blank_lines`` blank lines in a row, and with ``"collapse"`` (default) runs of spaces and tabs
        inside a line become one space (indentation is kept) and the text is stripped
