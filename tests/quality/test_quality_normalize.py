@@ -157,3 +157,38 @@ def test_normalizing_is_idempotent_and_never_crashes(text):
         return
     again = st.process(tdg.Example(0, out.text, out.text))
     assert isinstance(again, tdg.Example) and again.text == out.text
+
+
+def _thai_fixture_texts():
+    import json
+    from pathlib import Path
+    texts = []
+    for line in (Path(__file__).resolve().parents[1] / "fixtures" / "th" / "short.jsonl").read_text("utf-8").splitlines():
+        texts.extend(json.loads(line)["texts"])
+    return texts
+
+
+@pytest.mark.parametrize("text", [
+    "ㅋㅋㅋ 진짜 웃겨요 ㅠㅠ",  # Korean chat: jamo written alone (NFKC: conjoining jamo U+110F, U+1172)
+    "ㄱㅏ 나 다",  # NFKC composed these two jamo into the syllable 가
+    "ดื่มน้ำเยอะๆ นะครับ",  # Thai SARA AM (NFKC: NIKHAHIT + SARA AA)
+    "ນ້ຳ ແລະ ໜ້າ ໝາ",  # Lao AM, HO NO, HO MO
+    "Հայաստան և Վրաստան",  # Armenian ech-yiwn, the word "and"
+])
+def test_nfkc_leaves_letters_of_korean_thai_lao_and_armenian_as_they_are(text):
+    # until 2026-12-07 the default NFKC rewrote these letters into another spelling of their script
+    out = tdg.Normalize().process(tdg.Example(0, text, text))
+    assert out.text == text and "normalize/nfkc" not in out.counts
+
+
+def test_nfkc_still_folds_around_kept_letters_and_real_thai_keeps_its_spelling():
+    text = "ＡＢＣ ㅋㅋ ﬁne น้ำ ｶﾀｶﾅ"
+    assert tdg.Normalize().normalize_text(text) == ("ABC ㅋㅋ fine น้ำ カタカナ", ["nfkc"])
+    assert tdg.Normalize(form="NFKD").normalize_text("ㅋ é")[0] == "ㅋ e\u0301"
+    thai = _thai_fixture_texts()
+    with_am = [t for t in thai if "\u0e33" in t]
+    assert len(with_am) > 300
+    out = tdg.Guard([tdg.Normalize(whitespace=None)], device="cpu", progress=False).filter(with_am)
+    assert len(out) == len(with_am)  # NFKC still folds their "…" into "..."
+    assert [t.count("\u0e33") for t in out] == [t.count("\u0e33") for t in with_am]
+    assert not any("\u0e4d" in t for t in out)

@@ -24,7 +24,7 @@ def reference(stage: N.Normalize, text: str) -> str:
         if c.control_chars:
             t = N._CONTROL.sub("", N._ANSI.sub("", t) if "\x1b" in t else t)
         if c.form is not None:
-            t = N.unicodedata.normalize(c.form, t)
+            t = N.normal_form(c.form, t)
         if c.whitespace is not None:
             f = N._TRAILING.sub("", N._NEWLINES.sub("\n", t))
             if c.whitespace == "collapse":

@@ -37,6 +37,12 @@ _HS_NOT_SPACE = "[\t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _TRAILING = re.compile(_HS + "+$", re.M)
 _INNER_RUN = re.compile(r"(?<=\S)(?:" + _HS + "{2,}|" + _HS_NOT_SPACE + r")(?=\S)")
 _REPLACEMENT = "\ufffd"
+# Letters that NFKC and NFKD rewrite into another spelling of their script, left as they are by those forms:
+# Hangul compatibility jamo (the jamo written alone, "ㅋㅋ", "ㅠㅠ": NFKC makes them conjoining jamo, U+1100..,
+# and composes "ㄱㅏ" into "가"), the Thai and Lao vowel AM ("น้ำ" "water" becomes NIKHAHIT + SARA AA: 22% of
+# Debian's Thai messages changed), the Lao letters HO NO and HO MO, and the Armenian ligature ech-yiwn ("և", the
+# word "and"). They are compatibility characters only by Unicode's history; their text has no other spelling.
+_KEEP_IN_COMPAT = re.compile("[\u3131-\u318e\u0e33\u0eb3\u0edc\u0edd\u0587]+")
 _LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029")
 
 
@@ -143,6 +149,22 @@ class NormalizeConfig:
             raise ConfigError.collect(problems, "Normalize settings")
 
 
+def normal_form(form: str, text: str) -> str:
+    """``unicodedata.normalize(form, text)``, except that NFKC and NFKD leave the letters of ``_KEEP_IN_COMPAT``
+    as they are (Hangul jamo written alone, Thai and Lao AM, Lao HO NO and HO MO, Armenian ech-yiwn): the text
+    between them is normalised piece by piece.
+
+    Example:
+        >>> normal_form("NFKC", "ㅋㅋ ﬁne น้ำ"), normal_form("NFC", "e\u0301")
+        ('ㅋㅋ fine น้ำ', 'é')
+    """
+    if form in ("NFKC", "NFKD") and _KEEP_IN_COMPAT.search(text):
+        parts = _KEEP_IN_COMPAT.split(text)
+        kept = _KEEP_IN_COMPAT.findall(text)
+        return "".join(unicodedata.normalize(form, p) + (kept[i] if i < len(kept) else "") for i, p in enumerate(parts))
+    return unicodedata.normalize(form, text)
+
+
 @register_stage("normalize")
 class Normalize(Rewriter):
     """Repair and tidy text; drop what cannot be repaired; optionally fill or check tabular fields.
@@ -154,7 +176,9 @@ class Normalize(Rewriter):
     2. ``control_chars``: remove C0/C1 control characters (tab and line breaks kept), ANSI colour escapes,
        zero-width spaces, byte order marks, soft hyphens and bidirectional overrides
        (``normalize/control_chars``).
-    3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip.
+    3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip. NFKC and NFKD
+       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are
+       (:func:`normal_form`).
     4. ``whitespace``: line breaks unified to ``\\n``, trailing spaces removed, at most
        ``max_blank_lines`` blank lines in a row, and with ``"collapse"`` (default) runs of spaces and tabs
        inside a line become one space (indentation is kept) and the text is stripped
@@ -251,8 +275,10 @@ class Normalize(Rewriter):
                 t = fixed
         # ASCII text is in every normal form
         if c.form is not None and not t.isascii() and not unicodedata.is_normalized(c.form, t):
-            note(c.form.lower())
-            t = unicodedata.normalize(c.form, t)
+            fixed = normal_form(c.form, t)
+            if fixed != t:
+                note(c.form.lower())
+                t = fixed
         if c.whitespace is not None:
             # each substitution runs only where it can match (the checks are exact; they save most of the
             # step's time on the many texts that hold nothing to change, and on the round that confirms it)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
@@ -23,7 +24,7 @@ from .finders_ko import find_korean_phone
 from .finders_phone import find_phone, phone_word_lower
 from .finders_zh import CHINESE_TYPES, find_chinese
 from .secrets import find_secret
-from .shape import CJK_RANGES, is_cjk
+from .shape import UNSPACED_RANGES, is_cjk
 
 __all__ = ["ASCII_DIGITS", "FINDERS", "HEX_COLON", "MIN_DIGITS", "MULTI_FINDERS", "MULTI_MIN_DIGITS", "find_card",
            "find_email", "find_iban", "find_ipv4", "find_ipv6", "find_phone", "find_ssn", "phone_word_lower"]
@@ -35,15 +36,15 @@ ASCII_DIGITS = frozenset("0123456789")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_%+-.='")
 # a word character that does not belong to a script written without spaces (Han, kana, Hangul): next to
 # those, a value ends (jane@example.com联系我, IP是10.0.0.1的)
-_WORD_NOT_CJK = f"[^\\W{CJK_RANGES}]"
+_WORD_NOT_CJK = f"[^\\W{UNSPACED_RANGES}]"
 # labels of letters and digits (any script: bücher.de, 例え.jp) and hyphens; the top-level label is letters,
 # of one kind: CJK (例子.中国) or not (.com, .рф), or an IDNA label (xn--p1ai). A run of two or more "-" or "_"
 # after it is a separator line, not part of the address (walter@profits2you.com-----)
 _EMAIL_LABELS = r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
 _EMAIL_IDNA_TLD = r"[Xx][Nn]--[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _EMAIL_END = rf"(?:(?=--|__)|(?!{_WORD_NOT_CJK}|-|\.[^\W_]))"
-_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{CJK_RANGES}]{{2,24}}{_EMAIL_END}"
-                           rf"|(?:(?=[{CJK_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
+_EMAIL_DOMAIN = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}{_EMAIL_END}|[^\W\d_{UNSPACED_RANGES}]{{2,24}}{_EMAIL_END}"
+                           rf"|(?:(?=[{UNSPACED_RANGES}])[^\W\d_]){{2,24}}(?:(?=--|__)|(?![\w\-]|\.[^\W_])))")
 # the same for a text of ASCII characters only (no CJK to tell apart: a smaller, faster pattern)
 _EMAIL_DOMAIN_ASCII = re.compile(rf"{_EMAIL_LABELS}(?:{_EMAIL_IDNA_TLD}|[A-Za-z]{{2,24}})"
                                  r"(?:(?=--|__)|(?![\w\-]|\.[^\W_]))")
@@ -129,8 +130,10 @@ def find_email(text: str, shape: str) -> List[Tuple[int, int]]:
 
 def _local_start(text: str, at: int, lo: int) -> int:
     """Where the local part before ``text[at] == "@"`` starts (no further left than ``lo``): ASCII address
-    characters and letters or digits of any script (müller@, josé@); CJK characters only in a local part
-    without ASCII characters (张三@例子.中国), so 邮箱jane@ starts at ``j``."""
+    characters and letters, digits and combining marks of any script (müller@, josé@, राम@, குமார்@: until
+    2026-12-07 a vowel sign or virama ended the part, so राम@ was found as म@, and குமார்@, which ends in one, not at
+    all); CJK characters only in a local part without ASCII characters (张三@例子.中国), so 邮箱jane@ starts at
+    ``j``."""
     j = at
     has_ascii = has_cjk = False
     while j > lo:
@@ -139,7 +142,7 @@ def _local_start(text: str, at: int, lo: int) -> int:
             if has_cjk:
                 break
             has_ascii = True
-        elif ch.isalnum() and not ch.isascii():
+        elif not ch.isascii() and (ch.isalnum() or unicodedata.category(ch)[0] == "M"):
             if is_cjk(ch):
                 if has_ascii:
                     break

@@ -26,15 +26,22 @@ _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?
 _PHONE_NANP_TAIL = re.compile(r"000[ .\-]0000(?![\w\-]|[.,]0)")
 _PHONE_NANP_HEAD = re.compile(r"(?P<cc>0[ .\-]?)?(?P<area>\(000\)[ .\-]?|000[ .\-])\Z")
 # Phone words: English and the common European words (German, French, Spanish, Portuguese, Italian, Nordic),
-# Arabic, Hebrew and Hindi, matched as whole words; Japanese, traditional Chinese (mainland simplified words are
-# finders_zh's) and Thai ones, matched anywhere.
-_SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell",
+# Indonesian, Vietnamese, Arabic, Persian, Urdu, Hebrew, Hindi, Bengali, Armenian and Georgian, matched as whole
+# words; Japanese, traditional Chinese (mainland simplified words are finders_zh's) and Thai ones, matched anywhere,
+# and Tamil ones, which end in a vowel sign (not a word character, so no word boundary follows them), at the start
+# of a word.
+_SPACED_WORDS = (r"tel(?:ephone|efon(?:nummer)?|efono|efone|epon|p)?", r"ph(?:one)?", r"fax", r"mob(?:ile?)?", r"cell",
                  r"call", r"tél(?:éphone)?", r"teléfono", r"handy", r"rufnummer", r"fon", r"tlf", r"m[óo]vil",
                  r"cel(?:ular)?", r"whatsapp", r"(?:ال)?هاتف", r"جوال", r"موبايل", r"טלפון", r"נייד", r"פקס",
                  "(?:\u092b\u093c?|\u095e)\u094b\u0928", r"मोबाइल",  # फोन, फ़ोन (nukta apart or not)
-                 r"тел(?:ефон(?:а|у|ом|е|ы)?)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый")  # Russian, Ukrainian
+                 r"тел(?:ефон(?:а|у|ом|е|ы)?)?", r"факс", r"моб(?:ильный|ільний)?", r"сотовый",  # Russian, Ukrainian
+                 r"điện thoại", r"s?đt", r"di động",  # Vietnamese: telephone, tel. (số điện thoại), mobile
+                 r"تلفن(?: همراه)?", r"موبایل", r"شماره تماس",  # Persian: telephone, mobile, contact number
+                 r"فون", r"موبائل", r"ٹیلیفون",  # Urdu
+                 r"ফোন", r"মোবাইল", r"հեռախոս", r"ტელეფონი")  # Bengali, Armenian, Georgian
 _CJK_WORDS = (r"電話(?:番号)?", r"携帯(?:電話)?", r"手機", r"傳真", r"連絡先",
-              r"โทร(?:ศัพท์)?", r"มือถือ", r"แฟกซ์")  # Thai (written without spaces too): tel., telephone, mobile, fax
+              r"โทร(?:ศัพท์)?", r"มือถือ", r"แฟกซ์",  # Thai (written without spaces too): tel., telephone, mobile, fax
+              r"(?<!\w)தொலைபேசி", r"(?<!\w)கைபேசி", r"(?<!\w)அலைபேசி")  # Tamil: telephone, mobile (twice)
 # then only ".", ":", "：", "#" and whitespace, right before "0" or "(0"
 _PHONE_WORDS = tuple(re.compile(w + r"\b[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _SPACED_WORDS) + tuple(
     re.compile(w + r"[.:：]?\s*[:#：]?\s*(?=\(?0)") for w in _CJK_WORDS)
@@ -50,7 +57,9 @@ _PHONE_WORD_FORMS = ("tel", "telephone", "telefon", "telefonnummer", "telefono",
                      "fon", "tlf", "móvil", "movil", "cel", "celular", "whatsapp", "هاتف", "جوال", "موبايل", "טלפון",
                      "נייד", "פקס", "\u092b\u094b\u0928", "\u092b\u093c\u094b\u0928", "\u095e\u094b\u0928", "मोबाइल",
                      "電話", "電話番号", "携帯", "携帯電話", "手機", "傳真", "連絡先", "тел", "телефон", "телефона", "телефону", "телефоном", "телефоне", "телефоны", "факс", "моб",
-                     "мобильный", "мобільний", "сотовый", "โทร", "โทรศัพท์", "มือถือ", "แฟกซ์")
+                     "мобильный", "мобільний", "сотовый", "โทร", "โทรศัพท์", "มือถือ", "แฟกซ์", "telepon", "telp",
+                     "điện thoại", "đt", "sđt", "di động", "تلفن", "تلفن همراه", "موبایل", "شماره تماس", "فون",
+                     "موبائل", "ٹیلیفون", "ফোন", "মোবাইল", "հեռախոս", "ტელეფონი", "தொலைபேசி", "கைபேசி", "அலைபேசி")
 
 
 def _reversed_words(forms: Tuple[str, ...], first: str) -> str:

@@ -1,7 +1,7 @@
 """The *shape* of a text: the detectors find most candidates in it (see the comment below).
 
-Characters of the scripts written without spaces between words (Han, Hiragana, Katakana, Bopomofo, Hangul)
-are not word characters in the shape: ``卡号6222...`` has a word boundary between ``号`` and ``6``, as
+Characters of the scripts written without spaces between words (Han, Hiragana, Katakana, Bopomofo, Hangul;
+Thai, Lao, Khmer, Myanmar and the Tai scripts) are not word characters in the shape: ``卡号6222...`` has a word boundary between ``号`` and ``6``, as
 ``card 6222...`` has one after the space.
 
 Example:
@@ -16,7 +16,7 @@ import codecs
 import re
 from typing import Tuple
 
-__all__ = ["CJK_RANGES", "is_cjk", "text_shape"]
+__all__ = ["CJK_RANGES", "UNSPACED_RANGES", "is_cjk", "text_shape"]
 
 # ---------------------------------------------------------------------------------------------------
 # Most candidates are found in the *shape* of the text: the same string with every ASCII digit mapped to
@@ -44,15 +44,23 @@ CJK_RANGES = ("\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035
               "\u3040-\u312f\u3131-\u318f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
               "\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00016fe0-\U00016fff"
               "\U0001b000-\U0001b16f\U00020000-\U0003134f")
-_CJK = re.compile(f"[{CJK_RANGES}]")
+#: :data:`CJK_RANGES` and the other scripts written without spaces between words: Thai, Lao, Khmer, Myanmar, Tai Le,
+#: New Tai Lue, Tai Tham, Tai Viet, Balinese, Javanese. A value glued to them ends there as it does next to Han
+#: (``ติดต่อsomchai@example.co.thได้เลย``: until 2026-12-07 the address took ``อ`` and ``ได`` with it, and
+#: redaction cut letters out of the Thai words). Chinese context checks (:mod:`.finders_zh`) use
+#: :data:`CJK_RANGES` alone.
+UNSPACED_RANGES = (CJK_RANGES + "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u1950-\u19ff\u1a20-\u1aaf"
+                   "\u1b00-\u1b7f\ua980-\ua9ff\uaa60-\uaadf")
+_CJK = re.compile(f"[{UNSPACED_RANGES}]")
 
 
 def is_cjk(ch: str) -> bool:
-    """True when ``ch`` belongs to a script written without spaces between words (Han, kana, Hangul ...).
+    """True when ``ch`` belongs to a script written without spaces between words (Han, kana, Hangul, Thai ...:
+    :data:`UNSPACED_RANGES`).
 
     Example:
-        >>> is_cjk("号"), is_cjk("カ"), is_cjk("é"), is_cjk("7")
-        (True, True, False, False)
+        >>> is_cjk("号"), is_cjk("カ"), is_cjk("ก"), is_cjk("é"), is_cjk("7")
+        (True, True, True, False, False)
     """
     return _CJK.match(ch) is not None
 
