@@ -95,8 +95,8 @@ def _main(argv: Optional[Sequence[str]], *, fast_exit: bool) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
                        epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or a "
-                                 "shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
+    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz/.bz2/.zst), a saved datasets "
+                                 "folder, or a shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
     p.add_argument("--out", required=True, help="output folder")
     # the stage names are read from the stage table only for the scan command (it imports every stage, and torch)
     names = f"from {stage_names()}" if argv[:1] == ["scan"] else "see torchdataguard scan --help"

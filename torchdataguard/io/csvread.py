@@ -30,7 +30,7 @@ def csv_field_limit(max_chars: int) -> int:
 
 
 def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]]) -> Iterator[Any]:
-    """Yield the records of the CSV file ``path`` (opened by ``open_binary``: plain, ``.gz`` or ``.xz``)."""
+    """Yield the records of the CSV file ``path`` (opened by ``open_binary``: plain or compressed)."""
     limit = csv_field_limit(max_chars)
     old = csv.field_size_limit()
     csv.field_size_limit(max(old, limit))  # process-wide: raised while this reader runs, then restored

@@ -14,7 +14,9 @@ which the guard drops, counted, instead of stopping the scan:
 A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped; a UTF-16 or UTF-32 one is refused
 (:class:`~torchdataguard.errors.ConfigError` with the command that converts the file).
 
-A bad *file* (a truncated or corrupt ``.gz``/``.xz``, a failed checksum, JSON that breaks off, a CSV cell over
+A compressed file is read by what its first bytes say, else by its name (:mod:`.compressed`: gzip, xz, bzip2, Zstandard).
+
+A bad *file* (a truncated or corrupt ``.gz``/``.xz``/``.bz2``/``.zst``, a failed checksum, JSON that breaks off, a CSV cell over
 the field limit or a CSV quote left open to the end of the file, an unreadable Parquet file or saved ``datasets`` folder) raises
 :class:`~torchdataguard.errors.GuardInputError` saying what broke and after how many records: the records
 before the fault have been yielded, so a scan can report them and mark itself incomplete.
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import io
 import json
 import lzma
@@ -33,6 +34,7 @@ from typing import Any, Callable, Deque, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
+from .compressed import COMPRESSED_SUFFIXES, compression_of, open_binary, zip_refusal
 from .csvread import csv_field_limit, read_csv
 
 __all__ = ["count_records", "csv_field_limit", "detect_format", "first_record", "read_records", "resolve_input"]
@@ -53,15 +55,17 @@ def detect_format(path: str) -> str:
     if not os.path.exists(path):
         raise ConfigError(f"input {path!r} does not exist")
     name = path.lower()
-    for comp in (".gz", ".xz"):
+    for comp in COMPRESSED_SUFFIXES:
         if name.endswith(comp):
             name = name[: -len(comp)]
     for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"),
                      (".parquet", "parquet"), (".pq", "parquet")):
         if name.endswith(ext):
             return fmt
+    if compression_of(path) == "zip":
+        raise zip_refusal(path)
     raise ConfigError(f"cannot tell the format of {path!r}: expected one of .jsonl, .json, .csv, .parquet (optionally "
-                      f".gz) or a saved datasets folder; or pass --format")
+                      f".gz, .xz, .bz2 or .zst) or a saved datasets folder; or pass --format")
 
 
 def resolve_input(path: str) -> str:
@@ -130,12 +134,7 @@ def _refuse_wide_encoding(path: str) -> None:
 
 
 def _open_binary(path: str):
-    low = path.lower()
-    if low.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if low.endswith(".xz"):
-        return lzma.open(path, "rb")
-    return open(path, "rb")
+    return open_binary(path)  # decompressed by what the first bytes say (see .compressed)
 
 
 def count_records(path: str, fmt: Optional[str] = None) -> Optional[int]:
