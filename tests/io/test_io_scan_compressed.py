@@ -9,6 +9,8 @@ named ``.gz`` whose first bytes are not gzip's is still a damaged input, exit 3:
 import bz2
 import gzip
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -94,3 +96,23 @@ def test_detect_format_looks_past_every_compression_suffix(tmp_path, name, fmt):
     p = tmp_path / name
     p.write_bytes(b"")
     assert detect_format(str(p)) == fmt
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16", "WINDOWS-1252"])
+def test_the_conversion_line_for_a_compressed_file_decompresses_it_first_and_works(tmp_path, capsys, encoding):
+    """Until 2026-12-07 both messages advised ``iconv -f ENC -t UTF-8 sheet.csv.gz > converted.gz``: iconv on the
+    compressed bytes, which writes garbage (or stops at the first byte it cannot read)."""
+    text = "id,text\n1,café crème brûlée for the whole table\n2,plain words about the weather\n"
+    src = tmp_path / "sheet.csv.gz"
+    src.write_bytes(gzip.compress(text.encode("utf-16" if encoding == "UTF-16" else "cp1252")))
+    code = main(["scan", str(src), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == (2 if encoding == "UTF-16" else 0), err
+    line = f"zcat {src} | iconv -f {encoding} -t UTF-8 > converted.csv"
+    assert line in err and "converted.gz" not in err
+    if not (shutil.which("zcat") and shutil.which("iconv")):
+        pytest.skip("no zcat or iconv here to run the line")
+    subprocess.run(line, shell=True, check=True, cwd=tmp_path)
+    assert main(["scan", str(tmp_path / "converted.csv"), "--out", str(tmp_path / "ok"), "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert "café crème" in (tmp_path / "ok" / "kept.jsonl").read_text(encoding="utf-8")

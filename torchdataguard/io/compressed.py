@@ -15,11 +15,12 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 from typing import IO, Optional
 
 from ..errors import ConfigError
 
-__all__ = ["COMPRESSED_SUFFIXES", "compression_of", "open_binary", "zip_refusal"]
+__all__ = ["COMPRESSED_SUFFIXES", "compression_of", "convert_command", "open_binary", "zip_refusal"]
 
 #: the file name endings of the compressed files read (a name ending so is guessed by what precedes it)
 COMPRESSED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst", ".zstd")
@@ -95,3 +96,31 @@ def zip_refusal(path: str) -> ConfigError:
     return ConfigError(f"{path} is a ZIP archive (an .xlsx workbook is one too); the scan reads one JSONL, JSON, CSV or "
                        f"Parquet file, plain or gzip, xz, bzip2 or Zstandard compressed: extract the file first, e.g. "
                        f"unzip {path}, and scan it (a workbook: save its sheet as 'CSV UTF-8')")
+
+
+#: the command that writes a compressed file's bytes out, by compression
+_CAT = {"gzip": "zcat", "xz": "xzcat", "bzip2": "bzcat", "zstd": "zstdcat"}
+
+
+def convert_command(path: str, encoding: str) -> str:
+    """The shell line that converts the text file ``path`` from ``encoding`` to UTF-8, decompressing it first when
+    it is compressed (``iconv`` on the compressed bytes, as advised until the fifteenth session, writes garbage).
+
+    Example:
+        >>> import tempfile, os, gzip
+        >>> p = os.path.join(tempfile.mkdtemp(), "sheet.csv.gz")
+        >>> _ = open(p, "wb").write(gzip.compress(b"id,text\\n"))
+        >>> convert_command(p, "WINDOWS-1252").replace(p, "sheet.csv.gz")
+        'zcat sheet.csv.gz | iconv -f WINDOWS-1252 -t UTF-8 > converted.csv'
+    """
+    try:
+        kind = compression_of(path) or _by_name(path)
+    except OSError:
+        kind = _by_name(path)
+    if kind not in _CAT:
+        return f"iconv -f {encoding} -t UTF-8 {path} > converted{os.path.splitext(path)[1]}"
+    stem = path
+    for suffix in COMPRESSED_SUFFIXES:  # converted.csv from sheet.csv.gz
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return f"{_CAT[kind]} {path} | iconv -f {encoding} -t UTF-8 > converted{os.path.splitext(stem)[1]}"

@@ -34,7 +34,7 @@ from typing import Any, Callable, Deque, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
-from .compressed import COMPRESSED_SUFFIXES, compression_of, open_binary, zip_refusal
+from .compressed import COMPRESSED_SUFFIXES, compression_of, convert_command, open_binary, zip_refusal
 from .csvread import csv_field_limit, read_csv
 
 __all__ = ["count_records", "csv_field_limit", "detect_format", "first_record", "read_records", "resolve_input"]
@@ -128,8 +128,7 @@ def _refuse_wide_encoding(path: str) -> None:
     for bom, name in _WIDE_BOMS:
         if head.startswith(bom):
             raise ConfigError(f"{path} is {name} text (it starts with the byte order mark {bom.hex(' ').upper()}); "
-                              f"the scan reads UTF-8: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > "
-                              f"converted{os.path.splitext(path)[1]}"
+                              f"the scan reads UTF-8: convert it first, e.g. {convert_command(path, name)}"
                               + (" (in Excel: save as 'CSV UTF-8')" if ".csv" in path.lower() else ""))
 
 
