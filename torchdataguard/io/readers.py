@@ -89,6 +89,14 @@ def resolve_input(path: str) -> str:
             listed = ", ".join(f"sample:{n} ({SAMPLE_NOTES.get(n, SAMPLES[n])})" for n in sorted(SAMPLES))
             raise ConfigError(f"no shipped sample {name!r}{hint}; the shipped samples are: {listed}")
         return asset_path(name)
+    stdin = path == "-" and not os.path.isfile(path)
+    if stdin or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
+        # a pipe reads once: the record count and the first record (the id field) took what the scan then missed
+        # (until 2026-12-07 ``cat x | torchdataguard scan /dev/stdin`` said "the input holds no records", exit 4)
+        raise ConfigError(f"input {path!r} is {'standard input' if stdin else 'a pipe or a device, not a file'}: the "
+                          f"scan reads its input more than once (to count the records, to find the id field), and a "
+                          f"pipe gives its records only once; save them to a file first (e.g. ... > data.jsonl) and "
+                          f"scan that; a .gz, .xz, .bz2 or .zst file is read as it is, without zcat")
     return path
 
 
