@@ -58,13 +58,13 @@ def detect_format(path: str) -> str:
     for comp in COMPRESSED_SUFFIXES:
         if name.endswith(comp):
             name = name[: -len(comp)]
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"),
-                     (".parquet", "parquet"), (".pq", "parquet")):
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".tsv", "csv"),
+                     (".tab", "csv"), (".parquet", "parquet"), (".pq", "parquet")):
         if name.endswith(ext):
             return fmt
     if compression_of(path) == "zip":
         raise zip_refusal(path)
-    raise ConfigError(f"cannot tell the format of {path!r}: expected one of .jsonl, .json, .csv, .parquet (optionally "
+    raise ConfigError(f"cannot tell the format of {path!r}: expected one of .jsonl, .json, .csv, .tsv, .parquet (optionally "
                       f".gz, .xz, .bz2 or .zst) or a saved datasets folder; or pass --format")
 
 
@@ -201,7 +201,7 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     elif fmt == "json":
         inner = _read_json(path, max_chars)
     elif fmt == "csv":
-        inner = read_csv(path, max_chars, _open_binary)
+        inner = read_csv(path, max_chars, _open_binary, delimiter="\t" if _is_tsv(path) else None)
     elif fmt == "parquet":
         inner = _read_parquet(path)
     else:
@@ -216,6 +216,14 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     except _FILE_FAULTS as exc:
         raise GuardInputError(f"cannot read {path} to the end: {_describe(exc)} (after {n:,} records); the file is "
                               f"truncated or corrupt: re-create or re-download it") from exc
+
+
+def _is_tsv(path: str) -> bool:
+    """The name says tab-separated (``.tsv``, ``.tab``, compressed or not): read with tabs, never guessed."""
+    name = path.lower()
+    for comp in COMPRESSED_SUFFIXES:
+        name = name[: -len(comp)] if name.endswith(comp) else name
+    return name.endswith((".tsv", ".tab"))
 
 
 def _describe(exc: BaseException) -> str:
