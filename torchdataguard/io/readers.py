@@ -11,8 +11,9 @@ which the guard drops, counted, instead of stopping the scan:
 * ``invalid/ragged_row``: a CSV row with more or fewer cells than the header (its cells cannot be matched
   to the columns, so no column of it can be trusted).
 
-A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped; a UTF-16 or UTF-32 one is refused
-(:class:`~torchdataguard.errors.ConfigError` with the command that converts the file).
+A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped (and at the start of any JSONL
+line: files joined with ``cat``); a UTF-16 or UTF-32 one is refused (:class:`~torchdataguard.errors.ConfigError`
+with the command that converts the file).
 
 A compressed file is read by what its first bytes say, else by its name (:mod:`.compressed`: gzip, xz, bzip2, Zstandard).
 
@@ -359,6 +360,10 @@ def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = N
                 if type(rec) is not dict and not _is_record(rec):
                     rec, line = BadRecord("not_a_record", f"line {lineno + shift}"), None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if _parts is None and raw.startswith(_BOM):  # files joined with cat: the next one's byte order
+                    # mark starts a line (until 2026-12-07 its record was dropped as invalid/json)
+                    yield from _read_jsonl(path, lines, _parts=[raw[len(_BOM):]], _first=lineno + shift)
+                    continue
                 parts = _cr_lines(raw, decode) if _parts is None else None
                 if parts is not None:  # CR-only line ends: each part is a line (JSON strings hold no raw CR)
                     yield from _read_jsonl(path, lines, _parts=parts, _first=lineno + shift)
