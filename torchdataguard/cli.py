@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any, Dict, NoReturn, Optional, Sequence
@@ -95,8 +94,8 @@ def _main(argv: Optional[Sequence[str]], *, fast_exit: bool) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scan", help="audit a corpus: kept.jsonl, dropped.jsonl (id, reason, matched), report.json",
                        epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz), a saved datasets folder, or a "
-                                 "shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
+    p.add_argument("input", help="JSONL, JSON, CSV or Parquet file (optionally .gz/.xz/.bz2/.zst), a saved datasets "
+                                 "folder, or a shipped sample: sample:spamassassin (an unknown sample:NAME lists them)")
     p.add_argument("--out", required=True, help="output folder")
     # the stage names are read from the stage table only for the scan command (it imports every stage, and torch)
     names = f"from {stage_names()}" if argv[:1] == ["scan"] else "see torchdataguard scan --help"
@@ -250,10 +249,11 @@ def _run_scan(args, *, freeze: bool = False) -> int:
               f"only): add them with --set 'pii.fields={json.dumps(names)}'", file=sys.stderr)
     not_utf8 = rep["dropped_by_reason"].get("invalid/not_utf8", 0)
     if not_utf8:  # a file saved in a legacy encoding loses every row with an accent: say how to convert it
+        from .io.compressed import convert_command
+
         print(f"torchdataguard: warning: {not_utf8:,} of {rep['seen']:,} records were dropped as invalid/not_utf8: if "
               f"the file was saved in another encoding (Excel's 'CSV' on Windows writes Windows-1252), convert it and "
-              f"scan again, e.g. iconv -f WINDOWS-1252 -t UTF-8 {args.input} > converted{os.path.splitext(args.input)[1]}"
-              f" (in Excel: save as 'CSV UTF-8')",
+              f"scan again, e.g. {convert_command(args.input, 'WINDOWS-1252')} (in Excel: save as 'CSV UTF-8')",
               file=sys.stderr)
     code = exit_code(rep.get("status", "complete"))
     if code:

@@ -134,3 +134,14 @@ def test_one_huge_element_is_a_fault_not_unbounded_memory():
     doc = '[{"text": "' + "x" * 5000 + '"}]'
     with pytest.raises(GuardInputError, match="longer than 1,000 characters"):
         list(iter_json_records(lambda: io.StringIO(doc), name="x.json", max_item_chars=1000, block=64))
+
+
+def test_a_huge_element_is_named_a_limit_not_an_invalid_file(tmp_path):
+    """Until 2026-12-07 the message began "x.json is not a valid JSON file": the file is valid, only one element is
+    over the reader's bound, and the fix is --max-chars or JSON lines."""
+    doc = '[{"text": "a"}, {"text": "' + "x" * 5000 + '"}]'
+    with pytest.raises(GuardInputError) as exc:
+        list(iter_json_records(lambda: io.StringIO(doc), name="x.json", max_item_chars=1000, block=64))
+    msg = str(exc.value)
+    assert "not a valid JSON file" not in msg and "longer than 1,000 characters" in msg
+    assert "--max-chars" in msg and "jq -c '.[]' x.json > records.jsonl" in msg and "at character 16" in msg

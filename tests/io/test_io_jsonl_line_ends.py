@@ -44,3 +44,20 @@ def test_a_raw_cr_inside_a_damaged_string_stays_one_invalid_line(tmp_path):
     src = _write(tmp_path, b'{"text": "broken\rstring"}\n{"text": "ok"}\n')
     got = [r["text"] if isinstance(r, dict) else (r.reason, r.where) for r in read_records(src)]
     assert got == [("json", "line 1"), "ok"]
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_files_joined_with_cat_keep_the_records_after_a_byte_order_mark(tmp_path, capsys, end):
+    """``cat a.jsonl b.jsonl`` of two files saved by Windows tools puts b's UTF-8 byte order mark at the start of a
+    line: until 2026-12-07 its record was dropped as invalid/json (and dropped.jsonl held no copy of it)."""
+    bom = b"\xef\xbb\xbf"
+    part = lambda name: bom + end.join(json.dumps({"text": f"{name} record {i}"}).encode() for i in range(2)) + end
+    src = _write(tmp_path, part("first") + part("second"))
+    got = [r["text"] if isinstance(r, dict) else (r.reason, r.where) for r in read_records(src)]
+    assert got == ["first record 0", "first record 1", "second record 0", "second record 1"]
+    out = tmp_path / "out"
+    assert main(["scan", src, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    kept = (out / "kept.jsonl").read_text(encoding="utf-8").splitlines()
+    assert kept[2] == '{"text": "second record 0"}'  # written as its line, without the mark
+    bad = _write(tmp_path, b'{"text": "a"}\n' + bom + b'{"text": \n', name="bad.jsonl")  # a mark, then bad JSON
+    assert [getattr(r, "reason", r) for r in read_records(bad)] == [{"text": "a"}, "json"]

@@ -92,3 +92,20 @@ def test_the_separator_warning_never_shows_header_names_that_look_like_personal_
     shown = " ".join(str(w.message) for w in rec)
     assert "jane.doe@example.org" not in shown and "7946" not in shown
     assert "'hello'" in shown  # a name that does not look like data is still shown
+
+
+@pytest.mark.parametrize("name", ["in.tsv", "in.tab", "in.tsv.gz"])
+def test_a_tsv_is_read_with_tabs_even_when_a_column_name_holds_a_comma(tmp_path, capsys, name):
+    """Until 2026-12-07 ``.tsv`` was an unknown format ("pass --format"), and with ``--format csv`` a header with a
+    comma in a name (``body, raw``) was split at the comma: every row was ragged and dropped, or the error then
+    advised ``--text-field 'id\\tbody'``."""
+    import gzip
+
+    body = "id\tbody, raw\n" + "".join(f"{i}\t{t}\n" for i, t in ROWS)
+    src = tmp_path / name
+    src.write_bytes(gzip.compress(body.encode()) if name.endswith(".gz") else body.encode())
+    code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "body, raw",
+                       "--id-field", "id", "--device", "cpu", "--no-progress")
+    assert code == 0, err
+    kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["body, raw"]) for r in kept] == ROWS

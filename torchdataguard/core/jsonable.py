@@ -1,8 +1,11 @@
 """Records as JSON: one JSON line per record (quarantine, scan outputs) and best-effort JSON-able values."""
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import math
+import uuid
 from typing import Any, Callable, Optional
 
 import torch
@@ -50,7 +53,14 @@ _SAME = frozenset((str, int, bool, type(None)))
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text)."""
+    """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text, dates and times to
+    ISO 8601 strings, decimals to their digits).
+
+    Example:
+        >>> import datetime, decimal
+        >>> to_jsonable({"ts": datetime.datetime(2024, 1, 2, 3, 4, 5), "price": decimal.Decimal("1.10")})
+        {'ts': '2024-01-02T03:04:05', 'price': '1.10'}
+    """
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     if isinstance(obj, float):
@@ -63,6 +73,10 @@ def to_jsonable(obj: Any) -> Any:
         return obj.detach().cpu().tolist()
     if isinstance(obj, (bytes, bytearray)):
         return bytes(obj).decode("utf-8", errors="replace")
+    if isinstance(obj, (datetime.date, datetime.time)):  # a Parquet or datasets timestamp, date or time column
+        return obj.isoformat()  # ISO 8601, as pandas and datasets read it back (was the repr until 2026-12-07)
+    if isinstance(obj, (decimal.Decimal, uuid.UUID)):
+        return str(obj)  # every digit of a decimal column kept: "1.10"
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if hasattr(obj, "item"):

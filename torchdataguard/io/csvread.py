@@ -29,21 +29,27 @@ def csv_field_limit(max_chars: int) -> int:
     return max(131072, 4 * int(max_chars))
 
 
-def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]]) -> Iterator[Any]:
-    """Yield the records of the CSV file ``path`` (opened by ``open_binary``: plain, ``.gz`` or ``.xz``)."""
+def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]], *,
+             delimiter: Optional[str] = None) -> Iterator[Any]:
+    """Yield the records of the CSV file ``path`` (opened by ``open_binary``: plain or compressed).
+
+    ``delimiter`` (``"\\t"`` for a ``.tsv``): the cell separator, else ``,`` or the one a one-column header shows
+    (see :func:`_other_separator`). Until 2026-12-07 a ``.tsv`` was read as commas first, and a header with a comma
+    in a name (``body, raw``) split there, so its rows were ragged and dropped."""
     limit = csv_field_limit(max_chars)
     old = csv.field_size_limit()
     csv.field_size_limit(max(old, limit))  # process-wide: raised while this reader runs, then restored
     try:
         with open_binary(path) as fh:
             text = _LastRow(io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline=""))
-            rows = csv.reader(text)
+            rows = csv.reader(text, delimiter=delimiter or ",")
+            text.delimiter = delimiter or ","
             held: Any = None  # each record waits for the next row: the last one is yielded once its quotes close
             try:
                 header: Optional[List[str]] = next(rows, None)
                 if header is None:
                     return
-                sep = _other_separator(header)
+                sep = _other_separator(header) if delimiter is None else None
                 if sep is not None and len(next(csv.reader(text.lines, delimiter=sep))) < 2:
                     sep = None  # the separator is inside a quoted name: a one-column file
                 if sep is not None:  # a ';' (tab, '|') separated file saved as .csv: read it with its separator

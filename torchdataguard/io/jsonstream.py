@@ -98,9 +98,13 @@ class _Cursor:
 
     def _grow(self) -> bool:
         pending = len(self.buf) - self.pos
-        if pending >= self.max_item_chars:
-            raise self.fault(f"one value is longer than {self.max_item_chars:,} characters (the limit follows "
-                             f"max_chars: raise --max-chars, or split the file into JSON lines)")
+        if pending >= self.max_item_chars:  # a limit of this reader, not a fault of the file (until 2026-12-07 the
+            # message said "is not a valid JSON file", and a user re-downloaded a good file)
+            raise GuardInputError(f"{self.name}: the value at character {self.at():,} is longer than "
+                                  f"{self.max_item_chars:,} characters, the most one element of a .json file may hold "
+                                  f"(the limit follows max_chars): raise --max-chars, or convert the file to JSON lines "
+                                  f"(an array: jq -c '.[]' {self.name} > records.jsonl), where a text over --max-chars is "
+                                  f"dropped as invalid/too_long and the scan goes on")
         return self.more(pending)
 
 

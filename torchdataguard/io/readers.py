@@ -11,10 +11,13 @@ which the guard drops, counted, instead of stopping the scan:
 * ``invalid/ragged_row``: a CSV row with more or fewer cells than the header (its cells cannot be matched
   to the columns, so no column of it can be trusted).
 
-A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped; a UTF-16 or UTF-32 one is refused
-(:class:`~torchdataguard.errors.ConfigError` with the command that converts the file).
+A UTF-8 byte order mark at the start of a JSONL, JSON or CSV file is skipped (and at the start of any JSONL
+line: files joined with ``cat``); a UTF-16 or UTF-32 one is refused (:class:`~torchdataguard.errors.ConfigError`
+with the command that converts the file).
 
-A bad *file* (a truncated or corrupt ``.gz``/``.xz``, a failed checksum, JSON that breaks off, a CSV cell over
+A compressed file is read by what its first bytes say, else by its name (:mod:`.compressed`: gzip, xz, bzip2, Zstandard).
+
+A bad *file* (a truncated or corrupt ``.gz``/``.xz``/``.bz2``/``.zst``, a failed checksum, JSON that breaks off, a CSV cell over
 the field limit or a CSV quote left open to the end of the file, an unreadable Parquet file or saved ``datasets`` folder) raises
 :class:`~torchdataguard.errors.GuardInputError` saying what broke and after how many records: the records
 before the fault have been yielded, so a scan can report them and mark itself incomplete.
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import io
 import json
 import lzma
@@ -33,6 +35,7 @@ from typing import Any, Callable, Deque, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..errors import ConfigError, GuardError, GuardInputError
+from .compressed import COMPRESSED_SUFFIXES, compression_of, convert_command, open_binary, zip_refusal
 from .csvread import csv_field_limit, read_csv
 
 __all__ = ["count_records", "csv_field_limit", "detect_format", "first_record", "read_records", "resolve_input"]
@@ -53,15 +56,17 @@ def detect_format(path: str) -> str:
     if not os.path.exists(path):
         raise ConfigError(f"input {path!r} does not exist")
     name = path.lower()
-    for comp in (".gz", ".xz"):
+    for comp in COMPRESSED_SUFFIXES:
         if name.endswith(comp):
             name = name[: -len(comp)]
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"),
-                     (".parquet", "parquet"), (".pq", "parquet")):
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv"), (".tsv", "csv"),
+                     (".tab", "csv"), (".parquet", "parquet"), (".pq", "parquet")):
         if name.endswith(ext):
             return fmt
-    raise ConfigError(f"cannot tell the format of {path!r}: expected one of .jsonl, .json, .csv, .parquet (optionally "
-                      f".gz) or a saved datasets folder; or pass --format")
+    if compression_of(path) == "zip":
+        raise zip_refusal(path)
+    raise ConfigError(f"cannot tell the format of {path!r}: expected one of .jsonl, .json, .csv, .tsv, .parquet (optionally "
+                      f".gz, .xz, .bz2 or .zst) or a saved datasets folder; or pass --format")
 
 
 def resolve_input(path: str) -> str:
@@ -85,6 +90,14 @@ def resolve_input(path: str) -> str:
             listed = ", ".join(f"sample:{n} ({SAMPLE_NOTES.get(n, SAMPLES[n])})" for n in sorted(SAMPLES))
             raise ConfigError(f"no shipped sample {name!r}{hint}; the shipped samples are: {listed}")
         return asset_path(name)
+    stdin = path == "-" and not os.path.isfile(path)
+    if stdin or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
+        # a pipe reads once: the record count and the first record (the id field) took what the scan then missed
+        # (until 2026-12-07 ``cat x | torchdataguard scan /dev/stdin`` said "the input holds no records", exit 4)
+        raise ConfigError(f"input {path!r} is {'standard input' if stdin else 'a pipe or a device, not a file'}: the "
+                          f"scan reads its input more than once (to count the records, to find the id field), and a "
+                          f"pipe gives its records only once; save them to a file first (e.g. ... > data.jsonl) and "
+                          f"scan that; a .gz, .xz, .bz2 or .zst file is read as it is, without zcat")
     return path
 
 
@@ -124,18 +137,12 @@ def _refuse_wide_encoding(path: str) -> None:
     for bom, name in _WIDE_BOMS:
         if head.startswith(bom):
             raise ConfigError(f"{path} is {name} text (it starts with the byte order mark {bom.hex(' ').upper()}); "
-                              f"the scan reads UTF-8: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > "
-                              f"converted{os.path.splitext(path)[1]}"
+                              f"the scan reads UTF-8: convert it first, e.g. {convert_command(path, name)}"
                               + (" (in Excel: save as 'CSV UTF-8')" if ".csv" in path.lower() else ""))
 
 
 def _open_binary(path: str):
-    low = path.lower()
-    if low.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if low.endswith(".xz"):
-        return lzma.open(path, "rb")
-    return open(path, "rb")
+    return open_binary(path)  # decompressed by what the first bytes say (see .compressed)
 
 
 def count_records(path: str, fmt: Optional[str] = None) -> Optional[int]:
@@ -195,7 +202,7 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     elif fmt == "json":
         inner = _read_json(path, max_chars)
     elif fmt == "csv":
-        inner = read_csv(path, max_chars, _open_binary)
+        inner = read_csv(path, max_chars, _open_binary, delimiter="\t" if _is_tsv(path) else None)
     elif fmt == "parquet":
         inner = _read_parquet(path)
     else:
@@ -210,6 +217,14 @@ def read_records(path: str, fmt: Optional[str] = None, *, split: Optional[str] =
     except _FILE_FAULTS as exc:
         raise GuardInputError(f"cannot read {path} to the end: {_describe(exc)} (after {n:,} records); the file is "
                               f"truncated or corrupt: re-create or re-download it") from exc
+
+
+def _is_tsv(path: str) -> bool:
+    """The name says tab-separated (``.tsv``, ``.tab``, compressed or not): read with tabs, never guessed."""
+    name = path.lower()
+    for comp in COMPRESSED_SUFFIXES:
+        name = name[: -len(comp)] if name.endswith(comp) else name
+    return name.endswith((".tsv", ".tab"))
 
 
 def _describe(exc: BaseException) -> str:
@@ -345,6 +360,10 @@ def _read_jsonl(path: str, lines: Optional[Deque[Tuple[Any, Optional[str]]]] = N
                 if type(rec) is not dict and not _is_record(rec):
                     rec, line = BadRecord("not_a_record", f"line {lineno + shift}"), None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if _parts is None and raw.startswith(_BOM):  # files joined with cat: the next one's byte order
+                    # mark starts a line (until 2026-12-07 its record was dropped as invalid/json)
+                    yield from _read_jsonl(path, lines, _parts=[raw[len(_BOM):]], _first=lineno + shift)
+                    continue
                 parts = _cr_lines(raw, decode) if _parts is None else None
                 if parts is not None:  # CR-only line ends: each part is a line (JSON strings hold no raw CR)
                     yield from _read_jsonl(path, lines, _parts=parts, _first=lineno + shift)

@@ -93,7 +93,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
                            max_chars=max_chars)
     built = build_stages(list(stages), threshold=threshold, options=options)
     hasher = IdHasher.from_option(hash_ids, id_field=id_field)
-    run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
+    inputs = {"the input": input_path, **{f"--eval {n}": path for n, path in (evals or {}).items()}}
+    run = ScanRun(out_dir, inputs=inputs)  # files are staged here and moved into out_dir at the end
     try:
         guard = Guard(built, text_field=text_field, id_field=id_field, device=device, strict=strict,
                       max_chars=max_chars, quarantine=run.staged("dropped.jsonl"), quarantine_pii=dropped_pii,

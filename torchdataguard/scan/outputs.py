@@ -137,13 +137,19 @@ class ScanRun:
         ('complete', ['dropped.jsonl', 'kept.jsonl', 'report.html', 'report.json'])
     """
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, *, inputs: Optional[Dict[str, str]] = None) -> None:
         self.out_dir = os.fspath(out_dir)
-        os.makedirs(self.out_dir, exist_ok=True)
-        _remove_dead_stagings(self.out_dir)
-        self.stage_dir = tempfile.mkdtemp(prefix=_STAGING, dir=self.out_dir)
-        with open(os.path.join(self.stage_dir, _OWNER), "w") as f:
-            json.dump(_me(), f)
+        _refuse_overwriting(self.out_dir, inputs or {})
+        try:
+            os.makedirs(self.out_dir, exist_ok=True)
+            _remove_dead_stagings(self.out_dir)
+            self.stage_dir = tempfile.mkdtemp(prefix=_STAGING, dir=self.out_dir)
+            with open(os.path.join(self.stage_dir, _OWNER), "w") as f:
+                json.dump(_me(), f)
+        except OSError as exc:  # a file in the way, no permission, a full disk: the folder is wrong, not the data
+            what = "is a file, not a folder" if os.path.isfile(self.out_dir) else f"cannot be written ({exc.strerror or exc})"
+            raise ConfigError(f"--out {self.out_dir!r} {what}: pass a folder this user can write into (it is "
+                              f"created if missing), e.g. --out {_sibling(self.out_dir)}") from None
         self.error: Optional[BaseException] = None
 
     def staged(self, name: str) -> str:
@@ -223,6 +229,37 @@ class ScanRun:
     def discard(self) -> None:
         """Remove the staging folder (the scan did not start)."""
         shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+
+def _sibling(out_dir: str) -> str:
+    """A folder name beside ``out_dir`` to suggest in a message."""
+    return (out_dir.rstrip("/" + os.sep) or "scan") + "_scan"
+
+
+def _refuse_overwriting(out_dir: str, inputs: Dict[str, str]) -> None:
+    """Refuse an input that the scan would replace with one of its own files (``scan out/kept.jsonl --out out``
+    read the file, then replaced it with the records kept: the input was gone, and with it the records dropped
+    for personal data, which ``dropped.jsonl`` withholds). ``inputs``: what names each path in a message -> path.
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp(); _ = open(os.path.join(d, "kept.jsonl"), "w").write("{}\\n")
+        >>> _refuse_overwriting(d, {"the input": os.path.join(d, "kept.jsonl")})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        torchdataguard.errors.ConfigError: the input '...kept.jsonl' is a file this scan writes into --out ...
+    """
+    for what, path in inputs.items():
+        for name in _REPORT + _FINAL + tuple(_PARTIAL.values()):
+            target = os.path.join(out_dir, name)
+            try:
+                same = os.path.samefile(path, target)  # links and other spellings of the same path too
+            except (OSError, ValueError):  # either one missing (or not a path): no clash
+                same = False
+            if same:
+                raise ConfigError(f"{what} {path!r} is a file this scan writes into --out {out_dir!r} ({name}): it "
+                                  f"would be replaced by the scan's output; pass another --out folder, e.g. "
+                                  f"--out {_sibling(out_dir)}, or move the input first")
 
 
 #: staging folders inside ``--out``, and the file in each that names the scan's process

@@ -262,7 +262,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     t0 = time.perf_counter()
     ip, port = ray.get(actors[0].address.remote())
     ray.get([a.join.remote(r, W, ip, port) for r, a in enumerate(actors)])
-    run = ScanRun(out_dir)  # files are staged here and moved into out_dir at the end
+    run = ScanRun(out_dir, inputs={"the input": input_path})  # files are staged here and moved into out_dir at the end
     kept_path = run.staged("kept.jsonl")
     sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
     reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
