@@ -4,6 +4,7 @@ decision of its own: the pass ends with a warning that counts them and names the
 import warnings
 
 import pytest
+import torch
 
 import torchdataguard as tdg
 
@@ -41,3 +42,46 @@ def test_a_later_pass_replays_without_a_warning():
         warnings.simplefilter("error")
         assert len(g.filter(ROWS[:2])) == 2  # the next epoch: replays are what ids are for
     assert g.report()["replayed"] == 3
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(ROWS)
+
+    def __getitem__(self, i):
+        return ROWS[i]
+
+
+class _Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter(ROWS)
+
+
+@pytest.mark.parametrize("kind", ["map-style", "stream", "datasets", "datasets-stream", "loader-workers"])
+def test_every_way_of_use_warns_of_repeats_in_the_first_pass(kind):
+    """Only a list (guard.filter, guard.process) warned until the fifteenth session: a map-style dataset, a stream
+    or a datasets.Dataset served the repeated row again without a word, and the loader yielded 3 where the report
+    said kept 2."""
+    import datasets
+
+    g = _guard()
+    data = {"map-style": _Rows, "stream": _Stream, "loader-workers": _Stream,
+            "datasets": lambda: datasets.Dataset.from_list(ROWS),
+            "datasets-stream": lambda: datasets.Dataset.from_list(ROWS).to_iterable_dataset()}[kind]()
+    wrapped = g.wrap(data) if kind in ("stream", "loader-workers", "datasets-stream") else None
+
+    def read():
+        if kind == "loader-workers":  # one worker reads the stream; the decision service warns at its end
+            return list(torch.utils.data.DataLoader(wrapped, batch_size=None, num_workers=1))
+        return list(wrapped)
+
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id \(the id field 'id'\)"):
+        if wrapped is None:  # decided when wrapped
+            wrapped = g.wrap(data)
+        out = read()
+    rep = g.report()
+    assert len(out) == 3 and (rep["seen"], rep["kept"], rep["replayed"]) == (2, 2, 1)
+    with warnings.catch_warnings():  # a later epoch replays without a warning
+        warnings.simplefilter("error")
+        assert len(read()) == 3
+    g.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
@@ -184,8 +183,6 @@ class LocalDecider:
         buf_ids: List[Any] = []  # with ``ids``; else the chunk's positions, made when it is full
         pos = 0
         full = ChunkCut(guard.stream_chunk, guard.text_field).add
-        led = guard.ledger
-        first_pass = led.seen == 0 and led.replayed == 0  # nothing decided yet: a replay can only be a repeat
         try:
             for rec in records:
                 buf.append(rec)
@@ -201,9 +198,7 @@ class LocalDecider:
                 if id_iter is None:
                     buf_ids = list(range(pos, pos + len(buf)))
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
-            guard.check_text_field(None, source, end=True)
-            if first_pass and led.replayed:
-                warn_repeats(led.replayed, guard.id_field)
+            guard.check_text_field(None, source, end=True)  # also warns of repeated ids in a first pass (alldups)
         finally:
             _finish(guard, bar)
 
@@ -246,17 +241,6 @@ class LocalDecider:
 
     def __repr__(self) -> str:
         return "LocalDecider()"
-
-
-def warn_repeats(n: int, id_field: Optional[str]) -> None:
-    """Warn that ``n`` records of a first pass repeated an earlier record's id and content (served again as
-    the same example, never decided again): duplicate rows under one id would otherwise reach training unseen."""
-    where = f"the id field {id_field!r}" if id_field else "the ids given"
-    warnings.warn(f"{n} {'record' if n == 1 else 'records'} repeated both the id ({where}) and the content of a record met earlier in this "
-                  f"pass: each was served again as the same example, not decided again (the report counts them "
-                  f"under 'replayed', not 'kept'). If they are duplicate rows, number records by position "
-                  f"(id_field=None, CLI --id-field '') so that ExactDedup drops them, or give every row its own id",
-                  UserWarning, stacklevel=4)
 
 
 def _decide_index_stages(stages: Sequence[Any], plan: Plan,
