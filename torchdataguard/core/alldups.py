@@ -11,8 +11,9 @@ dataset, a ``datasets.Dataset``; any decider), and the end of a stream (:meth:`G
 ``end=True``) from the counts :class:`~torchdataguard.core.decider.LocalDecider` keeps per source
 (:func:`note_chunk`).
 
-The same counts tell a guard's first pass that repeated a record's id and content (:func:`warn_repeats`, when
-the pass ends, on every path).
+A guard's first pass that repeated a record's id and content is warned about here too (:func:`warn_repeats`,
+called where a whole pass is seen: a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the
+main process).
 
 Example:
     >>> import warnings, torchdataguard as tdg
@@ -34,15 +35,15 @@ import warnings
 import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates",
-           "warn_at_user", "warn_repeats"]
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "first_pass", "note_chunk",
+           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
 
 #: per guard: its ``sources`` dict when the counts began (``reset()`` and a loaded state replace it: the counts
-#: start again), per source ``[new records, kept, dropped for another reason, {duplicate reason: count}, replays of
-#: a first pass]``, and the sources warned about
+#: start again), per source ``[new records, kept, dropped for another reason, {duplicate reason: count}]``, and
+#: the sources warned about
 _STATE: "weakref.WeakKeyDictionary[Any, List[Any]]" = weakref.WeakKeyDictionary()
 
 
@@ -54,18 +55,8 @@ def _state(guard: Any) -> List[Any]:
 
 
 def note_chunk(guard: Any, source: str, outcomes: Sequence[Any]) -> None:
-    """Count a decided chunk of ``source``: ``outcomes`` are ``(example, drop, replayed)``. The fifth count is the
-    replays of a guard's first pass (``None`` once the pass ended, or when the guard had decided data before the
-    source's first chunk): they can only be records that repeat an earlier record's id and content."""
-    per_source = _state(guard)[1]
-    counts = per_source.get(source)
-    replays = sum(1 for _, _, replayed in outcomes if replayed)
-    if counts is None:
-        led = guard.ledger
-        fresh = led.replayed == replays and led.seen == len(outcomes) - replays  # nothing decided before it
-        counts = per_source[source] = [0, 0, 0, {}, 0 if fresh else None]
-    if replays and counts[4] is not None:
-        counts[4] += replays
+    """Count a decided chunk of ``source``: ``outcomes`` are ``(example, drop, replayed)``."""
+    counts = _state(guard)[1].setdefault(source, [0, 0, 0, {}])
     for _, drop, replayed in outcomes:
         if replayed:
             continue
@@ -84,17 +75,19 @@ def end_of_source(guard: Any, source: str) -> None:
     counts = _state(guard)[1].get(source)
     if counts is not None and _mostly_duplicates(counts[0], counts[1], counts[3], counts[2]):
         warn_all_duplicates(guard, source, counts[0], counts[3], kept=counts[1])
-    if counts is not None:
-        if counts[4]:
-            warn_repeats(counts[4], getattr(guard, "id_field", None))
-        counts[4] = None  # the first pass ended: a later replay is a later epoch
+
+
+def first_pass(ledger: Any) -> bool:
+    """Whether nothing was decided yet: a replay in the pass that starts now can only be a repeated record."""
+    return ledger.seen == 0 and ledger.replayed == 0
 
 
 def warn_repeats(n: int, id_field: Any) -> None:
     """Warn that ``n`` records of a first pass repeated an earlier record's id and content (served again as the
-    same example, never decided again): duplicate rows under one id would otherwise reach training unseen. Every
-    path warns when the pass (or a DataLoader worker's share of it) ends: a list, a map-style or Hugging Face
-    dataset, a stream; until the fifteenth session only a list or ``guard.filter`` did."""
+    same example, never decided again): duplicate rows under one id would otherwise reach training unseen. Said
+    when a pass that started with :func:`first_pass` ends whole (a pass broken off is no pass: the next one
+    replays it): a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the main process; until
+    the fifteenth session only a list or ``guard.filter``."""
     where = f"the id field {id_field!r}" if id_field else "the ids given"
     warn_at_user(f"{n} {'record' if n == 1 else 'records'} repeated both the id ({where}) and the content of a record "
                  f"met earlier in this pass: each was served again as the same example, not decided again (the report "

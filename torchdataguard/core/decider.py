@@ -21,7 +21,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
-from .alldups import note_chunk
+from .alldups import first_pass, note_chunk, warn_repeats
 from .idcheck import check_id_field
 from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
@@ -183,6 +183,8 @@ class LocalDecider:
         buf_ids: List[Any] = []  # with ``ids``; else the chunk's positions, made when it is full
         pos = 0
         full = ChunkCut(guard.stream_chunk, guard.text_field).add
+        led = guard.ledger
+        fresh = first_pass(led)  # nothing decided yet: a replay can only be a repeat
         try:
             for rec in records:
                 buf.append(rec)
@@ -198,7 +200,9 @@ class LocalDecider:
                 if id_iter is None:
                     buf_ids = list(range(pos, pos + len(buf)))
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
-            guard.check_text_field(None, source, end=True)  # also warns of repeated ids in a first pass (alldups)
+            guard.check_text_field(None, source, end=True)
+            if fresh and led.replayed:
+                warn_repeats(led.replayed, guard.id_field)
         finally:
             _finish(guard, bar)
 
@@ -219,6 +223,7 @@ class LocalDecider:
         kept: List[int] = []
         bar = guard.progress_bar(len(dataset), desc)
         it: Optional[Iterator[Plan]] = None
+        fresh = first_pass(guard.ledger)
         if num_workers > 0:
             it = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
         try:
@@ -232,6 +237,8 @@ class LocalDecider:
                 if bar is not None:
                     bar.update(len(plan.examples))
             guard.check_text_field(None, source, end=True)
+            if fresh and guard.ledger.replayed:  # a map-style or datasets.Dataset: as a list does (process)
+                warn_repeats(guard.ledger.replayed, guard.id_field)
         finally:
             _finish(guard, bar)
         return kept
