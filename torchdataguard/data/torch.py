@@ -110,14 +110,43 @@ class GuardedIterableDataset(IterableDataset):
 # handlers (every decider; a decider may register its own for a type, see dispatch.py)
 # --------------------------------------------------------------------------------------------------
 def refuse_rewrap(guard: Any, data: Any) -> None:
-    """Refuse data this guard wrapped already: as a new source, every example would be an exact duplicate of
-    itself and be dropped (another guard may wrap it)."""
-    mine = (data.id_tag is guard.id_tag if isinstance(data, GuardedDataset)
-            else data._filter.guard is guard if isinstance(data, GuardedIterableDataset) else False)
-    if mine:
-        raise ConfigError(f"this {type(data).__name__} was already wrapped by this guard (source "
-                          f"{data.source or 'the first'!r}): wrapped again, each of its examples would be dropped as a "
-                          f"duplicate of itself. Use it as it is (build the DataLoader on it), or wrap the original data")
+    """Refuse data this guard wrapped already, or made of it (a ``Subset`` from ``random_split``, a
+    ``ConcatDataset``, ``ChainDataset``): as a new source, every example would be an exact duplicate of itself and
+    be dropped (another guard may wrap it)."""
+    found = _guarded_inside(guard, data)
+    if found is None:
+        return
+    made = "was already wrapped by this guard" if found is data else (
+        f"is made of a {type(found).__name__} that this guard returned")
+    raise ConfigError(f"this {type(data).__name__} {made} (source {found.source or 'the first'!r}): wrapped again, "
+                      f"each of its examples would be dropped as a duplicate of itself. Use it as it is (build the "
+                      f"DataLoader on it), or wrap the original data")
+
+
+#: how deep :func:`_guarded_inside` looks (a Subset of a Subset of a ConcatDataset ...)
+_DEPTH = 8
+
+
+def _guarded_inside(guard: Any, data: Any) -> Any:
+    """The guarded dataset of ``guard`` that ``data`` is or is made of (through ``dataset`` and ``datasets``
+    attributes, as ``Subset``, ``ConcatDataset`` and ``ChainDataset`` hold them), else ``None``."""
+    level = [data]
+    for _ in range(_DEPTH):
+        inner = []
+        for obj in level:
+            if isinstance(obj, GuardedDataset) and obj.id_tag is guard.id_tag:
+                return obj
+            if isinstance(obj, GuardedIterableDataset) and obj._filter.guard is guard:
+                return obj
+            held = vars(obj) if hasattr(obj, "__dict__") else {}  # never a wrapper's attribute pass-through
+            if held.get("dataset") is not None:
+                inner.append(held["dataset"])
+            if isinstance(held.get("datasets"), (list, tuple)):
+                inner.extend(held["datasets"])
+        if not inner:
+            return None
+        level = inner
+    return None
 
 
 @register(Dataset)
