@@ -4,6 +4,7 @@ decision of its own: the pass ends with a warning that counts them and names the
 import warnings
 
 import pytest
+import torch
 
 import torchdataguard as tdg
 
@@ -41,3 +42,47 @@ def test_a_later_pass_replays_without_a_warning():
         warnings.simplefilter("error")
         assert len(g.filter(ROWS[:2])) == 2  # the next epoch: replays are what ids are for
     assert g.report()["replayed"] == 3
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(ROWS)
+
+    def __getitem__(self, i):
+        return ROWS[i]
+
+
+class _Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter(ROWS)
+
+
+@pytest.mark.parametrize("kind", ["map-style", "stream", "datasets"])
+def test_every_way_of_use_that_sees_the_whole_pass_warns_of_repeats_in_it(kind):
+    """Only a list (guard.filter, guard.process) warned until the fifteenth session: a map-style dataset, a torch
+    stream or a datasets.Dataset served the repeated row again without a word, and yielded 3 where the report
+    said kept 2."""
+    import datasets
+
+    g = _guard()
+    data = {"map-style": _Rows, "stream": _Stream, "datasets": lambda: datasets.Dataset.from_list(ROWS)}[kind]()
+    wrapped = g.wrap(data) if kind == "stream" else None
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id \(the id field 'id'\)"):
+        if wrapped is None:  # decided when wrapped
+            wrapped = g.wrap(data)
+        out = list(wrapped)
+    rep = g.report()
+    assert len(out) == 3 and (rep["seen"], rep["kept"], rep["replayed"]) == (2, 2, 1)
+    with warnings.catch_warnings():  # a later epoch replays without a warning
+        warnings.simplefilter("error")
+        assert len(list(wrapped)) == 3
+
+
+def test_a_stream_broken_off_in_its_first_epoch_replays_the_next_without_a_warning():
+    g = _guard()
+    wrapped = g.wrap(_Stream())
+    for _ in wrapped:  # training stopped early (max_steps): the first pass never ended
+        break
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(wrapped)) == 3  # the repeat is seen only in a first pass, and this is none

@@ -11,6 +11,10 @@ dataset, a ``datasets.Dataset``; any decider), and the end of a stream (:meth:`G
 ``end=True``) from the counts :class:`~torchdataguard.core.decider.LocalDecider` keeps per source
 (:func:`note_chunk`).
 
+A guard's first pass that repeated a record's id and content is warned about here too (:func:`warn_repeats`,
+called where a whole pass is seen: a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the
+main process).
+
 Example:
     >>> import warnings, torchdataguard as tdg
     >>> guard = tdg.Guard([tdg.ExactDedup()], device="cpu", progress=False)
@@ -31,8 +35,8 @@ import warnings
 import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "note_chunk", "user_stacklevel", "warn_all_duplicates",
-           "warn_at_user"]
+__all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "first_pass", "note_chunk",
+           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -71,6 +75,25 @@ def end_of_source(guard: Any, source: str) -> None:
     counts = _state(guard)[1].get(source)
     if counts is not None and _mostly_duplicates(counts[0], counts[1], counts[3], counts[2]):
         warn_all_duplicates(guard, source, counts[0], counts[3], kept=counts[1])
+
+
+def first_pass(ledger: Any) -> bool:
+    """Whether nothing was decided yet: a replay in the pass that starts now can only be a repeated record."""
+    return ledger.seen == 0 and ledger.replayed == 0
+
+
+def warn_repeats(n: int, id_field: Any) -> None:
+    """Warn that ``n`` records of a first pass repeated an earlier record's id and content (served again as the
+    same example, never decided again): duplicate rows under one id would otherwise reach training unseen. Said
+    when a pass that started with :func:`first_pass` ends whole (a pass broken off is no pass: the next one
+    replays it): a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the main process; until
+    the fifteenth session only a list or ``guard.filter``."""
+    where = f"the id field {id_field!r}" if id_field else "the ids given"
+    warn_at_user(f"{n} {'record' if n == 1 else 'records'} repeated both the id ({where}) and the content of a record "
+                 f"met earlier in this pass: each was served again as the same example, not decided again (the report "
+                 f"counts them under 'replayed', not 'kept'). If they are duplicate rows, number records by position "
+                 f"(id_field=None, CLI --id-field '') so that ExactDedup drops them, or give every row its own id",
+                 UserWarning)
 
 
 #: a source that kept some records is warned about when at least this share of its new records were duplicates

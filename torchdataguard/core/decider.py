@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
-from .alldups import note_chunk
+from .alldups import first_pass, note_chunk, warn_repeats
 from .idcheck import check_id_field
 from .ids import check_positions, check_split, hashable_ids, qualify_id
 from .ledger import Outcome
@@ -185,7 +184,7 @@ class LocalDecider:
         pos = 0
         full = ChunkCut(guard.stream_chunk, guard.text_field).add
         led = guard.ledger
-        first_pass = led.seen == 0 and led.replayed == 0  # nothing decided yet: a replay can only be a repeat
+        fresh = first_pass(led)  # nothing decided yet: a replay can only be a repeat
         try:
             for rec in records:
                 buf.append(rec)
@@ -202,7 +201,7 @@ class LocalDecider:
                     buf_ids = list(range(pos, pos + len(buf)))
                 yield from self._chunk(guard, planner, buf, buf_ids, source, bar)
             guard.check_text_field(None, source, end=True)
-            if first_pass and led.replayed:
+            if fresh and led.replayed:
                 warn_repeats(led.replayed, guard.id_field)
         finally:
             _finish(guard, bar)
@@ -224,6 +223,7 @@ class LocalDecider:
         kept: List[int] = []
         bar = guard.progress_bar(len(dataset), desc)
         it: Optional[Iterator[Plan]] = None
+        fresh = first_pass(guard.ledger)
         if num_workers > 0:
             it = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
         try:
@@ -237,6 +237,8 @@ class LocalDecider:
                 if bar is not None:
                     bar.update(len(plan.examples))
             guard.check_text_field(None, source, end=True)
+            if fresh and guard.ledger.replayed:  # a map-style or datasets.Dataset: as a list does (process)
+                warn_repeats(guard.ledger.replayed, guard.id_field)
         finally:
             _finish(guard, bar)
         return kept
@@ -246,17 +248,6 @@ class LocalDecider:
 
     def __repr__(self) -> str:
         return "LocalDecider()"
-
-
-def warn_repeats(n: int, id_field: Optional[str]) -> None:
-    """Warn that ``n`` records of a first pass repeated an earlier record's id and content (served again as
-    the same example, never decided again): duplicate rows under one id would otherwise reach training unseen."""
-    where = f"the id field {id_field!r}" if id_field else "the ids given"
-    warnings.warn(f"{n} {'record' if n == 1 else 'records'} repeated both the id ({where}) and the content of a record met earlier in this "
-                  f"pass: each was served again as the same example, not decided again (the report counts them "
-                  f"under 'replayed', not 'kept'). If they are duplicate rows, number records by position "
-                  f"(id_field=None, CLI --id-field '') so that ExactDedup drops them, or give every row its own id",
-                  UserWarning, stacklevel=4)
 
 
 def _decide_index_stages(stages: Sequence[Any], plan: Plan,

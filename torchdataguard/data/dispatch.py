@@ -229,10 +229,15 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
     handler = find_handler(data, guard.decider.name)
     led = getattr(guard, "ledger", None)
     counts = (led.seen, led.kept, dict(led.by_reason)) if led is not None else None
-    if ids is None:
-        out = handler(guard, data, source=source, num_workers=num_workers)
-    else:  # a list or tuple in another order: its handlers take the ids
-        out = handler(guard, data, source=source, num_workers=num_workers, ids=ids)
+    wraps = getattr(guard, "_wraps", None)
+    try:
+        if ids is None:
+            out = handler(guard, data, source=source, num_workers=num_workers)
+        else:  # a list or tuple in another order: its handlers take the ids
+            out = handler(guard, data, source=source, num_workers=num_workers, ids=ids)
+    except BaseException:
+        _unname(guard, before, wraps)
+        raise
     _remember(guard, data, before, content)
     note_wrap(guard, data, out)  # what the Trainer callback tells given data from returned data by (.lineage)
     if counts is not None:
@@ -243,6 +248,20 @@ def wrap(guard: Any, data: Any, *, source: Optional[str] = None, num_workers: in
         if given and not returned and counts is not None:
             _warn_nothing_kept(guard, given, counts[2])
     return out
+
+
+def _unname(guard: Any, before: Dict[str, int], wraps: Optional[int]) -> None:
+    """Give back the source name a wrap that raised took (a refused text field, a dataset failing on a row): the
+    data wrapped next, the same data fixed, gets the name the failed wrap had (``''`` for the first), not the
+    next one (``data1``), so its ids are those a resumed run gives it. Before, a run whose first wrap raised
+    named its training data ``data1``, and the resumed run, which wraps it first, dropped every record as a
+    duplicate of ``data1``'s, without a warning (``tests/data/test_data_failed_wrap.py``)."""
+    if wraps is not None:
+        guard._wraps = wraps
+    for name in [k for k in guard.sources if k not in before]:
+        del guard.sources[name]  # in place: core/alldups.py keys its counts by this very dict
+        getattr(guard, "_text_checks", {}).pop(name, None)  # what the failed wrap's records taught the check
+    guard.sources.update(before)
 
 
 def _warn_nothing_kept(guard: Any, given: int, by_reason: Optional[Dict[str, int]]) -> None:

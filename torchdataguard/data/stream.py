@@ -6,6 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from torch.utils.data import get_worker_info
 
+from ..core.alldups import first_pass, warn_repeats
 from ..core.decider import ChunkCut
 from ..core.gcpause import gc_paused
 from ..core.ids import FINGERPRINTS, qualify_id
@@ -85,6 +86,9 @@ class StreamFilter:
             pacer = ChunkPacer(self.cut_at, budget=WORKER_BUDGET_S if worker else None,
                                clock=ran_clock if worker and self.worker_nice else time.perf_counter)
         cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
+        # the main process sees a whole pass of a torch stream: a replay in a guard's first one is a repeated record
+        # (DataLoader workers' passes are not told apart, nor a datasets stream's, decided a map batch a call)
+        fresh = end and self.guard is not None and get_worker_info() is None and first_pass(self.guard.ledger)
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)
@@ -95,6 +99,8 @@ class StreamFilter:
             yield from self._flush(buf, buf_ids, split, pacer, cut)
         if end:
             self._end()
+            if fresh and self.guard.ledger.replayed:
+                warn_repeats(self.guard.ledger.replayed, self.guard.id_field)
 
     def _flush(self, buf: List[Any], buf_ids: List[Any], split: Optional[int], pacer: Optional[ChunkPacer] = None,
                cut: Optional[ChunkCut] = None) -> Iterator[Any]:

@@ -9,13 +9,14 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset,
 from ..core.gcpause import gc_paused
 from ..core.idtag import IdTag
 from ..core.ids import qualify_id
+from ..core.textcheck import looks_like_data
 from ..core.plan import Planner
 from ..errors import ConfigError
 from .dispatch import register, wrap
 from .stream import StreamFilter, stream_ids, worker_split
 
-__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "refuse_rewrap", "wrap_iterable",
-           "wrap_loader", "wrap_map", "wrap_other", "wrap_sequence"]
+__all__ = ["GuardedDataset", "GuardedIterableDataset", "refuse_one_value", "refuse_rewrap", "refuse_table",
+           "wrap_iterable", "wrap_loader", "wrap_map", "wrap_other", "wrap_sequence"]
 
 
 class GuardedDataset(Dataset):
@@ -109,14 +110,43 @@ class GuardedIterableDataset(IterableDataset):
 # handlers (every decider; a decider may register its own for a type, see dispatch.py)
 # --------------------------------------------------------------------------------------------------
 def refuse_rewrap(guard: Any, data: Any) -> None:
-    """Refuse data this guard wrapped already: as a new source, every example would be an exact duplicate of
-    itself and be dropped (another guard may wrap it)."""
-    mine = (data.id_tag is guard.id_tag if isinstance(data, GuardedDataset)
-            else data._filter.guard is guard if isinstance(data, GuardedIterableDataset) else False)
-    if mine:
-        raise ConfigError(f"this {type(data).__name__} was already wrapped by this guard (source "
-                          f"{data.source or 'the first'!r}): wrapped again, each of its examples would be dropped as a "
-                          f"duplicate of itself. Use it as it is (build the DataLoader on it), or wrap the original data")
+    """Refuse data this guard wrapped already, or made of it (a ``Subset`` from ``random_split``, a
+    ``ConcatDataset``, ``ChainDataset``): as a new source, every example would be an exact duplicate of itself and
+    be dropped (another guard may wrap it)."""
+    found = _guarded_inside(guard, data)
+    if found is None:
+        return
+    made = "was already wrapped by this guard" if found is data else (
+        f"is made of a {type(found).__name__} that this guard returned")
+    raise ConfigError(f"this {type(data).__name__} {made} (source {found.source or 'the first'!r}): wrapped again, "
+                      f"each of its examples would be dropped as a duplicate of itself. Use it as it is (build the "
+                      f"DataLoader on it), or wrap the original data")
+
+
+#: how deep :func:`_guarded_inside` looks (a Subset of a Subset of a ConcatDataset ...)
+_DEPTH = 8
+
+
+def _guarded_inside(guard: Any, data: Any) -> Any:
+    """The guarded dataset of ``guard`` that ``data`` is or is made of (through ``dataset`` and ``datasets``
+    attributes, as ``Subset``, ``ConcatDataset`` and ``ChainDataset`` hold them), else ``None``."""
+    level = [data]
+    for _ in range(_DEPTH):
+        inner = []
+        for obj in level:
+            if isinstance(obj, GuardedDataset) and obj.id_tag is guard.id_tag:
+                return obj
+            if isinstance(obj, GuardedIterableDataset) and obj._filter.guard is guard:
+                return obj
+            held = vars(obj) if hasattr(obj, "__dict__") else {}  # never a wrapper's attribute pass-through
+            if held.get("dataset") is not None:
+                inner.append(held["dataset"])
+            if isinstance(held.get("datasets"), (list, tuple)):
+                inner.extend(held["datasets"])
+        if not inner:
+            return None
+        level = inner
+    return None
 
 
 @register(Dataset)
@@ -212,7 +242,9 @@ def refuse_one_value(guard: Any, data: Any, *, source: Optional[str], num_worker
     on ``data[0]``), on every decider."""
     kind = type(data).__name__
     if isinstance(data, dict):
-        raise ConfigError(f"cannot wrap a dict (keys {sorted(str(k)[:40] for k in list(data)[:10])}): guard.wrap takes "
+        keys = sorted(str(k)[:40] for k in list(data)[:10])
+        keys = [k if not looks_like_data(k) else "<hidden: looks like data>" for k in keys]  # {e-mail: text}
+        raise ConfigError(f"cannot wrap a dict (keys {keys}): guard.wrap takes "
                           f"a dataset of examples. For columns ({{'text': [...], 'label': [...]}}) pass "
                           f"datasets.Dataset.from_dict(columns) or a list of records "
                           f"([dict(zip(columns, row)) for row in zip(*columns.values())]); for one record, a list "
@@ -220,6 +252,19 @@ def refuse_one_value(guard: Any, data: Any, *, source: Optional[str], num_worker
     raise ConfigError(f"cannot wrap a {kind}: guard.wrap takes a dataset of examples, and would read a {kind} one "
                       f"character at a time. For one text pass a list holding it: guard.wrap([text]) (or "
                       f"guard.filter([text]))")
+
+
+@register("pandas:DataFrame")
+@register("pyarrow:Table")
+def refuse_table(guard: Any, data: Any, *, source: Optional[str], num_workers: int) -> Any:
+    """A pandas ``DataFrame`` or a pyarrow ``Table`` is refused with the conversion to use: its ``[i]`` is a column,
+    not a row, so the map-style wrap failed with a bare ``KeyError: 0`` (pandas) or ``IndexError`` (pyarrow)."""
+    pandas = type(data).__module__.startswith("pandas")
+    kind, name = ("pandas.DataFrame", "df") if pandas else ("pyarrow.Table", "table")
+    rows = "df.to_dict(orient='records')" if pandas else "table.to_pylist()"
+    made = "datasets.Dataset.from_pandas(df)" if pandas else "datasets.Dataset(table)"
+    raise ConfigError(f"cannot wrap a {kind}: {name}[i] is a column, not a row. Pass {made} (a datasets.Dataset comes "
+                      f"back) or a list of records, {rows}")
 
 
 @register(object)
