@@ -129,3 +129,15 @@ def test_tied_weights_fall_back_under_ghost_clipping():
         dp.optimizer.zero_grad()
     assert dp.report()["steps"] == 4 and torch.isfinite(m.emb.weight).all()
     dp.close()
+
+
+def test_a_bf16_model_passes_the_summed_gradient_check_within_its_rounding():
+    """Rounding in 16 bits is allowed for (four times bf16's epsilon, noted); float32 keeps the tight tolerance."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, 2))
+    x = torch.randn(6, 32)
+    rep = check_per_sample_gradients(model, lambda: model(x).pow(2).mean(), batch_rows=6)
+    assert rep.ok and not rep.notes
+    model = model.to(torch.bfloat16)
+    rep = check_per_sample_gradients(model, lambda: model(x.bfloat16()).float().pow(2).mean(), batch_rows=6)
+    assert rep.ok and any("bfloat16" in n and "0.031" in n for n in rep.notes), rep.mismatched
