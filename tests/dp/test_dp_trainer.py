@@ -204,3 +204,22 @@ def test_label_smoothing_of_token_labels_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="label_smoothing_factor > 0 on token-level labels"):
         trainer.train()
     assert trainer.state.global_step == 0
+
+
+def test_gradient_checkpointing_is_refused_with_the_fix(tmp_path):
+    """Checkpointing re-runs the layers inside the backward pass; the preflight blamed custom layers "invisible to
+    Opacus's hooks" and offered preflight=False, with which clipping='hooks' trained on wrong per-example gradients."""
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                             use_cpu=True, disable_tqdm=True, gradient_checkpointing=True, save_strategy="no")
+    for preflight in (True, False):
+        trainer = Trainer(model=make_tiny_bert(**BERT), args=args, train_dataset=Rows(),
+                          callbacks=[tdg.DPCallback(cfg(clipping="hooks", preflight=preflight))])
+        with pytest.raises(ConfigError, match="gradient checkpointing is on"):
+            trainer.train()
+        assert trainer.state.global_step == 0
+    model = make_tiny_bert(**BERT)
+    model.gradient_checkpointing_enable()
+    model.train()
+    with pytest.raises(ConfigError, match="gradient checkpointing is on"):
+        tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                         torch.utils.data.DataLoader(Rows(), batch_size=4), cfg())
