@@ -223,3 +223,26 @@ def test_gradient_checkpointing_is_refused_with_the_fix(tmp_path):
     with pytest.raises(ConfigError, match="gradient checkpointing is on"):
         tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
                          torch.utils.data.DataLoader(Rows(), batch_size=4), cfg())
+
+
+@pytest.mark.parametrize("mode", ["bk", "hooks"])
+def test_a_compute_loss_calling_the_model_twice_is_refused_with_the_reason(tmp_path, mode):
+    """R-drop style: two training-mode passes on one batch before its backward pass. Book-keeping crashed with
+    AttributeError ('NoneType' object has no attribute 'reshape'); hooks said the loader was out of step."""
+
+    class TwoPasses(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            first, second = model(**inputs), model(**inputs)
+            return (first.loss + second.loss) / 2
+
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, report_to=[],
+                             use_cpu=True, disable_tqdm=True, save_strategy="no")
+    trainer = TwoPasses(model=make_tiny_bert(**BERT), args=args, train_dataset=Rows(),
+                        callbacks=[tdg.DPCallback(cfg(clipping=mode))])
+    with pytest.raises(StateError, match="calls the model twice"):
+        trainer.train()
+    assert cb_steps(trainer) == 0
+
+
+def cb_steps(trainer):
+    return next(c for c in trainer.callback_handler.callbacks if isinstance(c, tdg.DPCallback)).report()["steps"]
