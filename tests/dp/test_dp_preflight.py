@@ -141,3 +141,36 @@ def test_a_bf16_model_passes_the_summed_gradient_check_within_its_rounding():
     model = model.to(torch.bfloat16)
     rep = check_per_sample_gradients(model, lambda: model(x.bfloat16()).float().pow(2).mean(), batch_rows=6)
     assert rep.ok and any("bfloat16" in n and "0.031" in n for n in rep.notes), rep.mismatched
+
+
+class MaxNormEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(10, 4, max_norm=0.5)
+        self.head = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.emb.weight.mul_(3)  # every row longer than max_norm
+
+    def forward(self, x):
+        return self.head(self.emb(x).mean(1))
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_an_embedding_with_max_norm_is_refused_before_it_changes_a_row(frozen):
+    """nn.Embedding(max_norm=...) rescales the rows it looks up, in place, at each forward pass: DP-SGD trained it
+    and afterwards exactly the rows of the tokens in the data (3 and 7) had norm 0.5, every other row as before."""
+    m = MaxNormEmbedding()
+    m.emb.weight.requires_grad_(not frozen)
+    before = m.emb.weight.detach().clone()
+    ids = torch.full((32, 3), 3)
+    ids[:, 1] = 7
+    data = torch.utils.data.TensorDataset(ids, torch.randint(0, 2, (32,)))
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-6)
+    with pytest.raises(UnsupportedModulesError, match=r"emb \(Embedding\): max_norm=0.5 .*set emb.max_norm = None"):
+        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+        for x, y in dp.loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+    assert torch.equal(m.emb.weight.detach(), before)

@@ -109,6 +109,12 @@ def audit_modules(model: nn.Module) -> List[ModuleProblem]:
             out.append(ModuleProblem(name, kind, "running statistics are updated from every example",
                                      "set track_running_stats=False (fix_model does)"))
             continue
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None:
+            out.append(ModuleProblem(name, kind, f"max_norm={m.max_norm} rescales the rows it looks up in place at "
+                                     f"every forward pass, outside clipping and noise: which rows changed shows "
+                                     f"which tokens the training data holds", f"set {name or 'the module'}.max_norm = "
+                                     f"None (trained or frozen)"))
+            continue
         if isinstance(m, nn.RNNBase) and any(p.requires_grad for p in m.parameters()):
             dp = {"LSTM": "DPLSTM", "GRU": "DPGRU"}.get(kind, "DPRNN")
             out.append(ModuleProblem(name, kind, "cuDNN recurrent layers have no per-sample gradient",
