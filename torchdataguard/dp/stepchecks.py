@@ -162,8 +162,8 @@ def setup_problems(model: nn.Module, optimizer: Any, *, trainer: bool, resuming:
         problems.append(f"delta={delta!r} >= 1/N = {1.0 / num_units:.3g} (N = {num_units} privacy units): "
                         f"such a guarantee allows revealing a whole unit; choose delta < 1/N, e.g. "
                         f"{10 ** math.floor(math.log10(0.1 / num_units)):.0e}")
-    if getattr(model, "is_gradient_checkpointing", False):
-        problems.append("gradient checkpointing is on (gradient_checkpointing=True, model.gradient_checkpointing_"
+    if any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules()):  # Hugging Face layers
+        problems.append("gradient checkpointing is on (gradient_checkpointing=True, model.activation_checkpointing_"
                         "enable()): it runs the layers again inside the backward pass, which the per-sample "
                         "gradient hooks cannot follow (each layer is recorded twice, or not at all, and the "
                         "examples' gradients come out wrong); turn it off and save memory with a smaller "
