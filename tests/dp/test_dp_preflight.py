@@ -174,3 +174,32 @@ def test_an_embedding_with_max_norm_is_refused_before_it_changes_a_row(frozen):
             nn.functional.cross_entropy(m(x), y).backward()
             opt.step()
     assert torch.equal(m.emb.weight.detach(), before)
+
+
+class RunningMean(nn.Module):
+    """No parameters (nothing to clip), but a running mean of its input kept in a buffer while training."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(4))
+
+    def forward(self, x):
+        if self.training:
+            with torch.no_grad():
+                self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return x - self.mean
+
+
+def test_a_buffer_updated_from_the_data_is_refused_and_put_back():
+    """The running mean trained to the data's mean (about 5) without clipping or noise, released with the model."""
+    torch.manual_seed(0)
+    m = nn.Sequential(RunningMean(), nn.Linear(4, 2))
+    data = torch.utils.data.TensorDataset(torch.randn(32, 4) + 5, torch.randint(0, 2, (32,)))
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    with pytest.raises(PreflightError, match=r"changed 1 buffer\(s\): \['0.mean'\]"):
+        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+        for x, y in dp.loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+    assert torch.equal(m[0].mean, torch.zeros(4))
