@@ -203,3 +203,15 @@ def test_a_buffer_updated_from_the_data_is_refused_and_put_back():
             nn.functional.cross_entropy(m(x), y).backward()
             opt.step()
     assert torch.equal(m[0].mean, torch.zeros(4))
+
+
+def test_a_trainable_sparse_embedding_is_refused_with_the_fix():
+    """Before: NotImplementedError "Could not run 'aten::max' with arguments from the 'SparseCPU' backend"."""
+    m = nn.Sequential(nn.Embedding(10, 4, sparse=True), nn.Flatten(), nn.Linear(12, 2))
+    data = torch.utils.data.TensorDataset(torch.randint(0, 10, (16, 3)), torch.randint(0, 2, (16,)))
+    with pytest.raises(UnsupportedModulesError, match=r"0 \(Embedding\): sparse=True .* Fix: set sparse=False"):
+        tdg.make_private(m, torch.optim.SGD(m.parameters(), lr=0.1), DataLoader(data, batch_size=4),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+    m[0].weight.requires_grad_(False)  # frozen: no gradient, nothing to refuse
+    tdg.make_private(m, torch.optim.SGD(m[2].parameters(), lr=0.1), DataLoader(data, batch_size=4),
+                     tdg.DPConfig(noise_multiplier=1.0, delta=1e-3)).close()

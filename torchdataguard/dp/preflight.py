@@ -115,6 +115,10 @@ def audit_modules(model: nn.Module) -> List[ModuleProblem]:
                                      f"which tokens the training data holds", f"set {name or 'the module'}.max_norm = "
                                      f"None (trained or frozen)"))
             continue
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse and trainable:
+            out.append(ModuleProblem(name, kind, "sparse=True makes its gradient a sparse tensor, which per-example "
+                                     "clipping and the noise (added to every row) cannot take", "set sparse=False"))
+            continue
         if isinstance(m, nn.RNNBase) and any(p.requires_grad for p in m.parameters()):
             dp = {"LSTM": "DPLSTM", "GRU": "DPGRU"}.get(kind, "DPRNN")
             out.append(ModuleProblem(name, kind, "cuDNN recurrent layers have no per-sample gradient",
