@@ -129,3 +129,89 @@ def test_tied_weights_fall_back_under_ghost_clipping():
         dp.optimizer.zero_grad()
     assert dp.report()["steps"] == 4 and torch.isfinite(m.emb.weight).all()
     dp.close()
+
+
+def test_a_bf16_model_passes_the_summed_gradient_check_within_its_rounding():
+    """Rounding in 16 bits is allowed for (four times bf16's epsilon, noted); float32 keeps the tight tolerance."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, 2))
+    x = torch.randn(6, 32)
+    rep = check_per_sample_gradients(model, lambda: model(x).pow(2).mean(), batch_rows=6)
+    assert rep.ok and not rep.notes
+    model = model.to(torch.bfloat16)
+    rep = check_per_sample_gradients(model, lambda: model(x.bfloat16()).float().pow(2).mean(), batch_rows=6)
+    assert rep.ok and any("bfloat16" in n and "0.031" in n for n in rep.notes), rep.mismatched
+
+
+class MaxNormEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(10, 4, max_norm=0.5)
+        self.head = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.emb.weight.mul_(3)  # every row longer than max_norm
+
+    def forward(self, x):
+        return self.head(self.emb(x).mean(1))
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_an_embedding_with_max_norm_is_refused_before_it_changes_a_row(frozen):
+    """nn.Embedding(max_norm=...) rescales the rows it looks up, in place, at each forward pass: DP-SGD trained it
+    and afterwards exactly the rows of the tokens in the data (3 and 7) had norm 0.5, every other row as before."""
+    m = MaxNormEmbedding()
+    m.emb.weight.requires_grad_(not frozen)
+    before = m.emb.weight.detach().clone()
+    ids = torch.full((32, 3), 3)
+    ids[:, 1] = 7
+    data = torch.utils.data.TensorDataset(ids, torch.randint(0, 2, (32,)))
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-6)
+    with pytest.raises(UnsupportedModulesError, match=r"emb \(Embedding\): max_norm=0.5 .*set emb.max_norm = None"):
+        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+        for x, y in dp.loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+    assert torch.equal(m.emb.weight.detach(), before)
+
+
+class RunningMean(nn.Module):
+    """No parameters (nothing to clip), but a running mean of its input kept in a buffer while training."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(4))
+
+    def forward(self, x):
+        if self.training:
+            with torch.no_grad():
+                self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return x - self.mean
+
+
+def test_a_buffer_updated_from_the_data_is_refused_and_put_back():
+    """The running mean trained to the data's mean (about 5) without clipping or noise, released with the model."""
+    torch.manual_seed(0)
+    m = nn.Sequential(RunningMean(), nn.Linear(4, 2))
+    data = torch.utils.data.TensorDataset(torch.randn(32, 4) + 5, torch.randint(0, 2, (32,)))
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    with pytest.raises(PreflightError, match=r"changed 1 buffer\(s\): \['0.mean'\]"):
+        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+        for x, y in dp.loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+    assert torch.equal(m[0].mean, torch.zeros(4))
+
+
+def test_a_trainable_sparse_embedding_is_refused_with_the_fix():
+    """Before: NotImplementedError "Could not run 'aten::max' with arguments from the 'SparseCPU' backend"."""
+    m = nn.Sequential(nn.Embedding(10, 4, sparse=True), nn.Flatten(), nn.Linear(12, 2))
+    data = torch.utils.data.TensorDataset(torch.randint(0, 10, (16, 3)), torch.randint(0, 2, (16,)))
+    with pytest.raises(UnsupportedModulesError, match=r"0 \(Embedding\): sparse=True .* Fix: set sparse=False"):
+        tdg.make_private(m, torch.optim.SGD(m.parameters(), lr=0.1), DataLoader(data, batch_size=4),
+                         tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+    m[0].weight.requires_grad_(False)  # frozen: no gradient, nothing to refuse
+    tdg.make_private(m, torch.optim.SGD(m[2].parameters(), lr=0.1), DataLoader(data, batch_size=4),
+                     tdg.DPConfig(noise_multiplier=1.0, delta=1e-3)).close()

@@ -133,3 +133,116 @@ def test_fp16_loss_scaling_is_refused():
     with pytest.raises(ConfigError, match="refuses fp16=True.*bf16=True"):
         cb.on_train_begin(args, SimpleNamespace(global_step=0, max_steps=4), SimpleNamespace(), model=model,
                           optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_dataloader=object())
+
+
+def test_bf16_trains_under_dp_and_the_preflight_allows_for_its_rounding(tmp_path):
+    """bf16=True, the setting the fp16 refusal recommends: autocast rounds the gradients to 16 bits, which the
+    summed-per-sample-gradient check took for a missing per-sample gradient (PreflightError before the first step)."""
+    cb = tdg.DPCallback(cfg())
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, report_to=[],
+                             use_cpu=True, disable_tqdm=True, seed=0, bf16=True, save_strategy="no")
+    trainer = Trainer(model=make_tiny_bert(**BERT, layers=2), args=args, train_dataset=Rows(), callbacks=[cb])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    rep = cb.report()
+    assert rep["steps"] == 2 and trainer.state.global_step == 2
+    assert any("compute in ['torch.bfloat16']" in n for n in rep["preflight"]["notes"])
+
+
+def test_label_smoothing_gives_each_example_its_own_gradient(tmp_path, monkeypatch):
+    """label_smoothing_factor: the Trainer computes the loss outside the model (labels taken out of its inputs),
+    divided by num_items_in_batch over the 2 accumulated micro-batches. Each example's gradient was rescaled as if
+    the loss were its micro-batch's mean, so every one came out about half its size (silently, before clipping).
+    Without noise and with a clipping bound never reached, the update is the summed gradient over the expected batch."""
+    import copy
+
+    import torchdataguard.dp.engine as engine_module
+
+    release = engine_module.release_noisy_mean
+    monkeypatch.setattr(engine_module, "release_noisy_mean",
+                        lambda opt, params, **kw: release(opt, params, **{**kw, "noise_multiplier": 0.0}))
+    model = make_tiny_bert(**BERT)
+    start = copy.deepcopy(model)
+    seen = []
+
+    def collate(rows):
+        seen.append(torch.utils.data.default_collate(rows))
+        return seen[-1]
+
+    cb = tdg.DPCallback(cfg(max_grad_norm=1e4, clipping="hooks"))
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                             max_steps=1, report_to=[], use_cpu=True, disable_tqdm=True, seed=0, optim="sgd",
+                             learning_rate=1.0, lr_scheduler_type="constant", label_smoothing_factor=0.1,
+                             save_strategy="no")
+    trainer = Trainer(model=model, args=args, train_dataset=Rows(), data_collator=collate, callbacks=[cb])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    plans = cb.engine.sampler.plans
+    drawn = [b for i, b in enumerate(seen[1:3]) if not plans[i].pad]  # seen[0]: the preflight batch
+    loss = sum(torch.nn.functional.cross_entropy(start(input_ids=b["input_ids"]).logits, b["labels"],
+                                                 label_smoothing=0.1, reduction="sum") for b in drawn)
+    loss.backward()
+    for (name, p), q in zip(model.named_parameters(), start.parameters()):
+        torch.testing.assert_close(p.detach(), q.detach() - q.grad / 8, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_label_smoothing_of_token_labels_is_refused(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    class Tokens(Rows):
+        def __getitem__(self, i):
+            ids = super().__getitem__(i)["input_ids"]
+            return {"input_ids": ids, "labels": ids}
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                             use_cpu=True, disable_tqdm=True, label_smoothing_factor=0.1, save_strategy="no")
+    trainer = Trainer(model=model, args=args, train_dataset=Tokens(), callbacks=[tdg.DPCallback(cfg())])
+    with pytest.raises(ConfigError, match="label_smoothing_factor > 0 on token-level labels"):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
+
+def test_gradient_checkpointing_is_refused_with_the_fix(tmp_path):
+    """Checkpointing re-runs the layers inside the backward pass; the preflight blamed custom layers "invisible to
+    Opacus's hooks" and offered preflight=False, with which clipping='hooks' trained on wrong per-example gradients."""
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                             use_cpu=True, disable_tqdm=True, gradient_checkpointing=True, save_strategy="no")
+    for preflight in (True, False):
+        trainer = Trainer(model=make_tiny_bert(**BERT), args=args, train_dataset=Rows(),
+                          callbacks=[tdg.DPCallback(cfg(clipping="hooks", preflight=preflight))])
+        with pytest.raises(ConfigError, match="gradient checkpointing is on"):
+            trainer.train()
+        assert trainer.state.global_step == 0
+    model = make_tiny_bert(**BERT)
+    (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
+    model.train()
+    with pytest.raises(ConfigError, match="gradient checkpointing is on"):
+        tdg.make_private(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                         torch.utils.data.DataLoader(Rows(), batch_size=4), cfg())
+
+
+@pytest.mark.parametrize("mode", ["bk", "hooks"])
+def test_a_compute_loss_calling_the_model_twice_is_refused_with_the_reason(tmp_path, mode):
+    """R-drop style: two training-mode passes on one batch before its backward pass. Book-keeping crashed with
+    AttributeError ('NoneType' object has no attribute 'reshape'); hooks said the loader was out of step."""
+
+    class TwoPasses(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            first, second = model(**inputs), model(**inputs)
+            return (first.loss + second.loss) / 2
+
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, report_to=[],
+                             use_cpu=True, disable_tqdm=True, save_strategy="no")
+    trainer = TwoPasses(model=make_tiny_bert(**BERT), args=args, train_dataset=Rows(),
+                        callbacks=[tdg.DPCallback(cfg(clipping=mode))])
+    with pytest.raises(StateError, match="calls the model twice"):
+        trainer.train()
+    assert cb_steps(trainer) == 0
+
+
+def cb_steps(trainer):
+    return next(c for c in trainer.callback_handler.callbacks if isinstance(c, tdg.DPCallback)).report()["steps"]

@@ -33,7 +33,7 @@ from .clipping import CLIPPERS, Clipper, PreflightFacts
 from .config import DPConfig, planned_steps_of
 from .epsilon import noise_for_target
 from .losses import LossRule, per_sample_loss, token_counts
-from .micro import MicroBatch, SamplerCursor, loss_scale
+from .micro import ONE_FORWARD, MicroBatch, SamplerCursor, loss_scale
 from .noise import CLIPPED_INPUT_ATTR, opacus_optimizer, release_noisy_mean
 from .preflight import BroadcastExpander, PreflightReport, padding_embeddings
 from .report import privacy_report
@@ -265,7 +265,7 @@ class DPEngine:
             raise ConfigError("the DP engine found no tensor with a batch dimension in the model's inputs")
         if plan is not None and units is None and plan.rows != rows:
             raise StateError(f"the micro-batch has {rows} rows but the DP sampler drew {plan.rows}: the loader and the "
-                             f"training loop are out of step")
+                             f"training loop are out of step. {ONE_FORWARD}")
         if units is not None:
             units = torch.as_tensor(units).to(torch.long).flatten()
             if units.numel() != rows:

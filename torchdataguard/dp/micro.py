@@ -23,7 +23,12 @@ from ..errors import ConfigError, StateError
 from .batch import UNIT_KEY
 from .sampling import MicroPlan, PoissonBatchSampler
 
-__all__ = ["MicroBatch", "SamplerCursor", "loss_scale", "unit_groups"]
+__all__ = ["ONE_FORWARD", "MicroBatch", "SamplerCursor", "loss_scale", "unit_groups"]
+
+#: what a training loop must do for DP-SGD to match its forward passes to the Poisson sampler's micro-batches
+ONE_FORWARD = ("DP-SGD needs one forward pass in training mode per micro-batch, then its backward pass: a compute_loss "
+               "that calls the model twice on a batch (R-drop, a second pass for a regulariser) counts as two "
+               "micro-batches; run the extra pass under torch.no_grad() or in eval mode, or train without it")
 
 
 @dataclass
@@ -80,7 +85,7 @@ class SamplerCursor:
         if plan is None:
             raise StateError(f"micro-batch {self._m} of this epoch was not drawn by the DP Poisson sampler: the "
                              f"training loop reads batches from another loader, or runs more forward passes in "
-                             f"training mode than batches; DP accounting cannot vouch for it")
+                             f"training mode than batches; DP accounting cannot vouch for it. {ONE_FORWARD}")
         self._m += 1
         self.since_step.append(plan)
         return plan

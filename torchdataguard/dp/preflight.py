@@ -109,6 +109,16 @@ def audit_modules(model: nn.Module) -> List[ModuleProblem]:
             out.append(ModuleProblem(name, kind, "running statistics are updated from every example",
                                      "set track_running_stats=False (fix_model does)"))
             continue
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None:
+            out.append(ModuleProblem(name, kind, f"max_norm={m.max_norm} rescales the rows it looks up in place at "
+                                     f"every forward pass, outside clipping and noise: which rows changed shows "
+                                     f"which tokens the training data holds", f"set {name or 'the module'}.max_norm = "
+                                     f"None (trained or frozen)"))
+            continue
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse and trainable:
+            out.append(ModuleProblem(name, kind, "sparse=True makes its gradient a sparse tensor, which per-example "
+                                     "clipping and the noise (added to every row) cannot take", "set sparse=False"))
+            continue
         if isinstance(m, nn.RNNBase) and any(p.requires_grad for p in m.parameters()):
             dp = {"LSTM": "DPLSTM", "GRU": "DPGRU"}.get(kind, "DPRNN")
             out.append(ModuleProblem(name, kind, "cuDNN recurrent layers have no per-sample gradient",
@@ -253,7 +263,9 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
 
     ``batch_rows`` is the number of rows of the batch (each parameter must get that many per-sample
     gradients), or a callable asked after the forward pass (when pre-hooks change the batch). The model's
-    gradients are restored afterwards and the hooks removed.
+    gradients are restored afterwards and the hooks removed. When a trainable layer computes in 16 bits (bf16
+    or fp16 parameters, or autocast, as the Trainer's ``bf16=True`` sets up), ``rtol`` is raised to four times
+    that format's machine epsilon: rounding, not a missing per-sample gradient, then separates the two sums.
 
     Example:
         >>> m = nn.Sequential(nn.Linear(3, 2)); x = torch.randn(5, 3)
@@ -275,8 +287,20 @@ def check_per_sample_gradients(model: nn.Module, run_loss: Callable[[], torch.Te
     # an in-place module (nn.ReLU(inplace=True)) on a hooked layer's output is an autograd error under Opacus's
     # full backward hooks: such modules compute out of place during the check (the same values)
     restore_inplace = inplace_off(model)
+    low: List[torch.dtype] = []  # the 16-bit dtypes trainable layers compute in (rounding widens the gap)
+    watch = [m.register_forward_hook(lambda m, a, out: low.append(out.dtype) if isinstance(out, torch.Tensor)
+                                     and out.dtype in (torch.bfloat16, torch.float16) else None)
+             for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
     try:
-        loss = run_loss()
+        try:
+            loss = run_loss()
+        finally:
+            for h in watch:
+                h.remove()
+        if low:
+            rtol = max(rtol, 4 * max(torch.finfo(d).eps for d in low))
+            rep.notes.append(f"trainable layers compute in {sorted({str(d) for d in low})}: the summed per-sample "
+                             f"gradients were compared within a relative {rtol:.2g}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             loss.backward()

@@ -37,7 +37,7 @@ from .preflight import (PreflightError, UnsupportedModulesError, audit_modules, 
 from .rowcheck import check_row_independence
 from .stepchecks import inplace_off
 
-__all__ = ["PreflightState", "check_rows", "choose_clipping", "run_preflight"]
+__all__ = ["PreflightState", "check_buffers", "check_rows", "choose_clipping", "run_preflight"]
 
 
 @dataclass
@@ -74,6 +74,7 @@ def run_preflight(engine, batch: Any, forward: Callable, loss_fn: Optional[Calla
         facts.has_units = True
     rows = None
     captured: Dict[str, Any] = {}
+    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}  # state a forward pass must not change
 
     def run_loss():
         nonlocal rows
@@ -129,10 +130,29 @@ def run_preflight(engine, batch: Any, forward: Callable, loss_fn: Optional[Calla
             f"over the batch), or an input shared by the whole batch. Freeze the layer, replace it, or set "
             f"DPConfig(preflight=False) if you have checked it yourself.")
     check_rows(engine, batch, forward)
+    check_buffers(model, buffers)
     facts.per_sample_ok = bool(captured.get("per_sample_ok"))
     facts.has_units = facts.has_units or bool(captured.get("units_seen"))
     facts.seq_len = captured.get("seq_len")
     return facts
+
+
+def check_buffers(model: torch.nn.Module, before: Dict[str, torch.Tensor]) -> None:
+    """Refuse a model whose forward pass in training mode changes a buffer (running statistics of a frozen or
+    custom layer, a counter): that state is computed from the examples without clipping or noise. The buffers are
+    put back as they were before the preflight."""
+    now = dict(model.named_buffers())
+    changed = [n for n, b in before.items() if n in now and not torch.equal(now[n], b.to(now[n].device))]
+    if not changed:
+        return
+    with torch.no_grad():
+        for n in changed:
+            now[n].copy_(before[n])
+    raise PreflightError(
+        f"the model's forward pass in training mode changed {len(changed)} buffer(s): {changed[:4]}"
+        f"{' ...' if len(changed) > 4 else ''}. A buffer updated from the data (running statistics, an average, a "
+        f"counter) is released with the model without clipping or noise, so it is not covered by the guarantee. "
+        f"Keep such layers in eval mode, stop them updating during training, or remove the buffer")
 
 
 def check_rows(engine, batch: Any, forward: Callable) -> None:

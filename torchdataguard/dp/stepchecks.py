@@ -149,7 +149,7 @@ def optimizer_problems(model: nn.Module, optimizer: Any, resuming: bool) -> List
 def setup_problems(model: nn.Module, optimizer: Any, *, trainer: bool, resuming: bool, sample_rate: float,
                    num_units: int, delta: float) -> List[str]:
     """Everything that refuses DP-SGD's set-up: a model in eval mode (plain loop), a sampling rate outside (0, 1],
-    ``delta >= 1/N``, and the :func:`optimizer_problems`."""
+    ``delta >= 1/N``, gradient checkpointing, and the :func:`optimizer_problems`."""
     problems = []
     if not trainer and not model.training:
         problems.append("the model is in eval mode: Opacus records activations only in training mode; call "
@@ -162,5 +162,11 @@ def setup_problems(model: nn.Module, optimizer: Any, *, trainer: bool, resuming:
         problems.append(f"delta={delta!r} >= 1/N = {1.0 / num_units:.3g} (N = {num_units} privacy units): "
                         f"such a guarantee allows revealing a whole unit; choose delta < 1/N, e.g. "
                         f"{10 ** math.floor(math.log10(0.1 / num_units)):.0e}")
+    if any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules()):  # Hugging Face layers
+        problems.append("gradient checkpointing is on (gradient_checkpointing=True, model.activation_checkpointing_"
+                        "enable()): it runs the layers again inside the backward pass, which the per-sample "
+                        "gradient hooks cannot follow (each layer is recorded twice, or not at all, and the "
+                        "examples' gradients come out wrong); turn it off and save memory with a smaller "
+                        "per-device batch and gradient accumulation instead")
     problems.extend(optimizer_problems(model, optimizer, resuming))
     return problems

@@ -154,9 +154,12 @@ class DPCallback(TrainerCallback):
             self.sampler.drop_last = False
             _install_batch_sampler(loader, self.sampler)
         batch = None
+        smoothing = float(getattr(args, "label_smoothing_factor", 0) or 0) > 0
         if cfg.preflight and num_rows:
             k = min(num_rows, 2)  # two rows: enough to see rows mixed or inputs broadcast; memory rows x params
             batch = to_device(loader.collate_fn([dataset[i] for i in range(k)]), args.device)
+            if smoothing and hasattr(batch, "pop"):
+                self._check_smoothing(batch.pop("labels", None))  # the model is called without them, as here
         self.engine = DPEngine(model, inner_opt, cfg, num_units=num_units, sample_rate=q, sampler=self.sampler,
                                planned_steps=int(state.max_steps) if state.max_steps else None,
                                preflight_batch=batch, trainer=True, resuming=resuming or prior_steps > 0,
@@ -164,6 +167,10 @@ class DPCallback(TrainerCallback):
                                unit_ids_given=self.unit_ids is not None,
                                batch_stages=self.guard.batch_stages if self.guard is not None else ())
         self.engine.new_ledger_declared = self.new_ledger
+        if smoothing:  # the Trainer's label smoother: a sum over the rows' losses divided as the model's would be
+            self.engine.loss_rule.name = "unknown"
+            self.engine.notes.append(f"label_smoothing_factor={args.label_smoothing_factor}: the Trainer computes the "
+                                     f"loss outside the model; each row is one loss term")
         if prior_steps:
             self.engine.continue_ledger(previous)
         if self._saved_max_grad_norm is not None:
@@ -184,6 +191,17 @@ class DPCallback(TrainerCallback):
         if approx:
             self.engine.notes.append("approximate guarantee accepted by the user")
         return control
+
+    @staticmethod
+    def _check_smoothing(labels: Any) -> None:
+        """Refuse label smoothing of token-level labels: the Trainer takes the labels out of the model's inputs, so
+        how many loss terms each row has, which each example's gradient must be rescaled by, cannot be known."""
+        if isinstance(labels, torch.Tensor) and labels.dim() > 1:
+            raise ConfigError(f"DPCallback cannot train with label_smoothing_factor > 0 on token-level labels (shape "
+                              f"{tuple(labels.shape)}): the Trainer's label smoother takes the labels out of the "
+                              f"model's inputs, so DP-SGD cannot tell how many tokens each example's loss sums and "
+                              f"would clip gradients weighted by length, not each example's mean. Set "
+                              f"label_smoothing_factor=0, or smooth the labels in the model's own loss")
 
     def _checkpoint_dir(self, args, step: int) -> str:
         return os.path.join(args.output_dir, f"{CHECKPOINT_PREFIX}-{step}")

@@ -53,6 +53,7 @@ import torch
 import torch.nn as nn
 
 from ...errors import ConfigError, StateError
+from ..micro import ONE_FORWARD
 from .layers import LayerRecord, LayerRule, UnitSums, rule_for
 
 __all__ = ["BookKeeper"]
@@ -236,8 +237,14 @@ class BookKeeper:
             else:
                 out = target = out.clone()
         shape = out.shape
-        target.register_hook(lambda g, rec=rec: rec.rule.on_grad(self, rec, g.reshape(shape)))
+        target.register_hook(lambda g, rec=rec: self._on_grad(rec, g.reshape(shape)))
         return out
+
+    def _on_grad(self, rec: LayerRecord, g: torch.Tensor) -> None:
+        if rec.a is None:  # a later forward pass made way for its own records before this one's backward pass
+            raise StateError(f"book-keeping clipping: the backward pass reached {type(rec.module).__name__} after a "
+                             f"newer forward pass replaced its records. {ONE_FORWARD}")
+        return rec.rule.on_grad(self, rec, g)
 
     def backward(self, per_example: torch.Tensor) -> torch.Tensor:
         """Back-propagate the sum of the per-example losses once; return each example's gradient norm."""

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from ...errors import ConfigError, StateError
-from ..micro import MicroBatch, unit_groups
+from ..micro import ONE_FORWARD, MicroBatch, unit_groups
 from ..stepchecks import inplace_off
 from .base import CLIPPERS, Clipper, PreflightFacts
 from .ghost_loss import GhostLoss
@@ -60,7 +60,8 @@ def ghost_hooks_class() -> type:
                 raise ConfigError(f"ghost clipping: a trainable {type(module).__name__} runs several times in one "
                                   f"forward pass, and Opacus's ghost norms cannot add up its calls. Keep "
                                   f"DPConfig(preflight=True), which finds such layers and gives them per-sample "
-                                  f"gradients, or use clipping='hooks' or 'auto'") from None
+                                  f"gradients, or use clipping='hooks' or 'auto'. If each layer runs once: "
+                                  f"{ONE_FORWARD}") from None
 
         def capture_backprops_hook(self, module, grad_input, grad_output, *a, **k):
             if not module.__dict__.get("activations") and not module.training:
