@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .checksums import IBAN_LENGTHS, card_issuer_ok, iban_valid, luhn_valid, ssn_valid
 from .context import is_version_context
+from .finders_el import find_greek_phone
 from .finders_ko import find_korean_phone
 from .finders_phone import find_phone, phone_word_lower
 from .finders_zh import CHINESE_TYPES, find_chinese
@@ -329,7 +330,7 @@ FINDERS: Dict[str, Tuple[bool, Tuple[Finder, ...]]] = {
     "passport": (True, ()),  # find_chinese
     "ipv6": (False, (find_ipv6,)),
     "ipv4": (True, (find_ipv4,)),
-    "phone": (True, (find_phone, find_korean_phone)),
+    "phone": (True, (find_phone, find_korean_phone, find_greek_phone)),
 }
 
 #: entity type -> the fewest ASCII digits a text must hold for its finders to find anything (each pattern's

@@ -1,9 +1,9 @@
-"""Finders for phone numbers (entity ``phone``) but the South Korean ones (:mod:`.finders_ko`): international
-numbers after ``+``, North American numbers with separators, national numbers with a trunk 0 right after a
-phone word, Russian numbers with the trunk 8, numbers with a country code but no ``+`` (``852-26982550``) and
-8-digit numbers (Hong Kong, Singapore) right after one, and (through :mod:`.finders_zh`) mainland Chinese mobiles
-and landlines. A lower-case ``call`` in disassembly (``call   40052300 <puts@plt>``) is an instruction, not a
-phone word.
+"""Finders for phone numbers (entity ``phone``) but the South Korean (:mod:`.finders_ko`) and Greek
+(:mod:`.finders_el`) ones: international numbers after ``+``, North American numbers with separators, national
+numbers with a trunk 0 right after a phone word, Russian numbers with the trunk 8, numbers with a country code
+but no ``+`` (``852-26982550``) and 8-digit numbers (Hong Kong, Singapore) right after one, and (through
+:mod:`.finders_zh`) mainland Chinese mobiles and landlines. A lower-case ``call`` in disassembly
+(``call   40052300 <puts@plt>``) is an instruction, not a phone word.
 
 Example:
     >>> from torchdataguard.pii.detectors.shape import text_shape
