@@ -220,3 +220,18 @@ def test_other_zero_width_spaces_are_removed(text, want):
     assert tdg.Normalize().normalize_text(text)[0] == want
     assert tdg.Normalize().normalize_text(want)[0] == want
 
+
+def test_half_width_hangul_jamo_become_the_jamo_written_alone():
+    # NFKC made them conjoining jamo (U+1100..), which compose with the jamo around them: "ﾡￂ" (half-width
+    # kiyeok, a) became the syllable 가, "ﾻﾻ" the conjoining ᄏᄏ; they are narrow forms of the compatibility jamo,
+    # as half-width katakana are of the full-width ones, and now become those (kept by NFKC, see above)
+    assert tdg.Normalize().normalize_text("ﾻﾻ ﾡￂ ｶﾀｶﾅ") == ("ㅋㅋ ㄱㅏ カタカナ", ["nfkc"])
+    assert tdg.Normalize(form="NFKD").normalize_text("ﾻ")[0] == "ㅋ"
+    assert tdg.Normalize(form="NFC").normalize_text("ﾻ")[0] == "ﾻ"  # NFC keeps width forms
+    import unicodedata
+    for c in range(0xFFA0, 0xFFDD):
+        ch = chr(c)
+        if unicodedata.category(ch) != "Cn":
+            out = tdg.Normalize().normalize_text(ch)[0]
+            assert out == unicodedata.normalize("NFKC", ch) or "\u3131" <= out <= "\u318e", hex(c)
+            assert not "\u1100" <= out <= "\u11ff", hex(c)

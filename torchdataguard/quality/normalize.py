@@ -49,6 +49,12 @@ _REPLACEMENT = "\ufffd"
 # Debian's Thai messages changed), the Lao letters HO NO and HO MO, and the Armenian ligature ech-yiwn ("և", the
 # word "and"). They are compatibility characters only by Unicode's history; their text has no other spelling.
 _KEEP_IN_COMPAT = re.compile("[\u3131-\u318e\u0e33\u0eb3\u0edc\u0edd\u0587]+")
+# Half-width Hangul jamo (U+FFA0-U+FFDC) become the compatibility jamo they are narrow forms of ("ﾻ" -> "ㅋ", as
+# half-width katakana become full-width), which _KEEP_IN_COMPAT keeps; NFKC alone made them conjoining jamo (U+110F),
+# which compose with the letters around them into syllables ("ﾡￂ" read "가"), until 2026-12-07.
+_HALF_JAMO = re.compile("[\uffa0-\uffdc]")
+_HALF_TO_COMPAT = {c: int(d.split()[1], 16) for c in range(0xFFA0, 0xFFDD)
+                   if (d := unicodedata.decomposition(chr(c))).startswith("<narrow>")}
 _LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029")
 
 
@@ -171,12 +177,14 @@ def drop_controls(text: str) -> str:
 def normal_form(form: str, text: str) -> str:
     """``unicodedata.normalize(form, text)``, except that NFKC and NFKD leave the letters of ``_KEEP_IN_COMPAT``
     as they are (Hangul jamo written alone, Thai and Lao AM, Lao HO NO and HO MO, Armenian ech-yiwn): the text
-    between them is normalised piece by piece.
+    between them is normalised piece by piece; half-width Hangul jamo become those jamo (``_HALF_TO_COMPAT``).
 
     Example:
-        >>> normal_form("NFKC", "ㅋㅋ ﬁne น้ำ"), normal_form("NFC", "e\u0301")
-        ('ㅋㅋ fine น้ำ', 'é')
+        >>> normal_form("NFKC", "ㅋㅋ ﬁne น้ำ ﾻ"), normal_form("NFC", "e\u0301")
+        ('ㅋㅋ fine น้ำ ㅋ', 'é')
     """
+    if form in ("NFKC", "NFKD") and _HALF_JAMO.search(text):
+        text = text.translate(_HALF_TO_COMPAT)
     if form in ("NFKC", "NFKD") and _KEEP_IN_COMPAT.search(text):
         parts = _KEEP_IN_COMPAT.split(text)
         kept = _KEEP_IN_COMPAT.findall(text)
@@ -197,8 +205,8 @@ class Normalize(Rewriter):
        (``normalize/control_chars``). A zero-width space between two letters of Khmer, Myanmar, Thai, Lao and
        the other scripts written without spaces stays (one of a run): it is their word boundary.
     3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip. NFKC and NFKD
-       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are
-       (:func:`normal_form`).
+       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are,
+       and make half-width Hangul jamo those jamo (:func:`normal_form`).
     4. ``whitespace``: line breaks unified to ``\\n``, trailing spaces removed, at most
        ``max_blank_lines`` blank lines in a row, and with ``"collapse"`` (default) runs of spaces and tabs
        inside a line become one space (indentation is kept) and the text is stripped
