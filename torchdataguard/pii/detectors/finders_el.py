@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from .finders_phone import _cut_back
+from .finders_phone import cut_back
 
 __all__ = ["find_greek_phone"]
 
@@ -41,7 +41,7 @@ def _national(text: str, shape: str, s: int) -> Optional[Tuple[int, int]]:
     cc = _CC.match(text, s)
     n0 = s if cc is None else cc.end()
     m = _NUMBER.match(shape, n0)
-    span = _cut_back(shape, n0, m.end(), 10, 10) if m is not None else None
+    span = cut_back(shape, n0, m.end(), 10, 10) if m is not None else None
     if span is None or not (text[n0] == "2" or text.startswith("69", n0)):
         return None
     return s, span[1]
