@@ -51,3 +51,24 @@ def test_a_local_part_with_combining_marks_is_found_whole(before, value, after):
     text = before + value + after
     assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", value)]
     assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL>" + after
+
+
+@pytest.mark.parametrize("before, value, after", [
+    ("संपर्क: ", "info@उदाहरण.भारत", " पर लिखें"),  # Devanagari: vowel signs in the label and the top level
+    ("संपर्क: ", "राम@उदाहरण.भारत", " पर"),
+    ("ติดต่อ ", "info@ตัวอย่าง.ไทย", " ได้"),  # Thai: tone marks and vowel signs in the label
+    ("அஞ்சல்: ", "info@இந்தியா.இந்தியா", " இல்"),  # Tamil: viramas
+    ("mail ", "a@example.இந்தியா", " now"),  # found as a@example.இந before
+    ("ইমেইল: ", "info@উদাহরণ.ভারত", " দিন"),  # Bengali
+])
+def test_a_domain_with_combining_marks_is_found_whole(before, value, after):
+    # until 2026-12-07 a combining mark ended a domain label: info@उदाहरण.भारत was not found at all
+    text = before + value + after
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", value)]
+    assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL>" + after
+
+
+def test_a_mark_does_not_start_a_label_and_a_decomposed_accent_is_part_of_it():
+    assert [d for d in find_pii("a@\u093e\u0915.in") if d.entity == "email"] == []  # a label starts with a letter
+    text = "mail jose@cafe\u0301.fr now"  # NFD: é as e and U+0301
+    assert [text[d.start:d.end] for d in find_pii(text)] == ["jose@cafe\u0301.fr"]

@@ -192,3 +192,46 @@ def test_nfkc_still_folds_around_kept_letters_and_real_thai_keeps_its_spelling()
     assert len(out) == len(with_am)  # NFKC still folds their "…" into "..."
     assert [t.count("\u0e33") for t in out] == [t.count("\u0e33") for t in with_am]
     assert not any("\u0e4d" in t for t in out)
+
+
+@pytest.mark.parametrize("text", [
+    "សូម\u200bចុច\u200bប៊ូតុង\u200bនេះ",  # Khmer: the words of "please press this button"
+    "ဖိုင်\u200bကို\u200bဖွင့်\u200bပါ",  # Myanmar
+    "กรุณา\u200bกด\u200bปุ่ม",  # Thai
+    "ກະລຸນາ\u200bກົດ",  # Lao
+])
+def test_zero_width_spaces_between_words_of_scripts_without_spaces_are_kept(text):
+    # until 2026-12-07 they were removed: no letter changed, but the words ran together
+    out = tdg.Normalize().process(tdg.Example(0, text, text))
+    assert out.text == text and "normalize/control_chars" not in out.counts
+
+
+@pytest.mark.parametrize("text, want", [
+    ("hello\u200bworld", "helloworld"),  # elsewhere they go, as before
+    ("中文\u200b文本", "中文文本"),
+    ("សូម\u200b ចុច", "សូម ចុច"),  # next to a space, punctuation or the end: no boundary to keep
+    ("\u200bសូម\u200b", "សូម"),
+    ("សូម\u200b.", "សូម."),
+    ("សូម\u200bok", "សូមok"),
+    ("សូម\u200b\u200b\u200bចុច", "សូម\u200bចុច"),  # one of a run
+    ("សូម\u200b\x00ចុច", "សូម\u200bចុច"),  # controls go first
+])
+def test_other_zero_width_spaces_are_removed(text, want):
+    assert tdg.Normalize().normalize_text(text)[0] == want
+    assert tdg.Normalize().normalize_text(want)[0] == want
+
+
+def test_half_width_hangul_jamo_become_the_jamo_written_alone():
+    # NFKC made them conjoining jamo (U+1100..), which compose with the jamo around them: "ﾡￂ" (half-width
+    # kiyeok, a) became the syllable 가, "ﾻﾻ" the conjoining ᄏᄏ; they are narrow forms of the compatibility jamo,
+    # as half-width katakana are of the full-width ones, and now become those (kept by NFKC, see above)
+    assert tdg.Normalize().normalize_text("ﾻﾻ ﾡￂ ｶﾀｶﾅ") == ("ㅋㅋ ㄱㅏ カタカナ", ["nfkc"])
+    assert tdg.Normalize(form="NFKD").normalize_text("ﾻ")[0] == "ㅋ"
+    assert tdg.Normalize(form="NFC").normalize_text("ﾻ")[0] == "ﾻ"  # NFC keeps width forms
+    import unicodedata
+    for c in range(0xFFA0, 0xFFDD):
+        ch = chr(c)
+        if unicodedata.category(ch) != "Cn":
+            out = tdg.Normalize().normalize_text(ch)[0]
+            assert out == unicodedata.normalize("NFKC", ch) or "\u3131" <= out <= "\u318e", hex(c)
+            assert not "\u1100" <= out <= "\u11ff", hex(c)

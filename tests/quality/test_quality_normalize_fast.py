@@ -22,7 +22,7 @@ def reference(stage: N.Normalize, text: str) -> str:
         if c.fix_mojibake and not t.isascii():
             t = ftfy.fix_text(t, config=stage._ftfy)
         if c.control_chars:
-            t = N._CONTROL.sub("", N._ANSI.sub("", t) if "\x1b" in t else t)
+            t = N.drop_controls(t)
         if c.form is not None:
             t = N.normal_form(c.form, t)
         if c.whitespace is not None:
@@ -38,7 +38,8 @@ def reference(stage: N.Normalize, text: str) -> str:
 
 PIECES = ["word", "Word.", " ", "  ", "\t", "\n", "\n\n", "\n\n\n\n", "\r\n", "\r", "\x0b", "\x0c", "\x85", "\u2028",
           "\u2029", "\xa0", "\u3000", "\u2003", "\u202f", "caf\u00e9", "donâ€™t", "Ã\xa0 la", "Ã©", "\x00", "\x1b[31m",
-          "\u200b", "\ufeff", "\u00ad", "\x1c", "\x1f", " \t ", "ﬁ", "ＬＯＵＤ", "中文文本", "  \n", "\t\n", "\ufffd", "x" * 40]
+          "\u200b", "\ufeff", "\u00ad", "\x1c", "\x1f", " \t ", "ﬁ", "ＬＯＵＤ", "中文文本", "ខ្មែរ", "  \n", "\t\n", "\ufffd",
+          "x" * 40]
 
 
 ASCII_PIECES = [p for p in PIECES if p.isascii()] + [" x", "\t\tx", "x ", "x\t", "  \t  "]

@@ -28,9 +28,15 @@ _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING", "__red
 # ANSI terminal escape sequences (colour codes in logs), removed whole.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # C0 and C1 controls except tab, line feed, vertical tab, form feed and carriage return; DEL; soft hyphen;
-# zero-width space; word joiner; byte order mark; bidirectional embeddings, overrides and isolates;
-# interlinear annotation marks. Zero-width joiners (emoji, Indic scripts) are kept.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]")
+# word joiner; byte order mark; bidirectional embeddings, overrides and isolates; interlinear annotation marks.
+# Zero-width joiners (emoji, Indic scripts) are kept.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u2060\ufeff\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]")
+# zero-width spaces: removed, but one is kept between two characters of the scripts written without spaces that
+# use it between words (Khmer, Myanmar, often Thai and Lao; Tai Le, New Tai Lue, Tai Tham, Tai Viet, Balinese,
+# Javanese; group 1: the kept one). Until 2026-12-07 all went: the 1,577 Khmer and 180 Myanmar messages of Debian's
+# catalogues that hold one lost their word boundaries.
+_SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u1950-\u19ff\u1a20-\u1aaf\u1b00-\u1b7f\ua980-\ua9ff\uaa60-\uaadf"
+_ZWSP = re.compile(f"(?<=[{_SPACELESS}])(\u200b)\u200b*(?=[{_SPACELESS}])|\u200b+")
 _NEWLINES = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _HS = "[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _HS_NOT_SPACE = "[\t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
@@ -43,6 +49,12 @@ _REPLACEMENT = "\ufffd"
 # Debian's Thai messages changed), the Lao letters HO NO and HO MO, and the Armenian ligature ech-yiwn ("և", the
 # word "and"). They are compatibility characters only by Unicode's history; their text has no other spelling.
 _KEEP_IN_COMPAT = re.compile("[\u3131-\u318e\u0e33\u0eb3\u0edc\u0edd\u0587]+")
+# Half-width Hangul jamo (U+FFA0-U+FFDC) become the compatibility jamo they are narrow forms of ("ﾻ" -> "ㅋ", as
+# half-width katakana become full-width), which _KEEP_IN_COMPAT keeps; NFKC alone made them conjoining jamo (U+110F),
+# which compose with the letters around them into syllables ("ﾡￂ" read "가"), until 2026-12-07.
+_HALF_JAMO = re.compile("[\uffa0-\uffdc]")
+_HALF_TO_COMPAT = {c: int(d.split()[1], 16) for c in range(0xFFA0, 0xFFDD)
+                   if (d := unicodedata.decomposition(chr(c))).startswith("<narrow>")}
 _LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029")
 
 
@@ -149,15 +161,30 @@ class NormalizeConfig:
             raise ConfigError.collect(problems, "Normalize settings")
 
 
+def drop_controls(text: str) -> str:
+    """``text`` without ANSI escapes, the characters of ``_CONTROL`` and the zero-width spaces of ``_ZWSP`` (one
+    kept between two letters of Khmer, Myanmar, Thai ...: they separate words there).
+
+    Example:
+        >>> drop_controls("a\\u200bb\\x00"), drop_controls("\\u1780\\u200b\\u200b\\u1781") == "\\u1780\\u200b\\u1781"
+        ('ab', True)
+    """
+    t = _ANSI.sub("", text) if "\x1b" in text else text
+    t = _CONTROL.sub("", t)
+    return _ZWSP.sub(r"\1", t) if "\u200b" in t else t
+
+
 def normal_form(form: str, text: str) -> str:
     """``unicodedata.normalize(form, text)``, except that NFKC and NFKD leave the letters of ``_KEEP_IN_COMPAT``
     as they are (Hangul jamo written alone, Thai and Lao AM, Lao HO NO and HO MO, Armenian ech-yiwn): the text
-    between them is normalised piece by piece.
+    between them is normalised piece by piece; half-width Hangul jamo become those jamo (``_HALF_TO_COMPAT``).
 
     Example:
-        >>> normal_form("NFKC", "ㅋㅋ ﬁne น้ำ"), normal_form("NFC", "e\u0301")
-        ('ㅋㅋ fine น้ำ', 'é')
+        >>> normal_form("NFKC", "ㅋㅋ ﬁne น้ำ ﾻ"), normal_form("NFC", "e\u0301")
+        ('ㅋㅋ fine น้ำ ㅋ', 'é')
     """
+    if form in ("NFKC", "NFKD") and _HALF_JAMO.search(text):
+        text = text.translate(_HALF_TO_COMPAT)
     if form in ("NFKC", "NFKD") and _KEEP_IN_COMPAT.search(text):
         parts = _KEEP_IN_COMPAT.split(text)
         kept = _KEEP_IN_COMPAT.findall(text)
@@ -175,10 +202,11 @@ class Normalize(Rewriter):
        ``ftfy``; counted as ``normalize/mojibake_fixed``. Pure ASCII text is skipped (it cannot hold mojibake).
     2. ``control_chars``: remove C0/C1 control characters (tab and line breaks kept), ANSI colour escapes,
        zero-width spaces, byte order marks, soft hyphens and bidirectional overrides
-       (``normalize/control_chars``).
+       (``normalize/control_chars``). A zero-width space between two letters of Khmer, Myanmar, Thai, Lao and
+       the other scripts written without spaces stays (one of a run): it is their word boundary.
     3. ``form``: Unicode normal form, ``"NFKC"`` by default (``normalize/nfkc``); ``None`` to skip. NFKC and NFKD
-       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are
-       (:func:`normal_form`).
+       leave Hangul jamo written alone, the Thai and Lao AM, Lao HO NO and HO MO and Armenian ech-yiwn as they are,
+       and make half-width Hangul jamo those jamo (:func:`normal_form`).
     4. ``whitespace``: line breaks unified to ``\\n``, trailing spaces removed, at most
        ``max_blank_lines`` blank lines in a row, and with ``"collapse"`` (default) runs of spaces and tabs
        inside a line become one space (indentation is kept) and the text is stripped
@@ -268,8 +296,7 @@ class Normalize(Rewriter):
                 note("mojibake_fixed")
                 t = fixed
         if c.control_chars and not plain and (not t.isascii() or has_ascii_controls(t)):
-            fixed = _ANSI.sub("", t) if "\x1b" in t else t
-            fixed = _CONTROL.sub("", fixed)
+            fixed = drop_controls(t)
             if fixed != t:
                 note("control_chars")
                 t = fixed

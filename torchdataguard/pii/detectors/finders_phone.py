@@ -1,9 +1,9 @@
-"""Finders for phone numbers (entity ``phone``) but the South Korean ones (:mod:`.finders_ko`): international
-numbers after ``+``, North American numbers with separators, national numbers with a trunk 0 right after a
-phone word, Russian numbers with the trunk 8, numbers with a country code but no ``+`` (``852-26982550``) and
-8-digit numbers (Hong Kong, Singapore) right after one, and (through :mod:`.finders_zh`) mainland Chinese mobiles
-and landlines. A lower-case ``call`` in disassembly (``call   40052300 <puts@plt>``) is an instruction, not a
-phone word.
+"""Finders for phone numbers (entity ``phone``) but the South Korean (:mod:`.finders_ko`) and Greek
+(:mod:`.finders_el`) ones: international numbers after ``+``, North American numbers with separators, national
+numbers with a trunk 0 right after a phone word, Russian numbers with the trunk 8, numbers with a country code
+but no ``+`` (``852-26982550``) and 8-digit numbers (Hong Kong, Singapore) right after one, and (through
+:mod:`.finders_zh`) mainland Chinese mobiles and landlines. A lower-case ``call`` in disassembly
+(``call   40052300 <puts@plt>``) is an instruction, not a phone word.
 
 Example:
     >>> from torchdataguard.pii.detectors.shape import text_shape
@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 from .finders_zh import match_cn_landline, match_cn_mobile_grouped
 from .shape import is_cjk
 
-__all__ = ["call_in_code", "find_phone", "phone_word_lower"]
+__all__ = ["call_in_code", "cut_back", "find_phone", "phone_word_lower"]
 
 # phones: "+CC ...", North American, a trunk 0 after a phone word ("tel.", "fax" ...); South Korean: finders_ko
 _PHONE_INTL = re.compile(r"\+0{1,3}[ .\-]?(?:\(0{1,4}\)[ .\-]?)?0{1,4}(?:[ .\-]?0{2,4}){1,5}(?![\w\-]|[.,]0)")
@@ -233,7 +233,7 @@ def call_in_code(text: str, word: int, end: int) -> bool:
     return pad[:1] == "\t" or (pad == "  " and _SYMBOL_AFTER.match(text, end) is not None)
 
 
-def _cut_back(shape: str, s: int, e: int, most: int, least: int) -> Optional[Tuple[int, int]]:
+def cut_back(shape: str, s: int, e: int, most: int, least: int) -> Optional[Tuple[int, int]]:
     """``(s, e)`` with its last groups cut off (at ``" "``, ``"."``, ``"-"``) until it holds at most ``most``
     digits; ``None`` when it then holds fewer than ``least``."""
     while True:
@@ -250,7 +250,7 @@ def _fit_trunk8(text: str, shape: str, s: int, e: int) -> Optional[Tuple[int, in
     """A :data:`_PHONE_TRUNK8` match: ``8`` and exactly 10 digits."""
     if text[s] != "8":
         return None
-    return _cut_back(shape, s, e, 11, 11)
+    return cut_back(shape, s, e, 11, 11)
 
 
 def _fit_country(text: str, shape: str, s: int, e: int) -> Optional[Tuple[int, int]]:
@@ -272,7 +272,7 @@ def _fit_country(text: str, shape: str, s: int, e: int) -> Optional[Tuple[int, i
     if text[i] == "0" and cc != "39":
         return None
     fixed = _NATIONAL_DIGITS.get(cc)
-    span = _cut_back(shape, s, e, 15, 10) if fixed is None else _cut_back(shape, s, e, len(cc) + fixed, len(cc) + fixed)
+    span = cut_back(shape, s, e, 15, 10) if fixed is None else cut_back(shape, s, e, len(cc) + fixed, len(cc) + fixed)
     if span is None or shape.count("0", i, span[1]) < 7:
         return None
     return span
