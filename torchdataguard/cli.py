@@ -194,7 +194,7 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     """
     from .core.ids import key_from_env
     from .scan.local import scan
-    from .scan.outputs import exit_code
+    from .scan.outputs import Terminated, exit_code
 
     _imports_done(freeze)
 
@@ -224,10 +224,11 @@ def _run_scan(args, *, freeze: bool = False) -> int:
             fields = [f.strip() for f in args.eval_field.split(",") if f.strip()] if args.eval_field else None
             rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, evals=_parse_evals(args.eval),
                        eval_fields=fields, eval_id_field=args.eval_id_field, ngram=args.ngram, **kw)
-    except KeyboardInterrupt:
-        print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): the partial files are written
+        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"torchdataguard: {status}; partial results in {args.out} (report.json has \"complete\": false)",
               file=sys.stderr)
-        return exit_code("interrupted")
+        return exit_code(status)
     print(_summary_line(rep))
     print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
           f"and report.html")
@@ -299,7 +300,8 @@ _SCAN_EPILOG = """exit codes:
        the fault are in kept.partial.jsonl / dropped.partial.jsonl and report.json says "complete": false,
        the error and records_read
   4    complete, but no valid record: the input is empty or every record was dropped as invalid/...
-  130  interrupted (partial files, as for 3)
+  130  interrupted by Ctrl-C (partial files, as for 3)
+  143  terminated by SIGTERM (timeout, Slurm, docker stop): partial files, as for 3
 """
 
 

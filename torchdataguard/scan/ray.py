@@ -265,7 +265,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     run = ScanRun(out_dir, inputs={"the input": input_path})  # files are staged here and moved into out_dir at the end
     kept_path = run.staged("kept.jsonl")
     sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
-    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars),
+                         on_first=run.clear_previous)
     records = reader if limit is None else itertools.islice(reader, limit)
     check = FieldChecks.for_stages(text_field, built.stages)  # the text field, and fields the stages read
     probe = OtherFieldsProbe(built)  # personal data in the other fields of the records written (scan/piifields.py)
