@@ -109,3 +109,33 @@ def test_a_tsv_is_read_with_tabs_even_when_a_column_name_holds_a_comma(tmp_path,
     assert code == 0, err
     kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
     assert [(r["id"], r["body, raw"]) for r in kept] == ROWS
+
+
+def test_excel_trailing_empty_columns_are_read_not_called_damage(tmp_path, capsys):
+    # Excel saves 'id,text,,' for columns once used: until the fifteenth session this was exit 3, "the CSV header
+    # repeats the column names ['']"
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,,\r\n" + "".join(f"{i},\"{t}\",,\r\n" for i, t in ROWS) + "m-3,A third text.,kept,\r\n",
+                   encoding="utf-8")
+    with pytest.warns(UserWarning, match=re.escape("2 unnamed column(s), read as ['column_3', 'column_4']")):
+        code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--device", "cpu",
+                           "--no-progress")
+    assert code == 0, err
+    kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
+    # empty cells of an unnamed column are left out; a filled one is kept under the column's position
+    assert kept == [{"id": i, "text": t} for i, t in ROWS] + [{"id": "m-3", "text": "A third text.", "column_3": "kept"}]
+
+
+def test_a_header_that_repeats_a_real_name_is_still_an_error_without_showing_data(tmp_path, capsys):
+    from torchdataguard.io.csvread import read_csv
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,text\n1,a,b\n", encoding="utf-8")
+    with pytest.raises(Exception, match=re.escape("repeats the column names ['text']")):
+        list(read_csv(str(src), 10000, lambda p: open(p, "rb")))
+    # a file without a header row: its first row is data, and the names it repeats are not shown
+    src.write_text("jane@example.org,jane@example.org,\n1,2,3\n", encoding="utf-8")
+    code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--device", "cpu",
+                       "--no-progress", "--text-field", "x")
+    assert code == 3 and "repeats the column names ['<hidden: looks like data>']" in err, err
+    assert "jane" not in err
