@@ -201,6 +201,9 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     from .scan.stages import order_warnings
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if not stages:  # a scan without a stage kept every valid record and said nothing (fifteenth session)
+        raise ConfigError(f"--stages {args.stages!r} names no stage: give one or more, comma-separated, in order, "
+                          f"from {stage_names()}, e.g. --stages exact,near (the default)")
     import warnings  # the command says this itself, in its own words (_id_field)
 
     warnings.filterwarnings("ignore", message=r"the ids in id_field=.* hold an '@'", category=UserWarning)
