@@ -60,7 +60,7 @@ def test_sigterm_writes_a_partial_report_and_exits_143(tmp_path):
     assert proc.returncode == 143, err.decode()
     rep = json.loads((out / "report.json").read_text())
     assert rep["complete"] is False and rep["status"] == "terminated" and rep["exit_code"] == 143
-    assert rep["seen"] > 50 and rep["records_read"] == rep["seen"]
+    assert rep["seen"] > 50 and rep["records_read"] >= rep["seen"]  # a chunk being read when it stopped is not decided
     kept = (out / "kept.partial.jsonl").read_text().splitlines()
     dropped = (out / "dropped.partial.jsonl").read_text().splitlines()
     assert len(kept) == rep["kept"] and len(dropped) == rep["dropped"] and rep["kept"] + rep["dropped"] == rep["seen"]
