@@ -111,7 +111,7 @@ class ReadCounter:
 
 
 def _stopped(terminated: bool) -> KeyboardInterrupt:
-    return Terminated("SIGTERM: the scan was asked to stop") if terminated else KeyboardInterrupt()
+    return Terminated("SIGTERM (sent by timeout, Slurm, docker stop): the scan stopped after the records decided were written") if terminated else KeyboardInterrupt()
 
 
 @contextlib.contextmanager
