@@ -111,7 +111,10 @@ class ReadCounter:
 
 
 def _stopped(terminated: bool) -> KeyboardInterrupt:
-    return Terminated("SIGTERM (sent by timeout, Slurm, docker stop): the scan stopped after the records decided were written") if terminated else KeyboardInterrupt()
+    if terminated:
+        return Terminated("SIGTERM (sent by timeout, Slurm, docker stop): the scan stopped after the records decided "
+                          "were written")
+    return KeyboardInterrupt()
 
 
 @contextlib.contextmanager
