@@ -6,11 +6,13 @@ Only the arguments live here; the scans are :func:`torchdataguard.scan.scan` (th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import os
 import sys
 from collections.abc import Mapping
-from typing import Any, Dict, NoReturn, Optional, Sequence
+from typing import Any, Dict, Iterator, NoReturn, Optional, Sequence
 
 # argparse only at import: the scans, and torch with them, are imported when a command runs, so that
 # ``torchdataguard --help`` answers at once (benchmarks/import_time.py)
@@ -143,7 +145,8 @@ def _main(argv: Optional[Sequence[str]], *, fast_exit: bool) -> int:
             raise ConfigError("--hash-ids / --hash-ids-key-env are not supported with --engine ray yet; use the local "
                               "engine")
         if args.cmd == "scan":
-            code = _run_scan(args, freeze=own_process)
+            with _warnings_as_lines():
+                code = _run_scan(args, freeze=own_process)
             if fast_exit and args.engine == "local":
                 _exit_now(code)
             return code
@@ -152,6 +155,31 @@ def _main(argv: Optional[Sequence[str]], *, fast_exit: bool) -> int:
     except GuardError as exc:
         print(f"torchdataguard: error: {exc}", file=sys.stderr)
         return 3 if isinstance(exc, GuardInputError) else 2
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each Python warning raised during a scan as one line, ``torchdataguard: warning: MESSAGE``, like the
+    command's own warnings, instead of Python's two lines with the file, line and source of the call that met it
+    (``readers.py:205: UserWarning: ...`` then ``for rec in inner:``: the CSV separator note until the fifteenth
+    session). A warning from another package names its category: ``torchdataguard: warning: FutureWarning: ...``.
+    Which warnings show (and how often) is left to the warnings filters; the way of showing them is restored on exit.
+    """
+    import warnings
+
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        kind = "" if os.path.abspath(filename).startswith(own) else f"{category.__name__}: "
+        text = " ".join(str(message).split())  # one line, whatever the message holds
+        try:
+            print(f"torchdataguard: warning: {kind}{text}", file=file or sys.stderr, flush=True)
+        except (OSError, ValueError):  # a closed stderr: nothing to show it on
+            pass
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -194,13 +222,16 @@ def _run_scan(args, *, freeze: bool = False) -> int:
     """
     from .core.ids import key_from_env
     from .scan.local import scan
-    from .scan.outputs import exit_code
+    from .scan.outputs import Terminated, exit_code
 
     _imports_done(freeze)
 
     from .scan.stages import order_warnings
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if not stages:  # a scan without a stage kept every valid record and said nothing (fifteenth session)
+        raise ConfigError(f"--stages {args.stages!r} names no stage: give one or more, comma-separated, in order, "
+                          f"from {stage_names()}, e.g. --stages exact,near (the default)")
     import warnings  # the command says this itself, in its own words (_id_field)
 
     warnings.filterwarnings("ignore", message=r"the ids in id_field=.* hold an '@'", category=UserWarning)
@@ -224,10 +255,11 @@ def _run_scan(args, *, freeze: bool = False) -> int:
             fields = [f.strip() for f in args.eval_field.split(",") if f.strip()] if args.eval_field else None
             rep = scan(args.input, args.out, device=args.device, hash_ids=hash_ids, evals=_parse_evals(args.eval),
                        eval_fields=fields, eval_id_field=args.eval_id_field, ngram=args.ngram, **kw)
-    except KeyboardInterrupt:
-        print(f"torchdataguard: interrupted; partial results in {args.out} (report.json has \"complete\": false)",
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): the partial files are written
+        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"torchdataguard: {status}; partial results in {args.out} (report.json has \"complete\": false)",
               file=sys.stderr)
-        return exit_code("interrupted")
+        return exit_code(status)
     print(_summary_line(rep))
     print(f"wrote {rep['outputs']['kept']}, {rep['outputs']['dropped']}, {rep['outputs']['report']} "
           f"and report.html")
@@ -299,7 +331,8 @@ _SCAN_EPILOG = """exit codes:
        the fault are in kept.partial.jsonl / dropped.partial.jsonl and report.json says "complete": false,
        the error and records_read
   4    complete, but no valid record: the input is empty or every record was dropped as invalid/...
-  130  interrupted (partial files, as for 3)
+  130  interrupted by Ctrl-C (partial files, as for 3)
+  143  terminated by SIGTERM (timeout, Slurm, docker stop): partial files, as for 3
 """
 
 

@@ -100,3 +100,15 @@ def test_records_dropped_for_pii_are_withheld_from_dropped_jsonl(tmp_path):
     scan(str(p), str(tmp_path / "o2"), id_field="id", device="cpu", progress=False, stages=["pii"],
          options={"pii": {"actions": {"default": "keep", "email": "drop"}}}, dropped_pii=True)
     assert "jane.doe@example.org" in (tmp_path / "o2" / "dropped.jsonl").read_text()
+
+
+@pytest.mark.parametrize("stages", ["", ",", " , "])
+def test_stages_that_name_no_stage_are_refused_with_the_names(tmp_path, capsys, stages):
+    # until the fifteenth session a scan ran with no stage, kept every valid record and exited 0
+    p = tmp_path / "in.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    assert main(["scan", str(p), "--out", str(tmp_path / "o"), "--stages", stages, "--device", "cpu",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--stages {stages!r} names no stage" in err and "'exact', 'langid', 'near'" in err
+    assert not (tmp_path / "o").exists()

@@ -46,3 +46,25 @@ def test_dates_times_and_decimals_are_written_as_iso_strings_and_digits(tmp_path
     for rec in kept + [dropped[0]["record"]]:
         assert datetime.datetime.fromisoformat(rec["ts"]) and decimal.Decimal(rec["price"]) == decimal.Decimal("1.10")
         assert not any("datetime." in str(v) or "Decimal(" in str(v) for v in rec.values())
+
+
+def test_durations_are_written_as_iso_8601_durations(tmp_path, capsys):
+    # until the fifteenth session a duration column reached kept.jsonl as "datetime.timedelta(seconds=90)"
+    pd = pytest.importorskip("pandas")
+    table = pa.table({
+        "text": ["a first text about the harbour", "a second text about the boats"],
+        "took": pa.array([datetime.timedelta(seconds=90, microseconds=500), -datetime.timedelta(seconds=3)],
+                         pa.duration("us")),
+        "wait": pa.array([1_500_000_001, 86_400 * 10**9], pa.duration("ns")),
+    })
+    src = tmp_path / "in.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    assert main(["scan", str(src), "--out", str(out), "--stages", "exact", "--device", "cpu", "--no-progress"]) == 0, \
+        capsys.readouterr().err
+    kept = [json.loads(line) for line in (out / "kept.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["took"], r["wait"]) for r in kept] == [("P0DT0H1M30.0005S", "P0DT0H0M1.500000001S"),
+                                                      ("-P0DT0H0M3S", "P1DT0H0M0S")]
+    # pandas reads them back exactly
+    assert pd.Timedelta(kept[0]["wait"]) == pd.Timedelta(nanoseconds=1_500_000_001)
+    assert pd.Timedelta(kept[1]["took"]).to_pytimedelta() == -datetime.timedelta(seconds=3)

@@ -107,3 +107,26 @@ def test_only_the_command_line_process_freezes_the_collector(tmp_path, monkeypat
                                       "--device", "cpu"])
     assert cli.main() == 0
     assert calls == [1]
+
+
+def test_dropped_bad_lines_name_their_line_in_the_file(tmp_path):
+    # until the fifteenth session such an entry had "record": null and an id that counts records (blank lines
+    # skipped): nothing located the line; the reader's "line N" was never written out
+    raw = (b'{"text": "first text"}\n\n{"text": broken\r\n\n\n{"text": "second text"}\n\xff\xfe not utf-8\n'
+           b'[1, 2]\n{"text": "third text"}\r{"text": cut off\n')
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(raw)
+    rep = scan(str(src), str(tmp_path / "out"), stages=["exact"], device="cpu", progress=False)
+    dropped = [json.loads(x) for x in (tmp_path / "out" / "dropped.jsonl").read_text().splitlines()]
+    # the last two records share a line that ends in a lone CR (an old Mac file): lines 9 and 10
+    assert [(d["reason"], d["line"], d["record"]) for d in dropped] == [
+        ("invalid/json", 3, None), ("invalid/not_utf8", 7, None), ("invalid/not_a_record", 8, None),
+        ("invalid/json", 10, None)]
+    assert [d["id"] for d in dropped] == [1, 3, 4, 6]  # the ids stay record positions, as before
+    assert rep["dropped"] == 4
+
+    csv_src = tmp_path / "in.csv"
+    csv_src.write_text('id,text\n1,"a text\nover two lines"\n\n2,ragged,row\n')
+    scan(str(csv_src), str(tmp_path / "csv"), stages=["exact"], device="cpu", progress=False)
+    (row,) = [json.loads(x) for x in (tmp_path / "csv" / "dropped.jsonl").read_text().splitlines()]
+    assert row["reason"] == "invalid/ragged_row" and row["line"] == 5

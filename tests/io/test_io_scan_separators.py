@@ -20,10 +20,13 @@ def run(capsys, *argv):
 def test_a_csv_with_another_separator_is_read_with_it(tmp_path, capsys, sep):
     src = tmp_path / "in.csv"
     src.write_text(f"id{sep}text\n" + "".join(f"{i}{sep}\"{t}\"\n" for i, t in ROWS), encoding="utf-8")
-    with pytest.warns(UserWarning, match=re.escape(f"read as a {sep!r}-separated file, with the columns ['id', 'text']")):
-        code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "text",
-                           "--device", "cpu", "--no-progress")
+    code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "text",
+                       "--device", "cpu", "--no-progress")
     assert code == 0, err
+    # one line, like the command's own warnings (until the fifteenth session Python's, with a source line)
+    assert (f"torchdataguard: warning: {src}: the CSV header is one column holding {sep!r} (2 names): read as a "
+            f"{sep!r}-separated file, with the columns ['id', 'text']\n") in err
+    assert "UserWarning" not in err and "for rec in inner" not in err
     kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
     assert [(r["id"], r["text"]) for r in kept] == ROWS
 
@@ -86,10 +89,9 @@ def test_the_separator_warning_never_shows_header_names_that_look_like_personal_
     src = tmp_path / "in.csv"  # no header row: the first row is data
     src.write_text("jane.doe@example.org;+44 20 7946 0958;hello\nbob@example.org;+44 20 7946 0000;hi there\n",
                    encoding="utf-8")
-    with pytest.warns(UserWarning, match="separated file") as rec:
-        run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "text",
-            "--device", "cpu", "--no-progress")
-    shown = " ".join(str(w.message) for w in rec)
+    _, _, shown = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--text-field", "text",
+                      "--device", "cpu", "--no-progress")
+    assert "separated file" in shown
     assert "jane.doe@example.org" not in shown and "7946" not in shown
     assert "'hello'" in shown  # a name that does not look like data is still shown
 
@@ -109,3 +111,55 @@ def test_a_tsv_is_read_with_tabs_even_when_a_column_name_holds_a_comma(tmp_path,
     assert code == 0, err
     kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
     assert [(r["id"], r["body, raw"]) for r in kept] == ROWS
+
+
+def test_excel_trailing_empty_columns_are_read_not_called_damage(tmp_path, capsys):
+    # Excel saves 'id,text,,' for columns once used: until the fifteenth session this was exit 3, "the CSV header
+    # repeats the column names ['']"
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,,\r\n" + "".join(f"{i},\"{t}\",,\r\n" for i, t in ROWS) + "m-3,A third text.,kept,\r\n",
+                   encoding="utf-8")
+    code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--device", "cpu",
+                       "--no-progress")
+    assert code == 0, err
+    assert "torchdataguard: warning: " + str(src) + ": the CSV header has 2 unnamed column(s), read as ['column_3', " \
+           "'column_4']" in err
+    kept = [json.loads(x) for x in (tmp_path / "o" / "kept.jsonl").read_text().splitlines()]
+    # empty cells of an unnamed column are left out; a filled one is kept under the column's position
+    assert kept == [{"id": i, "text": t} for i, t in ROWS] + [{"id": "m-3", "text": "A third text.", "column_3": "kept"}]
+
+
+def test_a_header_that_repeats_a_real_name_is_still_an_error_without_showing_data(tmp_path, capsys):
+    from torchdataguard.io.csvread import read_csv
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,text\n1,a,b\n", encoding="utf-8")
+    with pytest.raises(Exception, match=re.escape("repeats the column names ['text']")):
+        list(read_csv(str(src), 10000, lambda p: open(p, "rb")))
+    # a file without a header row: its first row is data, and the names it repeats are not shown
+    src.write_text("jane@example.org,jane@example.org,\n1,2,3\n", encoding="utf-8")
+    code, _, err = run(capsys, "scan", src, "--out", tmp_path / "o", "--stages", "exact", "--device", "cpu",
+                       "--no-progress", "--text-field", "x")
+    assert code == 3 and "repeats the column names ['<hidden: looks like data>']" in err, err
+    assert "jane" not in err
+
+
+def test_the_command_shows_a_python_warning_as_one_line(tmp_path):
+    # until the fifteenth session the console script printed Python's form: ".../readers.py:205: UserWarning: ..."
+    # and then the source line "  for rec in inner:"
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    src.write_text("id;text\n1;hello there\n", encoding="utf-8")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "torchdataguard.cli", "scan", str(src), "--out", str(tmp_path / "o"),
+                           "--stages", "exact", "--device", "cpu", "--no-progress"], capture_output=True, text=True,
+                          env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if "separated file" in x]
+    assert lines == [f"torchdataguard: warning: {src}: the CSV header is one column holding ';' (2 names): read as a "
+                     f"';'-separated file, with the columns ['id', 'text']"], proc.stderr
+    assert "UserWarning" not in proc.stderr and "for rec in inner" not in proc.stderr

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-__all__ = ["json_line", "to_jsonable"]
+__all__ = ["iso_duration", "json_line", "to_jsonable"]
 
 
 #: what ``json.dumps(obj, ensure_ascii=False)`` uses, made once (its settings are all it holds)
@@ -48,13 +48,32 @@ def json_line(obj: Any) -> str:
     return line
 
 
+def iso_duration(td: datetime.timedelta) -> str:
+    """``td`` as an ISO 8601 duration in days, hours, minutes and seconds, the form pandas writes and reads back
+    (``pd.Timedelta``): every digit kept, down to a pandas ``Timedelta``'s nanoseconds; a negative one is the
+    duration with a leading ``-`` (was the repr, ``"datetime.timedelta(seconds=90)"``, until 2026-12-07).
+
+    Example:
+        >>> iso_duration(datetime.timedelta(days=1, seconds=90, microseconds=500)), iso_duration(-datetime.timedelta(seconds=3))
+        ('P1DT0H1M30.0005S', '-P0DT0H0M3S')
+    """
+    ns = ((td.days * 86400 + td.seconds) * 1_000_000 + td.microseconds) * 1000 + getattr(td, "nanoseconds", 0)
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    days, ns = divmod(ns, 86400 * 10**9)
+    hours, ns = divmod(ns, 3600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    seconds, ns = divmod(ns, 10**9)
+    frac = f".{ns:09d}".rstrip("0") if ns else ""
+    return f"{sign}P{days}DT{hours}H{minutes}M{seconds}{frac}S"
+
+
 #: the types :func:`to_jsonable` returns as they are (exactly these: a subclass goes through the checks)
 _SAME = frozenset((str, int, bool, type(None)))
 
 
 def to_jsonable(obj: Any) -> Any:
     """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text, dates and times to
-    ISO 8601 strings, decimals to their digits).
+    ISO 8601 strings, durations to ISO 8601 durations (:func:`iso_duration`), decimals to their digits).
 
     Example:
         >>> import datetime, decimal
@@ -75,6 +94,8 @@ def to_jsonable(obj: Any) -> Any:
         return bytes(obj).decode("utf-8", errors="replace")
     if isinstance(obj, (datetime.date, datetime.time)):  # a Parquet or datasets timestamp, date or time column
         return obj.isoformat()  # ISO 8601, as pandas and datasets read it back (was the repr until 2026-12-07)
+    if isinstance(obj, datetime.timedelta):  # a Parquet duration column (pandas' Timedelta too)
+        return iso_duration(obj)
     if isinstance(obj, (decimal.Decimal, uuid.UUID)):
         return str(obj)  # every digit of a decimal column kept: "1.10"
     if hasattr(obj, "tolist"):

@@ -26,9 +26,19 @@ __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
 class BadRecord:
     """Stands for a record a reader could not parse; the guard drops it as ``invalid/<reason>``."""
 
-    def __init__(self, reason: str, where: str = "") -> None:
+    def __init__(self, reason: str, where: str = "", line: Optional[int] = None) -> None:
         self.reason = reason
         self.where = where
+        #: the record's 1-based line in the file (every line counted), when a reader knows it: ``line``, else
+        #: read from a ``where`` of ``"line N ..."``
+        self.line = line if line is not None else _line_of(where)
+
+
+def _line_of(where: str) -> Optional[int]:
+    """The line number in a reader's ``where`` (``"line 7 (Expecting value)"`` -> 7), else ``None``."""
+    head, _, rest = where.partition(" ")
+    num = rest.split(" ", 1)[0]
+    return int(num) if head == "line" and num.isdigit() else None
 
     def __repr__(self) -> str:
         return f"BadRecord({self.reason!r}, {self.where!r})"
@@ -153,7 +163,8 @@ class Planner:
         if record is None:
             return Example(id_, None), self._invalid(id_, "the record", "none")
         if isinstance(record, BadRecord):
-            return Example(id_, None), self._invalid(id_, f"the record at {record.where}", record.reason)
+            drop = self._invalid(id_, f"the record at {record.where}", record.reason)
+            return Example(id_, None), drop if record.line is None else Drop(drop.reason, line=record.line)
         if self.id_field is not None and isinstance(record, Mapping):
             v = plain_id(record.get(self.id_field))  # NumPy and 0-d tensor integers (a torch-format stream)
             why = bad_id_reason(v) if self.id_field in record else f"missing_id (no field {self.id_field!r})"

@@ -14,7 +14,8 @@ __all__ = ["QuarantineSink"]
 
 
 class QuarantineSink:
-    """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``.
+    """Writes dropped records, one JSON object per line: ``{"id", "reason", "matched", "record"}``, and
+    ``"line"`` (1-based, every line counted) for an input line that could not be read (``Drop.line``).
 
     The file is opened for appending and emptied only when the first line is written (or it is closed), so
     that a guard resumed from a saved state can first keep the lines of the run that saved it
@@ -63,6 +64,8 @@ class QuarantineSink:
             row["matched"] = to_jsonable(drop.matched)
         if drop.score is not None:
             row["score"] = round(float(drop.score), 4)
+        if drop.line is not None:
+            row["line"] = drop.line
         if self.include_record:
             if (withhold or drop.reason.startswith("pii/")) and not self.include_pii:
                 row["record"] = None

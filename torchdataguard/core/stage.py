@@ -116,11 +116,14 @@ class Drop:
             ``pii/email``, ``invalid/not_string``.
         matched: for duplicates, the id of the earlier example this one duplicates.
         score: optional figure behind the decision (estimated Jaccard, a quality score ...).
+        line: for a line of the input a reader could not read (``invalid/json``, ``invalid/not_utf8`` ...), its
+            1-based number in the file, counting every line (blank ones too): the quarantine file's ``line``.
     """
 
     reason: str
     matched: Any = None
     score: Optional[float] = None
+    line: Optional[int] = field(default=None, repr=False)  # repr as before the field was added
 
 
 class Stage(abc.ABC):

@@ -1,6 +1,7 @@
 """Reading a CSV file for ``torchdataguard scan``: a header row, then one record per row.
 
-A row with more or fewer cells than the header is a bad record (``invalid/ragged_row``); invalid UTF-8 in a
+A row with more or fewer cells than the header is a bad record (``invalid/ragged_row``); a column with no name
+is named by its position (``column_3``, see :func:`_name_columns`); invalid UTF-8 in a
 cell is handed on as bytes (the guard drops its text as ``invalid/not_utf8``); a UTF-8 byte order mark before
 the header is skipped. A cell over :func:`csv_field_limit` and a quoted cell left open to the end of the file
 (the csv module would read every row after it into that cell) raise :class:`csv.Error`, which the caller
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from typing import IO, Any, Callable, Iterator, List, Optional
+from typing import IO, Any, Callable, FrozenSet, Iterator, List, Optional, Tuple
 
 from ..core.plan import BadRecord
 from ..core.textcheck import looks_like_data
@@ -61,10 +62,7 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]],
                                   f"as a {sep!r}-separated file, with the columns {shown}", UserWarning,
                                   stacklevel=2)
                 text.new_row()
-                dup = sorted({h for h in header if header.count(h) > 1})
-                if dup:
-                    raise GuardInputError(f"{path}: the CSV header repeats the column names {dup}; each column needs "
-                                          f"its own name")
+                header, unnamed = _name_columns(path, header)
                 width = len(header)
                 for row in rows:
                     text.new_row()
@@ -74,6 +72,8 @@ def read_csv(path: str, max_chars: int, open_binary: Callable[[str], IO[bytes]],
                         yield held
                     if len(row) != width:
                         held = BadRecord("ragged_row", f"line {rows.line_num} ({len(row)} cells, the header has {width})")
+                    elif unnamed:  # an empty cell of an unnamed column is left out (Excel's blank columns)
+                        held = {k: _fix(v) for k, v in zip(header, row) if v or k not in unnamed}
                     else:
                         held = {k: _fix(v) for k, v in zip(header, row)}
                 text.check_closed(rows.line_num)
@@ -130,6 +130,38 @@ class _LastRow:
                 raise csv.Error(f"a quoted cell opened in the row at line {start:,} is never closed: the {n:,} "
                                 f"line{'s' if n != 1 else ''} from there to the end of the file were read as that "
                                 f"one cell (the file is truncated, or a quote is missing)") from None
+
+
+def _name_columns(path: str, header: List[str]) -> Tuple[List[str], FrozenSet[str]]:
+    """The header with each unnamed column (an empty or blank name: Excel writes ``id,text,,`` for columns it
+    once saw used) named by its position, ``column_3`` (1-based), and the set of those names; a note says so.
+    A row's empty cell in such a column is left out of its record, a filled one is kept under that name.
+    Until the fifteenth session (2026-12-07) such a header stopped the scan as a damaged file (exit 3).
+
+    Raises:
+        GuardInputError: a name given to more than one column (names that look like data are hidden).
+
+    Example:
+        >>> _name_columns("x.csv", ["id", "text", ""])  # doctest: +ELLIPSIS
+        (['id', 'text', 'column_3'], frozenset({'column_3'}))
+    """
+    header = list(header)
+    unnamed = [i for i, h in enumerate(header) if not h.strip()]
+    for i in unnamed:
+        header[i] = name = f"column_{i + 1}"
+        while header.count(name) > 1:  # a real column already has that name
+            header[i] = name = name + "_"
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        shown = [h if not looks_like_data(h) else "<hidden: looks like data>" for h in dup[:8]]
+        raise GuardInputError(f"{path}: the CSV header repeats the column names {shown}; each column needs its own "
+                              f"name: rename them in the header row (if the file has no header row, add one)")
+    if unnamed:
+        names = [header[i] for i in unnamed]
+        warnings.warn(f"{path}: the CSV header has {len(names)} unnamed column(s), read as {names[:8]}"
+                      f"{' ...' if len(names) > 8 else ''} (their empty cells are left out of the records)",
+                      UserWarning, stacklevel=3)
+    return header, frozenset(header[i] for i in unnamed)
 
 
 def _other_separator(header: List[str]) -> Optional[str]:

@@ -111,7 +111,8 @@ def scan(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact", "ne
     # rewrote it) and holds no NaN or Infinity (written as strings otherwise; the reader hands on no line whose
     # float overflows) nor a carriage return between its tokens (a line break to text-mode readers) is written as it
     lines: Optional[Deque[Tuple[Any, Optional[str]]]] = deque() if hook is None and fmt == "jsonl" else None
-    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars, lines=lines))
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars, lines=lines),
+                         on_first=run.clear_previous)
     records = reader if limit is None else itertools.islice(reader, limit)
     t0 = time.perf_counter()
     kept_path = run.staged("kept.jsonl")

@@ -4,17 +4,20 @@ A scan writes into a hidden staging folder inside ``--out`` (as ``kept.partial.j
 into place only at the end, so a folder never holds one run's ``report.json`` beside another run's ``kept.jsonl``;
 a staging folder left by a killed scan on this machine is removed by the next scan into that folder:
 
+* a scan removes the previous run's files when it reads its first record (the report first), so a scan killed
+  later (SIGKILL, out of memory) never leaves an older complete report beside its own staging folder;
 * a complete scan replaces ``kept.jsonl``, ``dropped.jsonl``, ``report.json`` and ``report.html`` (the old
   report is removed first and the new one is moved last: a reader never pairs a report with other files);
 * a scan stopped by a wrong setting before it read a record leaves the folder as it was;
 * a scan stopped by a fault (a damaged input, a wrong setting found in the data, ``--strict`` on a bad
-  record, an interruption) removes the previous run's files and leaves ``kept.partial.jsonl``,
+  record, an interruption: Ctrl-C or SIGTERM) removes the previous run's files and leaves ``kept.partial.jsonl``,
   ``dropped.partial.jsonl`` and a report with ``"complete": false``, the ``status``, the ``error`` and the
   records read before it; the error is then raised again.
 
 Exit codes of ``torchdataguard scan`` (:data:`EXIT_CODES`): 0 complete; 2 usage or configuration error
 (nothing read, or the text field is in none of the records); 3 input fault (partial report); 4 complete but
-no valid record (an empty input, or every record dropped as ``invalid/...``); 130 interrupted.
+no valid record (an empty input, or every record dropped as ``invalid/...``); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM: ``timeout``, Slurm, ``docker stop``).
 """
 from __future__ import annotations
 
@@ -27,16 +30,16 @@ import socket
 import sys
 import tempfile
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..errors import ConfigError, GuardInputError
 from ..report import save_report
 
-__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "check_reading", "exit_code", "interrupt_at_reads"]
+__all__ = ["EXIT_CODES", "ReadCounter", "ScanRun", "Terminated", "check_reading", "exit_code", "interrupt_at_reads"]
 
 #: status of a scan -> exit code of ``torchdataguard scan``
 EXIT_CODES = {"complete": 0, "config_error": 2, "input_error": 3, "no_valid_records": 4, "interrupted": 130,
-              "error": 1}
+              "terminated": 143, "error": 1}
 _FINAL = ("kept.jsonl", "dropped.jsonl")
 _PARTIAL = {"kept.jsonl": "kept.partial.jsonl", "dropped.jsonl": "dropped.partial.jsonl"}
 _REPORT = ("report.html", "report.json")  # json last: its presence means the set is whole
@@ -64,6 +67,11 @@ def check_reading(fmt: str, *, limit: Optional[int], split: Optional[str]) -> No
                               "--split picks a split of a saved DatasetDict folder; leave it out.")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, Slurm, ``docker stop``) stopped the scan: handled like a Ctrl-C, with the status
+    ``"terminated"`` (exit code 143, 128 + the signal's number, as a shell reports a process it ended)."""
+
+
 class ReadCounter:
     """Counts the records a reader yields and keeps its fault instead of raising it in the middle of a chunk.
 
@@ -71,12 +79,16 @@ class ReadCounter:
     scan raises the fault when the stream is done (:meth:`ScanRun.finish`).
     """
 
-    def __init__(self, records: Iterator[Any]) -> None:
+    def __init__(self, records: Iterator[Any], *, on_first: Optional[Callable[[], None]] = None) -> None:
         self._it = iter(records)
         self.n = 0
         self.fault: Optional[GuardInputError] = None
-        #: set by a first Ctrl-C (:func:`interrupt_at_reads`): the next read raises KeyboardInterrupt
+        #: set by a first Ctrl-C or SIGTERM (:func:`interrupt_at_reads`): the next read raises KeyboardInterrupt
+        #: (:class:`Terminated` for SIGTERM, ``terminated``)
         self.stop = False
+        self.terminated = False
+        #: called once, before the first record is handed on (:meth:`ScanRun.clear_previous`)
+        self._on_first = on_first
 
     def __iter__(self) -> "ReadCounter":
         return self
@@ -85,43 +97,62 @@ class ReadCounter:
         if self.fault is not None:
             raise StopIteration
         if self.stop:  # between chunks: every decided record has been written
-            raise KeyboardInterrupt
+            raise _stopped(self.terminated)
         try:
             rec = next(self._it)
         except GuardInputError as exc:
             self.fault = exc
             raise StopIteration from None
         self.n += 1
+        if self._on_first is not None:
+            self._on_first, first = None, self._on_first
+            first()
         return rec
+
+
+def _stopped(terminated: bool) -> KeyboardInterrupt:
+    if terminated:
+        return Terminated("SIGTERM (sent by timeout, Slurm, docker stop): the scan stopped after the records decided "
+                          "were written")
+    return KeyboardInterrupt()
 
 
 @contextlib.contextmanager
 def interrupt_at_reads(reader: ReadCounter) -> Iterator[None]:
-    """Ctrl-C stops the scan at its next read, not in the middle of a chunk.
+    """Ctrl-C and SIGTERM stop the scan at its next read, not in the middle of a chunk.
 
     A chunk is decided and counted whole, then written record by record: an interrupt in between left files
-    shorter than the report's counts. The first SIGINT sets ``reader.stop`` (the chunk being decided or written
-    is finished; the next record read raises :class:`KeyboardInterrupt`), a second one interrupts at once. Only
-    in the main thread, and only while SIGINT has Python's default handler; restored on exit.
+    shorter than the report's counts. The first SIGINT or SIGTERM sets ``reader.stop`` (the chunk being decided
+    or written is finished; the next record read raises :class:`KeyboardInterrupt`, or :class:`Terminated`
+    after SIGTERM), a second one interrupts at once. Only in the main thread, and only for a signal that has
+    its default handler (Python's for SIGINT, the system's for SIGTERM, which ended the scan with no report
+    at all); restored on exit.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    taken = {}
+    if threading.current_thread() is threading.main_thread():
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        taken = {s: h for s, h in defaults.items() if signal.getsignal(s) is h}
+    if not taken:
         yield
         return
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         if reader.stop:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        reader.stop = True
-        print("torchdataguard: interrupted: stopping after the chunk being decided is written (Ctrl-C again to "
-              "stop at once, with partial files that may disagree with the report)", file=sys.stderr, flush=True)
+            for s, h in taken.items():
+                signal.signal(s, h)
+            raise _stopped(reader.terminated)
+        reader.stop, reader.terminated = True, signum == signal.SIGTERM
+        what = "terminated (SIGTERM)" if reader.terminated else "interrupted"
+        print(f"torchdataguard: {what}: stopping after the chunk being decided is written (Ctrl-C or SIGTERM again "
+              f"to stop at once, with partial files that may disagree with the report)", file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for s in taken:
+        signal.signal(s, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s, h in taken.items():
+            signal.signal(s, h)
 
 
 class ScanRun:
@@ -173,6 +204,8 @@ class ScanRun:
             return "input_error"
         if isinstance(err, ConfigError):
             return "config_error"
+        if isinstance(err, Terminated):
+            return "terminated"
         if isinstance(err, KeyboardInterrupt):
             return "interrupted"
         return "error"
@@ -202,10 +235,7 @@ class ScanRun:
                           "report": os.path.join(self.out_dir, "report.json")}
         try:
             save_report(rep, self.stage_dir)
-            for n in _REPORT + _FINAL + tuple(_PARTIAL.values()):  # the report first: never a stale pairing
-                p = os.path.join(self.out_dir, n)
-                if os.path.lexists(p):
-                    os.remove(p)
+            self.clear_previous()
             for n in _FINAL:
                 if os.path.exists(self.staged(n)):
                     os.replace(self.staged(n), os.path.join(self.out_dir, names[n]))
@@ -216,6 +246,14 @@ class ScanRun:
         if self.error is not None:
             self._reraise(rep)
         return rep
+
+    def clear_previous(self) -> None:
+        """Remove the previous run's files from ``out_dir``, the report first: never a stale pairing. Called when
+        the scan reads its first record (:class:`ReadCounter`) and again by :meth:`finish`."""
+        for n in _REPORT + _FINAL + tuple(_PARTIAL.values()):
+            p = os.path.join(self.out_dir, n)
+            if os.path.lexists(p):
+                os.remove(p)
 
     def _reraise(self, rep: Dict[str, Any]) -> None:
         err = self.error

@@ -114,7 +114,8 @@ class _PlanBatch:
         out: Dict[str, Any] = {"pos": np.asarray(pos, dtype=np.int64), "keys": keys}
         out["id"] = [json.dumps(to_jsonable(e.id)) for e in plan.examples]
         out["out"] = [json_line(to_jsonable(e.record)) for e in plan.examples]
-        out["pre"] = [json.dumps(None if p is None else [p[0], p[1].reason, to_jsonable(p[1].matched), p[1].score])
+        out["pre"] = [json.dumps(None if p is None else [p[0], p[1].reason, to_jsonable(p[1].matched), p[1].score,
+                                                          p[1].line])
                       for p in plan.pre_drop]
         out["counts"] = [json.dumps(e.counts) for e in plan.examples]
         out["scores"] = [json.dumps(e.scores) for e in plan.examples]
@@ -134,7 +135,7 @@ class DropRows:
         self.rows: List[List[Any]] = []
 
     def write(self, ex: Example, drop: Drop, *, withhold: bool = False) -> None:
-        self.rows.append([drop.reason, to_jsonable(drop.matched), drop.score, withhold])
+        self.rows.append([drop.reason, to_jsonable(drop.matched), drop.score, withhold, drop.line])
 
     def flush(self) -> None:
         return None
@@ -186,7 +187,7 @@ class _IndexShard:
             ex.scores = json.loads(part["scores"][i])
             exs.append(ex)
             p = json.loads(part["pre"][i])
-            pre.append(None if p is None else (int(p[0]), Drop(p[1], matched=p[2], score=p[3])))
+            pre.append(None if p is None else (int(p[0]), Drop(p[1], matched=p[2], score=p[3], line=p[4])))
         plan = Plan(exs, pre)
         keys = torch.from_numpy(np.stack(part["keys"]).astype(np.int64)) if m else torch.zeros(0, 1, dtype=torch.int64)
         col = 0
@@ -265,7 +266,8 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
     run = ScanRun(out_dir, inputs={"the input": input_path})  # files are staged here and moved into out_dir at the end
     kept_path = run.staged("kept.jsonl")
     sink = QuarantineSink(run.staged("dropped.jsonl"), include_pii=dropped_pii)
-    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars))
+    reader = ReadCounter(readers.read_records(input_path, fmt, split=split, max_chars=max_chars),
+                         on_first=run.clear_previous)
     records = reader if limit is None else itertools.islice(reader, limit)
     check = FieldChecks.for_stages(text_field, built.stages)  # the text field, and fields the stages read
     probe = OtherFieldsProbe(built)  # personal data in the other fields of the records written (scan/piifields.py)
@@ -309,7 +311,7 @@ def scan_ray(input_path: str, out_dir: str, *, stages: Sequence[str] = ("exact",
                             kept_fh.write(out + "\n")
                         else:
                             ex = Example(json.loads(parts[r]["id"][o]), json.loads(out))
-                            sink.write(ex, Drop(d[0], matched=d[1], score=d[2]), withhold=bool(d[3]))
+                            sink.write(ex, Drop(d[0], matched=d[1], score=d[2], line=d[4]), withhold=bool(d[3]))
         check.finish()
     except BaseException as exc:  # noqa: BLE001 - written into the partial report, then raised again
         run.fail(exc)
