@@ -46,3 +46,21 @@ def test_dates_times_and_decimals_are_written_as_iso_strings_and_digits(tmp_path
     for rec in kept + [dropped[0]["record"]]:
         assert datetime.datetime.fromisoformat(rec["ts"]) and decimal.Decimal(rec["price"]) == decimal.Decimal("1.10")
         assert not any("datetime." in str(v) or "Decimal(" in str(v) for v in rec.values())
+
+
+def test_a_duration_column_is_written_as_an_iso_8601_duration(tmp_path, capsys):
+    """A Parquet duration column came back as ``"datetime.timedelta(seconds=90)"`` after the fix above."""
+    durations = [datetime.timedelta(seconds=90), datetime.timedelta(days=1, hours=2, milliseconds=500),
+                 -datetime.timedelta(seconds=3)]
+    table = pa.table({"id": pa.array(range(3), pa.int64()),
+                      "text": [f"record {i} tells a story about the harbour and its boats" for i in range(3)],
+                      "took": pa.array(durations, pa.duration("ms"))})
+    src = tmp_path / "in.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    code = main(["scan", str(src), "--out", str(out), "--stages", "exact", "--device", "cpu", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    kept = [json.loads(line) for line in (out / "kept.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["took"] for r in kept] == ["PT1M30S", "P1DT2H0.5S", "-PT3S"]
+    pd = pytest.importorskip("pandas")
+    assert [pd.Timedelta(r["took"]).to_pytimedelta() for r in kept] == durations

@@ -52,9 +52,27 @@ def json_line(obj: Any) -> str:
 _SAME = frozenset((str, int, bool, type(None)))
 
 
+def _iso_duration(td: datetime.timedelta) -> str:
+    """``td`` as an ISO 8601 duration, as ``pandas.Timedelta`` reads it back: ``P1DT2H3M4.5S``, ``-PT3S``.
+
+    Example:
+        >>> _iso_duration(datetime.timedelta(days=1, hours=2, minutes=3, seconds=4.5)), _iso_duration(-datetime.timedelta(seconds=3))
+        ('P1DT2H3M4.5S', '-PT3S')
+    """
+    us = (td.days * 86400 + td.seconds) * 1_000_000 + td.microseconds
+    sign, us = ("-" if us < 0 else ""), abs(us)
+    days, us = divmod(us, 86_400_000_000)
+    hours, us = divmod(us, 3_600_000_000)
+    minutes, us = divmod(us, 60_000_000)
+    seconds, us = divmod(us, 1_000_000)
+    sec = f"{seconds}.{us:06d}".rstrip("0") if us else str(seconds)
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{sec}S" if sec != "0" else "")
+    return f"{sign}P{f'{days}D' if days else ''}T{clock or '0S'}"
+
+
 def to_jsonable(obj: Any) -> Any:
     """Best-effort conversion of a record to JSON-able values (tensors to lists, bytes to text, dates and times to
-    ISO 8601 strings, decimals to their digits).
+    ISO 8601 strings, durations to ISO 8601 durations, decimals to their digits).
 
     Example:
         >>> import datetime, decimal
@@ -75,6 +93,8 @@ def to_jsonable(obj: Any) -> Any:
         return bytes(obj).decode("utf-8", errors="replace")
     if isinstance(obj, (datetime.date, datetime.time)):  # a Parquet or datasets timestamp, date or time column
         return obj.isoformat()  # ISO 8601, as pandas and datasets read it back (was the repr until 2026-12-07)
+    if isinstance(obj, datetime.timedelta):  # a Parquet duration column (the repr too until 2026-12-07)
+        return _iso_duration(obj)
     if isinstance(obj, (decimal.Decimal, uuid.UUID)):
         return str(obj)  # every digit of a decimal column kept: "1.10"
     if hasattr(obj, "tolist"):
