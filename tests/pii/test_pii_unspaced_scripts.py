@@ -51,3 +51,16 @@ def test_a_local_part_with_combining_marks_is_found_whole(before, value, after):
     text = before + value + after
     assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", value)]
     assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL>" + after
+
+
+@pytest.mark.parametrize("text", ["เวอร์ชัน1.2.3.4ออกแล้ว", "เวอร์ชั่น 10.2.0.1 ออกแล้ว", "อัปเดตเป็นเวอร์ชัน: 4.19.0.1",
+                                  "バージョン1.2.3.4をリリース"])
+def test_a_version_after_the_thai_or_japanese_word_for_version_is_not_an_address(text):
+    """Since numbers glued to Thai are candidates (the fix above), "version 1.2.3.4" in Thai was redacted as an
+    IPv4 address; Chinese 版本 and English "version" were already left alone."""
+    assert [d for d in find_pii(text) if d.entity == "ipv4"] == []
+
+
+def test_an_address_glued_to_thai_is_still_found():
+    text = "ไอพี192.168.1.20ครับ"
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("ipv4", "192.168.1.20")]
