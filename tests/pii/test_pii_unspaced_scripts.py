@@ -64,3 +64,12 @@ def test_a_version_after_the_thai_or_japanese_word_for_version_is_not_an_address
 def test_an_address_glued_to_thai_is_still_found():
     text = "ไอพี192.168.1.20ครับ"
     assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("ipv4", "192.168.1.20")]
+
+
+@pytest.mark.parametrize("before", ["✉\ufe0f", "📧\ufe0f ", "«\u0301"])
+def test_a_mark_with_no_letter_before_it_is_not_part_of_the_local_part(before):
+    """The fix above let a local part take any combining mark: an emoji's variation selector (✉️jane@...) became
+    part of the address, which then got another pseudonym than the same address written elsewhere."""
+    text = before + "jane@example.com wrote"
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", "jane@example.com")]
+    assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL> wrote"
