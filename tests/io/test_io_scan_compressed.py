@@ -128,3 +128,26 @@ def test_a_plain_text_file_named_as_compressed_is_refused_with_the_rename(tmp_pa
     err = capsys.readouterr().err
     assert code == 2, err
     assert "plain text" in err and f"mv {src} {tmp_path / 'rows.jsonl'}" in err and "re-download" not in err
+
+
+@pytest.mark.parametrize("name, line", [("rows.jsonl.zst", "zstd -d {p}"), ("rows", "zstd -d {p} -o {p}.decompressed")])
+def test_without_pyarrow_s_zstd_codec_the_advice_is_a_zstd_line_that_works(tmp_path, capsys, monkeypatch, name, line):
+    """zstd -d on a name without .zst writes nothing ("unknown suffix"): a file found Zstandard by its first bytes
+    needs -o."""
+    src = tmp_path / name
+    _zstd(_plain(tmp_path), src)
+    pa = pytest.importorskip("pyarrow")
+
+    class NoZstd:
+        @staticmethod
+        def is_available(codec):
+            return False
+
+    monkeypatch.setattr(pa, "Codec", NoZstd)
+    code = main(["scan", str(src), "--out", str(tmp_path / "out"), "--format", "jsonl", "--device", "cpu",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no zstd codec" in err, err
+    assert err.rstrip().endswith(line.format(p=src)), err
+    if shutil.which("zstd"):
+        assert subprocess.run(line.format(p=src).split(), capture_output=True).returncode == 0

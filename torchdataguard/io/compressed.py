@@ -88,8 +88,10 @@ def open_binary(path: str) -> IO[bytes]:
         import pyarrow as pa
 
         if not pa.Codec.is_available("zstd"):
+            # zstd -d needs a .zst name to name what it writes ("unknown suffix" otherwise): -o names it
+            named = path.lower().endswith((".zst", ".zstd"))
             raise ConfigError(f"{path} is Zstandard-compressed and this pyarrow build has no zstd codec: decompress "
-                              f"it first, e.g. zstd -d {path}")
+                              f"it first, e.g. zstd -d {path}" + ("" if named else f" -o {path}.decompressed"))
         return io.BufferedReader(pa.input_stream(path, compression="zstd"))
     if kind == "zip":
         raise zip_refusal(path)
