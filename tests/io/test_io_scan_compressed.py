@@ -4,7 +4,7 @@ Until the fifteenth session (2026-12-07) the file name decided: ``data.jsonl.bz2
 refused ("cannot tell the format"), and with ``--format jsonl`` (as that error advised) their compressed bytes were
 read as text: the scan reported one record read, dropped it as ``invalid/not_utf8`` and ended with exit 4 and
 advice to convert the file with ``iconv``. A gzip file without ``.gz`` in its name went the same way. (A file
-named ``.gz`` whose first bytes are not gzip's is still a damaged input, exit 3: ``test_io_scan_faults.py``.)
+named ``.gz`` whose first bytes are not gzip's is still a damaged input, exit 3: ``test_io_scan_faults.py``; one holding plain text is refused, exit 2, with the rename.)
 """
 import bz2
 import gzip
@@ -116,3 +116,38 @@ def test_the_conversion_line_for_a_compressed_file_decompresses_it_first_and_wor
     assert main(["scan", str(tmp_path / "converted.csv"), "--out", str(tmp_path / "ok"), "--device", "cpu",
                  "--no-progress"]) == 0
     assert "café crème" in (tmp_path / "ok" / "kept.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl.gz", "rows.jsonl.xz", "rows.jsonl.bz2", "rows.jsonl.zst"])
+def test_a_plain_text_file_named_as_compressed_is_refused_with_the_rename(tmp_path, capsys, name):
+    """A browser decompresses a .gz download and keeps the name: until 2026-12-07 the scan ended with exit 3,
+    "Not a gzipped file" and advice to re-download a file that was fine."""
+    src = tmp_path / name
+    shutil.copy(_plain(tmp_path), src)
+    code = main(["scan", str(src), "--out", str(tmp_path / "out"), "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "plain text" in err and f"mv {src} {tmp_path / 'rows.jsonl'}" in err and "re-download" not in err
+
+
+@pytest.mark.parametrize("name, line", [("rows.jsonl.zst", "zstd -d {p}"), ("rows", "zstd -d {p} -o {p}.decompressed")])
+def test_without_pyarrow_s_zstd_codec_the_advice_is_a_zstd_line_that_works(tmp_path, capsys, monkeypatch, name, line):
+    """zstd -d on a name without .zst writes nothing ("unknown suffix"): a file found Zstandard by its first bytes
+    needs -o."""
+    src = tmp_path / name
+    _zstd(_plain(tmp_path), src)
+    pa = pytest.importorskip("pyarrow")
+
+    class NoZstd:
+        @staticmethod
+        def is_available(codec):
+            return False
+
+    monkeypatch.setattr(pa, "Codec", NoZstd)
+    code = main(["scan", str(src), "--out", str(tmp_path / "out"), "--format", "jsonl", "--device", "cpu",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no zstd codec" in err, err
+    assert err.rstrip().endswith(line.format(p=src)), err
+    if shutil.which("zstd"):
+        assert subprocess.run(line.format(p=src).split(), capture_output=True).returncode == 0

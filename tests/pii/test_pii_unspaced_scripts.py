@@ -72,3 +72,25 @@ def test_a_mark_does_not_start_a_label_and_a_decomposed_accent_is_part_of_it():
     assert [d for d in find_pii("a@\u093e\u0915.in") if d.entity == "email"] == []  # a label starts with a letter
     text = "mail jose@cafe\u0301.fr now"  # NFD: é as e and U+0301
     assert [text[d.start:d.end] for d in find_pii(text)] == ["jose@cafe\u0301.fr"]
+
+
+@pytest.mark.parametrize("text", ["เวอร์ชัน1.2.3.4ออกแล้ว", "เวอร์ชั่น 10.2.0.1 ออกแล้ว", "อัปเดตเป็นเวอร์ชัน: 4.19.0.1",
+                                  "バージョン1.2.3.4をリリース"])
+def test_a_version_after_the_thai_or_japanese_word_for_version_is_not_an_address(text):
+    """Since numbers glued to Thai are candidates (the fix above), "version 1.2.3.4" in Thai was redacted as an
+    IPv4 address; Chinese 版本 and English "version" were already left alone."""
+    assert [d for d in find_pii(text) if d.entity == "ipv4"] == []
+
+
+def test_an_address_glued_to_thai_is_still_found():
+    text = "ไอพี192.168.1.20ครับ"
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("ipv4", "192.168.1.20")]
+
+
+@pytest.mark.parametrize("before", ["✉\ufe0f", "📧\ufe0f ", "«\u0301"])
+def test_a_mark_with_no_letter_before_it_is_not_part_of_the_local_part(before):
+    """The fix above let a local part take any combining mark: an emoji's variation selector (✉️jane@...) became
+    part of the address, which then got another pseudonym than the same address written elsewhere."""
+    text = before + "jane@example.com wrote"
+    assert [(d.entity, text[d.start:d.end]) for d in find_pii(text)] == [("email", "jane@example.com")]
+    assert tdg.PIIScrubber().scrub(text) == before + "<EMAIL> wrote"

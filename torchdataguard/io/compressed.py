@@ -3,7 +3,8 @@
 gzip, xz and bzip2 are read with the standard library, Zstandard with pyarrow (a dependency already: its
 ``zstd`` codec). A compressed file whose name does not say so (``--format jsonl data``) is decompressed; a file
 whose name says a compression its first bytes do not show is opened by its name, and the decompressor reports it
-damaged (exit 3), as before.
+damaged (exit 3), as before, unless its first bytes are plain text: that file (a browser decompresses a ``.gz``
+download and keeps the name) is refused with the ``mv`` line that renames it (exit 2).
 Until the fifteenth session (2026-12-07) the name decided: ``data.jsonl.bz2`` and ``.zst`` were refused
 (``--format`` advised), and with ``--format jsonl`` their compressed bytes were read as text, so the scan ended
 with every "line" dropped as ``invalid/not_utf8`` (exit 4) and advice to convert the file with ``iconv``.
@@ -12,6 +13,7 @@ A ZIP archive (an ``.xlsx`` workbook is one) is refused with the fix.
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -72,7 +74,10 @@ def open_binary(path: str) -> IO[bytes]:
         ConfigError: a ZIP archive, or a Zstandard file when pyarrow has no ``zstd`` codec (each with the command
         that makes the file readable).
     """
-    kind = compression_of(path) or _by_name(path)
+    found = compression_of(path)
+    kind = found or _by_name(path)
+    if found is None and kind is not None and _plain_text(path):
+        raise _plain_but_named(path)
     if kind == "gzip":
         return gzip.open(path, "rb")
     if kind == "xz":
@@ -83,12 +88,40 @@ def open_binary(path: str) -> IO[bytes]:
         import pyarrow as pa
 
         if not pa.Codec.is_available("zstd"):
+            # zstd -d needs a .zst name to name what it writes ("unknown suffix" otherwise): -o names it
+            named = path.lower().endswith((".zst", ".zstd"))
             raise ConfigError(f"{path} is Zstandard-compressed and this pyarrow build has no zstd codec: decompress "
-                              f"it first, e.g. zstd -d {path}")
+                              f"it first, e.g. zstd -d {path}" + ("" if named else f" -o {path}.decompressed"))
         return io.BufferedReader(pa.input_stream(path, compression="zstd"))
     if kind == "zip":
         raise zip_refusal(path)
     return open(path, "rb")
+
+
+def _plain_text(path: str) -> bool:
+    """True when the file's first bytes are UTF-8 text with no NUL (no compressed stream, damaged or not, is)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head or b"\x00" in head:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character cut at byte 512 is fine
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _plain_but_named(path: str) -> ConfigError:
+    """The error for a plain text file named as compressed (a browser decompresses a ``.gz`` download and keeps
+    its name): until 2026-12-07 the decompressor's "Not a gzipped file" ended the scan with exit 3 and advice to
+    re-download a file that was fine."""
+    stem = path
+    for suffix in COMPRESSED_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return ConfigError(f"{path} is named as compressed ({path[len(stem):]}) but holds plain text (a browser may have "
+                       f"decompressed the download and kept its name): rename it, e.g. mv {path} {stem}, and scan that")
 
 
 def zip_refusal(path: str) -> ConfigError:

@@ -27,8 +27,10 @@ _VERSION_WORDS = ("version", "release", "revision", "build", "policy", "upstream
                   "rel", "rev", "v")
 _VERSION_SUFFIX = re.compile(r"-(?!\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\d|[~+][A-Za-z0-9]")
 # Chinese (Simplified and Traditional): a version word just before (版本 1.2.3.4, 升级到版本1.2.3.4, 固件
-# 2.0.1.3, 内核4.19.0.1), or 版 right after it (1.2.3.4版)
-_VERSION_ZH_LEFT = re.compile(r"(?:版本号?|版本號|发行版|發行版|发布版?|發佈版?|修订版?|修訂版?|固件|韌體|内核|內核|核心)"
+# 2.0.1.3, 内核4.19.0.1), or 版 right after it (1.2.3.4版); Thai and Japanese "version" (เวอร์ชัน, バージョン: since
+# 2026-12-07 a number glued to Thai is a candidate, and เวอร์ชัน1.2.3.4 was redacted as an address)
+_VERSION_ZH_LEFT = re.compile(r"(?:版本号?|版本號|发行版|發行版|发布版?|發佈版?|修订版?|修訂版?|固件|韌體|内核|內核|核心"
+                              r"|เวอร์ชั่?น|バージョン)"
                               r"\s*(?:[:：=]|为|為|是|升级到|升級到|更新到|到)?\s*[vV]?\s*$")
 _VERSION_ZH_RIGHT = re.compile(r"版")
 
@@ -43,7 +45,8 @@ def is_version_context(text: str, start: int, end: int) -> bool:
     ``foo/1.2.3.4``, ``foo==1.2.3.4``), sits in a version relation (``(>= 1.2.3.4)``), carries a package
     revision (``1.2.3.4-1``, ``1.2.3.4~rc1``, ``1.2.3.4+dfsg``), or is the version of a Debian changelog
     header (``pkg (1:1.2.3.4-2) unstable; urgency=low``); in Chinese, when it follows 版本, 版本号, 发行版,
-    发布, 修订, 固件, 内核 (or their Traditional forms), or 版 follows it. An address in a URL, a host name or
+    发布, 修订, 固件, 内核 (or their Traditional forms), or 版 follows it; in Thai and Japanese, when it follows
+    เวอร์ชัน or バージョン. An address in a URL, a host name or
     a mail header stays an address.
 
     Example:
