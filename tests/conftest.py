@@ -111,6 +111,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def scan_process(src: Any, out: Any, *, stderr: Any = None) -> Any:
+    """A ``torchdataguard scan src --out out --stages exact`` subprocess of this checkout, in chunks of 500 (for the
+    tests that stop a scan from outside: SIGKILL, SIGTERM); ``stderr`` as ``subprocess.Popen`` takes it (default:
+    discarded)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-m", "torchdataguard.cli", "scan", str(src), "--out", str(out), "--device",
+                             "cpu", "--no-progress", "--stages", "exact", "--chunk-size", "500"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if stderr is None else stderr, env=env)
+
+
+def staging_folders(out: Any) -> List[str]:
+    """The scan's staging folders (``.tdg-scan-*``) left in ``out``."""
+    return [n for n in os.listdir(out) if n.startswith(".tdg-scan-")]
+
+
 def run_ranks(worker: Any, world: int, out_dir: Any, *args: Any) -> List[Any]:
     """Run ``worker(rank, world, port, str(out_dir), *args)`` in ``world`` forked processes (a gloo group on a
     free port) and return what each rank wrote to ``out_dir/rank{r}.json``. Fork: the children start at once

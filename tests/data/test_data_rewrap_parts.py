@@ -3,23 +3,13 @@
 new source whose every example was dropped as a duplicate of itself (warned about from 10 records; fewer, silently)."""
 import pytest
 import torch
-from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset, Subset, random_split
+from conftest import ListDataset as Rows
+from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, IterableDataset, Subset, random_split
 
 import torchdataguard as tdg
 from torchdataguard.assets import load_spamassassin
 
 ROWS = [{"text": r["text"]} for r in load_spamassassin(limit=30)]
-
-
-class Rows(Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 class Stream(IterableDataset):

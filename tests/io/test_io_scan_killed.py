@@ -5,25 +5,13 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
+from conftest import scan_process, staging_folders
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kills a process with SIGKILL")
-
-
-def _scan(src, out):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "torchdataguard.cli", "scan", str(src), "--out", str(out), "--device",
-                             "cpu", "--no-progress", "--stages", "exact", "--chunk-size", "500"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-
-
-def _staging(out):
-    return [n for n in os.listdir(out) if n.startswith(".tdg-scan-")]
 
 
 def test_a_killed_scan_leaves_no_kept_jsonl_and_the_next_scan_removes_its_staging_folder(tmp_path):
@@ -33,11 +21,11 @@ def test_a_killed_scan_leaves_no_kept_jsonl_and_the_next_scan_removes_its_stagin
         for i in range(400_000):
             f.write(json.dumps({"id": i, "text": " ".join(f"w{rng.randrange(9000)}" for _ in range(12))}) + "\n")
     out = tmp_path / "out"
-    proc = _scan(src, out)
+    proc = scan_process(src, out)
     deadline = time.monotonic() + 120
     written = None
     while time.monotonic() < deadline and proc.poll() is None and written is None:
-        for name in (_staging(out) if out.exists() else []):
+        for name in (staging_folders(out) if out.exists() else []):
             files = [os.path.join(out, name, f) for f in os.listdir(out / name)]
             if any(os.path.getsize(p) > 0 for p in files):
                 written = name
@@ -52,9 +40,9 @@ def test_a_killed_scan_leaves_no_kept_jsonl_and_the_next_scan_removes_its_stagin
     # before: every later scan into the folder left the dead scan's staging folder (a partial copy) in place
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps({"id": i, "text": f"text number {i}"}) + "\n" for i in range(50)))
-    again = _scan(small, out)
+    again = scan_process(small, out)
     assert again.wait(240) == 0
-    assert _staging(out) == []
+    assert staging_folders(out) == []
     assert sorted(os.listdir(out)) == ["dropped.jsonl", "kept.jsonl", "report.html", "report.json"]
 
 

@@ -11,20 +11,9 @@ import sys
 import time
 
 import pytest
+from conftest import scan_process, staging_folders
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="sends SIGTERM and SIGKILL to a scan")
-
-
-def _scan(src, out):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "torchdataguard.cli", "scan", str(src), "--out", str(out), "--device",
-                             "cpu", "--no-progress", "--stages", "exact", "--chunk-size", "500"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-
-
-def _staging(out):
-    return [n for n in os.listdir(out) if n.startswith(".tdg-scan-")]
 
 
 def _first_then_long_scan(tmp_path):
@@ -32,7 +21,7 @@ def _first_then_long_scan(tmp_path):
     out = tmp_path / "out"
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps({"id": i, "text": f"text number {i}"}) + "\n" for i in range(50)))
-    first = _scan(small, out)
+    first = scan_process(small, out, stderr=subprocess.PIPE)
     assert first.wait(240) == 0
     assert json.loads((out / "report.json").read_text())["complete"] is True
     rng = random.Random(0)
@@ -40,11 +29,11 @@ def _first_then_long_scan(tmp_path):
     with open(big, "w") as f:
         for i in range(300_000):
             f.write(json.dumps({"id": i, "text": " ".join(f"w{rng.randrange(9000)}" for _ in range(12))}) + "\n")
-    proc = _scan(big, out)
+    proc = scan_process(big, out, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     written = False
     while time.monotonic() < deadline and proc.poll() is None and not written:
-        for name in (_staging(out) if out.exists() else []):
+        for name in (staging_folders(out) if out.exists() else []):
             files = [os.path.join(out, name, f) for f in os.listdir(out / name)]
             written = written or any(os.path.getsize(p) > 0 for p in files)
         time.sleep(0.05)
@@ -64,7 +53,7 @@ def test_sigterm_writes_a_partial_report_and_exits_143(tmp_path):
     kept = (out / "kept.partial.jsonl").read_text().splitlines()
     dropped = (out / "dropped.partial.jsonl").read_text().splitlines()
     assert len(kept) == rep["kept"] and len(dropped) == rep["dropped"] and rep["kept"] + rep["dropped"] == rep["seen"]
-    assert not (out / "kept.jsonl").exists() and _staging(out) == []
+    assert not (out / "kept.jsonl").exists() and staging_folders(out) == []
     assert "terminated (SIGTERM)" in err.decode()
 
 
@@ -75,4 +64,4 @@ def test_a_scan_killed_after_reading_leaves_no_older_complete_report(tmp_path):
     proc.wait()
     # before: the first scan's report.json ("complete": true) and kept.jsonl sat beside the killed scan's staging
     assert not (out / "report.json").exists() and not (out / "kept.jsonl").exists()
-    assert len(_staging(out)) == 1
+    assert len(staging_folders(out)) == 1
