@@ -156,6 +156,15 @@ class MaxNormEmbedding(nn.Module):
         return self.head(self.emb(x).mean(1))
 
 
+def _train_private(m, opt, data):
+    """A plain DP-SGD loop over ``data`` (batches of 8) with ``tdg.make_private``: the refusals below come from it."""
+    dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
+    for x, y in dp.loader:
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+
+
 @pytest.mark.parametrize("frozen", [False, True])
 def test_an_embedding_with_max_norm_is_refused_before_it_changes_a_row(frozen):
     """nn.Embedding(max_norm=...) rescales the rows it looks up, in place, at each forward pass: DP-SGD trained it
@@ -168,11 +177,7 @@ def test_an_embedding_with_max_norm_is_refused_before_it_changes_a_row(frozen):
     data = torch.utils.data.TensorDataset(ids, torch.randint(0, 2, (32,)))
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-6)
     with pytest.raises(UnsupportedModulesError, match=r"emb \(Embedding\): max_norm=0.5 .*set emb.max_norm = None"):
-        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
-        for x, y in dp.loader:
-            opt.zero_grad()
-            nn.functional.cross_entropy(m(x), y).backward()
-            opt.step()
+        _train_private(m, opt, data)
     assert torch.equal(m.emb.weight.detach(), before)
 
 
@@ -197,11 +202,7 @@ def test_a_buffer_updated_from_the_data_is_refused_and_put_back():
     data = torch.utils.data.TensorDataset(torch.randn(32, 4) + 5, torch.randint(0, 2, (32,)))
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     with pytest.raises(PreflightError, match=r"changed 1 buffer\(s\): \['0.mean'\]"):
-        dp = tdg.make_private(m, opt, DataLoader(data, batch_size=8), tdg.DPConfig(noise_multiplier=1.0, delta=1e-3))
-        for x, y in dp.loader:
-            opt.zero_grad()
-            nn.functional.cross_entropy(m(x), y).backward()
-            opt.step()
+        _train_private(m, opt, data)
     assert torch.equal(m[0].mean, torch.zeros(4))
 
 

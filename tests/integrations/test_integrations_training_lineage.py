@@ -6,9 +6,10 @@ trained on the unscrubbed text. The README's flows still train."""
 import datasets
 import pytest
 import torch
+from conftest import ListDataset as Rows
 from test_integrations_trainer import BERT, args
 from test_integrations_training_data import TOKENS
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Subset
 from transformers import Trainer, default_data_collator
 
 import torchdataguard as tdg
@@ -75,17 +76,6 @@ def test_the_readme_flows_train(tmp_path, tiny_bert):
 
 def train_ok(out, tiny_bert, data, g):
     return train(out, tiny_bert(**BERT), data, g).state.global_step == 2
-
-
-class Rows(Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 def test_a_torch_dataset_given_to_the_guard_is_refused(tmp_path, tiny_bert):
