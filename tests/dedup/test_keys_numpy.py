@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from torchdataguard.core.stage import Example
+from torchdataguard.dedup import xp
 from torchdataguard.dedup.hashing import text_shingle_hashes
 from torchdataguard.dedup.keys_numpy import numpy_keys, numpy_shingle_sets
 from torchdataguard.dedup.minhash import probe_table
@@ -82,7 +83,8 @@ def test_numpy_keys_equal_the_torch_path_on_real_documents(kw):
         want = torch_keys_from_shingles(torch.from_numpy(h.view(np.int64)), torch.from_numpy(d), n, cfg)
         for f in ("nib", "valid", "size", "sets", "off"):
             g, w = getattr(got, f), getattr(want, f)
-            assert g.dtype == w.dtype and torch.equal(g, w), f
+            assert xp.dtype_name(g) == xp.dtype_name(w) and tuple(g.shape) == tuple(w.shape), f
+            assert g.tolist() == w.tolist(), f
 
 
 def test_numpy_keys_equal_the_per_document_definition():
@@ -115,5 +117,5 @@ def test_keyer_keys_with_text_and_token_rows_mixed():
     exs.append(Example(len(texts), {"input_ids": list(range(40))}, None))
     keys = keyer(exs)
     alone = keyer(exs[:-1])
-    assert torch.equal(keys.nib[:-1], alone.nib) and torch.equal(keys.size[:-1], alone.size)
+    assert keys.nib[:-1].tolist() == alone.nib.tolist() and keys.size[:-1].tolist() == alone.size.tolist()
     assert bool(keys.valid[-1]) and int(keys.size[-1]) == stage.cfg.limits[2]

@@ -56,27 +56,27 @@ def _chains_ok(table: np.ndarray, homes: np.ndarray, values: np.ndarray) -> bool
 
 @pytest.mark.parametrize("path", ["numpy", "torch"])
 def test_linear_probe_insert_places_every_value_in_its_chain(path, monkeypatch):
+    """NumPy arrays take the NumPy implementation, tensors the torch one; the tables answer alike."""
     rng = random.Random(3)
     T = 1031
-    table = torch.full((T,), -1, dtype=torch.int32)
+    kind = (lambda a: torch.as_tensor(a)) if path == "torch" else np.asarray
+    table = kind(np.full(T, -1, dtype=np.int32))
     homes, values = [], []
     for chunk in range(6):  # clustered homes, wrapping past the end, up to a load of 0.75
         m = 129
-        h = torch.tensor([rng.choice([T - 2, T - 1, 0, 5, rng.randrange(T)]) for _ in range(m)])
-        v = torch.arange(chunk * m, (chunk + 1) * m, dtype=torch.int32)
-        if path == "torch":
-            probing._insert_torch(table, h, v)
-        else:
-            probing.linear_probe_insert(table, h, v)
-        homes.append(h)
-        values.append(v)
-    homes_t, values_t = torch.cat(homes), torch.cat(values)
-    assert sorted(table[table >= 0].tolist()) == values_t.tolist()  # each value exactly once
-    assert _chains_ok(table.numpy(), homes_t.numpy(), values_t.numpy())
-    stored = values_t.to(torch.int64) * 7  # what each entry "holds"
-    for matches in (probing.chain_matches, probing._matches_torch):
-        q, e = matches(table, homes_t, stored, 1, torch.zeros_like(homes_t), values_t.to(torch.int64) * 7)
-        assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(values_t.numel())]
+        h = kind(np.array([rng.choice([T - 2, T - 1, 0, 5, rng.randrange(T)]) for _ in range(m)], dtype=np.int64))
+        v = kind(np.arange(chunk * m, (chunk + 1) * m, dtype=np.int32))
+        probing.linear_probe_insert(table, h, v)
+        homes.append(np.asarray(h))
+        values.append(np.asarray(v))
+    homes_n, values_n = np.concatenate(homes), np.concatenate(values)
+    assert sorted(table[table >= 0].tolist()) == values_n.tolist()  # each value exactly once
+    assert _chains_ok(np.asarray(table), homes_n, values_n)
+    stored = values_n.astype(np.int64) * 7  # what each entry "holds"
+    for matches, k in ((probing._matches_numpy, np.asarray), (probing._matches_torch, torch.as_tensor),
+                       (probing.chain_matches, kind)):
+        q, e = matches(k(np.asarray(table)), k(homes_n), k(stored), 1, k(np.zeros_like(homes_n)), k(stored))
+        assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(values_n.size)]
 
 
 @pytest.mark.parametrize("load", [0.3, 0.79, 0.999])
@@ -87,32 +87,38 @@ def test_filling_an_empty_table_in_one_pass_keeps_every_chain(load, monkeypatch)
     rng = random.Random(4)
     T = 1031
     m = int(T * load)
-    h = torch.tensor([rng.choice([T - 3, T - 1, 0, 7, 7, rng.randrange(T), rng.randrange(T)]) for _ in range(m)])
-    v = torch.arange(m, dtype=torch.int32)
+    h = np.array([rng.choice([T - 3, T - 1, 0, 7, 7, rng.randrange(T), rng.randrange(T)]) for _ in range(m)])
+    v = np.arange(m, dtype=np.int32)
     stepwise = []
     monkeypatch.setattr(probing, "_insert_numpy", lambda *a: stepwise.append(a[1].size) or _real_insert(*a))
-    one_pass = torch.full((T,), -1, dtype=torch.int32)
+    one_pass = np.full(T, -1, dtype=np.int32)
     probing.linear_probe_insert(one_pass, h, v, empty=True)
     assert sorted(one_pass[one_pass >= 0].tolist()) == v.tolist()
-    assert _chains_ok(one_pass.numpy(), h.numpy(), v.numpy())
+    assert _chains_ok(one_pass, h, v)
     assert sum(stepwise) < m  # most values placed in the one pass; those past the end went on stepwise
     if load > 0.9:
         assert stepwise  # some wrapped
-    steps = torch.full((T,), -1, dtype=torch.int32)
-    _real_insert(steps.numpy(), h.numpy(), v.numpy())
-    stored = v.to(torch.int64) * 7
-    for table in (one_pass, steps):
-        q, e = probing.chain_matches(table, h, stored, 1, torch.zeros_like(h), v.to(torch.int64) * 7)
+    steps = np.full(T, -1, dtype=np.int32)
+    _real_insert(steps, h, v)
+    stored = v.astype(np.int64) * 7
+    on_torch = torch.full((T,), -1, dtype=torch.int32)  # the torch implementation fills its table alike
+    probing.linear_probe_insert(on_torch, torch.from_numpy(h), torch.from_numpy(v), empty=True)
+    for table in (one_pass, steps, on_torch.numpy()):
+        q, e = probing.chain_matches(table, h, stored, 1, np.zeros_like(h), v.astype(np.int64) * 7)
         assert sorted(zip(q.tolist(), e.tolist())) == [(i, i) for i in range(m)]
 
 
 _real_insert = probing._insert_numpy
 
 
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
 @pytest.mark.parametrize("num_perm,bands", [(128, 16), (96, 32), (64, 4), (128, 64)])
-def test_lsh_candidates_are_exactly_the_pairs_sharing_a_band(num_perm, bands):
+def test_lsh_candidates_are_exactly_the_pairs_sharing_a_band(num_perm, bands, kind, monkeypatch):
+    from torchdataguard.dedup import xp
     from torchdataguard.dedup.index import LSHIndex
 
+    if kind == "torch":
+        monkeypatch.setenv(xp.ARRAYS_ENV, "torch")
     g = torch.Generator().manual_seed(bands)
     rows = num_perm // bands
     base = torch.randint(0, 16, (40, num_perm), generator=g, dtype=torch.uint8)
@@ -130,5 +136,7 @@ def test_lsh_candidates_are_exactly_the_pairs_sharing_a_band(num_perm, bands):
                   if any(torch.equal(queries[i, b * rows:(b + 1) * rows], stored[j, b * rows:(b + 1) * rows])
                          for b in range(bands)))
     assert got == want and len(want) >= 20
-    assert torch.equal(idx.agreement(idx.pack(queries[:20]), torch.arange(20, 40)),
-                       (queries[:20] == stored[20:]).sum(1))
+    assert xp.is_tensor(idx.packed) == (kind == "torch")
+    packed = idx.pack(xp.as_device(queries[:20], "cpu"))
+    assert (idx.agreement(packed, xp.arange(20, 40, like=packed)).tolist()
+            == (queries[:20] == stored[20:]).sum(1).tolist())

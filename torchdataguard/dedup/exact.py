@@ -1,18 +1,21 @@
 """Exact deduplication: a 128-bit hash of normalised content, keep-first."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import StateError
+from . import xp
 from .hashing import content_hash128, normalize_for_hash
 from .cpu import one_thread
 from .index import ExactIndex
 
-__all__ = ["ExactDedup", "canonical_bytes"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array, Device
+
+__all__ = ["ExactDedup", "ExactKeys", "canonical_bytes"]
 
 
 def canonical_bytes(obj: Any) -> bytes:
@@ -25,10 +28,10 @@ def canonical_bytes(obj: Any) -> bytes:
     parts: List[bytes] = []
 
     def walk(o: Any) -> None:
-        if isinstance(o, torch.Tensor):
+        if xp.is_tensor(o):  # (a tensor exists only where torch was imported)
             t = o.detach().cpu().contiguous()
             parts.append(f"T{t.dtype}{tuple(t.shape)}".encode())
-            parts.append(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            parts.append(t.reshape(-1).view(xp._torch().uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(o, np.ndarray):
             a = np.ascontiguousarray(o)
             parts.append(f"A{a.dtype}{a.shape}".encode())
@@ -56,19 +59,44 @@ def canonical_bytes(obj: Any) -> bytes:
     return b"".join(parts)
 
 
+class ExactKeys:
+    """The keys of a chunk for :class:`ExactDedup`: ``digests``, int64 [m, 2] (a 128-bit digest per row; a NumPy
+    array from the keyer, held as the stage's device holds arrays once it decides).
+
+    Example:
+        >>> k = ExactKeys(np.array([[1, 2], [3, 4], [5, 6]]))
+        >>> k.take([2, 0]).digests.tolist(), len(k)
+        ([[5, 6], [1, 2]], 3)
+    """
+
+    def __init__(self, digests: "Array") -> None:
+        self.digests = digests
+
+    def __len__(self) -> int:
+        return int(self.digests.shape[0])
+
+    def take(self, idx: Sequence[int]) -> "ExactKeys":
+        """The keys of rows ``idx``, in that order."""
+        return ExactKeys(self.digests[xp.asarray(list(idx), "int64", like=self.digests)])
+
+
+def _digests(keys: Any) -> "Array":
+    """The [m, 2] digests of what the keyer gave (:class:`ExactKeys`, or an array as before 2026-12-07)."""
+    return keys.digests if isinstance(keys, ExactKeys) else keys
+
+
 class _ExactKeyer(Keyer):
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
 
-    @one_thread
-    def __call__(self, exs: Sequence[Example]) -> torch.Tensor:
+    def __call__(self, exs: Sequence[Example]) -> ExactKeys:
         out = bytearray()
         for ex in exs:
             if ex.text is not None:
                 out += content_hash128(normalize_for_hash(ex.text) if self.normalize else ex.text)
             else:
                 out += content_hash128(canonical_bytes(ex.record))
-        return torch.frombuffer(out, dtype=torch.int64).view(-1, 2).clone() if exs else torch.zeros(0, 2, dtype=torch.int64)
+        return ExactKeys(np.frombuffer(out, dtype=np.int64).reshape(-1, 2).copy() if exs else np.zeros((0, 2), np.int64))
 
 
 def _first_rows(keys: np.ndarray) -> np.ndarray:
@@ -108,7 +136,7 @@ class ExactDedup(IndexStage):
 
     def __init__(self, *, normalize: bool = True) -> None:
         self.normalize = bool(normalize)
-        self.device = torch.device("cpu")
+        self.device: "Device" = "cpu"
         self.index = ExactIndex(self.device)
 
     def config(self) -> Dict[str, Any]:
@@ -117,20 +145,20 @@ class ExactDedup(IndexStage):
     def keyer(self) -> Keyer:
         return _ExactKeyer(self.normalize)
 
-    def to(self, device) -> "ExactDedup":
-        self.device = torch.device(device)
+    def to(self, device: "Device") -> "ExactDedup":
+        self.device = device
         self.index.to(self.device)
         return self
 
     @one_thread
-    def decide(self, exs: Sequence[Example], keys: torch.Tensor) -> List[Optional[Drop]]:
+    def decide(self, exs: Sequence[Example], keys: Any) -> List[Optional[Drop]]:
         m = len(exs)
         out: List[Optional[Drop]] = [None] * m
         if m == 0:
             return out
-        d = keys.to(self.device)
-        found = self.index.lookup(d).cpu().numpy()
-        first_of = _first_rows(keys.cpu().numpy())
+        d = xp.as_device(xp.astype(_digests(keys), "int64"), self.device)
+        found = xp.numpy_of(self.index.lookup(d))
+        first_of = _first_rows(xp.numpy_of(d))
         get = self.index.ids.get
         for i in np.flatnonzero(found >= 0).tolist():
             out[i] = Drop("duplicate/exact", matched=get(int(found[i])), score=1.0)
@@ -138,8 +166,7 @@ class ExactDedup(IndexStage):
         for i in np.flatnonzero((found < 0) & (first_of != np.arange(m))).tolist():
             out[i] = Drop("duplicate/exact", matched=exs[int(first_of[i])].id, score=1.0)
         if new_rows.size:
-            idx = torch.from_numpy(new_rows).to(self.device)
-            self.index.insert(d[idx], [exs[i].id for i in new_rows.tolist()])
+            self.index.insert(d[xp.asarray(new_rows, like=d)], [exs[i].id for i in new_rows.tolist()])
         return out
 
     def memory_bytes(self) -> int:

@@ -1,4 +1,4 @@
-"""Tensor indexes for deduplication, on any torch device.
+"""Indexes for deduplication: NumPy arrays on the CPU, torch tensors on other devices (:mod:`.xp`).
 
 :class:`ExactIndex` is an open-addressing hash set of 128-bit digests. :class:`LSHIndex` is a banded
 LSH multimap over 4-bit MinHash signatures: every kept document stores its signature packed two values
@@ -12,15 +12,19 @@ table entries of 4 bytes at a load between 0.55 and 0.8 (80 to 116 bytes): 148 t
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from ..errors import StateError
+from . import xp
 from .distinct import sorted_unique
-from .hashing import mix64
+from .minhash import mt_randint
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
+from .token_hashing import mix64
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array, Device
 
 __all__ = ["INITIAL_ROWS", "ExactIndex", "IdStore", "LSHIndex"]
 
@@ -29,8 +33,9 @@ INITIAL_ROWS = 64
 
 
 class IdStore:
-    """Slot -> external id. Integer ids live in a tensor: int32 (4 bytes each) while every id fits, int64 from
-    the first one that does not; other ids (and integers beyond int64) in a list. Saved as int64 either way.
+    """Slot -> external id. Integer ids live in a NumPy array (host memory, whatever the device of the index):
+    int32 (4 bytes each) while every id fits, int64 from the first one that does not; other ids (and integers
+    beyond int64) in a list. Saved as int64 either way.
 
     Example:
         >>> s = IdStore(); s.extend([3, 7]); s.extend([2**40])
@@ -41,7 +46,7 @@ class IdStore:
     """
 
     def __init__(self) -> None:
-        self._ints = torch.zeros(INITIAL_ROWS, dtype=torch.int32)
+        self._ints = np.zeros(INITIAL_ROWS, dtype=np.int32)
         self._objs: List[Any] | None = None
         self.n = 0
 
@@ -50,23 +55,23 @@ class IdStore:
         if self._objs is None and (set(map(type, ids)) <= {int}  # plain ints (the usual case), checked in C
                                    or all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
             try:
-                t = torch.from_numpy(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+                t = np.fromiter(ids, dtype=np.int64, count=len(ids))
             except (OverflowError, RuntimeError, ValueError, TypeError):  # beyond int64: ids go to the list
                 t = None
         if t is not None:
             need = self.n + len(ids)
             dtype = self._ints.dtype
-            if dtype == torch.int32 and t.numel() and (int(t.min()) < -2**31 or int(t.max()) >= 2**31):
-                dtype = torch.int64
-            if need > self._ints.numel() or dtype != self._ints.dtype:
-                new = torch.zeros(max(need, int(self._ints.numel() * GROWTH)), dtype=dtype)
+            if dtype == np.int32 and t.size and (int(t.min()) < -2**31 or int(t.max()) >= 2**31):
+                dtype = np.dtype(np.int64)
+            if need > self._ints.size or dtype != self._ints.dtype:
+                new = np.zeros(max(need, int(self._ints.size * GROWTH)), dtype=dtype)
                 new[: self.n] = self._ints[: self.n]
                 self._ints = new
-            self._ints[self.n : need] = t.to(dtype)
+            self._ints[self.n : need] = t
         else:
             if self._objs is None:
                 self._objs = self._ints[: self.n].tolist()
-                self._ints = torch.zeros(0, dtype=torch.int64)
+                self._ints = np.zeros(0, dtype=np.int64)
             self._objs.extend(ids)
         self.n += len(ids)
 
@@ -77,28 +82,29 @@ class IdStore:
         """The ids of ``slots`` (one gather instead of one element read each)."""
         if self._objs is not None:
             return [self._objs[i] for i in slots]
-        return self._ints[torch.as_tensor(slots, dtype=torch.int64)].tolist() if len(slots) else []
+        return self._ints[np.asarray(slots, dtype=np.int64)].tolist() if len(slots) else []
 
     def nbytes(self) -> int:
-        return self._ints.numel() * self._ints.element_size() if self._objs is None else 8 * len(self._objs)
+        return self._ints.nbytes if self._objs is None else 8 * len(self._objs)
 
     def state_dict(self) -> Dict[str, Any]:
         if self._objs is None:
-            return {"ids": self._ints[: self.n].to(torch.int64)}
+            return {"ids": xp.saved(self._ints[: self.n].astype(np.int64))}
         return {"id_list": list(self._objs)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (its ``ids`` a NumPy array or a tensor)."""
         if "ids" in state:
-            t = state["ids"].to(torch.int64).flatten()
+            t = xp.numpy_of(state["ids"]).astype(np.int64).reshape(-1)
             self._objs = None
-            self.n = t.numel()
+            self.n = t.size
             fits = not self.n or (int(t.min()) >= -2**31 and int(t.max()) < 2**31)
-            self._ints = torch.zeros(max(INITIAL_ROWS, self.n), dtype=torch.int32 if fits else torch.int64)
+            self._ints = np.zeros(max(INITIAL_ROWS, self.n), dtype=np.int32 if fits else np.int64)
             self._ints[: self.n] = t
         else:
             self._objs = list(state["id_list"])
             self.n = len(self._objs)
-            self._ints = torch.zeros(0, dtype=torch.int64)
+            self._ints = np.zeros(0, dtype=np.int64)
 
 
 class ExactIndex:
@@ -107,71 +113,71 @@ class ExactIndex:
     Memory: 16 bytes of digest and 8 of id per kept document, 4 bytes per table slot at a load of 0.55-0.8.
     """
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
+    def __init__(self, device: "Device" = "cpu") -> None:
+        self.device = device
         self.ids = IdStore()
         self.n = 0
-        self.digests = torch.zeros(1024, 2, dtype=torch.int64, device=self.device)
-        self.table = torch.full((1024,), -1, dtype=torch.int32, device=self.device)
+        self.digests = xp.zeros((1024, 2), device=device)
+        self.table = xp.full(1024, -1, "int32", device=device)
 
-    def _home(self, d: torch.Tensor) -> torch.Tensor:
-        return (mix64(d[:, 0] ^ d[:, 1]) & 0x7FFFFFFFFFFFFFFF) % self.table.numel()
+    def _home(self, d: "Array") -> "Array":
+        return (mix64(d[:, 0] ^ d[:, 1]) & 0x7FFFFFFFFFFFFFFF) % xp.numel(self.table)
 
-    def lookup(self, d: torch.Tensor) -> torch.Tensor:
+    def lookup(self, d: "Array") -> "Array":
         """Slot of each digest in the index, or -1."""
-        out = torch.full((d.shape[0],), -1, dtype=torch.int64, device=self.device)
+        d = xp.to_like(d, self.digests)
+        out = xp.full(d.shape[0], -1, like=self.digests)
         if self.n == 0 or d.shape[0] == 0:
             return out
-        q, e = chain_matches(self.table, self._home(d), self.digests.view(-1), 2,
-                             torch.zeros(d.shape[0], dtype=torch.int64, device=self.device), d[:, 0].contiguous())
+        q, e = chain_matches(self.table, self._home(d), self.digests.reshape(-1), 2, xp.zeros(d.shape[0], like=d),
+                             xp.contiguous(d[:, 0]))
         ok = self.digests[e, 1] == d[q, 1]
         out[q[ok]] = e[ok]
         return out
 
-    def insert(self, d: torch.Tensor, ids: Sequence[Any]) -> None:
+    def insert(self, d: "Array", ids: Sequence[Any]) -> None:
         m = d.shape[0]
         if m == 0:
             return
+        d = xp.to_like(d, self.digests)
         if self.n + m > self.digests.shape[0]:
-            new = torch.zeros(max(self.n + m, int(self.digests.shape[0] * GROWTH)), 2, dtype=torch.int64,
-                              device=self.device)
-            new[: self.n] = self.digests[: self.n]
-            self.digests = new
+            self.digests = _grown(self.digests, max(self.n + m, int(self.digests.shape[0] * GROWTH)), self.n)
         self.digests[self.n : self.n + m] = d
         self.ids.extend(ids)
-        slots = torch.arange(self.n, self.n + m, device=self.device, dtype=torch.int64)
+        slots = xp.arange(self.n, self.n + m, "int32", like=self.table)
         self.n += m
-        if self.n > MAX_LOAD * self.table.numel():
+        if self.n > MAX_LOAD * xp.numel(self.table):
             self._rebuild(capacity_for(int(self.n * GROWTH)))
         else:
-            linear_probe_insert(self.table, self._home(d), slots.to(torch.int32))
+            linear_probe_insert(self.table, self._home(d), slots)
 
     def _rebuild(self, capacity: int) -> None:
-        self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
+        self.table = xp.full(capacity, -1, "int32", like=self.digests)
         d = self.digests[: self.n]
-        linear_probe_insert(self.table, self._home(d), torch.arange(self.n, device=self.device, dtype=torch.int32),
+        linear_probe_insert(self.table, self._home(d), xp.arange(self.n, dtype="int32", like=d),
                             empty=True)  # a fresh table: filled in one pass
 
-    def to(self, device) -> "ExactIndex":
-        self.device = torch.device(device)
-        self.digests = self.digests.to(self.device)
-        self.table = self.table.to(self.device)
+    def to(self, device: "Device") -> "ExactIndex":
+        self.device = device
+        self.digests = xp.as_device(self.digests, device)
+        self.table = xp.as_device(self.table, device)
         return self
 
     def nbytes(self) -> int:
-        return self.n * 16 + self.table.numel() * 4 + self.ids.nbytes()
+        return self.n * 16 + xp.numel(self.table) * 4 + self.ids.nbytes()
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"digests": self.digests[: self.n].cpu().clone(), **self.ids.state_dict()}
+        return {"digests": xp.saved(self.digests[: self.n]), **self.ids.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        d = state["digests"].to(torch.int64)
+        """Restore :meth:`state_dict` (NumPy arrays or tensors), held as this index's device holds arrays."""
+        d = xp.as_device(xp.astype(state["digests"], "int64"), self.device)
         self.ids.load_state_dict(state)
         if self.ids.n != d.shape[0]:
             raise StateError(f"exact index state has {d.shape[0]} digests but {self.ids.n} ids")
         self.n = d.shape[0]
-        self.digests = torch.zeros(max(1024, self.n), 2, dtype=torch.int64, device=self.device)
-        self.digests[: self.n] = d.to(self.device)
+        self.digests = xp.zeros((max(1024, self.n), 2), device=self.device)
+        self.digests[: self.n] = d
         self._rebuild(capacity_for(int(self.n * GROWTH)))
 
 
@@ -190,92 +196,94 @@ class LSHIndex:
         device: where the tables live.
     """
 
-    _VIEWS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    _VIEWS = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}
 
-    def __init__(self, num_perm: int, bands: int, device: torch.device | str = "cpu") -> None:
+    def __init__(self, num_perm: int, bands: int, device: "Device" = "cpu") -> None:
         if num_perm % 2 or num_perm % bands:
             raise StateError(f"num_perm={num_perm} must be even and divisible by bands={bands}")
         self.num_perm = num_perm
         self.bands = bands
         self.rows = num_perm // bands
-        self.device = torch.device(device)
+        self.device = device
         self.ids = IdStore()
         self.n = 0
-        self.packed = torch.zeros(INITIAL_ROWS, num_perm // 2, dtype=torch.uint8, device=self.device)
-        self.table = torch.full((capacity_for(INITIAL_ROWS * bands),), -1, dtype=torch.int32, device=self.device)
-        g = torch.Generator().manual_seed(12345)
-        self._row_mul = (torch.randint(1, 2**62, (self.rows,), generator=g) * 2 + 1).to(self.device)
-        self._band_add = torch.randint(1, 2**62, (bands,), generator=g).to(self.device)
+        self.packed = xp.zeros((INITIAL_ROWS, num_perm // 2), "uint8", device=device)
+        self.table = xp.full(capacity_for(INITIAL_ROWS * bands), -1, "int32", device=device)
+        # the values torch.randint drew from torch.Generator().manual_seed(12345) before dedup ran without torch
+        draws = mt_randint(12345, 1, 2**62, self.rows + bands)
+        self._row_mul = xp.as_device(draws[: self.rows] * 2 + 1, device)
+        self._band_add = xp.as_device(draws[self.rows :], device)
         #: dtype whose items are exactly one band of a packed signature, or None (words hashed and stored)
-        self._view = self._VIEWS.get(self.rows // 2) if self.rows % 2 == 0 else None
-        self._words = None if self._view is not None else torch.zeros(INITIAL_ROWS, bands, dtype=torch.int32,
-                                                                        device=self.device)
+        self._view: Optional[str] = self._VIEWS.get(self.rows // 2) if self.rows % 2 == 0 else None
+        self._words = None if self._view is not None else xp.zeros((INITIAL_ROWS, bands), "int32", device=device)
 
     # -- signature packing ---------------------------------------------------------------------------
     @staticmethod
-    def pack(nib: torch.Tensor) -> torch.Tensor:
-        n = nib.to(torch.uint8)
+    def pack(nib: "Array") -> "Array":
+        n = xp.astype(nib, "uint8")
         return n[:, 0::2] | (n[:, 1::2] << 4)
 
     @staticmethod
-    def unpack(packed: torch.Tensor) -> torch.Tensor:
-        out = torch.empty(packed.shape[0], packed.shape[1] * 2, dtype=torch.uint8, device=packed.device)
+    def unpack(packed: "Array") -> "Array":
+        out = xp.zeros((packed.shape[0], packed.shape[1] * 2), "uint8", like=packed)
         out[:, 0::2] = packed & 15
         out[:, 1::2] = packed >> 4
         return out
 
-    def band_words(self, packed: torch.Tensor) -> torch.Tensor:
+    def band_words(self, packed: "Array") -> "Array":
         """int64 [m, bands]: the word of each band of packed signatures [m, num_perm / 2]."""
         if self._view is not None:
-            return packed.contiguous().view(self._view).to(torch.int64)
-        x = self.unpack(packed).to(torch.int64).view(packed.shape[0], self.bands, self.rows)
+            return xp.astype(xp.view(xp.contiguous(packed), self._view), "int64")
+        x = xp.astype(self.unpack(packed), "int64").reshape(packed.shape[0], self.bands, self.rows)
         return mix64((x * self._row_mul).sum(-1)) & 0x7FFFFFFF
 
-    def band_keys(self, nib: torch.Tensor) -> torch.Tensor:
+    def band_keys(self, nib: "Array") -> "Array":
         """int64 [m, bands] keys of 4-bit signatures [m, num_perm]: equal exactly when the band and its values
         are (up to 64-bit hash collisions)."""
         return self._keys(self.band_words(self.pack(nib)))
 
-    def _keys(self, words: torch.Tensor) -> torch.Tensor:
+    def _keys(self, words: "Array") -> "Array":
         return mix64(words + self._band_add)
 
-    def _home(self, keys: torch.Tensor) -> torch.Tensor:
-        return (keys & 0x7FFFFFFFFFFFFFFF) % self.table.numel()
+    def _home(self, keys: "Array") -> "Array":
+        return (keys & 0x7FFFFFFFFFFFFFFF) % xp.numel(self.table)
 
-    def _stored_words(self) -> torch.Tensor:
+    def _stored_words(self) -> "Array":
         """The word of every stored (document, band), flat (``bands`` per document)."""
         if self._view is not None:
-            return self.packed.view(self._view).view(-1)
-        return self._words.view(-1)
+            return xp.view(self.packed, self._view).reshape(-1)
+        return self._words.reshape(-1)
 
     # -- queries -------------------------------------------------------------------------------------
-    def candidates(self, nib: torch.Tensor, packed: torch.Tensor | None = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def candidates(self, nib: "Array", packed: Optional["Array"] = None) -> Tuple["Array", "Array"]:
         """All (query row, slot) pairs that share at least one band with a stored document."""
         m = nib.shape[0]
         if m == 0 or self.n == 0:
-            e = torch.zeros(0, dtype=torch.int64, device=self.device)
+            e = xp.zeros(0, like=self.table)
             return e, e
+        nib = xp.to_like(nib, self.packed)
         if packed is None:
             packed = self.pack(nib)
         words = self.band_words(packed)
-        band = torch.arange(self.bands, device=self.device).repeat(m)
-        i, slots = chain_matches(self.table, self._home(self._keys(words)).view(-1), self._stored_words(), self.bands,
-                                 band, words.view(-1))
-        if not i.numel():
+        band = xp.tile(xp.arange(self.bands, like=words), m)
+        i, slots = chain_matches(self.table, self._home(self._keys(words)).reshape(-1), self._stored_words(),
+                                 self.bands, band, words.reshape(-1))
+        if not xp.numel(i):
             return i, slots
         pair = sorted_unique((i // self.bands) * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
-    def agreement(self, packed: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    def agreement(self, packed: "Array", slots: "Array") -> "Array":
         """int64: how many of the ``num_perm`` 4-bit values of each packed query row equal the stored ``slots``'."""
         x = packed ^ self.packed[slots]
         return ((x & 15) == 0).sum(1) + ((x >> 4) == 0).sum(1)
 
     # -- insertion -----------------------------------------------------------------------------------
-    def insert(self, nib: torch.Tensor, ids: Sequence[Any]) -> None:
+    def insert(self, nib: "Array", ids: Sequence[Any]) -> None:
         m = nib.shape[0]
         if m == 0:
             return
+        nib = xp.to_like(nib, self.packed)
         if self.n + m > self.packed.shape[0]:
             cap = max(self.n + m, int(self.packed.shape[0] * 1.125))  # 8 bytes of slack per document at most
             self.packed = _grown(self.packed, cap, self.n)
@@ -284,61 +292,62 @@ class LSHIndex:
         packed = self.pack(nib)
         self.packed[self.n : self.n + m] = packed
         if self._words is not None:
-            self._words[self.n : self.n + m] = self.band_words(packed).to(torch.int32)
+            self._words[self.n : self.n + m] = xp.astype(self.band_words(packed), "int32")
         self.ids.extend(ids)
         first = self.n
         self.n += m
-        if self.n * self.bands > MAX_LOAD * self.table.numel():
+        if self.n * self.bands > MAX_LOAD * xp.numel(self.table):
             self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
         else:
             self._place(packed, first)
 
-    def _place(self, packed: torch.Tensor, first: int, *, empty: bool = False) -> None:
+    def _place(self, packed: "Array", first: int, *, empty: bool = False) -> None:
         keys = self._keys(self.band_words(packed))
-        slots = torch.arange(first, first + packed.shape[0], device=self.device, dtype=torch.int32)
-        linear_probe_insert(self.table, self._home(keys).view(-1), slots.repeat_interleave(self.bands), empty=empty)
+        slots = xp.arange(first, first + packed.shape[0], "int32", like=packed)
+        linear_probe_insert(self.table, self._home(keys).reshape(-1), xp.repeat(slots, self.bands), empty=empty)
 
     def _rebuild(self, capacity: int) -> None:
-        self.table = torch.full((capacity,), -1, dtype=torch.int32, device=self.device)
+        self.table = xp.full(capacity, -1, "int32", like=self.packed)
         step = 65536
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
             self._place(self.packed[a:b], a, empty=a == 0)
 
-    def to(self, device) -> "LSHIndex":
-        self.device = torch.device(device)
+    def to(self, device: "Device") -> "LSHIndex":
+        self.device = device
         for name in ("packed", "table", "_row_mul", "_band_add", "_words"):
             if getattr(self, name) is not None:
-                setattr(self, name, getattr(self, name).to(self.device))
+                setattr(self, name, xp.as_device(getattr(self, name), device))
         return self
 
     def nbytes(self) -> int:
         """Bytes held: signatures (allocated rows), stored words if any, the table and the ids."""
-        words = 0 if self._words is None else self._words.numel() * 4
-        return self.packed.numel() + words + self.table.numel() * 4 + self.ids.nbytes()
+        words = 0 if self._words is None else xp.numel(self._words) * 4
+        return xp.numel(self.packed) + words + xp.numel(self.table) * 4 + self.ids.nbytes()
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"signatures": self.packed[: self.n].cpu().clone(), **self.ids.state_dict()}
+        return {"signatures": xp.saved(self.packed[: self.n]), **self.ids.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        p = state["signatures"].to(torch.uint8)
-        if p.dim() != 2 or p.shape[1] != self.num_perm // 2:
+        """Restore :meth:`state_dict` (NumPy arrays or tensors), held as this index's device holds arrays."""
+        p = xp.as_device(xp.astype(state["signatures"], "uint8"), self.device)
+        if p.ndim != 2 or p.shape[1] != self.num_perm // 2:
             raise StateError(f"LSH state holds signatures of shape {tuple(p.shape)}, expected [n, {self.num_perm // 2}] "
                              f"for num_perm={self.num_perm}; build NearDedup with the settings it was saved with")
         self.ids.load_state_dict(state)
         if self.ids.n != p.shape[0]:
             raise StateError(f"LSH state has {p.shape[0]} signatures but {self.ids.n} ids")
         self.n = p.shape[0]
-        self.packed = torch.zeros(max(INITIAL_ROWS, self.n), self.num_perm // 2, dtype=torch.uint8, device=self.device)
-        self.packed[: self.n] = p.to(self.device)
+        self.packed = xp.zeros((max(INITIAL_ROWS, self.n), self.num_perm // 2), "uint8", like=p)
+        self.packed[: self.n] = p
         if self._words is not None:
-            self._words = torch.zeros(max(INITIAL_ROWS, self.n), self.bands, dtype=torch.int32, device=self.device)
-            self._words[: self.n] = self.band_words(self.packed[: self.n]).to(torch.int32)
+            self._words = xp.zeros((max(INITIAL_ROWS, self.n), self.bands), "int32", like=p)
+            self._words[: self.n] = xp.astype(self.band_words(self.packed[: self.n]), "int32")
         self._rebuild(capacity_for(int(self.n * self.bands * GROWTH)))
 
 
-def _grown(t: torch.Tensor, rows: int, used: int) -> torch.Tensor:
+def _grown(t: "Array", rows: int, used: int) -> "Array":
     """``t`` with room for ``rows`` rows, the first ``used`` copied."""
-    new = torch.zeros((rows,) + tuple(t.shape[1:]), dtype=t.dtype, device=t.device)
+    new = xp.zeros((rows,) + tuple(t.shape[1:]), xp.dtype_name(t), like=t)
     new[:used] = t[:used]
     return new

@@ -4,26 +4,52 @@ Each shingle hash is mixed with the seed; its high 32 bits pick one of ``num_per
 are the value; each bin keeps the minimum (:func:`minhash_bins`). Empty bins are then filled by
 :func:`densify` (Shrivastava 2017): each takes the value of the first non-empty bin of its own probe
 sequence, drawn once from the seed and shared by every document, which keeps the probability that two
-documents agree on a bin equal to their Jaccard similarity.
+documents agree on a bin equal to their Jaccard similarity. The functions take NumPy arrays or torch tensors
+and return arrays of the kind they get.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
-import torch
 
-from .hashing import mix64
+from . import xp
+from .token_hashing import mix64
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .xp import Array
 
 __all__ = ["EMPTY", "densify", "densify_numpy", "densify_sources", "densify_torch", "minhash_bins", "minhash_signatures",
-           "probe_table", "seed_salt"]
+           "mt_randint", "probe_table", "seed_salt"]
 
 EMPTY = 1 << 32
 
 
-def _probe_table(num_perm: int, seed: int, attempts: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed + 7919)
-    return torch.randint(0, num_perm, (num_perm, attempts), generator=g)
+def mt_randint(seed: int, low: int, high: int, n: int) -> np.ndarray:
+    """int64 [n]: what ``torch.randint(low, high, (n,), generator=torch.Generator().manual_seed(seed))`` gives on the
+    CPU, without torch. torch's CPU generator is the Mersenne Twister seeded with the low 32 bits of ``seed``
+    (NumPy's legacy ``RandomState`` seeds it the same way); a range under ``2**32`` takes one 32-bit draw per value,
+    a larger one two (the first the high half), each reduced modulo the range.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(7920)
+        >>> mt_randint(7920, 0, 128, 6).tolist() == torch.randint(0, 128, (6,), generator=g).tolist()
+        True
+    """
+    span = int(high) - int(low)
+    wide = span >= 1 << 32
+    raw = np.random.RandomState(int(seed) & 0xFFFFFFFF).randint(0, 1 << 32, size=n * (2 if wide else 1),
+                                                               dtype=np.uint32).astype(np.uint64)
+    if wide:
+        raw = (raw[0::2] << np.uint64(32)) | raw[1::2]
+    return (raw % np.uint64(span)).astype(np.int64) + int(low)
+
+
+def _probe_table(num_perm: int, seed: int, attempts: int) -> np.ndarray:
+    return mt_randint(seed + 7919, 0, num_perm, num_perm * attempts).reshape(num_perm, attempts)
 
 
 _probe_cache: dict = {}
@@ -41,8 +67,7 @@ def seed_salt(seed: int) -> int:
     return c - (1 << 64) if c >> 63 else c
 
 
-def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
-                       seed: int = 1) -> torch.Tensor:
+def minhash_signatures(hashes: "Array", doc: "Array", n_docs: int, num_perm: int = 128, seed: int = 1) -> "Array":
     """One-permutation MinHash with optimal densification (Li et al. 2012; Shrivastava 2017).
 
     Each shingle hash is mixed with ``seed``; its high 32 bits pick one of ``num_perm`` bins, its low 32
@@ -56,12 +81,12 @@ def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num
         doc: index of the document of each shingle, shape [S]; every document needs at least one.
         n_docs: number of documents.
     Returns:
-        int64 tensor [n_docs, num_perm] of values in [0, 2**32).
+        int64 [n_docs, num_perm] of values in [0, 2**32), of ``hashes``' kind.
 
     Example:
         >>> from torchdataguard.dedup.hashing import text_shingle_hashes
         >>> h, d = text_shingle_hashes(["the quick brown fox jumps over the lazy dog"] * 2, ngram=3)
-        >>> s = minhash_signatures(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, 64)
+        >>> s = minhash_signatures(h, d, 2, 64)
         >>> bool((s[0] == s[1]).all())
         True
     """
@@ -69,8 +94,8 @@ def minhash_signatures(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num
     return densify(sig, num_perm, seed)
 
 
-def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm: int = 128,
-                 seed: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+def minhash_bins(hashes: "Array", doc: "Array", n_docs: int, num_perm: int = 128,
+                 seed: int = 1) -> Tuple["Array", "Array"]:
     """The two halves of :func:`minhash_signatures` before densification.
 
     Returns ``(x, sig)``: ``x`` [S] is each shingle hash mixed with ``seed`` (a bijection of the 64-bit
@@ -81,26 +106,23 @@ def minhash_bins(hashes: torch.Tensor, doc: torch.Tensor, n_docs: int, num_perm:
     Example:
         >>> from torchdataguard.dedup.hashing import text_shingle_hashes
         >>> h, d = text_shingle_hashes(["one two"], ngram=5)
-        >>> x, sig = minhash_bins(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 1, 64)
+        >>> x, sig = minhash_bins(h, d, 1, 64)
         >>> int((sig != EMPTY).sum())
         1
     """
     if isinstance(hashes, np.ndarray):
-        hashes = torch.from_numpy(hashes.view(np.int64))
-    if isinstance(doc, np.ndarray):
-        doc = torch.from_numpy(doc)
-    dev = hashes.device
-    doc = doc.to(dev)
+        hashes = hashes.view(np.int64)
+    doc = xp.astype(xp.to_like(doc, hashes), "int64")
     x = mix64(hashes ^ seed_salt(seed))
     bins = ((x >> 32) & 0xFFFFFFFF) % num_perm
     vals = x & 0xFFFFFFFF
     flat = doc * num_perm + bins
-    sig = torch.full((n_docs * num_perm,), EMPTY, dtype=torch.int64, device=dev)
-    sig.scatter_reduce_(0, flat, vals, reduce="amin", include_self=True)
-    return x, sig.view(n_docs, num_perm)
+    sig = xp.full(n_docs * num_perm, EMPTY, like=hashes)
+    xp.scatter_amin_(sig, flat, vals)
+    return x, sig.reshape(n_docs, num_perm)
 
 
-def densify(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
+def densify(sig: "Array", num_perm: int, seed: int = 1) -> "Array":
     """Fill the empty bins of ``sig`` (from :func:`minhash_bins`) as :func:`minhash_signatures` does.
 
     Each empty bin ``b`` of a document takes the value of the first non-empty bin of ``b``'s probe sequence
@@ -109,24 +131,27 @@ def densify(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
     that no probe of a bin hits, the document's first non-empty bin is used.
 
     Example:
-        >>> sig = torch.full((1, 8), EMPTY); sig[0, 3] = 42
+        >>> sig = np.full((1, 8), EMPTY); sig[0, 3] = 42
         >>> densify(sig, 8).tolist()
         [[42, 42, 42, 42, 42, 42, 42, 42]]
     """
     empty = sig == EMPTY
     if not bool(empty.any()):
         return sig
-    if sig.device.type == "cpu":
-        return torch.from_numpy(densify_numpy(sig.numpy(), num_perm, seed))
-    return densify_torch(sig, num_perm, seed)
+    if xp.is_tensor(sig):
+        return densify_torch(sig, num_perm, seed)
+    return densify_numpy(sig, num_perm, seed)
 
 
-def probe_table(num_perm: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """int64 [num_perm, 8 * num_perm]: the probe sequence of each bin (cached)."""
-    key = (num_perm, seed, str(device))
+def probe_table(num_perm: int, seed: int, device: Optional[Any] = None) -> "Array":
+    """int64 [num_perm, 8 * num_perm]: the probe sequence of each bin (cached): a NumPy array, or a tensor on
+    ``device`` when one is given."""
+    key = (num_perm, seed, None if device is None else str(device))
     probes = _probe_cache.get(key)
     if probes is None:
-        probes = _probe_cache[key] = _probe_table(num_perm, seed, 8 * num_perm).to(device)
+        probes = _probe_table(num_perm, seed, 8 * num_perm) if device is None else xp._torch().from_numpy(
+            probe_table(num_perm, seed)).to(device)
+        _probe_cache[key] = probes
     return probes
 
 
@@ -154,7 +179,7 @@ def _rank_tables(num_perm: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.n
     key = (num_perm, seed)
     t = _table_cache.get(key)
     if t is None:
-        probes = probe_table(num_perm, seed).numpy()
+        probes = probe_table(num_perm, seed)
         ranked = min(_RANKED, probes.shape[1])
         first = probes[:, :ranked]
         rank = np.full((num_perm + 1, num_perm), 127, dtype=np.int8)  # row num_perm: the padding bins
@@ -210,7 +235,7 @@ def densify_sources(filled: np.ndarray, num_perm: int, seed: int = 1) -> np.ndar
         src = np.empty((n, num_perm), dtype=np.int64)
         src[:] = np.arange(num_perm)
         f = filled[rows]
-    probes = probe_table(num_perm, seed).numpy()
+    probes = probe_table(num_perm, seed)
     if num_perm > TABLE_MAX_PERM:
         s = np.empty(f.shape, dtype=np.int64)
         s[:] = np.arange(num_perm)
@@ -259,12 +284,13 @@ def _sparse_sources(filled: np.ndarray, src: np.ndarray, rows: np.ndarray, d: np
         src[d, b] = filled[rows[d]].argmax(1)
 
 
-def densify_torch(sig: torch.Tensor, num_perm: int, seed: int = 1) -> torch.Tensor:
+def densify_torch(sig: "torch.Tensor", num_perm: int, seed: int = 1) -> "torch.Tensor":
     """:func:`densify` with torch operations on any device: the same values.
 
     The probe sequences are read in blocks of growing width (8, 32, 128 ... probes), one gather per block
     for every still-empty bin, so the number of passes is logarithmic in ``8 * num_perm``.
     """
+    torch = xp._torch()
     probes = probe_table(num_perm, seed, sig.device)
     attempts = probes.shape[1]
     empty = sig == EMPTY

@@ -3,18 +3,20 @@ shingle sets for texts with few shingles (:mod:`torchdataguard.dedup.smallsets`)
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
+from . import xp
 from .index import LSHIndex
 from .cpu import one_thread
 from .near_config import NearDedupConfig, candidate_probability
 from .near_keys import NearKeyer, NearKeys, nothing_to_compare
 from .near_wait import waiting
 from .smallsets import EXACT_BITS, SmallSetIndex, exact_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array, Device
 
 __all__ = ["NearDedup", "WaveBest"]
 
@@ -31,9 +33,9 @@ class WaveBest:
     set sizes of the exact one. The same keys are compared across ranks by the sharded decider.
     """
 
-    def __init__(self, r: int, device: torch.device) -> None:
-        self.lkey, self.lslot, self.ekey, self.eslot, self.inter, self.union = torch.zeros(
-            6, r, dtype=torch.int64, device=device).unbind(0)
+    def __init__(self, r: int, device: "Device") -> None:
+        both = xp.zeros((6, r), device=device)
+        self.lkey, self.lslot, self.ekey, self.eslot, self.inter, self.union = (both[i] for i in range(6))
 
 
 @register_stage("near")
@@ -86,7 +88,7 @@ class NearDedup(IndexStage):
                  abugida_ngram: Optional[int] = None) -> None:
         self.cfg = NearDedupConfig(threshold, num_perm, bands, ngram, shingles, token_field, seed, exact_below,
                                    text_shingles=text_shingles, char_ngram=char_ngram, abugida_ngram=abugida_ngram)
-        self.device = torch.device("cpu")
+        self.device: "Device" = "cpu"
         self.index = LSHIndex(self.cfg.num_perm, int(self.cfg.bands), self.device)
         self.small = SmallSetIndex(self.threshold, self.device)
         self._probed = False  # the first records decided were looked at (nothing to compare in all: ConfigError)
@@ -110,8 +112,8 @@ class NearDedup(IndexStage):
     def keyer(self) -> Keyer:
         return NearKeyer(self.cfg)
 
-    def to(self, device) -> "NearDedup":
-        self.device = torch.device(device)
+    def to(self, device: "Device") -> "NearDedup":
+        self.device = device
         self.index.to(self.device)
         self.small.to(self.device)
         return self
@@ -121,34 +123,34 @@ class NearDedup(IndexStage):
         return int(self.index.n) + int(self.small.n)
 
     # -- deciding ----------------------------------------------------------------------------------
-    def wave_best(self, keys: NearKeys, R: torch.Tensor, lsh_order: Optional[torch.Tensor] = None,
-                  small_order: Optional[torch.Tensor] = None) -> WaveBest:
+    def wave_best(self, keys: NearKeys, R: "Array", lsh_order: Optional["Array"] = None,
+                  small_order: Optional["Array"] = None) -> WaveBest:
         """Best match of each row ``R`` in this process's indexes (orders: insertion rank of each slot)."""
         K, _, K3 = self.cfg.limits
-        r = R.numel()
+        r = xp.numel(R)
         out = WaveBest(r, self.device)
-        lpos: Optional[torch.Tensor] = None  # rows of R that ask the LSH index (None: all of them)
-        spos: Optional[torch.Tensor] = None  # rows of R that bring their set (None: none)
+        lpos: Optional["Array"] = None  # rows of R that ask the LSH index (None: all of them)
+        spos: Optional["Array"] = None  # rows of R that bring their set (None: none)
         if not keys.all_large(K3):  # the usual case for documents of more than a few sentences skips this
             size = keys.size[R]
-            lpos = torch.nonzero(size >= K).flatten()
-            spos = torch.nonzero(size < K3).flatten()
-        if self.index.n and (lpos is None or lpos.numel()):
+            lpos = xp.nonzero(size >= K)
+            spos = xp.nonzero(size < K3)
+        if self.index.n and (lpos is None or xp.numel(lpos)):
             sub = keys.nib[R if lpos is None else R[lpos]]
             packed = self.index.pack(sub)
             q, s = self.index.candidates(sub, packed)
-            if q.numel():
+            if xp.numel(q):
                 agree = self.index.agreement(packed[q], s)
-                sim = ((agree.float() / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16)).clamp(0.0, 1.0)
+                sim = xp.clip((xp.astype(agree, "float32") / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16), 0.0, 1.0)
                 ok = sim >= self.threshold - 1e-9
                 q, s, agree = q[ok], s[ok], agree[ok]
                 if lpos is not None:
                     q = lpos[q]
                 order = s if lsh_order is None else lsh_order[s]
                 _best_into(out.lkey, out.lslot, q, (agree << SEQ_BITS) | (SEQ_MAX - order), s)
-        if self.small.n and spos is not None and spos.numel():
+        if self.small.n and spos is not None and xp.numel(spos):
             q, s, inter, union = self.small.matches(keys.sets, keys.off, keys.size, R[spos])
-            if q.numel():
+            if xp.numel(q):
                 q = spos[q]
                 order = s if small_order is None else small_order[s]
                 key = (exact_key(inter, union) << SEQ_BITS) | (SEQ_MAX - order)
@@ -162,7 +164,7 @@ class NearDedup(IndexStage):
         agree = lkey >> SEQ_BITS
         return float(min(1.0, max(0.0, (agree / self.cfg.num_perm - 1.0 / 16) / (15.0 / 16))))
 
-    def waiting(self, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor, ekey: torch.Tensor) -> torch.Tensor:
+    def waiting(self, keys: NearKeys, R: "Array", hit: "Array", ekey: "Array") -> "Array":
         """bool over ``R``: the rows that wait for a later round (:func:`~torchdataguard.dedup.near_wait.waiting`:
         rows with a match (``hit``) wait as well, so that the match a drop names does not depend on chunking).
         A row whose best exact-set match (``ekey``, as :meth:`wave_best` ranks it) is a Jaccard of 1 is decided
@@ -170,30 +172,30 @@ class NearDedup(IndexStage):
         whole = (ekey >> SEQ_BITS) == (1 << EXACT_BITS)
         if not bool(whole.any()):
             return waiting(self, keys, R, hit)
-        out = torch.zeros(R.numel(), dtype=torch.bool, device=R.device)
-        rest = torch.nonzero(~whole).flatten()  # those rows neither wait nor make others wait: left out exactly
+        out = xp.zeros(xp.numel(R), "bool", like=R)
+        rest = xp.nonzero(~whole)  # those rows neither wait nor make others wait: left out exactly
         out[rest] = waiting(self, keys, R[rest], hit[rest])
         return out
 
-    def store(self, keys: NearKeys, rows: torch.Tensor, ids: Sequence[Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def store(self, keys: NearKeys, rows: "Array", ids: Sequence[Any]) -> Tuple["Array", "Array"]:
         """Insert ``rows`` (in order) into the index each belongs to (sets under ``K2`` shingles, else LSH);
         returns the positions of ``rows`` that went to the LSH index and to the exact-set index."""
         _, K2, K3 = self.cfg.limits
         if keys.all_large(K3):
-            every = torch.arange(rows.numel(), device=rows.device)
-            if rows.numel():
+            every = xp.arange(xp.numel(rows), like=rows)
+            if xp.numel(rows):
                 self.index.insert(keys.nib[rows], list(ids))
             return every, every[:0]
         size = keys.size[rows]
-        to_lsh = torch.nonzero(size >= K2).flatten()
-        to_small = torch.nonzero(size < K2).flatten()
-        if to_lsh.numel():
+        to_lsh = xp.nonzero(size >= K2)
+        to_small = xp.nonzero(size < K2)
+        if xp.numel(to_lsh):
             self.index.insert(keys.nib[rows[to_lsh]], [ids[i] for i in to_lsh.tolist()])
-        if to_small.numel():
+        if xp.numel(to_small):
             self.small.insert(keys.sets, keys.off, rows[to_small], [ids[i] for i in to_small.tolist()])
         return to_lsh, to_small
 
-    def check_compares(self, valid: torch.Tensor, exs: Sequence[Example], n: Optional[int] = None) -> None:
+    def check_compares(self, valid: "Array", exs: Sequence[Example], n: Optional[int] = None) -> None:
         """On the first rows decided (``valid``: which hold anything to compare; ``exs``: those rows, or a rank's
         share of them, ``n`` in all), refuse settings under which nothing is compared: before 2026-12-07 every
         record passed, counted as near/no_content. Also run by the distributed stage (distributed/sharded_near.py)."""
@@ -215,15 +217,15 @@ class NearDedup(IndexStage):
             return out
         keys = keys.to(self.device)
         self.check_compares(keys.valid, exs)
-        for i in torch.nonzero(~keys.valid).flatten().tolist():
+        for i in xp.nonzero(~keys.valid).tolist():
             exs[i].count("near/no_content")
-        R = torch.nonzero(keys.valid).flatten()
-        while R.numel():
+        R = xp.nonzero(keys.valid)
+        while xp.numel(R):
             b = self.wave_best(keys, R)
             hit = (b.lkey > 0) if keys.all_large(self.cfg.limits[2]) else (b.lkey > 0) | (b.ekey > 0)
             wait = self.waiting(keys, R, hit, b.ekey)
-            h = torch.nonzero(hit & ~wait).flatten()
-            if h.numel():
+            h = xp.nonzero(hit & ~wait)
+            if xp.numel(h):
                 cols = (R[h], b.lkey[h], b.lslot[h], b.ekey[h], b.eslot[h], b.inter[h], b.union[h])
                 small: List[Tuple[int, int, float]] = []  # (row, slot, score) of drops naming each index
                 lsh: List[Tuple[int, int, float]] = []
@@ -238,7 +240,7 @@ class NearDedup(IndexStage):
                     for (j, _, score), matched in zip(found, ids.get_many([f[1] for f in found])):
                         out[j] = Drop("duplicate/near", matched=matched, score=score)
             safe = R[~hit & ~wait]
-            if safe.numel():
+            if xp.numel(safe):
                 self.store(keys, safe, [exs[i].id for i in safe.tolist()])
             R = R[wait]
         return out
@@ -292,10 +294,9 @@ class NearDedup(IndexStage):
         self.small.load_state_dict(dict(state["small"]))
 
 
-def _best_into(best: torch.Tensor, slot: torch.Tensor, q: torch.Tensor, key: torch.Tensor,
-               s: torch.Tensor) -> torch.Tensor:
+def _best_into(best: "Array", slot: "Array", q: "Array", key: "Array", s: "Array") -> "Array":
     """Max ``key`` per query ``q`` into ``best`` and its slot into ``slot``; returns the winning pairs' mask."""
-    best.scatter_reduce_(0, q, key, reduce="amax", include_self=True)
+    xp.scatter_amax_(best, q, key)
     won = key == best[q]
     slot[q[won]] = s[won]
     return won

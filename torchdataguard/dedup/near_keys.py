@@ -1,12 +1,12 @@
 """Keys of near-duplicate detection: 4-bit MinHash signatures, and exact shingle sets of small documents."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..core.stage import Example, Keyer
+from . import xp
 from .cpu import one_thread
 from .hashing import text_shingle_hashes, token_shingle_hashes
 from .keys_numpy import grouped_numpy_keys
@@ -15,12 +15,13 @@ from .setops import gather_sets, shingle_sets
 
 if TYPE_CHECKING:  # pragma: no cover
     from .near_config import NearDedupConfig
+    from .xp import Array
 
 __all__ = ["NearKeyer", "NearKeys", "keys_from_shingles", "signatures_from_batch", "torch_keys_from_shingles"]
 
 
 class NearKeys:
-    """Keys of a chunk of ``m`` rows.
+    """Keys of a chunk of ``m`` rows: NumPy arrays, or torch tensors (see :mod:`torchdataguard.dedup.xp`).
 
     Attributes:
         nib: uint8 [m, num_perm] 4-bit signatures (zero, and unused, for rows with fewer than ``exact_below``
@@ -32,8 +33,7 @@ class NearKeys:
             ``K3``; empty for the others).
     """
 
-    def __init__(self, nib: torch.Tensor, valid: torch.Tensor, size: torch.Tensor, sets: torch.Tensor,
-                 off: torch.Tensor) -> None:
+    def __init__(self, nib: "Array", valid: "Array", size: "Array", sets: "Array", off: "Array") -> None:
         self.nib = nib
         self.valid = valid
         self.size = size
@@ -47,30 +47,30 @@ class NearKeys:
             self._all_large = not bool(((self.size < limit) & self.valid).any())
         return self._all_large
 
-    def to(self, device) -> "NearKeys":
-        if self.nib.device == torch.device(device):
+    def to(self, device: Any) -> "NearKeys":
+        """The keys held as a stage on ``device`` holds arrays (themselves when they are)."""
+        if xp.same_device(self.nib, device):
             return self
-        return NearKeys(*(t.to(device) for t in (self.nib, self.valid, self.size, self.sets, self.off)))
+        return NearKeys(*(xp.as_device(t, device) for t in (self.nib, self.valid, self.size, self.sets, self.off)))
 
     @one_thread
     def take(self, idx: Sequence[int]) -> "NearKeys":
         """The keys of rows ``idx``, in that order."""
-        t = torch.as_tensor(list(idx), dtype=torch.long, device=self.nib.device)
+        t = xp.asarray(list(idx), "int64", like=self.nib)
         vals, _ = gather_sets(self.sets, self.off, t)
-        off = torch.zeros(t.numel() + 1, dtype=torch.int64, device=t.device)
-        if t.numel():
-            off[1:] = torch.cumsum(self.off[t + 1] - self.off[t], 0)
+        off = xp.zeros(xp.numel(t) + 1, like=self.off)
+        if xp.numel(t):
+            off[1:] = xp.cumsum(self.off[t + 1] - self.off[t])
         return NearKeys(self.nib[t], self.valid[t], self.size[t], vals, off)
 
 
-def keys_from_shingles(hashes: torch.Tensor | np.ndarray, doc: torch.Tensor | np.ndarray, n: int,
-                       cfg: "NearDedupConfig") -> NearKeys:
+def keys_from_shingles(hashes: "Array", doc: "Array", n: int, cfg: "NearDedupConfig") -> NearKeys:
     """Keys of ``n`` documents from their shingle hashes (``doc[s]`` is the document of shingle ``s``).
 
     Documents whose filled MinHash bins reach ``K3`` have at least that many distinct shingles and get only a
     signature; the others' distinct shingles are counted exactly and kept when under ``K3``. Rows under
-    ``exact_below`` skip densification (they never ask the LSH index). NumPy arrays and CPU tensors take the
-    NumPy path (:func:`~torchdataguard.dedup.keys_numpy.numpy_keys`), tensors on other devices
+    ``exact_below`` skip densification (they never ask the LSH index). NumPy arrays take the NumPy path
+    (:func:`~torchdataguard.dedup.keys_numpy.numpy_keys`) and give NumPy keys, tensors
     :func:`torch_keys_from_shingles`; both give the same keys.
 
     Example:
@@ -80,19 +80,18 @@ def keys_from_shingles(hashes: torch.Tensor | np.ndarray, doc: torch.Tensor | np
         >>> k.size.tolist(), k.valid.tolist()
         ([1, 1], [True, True])
     """
-    if isinstance(hashes, torch.Tensor) and hashes.device.type != "cpu":
+    if xp.is_tensor(hashes):
         return torch_keys_from_shingles(hashes, doc, n, cfg)
-    h = hashes.numpy() if isinstance(hashes, torch.Tensor) else hashes
-    d = doc.cpu().numpy() if isinstance(doc, torch.Tensor) else doc
-    nib, size, sets, off = grouped_numpy_keys(h, d, n, cfg.num_perm, cfg.seed, cfg.limits)
-    sz = torch.from_numpy(size)
-    return NearKeys(torch.from_numpy(nib), sz > 0, sz, torch.from_numpy(sets), torch.from_numpy(off))
+    nib, size, sets, off = grouped_numpy_keys(hashes, xp.numpy_of(doc), n, cfg.num_perm, cfg.seed, cfg.limits)
+    return NearKeys(nib, size > 0, size, sets, off)
 
 
-def torch_keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cfg: "NearDedupConfig") -> NearKeys:
-    """:func:`keys_from_shingles` with torch operations on the tensors' device (GPUs).
+def torch_keys_from_shingles(hashes: "Array", doc: "Array", n: int, cfg: "NearDedupConfig") -> NearKeys:
+    """:func:`keys_from_shingles` with torch operations on the tensors' device (GPUs; CPU stages hold tensors
+    with ``TORCHDATAGUARD_DEDUP_ARRAYS=torch``).
 
     Example:
+        >>> import torch
         >>> from torchdataguard.dedup.near_config import NearDedupConfig
         >>> h, d = text_shingle_hashes(["a short text", "another short text"], ngram=5)
         >>> k = torch_keys_from_shingles(torch.from_numpy(h.view("int64")), torch.from_numpy(d), 2, NearDedupConfig())
@@ -102,19 +101,27 @@ def torch_keys_from_shingles(hashes: torch.Tensor, doc: torch.Tensor, n: int, cf
     K, _, K3 = cfg.limits
     x, sig = minhash_bins(hashes, doc, n, cfg.num_perm, cfg.seed)
     filled = (sig != EMPTY).sum(1)
-    size, sets, off = shingle_sets(x, doc, filled < K3, K3)
-    lsh = torch.nonzero(size >= K).flatten()
-    if lsh.numel() == n:  # the usual case for documents of more than a few sentences
-        nib = (densify(sig, cfg.num_perm, cfg.seed) & 15).to(torch.uint8)
+    size, sets, off = shingle_sets(x, xp.to_like(doc, x), filled < K3, K3)
+    lsh = xp.nonzero(size >= K)
+    if xp.numel(lsh) == n:  # the usual case for documents of more than a few sentences
+        nib = xp.astype(densify(sig, cfg.num_perm, cfg.seed) & 15, "uint8")
     else:
-        nib = torch.zeros(n, cfg.num_perm, dtype=torch.uint8, device=sig.device)
-        if lsh.numel():
-            nib[lsh] = (densify(sig[lsh], cfg.num_perm, cfg.seed) & 15).to(torch.uint8)
+        nib = xp.zeros((n, cfg.num_perm), "uint8", like=sig)
+        if xp.numel(lsh):
+            nib[lsh] = xp.astype(densify(sig[lsh], cfg.num_perm, cfg.seed) & 15, "uint8")
     return NearKeys(nib, size > 0, size, sets, off)
 
 
+def _token_ids(value: Any, like: "Array") -> "Array":
+    """A record's token ids (a list, a NumPy array or a tensor) as a flat int64 array of ``like``'s kind."""
+    if not xp.is_tensor(like) and not xp.is_tensor(value):
+        return np.asarray(value).reshape(-1).astype(np.int64)
+    return xp.astype(xp.asarray(value, like=like).reshape(-1), "int64")
+
+
 class NearKeyer(Keyer):
-    """Keys of a list of examples for :class:`~torchdataguard.NearDedup` (picklable; runs in workers)."""
+    """Keys of a list of examples for :class:`~torchdataguard.NearDedup` (picklable; runs in workers). On the
+    CPU the keys are NumPy arrays (see :mod:`torchdataguard.dedup.xp`)."""
 
     def __init__(self, cfg: "NearDedupConfig", device: str = "cpu") -> None:
         self.cfg = cfg
@@ -124,15 +131,15 @@ class NearKeyer(Keyer):
     def __call__(self, exs: Sequence[Example]) -> NearKeys:
         cfg = self.cfg
         m = len(exs)
-        dev = torch.device(self.device)
+        dev = self.device
         if cfg.shingles != "tokens":
             texts = [ex.text for ex in exs]
             if None not in texts:  # every row has text: shingle i's document is already its row
                 h, d = text_shingle_hashes(texts, cfg.ngram, char_ngram=cfg.char_ngram or cfg.ngram,
                                            mode=cfg.text_shingles, abugida_ngram=cfg.abugida_ngram or cfg.ngram)
-                if dev.type == "cpu":
+                if xp.on_numpy(dev):
                     return keys_from_shingles(h, d, m, cfg)
-                return keys_from_shingles(torch.from_numpy(h.view("int64")).to(dev), torch.from_numpy(d).to(dev), m, cfg)
+                return keys_from_shingles(xp.asarray(h.view("int64"), device=dev), xp.asarray(d, device=dev), m, cfg)
         text_rows: List[int] = []
         tok_rows: List[int] = []
         for i, ex in enumerate(exs):
@@ -140,40 +147,41 @@ class NearKeyer(Keyer):
                 text_rows.append(i)
             elif cfg.shingles != "words" and isinstance(ex.record, Mapping) and ex.record.get(cfg.token_field) is not None:
                 tok_rows.append(i)
-        hs: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
-        ds: List[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=dev)]
+        e = xp.zeros(0, device=dev)
+        hs: List["Array"] = [e]
+        ds: List["Array"] = [e]
         if text_rows:
             h, d = text_shingle_hashes([exs[i].text for i in text_rows], cfg.ngram,
                                        char_ngram=cfg.char_ngram or cfg.ngram, mode=cfg.text_shingles,
                                        abugida_ngram=cfg.abugida_ngram or cfg.ngram)
-            hs.append(torch.from_numpy(h.view("int64")).to(dev))
-            ds.append(torch.tensor(text_rows, dtype=torch.int64, device=dev)[torch.from_numpy(d).to(dev)])
+            hs.append(xp.asarray(h.view("int64"), like=e))
+            ds.append(xp.asarray(text_rows, "int64", like=e)[xp.asarray(d, like=e)])
         if tok_rows:
-            seqs = [torch.as_tensor(exs[i].record[cfg.token_field]).flatten().to(torch.int64) for i in tok_rows]
-            T = max(1, max(s.numel() for s in seqs))
-            ids = torch.zeros(len(seqs), T, dtype=torch.int64)
-            mask = torch.zeros(len(seqs), T, dtype=torch.bool)
+            seqs = [_token_ids(exs[i].record[cfg.token_field], e) for i in tok_rows]
+            T = max(1, max(xp.numel(s) for s in seqs))
+            ids = xp.zeros((len(seqs), T), like=e)
+            mask = xp.zeros((len(seqs), T), "bool", like=e)
             for j, s in enumerate(seqs):
-                ids[j, : s.numel()] = s
-                mask[j, : s.numel()] = True
+                ids[j, : xp.numel(s)] = s
+                mask[j, : xp.numel(s)] = True
             nonempty = mask.any(1)
             if bool(nonempty.any()):
-                rows = torch.tensor(tok_rows, dtype=torch.int64)[nonempty].to(dev)
-                h, d = token_shingle_hashes(ids[nonempty].to(dev), mask[nonempty].to(dev), cfg.ngram)
+                rows = xp.asarray(tok_rows, "int64", like=e)[nonempty]
+                h, d = token_shingle_hashes(ids[nonempty], mask[nonempty], cfg.ngram)
                 hs.append(h)
                 ds.append(rows[d])
-        return keys_from_shingles(torch.cat(hs), torch.cat(ds), m, cfg)
+        return keys_from_shingles(xp.cat(hs), xp.cat(ds), m, cfg)
 
 
-def signatures_from_batch(batch: Mapping[str, torch.Tensor], cfg: "NearDedupConfig") -> NearKeys:
-    """Keys straight from a collated batch holding ``input_ids`` (and ``attention_mask``), on its device."""
+def signatures_from_batch(batch: Mapping[str, "Array"], cfg: "NearDedupConfig") -> NearKeys:
+    """Keys straight from a collated batch holding ``input_ids`` (and ``attention_mask``), of its kind and on its
+    device."""
     ids = batch[cfg.token_field]
     mask = batch.get("attention_mask")
-    if mask is None:
-        mask = torch.ones_like(ids, dtype=torch.bool)
-    rows = torch.nonzero(mask.to(torch.bool).any(1)).flatten()
-    if rows.numel() == 0:
-        e = torch.zeros(0, dtype=torch.int64, device=ids.device)
+    mask = xp.full(tuple(ids.shape), True, "bool", like=ids) if mask is None else xp.astype(xp.to_like(mask, ids), "bool")
+    rows = xp.nonzero(mask.any(1))
+    if xp.numel(rows) == 0:
+        e = xp.zeros(0, like=ids)
         return keys_from_shingles(e, e, ids.shape[0], cfg)
     h, d = token_shingle_hashes(ids[rows], mask[rows], cfg.ngram)
     return keys_from_shingles(h, rows[d], ids.shape[0], cfg)

@@ -17,12 +17,14 @@ iterates on it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-import torch
-
+from . import xp
 from .near_keys import NearKeys
 from .setops import blocked_in_groups, key_groups
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array
 
 __all__ = ["WaitGraph", "resolve_waits", "waiting"]
 
@@ -31,43 +33,43 @@ class WaitGraph:
     """The "could match an earlier row" relation among the rows ``R`` of one round, computed once.
 
     Example:
-        >>> import torch, torchdataguard as tdg
+        >>> import numpy as np, torchdataguard as tdg
         >>> st = tdg.NearDedup()
         >>> texts = ["the cat sat on the mat today", "the cat sat on the mat today!", "a different line of text"]
         >>> keys = st.keyer()([tdg.Example(i, t, t) for i, t in enumerate(texts)])
-        >>> WaitGraph(st, keys, torch.arange(3)).blocked().tolist()
+        >>> WaitGraph(st, keys, np.arange(3)).blocked().tolist()
         [False, True, False]
     """
 
-    def __init__(self, stage: Any, keys: NearKeys, R: torch.Tensor) -> None:
+    def __init__(self, stage: Any, keys: NearKeys, R: "Array") -> None:
         """``stage``: the :class:`~torchdataguard.NearDedup` (its settings, LSH and exact-set indexes)."""
         K, _, K3 = stage.cfg.limits
-        self.n = r = R.numel()
-        self.device = R.device
+        self.n = r = xp.numel(R)
+        self.R = R
         bands = int(stage.cfg.bands)
         self.lsh = None  # (owners sorted by band key, group of each)
-        self.spos: Optional[torch.Tensor] = None  # positions in R of the rows with exact sets
+        self.spos: Optional["Array"] = None  # positions in R of the rows with exact sets
         if keys.all_large(K3):
-            lpos = torch.arange(r, device=R.device)
+            lpos = xp.arange(r, like=R)
             spos = lpos[:0]
         else:
             size = keys.size[R]
-            lpos = torch.nonzero(size >= K).flatten()
-            spos = torch.nonzero(size < K3).flatten()
-        if lpos.numel() > 1:
-            bk = stage.index.band_keys(keys.nib[R[lpos]]).flatten()
-            self.lsh = key_groups(bk, lpos.repeat_interleave(bands))
-        if spos.numel() > 1:  # exact-set pairs are found from the rows that may block as they are asked for
+            lpos = xp.nonzero(size >= K)
+            spos = xp.nonzero(size < K3)
+        if xp.numel(lpos) > 1:
+            bk = stage.index.band_keys(keys.nib[R[lpos]]).reshape(-1)
+            self.lsh = key_groups(bk, xp.repeat(lpos, bands))
+        if xp.numel(spos) > 1:  # exact-set pairs are found from the rows that may block as they are asked for
             self.spos, self._small, self._keys, self._rows = spos, stage.small, keys, R[spos]
             self._prefix = stage.small.prefix_within(keys.sets, keys.off, keys.size, self._rows)
-            self._asked = torch.zeros(spos.numel(), dtype=torch.bool, device=R.device)
-            self._a: List[torch.Tensor] = []
-            self._b: List[torch.Tensor] = []
+            self._asked = xp.zeros(xp.numel(spos), "bool", like=R)
+            self._a: List["Array"] = []
+            self._b: List["Array"] = []
 
-    def _edges(self, blockers: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _edges(self, blockers: Optional["Array"]) -> Tuple["Array", "Array"]:
         """Exact-set pairs ``(a, b)`` (positions in R) from every row of ``blockers`` (all rows: ``None``)."""
         assert self.spos is not None
-        want = torch.ones_like(self._asked) if blockers is None else blockers[self.spos]
+        want = xp.full(xp.numel(self._asked), True, "bool", like=self._asked) if blockers is None else blockers[self.spos]
         new = want & ~self._asked
         if bool(new.any()):
             k = self._keys
@@ -77,15 +79,15 @@ class WaitGraph:
             self._b.append(self.spos[b])
             self._asked |= new
         if not self._a:
-            z = torch.zeros(0, dtype=torch.int64, device=self.device)
+            z = xp.zeros(0, like=self.R)
             return z, z
         if len(self._a) > 1:
-            self._a, self._b = [torch.cat(self._a)], [torch.cat(self._b)]
+            self._a, self._b = [xp.cat(self._a)], [xp.cat(self._b)]
         return self._a[0], self._b[0]
 
-    def blocked(self, blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def blocked(self, blockers: Optional["Array"] = None) -> "Array":
         """bool [n]: rows that could match an earlier row (one flagged in ``blockers``, bool [n], if given)."""
-        out = torch.zeros(self.n, dtype=torch.bool, device=self.device)
+        out = xp.zeros(self.n, "bool", like=self.R)
         if self.lsh is not None:
             out |= blocked_in_groups(self.lsh[0], self.lsh[1], self.n, blockers)
         if self.spos is not None:
@@ -94,19 +96,19 @@ class WaitGraph:
         return out
 
 
-def waiting(stage: Any, keys: NearKeys, R: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
+def waiting(stage: Any, keys: NearKeys, R: "Array", hit: "Array") -> "Array":
     """bool over ``R``: the rows that wait for a later round (see the module's docstring); ``hit``: the rows
     with a match in the index."""
-    n = R.numel()
+    n = xp.numel(R)
     if n < 2 or bool(hit.all()):
-        return torch.zeros(n, dtype=torch.bool, device=R.device)
+        return xp.zeros(n, "bool", like=R)
     g = WaitGraph(stage, keys, R)
     if not bool(hit.any()):
         return g.blocked()
     return resolve_waits(hit, g.blocked)
 
 
-def resolve_waits(hit: torch.Tensor, blocked: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def resolve_waits(hit: "Array", blocked: Callable[["Array"], "Array"]) -> "Array":
     """The rows that wait, given ``hit`` and ``blocked(blockers)`` (rows that could match an earlier row flagged
     in ``blockers``): the rows without a match that are blocked by an earlier row that is not decided now,
     and likewise the rows with a match, where "not decided now" is "without a match, or waiting".
@@ -116,16 +118,16 @@ def resolve_waits(hit: torch.Tensor, blocked: Callable[[torch.Tensor], torch.Ten
     for one another (one or two on real data; a pass costs one scatter over the round's relation).
 
     Example:
-        >>> import torch
-        >>> chain = lambda b: torch.cat([torch.tensor([False]), b[:-1]])  # row i could match row i - 1
-        >>> resolve_waits(torch.tensor([False, True, True, False]), chain).tolist()
+        >>> import numpy as np
+        >>> chain = lambda b: np.concatenate([[False], b[:-1]])  # row i could match row i - 1
+        >>> resolve_waits(np.array([False, True, True, False]), chain).tolist()
         [False, True, True, True]
     """
-    held = torch.zeros_like(hit)  # rows with a match that wait
+    held = xp.zeros(xp.numel(hit), "bool", like=hit)  # rows with a match that wait
     now_blocked = blocked(~hit)
     while True:
         now = hit & now_blocked
-        if torch.equal(now, held):  # a fixed point: ``now_blocked`` was found with these rows waiting
+        if xp.equal(now, held):  # a fixed point: ``now_blocked`` was found with these rows waiting
             return held | (~hit & now_blocked)
         held = now
         now_blocked = blocked(~hit | held)

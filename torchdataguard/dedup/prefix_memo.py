@@ -11,11 +11,13 @@ cutting them again.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
-import torch
-
+from . import xp
 from .setops import prefix_positions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array
 
 __all__ = ["PrefixMemo"]
 
@@ -24,12 +26,13 @@ class PrefixMemo:
     """The prefix positions of the rows last asked about, for one order of the prefix filter.
 
     Example:
-        >>> sets, off, size = torch.tensor([3, 5, 9, 4]), torch.tensor([0, 3, 4]), torch.tensor([3, 1])
+        >>> import numpy as np
+        >>> sets, off, size = np.array([3, 5, 9, 4]), np.array([0, 3, 4]), np.array([3, 1])
         >>> memo = PrefixMemo(0.5)
-        >>> memo.positions(sets, off, size, torch.tensor([0, 1]), 0, None)
-        (tensor([0, 1, 3]), tensor([0, 0, 1]))
-        >>> memo.stored(sets, off, torch.tensor([1]), torch.tensor([10]), 0)  # row 1 stored from position 10
-        tensor([10])
+        >>> [a.tolist() for a in memo.positions(sets, off, size, np.array([0, 1]), 0, None)]
+        [[0, 1, 3], [0, 0, 1]]
+        >>> memo.stored(sets, off, np.array([1]), np.array([10]), 0).tolist()  # row 1 stored from position 10
+        [10]
     """
 
     def __init__(self, threshold: float) -> None:
@@ -39,13 +42,13 @@ class PrefixMemo:
     def clear(self) -> None:
         self.last = None
 
-    def positions(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor, order: int,
-                  late: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def positions(self, sets: "Array", off: "Array", size: "Array", rows: "Array", order: int,
+                  late: Optional[Callable[["Array"], "Array"]]) -> Tuple["Array", "Array"]:
         """:func:`~torchdataguard.dedup.setops.prefix_positions` of the sets of ``rows`` (positions in
         ``sets``, owners: positions in ``rows``) under the order numbered ``order`` (``late``: its test)."""
         m = self.last
         if m is not None and m[2] is size:
-            if m[0] is sets and m[1] is off and m[3] == order and m[4].shape == rows.shape and torch.equal(m[4], rows):
+            if m[0] is sets and m[1] is off and m[3] == order and xp.equal(m[4], rows):
                 return m[5], m[6]
             picked = self._pick(sets, off, rows, order)
             if picked is not None:
@@ -55,8 +58,7 @@ class PrefixMemo:
         self.last = (sets, off, size, order, rows, pos, own)
         return pos, own
 
-    def stored(self, sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor,
-               order: int) -> Optional[torch.Tensor]:
+    def stored(self, sets: "Array", off: "Array", rows: "Array", starts: "Array", order: int) -> Optional["Array"]:
         """The prefix positions of the sets of ``rows`` once copied to ``starts`` (where each begins in the
         store), from the last answer, or ``None`` (cut them again) when that was for another chunk or order
         or lacks one of ``rows``."""
@@ -67,21 +69,20 @@ class PrefixMemo:
         asked, pos, own = self.last[4], self.last[5], self.last[6]
         return starts[k[keep]] + (pos[keep] - off[asked[own[keep]]])
 
-    def _pick(self, sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor,
-              order: int) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    def _pick(self, sets: "Array", off: "Array", rows: "Array", order: int) -> Optional[Tuple["Array", "Array"]]:
         """``(k, keep)`` over the last answer's entries: the position in ``rows`` of each entry's row (kept
         where it is one of them), when ``rows`` (ascending) are all among the rows asked then, for this chunk
         and order (the entries of ``rows`` then come in the order a fresh cut gives them); else ``None``."""
         m = self.last
-        if m is None or m[0] is not sets or m[1] is not off or m[3] != order or not rows.numel():
+        if m is None or m[0] is not sets or m[1] is not off or m[3] != order or not xp.numel(rows):
             return None
-        if rows.numel() > 1 and not bool((rows[1:] > rows[:-1]).all()):
+        if xp.numel(rows) > 1 and not bool((rows[1:] > rows[:-1]).all()):
             return None
         asked, own = m[4], m[6]
-        at = torch.full((off.numel() - 1,), -1, dtype=torch.int64, device=rows.device)  # chunk row -> in rows
+        at = xp.full(xp.numel(off) - 1, -1, like=rows)  # chunk row -> in rows
         at[asked] = -2
         if bool((at[rows] != -2).any()):
             return None
-        at[rows] = torch.arange(rows.numel(), device=rows.device)
+        at[rows] = xp.arange(xp.numel(rows), like=rows)
         k = at[asked[own]]
         return k, k >= 0

@@ -1,4 +1,4 @@
-"""Open addressing with linear probing over tensors, vectorised over a whole batch of keys.
+"""Open addressing with linear probing over arrays, vectorised over a whole batch of keys.
 
 The tables of :mod:`torchdataguard.dedup.index` and :mod:`torchdataguard.dedup.smallsets` hold one integer
 per slot (``< 0``: empty); a key's entries live in the chain of slots that starts at its home position and
@@ -7,15 +7,22 @@ slots per step, ``w`` = :data:`WINDOW` at first and doubling at each further ste
 every chain ends inside its first two windows, and the few keys of a batch that meet a long cluster finish
 in a few more steps), so the number of passes over a batch is small and does not grow with the batch.
 
-On the CPU the same steps run in NumPy on the tensors' memory (its gathers are several times faster than
-torch's indexing there); on other devices in torch. Both give tables that answer every lookup the same way.
+A stage on the CPU holds NumPy arrays (its gathers are several times faster than torch's indexing there) and
+runs the NumPy implementation; tensors (other devices) run the torch one. Both give tables that answer every
+lookup the same way.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
 import numpy as np
-import torch
+
+from . import xp
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .xp import Array
 
 __all__ = ["GROWTH", "MAX_LOAD", "WINDOW", "capacity_for", "chain_matches", "linear_probe_insert"]
 
@@ -34,32 +41,31 @@ def capacity_for(n_entries: int) -> int:
     return max(1024, int(n_entries / (MAX_LOAD * 0.99)) + 1)
 
 
-def chain_matches(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, stride: int, col: torch.Tensor,
-                  want: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def chain_matches(table: "Array", pos: "Array", stored: "Array", stride: int, col: "Array",
+                  want: "Array") -> Tuple["Array", "Array"]:
     """Every ``(i, e)`` with ``e`` an entry of the chain that starts at ``pos[i]`` and
     ``stored[e * stride + col[i]] == want[i]``.
 
     Args:
         table: the slots (int32 or int64; ``< 0`` empty).
         pos: int64 [k] home positions, each in ``[0, table.numel())``.
-        stored: a flat tensor of what each entry holds (``stride`` values per entry).
+        stored: a flat array of what each entry holds (``stride`` values per entry).
         col, want: int64 [k]: which of an entry's values to compare, and the value a match has.
     Returns:
-        int64 tensors ``(i, e)`` of equal length.
+        int64 arrays ``(i, e)`` of equal length, of the table's kind (NumPy arrays, or torch tensors).
 
     Example:
-        >>> t = torch.full((1024,), -1, dtype=torch.int32)
-        >>> linear_probe_insert(t, torch.tensor([5, 5]), torch.tensor([0, 1], dtype=torch.int32))
-        >>> chain_matches(t, torch.tensor([5]), torch.tensor([70, 71]), 1, torch.tensor([0]), torch.tensor([71]))
-        (tensor([0]), tensor([1]))
+        >>> t = np.full(1024, -1, dtype=np.int32)
+        >>> linear_probe_insert(t, np.array([5, 5]), np.array([0, 1], dtype=np.int32))
+        >>> [a.tolist() for a in chain_matches(t, np.array([5]), np.array([70, 71]), 1, np.array([0]), np.array([71]))]
+        [[0], [1]]
     """
-    if pos.device.type == "cpu":
-        i, e = _matches_numpy(table.numpy(), pos.numpy(), stored.numpy(), stride, col.numpy(), want.numpy())
-        return torch.from_numpy(i), torch.from_numpy(e)
-    return _matches_torch(table, pos, stored, stride, col, want)
+    if xp.is_tensor(table):
+        return _matches_torch(table, pos, stored, stride, col, want)
+    return _matches_numpy(table, pos, stored, stride, col, want)
 
 
-def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor, *, empty: bool = False) -> None:
+def linear_probe_insert(table: "Array", pos: "Array", values: "Array", *, empty: bool = False) -> None:
     """Insert ``values`` (non-negative) at their home positions ``pos`` with linear probing, in
     place.
 
@@ -74,38 +80,35 @@ def linear_probe_insert(table: torch.Tensor, pos: torch.Tensor, values: torch.Te
     a home take one at a time.
 
     Example:
-        >>> t = torch.full((1024,), -1, dtype=torch.int32)
-        >>> linear_probe_insert(t, torch.tensor([5, 5, 1023]), torch.tensor([0, 1, 2], dtype=torch.int32), empty=True)
+        >>> t = np.full(1024, -1, dtype=np.int32)
+        >>> linear_probe_insert(t, np.array([5, 5, 1023]), np.array([0, 1, 2], dtype=np.int32), empty=True)
         >>> t[[5, 6, 1023]].tolist()
         [0, 1, 2]
     """
-    if pos.numel() == 0:
+    if xp.numel(pos) == 0:
         return
+    pos, values = xp.astype(pos, "int64"), xp.astype(values, xp.dtype_name(table))
     if empty:
-        pos, values = _fill_empty(table, pos.to(torch.int64), values.to(table.dtype))
-        if pos.numel() == 0:
+        pos, values = _fill_empty(table, pos, values)
+        if xp.numel(pos) == 0:
             return
-    if pos.device.type == "cpu":
-        _insert_numpy(table.numpy(), pos.numpy().astype(np.int64, copy=False),
-                      values.numpy().astype(table.numpy().dtype, copy=False))
+    if xp.is_tensor(table):
+        _insert_torch(table, pos, values)
     else:
-        _insert_torch(table, pos.to(torch.int64), values.to(table.dtype))
+        _insert_numpy(table, pos, values)
 
 
-def _fill_empty(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def _fill_empty(table: "Array", pos: "Array", values: "Array") -> Tuple["Array", "Array"]:
     """Place ``values`` in the empty ``table`` as linear probing would, in one pass: in the order of their homes
     ``h``, the ``i``-th value lands at ``s_i = max(h_i, s_(i-1) + 1) = i + max_(j <= i)(h_j - j)``, so
     every slot from a value's home to its place is filled by the values before it. Returns the values whose
     place would be past the end (and their homes): they wrap around to the start, by the stepwise insert."""
-    T = table.numel()
-    order = torch.argsort(pos.to(torch.int32) if T < 2**31 else pos, stable=True)  # (int32 sorts faster)
-    i = torch.arange(pos.numel(), device=pos.device)
-    place = i + torch.cummax(pos[order] - i, 0).values  # increasing: those past the end are the last ones
-    fit = pos.numel() if int(place[-1]) < T else int(torch.searchsorted(place, T))
-    if pos.device.type == "cpu":  # NumPy's gather and scatter are the faster ones here
-        table.numpy()[place[:fit].numpy()] = values.numpy()[order[:fit].numpy()]
-    else:
-        table[place[:fit]] = values[order[:fit]]
+    T = xp.numel(table)
+    order = xp.stable_argsort(xp.astype(pos, "int32") if T < 2**31 else pos)  # (int32 sorts faster)
+    i = xp.arange(xp.numel(pos), like=pos)
+    place = i + xp.cummax(pos[order] - i)  # increasing: those past the end are the last ones
+    fit = xp.numel(pos) if int(place[-1]) < T else int(xp.searchsorted(place, xp.asarray([T], like=place))[0])
+    table[place[:fit]] = values[order[:fit]]
     late = order[fit:]
     return pos[late], values[late]
 
@@ -191,18 +194,20 @@ def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> Non
         pos, values, mark = nxt[keep], values[keep], mark[keep]
 
 
-# -- torch (any device) -----------------------------------------------------------------------------------
-def _window_torch(pos: torch.Tensor, T: int, w: int) -> torch.Tensor:
+# -- torch (tensors) -----------------------------------------------------------------------------------
+def _window_torch(pos: "torch.Tensor", T: int, w: int) -> "torch.Tensor":
+    torch = xp._torch()
     idx = pos.unsqueeze(1) + torch.arange(w, device=pos.device)
     return torch.where(idx >= T, idx - T, idx)
 
 
-def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor, stride: int, col: torch.Tensor,
-                   want: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def _matches_torch(table: "torch.Tensor", pos: "torch.Tensor", stored: "torch.Tensor", stride: int,
+                   col: "torch.Tensor", want: "torch.Tensor") -> Tuple["torch.Tensor", "torch.Tensor"]:
+    torch = xp._torch()
     T = table.numel()
     q = torch.arange(pos.numel(), device=pos.device)
-    out_q: List[torch.Tensor] = []
-    out_e: List[torch.Tensor] = []
+    out_q: List["torch.Tensor"] = []
+    out_e: List["torch.Tensor"] = []
     step = 0
     while q.numel():
         w = _width(step, T)
@@ -224,7 +229,8 @@ def _matches_torch(table: torch.Tensor, pos: torch.Tensor, stored: torch.Tensor,
     return torch.cat(out_q), torch.cat(out_e)
 
 
-def _insert_torch(table: torch.Tensor, pos: torch.Tensor, values: torch.Tensor) -> None:
+def _insert_torch(table: "torch.Tensor", pos: "torch.Tensor", values: "torch.Tensor") -> None:
+    torch = xp._torch()
     T = table.numel()
     mark = (-2 - torch.arange(pos.numel(), device=pos.device)).to(table.dtype)
     step = 0

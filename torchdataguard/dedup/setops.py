@@ -1,30 +1,35 @@
 """Vectorised operations on shingle sets held flat: the set of row ``i`` is ``vals[off[i]:off[i + 1]]``.
 
 Used by the exact short-text path of near-duplicate detection (:mod:`torchdataguard.dedup.smallsets`):
-distinct sets, prefixes for the prefix filter, exact intersections of many pairs at once.
+distinct sets, prefixes for the prefix filter, exact intersections of many pairs at once. Each function works on
+NumPy arrays or torch tensors (:mod:`torchdataguard.dedup.xp`) and returns arrays of the kind it gets.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
-import torch
 
 from ..core.mixing import np_mix64
+from . import xp
 from .distinct import sorted_unique
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array
+
+_INT64_MAX = 2**63 - 1
 
 __all__ = ["gather_sets", "intersections", "pairs_sharing_key", "prefix_lengths", "prefix_positions",
            "segment_owner", "segment_positions", "segments", "shingle_sets", "key_groups", "blocked_in_groups"]
 
 
-def prefix_lengths(size: torch.Tensor, threshold: float) -> torch.Tensor:
+def prefix_lengths(size: "Array", threshold: float) -> "Array":
     """``n - ceil(t * n) + 1`` for each set size ``n`` (at least 1, at most ``n``)."""
-    need = torch.ceil(size.to(torch.float64) * threshold - 1e-6).to(torch.int64).clamp(min=1)
-    return (size - need + 1).clamp(min=1).minimum(size.clamp(min=1))
+    need = xp.clip(xp.astype(xp.ceil(xp.astype(size, "float64") * threshold - 1e-6), "int64"), 1)
+    return xp.minimum(xp.clip(size - need + 1, 1), xp.clip(size, 1))
 
 
-def shingle_sets(x: torch.Tensor, doc: torch.Tensor, cand: torch.Tensor,
-                 limit: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def shingle_sets(x: "Array", doc: "Array", cand: "Array", limit: int) -> Tuple["Array", "Array", "Array"]:
     """Distinct shingle sets of the documents flagged in ``cand`` that have fewer than ``limit`` of them.
 
     Args:
@@ -36,81 +41,77 @@ def shingle_sets(x: torch.Tensor, doc: torch.Tensor, cand: torch.Tensor,
         ascending (as int64), and empty where ``size == limit``.
 
     Example:
-        >>> size, sets, off = shingle_sets(torch.tensor([5, 3, 5, 9]), torch.tensor([0, 0, 0, 1]),
-        ...                                torch.tensor([True, True]), 8)
+        >>> size, sets, off = shingle_sets(np.array([5, 3, 5, 9]), np.array([0, 0, 0, 1]), np.array([True, True]), 8)
         >>> size.tolist(), sets.tolist(), off.tolist()
         ([2, 1], [3, 5, 9], [0, 2, 3])
     """
-    dev = x.device
-    n = cand.numel()
-    size = torch.full((n,), int(limit), dtype=torch.int64, device=dev)
-    off = torch.zeros(n + 1, dtype=torch.int64, device=dev)
+    n = xp.numel(cand)
+    size = xp.full(n, int(limit), like=x)
+    off = xp.zeros(n + 1, like=x)
     if not bool(cand.any()):
-        return size, torch.zeros(0, dtype=torch.int64, device=dev), off
-    doc = doc.to(dev)
+        return size, xp.zeros(0, like=x), off
+    doc = xp.to_like(doc, x)
     sel = cand[doc]
     xs, ds = x[sel], doc[sel]
-    o = torch.argsort(xs, stable=True)
+    o = xp.stable_argsort(xs)
     xs, ds = xs[o], ds[o]
-    o = torch.argsort(ds, stable=True)
+    o = xp.stable_argsort(ds)
     xs, ds = xs[o], ds[o]
-    new = torch.ones_like(xs, dtype=torch.bool)
-    if xs.numel() > 1:
+    new = xp.full(xp.numel(xs), True, "bool", like=x)
+    if xp.numel(xs) > 1:
         new[1:] = (xs[1:] != xs[:-1]) | (ds[1:] != ds[:-1])
     xs, ds = xs[new], ds[new]
-    cnt = torch.bincount(ds, minlength=n)
+    cnt = xp.bincount(ds, minlength=n)
     small = cand & (cnt < limit)
     size[small] = cnt[small]
     keep = small[ds]
-    off[1:] = torch.cumsum(torch.where(small, cnt, torch.zeros_like(cnt)), 0)
+    off[1:] = xp.cumsum(xp.where(small, cnt, 0))
     return size, xs[keep], off
 
 
-def segment_owner(lens: torch.Tensor) -> torch.Tensor:
+def segment_owner(lens: "Array") -> "Array":
     """``repeat_interleave(arange(len(lens)), lens)``: the segment of each position of the concatenation."""
-    ends = torch.cumsum(lens, 0)
-    return _owner_of(ends, int(ends[-1]) if ends.numel() else 0)
+    ends = xp.cumsum(lens)
+    return _owner_of(ends, int(ends[-1]) if xp.numel(ends) else 0)
 
 
-def _owner_of(ends: torch.Tensor, total: int) -> torch.Tensor:
+def _owner_of(ends: "Array", total: int) -> "Array":
     """For each position ``0 .. total - 1``, how many of ``ends`` (cumulative segment lengths) are at or below
     it: its segment (``searchsorted(ends, pos, right=True)`` in one pass: a count of the segment ends at each
     position, summed; repeat_interleave with tensor counts and searchsorted are slower on CPU)."""
     if total == 0:
-        return torch.zeros(0, dtype=torch.int64, device=ends.device)
+        return xp.zeros(0, like=ends)
     inner = ends[:-1]
-    return torch.cumsum(torch.bincount(inner[inner < total], minlength=total)[:total], 0)
+    return xp.cumsum(xp.bincount(inner[inner < total], minlength=total)[:total])
 
 
-def gather_sets(sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def gather_sets(sets: "Array", off: "Array", rows: "Array") -> Tuple["Array", "Array"]:
     """The sets of ``rows`` as ``(flat values, owner position in rows)``."""
     lens = off[rows + 1] - off[rows]
     return segments(sets, off[rows], lens)
 
 
-def segment_positions(starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def segment_positions(starts: "Array", lens: "Array") -> Tuple["Array", "Array"]:
     """Positions ``starts[k] .. starts[k] + lens[k] - 1`` of every segment ``k``, concatenated, and the
     segment of each."""
-    total = int(lens.sum()) if lens.numel() else 0
-    dev = starts.device
+    total = int(lens.sum()) if xp.numel(lens) else 0
     if total == 0:
-        z = torch.zeros(0, dtype=torch.int64, device=dev)
-        return z, z.clone()
-    ends = torch.cumsum(lens, 0)
+        z = xp.zeros(0, like=starts)
+        return z, xp.copy(z)
+    ends = xp.cumsum(lens)
     owner = _owner_of(ends, total)
-    return torch.arange(total, device=dev) + (starts - (ends - lens))[owner], owner
+    return xp.arange(total, like=starts) + (starts - (ends - lens))[owner], owner
 
 
-def segments(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def segments(vals: "Array", starts: "Array", lens: "Array") -> Tuple["Array", "Array"]:
     """The values of the segments ``vals[starts[k] : starts[k] + lens[k]]``, concatenated, and the owner
     ``k`` of each."""
     idx, owner = segment_positions(starts, lens)
     return vals[idx], owner
 
 
-def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, threshold: float,
-                     late: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+def prefix_positions(vals: "Array", starts: "Array", lens: "Array", threshold: float,
+                     late: Optional[Callable[["Array"], "Array"]] = None) -> Tuple["Array", "Array"]:
     """Positions in ``vals`` of the prefix of each set ``vals[starts[k] : starts[k] + lens[k]]`` (sorted
     ascending), and the owner ``k`` of each.
 
@@ -130,19 +131,18 @@ def prefix_positions(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tenso
         return pos, owner
     # a set whose first values hold no late value keeps them as its prefix: they come first in the other order
     # too; only the sets with a late value there are cut again
-    redo = torch.zeros(lens.numel(), dtype=torch.bool, device=lens.device)
+    redo = xp.zeros(xp.numel(lens), "bool", like=lens)
     redo[owner[hit]] = True
-    sub = torch.nonzero(redo).flatten()
+    sub = xp.nonzero(redo)
     rpos, rown = _late_last_prefix(vals, starts[sub], lens[sub], plen[sub], late)
     keep = ~redo[owner]
-    pos, owner = torch.cat([pos[keep], rpos]), torch.cat([owner[keep], sub[rown]])
-    order = torch.argsort(owner, stable=True)  # by set, each set's positions in set order (as they come)
+    pos, owner = xp.cat([pos[keep], rpos]), xp.cat([owner[keep], sub[rown]])
+    order = xp.stable_argsort(owner)  # by set, each set's positions in set order (as they come)
     return pos[order], owner[order]
 
 
-def _late_last_prefix(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, plen: torch.Tensor,
-                      late: Callable[[torch.Tensor], torch.Tensor],
-                      plain: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def _late_last_prefix(vals: "Array", starts: "Array", lens: "Array", plen: "Array", late: Callable[["Array"], "Array"],
+                      plain: Optional[Tuple["Array", "Array"]] = None) -> Tuple["Array", "Array"]:
     """:func:`prefix_positions` of sets cut in the order "late values last", ``plen`` values each (``plain``:
     the answer returned when no value is late)."""
     pos, owner = segment_positions(starts, lens)
@@ -152,127 +152,123 @@ def _late_last_prefix(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tens
     # each element's rank in that order within its set, without sorting: an element that is not late comes
     # after the earlier ones of its set that are not late; a late one after every one that is not late and the
     # earlier late ones (the positions come out in set order, the same positions as a stable sort would keep)
-    early = (~is_late).to(torch.int64)
-    ce = torch.zeros(pos.numel() + 1, dtype=torch.int64, device=pos.device)
-    torch.cumsum(early, 0, out=ce[1:])
-    first = torch.cumsum(lens, 0) - lens  # where each set starts in the concatenation
+    early = xp.astype(~is_late, "int64")
+    ce = xp.zeros(xp.numel(pos) + 1, like=pos)
+    ce[1:] = xp.cumsum(early)
+    first = xp.cumsum(lens) - lens  # where each set starts in the concatenation
     before = ce[:-1] - ce[first][owner]  # elements not late before this one, in its set
     n_early = (ce[first + lens] - ce[first])[owner]
-    at = torch.arange(pos.numel(), device=pos.device) - first[owner]
-    rank = torch.where(is_late, n_early + at - before, before)
+    at = xp.arange(xp.numel(pos), like=pos) - first[owner]
+    rank = xp.where(is_late, n_early + at - before, before)
     keep = rank < plen[owner]
     return pos[keep], owner[keep]
 
 
-def key_groups(keys: torch.Tensor, owner: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def key_groups(keys: "Array", owner: "Array") -> Tuple["Array", "Array"]:
     """``(owners, group)``: the owners of ``keys`` sorted by key value (stable: within one value, owners keep
     their order, non-decreasing when ``owner`` is), and the group (one per distinct value) of each, for
     :func:`blocked_in_groups`."""
-    order = torch.argsort(keys, stable=True)
+    order = xp.stable_argsort(keys)
     ks, ow = keys[order], owner[order]
-    start = torch.ones_like(ks, dtype=torch.bool)
+    start = xp.full(xp.numel(ks), True, "bool", like=ks)
     start[1:] = ks[1:] != ks[:-1]
-    return ow, torch.cumsum(start.to(torch.int64), 0) - 1
+    return ow, xp.cumsum(xp.astype(start, "int64")) - 1
 
 
-def blocked_in_groups(ow: torch.Tensor, group: torch.Tensor, r: int,
-                      blockers: Optional[torch.Tensor] = None) -> torch.Tensor:
+def blocked_in_groups(ow: "Array", group: "Array", r: int, blockers: Optional["Array"] = None) -> "Array":
     """bool [r]: owners (0..r-1) in a group of :func:`key_groups` with an earlier owner (one flagged in
     ``blockers``, bool [r], when given).
 
     Example:
-        >>> ow, group = key_groups(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]))
+        >>> ow, group = key_groups(np.array([7, 9, 7, 9, 7]), np.array([0, 0, 1, 1, 2]))
         >>> blocked_in_groups(ow, group, 3).tolist()
         [False, True, True]
-        >>> blocked_in_groups(ow, group, 3, blockers=torch.tensor([False, True, True])).tolist()
+        >>> blocked_in_groups(ow, group, 3, blockers=np.array([False, True, True])).tolist()
         [False, False, True]
     """
-    blocked = torch.zeros(r, dtype=torch.bool, device=ow.device)
-    if ow.numel() < 2:
+    blocked = xp.zeros(r, "bool", like=ow)
+    if xp.numel(ow) < 2:
         return blocked
     if blockers is None:
-        start = torch.ones_like(group, dtype=torch.bool)
+        start = xp.full(xp.numel(group), True, "bool", like=group)
         start[1:] = group[1:] != group[:-1]
         first_owner = ow[start][group]
     else:  # the first owner of each group that may block (r: none)
-        may = torch.where(blockers[ow], ow, torch.full_like(ow, r))
-        first = torch.full((int(group[-1]) + 1,), r, dtype=ow.dtype, device=ow.device)
-        first_owner = first.scatter_reduce(0, group, may, "amin")[group]
+        may = xp.where(blockers[ow], ow, r)
+        first = xp.full(int(group[-1]) + 1, r, xp.dtype_name(ow), like=ow)
+        first_owner = xp.scatter_amin_(first, group, may)[group]
     blocked[ow[first_owner < ow]] = True
     return blocked
 
 
-def pairs_sharing_key(keys: torch.Tensor, owner: torch.Tensor, r: int,
-                      blockers: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def pairs_sharing_key(keys: "Array", owner: "Array", r: int, blockers: Optional["Array"] = None) -> Tuple["Array", "Array"]:
     """Unique pairs ``(a, b)``, ``a < b``, of owners (rows 0..r-1) that hold a common key value; with
     ``blockers`` (bool [r]), only the pairs whose ``a`` is flagged (the others are never enumerated).
 
     Example:
-        >>> pairs_sharing_key(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]), 3)
-        (tensor([0, 0, 1]), tensor([1, 2, 2]))
-        >>> pairs_sharing_key(torch.tensor([7, 9, 7, 9, 7]), torch.tensor([0, 0, 1, 1, 2]), 3,
-        ...                   blockers=torch.tensor([False, True, True]))
-        (tensor([1]), tensor([2]))
+        >>> [a.tolist() for a in pairs_sharing_key(np.array([7, 9, 7, 9, 7]), np.array([0, 0, 1, 1, 2]), 3)]
+        [[0, 0, 1], [1, 2, 2]]
+        >>> [a.tolist() for a in pairs_sharing_key(np.array([7, 9, 7, 9, 7]), np.array([0, 0, 1, 1, 2]), 3,
+        ...                                        blockers=np.array([False, True, True]))]
+        [[1], [2]]
     """
-    dev = keys.device
-    if keys.numel() < 2:
-        z = torch.zeros(0, dtype=torch.int64, device=dev)
-        return z, z.clone()
-    order = torch.argsort(keys, stable=True)
+    if xp.numel(keys) < 2:
+        z = xp.zeros(0, like=keys)
+        return z, xp.copy(z)
+    order = xp.stable_argsort(keys)
     ks, ow = keys[order], owner[order]
-    start = torch.ones_like(ks, dtype=torch.bool)
+    start = xp.full(xp.numel(ks), True, "bool", like=ks)
     start[1:] = ks[1:] != ks[:-1]
-    first = torch.nonzero(start).flatten()
-    seg = torch.cumsum(start.to(torch.int64), 0) - 1
+    first = xp.nonzero(start)
+    seg = xp.cumsum(xp.astype(start, "int64")) - 1
     if blockers is None:
-        rank = torch.arange(ks.numel(), device=dev) - first[seg]
+        rank = xp.arange(xp.numel(ks), like=ks) - first[seg]
         earlier, k = segment_positions(first[seg], rank)  # for element k, every earlier element of its key value
     else:  # for element k, the earlier elements of its key value whose owner may block: a range of ``flagged``
-        flag = blockers[ow].to(torch.int64)
-        before = torch.cumsum(flag, 0) - flag  # flagged elements before each
+        flag = xp.astype(blockers[ow], "int64")
+        before = xp.cumsum(flag) - flag  # flagged elements before each
         lo = before[first][seg]
         e, k = segment_positions(lo, before - lo)
-        earlier = torch.nonzero(flag).flatten()[e]
+        earlier = xp.nonzero(flag)[e]
     a, b = ow[earlier], ow[k]
     keep = a != b
     pair = sorted_unique(a[keep] * r + b[keep])
     return pair // r, pair % r
 
 
-def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor,
-                  b_vals: torch.Tensor, b_off: torch.Tensor, b_idx: torch.Tensor) -> torch.Tensor:
+def intersections(a_vals: "Array", a_off: "Array", a_idx: "Array", b_vals: "Array", b_off: "Array",
+                  b_idx: "Array") -> "Array":
     """``|A_p & B_p|`` for each pair ``p`` of set ``a_idx[p]`` of ``a`` and set ``b_idx[p]`` of ``b`` (each set
     sorted ascending, without repeats), exactly: sets of at most :data:`DENSE_WIDTH` values by a binary search
     of each value of ``A_p`` in ``B_p`` (:func:`_intersections_dense`), longer ones by tagging both sets with
     the pair, sorting, and counting equal neighbours.
 
     Example:
-        >>> intersections(torch.tensor([1, 2, 3]), torch.tensor([0, 3]), torch.tensor([0]),
-        ...               torch.tensor([2, 3, 4, 7]), torch.tensor([0, 3, 4]), torch.tensor([0])).tolist()
+        >>> intersections(np.array([1, 2, 3]), np.array([0, 3]), np.array([0]),
+        ...               np.array([2, 3, 4, 7]), np.array([0, 3, 4]), np.array([0])).tolist()
         [2]
     """
-    P = a_idx.numel()
-    dev = a_vals.device
+    P = xp.numel(a_idx)
     if P == 0:
-        return torch.zeros(0, dtype=torch.int64, device=dev)
+        return xp.zeros(0, like=a_vals)
     a_len, b_len = a_off[a_idx + 1] - a_off[a_idx], b_off[b_idx + 1] - b_off[b_idx]
-    widest = int(torch.maximum(a_len.max(), b_len.max()))
-    if widest <= DENSE_WIDTH and a_vals.dtype == b_vals.dtype == torch.int64:
+    widest = max(int(a_len.max()), int(b_len.max()))
+    if widest <= DENSE_WIDTH and xp.dtype_name(a_vals) == xp.dtype_name(b_vals) == "int64":
         return _intersections_dense(a_vals, a_off[a_idx], a_len, b_vals, b_off[b_idx], b_len)
     va, pa = segments(a_vals, a_off[a_idx], a_off[a_idx + 1] - a_off[a_idx])
     vb, pb = segments(b_vals, b_off[b_idx], b_off[b_idx + 1] - b_off[b_idx])
-    v = torch.cat([va, vb])
-    p = torch.cat([pa, pb])
-    if dev.type == "cpu" and v.dtype == torch.int64:  # the hash reads each value as 64 bits
-        counts = _intersections_by_hash(v.numpy(), p.numpy(), P)
+    v = xp.cat([va, vb])
+    p = xp.cat([pa, pb])
+    if not xp.is_tensor(v) and v.dtype == np.int64:  # the hash reads each value as 64 bits
+        counts = _intersections_by_hash(v, p, P)
         if counts is not None:
-            return torch.from_numpy(counts)
-    o = torch.argsort(v, stable=True)
+            return counts
+    o = xp.stable_argsort(v)
     v, p = v[o], p[o]
-    o = torch.argsort(p, stable=True)
+    o = xp.stable_argsort(p)
     v, p = v[o], p[o]
     same = (v[1:] == v[:-1]) & (p[1:] == p[:-1])
-    return torch.bincount(p[1:][same], minlength=P)
+    return xp.bincount(p[1:][same], minlength=P)
 
 
 
@@ -282,23 +278,27 @@ def intersections(a_vals: torch.Tensor, a_off: torch.Tensor, a_idx: torch.Tensor
 DENSE_WIDTH = 64
 
 
-def _padded(vals: torch.Tensor, starts: torch.Tensor, lens: torch.Tensor, width: int) -> torch.Tensor:
+def _padded(vals: "Array", starts: "Array", lens: "Array", width: int) -> "Array":
     """[k, width]: segment ``k`` of ``vals`` in row ``k``, then the largest int64 (where ``lens[k] < width``)."""
-    col = torch.arange(width, device=vals.device)
+    col = xp.arange(width, like=vals)
     at = starts[:, None] + col
-    out = vals[at.clamp_(max=max(vals.numel() - 1, 0))] if vals.numel() else torch.zeros_like(at)
-    return out.masked_fill_(col >= lens[:, None], torch.iinfo(torch.int64).max)
+    out = vals[xp.clip(at, hi=max(xp.numel(vals) - 1, 0))] if xp.numel(vals) else xp.zeros(tuple(at.shape), like=at)
+    return xp.where(col >= lens[:, None], _INT64_MAX, out)
 
 
-def _intersections_dense(a_vals: torch.Tensor, a_start: torch.Tensor, a_len: torch.Tensor, b_vals: torch.Tensor,
-                         b_start: torch.Tensor, b_len: torch.Tensor) -> torch.Tensor:
+def _intersections_dense(a_vals: "Array", a_start: "Array", a_len: "Array", b_vals: "Array", b_start: "Array",
+                         b_len: "Array") -> "Array":
     """The counts of :func:`intersections` for short sorted sets: each set of ``b`` is one row of a padded
     matrix, and each value of the paired ``a`` set is looked up in that row (one batched binary search).
     The padding is the largest int64, after every value, so a value's place in its row is found before any
-    padding; a value counts when its place is inside the set and holds it."""
+    padding; a value counts when its place is inside the set and holds it. NumPy has no row-wise search: there
+    each value of ``a`` is compared with the whole row (:func:`_dense_counts_numpy`), the same counts."""
     wa, wb = max(int(a_len.max()), 1), max(int(b_len.max()), 1)
     A = _padded(a_vals, a_start, a_len, wa)
     B = _padded(b_vals, b_start, b_len, wb)
+    if not xp.is_tensor(A):
+        return _dense_counts_numpy(A, a_len, B, b_len)
+    torch = xp._torch()
     at = torch.searchsorted(B, A)
     found = at < b_len[:, None]
     found &= torch.gather(B, 1, at.clamp_(max=wb - 1)) == A
@@ -320,3 +320,21 @@ def _intersections_by_hash(v: np.ndarray, p: np.ndarray, P: int) -> Optional[np.
                     or bool(np.any(eq[1:] == eq[:-1] + 1))):  # a hash collision, or three equal hashes
         return None
     return np.bincount(p[eq], minlength=P).astype(np.int64)
+
+
+def _dense_counts_numpy(A: np.ndarray, a_len: np.ndarray, B: np.ndarray, b_len: np.ndarray) -> np.ndarray:
+    """``|A_p & B_p|`` of padded rows (sets of distinct values: a value of ``A_p`` matches one of ``B_p`` at
+    most), by comparing every pair of values of a row, a block of rows at a time (4M comparisons a block)."""
+    P, wa = A.shape
+    wb = B.shape[1]
+    ina = np.arange(wa) < a_len[:, None]
+    inb = np.arange(wb) < b_len[:, None]
+    out = np.empty(P, dtype=np.int64)
+    step = max(1, (1 << 22) // (wa * wb))
+    for s in range(0, P, step):
+        e = min(P, s + step)
+        eq = A[s:e, :, None] == B[s:e, None, :]
+        eq &= ina[s:e, :, None]
+        eq &= inb[s:e, None, :]
+        out[s:e] = eq.sum((1, 2))
+    return out

@@ -24,17 +24,19 @@ So the only pairs decided by estimate are a kept document of ``K2`` or more shin
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import StateError
+from . import xp
 from .distinct import live_positions, sorted_unique
-from .hashing import mix64
 from .index import IdStore
 from .prefix_memo import PrefixMemo
 from .probing import GROWTH, MAX_LOAD, capacity_for, chain_matches, linear_probe_insert
 from .setops import gather_sets, intersections, pairs_sharing_key, prefix_lengths, prefix_positions
+from .token_hashing import mix64
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .xp import Array, Device
 
 __all__ = ["SmallSetIndex", "TokenSet", "exact_key", "exact_limits"]
 
@@ -68,9 +70,9 @@ def exact_limits(threshold: float, exact_below: int) -> Tuple[int, int, int]:
     return k, k2, max(k2, _least_above(k2 - 1, threshold))
 
 
-def exact_key(inter: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
+def exact_key(inter: "Array", union: "Array") -> "Array":
     """``floor(inter / union * 2**EXACT_BITS)`` in integer arithmetic (the rank of an exact similarity)."""
-    return torch.div(inter << EXACT_BITS, union.clamp(min=1), rounding_mode="floor")
+    return (inter << EXACT_BITS) // xp.clip(union, 1)
 
 
 class TokenSet:
@@ -78,46 +80,47 @@ class TokenSet:
     binary search per value tested; the set holds the few tokens demoted by :class:`SmallSetIndex`).
 
     Example:
-        >>> s = TokenSet(); s.add(torch.tensor([5, 9, 5]))
-        >>> s.contains(torch.tensor([9, 4, 5])).tolist(), len(s)
+        >>> import numpy as np
+        >>> s = TokenSet(); s.add(np.array([5, 9, 5]))
+        >>> s.contains(np.array([9, 4, 5])).tolist(), len(s)
         ([True, False, True], 2)
     """
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
-        self.vals = torch.zeros(0, dtype=torch.int64, device=self.device)  # sorted, distinct
+    def __init__(self, device: "Device" = "cpu") -> None:
+        self.device = device
+        self.vals = xp.zeros(0, device=device)  # sorted, distinct
 
     def __len__(self) -> int:
-        return self.vals.numel()
+        return xp.numel(self.vals)
 
     @property
     def n(self) -> int:
-        return self.vals.numel()
+        return xp.numel(self.vals)
 
-    def contains(self, values: torch.Tensor) -> torch.Tensor:
-        if not self.vals.numel() or not values.numel():
-            return torch.zeros(values.shape, dtype=torch.bool, device=values.device)
-        at = torch.searchsorted(self.vals, values).clamp_(max=self.vals.numel() - 1)
+    def contains(self, values: "Array") -> "Array":
+        if not xp.numel(self.vals) or not xp.numel(values):
+            return xp.zeros(tuple(values.shape), "bool", like=values)
+        at = xp.clip(xp.searchsorted(self.vals, values), hi=xp.numel(self.vals) - 1)
         return self.vals[at] == values
 
-    def add(self, values: torch.Tensor) -> None:
-        self.vals = torch.unique(torch.cat([self.vals, values.to(torch.int64).flatten()]))
+    def add(self, values: "Array") -> None:
+        self.vals = xp.unique(xp.cat([self.vals, xp.astype(values, "int64").reshape(-1)]))
 
-    def discard(self, values: torch.Tensor) -> None:
+    def discard(self, values: "Array") -> None:
         """Remove ``values`` (those held)."""
-        if self.vals.numel() and values.numel():
-            self.vals = self.vals[~torch.isin(self.vals, values.to(torch.int64))]
+        if xp.numel(self.vals) and xp.numel(values):
+            self.vals = self.vals[~xp.isin(self.vals, xp.astype(values, "int64"))]
 
     def clear(self) -> None:
         self.vals = self.vals[:0]
 
-    def to(self, device) -> "TokenSet":
-        self.device = torch.device(device)
-        self.vals = self.vals.to(self.device)
+    def to(self, device: "Device") -> "TokenSet":
+        self.device = device
+        self.vals = xp.as_device(self.vals, device)
         return self
 
     def nbytes(self) -> int:
-        return self.vals.numel() * 8
+        return xp.numel(self.vals) * 8
 
 
 #: a prefix token found in more than this many stored prefixes by one query is demoted (see SmallSetIndex)
@@ -144,57 +147,56 @@ class SmallSetIndex:
         device: where the tensors live.
     """
 
-    def __init__(self, threshold: float, device: torch.device | str = "cpu") -> None:
+    def __init__(self, threshold: float, device: "Device" = "cpu") -> None:
         self.threshold = float(threshold)
-        self.device = torch.device(device)
+        self.device = device
         self.ids = IdStore()
         self.n = 0
         self.npool = 0
-        self.pool = torch.zeros(4096, dtype=torch.int64, device=self.device)
-        self.off = torch.zeros(1025, dtype=torch.int64, device=self.device)
+        self.pool = xp.zeros(4096, device=device)
+        self.off = xp.zeros(1025, device=device)
         self.entries = 0
-        self.table = torch.full((capacity_for(1024),), -1, dtype=torch.int32, device=self.device)
+        self.table = xp.full(capacity_for(1024), -1, "int32", device=device)
         self.demoted = TokenSet(self.device)
         self.dead = TokenSet(self.device)  # pool positions whose table entry is dead (few; dropped on rebuild)
         self.demotions = 0  # numbers the order of the prefix filter (see PrefixMemo)
         self.memo = PrefixMemo(self.threshold)
 
     @property
-    def sizes(self) -> torch.Tensor:
+    def sizes(self) -> "Array":
         """Distinct shingle count of each stored document."""
         return self.off[1 : self.n + 1] - self.off[: self.n]
 
-    def _home(self, tok: torch.Tensor) -> torch.Tensor:
-        return (mix64(tok ^ _SALT) & _MASK63) % self.table.numel()
+    def _home(self, tok: "Array") -> "Array":
+        return (mix64(tok ^ _SALT) & _MASK63) % xp.numel(self.table)
 
-    def insert(self, sets: torch.Tensor, off: torch.Tensor, rows: torch.Tensor, ids: Any) -> None:
+    def insert(self, sets: "Array", off: "Array", rows: "Array", ids: Any) -> None:
         """Store the sets of ``rows`` (of a chunk's ``sets``/``off``), in order, with their ``ids``."""
-        m = rows.numel()
+        m = xp.numel(rows)
         if m == 0:
             return
         vals, _ = gather_sets(sets, off, rows)
         lens = off[rows + 1] - off[rows]
-        need = self.npool + vals.numel()
-        if need > self.pool.numel():
-            new = torch.zeros(max(need, int(self.pool.numel() * GROWTH)), dtype=torch.int64, device=self.device)
+        need = self.npool + xp.numel(vals)
+        if need > xp.numel(self.pool):
+            new = xp.zeros(max(need, int(xp.numel(self.pool) * GROWTH)), like=self.pool)
             new[: self.npool] = self.pool[: self.npool]
             self.pool = new
-        if self.n + m + 1 > self.off.numel():
-            new = torch.zeros(max(self.n + m + 1, int(self.off.numel() * GROWTH)), dtype=torch.int64,
-                              device=self.device)
+        if self.n + m + 1 > xp.numel(self.off):
+            new = xp.zeros(max(self.n + m + 1, int(xp.numel(self.off) * GROWTH)), like=self.off)
             new[: self.n + 1] = self.off[: self.n + 1]
             self.off = new
         start = self.npool
         self.pool[start:need] = vals
-        self.off[self.n + 1 : self.n + m + 1] = start + torch.cumsum(lens, 0)
+        self.off[self.n + 1 : self.n + m + 1] = start + xp.cumsum(lens)
         first = self.n
         self.n += m
         self.npool = need
         self.ids.extend(list(ids))
         known = self.memo.stored(sets, off, rows, self.off[first : self.n], self.demotions)
-        self._add(self._prefix(torch.arange(first, self.n, device=self.device)) if known is None else known)
+        self._add(self._prefix(xp.arange(first, self.n, like=self.off)) if known is None else known)
 
-    def _prefix(self, slots: torch.Tensor) -> torch.Tensor:
+    def _prefix(self, slots: "Array") -> "Array":
         """Pool positions of the prefixes of stored ``slots`` under the current order."""
         return prefix_positions(self.pool, self.off[slots], self.sizes[slots], self.threshold, self._late())[0]
 
@@ -207,78 +209,78 @@ class SmallSetIndex:
         """Dead entries in the table."""
         return len(self.dead)
 
-    def _table_dtype(self) -> torch.dtype:
+    def _table_dtype(self) -> str:
         """int32 table entries (pool positions) while the pool allows, else int64."""
-        return torch.int32 if self.pool.numel() < 2**31 else torch.int64
+        return "int32" if xp.numel(self.pool) < 2**31 else "int64"
 
-    def _add(self, pos: torch.Tensor) -> None:
-        self.entries += pos.numel()
-        if (self.entries > MAX_LOAD * self.table.numel() or 4 * self.ndead > self.entries
-                or self.table.dtype != self._table_dtype()):
+    def _add(self, pos: "Array") -> None:
+        self.entries += xp.numel(pos)
+        if (self.entries > MAX_LOAD * xp.numel(self.table) or 4 * self.ndead > self.entries
+                or xp.dtype_name(self.table) != self._table_dtype()):
             self._rebuild(capacity_for(int((self.entries - self.ndead) * GROWTH)), also=pos)
-        elif pos.numel():
+        elif xp.numel(pos):
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos)
 
-    def _rebuild(self, capacity: int, *, also: Optional[torch.Tensor] = None, from_prefixes: bool = False) -> None:
+    def _rebuild(self, capacity: int, *, also: Optional["Array"] = None, from_prefixes: bool = False) -> None:
         """A fresh table of ``capacity`` slots holding every live entry once: the prefix positions of all
         stored sets under the current order. They are the old table's live entries and the positions ``also``
         being added (see :meth:`_demote`: it keeps the live entries equal to the prefixes), or, with
         ``from_prefixes`` (on loading), computed from the sets."""
         if from_prefixes:
-            pos = self._prefix(torch.arange(self.n, device=self.device))
+            pos = self._prefix(xp.arange(self.n, like=self.off))
         else:
             pos = live_positions(self.table, self.dead.vals if self.ndead else None, also, self.npool)
-        self.table = torch.full((capacity,), -1, dtype=self._table_dtype(), device=self.device)
-        self.entries = pos.numel()
+        self.table = xp.full(capacity, -1, self._table_dtype(), like=self.pool)
+        self.entries = xp.numel(pos)
         self.dead.clear()
-        if pos.numel():
+        if xp.numel(pos):
             linear_probe_insert(self.table, self._home(self.pool[pos]), pos, empty=True)
 
-    def _lookup(self, tok: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _lookup(self, tok: "Array") -> Tuple["Array", "Array"]:
         """Live entries holding the tokens ``tok``: ``(index into tok, pool position)``."""
-        i, e = chain_matches(self.table, self._home(tok), self.pool, 1, torch.zeros_like(tok), tok)
-        if self.ndead and i.numel():
+        i, e = chain_matches(self.table, self._home(tok), self.pool, 1, xp.zeros(xp.numel(tok), like=tok), tok)
+        if self.ndead and xp.numel(i):
             live = ~self.dead.contains(e)
             i, e = i[live], e[live]
         return i, e
 
-    def _demote(self, tokens: torch.Tensor, found: Optional[torch.Tensor] = None) -> None:
+    def _demote(self, tokens: "Array", found: Optional["Array"] = None) -> None:
         """Put ``tokens`` last in the order; ``found``: pool positions of the live entries holding them."""
         if found is None:
             found = self._lookup(tokens)[1] if self.n else tokens[:0]
-        slots = torch.unique(torch.searchsorted(self.off[1 : self.n + 1], found, right=True))
+        slots = xp.unique(xp.searchsorted(self.off[1 : self.n + 1], found, right=True))
         old = self._prefix(slots)
         self.demoted.add(tokens)
         self.demotions += 1
         new = self._prefix(slots)
-        fresh = new[~torch.isin(new, old)]
-        gone = old[~torch.isin(old, new)]
+        fresh = new[~xp.isin(new, old)]
+        gone = old[~xp.isin(old, new)]
         self.dead.discard(fresh)  # a position can come back (all of its set demoted)
         self.dead.add(gone)
         self._add(fresh)
 
-    def candidates(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                   rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def candidates(self, sets: "Array", off: "Array", size: "Array",
+                   rows: "Array") -> Tuple["Array", "Array"]:
         """Unique ``(position in rows, stored slot)`` pairs whose prefixes share a token: a superset of the
         pairs with Jaccard at or above the threshold."""
-        e0 = torch.zeros(0, dtype=torch.int64, device=self.device)
-        if self.n == 0 or rows.numel() == 0:
+        e0 = xp.zeros(0, like=self.pool)
+        if self.n == 0 or xp.numel(rows) == 0:
             return e0, e0
         pos, q = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
         tok = sets[pos]
         i, e = self._lookup(tok)
-        if not i.numel():
+        if not xp.numel(i):
             return e0, e0
-        hot = torch.bincount(i, minlength=tok.numel()) > DEMOTE_AT
+        hot = xp.bincount(i, minlength=xp.numel(tok)) > DEMOTE_AT
         if bool(hot.any()):
-            self._demote(torch.unique(tok[hot]), e[hot[i]])
+            self._demote(xp.unique(tok[hot]), e[hot[i]])
         qs = q[i]
-        slots = torch.searchsorted(self.off[1 : self.n + 1], e, right=True)
+        slots = xp.searchsorted(self.off[1 : self.n + 1], e, right=True)
         pair = sorted_unique(qs * (self.n + 1) + slots)
         return pair // (self.n + 1), pair % (self.n + 1)
 
-    def prefix_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                      rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def prefix_within(self, sets: "Array", off: "Array", size: "Array",
+                      rows: "Array") -> Tuple["Array", "Array"]:
         """The prefix tokens of ``rows`` and their owners (positions in ``rows``) that :meth:`pairs_within`
         pairs rows by, a token held by more than :data:`DEMOTE_AT` rows being demoted first."""
         pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
@@ -288,56 +290,56 @@ class SmallSetIndex:
             pos, own = self.memo.positions(sets, off, size, rows, self.demotions, self._late())
         return sets[pos], own
 
-    def pairs_within(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor, rows: torch.Tensor,
-                     prefix: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
-                     blockers: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def pairs_within(self, sets: "Array", off: "Array", size: "Array", rows: "Array",
+                     prefix: Optional[Tuple["Array", "Array"]] = None,
+                     blockers: Optional["Array"] = None) -> Tuple["Array", "Array"]:
         """Pairs ``(a, b)``, ``a < b``, of positions in ``rows`` whose sets reach the threshold (exact Jaccard;
         candidates from shared prefix tokens, :meth:`prefix_within`, or ``prefix`` when given); with
         ``blockers`` (bool [len(rows)]), only those whose ``a`` is flagged. The answer does not depend on this
         index's order or content."""
-        r = rows.numel()
+        r = xp.numel(rows)
         if r < 2:
-            z = torch.zeros(0, dtype=torch.int64, device=rows.device)
-            return z, z.clone()
+            z = xp.zeros(0, like=rows)
+            return z, xp.copy(z)
         tok, own = prefix if prefix is not None else self.prefix_within(sets, off, size, rows)
         a, b = pairs_sharing_key(tok, own, r, blockers)
-        if a.numel():
+        if xp.numel(a):
             na, nb = size[rows[a]], size[rows[b]]
             fit = self._sizes_fit(na, nb)
             a, b, na, nb = a[fit], b[fit], na[fit], nb[fit]
             inter = intersections(sets, off, rows[a], sets, off, rows[b])
-            ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * (na + nb - inter).to(torch.float64)
+            ok = xp.astype(inter, "float64") >= (self.threshold - 1e-9) * xp.astype(na + nb - inter, "float64")
             a, b = a[ok], b[ok]
         return a, b
 
-    def _sizes_fit(self, na: torch.Tensor, nb: torch.Tensor) -> torch.Tensor:
+    def _sizes_fit(self, na: "Array", nb: "Array") -> "Array":
         """bool: the pairs of sets of sizes ``na``/``nb`` that may reach the threshold. ``inter <= min`` and
         ``union >= max``, so a pair with ``min < (t - 1e-9) * max`` fails the test ``inter >= (t - 1e-9) *
         union`` (in float64 too: the rounded product grows with its factor); only those are left out."""
-        lo, hi = torch.minimum(na, nb), torch.maximum(na, nb)
-        return lo.to(torch.float64) >= (self.threshold - 1e-9) * hi.to(torch.float64)
+        lo, hi = xp.minimum(na, nb), xp.maximum(na, nb)
+        return xp.astype(lo, "float64") >= (self.threshold - 1e-9) * xp.astype(hi, "float64")
 
-    def matches(self, sets: torch.Tensor, off: torch.Tensor, size: torch.Tensor,
-                rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def matches(self, sets: "Array", off: "Array", size: "Array",
+                rows: "Array") -> Tuple["Array", "Array", "Array", "Array"]:
         """Every stored set whose exact Jaccard with a query row reaches the threshold, as
         ``(position in rows, slot, inter, union)``."""
         q, s = self.candidates(sets, off, size, rows)
-        if q.numel():
+        if xp.numel(q):
             nq, ns = size[rows[q]], self.sizes[s]
             fit = self._sizes_fit(nq, ns)
             q, s, nq, ns = q[fit], s[fit], nq[fit], ns[fit]
-        if not q.numel():
-            e = torch.zeros(0, dtype=torch.int64, device=self.device)
+        if not xp.numel(q):
+            e = xp.zeros(0, like=self.pool)
             return e, e, e, e
         inter = intersections(sets, off, rows[q], self.pool, self.off, s)
         union = nq + ns - inter
-        ok = inter.to(torch.float64) >= (self.threshold - 1e-9) * union.to(torch.float64)
+        ok = xp.astype(inter, "float64") >= (self.threshold - 1e-9) * xp.astype(union, "float64")
         return q[ok], s[ok], inter[ok], union[ok]
 
-    def to(self, device) -> "SmallSetIndex":
-        self.device = torch.device(device)
+    def to(self, device: "Device") -> "SmallSetIndex":
+        self.device = device
         for name in ("pool", "off", "table"):
-            setattr(self, name, getattr(self, name).to(self.device))
+            setattr(self, name, xp.as_device(getattr(self, name), device))
         self.demoted.to(self.device)
         self.dead.to(self.device)
         self.memo.clear()
@@ -346,25 +348,26 @@ class SmallSetIndex:
     def nbytes(self) -> int:
         """Bytes of the stored sets, offsets, table and ids."""
         return ((self.npool + self.n + 1) * 8 + self.dead.nbytes() + self.demoted.nbytes()
-                + self.table.numel() * self.table.element_size() + (self.ids.nbytes() if self.n else 0))
+                + xp.numel(self.table) * self.table.itemsize + (self.ids.nbytes() if self.n else 0))
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"sets": self.pool[: self.npool].cpu().clone(), "sizes": self.sizes.cpu().clone(), **self.ids.state_dict()}
+        return {"sets": xp.saved(self.pool[: self.npool]), "sizes": xp.saved(self.sizes), **self.ids.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        pool = state["sets"].to(torch.int64).flatten()
-        sizes = state["sizes"].to(torch.int64).flatten()
-        if int(sizes.sum()) != pool.numel() or bool((sizes < 1).any()):
-            raise StateError(f"small-set state lists sizes adding up to {int(sizes.sum())} for {pool.numel()} stored "
-                             f"shingles; the files of different checkpoints were mixed or were damaged")
+        """Restore :meth:`state_dict` (NumPy arrays or tensors), held as this index's device holds arrays."""
+        pool = xp.as_device(xp.astype(state["sets"], "int64").reshape(-1), self.device)
+        sizes = xp.as_device(xp.astype(state["sizes"], "int64").reshape(-1), self.device)
+        if int(sizes.sum()) != xp.numel(pool) or bool((sizes < 1).any()):
+            raise StateError(f"small-set state lists sizes adding up to {int(sizes.sum())} for {xp.numel(pool)} "
+                             f"stored shingles; the files of different checkpoints were mixed or were damaged")
         self.ids.load_state_dict(state)
-        if self.ids.n != sizes.numel():
-            raise StateError(f"small-set state has {sizes.numel()} sets but {self.ids.n} ids")
-        self.n, self.npool = sizes.numel(), pool.numel()
-        self.pool = torch.zeros(max(4096, self.npool), dtype=torch.int64, device=self.device)
-        self.pool[: self.npool] = pool.to(self.device)
-        self.off = torch.zeros(max(1025, self.n + 1), dtype=torch.int64, device=self.device)
-        self.off[1 : self.n + 1] = torch.cumsum(sizes, 0).to(self.device)
+        if self.ids.n != xp.numel(sizes):
+            raise StateError(f"small-set state has {xp.numel(sizes)} sets but {self.ids.n} ids")
+        self.n, self.npool = xp.numel(sizes), xp.numel(pool)
+        self.pool = xp.zeros(max(4096, self.npool), like=pool)
+        self.pool[: self.npool] = pool
+        self.off = xp.zeros(max(1025, self.n + 1), like=pool)
+        self.off[1 : self.n + 1] = xp.cumsum(sizes)
         self.demoted = TokenSet(self.device)  # frequent tokens are found again by the queries that meet them
         self.demotions += 1
         self.memo.clear()

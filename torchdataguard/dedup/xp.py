@@ -23,9 +23,10 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "clip", "copy", "cummax",
-           "cumsum", "device_of", "device_type", "equal", "full", "is_tensor", "isin", "nonzero", "numel",
-           "numpy_of", "on_numpy", "repeat", "scatter_amax_", "searchsorted", "sort", "stable_argsort", "tile",
+__all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "ceil", "clip",
+           "contiguous", "copy", "cummax", "cumsum", "device_of", "device_type", "dtype_name", "equal", "full",
+           "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
+           "same_device", "saved", "scatter_amax_", "scatter_amin_", "searchsorted", "sort", "stable_argsort", "tile",
            "to_like", "unique", "view", "where", "zeros"]
 
 #: environment variable: ``torch`` makes stages on the CPU hold torch tensors (the tests' way to run that path)
@@ -156,6 +157,12 @@ def as_device(a: Array, device: Device) -> Array:
     return a.to(dev) if is_tensor(a) else asarray(a, device=dev)
 
 
+def saved(a: Array) -> Any:
+    """A CPU torch tensor holding a copy of ``a``: what a stage's ``state_dict`` returns (the guard's state files
+    are written by ``safetensors.torch``; saving imports torch, deciding does not)."""
+    return _torch().from_numpy(np.array(numpy_of(a)))
+
+
 def numpy_of(a: Array) -> np.ndarray:
     """A NumPy view (CPU tensors, NumPy arrays) or copy (other devices) of ``a``."""
     return a.detach().cpu().numpy() if is_tensor(a) else np.asarray(a)
@@ -177,6 +184,23 @@ def astype(a: Array, dtype: str) -> Array:
 def view(a: Array, dtype: str) -> Array:
     """The same bytes read as ``dtype`` (the last dimension rescaled)."""
     return a.view(_dtype(dtype, is_tensor(a)))
+
+
+def dtype_name(a: Array) -> str:
+    """The name of ``a``'s dtype, the same for both kinds (``"int32"``, ``"uint8"``, ``"bool"`` ...)."""
+    return str(a.dtype).replace("torch.", "")
+
+
+def contiguous(a: Array) -> Array:
+    """``a`` with its elements in row-major order in memory (itself when they are)."""
+    return a.contiguous() if is_tensor(a) else np.ascontiguousarray(a)
+
+
+def same_device(a: Array, device: Device) -> bool:
+    """Whether ``a`` is already held as a stage on ``device`` holds it (:func:`as_device` would return it)."""
+    if on_numpy(device):
+        return isinstance(a, np.ndarray)
+    return is_tensor(a) and a.device == _torch().device(device)
 
 
 def copy(a: Array) -> Array:
@@ -225,7 +249,12 @@ def sort(a: Array) -> Array:
 
 def unique(a: Array) -> Array:
     """The distinct values of flat ``a``, ascending."""
-    return _torch().unique(a) if is_tensor(a) else np.unique(a)
+    if is_tensor(a):
+        return _torch().unique(a)
+    s = np.sort(a, axis=None)  # (np.unique would import numpy.ma on its first call: a few ms of every scan)
+    keep = np.ones(s.size, dtype=bool)
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 def searchsorted(sorted_: Array, v: Array, *, right: bool = False) -> Array:
@@ -237,7 +266,14 @@ def searchsorted(sorted_: Array, v: Array, *, right: bool = False) -> Array:
 
 def isin(a: Array, b: Array) -> Array:
     """bool: whether each element of ``a`` is in ``b``."""
-    return _torch().isin(a, b) if is_tensor(a) else np.isin(a, b)
+    if is_tensor(a):
+        return _torch().isin(a, b)
+    if not b.size:
+        return np.zeros(a.shape, dtype=bool)
+    s = np.sort(b, axis=None)  # a binary search (np.isin sorts both and may import numpy.ma)
+    at = np.searchsorted(s, a)
+    np.minimum(at, s.size - 1, out=at)
+    return s[at] == a
 
 
 def equal(a: Array, b: Array) -> bool:
@@ -273,6 +309,29 @@ def scatter_amax_(out: Array, idx: Array, vals: Array) -> Array:
         return out.scatter_reduce_(0, idx, vals, reduce="amax", include_self=True)
     np.maximum.at(out, idx, vals)
     return out
+
+
+def scatter_amin_(out: Array, idx: Array, vals: Array) -> Array:
+    """``out[idx[k]] = min(out[idx[k]], vals[k])`` for every ``k``, in place; returns ``out``."""
+    if is_tensor(out):
+        return out.scatter_reduce_(0, idx, vals, reduce="amin", include_self=True)
+    np.minimum.at(out, idx, vals)
+    return out
+
+
+def minimum(a: Array, b: Array) -> Array:
+    """Elementwise minimum of two arrays of one kind."""
+    return _torch().minimum(a, b) if is_tensor(a) else np.minimum(a, b)
+
+
+def maximum(a: Array, b: Array) -> Array:
+    """Elementwise maximum of two arrays of one kind."""
+    return _torch().maximum(a, b) if is_tensor(a) else np.maximum(a, b)
+
+
+def ceil(a: Array) -> Array:
+    """The least integer (as a float) at or above each element of a float array."""
+    return _torch().ceil(a) if is_tensor(a) else np.ceil(a)
 
 
 def bincount(a: Array, minlength: int = 0) -> Array:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 
 from ..core.stage import Drop
-from ..dedup.exact import ExactDedup
+from ..dedup import xp
+from ..dedup.exact import ExactDedup, _digests, _first_rows
 from .sharded import SHARDED, GlobalIds, ShardedStage
 
 __all__ = ["ShardedExact"]
@@ -24,8 +26,8 @@ class ShardedExact(ShardedStage):
     def width(self) -> int:
         return 2
 
-    def encode(self, keys: torch.Tensor, n: int) -> torch.Tensor:
-        return keys.to("cpu", torch.int64).reshape(n, 2)
+    def encode(self, keys: Any, n: int) -> torch.Tensor:
+        return torch.as_tensor(xp.numpy_of(_digests(keys))).to("cpu", torch.int64).reshape(n, 2)
 
     def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
         G = words.shape[0]
@@ -33,13 +35,12 @@ class ShardedExact(ShardedStage):
         if G == 0:
             return out, []
         index = self.stage.index
-        dev = index.device
-        d = words.to(dev)
-        owner = (d[:, 0] & _MASK63) % self.comm.world
-        mine = torch.nonzero(owner == self.comm.rank).flatten()
+        d = xp.as_device(words, index.device)  # the index's kind: NumPy arrays on the CPU
+        owner = xp.numpy_of((d[:, 0] & _MASK63) % self.comm.world)
+        mine = np.flatnonzero(owner == self.comm.rank)
         hits: List[Tuple[int, Any]] = []
-        if mine.numel():
-            found = index.lookup(d[mine])
+        if mine.size:
+            found = xp.numpy_of(index.lookup(d[xp.asarray(mine, like=d)]))
             ok = found >= 0
             hits = [(j, index.ids.get(s)) for j, s in zip(mine[ok].tolist(), found[ok].tolist())]
         # one collective: hit flags and matched ids of every row (ids of non-hits stay 0 / None)
@@ -57,32 +58,28 @@ class ShardedExact(ShardedStage):
             for part in self.comm.all_gather_json([[j, v] for j, v in hits]):
                 for j, v in part:
                     matched[int(j)] = v
-        hit = torch.zeros(G, dtype=torch.bool)
+        hit = np.zeros(G, dtype=bool)
         for j, v in matched.items():
             hit[j] = True
             out[j] = Drop("duplicate/exact", matched=v, score=1.0)
-        rest = torch.nonzero(~hit).flatten().to(dev)
-        if rest.numel():
-            _, inv = torch.unique(d[rest], dim=0, return_inverse=True)
-            pos = torch.arange(rest.numel(), device=dev)
-            first = torch.full((int(inv.max()) + 1,), rest.numel(), dtype=torch.int64, device=dev)
-            first.scatter_reduce_(0, inv, pos, reduce="amin", include_self=True)
-            first_of = first[inv]
-            is_first = first_of == pos
+        rest = np.flatnonzero(~hit)
+        if rest.size:
+            first_of = _first_rows(xp.numpy_of(d)[rest])  # position in rest of each row's first copy
+            is_first = first_of == np.arange(rest.size)
             for j, f in zip(rest[~is_first].tolist(), rest[first_of[~is_first]].tolist()):
                 out[j] = Drop("duplicate/exact", matched=ids.get(f), score=1.0)
             new = rest[is_first]
             new = new[owner[new] == self.comm.rank]
-            if new.numel():
-                index.insert(d[new], ids.take(new).tolist())
+            if new.size:
+                index.insert(d[xp.asarray(new, like=d)], ids.take(torch.from_numpy(new)).tolist())
         return out, []
 
     def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
         problems = super().check_state(stage_state, state)
         d = stage_state.get("index", {}).get("digests") if isinstance(stage_state.get("index"), Mapping) else None
-        if not isinstance(d, torch.Tensor) or d.dim() != 2 or d.shape[1] != 2:
+        if not isinstance(d, (torch.Tensor, np.ndarray)) or d.ndim != 2 or d.shape[1] != 2:
             return problems + ["the saved exact index has no [n, 2] digests tensor"]
-        owner = (d.to(torch.int64)[:, 0] & _MASK63) % self.comm.world
+        owner = (xp.numpy_of(d).astype(np.int64)[:, 0] & _MASK63) % self.comm.world
         stray = int((owner != self.comm.rank).sum())
         if stray:
             problems.append(f"{stray} stored digests belong to other ranks (digest mod {self.comm.world}): this part "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 
 from ..core.stage import Drop
+from ..dedup import xp
 from ..dedup.index import LSHIndex
 from ..dedup.near import NearDedup
 from ..dedup.near_keys import NearKeys
@@ -16,6 +18,12 @@ from .comm import Comm
 from .sharded import SHARDED, GlobalIds, ShardedStage
 
 __all__ = ["ShardedNear"]
+
+
+def _tensor(a: Any) -> torch.Tensor:
+    """``a`` as a tensor for a collective: itself when it is one (on the stage's device), else a CPU tensor
+    sharing a NumPy array's memory (a stage on the CPU holds NumPy arrays)."""
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
 
 
 @SHARDED.register("NearDedup")
@@ -37,32 +45,31 @@ class ShardedNear(ShardedStage):
         self.limits = stage.cfg.limits
         self.next_seq = 0
         dev = stage.index.device
-        self._seq = torch.zeros(1024, dtype=torch.int64, device=dev)
+        self._seq = xp.zeros(1024, device=dev)
         self._nseq = 0
-        self._sseq = torch.zeros(1024, dtype=torch.int64, device=dev)
+        self._sseq = xp.zeros(1024, device=dev)
         self._nsseq = 0
 
     @property
-    def seq(self) -> torch.Tensor:
+    def seq(self) -> Any:
         """Global insertion numbers of this rank's documents in the LSH index, in local slot order."""
         return self._seq[: self._nseq]
 
     @property
-    def sseq(self) -> torch.Tensor:
+    def sseq(self) -> Any:
         """Global insertion numbers of this rank's documents in the exact-set index, in local slot order."""
         return self._sseq[: self._nsseq]
 
-    def _append(self, which: str, seqs: torch.Tensor) -> None:
+    def _append(self, which: str, seqs: Any) -> None:
         dev = self.stage.index.device
         buf, n = (self._seq, self._nseq) if which == "lsh" else (self._sseq, self._nsseq)
-        if buf.device != dev:
-            buf = buf.to(dev)
-        need = n + seqs.numel()
-        if need > buf.numel():
-            new = torch.zeros(max(need, 2 * buf.numel()), dtype=torch.int64, device=dev)
+        buf = xp.as_device(buf, dev)
+        need = n + xp.numel(seqs)
+        if need > xp.numel(buf):
+            new = xp.zeros(max(need, 2 * xp.numel(buf)), like=buf)
             new[:n] = buf[:n]
             buf = new
-        buf[n:need] = seqs.to(dev)
+        buf[n:need] = xp.as_device(seqs, dev)
         if which == "lsh":
             self._seq, self._nseq = buf, need
         else:
@@ -81,7 +88,7 @@ class ShardedNear(ShardedStage):
         return self._nib_words + 2 + (self.limits[2] - 1)
 
     def encode(self, keys: NearKeys, n: int) -> torch.Tensor:
-        keys = keys.to("cpu")
+        keys = NearKeys(*(torch.as_tensor(xp.numpy_of(a)) for a in (keys.nib, keys.valid, keys.size, keys.sets, keys.off)))
         packed = LSHIndex.pack(keys.nib)
         nw = self._nib_words
         buf = torch.zeros(n, nw * 8, dtype=torch.uint8)
@@ -97,20 +104,21 @@ class ShardedNear(ShardedStage):
             words[row, nw + 2 + col] = keys.sets
         return words
 
-    def _decode(self, words: torch.Tensor) -> NearKeys:
+    def _decode(self, words: Any) -> NearKeys:
+        """The keys of encoded ``words`` (NumPy arrays or tensors: the kind ``words`` is)."""
         nw = self._nib_words
-        body = words[:, :nw].contiguous().view(torch.uint8)[:, : self.num_perm // 2]
-        size = words[:, nw + 1].clone()
+        body = xp.view(xp.contiguous(words[:, :nw]), "uint8")[:, : self.num_perm // 2]
+        size = xp.copy(words[:, nw + 1])
         block = words[:, nw + 2 :]
         has = size < self.limits[2]
-        lens = torch.where(has, size, torch.zeros_like(size))
-        inside = torch.arange(block.shape[1], device=words.device).unsqueeze(0) < lens.unsqueeze(1)
-        off = torch.zeros(words.shape[0] + 1, dtype=torch.int64, device=words.device)
-        off[1:] = torch.cumsum(lens, 0)
+        lens = xp.where(has, size, 0)
+        inside = xp.arange(block.shape[1], like=words)[None, :] < lens[:, None]
+        off = xp.zeros(words.shape[0] + 1, like=words)
+        off[1:] = xp.cumsum(lens)
         return NearKeys(LSHIndex.unpack(body), words[:, nw] != 0, size, block[inside], off)
 
     def memory_bytes(self) -> int:
-        return self.stage.memory_bytes() + (self._seq.numel() + self._sseq.numel()) * 8
+        return self.stage.memory_bytes() + (xp.numel(self._seq) + xp.numel(self._sseq)) * 8
 
     def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
         st: NearDedup = self.stage  # type: ignore[assignment]
@@ -119,27 +127,28 @@ class ShardedNear(ShardedStage):
         if G == 0:
             return out, []
         dev = st.index.device
-        keys = self._decode(words.to(dev))
+        keys = self._decode(xp.as_device(words, dev))  # the stage's kind: NumPy arrays on the CPU
         # settings under which nothing is compared are refused as by the local stage; every rank sees the same
         # global chunk, so every rank raises
         st.check_compares(keys.valid, self.examples, n=G)
-        counts = [(j, "near/no_content") for j in torch.nonzero(~keys.valid).flatten().tolist()]
+        counts = [(j, "near/no_content") for j in xp.nonzero(~keys.valid).tolist()]
         W, me = self.comm.world, self.comm.rank
-        R = torch.nonzero(keys.valid).flatten()
-        while R.numel():
-            b = st.wave_best(keys, R, lsh_order=self.seq.to(dev), small_order=self.sseq.to(dev))
-            best = self.comm.all_reduce(torch.stack([b.lkey, b.ekey], 1), "max").to(dev)
+        R = xp.nonzero(keys.valid)
+        while xp.numel(R):
+            b = st.wave_best(keys, R, lsh_order=xp.as_device(self.seq, dev), small_order=xp.as_device(self.sseq, dev))
+            best = xp.as_device(self.comm.all_reduce(torch.stack([_tensor(b.lkey), _tensor(b.ekey)], 1), "max"), dev)
             lkey, ekey = best[:, 0], best[:, 1]
             hit_mask = (lkey > 0) | (ekey > 0)
             wait = st.waiting(keys, R, hit_mask, ekey)  # the same answer on every rank: the keys were reduced
-            hit = torch.nonzero(hit_mask & ~wait).flatten()
-            if hit.numel():
-                nh = hit.numel()
-                iu = torch.zeros(nh, 2, dtype=torch.int64, device=dev)
+            hit = xp.nonzero(hit_mask & ~wait)
+            if xp.numel(hit):
+                nh = xp.numel(hit)
+                iu = xp.zeros((nh, 2), like=lkey)
                 if bool((ekey[hit] > 0).any()):  # every rank knows this: the keys were reduced
                     mine_e = (b.ekey[hit] == ekey[hit]) & (ekey[hit] > 0)
-                    iu[mine_e] = torch.stack([b.inter[hit][mine_e], b.union[hit][mine_e]], 1)
-                    iu = self.comm.all_reduce(iu, "sum").to(dev)
+                    iu[mine_e, 0] = b.inter[hit][mine_e]
+                    iu[mine_e, 1] = b.union[hit][mine_e]
+                    iu = xp.as_device(self.comm.all_reduce(_tensor(iu), "sum"), dev)
                 mine: List[Tuple[int, Any]] = []
                 scores: List[float] = []
                 cols = (lkey[hit], ekey[hit], iu[:, 0], iu[:, 1], b.lkey[hit], b.lslot[hit], b.ekey[hit], b.eslot[hit])
@@ -158,12 +167,12 @@ class ShardedNear(ShardedStage):
                 for k, j in enumerate(R[hit].tolist()):
                     out[j] = Drop("duplicate/near", matched=matched[k], score=scores[k])
             safe = R[~hit_mask & ~wait]
-            seqs = torch.arange(self.next_seq, self.next_seq + safe.numel(), dtype=torch.int64, device=dev)
-            self.next_seq += int(safe.numel())
+            seqs = xp.arange(self.next_seq, self.next_seq + xp.numel(safe), like=safe)
+            self.next_seq += xp.numel(safe)
             own = (seqs % W) == me
             if bool(own.any()):
                 rows_own = safe[own]
-                to_lsh, to_small = st.store(keys, rows_own, ids.take(rows_own).tolist())
+                to_lsh, to_small = st.store(keys, rows_own, ids.take(_tensor(rows_own)).tolist())
                 self._append("lsh", seqs[own][to_lsh])
                 self._append("small", seqs[own][to_small])
             R = R[wait]
@@ -175,18 +184,18 @@ class ShardedNear(ShardedStage):
         self._nsseq = 0
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"seq": self.seq.cpu().clone(), "sseq": self.sseq.cpu().clone(), "next_seq": int(self.next_seq)}
+        return {"seq": xp.saved(self.seq), "sseq": xp.saved(self.sseq), "next_seq": int(self.next_seq)}
 
     def check_state(self, stage_state: Mapping[str, Any], state: Any) -> List[str]:
-        if not isinstance(state, Mapping) or not isinstance(state.get("seq"), torch.Tensor):
+        if not isinstance(state, Mapping) or not isinstance(state.get("seq"), (torch.Tensor, np.ndarray)):
             return ["the saved partition lacks its 'seq' tensor (global insertion numbers)"]
         nxt = state.get("next_seq")
         if isinstance(nxt, bool) or not isinstance(nxt, int) or nxt < 0:
             return [f"the saved partition's next_seq={nxt!r} is not a non-negative integer"]
         index = stage_state.get("index") if isinstance(stage_state, Mapping) else None
         sig = index.get("signatures") if isinstance(index, Mapping) else None
-        stored = int(sig.shape[0]) if isinstance(sig, torch.Tensor) and sig.dim() == 2 else -1
-        seq = state["seq"].to(torch.int64).flatten()
+        stored = int(sig.shape[0]) if isinstance(sig, (torch.Tensor, np.ndarray)) and sig.ndim == 2 else -1
+        seq = torch.as_tensor(xp.numpy_of(state["seq"])).to(torch.int64).flatten()
         problems = []
         if seq.numel() != stored:
             problems.append(f"the partition holds {stored} documents but lists {seq.numel()} sequence numbers; the "
@@ -204,9 +213,9 @@ class ShardedNear(ShardedStage):
         if "sseq" not in state:
             raise StateError("near-dedup partition state lacks 'sseq' (the exact-set index's sequence numbers); it was "
                              "written by another version")
-        seq = state["seq"].to(torch.int64).cpu()
-        sseq = state["sseq"].to(torch.int64).cpu()
-        for name, got, held in (("LSH", seq.numel(), st.index.n), ("exact-set", sseq.numel(), st.small.n)):
+        seq = xp.numpy_of(state["seq"]).astype(np.int64).reshape(-1)
+        sseq = xp.numpy_of(state["sseq"]).astype(np.int64).reshape(-1)
+        for name, got, held in (("LSH", seq.size, st.index.n), ("exact-set", sseq.size, st.small.n)):
             if got != held:
                 raise StateError(f"near-dedup partition holds {held} documents in its {name} index but its state lists "
                                  f"{got} sequence numbers; the files of different checkpoints were mixed")
