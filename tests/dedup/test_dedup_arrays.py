@@ -51,6 +51,16 @@ def _corpus() -> List[Any]:
     for _ in range(500):
         t = recs[rng.randrange(len(recs))]["text"]
         recs.append({"text": t if rng.random() < 0.3 else _near_copy(t, rng)})
+    # texts that match several kept ones (two extensions of one base, kept as they differ more from each other,
+    # then the base): the match named is the most similar, the first stored on a tie
+    words = " ".join(short).split()
+    multi: List[str] = []
+    for n_base, k in [(12, 2)] * 40 + [(60, 10)] * 40:
+        base = rng.sample(words, n_base)
+        extra = [rng.sample(words, k) for _ in range(3)]
+        multi += [" ".join(base + extra[0]), " ".join(extra[1] + base), " ".join(base),
+                  " ".join(base[:-1] + extra[2][:1])]
+    recs.append({"text": " ".join(short[:3])})
     for i in range(240):
         base = [rng.randrange(1000) for _ in range(rng.choice([3, 8, 30, 90]))]
         ids: Any = list(base)
@@ -61,6 +71,10 @@ def _corpus() -> List[Any]:
         kind = i % 3
         recs.append({"input_ids": ids if kind == 0 else np.asarray(ids) if kind == 1 else torch.tensor(ids)})
     rng.shuffle(recs)
+    at = sorted(rng.sample(range(len(recs)), len(multi) // 4))
+    for j, pos in enumerate(reversed(at)):  # each group in order, at one place in the stream
+        g = len(multi) // 4 - 1 - j
+        recs[pos:pos] = [{"text": t} for t in multi[4 * g : 4 * g + 4]]
     return recs
 
 
