@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchdataguard.dedup.exact import _first_rows
+from torchdataguard.dedup.exact import first_rows
 from torchdataguard.dedup.distinct import live_positions, np_distinct, sorted_unique
 
 
@@ -57,16 +57,16 @@ def test_live_positions_are_the_sorted_live_entries(seed, npool_scale):
     assert got.dtype == torch.int64 and torch.equal(got, _reference(table, dead, free))
 
 
-def test_first_rows_of_digests_match_whole_row_grouping():
+def testfirst_rows_of_digests_match_whole_row_grouping():
     rng = np.random.default_rng(0)
     keys = rng.integers(-2**62, 2**62, size=(400, 2))
     keys[100:150] = keys[0:50]  # exact repeats
     keys[200:210, 0] = keys[300:310, 0]  # same first half, another second half: another digest
     rows = np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel()
     _, first, inv = np.unique(rows, return_index=True, return_inverse=True)
-    assert _first_rows(keys).tolist() == first[inv.ravel()].tolist()
+    assert first_rows(keys).tolist() == first[inv.ravel()].tolist()
     plain = keys[:190]
-    assert _first_rows(plain).tolist() == list(range(100)) + list(range(50)) + list(range(150, 190))
+    assert first_rows(plain).tolist() == list(range(100)) + list(range(50)) + list(range(150, 190))
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])

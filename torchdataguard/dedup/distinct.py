@@ -59,7 +59,7 @@ def sorted_unique(values: "Array", *, counts: bool = False) -> Any:
         [[1, 3, 5], [1, 1, 2]]
     """
     if xp.is_tensor(values):
-        return xp._torch().unique(values, return_counts=counts)
+        return xp.torch_module().unique(values, return_counts=counts)
     s = np.sort(values, axis=None)
     start = _run_starts(s)
     uniq = s[start]

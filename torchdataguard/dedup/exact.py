@@ -15,7 +15,7 @@ from .index import ExactIndex
 if TYPE_CHECKING:  # pragma: no cover
     from .xp import Array, Device
 
-__all__ = ["ExactDedup", "ExactKeys", "canonical_bytes"]
+__all__ = ["ExactDedup", "ExactKeys", "canonical_bytes", "exact_digests", "first_rows"]
 
 
 def canonical_bytes(obj: Any) -> bytes:
@@ -31,7 +31,7 @@ def canonical_bytes(obj: Any) -> bytes:
         if xp.is_tensor(o):  # (a tensor exists only where torch was imported)
             t = o.detach().cpu().contiguous()
             parts.append(f"T{t.dtype}{tuple(t.shape)}".encode())
-            parts.append(t.reshape(-1).view(xp._torch().uint8).numpy().tobytes() if t.numel() else b"")
+            parts.append(t.reshape(-1).view(xp.torch_module().uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(o, np.ndarray):
             a = np.ascontiguousarray(o)
             parts.append(f"A{a.dtype}{a.shape}".encode())
@@ -80,7 +80,7 @@ class ExactKeys:
         return ExactKeys(self.digests[xp.asarray(list(idx), "int64", like=self.digests)])
 
 
-def _digests(keys: Any) -> "Array":
+def exact_digests(keys: Any) -> "Array":
     """The [m, 2] digests of what the keyer gave (:class:`ExactKeys`, or an array as before 2026-12-07)."""
     return keys.digests if isinstance(keys, ExactKeys) else keys
 
@@ -99,7 +99,7 @@ class _ExactKeyer(Keyer):
         return ExactKeys(np.frombuffer(out, dtype=np.int64).reshape(-1, 2).copy() if exs else np.zeros((0, 2), np.int64))
 
 
-def _first_rows(keys: np.ndarray) -> np.ndarray:
+def first_rows(keys: np.ndarray) -> np.ndarray:
     """For each row of ``keys`` (int64 [m, 2], a 128-bit digest per row), the first row holding the same digest.
 
     Grouped by the first half alone (an int64 sort, several times faster than one over 16-byte values); when
@@ -107,7 +107,7 @@ def _first_rows(keys: np.ndarray) -> np.ndarray:
     A chunk where two digests share a first half (about 2**-64 per pair) is grouped on whole rows instead.
 
     Example:
-        >>> _first_rows(np.array([[1, 2], [3, 4], [1, 2], [1, 5]])).tolist()
+        >>> first_rows(np.array([[1, 2], [3, 4], [1, 2], [1, 5]])).tolist()
         [0, 1, 0, 3]
     """
     _, first, inv = np.unique(keys[:, 0], return_index=True, return_inverse=True)
@@ -156,9 +156,9 @@ class ExactDedup(IndexStage):
         out: List[Optional[Drop]] = [None] * m
         if m == 0:
             return out
-        d = xp.as_device(xp.astype(_digests(keys), "int64"), self.device)
+        d = xp.as_device(xp.astype(exact_digests(keys), "int64"), self.device)
         found = xp.numpy_of(self.index.lookup(d))
-        first_of = _first_rows(xp.numpy_of(d))
+        first_of = first_rows(xp.numpy_of(d))
         get = self.index.ids.get
         for i in np.flatnonzero(found >= 0).tolist():
             out[i] = Drop("duplicate/exact", matched=get(int(found[i])), score=1.0)

@@ -149,7 +149,7 @@ def probe_table(num_perm: int, seed: int, device: Optional[Any] = None) -> "Arra
     key = (num_perm, seed, None if device is None else str(device))
     probes = _probe_cache.get(key)
     if probes is None:
-        probes = _probe_table(num_perm, seed, 8 * num_perm) if device is None else xp._torch().from_numpy(
+        probes = _probe_table(num_perm, seed, 8 * num_perm) if device is None else xp.torch_module().from_numpy(
             probe_table(num_perm, seed)).to(device)
         _probe_cache[key] = probes
     return probes
@@ -290,7 +290,7 @@ def densify_torch(sig: "torch.Tensor", num_perm: int, seed: int = 1) -> "torch.T
     The probe sequences are read in blocks of growing width (8, 32, 128 ... probes), one gather per block
     for every still-empty bin, so the number of passes is logarithmic in ``8 * num_perm``.
     """
-    torch = xp._torch()
+    torch = xp.torch_module()
     probes = probe_table(num_perm, seed, sig.device)
     attempts = probes.shape[1]
     empty = sig == EMPTY

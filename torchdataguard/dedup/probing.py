@@ -196,14 +196,14 @@ def _insert_numpy(table: np.ndarray, pos: np.ndarray, values: np.ndarray) -> Non
 
 # -- torch (tensors) -----------------------------------------------------------------------------------
 def _window_torch(pos: "torch.Tensor", T: int, w: int) -> "torch.Tensor":
-    torch = xp._torch()
+    torch = xp.torch_module()
     idx = pos.unsqueeze(1) + torch.arange(w, device=pos.device)
     return torch.where(idx >= T, idx - T, idx)
 
 
 def _matches_torch(table: "torch.Tensor", pos: "torch.Tensor", stored: "torch.Tensor", stride: int,
                    col: "torch.Tensor", want: "torch.Tensor") -> Tuple["torch.Tensor", "torch.Tensor"]:
-    torch = xp._torch()
+    torch = xp.torch_module()
     T = table.numel()
     q = torch.arange(pos.numel(), device=pos.device)
     out_q: List["torch.Tensor"] = []
@@ -230,7 +230,7 @@ def _matches_torch(table: "torch.Tensor", pos: "torch.Tensor", stored: "torch.Te
 
 
 def _insert_torch(table: "torch.Tensor", pos: "torch.Tensor", values: "torch.Tensor") -> None:
-    torch = xp._torch()
+    torch = xp.torch_module()
     T = table.numel()
     mark = (-2 - torch.arange(pos.numel(), device=pos.device)).to(table.dtype)
     step = 0

@@ -298,7 +298,7 @@ def _intersections_dense(a_vals: "Array", a_start: "Array", a_len: "Array", b_va
     B = _padded(b_vals, b_start, b_len, wb)
     if not xp.is_tensor(A):
         return _dense_counts_numpy(A, a_len, B, b_len)
-    torch = xp._torch()
+    torch = xp.torch_module()
     at = torch.searchsorted(B, A)
     found = at < b_len[:, None]
     found &= torch.gather(B, 1, at.clamp_(max=wb - 1)) == A

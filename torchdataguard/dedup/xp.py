@@ -27,7 +27,7 @@ __all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "b
            "contiguous", "copy", "cummax", "cumsum", "device_of", "device_type", "dtype_name", "equal", "full",
            "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
            "same_device", "saved", "scatter_amax_", "scatter_amin_", "searchsorted", "sort", "stable_argsort", "tile",
-           "to_like", "unique", "view", "where", "zeros"]
+           "to_like", "torch_module", "unique", "view", "where", "zeros"]
 
 #: environment variable: ``torch`` makes stages on the CPU hold torch tensors (the tests' way to run that path)
 ARRAYS_ENV = "TORCHDATAGUARD_DEDUP_ARRAYS"
@@ -37,10 +37,14 @@ Array = Any
 Device = Union[str, Any, None]
 
 
-def _torch() -> Any:
-    import torch  # only where a tensor is asked for or already exists
+def torch_module() -> Any:
+    """The ``torch`` module, imported on this first call: only where a tensor is asked for or already exists."""
+    import torch
 
     return torch
+
+
+_torch = torch_module
 
 
 def is_tensor(x: Any) -> bool:

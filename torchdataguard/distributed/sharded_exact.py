@@ -8,7 +8,7 @@ import torch
 
 from ..core.stage import Drop
 from ..dedup import xp
-from ..dedup.exact import ExactDedup, _digests, _first_rows
+from ..dedup.exact import ExactDedup, exact_digests, first_rows
 from .sharded import SHARDED, GlobalIds, ShardedStage
 
 __all__ = ["ShardedExact"]
@@ -27,7 +27,7 @@ class ShardedExact(ShardedStage):
         return 2
 
     def encode(self, keys: Any, n: int) -> torch.Tensor:
-        return torch.as_tensor(xp.numpy_of(_digests(keys))).to("cpu", torch.int64).reshape(n, 2)
+        return torch.as_tensor(xp.numpy_of(exact_digests(keys))).to("cpu", torch.int64).reshape(n, 2)
 
     def decide(self, words: torch.Tensor, ids: GlobalIds) -> Tuple[List[Optional[Drop]], List[Tuple[int, str]]]:
         G = words.shape[0]
@@ -64,7 +64,7 @@ class ShardedExact(ShardedStage):
             out[j] = Drop("duplicate/exact", matched=v, score=1.0)
         rest = np.flatnonzero(~hit)
         if rest.size:
-            first_of = _first_rows(xp.numpy_of(d)[rest])  # position in rest of each row's first copy
+            first_of = first_rows(xp.numpy_of(d)[rest])  # position in rest of each row's first copy
             is_first = first_of == np.arange(rest.size)
             for j, f in zip(rest[~is_first].tolist(), rest[first_of[~is_first]].tolist()):
                 out[j] = Drop("duplicate/exact", matched=ids.get(f), score=1.0)
