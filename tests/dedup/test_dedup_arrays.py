@@ -223,6 +223,8 @@ def test_deciding_on_the_cpu_never_imports_torch():
         "        drops = st.decide(part, st.keyer()(part))\n"
         "        assert any(x is not None for x in drops), (type(st).__name__, a)\n"
         "    assert type(st.index.table).__module__ == 'numpy'\n"
+        "    state = st.state_dict()['index']  # host copies: NumPy arrays where torch is not imported\n"
+        "    assert {type(v).__module__ for v in state.values() if not isinstance(v, list)} == {'numpy'}\n"
         "print('ok')\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop(xp.ARRAYS_ENV, None)

@@ -162,9 +162,12 @@ def as_device(a: Array, device: Device) -> Array:
 
 
 def saved(a: Array) -> Any:
-    """A CPU torch tensor holding a copy of ``a``: what a stage's ``state_dict`` returns (the guard's state files
-    are written by ``safetensors.torch``; saving imports torch, deciding does not)."""
-    return _torch().from_numpy(np.array(numpy_of(a)))
+    """A host copy of ``a`` for a stage's ``state_dict``: a CPU torch tensor where this process has imported torch
+    (as every state was before), else a NumPy array (so that saving imports no torch either). The guard's state
+    files hold both alike, and ``load_state_dict`` takes either."""
+    arr = np.array(numpy_of(a))
+    t = sys.modules.get("torch")
+    return arr if t is None else t.from_numpy(arr)
 
 
 def numpy_of(a: Array) -> np.ndarray:
