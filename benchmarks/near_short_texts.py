@@ -78,7 +78,7 @@ def sentences(lo: int, hi: int, limit: int) -> List[str]:
 def _probe_firstpos(P: int, seed: int) -> np.ndarray:
     from torchdataguard.dedup import minhash
 
-    probes = minhash.probe_table(P, seed).numpy()  # the package's densification sequences
+    probes = np.asarray(minhash.probe_table(P, seed))  # the package's densification sequences
     first = np.full((P, P), probes.shape[1], dtype=np.int64)
     for b in range(P):
         for t in range(probes.shape[1] - 1, -1, -1):

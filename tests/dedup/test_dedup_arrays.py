@@ -178,6 +178,31 @@ def _leaves(tree: Any, path: str = "") -> List[Tuple[str, Any]]:
     return [(path, tree)] if isinstance(tree, torch.Tensor) else []
 
 
+def test_batch_keys_are_numpy_for_cpu_tensors_and_equal_the_keyer_and_the_torch_path(monkeypatch):
+    from torchdataguard.core.stage import Example
+    from torchdataguard.dedup.near_keys import signatures_from_batch
+
+    monkeypatch.delenv(xp.ARRAYS_ENV, raising=False)
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 500, (64, 40), generator=g)
+    mask = torch.ones(64, 40, dtype=torch.bool)
+    mask[::3, 30:] = False  # padding
+    mask[5] = False  # a row without tokens
+    ids[10:20] = ids[:10]
+    st = tdg.NearDedup(shingles="tokens")
+    k_np = signatures_from_batch({"input_ids": ids, "attention_mask": mask}, st.cfg)
+    assert not xp.is_tensor(k_np.nib)
+    monkeypatch.setenv(xp.ARRAYS_ENV, "torch")
+    k_t = signatures_from_batch({"input_ids": ids, "attention_mask": mask}, st.cfg)
+    assert xp.is_tensor(k_t.nib)
+    monkeypatch.delenv(xp.ARRAYS_ENV)
+    rows = [{"input_ids": ids[i][mask[i]].tolist()} for i in range(64)]
+    k_rec = st.keyer()([Example(i, r, None) for i, r in enumerate(rows)])
+    for f in ("nib", "valid", "size", "sets", "off"):
+        assert getattr(k_np, f).tolist() == getattr(k_t, f).tolist() == getattr(k_rec, f).tolist(), f
+    assert k_np.valid.tolist().count(False) == 1
+
+
 @pytest.mark.parametrize("seed", [1 + 7919, 5, 12345, 2**40 + 3, -7])
 @pytest.mark.parametrize("low,high,n", [(0, 128, 1024), (0, 16, 9), (1, 2**62, 40), (-5, 2**33, 17)])
 def test_torch_random_draws_are_reproduced_without_torch(seed, low, high, n):

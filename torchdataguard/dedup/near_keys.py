@@ -174,10 +174,12 @@ class NearKeyer(Keyer):
 
 
 def signatures_from_batch(batch: Mapping[str, "Array"], cfg: "NearDedupConfig") -> NearKeys:
-    """Keys straight from a collated batch holding ``input_ids`` (and ``attention_mask``), of its kind and on its
-    device."""
+    """Keys straight from a collated batch holding ``input_ids`` (and ``attention_mask``), on its device: NumPy keys
+    for a batch of NumPy arrays or of CPU tensors (what a stage on the CPU holds), tensors for tensors elsewhere."""
     ids = batch[cfg.token_field]
     mask = batch.get("attention_mask")
+    if xp.is_tensor(ids) and xp.on_numpy(ids.device):  # CPU tensors: read in place as NumPy arrays
+        ids, mask = xp.numpy_of(ids), None if mask is None else xp.numpy_of(mask)
     mask = xp.full(tuple(ids.shape), True, "bool", like=ids) if mask is None else xp.astype(xp.to_like(mask, ids), "bool")
     rows = xp.nonzero(mask.any(1))
     if xp.numel(rows) == 0:
