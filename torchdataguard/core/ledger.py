@@ -11,8 +11,6 @@ from collections import Counter
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import torch
-
 from ..errors import StateError
 from .jsonable import to_jsonable
 from .memo import DROPPED, KEPT, DecisionMemo
