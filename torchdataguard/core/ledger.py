@@ -281,7 +281,7 @@ class Ledger:
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """``{"tensors": ..., "meta": ...}``: the decisions as tensors, the counters as JSON (and the quarantine
+        """``{"tensors": ..., "meta": ...}``: the decisions as NumPy arrays, the counters as JSON (and the quarantine
         position, after flushing the file)."""
         memo = self.memo.state_dict()
         tensors, meta = memo["tensors"], memo["meta"]
