@@ -90,3 +90,15 @@ def test_a_guard_imported_from_its_module_finds_its_hooks_in_a_fresh_process() -
             "['a', 'b']\ng.save_report(tempfile.mkdtemp())")
     assert loaded_after(code, ["torchdataguard.data.dispatch", "torchdataguard.report.save"]) == [
         "torchdataguard.data.dispatch", "torchdataguard.report.save"]
+
+
+def test_a_scan_whose_stages_hold_no_tensors_loads_no_torch(tmp_path: Path) -> None:
+    # `import torch` is about 0.75 s of a 2-core machine: most of a small scan (tests/core/test_torch_free.py)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"record {i} mail a{i}@example.com"}) + "\n" for i in range(20)),
+                   encoding="utf-8")
+    code = ("from torchdataguard.cli import main\n"
+            f"assert main(['scan', {str(src)!r}, '--out', {str(tmp_path / 'out')!r}, '--stages', "
+            f"'normalize,quality,pii', '--no-progress']) == 0")
+    assert loaded_after(code, ["torch"]) == []
+    assert (tmp_path / "out" / "report.json").exists()

@@ -163,17 +163,24 @@ def _warnings_as_lines() -> Iterator[None]:
     command's own warnings, instead of Python's two lines with the file, line and source of the call that met it
     (``readers.py:205: UserWarning: ...`` then ``for rec in inner:``: the CSV separator note until the fifteenth
     session). A warning from another package names its category: ``torchdataguard: warning: FutureWarning: ...``.
-    Which warnings show (and how often) is left to the warnings filters; the way of showing them is restored on exit.
+    Which warnings show is left to the warnings filters; a line already shown is not shown again (the input is read
+    twice, to look at its first record and to scan it, and Python's record of the warnings already shown at a place is
+    cleared whenever a module changes the filters, as a lazy ``import torch`` between the two reads does). The way of
+    showing them is restored on exit.
     """
     import warnings
 
     own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    shown: set = set()
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
         kind = "" if os.path.abspath(filename).startswith(own) else f"{category.__name__}: "
-        text = " ".join(str(message).split())  # one line, whatever the message holds
+        text = f"torchdataguard: warning: {kind}{' '.join(str(message).split())}"  # one line, whatever the message holds
+        if text in shown:
+            return
+        shown.add(text)
         try:
-            print(f"torchdataguard: warning: {kind}{text}", file=file or sys.stderr, flush=True)
+            print(text, file=file or sys.stderr, flush=True)
         except (OSError, ValueError):  # a closed stderr: nothing to show it on
             pass
 

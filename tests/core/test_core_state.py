@@ -7,10 +7,12 @@ import random
 import signal
 import time
 
+import numpy as np
 import pytest
 import torch
 
 import torchdataguard as tdg
+from torchdataguard.core.arrays import to_numpy
 from torchdataguard.core.state import flatten_state
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
@@ -47,7 +49,13 @@ def filled(n, **kw):
 def same_state(a, b):
     ta, ja = flatten_state(a)
     tb, jb = flatten_state(b)
-    return ja == jb and sorted(ta) == sorted(tb) and all(torch.equal(ta[k], tb[k]) for k in ta)
+    return ja == jb and sorted(ta) == sorted(tb) and all(same_array(ta[k], tb[k]) for k in ta)
+
+
+def same_array(a, b):
+    """Same dtype, shape and elements, whether tensors or NumPy arrays (the ledger holds NumPy arrays)."""
+    a, b = to_numpy(a), to_numpy(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def canonical_sha256(tree):
@@ -438,8 +446,8 @@ def test_the_tensor_writer_keeps_its_own_temporary_file_out_of_the_folder(pair, 
     import torchdataguard.core.state as state_mod
 
     targets = []
-    real = state_mod.save_file
-    monkeypatch.setattr(state_mod, "save_file", lambda t, f, *a, **k: (targets.append(os.fspath(f)), real(t, f, *a, **k)))
+    real = state_mod.save_tensors
+    monkeypatch.setattr(state_mod, "save_tensors", lambda t, f, *a, **k: (targets.append(os.fspath(f)), real(t, f, *a, **k)))
     d = tmp_path / "ckpt"
     pair[0].save(d)
     assert targets and all(os.path.dirname(t) != str(d) for t in targets)

@@ -96,8 +96,8 @@ def test_fingerprints_that_do_not_fit_the_decisions_are_refused():
     # under any of these ids was given the saved decision whatever its content
     tensors["memo_dense_fp"] = tensors["memo_dense_fp"][:-1]
     assert_refused_and_unchanged(positional_guard(), state, "memo_dense_fp")
-    for bad in (torch.zeros_like(g.state_dict()["ledger"]["tensors"]["memo_dense_fp"]).to(torch.int32),
-                -g.state_dict()["ledger"]["tensors"]["memo_dense_fp"].abs() - 1):
+    fp = torch.as_tensor(g.state_dict()["ledger"]["tensors"]["memo_dense_fp"])  # loads take tensors or arrays
+    for bad in (torch.zeros_like(fp).to(torch.int32), -fp.abs() - 1, (-fp.abs() - 1).numpy(), fp.numpy()[:-1]):
         state = g.state_dict()
         state["ledger"]["tensors"]["memo_dense_fp"] = bad
         assert_refused_and_unchanged(positional_guard(), state, "memo_dense_fp")

@@ -163,3 +163,20 @@ def test_the_command_shows_a_python_warning_as_one_line(tmp_path):
     assert lines == [f"torchdataguard: warning: {src}: the CSV header is one column holding ';' (2 names): read as a "
                      f"';'-separated file, with the columns ['id', 'text']"], proc.stderr
     assert "UserWarning" not in proc.stderr and "for rec in inner" not in proc.stderr
+
+
+def test_the_command_shows_a_warning_once_when_the_filters_change_between_two_reads(capsys):
+    # the input is read twice (its first record, then the scan); a lazy `import torch` between the two reads
+    # changes the warning filters, which clears Python's record of the warnings shown: the note showed twice
+    import warnings
+
+    from torchdataguard.cli import _warnings_as_lines
+
+    def read():
+        warnings.warn("in.csv: the CSV header is one column holding ';'", UserWarning)
+
+    with _warnings_as_lines():
+        read()
+        warnings.filterwarnings("ignore", message="something else")  # what importing a module may do
+        read()
+    assert capsys.readouterr().err.count("the CSV header is one column") == 1

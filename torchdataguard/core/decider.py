@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
-from torch.utils.data import DataLoader, Dataset
 
 from .gcpause import gc_paused
 from .alldups import first_pass, note_chunk, warn_repeats
@@ -117,8 +116,10 @@ class ChunkCut:
         return False
 
 
-class _ChunkPlans(Dataset):
-    """Item ``c`` is the phase-one plan of chunk ``c`` of a map-style dataset (so workers can plan)."""
+class _ChunkPlans:
+    """Item ``c`` is the phase-one plan of chunk ``c`` of a map-style dataset (so workers can plan): a map-style
+    dataset for a ``DataLoader`` (``__len__`` and ``__getitem__``; not a ``torch.utils.data.Dataset``
+    subclass, so that a guard that plans in this process never imports torch)."""
 
     def __init__(self, dataset: Any, planner: Planner, chunk: int) -> None:
         self.dataset = dataset
@@ -225,6 +226,8 @@ class LocalDecider:
         it: Optional[Iterator[Plan]] = None
         fresh = first_pass(guard.ledger)
         if num_workers > 0:
+            from torch.utils.data import DataLoader  # only planning in workers needs torch
+
             it = iter(DataLoader(plans, batch_size=None, num_workers=num_workers, collate_fn=identity))
         try:
             for c in range(len(plans)):

@@ -5,9 +5,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-import torch
-
-from ..device import resolve_device
+from ..device import DeviceLike, resolve_device
 from ..errors import ConfigError, StateError
 from .alldups import end_of_source
 from .decider import DEFAULT_CHUNK, STREAM_CHUNK, Decider, LocalDecider
@@ -71,7 +69,7 @@ class Guard:
     """
 
     def __init__(self, stages: Sequence[Stage], *, text_field: Optional[str] = "text", id_field: Optional[str] = None,
-                 device: str | torch.device = "auto", strict: bool = False, max_chars: int = 2_000_000,
+                 device: DeviceLike = "auto", strict: bool = False, max_chars: int = 2_000_000,
                  quarantine: str | os.PathLike | None = None, quarantine_pii: bool = False, chunk_size: Optional[int] = None,
                  progress: bool = True, hash_ids: bool | str | bytes | IdHasher = False,
                  tokenizer: Optional[Callable[[str], Any]] = None) -> None:

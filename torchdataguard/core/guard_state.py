@@ -30,9 +30,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
-import torch
+import numpy as np
 
 from ..errors import StateError
+from .arrays import is_array, is_tensor, to_numpy
 from .ids import ids_state
 from .jsonable import to_jsonable
 from .ledger import REUSED_ID
@@ -56,7 +57,7 @@ def _leaf(obj: Any) -> Any:
         return {str(k): _leaf(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_leaf(v) for v in obj]
-    if isinstance(obj, torch.Tensor) or hasattr(obj, "tolist"):
+    if is_tensor(obj) or hasattr(obj, "tolist"):
         return to_jsonable(obj)
     # a function or another object: its type, not a repr that may hold a memory address
     return f"<{type(obj).__module__}.{type(obj).__qualname__}>"
@@ -181,12 +182,13 @@ def _check_quarantine(guard: "Guard", ledger: Any, problems: List[str]) -> None:
 
 
 def _index_ids(stage_state: Any) -> Any:
-    """The ids stored by a dedup index's saved state (a tensor or a list), or None for other formats."""
+    """The ids stored by a dedup index's saved state (a NumPy array, from a tensor or an array, or a list), or
+    None for other formats."""
     index = stage_state.get("index") if isinstance(stage_state, Mapping) else None
     if not isinstance(index, Mapping):
         return None
-    if isinstance(index.get("ids"), torch.Tensor):
-        return index["ids"]
+    if is_array(index.get("ids")):
+        return to_numpy(index["ids"])
     if isinstance(index.get("id_list"), list):
         return index["id_list"]
     return None
@@ -194,14 +196,15 @@ def _index_ids(stage_state: Any) -> Any:
 
 def _undecided_ids(ids: Any, tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> int:
     """How many of ``ids`` have no decision in the saved ledger."""
-    dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8))
+    dense = tensors.get("memo_dense")
+    dense = np.zeros(0, dtype=np.uint8) if dense is None else to_numpy(dense).reshape(-1)
     sparse = {}
     for k, v, *_ in meta.get("memo_sparse", []):
         sparse[tuple(k) if isinstance(k, list) else k] = v
-    if isinstance(ids, torch.Tensor):
-        ids = ids.to(torch.int64).flatten()
-        inside = (ids >= 0) & (ids < dense.numel())
-        known = torch.zeros_like(inside)
+    if isinstance(ids, np.ndarray):
+        ids = ids.astype(np.int64).reshape(-1)
+        inside = (ids >= 0) & (ids < dense.size)
+        known = np.zeros_like(inside)
         known[inside] = dense[ids[inside]] != 0
         rest = ids[~known].tolist()
     else:
@@ -210,7 +213,7 @@ def _undecided_ids(ids: Any, tensors: Mapping[str, Any], meta: Mapping[str, Any]
     for i in rest:
         try:
             key = tuple(i) if isinstance(i, list) else i
-            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < dense.numel() and int(dense[key]):
+            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < dense.size and int(dense[key]):
                 continue
             missing += key not in sparse
         except TypeError:
@@ -276,7 +279,7 @@ def check_guard_state(guard: "Guard", state: Any, *, index_vs_ledger: bool = Tru
                 ids = _index_ids(entry["state"]) if isinstance(st, IndexStage) else None
                 if ids is None:
                     continue
-                n = int(ids.numel()) if isinstance(ids, torch.Tensor) else len(ids)
+                n = int(ids.size) if isinstance(ids, np.ndarray) else len(ids)
                 if n > meta["seen"]:
                     problems.append(f"stage {i} {st.name!r} stores {n} documents, but the ledger has seen only "
                                     f"{meta['seen']} examples: the index and the ledger come from different saves")

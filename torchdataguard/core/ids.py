@@ -20,10 +20,10 @@ from functools import partial
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 import xxhash
 
 from ..errors import ConfigError, GuardInputError
+from .arrays import is_tensor, loaded_torch
 
 __all__ = ["FINGERPRINT", "FINGERPRINTS", "FINGERPRINT_TAGS", "ID_KEY_ENV", "LEGACY_FINGERPRINT", "blake2b_record_fingerprint", "IdHasher", "bad_id_reason", "plain_id", "check_positions", "check_split", "hash_id_field",
            "hashable_ids", "id_record_hook", "ids_state", "key_from_env", "qualify_id", "record_fingerprint"]
@@ -49,10 +49,10 @@ def _walk(o: Any, out: List[bytes]) -> None:
     elif isinstance(o, (bytes, bytearray, memoryview)):
         b = bytes(o)
         out.append(b"b" + struct.pack("<Q", len(b)) + b)
-    elif isinstance(o, torch.Tensor):
+    elif is_tensor(o):
         t = o.detach().cpu().contiguous()
         head = f"{t.dtype}{tuple(t.shape)}".encode()
-        data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        data = t.reshape(-1).view(loaded_torch().uint8).numpy().tobytes() if t.numel() else b""
         out.append(b"t" + struct.pack("<QQ", len(head), len(data)) + head + data)
     elif isinstance(o, np.ndarray) or isinstance(o, np.generic):
         a = np.ascontiguousarray(o)
@@ -193,8 +193,8 @@ FINGERPRINT_TAGS: Dict[Callable[[Any], int], str] = {f: tag for tag, f in FINGER
 
 def plain_id(value: Any) -> Any:
     """``value``, or the ``int`` a NumPy integer or 0-d integer tensor holds (``with_format("torch")`` streams)."""
-    if isinstance(value, np.integer) or (isinstance(value, torch.Tensor) and value.dim() == 0 and not value.dtype.is_floating_point
-                                         and not value.dtype.is_complex and value.dtype != torch.bool):
+    if isinstance(value, np.integer) or (is_tensor(value) and value.dim() == 0 and not value.dtype.is_floating_point
+                                         and not value.dtype.is_complex and value.dtype != loaded_torch().bool):
         return int(value)
     return value
 

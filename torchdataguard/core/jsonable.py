@@ -8,7 +8,7 @@ import math
 import uuid
 from typing import Any, Callable, Optional
 
-import torch
+from .arrays import is_tensor
 
 __all__ = ["iso_duration", "json_line", "to_jsonable"]
 
@@ -88,7 +88,7 @@ def to_jsonable(obj: Any) -> Any:
         return {str(k): v if type(v) in _SAME else to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [v if type(v) in _SAME else to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    if is_tensor(obj):
         return obj.detach().cpu().tolist()
     if isinstance(obj, (bytes, bytearray)):
         return bytes(obj).decode("utf-8", errors="replace")

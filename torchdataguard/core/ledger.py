@@ -11,8 +11,6 @@ from collections import Counter
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import torch
-
 from ..errors import StateError
 from .jsonable import to_jsonable
 from .memo import DROPPED, KEPT, DecisionMemo
@@ -283,7 +281,7 @@ class Ledger:
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """``{"tensors": ..., "meta": ...}``: the decisions as tensors, the counters as JSON (and the quarantine
+        """``{"tensors": ..., "meta": ...}``: the decisions as NumPy arrays, the counters as JSON (and the quarantine
         position, after flushing the file)."""
         memo = self.memo.state_dict()
         tensors, meta = memo["tensors"], memo["meta"]

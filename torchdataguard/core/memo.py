@@ -5,8 +5,8 @@ from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
+from .arrays import is_array, to_numpy
 from .ids import FINGERPRINT, FINGERPRINTS, LEGACY_FINGERPRINT
 
 __all__ = ["DecisionMemo", "check_memo_state", "resolve_replays", "saved_scheme"]
@@ -19,10 +19,11 @@ _FP_LIMIT = 1 << 63  # fingerprints are 63-bit: 0 (unknown) <= fp < 2**63
 class DecisionMemo:
     """Remembers the decision for every example seen: 9 bytes per example for integer ids.
 
-    Integer ids (dataset indices, stream positions) live in a growable ``uint8`` decision tensor and an
-    ``int64`` fingerprint tensor; any other hashable id lives in a dict. The first example met under an
-    id owns it; a later example under the same id with another fingerprint is another example, kept in a
-    side table keyed by ``(id, fingerprint)`` (ids are meant to be unique, so this table stays small).
+    Integer ids (dataset indices, stream positions) live in a growable ``uint8`` decision array and an
+    ``int64`` fingerprint array (NumPy, so that the ledger never needs torch); any other hashable id lives in a
+    dict. The first example met under an id owns it; a later example under the same id with another
+    fingerprint is another example, kept in a side table keyed by ``(id, fingerprint)`` (ids are meant to be
+    unique, so this table stays small).
     A fingerprint of 0 means "unknown" (a state saved before fingerprints existed): the first content met
     again under that id is adopted.
 
@@ -35,9 +36,8 @@ class DecisionMemo:
     """
 
     def __init__(self) -> None:
-        self._dense = torch.zeros(0, dtype=torch.uint8)
-        self._dense_fp = torch.zeros(0, dtype=torch.int64)
-        self._views()
+        self._dense = np.zeros(0, dtype=np.uint8)
+        self._dense_fp = np.zeros(0, dtype=np.int64)
         self._sparse: Dict[Any, int] = {}  # id -> fingerprint << 2 | decision
         self._other: Dict[Tuple[Any, int], int] = {}  # (id, fingerprint) -> decision
         #: the hash its fingerprints are made with (a tag of :data:`~torchdataguard.core.ids.FINGERPRINTS`):
@@ -52,59 +52,44 @@ class DecisionMemo:
         """Examples that reused the id of an earlier example with other content."""
         return len(self._other)
 
-    def _views(self) -> None:
-        """NumPy views of the two tensors (same memory): reading or writing one element through a view costs
-        about a tenth of a tensor index, and the ledger does it once or twice per example."""
-        self._dense_np = self._dense.numpy()
-        self._dense_fp_np = self._dense_fp.numpy()
-
-    def __getstate__(self) -> Dict[str, Any]:
-        # the views are left out: copied or unpickled apart from the tensors they would no longer share memory
-        return {k: v for k, v in self.__dict__.items() if k not in ("_dense_np", "_dense_fp_np")}
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._views()
-
     def _dense_ok(self, id_: Any) -> bool:
-        """Small non-negative integers (positions, indices) go to the tensors; large ones (timestamps,
+        """Small non-negative integers (positions, indices) go to the arrays; large ones (timestamps,
         snowflake ids) to the dict, so memory follows the number of examples, not the largest id."""
         return (isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_
-                and id_ < 2 * (self._dense.numel() + len(self._sparse)) + (1 << 20))
+                and id_ < 2 * (self._dense.size + len(self._sparse)) + (1 << 20))
 
     def _first(self, id_: Any) -> Tuple[int, int]:
         """(decision, fingerprint) of the first example met under ``id_``; (0, 0) when the id is new."""
-        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense_np.size:
-            v = int(self._dense_np[id_])
+        if isinstance(id_, int) and not isinstance(id_, bool) and 0 <= id_ < self._dense.size:
+            v = int(self._dense[id_])
             if v:
-                return v, int(self._dense_fp_np[id_])
+                return v, int(self._dense_fp[id_])
         packed = self._sparse.get(id_, 0)
         return packed & 3, packed >> 2
 
     def _put_first(self, id_: Any, value: int, fp: int) -> None:
         if self._dense_ok(id_):
-            if id_ >= self._dense.numel():
-                self._grow(max(id_ + 1, int(self._dense.numel() * 1.5) + 1024))
-            self._dense_np[id_] = value
-            self._dense_fp_np[id_] = fp
+            if id_ >= self._dense.size:
+                self._grow(max(id_ + 1, int(self._dense.size * 1.5) + 1024))
+            self._dense[id_] = value
+            self._dense_fp[id_] = fp
         else:
             self._sparse[id_] = (fp << 2) | value
 
     def _grow(self, n: int) -> None:
-        """Grow both tensors to ``n`` entries (zeros: unseen)."""
-        new = torch.zeros(n, dtype=torch.uint8)
-        new[: self._dense.numel()] = self._dense
-        new_fp = torch.zeros(n, dtype=torch.int64)
-        new_fp[: self._dense_fp.numel()] = self._dense_fp
+        """Grow both arrays to ``n`` entries (zeros: unseen)."""
+        new = np.zeros(n, dtype=np.uint8)
+        new[: self._dense.size] = self._dense
+        new_fp = np.zeros(n, dtype=np.int64)
+        new_fp[: self._dense_fp.size] = self._dense_fp
         self._dense, self._dense_fp = new, new_fp
-        self._views()
 
     def positions(self, n: int) -> Optional[Any]:
-        """The fingerprints of the examples met under the ids ``0 .. n-1`` (a NumPy view), when exactly these ids
+        """The fingerprints of the examples met under the ids ``0 .. n-1`` (a view), when exactly these ids
         were met among the small integers (a list of ``n`` records numbered by position), else ``None``."""
-        if n <= 0 or n > self._dense_np.size or not self._dense_np[:n].all() or self._dense_np[n:].any():
+        if n <= 0 or n > self._dense.size or not self._dense[:n].all() or self._dense[n:].any():
             return None
-        return self._dense_fp_np[:n]
+        return self._dense_fp[:n]
 
     def get(self, id_: Any) -> int:
         """The decision of the first example met under ``id_`` (0 when the id is new), whatever its content."""
@@ -148,7 +133,7 @@ class DecisionMemo:
 
     def lookup_many(self, ids: Sequence[Any], fps: Sequence[int]) -> List[int]:
         """``[lookup(i, f) for i, f in zip(ids, fps)]``, with the ids that are new or whose first example has
-        the same fingerprint answered from the tensors at once (no state changes there; the rest, one by one).
+        the same fingerprint answered from the arrays at once (no state changes there; the rest, one by one).
 
         Example:
             >>> m = DecisionMemo(); _ = [m.set(i, KEPT, 100 + i) for i in range(40)]
@@ -160,14 +145,14 @@ class DecisionMemo:
             return [self.lookup(i, f) for i, f in zip(ids, fps)]
         d = np.zeros(arr.size, dtype=np.uint8)
         f = np.zeros(arr.size, dtype=np.int64)
-        inside = np.flatnonzero(arr < self._dense_np.size)
-        d[inside] = self._dense_np[arr[inside]]
-        f[inside] = self._dense_fp_np[arr[inside]]
+        inside = np.flatnonzero(arr < self._dense.size)
+        d[inside] = self._dense[arr[inside]]
+        f[inside] = self._dense_fp[arr[inside]]
         fp = np.fromiter(fps, dtype=np.int64, count=arr.size)
         same = (d != 0) & (f == fp)
         out = np.where(same, d, 0).astype(np.int64).tolist()
         # the rest one by one: a first example with other content (reused id, or unknown fingerprint to adopt),
-        # and, while the dict holds ids, the ones the tensors do not know
+        # and, while the dict holds ids, the ones the arrays do not know
         rest = (d != 0) & ~same
         if self._sparse:
             rest |= d == 0
@@ -176,41 +161,44 @@ class DecisionMemo:
         return out
 
     def set_many(self, ids: Sequence[Any], values: Sequence[int], fps: Sequence[int]) -> List[bool]:
-        """``[set(i, v, f) ...]`` in order, written to the tensors at once when every id is a new plain position
-        that :meth:`set` would put there, once, in this batch (the tensors grow exactly as one by one)."""
+        """``[set(i, v, f) ...]`` in order, written to the arrays at once when every id is a new plain position
+        that :meth:`set` would put there, once, in this batch (the arrays grow exactly as one by one)."""
         arr = self._plain_positions(ids)
         if arr is not None and not self._sparse and np.unique(arr).size == arr.size:
-            size = self._dense_np.size
+            size = self._dense.size
             new = arr >= size
             seen = np.flatnonzero(~new)
-            if not self._dense_np[arr[seen]].any() and int(arr.max()) < 2 * size + (1 << 20):
+            if not self._dense[arr[seen]].any() and int(arr.max()) < 2 * size + (1 << 20):
                 n = size
                 for i in arr[new].tolist():  # the growth rule of _put_first, id after id
                     if i >= n:
                         n = max(i + 1, int(n * 1.5) + 1024)
                 if n > size:
                     self._grow(n)
-                self._dense_np[arr] = np.fromiter(values, dtype=np.uint8, count=arr.size)
-                self._dense_fp_np[arr] = np.fromiter(fps, dtype=np.int64, count=arr.size)
+                self._dense[arr] = np.fromiter(values, dtype=np.uint8, count=arr.size)
+                self._dense_fp[arr] = np.fromiter(fps, dtype=np.int64, count=arr.size)
                 return [False] * arr.size
         return [self.set(i, v, f) for i, v, f in zip(ids, values, fps)]
 
     def state_dict(self) -> Dict[str, Any]:
-        """``{"tensors": {memo_dense, memo_dense_fp}, "meta": {memo_sparse, memo_other}}`` (see :func:`check_memo_state`)."""
+        """``{"tensors": {memo_dense, memo_dense_fp}, "meta": {memo_sparse, memo_other}}`` (see :func:`check_memo_state`);
+        the two "tensors" are NumPy arrays (saved to the safetensors file like tensors)."""
         sparse = [[k, v & 3, v >> 2] for k, v in self._sparse.items()]
         other = [[k, fp, v] for (k, fp), v in self._other.items()]
-        return {"tensors": {"memo_dense": self._dense.clone(), "memo_dense_fp": self._dense_fp.clone()},
+        return {"tensors": {"memo_dense": self._dense.copy(), "memo_dense_fp": self._dense_fp.copy()},
                 "meta": {"memo_sparse": sparse, "memo_other": other, "memo_fingerprint": self.scheme}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` (a state saved before fingerprints existed gets unknown fingerprints, 0)."""
+        """Restore :meth:`state_dict` (NumPy arrays or torch tensors; a state saved before fingerprints existed
+        gets unknown fingerprints, 0)."""
         tensors, meta = state["tensors"], state["meta"]
-        self._dense = tensors.get("memo_dense", torch.zeros(0, dtype=torch.uint8)).to(torch.uint8).clone()
+        dense = tensors.get("memo_dense")
+        self._dense = np.array(to_numpy(dense) if dense is not None else (), dtype=np.uint8).reshape(-1)
         fp = tensors.get("memo_dense_fp")
-        if fp is None or fp.numel() != self._dense.numel():  # a state saved before fingerprints: unknown (0)
-            fp = torch.zeros(self._dense.numel(), dtype=torch.int64)
-        self._dense_fp = fp.to(torch.int64).clone()
-        self._views()
+        fp = None if fp is None else to_numpy(fp).reshape(-1)
+        if fp is None or fp.size != self._dense.size:  # a state saved before fingerprints: unknown (0)
+            fp = np.zeros(self._dense.size, dtype=np.int64)
+        self._dense_fp = np.array(fp, dtype=np.int64)
         self._sparse = {}
         for row in meta.get("memo_sparse", []):
             k, v, f = (row[0], row[1], row[2]) if len(row) > 2 else (row[0], row[1], 0)
@@ -221,6 +209,15 @@ class DecisionMemo:
 
 def _key(k: Any) -> Any:
     return tuple(_key(x) for x in k) if isinstance(k, list) else k
+
+
+def _checkable(a: Any) -> Any:
+    """A saved tensor or NumPy array as a NumPy array, checked alike (anything else, or a tensor of a dtype
+    NumPy lacks, unchanged: refused by the dtype check that follows)."""
+    try:
+        return to_numpy(a) if is_array(a) else a
+    except (TypeError, RuntimeError):
+        return a
 
 
 def _is_fp(v: Any) -> bool:
@@ -264,9 +261,10 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
     dense = tensors.get("memo_dense")
     dense_fp = tensors.get("memo_dense_fp")
     if dense is not None:
-        if not isinstance(dense, torch.Tensor) or dense.dim() != 1 or dense.dtype != torch.uint8:
+        dense = _checkable(dense)
+        if not isinstance(dense, np.ndarray) or dense.ndim != 1 or dense.dtype != np.uint8:
             problems.append(f"ledger tensor memo_dense is {getattr(dense, 'dtype', type(dense).__name__)} of shape "
-                            f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor")
+                            f"{tuple(getattr(dense, 'shape', ()))}; expected a 1-D uint8 tensor or array")
             return None
         if bool((dense > DROPPED).any()):
             problems.append(f"ledger tensor memo_dense holds decision codes up to {int(dense.max())}; only 0 (unseen), "
@@ -275,8 +273,9 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
         counts[KEPT] += int((dense == KEPT).sum())
         counts[DROPPED] += int((dense == DROPPED).sum())
     if dense_fp is not None:
-        n = 0 if dense is None else int(dense.numel())
-        if not isinstance(dense_fp, torch.Tensor) or dense_fp.dtype != torch.int64 or tuple(dense_fp.shape) != (n,):
+        n = 0 if dense is None else int(dense.size)
+        dense_fp = _checkable(dense_fp)
+        if not isinstance(dense_fp, np.ndarray) or dense_fp.dtype != np.int64 or tuple(dense_fp.shape) != (n,):
             problems.append(f"ledger tensor memo_dense_fp is {getattr(dense_fp, 'dtype', type(dense_fp).__name__)} of "
                             f"shape {tuple(getattr(dense_fp, 'shape', ()))}; expected 1-D int64 with one content "
                             f"fingerprint per entry of memo_dense ({n})")
@@ -323,7 +322,7 @@ def check_memo_state(tensors: Mapping[str, Any], meta: Mapping[str, Any], proble
             problems.append(f"ledger memo_other holds an id of type {type(k).__name__}, which cannot be looked up")
             return None
         if owner is None and isinstance(key, int) and not isinstance(key, bool) and dense is not None \
-                and 0 <= key < dense.numel() and int(dense[key]):
+                and 0 <= key < dense.size and int(dense[key]):
             owner = int(dense_fp[key]) if dense_fp is not None else 0
         if owner is None or owner == fp or (key, fp) in pairs:
             problems.append("ledger memo_other lists an example under a reused id that no other example was first met "

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from collections.abc import Mapping  # isinstance against typing.Mapping costs about 1 us more per call
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
 from ..errors import GuardInputError
+from .arrays import is_tensor, loaded_torch
 from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, plain_id, record_fingerprint
 from .stage import Drop, Example
 from .fieldcheck import FieldProbe, probe_fields
@@ -45,19 +46,23 @@ def _line_of(where: str) -> Optional[int]:
 
 
 def take_keys(keys: Any, idx: Sequence[int]) -> Any:
-    """Select rows ``idx`` of a keyer's output: tensors, objects with a ``take(idx)`` method, or objects whose
-    tensor attributes are row-aligned."""
-    if hasattr(keys, "take") and not isinstance(keys, (torch.Tensor, list)):
+    """Select rows ``idx`` of a keyer's output: a NumPy array or tensor, an object with a ``take(idx)`` method,
+    a list, or an object whose array (NumPy or tensor) attributes are row-aligned."""
+    if isinstance(keys, np.ndarray):
+        return keys[np.asarray(idx, dtype=np.int64)] if len(idx) else keys[:0]
+    if is_tensor(keys):
+        return keys[keys.new_tensor(list(idx), dtype=loaded_torch().long)] if len(idx) else keys[:0]
+    if hasattr(keys, "take") and not isinstance(keys, list):
         return keys.take(list(idx))
-    if isinstance(keys, torch.Tensor):
-        return keys[torch.as_tensor(list(idx), dtype=torch.long)] if len(idx) else keys[:0]
     if isinstance(keys, list):
         return [keys[i] for i in idx]
     out = copy.copy(keys)
-    t = torch.as_tensor(list(idx), dtype=torch.long)
+    rows = np.asarray(idx, dtype=np.int64)
     for name, val in vars(keys).items():
-        if isinstance(val, torch.Tensor):
-            setattr(out, name, val[t.to(val.device)] if len(idx) else val[:0])
+        if isinstance(val, np.ndarray):
+            setattr(out, name, val[rows] if len(idx) else val[:0])
+        elif is_tensor(val):
+            setattr(out, name, val[val.new_tensor(rows, dtype=loaded_torch().long)] if len(idx) else val[:0])
     return out
 
 

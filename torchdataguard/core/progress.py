@@ -4,15 +4,17 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-import torch
+from .arrays import loaded_torch
 
 __all__ = ["is_main_process", "progress_bar"]
 
 
 def is_main_process() -> bool:
-    """Whether this process is rank 0 (or not part of a distributed job)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank() == 0
+    """Whether this process is rank 0 (or not part of a distributed job). A process that never imported torch
+    has no ``torch.distributed`` process group: only the ``RANK`` / ``LOCAL_RANK`` variables can tell."""
+    dist = getattr(loaded_torch(), "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
 
 

@@ -1,5 +1,10 @@
 """Saving state without pickle: tensors go to safetensors, everything else to JSON, tied by SHA-256.
 
+"Tensors" are torch tensors or NumPy arrays (the ledger's decisions, dedup indexes on the CPU): both are
+written to the same safetensors file, named, typed and shaped alike. Loading returns torch tensors when this
+process has imported torch (as every version before did), else NumPy arrays, so that a guard whose stages
+and records hold no tensors saves and loads without importing torch; stages accept either kind.
+
 Layout of ``guard.save(directory)``:
 
 * ``guard_state.<h>.safetensors``: the tensors; ``<h>`` is the first 16 hex digits of the file's SHA-256;
@@ -27,14 +32,15 @@ import shutil
 import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from ..errors import StateError
+from .arrays import is_tensor, loaded_torch
 
-__all__ = ["JSON_FILE", "canonical_sha256", "flatten_state", "fsync_dir", "load_state", "make_dir", "read_state_file",
-           "remove_stale", "save_state", "sha256_file", "unflatten_state", "write_bytes_atomic", "write_state_files"]
+__all__ = ["JSON_FILE", "canonical_sha256", "flatten_state", "fsync_dir", "load_state", "load_tensors", "make_dir",
+           "read_state_file", "remove_stale", "save_state", "save_tensors", "sha256_file", "unflatten_state",
+           "write_bytes_atomic", "write_state_files"]
 
 STEM = "guard_state"
 JSON_FILE = STEM + ".json"
@@ -43,13 +49,17 @@ TMP_PREFIX = ".tdg-tmp-"
 _HEX16 = "[0-9a-f]{16}"
 
 
-def flatten_state(state: Dict[str, Any], prefix: str = "") -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-    """Split a nested state dict into ``{"a.b": tensor}`` and a JSON-able tree with tensor placeholders."""
-    tensors: Dict[str, torch.Tensor] = {}
+def flatten_state(state: Dict[str, Any], prefix: str = "") -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Split a nested state dict into ``{"a.b": tensor or array}`` (CPU, contiguous) and a JSON-able tree with
+    tensor placeholders."""
+    tensors: Dict[str, Any] = {}
 
     def walk(obj: Any, path: str) -> Any:
-        if isinstance(obj, torch.Tensor):
+        if is_tensor(obj):
             tensors[path] = obj.detach().to("cpu").contiguous()
+            return {"__tensor__": path}
+        if isinstance(obj, np.ndarray):
+            tensors[path] = np.ascontiguousarray(obj)
             return {"__tensor__": path}
         if isinstance(obj, dict):
             out = {}
@@ -62,13 +72,14 @@ def flatten_state(state: Dict[str, Any], prefix: str = "") -> Tuple[Dict[str, to
             return [walk(v, f"{path}.{i}") for i, v in enumerate(obj)]
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
-        raise StateError(f"state value at {path} has type {type(obj).__name__}: only tensors and JSON values are saved")
+        raise StateError(f"state value at {path} has type {type(obj).__name__}: only tensors, NumPy arrays and JSON "
+                         f"values are saved")
 
     tree = walk(state, prefix)
     return tensors, tree
 
 
-def unflatten_state(tensors: Dict[str, torch.Tensor], tree: Any) -> Any:
+def unflatten_state(tensors: Dict[str, Any], tree: Any) -> Any:
     """Inverse of :func:`flatten_state`."""
     if isinstance(tree, dict):
         if set(tree) == {"__tensor__"}:
@@ -80,6 +91,31 @@ def unflatten_state(tensors: Dict[str, torch.Tensor], tree: Any) -> Any:
     if isinstance(tree, list):
         return [unflatten_state(tensors, v) for v in tree]
     return tree
+
+
+def save_tensors(tensors: Dict[str, Any], path: str) -> None:
+    """Write :func:`flatten_state`'s tensors to the safetensors file ``path``: through ``safetensors.numpy``
+    when they are all NumPy arrays (torch stays unimported), else through ``safetensors.torch`` with the arrays
+    as tensors sharing their memory. Both write the same bytes for the same names, dtypes, shapes and values."""
+    if any(is_tensor(v) for v in tensors.values()):
+        torch = loaded_torch()
+        from safetensors.torch import save_file
+
+        save_file({k: v if is_tensor(v) else torch.from_numpy(v if v.flags.writeable else v.copy())
+                   for k, v in tensors.items()}, path)
+    else:
+        from safetensors.numpy import save_file as save_numpy
+
+        save_numpy(tensors, path)
+
+
+def load_tensors(path: str) -> Dict[str, Any]:
+    """Read a safetensors file: torch tensors when this process has imported torch, else NumPy arrays."""
+    if loaded_torch() is not None:
+        from safetensors.torch import load_file
+    else:
+        from safetensors.numpy import load_file
+    return load_file(path)
 
 
 # -- hashing and durable writes ------------------------------------------------------------------------
@@ -169,7 +205,7 @@ def write_state_files(directory: str, state: Dict[str, Any], prefix: str,
     os.mkdir(tmp_dir)
     tmp = os.path.join(tmp_dir, "state.safetensors")
     try:
-        save_file(tensors, tmp)
+        save_tensors(tensors, tmp)
         _fsync_file(tmp)
         t_sha, t_bytes = sha256_file(tmp)
         t_name = f"{prefix}.{t_sha[:16]}.safetensors"
@@ -275,8 +311,8 @@ def read_state_file(json_path: str, *, expect_sha256: Optional[str] = None,
                           f"says {tinfo['sha256'][:16]}...{how}. The tensor file is corrupt or comes from another save",
                    "restore the checkpoint from a good copy")
     try:
-        tensors = load_file(tpath)
-    except (SafetensorError, OSError, ValueError) as exc:
+        tensors = load_tensors(tpath)
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise _bad(tpath, f"is not a readable safetensors file ({exc})") from None
     try:
         state = unflatten_state(tensors, tree)

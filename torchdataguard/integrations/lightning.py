@@ -27,6 +27,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
+from ..core.arrays import tensors_of
 from ..core.guard import Guard
 from ..dp.batch import to_device
 from ..dp.config import DPConfig
@@ -243,7 +244,8 @@ class LightningGuardCallback(Callback):
 
     # -- checkpoints -----------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: Dict[str, Any]) -> None:
-        state: Dict[str, Any] = {"guard": self.guard.state_dict()}
+        # NumPy arrays of the state as tensors: Lightning loads checkpoints with torch.load(weights_only=True)
+        state: Dict[str, Any] = {"guard": tensors_of(self.guard.state_dict())}
         if self.engine is not None:
             state["privacy"] = dict(self.engine.state_dict(), torch_rng=torch.get_rng_state())
         checkpoint[CHECKPOINT_KEY] = state
