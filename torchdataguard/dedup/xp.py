@@ -23,6 +23,9 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..core.arrays import is_tensor
+from ..core.arrays import to_numpy as numpy_of
+
 __all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "ceil", "clip",
            "contiguous", "copy", "cummax", "cumsum", "device_of", "device_type", "dtype_name", "equal", "full",
            "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
@@ -45,13 +48,6 @@ def torch_module() -> Any:
 
 
 _torch = torch_module
-
-
-def is_tensor(x: Any) -> bool:
-    """Whether ``x`` is a torch tensor (False without importing torch when torch was never imported: then no
-    tensor can exist)."""
-    t = sys.modules.get("torch")
-    return t is not None and isinstance(x, t.Tensor)
 
 
 def device_type(device: Device) -> str:
@@ -168,11 +164,6 @@ def saved(a: Array) -> Any:
     arr = np.array(numpy_of(a))
     t = sys.modules.get("torch")
     return arr if t is None else t.from_numpy(arr)
-
-
-def numpy_of(a: Array) -> np.ndarray:
-    """A NumPy view (CPU tensors, NumPy arrays) or copy (other devices) of ``a``."""
-    return a.detach().cpu().numpy() if is_tensor(a) else np.asarray(a)
 
 
 # -- shapes and types -------------------------------------------------------------------------------------
