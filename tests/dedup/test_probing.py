@@ -119,6 +119,8 @@ def test_lsh_candidates_are_exactly_the_pairs_sharing_a_band(num_perm, bands, ki
 
     if kind == "torch":
         monkeypatch.setenv(xp.ARRAYS_ENV, "torch")
+    else:  # the NumPy case also when the whole run forces torch arrays
+        monkeypatch.delenv(xp.ARRAYS_ENV, raising=False)
     g = torch.Generator().manual_seed(bands)
     rows = num_perm // bands
     base = torch.randint(0, 16, (40, num_perm), generator=g, dtype=torch.uint8)
