@@ -102,3 +102,25 @@ def test_a_scan_whose_stages_hold_no_tensors_loads_no_torch(tmp_path: Path) -> N
             f"'normalize,quality,pii', '--no-progress']) == 0")
     assert loaded_after(code, ["torch"]) == []
     assert (tmp_path / "out" / "report.json").exists()
+
+
+def test_a_dedup_scan_on_the_cpu_loads_no_torch_and_keeps_what_it_kept_with_torch(tmp_path: Path) -> None:
+    # exact and near dedup hold NumPy arrays on the CPU (torchdataguard/dedup/xp.py); the same scan with torch
+    # arrays forced (TORCHDATAGUARD_DEDUP_ARRAYS=torch) keeps and drops the same records
+    src = tmp_path / "in.jsonl"
+    base = ["the quick brown fox jumps over the lazy dog near the river bank today",
+            "近似去重把只改了标点或全角字符的副本当作重复文档丢弃，不同的短文本即使只有几个字也会保留。", "short one"]
+    rows = [base[i % 3] + ("" if i % 2 else f" variant {i}") for i in range(30)] + base
+    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(rows)),
+                   encoding="utf-8")
+    outs = []
+    for kind in ("numpy", "torch"):
+        out = tmp_path / kind
+        force = "os.environ['TORCHDATAGUARD_DEDUP_ARRAYS'] = 'torch'\n" if kind == "torch" else ""
+        code = ("import os\n" + force + "from torchdataguard.cli import main\n"
+                f"assert main(['scan', {str(src)!r}, '--out', {str(out)!r}, '--stages', 'exact,near', '--device', "
+                f"'cpu', '--text-field', 'text', '--id-field', 'id', '--no-progress']) == 0")
+        assert loaded_after(code, ["torch"]) == ([] if kind == "numpy" else ["torch"])
+        outs.append(tuple((out / name).read_text(encoding="utf-8") for name in ("kept.jsonl", "dropped.jsonl")))
+    assert outs[0] == outs[1]
+    assert len(outs[0][0].splitlines()) < len(rows) and outs[0][1].count("duplicate/near") >= 1
