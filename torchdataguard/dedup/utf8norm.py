@@ -4,10 +4,10 @@ Each non-ASCII text is shingled as :func:`~.scripts.near_text` gives it (NFKC, l
 near-dedup ignores left out: :data:`~.scripts.IGNORED_RANGES`, zero-width and other invisible format
 characters, Arabic tatweel and harakat, Hebrew points); ASCII texts as they are (their letters are lower-cased
 by the byte table of :mod:`.hashing`). :func:`normalized_utf8` gives the UTF-8 of those strings joined by NULs,
-with few per-text Python calls: the group is encoded once, the compatibility characters of most Chinese and
-Japanese text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis) are replaced by
-their decompositions in the bytes, and the whole is then usually already in NFKC, which one quick check
-confirms; the ignored characters are then cut out of the bytes (a text where one stands right before a mark
+with few per-text Python calls: the group is read once as code points (UTF-32), the compatibility characters of
+most Chinese and Japanese text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis)
+are replaced by their decompositions in them, and the whole is then usually already in NFKC, which one quick
+check confirms; the code points give the multi-byte characters of the UTF-8 without decoding its bytes; the ignored characters are then cut out of the bytes (a text where one stands right before a mark
 is normalised on its own, so that it does not keep the mark from composing: :func:`_normalized_join`). A NUL is a
 starter that composes with nothing and is the normal form of nothing else, so the normal form of the join is
 the join of the normal forms.
@@ -51,44 +51,34 @@ def decode_leads(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return np.minimum(cp, 0x10FFFF), nb
 
 
-def fold_compat(raw: bytes) -> Optional[bytes]:
-    """``raw`` (UTF-8) with U+FF01-U+FF5E (full-width ASCII), U+3000 (ideographic space), U+00A0 (no-break
-    space) and U+2026 (ellipsis) replaced by their compatibility decompositions (``!``-``~``, a space, a
-    space, ``...``); ``None`` when it holds none of them. NFKC of the result is NFKC of ``raw``.
+def fold_compat(cps: np.ndarray) -> Optional[np.ndarray]:
+    """The code points ``cps`` (uint32) with U+FF01-U+FF5E (full-width ASCII), U+3000 (ideographic space), U+00A0
+    (no-break space) and U+2026 (ellipsis) replaced by their compatibility decompositions (``!``-``~``, a space,
+    a space, ``...``); ``None`` when it holds none of them. NFKC of the result is NFKC of ``cps``.
 
     Example:
-        >>> fold_compat("Ａ，\\u3000b\\u00a0…".encode()).decode(), fold_compat(b"abc")
+        >>> def cps(t): return np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32)
+        >>> fold_compat(cps("Ａ，\u3000b\u00a0…")).tobytes().decode("utf-32-le"), fold_compat(cps("abc"))
         ('A, b ...', None)
     """
-    b = np.frombuffer(raw, dtype=np.uint8)
-    n = b.size
-    lead = np.flatnonzero((b[: max(0, n - 1)] >= 0xC2) & (b[: max(0, n - 1)] <= 0xEF))
-    if not lead.size:
+    wide = (cps - np.uint32(0xFF01)) < np.uint32(0xFF5F - 0xFF01)  # wraps below U+FF01
+    space = (cps == 0x3000) | (cps == 0xA0)
+    ell = cps == 0x2026
+    has_ell = bool(ell.any())
+    if not (has_ell or wide.any() or space.any()):
         return None
-    b0 = b[lead]
-    lead = lead[(b0 == 0xEF) | (b0 == 0xE3) | (b0 == 0xC2) | (b0 == 0xE2)]  # the lead bytes of the four kinds
-    if not lead.size:
-        return None
-    p = np.append(b, np.zeros(2, dtype=np.uint8))
-    b0, b1, b2 = p[lead], p[lead + 1], p[lead + 2]
-    wide = (b0 == 0xEF) & (((b1 == 0xBC) & (b2 >= 0x81) & (b2 <= 0xBF)) | ((b1 == 0xBD) & (b2 >= 0x80) & (b2 <= 0x9E)))
-    ideo = (b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80)
-    nbsp = (b0 == 0xC2) & (b1 == 0xA0)
-    ell = (b0 == 0xE2) & (b1 == 0x80) & (b2 == 0xA6)
-    if not (wide.any() or ideo.any() or nbsp.any() or ell.any()):
-        return None
-    out = b.copy()
-    w = lead[wide]
-    out[w] = np.where(b1[wide] == 0xBC, 0x20, 0x60) + (b2[wide] & 0x3F)  # U+FF01 + k -> U+0021 + k
-    out[lead[ideo | nbsp]] = 0x20
-    e = lead[ell]
-    out[e] = out[e + 1] = out[e + 2] = 0x2E  # "…" -> "...", three bytes for three
-    keep = np.ones(n, dtype=bool)
-    three = lead[wide | ideo]
-    keep[three + 1] = False
-    keep[three + 2] = False
-    keep[lead[nbsp] + 1] = False
-    return out[keep].tobytes()
+    out = cps.copy()
+    out[wide] -= np.uint32(0xFF01 - 0x21)  # U+FF01 + k -> U+0021 + k
+    out[space] = 0x20
+    if has_ell:  # "…" -> "...", one code point for three
+        out = np.repeat(out, np.where(ell, 3, 1))
+        out[out == 0x2026] = 0x2E
+    return out
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` (uint32; a lone surrogate is its own code point, as ``surrogatepass`` gives)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 _UNKNOWN = 255
@@ -110,37 +100,46 @@ def lower_changes(cps: np.ndarray) -> np.ndarray:
     if unknown.any():
         new = np_distinct(cps[unknown])
         with _lock:
-            _lower_table[new] = [chr(c).lower() != chr(c) for c in new.tolist()]
+            _lower_table[new] = _lowers(new)
         out = _lower_table[cps]
     return out.astype(bool)
+
+
+def _lowers(cps: np.ndarray) -> np.ndarray:
+    """``chr(c).lower() != chr(c)`` for each code point of ``cps``, from one ``str.lower`` of them all where it
+    keeps their number (no character lowers to two: then the i-th lowers to the i-th, and only the Greek final
+    sigma depends on its neighbours, which changes either way), else one by one."""
+    text = "".join(map(chr, cps.tolist()))
+    low = text.lower()
+    if len(low) == len(text):
+        return _code_points(low) != _code_points(text)
+    return np.array([chr(c).lower() != chr(c) for c in cps.tolist()], dtype=bool)
 
 
 def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple[bytes, Optional[Decoded]]:
     """The UTF-8 (``surrogatepass``) of the texts joined by NULs: each non-ASCII text NFKC-normalised and
     lower-cased, ASCII texts as they are, except that letters are lower-cased only where a non-ASCII character
     asks for it (ASCII letters are lower-cased by the byte table of :mod:`.hashing`, which reads these bytes);
-    and, when they were made on the way, ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads`
-    of ``np.flatnonzero(raw >= 0xC0)``), else ``None``.
+    and ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads` of ``np.flatnonzero(raw >= 0xC0)``),
+    or ``None`` when every text is ASCII (there are none).
 
-    The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). The non-ASCII texts
-    are normalised together; ASCII texts are only encoded.
+    The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). They are normalised
+    together (what that does to an ASCII text leaves it as it is: NFKC, the compatibility folds and the cuts
+    change no ASCII character, and only a text holding a non-ASCII character that lower-casing changes is
+    lower-cased); when all are ASCII, they are only encoded.
 
     Example:
         >>> normalized_utf8(["Ａｂ，", "x"])[0]
         b'Ab,\\x00x'
     """
-    ascii = list(map(str.isascii, texts))
-    if not any(ascii):
-        return _normalized_join("\x00".join(texts) if joined is None else joined)
-    if all(ascii):
-        return ("\x00".join(texts) if joined is None else joined).encode("ascii"), None
-    raw, _ = _normalized_join("\x00".join([t for t, a in zip(texts, ascii) if not a]))
-    normal = iter(raw.split(b"\x00"))
-    return b"\x00".join([t.encode("ascii") if a else next(normal) for t, a in zip(texts, ascii)]), None
+    joined = "\x00".join(texts) if joined is None else joined
+    if joined.isascii():
+        return joined.encode("ascii"), None
+    return _normalized_join(joined)
 
 
-def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
-    """:func:`normalized_utf8` of texts that are all non-ASCII, from their join.
+def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
+    """:func:`normalized_utf8` of texts not all ASCII, from their join.
 
     NFKC neither removes nor changes an ignored character (:data:`~.scripts.IGNORED_RANGES`) but the composing
     marks, which it may join to their letters, and it makes some out of other characters (Arabic and Hebrew
@@ -150,12 +149,7 @@ def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     out of the bytes after NFKC, as they were before, except in the texts where one stands before such a
     character: those are normalised one at a time as :func:`~.scripts.near_text` does (the ignored characters
     left out before NFKC and after it)."""
-    raw, decoded = _nfkc_join(joined)
-    if decoded is None:
-        lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
-        cp, nb = decode_leads(raw, lead)
-    else:
-        lead, cp, nb = decoded
+    raw, (lead, cp, nb) = _nfkc_join(joined)
     gone = classes_of(cp) == IGNORED
     if not gone.any():
         return raw, (lead, cp, nb)
@@ -224,25 +218,30 @@ def _cut(raw: bytes, lead: np.ndarray, cp: np.ndarray, nb: np.ndarray, gone: np.
     return np.frombuffer(raw, dtype=np.uint8)[keep].tobytes(), (stay - cut[stay], cp[~gone], nb[~gone])
 
 
-def _nfkc_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
-    """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in)."""
-    raw = joined.encode("utf-8", "surrogatepass")
-    folded = fold_compat(raw)
-    text = joined if folded is None else folded.decode("utf-8", "surrogatepass")
+def _nfkc_join(joined: str) -> Tuple[bytes, Decoded]:
+    """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in), and its
+    :data:`Decoded`, read from the code points (the i-th multi-byte character is the i-th code point from U+0080)."""
+    cps = _code_points(joined)
+    folded = fold_compat(cps)
+    text = joined
     if folded is not None:
-        raw = folded
+        cps, text = folded, folded.tobytes().decode("utf-32-le", "surrogatepass")
     if not unicodedata.is_normalized("NFKC", text):
         text = "\x00".join([t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)
                             for t in text.split("\x00")])
-        raw = text.encode("utf-8", "surrogatepass")
-    b = np.frombuffer(raw, dtype=np.uint8)
-    lead = np.flatnonzero(b >= 0xC0)
-    cp, nb = decode_leads(raw, lead)
-    change = lead[lower_changes(cp)]
-    if not change.size:
-        return raw, (lead, cp, nb)
-    docs = np_distinct(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()  # lower-case the texts holding one
-    parts = text.split("\x00")
-    for d in docs:
-        parts[d] = parts[d].lower()
-    return "\x00".join(parts).encode("utf-8", "surrogatepass"), None
+        cps = _code_points(text)
+    big = cps >= 0x80
+    cp = cps[big]
+    change = lower_changes(cp)
+    if change.any():  # lower-case the texts holding one
+        at = np.flatnonzero(big)[change]
+        docs = np_distinct(np.searchsorted(np.flatnonzero(cps == 0), at)).tolist()
+        parts = text.split("\x00")
+        for d in docs:
+            parts[d] = parts[d].lower()
+        text = "\x00".join(parts)
+        cps = _code_points(text)
+        cp = cps[cps >= 0x80]
+    raw = text.encode("utf-8", "surrogatepass")
+    lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
+    return raw, (lead, cp, 2 + (cp >= 0x800).astype(np.int64) + (cp >= 0x10000))
