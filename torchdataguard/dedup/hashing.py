@@ -70,11 +70,20 @@ def normalize_for_hash(text: str) -> str:
     if not text.isascii():
         text = nfkc_visible(text)
     low = text.lower()
-    # a printable string's only whitespace character is " " (tests check every code point): without a double
-    # space or a space at either end it is already collapsed, and the split and join are skipped
-    if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
+    if _collapsed(low):
         return low
+    if "\n" in low:  # Chinese text is mostly lines without other spaces: the breaks made spaces may be all there is
+        one = low.replace("\n", " ")  # (a space for a space: the collapse is the same)
+        if _collapsed(one):
+            return one
     return " ".join(low.split())
+
+
+def _collapsed(s: str) -> bool:
+    """Whether ``s == " ".join(s.split())`` where this is quick to see: a printable string's only whitespace
+    character is " " (tests check every code point), so without a double space or a space at either end it is
+    already collapsed (otherwise False, which says nothing)."""
+    return s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " "
 
 
 def content_hash128(data: str | bytes) -> bytes:

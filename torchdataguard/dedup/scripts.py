@@ -245,20 +245,27 @@ def _narrow(m: "re.Match[str]") -> str:
     return " " if c == 0x3000 else chr(c - 0xFEE0)
 
 
-# the full-width forms and the invisible characters of the BMP in one class, or any character beyond the BMP (a
+# the characters :func:`nfkc_visible` and :func:`near_text` replace by their compatibility decompositions first
+# (full-width forms, the ideographic and no-break spaces, the ellipsis: those of Chinese text), as the start of a class
+_FOLDED = "[\uff01-\uff5e\u3000\u00a0\u2026"
+# the folded characters and the invisible characters of the BMP in one class, or any character beyond the BMP (a
 # class of BMP characters only is a bitmap, checked about 3x faster than a list of ranges): one scan finds both
-_WIDE_OR_INVISIBLE = re.compile(_WIDE.pattern[:-1] + "".join(
+_WIDE_OR_INVISIBLE = re.compile(_FOLDED + "".join(
     f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi < 0x10000) + "]|[\U00010000-\U0010ffff]")
 
 
 def _narrow_or_drop_by(astral: "re.Pattern[str]") -> Callable[["re.Match[str]"], str]:
-    """The replacement for a match of a full-width-or-dropped class: a full-width form narrowed, a BMP character
-    of the class dropped, a character beyond the BMP dropped when ``astral`` matches it (else kept)."""
+    """The replacement for a match of a folded-or-dropped class: a full-width form narrowed, a space for the
+    ideographic and no-break spaces, ``...`` for the ellipsis (their NFKC forms, which compose with nothing), a
+    BMP character of the class dropped, a character beyond the BMP dropped when ``astral`` matches it (else
+    kept)."""
     def replace(m: "re.Match[str]") -> str:
         ch = m.group()
         c = ord(ch)
-        if c == 0x3000:
+        if c == 0x3000 or c == 0xA0:
             return " "
+        if c == 0x2026:
+            return "..."
         if 0xFF01 <= c <= 0xFF5E:
             return chr(c - 0xFEE0)
         return "" if c < 0x10000 or astral.match(ch) else ch
@@ -303,7 +310,7 @@ def nfkc_visible(text: str) -> str:
 
 # the full-width forms and the ignored characters of the BMP but the composing ones in one class, or any character
 # beyond the BMP (a bitmap class, as above)
-_WIDE_OR_UNCOMPOSING = re.compile(_WIDE.pattern[:-1] + "".join(
+_WIDE_OR_UNCOMPOSING = re.compile(_FOLDED + "".join(
     f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _split(IGNORED_RANGES, COMPOSING) if hi < 0x10000)
     + "]|[\U00010000-\U0010ffff]")
 
