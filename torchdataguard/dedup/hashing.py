@@ -152,8 +152,9 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
                 buf[s + 1] = 0
                 buf[s[n >= 3] + 2] = 0
                 buf[s[n == 4] + 3] = 0
-            ch = cls >= CHAR
-            char_lead, char_end, char_cls = lead[ch], lead[ch] + nb[ch], cls[ch]
+            ch = np.flatnonzero(cls >= CHAR)
+            char_lead, char_cls = lead[ch], cls[ch]
+            char_end = char_lead + nb[ch]
     isw = buf.astype(bool)
     st = np.empty(L, dtype=bool)
     if L:
@@ -164,13 +165,14 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
         starts = np.flatnonzero(st)
         return buf, starts, np.full(starts.size, CHAR, dtype=np.uint8)
     if char_lead is not None and char_end is not None and char_lead.size:
-        st[char_lead] = True  # each character of an unspaced script is a token, and so is what follows it
+        # each character of an unspaced script is a token, and so is what follows it: token starts marked with
+        # their class (WORD is 1, True), a character's class set last (what follows one may be the next one)
+        mark = st.view(np.uint8)
         after = char_end[char_end < L]
-        st[after] = isw[after]
-        marker = np.full(L, WORD, dtype=np.uint8)
-        marker[char_lead] = char_cls
-        starts = np.flatnonzero(st)
-        return buf, starts, marker[starts]
+        mark[after] = isw[after]
+        mark[char_lead] = char_cls
+        starts = np.flatnonzero(mark)
+        return buf, starts, mark[starts]
     return buf, np.flatnonzero(st), None
 
 
