@@ -67,13 +67,14 @@ def normalize_for_hash(text: str) -> str:
         >>> normalize_for_hash("  Hello\\t\\nWORLD ")
         'hello world'
     """
-    if not text.isascii():
+    plain = text.isascii()
+    if not plain:
         text = nfkc_visible(text)
     low = text.lower()
     if _collapsed(low):
         return low
-    if "\n" in low:  # Chinese text is mostly lines without other spaces: the breaks made spaces may be all there is
-        one = low.replace("\n", " ")  # (a space for a space: the collapse is the same)
+    if not plain and "\n" in low:  # Chinese text is mostly lines without other spaces: the breaks made spaces
+        one = low.replace("\n", " ")  # may be all there is (a space for a space: the collapse is the same)
         if _collapsed(one):
             return one
     return " ".join(low.split())

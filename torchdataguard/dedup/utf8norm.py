@@ -76,6 +76,9 @@ def fold_compat(cps: np.ndarray) -> Optional[np.ndarray]:
     return out
 
 
+"".encode("utf-32-le")  # its codec module loaded with this one, not in a scan's first chunk
+
+
 def _code_points(text: str) -> np.ndarray:
     """The code points of ``text`` (uint32; a lone surrogate is its own code point, as ``surrogatepass`` gives)."""
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
