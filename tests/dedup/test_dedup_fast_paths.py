@@ -24,7 +24,7 @@ import pytest
 
 from torchdataguard.dedup import scripts, utf8norm
 from torchdataguard.dedup.hashing import normalize_for_hash, text_shingle_hashes
-from torchdataguard.dedup.scripts import WORD, drop_invisible, near_text
+from torchdataguard.dedup.scripts import drop_invisible, near_text
 from torchdataguard.dedup.utf8norm import decode_leads, normalized_utf8
 
 from test_keyer_reference import ref_hashes
@@ -116,7 +116,6 @@ def test_character_classes_filled_at_once_equal_the_one_by_one_definition():
     cps = _all_code_points()
     got = scripts._classify_all(cps)
     assert got.tolist() == [scripts._classify(c) for c in cps.tolist()]
-    assert WORD == 1  # _tokens marks word starts with True
 
 
 def test_lower_case_changes_filled_at_once_equal_the_one_by_one_definition():
@@ -126,3 +125,22 @@ def test_lower_case_changes_filled_at_once_equal_the_one_by_one_definition():
     assert utf8norm._lowers(cps[cps != 0x130]).tolist() == [w for c, w in enumerate(want) if c != 0x130]
     sigma = np.array([ord(c) for c in "AΣ Σ"])  # the final sigma lowers by its context, and changes either way
     assert utf8norm._lowers(sigma).tolist() == [True, True, False, True]
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_both_ways_of_reading_a_group_give_the_same_bytes_and_characters(monkeypatch, dense):
+    """A group is read as code points where most characters are multi-byte, else in UTF-8: both must agree."""
+    groups = [CORPUS[a : a + 50] for a in range(0, len(CORPUS), 50)] + [CORPUS]
+    want = [normalized_utf8(g) for g in groups]
+    monkeypatch.setattr(utf8norm, "_dense", lambda text: dense)
+    for g, (raw, decoded) in zip(groups, want):
+        got_raw, got = normalized_utf8(g)
+        assert got_raw == raw
+        assert (got is None) == (decoded is None)
+        if got is not None:
+            assert [x.tolist() for x in got] == [x.tolist() for x in decoded]
+
+
+def test_the_density_guess():
+    assert utf8norm._dense("数据去重是训练前的重要步骤" * 1000)
+    assert not utf8norm._dense("plain English text with one “quote” " * 1000)

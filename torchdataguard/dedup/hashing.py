@@ -68,23 +68,13 @@ def normalize_for_hash(text: str) -> str:
         'hello world'
     """
     plain = text.isascii()
-    if not plain:
-        text = nfkc_visible(text)
-    low = text.lower()
-    if _collapsed(low):
+    low = (text if plain else nfkc_visible(text)).lower()
+    if not plain and "\n" in low:  # Chinese text: often lines with no other spaces (same collapse below)
+        low = low.replace("\n", " ")
+    # a printable string's only whitespace is " " (tests check every code point): no double or end space, no split
+    if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
         return low
-    if not plain and "\n" in low:  # Chinese text is mostly lines without other spaces: the breaks made spaces
-        one = low.replace("\n", " ")  # may be all there is (a space for a space: the collapse is the same)
-        if _collapsed(one):
-            return one
     return " ".join(low.split())
-
-
-def _collapsed(s: str) -> bool:
-    """Whether ``s == " ".join(s.split())`` where this is quick to see: a printable string's only whitespace
-    character is " " (tests check every code point), so without a double space or a space at either end it is
-    already collapsed (otherwise False, which says nothing)."""
-    return s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " "
 
 
 def content_hash128(data: str | bytes) -> bytes:
@@ -154,8 +144,7 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
                 buf[s[n >= 3] + 2] = 0
                 buf[s[n == 4] + 3] = 0
             ch = np.flatnonzero(cls >= CHAR)
-            char_lead, char_cls = lead[ch], cls[ch]
-            char_end = char_lead + nb[ch]
+            char_lead, char_end, char_cls = lead[ch], lead[ch] + nb[ch], cls[ch]
     isw = buf.astype(bool)
     st = np.empty(L, dtype=bool)
     if L:
@@ -166,14 +155,13 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
         starts = np.flatnonzero(st)
         return buf, starts, np.full(starts.size, CHAR, dtype=np.uint8)
     if char_lead is not None and char_end is not None and char_lead.size:
-        # each character of an unspaced script is a token, and so is what follows it: token starts marked with
-        # their class (WORD is 1, True), a character's class set last (what follows one may be the next one)
-        mark = st.view(np.uint8)
+        st[char_lead] = True  # each character of an unspaced script is a token, and so is what follows it
         after = char_end[char_end < L]
-        mark[after] = isw[after]
-        mark[char_lead] = char_cls
-        starts = np.flatnonzero(mark)
-        return buf, starts, mark[starts]
+        st[after] = isw[after]
+        marker = np.full(L, WORD, dtype=np.uint8)
+        marker[char_lead] = char_cls
+        starts = np.flatnonzero(st)
+        return buf, starts, marker[starts]
     return buf, np.flatnonzero(st), None
 
 

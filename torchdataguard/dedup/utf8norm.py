@@ -4,10 +4,12 @@ Each non-ASCII text is shingled as :func:`~.scripts.near_text` gives it (NFKC, l
 near-dedup ignores left out: :data:`~.scripts.IGNORED_RANGES`, zero-width and other invisible format
 characters, Arabic tatweel and harakat, Hebrew points); ASCII texts as they are (their letters are lower-cased
 by the byte table of :mod:`.hashing`). :func:`normalized_utf8` gives the UTF-8 of those strings joined by NULs,
-with few per-text Python calls: the group is read once as code points (UTF-32), the compatibility characters of
-most Chinese and Japanese text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis)
-are replaced by their decompositions in them, and the whole is then usually already in NFKC, which one quick
-check confirms; the code points give the multi-byte characters of the UTF-8 without decoding its bytes; the ignored characters are then cut out of the bytes (a text where one stands right before a mark
+with few per-text Python calls: the group is read once, as code points (UTF-32) where most of its characters
+are multi-byte (Chinese, Japanese ...), else as UTF-8; the compatibility characters of most Chinese and Japanese
+text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis) are replaced by their
+decompositions there, and the whole is then usually already in NFKC, which one quick check confirms; the code
+points give the multi-byte characters of the UTF-8 without decoding its bytes (other text decodes its few); the
+ignored characters are then cut out of the bytes (a text where one stands right before a mark
 is normalised on its own, so that it does not keep the mark from composing: :func:`_normalized_join`). A NUL is a
 starter that composes with nothing and is the normal form of nothing else, so the normal form of the join is
 the join of the normal forms.
@@ -76,6 +78,44 @@ def fold_compat(cps: np.ndarray) -> Optional[np.ndarray]:
     return out
 
 
+def _fold_utf8(raw: bytes) -> Optional[bytes]:
+    """:func:`fold_compat` on UTF-8 bytes (for text that is mostly ASCII, where the multi-byte characters are few).
+
+    Example:
+        >>> _fold_utf8("Ａ，\\u3000b\\u00a0…".encode()).decode(), _fold_utf8(b"abc")
+        ('A, b ...', None)
+    """
+    b = np.frombuffer(raw, dtype=np.uint8)
+    n = b.size
+    lead = np.flatnonzero((b[: max(0, n - 1)] >= 0xC2) & (b[: max(0, n - 1)] <= 0xEF))
+    if not lead.size:
+        return None
+    b0 = b[lead]
+    lead = lead[(b0 == 0xEF) | (b0 == 0xE3) | (b0 == 0xC2) | (b0 == 0xE2)]  # the lead bytes of the four kinds
+    if not lead.size:
+        return None
+    p = np.append(b, np.zeros(2, dtype=np.uint8))
+    b0, b1, b2 = p[lead], p[lead + 1], p[lead + 2]
+    wide = (b0 == 0xEF) & (((b1 == 0xBC) & (b2 >= 0x81) & (b2 <= 0xBF)) | ((b1 == 0xBD) & (b2 >= 0x80) & (b2 <= 0x9E)))
+    ideo = (b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80)
+    nbsp = (b0 == 0xC2) & (b1 == 0xA0)
+    ell = (b0 == 0xE2) & (b1 == 0x80) & (b2 == 0xA6)
+    if not (wide.any() or ideo.any() or nbsp.any() or ell.any()):
+        return None
+    out = b.copy()
+    w = lead[wide]
+    out[w] = np.where(b1[wide] == 0xBC, 0x20, 0x60) + (b2[wide] & 0x3F)  # U+FF01 + k -> U+0021 + k
+    out[lead[ideo | nbsp]] = 0x20
+    e = lead[ell]
+    out[e] = out[e + 1] = out[e + 2] = 0x2E  # "…" -> "...", three bytes for three
+    keep = np.ones(n, dtype=bool)
+    three = lead[wide | ideo]
+    keep[three + 1] = False
+    keep[three + 2] = False
+    keep[lead[nbsp] + 1] = False
+    return out[keep].tobytes()
+
+
 "".encode("utf-32-le")  # its codec module loaded with this one, not in a scan's first chunk
 
 
@@ -126,23 +166,32 @@ def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple
     and ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads` of ``np.flatnonzero(raw >= 0xC0)``),
     or ``None`` when every text is ASCII (there are none).
 
-    The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). They are normalised
-    together (what that does to an ASCII text leaves it as it is: NFKC, the compatibility folds and the cuts
-    change no ASCII character, and only a text holding a non-ASCII character that lower-casing changes is
-    lower-cased); when all are ASCII, they are only encoded.
+    The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). The non-ASCII texts
+    are normalised together; ASCII texts are only encoded (their bytes shift the offsets of the others').
 
     Example:
         >>> normalized_utf8(["Ａｂ，", "x"])[0]
         b'Ab,\\x00x'
     """
-    joined = "\x00".join(texts) if joined is None else joined
-    if joined.isascii():
-        return joined.encode("ascii"), None
-    return _normalized_join(joined)
+    ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    if not ascii.any():
+        return _normalized_join("\x00".join(texts) if joined is None else joined)
+    if ascii.all():
+        return ("\x00".join(texts) if joined is None else joined).encode("ascii"), None
+    other = np.flatnonzero(~ascii)
+    raw, (lead, cp, nb) = _normalized_join("\x00".join([texts[i] for i in other.tolist()]))
+    normal = iter(raw.split(b"\x00"))
+    parts = [t.encode("ascii") if a else next(normal) for t, a in zip(texts, ascii.tolist())]
+    if lead.size:  # each non-ASCII text's characters move by the bytes of the ASCII texts before it
+        size = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1
+        at, own = np.cumsum(size) - size, size[other]
+        packed = np.cumsum(own) - own  # where each non-ASCII text starts in ``raw``
+        lead = lead + (at[other] - packed)[np.searchsorted(packed, lead, side="right") - 1]
+    return b"\x00".join(parts), (lead, cp, nb)
 
 
 def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
-    """:func:`normalized_utf8` of texts not all ASCII, from their join.
+    """:func:`normalized_utf8` of non-ASCII texts, from their join.
 
     NFKC neither removes nor changes an ignored character (:data:`~.scripts.IGNORED_RANGES`) but the composing
     marks, which it may join to their letters, and it makes some out of other characters (Arabic and Hebrew
@@ -223,28 +272,53 @@ def _cut(raw: bytes, lead: np.ndarray, cp: np.ndarray, nb: np.ndarray, gone: np.
 
 def _nfkc_join(joined: str) -> Tuple[bytes, Decoded]:
     """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in), and its
-    :data:`Decoded`, read from the code points (the i-th multi-byte character is the i-th code point from U+0080)."""
-    cps = _code_points(joined)
-    folded = fold_compat(cps)
-    text = joined
-    if folded is not None:
-        cps, text = folded, folded.tobytes().decode("utf-32-le", "surrogatepass")
+    :data:`Decoded`. Text whose characters are mostly multi-byte (Chinese, Japanese ...: :func:`_dense`) is read as
+    code points (UTF-32), which give the multi-byte characters without decoding the UTF-8 (the i-th of them is
+    the i-th code point from U+0080); other text is folded in its UTF-8 and its few multi-byte characters decoded."""
+    dense = _dense(joined)
+    raw: Optional[bytes] = None
+    cps: Optional[np.ndarray] = None
+    if dense:
+        cps = _code_points(joined)
+        folded = fold_compat(cps)
+        if folded is not None:
+            cps = folded
+        text = joined if folded is None else folded.tobytes().decode("utf-32-le", "surrogatepass")
+    else:
+        raw = joined.encode("utf-8", "surrogatepass")
+        folded_utf8 = _fold_utf8(raw)
+        if folded_utf8 is not None:
+            raw = folded_utf8
+        text = joined if folded_utf8 is None else folded_utf8.decode("utf-8", "surrogatepass")
     if not unicodedata.is_normalized("NFKC", text):
         text = "\x00".join([t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)
                             for t in text.split("\x00")])
-        cps = _code_points(text)
-    big = cps >= 0x80
-    cp = cps[big]
-    change = lower_changes(cp)
-    if change.any():  # lower-case the texts holding one
-        at = np.flatnonzero(big)[change]
-        docs = np_distinct(np.searchsorted(np.flatnonzero(cps == 0), at)).tolist()
-        parts = text.split("\x00")
-        for d in docs:
-            parts[d] = parts[d].lower()
-        text = "\x00".join(parts)
-        cps = _code_points(text)
-        cp = cps[cps >= 0x80]
-    raw = text.encode("utf-8", "surrogatepass")
+        raw = cps = None
+    raw, (lead, cp, nb) = _decoded(text, raw, cps, dense)
+    change = lead[lower_changes(cp)]
+    if not change.size:
+        return raw, (lead, cp, nb)
+    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), change)).tolist()
+    parts = text.split("\x00")  # lower-case the texts holding a character that changes
+    for d in docs:
+        parts[d] = parts[d].lower()
+    return _decoded("\x00".join(parts), None, None, dense)
+
+
+def _dense(text: str) -> bool:
+    """Whether most characters of ``text`` look multi-byte in UTF-8 (from about 4,096 of them, evenly spaced):
+    which way :func:`_nfkc_join` reads it (both give the same bytes)."""
+    some = text[:: max(1, len(text) // 4096)]
+    return len(some.encode("utf-8", "surrogatepass")) > 1.5 * len(some)
+
+
+def _decoded(text: str, raw: Optional[bytes], cps: Optional[np.ndarray], dense: bool) -> Tuple[bytes, Decoded]:
+    """The UTF-8 of ``text`` (``raw`` when given) and its :data:`Decoded`, from its code points (``cps`` when
+    given) where ``dense``, else by :func:`decode_leads`."""
+    raw = text.encode("utf-8", "surrogatepass") if raw is None else raw
     lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
+    if not dense:
+        return raw, (lead, *decode_leads(raw, lead))
+    cps = _code_points(text) if cps is None else cps
+    cp = cps[cps >= 0x80]
     return raw, (lead, cp, 2 + (cp >= 0x800).astype(np.int64) + (cp >= 0x10000))
