@@ -167,17 +167,20 @@ def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple
     or ``None`` when every text is ASCII (there are none).
 
     The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). The non-ASCII texts
-    are normalised together; ASCII texts are only encoded (their bytes shift the offsets of the others').
+    are normalised together; ASCII texts are only encoded (their bytes shift the offsets of the others'), or,
+    where most characters are multi-byte, normalised with the others (NFKC, the folds, the cuts and the
+    lower-casing of texts holding a non-ASCII character that changes leave an ASCII text as it is).
 
     Example:
         >>> normalized_utf8(["Ａｂ，", "x"])[0]
         b'Ab,\\x00x'
     """
+    joined = "\x00".join(texts) if joined is None else joined
     ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
-    if not ascii.any():
-        return _normalized_join("\x00".join(texts) if joined is None else joined)
     if ascii.all():
-        return ("\x00".join(texts) if joined is None else joined).encode("ascii"), None
+        return joined.encode("ascii"), None
+    if not ascii.any() or _dense(joined):  # an ASCII text comes through the normalisation as it was
+        return _normalized_join(joined)
     other = np.flatnonzero(~ascii)
     raw, (lead, cp, nb) = _normalized_join("\x00".join([texts[i] for i in other.tolist()]))
     normal = iter(raw.split(b"\x00"))
@@ -295,10 +298,10 @@ def _nfkc_join(joined: str) -> Tuple[bytes, Decoded]:
                             for t in text.split("\x00")])
         raw = cps = None
     raw, (lead, cp, nb) = _decoded(text, raw, cps, dense)
-    change = lead[lower_changes(cp)]
-    if not change.size:
+    change = lower_changes(cp)
+    if not change.any():
         return raw, (lead, cp, nb)
-    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), change)).tolist()
+    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), lead[change])).tolist()
     parts = text.split("\x00")  # lower-case the texts holding a character that changes
     for d in docs:
         parts[d] = parts[d].lower()
