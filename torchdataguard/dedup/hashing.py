@@ -67,11 +67,11 @@ def normalize_for_hash(text: str) -> str:
         >>> normalize_for_hash("  Hello\\t\\nWORLD ")
         'hello world'
     """
-    if not text.isascii():
-        text = nfkc_visible(text)
-    low = text.lower()
-    # a printable string's only whitespace character is " " (tests check every code point): without a double
-    # space or a space at either end it is already collapsed, and the split and join are skipped
+    plain = text.isascii()
+    low = (text if plain else nfkc_visible(text)).lower()
+    if not plain and "\n" in low:  # Chinese text: often lines with no other spaces (same collapse below)
+        low = low.replace("\n", " ")
+    # a printable string's only whitespace is " " (tests check every code point): no double or end space, no split
     if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
         return low
     return " ".join(low.split())
@@ -92,8 +92,8 @@ def content_hash128(data: str | bytes) -> bytes:
 def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
     """``_POLY**i`` and its modular inverse powers for i < n (mod 2**64), cached and grown as needed."""
     global _pow_cache, _inv_cache
-    if _pow_cache.size < n:
-        m = max(n, 2 * _pow_cache.size)
+    if _pow_cache.size < n:  # by half again at least: a scan's next groups then fit (fresh memory is slow to touch)
+        m = max(n + n // 2, 2 * _pow_cache.size)
         _pow_cache = np_powers(int(_POLY), m)
         _inv_cache = np_powers(pow(int(_POLY), -1, 1 << 64), m)
     return _pow_cache[:n], _inv_cache[:n]
@@ -143,7 +143,7 @@ def _tokens(raw: bytes, mode: str, *, ascii: bool = False,
                 buf[s + 1] = 0
                 buf[s[n >= 3] + 2] = 0
                 buf[s[n == 4] + 3] = 0
-            ch = cls >= CHAR
+            ch = np.flatnonzero(cls >= CHAR)
             char_lead, char_end, char_cls = lead[ch], lead[ch] + nb[ch], cls[ch]
     isw = buf.astype(bool)
     st = np.empty(L, dtype=bool)

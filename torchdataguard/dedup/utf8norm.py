@@ -4,10 +4,12 @@ Each non-ASCII text is shingled as :func:`~.scripts.near_text` gives it (NFKC, l
 near-dedup ignores left out: :data:`~.scripts.IGNORED_RANGES`, zero-width and other invisible format
 characters, Arabic tatweel and harakat, Hebrew points); ASCII texts as they are (their letters are lower-cased
 by the byte table of :mod:`.hashing`). :func:`normalized_utf8` gives the UTF-8 of those strings joined by NULs,
-with few per-text Python calls: the group is encoded once, the compatibility characters of most Chinese and
-Japanese text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis) are replaced by
-their decompositions in the bytes, and the whole is then usually already in NFKC, which one quick check
-confirms; the ignored characters are then cut out of the bytes (a text where one stands right before a mark
+with few per-text Python calls: the group is read once, as code points (UTF-32) where most of its characters
+are multi-byte (Chinese, Japanese ...), else as UTF-8; the compatibility characters of most Chinese and Japanese
+text (full-width ASCII forms, the ideographic space, the no-break space, the ellipsis) are replaced by their
+decompositions there, and the whole is then usually already in NFKC, which one quick check confirms; the code
+points give the multi-byte characters of the UTF-8 without decoding its bytes (other text decodes its few); the
+ignored characters are then cut out of the bytes (a text where one stands right before a mark
 is normalised on its own, so that it does not keep the mark from composing: :func:`_normalized_join`). A NUL is a
 starter that composes with nothing and is the normal form of nothing else, so the normal form of the join is
 the join of the normal forms.
@@ -51,13 +53,36 @@ def decode_leads(raw: bytes, lead: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return np.minimum(cp, 0x10FFFF), nb
 
 
-def fold_compat(raw: bytes) -> Optional[bytes]:
-    """``raw`` (UTF-8) with U+FF01-U+FF5E (full-width ASCII), U+3000 (ideographic space), U+00A0 (no-break
-    space) and U+2026 (ellipsis) replaced by their compatibility decompositions (``!``-``~``, a space, a
-    space, ``...``); ``None`` when it holds none of them. NFKC of the result is NFKC of ``raw``.
+def fold_compat(cps: np.ndarray) -> Optional[np.ndarray]:
+    """The code points ``cps`` (uint32) with U+FF01-U+FF5E (full-width ASCII), U+3000 (ideographic space), U+00A0
+    (no-break space) and U+2026 (ellipsis) replaced by their compatibility decompositions (``!``-``~``, a space,
+    a space, ``...``); ``None`` when it holds none of them. NFKC of the result is NFKC of ``cps``.
 
     Example:
-        >>> fold_compat("Ａ，\\u3000b\\u00a0…".encode()).decode(), fold_compat(b"abc")
+        >>> def cps(t): return np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32)
+        >>> fold_compat(cps("Ａ，\u3000b\u00a0…")).tobytes().decode("utf-32-le"), fold_compat(cps("abc"))
+        ('A, b ...', None)
+    """
+    wide = (cps - np.uint32(0xFF01)) < np.uint32(0xFF5F - 0xFF01)  # wraps below U+FF01
+    space = (cps == 0x3000) | (cps == 0xA0)
+    ell = cps == 0x2026
+    has_ell = bool(ell.any())
+    if not (has_ell or wide.any() or space.any()):
+        return None
+    out = cps.copy()
+    out[wide] -= np.uint32(0xFF01 - 0x21)  # U+FF01 + k -> U+0021 + k
+    out[space] = 0x20
+    if has_ell:  # "…" -> "...", one code point for three
+        out = np.repeat(out, np.where(ell, 3, 1))
+        out[out == 0x2026] = 0x2E
+    return out
+
+
+def _fold_utf8(raw: bytes) -> Optional[bytes]:
+    """:func:`fold_compat` on UTF-8 bytes (for text that is mostly ASCII, where the multi-byte characters are few).
+
+    Example:
+        >>> _fold_utf8("Ａ，\\u3000b\\u00a0…".encode()).decode(), _fold_utf8(b"abc")
         ('A, b ...', None)
     """
     b = np.frombuffer(raw, dtype=np.uint8)
@@ -91,6 +116,14 @@ def fold_compat(raw: bytes) -> Optional[bytes]:
     return out[keep].tobytes()
 
 
+"".encode("utf-32-le")  # its codec module loaded with this one, not in a scan's first chunk
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` (uint32; a lone surrogate is its own code point, as ``surrogatepass`` gives)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 _UNKNOWN = 255
 _lower_table = np.full(0x110000, _UNKNOWN, dtype=np.uint8)  # filled lazily, code point by code point
 _lock = threading.Lock()
@@ -110,37 +143,58 @@ def lower_changes(cps: np.ndarray) -> np.ndarray:
     if unknown.any():
         new = np_distinct(cps[unknown])
         with _lock:
-            _lower_table[new] = [chr(c).lower() != chr(c) for c in new.tolist()]
+            _lower_table[new] = _lowers(new)
         out = _lower_table[cps]
     return out.astype(bool)
+
+
+def _lowers(cps: np.ndarray) -> np.ndarray:
+    """``chr(c).lower() != chr(c)`` for each code point of ``cps``, from one ``str.lower`` of them all where it
+    keeps their number (no character lowers to two: then the i-th lowers to the i-th, and only the Greek final
+    sigma depends on its neighbours, which changes either way), else one by one."""
+    text = "".join(map(chr, cps.tolist()))
+    low = text.lower()
+    if len(low) == len(text):
+        return _code_points(low) != _code_points(text)
+    return np.array([chr(c).lower() != chr(c) for c in cps.tolist()], dtype=bool)
 
 
 def normalized_utf8(texts: Sequence[str], joined: Optional[str] = None) -> Tuple[bytes, Optional[Decoded]]:
     """The UTF-8 (``surrogatepass``) of the texts joined by NULs: each non-ASCII text NFKC-normalised and
     lower-cased, ASCII texts as they are, except that letters are lower-cased only where a non-ASCII character
     asks for it (ASCII letters are lower-cased by the byte table of :mod:`.hashing`, which reads these bytes);
-    and, when they were made on the way, ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads`
-    of ``np.flatnonzero(raw >= 0xC0)``), else ``None``.
+    and ``(lead, cp, nb)`` of its multi-byte characters (:func:`decode_leads` of ``np.flatnonzero(raw >= 0xC0)``),
+    or ``None`` when every text is ASCII (there are none).
 
     The texts must not hold a NUL (``joined``: their join by NULs, when the caller has it). The non-ASCII texts
-    are normalised together; ASCII texts are only encoded.
+    are normalised together; ASCII texts are only encoded (their bytes shift the offsets of the others'), or,
+    where most characters are multi-byte, normalised with the others (NFKC, the folds, the cuts and the
+    lower-casing of texts holding a non-ASCII character that changes leave an ASCII text as it is).
 
     Example:
         >>> normalized_utf8(["Ａｂ，", "x"])[0]
         b'Ab,\\x00x'
     """
-    ascii = list(map(str.isascii, texts))
-    if not any(ascii):
-        return _normalized_join("\x00".join(texts) if joined is None else joined)
-    if all(ascii):
-        return ("\x00".join(texts) if joined is None else joined).encode("ascii"), None
-    raw, _ = _normalized_join("\x00".join([t for t, a in zip(texts, ascii) if not a]))
+    joined = "\x00".join(texts) if joined is None else joined
+    ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    if ascii.all():
+        return joined.encode("ascii"), None
+    if not ascii.any() or _dense(joined):  # an ASCII text comes through the normalisation as it was
+        return _normalized_join(joined)
+    other = np.flatnonzero(~ascii)
+    raw, (lead, cp, nb) = _normalized_join("\x00".join([texts[i] for i in other.tolist()]))
     normal = iter(raw.split(b"\x00"))
-    return b"\x00".join([t.encode("ascii") if a else next(normal) for t, a in zip(texts, ascii)]), None
+    parts = [t.encode("ascii") if a else next(normal) for t, a in zip(texts, ascii.tolist())]
+    if lead.size:  # each non-ASCII text's characters move by the bytes of the ASCII texts before it
+        size = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1
+        at, own = np.cumsum(size) - size, size[other]
+        packed = np.cumsum(own) - own  # where each non-ASCII text starts in ``raw``
+        lead = lead + (at[other] - packed)[np.searchsorted(packed, lead, side="right") - 1]
+    return b"\x00".join(parts), (lead, cp, nb)
 
 
-def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
-    """:func:`normalized_utf8` of texts that are all non-ASCII, from their join.
+def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
+    """:func:`normalized_utf8` of non-ASCII texts, from their join.
 
     NFKC neither removes nor changes an ignored character (:data:`~.scripts.IGNORED_RANGES`) but the composing
     marks, which it may join to their letters, and it makes some out of other characters (Arabic and Hebrew
@@ -150,12 +204,7 @@ def _normalized_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
     out of the bytes after NFKC, as they were before, except in the texts where one stands before such a
     character: those are normalised one at a time as :func:`~.scripts.near_text` does (the ignored characters
     left out before NFKC and after it)."""
-    raw, decoded = _nfkc_join(joined)
-    if decoded is None:
-        lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
-        cp, nb = decode_leads(raw, lead)
-    else:
-        lead, cp, nb = decoded
+    raw, (lead, cp, nb) = _nfkc_join(joined)
     gone = classes_of(cp) == IGNORED
     if not gone.any():
         return raw, (lead, cp, nb)
@@ -224,25 +273,55 @@ def _cut(raw: bytes, lead: np.ndarray, cp: np.ndarray, nb: np.ndarray, gone: np.
     return np.frombuffer(raw, dtype=np.uint8)[keep].tobytes(), (stay - cut[stay], cp[~gone], nb[~gone])
 
 
-def _nfkc_join(joined: str) -> Tuple[bytes, Optional[Decoded]]:
-    """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in)."""
-    raw = joined.encode("utf-8", "surrogatepass")
-    folded = fold_compat(raw)
-    text = joined if folded is None else folded.decode("utf-8", "surrogatepass")
-    if folded is not None:
-        raw = folded
+def _nfkc_join(joined: str) -> Tuple[bytes, Decoded]:
+    """NFKC and lower case of the join of non-ASCII texts (the ignored characters still in), and its
+    :data:`Decoded`. Text whose characters are mostly multi-byte (Chinese, Japanese ...: :func:`_dense`) is read as
+    code points (UTF-32), which give the multi-byte characters without decoding the UTF-8 (the i-th of them is
+    the i-th code point from U+0080); other text is folded in its UTF-8 and its few multi-byte characters decoded."""
+    dense = _dense(joined)
+    raw: Optional[bytes] = None
+    cps: Optional[np.ndarray] = None
+    if dense:
+        cps = _code_points(joined)
+        folded = fold_compat(cps)
+        if folded is not None:
+            cps = folded
+        text = joined if folded is None else folded.tobytes().decode("utf-32-le", "surrogatepass")
+    else:
+        raw = joined.encode("utf-8", "surrogatepass")
+        folded_utf8 = _fold_utf8(raw)
+        if folded_utf8 is not None:
+            raw = folded_utf8
+        text = joined if folded_utf8 is None else folded_utf8.decode("utf-8", "surrogatepass")
     if not unicodedata.is_normalized("NFKC", text):
         text = "\x00".join([t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)
                             for t in text.split("\x00")])
-        raw = text.encode("utf-8", "surrogatepass")
-    b = np.frombuffer(raw, dtype=np.uint8)
-    lead = np.flatnonzero(b >= 0xC0)
-    cp, nb = decode_leads(raw, lead)
-    change = lead[lower_changes(cp)]
-    if not change.size:
+        raw = cps = None
+    raw, (lead, cp, nb) = _decoded(text, raw, cps, dense)
+    change = lower_changes(cp)
+    if not change.any():
         return raw, (lead, cp, nb)
-    docs = np_distinct(np.searchsorted(np.flatnonzero(b == 0), change)).tolist()  # lower-case the texts holding one
-    parts = text.split("\x00")
+    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), lead[change])).tolist()
+    parts = text.split("\x00")  # lower-case the texts holding a character that changes
     for d in docs:
         parts[d] = parts[d].lower()
-    return "\x00".join(parts).encode("utf-8", "surrogatepass"), None
+    return _decoded("\x00".join(parts), None, None, dense)
+
+
+def _dense(text: str) -> bool:
+    """Whether most characters of ``text`` look multi-byte in UTF-8 (from about 4,096 of them, evenly spaced):
+    which way :func:`_nfkc_join` reads it (both give the same bytes)."""
+    some = text[:: max(1, len(text) // 4096)]
+    return len(some.encode("utf-8", "surrogatepass")) > 1.5 * len(some)
+
+
+def _decoded(text: str, raw: Optional[bytes], cps: Optional[np.ndarray], dense: bool) -> Tuple[bytes, Decoded]:
+    """The UTF-8 of ``text`` (``raw`` when given) and its :data:`Decoded`, from its code points (``cps`` when
+    given) where ``dense``, else by :func:`decode_leads`."""
+    raw = text.encode("utf-8", "surrogatepass") if raw is None else raw
+    lead = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)
+    if not dense:
+        return raw, (lead, *decode_leads(raw, lead))
+    cps = _code_points(text) if cps is None else cps
+    cp = cps[cps >= 0x80]
+    return raw, (lead, cp, 2 + (cp >= 0x800).astype(np.int64) + (cp >= 0x10000))
