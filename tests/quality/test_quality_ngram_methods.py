@@ -8,6 +8,7 @@ import pytest
 from test_quality_fast_paths import reference_shares, token_lists
 
 from torchdataguard.assets import load_spamassassin
+from torchdataguard.core import arrays
 from torchdataguard.quality.rules import ngrams
 from torchdataguard.quality.rules.ngrams import LONG, SHORT, ngram_shares, stable_argsort
 
@@ -23,8 +24,8 @@ def test_both_methods_equal_the_definitions(monkeypatch, lists, long):
     for tokens in lists:
         want = reference_shares(tokens)
         # every sort unstable then reordered (0) or as shipped; the spans on lists always (big), never (0), as shipped
-        for quick, few in ((0, 10 ** 9), (0, 0), (ngrams._QUICK, ngrams._FEW_STARTS)):
-            monkeypatch.setattr(ngrams, "_QUICK", quick)
+        for quick, few in ((0, 10 ** 9), (0, 0), (arrays._QUICK, ngrams._FEW_STARTS)):
+            monkeypatch.setattr(arrays, "_QUICK", quick)
             monkeypatch.setattr(ngrams, "_FEW_STARTS", few)
             assert ngram_shares(tokens, long=long) == want, (long, quick, few, tokens[:20])
         many += any(want[1])
@@ -60,7 +61,7 @@ def test_short_lists_on_tuples_equal_the_sorts(lists):
 
 def test_stable_argsort_is_the_stable_order(monkeypatch):
     rng = np.random.default_rng(5)
-    monkeypatch.setattr(ngrams, "_QUICK", 0)  # the unstable sort and the reordering, at every length
+    monkeypatch.setattr(arrays, "_QUICK", 0)  # the unstable sort and the reordering, at every length
     for _ in range(300):
         size = int(rng.integers(0, 3000))
         keys = rng.integers(0, int(rng.integers(1, 60)), size).astype(np.uint64)

@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..core.arrays import is_tensor
+from ..core.arrays import stable_argsort as _stable_argsort_np
 from ..core.arrays import to_numpy as numpy_of
 
 __all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "ceil", "clip",
@@ -237,7 +238,7 @@ def stable_argsort(a: Array) -> Array:
     """int64 positions that sort ``a`` ascending, equal elements in their order."""
     if is_tensor(a):
         return _torch().argsort(a, stable=True)
-    return np.argsort(a, kind="stable").astype(np.int64, copy=False)
+    return _stable_argsort_np(a)
 
 
 def sort(a: Array) -> Array:

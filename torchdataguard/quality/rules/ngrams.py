@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...core.arrays import stable_argsort
+
 __all__ = ["LONG", "MUL", "SHORT", "ngram_shares", "stable_argsort"]
 
 #: The multiplier of the n-gram polynomial: ``key(t1 .. tn) = key(t1 .. tn-1) * MUL + hash(tn)`` mod 2**64.
@@ -61,38 +63,6 @@ SHORT = 64
 _FEW_KEYS = 24  # up to this many n-grams :func:`_on_tuples` counts them in a loop, beyond in a Counter
 #: up to this many positions where a 3-gram can repeat, n = 3 .. 10 are counted on tuples (:func:`_on_tuples`)
 _FEW_CANDIDATES = 16
-#: arrays longer than this are sorted unstably, then reordered within equal keys (faster than a stable sort)
-_QUICK = 1024
-
-
-def stable_argsort(keys: np.ndarray) -> np.ndarray:
-    """The order that sorts the 1-D array ``keys``, equal keys in ascending positions: the order of
-    ``keys.argsort(kind="stable")``.
-
-    Beyond :data:`_QUICK` keys, numpy's unstable sort (several times faster there), then one sort of each
-    key's (rank among the distinct keys, position) as a single integer, which puts equal keys in order.
-
-    Example:
-        >>> stable_argsort(np.array([3, 1, 3, 1, 2], dtype=np.uint64)).tolist()
-        [1, 3, 4, 0, 2]
-    """
-    size = keys.shape[0]
-    if size <= _QUICK:
-        return keys.argsort(kind="stable")
-    order = keys.argsort()
-    ranked = keys[order]
-    new = ranked[1:] != ranked[:-1]  # a new key starts at sorted index i + 1
-    if np.count_nonzero(new) == size - 1:  # every key distinct: any sort is the stable one
-        return order
-    combined = np.zeros(size, dtype=np.int64)
-    np.cumsum(new, out=combined[1:])  # the rank of each sorted key among the distinct keys
-    combined *= size
-    combined += order
-    combined.sort()
-    combined %= size
-    return combined
-
-
 def _span(tokens: List[str], start: int, stop: int) -> int:
     """Characters of ``tokens[start:stop]``."""
     return sum(map(len, tokens[start:stop]))
