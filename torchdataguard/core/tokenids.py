@@ -52,10 +52,6 @@ def token_ids_problem(value: Any) -> Optional[str]:
     it is dropped: ``"not_token_ids (...)"``, naming the type, dtype or shape, never the values."""
     if value is None:
         return None
-    if type(value) is list and set(map(type, value)) <= {int}:  # the usual case, checked in C
-        if value and (min(value) < _I64[0] or max(value) > _I64[1]):
-            return "not_token_ids (integers beyond int64)"
-        return None
     if is_tensor(value):
         if value.dtype.is_floating_point:
             return _array_problem("f", str(value.dtype).replace("torch.", ""), value.shape,
