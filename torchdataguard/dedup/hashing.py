@@ -94,9 +94,8 @@ def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
     global _pow_cache, _inv_cache
     pw, inv = _pow_cache, _inv_cache  # read once: another thread may be replacing them (one, then the other)
     if pw.size < n or inv.size < n:
-        m = max(n, 2 * pw.size)
-        pw, inv = np_powers(int(_POLY), m), np_powers(pow(int(_POLY), -1, 1 << 64), m)
-        _pow_cache, _inv_cache = pw, inv
+        m = max(n, 2 * pw.size)  # (below: the two tables first, then the cache: never one new table with an old one)
+        pw, inv = _pow_cache, _inv_cache = np_powers(int(_POLY), m), np_powers(pow(int(_POLY), -1, 1 << 64), m)
     return pw[:n], inv[:n]
 
 
