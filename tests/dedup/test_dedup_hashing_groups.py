@@ -65,3 +65,26 @@ def test_ascii_texts_shingled_apart_give_each_document_the_same_shingles(monkeyp
         monkeypatch.undo()
         assert d1.dtype == d2.dtype == np.int64 and h1.dtype == h2.dtype
         assert _by_doc(h1, d1, len(texts)) == _by_doc(h2, d2, len(texts)), mode
+
+
+def test_the_power_tables_are_whole_while_another_thread_grows_them(monkeypatch):
+    """``_powers`` replaces its two cached tables one after the other; a call made in between (another thread's,
+    run here from inside the growing call) gets tables of the length it asked for (it got the old, short inverse
+    table, and shingle hashes that failed or were wrong)."""
+    from torchdataguard.core.mixing import np_powers
+
+    monkeypatch.setattr(hashing, "_pow_cache", np.ones(1, dtype=np.uint64))
+    monkeypatch.setattr(hashing, "_inv_cache", np.ones(1, dtype=np.uint64))
+    seen = []
+
+    def powers_with_a_thread_switch(base, m):
+        out = np_powers(base, m)
+        if base != int(hashing._POLY) and not seen:  # the inverse table of the growing call: switch threads now
+            seen.append(None)
+            seen[0] = [t.size for t in hashing._powers(100)]
+        return out
+
+    monkeypatch.setattr(hashing, "np_powers", powers_with_a_thread_switch)
+    pw, inv = hashing._powers(100)
+    assert seen == [[100, 100]] and pw.size == inv.size == 100
+    assert (pw * inv == 1).all()  # each power times its inverse, mod 2**64

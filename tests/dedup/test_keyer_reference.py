@@ -308,3 +308,23 @@ def test_densify_tables_are_cached_for_a_few_settings_only():
     assert len(minhash._table_cache) <= minhash.TABLE_CACHE_SIZE
     assert (64, 1) not in minhash._table_cache  # the oldest went first
     assert np.array_equal(densify_sources(filled, 64, 1), first)  # rebuilt, the same sources
+
+
+def test_densify_table_eviction_survives_another_thread_evicting_the_same_entry(monkeypatch):
+    """Two threads that fill the table cache at once may both evict its oldest entry: the second found it gone
+    and raised KeyError from inside the keyer (fails on main)."""
+    from torchdataguard.dedup import minhash
+
+    class EvictedMeanwhile(dict):
+        def __iter__(self):  # another thread pops the oldest entry between this one reading and popping it
+            keys = list(dict.keys(self))
+            if keys:
+                dict.pop(self, keys[0])
+            return iter(keys)
+
+    filled = np.random.default_rng(2).random((20, 64)) < 0.3
+    expected = densify_sources(filled, 64, 99)  # with the ordinary cache
+    cache = EvictedMeanwhile({(8, s): None for s in range(minhash.TABLE_CACHE_SIZE)})
+    monkeypatch.setattr(minhash, "_table_cache", cache)
+    assert np.array_equal(densify_sources(filled, 64, 99), expected)
+    assert (64, 99) in cache and len(cache) <= minhash.TABLE_CACHE_SIZE

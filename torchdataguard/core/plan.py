@@ -19,6 +19,7 @@ from .ids import FINGERPRINT_TAGS, IdHasher, bad_id_reason, plain_id, record_fin
 from .stage import Drop, Example
 from .fieldcheck import FieldProbe, probe_fields
 from .textcheck import MISSING, NOT_PROBED, PRESENT, looks_like_data, merge_fields, type_mark
+from .tokenids import token_ids_problem
 from .tokens import TokenSync, sync_tokens
 
 __all__ = ["BadRecord", "Plan", "Planner", "take_keys"]
@@ -136,6 +137,9 @@ class Planner:
         #: record fingerprint -> counter of the records that pass untouched (``Guard.protect``)
         self.protected: Dict[int, str] = dict(protected or {})
         #: fields the record stages read besides the text (``PIIScrubber(fields=...)``), counted per chunk
+        #: token-id fields a keyer reads from records without text (``NearDedup``), checked by make_example
+        self.token_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "index"
+                                                for f in [getattr(obj, "token_ids_field", None)] if f))
         self.extra_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "record"
                                                 for f in getattr(obj, "extra_fields", ()) or ()))
 
@@ -195,6 +199,10 @@ class Planner:
                     return Example(id_, record, None, tf), self._invalid(id_, what, "missing_field")
                 if _holds_no_tokens(record.get(self.token_field)):  # {"input_ids": []}: nothing to train on
                     return Example(id_, record, None, tf), self._invalid(id_, f"field {self.token_field!r}", "empty")
+                for f in self.token_fields:  # read by a stage (NearDedup): floats, strings, 2-D ... are refused
+                    why = token_ids_problem(record.get(f))
+                    if why is not None:
+                        return Example(id_, record, None, tf), self._invalid(id_, f"field {f!r}", why)
                 return Example(id_, record, None, tf), None
             value = record[tf]
         else:

@@ -92,11 +92,11 @@ def content_hash128(data: str | bytes) -> bytes:
 def _powers(n: int) -> Tuple[np.ndarray, np.ndarray]:
     """``_POLY**i`` and its modular inverse powers for i < n (mod 2**64), cached and grown as needed."""
     global _pow_cache, _inv_cache
-    if _pow_cache.size < n:  # by half again at least: a scan's next groups then fit (fresh memory is slow to touch)
-        m = max(n + n // 2, 2 * _pow_cache.size)
-        _pow_cache = np_powers(int(_POLY), m)
-        _inv_cache = np_powers(pow(int(_POLY), -1, 1 << 64), m)
-    return _pow_cache[:n], _inv_cache[:n]
+    pw, inv = _pow_cache, _inv_cache  # read once: another thread may be replacing them (one, then the other)
+    if pw.size < n or inv.size < n:  # grown by half again at least: a scan's next groups then fit
+        m = max(n + n // 2, 2 * pw.size)  # (both tables made first, then the cache: never a new one with an old one)
+        pw, inv = _pow_cache, _inv_cache = np_powers(int(_POLY), m), np_powers(pow(int(_POLY), -1, 1 << 64), m)
+    return pw[:n], inv[:n]
 
 
 _local = threading.local()

@@ -197,8 +197,11 @@ def _rank_tables(num_perm: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.n
         source[:, 0] = np.arange(num_perm)
         source[:, 1 : ranked + 1] = first
         base = np.arange(num_perm, dtype=np.intp) * 129 + 1
-        while len(_table_cache) >= TABLE_CACHE_SIZE:
-            _table_cache.pop(next(iter(_table_cache)))
+        while len(_table_cache) >= TABLE_CACHE_SIZE:  # the oldest out; another thread may be evicting it too
+            try:
+                _table_cache.pop(next(iter(_table_cache)), None)
+            except (StopIteration, RuntimeError):  # emptied or changed by that thread meanwhile
+                break
         t = _table_cache[key] = (least.reshape(chunks * 256, num_perm), source.reshape(-1), base, ranked)
     return t
 

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..core.stage import Example, Keyer
+from ..core.tokenids import token_ids_problem
+from ..errors import GuardInputError
 from . import xp
 from .cpu import one_thread
 from .hashing import text_shingle_hashes, token_shingle_hashes
@@ -112,8 +114,14 @@ def torch_keys_from_shingles(hashes: "Array", doc: "Array", n: int, cfg: "NearDe
     return NearKeys(nib, size > 0, size, sets, off)
 
 
-def _token_ids(value: Any, like: "Array") -> "Array":
-    """A record's token ids (a list, a NumPy array or a tensor) as a flat int64 array of ``like``'s kind."""
+def _token_ids(value: Any, like: "Array", ex: Example, field: str) -> "Array":
+    """A record's token ids (a list, a NumPy array or a tensor) as a flat int64 array of ``like``'s kind; a clear
+    :class:`~torchdataguard.errors.GuardInputError` for a value that is not token ids (the planner drops such
+    records before they get here, except those that hold text too, read by ``NearDedup(shingles="tokens")``)."""
+    problem = token_ids_problem(value)
+    if problem is not None:
+        raise GuardInputError(f"record {ex.id!r}: field {field!r} is invalid: {problem}. NearDedup compares token "
+                              f"ids only as one flat sequence of integers per record; fix or remove the record")
     if not xp.is_tensor(like) and not xp.is_tensor(value):
         return np.asarray(value).reshape(-1).astype(np.int64)
     return xp.astype(xp.asarray(value, like=like).reshape(-1), "int64")
@@ -126,6 +134,11 @@ class NearKeyer(Keyer):
     def __init__(self, cfg: "NearDedupConfig", device: str = "cpu") -> None:
         self.cfg = cfg
         self.device = device
+
+    @property
+    def token_ids_field(self) -> Optional[str]:
+        """The field of token ids read from records without text (the planner checks it), or None."""
+        return None if self.cfg.shingles == "words" else self.cfg.token_field
 
     @one_thread
     def __call__(self, exs: Sequence[Example]) -> NearKeys:
@@ -157,7 +170,7 @@ class NearKeyer(Keyer):
             hs.append(xp.asarray(h.view("int64"), like=e))
             ds.append(xp.asarray(text_rows, "int64", like=e)[xp.asarray(d, like=e)])
         if tok_rows:
-            seqs = [_token_ids(exs[i].record[cfg.token_field], e) for i in tok_rows]
+            seqs = [_token_ids(exs[i].record[cfg.token_field], e, exs[i], cfg.token_field) for i in tok_rows]
             T = max(1, max(xp.numel(s) for s in seqs))
             ids = xp.zeros((len(seqs), T), like=e)
             mask = xp.zeros((len(seqs), T), "bool", like=e)
@@ -178,6 +191,10 @@ def signatures_from_batch(batch: Mapping[str, "Array"], cfg: "NearDedupConfig") 
     for a batch of NumPy arrays or of CPU tensors (what a stage on the CPU holds), tensors for tensors elsewhere."""
     ids = batch[cfg.token_field]
     mask = batch.get("attention_mask")
+    if not xp.is_array(ids) or ids.ndim != 2 or not xp.dtype_name(ids).startswith(("int", "uint", "bool")):
+        what = f"dtype {xp.dtype_name(ids)}, shape {tuple(ids.shape)}" if xp.is_array(ids) else type(ids).__name__
+        raise GuardInputError(f"batch[{cfg.token_field!r}] is not a [batch, length] array of integer token ids "
+                              f"({what}); pass the collated token ids (a tensor or NumPy array of integers)")
     if xp.is_tensor(ids) and xp.on_numpy(ids.device):  # CPU tensors: read in place as NumPy arrays
         ids, mask = xp.numpy_of(ids), None if mask is None else xp.numpy_of(mask)
     mask = xp.full(tuple(ids.shape), True, "bool", like=ids) if mask is None else xp.astype(xp.to_like(mask, ids), "bool")

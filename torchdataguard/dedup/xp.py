@@ -23,13 +23,13 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..core.arrays import is_tensor
+from ..core.arrays import is_array, is_tensor
 from ..core.arrays import stable_argsort as _stable_argsort_np
 from ..core.arrays import to_numpy as numpy_of
 
 __all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "ceil", "clip",
            "contiguous", "copy", "cummax", "cumsum", "device_of", "device_type", "dtype_name", "equal", "full",
-           "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
+           "is_array", "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
            "same_device", "saved", "scatter_amax_", "scatter_amin_", "searchsorted", "sort", "stable_argsort", "tile",
            "to_like", "torch_module", "unique", "view", "where", "zeros"]
 
