@@ -58,10 +58,19 @@ def test_whole_floats_read_as_the_integers():
     assert len(kept) == 1 and g.report()["dropped_by_reason"] == {"duplicate/near": 1}
 
 
-def test_a_record_with_text_and_bad_token_ids_read_as_tokens_raises_a_clear_error():
+def test_a_record_with_text_and_bad_token_ids_read_as_tokens_is_dropped_and_strict_raises():
+    # NearDedup(shingles="tokens") reads token ids also where a record holds text: a bad value is a counted drop
+    # (it raised GuardInputError in the middle of the pass even with strict=False until the sixteenth session)
+    rows = [{"text": "hello there", "input_ids": "hello there"}, {"text": "a", "input_ids": BAD["floats"]},
+            {"text": "b", "input_ids": GOOD}, {"text": "c", "input_ids": GOOD}, {"text": "no ids"}, "a plain str"]
     g = tdg.Guard([tdg.NearDedup(shingles="tokens")], device="cpu", progress=False)
+    assert g.filter(rows) == [rows[2], rows[4], rows[5]]
+    assert g.report()["dropped_by_reason"] == {"invalid/not_token_ids": 2, "duplicate/near": 1}
+    g = tdg.Guard([tdg.NearDedup(shingles="tokens")], device="cpu", progress=False, strict=True)
     with pytest.raises(GuardInputError, match=r"record 0: field 'input_ids' is invalid: not_token_ids \(a str"):
-        g.filter([{"text": "hello there", "input_ids": "hello there"}])
+        g.filter(rows)
+    # the default shingles read the text of such records: their token ids are not checked
+    assert len(tdg.Guard([tdg.NearDedup()], device="cpu", progress=False).filter(rows[:2])) == 2
 
 
 def test_only_a_stage_reading_token_ids_checks_them():

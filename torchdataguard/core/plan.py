@@ -140,6 +140,9 @@ class Planner:
         #: token-id fields a keyer reads from records without text (``NearDedup``), checked by make_example
         self.token_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "index"
                                                 for f in [getattr(obj, "token_ids_field", None)] if f))
+        #: ... and from records with text too (``NearDedup(shingles="tokens")``): the fast paths below then skip dicts
+        self.text_token_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "index"
+                                                     for f in [getattr(obj, "token_ids_field_with_text", None)] if f))
         self.extra_fields = tuple(dict.fromkeys(f for kind, obj in self.steps if kind == "record"
                                                 for f in getattr(obj, "extra_fields", ()) or ()))
 
@@ -157,13 +160,13 @@ class Planner:
         # the common case first: a plain str, or a plain dict holding a plain ASCII str text, positional ids
         # (exactly what the checks below conclude for such a record, at a fraction of their cost)
         kind = type(record)
-        if kind is str or (kind is dict and self.id_field is None):
+        if kind is str or (kind is dict and self.id_field is None and not self.text_token_fields):
             tf = None if kind is str else self.text_field
             value = record if kind is str else record.get(tf) if tf is not None else None
             if (type(value) is str and value and len(value) <= self.max_chars and value.isascii()
                     and not value.isspace()):
                 return Example(id_, record, value, tf), None
-        elif kind is dict and self.id_hasher is None:  # ... or with a plain str or int id, not hashed
+        elif kind is dict and self.id_hasher is None and not self.text_token_fields:  # ... or a plain str/int id
             v = record.get(self.id_field)
             value = record.get(self.text_field) if self.text_field is not None else None
             if ((type(v) is int or type(v) is str) and type(value) is str and value and len(value) <= self.max_chars
@@ -232,6 +235,10 @@ class Planner:
             return Example(id_, record, None, tf), self._invalid(id_, what, "empty")
         if isinstance(record, (bytes, bytearray)):
             record = value
+        for f in self.text_token_fields if isinstance(record, Mapping) else ():  # read instead of the text
+            why = token_ids_problem(record.get(f)) if record.get(f) is not None else None
+            if why is not None:
+                return Example(id_, record, value, tf), self._invalid(id_, f"field {f!r}", why)
         return Example(id_, record, value, tf), None
 
     # -- phase one --------------------------------------------------------------------------------

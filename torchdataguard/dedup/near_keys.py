@@ -140,6 +140,11 @@ class NearKeyer(Keyer):
         """The field of token ids read from records without text (the planner checks it), or None."""
         return None if self.cfg.shingles == "words" else self.cfg.token_field
 
+    @property
+    def token_ids_field_with_text(self) -> Optional[str]:
+        """The field of token ids read also from records that hold text (``shingles="tokens"``), or None."""
+        return self.cfg.token_field if self.cfg.shingles == "tokens" else None
+
     @one_thread
     def __call__(self, exs: Sequence[Example]) -> NearKeys:
         cfg = self.cfg
