@@ -52,3 +52,23 @@ def test_the_scan_command_loads_numpy_through_it(tmp_path):
     env["PYTHONPATH"] = ROOT
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split()[-3:] == ["[1]", "0", "False"]
+
+
+def test_the_host_name_of_a_staging_folder_is_socket_s():
+    import socket
+
+    from torchdataguard.scan.outputs import _host, _me
+
+    assert _host() == socket.gethostname()
+    assert _me()["host"] == socket.gethostname()
+
+
+def test_a_two_record_scan_imports_neither_numpy_random_nor_socket_nor_safetensors(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": 1, "text": "a b c d e f"}\n{"id": 2, "text": "a b c d e f"}\n')
+    code = ("import sys; from torchdataguard.cli import main;"
+            f"main(['scan', {str(inp)!r}, '--out', {str(tmp_path / 'out')!r}, '--stages', 'exact,near', '--no-progress']);"
+            "print(sorted(m for m in ('numpy.random', 'socket', 'safetensors', 'secrets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
