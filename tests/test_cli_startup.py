@@ -72,3 +72,16 @@ def test_a_two_record_scan_imports_neither_numpy_random_nor_socket_nor_safetenso
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
                          text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_report_names_the_platform_as_platform_does(tmp_path):
+    import json
+    import platform
+
+    from torchdataguard.scan.local import scan
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": 1, "text": "a b c d e f"}\n')
+    scan(str(inp), str(tmp_path / "out"), stages=["exact"], progress=False, device="cpu")
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["machine"]["platform"] == platform.platform()
