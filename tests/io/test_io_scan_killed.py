@@ -49,12 +49,14 @@ def test_a_killed_scan_leaves_no_kept_jsonl_and_the_next_scan_removes_its_stagin
 def test_a_staging_folder_of_another_pid_namespace_is_left_alone(tmp_path):
     # a scan in a container that shares the host name writes its own namespace's pid: that pid says nothing here
     # (review of the twelfth session: a scan removed the live staging folder of a scan started under unshare --pid)
+    import socket
+
     from torchdataguard.scan import outputs
 
     for pidns, kept in (("pid:[1]", True), (outputs._pid_namespace(), False)):
         folder = tmp_path / f"{outputs._STAGING}x{kept}"
         folder.mkdir()
-        dead = {"host": outputs.socket.gethostname(), "pid": 2**22 + 17, "start": "1", "pidns": pidns}
+        dead = {"host": socket.gethostname(), "pid": 2**22 + 17, "start": "1", "pidns": pidns}
         (folder / outputs._OWNER).write_text(json.dumps(dead))
         outputs._remove_dead_stagings(str(tmp_path))
         assert folder.exists() == kept, pidns

@@ -33,7 +33,6 @@ import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
-from safetensors import SafetensorError
 
 from ..errors import StateError
 from .arrays import is_tensor, loaded_torch
@@ -310,6 +309,8 @@ def read_state_file(json_path: str, *, expect_sha256: Optional[str] = None,
         raise _bad(tpath, f"does not match {os.path.basename(json_path)}: its SHA-256 is {t_sha[:16]}..., the record "
                           f"says {tinfo['sha256'][:16]}...{how}. The tensor file is corrupt or comes from another save",
                    "restore the checkpoint from a good copy")
+    from safetensors import SafetensorError  # here: a scan that saves no state never imports safetensors
+
     try:
         tensors = load_tensors(tpath)
     except (SafetensorError, OSError, ValueError, TypeError) as exc:

@@ -1,6 +1,7 @@
 """Exact deduplication: a 128-bit hash of normalised content, keep-first."""
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -85,18 +86,69 @@ def exact_digests(keys: Any) -> "Array":
     return keys.digests if isinstance(keys, ExactKeys) else keys
 
 
+def plain_ascii_digests(texts: Sequence[Optional[str]], digests: List[Optional[bytes]]) -> None:
+    """Fill ``digests[i]`` with ``content_hash128(normalize_for_hash(texts[i]))`` for the texts that
+    normalisation only lower-cases; the others are left as they are (``None``) for the caller to hash.
+
+    A non-empty ASCII text is its own normal form up to case exactly when it is printable (``" "`` its only
+    whitespace) with no double space and no space at either end. The ASCII texts are joined by single spaces
+    into one byte string and checked together with NumPy: a byte outside ``0x20-0x7e`` marks the text it falls
+    in, the second space of a double space too (a text's own, the first character of a text starting with a
+    space, or the separator after a text ending with one, counted as that text's), and so does a space at a
+    text's first or last byte. The others are lower-cased as one byte string and each hashed from its slice: no
+    per-text ``lower``, ``isprintable`` or ``encode`` (16,384 texts of 30-130 words, a sixth with newlines, left
+    to the caller: 38 ms -> 28 ms in all).
+
+    Example:
+        >>> d = [None, None, None, None]
+        >>> plain_ascii_digests(["Hello World", "a\tb", None, "Fine"], d)
+        >>> d[0] == content_hash128("hello world"), d[1], d[2], d[3] == content_hash128("fine")
+        (True, None, None, True)
+    """
+    idx = [i for i, t in enumerate(texts) if t and t.isascii()]  # isascii: constant time
+    if not idx:
+        return
+    parts = [texts[i] for i in idx]
+    joined = " ".join(parts).encode("ascii")  # type: ignore[arg-type]
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))  # type: ignore[arg-type]
+    ends = np.cumsum(lens + 1) - 1  # each text's separator (one past the end for the last)
+    starts = ends - lens
+    bad = (arr < 0x20) | (arr > 0x7E)
+    space = arr == 0x20
+    bad[1:] |= space[:-1] & space[1:]  # the second space of a double space: in the text that has it
+    marked = np.zeros(len(parts), dtype=bool)
+    hits = np.flatnonzero(bad)
+    if hits.size:
+        marked[np.searchsorted(ends, hits)] = True  # the text a position falls in (a separator: the one before it)
+    marked |= space[starts] | space[ends - 1]
+    b2 = hashlib.blake2b
+    low = joined.lower()
+    first, size = starts.tolist(), lens.tolist()
+    for k in np.flatnonzero(~marked).tolist():
+        a = first[k]
+        digests[idx[k]] = b2(low[a : a + size[k]], digest_size=16).digest()
+
+
 class _ExactKeyer(Keyer):
     def __init__(self, normalize: bool) -> None:
         self.normalize = normalize
 
     def __call__(self, exs: Sequence[Example]) -> ExactKeys:
-        out = bytearray()
-        for ex in exs:
-            if ex.text is not None:
-                out += content_hash128(normalize_for_hash(ex.text) if self.normalize else ex.text)
-            else:
-                out += content_hash128(canonical_bytes(ex.record))
-        return ExactKeys(np.frombuffer(out, dtype=np.int64).reshape(-1, 2).copy() if exs else np.zeros((0, 2), np.int64))
+        if not exs:
+            return ExactKeys(np.zeros((0, 2), np.int64))
+        texts = [ex.text for ex in exs]
+        digests: List[Optional[bytes]] = [None] * len(exs)
+        if self.normalize:
+            plain_ascii_digests(texts, digests)
+        for i, d in enumerate(digests):
+            if d is None:
+                t = texts[i]
+                if t is not None:
+                    digests[i] = content_hash128(normalize_for_hash(t) if self.normalize else t)
+                else:
+                    digests[i] = content_hash128(canonical_bytes(exs[i].record))
+        return ExactKeys(np.frombuffer(b"".join(digests), dtype=np.int64).reshape(-1, 2).copy())  # type: ignore[arg-type]
 
 
 def first_rows(keys: np.ndarray) -> np.ndarray:

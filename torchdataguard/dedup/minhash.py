@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 import numpy as np
 
 from . import xp
+from .mt19937 import mt_words
 from .token_hashing import mix64
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,8 +31,9 @@ EMPTY = 1 << 32
 def mt_randint(seed: int, low: int, high: int, n: int) -> np.ndarray:
     """int64 [n]: what ``torch.randint(low, high, (n,), generator=torch.Generator().manual_seed(seed))`` gives on the
     CPU, without torch. torch's CPU generator is the Mersenne Twister seeded with the low 32 bits of ``seed``
-    (NumPy's legacy ``RandomState`` seeds it the same way); a range under ``2**32`` takes one 32-bit draw per value,
-    a larger one two (the first the high half), each reduced modulo the range.
+    (NumPy's legacy ``RandomState`` seeds it the same way; the words come from :func:`~.mt19937.mt_words`, without
+    ``numpy.random``); a range under ``2**32`` takes one 32-bit draw per value, a larger one two (the first the high
+    half), each reduced modulo the range.
 
     Example:
         >>> import torch
@@ -41,8 +43,7 @@ def mt_randint(seed: int, low: int, high: int, n: int) -> np.ndarray:
     """
     span = int(high) - int(low)
     wide = span >= 1 << 32
-    raw = np.random.RandomState(int(seed) & 0xFFFFFFFF).randint(0, 1 << 32, size=n * (2 if wide else 1),
-                                                               dtype=np.uint32).astype(np.uint64)
+    raw = mt_words(seed, n * (2 if wide else 1)).astype(np.uint64)  # no numpy.random import (5-7 ms)
     if wide:
         raw = (raw[0::2] << np.uint64(32)) | raw[1::2]
     return (raw % np.uint64(span)).astype(np.int64) + int(low)

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -323,8 +322,19 @@ def _pid_namespace() -> Optional[str]:
         return None
 
 
+def _host() -> str:
+    """This machine's host name, as ``socket.gethostname()`` gives it (which POSIX C libraries read from
+    ``uname``): ``os.uname`` spares every scan the import of ``socket`` (~1.5 ms)."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 def _me() -> Dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid()),
+    return {"host": _host(), "pid": os.getpid(), "start": _start_time(os.getpid()),
             "pidns": _pid_namespace()}
 
 
@@ -342,7 +352,7 @@ def _remove_dead_stagings(out_dir: str) -> None:
             pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if host != socket.gethostname() or owner.get("pidns") != _pid_namespace():
+        if host != _host() or owner.get("pidns") != _pid_namespace():
             continue  # another machine, or another PID namespace: its pid says nothing here
         try:
             os.kill(pid, 0)
