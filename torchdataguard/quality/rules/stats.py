@@ -173,6 +173,11 @@ class TextStats:
 
     def tokens_with_letter(self) -> int:
         """How many tokens hold at least one letter."""
+        b = self._bytes_tokens()
+        if b is not None:
+            # lower-cased ASCII tokens: bytes.islower() is True exactly when a token holds a letter (all ASCII
+            # letters are cased, and none is upper-case any more)
+            return sum(map(bytes.islower, b))
         if self._tokenize is None and self.text.isascii():
             # ASCII tokens split on whitespace: letters as "a", whitespace as " ", every other character
             # deleted; a token holding a letter is then one run of "a" (a letterless token disappears)
@@ -180,11 +185,12 @@ class TextStats:
             return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
         # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
-        # only the others (numbers, symbols, scripts without case) need a character-by-character look
+        # only the others (numbers, symbols, scripts without case) need a character-by-character look, and
+        # of those only the ones that are not ASCII (every ASCII letter is cased)
         flags = list(map(str.islower, toks))
         n = sum(flags)
         if n < len(toks):
-            rest = itertools.compress(toks, map(operator.not_, flags))
+            rest = itertools.filterfalse(str.isascii, itertools.compress(toks, map(operator.not_, flags)))
             n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
         return n
 
@@ -217,8 +223,8 @@ def duplicates(items: Sequence[str]) -> Tuple[int, int, int]:
     # every copy after the first is a duplicate, so the duplicates hold all characters but those of the
     # distinct items
     distinct = set(items)
-    total = sum(map(len, items))
-    return len(items) - len(distinct), total - sum(map(len, distinct)), total
+    total = len("".join(items))  # sum(map(len, items)), one C-level call
+    return len(items) - len(distinct), total - len("".join(distinct)), total
 
 
 def ratio(a: float, b: float) -> float:
