@@ -9,13 +9,14 @@ characters), and C4's policy-notice search (the "cookie" notices only in texts h
 """
 import random
 import re
+import sys
 from collections import Counter
 
 from torchdataguard.assets import load_spamassassin
 from torchdataguard.quality.rules import (BULLETS, C4_POLICY, ELLIPSES, TERMINAL, ZH_TERMINAL, C4Lines,
                                           ScoreConfig, TextStats, score_text)
 from torchdataguard.quality.rules.c4 import c4
-from torchdataguard.quality.rules.stats import duplicates
+from torchdataguard.quality.rules.stats import CASED_NOT_LETTERS, duplicates
 from torchdataguard.quality.rules.ngrams import MUL, SHORT, ngram_shares
 
 _SPACES = [" ", " ", " ", "\t", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1c", "\x1f", "\r", "\u2028", "\x85"]
@@ -197,6 +198,25 @@ def test_tokens_with_letter_on_long_and_non_ascii_text_equals_the_definition():
         long_ascii += st._bytes_tokens() is not None
         non_ascii += not text.isascii()
     assert long_ascii > 50 and non_ascii > 100
+
+
+def test_tokens_of_roman_numerals_or_circled_letters_hold_no_letter():
+    """They are lower-case once lower-cased, yet no letters: until 2026-12-07 "\u2167 \u24b6" counted as two
+    tokens holding a letter (the str.islower shortcut), which Gopher's alpha_words_ratio then let through."""
+    rng = random.Random(17)
+    vocab = ["\u2167", "\u2177", "\u24b6", "\u24d0\u24d1", "\U0001f130", "\u0345", "x\u2167", "\u00e9", "12", "--", "the"]
+    for _ in range(300):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 40)))
+        want = sum(1 for t in text.lower().split() if not t.isdigit() and any(map(str.isalpha, t)))
+        assert TextStats(text).tokens_with_letter() == want, repr(text)
+    assert TextStats("\u2167 \u24b6 \u00e9").tokens_with_letter() == 1
+
+
+def test_cased_not_letters_lists_every_such_code_point():
+    want = {c for c in map(chr, range(sys.maxunicode + 1)) if (c.islower() or c.isupper() or c.istitle())
+            and not c.isalpha()}
+    assert {c for c in map(chr, range(sys.maxunicode + 1)) if re.fullmatch(f"[{CASED_NOT_LETTERS}]", c)} == want
+    assert not any(c not in want and any(map(want.__contains__, c.lower())) for c in map(chr, range(sys.maxunicode + 1)))
 
 
 def test_duplicates_equal_the_definition():

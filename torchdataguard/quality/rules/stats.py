@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from typing import Callable, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from .ngrams import ngram_shares
@@ -39,6 +40,11 @@ _ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())  # what str.spl
 _INFO_SEPARATORS = tuple(bytes([c]) for c in range(0x1C, 0x20))
 _NOT_BYTES: List[bytes] = []  # TextStats._btokens of a text read as str (compared by identity)
 _BYTES_FROM = 512  # shorter texts are read as str: there the bytes' savings do not pay for the extra steps
+#: the characters that are cased (str.islower, isupper or istitle) but not letters (str.isalpha): Roman numerals,
+#: circled and squared Latin letters, the combining iota subscript (a test checks the list against every code point)
+CASED_NOT_LETTERS = ("\u0345\u2160-\u217f\u24b6-\u24e9\U0001f130-\U0001f149\U0001f150-\U0001f169"
+                     "\U0001f170-\U0001f189")
+_CASED_NOT_LETTER = re.compile(f"[{CASED_NOT_LETTERS}]")
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,7 +190,11 @@ class TextStats:
             classes = self.text.encode("ascii").translate(_LETTER_CLASSES, _NOT_LETTER_OR_SPACE)
             return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
-        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
+        if not self.text.isascii() and _CASED_NOT_LETTER.search(self.lower()):
+            # "\u2167" (a Roman numeral) is lower-case when lower-cased ("\u2177"), yet no letter: no shortcut
+            return sum(1 for t in toks if not t.isdigit() and any(map(str.isalpha, t)))
+        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased character, here a
+        # letter (no character of CASED_NOT_LETTERS);
         # only the others (numbers, symbols, scripts without case) need a character-by-character look, and
         # of those only the ones that are not ASCII (every ASCII letter is cased)
         flags = list(map(str.islower, toks))
