@@ -190,14 +190,15 @@ class TextStats:
             classes = self.text.encode("ascii").translate(_LETTER_CLASSES, _NOT_LETTER_OR_SPACE)
             return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
-        if not self.text.isascii() and _CASED_NOT_LETTER.search(self.lower()):
-            # "\u2167" (a Roman numeral) is lower-case when lower-cased ("\u2177"), yet no letter: no shortcut
-            return sum(1 for t in toks if not t.isdigit() and any(map(str.isalpha, t)))
-        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased character, here a
-        # letter (no character of CASED_NOT_LETTERS);
-        # only the others (numbers, symbols, scripts without case) need a character-by-character look, and
-        # of those only the ones that are not ASCII (every ASCII letter is cased)
+        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased character: a
+        # letter, unless it is one of CASED_NOT_LETTERS ("\u2167", a Roman numeral, is "\u2177" lower-cased),
+        # which only a token that is not ASCII can hold; the tokens that are not lower-case (numbers, symbols,
+        # scripts without case) need a character-by-character look, and of those only the ones that are not
+        # ASCII (every ASCII letter is cased)
         flags = list(map(str.islower, toks))
+        wide = list(itertools.filterfalse(str.isascii, itertools.compress(toks, flags)))
+        if wide and _CASED_NOT_LETTER.search(" ".join(wide)):
+            return sum(1 for t in toks if not t.isdigit() and any(map(str.isalpha, t)))
         n = sum(flags)
         if n < len(toks):
             rest = itertools.filterfalse(str.isascii, itertools.compress(toks, map(operator.not_, flags)))
