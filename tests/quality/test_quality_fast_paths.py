@@ -3,17 +3,20 @@ values (``==``), not approximately.
 
 Fast paths: the n-gram shares (two sorts and an exact polynomial for n = 3 .. 10), C4's sentence count
 (a byte translation on ASCII text, the last sentence read off the last line), tokens holding a letter (a
-byte translation on ASCII text), lines starting or ending with a mark (one string of first or last
+byte translation on short ASCII text, ``bytes.islower`` on the bytes tokens of long ASCII text, only the tokens
+that are not ASCII looked at character by character in other text), duplicate counts (lengths by ``str.join``), lines starting or ending with a mark (one string of first or last
 characters), and C4's policy-notice search (the "cookie" notices only in texts holding "cookie").
 """
 import random
 import re
+import sys
 from collections import Counter
 
 from torchdataguard.assets import load_spamassassin
 from torchdataguard.quality.rules import (BULLETS, C4_POLICY, ELLIPSES, TERMINAL, ZH_TERMINAL, C4Lines,
                                           ScoreConfig, TextStats, score_text)
 from torchdataguard.quality.rules.c4 import c4
+from torchdataguard.quality.rules.stats import CASED_NOT_LETTERS, duplicates
 from torchdataguard.quality.rules.ngrams import MUL, SHORT, ngram_shares
 
 _SPACES = [" ", " ", " ", "\t", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1c", "\x1f", "\r", "\u2028", "\x85"]
@@ -173,6 +176,59 @@ def test_tokens_with_letter_on_ascii_text_equals_the_definition():
         st = TextStats(text)
         want = sum(1 for t in text.lower().split() if not t.isdigit() and any(map(str.isalpha, t)))
         assert st.tokens_with_letter() == want, repr(text)
+
+
+def test_tokens_with_letter_on_long_and_non_ascii_text_equals_the_definition():
+    """Long ASCII text is counted on its bytes tokens (bytes.islower), other text skips the ASCII tokens that
+    are not lower-case (they hold no letter): both against the plain definition, on texts that reach both."""
+    rng = random.Random(15)
+    vocab = ["the", "A1", "42", "--", "x.y", "#tag", "'q'", "\u00e9t\u00e9", "\u4e2d\u6587", "\u0394\u03b1", "\u00b2",
+             "\u00bd", "\u0661\u0662", "\u2460", "_", "\u3002", "\u02b0", "\u00aa", "ABC", "\x1c", "\x00", "~~"]
+    long_ascii = non_ascii = 0
+    for _ in range(600):
+        words = [rng.choice(vocab) for _ in range(rng.choice([3, 30, 150, 400]))]
+        ascii_only = rng.random() < 0.5
+        if ascii_only:
+            words = [w for w in words if w.isascii() and w != "\x1c"]
+        spaces = [" ", " ", "\t", "\n", "\x0b", "\r"] + ([] if ascii_only else ["\u00a0", "\u3000"])
+        text = "".join(w + rng.choice(spaces) for w in words)
+        st = TextStats(text)
+        want = sum(1 for t in text.lower().split() if not t.isdigit() and any(map(str.isalpha, t)))
+        assert st.tokens_with_letter() == want, repr(text)
+        long_ascii += st._bytes_tokens() is not None
+        non_ascii += not text.isascii()
+    assert long_ascii > 50 and non_ascii > 100
+
+
+def test_tokens_of_roman_numerals_or_circled_letters_hold_no_letter():
+    """They are lower-case once lower-cased, yet no letters: until 2026-12-07 "\u2167 \u24b6" counted as two
+    tokens holding a letter (the str.islower shortcut), which Gopher's alpha_words_ratio then let through."""
+    rng = random.Random(17)
+    vocab = ["\u2167", "\u2177", "\u24b6", "\u24d0\u24d1", "\U0001f130", "\u0345", "x\u2167", "\u00e9", "12", "--", "the"]
+    for _ in range(300):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 40)))
+        want = sum(1 for t in text.lower().split() if not t.isdigit() and any(map(str.isalpha, t)))
+        assert TextStats(text).tokens_with_letter() == want, repr(text)
+    assert TextStats("\u2167 \u24b6 \u00e9").tokens_with_letter() == 1
+
+
+def test_cased_not_letters_lists_every_such_code_point():
+    want = {c for c in map(chr, range(sys.maxunicode + 1)) if (c.islower() or c.isupper() or c.istitle())
+            and not c.isalpha()}
+    assert {c for c in map(chr, range(sys.maxunicode + 1)) if re.fullmatch(f"[{CASED_NOT_LETTERS}]", c)} == want
+    assert not any(c not in want and any(map(want.__contains__, c.lower())) for c in map(chr, range(sys.maxunicode + 1)))
+
+
+def test_duplicates_equal_the_definition():
+    rng = random.Random(16)
+    for _ in range(500):
+        items = [rng.choice(["a", "bb", "", "\u00e9\u00e9", "\u4e2d", "x y"]) for _ in range(rng.randint(0, 12))]
+        seen, dups, dup_chars = set(), 0, 0
+        for it in items:
+            if it in seen:
+                dups, dup_chars = dups + 1, dup_chars + len(it)
+            seen.add(it)
+        assert duplicates(items) == (dups, dup_chars, sum(len(it) for it in items))
 
 
 def test_lines_starting_and_ending_with_marks_equal_startswith_and_endswith():

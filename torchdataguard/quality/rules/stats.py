@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from typing import Callable, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from .ngrams import ngram_shares
@@ -39,6 +40,11 @@ _ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())  # what str.spl
 _INFO_SEPARATORS = tuple(bytes([c]) for c in range(0x1C, 0x20))
 _NOT_BYTES: List[bytes] = []  # TextStats._btokens of a text read as str (compared by identity)
 _BYTES_FROM = 512  # shorter texts are read as str: there the bytes' savings do not pay for the extra steps
+#: the characters that are cased (str.islower, isupper or istitle) but not letters (str.isalpha): Roman numerals,
+#: circled and squared Latin letters, the combining iota subscript (a test checks the list against every code point)
+CASED_NOT_LETTERS = ("\u0345\u2160-\u217f\u24b6-\u24e9\U0001f130-\U0001f149\U0001f150-\U0001f169"
+                     "\U0001f170-\U0001f189")
+_CASED_NOT_LETTER = re.compile(f"[{CASED_NOT_LETTERS}]")
 
 
 @functools.lru_cache(maxsize=64)
@@ -173,18 +179,29 @@ class TextStats:
 
     def tokens_with_letter(self) -> int:
         """How many tokens hold at least one letter."""
+        b = self._bytes_tokens()
+        if b is not None:
+            # lower-cased ASCII tokens: bytes.islower() is True exactly when a token holds a letter (all ASCII
+            # letters are cased, and none is upper-case any more)
+            return sum(map(bytes.islower, b))
         if self._tokenize is None and self.text.isascii():
             # ASCII tokens split on whitespace: letters as "a", whitespace as " ", every other character
             # deleted; a token holding a letter is then one run of "a" (a letterless token disappears)
             classes = self.text.encode("ascii").translate(_LETTER_CLASSES, _NOT_LETTER_OR_SPACE)
             return classes.count(b" a") + classes.startswith(b"a")
         toks = self.tokens()
-        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased letter;
-        # only the others (numbers, symbols, scripts without case) need a character-by-character look
+        # tokens are lower-cased, so str.islower() is True exactly when a token holds a cased character: a
+        # letter, unless it is one of CASED_NOT_LETTERS ("\u2167", a Roman numeral, is "\u2177" lower-cased),
+        # which only a token that is not ASCII can hold; the tokens that are not lower-case (numbers, symbols,
+        # scripts without case) need a character-by-character look, and of those only the ones that are not
+        # ASCII (every ASCII letter is cased)
         flags = list(map(str.islower, toks))
+        wide = list(itertools.filterfalse(str.isascii, itertools.compress(toks, flags)))
+        if wide and _CASED_NOT_LETTER.search(" ".join(wide)):
+            return sum(1 for t in toks if not t.isdigit() and any(map(str.isalpha, t)))
         n = sum(flags)
         if n < len(toks):
-            rest = itertools.compress(toks, map(operator.not_, flags))
+            rest = itertools.filterfalse(str.isascii, itertools.compress(toks, map(operator.not_, flags)))
             n += sum(1 for t in rest if not t.isdigit() and any(map(str.isalpha, t)))
         return n
 
@@ -217,8 +234,8 @@ def duplicates(items: Sequence[str]) -> Tuple[int, int, int]:
     # every copy after the first is a duplicate, so the duplicates hold all characters but those of the
     # distinct items
     distinct = set(items)
-    total = sum(map(len, items))
-    return len(items) - len(distinct), total - sum(map(len, distinct)), total
+    total = len("".join(items))  # sum(map(len, items)), one C-level call
+    return len(items) - len(distinct), total - len("".join(distinct)), total
 
 
 def ratio(a: float, b: float) -> float:
