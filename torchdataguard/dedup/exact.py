@@ -208,9 +208,10 @@ class ExactDedup(IndexStage):
         out: List[Optional[Drop]] = [None] * m
         if m == 0:
             return out
-        d = xp.as_device(xp.astype(exact_digests(keys), "int64"), self.device)
+        host = exact_digests(keys)  # NumPy from the keyer: the first copies are found there, not on the device
+        d = xp.as_device(xp.astype(host, "int64"), self.device)
         found = xp.numpy_of(self.index.lookup(d))
-        first_of = first_rows(xp.numpy_of(d))
+        first_of = first_rows(xp.numpy_of(host))
         get = self.index.ids.get
         for i in np.flatnonzero(found >= 0).tolist():
             out[i] = Drop("duplicate/exact", matched=get(int(found[i])), score=1.0)
