@@ -116,8 +116,16 @@ def torch_keys_from_shingles(hashes: "Array", doc: "Array", n: int, cfg: "NearDe
 
 def _token_ids(value: Any, like: "Array", ex: Example, field: str) -> "Array":
     """A record's token ids (a list, a NumPy array or a tensor) as a flat int64 array of ``like``'s kind; a clear
-    :class:`~torchdataguard.errors.GuardInputError` for a value that is not token ids (the planner drops such
-    records before they get here, except those that hold text too, read by ``NearDedup(shingles="tokens")``)."""
+    :class:`~torchdataguard.errors.GuardInputError` for a value that is not token ids (a guard's planner drops such
+    records before they get here, as ``invalid/not_token_ids``; this is for a keyer called on its own). A list of
+    integers, the usual value, is converted once: already integer and flat, it needs no second look."""
+    if not xp.is_tensor(like) and isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError, OverflowError):  # ragged nested lists: named below
+            arr = None
+        if arr is not None and arr.dtype.kind == "i" and all(d == 1 for d in arr.shape[:-1]):
+            return arr.reshape(-1).astype(np.int64)
     problem = token_ids_problem(value)
     if problem is not None:
         raise GuardInputError(f"record {ex.id!r}: field {field!r} is invalid: {problem}. NearDedup compares token "
