@@ -18,17 +18,16 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..core.arrays import is_array, is_tensor
+from ..core.arrays import is_array, is_tensor, loaded_torch
 from ..core.arrays import stable_argsort as _stable_argsort_np
 from ..core.arrays import to_numpy as numpy_of
 
 __all__ = ["ARRAYS_ENV", "Array", "arange", "as_device", "asarray", "astype", "bincount", "cat", "ceil", "clip",
-           "contiguous", "copy", "cummax", "cumsum", "device_of", "device_type", "dtype_name", "equal", "full",
+           "contiguous", "copy", "cummax", "cumsum", "device_type", "dtype_name", "equal", "full",
            "is_array", "is_tensor", "isin", "maximum", "minimum", "nonzero", "numel", "numpy_of", "on_numpy", "repeat",
            "same_device", "saved", "scatter_amax_", "scatter_amin_", "searchsorted", "sort", "stable_argsort", "tile",
            "to_like", "torch_module", "unique", "view", "where", "zeros"]
@@ -65,11 +64,6 @@ def on_numpy(device: Device) -> bool:
     return device_type(device) == "cpu" and os.environ.get(ARRAYS_ENV, "").strip().lower() != "torch"
 
 
-def device_of(a: Array) -> Device:
-    """The device an array lives on: ``"cpu"`` for a NumPy array, else the tensor's ``torch.device``."""
-    return a.device if is_tensor(a) else "cpu"
-
-
 def _dtype(name: str, torch_side: bool) -> Any:
     if not isinstance(name, str):  # already a dtype of one side
         if torch_side == is_torch_dtype(name):
@@ -81,7 +75,7 @@ def _dtype(name: str, torch_side: bool) -> Any:
 
 
 def is_torch_dtype(d: Any) -> bool:
-    t = sys.modules.get("torch")
+    t = loaded_torch()
     return t is not None and isinstance(d, t.dtype)
 
 
@@ -137,7 +131,7 @@ def asarray(data: Any, dtype: Optional[str] = None, *, like: Optional[Array] = N
             out = torch.as_tensor(data, device=dev)
         return out if dtype is None else out.to(_dtype(dtype, True))
     if is_tensor(data):
-        data = data.detach().cpu().numpy()
+        data = numpy_of(data)
     return np.asarray(data) if dtype is None else np.asarray(data, dtype=_dtype(dtype, False))
 
 
@@ -163,7 +157,7 @@ def saved(a: Array) -> Any:
     (as every state was before), else a NumPy array (so that saving imports no torch either). The guard's state
     files hold both alike, and ``load_state_dict`` takes either."""
     arr = np.array(numpy_of(a))
-    t = sys.modules.get("torch")
+    t = loaded_torch()
     return arr if t is None else t.from_numpy(arr)
 
 
