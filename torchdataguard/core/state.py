@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import StateError
-from .arrays import is_tensor, loaded_torch
+from .arrays import is_tensor, loaded_torch, tensors_of
 
 __all__ = ["JSON_FILE", "canonical_sha256", "flatten_state", "fsync_dir", "load_state", "load_tensors", "make_dir",
            "read_state_file", "remove_stale", "save_state", "save_tensors", "sha256_file", "unflatten_state",
@@ -97,11 +97,9 @@ def save_tensors(tensors: Dict[str, Any], path: str) -> None:
     when they are all NumPy arrays (torch stays unimported), else through ``safetensors.torch`` with the arrays
     as tensors sharing their memory. Both write the same bytes for the same names, dtypes, shapes and values."""
     if any(is_tensor(v) for v in tensors.values()):
-        torch = loaded_torch()
         from safetensors.torch import save_file
 
-        save_file({k: v if is_tensor(v) else torch.from_numpy(v if v.flags.writeable else v.copy())
-                   for k, v in tensors.items()}, path)
+        save_file(tensors_of(tensors), path)
     else:
         from safetensors.numpy import save_file as save_numpy
 
