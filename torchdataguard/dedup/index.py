@@ -39,8 +39,8 @@ class IdStore:
 
     Example:
         >>> s = IdStore(); s.extend([3, 7]); s.extend([2**40])
-        >>> s.get(1), s.get(2), s.state_dict()["ids"].dtype
-        (7, 1099511627776, torch.int64)
+        >>> s.get(1), s.get(2), xp.dtype_name(s.state_dict()["ids"])
+        (7, 1099511627776, 'int64')
         >>> s.get_many([2, 0]), (s.extend(["doc-9"]), s.get_many([3, 0]))[1]
         ([1099511627776, 3], ['doc-9', 3])
     """

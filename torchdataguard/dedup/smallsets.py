@@ -144,7 +144,7 @@ class SmallSetIndex:
 
     Args:
         threshold: the Jaccard threshold the prefixes are cut for.
-        device: where the tensors live.
+        device: where the arrays live (NumPy arrays on the CPU, torch tensors on other devices).
     """
 
     def __init__(self, threshold: float, device: "Device" = "cpu") -> None:
