@@ -236,7 +236,7 @@ class Planner:
         if isinstance(record, (bytes, bytearray)):
             record = value
         for f in self.text_token_fields if isinstance(record, Mapping) else ():  # read instead of the text
-            why = token_ids_problem(record.get(f)) if record.get(f) is not None else None
+            why = token_ids_problem(record.get(f))  # (None: no token ids, no problem)
             if why is not None:
                 return Example(id_, record, value, tf), self._invalid(id_, f"field {f!r}", why)
         return Example(id_, record, value, tf), None
