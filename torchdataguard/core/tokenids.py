@@ -26,7 +26,7 @@ from .arrays import is_tensor
 
 __all__ = ["token_ids_problem"]
 
-_I64 = (-(1 << 63), (1 << 63) - 1)
+_I64_MAX = (1 << 63) - 1
 
 
 def _shape_problem(shape: Any) -> Optional[str]:
@@ -68,7 +68,7 @@ def token_ids_problem(value: Any) -> Optional[str]:
         return "not_token_ids (nested lists; a record holds one flat list of token ids)"
     if arr.dtype.kind == "O":
         return "not_token_ids (values that are not integers, or integers beyond int64)"
-    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _I64[1]:
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _I64_MAX:
         return "not_token_ids (integers beyond int64)"
     if isinstance(value, (list, tuple)) and arr.size == 0:
         return None  # [] reads as float64 in NumPy: no tokens, counted invalid/empty by the planner
