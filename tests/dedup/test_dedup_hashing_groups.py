@@ -88,3 +88,26 @@ def test_the_power_tables_are_whole_while_another_thread_grows_them(monkeypatch)
     pw, inv = hashing._powers(100)
     assert seen == [[100, 100]] and pw.size == inv.size == 100
     assert (pw * inv == 1).all()  # each power times its inverse, mod 2**64
+
+
+def test_groups_of_chinese_text_are_cut_by_their_utf8_bytes(monkeypatch):
+    """A Chinese character is three UTF-8 bytes, and the work arrays follow the bytes: a group of several texts
+    holds at most GROUP_CHARS bytes (it held GROUP_CHARS characters, three times the arrays, before 2026-12-07),
+    and every document keeps its shingles."""
+    rng = random.Random(3)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 400)]
+    texts = ["".join(rng.choice(han) for _ in range(rng.randint(20, 300))) + "。" for _ in range(400)]
+    texts += ["plain ascii words " * rng.randint(1, 30) for _ in range(50)]
+    rng.shuffle(texts)
+    groups = []
+    real = hashing._ascii_apart
+    monkeypatch.setattr(hashing, "_ascii_apart", lambda g, *a: groups.append(list(g)) or real(g, *a))
+    monkeypatch.setattr(hashing, "GROUP_CHARS", 1 << 14)
+    h2, d2 = text_shingle_hashes(texts)
+    assert len(groups) > 1
+    for g in groups:
+        assert len(g) == 1 or sum(len(t.encode()) for t in g) <= hashing.GROUP_CHARS, sum(len(t.encode()) for t in g)
+    assert sum(map(len, groups)) == len(texts)
+    monkeypatch.setattr(hashing, "GROUP_CHARS", 1 << 40)  # one group
+    h1, d1 = text_shingle_hashes(texts)
+    assert _by_doc(h1, d1, len(texts)) == _by_doc(h2, d2, len(texts))

@@ -92,6 +92,18 @@ class Plan:
         return Plan(exs, self.pre_drop, self.keys, self.text_flags, self.missing_fields, self.scheme, self.field_probe)
 
 
+def _utf8_text(value: str) -> bool:
+    """True when ``value`` holds no lone surrogate (UTF-8 can encode it): what the full checks of
+    :meth:`Planner.make_example` conclude, for its fast paths (ASCII text without encoding it)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _holds_no_tokens(ids: Any) -> bool:
     """True for a token-id field of length 0: ``[]``, ``()``, an empty tensor or array (``None``/absent: False)."""
     if ids is None:
@@ -157,20 +169,20 @@ class Planner:
     def make_example(self, record: Any, default_id: Any) -> Tuple[Example, Optional[Drop]]:
         """Build an :class:`Example`, extracting and validating the text; bad input becomes a Drop."""
         id_ = default_id
-        # the common case first: a plain str, or a plain dict holding a plain ASCII str text, positional ids
+        # the common case first: a plain str, or a plain dict holding a str text that UTF-8 can encode, positional ids
         # (exactly what the checks below conclude for such a record, at a fraction of their cost)
         kind = type(record)
         if kind is str or (kind is dict and self.id_field is None and not self.text_token_fields):
             tf = None if kind is str else self.text_field
             value = record if kind is str else record.get(tf) if tf is not None else None
-            if (type(value) is str and value and len(value) <= self.max_chars and value.isascii()
+            if (type(value) is str and value and len(value) <= self.max_chars and _utf8_text(value)
                     and not value.isspace()):
                 return Example(id_, record, value, tf), None
         elif kind is dict and self.id_hasher is None and not self.text_token_fields:  # ... or a plain str/int id
             v = record.get(self.id_field)
             value = record.get(self.text_field) if self.text_field is not None else None
             if ((type(v) is int or type(v) is str) and type(value) is str and value and len(value) <= self.max_chars
-                    and value.isascii() and not value.isspace()):
+                    and _utf8_text(value) and not value.isspace()):
                 return Example(v, record, value, self.text_field), None
         if record is None:
             return Example(id_, None), self._invalid(id_, "the record", "none")

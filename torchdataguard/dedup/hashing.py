@@ -178,10 +178,9 @@ def _windows(wh: np.ndarray, wdoc: np.ndarray, n: int) -> Tuple[np.ndarray, np.n
     return acc, wdoc[:m] == wdoc[n - 1 :]
 
 
-#: characters of text hashed in one vectorised pass: a chunk's texts are cut into groups of whole texts of at most
-#: this many characters (a longer text is a group of its own), so the work arrays and the cached powers follow
-#: the group, not the chunk (1,024 texts of 20 KB would otherwise cost about 0.5 GB of arrays, and fresh memory
-#: is slow to touch)
+#: text hashed in one vectorised pass: a chunk's texts are cut into groups of whole texts of at most this many UTF-8 bytes
+#: (an ASCII character counted as one, any other as three; a longer text is a group of its own), so the work arrays and
+#: the cached powers follow the group, not the chunk (fresh memory is slow to touch: docs/speed.md, "Chinese scan")
 GROUP_CHARS = 1 << 19
 
 
@@ -214,10 +213,11 @@ def text_shingle_hashes(texts: Sequence[str], ngram: int = 5, *, char_ngram: int
     parts: List[Tuple[int, Sequence[str]]] = []
     a = size = 0
     for b, t in enumerate(texts):
-        if size and size + len(t) > GROUP_CHARS:
+        n = len(t) if t.isascii() else 3 * len(t)
+        if size and size + n > GROUP_CHARS:
             parts.append((a, texts[a:b]))
             a, size = b, 0
-        size += len(t)
+        size += n
     parts.append((a, texts[a:]))
     if len(parts) == 1:
         return _ascii_apart(texts, ngram, char_ngram, mode, abugida_ngram)
