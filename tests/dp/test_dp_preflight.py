@@ -216,3 +216,57 @@ def test_a_trainable_sparse_embedding_is_refused_with_the_fix():
     m[0].weight.requires_grad_(False)  # frozen: no gradient, nothing to refuse
     tdg.make_private(m, torch.optim.SGD(m[2].parameters(), lr=0.1), DataLoader(data, batch_size=4),
                      tdg.DPConfig(noise_multiplier=1.0, delta=1e-3)).close()
+
+
+
+class CheckpointedMLP(nn.Module):
+    """A custom model that recomputes its middle layer in the backward pass (torch.utils.checkpoint), on hidden
+    states that need gradients, as checkpointed transformer blocks do."""
+
+    def __init__(self, reentrant):
+        super().__init__()
+        torch.manual_seed(0)
+        self.reentrant = reentrant
+        self.inp = nn.Linear(4, 16)
+        self.mid = nn.Linear(16, 16)
+        self.out = nn.Linear(16, 2)
+
+    def forward(self, x):
+        from torch.utils.checkpoint import checkpoint
+
+        h = self.inp(x).relu()
+        return self.out(checkpoint(lambda z: self.mid(z).relu(), h, use_reentrant=self.reentrant))
+
+
+def _mlp_setup(reentrant):
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    model = CheckpointedMLP(reentrant)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    cfg = tdg.DPConfig(noise_multiplier=1.0, delta=1e-3, max_grad_norm=1.0)
+    return model, opt, DataLoader(data, batch_size=16), cfg
+
+
+def test_non_reentrant_checkpointing_in_a_custom_forward_is_refused_with_the_cause():
+    """Opacus's hooks never see the layer that non-reentrant checkpointing recomputes, so it has no per-sample
+    gradient to clip: the preflight refuses the model, and its message now names checkpointing as a cause."""
+    model, opt, loader, cfg = _mlp_setup(reentrant=False)
+    with pytest.raises(PreflightError) as err:
+        tdg.make_private(model, opt, loader, cfg)
+    msg = str(err.value)
+    assert "mid.weight: no per-sample gradient" in msg and "mid.bias" in msg
+    assert "inp.weight" not in msg and "out.weight" not in msg
+    assert "use_reentrant=False" in msg and "checkpoint" in msg
+
+
+def test_reentrant_checkpointing_passes_the_per_sample_check():
+    """The reentrant form recomputes the layer with autograd on, where the hooks record it: the per-sample
+    gradients of every layer add up to the batch gradient (the preflight's check), so the model is accepted."""
+    model, opt, loader, cfg = _mlp_setup(reentrant=True)
+    model, opt, loader = tdg.make_private(model, opt, loader, cfg)
+    before = model.mid.weight.detach().clone()
+    xb, yb = next(iter(loader))
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(xb), yb).backward()
+    opt.step()
+    assert all(p.grad is not None for p in model.parameters())  # every layer got its clipped, noised gradient
+    assert not torch.equal(before, model.mid.weight.detach())

@@ -127,8 +127,10 @@ def run_preflight(engine, batch: Any, forward: Callable, loss_fn: Optional[Calla
             f"per-sample gradients do not add up to the gradient for {len(rep.mismatched)} parameter(s):\n"
             f"{lines}\nCommon causes: a custom layer Opacus has no grad sampler for (register one with "
             f"opacus.grad_sample.register_grad_sampler), a layer that mixes rows (BatchNorm, attention "
-            f"over the batch), or an input shared by the whole batch. Freeze the layer, replace it, or set "
-            f"DPConfig(preflight=False) if you have checked it yourself.")
+            f"over the batch), an input shared by the whole batch, or activation checkpointing inside forward "
+            f"(torch.utils.checkpoint(..., use_reentrant=False) hides the layers it recomputes from the hooks: "
+            f"call the layers directly). Freeze the layer, replace it, or set DPConfig(preflight=False) if you "
+            f"have checked it yourself.")
     check_rows(engine, batch, forward)
     check_buffers(model, buffers)
     facts.per_sample_ok = bool(captured.get("per_sample_ok"))
