@@ -5,6 +5,8 @@
 #   bash benchmarks/gpu_suite.sh              # on a CUDA machine: writes benchmarks/results/*_cuda.json
 #   bash benchmarks/gpu_suite.sh --dry-run    # every step on the CPU in its quick mode, results in a temp folder
 #   DEVICE=cpu OUT=/tmp/r bash benchmarks/gpu_suite.sh
+# On the lent machine, whose image lacks some dependencies: run benchmarks/gpu_wheels.sh here first, carry .whl/,
+# and the suite installs those wheels before its steps (docs/speed.md, "Running the GPU suite").
 #
 # Steps (each under its own time limit, so that one that hangs cannot take the suite past its budget; the
 # suite goes on after a failed step and exits non-zero at the end):
@@ -30,9 +32,15 @@ for arg in "$@"; do
   esac
 done
 if [ -n "${VENV:-}" ]; then . "$VENV/bin/activate"; fi
-PY="${PYTHON:-python}"
+PY="${PYTHON:-$(command -v python >/dev/null 2>&1 && echo python || echo python3)}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1
+# wheels carried to a GPU machine whose image lacks them (benchmarks/gpu_wheels.sh writes .whl/): installed first
+if [ "$DRY" = 0 ] && ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/tdg-site \
+    "$ROOT"/.whl/*.whl || { echo "installing the carried wheels (.whl/) failed" >&2; exit 2; }
+  export PYTHONPATH="$ROOT:/tmp/tdg-site${PYTHONPATH#"$ROOT"}"
+fi
 if [ "$DRY" = 1 ]; then
   DEVICE="${DEVICE:-cpu}"
   OUT="${OUT:-$(mktemp -d -t tdg-gpu-suite-XXXX)}"
