@@ -86,3 +86,40 @@ def test_a_stream_broken_off_in_its_first_epoch_replays_the_next_without_a_warni
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(wrapped)) == 3  # the repeat is seen only in a first pass, and this is none
+
+
+class _SplitStream(torch.utils.data.IterableDataset):
+    """ROWS and more, each DataLoader worker reading its share (every n-th record)."""
+
+    rows = ROWS + [{"id": k, "text": f"record number {k} of a longer stream, its own words"} for k in range(3, 40)]
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        w, n = (info.id, info.num_workers) if info is not None else (0, 1)
+        return iter(self.rows[w::n])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stream_that_dataloader_workers_share_warns_of_repeats_in_its_first_pass(workers):
+    """Until the seventeenth session DataLoader workers' passes were not told apart: the repeated row reached
+    training again without a word (the main process decides for the workers, so it can see their pass end)."""
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(_SplitStream()), batch_size=None, num_workers=workers)
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id \(the id field 'id'\)"):
+        out = list(loader)
+    rep = g.report()
+    assert len(out) == len(_SplitStream.rows) and (rep["kept"], rep["replayed"]) == (len(_SplitStream.rows) - 1, 1)
+    with warnings.catch_warnings():  # the next epoch replays every row: no warning
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(_SplitStream.rows)
+
+
+def test_a_first_pass_of_dataloader_workers_without_repeats_warns_of_nothing():
+    g = _guard()
+    rows = _SplitStream.rows[:2] + _SplitStream.rows[3:]
+    stream = _SplitStream()
+    stream.rows = rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = list(torch.utils.data.DataLoader(g.wrap(stream), batch_size=None, num_workers=2))
+    assert len(out) == len(rows) and g.report()["replayed"] == 0

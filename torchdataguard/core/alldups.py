@@ -13,7 +13,7 @@ dataset, a ``datasets.Dataset``; any decider), and the end of a stream (:meth:`G
 
 A guard's first pass that repeated a record's id and content is warned about here too (:func:`warn_repeats`,
 called where a whole pass is seen: a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the
-main process).
+main process or shared by DataLoader workers).
 
 Example:
     >>> import warnings, torchdataguard as tdg
@@ -36,7 +36,7 @@ import weakref
 from typing import Any, Dict, List, Mapping, Sequence
 
 __all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "first_pass", "note_chunk",
-           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats"]
+           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats", "worker_chunk", "worker_end"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -82,12 +82,49 @@ def first_pass(ledger: Any) -> bool:
     return ledger.seen == 0 and ledger.replayed == 0
 
 
+#: per guard, per source: the pass of a stream that DataLoader workers share, while it runs: ``[whether it began
+#: with nothing decided (first_pass), the workers whose share ended]``
+_WORKER_PASSES: "weakref.WeakKeyDictionary[Any, Dict[str, List[Any]]]" = weakref.WeakKeyDictionary()
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_pass(guard: Any, source: str) -> List[Any]:
+    passes = _WORKER_PASSES.setdefault(guard, {})
+    if source not in passes:  # a pass of the workers begins (its first chunk, or a worker with nothing to send)
+        ledger = getattr(guard, "ledger", None)
+        passes[source] = [ledger is not None and first_pass(ledger), set()]
+    return passes[source]
+
+
+def worker_chunk(guard: Any, source: str) -> None:
+    """A DataLoader worker's chunk of ``source`` is about to be decided (by the decision service, in the main
+    process): the first one of a pass notes whether the guard had decided nothing yet."""
+    with _WORKER_LOCK:
+        _worker_pass(guard, source)
+
+
+def worker_end(guard: Any, source: str, split: Any) -> None:
+    """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers)``); when the
+    last one of a guard's first pass ends, :func:`warn_repeats` as a stream read in the main process does."""
+    if not (isinstance(split, tuple) and len(split) == 2):
+        return
+    with _WORKER_LOCK:
+        p = _worker_pass(guard, source)
+        p[1].add(split[0])
+        if len(p[1]) < split[1]:
+            return
+        del _WORKER_PASSES[guard][source]
+    if p[0] and guard.ledger.replayed:
+        warn_repeats(guard.ledger.replayed, guard.id_field)
+
+
 def warn_repeats(n: int, id_field: Any) -> None:
     """Warn that ``n`` records of a first pass repeated an earlier record's id and content (served again as the
     same example, never decided again): duplicate rows under one id would otherwise reach training unseen. Said
     when a pass that started with :func:`first_pass` ends whole (a pass broken off is no pass: the next one
-    replays it): a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the main process; until
-    the fifteenth session only a list or ``guard.filter``."""
+    replays it): a list, a map-style dataset or ``datasets.Dataset``, a torch stream read in the main process, since
+    the seventeenth session one that DataLoader workers share (:func:`worker_end`); until the fifteenth session only
+    a list or ``guard.filter``."""
     where = f"the id field {id_field!r}" if id_field else "the ids given"
     warn_at_user(f"{n} {'record' if n == 1 else 'records'} repeated both the id ({where}) and the content of a record "
                  f"met earlier in this pass: each was served again as the same example, not decided again (the report "

@@ -29,6 +29,7 @@ from typing import Any, List, Optional, Set, Tuple
 import numpy as np
 import torch
 
+from ..core.alldups import worker_chunk, worker_end
 from ..errors import ConfigError, GuardError, GuardInputError, StateError
 
 __all__ = ["DecisionClient", "DecisionService"]
@@ -81,10 +82,12 @@ class DecisionService:
                     pass
                 return
             try:
-                if plan is None:  # the worker's stream ended
+                if plan is None:  # the worker's stream ended (split: its worker id and the number of workers)
                     self.guard.check_text_field(None, source, end=True)
+                    worker_end(self.guard, source, split)
                     conn.send(("ok", []))
                     continue
+                worker_chunk(self.guard, source)
                 outcomes = self.guard.decide(plan, source, split=split)
                 conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
             except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
@@ -279,9 +282,9 @@ class DecisionClient:
         DataLoader workers the plan's positional stream ids are numbered across."""
         return self._ask(source, plan, split)
 
-    def end(self, source: str) -> None:
-        """Tell the main process that this worker's stream of ``source`` ended."""
-        self._ask(source, None, None)
+    def end(self, source: str, split: Optional[Tuple[int, int]] = None) -> None:
+        """Tell the main process that this worker's stream of ``source`` ended (``split``: (worker id, workers))."""
+        self._ask(source, None, split)
 
     def _owner_alive(self) -> bool:
         """Whether the service's process still runs: a worker's parent changes the moment it dies (a zombie

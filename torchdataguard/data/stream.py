@@ -68,7 +68,7 @@ class StreamFilter:
         if get_worker_info() is None and self.guard is not None:
             self.guard.check_text_field(None, self.source, end=True)
         else:
-            self.client.end(self.source)
+            self.client.end(self.source, worker_split())
 
     def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
             end: bool = True) -> Iterator[Any]:
@@ -87,7 +87,8 @@ class StreamFilter:
                                clock=ran_clock if worker and self.worker_nice else time.perf_counter)
         cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
         # the main process sees a whole pass of a torch stream: a replay in a guard's first one is a repeated record
-        # (DataLoader workers' passes are not told apart, nor a datasets stream's, decided a map batch a call)
+        # (DataLoader workers' passes: the decision service, core/alldups.worker_end; not a datasets stream's, decided
+        # a map batch a call)
         fresh = end and self.guard is not None and get_worker_info() is None and first_pass(self.guard.ledger)
         for rec, i in zip(records, ids):
             buf.append(rec)
