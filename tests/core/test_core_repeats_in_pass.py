@@ -123,3 +123,19 @@ def test_a_first_pass_of_dataloader_workers_without_repeats_warns_of_nothing():
         warnings.simplefilter("error")
         out = list(torch.utils.data.DataLoader(g.wrap(stream), batch_size=None, num_workers=2))
     assert len(out) == len(rows) and g.report()["replayed"] == 0
+
+
+def test_a_datasets_stream_decided_a_map_batch_a_call_warns_of_repeats_in_its_first_pass():
+    """A datasets.IterableDataset is decided a map batch a call; until the seventeenth session the pass's start
+    was taken at its last batch, where the guard had decided much already, so its repeats went unremarked."""
+    import datasets
+
+    rows = _SplitStream.rows
+    g = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], id_field="id", device="cpu", progress=False, chunk_size=7)
+    wrapped = g.wrap(datasets.Dataset.from_list(rows).to_iterable_dataset())  # 40 rows: 5 batches of 7, one of 5
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id \(the id field 'id'\)"):
+        out = list(wrapped)
+    assert len(out) == len(rows) and g.report()["replayed"] == 1
+    with warnings.catch_warnings():  # the next epoch replays every row: no warning
+        warnings.simplefilter("error")
+        assert len(list(wrapped)) == len(rows)

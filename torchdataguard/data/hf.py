@@ -5,8 +5,11 @@ import contextlib
 import warnings
 from typing import Any, Dict, Iterator, List, Optional
 
-from ..errors import ConfigError
+from torch.utils.data import get_worker_info
+
+from ..core.alldups import first_pass
 from ..core.ids import qualify_id
+from ..errors import ConfigError
 from .dispatch import register
 from .stream import StreamFilter, worker_split
 
@@ -99,6 +102,8 @@ class _HFStream:
 
     def __init__(self, guard: Any, source: str) -> None:
         self.filter = StreamFilter(guard, source, paced=False)  # a map batch is one chunk
+        #: read in the main process at a pass's first batch: whether the guard had decided nothing (see run's fresh)
+        self.fresh = False
 
     def __call__(self, batch: Dict[str, List[Any]], indices: List[int]) -> Dict[str, List[Any]]:
         cols = list(batch)
@@ -106,8 +111,12 @@ class _HFStream:
         w, k = worker_split()
         recs = [{c: batch[c][j] for c in cols} for j in range(n)]
         ids = [i * k + w for i in indices]
+        guard = self.filter.guard
+        if indices and indices[0] == 0 and guard is not None and get_worker_info() is None:  # a pass begins
+            self.fresh = first_pass(guard.ledger)
         # a short batch is the last one of this shard: the text-field check may conclude there
-        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=n < self.filter.chunk))
+        end = n < self.filter.chunk
+        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=end, fresh=self.fresh and end))
         return {c: [r.get(c) for r in kept] for c in cols}
 
 

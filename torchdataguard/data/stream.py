@@ -71,9 +71,11 @@ class StreamFilter:
             self.client.end(self.source, worker_split())
 
     def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
-            end: bool = True) -> Iterator[Any]:
+            end: bool = True, fresh: Optional[bool] = None) -> Iterator[Any]:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
-        ``end=False`` when more of the same stream follows in a later call."""
+        ``end=False`` when more of the same stream follows in a later call; ``fresh``: whether the pass this call
+        ends began with nothing decided (a caller that split the pass into calls knows; by default this call's
+        start is the pass's)."""
         self._sync_fingerprint()
         if self.guard is not None:  # a forked worker's copy of the guard: its worker_nice as the workers started
             self.worker_nice = worker_nice_of(self.guard)
@@ -87,9 +89,11 @@ class StreamFilter:
                                clock=ran_clock if worker and self.worker_nice else time.perf_counter)
         cut = ChunkCut(self.cut_at if pacer is None else pacer.size, self.planner.text_field)
         # the main process sees a whole pass of a torch stream: a replay in a guard's first one is a repeated record
-        # (DataLoader workers' passes: the decision service, core/alldups.worker_end; not a datasets stream's, decided
-        # a map batch a call)
-        fresh = end and self.guard is not None and get_worker_info() is None and first_pass(self.guard.ledger)
+        # (DataLoader workers' passes: the decision service, core/alldups.worker_end; a datasets stream's, decided a
+        # map batch a call: hf.py passes ``fresh``)
+        if fresh is None:
+            fresh = end and self.guard is not None and get_worker_info() is None and first_pass(self.guard.ledger)
+        fresh = fresh and end and self.guard is not None and get_worker_info() is None
         for rec, i in zip(records, ids):
             buf.append(rec)
             buf_ids.append(i)
