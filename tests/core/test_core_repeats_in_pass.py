@@ -139,3 +139,15 @@ def test_a_datasets_stream_decided_a_map_batch_a_call_warns_of_repeats_in_its_fi
     with warnings.catch_warnings():  # the next epoch replays every row: no warning
         warnings.simplefilter("error")
         assert len(list(wrapped)) == len(rows)
+
+
+def test_dataloader_workers_broken_off_in_the_first_epoch_replay_the_next_without_a_warning():
+    """The workers of a loop broken off leave without ending their shares: that pass ends unfinished (the service
+    sees their connections close), so the next epoch's replays are not taken for repeats."""
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(_SplitStream()), batch_size=None, num_workers=2)
+    for _ in loader:  # training stopped early in the first epoch
+        break
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(_SplitStream.rows)

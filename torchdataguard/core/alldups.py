@@ -33,10 +33,11 @@ import sysconfig
 import threading
 import warnings
 import weakref
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 __all__ = ["ALL_DUPLICATES_MIN", "check_wrapped", "drops_since", "end_of_source", "first_pass", "note_chunk",
-           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats", "worker_chunk", "worker_end"]
+           "user_stacklevel", "warn_all_duplicates", "warn_at_user", "warn_repeats", "worker_chunk", "worker_end",
+           "worker_gone"]
 
 #: a source that kept none of its new records and lost at least this many (and most) to duplicates is warned about
 ALL_DUPLICATES_MIN = 10
@@ -96,16 +97,29 @@ def _worker_pass(guard: Any, source: str) -> List[Any]:
     return passes[source]
 
 
-def worker_chunk(guard: Any, source: str) -> None:
+def worker_chunk(guard: Any, source: str, mine: Optional[Set[str]] = None) -> None:
     """A DataLoader worker's chunk of ``source`` is about to be decided (by the decision service, in the main
-    process): the first one of a pass notes whether the guard had decided nothing yet."""
+    process): the first one of a pass notes whether the guard had decided nothing yet. ``mine``: the sources
+    whose share this worker has not ended (see :func:`worker_gone`)."""
     with _WORKER_LOCK:
         _worker_pass(guard, source)
+    if mine is not None:
+        mine.add(source)
 
 
-def worker_end(guard: Any, source: str, split: Any) -> None:
+def worker_gone(guard: Any, mine: Set[str]) -> None:
+    """A worker left without ending its share of the sources ``mine`` (its DataLoader iterator was dropped: a loop
+    broken off in its first epoch): those passes end unfinished, so the next pass's replays are not repeats."""
+    with _WORKER_LOCK:
+        for source in mine:
+            _WORKER_PASSES.get(guard, {}).pop(source, None)
+
+
+def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = None) -> None:
     """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers)``); when the
     last one of a guard's first pass ends, :func:`warn_repeats` as a stream read in the main process does."""
+    if mine is not None:
+        mine.discard(source)
     if not (isinstance(split, tuple) and len(split) == 2):
         return
     with _WORKER_LOCK:

@@ -29,7 +29,7 @@ from typing import Any, List, Optional, Set, Tuple
 import numpy as np
 import torch
 
-from ..core.alldups import worker_chunk, worker_end
+from ..core.alldups import worker_chunk, worker_end, worker_gone
 from ..errors import ConfigError, GuardError, GuardInputError, StateError
 
 __all__ = ["DecisionClient", "DecisionService"]
@@ -70,11 +70,12 @@ class DecisionService:
                 threads.conns.discard(conn)
 
     def _serve_conn(self, conn) -> None:
+        mine: Set[str] = set()  # the sources this worker sent chunks of and has not ended (a pass broken off)
         while True:
             try:
                 source, plan, split = loads(conn.recv_bytes())
             except (EOFError, OSError):
-                return
+                return worker_gone(self.guard, mine)
             if not self._busy.enter():  # closed (the guard, or the interpreter is exiting)
                 try:
                     conn.send(("error", ("", "ClosedError", "the guard's decision service was closed")))
@@ -84,10 +85,10 @@ class DecisionService:
             try:
                 if plan is None:  # the worker's stream ended (split: its worker id and the number of workers)
                     self.guard.check_text_field(None, source, end=True)
-                    worker_end(self.guard, source, split)
+                    worker_end(self.guard, source, split, mine)
                     conn.send(("ok", []))
                     continue
-                worker_chunk(self.guard, source)
+                worker_chunk(self.guard, source, mine)
                 outcomes = self.guard.decide(plan, source, split=split)
                 conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
             except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
