@@ -151,3 +151,28 @@ def test_dataloader_workers_broken_off_in_the_first_epoch_replay_the_next_withou
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(loader)) == len(_SplitStream.rows)
+
+
+def test_persistent_workers_broken_off_in_the_first_epoch_replay_the_next_without_a_warning():
+    """Persistent workers stay connected when a loop breaks off: each tells the main process, as its next pass
+    starts, that it left the last one unfinished."""
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(_SplitStream()), batch_size=None, num_workers=2,
+                                         persistent_workers=True)
+    for _ in loader:
+        break
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(_SplitStream.rows)
+        assert len(list(loader)) == len(_SplitStream.rows)
+
+
+def test_persistent_workers_warn_of_repeats_in_the_first_pass_only():
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(_SplitStream()), batch_size=None, num_workers=2,
+                                         persistent_workers=True)
+    with pytest.warns(UserWarning, match=r"1 record repeated both the id"):
+        assert len(list(loader)) == len(_SplitStream.rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(_SplitStream.rows)

@@ -116,10 +116,16 @@ def worker_gone(guard: Any, mine: Set[str]) -> None:
 
 
 def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = None) -> None:
-    """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers)``); when the
-    last one of a guard's first pass ends, :func:`warn_repeats` as a stream read in the main process does."""
+    """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers)``): the
+    guard's end-of-stream checks, and when the last share of a guard's first pass ends, :func:`warn_repeats` as a
+    stream read in the main process does. ``(worker id, 0)``: a persistent worker starts a new pass after leaving
+    the last one unfinished, which then ends unfinished (as in :func:`worker_gone`), without the checks."""
     if mine is not None:
         mine.discard(source)
+    if isinstance(split, tuple) and len(split) == 2 and split[1] == 0:
+        worker_gone(guard, {source})
+        return
+    guard.check_text_field(None, source, end=True)
     if not (isinstance(split, tuple) and len(split) == 2):
         return
     with _WORKER_LOCK:

@@ -84,8 +84,7 @@ class DecisionService:
                 return
             try:
                 if plan is None:  # the worker's stream ended (split: its worker id and the number of workers)
-                    self.guard.check_text_field(None, source, end=True)
-                    worker_end(self.guard, source, split, mine)
+                    worker_end(self.guard, source, split, mine)  # (the end-of-stream checks, core/alldups.py)
                     conn.send(("ok", []))
                     continue
                 worker_chunk(self.guard, source, mine)

@@ -43,6 +43,8 @@ class StreamFilter:
         if guard.service is None:
             guard.service = DecisionService(guard)
         self.client = guard.service.client()
+        #: in a DataLoader worker: a pass began here and did not end (a persistent worker's loop broken off)
+        self._unended = False
 
     def _sync_fingerprint(self) -> None:
         """Fingerprint with the hash of the guard's remembered decisions: a state loaded after wrapping (a
@@ -68,18 +70,23 @@ class StreamFilter:
         if get_worker_info() is None and self.guard is not None:
             self.guard.check_text_field(None, self.source, end=True)
         else:
+            self._unended = False
             self.client.end(self.source, worker_split())
 
     def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
-            end: bool = True, fresh: Optional[bool] = None) -> Iterator[Any]:
+            end: bool = True, fresh: Optional[bool] = None, whole: bool = False) -> Iterator[Any]:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call; ``fresh``: whether the pass this call
         ends began with nothing decided (a caller that split the pass into calls knows; by default this call's
-        start is the pass's)."""
+        start is the pass's); ``whole``: this call is a whole pass of the stream (a torch IterableDataset's)."""
         self._sync_fingerprint()
         if self.guard is not None:  # a forked worker's copy of the guard: its worker_nice as the workers started
             self.worker_nice = worker_nice_of(self.guard)
         lower_worker_priority(self.worker_nice)
+        if whole and get_worker_info() is not None:  # a worker's pass: the last one left unfinished ends so
+            if self._unended:  # (the main process forgets it: core/alldups.worker_end)
+                self.client.end(self.source, (worker_split()[0], 0))
+            self._unended = True
         buf: List[Any] = []
         buf_ids: List[Any] = []
         pacer = None
