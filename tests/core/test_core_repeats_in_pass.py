@@ -1,6 +1,7 @@
 """A record that repeats both the id and the content of an earlier record in a guard's first pass is served
 again as the same example (ids name examples), so a duplicate row under one id reaches training without a
 decision of its own: the pass ends with a warning that counts them and names the fix."""
+import time
 import warnings
 
 import pytest
@@ -173,6 +174,55 @@ def test_persistent_workers_warn_of_repeats_in_the_first_pass_only():
                                          persistent_workers=True)
     with pytest.warns(UserWarning, match=r"1 record repeated both the id"):
         assert len(list(loader)) == len(_SplitStream.rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(_SplitStream.rows)
+
+
+def test_persistent_workers_of_a_datasets_stream_broken_off_in_the_first_epoch_replay_the_next_without_a_warning():
+    """Review of the seventeenth session: a datasets stream's persistent workers never told the main process that
+    they left a pass unfinished, so the next epoch's replays were taken for repeats of the first pass ("14 records
+    repeated ..."; an error under -W error, raised in the training loop)."""
+    import datasets
+
+    rows = _SplitStream.rows
+    g = tdg.Guard([tdg.ExactDedup(), tdg.NearDedup()], id_field="id", device="cpu", progress=False, chunk_size=7)
+    wrapped = g.wrap(datasets.Dataset.from_list(rows).to_iterable_dataset(num_shards=2))
+    loader = torch.utils.data.DataLoader(wrapped, batch_size=None, num_workers=2, persistent_workers=True)
+    for _ in loader:
+        break
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(rows)
+        assert len(list(loader)) == len(rows)
+
+
+class _SlowStart(torch.utils.data.IterableDataset):
+    """Worker 0 reads one record, worker 1 the rest."""
+
+    def __iter__(self):
+        return iter(_SplitStream.rows[:1] if torch.utils.data.get_worker_info().id == 0 else _SplitStream.rows[1:])
+
+
+def _slow_worker_1(worker_id):
+    if worker_id == 1:
+        time.sleep(2.5)  # its own setup: it starts after the loop below broke off, and sends nothing
+
+
+def test_workers_broken_off_before_one_of_them_sent_a_chunk_replay_the_next_epoch_without_a_warning():
+    """Review of the seventeenth session: worker 0 ended its share, worker 1 had sent nothing (no connection
+    closed with its share unended) when the loop broke off, so the first pass stayed open and the next epoch's
+    workers ended it: its replays were taken for repeats ("1 record repeated ...")."""
+    from torchdataguard.core import alldups
+
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(_SlowStart(), source="s"), batch_size=None, num_workers=2,
+                                         worker_init_fn=_slow_worker_1)
+    for _ in loader:  # worker 0's record; wait for its share's end, then break off before worker 1 starts
+        deadline = time.monotonic() + 2.0
+        while 0 not in alldups._WORKER_PASSES.get(g, {}).get("s", [0, ()])[1] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        break
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(loader)) == len(_SplitStream.rows)

@@ -84,7 +84,8 @@ def first_pass(ledger: Any) -> bool:
 
 
 #: per guard, per source: the pass of a stream that DataLoader workers share, while it runs: ``[whether it began
-#: with nothing decided (first_pass), the workers whose share ended]``
+#: with nothing decided (first_pass), the workers whose share ended, the DataLoader iterator's tag (its workers'
+#: base seed, from the first end that names one)]``
 _WORKER_PASSES: "weakref.WeakKeyDictionary[Any, Dict[str, List[Any]]]" = weakref.WeakKeyDictionary()
 _WORKER_LOCK = threading.Lock()
 
@@ -93,7 +94,7 @@ def _worker_pass(guard: Any, source: str) -> List[Any]:
     passes = _WORKER_PASSES.setdefault(guard, {})
     if source not in passes:  # a pass of the workers begins (its first chunk, or a worker with nothing to send)
         ledger = getattr(guard, "ledger", None)
-        passes[source] = [ledger is not None and first_pass(ledger), set()]
+        passes[source] = [ledger is not None and first_pass(ledger), set(), None]
     return passes[source]
 
 
@@ -116,9 +117,11 @@ def worker_gone(guard: Any, mine: Set[str]) -> None:
 
 
 def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = None) -> None:
-    """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers)``): the
-    guard's end-of-stream checks, and when the last share of a guard's first pass ends, :func:`warn_repeats` as a
-    stream read in the main process does. ``(worker id, 0)``: a persistent worker starts a new pass after leaving
+    """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers, tag)``, the
+    tag its DataLoader iterator's): the guard's end-of-stream checks, and when the last share of a guard's first pass
+    ends, :func:`warn_repeats` as a stream read in the main process does. An end with another tag than the pass's
+    comes from the next iterator's workers: the pass ended unfinished (a loop broken off before a worker had sent a
+    chunk, so no connection closed with it). ``(worker id, 0)``: a persistent worker starts a new pass after leaving
     the last one unfinished, which then ends unfinished (as in :func:`worker_gone`), without the checks."""
     if mine is not None:
         mine.discard(source)
@@ -126,10 +129,15 @@ def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = N
         worker_gone(guard, {source})
         return
     guard.check_text_field(None, source, end=True)
-    if not (isinstance(split, tuple) and len(split) == 2):
+    if not (isinstance(split, tuple) and len(split) in (2, 3)):
         return
     with _WORKER_LOCK:
         p = _worker_pass(guard, source)
+        if len(split) == 3:
+            if p[2] is not None and p[2] != split[2]:  # another iterator's workers: that pass ended unfinished
+                del _WORKER_PASSES[guard][source]
+                p = _worker_pass(guard, source)
+            p[2] = split[2]
         p[1].add(split[0])
         if len(p[1]) < split[1]:
             return

@@ -116,7 +116,8 @@ class _HFStream:
             self.fresh = first_pass(guard.ledger)
         # a short batch is the last one of this shard: the text-field check may conclude there
         end = n < self.filter.chunk
-        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=end, fresh=self.fresh and end))
+        kept = list(self.filter.run(iter(recs), iter(ids), split=k, end=end, fresh=self.fresh and end,
+                                    begins=bool(indices) and indices[0] == 0))  # (a worker's pass: stream.py)
         return {c: [r.get(c) for r in kept] for c in cols}
 
 

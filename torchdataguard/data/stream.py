@@ -71,19 +71,21 @@ class StreamFilter:
             self.guard.check_text_field(None, self.source, end=True)
         else:
             self._unended = False
-            self.client.end(self.source, worker_split())
+            info = get_worker_info()  # its seed less its id: the base seed its DataLoader iterator gave every worker
+            self.client.end(self.source, worker_split() + (info.seed - info.id if info is not None else 0,))
 
     def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
-            end: bool = True, fresh: Optional[bool] = None, whole: bool = False) -> Iterator[Any]:
+            end: bool = True, fresh: Optional[bool] = None, begins: bool = False) -> Iterator[Any]:
         """Filter ``records`` (ids from ``ids``); ``split``: the DataLoader workers positional ids count across;
         ``end=False`` when more of the same stream follows in a later call; ``fresh``: whether the pass this call
         ends began with nothing decided (a caller that split the pass into calls knows; by default this call's
-        start is the pass's); ``whole``: this call is a whole pass of the stream (a torch IterableDataset's)."""
+        start is the pass's); ``begins``: a pass of the stream begins with this call (a torch IterableDataset's whole
+        pass, a datasets stream's first map batch)."""
         self._sync_fingerprint()
         if self.guard is not None:  # a forked worker's copy of the guard: its worker_nice as the workers started
             self.worker_nice = worker_nice_of(self.guard)
         lower_worker_priority(self.worker_nice)
-        if whole and get_worker_info() is not None:  # a worker's pass: the last one left unfinished ends so
+        if begins and get_worker_info() is not None:  # a worker's pass: the last one left unfinished ends so
             if self._unended:  # (the main process forgets it: core/alldups.worker_end)
                 self.client.end(self.source, (worker_split()[0], 0))
             self._unended = True

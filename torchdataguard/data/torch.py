@@ -94,7 +94,7 @@ class GuardedIterableDataset(IterableDataset):
         self._filter = StreamFilter(guard, source)
 
     def __iter__(self) -> Iterator[Any]:
-        return self._filter.run(iter(self.dataset), stream_ids(), split=worker_split()[1], whole=True)
+        return self._filter.run(iter(self.dataset), stream_ids(), split=worker_split()[1], begins=True)
 
     def __len__(self) -> int:
         raise TypeError("a guarded IterableDataset filters as it streams, so its length is unknown until the "
