@@ -226,3 +226,20 @@ def test_workers_broken_off_before_one_of_them_sent_a_chunk_replay_the_next_epoc
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(loader)) == len(_SplitStream.rows)
+
+
+def test_an_iterator_kept_after_a_look_does_not_make_the_next_pass_a_first_one():
+    """Review of the seventeenth session: the workers of an iterator kept after a look at its first example (``it =
+    iter(loader); next(it)``) left their pass open, and the training loop's pass, joining it, took its replays for
+    repeats of a first pass ("128 records repeated ...")."""
+    rows = [{"id": k, "text": f"record number {k} of a longer stream, its own words"} for k in range(300)]
+    stream = _SplitStream()
+    stream.rows = rows
+    g = _guard()
+    loader = torch.utils.data.DataLoader(g.wrap(stream), batch_size=None, num_workers=2)
+    it = iter(loader)
+    next(it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(loader)) == len(rows) and g.report()["replayed"] > 0
+    del it

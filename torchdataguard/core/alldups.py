@@ -84,28 +84,36 @@ def first_pass(ledger: Any) -> bool:
 
 
 #: per guard, per source: the pass of a stream that DataLoader workers share, while it runs: ``[whether it began
-#: with nothing decided (first_pass), the workers whose share ended, the DataLoader iterator's tag (its workers'
-#: base seed, from the first end that names one)]``
+#: with nothing decided (first_pass), the workers whose share ended, the tag of the DataLoader iterator whose
+#: workers read it (their base seed)]``
 _WORKER_PASSES: "weakref.WeakKeyDictionary[Any, Dict[str, List[Any]]]" = weakref.WeakKeyDictionary()
 _WORKER_LOCK = threading.Lock()
 
 
-def _worker_pass(guard: Any, source: str) -> List[Any]:
+def _worker_pass(guard: Any, source: str, tag: Any = None) -> List[Any]:
     passes = _WORKER_PASSES.setdefault(guard, {})
-    if source not in passes:  # a pass of the workers begins (its first chunk, or a worker with nothing to send)
+    p = passes.get(source)
+    if p is not None and None not in (tag, p[2]) and tag != p[2]:  # another DataLoader iterator's workers (a loop
+        p = None  # broken off before a worker had sent a chunk, or an iterator kept after a look): it ended unfinished
+    if p is None:  # a pass of the workers begins (its first chunk, or a worker with nothing to send)
         ledger = getattr(guard, "ledger", None)
-        passes[source] = [ledger is not None and first_pass(ledger), set(), None]
-    return passes[source]
+        p = passes[source] = [ledger is not None and first_pass(ledger), set(), tag]
+    elif p[2] is None:
+        p[2] = tag
+    return p
 
 
-def worker_chunk(guard: Any, source: str, mine: Optional[Set[str]] = None) -> None:
+def worker_chunk(guard: Any, source: str, split: Any = None, mine: Optional[Set[str]] = None) -> Any:
     """A DataLoader worker's chunk of ``source`` is about to be decided (by the decision service, in the main
-    process): the first one of a pass notes whether the guard had decided nothing yet. ``mine``: the sources
-    whose share this worker has not ended (see :func:`worker_gone`)."""
+    process): the first one of a pass notes whether the guard had decided nothing yet. ``split``: the number of
+    workers, or ``(that, tag)`` (the tag of the worker's DataLoader iterator); the number is returned. ``mine``: the
+    sources whose share this worker has not ended (see :func:`worker_gone`)."""
+    split, tag = split if isinstance(split, tuple) else (split, None)
     with _WORKER_LOCK:
-        _worker_pass(guard, source)
+        _worker_pass(guard, source, tag)
     if mine is not None:
         mine.add(source)
+    return split
 
 
 def worker_gone(guard: Any, mine: Set[str]) -> None:
@@ -119,10 +127,11 @@ def worker_gone(guard: Any, mine: Set[str]) -> None:
 def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = None) -> None:
     """A DataLoader worker's share of ``source`` ended (``split``: its ``(worker id, number of workers, tag)``, the
     tag its DataLoader iterator's): the guard's end-of-stream checks, and when the last share of a guard's first pass
-    ends, :func:`warn_repeats` as a stream read in the main process does. An end with another tag than the pass's
-    comes from the next iterator's workers: the pass ended unfinished (a loop broken off before a worker had sent a
-    chunk, so no connection closed with it). ``(worker id, 0)``: a persistent worker starts a new pass after leaving
-    the last one unfinished, which then ends unfinished (as in :func:`worker_gone`), without the checks."""
+    ends, :func:`warn_repeats` as a stream read in the main process does. A chunk or an end with another tag than
+    the pass's comes from another iterator's workers: that pass ended unfinished (a loop broken off before a worker
+    had sent a chunk, so no connection closed with it; an iterator kept after a look at it). ``(worker id, 0)``: a
+    persistent worker starts a new pass after leaving the last one unfinished, which then ends unfinished (as in
+    :func:`worker_gone`), without the checks."""
     if mine is not None:
         mine.discard(source)
     if isinstance(split, tuple) and len(split) == 2 and split[1] == 0:
@@ -132,12 +141,7 @@ def worker_end(guard: Any, source: str, split: Any, mine: Optional[Set[str]] = N
     if not (isinstance(split, tuple) and len(split) in (2, 3)):
         return
     with _WORKER_LOCK:
-        p = _worker_pass(guard, source)
-        if len(split) == 3:
-            if p[2] is not None and p[2] != split[2]:  # another iterator's workers: that pass ended unfinished
-                del _WORKER_PASSES[guard][source]
-                p = _worker_pass(guard, source)
-            p[2] = split[2]
+        p = _worker_pass(guard, source, split[2] if len(split) == 3 else None)
         p[1].add(split[0])
         if len(p[1]) < split[1]:
             return

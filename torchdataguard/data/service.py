@@ -87,7 +87,7 @@ class DecisionService:
                     worker_end(self.guard, source, split, mine)  # (the end-of-stream checks, core/alldups.py)
                     conn.send(("ok", []))
                     continue
-                worker_chunk(self.guard, source, mine)
+                split = worker_chunk(self.guard, source, split, mine)  # (and the tag of the worker's iterator)
                 outcomes = self.guard.decide(plan, source, split=split)
                 conn.send(("ok", [(d is None) for _, d, _ in outcomes]))
             except BaseException as exc:  # noqa: BLE001 - reported to the worker, which raises it
@@ -277,13 +277,13 @@ class DecisionClient:
         return {"address": self.address, "authkey": self.authkey, "owner": self.owner, "_conn": None,
                 "_parent": None}
 
-    def decide(self, plan, source: str, *, split: Optional[int] = None) -> List[bool]:
-        """Whether each example of ``plan`` is kept (decided by the main process); ``split``: the number of
-        DataLoader workers the plan's positional stream ids are numbered across."""
+    def decide(self, plan, source: str, *, split: Any = None) -> List[bool]:
+        """Whether each example of ``plan`` is kept (decided by the main process); ``split``: the number of DataLoader
+        workers the plan's positional stream ids are numbered across (and the tag of their iterator, stream.py)."""
         return self._ask(source, plan, split)
 
-    def end(self, source: str, split: Optional[Tuple[int, int]] = None) -> None:
-        """Tell the main process that this worker's stream of ``source`` ended (``split``: (worker id, workers))."""
+    def end(self, source: str, split: Optional[Tuple[int, ...]] = None) -> None:
+        """Tell the main process that this worker's stream of ``source`` ended (``split``: core/alldups.worker_end)."""
         self._ask(source, None, split)
 
     def _owner_alive(self) -> bool:

@@ -63,7 +63,7 @@ class StreamFilter:
     def _decide(self, plan: Any, split: Optional[int]) -> List[bool]:
         if get_worker_info() is None and self.guard is not None:
             return [d is None for _, d, _ in self.guard.decide(plan, self.source, split=split)]
-        return self.client.decide(plan.without_records(), self.source, split=split)
+        return self.client.decide(plan.without_records(), self.source, split=(split, loader_tag()))
 
     def _end(self) -> None:
         """The stream ended: refuse a text field that none of its records had (checked by the main process)."""
@@ -71,8 +71,7 @@ class StreamFilter:
             self.guard.check_text_field(None, self.source, end=True)
         else:
             self._unended = False
-            info = get_worker_info()  # its seed less its id: the base seed its DataLoader iterator gave every worker
-            self.client.end(self.source, worker_split() + (info.seed - info.id if info is not None else 0,))
+            self.client.end(self.source, worker_split() + (loader_tag(),))
 
     def run(self, records: Iterator[Any], ids: Iterator[Any], *, split: Optional[int] = None,
             end: bool = True, fresh: Optional[bool] = None, begins: bool = False) -> Iterator[Any]:
@@ -136,6 +135,13 @@ def worker_split() -> tuple[int, int]:
     """``(worker id, number of workers)`` of this DataLoader worker; ``(0, 1)`` in the main process."""
     info = get_worker_info()
     return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def loader_tag() -> int:
+    """The base seed a DataLoader iterator gave its workers (a worker's seed less its id): one iterator's workers
+    told from another's, for core/alldups.py's passes (drawn anew per iterator; persistent workers keep theirs)."""
+    info = get_worker_info()
+    return info.seed - info.id if info is not None else 0
 
 
 def stream_ids() -> Iterator[int]:
