@@ -30,15 +30,21 @@ from importlib.metadata import version
 print(" ".join(f"{n}=={version(n)}" for n in sys.argv[1:]))
 EOF
 }
-download() {  # download DIR PYTHON_VERSION
-  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$2" --implementation cp \
+download() {  # download DIR PYTHON_VERSION (a failed download stops the script: no .whl/ short of a wheel)
+  local said
+  said="$("$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$2" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d "$1" $(pins $PKGS) 2>&1 | grep -v "is ignored" || true
+    -d "$1" $(pins $PKGS) 2>&1)" || { printf '%s\n' "$said" >&2; echo "downloading the wheels failed" >&2; return 1; }
+  if [ -n "$said" ]; then printf '%s\n' "$said" | grep -v "is ignored" || true; fi
 }
 
 if [ "${1:-}" != "--check" ]; then
   cd "$ROOT"
-  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+  EXCLUDE="$(git rev-parse --git-path info/exclude 2>/dev/null || true)"  # (a worktree's .git is a file)
+  if [ -n "$EXCLUDE" ]; then
+    mkdir -p "$(dirname "$EXCLUDE")"
+    grep -qx '/.whl/' "$EXCLUDE" 2>/dev/null || echo '/.whl/' >> "$EXCLUDE"
+  fi
   rm -rf .whl && mkdir .whl
   download .whl 3.12
   ls .whl
