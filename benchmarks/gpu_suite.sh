@@ -35,8 +35,10 @@ if [ -n "${VENV:-}" ]; then . "$VENV/bin/activate"; fi
 PY="${PYTHON:-$(command -v python >/dev/null 2>&1 && echo python || echo python3)}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1
-# wheels carried to a GPU machine whose image lacks them (benchmarks/gpu_wheels.sh writes .whl/): installed first
-if [ "$DRY" = 0 ] && ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
+# wheels carried to a GPU machine whose image lacks them (benchmarks/gpu_wheels.sh writes .whl/): installed first,
+# where they are missing (not over a Python that has them: .whl/ holds Python 3.12's multiprocess, refused elsewhere)
+if [ "$DRY" = 0 ] && ls "$ROOT"/.whl/*.whl >/dev/null 2>&1 \
+    && ! "$PY" -c "import datasets, opacus, datasketch, ftfy" >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/tdg-site \
     "$ROOT"/.whl/*.whl || { echo "installing the carried wheels (.whl/) failed" >&2; exit 2; }
   export PYTHONPATH="$ROOT:/tmp/tdg-site${PYTHONPATH#"$ROOT"}"

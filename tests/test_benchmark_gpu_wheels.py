@@ -58,3 +58,36 @@ def test_a_failed_download_stops_it(tmp_path, where):
     got = _run(repo if where == "checkout" else wt, _python(tmp_path, False))
     assert got.returncode != 0 and "wrote .whl/" not in got.stdout
     assert "No matching distribution found" in got.stderr and "downloading the wheels failed" in got.stderr
+
+
+SUITE = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "gpu_suite.sh")
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_the_suite_installs_the_carried_wheels_only_where_they_are_missing(tmp_path, present):
+    """The suite run for real on a machine that has the packages (``DEVICE=cpu bash benchmarks/gpu_suite.sh`` here,
+    .whl/ written) installed the carried wheels over them and stopped: pip refuses Python 3.12's multiprocess on
+    another Python ("installing the carried wheels (.whl/) failed", exit 2). Its steps run a stand-in python."""
+    root = tmp_path / "repo"
+    (root / "benchmarks").mkdir(parents=True)
+    (root / ".whl").mkdir()
+    (root / ".whl" / "multiprocess-0.70.19-py312-none-any.whl").write_bytes(b"")
+    shutil.copy(SUITE, root / "benchmarks" / "gpu_suite.sh")
+    log = tmp_path / "calls"
+    fake = tmp_path / "python"
+    fake.write_text("#!/usr/bin/env bash\n"
+                    f'echo "$*" >> "{log}"\n'
+                    'case "$*" in\n'
+                    '  "-m pip install"*) exit 1 ;;  # as pip does with a wheel for another Python\n'
+                    f'  "-c import datasets"*) exit {0 if present else 1} ;;\n'
+                    '  "-c import torch; print"*) echo 0 ;;\n'
+                    "esac\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("VENV", "PYTHONPATH")}
+    got = subprocess.run(["bash", str(root / "benchmarks" / "gpu_suite.sh")], capture_output=True, text=True,
+                         env={**env, "PYTHON": str(fake), "DEVICE": "cpu", "OUT": str(tmp_path / "out")}, timeout=120)
+    installs = [c for c in log.read_text().splitlines() if c.startswith("-m pip install")]
+    if present:
+        assert got.returncode == 0 and not installs, got.stderr
+    else:  # the lent machine's image: installed first (here the stand-in pip fails, and the suite stops)
+        assert len(installs) == 1 and got.returncode == 2 and "installing the carried wheels" in got.stderr
