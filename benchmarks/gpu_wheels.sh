@@ -8,9 +8,9 @@
 # The image (.library/device/KINDS.md, 2026-11) has python3 3.12 with torch, transformers, numpy, scipy, pandas,
 # pyarrow, safetensors, tqdm, xxhash, matplotlib, opt-einsum, pytest and hypothesis, but not datasets, opacus,
 # datasketch or ftfy: without them the suite's tests, dp and guard steps fail on import (checked with --check's
-# imitation, the wheels left out). The versions are this environment's (the ones the tests pass with); every one of
-# these wheels is pure Python, so the same files serve Python 3.11 here and 3.12 there (multiprocess has one per
-# Python version: 3.12's is carried, the check takes this Python's).
+# imitation, the wheels left out). The versions are this environment's (the ones the tests pass with); all but two
+# of these wheels are pure Python: wcwidth's is an abi3 x86-64 wheel (for any CPython 3.10+ on x86-64 Linux, as the
+# machine is), and multiprocess has one per Python version (3.12's is carried, the check takes this Python's).
 #
 # --check runs `gpu_suite.sh --dry-run` with an import filter (a sitecustomize.py in a temporary folder) under
 # which the packages the image lacks are absent (kornia, jieba, py3langid, ray, presidio, spaCy, dp-accounting, the
