@@ -310,11 +310,18 @@ def test_judge_fires_exactly_the_rules_whose_threshold_fails():
             kind = rng.random()
             spec = {"min": v} if kind < 0.4 else {"max": v} if kind < 0.8 else {"min": v - 0.01, "max": v}
             thresholds[key] = Threshold(**spec, exclusive=rng.random() < 0.5) if rng.random() < 0.9 else None
-        q = tdg.QualityFilter(cache_size=0, thresholds=thresholds)
+        q = tdg.QualityFilter(cache_size=0, thresholds=thresholds, score_all=True)
+        lazy = tdg.QualityFilter(cache_size=0, thresholds=thresholds)  # the default: stops at a failing set
+        sets = list(q.cfg.sets)
         for text, s in zip(texts, scores):
-            ex = tdg.Example(0, text, text)
-            drop = q.judge(ex)
+            ex, ex_lazy = tdg.Example(0, text, text), tdg.Example(0, text, text)
+            drop, drop_lazy = q.judge(ex), lazy.judge(ex_lazy)
             fails = [k for k in keys if thresholds[k] is not None and k in s and not math.isnan(s[k])
                      and not thresholds[k].passes(s[k])]
             assert ex.counts == {"quality/fired/" + k[8:]: 1 for k in fails}
             assert (drop.reason, drop.score) == (fails[0], s[fails[0]]) if fails else drop is None
+            assert (drop_lazy.reason, drop_lazy.score) == (drop.reason, drop.score) if fails else drop_lazy is None
+            # the lazy stage scores the sets up to the first failing one (and always the first: the stop words)
+            upto = max(sets.index(fails[0].split("/")[1]), 0) if fails else len(sets) - 1
+            assert ex_lazy.counts == {"quality/fired/" + k[8:]: 1 for k in fails
+                                      if sets.index(k.split("/")[1]) <= upto}

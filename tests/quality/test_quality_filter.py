@@ -71,7 +71,7 @@ def test_default_rules_drop_junk(name):
 def test_junk_is_dropped_for_the_reasons_one_expects():
     fired = {}
     for name, text in JUNK.items():
-        ex, _ = run(tdg.QualityFilter(), text)
+        ex, _ = run(tdg.QualityFilter(score_all=True), text)  # every rule set, so every rule that fails
         fired[name] = {k[len("quality/fired/"):] for k in ex.counts}
     assert "c4/curly_bracket" in fired["minified_js"] and "gopher_quality/mean_word_length" in fired["minified_js"]
     assert "gopher_quality/alpha_words_ratio" in fired["numbers"]
@@ -187,6 +187,27 @@ def test_changing_a_threshold_reuses_cached_scores():
     assert q.thresholds["quality/c4/sentences"] == {"min": 6.0}
 
 
+def test_a_text_that_stopped_early_is_scored_on_when_a_threshold_lets_it_pass():
+    """By default a dropped text's later rule sets are not scored; the cache knows, and scores them when a
+    changed threshold no longer drops the text at the set where it stopped."""
+    short = PROSE.split(". ")[0] + "."  # one sentence: too few words, so Gopher's first set drops it
+    q = tdg.QualityFilter()
+    ex, out = run(q, short)
+    assert out.reason == "quality/gopher_quality/word_count" and "quality/c4/sentences" not in ex.scores
+    ex, out = run(q, short)  # still dropped there: the cached part is enough
+    assert q.cache_info()["hits"] == 1 and out.reason == "quality/gopher_quality/word_count"
+    q.set_threshold("gopher_quality/word_count", min=1)
+    ex, out = run(q, short)
+    assert q.cache_info()["misses"] == 2  # scored again, on to the next rule sets
+    want = tdg.QualityFilter(score_all=True, thresholds={"gopher_quality/word_count": {"min": 1}})
+    ex_all, out_all = run(want, short)
+    assert out.reason == out_all.reason == "quality/c4/sentences"
+    assert ex.scores.items() <= ex_all.scores.items() and "quality/c4/sentences" in ex.scores
+    assert q.scores(short) == want.scores(short)  # scores() always scores every rule set
+    with pytest.raises(ConfigError, match="score_all"):
+        tdg.QualityFilter(score_all="yes")
+
+
 def test_cache_is_bounded_and_can_be_off():
     q = tdg.QualityFilter(cache_size=2)
     for t in [PROSE, LOG, NUMBERS, PROSE]:
@@ -227,18 +248,32 @@ def test_state_keeps_thresholds_changed_during_a_run(tmp_path):
 
 # -- through the Guard and the command line -------------------------------------------------------------
 
-def test_guard_wrap_reports_rules_and_score_distributions():
+@pytest.mark.parametrize("score_all", [False, True])
+def test_guard_wrap_reports_rules_and_score_distributions(score_all):
     records = [{"text": PROSE}, {"text": LOG}, {"text": LOREM}, {"text": PROSE + " Again."}]
-    g = tdg.Guard([tdg.QualityFilter()], device="cpu", progress=False)
+    g = tdg.Guard([tdg.QualityFilter(score_all=score_all)], device="cpu", progress=False)
     kept = g.wrap(records)
     assert kept == [records[0], records[3]]
     rep = g.report()
     assert rep["dropped"] == 2 and all(k.startswith("quality/") for k in rep["dropped_by_reason"])
     assert rep["scores"]["quality/gopher_quality/word_count"]["count"] == 4  # dropped ones are scored too
-    assert len(rep["score_values"]["quality/fineweb/short_line_ratio"]) == 4
+    # the log and lorem ipsum fail Gopher's first rule set: by default the later sets score the kept texts only
+    assert len(rep["score_values"]["quality/fineweb/short_line_ratio"]) == (4 if score_all else 2)
     assert any(k.startswith("quality/fired/") for k in rep["counts"])
     stage_cfg = [s for s in rep["stages"] if s["name"] == "quality"][0]["config"]
-    assert "quality/c4/sentences" in stage_cfg["thresholds"]
+    assert "quality/c4/sentences" in stage_cfg["thresholds"] and stage_cfg["score_all"] is score_all
+
+
+def test_the_html_report_says_when_dropped_texts_stopped_early():
+    from torchdataguard.report import render_html
+
+    pages = {}
+    for score_all in (False, True):
+        g = tdg.Guard([tdg.QualityFilter(score_all=score_all)], device="cpu", progress=False)
+        g.wrap([{"text": PROSE}, {"text": LOG}])
+        pages[score_all] = render_html(g.report())
+    assert "stops scoring a text at the first rule set that drops it" in pages[False]
+    assert "stops scoring" not in pages[True]
 
 
 def test_bad_input_through_the_guard():

@@ -40,6 +40,50 @@ def test_scores_equal_the_pins(name):
     assert got == want
 
 
+@pytest.mark.parametrize("name", sorted(PINS["texts"]))
+def test_the_default_stops_at_the_first_failing_rule_set(name):
+    """The default (``score_all=False``) gives the pins' decision, reason and score; it records the scores and
+    fired rules of the rule sets up to the one that drops the text (the first one, where the language guess
+    reads its stop-word count), and the pins' own where the text is kept."""
+    if name == "chinese" and not _jieba():
+        pytest.skip("the Chinese profile needs jieba")
+    text = PINS["texts"][name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for st, make in STAGES.items():
+            stage = make()
+            lazy = tdg.QualityFilter(**{**_settings(stage), "score_all": False})
+            for language, key in ((None, st), ("ja", "default_ja")) if st == "default" else ((None, st),):
+                want = PINS["pins"][name][key]
+                got = judge(lazy, text, language)
+                assert (got["reason"], got["score"]) == (want["reason"], want["score"])
+                if want["reason"] is None:
+                    assert got == want
+                    continue
+                assert got["scores"].items() <= want["scores"].items()
+                assert got["counts"].items() <= want["counts"].items()
+                # the failing rule set is scored whole, and a set after it is not scored at all
+                failing = want["reason"].split("/")[1]
+                assert {k for k in want["scores"] if k.split("/")[1] == failing} <= set(got["scores"])
+                ex = tdg.Example(0, text, text, scores={} if language is None else {f"langid/{language}": 1.0})
+                sets = lazy._profiles[lazy.profile_for(ex)].sets
+                assert {k.split("/")[1] for k in got["scores"]} <= set(sets[:sets.index(failing) + 1])
+
+
+def test_the_default_skips_the_later_rule_sets_of_a_dropped_text():
+    text = PINS["texts"]["one_word"]  # too few words: Gopher's first rule set drops it
+    full, lazy = judge(STAGES["default"](), text), judge(tdg.QualityFilter(), text)
+    assert lazy["reason"] == full["reason"] == "quality/gopher_quality/word_count"
+    assert any(k.startswith("quality/c4/") for k in full["scores"])
+    assert {k.split("/")[1] for k in lazy["scores"]} == {"gopher_quality"}
+
+
+def _settings(stage):
+    """The keyword arguments that build a copy of a pinned stage."""
+    cfg = stage.cfg
+    return {"sets": cfg.sets, "c4_lines": cfg.c4_lines, "bad_words": cfg.bad_words, "stop_words": cfg.stop_words}
+
+
 def test_the_pins_reach_every_path(monkeypatch):
     """The texts go through the tuple counting, the sorts, the step-by-step method and the bytes reading."""
     seen = []

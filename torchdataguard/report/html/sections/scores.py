@@ -86,4 +86,9 @@ def render_scores(ctx: RenderContext, rep: Mapping[str, Any]) -> Markup:
                      s.get("max"), s.get("mean"), threshold_text(ths_by_key.get(key, [])) or "\u2014"))
     parts.append(table(("score", "count", "min", "p05", "median", "p95", "max", "mean", "threshold"), rows,
                        numeric=(1, 2, 3, 4, 5, 6, 7), cls="names"))
+    if any(isinstance(st, Mapping) and isinstance(st.get("config"), Mapping)
+           and st["config"].get("score_all") is False for st in ctx.sequence(rep, "stages")):
+        parts.append(note("A quality stage stops scoring a text at the first rule set that drops it: a later "
+                          "set's scores cover the texts that passed the sets before it (QualityFilter("
+                          "score_all=True) scores every set of every text)."))
     return Markup("".join(parts))
