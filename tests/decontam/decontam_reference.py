@@ -2,7 +2,8 @@
 lm-evaluation-harness does it: lower case, punctuation deleted, words split on whitespace, a set of the
 evaluation items' n-grams joined into strings, and every training document's n-grams looked up in it.
 
-Non-ASCII text also gets NFKC (after its invisible format characters, Cf, are deleted), symbols deleted and
+Non-ASCII text also gets NFKC (after its invisible characters, Cf and the other default-ignorable ones, are
+deleted), symbols deleted and
 each character of a script without spaces (CJK, Thai) as a word, character by character (slow, but only for
 non-ASCII text). Kept independent of the package.
 """
@@ -18,15 +19,27 @@ _UNSPACED = [(0x0E00, 0x0EFF), (0x0F00, 0x0FFF), (0x1000, 0x109F), (0x1780, 0x17
              (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF)]
 
 
+# Unicode's Default_Ignorable_Code_Point characters that are not Cf (DerivedCoreProperties.txt): the combining
+# grapheme joiner, the Hangul fillers, Khmer inherent vowels, Mongolian variation selectors, variation selectors,
+# reserved code points; invisible like the format characters
+_IGNORABLE = [(0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180D), (0x180F, 0x180F),
+              (0x2065, 0x2065), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+              (0xE0000, 0xE0FFF)]
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf" or any(lo <= ord(ch) <= hi for lo, hi in _IGNORABLE)
+
+
 def words(text: str) -> List[str]:
     if text.isascii():
         return text.translate(_ASCII).split()
     out = []
-    # format characters (Cf) deleted before NFKC too: one between a letter and its accent would keep them apart
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    # invisible characters deleted before NFKC too: one between a letter and its accent would keep them apart
+    text = "".join(ch for ch in text if not _invisible(ch))
     for ch in unicodedata.normalize("NFKC", text).lower():
         cat = unicodedata.category(ch)
-        if cat[0] in "PS" or cat == "Cf":  # punctuation, symbols and invisible format characters deleted
+        if cat[0] in "PS" or _invisible(ch):  # punctuation, symbols and invisible characters deleted
             continue
         if any(lo <= ord(ch) <= hi for lo, hi in _UNSPACED):
             out.append(f" {ch} ")

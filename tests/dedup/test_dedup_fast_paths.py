@@ -95,7 +95,8 @@ def test_exact_normalisation_equals_the_plain_rule():
 
 
 def test_folded_characters_give_the_nfkc_of_the_text_before_any_mark():
-    marks = [c for c in range(0x300, 0x370)] + [0x3099, 0x309A, 0x0E48, 0x05B8, 0x0654, 0x1DC0, 0x20D0]
+    # (the combining grapheme joiner U+034F is invisible: nfkc_visible leaves it out)
+    marks = [c for c in range(0x300, 0x370) if c != 0x34F] + [0x3099, 0x309A, 0x0E48, 0x05B8, 0x0654, 0x1DC0, 0x20D0]
     for ch in "\u00a0\u3000\u2026\uff01\uff21\uff5e":
         for m in marks:
             for text in (ch + chr(m), "a" + ch + chr(m) + "b", chr(m) + ch):

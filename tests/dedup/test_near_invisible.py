@@ -12,7 +12,8 @@ import pytest
 
 import torchdataguard as tdg
 from torchdataguard.dedup.hashing import normalize_for_hash, shingles
-from torchdataguard.dedup.scripts import IGNORED_RANGES, INVISIBLE_RANGES, drop_ignored
+from torchdataguard.dedup.scripts import (FORMAT_RANGES, IGNORABLE_RANGES, IGNORED_RANGES, INVISIBLE_RANGES,
+                                          drop_ignored)
 
 from short_texts import sentences
 from test_near_thai import long_thai
@@ -61,6 +62,31 @@ def test_copies_with_invisible_characters_are_dropped_by_both_stages(every):
             (reason, i) for i in range(len(base))], stage
 
 
+# the default-ignorable characters that are not format characters (variation selectors, also beyond the BMP, the
+# combining grapheme joiner, the Hangul fillers, Khmer inherent vowels, Mongolian free variation selectors, reserved
+# code points): until the eighteenth session a copy with them inserted passed both stages as a new text
+IGNORABLE = ["\ufe0f", "\ufe00", "\U000e0100", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u17b4",
+             "\u180b", "\u180f", "\U000e0080", "\u2065"]
+
+
+@pytest.mark.parametrize("every", [3, 10])
+def test_copies_with_other_default_ignorable_characters_are_dropped_by_both_stages(every):
+    base = originals()
+    copies = [sprinkle(t, IGNORABLE, every, seed=100 + i) for i, t in enumerate(base)]
+    spaced = [t.replace(" ", " \u3164") for t in base[:20]]  # a Hangul filler after every space
+    for stage, reason in ((tdg.NearDedup(), "duplicate/near"), (tdg.ExactDedup(), "duplicate/exact")):
+        got = decide(stage, base + copies + spaced)
+        assert got[: len(base)] == [None] * len(base)
+        assert [(d.reason, d.matched) if d else None for d in got[len(base):]] == [
+            (reason, i) for i in list(range(len(base))) + list(range(20))], stage
+
+
+def test_an_emoji_with_or_without_its_presentation_selector_is_the_same_text():
+    a, b = "Thanks for the lovely dinner \u2764\ufe0f see you soon", "Thanks for the lovely dinner \u2764 see you soon"
+    assert normalize_for_hash(a) == normalize_for_hash(b) and shingles(a) == shingles(b)
+    assert [d and d.reason for d in decide(tdg.ExactDedup(), [a, b])] == [None, "duplicate/exact"]
+
+
 def test_arabic_harakat_and_tatweel_and_hebrew_points_do_not_hide_a_near_copy():
     texts = [ARABIC, HEBREW, sprinkle(ARABIC, HARAKAT, 2, 1), sprinkle(HEBREW, NIQQUD, 2, 2)]
     assert shingles(texts[2]) == shingles(ARABIC) and shingles(texts[3]) == shingles(HEBREW)
@@ -80,15 +106,29 @@ def test_vowel_signs_that_are_letters_still_tell_words_apart():
 
 def test_the_ranges_are_the_format_characters_and_the_listed_marks():
     import unicodedata
+    fmt = {c for lo, hi in FORMAT_RANGES for c in range(lo, hi + 1)}
+    ignorable = {c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1)}
     invisible = {c for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1)}
     ignored = {c for lo, hi in IGNORED_RANGES for c in range(lo, hi + 1)}
-    assert all(unicodedata.category(chr(c)) == "Cf" for c in invisible)
+    assert invisible == fmt | ignorable and not fmt & ignorable
+    assert all(unicodedata.category(chr(c)) == "Cf" for c in fmt)
+    assert all(unicodedata.category(chr(c)) in ("Mn", "Lo", "Cn") for c in ignorable)
     assert all(unicodedata.category(chr(c)) in ("Mn", "Lm") for c in ignored - invisible)
     assert {0x05BE, 0x05C0, 0x05C3, 0x05C6}.isdisjoint(ignored)  # Hebrew punctuation stays
     if unicodedata.unidata_version == "14.0.0":  # every Cf but the visible prepended number signs
         prepended = {0x600, 0x601, 0x602, 0x603, 0x604, 0x605, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x110BD, 0x110CD}
         cf = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
-        assert invisible == cf - prepended
+        assert fmt == cf - prepended
+    # Default_Ignorable_Code_Point of Unicode 15.1 (DerivedCoreProperties.txt), written out here by hand from
+    # the standard: the ranges hold all of it, and of the format characters also the few Cf that are not in it
+    # (interlinear annotation, Egyptian hieroglyph format controls)
+    default_ignorable = [(0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+                         (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+                         (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+                         (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF)]
+    di = {c for lo, hi in default_ignorable for c in range(lo, hi + 1)}
+    assert invisible - di == set(range(0xFFF9, 0xFFFC)) | set(range(0x13430, 0x13439))
+    assert di <= invisible
     assert drop_ignored("a\u200bb") == "ab" and drop_ignored("abc") == "abc"
 
 
@@ -102,3 +142,20 @@ def test_the_exact_hash_reads_nfkc_of_the_text_without_invisible_characters():
         bare = "".join(ch for ch in t if not (unicodedata.category(ch) == "Cf" and ch != "\u0600"))
         want = " ".join(unicodedata.normalize("NFKC", bare).lower().split())
         assert normalize_for_hash(t) == want, repr(t)
+
+
+@pytest.mark.parametrize("make", [tdg.NearDedup, tdg.ExactDedup])
+def test_a_state_saved_before_the_ignorable_characters_were_left_out_warns_on_resume(make):
+    import warnings
+
+    stage = make()
+    g = tdg.Guard([stage], device="cpu", progress=False)
+    g.wrap(originals()[:5])
+    state = stage.state_dict()
+    assert state["invisible"] == "format+default-ignorable"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make().load_state_dict(state)  # this version's state: no warning
+    older = {k: v for k, v in state.items() if k != "invisible"}
+    with pytest.warns(RuntimeWarning, match="variation selectors.*not found as its duplicate.*fresh index"):
+        make().load_state_dict(older)

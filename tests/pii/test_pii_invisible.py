@@ -1,5 +1,6 @@
 """Values with invisible format characters inside (zero-width space, joiners, word joiner, byte order mark, soft
-hyphen, bidirectional marks) are found whole, with a guard that has no Normalize stage (fourteenth session)."""
+hyphen, bidirectional marks; and since the eighteenth session the variation selectors, the combining grapheme
+joiner and the Hangul fillers) are found whole, with a guard that has no Normalize stage (fourteenth session)."""
 import glob
 import gzip
 import random
@@ -12,7 +13,11 @@ from hypothesis import strategies as st
 import torchdataguard as tdg
 from torchdataguard.pii import Detection, find_pii
 
-INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u202c"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u202c",
+             # the other default-ignorable characters (eighteenth session): variation selectors 16 and 17 (the
+             # second beyond the BMP), the combining grapheme joiner, the Hangul fillers, a Mongolian free variation
+             # selector and a code point reserved as default-ignorable
+             "\ufe0f", "\U000e0100", "\u034f", "\u3164", "\uffa0", "\u180b", "\U000e0080"]
 KEY = b"k" * 32
 
 

@@ -3,11 +3,13 @@
 Normalisation (GPT-3, appendix C; lm-evaluation-harness's ``janitor``): lower case, punctuation removed
 (deleted, so ``don't`` is ``dont``), words split on whitespace. Here "punctuation" is every character of
 the Unicode categories P (punctuation) and S (symbols) -- for ASCII exactly :data:`string.punctuation` --
-and non-ASCII text is NFKC-normalised first. Invisible format characters (category Cf: zero-width space and
-joiners, soft hyphen, bidi marks ...) are deleted too, so that a copy of an evaluation item with such
-characters inserted inside its words is still found: before NFKC, so that one placed between a letter and its
-combining accent in decomposed text (``e`` + zero-width space + U+0301) does not keep the two from composing
-(NFKC makes no format character, so none is left after it).
+and non-ASCII text is NFKC-normalised first. Invisible characters (format characters, category Cf: zero-width
+space and joiners, soft hyphen, bidi marks ...; and the other default-ignorable code points: variation
+selectors, the combining grapheme joiner, the Hangul fillers ...) are deleted too, so that a copy of an evaluation
+item with such characters inserted inside its words is still found: before NFKC, so that one placed between a
+letter and its combining accent in decomposed text (``e`` + zero-width space + U+0301) does not keep the two
+from composing (NFKC makes none of them out of another character; it makes the Hangul filler the jungseong
+filler, deleted as well).
 
 Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no words
 to split on, so each of their characters is a word of its own: a 13-gram of Chinese text is 13 characters.
@@ -31,6 +33,7 @@ import threading
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core.invisible import IGNORABLE_RANGES
 from ..core.unicode import joins_before
 
 __all__ = ["drop_format", "is_unspaced", "normalize_text", "normalized_bytes", "normalized_bytes_many",
@@ -65,13 +68,23 @@ def is_unspaced(ch: str) -> bool:
     return any(lo <= c <= hi for lo, hi in _UNSPACED)
 
 
+def _ignorable(c: int) -> bool:
+    """Whether ``c`` is a default-ignorable code point that is not a format character (a variation selector, the
+    combining grapheme joiner, a Hangul filler ...: :data:`~torchdataguard.core.invisible.IGNORABLE_RANGES`),
+    which the normalisation deletes with the format characters."""
+    return c in _IGNORABLE_BMP if c < 0x10000 else any(lo <= c <= hi for lo, hi in IGNORABLE_RANGES)
+
+
+_IGNORABLE_BMP = frozenset(c for lo, hi in IGNORABLE_RANGES if hi < 0x10000 for c in range(lo, hi + 1))
+
+
 def _translation(c: int) -> Optional[str]:
     """What character ``c`` becomes: punctuation and symbols deleted, whitespace (and NUL) a space, a
     character of an unspaced script surrounded by spaces, anything else itself."""
     ch = chr(c)
     cat = unicodedata.category(ch)
-    if cat[0] in "PS" or cat == "Cf":  # invisible format characters (zero-width space, soft hyphen ...) too
-        return None
+    if cat[0] in "PS" or cat == "Cf" or _ignorable(c):  # invisible characters (zero-width space, soft hyphen,
+        return None  # variation selectors, Hangul fillers ...) too
     if ch.isspace() or c == 0:
         return " "
     return f" {ch} " if is_unspaced(ch) else ch
@@ -123,7 +136,7 @@ def _bmp_table() -> List[Optional[str]]:
     for c in range(0x10000):
         ch = chr(c)
         cat = category(ch)
-        if cat[0] in "PS" or cat == "Cf":
+        if cat[0] in "PS" or cat == "Cf" or _ignorable(c):
             out.append(None)
         elif ch.isspace() or c == 0:
             out.append(" ")
@@ -146,7 +159,8 @@ def _format_res() -> List["re.Pattern[str]"]:
     """The patterns of :func:`drop_format`, built on first use from ``unicodedata`` (the format characters of
     planes 0, 1 and 14: no other plane has one). Classes of BMP characters only are bitmaps, the quickest."""
     if not _FORMAT:
-        cps = [c for c in (*range(0x20000), *range(0xE0000, 0xE1000)) if unicodedata.category(chr(c)) == "Cf"]
+        cps = [c for c in (*range(0x20000), *range(0xE0000, 0xE1000))
+               if unicodedata.category(chr(c)) == "Cf" or _ignorable(c)]
         bmp = "".join(f"\\u{c:04x}" for c in cps if c < 0x10000)
         res = [re.compile(f"[{bmp}]|[\U00010000-\U0010ffff]"), re.compile(f"[{bmp}]"),
                re.compile("[" + "".join(f"\\U{c:08x}" for c in cps if c >= 0x10000) + "]")]
@@ -157,8 +171,8 @@ def _format_res() -> List["re.Pattern[str]"]:
 
 
 def drop_format(text: str) -> str:
-    """``text`` without its format characters (category Cf; ``text`` itself when it holds none): what the
-    normalisation deletes before NFKC.
+    """``text`` without its format characters (category Cf) and other default-ignorable ones (``text`` itself
+    when it holds none): what the normalisation deletes before NFKC.
 
     Example:
         >>> drop_format("cafe\u200b\u0301 \U000e0041") == "cafe\u0301 "
@@ -235,7 +249,7 @@ def _char_bytes(ch: str) -> Optional[bytes]:
         return got  # type: ignore[return-value]
     if ch == "\u03a3":  # capital sigma: its lower case depends on the letters around it
         out: Optional[bytes] = _SLOW
-    elif unicodedata.category(ch) == "Cf":
+    elif unicodedata.category(ch) == "Cf" or _ignorable(ord(ch)):
         out = _FORMAT_CHAR
     else:
         parts = []

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..core.invisible import INVISIBLE_VERSION, warn_older_state
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import StateError
 from . import xp
@@ -229,10 +230,12 @@ class ExactDedup(IndexStage):
         self.index = ExactIndex(self.device)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state_dict()}
+        return {"config": self.config(), "index": self.index.state_dict(), "invisible": INVISIBLE_VERSION}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if dict(state.get("config", {})) != self.config():
             raise StateError(f"ExactDedup state was saved with {state.get('config')}, this stage has {self.config()}")
+        if self.normalize:  # (the keys of normalize=False never left a character out)
+            warn_older_state("ExactDedup", state)
         self.index = ExactIndex(self.device)
         self.index.load_state_dict(dict(state["index"]))

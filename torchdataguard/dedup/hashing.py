@@ -59,9 +59,9 @@ _inv_cache: np.ndarray = np.ones(1, dtype=_U)
 
 
 def normalize_for_hash(text: str) -> str:
-    """NFKC (when the text is not ASCII), lower case, whitespace runs collapsed, ends stripped; invisible format
-    characters (zero-width space and joiners, soft hyphen, bidi marks ...: :data:`~.scripts.INVISIBLE_RANGES`)
-    are removed first.
+    """NFKC (when the text is not ASCII), lower case, whitespace runs collapsed, ends stripped; invisible
+    characters (zero-width space and joiners, soft hyphen, bidi marks, variation selectors, Hangul fillers ...:
+    :data:`~.scripts.INVISIBLE_RANGES`) are removed first.
 
     Example:
         >>> normalize_for_hash("  Hello\\t\\nWORLD ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
+from ..core.invisible import INVISIBLE_VERSION, warn_older_state
 from ..core.stage import Drop, Example, IndexStage, Keyer, register_stage
 from ..errors import ConfigError, StateError
 from . import xp
@@ -254,7 +255,8 @@ class NearDedup(IndexStage):
         self._probed = False
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"config": self.config(), "index": self.index.state_dict(), "small": self.small.state_dict()}
+        return {"config": self.config(), "index": self.index.state_dict(), "small": self.small.state_dict(),
+                "invisible": INVISIBLE_VERSION}
 
     def saved_settings(self, saved: Mapping[str, Any]) -> Dict[str, Any]:
         """Settings of a state saved before script-aware shingles existed read as what they were: word shingles
@@ -289,6 +291,7 @@ class NearDedup(IndexStage):
                                   and not old_words else ""))
         if "small" not in state:
             raise StateError("NearDedup state lacks its exact-set index ('small'); it was written by another version")
+        warn_older_state("NearDedup", state)
         self.reset()
         self.index.load_state_dict(dict(state["index"]))
         self.small.load_state_dict(dict(state["small"]))

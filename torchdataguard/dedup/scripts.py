@@ -14,9 +14,11 @@ half-width katakana to full-width) and lower-casing. Each character then falls i
   digits; other characters: Unicode categories ``P*``, ``Z*``, ``Cc`` and ``Cf``, so ``。、「」《》“”——…``
   are folded away like ``.,"-``). Separators end words and never take part in a shingle;
 * :data:`IGNORED`: characters that are left out as if they were not there (:data:`IGNORED_RANGES`): the
-  invisible format characters (:data:`INVISIBLE_RANGES`: zero-width space, non-joiner and joiner, word joiner,
-  byte-order mark, soft hyphen, bidi marks, embeddings and isolates, tags ...: Unicode category ``Cf`` except
-  the visible number signs ``U+0600``-``U+0605`` and the like), the Arabic tatweel ``U+0640``, the Arabic
+  invisible characters (:data:`INVISIBLE_RANGES`): the format characters (zero-width space, non-joiner and
+  joiner, word joiner, byte-order mark, soft hyphen, bidi marks, embeddings and isolates, tags ...: Unicode
+  category ``Cf`` except the visible number signs ``U+0600``-``U+0605`` and the like) and the other
+  default-ignorable code points (variation selectors, the combining grapheme joiner, the Hangul fillers ...:
+  :data:`IGNORABLE_RANGES`), the Arabic tatweel ``U+0640``, the Arabic
   harakat ``U+064B``-``U+065F`` and ``U+0670``, and the Hebrew points and cantillation marks (the combining
   marks of ``U+0591``-``U+05C7``). A copy with such characters inserted is the same text (they are left out
   before NFKC, so that one between a letter and its accent does not keep them from composing, and after it:
@@ -39,20 +41,15 @@ import numpy as np
 
 from ..core.unicode import joins_before
 from .distinct import np_distinct
+from ..core.invisible import FORMAT_RANGES, IGNORABLE_RANGES, INVISIBLE_RANGES
 
-__all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "IGNORED", "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
+__all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "FORMAT_RANGES", "IGNORABLE_RANGES", "IGNORED",
+           "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
            "UNSPACED", "WORD", "char_class", "classes_of", "drop_ignored", "drop_invisible", "drop_left_over",
            "joins_before", "near_text", "nfkc", "nfkc_visible", "unspaced_script"]
 
 SEP, WORD, CHAR, ABUGIDA, IGNORED = 0, 1, 2, 3, 4
 
-#: the invisible format characters (inclusive ranges): Unicode 14's category ``Cf`` less the prepended
-#: concatenation marks, which are visible signs (U+0600-U+0605, U+06DD, U+070F, U+0890-U+0891, U+08E2,
-#: U+110BD, U+110CD). Written out so that hashes do not change with Python's Unicode version.
-INVISIBLE_RANGES: Tuple[Tuple[int, int], ...] = (
-    (0x00AD, 0x00AD), (0x061C, 0x061C), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
-    (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
 #: what near-dedup shingles leave out: :data:`INVISIBLE_RANGES`, the Arabic tatweel and harakat, and the Hebrew
 #: points and cantillation marks (the combining marks of U+0591-U+05C7; U+05BE, U+05C0, U+05C3 and U+05C6
 #: are punctuation)

@@ -197,7 +197,8 @@ def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
     """:func:`normalized_utf8` of non-ASCII texts, from their join.
 
     NFKC neither removes nor changes an ignored character (:data:`~.scripts.IGNORED_RANGES`) but the composing
-    marks, which it may join to their letters, and it makes some out of other characters (Arabic and Hebrew
+    marks, which it may join to their letters, and the Hangul fillers U+3164 and U+FFA0, which it makes the
+    jungseong filler U+1160 (ignored as well), and it makes some out of other characters (Arabic and Hebrew
     presentation forms); an ignored character keeps other characters from composing only where it stands right
     before a character that composes with what precedes it (:func:`~.scripts.joins_before`; tests check all
     these). So the ignored characters are cut

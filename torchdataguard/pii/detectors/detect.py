@@ -12,6 +12,7 @@ import unicodedata
 from bisect import bisect_right
 from typing import FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
+from ...core.invisible import INVISIBLE_RANGES
 from .finders import FINDERS, MIN_DIGITS, MULTI_FINDERS, MULTI_MIN_DIGITS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
@@ -107,13 +108,15 @@ def fold_digits(text: str) -> str:
     return text.translate(_SEPARATORS)
 
 
-#: invisible format characters: soft hyphen, Mongolian vowel separator, zero-width space, non-joiner and joiner,
-#: the bidirectional marks, embeddings, overrides and isolates, word joiner, invisible operators, byte order mark
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+")
-#: the same, one by one: ``ch in text`` for each is four times faster than the pattern's scan (and answers at once
-#: for a character wider than any of ``text``'s)
-_INVISIBLE_CHARS = tuple(chr(c) for c in (0xAD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
-                                          *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0xFEFF))
+#: invisible characters (:data:`~torchdataguard.core.invisible.INVISIBLE_RANGES`): soft hyphen, zero-width space,
+#: non-joiner and joiner, the bidirectional marks, embeddings, overrides and isolates, word joiner, byte order mark,
+#: the variation selectors, the combining grapheme joiner, the Hangul fillers ... (as in both dedup stages)
+_INVISIBLE = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in INVISIBLE_RANGES) + "]+")
+#: the BMP ones, one by one: ``ch in text`` for each is faster than the pattern's scan (and answers at once for a
+#: character wider than any of ``text``'s); a text with characters beyond the BMP is searched with the pattern
+_INVISIBLE_CHARS = tuple(chr(c) for lo, hi in INVISIBLE_RANGES if hi < 0x10000 for c in range(lo, hi + 1))
+_INVISIBLE_ASTRAL = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in INVISIBLE_RANGES
+                                             if lo >= 0x10000) + "]")
 
 
 def _joins(ch: str) -> bool:
@@ -153,7 +156,9 @@ def _drop_invisible(text: str) -> Optional[_Cut]:
         if ch in text:
             break
     else:
-        return None
+        # (beyond the BMP only in a text that has such characters: its UTF-16 is longer than two bytes a character)
+        if len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text) or not _INVISIBLE_ASTRAL.search(text):
+            return None
     at: List[int] = []
     removed: List[int] = []
     where: List[int] = []
@@ -176,8 +181,8 @@ def _drop_invisible(text: str) -> Optional[_Cut]:
 
 
 def without_invisible(value: str) -> str:
-    """``value`` without invisible format characters (zero-width space, soft hyphen, word joiner, byte order
-    mark ...): how a value found across them is spelt for its pseudonym.
+    """``value`` without invisible characters (zero-width space, soft hyphen, word joiner, byte order mark,
+    variation selectors ...): how a value found across them is spelt for its pseudonym.
 
     Example:
         >>> without_invisible("jo\u200bhn@exa\u00admple.com")
