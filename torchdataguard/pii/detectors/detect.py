@@ -156,10 +156,12 @@ def _has_invisible(text: str) -> bool:
 
 
 def _joins(ch: str) -> bool:
-    """Whether an invisible character next to ``ch`` (on both sides) is dropped: ASCII, and letters and digits of
-    the alphabets from Latin-1 to Cyrillic. Next to anything else (Thai and Khmer words parted by a zero-width space,
-    Persian words with a zero-width non-joiner, emoji sequences) it stays, and parts as it did."""
-    return ch < "\x80" or ("\u00c0" <= ch <= "\u052f" and ch.isalnum())
+    """Whether an invisible character next to ``ch`` (on both sides) is dropped: ASCII, letters and digits of the
+    alphabets from Latin-1 to Cyrillic, the decimal digits of any script and the full-width forms of ASCII (which the
+    detectors read as ASCII: :func:`fold_digits`; ``\u0e54\u0e51\u0e51\u0e51\u200b\u0e51...`` was missed until the
+    eighteenth session). Next to anything else (Thai and Khmer words parted by a zero-width space, Persian words with a
+    zero-width non-joiner, emoji sequences) it stays, and parts as it did."""
+    return ch < "\x80" or ("\u00c0" <= ch <= "\u052f" and ch.isalnum()) or ch.isdecimal() or "\uff01" <= ch <= "\uff5e"
 
 
 class _Cut(NamedTuple):
