@@ -184,3 +184,11 @@ def test_an_ignored_character_next_to_a_capital_sigma_changes_no_shingle(x):
     h, d = text_shingle_hashes(hidden)
     want, wd = text_shingle_hashes(clean)
     assert [sorted(h[d == i].tolist()) for i in range(2)] == [sorted(want[wd == i].tolist()) for i in range(2)]
+
+
+def test_a_greek_copy_with_hangul_fillers_by_its_sigmas_is_a_near_duplicate():
+    text = ("ΟΙ ΑΝΘΡΩΠΟΙ ΤΗΣ ΠΟΛΗΣ ΣΥΝΑΝΤΗΘΗΚΑΝ ΣΤΗΝ ΠΛΑΤΕΙΑ ΓΙΑ ΝΑ ΣΥΖΗΤΗΣΟΥΝ ΤΑ ΝΕΑ ΤΗΣ ΗΜΕΡΑΣ ΚΑΙ ΤΙΣ ΑΠΟΦΑΣΕΙΣ "
+            "ΤΟΥ ΔΗΜΟΥ")
+    copy = text.replace("Σ ", "\u3164Σ ").replace("Σ", "Σ\uffa0")
+    got = decide(tdg.NearDedup(threshold=0.9), [text, copy, "another text entirely"])
+    assert [(d.reason, d.matched) if d else None for d in got] == [None, ("duplicate/near", 0), None]
