@@ -145,3 +145,28 @@ def test_both_ways_of_reading_a_group_give_the_same_bytes_and_characters(monkeyp
 def test_the_density_guess():
     assert utf8norm._dense("数据去重是训练前的重要步骤" * 1000)
     assert not utf8norm._dense("plain English text with one “quote” " * 1000)
+
+
+def test_dropping_looks_with_a_bitmap_first_and_drops_what_the_ranges_say():
+    """``drop_ignored`` and ``drop_invisible`` scanned non-ASCII text with a class holding ranges beyond the BMP,
+    which the 2026-12-07 ranges made 1.5x slower (``near_text`` of 2,000 characters of French 29 -> 36 us); they look
+    with a bitmap class of the BMP ones first (and any character beyond the BMP), and drop what the ranges say."""
+    import re
+    import timeit
+
+    from torchdataguard.dedup.scripts import IGNORED_RANGES, INVISIBLE_RANGES, drop_ignored
+
+    rng = random.Random(3)
+    ranges = IGNORED_RANGES + ((0x20, 0x7E), (0xC0, 0x17F), (0x4E00, 0x4E20), (0x1F600, 0x1F610), (0xE0000, 0xE0200))
+    for ranges_of, drop in ((IGNORED_RANGES, drop_ignored), (INVISIBLE_RANGES, drop_invisible)):
+        rx = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges_of) + "]")
+        for _ in range(5000):
+            text = "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(rng.randint(1, 8)))
+            assert drop(text) == rx.sub("", text), ascii(text)
+    french = "\u00c9l\u00e8ve \u00e0 S\u00e3o Paulo, cr\u00e8me br\u00fbl\u00e9e. " * 60
+    rx = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in IGNORED_RANGES) + "]")
+
+    def best(f):
+        return min(timeit.repeat(f, number=100, repeat=7))
+
+    assert best(lambda: drop_ignored(french)) < 0.6 * best(lambda: rx.search(french))

@@ -159,3 +159,36 @@ def test_a_state_saved_before_the_ignorable_characters_were_left_out_warns_on_re
     older = {k: v for k, v in state.items() if k != "invisible"}
     with pytest.warns(RuntimeWarning, match="variation selectors.*not found as its duplicate.*fresh index"):
         make().load_state_dict(older)
+
+
+@pytest.mark.parametrize("x", ["\u1160", "\u3164", "\uffa0", "\u115f", "\u2065", "\ufff0", "\U000e0080"])
+def test_an_ignored_character_next_to_a_capital_sigma_changes_no_shingle(x):
+    """Greek capital sigma lowers to the final form by its neighbours, and the Hangul fillers and the reserved code
+    points are not case-ignorable: a group of texts (lowered before the ignored characters were cut) gave ``σ``
+    where the text alone, and the text without them, give ``ς`` (and the other way round), so the copy's shingles
+    differed (until the eighteenth session)."""
+    from torchdataguard.dedup.hashing import text_shingle_hashes
+    from torchdataguard.dedup.scripts import near_text
+    from torchdataguard.dedup.utf8norm import normalized_utf8
+
+    clean = ["ΟΔΟΣ ΚΑΙ ΡΩΜΗ ΣΤΗΝ ΑΘΗΝΑ", "ΑΣΚΗΣΗΣΚΑΙ ΠΟΛΥ"]
+    hidden = [clean[0].replace("Σ", x + "Σ"), clean[1].replace("Σ", "Σ" + x)]
+    want = {t: near_text(c) for t, c in zip(hidden, clean)}
+    assert want == {t: near_text(t) for t in hidden}
+    for group in (hidden, ["ascii text"] + hidden, [hidden[0]], [hidden[1]]):
+        got = normalized_utf8(group)[0].decode("utf-8", "surrogatepass").split("\x00")
+        assert got == [want.get(t, t) for t in group]
+    for t, c in zip(hidden, clean):
+        assert near_text(t) == near_text(c)
+        assert sorted(text_shingle_hashes([t, "x"])[0].tolist()) == sorted(text_shingle_hashes([c, "x"])[0].tolist())
+    h, d = text_shingle_hashes(hidden)
+    want, wd = text_shingle_hashes(clean)
+    assert [sorted(h[d == i].tolist()) for i in range(2)] == [sorted(want[wd == i].tolist()) for i in range(2)]
+
+
+def test_a_greek_copy_with_hangul_fillers_by_its_sigmas_is_a_near_duplicate():
+    text = ("ΟΙ ΑΝΘΡΩΠΟΙ ΤΗΣ ΠΟΛΗΣ ΣΥΝΑΝΤΗΘΗΚΑΝ ΣΤΗΝ ΠΛΑΤΕΙΑ ΓΙΑ ΝΑ ΣΥΖΗΤΗΣΟΥΝ ΤΑ ΝΕΑ ΤΗΣ ΗΜΕΡΑΣ ΚΑΙ ΤΙΣ ΑΠΟΦΑΣΕΙΣ "
+            "ΤΟΥ ΔΗΜΟΥ")
+    copy = text.replace("Σ ", "\u3164Σ ").replace("Σ", "Σ\uffa0")
+    got = decide(tdg.NearDedup(threshold=0.9), [text, copy, "another text entirely"])
+    assert [(d.reason, d.matched) if d else None for d in got] == [None, ("duplicate/near", 0), None]

@@ -208,6 +208,23 @@ def test_a_text_that_stopped_early_is_scored_on_when_a_threshold_lets_it_pass():
         tdg.QualityFilter(score_all="yes")
 
 
+
+def test_switching_the_language_guess_on_later_gives_the_decisions_of_scoring_everything():
+    """``guess_language`` is read when a text is judged; built without it, the stage stopped before Gopher's quality
+    set (after ``c4`` here), so the guess later switched on read no stop-word count and judged German prose as
+    English (dropped by ``c4/sentences``) where ``score_all=True`` guessed German and kept it."""
+    german = ("Die Bibliothek implementiert ein Backend zum Zugriff auf die Ger\u00e4te und ist nicht f\u00fcr den "
+              "Einsatz gedacht, sondern wird von der Anwendung geladen, wenn der Benutzer es w\u00fcnscht und die "
+              "Daten auf dem Rechner sind.")
+    got = []
+    for score_all in (True, False):
+        q = tdg.QualityFilter(sets="c4,gopher_quality", guess_language=False, score_all=score_all,
+                              thresholds={"c4/sentences": {"min": 5}})
+        q.guess_language = True
+        ex, out = run(q, german)
+        got.append((getattr(out, "reason", None), ex.counts.get("quality/language_guess/de")))
+    assert got[0] == got[1] == (None, 1)
+
 def test_cache_is_bounded_and_can_be_off():
     q = tdg.QualityFilter(cache_size=2)
     for t in [PROSE, LOG, NUMBERS, PROSE]:

@@ -81,6 +81,12 @@ def _split(ranges: Tuple[Tuple[int, int], ...], out: Tuple[int, int]) -> Tuple[T
 _INVISIBLE_RE = _char_set(INVISIBLE_RANGES)
 _IGNORED_RE = _char_set(IGNORED_RANGES)
 
+# per class, one that matches its BMP characters or any character beyond the BMP: a class of BMP characters only
+# is a bitmap, scanned a few times faster than one with ranges beyond it (:func:`_drop` looks with it first)
+_QUICK = {rx: re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in rs if hi < 0x10000)
+                         + "]|[\U00010000-\U0010ffff]") for rx, rs in ((_INVISIBLE_RE, INVISIBLE_RANGES),
+                                                                       (_IGNORED_RE, IGNORED_RANGES))}
+
 
 def drop_invisible(text: str) -> str:
     """``text`` without the characters of :data:`INVISIBLE_RANGES` (ASCII text is returned as it is).
@@ -104,7 +110,10 @@ def drop_ignored(text: str) -> str:
 
 def _drop(rx: "re.Pattern[str]", text: str) -> str:
     """``text`` without the characters ``rx`` matches; ASCII text, and text holding none, as it is (no copy)."""
-    if text.isascii() or not rx.search(text):
+    if text.isascii():
+        return text
+    m = _QUICK[rx].search(text)
+    if m is None or (m.group() > "\uffff" and not rx.search(text, m.start())):  # (from the first astral character)
         return text
     return rx.sub("", text)
 

@@ -203,8 +203,9 @@ def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
     before a character that composes with what precedes it (:func:`~.scripts.joins_before`; tests check all
     these). So the ignored characters are cut
     out of the bytes after NFKC, as they were before, except in the texts where one stands before such a
-    character: those are normalised one at a time as :func:`~.scripts.near_text` does (the ignored characters
-    left out before NFKC and after it)."""
+    character, or that hold a sigma (the Hangul fillers and the reserved code points are not case-ignorable, so
+    one next to a capital sigma changes whether it lowers to the final form): those are normalised one at a time
+    as :func:`~.scripts.near_text` does (the ignored characters left out before NFKC and after it)."""
     raw, (lead, cp, nb) = _nfkc_join(joined)
     gone = classes_of(cp) == IGNORED
     if not gone.any():
@@ -215,10 +216,16 @@ def _normalized_join(joined: str) -> Tuple[bytes, Decoded]:
     # (which stays, or a composing mark: in a run of other ignored ones, the last one's next character counts)
     g = g[~gone[g + 1] | ((cp[g + 1] >= COMPOSING[0]) & (cp[g + 1] <= COMPOSING[1]))]
     joins = [c for c in np_distinct(cp[g + 1]).tolist() if joins_before(chr(c))]
-    if not joins:
+    sigma = (cp == 0x3C2) | (cp == 0x3C3)
+    if not joins and not sigma.any():
         return _cut(raw, lead, cp, nb, gone)
-    stuck = lead[g[np.isin(cp[g + 1], joins)]]
-    docs = np_distinct(np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), stuck)).tolist()
+    doc = np.searchsorted(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0), lead)  # each character's text
+    docs = doc[g[np.isin(cp[g + 1], joins)]]
+    # a capital sigma lowers to the final form or not by its neighbours, and an ignored character that is not
+    # case-ignorable (a Hangul filler, a reserved code point) between them changes which: such a text again
+    docs = np_distinct(np.concatenate((docs, np.intersect1d(doc[sigma], doc[gone])))).tolist()
+    if not docs:
+        return _cut(raw, lead, cp, nb, gone)
     return _splice(*_cut(raw, lead, cp, nb, gone), {d: near_text(t) for d, t in _texts_at(joined, docs)})
 
 

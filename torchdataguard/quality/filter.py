@@ -169,8 +169,9 @@ class QualityFilter(Filter):
             p.lows = [math.nextafter(lo, math.inf) if excl else lo for _, _, lo, _, excl in p.checks]
             p.highs = [math.nextafter(hi, -math.inf) if excl else hi for _, _, _, hi, excl in p.checks]
             p.split_checks()
-            at = self._en_stop_words if p.name == "en" and self.guess_language else None
-            # the language guess reads the stop-word count: its rule set is always scored
+            at = self._en_stop_words if p.name == "en" else None
+            # the language guess reads the stop-word count: its rule set is always scored (guess_language or not:
+            # the attribute may be switched on after this, and Gopher's quality set comes first by default)
             p.must = 0 if at is None else next(k + 1 for k, (start, stop) in enumerate(rule_spans(p.sets))
                                                if start <= at < stop)
 
