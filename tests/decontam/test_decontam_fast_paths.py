@@ -191,19 +191,15 @@ def test_text_with_an_emoji_is_normalised_quickly():
     """The class of the invisible characters beyond the BMP was written one code point at a time: with the 4,096
     default-ignorable ones of plane 14 (2026-12-07) it cost about 4 us a character of any text holding an emoji,
     on the plain path (evaluation items, ``normalized_words``) and on the bytes path of text taking it (a Greek or
-    Cyrillic message with an emoji: 28 -> 400 us for 100 characters). Now one range: a few times a ``lower()``."""
-    import timeit
-
-    from torchdataguard.decontam.normalize import drop_format
+    Cyrillic message with an emoji: 28 -> 400 us for 100 characters). Now a few ranges (the timings are in
+    docs/decontamination.md; tests check what the code is, not how fast it runs)."""
+    from torchdataguard.decontam.normalize import _format_res, drop_format
 
     text = "Hello there, write to me at the office tomorrow about the plan \U0001f600. " * 30
     greek = "\u039f\u0394\u039f\u03a3 " * 20 + "\U0001f600"
-
-    def best(f):
-        return min(timeit.repeat(f, number=20, repeat=5))
-
     assert drop_format(text) == text and normalized_words(greek) == ["\u03bf\u03b4\u03bf\u03c2"] * 20
-    low = best(text.lower)  # (one machine: about 5, 16 and 5 of these; on the previous code 2,000, 2,000 and 100)
-    assert best(lambda: drop_format(text)) < 40 * low
-    assert best(lambda: normalized_words(text)) < 120 * low
-    assert best(lambda: normalized_bytes(greek)) < 40 * low
+    astral = _format_res()[2].pattern
+    assert len(astral) < 500  # a few ranges, not 4,200 code points one by one (42,000 characters of pattern)
+    for c in (0x1BCA0, 0x1D173, 0xE0001, 0xE0041, 0xE0100, 0xE0FFF):  # and still every one of them
+        assert drop_format("a" + chr(c) + "b") == "ab", hex(c)
+    assert drop_format("a\U0001f600b") == "a\U0001f600b"

@@ -130,22 +130,17 @@ def test_the_quick_look_for_invisible_characters_answers_like_the_pattern():
         assert _has_invisible(text) == (_INVISIBLE.search(text) is not None), ascii(text)
 
 
-def test_text_with_an_emoji_is_looked_at_quickly():
+def test_text_with_an_emoji_is_looked_at_with_a_bitmap_class():
     """A text holding an emoji (stored four bytes a character) was looked at with 69 ``in`` and a scan of a class of
     eight ranges beyond the BMP: slower than one scan of the whole invisible class (26 us a 2,000-character message,
-    from 3.4 before the eighteenth session; find_pii 34 -> 59 us). Now a fraction of that scan."""
-    import timeit
-
-    from torchdataguard.pii.detectors.detect import _INVISIBLE, _drop_invisible
+    from 3.4 before the eighteenth session; find_pii 34 -> 59 us; 8.5 us now: docs/pii.md). Tests check what the
+    look is, not its speed: a class of BMP characters (a bitmap), then plane 14 as ranges."""
+    from torchdataguard.pii.detectors import detect
 
     text = ("Hello there, write to me at the office tomorrow about the plan \U0001f600. " * 30) + "\U0001f44d\U0001f3fd"
-    assert _drop_invisible(text) is None
-
-    def best(f):
-        return min(timeit.repeat(f, number=200, repeat=7))
-
-    ours, scan = best(lambda: _drop_invisible(text)), best(lambda: _INVISIBLE.search(text))
-    assert ours < 0.7 * scan, (ours, scan)
+    assert detect._drop_invisible(text) is None and detect._has_invisible(text + "\U000e0100")
+    assert "\\U" not in detect._INVISIBLE_BMP.pattern
+    assert detect._PLANE14.pattern.count("-") <= 4  # a few ranges
 
 
 @pytest.mark.parametrize("ch", ["\u200b", "\ufe0f", "\u2060", "\U000e0100"])

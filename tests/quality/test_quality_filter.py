@@ -354,3 +354,15 @@ def test_scores_of_a_text_with_a_lone_surrogate_on_every_profile():
         scores = q.scores(text)
         assert scores and all(isinstance(v, float) for v in scores.values()), text
     assert q.scores("текст \udc00 текст " * 4)["quality/script_neutral/dup_char_10gram_ratio"] == 1.0
+
+
+def test_a_stage_pickled_before_score_all_existed_scores_every_rule_set():
+    state = tdg.QualityFilter().__getstate__()
+    del state["score_all"]  # what an older version pickled: no setting, no per-set checks
+    for p in state["_profiles"].values():
+        p.__dict__.pop("set_checks", None)
+    old = tdg.QualityFilter.__new__(tdg.QualityFilter)
+    old.__setstate__(state)
+    ex = tdg.Example(0, LOG, LOG)
+    assert old.score_all is True and old.judge(ex).reason == run(tdg.QualityFilter(), LOG)[1].reason
+    assert "quality/fineweb/short_line_ratio" in ex.scores  # every set scored, as that version did

@@ -385,4 +385,7 @@ class QualityFilter(Filter):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if "score_all" not in state:  # pickled before score_all existed: it scored every rule set
+            self.score_all = True
+            self._refresh_checks()
 
