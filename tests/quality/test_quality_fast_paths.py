@@ -276,12 +276,31 @@ def reference_script(text):
     return "Latn" if c["latin"] >= c["other"] else "Other"
 
 
+def test_the_hangul_fillers_count_as_no_letters():
+    """Until the eighteenth session a Chinese text with the (invisible) Hangul filler after every character was read
+    as Korean and judged by the script-neutral rules."""
+    from torchdataguard.quality.scripts import dominant_script, script_counts
+
+    zh = "\u4f1a\u8bae\u5728\u661f\u671f\u4e8c\u53ec\u5f00\uff0c\u8ba8\u8bba\u4e86\u660e\u5e74\u7684\u9884\u7b97\u3002"
+    assert dominant_script("\u3164".join(zh)) == dominant_script(zh) == "Hani"
+    assert dominant_script("\uffa0".join("plain english words")) == "Latn"
+    assert dominant_script("\u3164 \u115f\u1160 \uffa0") == "Zyyy"
+    assert script_counts("\ud55c\u3164\uad6d") == {"han": 0, "kana": 0, "hangul": 2, "latin": 0, "other": 0, "letters": 2}
+    import torchdataguard as tdg
+
+    hidden = "\u3164".join(zh * 4)
+    assert tdg.QualityFilter().profile_for(tdg.Example(0, hidden, hidden)) in ("zh", "neutral") and (
+        tdg.QualityFilter().profile_for(tdg.Example(0, hidden, hidden))
+        == tdg.QualityFilter().profile_for(tdg.Example(0, zh * 4, zh * 4)))
+
+
 def test_dominant_script_shortcut_for_mostly_ascii_text_equals_the_counts():
     from torchdataguard.quality.scripts import dominant_script
 
     rng = random.Random(15)
     pools = ["abc XYZ 123 .,", "\u00e9\u00fc\u00df\u00d8", "\u4e2d\u6587\u5b57", "\u3072\u3089\u30ab\u30bf",
-             "\ud55c\uad6d\uc5b4", "\u041f\u0440\u0438\u0432\u0435\u0442", "\u2026\u201c\u201d\u2019 ", "\u0663", "\u01c5"]
+             "\ud55c\uad6d\uc5b4", "\u041f\u0440\u0438\u0432\u0435\u0442", "\u2026\u201c\u201d\u2019 ", "\u0663", "\u01c5",
+             "\u3164\uffa0\u115f\u1160"]  # (the Hangul fillers: invisible, no letters)
     for _ in range(20000):
         chosen = rng.sample(pools, rng.randint(1, 4))
         text = "".join(rng.choice(rng.choice(chosen)) for _ in range(rng.randint(0, 80)))

@@ -21,7 +21,9 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 # hiragana and katakana without U+30FB (middle dot) and U+30FC (prolonged sound mark): Chinese text uses
 # the middle dot between the parts of foreign names
 _KANA = "\u3041-\u309f\u30a0-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9d"
-_HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+# (without the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0: invisible, they are no letters of any script here)
+_HANGUL = "\u1100-\u115e\u1161-\u11ff\u3130-\u3163\u3165-\u318f\uac00-\ud7af"
+_FILLERS = ("\u115f", "\u1160", "\u3164", "\uffa0")
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
 
 _RUNS = {name: re.compile(f"[{chars}]+") for name, chars in
@@ -49,7 +51,7 @@ def script_counts(text: str) -> Dict[str, int]:
         >>> script_counts("Linux 内核")
         {'han': 2, 'kana': 0, 'hangul': 0, 'latin': 5, 'other': 0, 'letters': 7}
     """
-    letters = _count(_LETTERS, text)
+    letters = _count(_LETTERS, text) - sum(map(text.count, _FILLERS))  # (letters to ``str.isalpha``)
     out = {name: _count(p, text) for name, p in _RUNS.items()}
     out["other"] = max(0, letters - sum(out.values()))
     out["letters"] = letters
