@@ -366,3 +366,15 @@ def test_a_stage_pickled_before_score_all_existed_scores_every_rule_set():
     ex = tdg.Example(0, LOG, LOG)
     assert old.score_all is True and old.judge(ex).reason == run(tdg.QualityFilter(), LOG)[1].reason
     assert "quality/fineweb/short_line_ratio" in ex.scores  # every set scored, as that version did
+
+
+def test_a_rescored_cache_entry_counts_as_new():
+    short = PROSE.split(". ")[0] + "."  # dropped by Gopher's first set: cached partly
+    q = tdg.QualityFilter(cache_size=2)
+    run(q, short), run(q, LOG)
+    q.set_threshold("gopher_quality/word_count", min=1)
+    run(q, short)  # scored on: the newest entry now
+    run(q, NUMBERS)  # evicts the oldest, the log
+    hits = q.cache_info()["hits"]
+    run(q, short)
+    assert q.cache_info()["hits"] == hits + 1

@@ -283,7 +283,7 @@ class QualityFilter(Filter):
         self.cache_misses += 1
         out = p.score(text, score_all)
         if size:
-            if len(self._cache) >= size and h not in self._cache:
+            if self._cache.pop(h, None) is None and len(self._cache) >= size:  # (a rescored entry moves to the end)
                 self._cache.pop(next(iter(self._cache)))  # oldest first
             self._cache[h] = out
         return out[0]
