@@ -8,9 +8,10 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Tuple
+from typing import Any, Iterable, List, Mapping, Tuple
 
-__all__ = ["FORMAT_RANGES", "IGNORABLE_RANGES", "INVISIBLE_RANGES", "INVISIBLE_VERSION", "warn_older_state"]
+__all__ = ["FORMAT_RANGES", "IGNORABLE_RANGES", "INVISIBLE_RANGES", "INVISIBLE_VERSION", "class_body", "merged_ranges",
+           "warn_older_state"]
 
 #: the invisible format characters (inclusive ranges): Unicode 14's category ``Cf`` less the prepended
 #: concatenation marks, which are visible signs (U+0600-U+0605, U+06DD, U+070F, U+0890-U+0891, U+08E2,
@@ -47,3 +48,33 @@ def warn_older_state(stage: str, state: Mapping[str, Any]) -> None:
                       f"before the save is keyed differently now, so a copy of it read after this resume is not found as "
                       f"its duplicate (texts without them are not affected); start a fresh index to rule that out",
                       RuntimeWarning, stacklevel=3)
+
+
+def class_body(ranges: Iterable[Tuple[int, int]]) -> str:
+    """The inside of a regular-expression class of the inclusive code-point ``ranges`` (BMP code points as ``\\u``,
+    others as ``\\U``: a class of BMP characters only compiles to a bitmap, the quickest to scan).
+
+    Example:
+        >>> class_body([(0x200B, 0x200F), (0xE0100, 0xE01EF)])
+        '\\\\u200b-\\\\u200f\\\\U000e0100-\\\\U000e01ef'
+    """
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+    return "".join(f"{esc(lo)}-{esc(hi)}" for lo, hi in ranges)
+
+
+def merged_ranges(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """The inclusive ``ranges`` sorted, those that touch or overlap joined (fewer ranges: a quicker class).
+
+    Example:
+        >>> merged_ranges([(5, 5), (1, 3), (4, 4), (9, 10)])
+        [(1, 5), (9, 10)]
+    """
+    out: List[Tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out

@@ -33,7 +33,7 @@ import threading
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..core.invisible import IGNORABLE_RANGES
+from ..core.invisible import IGNORABLE_RANGES, class_body, merged_ranges
 from ..core.unicode import joins_before
 
 __all__ = ["drop_format", "is_unspaced", "normalize_text", "normalized_bytes", "normalized_bytes_many",
@@ -162,14 +162,11 @@ def _format_res() -> List["re.Pattern[str]"]:
         cps = [c for c in (*range(0x20000), *range(0xE0000, 0xE1000))
                if unicodedata.category(chr(c)) == "Cf" or _ignorable(c)]
         bmp = "".join(f"\\u{c:04x}" for c in cps if c < 0x10000)
-        runs: List[List[int]] = []  # those beyond the BMP as ranges: 4,200 of them one by one made a class that cost
-        for c in (c for c in cps if c >= 0x10000):  # about 4 us a character of text holding an emoji (until 2026-12-08)
-            if runs and c == runs[-1][1] + 1:
-                runs[-1][1] = c
-            else:
-                runs.append([c, c])
+        # those beyond the BMP as ranges: 4,200 of them one by one made a class that cost about 4 us a character of
+        # text holding an emoji (until 2026-12-08)
+        runs = merged_ranges((c, c) for c in cps if c >= 0x10000)
         res = [re.compile(f"[{bmp}]|[\U00010000-\U0010ffff]"), re.compile(f"[{bmp}]"),
-               re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in runs) + "]")]
+               re.compile(f"[{class_body(runs)}]")]
         with _UNICODE_LOCK:
             if not _FORMAT:
                 _FORMAT.extend(res)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..core.unicode import joins_before
 from .distinct import np_distinct
-from ..core.invisible import FORMAT_RANGES, IGNORABLE_RANGES, INVISIBLE_RANGES
+from ..core.invisible import FORMAT_RANGES, IGNORABLE_RANGES, INVISIBLE_RANGES, class_body
 
 __all__ = ["ABUGIDA", "ABUGIDAS", "CHAR", "COMPOSING", "FORMAT_RANGES", "IGNORABLE_RANGES", "IGNORED",
            "IGNORED_RANGES", "INVISIBLE_RANGES", "SEP",
@@ -63,7 +63,7 @@ COMPOSING: Tuple[int, int] = (0x0653, 0x0655)
 
 
 def _char_set(ranges: Tuple[Tuple[int, int], ...]) -> "re.Pattern[str]":
-    return re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]")
+    return re.compile(f"[{class_body(ranges)}]")
 
 
 def _split(ranges: Tuple[Tuple[int, int], ...], out: Tuple[int, int]) -> Tuple[Tuple[int, int], ...]:
@@ -83,9 +83,8 @@ _IGNORED_RE = _char_set(IGNORED_RANGES)
 
 # per class, one that matches its BMP characters or any character beyond the BMP: a class of BMP characters only
 # is a bitmap, scanned a few times faster than one with ranges beyond it (:func:`_drop` looks with it first)
-_QUICK = {rx: re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in rs if hi < 0x10000)
-                         + "]|[\U00010000-\U0010ffff]") for rx, rs in ((_INVISIBLE_RE, INVISIBLE_RANGES),
-                                                                       (_IGNORED_RE, IGNORED_RANGES))}
+_QUICK = {rx: re.compile("[" + class_body(r for r in rs if r[1] < 0x10000) + "]|[\U00010000-\U0010ffff]")
+          for rx, rs in ((_INVISIBLE_RE, INVISIBLE_RANGES), (_IGNORED_RE, IGNORED_RANGES))}
 
 
 def drop_invisible(text: str) -> str:
@@ -256,8 +255,8 @@ def _narrow(m: "re.Match[str]") -> str:
 _FOLDED = "[\uff01-\uff5e\u3000\u00a0\u2026"
 # the folded characters and the invisible characters of the BMP in one class, or any character beyond the BMP (a
 # class of BMP characters only is a bitmap, checked about 3x faster than a list of ranges): one scan finds both
-_WIDE_OR_INVISIBLE = re.compile(_FOLDED + "".join(
-    f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi < 0x10000) + "]|[\U00010000-\U0010ffff]")
+_WIDE_OR_INVISIBLE = re.compile(_FOLDED + class_body(r for r in INVISIBLE_RANGES if r[1] < 0x10000)
+                                + "]|[\U00010000-\U0010ffff]")
 
 
 def _narrow_or_drop_by(astral: "re.Pattern[str]") -> Callable[["re.Match[str]"], str]:
@@ -316,9 +315,8 @@ def nfkc_visible(text: str) -> str:
 
 # the full-width forms and the ignored characters of the BMP but the composing ones in one class, or any character
 # beyond the BMP (a bitmap class, as above)
-_WIDE_OR_UNCOMPOSING = re.compile(_FOLDED + "".join(
-    f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _split(IGNORED_RANGES, COMPOSING) if hi < 0x10000)
-    + "]|[\U00010000-\U0010ffff]")
+_WIDE_OR_UNCOMPOSING = re.compile(_FOLDED + class_body(r for r in _split(IGNORED_RANGES, COMPOSING) if r[1] < 0x10000)
+                                  + "]|[\U00010000-\U0010ffff]")
 
 
 _narrow_or_drop_uncomposing = _replacer(_WIDE_OR_UNCOMPOSING, _IGNORED_RE)

@@ -12,7 +12,7 @@ import unicodedata
 from bisect import bisect_right
 from typing import FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
-from ...core.invisible import INVISIBLE_RANGES
+from ...core.invisible import INVISIBLE_RANGES, class_body, merged_ranges
 from .finders import FINDERS, MIN_DIGITS, MULTI_FINDERS, MULTI_MIN_DIGITS, find_ipv4
 from .overlap import ENTITY_TYPES, Detection, mask_detections, resolve_overlaps, touches_neighbour, uncovered
 from .shape import text_shape
@@ -111,34 +111,22 @@ def fold_digits(text: str) -> str:
 #: invisible characters (:data:`~torchdataguard.core.invisible.INVISIBLE_RANGES`): soft hyphen, zero-width space,
 #: non-joiner and joiner, the bidirectional marks, embeddings, overrides and isolates, word joiner, byte order mark,
 #: the variation selectors, the combining grapheme joiner, the Hangul fillers ... (as in both dedup stages)
-_INVISIBLE = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in INVISIBLE_RANGES) + "]+")
+_INVISIBLE = re.compile(f"[{class_body(INVISIBLE_RANGES)}]+")
 #: the BMP ones, one by one: ``ch in text`` for each is the quickest look at a text of BMP characters only (and
 #: answers at once for a character wider than any of ``text``'s)
 _INVISIBLE_CHARS = tuple(chr(c) for lo, hi in INVISIBLE_RANGES if hi < 0x10000 for c in range(lo, hi + 1))
 #: the same as one class of BMP characters (a bitmap, scanned about 3x faster than a class holding ranges beyond
 #: the BMP, and faster than 69 ``in`` on a text stored 4 bytes a character: one with an emoji)
-_INVISIBLE_BMP = re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi < 0x10000)
-                            + "]")
+_INVISIBLE_BMP = re.compile("[" + class_body(r for r in INVISIBLE_RANGES if r[1] < 0x10000) + "]")
 
 
-def _merged(ranges: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    """The inclusive ``ranges`` sorted, those that touch or overlap joined (fewer ranges: a quicker class)."""
-    out: List[Tuple[int, int]] = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return out
-
-
-_ASTRAL_RANGES = [(lo, hi) for lo, hi in _merged(INVISIBLE_RANGES) if lo >= 0x10000]
+_ASTRAL_RANGES = [(lo, hi) for lo, hi in merged_ranges(INVISIBLE_RANGES) if lo >= 0x10000]
 #: those beyond the BMP: all of U+E0000-U+E0FFF (tags, variation selectors, reserved code points: a one-range class,
 #: the quickest, looked for only where the UTF-16 holds a byte 0xDB, as the high surrogates of plane 14 do), and
 #: the few of plane 1 (looked for where one range around them matches)
-_PLANE14 = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _ASTRAL_RANGES if lo >= 0xE0000) + "]")
+_PLANE14 = re.compile("[" + class_body(r for r in _ASTRAL_RANGES if r[0] >= 0xE0000) + "]")
 _PLANE1_RANGES = [(lo, hi) for lo, hi in _ASTRAL_RANGES if hi < 0x20000]
-_PLANE1 = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _PLANE1_RANGES) + "]")
+_PLANE1 = re.compile(f"[{class_body(_PLANE1_RANGES)}]")
 _PLANE1_SPAN = re.compile(f"[\\U{_PLANE1_RANGES[0][0]:08x}-\\U{_PLANE1_RANGES[-1][1]:08x}]")
 
 
